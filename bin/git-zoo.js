@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// `git zoo ...` runs this as `git-zoo ...`. The CLI is compiled to dist/ (npm install runs `tsc`).
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const entry = new URL('../dist/src/cli/main.js', import.meta.url)
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('git zoo: the CLI is not built; run `npm run build` in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n')
+  process.exit(3)
+}
+const { main } = await import(entry.href)
+const code = await main(process.argv.slice(2), {
+  cwd: process.cwd(),
+  env: process.env,
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  tty: Boolean(process.stderr.isTTY),
+})
+process.exitCode = code

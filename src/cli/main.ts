@@ -1,0 +1,104 @@
+/**
+ * `git zoo` entry point: argv -> command module (imported lazily) -> exit code.
+ * The only place that touches process.* besides bin/git-zoo.js.
+ */
+import { ZooError, UsageError } from '../errors.js'
+import { parseArgs } from './args.js'
+import type { Command, Io } from './command.js'
+
+/** Every command, with its one-line summary (kept here so `git zoo --help` loads no command). */
+export const COMMANDS: Record<string, string> = {
+  init: 'set this git repository up as a zoo (idempotent)',
+  add: 'seal checkpoint files as a new version of a model and commit the promotion',
+  get: 'write a model\'s files, every byte verified',
+  verify: 're-hash objects of models (default: all); --signatures checks promotions',
+  gc: 'remove objects that nothing needs any more',
+  log: 'promotions: who promoted what, when, why, signature status',
+  retire: 'retire a sealed model version, recording why',
+  uninstall: 'remove the zoo\'s git hooks (keeps your own)',
+  remote: 'add, list or remove zoo remotes (where objects live)',
+  push: 'upload missing objects to the zoo remote, then push git refs',
+  pull: 'git pull, then fetch the objects the checked-out models need',
+  fetch: 'fetch objects of models from a zoo remote',
+  clone: 'git clone a zoo, set it up and fetch its objects',
+  ls: 'list models',
+  find: 'find models by metrics and generating factors',
+  show: 'show a model card in the terminal',
+  lineage: 'draw a model\'s ancestors and descendants',
+  import: 'promote a whole directory of runs in one commit',
+  eval: 'evaluate an ONNX model on a labelled dataset',
+  agree: 'hard agreement rate of two models on a dataset',
+  diff: 'compare two models: config, params, metrics and weights',
+  soup: 'average compatible models (model soup, epoch averaging) into a new model',
+  'hook-pre-commit': 'run by the pre-commit hook (internal)',
+  'hook-pre-push': 'run by the pre-push hook (internal)',
+}
+
+const HIDDEN = new Set(['hook-pre-commit', 'hook-pre-push'])
+
+export function mainHelp(): string {
+  const names = Object.keys(COMMANDS).filter((n) => !HIDDEN.has(n))
+  const width = Math.max(...names.map((n) => n.length))
+  return [
+    'usage: git zoo <command> [<args>] [--help]',
+    '',
+    'A model zoo in a git repository: content-addressed checkpoints, sealed promotions, lineage.',
+    '',
+    'commands:',
+    ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n]}`),
+    '',
+    'Run `git zoo <command> --help` for a command\'s flags and examples.',
+    '',
+  ].join('\n')
+}
+
+export async function loadCommand(name: string): Promise<Command> {
+  const mod = await import(`./commands/${name}.js`) as { command: Command }
+  return mod.command
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === 'help' && rest[0] && rest[0] in COMMANDS) return main([rest[0], '--help'], io)
+    io.out(mainHelp())
+    return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === 'version') {
+    const { version } = await import('./version.js')
+    io.out(`git-zoo ${version}\n`)
+    return 0
+  }
+  try {
+    if (!(name in COMMANDS)) {
+      throw new UsageError(`'${name}' is not a git zoo command; see \`git zoo --help\``, 'E_USAGE', { command: name })
+    }
+    const command = await loadCommand(name)
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out(command.help.endsWith('\n') ? command.help : command.help + '\n')
+      return 0
+    }
+    const args = parseArgs(rest, command.flags, name)
+    return await command.run(args, io)
+  } catch (err) {
+    return reportError(err, io)
+  }
+}
+
+export function reportError(err: unknown, io: Io): number {
+  if (err instanceof ZooError) {
+    io.err(`git zoo: ${err.message}\n`)
+    if (err instanceof UsageError && err.code === 'E_USAGE' && !err.message.includes('--help')) {
+      io.err('run `git zoo --help` for usage\n')
+    }
+    if (io.env.GIT_ZOO_DEBUG) io.err(`${err.code} ${JSON.stringify(err.data)}\n${err.stack}\n`)
+    return err.exitCode
+  }
+  const e = err as NodeJS.ErrnoException
+  if (e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
+    io.err(`git zoo: ${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})\n`)
+    return 3
+  }
+  io.err(`git zoo: internal error: ${e?.stack ?? String(err)}\nThis is a bug in git-zoo; please report it with the command you ran.\n`)
+  return 70
+}

@@ -1,0 +1,34 @@
+/** Helpers for printing: one JSON document on stdout for --json, and a TTY-only progress line. */
+import type { Io } from './command.js'
+
+export function printJson(io: Io, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2) + '\n')
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let v = n
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`
+}
+
+/** A progress bar drawn on stderr only when it is a TTY and the work is long. */
+export class Progress {
+  private last = 0
+  private readonly start = Date.now()
+  constructor(private readonly io: Io, private readonly label: string, private readonly total: number) {}
+  update(done: number): void {
+    if (!this.io.tty) return
+    const now = Date.now()
+    if (now - this.start < 500 || now - this.last < 100) return
+    this.last = now
+    const frac = this.total > 0 ? Math.min(1, done / this.total) : 0
+    const width = 30
+    const filled = Math.round(frac * width)
+    this.io.err(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${humanBytes(done)}/${humanBytes(this.total)}`)
+  }
+  done(): void {
+    if (this.io.tty && this.last !== 0) this.io.err('\r\x1b[K')
+  }
+}

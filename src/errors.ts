@@ -1,0 +1,46 @@
+/**
+ * Errors with a stable `code`, structured `data`, and a hint that says how to fix the problem.
+ * The CLI maps each class to an exit code (see ../shared CLI contract and spec/cli.md):
+ *   UsageError -> 2, CheckError (policy / integrity) -> 1, anything else -> 3.
+ */
+export class ZooError extends Error {
+  constructor(message: string, readonly code: string,
+              readonly data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+  /** The process exit code the CLI uses for this error. */
+  get exitCode(): number { return 3 }
+}
+
+/** Bad arguments, unknown flags, not in a repository: exit 2, nothing written. */
+export class UsageError extends ZooError {
+  override get exitCode(): number { return 2 }
+}
+
+/** A check failed or a policy refused (corrupt object, unsealed model, bad signature): exit 1. */
+export class CheckError extends ZooError {
+  override get exitCode(): number { return 1 }
+}
+
+/** Bytes that do not hash to the CID they are stored under. */
+export class CorruptObjectError extends CheckError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(`${message}; run \`git zoo verify\` to list every damaged object`, 'E_CORRUPT_OBJECT', data, options)
+  }
+}
+
+/** An object the caller asked for is not in the store. */
+export class NotFoundError extends ZooError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, 'E_NOT_FOUND', data, options)
+  }
+  override get exitCode(): number { return 1 }
+}
+
+/** Input that is malformed (a manifest, a CBOR block, a file header). */
+export class FormatError extends ZooError {}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
