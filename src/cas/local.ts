@@ -1,0 +1,306 @@
+/**
+ * The local store: objects appended to pack files, each pack made visible by its index.
+ *
+ * Layout under the store root (default `.git/zoo/`, see spec/format.md):
+ *   packs/pack-<id>.pack   "ZOOPACK1" then records: u32 cid length, cid bytes, u32 data length, data
+ *   packs/pack-<id>.idx    "ZOOIDX01", u32 count, entries (u8 cid length, cid, u64 offset, u32 length),
+ *                          then the sha256 of everything before it
+ * A pack is written by one process only and becomes visible when its index is renamed into place
+ * after the pack and the index were fsynced. A pack without an index is an interrupted write: it is
+ * invisible and gc removes it after the grace period. Many small objects cost one file per 64 MiB.
+ */
+import { open, readdir, readFile, mkdir, stat, rm, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes, createHash } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import { verifyBytes, sha256, checkCidForm } from './cid.js'
+import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
+import { MAX_OBJECT_SIZE, type Store } from './store.js'
+import { writeFileAtomic, fsyncDir } from './atomic.js'
+
+export const PACK_MAGIC = Buffer.from('ZOOPACK1')
+export const IDX_MAGIC = Buffer.from('ZOOIDX01')
+/** A pack is closed (indexed) and a new one started once it reaches this size. */
+export const PACK_TARGET_SIZE = 64 * 1024 * 1024
+const WRITE_BUFFER = 4 * 1024 * 1024
+
+export interface Entry { pack: string; offset: number; length: number }
+
+function key(cid: CID): string { return Buffer.from(cid.bytes).toString('latin1') }
+function cidOfKey(k: string): CID { return CID.decode(Buffer.from(k, 'latin1')) }
+
+/** Parse an index file's bytes; throws CorruptObjectError when its checksum or layout is wrong. */
+export function parseIndex(bytes: Buffer, name: string): Array<[string, number, number]> {
+  const fail = (why: string): never => { throw new CorruptObjectError(`pack index ${name} is damaged (${why})`, { pack: name }) }
+  if (bytes.length < 8 + 4 + 32 || !bytes.subarray(0, 8).equals(IDX_MAGIC)) fail('bad header')
+  const body = bytes.subarray(0, bytes.length - 32)
+  if (!sha256(body).every((b, i) => b === bytes[bytes.length - 32 + i])) fail('checksum mismatch')
+  const count = body.readUInt32LE(8)
+  const out: Array<[string, number, number]> = []
+  let p = 12
+  for (let i = 0; i < count; i++) {
+    if (p + 1 > body.length) fail('truncated')
+    const n = body[p]!; p += 1
+    if (p + n + 12 > body.length) fail('truncated')
+    const k = body.subarray(p, p + n).toString('latin1'); p += n
+    const offset = body.readUInt32LE(p) + body.readUInt32LE(p + 4) * 2 ** 32; p += 8
+    const length = body.readUInt32LE(p); p += 4
+    out.push([k, offset, length])
+  }
+  if (p !== body.length) fail('trailing bytes')
+  return out
+}
+
+export function encodeIndex(entries: Array<[string, number, number]>): Buffer {
+  const parts: Buffer[] = [IDX_MAGIC]
+  const head = Buffer.alloc(4); head.writeUInt32LE(entries.length); parts.push(head)
+  for (const [k, offset, length] of entries) {
+    const kb = Buffer.from(k, 'latin1')
+    const e = Buffer.alloc(1 + kb.length + 12)
+    e[0] = kb.length; kb.copy(e, 1)
+    e.writeUInt32LE(offset % 2 ** 32, 1 + kb.length)
+    e.writeUInt32LE(Math.floor(offset / 2 ** 32), 5 + kb.length)
+    e.writeUInt32LE(length, 9 + kb.length)
+    parts.push(e)
+  }
+  const body = Buffer.concat(parts)
+  return Buffer.concat([body, createHash('sha256').update(body).digest()])
+}
+
+/** Read a pack's records straight from the pack file (used to rebuild a lost index and by fsck). */
+export async function scanPack(path: string): Promise<{ entries: Array<[string, number, number]>, validBytes: number }> {
+  const data = await readFile(path)
+  const entries: Array<[string, number, number]> = []
+  if (data.length < 8 || !data.subarray(0, 8).equals(PACK_MAGIC)) return { entries, validBytes: 0 }
+  let p = 8
+  while (p + 4 <= data.length) {
+    const n = data.readUInt32LE(p)
+    if (n > 64 || p + 4 + n + 4 > data.length) break
+    const k = data.subarray(p + 4, p + 4 + n)
+    const len = data.readUInt32LE(p + 4 + n)
+    const start = p + 8 + n
+    if (start + len > data.length) break
+    let cid: CID
+    try { cid = CID.decode(k); checkCidForm(cid); verifyBytes(cid, data.subarray(start, start + len)) } catch { break }
+    entries.push([k.toString('latin1'), start, len])
+    p = start + len
+  }
+  return { entries, validBytes: p }
+}
+
+export interface LocalStoreOptions {
+  /** Hashes are already checked by the caller (add computed the CID from these bytes). */
+  packTargetSize?: number
+}
+
+export class LocalStore implements Store {
+  readonly location: string
+  private readonly packsDir: string
+  private readonly index = new Map<string, Entry>()
+  private readonly fds = new Map<string, FileHandle>()
+  private loadedIdx = new Set<string>()
+  private scannedMtime = 0
+  private readonly packTarget: number
+  // the pack being written by this handle
+  private cur: { name: string, fd: FileHandle, size: number, written: number, pending: Buffer[], pendingBytes: number, entries: Array<[string, number, number]> } | null = null
+  /** Bytes newly written by this handle (for `add --json` stored_bytes). */
+  storedBytes = 0
+  storedObjects = 0
+
+  private constructor(readonly root: string, opts: LocalStoreOptions) {
+    this.location = root
+    this.packsDir = join(root, 'packs')
+    this.packTarget = opts.packTargetSize ?? PACK_TARGET_SIZE
+  }
+
+  static async open(root: string, opts: LocalStoreOptions = {}): Promise<LocalStore> {
+    const s = new LocalStore(root, opts)
+    await mkdir(s.packsDir, { recursive: true })
+    await s.rescan()
+    return s
+  }
+
+  /** Load index files that appeared since the last scan (other processes' flushed packs). */
+  async rescan(): Promise<void> {
+    const st = await stat(this.packsDir)
+    this.scannedMtime = st.mtimeMs
+    const names = await readdir(this.packsDir)
+    for (const name of names) {
+      if (!name.endsWith('.idx') || this.loadedIdx.has(name)) continue
+      const pack = name.slice(0, -4) + '.pack'
+      let entries: Array<[string, number, number]>
+      try {
+        entries = parseIndex(await readFile(join(this.packsDir, name)), name)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // removed by gc meanwhile
+        if (!(err instanceof CorruptObjectError)) throw err
+        // A damaged index: the pack's records describe themselves, so rebuild from the pack.
+        entries = (await scanPack(join(this.packsDir, pack)).catch(() => ({ entries: [] }))).entries
+      }
+      for (const [k, offset, length] of entries) {
+        if (!this.index.has(k)) this.index.set(k, { pack, offset, length })
+      }
+      this.loadedIdx.add(name)
+    }
+  }
+
+  private async rescanIfChanged(): Promise<boolean> {
+    const st = await stat(this.packsDir)
+    if (st.mtimeMs === this.scannedMtime) return false
+    await this.rescan()
+    return true
+  }
+
+  async has(cid: CID): Promise<boolean> {
+    if (this.index.has(key(cid))) return true
+    if (await this.rescanIfChanged()) return this.index.has(key(cid))
+    return false
+  }
+
+  /** Where an object lives (tests use it to damage objects; fsck to report them). */
+  async locate(cid: CID): Promise<Entry | undefined> {
+    if (!(await this.has(cid))) return undefined
+    const e = this.index.get(key(cid))!
+    return { ...e }
+  }
+
+  packPath(pack: string): string { return join(this.packsDir, pack) }
+
+  async put(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    if (bytes.length > MAX_OBJECT_SIZE) throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE')
+    verifyBytes(cid, bytes, 'put')
+    return this.putVerified(cid, bytes)
+  }
+
+  /**
+   * Like put, for bytes whose CID the caller has just computed from them (the add pipeline hashes
+   * in worker threads; hashing again here would halve throughput).
+   */
+  async putVerified(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    const k = key(cid)
+    if (this.index.has(k)) return false
+    const cur = this.cur ?? await this.startPack()
+    const kb = Buffer.from(cid.bytes)
+    const head = Buffer.alloc(8 + kb.length)
+    head.writeUInt32LE(kb.length, 0); kb.copy(head, 4); head.writeUInt32LE(bytes.length, 4 + kb.length)
+    const offset = cur.size + head.length
+    cur.pending.push(head, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    cur.pendingBytes += head.length + bytes.length
+    cur.size += head.length + bytes.length
+    cur.entries.push([k, offset, bytes.length])
+    this.index.set(k, { pack: cur.name, offset, length: bytes.length })
+    this.storedBytes += bytes.length
+    this.storedObjects++
+    if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
+    if (cur.size >= this.packTarget) await this.flush()
+    return true
+  }
+
+  private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
+    const name = `pack-${Date.now().toString(36)}-${process.pid}-${randomBytes(6).toString('hex')}.pack`
+    const fd = await open(join(this.packsDir, name), 'wx', 0o444)
+    this.cur = { name, fd, size: PACK_MAGIC.length, written: 0, pending: [PACK_MAGIC], pendingBytes: PACK_MAGIC.length, entries: [] }
+    return this.cur
+  }
+
+  private async writePending(): Promise<void> {
+    const cur = this.cur
+    if (!cur || cur.pending.length === 0) return
+    const bufs = cur.pending
+    cur.pending = []
+    cur.pendingBytes = 0
+    let total = 0
+    for (const b of bufs) total += b.length
+    // writev may write fewer bytes than asked; loop until all are down
+    let done = 0
+    while (done < total) {
+      const { bytesWritten } = await cur.fd.writev(sliceFrom(bufs, done), cur.written)
+      done += bytesWritten
+      cur.written += bytesWritten
+    }
+    // the bytes are on disk now: the caller may reuse the buffers it passed
+  }
+
+  async get(cid: CID): Promise<Uint8Array> {
+    let e = this.index.get(key(cid))
+    if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
+    if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
+    if (this.cur && e.pack === this.cur.name) await this.writePending()
+    const bytes = Buffer.allocUnsafe(e.length)
+    let fd: FileHandle
+    try {
+      fd = await this.fd(e.pack)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      throw new CorruptObjectError(`object ${cid} is listed in pack ${e.pack}, which is missing`, { cid: cid.toString(), pack: e.pack }, { cause: err })
+    }
+    const { bytesRead } = await fd.read(bytes, 0, e.length, e.offset)
+    verifyBytes(cid, bytesRead === e.length ? bytes : bytes.subarray(0, bytesRead), `pack ${e.pack} at offset ${e.offset}`)
+    return bytes
+  }
+
+  private async fd(pack: string): Promise<FileHandle> {
+    if (this.cur && pack === this.cur.name) return this.cur.fd
+    let fd = this.fds.get(pack)
+    if (!fd) {
+      fd = await open(join(this.packsDir, pack), 'r')
+      this.fds.set(pack, fd)
+    }
+    return fd
+  }
+
+  async *list(): AsyncIterable<CID> {
+    await this.rescanIfChanged()
+    for (const k of [...this.index.keys()]) yield cidOfKey(k)
+  }
+
+  /** Every object with its location (for gc and fsck). */
+  entries(): Array<[CID, Entry]> {
+    return [...this.index.entries()].map(([k, e]) => [cidOfKey(k), e])
+  }
+
+  async flush(): Promise<void> {
+    const cur = this.cur
+    if (!cur) return
+    await this.writePending()
+    await cur.fd.sync()
+    await cur.fd.close()
+    const idx = cur.name.slice(0, -5) + '.idx'
+    await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
+    this.loadedIdx.add(idx)
+    this.cur = null
+    await fsyncDir(this.packsDir)
+  }
+
+  async close(): Promise<void> {
+    await this.flush()
+    for (const fd of this.fds.values()) await fd.close().catch(() => {})
+    this.fds.clear()
+  }
+
+  /** Forget a pack this handle has open (gc removed or replaced it). */
+  async dropPack(pack: string): Promise<void> {
+    const fd = this.fds.get(pack)
+    if (fd) { this.fds.delete(pack); await fd.close().catch(() => {}) }
+    for (const [k, e] of this.index) if (e.pack === pack) this.index.delete(k)
+    this.loadedIdx.delete(pack.slice(0, -5) + '.idx')
+  }
+
+  /** Remove a pack and its index (index first, so no reader sees an index without its pack). */
+  async removePack(pack: string): Promise<void> {
+    await this.dropPack(pack)
+    await rm(join(this.packsDir, pack.slice(0, -5) + '.idx'), { force: true })
+    await rm(join(this.packsDir, pack), { force: true })
+  }
+}
+
+function sliceFrom(bufs: Buffer[], skip: number): Buffer[] {
+  if (skip === 0) return bufs
+  const out: Buffer[] = []
+  for (const b of bufs) {
+    if (skip >= b.length) { skip -= b.length; continue }
+    out.push(skip > 0 ? b.subarray(skip) : b)
+    skip = 0
+  }
+  return out
+}
