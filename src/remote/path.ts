@@ -1,0 +1,173 @@
+/**
+ * PathStore: a remote in a local folder (a shared disk, NFS), one file per object in the shared
+ * layout (./layout.ts).
+ *
+ * Writes: temp file in the object's folder -> write -> fsync -> link() to the final name (link fails
+ * when the name exists, so an existing object is never overwritten) -> unlink the temp file. Where a
+ * filesystem has no hard links, rename() is used after checking the name is free. Folder fsyncs are
+ * batched into flush(). A crash leaves at most a `.tmp-*` file, which readers ignore.
+ */
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import type { CID } from '../cas/cid.js'
+import { verifyBytes } from '../cas/cid.js'
+import type { Store } from '../cas/store.js'
+import { MAX_OBJECT_SIZE } from '../cas/store.js'
+import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
+import { cidFromName, fanout, isFanoutDir, OBJECTS_DIR } from './layout.js'
+
+export class PathStore implements Store {
+  readonly location: string
+  readonly root: string
+  /** Folders that gained entries since the last flush (their fsync makes the new names durable). */
+  private readonly dirtyDirs = new Set<string>()
+
+  constructor(root: string) {
+    this.root = resolve(root)
+    this.location = this.root
+  }
+
+  /** Absolute path of an object's file. */
+  pathOf(cid: CID): string {
+    const text = cid.toString()
+    return join(this.root, OBJECTS_DIR, fanout(text), text)
+  }
+
+  async put(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    if (bytes.length > MAX_OBJECT_SIZE) {
+      throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE', { cid: String(cid) })
+    }
+    verifyBytes(cid, bytes, 'put')
+    const target = this.pathOf(cid)
+    if (await exists(target)) return false
+    const dir = dirname(target)
+    await mkdir(dir, { recursive: true })
+    this.dirtyDirs.add(join(this.root, OBJECTS_DIR)).add(this.root)
+    const tmp = join(dir, `.tmp-${cid.toString().slice(-8)}-${randomBytes(6).toString('hex')}`)
+    const fd = await open(tmp, 'wx', 0o444)
+    try {
+      await fd.writeFile(bytes)
+      await fd.sync()
+    } finally {
+      await fd.close()
+    }
+    try {
+      return await this.publish(tmp, target)
+    } finally {
+      await unlink(tmp).catch(() => {})
+      this.dirtyDirs.add(dir)
+    }
+  }
+
+  /** Make `tmp` visible as `target` without ever replacing an existing `target`. */
+  private async publish(tmp: string, target: string): Promise<boolean> {
+    try {
+      await link(tmp, target)
+      return true
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return false
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw err
+    }
+    // No hard links here (some SMB / FUSE mounts): rename, accepting a narrow race between two
+    // writers of the same object, which carry identical verified bytes.
+    if (await exists(target)) return false
+    await rename(tmp, target)
+    return true
+  }
+
+  async get(cid: CID): Promise<Uint8Array> {
+    const file = this.pathOf(cid)
+    let fd
+    try {
+      fd = await open(file, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new NotFoundError(`object ${cid} is not in ${this.location}`, { cid: String(cid), remote: this.location })
+      }
+      throw err
+    }
+    try {
+      const { size } = await fd.stat()
+      if (size > MAX_OBJECT_SIZE) {
+        throw new CorruptObjectError(`object ${cid} in ${this.location} is ${size} bytes, over the ${MAX_OBJECT_SIZE}-byte limit, so it cannot match its CID`,
+          { cid: String(cid), where: this.location })
+      }
+      const bytes = Buffer.alloc(size)
+      let off = 0
+      while (off < size) {
+        const { bytesRead } = await fd.read(bytes, off, size - off, off)
+        if (bytesRead === 0) break
+        off += bytesRead
+      }
+      const got = bytes.subarray(0, off)
+      verifyBytes(cid, got, this.location)
+      return got
+    } finally {
+      await fd.close()
+    }
+  }
+
+  async has(cid: CID): Promise<boolean> {
+    return exists(this.pathOf(cid))
+  }
+
+  async *list(): AsyncIterable<CID> {
+    const top = join(this.root, OBJECTS_DIR)
+    let dirs: string[]
+    try {
+      dirs = await readdir(top)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    for (const d of dirs.sort()) {
+      if (!isFanoutDir(d)) continue
+      let names: string[]
+      try {
+        names = await readdir(join(top, d))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue
+        throw err
+      }
+      for (const name of names) {
+        const cid = cidFromName(d, name)
+        if (cid) yield cid
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    const dirs = [...this.dirtyDirs]
+    this.dirtyDirs.clear()
+    // Deepest first: a fan-out folder, then objects/ (which names it), then the root.
+    dirs.sort((a, b) => b.length - a.length)
+    for (const dir of dirs) await fsyncDir(dir)
+  }
+
+  async close(): Promise<void> {
+    await this.flush()
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fd
+  try {
+    fd = await open(dir, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  try { await fd.sync() } catch { /* some filesystems cannot fsync a folder */ } finally { await fd.close() }
+}

@@ -1,0 +1,226 @@
+/**
+ * S3Store: a remote in S3 or an S3-compatible server (MinIO, Ceph, R2), `s3://bucket/prefix`,
+ * holding the shared layout (./layout.ts) under the prefix: `<prefix>/objects/<xx>/<cid>`.
+ *
+ * Configuration (spec/remotes.md, "S3"): credentials from the standard AWS chain (environment,
+ * shared profiles, SSO, container and instance roles); region from AWS_REGION, AWS_DEFAULT_REGION or
+ * the profile, else us-east-1; a custom endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, spoken
+ * to path-style.
+ *
+ * Writes never replace an object: HeadObject first, then PutObject with `If-None-Match: *`, where a
+ * 412 means another writer stored it first. Servers that answer 501 to conditional writes get a plain
+ * PutObject after the HeadObject check (the bytes are verified and identical for a given name).
+ */
+import {
+  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3'
+import type { CID } from '../cas/cid.js'
+import { verifyBytes } from '../cas/cid.js'
+import type { Store } from '../cas/store.js'
+import { MAX_OBJECT_SIZE } from '../cas/store.js'
+import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
+import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
+
+export interface S3Target { bucket: string; prefix: string }
+
+/** Split `s3://bucket/prefix` into its bucket and key prefix ('' or ending with `/`). */
+export function parseS3Url(url: string): S3Target {
+  rejectControlChars(url)
+  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(url)
+  if (!m || !m[1]) {
+    throw new UsageError(`not an s3 URL: ${redactUrl(url)} (expected s3://bucket/prefix)`, 'E_BAD_URL', { url: redactUrl(url) })
+  }
+  const bucket = m[1]
+  if (bucket.includes('@') || bucket.includes(':') || !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(bucket)) {
+    throw new UsageError(`not a valid bucket name in ${redactUrl(url)}; credentials and endpoints are configured outside the URL`,
+      'E_BAD_URL', { url: redactUrl(url) })
+  }
+  const parts = (m[2] ?? '').split('/').filter((s) => s !== '')
+  if (parts.some((s) => s === '.' || s === '..')) {
+    throw new UsageError(`the s3 prefix in ${url} must not contain . or .. segments`, 'E_BAD_URL', { url })
+  }
+  return { bucket, prefix: parts.length ? parts.join('/') + '/' : '' }
+}
+
+export interface S3StoreOptions {
+  env?: NodeJS.ProcessEnv
+  /** Extra client configuration (tests). */
+  client?: Partial<S3ClientConfig>
+}
+
+export class S3Store implements Store {
+  readonly location: string
+  readonly bucket: string
+  readonly prefix: string
+  private readonly client: S3Client
+
+  constructor(url: string, opts: S3StoreOptions = {}) {
+    const env = opts.env ?? {}
+    const { bucket, prefix } = parseS3Url(url)
+    this.bucket = bucket
+    this.prefix = prefix
+    this.location = `s3://${bucket}/${prefix}`
+    // The SDK warns on stderr under Node < 22 on every run; that would pollute hook and --json output.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+    const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined
+    if (endpoint) rejectControlChars(endpoint)
+    const config: S3ClientConfig = {
+      region: regionProvider(env),
+      // Verification is by CID; SDK checksums add nothing and some S3-compatible servers reject them.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000, httpsAgent: { maxSockets: 32 }, httpAgent: { maxSockets: 32 } },
+      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+      ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined } }
+        : {}),
+      ...opts.client,
+    }
+    this.client = new S3Client(config)
+  }
+
+  private key(cid: CID): string { return this.prefix + objectKey(cid) }
+
+  async put(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    if (bytes.length > MAX_OBJECT_SIZE) {
+      throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE', { cid: String(cid) })
+    }
+    verifyBytes(cid, bytes, 'put')
+    if (await this.has(cid)) return false
+    const input = { Bucket: this.bucket, Key: this.key(cid), Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream' }
+    try {
+      await this.client.send(new PutObjectCommand({ ...input, IfNoneMatch: '*' }))
+      return true
+    } catch (err) {
+      const status = statusOf(err)
+      if (status === 412) return false // another writer stored it first
+      if (status === 409 && await this.has(cid)) return false // a concurrent conditional write won
+      if (status !== 501) throw this.wrap(err, 'store', cid)
+    }
+    try {
+      await this.client.send(new PutObjectCommand(input))
+      return true
+    } catch (err) {
+      throw this.wrap(err, 'store', cid)
+    }
+  }
+
+  async get(cid: CID): Promise<Uint8Array> {
+    let out
+    try {
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
+    } catch (err) {
+      if (statusOf(err) === 404) {
+        throw new NotFoundError(`object ${cid} is not in ${this.location}`, { cid: String(cid), remote: this.location })
+      }
+      throw this.wrap(err, 'read', cid)
+    }
+    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined
+    const declared = out.ContentLength
+    if (declared !== undefined && declared > MAX_OBJECT_SIZE) {
+      body?.destroy?.()
+      throw tooLarge(this.location, cid, `declares ${declared} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`)
+    }
+    const limit = declared ?? MAX_OBJECT_SIZE
+    const chunks: Uint8Array[] = []
+    let received = 0
+    try {
+      if (body) {
+        for await (const chunk of body) {
+          if (received + chunk.length > limit) {
+            body.destroy?.()
+            throw tooLarge(this.location, cid, declared === undefined ? `sent more than ${MAX_OBJECT_SIZE} bytes` : `sent more than its declared ${declared} bytes`)
+          }
+          chunks.push(chunk)
+          received += chunk.length
+        }
+      }
+    } catch (err) {
+      throw err instanceof ZooError ? err : this.wrap(err, 'read', cid)
+    }
+    const bytes = Buffer.concat(chunks, received)
+    if (declared !== undefined && received !== declared) {
+      throw new ZooError(`reading object ${cid} from ${this.location} ended after ${received} of ${declared} bytes`, 'E_REMOTE_IO',
+        { remote: this.location, cid: String(cid) })
+    }
+    verifyBytes(cid, bytes, this.location)
+    return bytes
+  }
+
+  async has(cid: CID): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
+      return true
+    } catch (err) {
+      if (statusOf(err) === 404) return false
+      throw this.wrap(err, 'check', cid)
+    }
+  }
+
+  async *list(): AsyncIterable<CID> {
+    const base = `${this.prefix}${OBJECTS_DIR}/`
+    let token: string | undefined
+    do {
+      let page
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
+      } catch (err) {
+        throw this.wrap(err, 'list')
+      }
+      for (const obj of page.Contents ?? []) {
+        const rest = (obj.Key ?? '').slice(base.length).split('/')
+        if (rest.length !== 2 || !isFanoutDir(rest[0]!)) continue
+        const cid = cidFromName(rest[0]!, rest[1]!)
+        if (cid) yield cid
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> { this.client.destroy() }
+
+  private wrap(err: unknown, verb: string, cid?: CID): ZooError {
+    const status = statusOf(err)
+    const what = cid ? `object ${cid}` : 'objects'
+    const name = err instanceof Error ? err.name : 'error'
+    const hint = status === 403 || name === 'CredentialsProviderError'
+      ? '; check the AWS credentials (environment, profile) and the bucket policy'
+      : status === 301 || name === 'PermanentRedirect' ? '; the bucket is in another region: set AWS_REGION' : ''
+    return new ZooError(`could not ${verb} ${what} in ${this.location}: ${name}${status ? ` (HTTP ${status})` : ''}: ${errorMessage(err)}${hint}`,
+      'E_REMOTE_IO', { remote: this.location, status, ...(cid ? { cid: String(cid) } : {}) }, { cause: err })
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (err instanceof S3ServiceException) return err.$metadata?.httpStatusCode
+  const meta = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+  return meta?.httpStatusCode
+}
+
+function tooLarge(remote: string, cid: CID, detail: string): CheckError {
+  return new CheckError(`refused object ${cid} from ${remote}: the server ${detail}`, 'E_REMOTE_TOO_LARGE', { remote, cid: String(cid) })
+}
+
+/** AWS_REGION, AWS_DEFAULT_REGION, then the SDK's own chain (profile), then us-east-1. */
+function regionProvider(env: NodeJS.ProcessEnv): string | (() => Promise<string>) {
+  const fromEnv = env.AWS_REGION || env.AWS_DEFAULT_REGION
+  if (fromEnv) return fromEnv
+  let cached: Promise<string> | undefined
+  return () => {
+    cached ??= (async () => {
+      // A throwaway client exposes the SDK's default region chain (env, shared config profile).
+      const probe = new S3Client({ credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } })
+      try {
+        return await probe.config.region()
+      } catch {
+        return 'us-east-1'
+      } finally {
+        probe.destroy()
+      }
+    })()
+    return cached
+  }
+}

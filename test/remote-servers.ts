@@ -1,0 +1,95 @@
+/**
+ * Real servers for the remote tests, all on 127.0.0.1 with ephemeral ports:
+ * - a static file server (like nginx with autoindex, or `python3 -m http.server`) over a folder,
+ *   which records every request and lets a test take over any request;
+ * - s3rver, an S3-compatible server that runs in-process.
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, normalize } from 'node:path'
+
+export interface SeenRequest { method: string; url: string; headers: http.IncomingHttpHeaders }
+
+export interface StaticServer {
+  url: string
+  port: number
+  requests: SeenRequest[]
+  close: () => Promise<void>
+}
+
+/**
+ * Serve `root` read-only. `intercept` may answer a request itself (return true) before the files do.
+ * Folders get an HTML listing like nginx's autoindex, unless `listings` is false (then 403).
+ */
+export async function startStaticServer(root: string, opts: {
+  intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>
+  listings?: boolean
+} = {}): Promise<StaticServer> {
+  const requests: SeenRequest[] = []
+  const server = http.createServer(async (req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
+    try {
+      if (opts.intercept && await opts.intercept(req, res)) return
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+      const file = normalize(join(root, path))
+      if (!file.startsWith(normalize(root))) { res.writeHead(403).end(); return }
+      const st = await stat(file).catch(() => undefined)
+      if (!st) { res.writeHead(404).end('not found'); return }
+      if (st.isDirectory()) {
+        if (opts.listings === false || !path.endsWith('/')) { res.writeHead(403).end('forbidden'); return }
+        const names = await readdir(file, { withFileTypes: true })
+        const html = '<html><body><a href="../">../</a>\n'
+          + names.map((d) => { const n = d.name + (d.isDirectory() ? '/' : ''); return `<a href="${encodeURIComponent(d.name)}${d.isDirectory() ? '/' : ''}">${n}</a>` }).join('\n')
+          + '</body></html>'
+        res.writeHead(200, { 'content-type': 'text/html' }).end(html)
+        return
+      }
+      const body = await readFile(file)
+      res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/octet-stream' })
+      res.end(req.method === 'HEAD' ? undefined : body)
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500).end(String(err))
+      else res.destroy()
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    requests,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+  }
+}
+
+export interface S3Server { endpoint: string; bucket: string; env: NodeJS.ProcessEnv; close: () => Promise<void> }
+
+/**
+ * s3rver in-process. NOTE: s3rver checks signatures only against its fixed key pair and does not
+ * implement conditional writes (If-None-Match), so tests using it claim neither credential checking
+ * nor the no-overwrite guarantee of conditional PutObject; the HeadObject check before PutObject is
+ * what keeps objects from being rewritten here.
+ */
+export async function startS3rver(bucket = 'zoo'): Promise<S3Server> {
+  const dir = await mkdtemp(join(tmpdir(), 'zoo-s3rver-'))
+  const name = 's3rver'
+  // s3rver ships no types.
+  const S3rver = ((await import(name)) as { default: new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> } }).default
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] })
+  const addr = await server.run()
+  const endpoint = `http://127.0.0.1:${addr.port}`
+  return {
+    endpoint,
+    bucket,
+    env: {
+      AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: endpoint,
+    },
+    close: async () => { await server.close(); await rm(dir, { recursive: true, force: true }) },
+  }
+}
+
+export async function tempDir(prefix = 'zoo-remote-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
