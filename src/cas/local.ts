@@ -174,11 +174,12 @@ export class LocalStore implements Store {
 
   /**
    * Like put, for bytes whose CID the caller has just computed from them (the add pipeline hashes
-   * in worker threads; hashing again here would halve throughput).
+   * in worker threads; hashing again here would halve throughput). `rewrite` writes the object
+   * into this handle's pack even when another pack has it (gc copying live objects out of a pack).
    */
-  async putVerified(cid: CID, bytes: Uint8Array): Promise<boolean> {
+  async putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
     const k = key(cid)
-    if (this.index.has(k)) return false
+    if (this.index.has(k) && !opts.rewrite) return false
     const cur = this.cur ?? await this.startPack()
     const kb = Buffer.from(cid.bytes)
     const head = Buffer.alloc(8 + kb.length)
@@ -222,6 +223,16 @@ export class LocalStore implements Store {
   }
 
   async get(cid: CID): Promise<Uint8Array> {
+    const bytes = await this.readUnverified(cid)
+    verifyBytes(cid, bytes, `${this.location}`)
+    return bytes
+  }
+
+  /**
+   * The stored bytes of `cid` without checking them: for callers that hash them elsewhere (verify
+   * hashes in worker threads). NotFoundError when absent; a missing pack is CorruptObjectError.
+   */
+  async readUnverified(cid: CID): Promise<Uint8Array> {
     let e = this.index.get(key(cid))
     if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
     if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
@@ -235,8 +246,7 @@ export class LocalStore implements Store {
       throw new CorruptObjectError(`object ${cid} is listed in pack ${e.pack}, which is missing`, { cid: cid.toString(), pack: e.pack }, { cause: err })
     }
     const { bytesRead } = await fd.read(bytes, 0, e.length, e.offset)
-    verifyBytes(cid, bytesRead === e.length ? bytes : bytes.subarray(0, bytesRead), `pack ${e.pack} at offset ${e.offset}`)
-    return bytes
+    return bytesRead === e.length ? bytes : bytes.subarray(0, bytesRead)
   }
 
   private async fd(pack: string): Promise<FileHandle> {

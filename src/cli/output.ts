@@ -17,7 +17,7 @@ export function humanBytes(n: number): string {
 export class Progress {
   private last = 0
   private readonly start = Date.now()
-  constructor(private readonly io: Io, private readonly label: string, private readonly total: number) {}
+  constructor(private readonly io: Io, private readonly label: string, public total: number) {}
   update(done: number): void {
     if (!this.io.tty) return
     const now = Date.now()

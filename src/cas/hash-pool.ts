@@ -1,0 +1,113 @@
+/**
+ * sha256 off the main thread. Chunk digests are computed by a pool of worker threads (both cores
+ * work while the main thread reads and chunks); a whole-file digest runs in its own worker that
+ * receives the file's bytes in order. Buffers are transferred, not copied, both ways.
+ */
+import { Worker } from 'node:worker_threads'
+import { createHash, type Hash } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+
+// CommonJS source for the workers, evaluated in place so no file path has to be resolved.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+let stream = null
+parentPort.on('message', (m) => {
+  if (m.op === 'hash') {
+    const d = createHash('sha256').update(new Uint8Array(m.buf, m.off, m.len)).digest()
+    parentPort.postMessage({ id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + 32), buf: m.buf }, [m.buf])
+  } else if (m.op === 'update') {
+    if (!stream) stream = createHash('sha256')
+    stream.update(new Uint8Array(m.buf, m.off, m.len))
+  } else if (m.op === 'digest') {
+    const hex = (stream ?? createHash('sha256')).digest('hex')
+    stream = null
+    parentPort.postMessage({ id: m.id, hex })
+  }
+})
+`
+
+type Pending = (msg: { digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }) => void
+
+class HashWorker {
+  readonly worker: Worker
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 0
+  load = 0
+  constructor() {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true })
+    this.worker.unref()
+    this.worker.on('message', (m: { id: number }) => {
+      const cb = this.pending.get(m.id)
+      this.pending.delete(m.id)
+      this.load--
+      cb?.(m as never)
+    })
+    this.worker.on('error', (err) => {
+      for (const cb of this.pending.values()) cb({})
+      this.pending.clear()
+      throw err
+    })
+  }
+  call(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<{ digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }> {
+    const id = this.nextId++
+    this.load++
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve)
+      this.worker.postMessage({ ...msg, id }, transfer)
+    })
+  }
+  post(msg: Record<string, unknown>, transfer: ArrayBuffer[]): void {
+    this.worker.postMessage(msg, transfer)
+  }
+}
+
+/** Own a copy of `bytes` in a fresh ArrayBuffer that can be transferred. */
+function own(bytes: Uint8Array): ArrayBuffer {
+  const ab = new ArrayBuffer(bytes.byteLength)
+  new Uint8Array(ab).set(bytes)
+  return ab
+}
+
+export interface StreamHasher {
+  update(bytes: Uint8Array): void
+  /** Hex sha256 of everything passed to update. */
+  digest(): Promise<string>
+}
+
+export class HashPool {
+  private readonly workers: HashWorker[]
+  private streamWorker: HashWorker | null = null
+
+  constructor(threads = Math.max(1, availableParallelism())) {
+    this.workers = Array.from({ length: threads }, () => new HashWorker())
+  }
+
+  /** sha256 of `bytes` (copied, so the caller's buffer may be reused). Returns the digest and an owned copy. */
+  async hash(bytes: Uint8Array): Promise<{ digest: Uint8Array; bytes: Uint8Array }> {
+    let w = this.workers[0]!
+    for (const x of this.workers) if (x.load < w.load) w = x
+    const buf = own(bytes)
+    const r = await w.call({ op: 'hash', buf, off: 0, len: buf.byteLength }, [buf])
+    return { digest: new Uint8Array(r.digest!), bytes: new Uint8Array(r.buf!) }
+  }
+
+  /** A whole-stream digest computed in a worker of its own; the bytes are copied. */
+  streamHasher(): StreamHasher {
+    const w = this.streamWorker ??= new HashWorker()
+    return {
+      update: (bytes) => { const buf = own(bytes); w.post({ op: 'update', buf, off: 0, len: buf.byteLength }, [buf]) },
+      digest: async () => (await w.call({ op: 'digest' }, [])).hex!,
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => w.worker.terminate()))
+  }
+}
+
+/** The same interface on the calling thread, for small inputs where a worker costs more than it saves. */
+export function inlineStreamHasher(): StreamHasher {
+  const h: Hash = createHash('sha256')
+  return { update: (b) => { h.update(b) }, digest: async () => h.digest('hex') }
+}

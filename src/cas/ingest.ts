@@ -1,0 +1,117 @@
+/**
+ * add's data path for one file: sniff the format -> chunk (tensor boundaries, FastCDC) -> sha256 of
+ * each chunk in worker threads -> append to the local store -> file DAG -> root CID; the whole-file
+ * sha256 runs alongside. Memory stays bounded by the number of chunks in flight.
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import type { CID } from 'multiformats/cid'
+import { cidFromDigest, cidOf, RAW } from './cid.js'
+import type { LocalStore } from './local.js'
+import { HashPool, inlineStreamHasher, type StreamHasher } from './hash-pool.js'
+import { chunkStream } from '../chunk/chunker.js'
+import { DEFAULT_CDC } from '../chunk/params.js'
+import { buildTree } from '../manifest/node.js'
+import { describeFile } from '../formats/index.js'
+import { FormatError, ZooError } from '../errors.js'
+
+const READ_SIZE = 8 * 1024 * 1024
+const MAX_INFLIGHT = 24
+/** Files smaller than this are hashed on the calling thread. */
+export const WORKER_THRESHOLD = 16 * 1024 * 1024
+
+export interface IngestResult {
+  size: number
+  sha256: string
+  root: CID
+  format: string
+  chunks: number
+  /** Set when a known format was malformed and the file was stored as opaque bytes. */
+  warning?: string
+}
+
+export interface IngestOptions {
+  pool?: HashPool | null
+  onBytes?: (n: number) => void
+}
+
+async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  let pos = 0
+  while (pos < size) {
+    const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, size - pos))
+    const { bytesRead } = await fd.read(buf, 0, buf.length, pos)
+    if (bytesRead === 0) break
+    pos += bytesRead
+    onBytes?.(bytesRead)
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+  }
+  // a file that grew while it was read is caught by the size check in ingestFile
+  const probe = Buffer.allocUnsafe(1)
+  if ((await fd.read(probe, 0, 1, pos)).bytesRead !== 0) {
+    throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
+  }
+  if (pos !== size) throw new ZooError(`the file shrank while it was being read (${pos} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
+}
+
+export async function ingestFile(path: string, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
+  const fd = await open(path, 'r')
+  try {
+    const { size } = await fd.stat()
+    const read = async (offset: number, length: number): Promise<Uint8Array> => {
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)))
+      const { bytesRead } = await fd.read(buf, 0, buf.length, offset)
+      return buf.subarray(0, bytesRead)
+    }
+    const desc = await describeFile(read, size)
+    const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
+    try {
+      return await chunkAndStore(fd, size, desc.segments, store, pool, opts, desc.format, desc.warning)
+    } catch (err) {
+      // the format's segments did not match the bytes: keep the file exactly, as opaque bytes
+      if (!(err instanceof FormatError) || desc.segments === null) throw err
+      return await chunkAndStore(fd, size, null, store, pool, opts, desc.format,
+        `its ${desc.format} layout did not match its bytes (${err.message}); stored as opaque bytes`)
+    }
+  } finally {
+    await fd.close()
+  }
+}
+
+async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | null, store: LocalStore,
+                             pool: HashPool | null, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
+  const whole: StreamHasher = pool ? pool.streamHasher() : inlineStreamHasher()
+  const source = (async function* () {
+    for await (const buf of readAll(fd, size, opts.onBytes)) { whole.update(buf); yield buf }
+  })()
+  const chunks: Array<[CID, number]> = []
+  const inflight: Array<Promise<{ cid: CID, bytes: Uint8Array }>> = []
+  const drainOne = async (): Promise<void> => {
+    const { cid, bytes } = await inflight.shift()!
+    await store.putVerified(cid, bytes)
+    chunks.push([cid, bytes.length])
+  }
+  try {
+    for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {
+      if (pool && chunk.length >= 64 * 1024) {
+        inflight.push(pool.hash(chunk).then(({ digest, bytes }) => ({ cid: cidFromDigest(RAW, digest), bytes })))
+      } else {
+        inflight.push(Promise.resolve({ cid: cidOf(RAW, chunk), bytes: chunk }))
+      }
+      if (inflight.length >= MAX_INFLIGHT) await drainOne()
+    }
+    while (inflight.length) await drainOne()
+  } catch (err) {
+    await Promise.allSettled(inflight)
+    await whole.digest().catch(() => {})
+    throw err
+  }
+  const sha256 = await whole.digest()
+  if (chunks.length === 0) {
+    // the empty file: a zero-length raw chunk keeps every file's root a real object
+    const empty = new Uint8Array(0)
+    const cid = cidOf(RAW, empty)
+    await store.putVerified(cid, empty)
+    chunks.push([cid, 0])
+  }
+  const root = await buildTree(chunks, (cid, bytes) => store.putVerified(cid, bytes))
+  return { size, sha256, root, format, chunks: chunks.length, ...(warning ? { warning } : {}) }
+}

@@ -1,0 +1,21 @@
+/** Walking what manifests reference: file roots -> nodes -> chunks (gc, verify, push, fetch). */
+import { CID } from 'multiformats/cid'
+import type { Store } from './store.js'
+import type { Manifest } from '../manifest/manifest.js'
+import { fileChunks } from '../manifest/node.js'
+
+/**
+ * Every object a set of manifests needs, each once: nodes are read from `store` (so they must be
+ * there and valid; a missing or damaged node throws), chunks are listed without being read.
+ */
+export async function reachableObjects(manifests: Iterable<Manifest>, store: Store, seen = new Set<string>()): Promise<Set<string>> {
+  for (const m of manifests) {
+    for (const f of m.files) {
+      if (seen.has(f.root)) continue
+      const root = CID.parse(f.root)
+      seen.add(f.root)
+      for await (const [chunk] of fileChunks(root, store, (node) => seen.add(node.toString()))) seen.add(chunk.toString())
+    }
+  }
+  return seen
+}

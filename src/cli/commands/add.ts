@@ -1,0 +1,133 @@
+import { stat, readdir } from 'node:fs/promises'
+import { resolve, join, basename, relative } from 'node:path'
+import type { Command } from '../command.js'
+import { bool, int, list, str } from '../args.js'
+import { printJson, Progress, humanBytes } from '../output.js'
+import { Repo } from '../../repo.js'
+import { promote, type SourceFile } from '../../promote/promote.js'
+import { readMetrics } from '../../promote/metrics.js'
+import { UsageError } from '../../errors.js'
+import type { Json } from '../../manifest/manifest.js'
+
+/** `key=value` with the value read as JSON when it parses (numbers, booleans), else as a string. */
+export function parseKeyValue(text: string, flag: string): [string, Json] {
+  const eq = text.indexOf('=')
+  if (eq <= 0) throw new UsageError(`${flag} takes key=value, not ${JSON.stringify(text)}`, 'E_USAGE')
+  const key = text.slice(0, eq)
+  const raw = text.slice(eq + 1)
+  if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new UsageError(`${flag} key ${JSON.stringify(key)} may hold only letters, digits, _ . -`, 'E_USAGE')
+  let value: Json = raw
+  if (/^(-?\d+(\.\d+)?([eE][-+]?\d+)?|true|false|null)$/.test(raw)) value = JSON.parse(raw) as Json
+  return [key, value]
+}
+
+/** The files of a run directory, with paths relative to it (sorted; no symlinks followed). */
+export async function collectDir(dir: string): Promise<SourceFile[]> {
+  const out: SourceFile[] = []
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const full = join(d, e.name)
+      if (e.isDirectory()) await walk(full)
+      else if (e.isFile()) out.push({ source: full, path: relative(dir, full).split('\\').join('/') })
+      else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; add the file it points to instead`, 'E_NO_FILE', { path: full })
+    }
+  }
+  await walk(dir)
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1))
+}
+
+export const command: Command = {
+  summary: 'seal checkpoint files as a new version of a model and commit the promotion',
+  help: `usage: git zoo add <path>... --name <model> [options]
+
+Store the checkpoint files in the zoo's object store (chunked along tensors, deduplicated), seal a
+manifest binding them to their config, seed, metrics, dataset, code revision and environment, and
+commit that promotion as one git commit (signed when your git signs). Adding a name again makes
+the next version; earlier versions are never touched. <path> may be files or a run directory.
+
+flags:
+  --name <model>            model name: lower-case segments joined by / (required)
+  --config <file>           training config, copied verbatim beside the manifest
+  --metrics <file>          final metrics (JSON object) or per-epoch history (JSON list, JSON lines, CSV)
+  --seed <int>              the random seed
+  --dataset <id>            dataset name plus version or digest, e.g. cifar10@1.0
+  --arch <id>               architecture, e.g. resnet18
+  --param <key>=<value>     a hyperparameter (repeatable)
+  --parent <model>[=<rel>]  a parent model (repeatable); rel: fine-tune (default), adapter, merge,
+                            soup, quantized, sparsified, distilled, continued, pruned, derived
+  --env <key>=<value>       an environment fact to record (repeatable)
+  -m, --message <text>      why this model is promoted
+  --allow-dirty             promote even if tracked code has uncommitted changes (recorded as dirty)
+  --json                    print { name, version, seal, commit, files, stored_bytes }
+
+examples:
+  git zoo add build/model.safetensors --name resnet18/cifar10 --config train.yaml \\
+      --metrics metrics.json --seed 3 --dataset cifar10 --param lr=0.1
+  git zoo add runs/ft-7/ --name vit-s/cifar100/ft-7 --parent vit-s/pretrain@v2=fine-tune
+`,
+  flags: {
+    name: { type: 'string', value: 'model' },
+    config: { type: 'string', value: 'file' },
+    metrics: { type: 'string', value: 'file' },
+    seed: { type: 'string', value: 'int' },
+    dataset: { type: 'string', value: 'id' },
+    arch: { type: 'string', value: 'id' },
+    param: { type: 'list', value: 'key=value' },
+    parent: { type: 'list', value: 'model[=relation]' },
+    env: { type: 'list', value: 'key=value' },
+    message: { type: 'string', short: 'm', value: 'text' },
+    'allow-dirty': { type: 'bool' },
+    json: { type: 'bool' },
+  },
+  async run(args, io) {
+    const name = str(args, 'name')
+    if (!name) throw new UsageError('--name <model> is required, e.g. --name resnet18/cifar10', 'E_USAGE')
+    if (args.positional.length === 0) throw new UsageError('name the checkpoint file(s) or run directory to add', 'E_USAGE')
+    const repo = await Repo.open(io.cwd, io.env)
+    const files: SourceFile[] = []
+    for (const p of args.positional) {
+      const abs = resolve(io.cwd, p)
+      let st
+      try { st = await stat(abs) } catch (err) {
+        throw new UsageError(`cannot read ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, 'E_NO_FILE', { path: p }, { cause: err })
+      }
+      if (st.isDirectory()) files.push(...await collectDir(abs))
+      else files.push({ source: abs, path: basename(abs) })
+    }
+    const params: Record<string, Json> = {}
+    for (const kv of list(args, 'param')) { const [k, v] = parseKeyValue(kv, '--param'); params[k] = v }
+    const env: Record<string, string> = {}
+    for (const kv of list(args, 'env')) { const [k, v] = parseKeyValue(kv, '--env'); env[k] = String(v) }
+    const parents = list(args, 'parent').map((p) => {
+      const eq = p.indexOf('=')
+      return eq === -1 ? { ref: p, relation: 'fine-tune' } : { ref: p.slice(0, eq), relation: p.slice(eq + 1) }
+    })
+    const metricsFile = str(args, 'metrics')
+    const metrics = metricsFile ? await readMetrics(resolve(io.cwd, metricsFile)) : undefined
+    const configFile = str(args, 'config')
+    const progress = new Progress(io, 'add', 0)
+    const { commit, results } = await promote(repo, [{
+      name, files,
+      ...(configFile ? { configFile: resolve(io.cwd, configFile) } : {}),
+      ...(metrics ? { metrics: metrics.metrics, ...(metrics.history ? { history: metrics.history } : {}) } : {}),
+      ...(int(args, 'seed') !== undefined ? { seed: int(args, 'seed')! } : {}),
+      ...(str(args, 'dataset') ? { dataset: str(args, 'dataset')! } : {}),
+      ...(str(args, 'arch') ? { arch: str(args, 'arch')! } : {}),
+      params, parents, env,
+      ...(str(args, 'message') ? { message: str(args, 'message')! } : {}),
+    }], {
+      allowDirty: bool(args, 'allow-dirty'),
+      onProgress: (done, total) => { progress.total = total; progress.update(done) },
+      crashPoint: (n) => { if (io.env.GIT_ZOO_CRASH_AT === 'after-flush') { io.err(`crash point after-flush (${n})\n`); process.kill(process.pid, 'SIGKILL') } },
+    })
+    progress.done()
+    const r = results[0]!
+    for (const w of r.warnings) io.err(`git zoo: warning: ${w}\n`)
+    if (bool(args, 'json')) {
+      printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, files: r.files, stored_bytes: r.stored_bytes })
+    } else if (io.tty) {
+      io.err(`promoted ${r.name}@v${r.version} (${humanBytes(r.stored_bytes)} new) in ${commit.slice(0, 12)}\n`)
+    }
+    return 0
+  },
+}

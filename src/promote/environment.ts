@@ -1,0 +1,15 @@
+/** The environment a promotion records: tool versions, platform and hardware, plus --env k=v. */
+import { cpus, platform, arch, release, totalmem } from 'node:os'
+import { version } from '../cli/version.js'
+
+export function detectEnvironment(): Record<string, string> {
+  const cpu = cpus()
+  return {
+    git_zoo: version,
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    arch: arch(),
+    cpu: cpu.length ? `${cpu.length} x ${cpu[0]!.model.trim()}` : 'unknown',
+    memory_gib: (totalmem() / 2 ** 30).toFixed(1),
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * A promotion: store the files, seal a manifest per model version, and commit them all in one git
+ * commit. Used by `add` (one model), `import` (many) and `soup` (a computed model).
+ * Order (spec/format.md): objects -> store flush -> manifests written -> staged -> committed.
+ */
+import { stat, copyFile, mkdir, rm, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import type { Repo } from '../repo.js'
+import { ingestFile, WORKER_THRESHOLD } from '../cas/ingest.js'
+import { HashPool } from '../cas/hash-pool.js'
+import { registerWriter } from '../cas/lock.js'
+import {
+  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MODELS_DIR,
+  type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
+} from '../manifest/manifest.js'
+import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
+import { writeFileAtomic } from '../cas/atomic.js'
+import { detectEnvironment } from './environment.js'
+import { renderModelCard, CARD_FILE } from './card.js'
+import { checkPolicyBeforeCommit, validateAgainstSchema } from './policy.js'
+import { UsageError, CheckError } from '../errors.js'
+
+export interface SourceFile { source: string; path: string; epoch?: number }
+
+export interface PromotionSpec {
+  name: string
+  files: SourceFile[]
+  configFile?: string
+  metrics?: Record<string, number>
+  history?: Array<Record<string, number>>
+  seed?: number
+  dataset?: string
+  arch?: string
+  params?: Record<string, Json>
+  /** `name`, `name@vN` or a seal, with the relation (fine-tune, merge, ...). */
+  parents?: Array<{ ref: string; relation: string }>
+  env?: Record<string, string>
+  message?: string
+  /** Extra sealed fields (evaluation results, ONNX signatures, ...). */
+  extra?: Record<string, Json>
+}
+
+export interface PromotionResult {
+  name: string
+  version: number
+  seal: string
+  files: Array<{ path: string; size: number; sha256: string }>
+  stored_bytes: number
+  warnings: string[]
+  manifest: Manifest
+}
+
+export interface PromoteOptions {
+  allowDirty?: boolean
+  /** The commit message's subject; default "zoo: promote <name>@v<N>". */
+  subject?: string
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+  /** Called after the store is flushed, before manifests are written (crash-point tests). */
+  crashPoint?: (name: string) => void
+}
+
+export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
+
+async function committedVersions(repo: Repo, name: string): Promise<number[]> {
+  const r = await repo.runGit(['ls-tree', '-d', '--name-only', 'HEAD', `${MODELS_DIR}/${name}/`])
+  if (r.code !== 0) return []
+  return r.stdout.split('\n').map((l) => /\/v([1-9]\d*)$/.exec(l.trim())).filter(Boolean).map((m) => Number(m![1]))
+}
+
+async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
+  const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
+  const commit = head.code === 0 ? head.stdout.trim() : '0'.repeat(40)
+  // tracked changes outside the zoo's own folders make the tree dirty
+  const st = await repo.git(['status', '--porcelain', '--untracked-files=no', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore'])
+  const dirty = st.trim() !== ''
+  let origin: string | undefined
+  const o = await repo.runGit(['remote', 'get-url', 'origin'])
+  if (o.code === 0) origin = o.stdout.trim().replace(/\/\/[^@/]*@/, '//')
+  if (!dirty) return { ...(origin ? { repo: origin } : {}), commit, dirty: false }
+  if (!allowDirty) {
+    throw new CheckError(`the working tree has uncommitted changes, so the code revision would not say what produced this model:\n${st.trimEnd()}\ncommit them first, or pass --allow-dirty to record the tree as dirty with a digest of the diff`, 'E_DIRTY')
+  }
+  const diff = await repo.git(['diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
+  return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
+}
+
+async function promoter(repo: Repo): Promise<string> {
+  const name = (await repo.runGit(['config', 'user.name'])).stdout.trim()
+  const email = (await repo.runGit(['config', 'user.email'])).stdout.trim()
+  if (!name && !email) throw new UsageError('git does not know who you are; set `git config user.name` and `git config user.email` first', 'E_NO_IDENTITY')
+  return email ? `${name} <${email}>` : name
+}
+
+async function sha256File(path: string): Promise<{ size: number; sha256: string }> {
+  const bytes = await readFile(path)
+  return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
+}
+
+/** Check every input before anything is written: names, files, relations. */
+async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
+  let total = 0
+  const names = new Set<string>()
+  for (const s of specs) {
+    checkModelName(s.name)
+    if (names.has(s.name)) throw new UsageError(`model ${s.name} appears twice in one promotion`, 'E_USAGE')
+    names.add(s.name)
+    if (s.files.length === 0) throw new UsageError(`model ${s.name}: no files to promote`, 'E_USAGE')
+    const paths = new Set<string>()
+    for (const f of s.files) {
+      checkRelPath(f.path)
+      if (paths.has(f.path.toLowerCase())) throw new UsageError(`model ${s.name}: two files would be stored as ${f.path}`, 'E_USAGE')
+      paths.add(f.path.toLowerCase())
+      let st
+      try { st = await stat(f.source) } catch (err) {
+        throw new UsageError(`cannot read ${f.source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: f.source }, { cause: err })
+      }
+      if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
+      total += st.size
+    }
+    if (s.configFile) {
+      try { if (!(await stat(s.configFile)).isFile()) throw new Error('not a file') } catch (err) {
+        throw new UsageError(`cannot read config file ${s.configFile}`, 'E_NO_FILE', { path: s.configFile }, { cause: err })
+      }
+    }
+    for (const p of s.parents ?? []) {
+      if (!(RELATIONS as readonly string[]).includes(p.relation)) {
+        throw new UsageError(`unknown relation ${JSON.stringify(p.relation)} for parent ${p.ref}; use one of ${RELATIONS.join(', ')}`, 'E_USAGE')
+      }
+    }
+  }
+  return total
+}
+
+export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
+  const totalBytes = await checkSpecs(specs)
+  const config = await repo.config()
+  await checkPolicyBeforeCommit(repo, config)
+  const code = await codeRevision(repo, opts.allowDirty ?? false)
+  const who = await promoter(repo)
+  const env = detectEnvironment()
+  const created = new Date().toISOString()
+
+  // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
+  const storeRoot = await repo.storeRoot()
+  const writer = await registerWriter(storeRoot, 'git zoo add')
+  const written: string[] = []
+  const results: PromotionResult[] = []
+  const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
+  let store
+  try {
+    store = await repo.openStore()
+    let done = 0
+    const batch = new Map<string, Manifest>()
+    for (const s of specs) {
+      const before = store.storedBytes
+      const files: FileEntry[] = []
+      const warnings: string[] = []
+      for (const f of s.files) {
+        const r = await ingestFile(f.source, store, { pool, onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
+        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) })
+      }
+      files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+      const parents: ParentLink[] = []
+      for (const p of s.parents ?? []) {
+        const ref = parseModelRefOrSeal(p.ref)
+        const m = batch.get(ref) ?? await repo.resolve(p.ref)
+        parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
+      }
+      const version = Math.max(0, ...(await committedVersions(repo, s.name))) + 1
+      let config: ManifestBody['config']
+      if (s.configFile) {
+        const { size, sha256 } = await sha256File(s.configFile)
+        const base = s.configFile.split('/').pop()!
+        const path = files.some((f) => f.path === base) ? `config-${base}` : base
+        config = { path, size, sha256 }
+      }
+      const body: ManifestBody = {
+        zoo: MANIFEST_FORMAT,
+        name: s.name,
+        version,
+        ...(s.message ? { message: s.message } : {}),
+        ...(s.seed !== undefined ? { seed: s.seed } : {}),
+        ...(s.dataset ? { dataset: s.dataset } : {}),
+        ...(s.arch ? { arch: s.arch } : {}),
+        params: s.params ?? {},
+        metrics: s.metrics ?? {},
+        ...(s.history ? { history: s.history } : {}),
+        ...(config ? { config } : {}),
+        files,
+        parents,
+        ...(code ? { code } : {}),
+        env: { ...env, ...(s.env ?? {}) },
+        promoter: who,
+        created,
+        ...(s.extra ?? {}),
+      }
+      await validateAgainstSchema(repo, body)
+      const manifest: Manifest = { ...body, seal: computeSeal(body) }
+      batch.set(s.name, manifest)
+      results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })
+    }
+    // invariant 3: everything the manifests reference is durable in the store before they are written
+    await store.flush()
+    for (const r of results) opts.crashPoint?.(r.name)
+    for (const r of results) {
+      const dir = manifestDir(r.name, r.version)
+      await rm(join(repo.root, dir), { recursive: true, force: true }) // leftovers of an interrupted promotion
+      const spec = specs.find((s) => s.name === r.name)!
+      if (spec.configFile && r.manifest.config) {
+        await mkdir(join(repo.root, dir), { recursive: true })
+        const target = join(repo.root, dir, r.manifest.config.path)
+        await copyFile(spec.configFile, target)
+        written.push(`${dir}/${r.manifest.config.path}`)
+      }
+      await writeFileAtomic(join(repo.root, dir, 'manifest.json'), serializeManifest(r.manifest))
+      written.push(`${dir}/manifest.json`)
+      await writeFileAtomic(join(repo.root, dir, CARD_FILE), renderModelCard(r.manifest))
+      written.push(`${dir}/${CARD_FILE}`)
+    }
+    const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
+    const body = specs.length === 1 && specs[0]!.message ? `\n\n${specs[0]!.message}` : ''
+    const trailers = results.length <= 20
+      ? results.map((r) => `Zoo-Model: ${r.name}@v${r.version}\nZoo-Seal: ${r.seal}`).join('\n')
+      : `Zoo-Models: ${results.length}`
+    const msg = `${subject}${body}\n\n${trailers}\nZoo-Code: ${code?.commit ?? 'none'}${code?.dirty ? ' (dirty)' : ''}\n`
+    await repo.git(['add', '--', ...written])
+    const commitArgs = ['commit', '-q', '-F', '-', ...(config.policy?.require_signed ? ['-S'] : []), '--', ...written]
+    const c = await repo.runGit(commitArgs, { input: msg })
+    if (c.code !== 0) {
+      throw new CheckError(`the promotion commit was refused, so nothing was promoted:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
+    }
+    const commit = (await repo.git(['rev-parse', 'HEAD'])).trim()
+    written.length = 0
+    return { commit, results }
+  } catch (err) {
+    // roll the work tree and index back; objects stay in the store (gc collects them)
+    if (written.length) {
+      await repo.runGit(['reset', '-q', '--', ...written])
+      for (const r of results) await rm(join(repo.root, manifestDir(r.name, r.version)), { recursive: true, force: true })
+    }
+    throw err
+  } finally {
+    await store?.close()
+    await pool?.close()
+    await writer.release()
+  }
+}
+
+function parseModelRefOrSeal(ref: string): string {
+  if (/^baf[a-z2-7]{20,}$/.test(ref)) return ref
+  return parseModelRef(ref).name
+}
+
