@@ -1,0 +1,50 @@
+/** Test helpers: temporary git repositories and the real CLI (bin/git-zoo.js on the built dist/). */
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
+export const BIN = join(ROOT, 'bin', 'git-zoo.js')
+
+export interface Run { code: number; stdout: string; stderr: string }
+
+export function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<Run> {
+  return new Promise((res) => {
+    const child = execFile(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }))
+    if (opts.input !== undefined) child.stdin!.end(opts.input)
+  })
+}
+
+/** Run `git zoo <args>` in `cwd` through the real binary. */
+export function zoo(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return run(process.execPath, [BIN, ...args], { cwd, env: { GIT_ZOO_DEBUG: '', ...env } })
+}
+
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await run('git', args, { cwd })
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr}`)
+  return r.stdout
+}
+
+/** A fresh git repository with an identity and one commit; call cleanup() when done. */
+export async function tempRepo(prefix = 'zoo-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  await git(dir, 'init', '-q', '-b', 'main')
+  await git(dir, 'config', 'user.name', 'Test Researcher')
+  await git(dir, 'config', 'user.email', 'researcher@example.invalid')
+  await git(dir, 'config', 'commit.gpgsign', 'false')
+  await git(dir, 'commit', '-q', '--allow-empty', '-m', 'start')
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Start a process and SIGKILL it after `ms`; resolves when it is gone. */
+export function killAfter(args: string[], cwd: string, ms: number, env: NodeJS.ProcessEnv = {}): Promise<number | null> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: 'ignore' })
+    const t = setTimeout(() => child.kill('SIGKILL'), ms)
+    child.on('exit', (code) => { clearTimeout(t); res(code) })
+  })
+}
