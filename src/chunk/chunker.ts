@@ -29,78 +29,106 @@ const MERGE_AFTER = 256
  */
 export async function* chunkStream(source: AsyncIterable<Uint8Array>, segments: readonly number[] | null,
                                    params: CdcParams = DEFAULT_CDC): AsyncGenerator<Uint8Array> {
-  const p = validateParams(params)
-  const { maskS, maskL } = masks(p)
-  if (segments) checkSegments(segments)
+  const chunker = new Chunker(segments, params)
+  for await (const buf of source) yield* chunker.push(buf)
+  yield* chunker.end()
+}
 
-  // Open chunk: views into source buffers (pieces), `st.len` bytes in all, and the gear state.
-  let pieces: Uint8Array[] = []
-  let sinceMerge = 0
-  const st: ScanState = { len: 0, h: 0 }
-  let seg = -1                                  // index into segments
-  let segLeft = segments ? 0 : Infinity         // bytes of the current segment not yet consumed
-  let wholeSeg = false                          // current segment is <= max: one chunk, no scanning
-  let total = 0
+/**
+ * The synchronous core of chunkStream (same rules, errors and ownership), for callers that already
+ * hold their bytes (worker threads, tests). Feed buffers in order with push(), then call end() once.
+ * The byte loop lives here and in fastcdc.scan, outside any generator: V8 optimizes it far better there.
+ */
+export class Chunker {
+  readonly #p: CdcParams
+  readonly #maskS: number
+  readonly #maskL: number
+  readonly #segments: readonly number[] | null
+  #pieces: Uint8Array[] = []          // the open chunk: views into pushed buffers
+  #sinceMerge = 0
+  readonly #st: ScanState = { len: 0, h: 0 } // bytes in the open chunk, gear state
+  #seg = -1                           // index into segments
+  #segLeft: number                    // bytes of the current segment not yet consumed
+  #wholeSeg = false                   // current segment is <= max: one chunk, no scanning
+  #total = 0
 
-  const keep = (view: Uint8Array): void => {    // the caller accounts for st.len
-    pieces.push(view)
-    if (++sinceMerge >= MERGE_AFTER) {
-      const tail = pieces.splice(pieces.length - sinceMerge)
-      pieces.push(concat(tail, byteLength(tail)))
-      sinceMerge = 0
-    }
+  constructor(segments: readonly number[] | null, params: CdcParams = DEFAULT_CDC) {
+    this.#p = validateParams(params)
+    ;({ maskS: this.#maskS, maskL: this.#maskL } = masks(this.#p))
+    if (segments) checkSegments(segments)
+    this.#segments = segments
+    this.#segLeft = segments ? 0 : Infinity
   }
-  const close = (): Uint8Array => {
-    const chunk = pieces.length === 1 ? pieces[0]! : concat(pieces, st.len)
-    pieces = []
-    sinceMerge = 0
-    st.len = 0
-    st.h = 0
-    return chunk
-  }
 
-  for await (const buf of source) {
-    let at = 0
+  /** The chunks that `buf` completes, in order (often none). */
+  push(buf: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = []
+    const st = this.#st
     const n = buf.length
-    total += n
+    let at = 0
+    this.#total += n
     while (at < n) {
-      if (segLeft === 0) {                      // segments only: open the next non-empty one
-        do seg++; while (seg < segments!.length && segments![seg] === 0)
-        if (seg >= segments!.length) throw mismatch(segments!, `longer than its ${segments!.length} segments`)
-        segLeft = segments![seg]!
-        wholeSeg = segLeft <= p.max
-      }
-      const stop = segLeft < n - at ? at + segLeft : n
-      if (wholeSeg) {
-        keep(buf.subarray(at, stop))
+      if (this.#segLeft === 0) this.#nextSegment()
+      const stop = this.#segLeft < n - at ? at + this.#segLeft : n
+      if (this.#wholeSeg) {
+        this.#keep(buf.subarray(at, stop))
         st.len += stop - at
-        segLeft -= stop - at
-        at = stop
-        if (segLeft === 0) yield close()
-        continue
-      }
-      const cut = scan(buf, at, stop, st, p, maskS, maskL)
-      if (cut >= 0) {
-        pieces.push(buf.subarray(at, cut))
-        st.len += cut - at
-        segLeft -= cut - at
-        at = cut
-        yield close()
       } else {
-        keep(buf.subarray(at, stop))            // scan has counted these bytes into st.len
-        segLeft -= stop - at
-        at = stop
-        if (segLeft === 0 && st.len > 0) yield close()
+        const cut = scan(buf, at, stop, st, this.#p, this.#maskS, this.#maskL)
+        if (cut >= 0) {
+          this.#pieces.push(buf.subarray(at, cut))
+          st.len += cut - at
+          this.#segLeft -= cut - at
+          at = cut
+          out.push(this.#close())
+          continue
+        }
+        this.#keep(buf.subarray(at, stop)) // scan has counted these bytes into st.len
       }
+      this.#segLeft -= stop - at
+      at = stop
+      if (this.#segLeft === 0 && st.len > 0) out.push(this.#close())
+    }
+    return out
+  }
+
+  /** The last chunk, if any; throws FormatError when the segments promised more bytes. */
+  end(): Uint8Array[] {
+    const segments = this.#segments
+    if (segments) {
+      let left = this.#segLeft
+      for (let i = this.#seg + 1; i < segments.length; i++) left += segments[i]!
+      if (left > 0) throw mismatch(segments, `shorter than its segments: ended at byte ${this.#total}, ${left} bytes missing`)
+    }
+    return this.#st.len > 0 ? [this.#close()] : []
+  }
+
+  #nextSegment(): void {
+    const segments = this.#segments!
+    do this.#seg++; while (this.#seg < segments.length && segments[this.#seg] === 0)
+    if (this.#seg >= segments.length) throw mismatch(segments, `longer than its ${segments.length} segments`)
+    this.#segLeft = segments[this.#seg]!
+    this.#wholeSeg = this.#segLeft <= this.#p.max
+  }
+
+  /** Hold a view for the open chunk; runs of tiny views are merged so bookkeeping stays O(max). */
+  #keep(view: Uint8Array): void {
+    this.#pieces.push(view)
+    if (++this.#sinceMerge >= MERGE_AFTER) {
+      const tail = this.#pieces.splice(this.#pieces.length - this.#sinceMerge)
+      this.#pieces.push(concat(tail, byteLength(tail)))
+      this.#sinceMerge = 0
     }
   }
 
-  if (segments) {
-    let left = segLeft
-    for (let i = seg + 1; i < segments.length; i++) left += segments[i]!
-    if (left > 0) throw mismatch(segments, `shorter than its segments: ended at byte ${total}, ${left} bytes missing`)
-  } else if (st.len > 0) {
-    yield close()
+  #close(): Uint8Array {
+    const pieces = this.#pieces
+    const chunk = pieces.length === 1 ? pieces[0]! : concat(pieces, this.#st.len)
+    this.#pieces = []
+    this.#sinceMerge = 0
+    this.#st.len = 0
+    this.#st.h = 0
+    return chunk
   }
 }
 

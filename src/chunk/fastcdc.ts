@@ -49,9 +49,8 @@ export interface ScanState {
  */
 export function scan(buf: Uint8Array, from: number, end: number, st: ScanState,
                      p: CdcParams, maskS: number, maskL: number): number {
-  const G = GEAR
   const base = from - st.len // virtual index of the chunk's first byte
-  let h = st.h | 0
+  let h = st.h
   let x = from
   const warm = base + p.min - 32
   if (x < warm) {
@@ -61,20 +60,41 @@ export function scan(buf: Uint8Array, from: number, end: number, st: ScanState,
   }
   // Byte x makes the chunk k = x - base + 1 bytes long.
   const stopA = Math.min(end, base + p.min - 1) // k < min: hash only
-  for (; x < stopA; x++) h = ((h << 1) + G[buf[x]!]!) | 0
+  for (; x < stopA; x++) h = ((h << 1) + GEAR[buf[x]!]!) | 0
   const stopB = Math.min(end, base + p.avg - 1) // min <= k < avg: MASK_S
-  for (; x < stopB; x++) {
-    h = ((h << 1) + G[buf[x]!]!) | 0
-    if ((h & maskS) === 0) return x + 1
+  if (x < stopB) {
+    const cut = gearRun(buf, x, stopB, h, maskS)
+    if (cut >= 0) return cut
+    x = stopB
+    h = runH
   }
   const stopC = Math.min(end, base + p.max - 1) // avg <= k < max: MASK_L
-  for (; x < stopC; x++) {
-    h = ((h << 1) + G[buf[x]!]!) | 0
-    if ((h & maskL) === 0) return x + 1
+  if (x < stopC) {
+    const cut = gearRun(buf, x, stopC, h, maskL)
+    if (cut >= 0) return cut
+    x = stopC
+    h = runH
   }
   if (x < end) return x + 1 // k == max
   st.len = end - base
   st.h = h
+  return -1
+}
+
+/** The hash after the last gearRun that found no cut (a second return value, kept out of the object heap). */
+let runH = 0
+
+/**
+ * The hot loop, one for both masks so V8 optimizes it once: hash buf[x..stop) onto `h` and return
+ * the index just past the first byte after which h & mask == 0, or -1 (hash left in runH).
+ */
+function gearRun(buf: Uint8Array, x: number, stop: number, h: number, mask: number): number {
+  const G = GEAR
+  for (; x < stop; x++) {
+    h = ((h << 1) + G[buf[x]!]!) | 0
+    if ((h & mask) === 0) return x + 1
+  }
+  runH = h
   return -1
 }
 

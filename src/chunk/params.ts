@@ -16,9 +16,9 @@ export interface CdcParams {
 
 /**
  * Chosen by measurement (bench/chunk-sizes.ts; table and reasoning in spec/chunking.md):
- * 1 MiB target, 256 KiB min, 4 MiB max.
+ * 256 KiB target, 64 KiB min, 1 MiB max (~300 KiB mean chunk on random data).
  */
-export const DEFAULT_CDC: CdcParams = Object.freeze({ min: 256 * 1024, avg: 1024 * 1024, max: 4 * 1024 * 1024 })
+export const DEFAULT_CDC: CdcParams = Object.freeze({ min: 64 * 1024, avg: 256 * 1024, max: 1024 * 1024 })
 
 /** Normalization level: MaskS has log2(avg)+NC bits, MaskL has log2(avg)-NC bits. */
 export const NORMALIZATION = 2
