@@ -1,0 +1,159 @@
+/** Manifests: round trip, seal vectors, strict dag-cbor decoding, names and paths. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { encode } from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import {
+  computeSeal, sealBytes, serializeManifest, parseManifest, checkSeal, type Manifest, type ManifestBody,
+} from '../src/manifest/manifest.js'
+import { decodeStrict } from '../src/manifest/cbor.js'
+import { decodeNode, encodeNode, buildTree, fileChunks, MAX_LINKS } from '../src/manifest/node.js'
+import { checkRelPath, checkModelName, parseModelRef } from '../src/manifest/names.js'
+import { cidOf, RAW, DAG_CBOR, parseCid } from '../src/cas/cid.js'
+import { MemoryStore } from '../src/cas/memory.js'
+import { FormatError } from '../src/errors.js'
+
+const VECTORS = new URL('./vectors/manifests.json', import.meta.url)
+
+function sample(): ManifestBody {
+  return {
+    zoo: 1, name: 'vit-s/cifar100/ft-lr3e-4-s2', version: 2, message: 'best of the sweep', seed: 2,
+    dataset: 'cifar100@1', arch: 'vit-s', params: { lr: 0.0003, epochs: 50, warmup: true, sched: 'cosine' },
+    metrics: { test_acc: 0.8125, test_loss: 0.5 }, history: [{ epoch: 0, test_acc: 0.1 }, { epoch: 1, test_acc: 0.8125 }],
+    config: { path: 'config.yaml', size: 12, sha256: 'a'.repeat(64) },
+    files: [{ path: 'model.safetensors', size: 1048576, sha256: 'b'.repeat(64), root: cidOf(RAW, new Uint8Array([1, 2, 3])).toString(), format: 'safetensors' }],
+    parents: [{ name: 'vit-s/pretrain', version: 1, seal: cidOf(DAG_CBOR, new Uint8Array([9])).toString(), relation: 'fine-tune' }],
+    code: { repo: 'https://example.invalid/lab/train.git', commit: 'c'.repeat(40), dirty: false },
+    env: { node: 'v20', git_zoo: '0.1.0' }, promoter: 'A Researcher <a@example.invalid>', created: '2026-11-22T00:00:00.000Z',
+  }
+}
+
+interface Vector { name: string; manifest: ManifestBody; cbor_hex: string; seal: string }
+
+function build(): Vector[] {
+  const minimal: ManifestBody = { zoo: 1, name: 'm', version: 1, params: {}, metrics: {}, files: [], parents: [], env: {}, promoter: 'p', created: '2026-01-01T00:00:00Z' }
+  const floats: ManifestBody = { ...minimal, name: 'floats', metrics: { one: 1.0, half: 0.5, tiny: 1e-300, neg: -2.5 } }
+  const extra: ManifestBody = { ...minimal, name: 'unknown-keys', future_field: { kept: true } }
+  return [['minimal', minimal], ['full', sample()], ['floats', floats], ['unknown keys are sealed', extra]].map(([name, manifest]) => ({
+    name: name as string, manifest: manifest as ManifestBody,
+    cbor_hex: Buffer.from(sealBytes(manifest as ManifestBody)).toString('hex'), seal: computeSeal(manifest as ManifestBody),
+  }))
+}
+
+if (process.env.ZOO_WRITE_VECTORS) writeFileSync(VECTORS, JSON.stringify(build(), null, 2) + '\n')
+
+test('seal vectors: manifest -> canonical dag-cbor -> CID', () => {
+  const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')) as Vector[]
+  assert.ok(vectors.length >= 4)
+  for (const v of vectors) {
+    assert.equal(Buffer.from(sealBytes(v.manifest)).toString('hex'), v.cbor_hex, v.name)
+    assert.equal(computeSeal(v.manifest), v.seal, v.name)
+    assert.equal(cidOf(DAG_CBOR, Buffer.from(v.cbor_hex, 'hex')).toString(), v.seal, v.name)
+  }
+})
+
+test('manifest text round trips and has exactly one encoding', () => {
+  const body = sample()
+  const m: Manifest = { ...body, seal: computeSeal(body) }
+  const text = serializeManifest(m)
+  const back = parseManifest(text)
+  assert.deepEqual(back, m)
+  assert.equal(serializeManifest(back), text)
+  assert.equal(checkSeal(back).ok, true)
+  // key order in the file does not matter to the seal; content does
+  const shuffled = JSON.stringify(Object.fromEntries(Object.entries(m).reverse()))
+  assert.equal(checkSeal(parseManifest(shuffled)).ok, true)
+  for (const mutate of [
+    (x: Manifest) => { x.seed = 3 }, (x: Manifest) => { x.metrics.test_acc = 0.8126 },
+    (x: Manifest) => { x.files[0]!.size += 1 }, (x: Manifest) => { x.code!.commit = 'd'.repeat(40) },
+    (x: Manifest) => { x.config!.sha256 = 'e'.repeat(64) }, (x: Manifest) => { x.params.lr = 0.001 },
+    (x: Manifest) => { x.files[0]!.root = cidOf(RAW, new Uint8Array([4])).toString() },
+  ]) {
+    const x = parseManifest(text)
+    mutate(x)
+    assert.equal(checkSeal(x).ok, false)
+  }
+})
+
+test('manifest validation rejects bad structure with a named field', () => {
+  const base = JSON.parse(serializeManifest({ ...sample(), seal: computeSeal(sample()) }))
+  const bad: Array<[(m: any) => void, RegExp]> = [
+    [(m) => { m.files[0].path = '../x' }, /unsafe file path/],
+    [(m) => { m.files[0].path = '.git/hooks/pre-commit' }, /\.git/],
+    [(m) => { m.files[0].sha256 = 'XYZ' }, /sha256/],
+    [(m) => { m.files[0].root = 'bafy-not-a-cid' }, /not a CID/],
+    [(m) => { m.version = 0 }, /version/],
+    [(m) => { m.metrics.acc = 'high' }, /metrics.acc/],
+    [(m) => { m.zoo = 99 }, /unsupported format version/],
+    [(m) => { m.name = 'Upper/Case' }, /invalid model name/],
+    [(m) => { m.files.push({ ...m.files[0], path: 'MODEL.safetensors' }) }, /listed twice/],
+  ]
+  for (const [mutate, msg] of bad) {
+    const m = structuredClone(base)
+    mutate(m)
+    assert.throws(() => parseManifest(JSON.stringify(m)), msg)
+  }
+  assert.throws(() => parseManifest('{"zoo": 1,'), /not valid JSON/)
+})
+
+test('strict dag-cbor: non-canonical encodings are refused', () => {
+  const good = encode({ a: 1, b: 2 })
+  assert.deepEqual(decodeStrict(good), { a: 1, b: 2 })
+  const cases: Array<[string, string]> = [
+    ['unsorted keys', 'a2616202616101'],
+    ['float16', 'f93c00'],
+    ['float32 for a value float64 must hold', 'fa3fc00000'],
+    ['integer in a longer form than needed', '1801'],
+    ['indefinite-length list', '9f01ff'],
+    ['undefined', 'f7'],
+    ['trailing bytes', '0101'],
+  ]
+  for (const [what, hex] of cases) assert.throws(() => decodeStrict(Buffer.from(hex, 'hex')), FormatError, what)
+  // deep nesting maps to a clean error, not a stack overflow
+  const deep = Buffer.concat([Buffer.alloc(100_000, 0x81), Buffer.from([0x01])])
+  assert.throws(() => decodeStrict(deep), FormatError)
+})
+
+test('file trees: one chunk is its own root; long files get a two-level tree; nodes are checked', async () => {
+  const store = new MemoryStore()
+  const put = (cid: CID, bytes: Uint8Array) => store.put(cid, bytes)
+  const chunk = new Uint8Array([7, 7, 7])
+  const c = cidOf(RAW, chunk)
+  await store.put(c, chunk)
+  assert.equal((await buildTree([[c, 3]], put)).toString(), c.toString())
+  const many: Array<[CID, number]> = Array.from({ length: MAX_LINKS * 2 + 5 }, () => [c, 3])
+  const root = await buildTree(many, put)
+  assert.equal(root.code, DAG_CBOR)
+  let n = 0
+  for await (const [x] of fileChunks(root, store)) { assert.equal(x.toString(), c.toString()); n++ }
+  assert.equal(n, many.length)
+  const rootNode = decodeNode(await store.get(root), root)
+  assert.equal(rootNode.leaf, false)
+  assert.equal(rootNode.size, many.length * 3)
+  // a node whose size lies, or that links a node from a leaf, is malformed
+  const lying = encodeNode({ size: 4, leaf: true, links: [[c, 3]] })
+  assert.throws(() => decodeNode(lying.bytes, lying.cid), /not the sum/)
+  const wrongKind = encodeNode({ size: 3, leaf: true, links: [[root, 3]] })
+  assert.throws(() => decodeNode(wrongKind.bytes, wrongKind.cid), /wrong codec/)
+})
+
+test('CIDs: only v1 sha2-256 raw/dag-cbor are accepted', () => {
+  const ok = cidOf(RAW, new Uint8Array([1]))
+  assert.equal(parseCid(ok.toString()).toString(), ok.toString())
+  const v0 = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'
+  assert.throws(() => parseCid(v0), /not CIDv1/)
+  const identity = CID.createV1(RAW, { code: 0x00, size: 1, digest: new Uint8Array([1]), bytes: new Uint8Array([0, 1, 1]) } as never)
+  assert.throws(() => parseCid(identity.toString()), /sha2-256/)
+  const dagPb = CID.createV1(0x70, ok.multihash)
+  assert.throws(() => parseCid(dagPb.toString()), /codec/)
+})
+
+test('names and paths', () => {
+  for (const good of ['a', 'vit-s/cifar100/ft-lr3e-4-s2', 'x.y_z/1']) assert.equal(checkModelName(good), good)
+  for (const bad of ['', '/a', 'a/', 'a//b', 'A', 'a/../b', 'a b', 'a/v3', '-a']) assert.throws(() => checkModelName(bad))
+  assert.deepEqual(parseModelRef('a/b@v12'), { name: 'a/b', version: 12 })
+  assert.throws(() => parseModelRef('a@v0'))
+  for (const bad of ['/etc/passwd', '../x', 'a/../../x', 'a\\b', 'a\0b', '.git/config', '.GIT/x', 'C:/x', 'x/.git./y', 'nul', 'a/']) assert.throws(() => checkRelPath(bad), FormatError, bad)
+  assert.equal(checkRelPath('checkpoint_3/model.safetensors'), 'checkpoint_3/model.safetensors')
+})
