@@ -32,7 +32,7 @@ export interface TransferOptions {
   onProgress?: (p: TransferProgress) => void
   /** Stop taking new objects; in-flight ones finish, `to` is flushed, then the signal's reason is thrown. */
   signal?: AbortSignal
-  /** Sizes the caller knows (from manifests), to count skipped bytes. */
+  /** Sizes the caller knows (from manifests), to count skipped bytes. Called once per distinct CID. */
   sizeOf?: (cid: CID) => number | undefined
 }
 
@@ -82,11 +82,12 @@ export async function transfer(from: Store, to: Store, cids: Iterable<CID> | Asy
 
   const copy = async (cid: CID): Promise<void> => {
     const key = cid.toString()
+    const known = opts.sizeOf?.(cid)
     let bytes: Uint8Array
     try {
       if (await to.has(cid)) {
         progress.skippedObjects++
-        progress.skippedBytes += opts.sizeOf?.(cid) ?? 0
+        progress.skippedBytes += known ?? 0
         return
       }
     } catch (err) { throw name(err, key, to, `checking object ${key} in ${to.location}`) }

@@ -1,0 +1,55 @@
+import type { Command } from '../command.js'
+import { bool, int, str } from '../args.js'
+import { printJson } from '../output.js'
+import { Repo } from '../../repo.js'
+import type { Manifest } from '../../manifest/manifest.js'
+import { fetchObjects, jobs, pickZooRemote, type SyncSummary } from '../../remote/sync.js'
+import { describeSync, EMPTY_SYNC, progressFor } from './push.js'
+
+/**
+ * Fetch the objects of `manifests` into the local store (shared by fetch, pull and clone).
+ * Prints the summary unless `json`; returns it.
+ */
+export async function fetchFor(repo: Repo, manifests: Manifest[], io: Parameters<Command['run']>[1],
+  opts: { from?: string; gitRemote?: string; jobs?: number; json?: boolean }): Promise<SyncSummary> {
+  if (manifests.length === 0) return { remote: '', url: '', models: 0, ...EMPTY_SYNC }
+  const remote = await pickZooRemote(repo, { name: opts.from, gitRemote: opts.gitRemote })
+  const progress = progressFor(io, 'fetch')
+  let sync: SyncSummary
+  try {
+    sync = await fetchObjects(repo, manifests, remote, { concurrency: jobs(opts.jobs, io.env), onProgress: progress.onProgress })
+  } finally { progress.done() }
+  if (!opts.json) io.err(describeSync('fetched', 'from', sync))
+  return sync
+}
+
+export const command: Command = {
+  summary: 'fetch objects of models from a zoo remote',
+  help: `usage: git zoo fetch [<model>[@vN]...] [--from <zoo-remote>] [--jobs <n>] [--json]
+
+Copy into the local store the objects the named models need (default: every model version in the
+working tree), only those missing, several at once. Every object is verified against its CID before
+it is stored; a remote serving wrong bytes is named with the object and nothing bad is kept.
+Interrupted fetches resume: what was copied is kept and skipped next time. Git is not contacted.
+
+flags:
+  --from <zoo-remote>  fetch from this zoo remote (default: the zoo's default remote)
+  -j, --jobs <n>       objects in flight at once (default 8, or GIT_ZOO_JOBS)
+  --json               print { remote, url, models, objects, bytes, skipped_objects, skipped_bytes }
+
+examples:
+  git zoo fetch
+  git zoo fetch resnet18/cifar10@v2 --from nfs
+`,
+  flags: { from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
+  async run(args, io) {
+    const repo = await Repo.open(io.cwd, io.env)
+    const manifests = args.positional.length
+      ? await Promise.all(args.positional.map((ref) => repo.resolve(ref)))
+      : await repo.allManifests()
+    const json = bool(args, 'json')
+    const sync = await fetchFor(repo, manifests, io, { from: str(args, 'from'), jobs: int(args, 'jobs'), json })
+    if (json) printJson(io, sync)
+    return 0
+  },
+}

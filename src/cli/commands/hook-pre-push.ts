@@ -1,0 +1,53 @@
+import type { Command } from '../command.js'
+import { int } from '../args.js'
+import { Repo } from '../../repo.js'
+import { jobs, pushObjects, type RefUpdate } from '../../remote/sync.js'
+import { describeSync, progressFor } from './push.js'
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return ''
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+export function parseUpdates(text: string): RefUpdate[] {
+  const out: RefUpdate[] = []
+  for (const line of text.split('\n')) {
+    const [localRef, localSha, remoteRef, remoteSha] = line.trim().split(' ')
+    if (!localRef || !localSha || !remoteRef || !remoteSha) continue
+    if (!/^[0-9a-f]{40,64}$/.test(localSha) || !/^[0-9a-f]{40,64}$/.test(remoteSha)) continue
+    out.push({ localRef, localSha, remoteRef, remoteSha })
+  }
+  return out
+}
+
+export const command: Command = {
+  summary: 'run by the pre-push hook (internal)',
+  help: `usage: git zoo hook-pre-push <remote-name> <remote-url>   (ref updates on stdin, as git gives them)
+
+Run by .git/hooks/pre-push: before git sends refs, upload to the zoo remote every object the
+manifests of the pushed commits reference (see \`git zoo push --help\`). A failure stops the push.
+\`git zoo push\` does this itself and tells the hook so through GIT_ZOO_PUSHED.
+
+flags:
+  -j, --jobs <n>   objects in flight at once (default 8, or GIT_ZOO_JOBS)
+`,
+  flags: { jobs: { type: 'string', short: 'j', value: 'n' } },
+  async run(args, io) {
+    const [remoteName = 'origin'] = args.positional
+    const updates = parseUpdates(await readStdin())
+    const pending = updates.filter((u) => !/^0+$/.test(u.localSha))
+    if (pending.length === 0) return 0
+    const covered = new Set((io.env.GIT_ZOO_PUSHED ?? '').split(',').filter(Boolean))
+    if (pending.every((u) => covered.has(u.localSha))) return 0
+    const repo = await Repo.open(io.cwd, io.env)
+    const progress = progressFor(io, 'zoo objects')
+    try {
+      const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress })
+      progress.done()
+      if (sync && sync.objects > 0) io.err(describeSync('uploaded', 'to', sync))
+    } finally { progress.done() }
+    return 0
+  },
+}

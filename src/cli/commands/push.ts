@@ -1,0 +1,115 @@
+import type { Command, Io } from '../command.js'
+import { bool, int, str } from '../args.js'
+import { humanBytes, printJson, Progress } from '../output.js'
+import { Repo } from '../../repo.js'
+import { runGit } from '../../git/git.js'
+import { UsageError, ZooError } from '../../errors.js'
+import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
+
+/** Progress bar for a transfer (drawn only when stderr is a TTY). */
+export function progressFor(io: Io, label: string): { onProgress: (done: number, total: number) => void; done: () => void } {
+  let bar: Progress | undefined
+  return {
+    onProgress: (done, total) => { bar ??= new Progress(io, label, total); bar.update(done) },
+    done: () => bar?.done(),
+  }
+}
+
+/** One human line about a transfer. */
+export function describeSync(verb: string, prep: string, s: SyncSummary): string {
+  const skipped = s.skipped_bytes > 0 || s.skipped_objects > 0
+    ? `; ${humanBytes(s.skipped_bytes)} already there` : ''
+  return `git zoo: ${verb} ${s.objects} object${s.objects === 1 ? '' : 's'} (${humanBytes(s.bytes)}) ${prep} ${s.remote} (${s.url})${skipped}\n`
+}
+
+export const EMPTY_SYNC = { objects: 0, bytes: 0, skipped_objects: 0, skipped_bytes: 0 }
+
+/** The git remote to use: the argument, else the current branch's upstream remote, else origin. */
+export async function defaultGitRemote(repo: Repo): Promise<string> {
+  const branch = await repo.runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'])
+  if (branch.code === 0) {
+    const r = await repo.runGit(['config', '--get', `branch.${branch.stdout.trim()}.remote`])
+    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim()
+  }
+  return 'origin'
+}
+
+/** The ref updates `git push <args>` would make, from its dry run. */
+async function plannedUpdates(repo: Repo, pushArgs: string[], env: NodeJS.ProcessEnv): Promise<RefUpdate[]> {
+  const r = await runGit(repo.root, ['push', '--dry-run', '--porcelain', '--no-verify', ...pushArgs], { env })
+  const updates: RefUpdate[] = []
+  for (const line of r.stdout.split('\n')) {
+    const parts = line.split('\t')
+    if (parts.length < 2) continue
+    const flag = parts[0]!.trim()
+    const [from, to] = parts[1]!.split(':')
+    if (!from || !to || flag === '=' || flag === '!' || flag === '-') continue
+    const sha = (await repo.git(['rev-parse', '--verify', `${from}^{commit}`])).trim()
+    updates.push({ localRef: from, localSha: sha, remoteRef: to, remoteSha: '0'.repeat(40) })
+  }
+  if (r.code !== 0 && updates.length === 0) {
+    throw new ZooError(`\`git push ${pushArgs.join(' ')}\` would fail: ${r.stderr.trim() || r.stdout.trim()}`, 'E_GIT', { args: pushArgs })
+  }
+  return updates
+}
+
+export const command: Command = {
+  summary: 'upload missing objects to the zoo remote, then push git refs',
+  help: `usage: git zoo push [<git-remote> [<refspec>...]] [--to <zoo-remote>] [--all] [--jobs <n>] [--json]
+
+Upload every object that the manifests of the commits being pushed reference and the zoo remote
+lacks, then push the git refs: objects first, always, so no clone ever sees a manifest whose
+objects are not on the zoo remote. <git-remote> defaults to the branch's upstream remote, else
+origin; refspecs are git push's. The objects go to the zoo remote named like the git remote, else
+the zoo's default remote. A plain \`git push\` does the same through the pre-push hook.
+
+Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
+were pushed and are not checked again; --all checks every manifest of the pushed history.
+
+flags:
+  --to <zoo-remote>  upload to this zoo remote
+  --all              check the objects of every manifest in the pushed history
+  -j, --jobs <n>     objects in flight at once (default 8, or GIT_ZOO_JOBS)
+  --json             print { git_remote, refs, remote, url, models, objects, bytes, skipped_objects, skipped_bytes }
+
+examples:
+  git zoo push
+  git zoo push origin main
+  git zoo push origin --to backup
+`,
+  flags: { to: { type: 'string', value: 'zoo-remote' }, all: { type: 'bool' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
+  async run(args, io) {
+    const repo = await Repo.open(io.cwd, io.env)
+    const [remoteArg, ...refspecs] = args.positional
+    if (remoteArg?.startsWith('-') || refspecs.some((r) => r.startsWith('-'))) {
+      throw new UsageError('git push options are not passed through; name the remote and refspecs only', 'E_USAGE')
+    }
+    const gitRemote = remoteArg ?? await defaultGitRemote(repo)
+    const pushArgs = [gitRemote, ...refspecs]
+    const concurrency = jobs(int(args, 'jobs'), io.env)
+    const updates = await plannedUpdates(repo, pushArgs, io.env)
+    const progress = progressFor(io, 'push')
+    let sync: SyncSummary | undefined
+    try {
+      sync = await pushObjects(repo, gitRemote, updates, { concurrency, zooRemote: str(args, 'to'), all: bool(args, 'all'), onProgress: progress.onProgress })
+    } finally { progress.done() }
+    if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
+    // The hook would redo the check just made: tell it which tips are covered.
+    const tips = updates.map((u) => u.localSha).sort().join(',')
+    const r = await runGit(repo.root, ['push', ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
+    if (r.stdout) io.err(r.stdout)
+    if (r.stderr) io.err(r.stderr)
+    if (r.code !== 0) {
+      throw new ZooError(`\`git push ${pushArgs.join(' ')}\` failed (exit ${r.code}); the objects are on the zoo remote, so running it again is safe`,
+        'E_GIT', { args: pushArgs, code: r.code })
+    }
+    if (bool(args, 'json')) {
+      printJson(io, {
+        git_remote: gitRemote,
+        refs: updates.map((u) => ({ local: u.localRef, remote: u.remoteRef, commit: u.localSha })),
+        ...(sync ?? { remote: null, url: null, models: 0, ...EMPTY_SYNC }),
+      })
+    }
+    return 0
+  },
+}

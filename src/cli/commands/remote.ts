@@ -1,0 +1,115 @@
+import type { Command } from '../command.js'
+import { bool } from '../args.js'
+import { printJson } from '../output.js'
+import { Repo, ZOO_CONFIG } from '../../repo.js'
+import { writeFileAtomic } from '../../cas/atomic.js'
+import { UsageError } from '../../errors.js'
+import { checkRemoteUrl, redactUrl, remoteKind } from '../../remote/index.js'
+import { REMOTE_NAME, configPath, readConfigObject, zooRemotes } from '../../remote/sync.js'
+
+const USAGE = 'usage: git zoo remote [list] | add <name> <url> [--default] | remove <name> | set-default <name>'
+
+async function writeConfig(repo: Repo, config: Record<string, unknown>): Promise<void> {
+  await writeFileAtomic(configPath(repo), JSON.stringify(config, null, 2) + '\n')
+  await repo.git(['add', '--', ZOO_CONFIG])
+}
+
+function remotesOf(config: Record<string, unknown>): Record<string, { url: string }> {
+  const r = config.remotes
+  return r && typeof r === 'object' && !Array.isArray(r) ? r as Record<string, { url: string }> : {}
+}
+
+export const command: Command = {
+  summary: 'add, list or remove zoo remotes (where objects live)',
+  help: `${USAGE}
+
+A zoo remote holds the objects (chunks and nodes) that the git-tracked manifests name; git carries
+the manifests. Remotes are recorded in the committed ${ZOO_CONFIG} so every clone knows where
+objects live: commit the change. Credentials never go there (URLs holding them are refused).
+
+URL kinds:
+  /shared/zoo, ../zoo, file:///mnt/nfs/zoo   a folder on a local or shared disk (read-write)
+  https://models.example.org/zoo             any static web server over such a folder (read-only)
+  s3://bucket/prefix                         AWS S3 or S3-compatible storage (read-write)
+
+S3 uses the standard AWS configuration: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE,
+AWS_REGION (default us-east-1), and for MinIO, Ceph, R2 or a local server AWS_ENDPOINT_URL_S3 or
+AWS_ENDPOINT_URL (path-style). HTTP credentials: GIT_ZOO_HTTP_AUTHORIZATION="Bearer <token>".
+
+A clone can point a remote elsewhere without changing the committed file:
+  git config zoo.remote.<name>.url <url>     (e.g. push to the folder an http remote serves)
+
+flags:
+  --default   (add) make this the remote used when none is named
+  --json      (list) print { remotes: [{ name, url, kind, source, default }] }
+
+examples:
+  git zoo remote add origin s3://ml-team/zoo && git commit -m "zoo remote" .zoo/config.json
+  git zoo remote add nfs /mnt/shared/zoo --default
+  git zoo remote list
+`,
+  flags: { default: { type: 'bool' }, json: { type: 'bool' } },
+  async run(args, io) {
+    const [sub = 'list', ...rest] = args.positional
+    const repo = await Repo.open(io.cwd, io.env)
+    const needName = (name: string | undefined): string => {
+      if (name === undefined || !REMOTE_NAME.test(name)) {
+        throw new UsageError(`a zoo remote name is letters, digits, _ and - (starting with a letter or digit), not ${JSON.stringify(name ?? '')}; ${USAGE}`, 'E_USAGE')
+      }
+      return name
+    }
+    switch (sub) {
+      case 'list': {
+        if (rest.length) throw new UsageError(USAGE, 'E_USAGE')
+        const all = await zooRemotes(repo)
+        const config = await repo.config()
+        const rows = all.map((r) => ({ name: r.name, url: redactUrl(r.url), kind: safeKind(r.url), source: r.source, default: config.default_remote === r.name }))
+        if (bool(args, 'json')) printJson(io, { remotes: rows })
+        else for (const r of rows) io.out(`${r.name}\t${r.url}${r.default ? '\t(default)' : ''}${r.source === 'git-config' ? '\t(this clone: git config)' : ''}\n`)
+        return 0
+      }
+      case 'add': {
+        if (rest.length !== 2) throw new UsageError(`name a remote and its URL; ${USAGE}`, 'E_USAGE')
+        const name = needName(rest[0])
+        const url = checkRemoteUrl(rest[1]!)
+        const config = await readConfigObject(repo)
+        const remotes = remotesOf(config)
+        if (remotes[name]) {
+          throw new UsageError(`the zoo remote ${name} already exists (${redactUrl(remotes[name].url)}); remove it first with \`git zoo remote remove ${name}\``, 'E_USAGE')
+        }
+        config.remotes = { ...remotes, [name]: { url } }
+        if (bool(args, 'default')) config.default_remote = name
+        await writeConfig(repo, config)
+        io.err(`git zoo: added zoo remote ${name} (${remoteKind(url)}); commit ${ZOO_CONFIG} so clones use it\n`)
+        return 0
+      }
+      case 'remove': case 'rm': {
+        if (rest.length !== 1) throw new UsageError(USAGE, 'E_USAGE')
+        const name = needName(rest[0])
+        const config = await readConfigObject(repo)
+        const remotes = { ...remotesOf(config) }
+        if (!remotes[name]) throw new UsageError(`no zoo remote named ${name} in ${ZOO_CONFIG}`, 'E_USAGE')
+        delete remotes[name]
+        config.remotes = remotes
+        if (config.default_remote === name) delete config.default_remote
+        await writeConfig(repo, config)
+        return 0
+      }
+      case 'set-default': {
+        if (rest.length !== 1) throw new UsageError(USAGE, 'E_USAGE')
+        const name = needName(rest[0])
+        const config = await readConfigObject(repo)
+        if (!remotesOf(config)[name]) throw new UsageError(`no zoo remote named ${name} in ${ZOO_CONFIG}`, 'E_USAGE')
+        config.default_remote = name
+        await writeConfig(repo, config)
+        return 0
+      }
+      default:
+        throw new UsageError(`unknown subcommand ${JSON.stringify(sub)}; ${USAGE}`, 'E_USAGE')
+    }
+  },
+}
+
+function safeKind(url: string): string {
+  try { return remoteKind(url) } catch { return 'unknown' }
+}

@@ -1,0 +1,251 @@
+/**
+ * Sharing a zoo: which zoo remote serves a repository, and moving the objects its manifests need.
+ * Used by the push, pull, fetch, clone and hook-pre-push commands (and by get in lazy clones).
+ *
+ * Zoo remotes are recorded in the committed `.zoo/config.json` (`remotes: { <name>: { url } }`,
+ * `default_remote`), so every clone knows where objects live. A clone may point a name elsewhere
+ * with `git config zoo.remote.<name>.url <url>` (a mount at another path, or the path/s3 remote
+ * behind an http one for pushing); credentials only ever come from the environment.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseCid, type CID } from '../cas/cid.js'
+import type { Store } from '../cas/store.js'
+import { CheckError, UsageError, ZooError } from '../errors.js'
+import { historyManifests } from '../git/manifests.js'
+import type { Manifest } from '../manifest/manifest.js'
+import { type Repo, ZOO_CONFIG } from '../repo.js'
+import { syncFiles, type FileRoot } from './dag.js'
+import { openRemote, redactUrl } from './index.js'
+import type { TransferProgress, TransferResult } from './transfer.js'
+import { DEFAULT_CONCURRENCY } from './transfer.js'
+
+export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
+
+export interface ZooRemote {
+  name: string
+  url: string
+  /** Where the URL came from: the committed config, or this clone's git config override. */
+  source: 'config' | 'git-config'
+}
+
+export interface SyncSummary {
+  remote: string
+  url: string
+  models: number
+  objects: number
+  bytes: number
+  skipped_objects: number
+  skipped_bytes: number
+}
+
+/** Every zoo remote: the committed ones, with this clone's `zoo.remote.<name>.url` overrides. */
+export async function zooRemotes(repo: Repo): Promise<ZooRemote[]> {
+  const config = await repo.config()
+  const out = new Map<string, ZooRemote>()
+  for (const [name, value] of Object.entries(config.remotes ?? {})) {
+    if (value && typeof value.url === 'string') out.set(name, { name, url: value.url, source: 'config' })
+  }
+  const r = await repo.runGit(['config', '--get-regexp', '^zoo\\.remote\\..*\\.url$'])
+  if (r.code === 0) {
+    for (const line of r.stdout.split('\n')) {
+      const m = /^zoo\.remote\.(.+)\.url (.*)$/.exec(line)
+      if (m && REMOTE_NAME.test(m[1]!)) out.set(m[1]!, { name: m[1]!, url: m[2]!, source: 'git-config' })
+    }
+  }
+  return [...out.values()].sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/**
+ * The zoo remote to use: `name` when given; else the one named like the git remote; else
+ * `default_remote`; else the only one. Throws when none is configured.
+ */
+export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote?: string } = {}): Promise<ZooRemote> {
+  const all = await zooRemotes(repo)
+  const byName = (n: string): ZooRemote | undefined => all.find((r) => r.name === n)
+  if (opts.name !== undefined) {
+    const r = byName(opts.name)
+    if (!r) {
+      throw new UsageError(`no zoo remote named ${opts.name}; ${all.length ? `the zoo has ${all.map((x) => x.name).join(', ')}` : 'add one with `git zoo remote add <name> <url>`'}`,
+        'E_NO_ZOO_REMOTE', { name: opts.name })
+    }
+    return r
+  }
+  if (opts.gitRemote !== undefined && byName(opts.gitRemote)) return byName(opts.gitRemote)!
+  const config = await repo.config()
+  if (config.default_remote && byName(config.default_remote)) return byName(config.default_remote)!
+  if (all.length === 1) return all[0]!
+  if (all.length === 0) {
+    throw new CheckError('this zoo has no zoo remote, so its objects have nowhere to go or come from; add one with '
+      + '`git zoo remote add <name> <url>` and commit .zoo/config.json', 'E_NO_ZOO_REMOTE')
+  }
+  throw new UsageError(`this zoo has several zoo remotes (${all.map((r) => r.name).join(', ')}) and none is named like the git remote `
+    + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_NO_ZOO_REMOTE')
+}
+
+export function openZooRemote(repo: Repo, remote: ZooRemote): Store {
+  return openRemote(remote.url, repo.env, { cwd: repo.root })
+}
+
+/** Objects in flight: --jobs, else GIT_ZOO_JOBS, else 8. */
+export function jobs(flag: number | undefined, env: NodeJS.ProcessEnv): number {
+  const raw = flag ?? (env.GIT_ZOO_JOBS ? Number(env.GIT_ZOO_JOBS) : DEFAULT_CONCURRENCY)
+  if (!Number.isInteger(raw) || raw < 1 || raw > 256) {
+    throw new UsageError(`transfers run 1 to 256 objects at once; got ${flag ?? env.GIT_ZOO_JOBS}`, 'E_USAGE')
+  }
+  return raw
+}
+
+/**
+ * A Store whose puts run one at a time (the local pack writer appends to one file; transfer calls
+ * put from several workers). Reads stay concurrent.
+ */
+export class SerialPuts implements Store {
+  private queue: Promise<unknown> = Promise.resolve()
+  constructor(readonly inner: Store) {}
+  get location(): string { return this.inner.location }
+  put(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    const run = this.queue.then(() => this.inner.put(cid, bytes))
+    this.queue = run.catch(() => {})
+    return run
+  }
+  get(cid: CID): Promise<Uint8Array> { return this.inner.get(cid) }
+  has(cid: CID): Promise<boolean> { return this.inner.has(cid) }
+  list(): AsyncIterable<CID> { return this.inner.list() }
+  async flush(): Promise<void> { await this.queue; await this.inner.flush() }
+  async close(): Promise<void> { await this.queue; await this.inner.close() }
+}
+
+/** The distinct file roots of manifests, with their sizes and the total. */
+export function fileRoots(manifests: Iterable<Manifest>): { roots: FileRoot[]; total: number; models: number } {
+  const seen = new Map<string, number>()
+  let models = 0
+  for (const m of manifests) {
+    models++
+    for (const f of m.files) seen.set(f.root, f.size)
+  }
+  let total = 0
+  for (const s of seen.values()) total += s
+  return { roots: [...seen].map(([root, size]) => ({ root, size })), total, models }
+}
+
+function summary(remote: ZooRemote, models: number, r: TransferResult): SyncSummary {
+  return {
+    remote: remote.name, url: redactUrl(remote.url), models,
+    objects: r.objects, bytes: r.bytes, skipped_objects: r.skippedObjects, skipped_bytes: r.skippedBytes,
+  }
+}
+
+export interface MoveOptions {
+  concurrency?: number
+  /** Called with the byte total first (0 bytes done), then as objects move. */
+  onProgress?: (done: number, total: number) => void
+  signal?: AbortSignal
+}
+
+function progressOf(total: number, opts: MoveOptions): ((p: TransferProgress) => void) | undefined {
+  if (!opts.onProgress) return undefined
+  opts.onProgress(0, total)
+  return (p) => opts.onProgress!(Math.min(total, p.bytes + p.skippedBytes), total)
+}
+
+/** Copy the objects of `manifests` from the zoo remote into the local store. */
+export async function fetchObjects(repo: Repo, manifests: Manifest[], remote: ZooRemote, opts: MoveOptions = {}): Promise<SyncSummary> {
+  const { roots, total, models } = fileRoots(manifests)
+  const from = openZooRemote(repo, remote)
+  const local = new SerialPuts(await repo.openStore())
+  try {
+    const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
+    return summary(remote, models, r)
+  } finally {
+    await local.close()
+    await from.close()
+  }
+}
+
+/**
+ * For get in a lazy clone: fetch the objects of `manifests` that are missing locally from the zoo
+ * remote. Returns undefined (and touches no remote) when everything is already here.
+ */
+export async function ensureObjects(repo: Repo, manifests: Manifest[], opts: MoveOptions = {}): Promise<SyncSummary | undefined> {
+  const local = await repo.openStore()
+  let missing = false
+  try {
+    for (const m of manifests) {
+      for (const f of m.files) {
+        if (!(await local.has(parseCid(f.root)))) { missing = true; break }
+      }
+      if (missing) break
+    }
+  } finally { await local.close() }
+  if (!missing) return undefined
+  return fetchObjects(repo, manifests, await pickZooRemote(repo), opts)
+}
+
+/** One ref update of a push, as the pre-push hook receives it. */
+export interface RefUpdate { localRef: string; localSha: string; remoteRef: string; remoteSha: string }
+
+const ZERO = /^0+$/
+
+/**
+ * Invariant 4: upload every object the manifests of the pushed commits reference that the zoo
+ * remote lacks, before git sends the refs. Manifests already reachable from the git remote's
+ * tracking refs (or the remote's old tips) were uploaded by the push that sent them, so they are
+ * skipped unless `all` is set. Returns undefined when no manifest is being pushed.
+ */
+export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpdate[],
+  opts: MoveOptions & { zooRemote?: string; all?: boolean } = {}): Promise<SyncSummary | undefined> {
+  const tips = updates.map((u) => u.localSha).filter((s) => !ZERO.test(s))
+  if (tips.length === 0) return undefined
+  const revs = [...tips]
+  if (!opts.all) {
+    const known: string[] = []
+    for (const u of updates) {
+      if (ZERO.test(u.remoteSha)) continue
+      const r = await repo.runGit(['cat-file', '-e', `${u.remoteSha}^{commit}`])
+      if (r.code === 0) known.push(u.remoteSha)
+    }
+    revs.push('--not', ...known)
+    if (REMOTE_NAME.test(gitRemote)) revs.push(`--remotes=${gitRemote}`)
+  }
+  const manifests = await historyManifests(repo.root, revs)
+  if (manifests.length === 0) return undefined
+  const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
+  const { roots, total, models } = fileRoots(manifests)
+  const local = await repo.openStore()
+  const to = openZooRemote(repo, remote)
+  try {
+    const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
+    return summary(remote, models, r)
+  } catch (err) {
+    if (err instanceof ZooError && err.code === 'E_READ_ONLY') {
+      throw new ZooError(`${err.message}. Objects are missing on the zoo remote ${remote.name}, so the push was stopped before any ref was sent; `
+        + `point this clone at a writable remote with \`git config zoo.remote.${remote.name}.url <path or s3 URL>\``, 'E_READ_ONLY', err.data, { cause: err })
+    }
+    throw err
+  } finally {
+    await to.close()
+    await local.close()
+  }
+}
+
+/** Whether this clone was made with `git zoo clone --lazy` (objects come when get needs them). */
+export async function isLazy(repo: Repo): Promise<boolean> {
+  const r = await repo.runGit(['config', '--bool', '--get', 'zoo.lazy'])
+  return r.code === 0 && r.stdout.trim() === 'true'
+}
+
+/** The committed config file's path, for commands that edit it. */
+export function configPath(repo: Repo): string { return join(repo.root, ZOO_CONFIG) }
+
+/** The committed config file's JSON object (unknown keys kept), or {} when there is none. */
+export async function readConfigObject(repo: Repo): Promise<Record<string, unknown>> {
+  let text: string
+  try { text = await readFile(configPath(repo), 'utf8') } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw err
+  }
+  const v = JSON.parse(text) as unknown
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ZooError(`${ZOO_CONFIG} is not a JSON object`, 'E_CONFIG')
+  return v as Record<string, unknown>
+}
