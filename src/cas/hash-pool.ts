@@ -15,7 +15,7 @@ let stream = null
 parentPort.on('message', (m) => {
   if (m.op === 'hash') {
     const d = createHash('sha256').update(new Uint8Array(m.buf, m.off, m.len)).digest()
-    parentPort.postMessage({ id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + 32), buf: m.buf }, [m.buf])
+    parentPort.postMessage({ id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + 32) })
   } else if (m.op === 'update') {
     if (!stream) stream = createHash('sha256')
     stream.update(new Uint8Array(m.buf, m.off, m.len))
@@ -62,11 +62,20 @@ class HashWorker {
   }
 }
 
-/** Own a copy of `bytes` in a fresh ArrayBuffer that can be transferred. */
-function own(bytes: Uint8Array): ArrayBuffer {
-  const ab = new ArrayBuffer(bytes.byteLength)
-  new Uint8Array(ab).set(bytes)
-  return ab
+/**
+ * Bytes a worker can read: views into a SharedArrayBuffer are passed as they are; anything else
+ * is copied once into a fresh buffer that is transferred (not cloned) to the worker.
+ */
+function shared(bytes: Uint8Array): [{ buf: ArrayBufferLike; off: number; len: number }, ArrayBuffer[]] {
+  if (bytes.buffer instanceof SharedArrayBuffer) return [{ buf: bytes.buffer, off: bytes.byteOffset, len: bytes.byteLength }, []]
+  const buf = new ArrayBuffer(bytes.byteLength)
+  new Uint8Array(buf).set(bytes)
+  return [{ buf, off: 0, len: bytes.byteLength }, [buf]]
+}
+
+/** A Buffer in shared memory, so hashing workers read it in place. */
+export function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size))
 }
 
 export interface StreamHasher {
@@ -83,20 +92,23 @@ export class HashPool {
     this.workers = Array.from({ length: threads }, () => new HashWorker())
   }
 
-  /** sha256 of `bytes` (copied, so the caller's buffer may be reused). Returns the digest and an owned copy. */
-  async hash(bytes: Uint8Array): Promise<{ digest: Uint8Array; bytes: Uint8Array }> {
+  /**
+   * sha256 of `bytes`, computed by the least busy worker. The caller must not change the bytes
+   * until the promise settles (views into shared memory are read in place).
+   */
+  async hash(bytes: Uint8Array): Promise<Uint8Array> {
     let w = this.workers[0]!
     for (const x of this.workers) if (x.load < w.load) w = x
-    const buf = own(bytes)
-    const r = await w.call({ op: 'hash', buf, off: 0, len: buf.byteLength }, [buf])
-    return { digest: new Uint8Array(r.digest!), bytes: new Uint8Array(r.buf!) }
+    const [msg, transfer] = shared(bytes)
+    const r = await w.call({ op: 'hash', ...msg }, transfer)
+    return new Uint8Array(r.digest!)
   }
 
-  /** A whole-stream digest computed in a worker of its own; the bytes are copied. */
+  /** A whole-stream digest computed in a worker of its own; bytes must not change after update(). */
   streamHasher(): StreamHasher {
     const w = this.streamWorker ??= new HashWorker()
     return {
-      update: (bytes) => { const buf = own(bytes); w.post({ op: 'update', buf, off: 0, len: buf.byteLength }, [buf]) },
+      update: (bytes) => { const [msg, transfer] = shared(bytes); w.post({ op: 'update', ...msg }, transfer) },
       digest: async () => (await w.call({ op: 'digest' }, [])).hex!,
     }
   }

@@ -7,11 +7,12 @@ import { open, type FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, cidOf, RAW } from './cid.js'
 import type { LocalStore } from './local.js'
-import { HashPool, inlineStreamHasher, type StreamHasher } from './hash-pool.js'
+import { HashPool, inlineStreamHasher, sharedBuffer, type StreamHasher } from './hash-pool.js'
 import { chunkStream } from '../chunk/chunker.js'
 import { DEFAULT_CDC } from '../chunk/params.js'
 import { buildTree } from '../manifest/node.js'
 import { describeFile } from '../formats/index.js'
+import { describeOnnx, type OnnxSignature } from '../onnx/inspect.js'
 import { FormatError, ZooError } from '../errors.js'
 
 const READ_SIZE = 8 * 1024 * 1024
@@ -27,6 +28,8 @@ export interface IngestResult {
   chunks: number
   /** Set when a known format was malformed and the file was stored as opaque bytes. */
   warning?: string
+  /** For ONNX files: opset, inputs, outputs, parameter count (src/onnx/inspect.ts). */
+  onnx?: OnnxSignature
 }
 
 export interface IngestOptions {
@@ -34,10 +37,11 @@ export interface IngestOptions {
   onBytes?: (n: number) => void
 }
 
-async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+async function* readAll(fd: FileHandle, size: number, shared: boolean, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
   let pos = 0
   while (pos < size) {
-    const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, size - pos))
+    const n = Math.min(READ_SIZE, size - pos)
+    const buf = shared ? sharedBuffer(n) : Buffer.allocUnsafe(n)
     const { bytesRead } = await fd.read(buf, 0, buf.length, pos)
     if (bytesRead === 0) break
     pos += bytesRead
@@ -62,9 +66,18 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
       return buf.subarray(0, bytesRead)
     }
     const desc = await describeFile(read, size)
+    let onnx: OnnxSignature | undefined
+    if (desc.format === 'onnx' && desc.segments === null) {
+      // ONNX: boundaries around every inline raw_data tensor, and the signature sealed at add time
+      const o = await describeOnnx(read, size)
+      desc.segments = o.segments
+      onnx = o.signature
+      if (o.warning) desc.warning = o.warning
+    }
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
     try {
-      return await chunkAndStore(fd, size, desc.segments, store, pool, opts, desc.format, desc.warning)
+      const r = await chunkAndStore(fd, size, desc.segments, store, pool, opts, desc.format, desc.warning)
+      return onnx ? { ...r, onnx } : r
     } catch (err) {
       // the format's segments did not match the bytes: keep the file exactly, as opaque bytes
       if (!(err instanceof FormatError) || desc.segments === null) throw err
@@ -80,7 +93,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
                              pool: HashPool | null, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
   const whole: StreamHasher = pool ? pool.streamHasher() : inlineStreamHasher()
   const source = (async function* () {
-    for await (const buf of readAll(fd, size, opts.onBytes)) { whole.update(buf); yield buf }
+    for await (const buf of readAll(fd, size, false, opts.onBytes)) { whole.update(buf); yield buf }
   })()
   const chunks: Array<[CID, number]> = []
   const inflight: Array<Promise<{ cid: CID, bytes: Uint8Array }>> = []
@@ -92,7 +105,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {
       if (pool && chunk.length >= 64 * 1024) {
-        inflight.push(pool.hash(chunk).then(({ digest, bytes }) => ({ cid: cidFromDigest(RAW, digest), bytes })))
+        inflight.push(pool.hash(chunk).then((digest) => ({ cid: cidFromDigest(RAW, digest), bytes: chunk })))
       } else {
         inflight.push(Promise.resolve({ cid: cidOf(RAW, chunk), bytes: chunk }))
       }

@@ -97,7 +97,7 @@ export class LocalStore implements Store {
   readonly location: string
   private readonly packsDir: string
   private readonly index = new Map<string, Entry>()
-  private readonly fds = new Map<string, FileHandle>()
+  private readonly fds = new Map<string, Promise<FileHandle>>()
   private loadedIdx = new Set<string>()
   private scannedMtime = 0
   private readonly packTarget: number
@@ -105,6 +105,7 @@ export class LocalStore implements Store {
   private cur: { name: string, fd: FileHandle, size: number, written: number, pending: Buffer[], pendingBytes: number, entries: Array<[string, number, number]> } | null = null
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
   storedBytes = 0
+  private closing: Array<Promise<void>> = []
   storedObjects = 0
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
@@ -193,7 +194,7 @@ export class LocalStore implements Store {
     this.storedBytes += bytes.length
     this.storedObjects++
     if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
-    if (cur.size >= this.packTarget) await this.flush()
+    if (cur.size >= this.packTarget) await this.rollover()
     return true
   }
 
@@ -232,12 +233,12 @@ export class LocalStore implements Store {
    * The stored bytes of `cid` without checking them: for callers that hash them elsewhere (verify
    * hashes in worker threads). NotFoundError when absent; a missing pack is CorruptObjectError.
    */
-  async readUnverified(cid: CID): Promise<Uint8Array> {
+  async readUnverified(cid: CID, opts: { shared?: boolean } = {}): Promise<Uint8Array> {
     let e = this.index.get(key(cid))
     if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
     if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
     if (this.cur && e.pack === this.cur.name) await this.writePending()
-    const bytes = Buffer.allocUnsafe(e.length)
+    const bytes = opts.shared ? Buffer.from(new SharedArrayBuffer(e.length)) : Buffer.allocUnsafe(e.length)
     let fd: FileHandle
     try {
       fd = await this.fd(e.pack)
@@ -251,10 +252,12 @@ export class LocalStore implements Store {
 
   private async fd(pack: string): Promise<FileHandle> {
     if (this.cur && pack === this.cur.name) return this.cur.fd
+    // concurrent readers share one open (caching the promise, not the handle, avoids leaking fds)
     let fd = this.fds.get(pack)
     if (!fd) {
-      fd = await open(join(this.packsDir, pack), 'r')
+      fd = open(join(this.packsDir, pack), 'r')
       this.fds.set(pack, fd)
+      fd.catch(() => this.fds.delete(pack))
     }
     return fd
   }
@@ -269,29 +272,45 @@ export class LocalStore implements Store {
     return [...this.index.entries()].map(([k, e]) => [cidOfKey(k), e])
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Close the current pack and make it durable and visible in the background (fsync, then its
+   * index), so the next pack is written while the disk catches up; flush() waits for all of them.
+   */
+  private async rollover(): Promise<void> {
     const cur = this.cur
     if (!cur) return
     await this.writePending()
-    await cur.fd.sync()
-    await cur.fd.close()
-    const idx = cur.name.slice(0, -5) + '.idx'
-    await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
-    this.loadedIdx.add(idx)
     this.cur = null
-    await fsyncDir(this.packsDir)
+    const done = (async () => {
+      await cur.fd.sync()
+      await cur.fd.close()
+      const idx = cur.name.slice(0, -5) + '.idx'
+      await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
+      this.loadedIdx.add(idx)
+    })()
+    done.catch(() => {}) // surfaced by flush()
+    this.closing.push(done)
+    // bound the packs in flight so a slow disk applies back-pressure
+    if (this.closing.length > 2) await this.closing.shift()
+  }
+
+  async flush(): Promise<void> {
+    await this.rollover()
+    const closing = this.closing.splice(0)
+    await Promise.all(closing)
+    if (closing.length) await fsyncDir(this.packsDir)
   }
 
   async close(): Promise<void> {
     await this.flush()
-    for (const fd of this.fds.values()) await fd.close().catch(() => {})
+    for (const fd of this.fds.values()) await fd.then((h) => h.close()).catch(() => {})
     this.fds.clear()
   }
 
   /** Forget a pack this handle has open (gc removed or replaced it). */
   async dropPack(pack: string): Promise<void> {
     const fd = this.fds.get(pack)
-    if (fd) { this.fds.delete(pack); await fd.close().catch(() => {}) }
+    if (fd) { this.fds.delete(pack); await fd.then((h) => h.close()).catch(() => {}) }
     for (const [k, e] of this.index) if (e.pack === pack) this.index.delete(k)
     this.loadedIdx.delete(pack.slice(0, -5) + '.idx')
   }

@@ -1,6 +1,5 @@
 import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
-import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
@@ -12,6 +11,9 @@ import { checkSeal, type Manifest } from '../../manifest/manifest.js'
 import { CheckError, CorruptObjectError, UsageError } from '../../errors.js'
 import type { Store } from '../../cas/store.js'
 import { tempName, fsyncDir } from '../../cas/atomic.js'
+import { LocalStore } from '../../cas/local.js'
+import { HashPool, inlineStreamHasher } from '../../cas/hash-pool.js'
+import { WORKER_THRESHOLD } from '../../cas/ingest.js'
 
 /** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
 async function checkNoSymlinks(base: string, target: string): Promise<void> {
@@ -37,6 +39,8 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   const seal = checkSeal(m)
   if (!seal.ok) throw new CheckError(`model ${m.name}@v${m.version}: its manifest does not match its seal (recorded ${m.seal}, content gives ${seal.expected}); it was modified after sealing: run \`git zoo verify\``, 'E_SEAL_MISMATCH')
   const base = resolve(outDir)
+  const total = m.files.reduce((a, f) => a + f.size, 0)
+  const pool = total >= WORKER_THRESHOLD && store instanceof LocalStore ? new HashPool() : null
   const temps: Array<{ tmp: string; target: string }> = []
   const out: WrittenFile[] = []
   try {
@@ -51,21 +55,30 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       const tmp = tempName(target)
       const fd = await open(tmp, 'wx', 0o644)
       temps.push({ tmp, target })
-      const hash = createHash('sha256')
+      const whole = pool ? pool.streamHasher() : inlineStreamHasher()
       let size = 0
       try {
-        for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
-          const bytes = await store.get(cid)
-          hash.update(bytes)
+        // chunks are read and verified a bounded number ahead of the writer, in worker threads
+        const ahead: Array<Promise<Uint8Array>> = []
+        const writeNext = async (): Promise<void> => {
+          const bytes = await ahead.shift()!
+          whole.update(bytes)
           size += bytes.length
-          if (size > f.size) break
           let done = 0
           while (done < bytes.length) done += (await fd.write(bytes, done, bytes.length - done, null)).bytesWritten
           onBytes?.(bytes.length)
         }
+        try {
+          for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+            ahead.push(readVerified(store, cid, pool))
+            if (ahead.length >= 16) await writeNext()
+            if (size > f.size) break
+          }
+          while (ahead.length && size <= f.size) await writeNext()
+        } finally { await Promise.allSettled(ahead) }
         await fd.sync()
       } finally { await fd.close() }
-      const sha256 = hash.digest('hex')
+      const sha256 = await whole.digest()
       if (size !== f.size || sha256 !== f.sha256) {
         throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${size} bytes with sha256 ${sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
       }
@@ -76,7 +89,20 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
     return out
   } finally {
     for (const t of temps) await rm(t.tmp, { force: true })
+    await pool?.close()
   }
+}
+
+/** An object's bytes, checked against its CID (hashed in the pool when there is one). */
+async function readVerified(store: Store, cid: CID, pool: HashPool | null): Promise<Uint8Array> {
+  if (!pool || !(store instanceof LocalStore)) return store.get(cid)
+  const bytes = await store.readUnverified(cid)
+  const digest = await pool.hash(bytes)
+  const want = cid.multihash.digest
+  if (digest.length !== want.length || !digest.every((b, i) => b === want[i])) {
+    throw new CorruptObjectError(`object ${cid} from ${store.location} does not match its CID (${bytes.length} bytes read)`, { cid: cid.toString() })
+  }
+  return bytes
 }
 
 export const command: Command = {

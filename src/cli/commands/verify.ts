@@ -33,7 +33,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, onP
           if (err instanceof CorruptObjectError) return 'corrupt'
           throw err
         }
-        const { digest } = await pool.hash(bytes)
+        const digest = await pool.hash(bytes)
         const want = cid.multihash.digest
         return digest.length === want.length && digest.every((b, i) => b === want[i]) ? null : 'corrupt'
       })()
