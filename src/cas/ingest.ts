@@ -109,6 +109,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
       } else {
         inflight.push(Promise.resolve({ cid: cidOf(RAW, chunk), bytes: chunk }))
       }
+      inflight[inflight.length - 1]!.catch(() => {}) // surfaced by drainOne in order
       if (inflight.length >= MAX_INFLIGHT) await drainOne()
     }
     while (inflight.length) await drainOne()

@@ -70,7 +70,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
         }
         try {
           for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
-            ahead.push(readVerified(store, cid, pool))
+            const next = readVerified(store, cid, pool)
+            next.catch(() => {}) // handled when its turn comes; never an unhandled rejection meanwhile
+            ahead.push(next)
             if (ahead.length >= 16) await writeNext()
             if (size > f.size) break
           }
