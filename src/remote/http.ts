@@ -248,8 +248,13 @@ export class HttpStore implements Store {
           done({ redirect: res.headers.location })
           return
         }
-        if (method === 'HEAD' || status < 200 || status >= 300) {
-          res.destroy()
+        if (method === 'HEAD') {
+          res.resume() // no body: the connection stays reusable
+          done({ status, body: undefined, url })
+          return
+        }
+        if (status < 200 || status >= 300) {
+          res.destroy() // an error body may be endless: never read it
           done({ status, body: undefined, url })
           return
         }

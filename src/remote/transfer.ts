@@ -120,8 +120,10 @@ export async function transfer(from: Store, to: Store, cids: Iterable<CID> | Asy
       try {
         cid = await next()
       } catch (err) {
-        failure ??= new TransferError(`listing the objects to copy to ${to.location} failed: ${errorMessage(err)}`,
-          'E_TRANSFER', { from: from.location, to: to.location }, { cause: err })
+        // A ZooError from the source (say a damaged node met while walking a DAG) already names itself.
+        failure ??= err instanceof ZooError ? err
+          : new TransferError(`listing the objects to copy to ${to.location} failed: ${errorMessage(err)}`,
+            'E_TRANSFER', { from: from.location, to: to.location }, { cause: err })
         return
       }
       if (cid === undefined) return

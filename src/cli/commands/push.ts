@@ -34,6 +34,14 @@ export async function defaultGitRemote(repo: Repo): Promise<string> {
   return 'origin'
 }
 
+/** The current branch when it has no upstream (a first push), else undefined. */
+async function branchWithoutUpstream(repo: Repo): Promise<string | undefined> {
+  const branch = await repo.runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'])
+  if (branch.code !== 0) return undefined
+  const up = await repo.runGit(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{upstream}'])
+  return up.code === 0 ? undefined : branch.stdout.trim()
+}
+
 /** The ref updates `git push <args>` would make, from its dry run. */
 async function plannedUpdates(repo: Repo, pushArgs: string[], env: NodeJS.ProcessEnv): Promise<RefUpdate[]> {
   const r = await runGit(repo.root, ['push', '--dry-run', '--porcelain', '--no-verify', ...pushArgs], { env })
@@ -60,7 +68,7 @@ export const command: Command = {
 Upload every object that the manifests of the commits being pushed reference and the zoo remote
 lacks, then push the git refs: objects first, always, so no clone ever sees a manifest whose
 objects are not on the zoo remote. <git-remote> defaults to the branch's upstream remote, else
-origin; refspecs are git push's. The objects go to the zoo remote named like the git remote, else
+origin; refspecs are git push's. A branch without an upstream is pushed and gets one (like -u). The objects go to the zoo remote named like the git remote, else
 the zoo's default remote. A plain \`git push\` does the same through the pre-push hook.
 
 Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
@@ -86,6 +94,8 @@ examples:
     }
     const gitRemote = remoteArg ?? await defaultGitRemote(repo)
     const pushArgs = [gitRemote, ...refspecs]
+    const setUpstream = refspecs.length === 0 ? await branchWithoutUpstream(repo) : undefined
+    if (setUpstream) pushArgs.push(setUpstream)
     const concurrency = jobs(int(args, 'jobs'), io.env)
     const updates = await plannedUpdates(repo, pushArgs, io.env)
     const progress = progressFor(io, 'push')
@@ -96,7 +106,7 @@ examples:
     if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
     // The hook would redo the check just made: tell it which tips are covered.
     const tips = updates.map((u) => u.localSha).sort().join(',')
-    const r = await runGit(repo.root, ['push', ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
+    const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) {
