@@ -1,0 +1,305 @@
+/**
+ * `npm run demo`: a model zoo trained and managed end to end, on this machine, in under a minute.
+ *
+ * Trains the demo population (population.ts) into a temporary folder, then drives the real CLI
+ * (`node bin/git-zoo.js`, one child process per command, cwd set like a user's shell) through the
+ * whole workflow on two "machines" that share a bare git repository and a path zoo remote.
+ * Every command is printed as a user would type it, with an excerpt of its output. A command that
+ * exits non-zero, or a result that is not what the step expects, stops the demo with the step's
+ * name and exit code 1. The walkthrough is described in spec/demo.md.
+ *
+ *   node dist/src/demo/run.js [--keep]     --keep: leave the temporary folder and print its path
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DEFAULT_POPULATION, generatePopulation } from './population.js'
+import type { PopulationModel } from './population.js'
+import { TASK_A, TASK_B } from './data.js'
+import { parseNpyHeader } from '../formats/npy.js'
+import type { NpyHeader } from '../formats/npy.js'
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const CLI = join(PACKAGE_ROOT, 'bin', 'git-zoo.js')
+/** No single command of the demo should come near this; a hung child (a prompt) fails the step. */
+const COMMAND_TIMEOUT_MS = 60_000
+
+interface Machine { name: string; home: string }
+interface Result { code: number; stdout: string; stderr: string; ms: number }
+
+/** A step failed: what the user ran, what it said. */
+class StepFailed extends Error {
+  constructor(readonly step: string, message: string, readonly detail = '') { super(message) }
+}
+
+const write = (text: string): void => { process.stdout.write(text) }
+
+/** How a shell user would type the argument. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+}
+
+/** The first `max` lines of `text`, indented, with a count of what was left out. */
+function excerpt(text: string, max: number): string {
+  const lines = text.replace(/\s+$/, '').split('\n').filter((l, i, all) => l.length > 0 || (i > 0 && i < all.length - 1))
+  if (lines.length === 0 || (lines.length === 1 && lines[0] === '')) return ''
+  const shown = lines.slice(0, max).map((l) => `    ${l}`)
+  if (lines.length > max) shown.push(`    ... (${lines.length - max} more lines)`)
+  return shown.join('\n') + '\n'
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const out: Buffer[] = [], err: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => out.push(b))
+    child.stderr.on('data', (b: Buffer) => err.push(b))
+    const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS)
+    child.on('error', (e) => { clearTimeout(timer); reject(e) })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({
+        code: code ?? (signal ? 128 : 1), ms: performance.now() - started,
+        stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
+      })
+    })
+  })
+}
+
+interface RunOpts {
+  /** Lines of output to print (default 12; 0 prints none). */
+  lines?: number
+  /** Print these lines instead of the raw output (for --json). */
+  summary?: (r: Result) => string[]
+  /** Also print stderr (the product's progress and notes) under stdout. Default true. */
+  stderr?: boolean
+}
+
+class Demo {
+  step = 'start'
+  private n = 0
+  readonly started = performance.now()
+  constructor(readonly tmp: string, readonly env: NodeJS.ProcessEnv) {}
+
+  section(title: string): void {
+    this.step = title
+    write(`\n${++this.n}. ${title}\n`)
+  }
+
+  note(text: string): void { write(`   ${text}\n`) }
+
+  fail(message: string, detail = ''): never { throw new StepFailed(this.step, message, detail) }
+
+  /** Paths under the temp folder, shown relative to where the user stands. */
+  private display(arg: string, cwd: string): string {
+    if (arg.startsWith(this.tmp + sep) || arg === this.tmp) {
+      const rel = relative(cwd, arg)
+      return rel === '' ? '.' : rel
+    }
+    return arg
+  }
+
+  async exec(m: Machine, cwd: string, program: 'git' | 'git zoo', args: string[], opts: RunOpts = {}): Promise<Result> {
+    const shown = [program, ...args.map((a) => shellQuote(this.display(a, cwd)))].join(' ')
+    const where = relative(m.home, cwd)
+    write(`${m.name}:${where === '' ? '~' : `~/${where.split(sep).join('/')}`}$ ${shown}\n`)
+    const r = program === 'git'
+      ? await run('git', args, cwd, this.env)
+      : await run(process.execPath, [CLI, ...args], cwd, this.env)
+    if (r.code !== 0) {
+      this.fail(`\`${shown}\` exited with code ${r.code}`, [r.stdout.trim(), r.stderr.trim()].filter(Boolean).join('\n'))
+    }
+    const lines = opts.summary ? opts.summary(r).map((l) => `    ${l}\n`).join('') : excerpt(r.stdout, opts.lines ?? 12)
+    write(lines)
+    if (opts.stderr !== false && !opts.summary) write(excerpt(r.stderr, 4))
+    return r
+  }
+
+  zoo(m: Machine, cwd: string, args: string[], opts?: RunOpts): Promise<Result> { return this.exec(m, cwd, 'git zoo', args, opts) }
+  git(m: Machine, cwd: string, args: string[], opts?: RunOpts): Promise<Result> { return this.exec(m, cwd, 'git', args, { lines: 2, ...opts }) }
+
+  /** `git zoo ... --json` parsed; anything but one JSON document fails the step. */
+  async zooJson<T>(m: Machine, cwd: string, args: string[], summary: (doc: T) => string[]): Promise<T> {
+    let doc: T | undefined
+    await this.zoo(m, cwd, [...args, '--json'], {
+      summary: (r) => {
+        try { doc = JSON.parse(r.stdout) as T } catch (err) { this.fail(`\`git zoo ${args.join(' ')} --json\` did not print one JSON document: ${(err as Error).message}`, r.stdout.slice(0, 400)) }
+        return summary(doc)
+      },
+    })
+    return doc!
+  }
+}
+
+/** The environment every child runs in: the user's, minus anything that would point git or the zoo elsewhere. */
+function childEnv(tmp: string, globalConfig: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('GIT_') || k.startsWith('AWS_')) continue
+    env[k] = v
+  }
+  return {
+    ...env,
+    // The demo's git reads no global or system configuration (no signing prompt, no hooksPath, no
+    // zoo.store pointing at a real shared store): the identity is set in each temp repository.
+    GIT_CONFIG_GLOBAL: globalConfig,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_TERMINAL_PROMPT: '0',
+    TMPDIR: process.env.TMPDIR ?? tmpdir(),
+    NO_COLOR: '1',
+  }
+}
+
+async function walkthrough(demo: Demo, tmp: string): Promise<void> {
+  const alice: Machine = { name: 'alice', home: join(tmp, 'alice') }
+  const bob: Machine = { name: 'bob', home: join(tmp, 'bob') }
+  const runs = join(alice.home, 'runs')
+  const shared = join(tmp, 'shared')
+  const bareRepo = join(shared, 'zoo.git')
+  const objects = join(shared, 'zoo-objects')
+  const aliceZoo = join(alice.home, 'zoo')
+  const bobZoo = join(bob.home, 'zoo')
+  await mkdir(alice.home, { recursive: true })
+  await mkdir(bob.home, { recursive: true })
+  await mkdir(shared, { recursive: true })
+
+  // 1. Train the population in process: the generator is part of the project, not a zoo command.
+  demo.section('Train a population of small models (plain TypeScript on the CPU)')
+  const d = DEFAULT_POPULATION
+  const grid = d.seeds.length * d.learningRates.length * d.activations.length * d.inits.length
+  demo.note(`grid: seeds {${d.seeds.join(', ')}} x lr {${d.learningRates.join(', ')}} x {${d.activations.join(', ')}} x {${d.inits.join(', ')}} = ${grid} MLPs on taskA (${TASK_A.classes} classes), ${d.epochs} epochs`)
+  demo.note(`family: 1 model pre-trained on taskA, ${d.finetunes.length} fine-tunes of it on taskB (${TASK_B.classes} classes), 2 with the body frozen`)
+  const pop = await generatePopulation(runs)
+  const accs = pop.models.map((m) => m.final.test_acc)
+  const chanceOf = (m: PopulationModel): number => 1 / (m.config.outputs as number)
+  const beat = pop.models.filter((m) => m.final.test_acc > 2 * chanceOf(m)).length
+  demo.note(`trained ${pop.models.length} models in ${secs(pop.ms)}: ${pop.files} files, ${(pop.bytes / 1e6).toFixed(2)} MB under ~/runs (checkpoint per epoch, config.json, result.json, model.onnx)`)
+  demo.note(`held-out test accuracy ${pct(Math.min(...accs))} .. ${pct(Math.max(...accs))} (chance: ${pct(1 / TASK_A.classes)} on taskA, ${pct(1 / TASK_B.classes)} on taskB)`)
+  if (beat !== pop.models.length) demo.fail(`only ${beat} of ${pop.models.length} models reach twice chance accuracy`)
+  write(`   population: ${pop.models.length} models, trained in ${secs(pop.ms)}, all beat chance\n`)
+
+  // 2. A zoo is a git repository.
+  demo.section('Create the zoo')
+  await demo.git(alice, alice.home, ['init', '-q', '-b', 'main', aliceZoo])
+  await demo.git(alice, aliceZoo, ['config', 'user.name', 'Alice Example'])
+  await demo.git(alice, aliceZoo, ['config', 'user.email', 'alice@example.org'])
+  await demo.zoo(alice, aliceZoo, ['init'])
+  await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Set up the model zoo'])
+
+  // 3. Promotion. (Stand-in until `git zoo import` lands: one `git zoo add` per run.)
+  demo.section('Promote the population')
+  const names = new Map<string, string>()
+  for (const m of pop.models) names.set(m.path, m.path.toLowerCase())
+  for (const m of pop.models) {
+    const dir = join(runs, ...m.path.split('/'))
+    const args = ['add', dir, '--name', names.get(m.path)!, '--config', join(dir, 'config.json'), '--metrics', join(dir, 'result.json'),
+      '--seed', String(m.config.seed), '--dataset', `${m.config.dataset as string}@1`, '--arch', 'mlp', '--param', `lr=${m.config.lr as number}`]
+    const parent = m.config.parent as string | null
+    if (parent) args.push('--parent', `${names.get(parent)!}=fine-tune`)
+    await demo.zoo(alice, aliceZoo, args, { lines: 0, stderr: false })
+  }
+
+  demo.section('Verify every object of every model')
+  await demo.zoo(alice, aliceZoo, ['verify'])
+
+  // Sharing: a bare git repository carries the manifests, a folder zoo remote the objects.
+  demo.section('Share the zoo: a bare git repository for manifests, a folder for objects')
+  await demo.git(alice, alice.home, ['init', '-q', '--bare', '-b', 'main', bareRepo])
+  await demo.git(alice, aliceZoo, ['remote', 'add', 'origin', bareRepo])
+  await demo.zoo(alice, aliceZoo, ['remote', 'add', 'origin', objects])
+  await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Zoo remote', '.zoo/config.json'])
+  await demo.zoo(alice, aliceZoo, ['push', 'origin', 'main'])
+
+  demo.section('On a second machine: clone, get a model, evaluate it')
+  await demo.zoo(bob, bob.home, ['clone', bareRepo, bobZoo])
+  await demo.git(bob, bobZoo, ['config', 'user.name', 'Bob Example'])
+  await demo.git(bob, bobZoo, ['config', 'user.email', 'bob@example.org'])
+  const best = [...pop.models].filter((m) => m.kind === 'grid').sort((a, b) => b.final.test_acc - a.final.test_acc)[0]!
+  const bestName = names.get(best.path)!
+  const out = join(bob.home, 'models', 'best')
+  await demo.zoo(bob, bobZoo, ['get', bestName, '--out', out], { lines: 3 })
+  const manifest = JSON.parse(await readFile(join(bobZoo, 'models', ...bestName.split('/'), 'v1', 'manifest.json'), 'utf8')) as { metrics: Record<string, number>; history?: unknown[] }
+  const recorded = manifest.metrics.test_acc
+  if (typeof recorded !== 'number') demo.fail(`the manifest of ${bestName} records no metrics.test_acc`)
+  const last = (manifest.history?.length ?? 1) - 1
+  const onnxFile = join(out, `checkpoint_${String(last).padStart(6, '0')}`, 'model.onnx')
+  const evaluated = await evalOnnx(onnxFile, join(runs, 'data', 'taskA-test.x.npy'), join(runs, 'data', 'taskA-test.y.npy'))
+  demo.note(`onnxruntime-node on ${relative(bob.home, onnxFile)}: accuracy ${evaluated.acc} on ${evaluated.n} held-out samples`)
+  check(demo, bestName, recorded, evaluated.acc)
+}
+
+/** The evaluated accuracy after the clone must be the one recorded at promotion. */
+function check(demo: Demo, name: string, recorded: number, evaluated: number): void {
+  const same = Math.abs(recorded - evaluated) < 1e-9
+  write(`   ${same ? 'MATCH' : 'MISMATCH'}: ${name} accuracy evaluated after the clone ${evaluated} = recorded at promotion ${recorded}\n`)
+  if (!same) demo.fail(`${name}: evaluated accuracy ${evaluated} differs from the recorded ${recorded}`)
+}
+
+function readNpy(bytes: Uint8Array): { header: NpyHeader; data: Uint8Array } {
+  const header = parseNpyHeader(bytes, bytes.length)
+  return { header, data: bytes.subarray(header.dataOffset, header.dataOffset + header.dataLength) }
+}
+
+/** Accuracy of an ONNX logits model on an .npy pair, with onnxruntime-node. */
+async function evalOnnx(model: string, xFile: string, yFile: string): Promise<{ acc: number; n: number }> {
+  const ort = await import('onnxruntime-node')
+  const x = readNpy(await readFile(xFile)), y = readNpy(await readFile(yFile))
+  const [n, features] = x.header.shape as [number, number]
+  const xs = new Float32Array(n * features)
+  const xv = new DataView(x.data.buffer, x.data.byteOffset, x.data.byteLength)
+  for (let i = 0; i < xs.length; i++) xs[i] = xv.getFloat32(4 * i, true)
+  const yv = new DataView(y.data.buffer, y.data.byteOffset, y.data.byteLength)
+  const session = await ort.InferenceSession.create(model)
+  const result = await session.run({ x: new ort.Tensor('float32', xs, [n, features]) })
+  const logits = result.logits!.data as Float32Array
+  const classes = logits.length / n
+  let correct = 0
+  for (let i = 0; i < n; i++) {
+    let arg = 0
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c]! > logits[i * classes + arg]!) arg = c
+    if (arg === Number(yv.getBigInt64(8 * i, true))) correct++
+  }
+  return { acc: correct / n, n }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const keep = argv.includes('--keep')
+  const unknown = argv.filter((a) => a !== '--keep')
+  if (unknown.length > 0) {
+    process.stderr.write(`usage: npm run demo [-- --keep]\n  unknown argument: ${unknown.join(' ')}\n`)
+    return 2
+  }
+  const started = performance.now()
+  const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-demo-'))
+  const globalConfig = join(tmp, 'gitconfig')
+  await writeFile(globalConfig, '[init]\n\tdefaultBranch = main\n')
+  const demo = new Demo(tmp, childEnv(tmp, globalConfig))
+  write(`git-zoo demo: train a population, promote it, find, share and evaluate models\n`)
+  write(`(two machines, alice and bob, in ${tmp}; every command below really runs)\n`)
+  let code = 0
+  try {
+    await walkthrough(demo, tmp)
+    write(`\ndemo finished in ${secs(performance.now() - started)}\n`)
+  } catch (err) {
+    code = 1
+    if (err instanceof StepFailed) {
+      process.stderr.write(`\ndemo FAILED at step "${err.step}": ${err.message}\n`)
+      if (err.detail) process.stderr.write(excerpt(err.detail, 30))
+    } else {
+      process.stderr.write(`\ndemo FAILED at step "${demo.step}": ${(err as Error)?.stack ?? String(err)}\n`)
+    }
+  } finally {
+    if (keep) write(`kept ${tmp}\n`)
+    else await rm(tmp, { recursive: true, force: true })
+  }
+  if (code !== 0 && !keep) process.stderr.write('(run `npm run demo -- --keep` to keep the temporary folder for inspection)\n')
+  return code
+}
+
+process.exitCode = await main(process.argv.slice(2))
