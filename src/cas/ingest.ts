@@ -67,11 +67,11 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
     }
     const desc = await describeFile(read, size)
     let onnx: OnnxSignature | undefined
-    if (desc.format === 'onnx' && desc.segments === null) {
-      // ONNX: boundaries around every inline raw_data tensor, and the signature sealed at add time
+    if (desc.format === 'onnx') {
+      // ONNX: the signature sealed at add time, and boundaries around every inline raw_data tensor
       const o = await describeOnnx(read, size)
-      desc.segments = o.segments
       onnx = o.signature
+      if (desc.segments === null) desc.segments = o.segments
       if (o.warning) desc.warning = o.warning
     }
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null

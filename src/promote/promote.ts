@@ -159,7 +159,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       for (const f of s.files) {
         const r = await ingestFile(f.source, store, { pool, onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
-        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) })
+        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}),
+          ...(r.onnx ? { onnx: r.onnx as unknown as Json } : {}) })
       }
       files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       const parents: ParentLink[] = []
