@@ -15,11 +15,11 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { CID } from '../cas/cid.js'
-import { verifyBytes } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
+import { verifyObject, type Digester } from './verify.js'
 
 export interface HttpStoreOptions {
   /** Environment for GIT_ZOO_HTTP_AUTHORIZATION (a full Authorization header value). */
@@ -32,6 +32,8 @@ export interface HttpStoreOptions {
   maxRedirects?: number
   /** The largest folder listing read by list(). Default 64 MiB. */
   maxListingBytes?: number
+  /** Hash off the main thread (./verify.ts). */
+  digest?: Digester
 }
 
 interface Reply { status: number; body: Buffer | undefined; url: URL }
@@ -44,6 +46,7 @@ export class HttpStore implements Store {
   private readonly deadlineMs: number
   private readonly maxRedirects: number
   private readonly maxListingBytes: number
+  private readonly digest: Digester | undefined
   private readonly agents = {
     'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
     'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
@@ -86,6 +89,7 @@ export class HttpStore implements Store {
     this.deadlineMs = opts.deadlineMs ?? 600_000
     this.maxRedirects = opts.maxRedirects ?? 5
     this.maxListingBytes = opts.maxListingBytes ?? 64 * 1024 * 1024
+    this.digest = opts.digest
   }
 
   async put(cid: CID, _bytes?: Uint8Array): Promise<boolean> {
@@ -101,7 +105,7 @@ export class HttpStore implements Store {
       throw new NotFoundError(`object ${cid} is not in ${this.location}`, { cid: String(cid), remote: this.location })
     }
     this.expectOk(reply, what)
-    verifyBytes(cid, reply.body!, this.location)
+    await verifyObject(cid, reply.body!, this.location, this.digest)
     return reply.body!
   }
 

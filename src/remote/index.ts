@@ -13,6 +13,7 @@ import { HttpStore } from './http.js'
 import { rejectControlChars, redactUrl } from './layout.js'
 import { PathStore } from './path.js'
 import { S3Store, parseS3Url } from './s3.js'
+import type { Digester } from './verify.js'
 
 export { redactUrl } from './layout.js'
 export { transfer, type TransferResult, type TransferOptions, type TransferProgress } from './transfer.js'
@@ -25,6 +26,8 @@ export const REMOTE_KINDS_HELP = 'a local path or file:// URL (a shared disk, NF
 export interface OpenRemoteOptions {
   /** Folder that relative paths are relative to (default: the process's working folder). */
   cwd?: string
+  /** Hash objects off the main thread (./verify.ts). */
+  digest?: Digester
 }
 
 /** The kind of a remote URL; throws UsageError for anything else. Opens nothing. */
@@ -78,10 +81,10 @@ export function openRemote(url: string, env: NodeJS.ProcessEnv, opts: OpenRemote
   switch (remoteKind(url)) {
     case 'path': {
       const path = url.toLowerCase().startsWith('file:') ? fileUrlPath(url) : url
-      return new PathStore(isAbsolute(path) ? path : resolve(opts.cwd ?? '.', path))
+      return new PathStore(isAbsolute(path) ? path : resolve(opts.cwd ?? '.', path), { digest: opts.digest })
     }
-    case 'http': return new HttpStore(url, { env })
-    case 's3': return new S3Store(url, { env })
+    case 'http': return new HttpStore(url, { env, digest: opts.digest })
+    case 's3': return new S3Store(url, { env, digest: opts.digest })
   }
 }
 

@@ -11,19 +11,21 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { CID } from '../cas/cid.js'
-import { verifyBytes } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
 import { cidFromName, fanout, isFanoutDir, OBJECTS_DIR } from './layout.js'
+import { verifyObject, type Digester } from './verify.js'
 
 export class PathStore implements Store {
   readonly location: string
   readonly root: string
   /** Folders that gained entries since the last flush (their fsync makes the new names durable). */
   private readonly dirtyDirs = new Set<string>()
+  /** Fan-out folders known to exist (created or seen by this handle). */
+  private readonly madeDirs = new Set<string>()
 
-  constructor(root: string) {
+  constructor(root: string, private readonly opts: { digest?: Digester } = {}) {
     this.root = resolve(root)
     this.location = this.root
   }
@@ -38,14 +40,30 @@ export class PathStore implements Store {
     if (bytes.length > MAX_OBJECT_SIZE) {
       throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE', { cid: String(cid) })
     }
-    verifyBytes(cid, bytes, 'put')
+    await verifyObject(cid, bytes, 'put', this.opts.digest)
+    return this.putVerified(cid, bytes)
+  }
+
+  /** put for bytes the caller has just verified against `cid` (a verifying get). */
+  async putVerified(cid: CID, bytes: Uint8Array): Promise<boolean> {
+    // No existence check first: callers (transfer) have just asked has(), and link() refuses an
+    // existing name anyway.
     const target = this.pathOf(cid)
-    if (await exists(target)) return false
     const dir = dirname(target)
-    await mkdir(dir, { recursive: true })
-    this.dirtyDirs.add(join(this.root, OBJECTS_DIR)).add(this.root)
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true })
+      this.madeDirs.add(dir)
+      this.dirtyDirs.add(join(this.root, OBJECTS_DIR)).add(this.root)
+    }
     const tmp = join(dir, `.tmp-${cid.toString().slice(-8)}-${randomBytes(6).toString('hex')}`)
-    const fd = await open(tmp, 'wx', 0o444)
+    let fd
+    try {
+      fd = await open(tmp, 'wx', 0o444)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      await mkdir(dir, { recursive: true }) // removed behind this handle's back
+      fd = await open(tmp, 'wx', 0o444)
+    }
     try {
       await fd.writeFile(bytes)
       await fd.sync()
@@ -102,7 +120,7 @@ export class PathStore implements Store {
         off += bytesRead
       }
       const got = bytes.subarray(0, off)
-      verifyBytes(cid, got, this.location)
+      await verifyObject(cid, got, this.location, this.opts.digest)
       return got
     } finally {
       await fd.close()

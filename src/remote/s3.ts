@@ -16,11 +16,11 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import type { CID } from '../cas/cid.js'
-import { verifyBytes } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
+import { verifyObject, type Digester } from './verify.js'
 
 export interface S3Target { bucket: string; prefix: string }
 
@@ -47,6 +47,8 @@ export interface S3StoreOptions {
   env?: NodeJS.ProcessEnv
   /** Extra client configuration (tests). */
   client?: Partial<S3ClientConfig>
+  /** Hash off the main thread (./verify.ts). */
+  digest?: Digester
 }
 
 export class S3Store implements Store {
@@ -54,6 +56,7 @@ export class S3Store implements Store {
   readonly bucket: string
   readonly prefix: string
   private readonly client: S3Client
+  private readonly digest: Digester | undefined
 
   constructor(url: string, opts: S3StoreOptions = {}) {
     const env = opts.env ?? {}
@@ -78,6 +81,7 @@ export class S3Store implements Store {
       ...opts.client,
     }
     this.client = new S3Client(config)
+    this.digest = opts.digest
   }
 
   private key(cid: CID): string { return this.prefix + objectKey(cid) }
@@ -86,7 +90,12 @@ export class S3Store implements Store {
     if (bytes.length > MAX_OBJECT_SIZE) {
       throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE', { cid: String(cid) })
     }
-    verifyBytes(cid, bytes, 'put')
+    await verifyObject(cid, bytes, 'put', this.digest)
+    return this.putVerified(cid, bytes)
+  }
+
+  /** put for bytes the caller has just verified against `cid` (a verifying get). */
+  async putVerified(cid: CID, bytes: Uint8Array): Promise<boolean> {
     if (await this.has(cid)) return false
     const input = { Bucket: this.bucket, Key: this.key(cid), Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream' }
     try {
@@ -144,7 +153,7 @@ export class S3Store implements Store {
       throw new ZooError(`reading object ${cid} from ${this.location} ended after ${received} of ${declared} bytes`, 'E_REMOTE_IO',
         { remote: this.location, cid: String(cid) })
     }
-    verifyBytes(cid, bytes, this.location)
+    await verifyObject(cid, bytes, this.location, this.digest)
     return bytes
   }
 

@@ -19,6 +19,8 @@ import { syncFiles, type FileRoot } from './dag.js'
 import { openRemote, redactUrl } from './index.js'
 import type { TransferProgress, TransferResult } from './transfer.js'
 import { DEFAULT_CONCURRENCY } from './transfer.js'
+import { verifyObject, type Digester } from './verify.js'
+import { HashPool } from '../cas/hash-pool.js'
 
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
@@ -83,8 +85,8 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
     + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_NO_ZOO_REMOTE')
 }
 
-export function openZooRemote(repo: Repo, remote: ZooRemote): Store {
-  return openRemote(remote.url, repo.env, { cwd: repo.root })
+export function openZooRemote(repo: Repo, remote: ZooRemote, digest?: Digester): Store {
+  return openRemote(remote.url, repo.env, { cwd: repo.root, digest })
 }
 
 /** Objects in flight: --jobs, else GIT_ZOO_JOBS, else 8. */
@@ -96,25 +98,52 @@ export function jobs(flag: number | undefined, env: NodeJS.ProcessEnv): number {
   return raw
 }
 
+/** Store methods some stores add: reads without hashing, writes of bytes already verified. */
+interface Unchecked {
+  readUnverified?: (cid: CID) => Promise<Uint8Array>
+  putVerified?: (cid: CID, bytes: Uint8Array) => Promise<boolean>
+}
+
 /**
- * A Store whose puts run one at a time (the local pack writer appends to one file; transfer calls
- * put from several workers). Reads stay concurrent.
+ * A Store adapter for transfers between a repository and a remote:
+ * - puts run one at a time when `serial` (the local pack writer appends to one file, and transfer
+ *   calls put from several workers);
+ * - gets hash with `digest` (worker threads) when the store can read without hashing;
+ * - with `trustPuts`, puts skip re-hashing: every byte a transfer puts comes from a get that has
+ *   just verified it (all stores here verify on get).
  */
-export class SerialPuts implements Store {
+export class TransferSide implements Store {
   private queue: Promise<unknown> = Promise.resolve()
-  constructor(readonly inner: Store) {}
+  constructor(readonly inner: Store & Unchecked,
+    private readonly opts: { serial?: boolean; trustPuts?: boolean; digest?: Digester } = {}) {}
   get location(): string { return this.inner.location }
   put(cid: CID, bytes: Uint8Array): Promise<boolean> {
-    const run = this.queue.then(() => this.inner.put(cid, bytes))
+    const write = (): Promise<boolean> => this.opts.trustPuts && this.inner.putVerified
+      ? this.inner.putVerified(cid, bytes) : this.inner.put(cid, bytes)
+    if (!this.opts.serial) return write()
+    const run = this.queue.then(write)
     this.queue = run.catch(() => {})
     return run
   }
-  get(cid: CID): Promise<Uint8Array> { return this.inner.get(cid) }
+  async get(cid: CID): Promise<Uint8Array> {
+    if (!this.opts.digest || !this.inner.readUnverified) return this.inner.get(cid)
+    const bytes = await this.inner.readUnverified(cid)
+    await verifyObject(cid, bytes, this.inner.location, this.opts.digest)
+    return bytes
+  }
   has(cid: CID): Promise<boolean> { return this.inner.has(cid) }
   list(): AsyncIterable<CID> { return this.inner.list() }
   async flush(): Promise<void> { await this.queue; await this.inner.flush() }
   async close(): Promise<void> { await this.queue; await this.inner.close() }
 }
+
+/** Worker-thread hashing for transfers big enough to gain from it; `close` ends the workers. */
+function hashing(total: number): { digest?: Digester; close: () => Promise<void> } {
+  if (total < POOL_THRESHOLD) return { close: async () => {} }
+  const pool = new HashPool()
+  return { digest: (b) => pool.hash(b), close: () => pool.close() }
+}
+const POOL_THRESHOLD = 16 * 1024 * 1024
 
 /** The distinct file roots of manifests, with their sizes and the total. */
 export function fileRoots(manifests: Iterable<Manifest>): { roots: FileRoot[]; total: number; models: number } {
@@ -152,14 +181,16 @@ function progressOf(total: number, opts: MoveOptions): ((p: TransferProgress) =>
 /** Copy the objects of `manifests` from the zoo remote into the local store. */
 export async function fetchObjects(repo: Repo, manifests: Manifest[], remote: ZooRemote, opts: MoveOptions = {}): Promise<SyncSummary> {
   const { roots, total, models } = fileRoots(manifests)
-  const from = openZooRemote(repo, remote)
-  const local = new SerialPuts(await repo.openStore())
+  const pool = hashing(total)
+  const from = openZooRemote(repo, remote, pool.digest)
+  const local = new TransferSide(await repo.openStore(), { serial: true, trustPuts: true })
   try {
     const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
     return summary(remote, models, r)
   } finally {
     await local.close()
     await from.close()
+    await pool.close()
   }
 }
 
@@ -212,8 +243,9 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)
-  const local = await repo.openStore()
-  const to = openZooRemote(repo, remote)
+  const pool = hashing(total)
+  const local = new TransferSide(await repo.openStore(), { digest: pool.digest })
+  const to = new TransferSide(openZooRemote(repo, remote), { trustPuts: true })
   try {
     const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
     return summary(remote, models, r)
@@ -226,6 +258,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   } finally {
     await to.close()
     await local.close()
+    await pool.close()
   }
 }
 
