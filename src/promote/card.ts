@@ -1,66 +1,222 @@
 /**
  * The model card written beside each manifest (`README.md`): front matter a Hugging Face user knows
- * (base_model, base_model_relation, datasets, tags, license, model-index) and a readable body.
- * It is derived from the manifest; the manifest stays the sealed source of truth.
+ * (base_model, base_model_relation, datasets, tags, license, model-index) and a readable body, and
+ * the same facts for the terminal (`git zoo show`). Both are derived from the manifest alone; the
+ * manifest stays the sealed source of truth. Layout in spec/catalog.md ("Model cards").
  */
 import type { Manifest } from '../manifest/manifest.js'
 
 export const CARD_FILE = 'README.md'
 
-const HF_RELATION: Record<string, string> = {
+/** Our relation words -> the Hugging Face `base_model_relation` vocabulary (adapter, merge, quantized, finetune). */
+export const HF_RELATION: Record<string, string> = {
   'fine-tune': 'finetune', finetune: 'finetune', adapter: 'adapter', merge: 'merge', soup: 'merge',
   quantized: 'quantized', sparsified: 'finetune', pruned: 'finetune', distilled: 'finetune', continued: 'finetune', derived: 'finetune',
 }
 
-function yamlString(s: string): string { return JSON.stringify(s) }
+/** Whether lower values of a metric are better (losses, errors, gaps); used by `best.<metric>` and cards. */
+export function metricGoal(key: string): 'min' | 'max' {
+  return /(loss|err(or)?s?$|error|mse|mae|rmse|perplexity|ppl|wer|cer|gap|latency)/i.test(key) ? 'min' : 'max'
+}
 
-function human(n: number): string {
+const MAIN_METRICS = ['test_acc', 'test_accuracy', 'accuracy', 'acc', 'eval_accuracy', 'val_acc', 'val_accuracy', 'top1', 'f1',
+  'test_loss', 'eval_loss', 'val_loss', 'loss']
+
+/** The metric a card plots and a table shows first. */
+export function mainMetric(keys: Iterable<string>): string | undefined {
+  const list = [...keys].filter((k) => k !== 'epoch')
+  return MAIN_METRICS.find((k) => list.includes(k)) ?? list.find((k) => /acc/i.test(k)) ?? list[0]
+}
+
+const BARS = '▁▂▃▄▅▆▇█'
+
+/** A one-line curve: one bar per value (resampled to at most `width`). */
+export function sparkline(values: number[], width = 60): string {
+  if (values.length === 0) return ''
+  const pts = values.length <= width ? values : Array.from({ length: width }, (_, i) => values[Math.round(i * (values.length - 1) / (width - 1))]!)
+  const lo = Math.min(...pts), hi = Math.max(...pts)
+  return pts.map((v) => BARS[hi === lo ? 3 : Math.round((v - lo) / (hi - lo) * (BARS.length - 1))]).join('')
+}
+
+export function fmt(v: number): string {
+  if (Number.isInteger(v)) return String(v)
+  const a = Math.abs(v)
+  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(4) : v.toPrecision(6).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')
+}
+
+export function human(n: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let i = 0; let v = n
   while (v >= 1024 && i < u.length - 1) { v /= 1024; i++ }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${u[i]}`
 }
 
-function fmt(v: number): string { return Number.isInteger(v) ? String(v) : v.toPrecision(6).replace(/\.?0+$/, '') }
+function yamlString(s: string): string { return JSON.stringify(s) }
+
+export interface MetricFacts { key: string; final?: number; best?: number; bestEpoch?: number; goal: 'min' | 'max' }
+
+/** Final value, best value and the epoch it was reached at, for every metric. */
+export function metricFacts(m: Pick<Manifest, 'metrics' | 'history'>): MetricFacts[] {
+  const keys = [...new Set([...Object.keys(m.metrics), ...(m.history ?? []).flatMap((h) => Object.keys(h))])].filter((k) => k !== 'epoch')
+  return keys.map((key) => {
+    const goal = metricGoal(key)
+    let best: number | undefined, bestEpoch: number | undefined
+    ;(m.history ?? []).forEach((h, i) => {
+      const v = h[key]
+      if (v === undefined) return
+      if (best === undefined || (goal === 'max' ? v > best : v < best)) { best = v; bestEpoch = h.epoch ?? i }
+    })
+    const final = m.metrics[key] ?? (m.history?.length ? m.history[m.history.length - 1]![key] : undefined)
+    return { key, goal, ...(final !== undefined ? { final } : {}), ...(best !== undefined ? { best, bestEpoch: bestEpoch! } : {}) }
+  })
+}
+
+/** The main metric's values over the history, with their epochs. */
+export function curve(m: Pick<Manifest, 'metrics' | 'history'>): { key: string; epochs: number[]; values: number[] } | undefined {
+  const key = mainMetric(new Set([...(m.history ?? []).flatMap((h) => Object.keys(h))]))
+  if (!key || !m.history?.length) return undefined
+  const epochs: number[] = [], values: number[] = []
+  m.history.forEach((h, i) => { if (h[key] !== undefined) { epochs.push(h.epoch ?? i); values.push(h[key]!) } })
+  return values.length >= 2 ? { key, epochs, values } : undefined
+}
+
+function checkpointSummary(m: Manifest): string | undefined {
+  const epochs = [...new Set(m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!))].sort((a, b) => a - b)
+  if (epochs.length === 0) return undefined
+  return `${epochs.length} checkpoint${epochs.length === 1 ? '' : 's'} (epoch${epochs.length === 1 ? '' : 's'} ${epochs[0]}${epochs.length > 1 ? `-${epochs[epochs.length - 1]}` : ''})`
+}
+
+function hfRelation(m: Manifest): string | undefined {
+  if (m.parents.length === 0) return undefined
+  const rels = m.parents.map((p) => HF_RELATION[p.relation] ?? 'finetune')
+  return m.parents.length > 1 || rels.includes('merge') ? 'merge' : rels[0]
+}
+
+function license(m: Manifest): string {
+  const l = (m as Record<string, unknown>).license ?? m.params.license
+  return typeof l === 'string' && l ? l : 'other'
+}
 
 export function renderModelCard(m: Manifest): string {
   const fm: string[] = ['---']
   if (m.parents.length) {
-    fm.push('base_model:', ...m.parents.map((p) => `  - ${yamlString(`${p.name}@v${p.version}`)}`))
-    fm.push(`base_model_relation: ${HF_RELATION[m.parents[0]!.relation] ?? 'finetune'}`)
+    fm.push('base_model:', ...m.parents.map((p) => `- ${yamlString(`${p.name}@v${p.version}`)}`))
+    fm.push(`base_model_relation: ${hfRelation(m)}`)
   }
-  if (m.dataset) fm.push('datasets:', `  - ${yamlString(m.dataset)}`)
-  const tags = ['git-zoo', ...(m.arch ? [m.arch] : []), ...[...new Set(m.files.map((f) => f.format))].filter((f) => f !== 'unknown')]
-  fm.push('tags:', ...tags.map((t) => `  - ${yamlString(t)}`))
-  const license = typeof m.params.license === 'string' ? m.params.license : 'other'
-  fm.push(`license: ${yamlString(license)}`)
-  const metrics = Object.entries(m.metrics)
-  if (metrics.length) {
-    fm.push('model-index:', `  - name: ${yamlString(m.name)}`, '    results:', '      - task:', '          type: other')
-    if (m.dataset) fm.push('        dataset:', `          name: ${yamlString(m.dataset)}`, `          type: ${yamlString(m.dataset)}`)
-    fm.push('        metrics:', ...metrics.flatMap(([k, v]) => [`          - type: ${yamlString(k)}`, `            value: ${fmt(v)}`]))
+  if (m.dataset) fm.push('datasets:', `- ${yamlString(m.dataset)}`)
+  const tags = ['git-zoo', ...(m.arch ? [m.arch] : []), ...new Set(m.files.map((f) => f.format).filter((f) => f !== 'unknown')),
+    ...(m.files.some((f) => f.epoch !== undefined) ? ['trajectory'] : []), ...m.parents.map((p) => p.relation)]
+  fm.push('tags:', ...[...new Set(tags)].map((t) => `- ${yamlString(t)}`))
+  fm.push(`license: ${yamlString(license(m))}`)
+  const facts = metricFacts(m).filter((f) => f.final !== undefined)
+  if (facts.length) {
+    const task = typeof m.params.task === 'string' ? m.params.task : 'other'
+    fm.push('model-index:', `- name: ${yamlString(m.name)}`, '  results:', '  - task:', `      type: ${yamlString(task)}`)
+    if (m.dataset) fm.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
+    fm.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
   }
   fm.push('---', '')
-  const body: string[] = [`# ${m.name} v${m.version}`, '']
-  if (m.message) body.push(m.message, '')
-  body.push(`Seal: \`${m.seal}\`  `, `Promoted by ${m.promoter} on ${m.created}` + (m.code ? ` from code ${m.code.commit.slice(0, 12)}${m.code.dirty ? ' (dirty)' : ''}` : ''), '')
-  body.push('## Generating factors', '', '| factor | value |', '|---|---|')
-  if (m.seed !== undefined) body.push(`| seed | ${m.seed} |`)
-  if (m.dataset) body.push(`| dataset | ${m.dataset} |`)
-  if (m.arch) body.push(`| arch | ${m.arch} |`)
-  for (const [k, v] of Object.entries(m.params)) body.push(`| params.${k} | ${typeof v === 'string' ? v : JSON.stringify(v)} |`)
-  body.push('')
-  if (metrics.length) {
-    body.push('## Metrics', '', '| metric | value |', '|---|---|', ...metrics.map(([k, v]) => `| ${k} | ${fmt(v)} |`), '')
+
+  const b: string[] = [`# ${m.name} v${m.version}`, '']
+  if (m.message) b.push(m.message, '')
+  b.push('| | |', '|---|---|', `| model | \`${m.name}@v${m.version}\` |`, `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
+  if (m.code) b.push(`| code | ${m.code.repo ? `${m.code.repo} ` : ''}\`${m.code.commit.slice(0, 12)}\`${m.code.dirty ? ' (dirty)' : ''} |`)
+  b.push('')
+  b.push('## Generating factors', '', '| factor | value |', '|---|---|')
+  if (m.seed !== undefined) b.push(`| seed | ${m.seed} |`)
+  if (m.dataset) b.push(`| dataset | ${m.dataset} |`)
+  if (m.arch) b.push(`| arch | ${m.arch} |`)
+  for (const [k, v] of Object.entries(m.params)) b.push(`| params.${k} | ${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|')} |`)
+  if (m.config) b.push(`| config | [${m.config.path}](${m.config.path}) (sha256 \`${m.config.sha256.slice(0, 16)}…\`) |`)
+  b.push('')
+  const all = metricFacts(m)
+  if (all.length) {
+    b.push('## Metrics', '', '| metric | final | best | at epoch |', '|---|---|---|---|',
+      ...all.map((f) => `| ${f.key} | ${f.final === undefined ? '' : fmt(f.final)} | ${f.best === undefined ? '' : `${fmt(f.best)} (${f.goal})`} | ${f.bestEpoch ?? ''} |`), '')
   }
+  const c = curve(m)
+  if (c) b.push(`Curve of ${c.key} over epochs ${c.epochs[0]}-${c.epochs[c.epochs.length - 1]}: \`${sparkline(c.values)}\` (${fmt(c.values[0]!)} → ${fmt(c.values[c.values.length - 1]!)})`, '')
   if (m.history?.length) {
     const keys = [...new Set(m.history.flatMap((h) => Object.keys(h)))]
-    body.push('## History', '', `| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`,
-      ...m.history.map((h) => `| ${keys.map((k) => (h[k] === undefined ? '' : fmt(h[k]!))).join(' | ')} |`), '')
+    b.push('<details><summary>History: ' + `${m.history.length} records</summary>`, '', `| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`,
+      ...m.history.map((h) => `| ${keys.map((k) => (h[k] === undefined ? '' : fmt(h[k]!))).join(' | ')} |`), '', '</details>', '')
   }
-  body.push('## Files', '', '| file | size | sha256 |', '|---|---|---|',
-    ...m.files.map((f) => `| ${f.path} | ${human(f.size)} | \`${f.sha256}\` |`), '')
-  if (m.parents.length) body.push('## Lineage', '', ...m.parents.map((p) => `- ${p.relation} of ${p.name}@v${p.version} (\`${p.seal}\`)`), '')
-  body.push('## Get it', '', '```', `git zoo get ${m.name}@v${m.version}`, '```', '')
-  return fm.join('\n') + '\n' + body.join('\n')
+  const cps = checkpointSummary(m)
+  b.push('## Files', '', `${m.files.length} file${m.files.length === 1 ? '' : 's'}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}.`, '',
+    '| file | epoch | format | size | sha256 |', '|---|---|---|---|---|',
+    ...m.files.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format} | ${human(f.size)} | \`${f.sha256}\` |`), '')
+  b.push('## Lineage', '')
+  if (m.parents.length) b.push(...m.parents.map((p) => `- ${p.relation} of \`${p.name}@v${p.version}\` (seal \`${p.seal}\`)`), '')
+  else b.push('No parents: trained from scratch or imported as a root.', '')
+  b.push(`Ancestors and descendants: \`git zoo lineage ${m.name}@v${m.version}\``, '')
+  b.push('## Get it', '', '```', `git zoo get ${m.name}@v${m.version}`)
+  const last = m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!).sort((a, b2) => b2 - a)[0]
+  if (last !== undefined) b.push(`git zoo get ${m.name}@v${m.version} --checkpoint ${last}`)
+  b.push('```', '')
+  return fm.join('\n') + '\n' + b.join('\n')
+}
+
+export interface TerminalCardOptions {
+  /** Children found in the zoo (the README cannot know them). */
+  children?: Array<{ name: string; version: number; relation: string }>
+  sealOk?: boolean
+  width?: number
+}
+
+/** The card for `git zoo show`: the README's facts, laid out for a terminal, with a small plot. */
+export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): string {
+  const out: string[] = []
+  const kv = (k: string, v: string): void => { out.push(`  ${k.padEnd(12)} ${v}`) }
+  out.push(`${m.name}@v${m.version}${m.message ? `  ${m.message.split('\n')[0]}` : ''}`, '')
+  kv('seal', `${m.seal}${o.sealOk === undefined ? '' : o.sealOk ? '  (verified)' : '  (MISMATCH: the manifest was changed after sealing)'}`)
+  kv('promoted', `${m.created} by ${m.promoter}`)
+  if (m.code) kv('code', `${m.code.repo ? `${m.code.repo} ` : ''}${m.code.commit.slice(0, 12)}${m.code.dirty ? ' (dirty)' : ''}`)
+  out.push('', 'factors')
+  if (m.seed !== undefined) kv('seed', String(m.seed))
+  if (m.dataset) kv('dataset', m.dataset)
+  if (m.arch) kv('arch', m.arch)
+  for (const [k, v] of Object.entries(m.params)) kv(k, typeof v === 'string' ? v : JSON.stringify(v))
+  const facts = metricFacts(m)
+  if (facts.length) {
+    out.push('', `metrics${' '.repeat(Math.max(1, 19 - 7))}${'final'.padStart(12)}${'best'.padStart(12)}  epoch`)
+    for (const f of facts) {
+      out.push(`  ${f.key.padEnd(16)} ${(f.final === undefined ? '' : fmt(f.final)).padStart(12)}${(f.best === undefined ? '' : fmt(f.best)).padStart(12)}  ${f.bestEpoch ?? ''}`)
+    }
+  }
+  const c = curve(m)
+  if (c) out.push('', ...plot(c, Math.min(o.width ?? 80, 100)))
+  out.push('', 'files')
+  const cps = checkpointSummary(m)
+  kv('count', `${m.files.length}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}`)
+  const shown = m.files.length > 8 ? [...m.files.slice(0, 3), undefined, ...m.files.slice(-3)] : m.files
+  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${f.sha256.slice(0, 16)}…` : `  … ${m.files.length - 6} more`)
+  out.push('', 'lineage')
+  if (m.parents.length === 0) out.push('  no parents')
+  for (const p of m.parents) out.push(`  ${p.relation} of ${p.name}@v${p.version}`)
+  for (const ch of o.children ?? []) out.push(`  ${ch.relation} -> ${ch.name}@v${ch.version}`)
+  out.push('', 'get it')
+  out.push(`  git zoo get ${m.name}@v${m.version}`)
+  const last = m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!).sort((a, b) => b - a)[0]
+  if (last !== undefined) out.push(`  git zoo get ${m.name}@v${m.version} --checkpoint ${last}`)
+  return out.join('\n') + '\n'
+}
+
+/** A small ASCII plot (8 rows) of a curve. */
+export function plot(c: { key: string; epochs: number[]; values: number[] }, width = 80): string[] {
+  const rows = 8
+  const cols = Math.max(10, Math.min(width - 14, c.values.length * 2, 64))
+  const lo = Math.min(...c.values), hi = Math.max(...c.values)
+  const grid = Array.from({ length: rows }, () => Array<string>(cols).fill(' '))
+  for (let x = 0; x < cols; x++) {
+    const v = c.values[Math.round(x * (c.values.length - 1) / (cols - 1))]!
+    const y = hi === lo ? Math.floor(rows / 2) : Math.round((v - lo) / (hi - lo) * (rows - 1))
+    grid[rows - 1 - y]![x] = '*'
+  }
+  const label = (v: number): string => fmt(v).slice(0, 10).padStart(10)
+  const lines = [`${c.key} over epochs ${c.epochs[0]}-${c.epochs[c.epochs.length - 1]}`]
+  grid.forEach((r, i) => lines.push(`${i === 0 ? label(hi) : i === rows - 1 ? label(lo) : ' '.repeat(10)} |${r.join('')}`))
+  lines.push(`${' '.repeat(10)} +${'-'.repeat(cols)}`)
+  lines.push(`${' '.repeat(11)}${String(c.epochs[0]).padEnd(cols - String(c.epochs[c.epochs.length - 1]).length)}${c.epochs[c.epochs.length - 1]}`)
+  lines.push(`${' '.repeat(11)}${sparkline(c.values, cols)}`)
+  return lines
 }

@@ -1,0 +1,197 @@
+/**
+ * Building and refreshing the catalog cache from the manifests (spec/catalog.md, "Freshness").
+ *
+ * Cold: list the manifests git tracks (`git ls-files -s`, with their blob ids); in worktree mode also
+ * walk models/ for untracked ones; read and extract them all (in worker threads for large zoos);
+ * write the cache file. Incremental: when the git key changed, re-read only the manifests whose index
+ * blob changed (git mode) or whose stat changed (worktree mode), drop the vanished ones, rewrite.
+ */
+import { readdirSync, statSync, mkdirSync, writeFileSync, renameSync, existsSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { execFile } from 'node:child_process'
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
+import { readItems, type ReadItem, type Problem } from './read.js'
+import { ZooError } from '../errors.js'
+
+export const MANIFEST_RE = /^models\/(.+)\/v([1-9]\d*)\/manifest\.json$/
+/** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
+export const WORKTREE_LIMIT = 1000
+const WORKER_MIN = 1500
+const MAX_PROBLEMS = 100
+
+export type CheckMode = 'auto' | 'always' | 'git'
+
+function git(root: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd: root, maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new ZooError(`\`git ${args.join(' ')}\` failed: ${stderr.trim() || err.message}`, 'E_GIT', { args }, { cause: err }))
+      else resolve(stdout)
+    })
+  })
+}
+
+/** Manifest paths in git's index with their blob ids (conflicted entries: no blob, always re-read). */
+export async function listTracked(root: string): Promise<Map<string, string | undefined>> {
+  const out = new Map<string, string | undefined>()
+  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'])
+  for (const rec of text.split('\0')) {
+    const tab = rec.indexOf('\t')
+    if (tab === -1) continue
+    const path = rec.slice(tab + 1)
+    if (!MANIFEST_RE.test(path)) continue
+    const [, blob, stage] = rec.slice(0, tab).split(' ')
+    out.set(path, stage === '0' && !out.has(path) ? blob : undefined)
+  }
+  return out
+}
+
+/** Every manifest under models/ on disk, and every folder with its mtime. */
+export function walkModels(root: string): { paths: string[]; dirs: Array<[string, number]> } {
+  const paths: string[] = []
+  const dirs: Array<[string, number]> = []
+  const walk = (rel: string): void => {
+    let st
+    try { st = statSync(join(root, rel)) } catch { return }
+    if (!st.isDirectory()) return
+    dirs.push([rel, st.mtimeMs])
+    let entries
+    try { entries = readdirSync(join(root, rel), { withFileTypes: true }) } catch { return }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(`${rel}/${e.name}`)
+      else if (e.name === 'manifest.json' && MANIFEST_RE.test(`${rel}/${e.name}`)) paths.push(`${rel}/${e.name}`)
+    }
+  }
+  walk('models')
+  return { paths: paths.sort(), dirs }
+}
+
+async function readAll(root: string, items: ReadItem[], stat: boolean): Promise<{ cols: ColumnSet; problems: Problem[] }> {
+  const n = Math.min(4, availableParallelism())
+  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat })
+  const per = Math.ceil(items.length / n)
+  const url = new URL('./worker.js', import.meta.url)
+  const parts = await Promise.all(Array.from({ length: n }, (_, w) => new Promise<{ cols: ColumnSet; problems: Problem[] }>((resolve, reject) => {
+    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat } })
+    worker.once('message', (m: { cols: Parameters<typeof ColumnSet.fromMessage>[0]; problems: Problem[] }) => resolve({ cols: ColumnSet.fromMessage(m.cols), problems: m.problems }))
+    worker.once('error', reject)
+    worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
+  })))
+  const cols = new ColumnSet(items.length)
+  const problems: Problem[] = []
+  for (const p of parts) { cols.append(p.cols); problems.push(...p.problems) }
+  return { cols, problems }
+}
+
+export interface BuildOptions { root: string; key: string; check: CheckMode; progress?: (text: string) => void }
+
+function header(mode: CatalogHeader['mode'], key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
+  return {
+    key, mode, built: new Date().toISOString(), buildMs: Math.round(performance.now() - started),
+    problems: problems.slice(0, MAX_PROBLEMS), problemCount: problems.length, ...(dirs ? { dirs } : {}),
+  }
+}
+
+export async function coldBuild(o: BuildOptions): Promise<Buffer> {
+  const started = performance.now()
+  const tracked = await listTracked(o.root)
+  const worktree = o.check === 'always' || (o.check === 'auto' && tracked.size <= WORKTREE_LIMIT)
+  let items: ReadItem[]
+  let dirs: Array<[string, number]> | undefined
+  if (worktree) {
+    const w = walkModels(o.root)
+    dirs = w.dirs
+    items = w.paths.map((path) => ({ path, ...(tracked.get(path) ? { blob: tracked.get(path)! } : {}) }))
+  } else {
+    items = [...tracked].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
+  }
+  if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
+  const { cols, problems } = await readAll(o.root, items, worktree)
+  return encodeCatalog(cols, header(worktree ? 'worktree' : 'git', o.key, started, problems, dirs))
+}
+
+/**
+ * What changed since `file` was built: paths to re-read and paths to drop, or undefined when nothing
+ * did. Worktree mode compares stats (and re-walks when a folder changed); git mode compares blob ids.
+ */
+export async function changesSince(file: CatalogFile, root: string, keyChanged: boolean): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
+  const h = file.header
+  const n = file.count
+  const known = new Map<string, { row?: number; blob?: string }>()
+  for (let i = 0; i < n; i++) known.set(file.str('path', i)!, { row: i, blob: file.str('blob', i) })
+  const problemAt = new Map(h.problems.map((p) => [p.path, p]))
+  for (const p of h.problems) known.set(p.path, { ...(p.blob ? { blob: p.blob } : {}) })
+  const reread: ReadItem[] = []
+  const drop = new Set<string>()
+  if (h.mode === 'worktree') {
+    let dirs = h.dirs
+    let onDisk: Set<string> | undefined
+    const dirChanged = keyChanged || ((h.dirs ?? []).length === 0 && existsSync(join(root, 'models'))) ||
+      (h.dirs ?? []).some(([d, m]) => { try { return statSync(join(root, d)).mtimeMs !== m } catch { return true } })
+    const tracked = keyChanged ? await listTracked(root) : undefined
+    if (dirChanged) { const w = walkModels(root); dirs = w.dirs; onDisk = new Set(w.paths) }
+    const mt = file.f64('st:mtime'), sz = file.f64('st:size'), ino = file.f64('st:ino')
+    for (const [path, k] of known) {
+      if (onDisk && !onDisk.has(path)) { drop.add(path); continue }
+      let st
+      try { st = statSync(join(root, path)) } catch { drop.add(path); continue }
+      const was = k.row === undefined ? problemAt.get(path) : { mtime: mt?.[k.row], size: sz?.[k.row], ino: ino?.[k.row] }
+      if (st.mtimeMs !== was?.mtime || st.size !== was?.size || st.ino !== was?.ino) {
+        reread.push({ path, ...(tracked?.get(path) ? { blob: tracked.get(path)! } : {}) })
+      }
+    }
+    for (const path of onDisk ?? []) if (!known.has(path)) reread.push({ path, ...(tracked?.get(path) ? { blob: tracked.get(path)! } : {}) })
+    if (reread.length === 0 && drop.size === 0 && !dirChanged) return undefined
+    return { reread, drop, ...(dirs ? { dirs } : {}) }
+  }
+  if (!keyChanged) return undefined
+  const tracked = await listTracked(root)
+  for (const [path, k] of known) {
+    if (!tracked.has(path)) drop.add(path)
+    else { const b = tracked.get(path); if (b === undefined || b !== k.blob) reread.push({ path, ...(b ? { blob: b } : {}) }) }
+  }
+  for (const [path, blob] of tracked) if (!known.has(path)) reread.push({ path, ...(blob ? { blob } : {}) })
+  return { reread, drop }
+}
+
+/** Apply changes to a cache file's columns and encode the result. */
+export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>): Promise<Buffer> {
+  const started = performance.now()
+  const h = file.header
+  const worktree = h.mode === 'worktree'
+  const cols = file.toColumnSet()
+  const rowOf = new Map<string, number>()
+  for (let i = 0; i < cols.count; i++) rowOf.set(cols.getStr('path', i)!, i)
+  const touched = new Set([...changes.drop, ...changes.reread.map((r) => r.path)])
+  const fresh = await readAll(o.root, changes.reread, worktree)
+  const keep = new Uint8Array(cols.capacity + fresh.cols.count).fill(1)
+  for (const p of touched) { const r = rowOf.get(p); if (r !== undefined) keep[r] = 0 }
+  const base = cols.count
+  cols.append(fresh.cols)
+  const merged = cols.filter((i) => i >= base || keep[i] === 1)
+  // keep rows in path order, as a cold build would
+  const order = Array.from({ length: merged.count }, (_, i) => i).sort((a, b) => (merged.getStr('path', a)! < merged.getStr('path', b)! ? -1 : 1))
+  const sorted = reorder(merged, order)
+  const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...fresh.problems]
+  const head = header(h.mode, o.key, started, problems, changes.dirs ?? h.dirs)
+  return encodeCatalog(sorted, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
+}
+
+function reorder(c: ColumnSet, order: number[]): ColumnSet {
+  const pos = new Map(order.map((r, j) => [r, j]))
+  const out = c.filter(() => true)
+  for (const [k, a] of c.num) { const b = out.num.get(k)!; for (let i = 0; i < c.count; i++) b[pos.get(i)!] = a[i]! }
+  for (const [k, a] of c.str) { const b: Array<string | undefined> = new Array(c.count); for (let i = 0; i < c.count; i++) b[pos.get(i)!] = a[i]; out.str.set(k, b) }
+  return out
+}
+
+/** Write the cache file atomically (temp + rename; a cache needs no fsync). */
+export function writeCache(path: string, bytes: Buffer): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const ignore = join(dirname(path), '.gitignore')
+  if (!existsSync(ignore)) { try { writeFileSync(ignore, '# derived, rebuildable cache of git-zoo (spec/catalog.md)\n*\n') } catch { /* best effort */ } }
+  const tmp = `${path}.${process.pid}.tmp`
+  writeFileSync(tmp, bytes)
+  renameSync(tmp, path)
+}

@@ -1,0 +1,69 @@
+/**
+ * Opening the catalog: the cache file when it is fresh, else an incremental or cold rebuild.
+ * Warm path: a few stat/read calls for the git key, the cache header, then only the sections the
+ * query touches; build code is imported only when a rebuild is needed.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { CatalogFile } from './columns.js'
+import { findGitPlaces, gitKey, type GitPlaces } from './gitstate.js'
+import type { CheckMode } from './build.js'
+import { UsageError } from '../errors.js'
+
+export interface OpenCatalogOptions {
+  cwd: string
+  env?: NodeJS.ProcessEnv
+  /** Rebuild from scratch, checking the work tree (untracked and unstaged manifests too). */
+  refresh?: boolean
+  /** Progress notes for long builds (stderr on a TTY). */
+  progress?: (text: string) => void
+}
+
+export interface OpenedCatalog { file: CatalogFile; places: GitPlaces; rebuilt: 'no' | 'incremental' | 'cold'; path: string }
+
+/** `.zoo/cache/catalog.bin` in a zoo; in a repository without `.zoo/`, under the git dir. */
+export function cachePath(p: GitPlaces): string {
+  return existsSync(join(p.root, '.zoo')) ? join(p.root, '.zoo', 'cache', 'catalog.bin') : join(p.gitDir, 'zoo-catalog', 'catalog.bin')
+}
+
+function checkMode(env: NodeJS.ProcessEnv): CheckMode {
+  const v = env.GIT_ZOO_CATALOG_CHECK
+  if (v === undefined || v === '' || v === 'auto') return 'auto'
+  if (v === 'always' || v === 'git') return v
+  throw new UsageError(`GIT_ZOO_CATALOG_CHECK must be auto, always or git, not ${JSON.stringify(v)}`, 'E_USAGE')
+}
+
+export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog> {
+  const env = o.env ?? process.env
+  const places = findGitPlaces(o.cwd, env)
+  const path = cachePath(places)
+  const key = gitKey(places)
+  const check = checkMode(env)
+  let file = o.refresh ? undefined : CatalogFile.open(path)
+  if (file && check !== 'auto' && (file.header.mode === 'worktree') !== (check === 'always')) { file.close(); file = undefined }
+  if (file && file.header.key === key && file.header.mode === 'git') return { file, places, rebuilt: 'no', path }
+  const build = await import('./build.js')
+  const opts = { root: places.root, key, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
+  if (file) {
+    const changes = await build.changesSince(file, places.root, file.header.key !== key)
+    if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
+    // a zoo that outgrew (or shrank below) the worktree limit gets a cold build in the other mode
+    const wantWorktree = check === 'always' || (check === 'auto' && file.count <= build.WORKTREE_LIMIT)
+    if (wantWorktree === (file.header.mode === 'worktree')) {
+      const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() })
+      file.close()
+      return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'incremental', path }
+    }
+    file.close()
+  }
+  const bytes = await build.coldBuild(opts)
+  return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'cold', path }
+}
+
+function reopen(path: string, bytes: Buffer, write: (p: string, b: Buffer) => void): CatalogFile {
+  try { write(path, bytes) } catch { /* a read-only checkout: answer from memory */ }
+  const f = CatalogFile.open(path)
+  if (f && f.size === bytes.length) return f
+  f?.close()
+  return CatalogFile.fromBytes(bytes)
+}

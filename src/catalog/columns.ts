@@ -1,0 +1,334 @@
+/**
+ * The catalog's columnar cache file (`.zoo/cache/catalog.bin`, layout in spec/catalog.md) and the
+ * in-memory column set it is built from.
+ *
+ *   "ZOOCAT01" | u32 header length | u32 0 | header JSON | sections, each 8-byte aligned
+ *
+ * Sections (one value per model version, row order = manifest path order):
+ *   f64:<col>   Float64Array, NaN = missing         (version, seed, m:<metric>, h:<metric>:<epoch>, ...)
+ *   u8:latest   1 for the latest version of its name
+ *   str:<col>   u32 offsets[count + 1] then UTF-8   (path, name, seal, params JSON, parents JSON, ...)
+ *   dict:<col>  u32 codes (0 = missing) + the values as a JSON list in the header's `dicts`
+ * The warm path reads the header and then only the sections a query touches.
+ */
+import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
+
+export const CATALOG_MAGIC = 'ZOOCAT01'
+export const CATALOG_FORMAT = 3
+
+/** String columns stored dictionary-encoded (few distinct values). */
+export function isDictColumn(col: string): boolean {
+  return col === 'dataset' || col === 'arch' || col === 'relations' || col.startsWith('p:')
+}
+
+export interface SectionInfo { kind: 'f64' | 'u8' | 'str' | 'dict'; offset: number; length: number; dict?: number }
+
+export interface CatalogHeader {
+  format: number
+  /** gitKey() when built. */
+  key: string
+  /** 'worktree': every manifest and folder under models/ was stat'ed (checked on each query); 'git': git-known changes only. */
+  mode: 'worktree' | 'git'
+  count: number
+  built: string
+  buildMs: number
+  problems: Array<{ path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }>
+  problemCount: number
+  sections: Record<string, SectionInfo>
+  /** Dictionaries of dict sections, by index. */
+  dicts: string[][]
+  /** Folders under models/ with their mtimes (worktree mode). */
+  dirs?: Array<[string, number]>
+}
+
+/** Columns under construction: numbers in growable NaN-filled Float64Arrays, strings in arrays. */
+export class ColumnSet {
+  count = 0
+  capacity: number
+  num = new Map<string, Float64Array>()
+  str = new Map<string, Array<string | undefined>>()
+
+  constructor(capacity = 1024) { this.capacity = Math.max(16, capacity) }
+
+  private grow(min: number): void {
+    let cap = this.capacity
+    while (cap < min) cap *= 2
+    if (cap === this.capacity) return
+    for (const [k, a] of this.num) {
+      const b = new Float64Array(cap).fill(NaN)
+      b.set(a.subarray(0, Math.min(a.length, this.count)))
+      this.num.set(k, b)
+    }
+    this.capacity = cap
+  }
+
+  /** Make room for one more row and return its index. */
+  addRow(): number {
+    if (this.count + 1 > this.capacity) this.grow(this.count + 1)
+    return this.count++
+  }
+
+  setNum(col: string, row: number, v: number): void {
+    let a = this.num.get(col)
+    if (!a) { a = new Float64Array(this.capacity).fill(NaN); this.num.set(col, a) }
+    a[row] = v
+  }
+
+  setStr(col: string, row: number, v: string | undefined): void {
+    let a = this.str.get(col)
+    if (!a) { a = []; this.str.set(col, a) }
+    a[row] = v
+  }
+
+  getNum(col: string, row: number): number { return this.num.get(col)?.[row] ?? NaN }
+  getStr(col: string, row: number): string | undefined { return this.str.get(col)?.[row] }
+
+  clearRow(row: number): void {
+    for (const a of this.num.values()) a[row] = NaN
+    for (const a of this.str.values()) a[row] = undefined
+  }
+
+  /** Append the rows of `other` (a worker's part). */
+  append(other: ColumnSet): void {
+    const base = this.count
+    this.grow(base + other.count)
+    this.count = base + other.count
+    for (const [k, a] of other.num) {
+      if (!this.num.has(k)) this.num.set(k, new Float64Array(this.capacity).fill(NaN))
+      this.num.get(k)!.set(a.subarray(0, other.count), base)
+    }
+    for (const [k, a] of other.str) {
+      let mine = this.str.get(k)
+      if (!mine) { mine = []; this.str.set(k, mine) }
+      for (let i = 0; i < other.count; i++) if (a[i] !== undefined) mine[base + i] = a[i]
+    }
+  }
+
+  /** A new set holding only the rows for which keep(i) is true, in order. */
+  filter(keep: (row: number) => boolean): ColumnSet {
+    const idx: number[] = []
+    for (let i = 0; i < this.count; i++) if (keep(i)) idx.push(i)
+    const out = new ColumnSet(idx.length)
+    out.count = idx.length
+    for (const [k, a] of this.num) {
+      const b = new Float64Array(out.capacity).fill(NaN)
+      idx.forEach((r, j) => { b[j] = a[r]! })
+      out.num.set(k, b)
+    }
+    for (const [k, a] of this.str) out.str.set(k, idx.map((r) => a[r]))
+    return out
+  }
+
+  /** Plain data for postMessage (the Float64Arrays' buffers can be transferred). */
+  toMessage(): { count: number; num: Array<[string, Float64Array]>; str: Array<[string, Array<string | undefined>]> } {
+    return { count: this.count, num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]), str: [...this.str] }
+  }
+
+  static fromMessage(m: ReturnType<ColumnSet['toMessage']>): ColumnSet {
+    const c = new ColumnSet(m.count)
+    c.count = m.count
+    for (const [k, a] of m.num) { const b = new Float64Array(c.capacity).fill(NaN); b.set(a); c.num.set(k, b) }
+    for (const [k, a] of m.str) c.str.set(k, a)
+    return c
+  }
+}
+
+function align8(n: number): number { return (n + 7) & ~7 }
+
+/** Serialize a column set with its header fields into the cache file's bytes. */
+export function encodeCatalog(cols: ColumnSet, head: Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>): Buffer {
+  const n = cols.count
+  const parts: Array<{ name: string; info: Omit<SectionInfo, 'offset' | 'length'>; bytes: Uint8Array }> = []
+  const dicts: string[][] = []
+  for (const [k, a] of [...cols.num].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    const v = a.subarray(0, n)
+    if (!v.some((x) => !Number.isNaN(x))) continue
+    parts.push({ name: `f64:${k}`, info: { kind: 'f64' }, bytes: new Uint8Array(v.buffer, v.byteOffset, n * 8) })
+  }
+  // latest version of each name
+  const names = cols.str.get('name') ?? []
+  const version = cols.num.get('version')
+  const best = new Map<string, number>()
+  for (let i = 0; i < n; i++) {
+    const nm = names[i]!; const v = version?.[i] ?? 0
+    const cur = best.get(nm)
+    if (cur === undefined || (version?.[cur] ?? 0) < v) best.set(nm, i)
+  }
+  const latest = new Uint8Array(n)
+  for (const i of best.values()) latest[i] = 1
+  parts.push({ name: 'u8:latest', info: { kind: 'u8' }, bytes: latest })
+  for (const [k, a] of [...cols.str].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    if (isDictColumn(k)) {
+      const values: string[] = []
+      const codeOf = new Map<string, number>()
+      const codes = new Uint32Array(n)
+      for (let i = 0; i < n; i++) {
+        const s = a[i]
+        if (s === undefined) continue
+        let c = codeOf.get(s)
+        if (c === undefined) { values.push(s); c = values.length; codeOf.set(s, c) }
+        codes[i] = c
+      }
+      if (values.length === 0) continue
+      dicts.push(values)
+      parts.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, bytes: new Uint8Array(codes.buffer) })
+    } else {
+      const bufs: Buffer[] = []
+      const offsets = new Uint32Array(n + 1)
+      let pos = 0
+      for (let i = 0; i < n; i++) {
+        const s = a[i]
+        if (s) { const b = Buffer.from(s, 'utf8'); bufs.push(b); pos += b.length }
+        offsets[i + 1] = pos
+      }
+      parts.push({ name: `str:${k}`, info: { kind: 'str' }, bytes: Buffer.concat([Buffer.from(offsets.buffer), ...bufs]) })
+    }
+  }
+  // two passes: the header's length depends on the offsets written in it
+  let headerLen = 0
+  for (;;) {
+    let off = align8(16 + headerLen)
+    const sections: Record<string, SectionInfo> = {}
+    for (const p of parts) { sections[p.name] = { ...p.info, offset: off, length: p.bytes.length }; off = align8(off + p.bytes.length) }
+    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
+    const hb = Buffer.from(JSON.stringify(header), 'utf8')
+    if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
+    const out = Buffer.alloc(off)
+    out.write(CATALOG_MAGIC, 0, 'latin1')
+    out.writeUInt32LE(hb.length, 8)
+    hb.copy(out, 16)
+    for (const p of parts) out.set(p.bytes, sections[p.name]!.offset)
+    return out
+  }
+}
+
+function parseHeader(head: Buffer, hb: Buffer, size: number): CatalogHeader {
+  if (head.toString('latin1', 0, 8) !== CATALOG_MAGIC) throw new Error('magic')
+  const header = JSON.parse(hb.toString('utf8')) as CatalogHeader
+  if (header.format !== CATALOG_FORMAT) throw new Error('format')
+  for (const s of Object.values(header.sections)) if (s.offset + s.length > size) throw new Error('truncated')
+  return header
+}
+
+/** A cache file opened for reading: the header at once, sections on first use. */
+export class CatalogFile {
+  private cache = new Map<string, unknown>()
+  private constructor(private source: number | Buffer, readonly header: CatalogHeader, readonly size: number) {}
+
+  /** Undefined when the file is missing, damaged or of another format (it is only a cache). */
+  static open(path: string): CatalogFile | undefined {
+    let fd: number
+    try { fd = openSync(path, 'r') } catch { return undefined }
+    try {
+      const size = fstatSync(fd).size
+      const head = Buffer.alloc(16)
+      if (readSync(fd, head, 0, 16, 0) !== 16) throw new Error('short')
+      const len = head.readUInt32LE(8)
+      if (16 + len > size) throw new Error('short')
+      const hb = Buffer.alloc(len)
+      readSync(fd, hb, 0, len, 16)
+      return new CatalogFile(fd, parseHeader(head, hb, size), size)
+    } catch {
+      closeSync(fd)
+      return undefined
+    }
+  }
+
+  /** A catalog held in memory (when the cache folder cannot be written). */
+  static fromBytes(bytes: Buffer): CatalogFile {
+    const len = bytes.readUInt32LE(8)
+    return new CatalogFile(bytes, parseHeader(bytes.subarray(0, 16), bytes.subarray(16, 16 + len), bytes.length), bytes.length)
+  }
+
+  close(): void { if (typeof this.source === 'number') try { closeSync(this.source) } catch { /* already closed */ } }
+
+  get count(): number { return this.header.count }
+  has(section: string): boolean { return section in this.header.sections }
+  sectionNames(): string[] { return Object.keys(this.header.sections) }
+
+  private read(name: string, into: Uint8Array): void {
+    const s = this.header.sections[name]!
+    if (typeof this.source !== 'number') { into.set(this.source.subarray(s.offset, s.offset + s.length)); return }
+    let done = 0
+    while (done < s.length) {
+      const n = readSync(this.source, into, done, s.length - done, s.offset + done)
+      if (n === 0) throw new Error(`catalog cache: section ${name} is truncated`)
+      done += n
+    }
+  }
+
+  f64(col: string): Float64Array | undefined {
+    const name = `f64:${col}`
+    if (!this.has(name)) return undefined
+    let v = this.cache.get(name) as Float64Array | undefined
+    if (!v) { v = new Float64Array(this.count); this.read(name, new Uint8Array(v.buffer)); this.cache.set(name, v) }
+    return v
+  }
+
+  latest(): Uint8Array {
+    let v = this.cache.get('u8:latest') as Uint8Array | undefined
+    if (!v) { v = new Uint8Array(this.count); if (this.has('u8:latest')) this.read('u8:latest', v); this.cache.set('u8:latest', v) }
+    return v
+  }
+
+  dict(col: string): { codes: Uint32Array; values: string[] } | undefined {
+    const name = `dict:${col}`
+    if (!this.has(name)) return undefined
+    let v = this.cache.get(name) as { codes: Uint32Array; values: string[] } | undefined
+    if (!v) {
+      const codes = new Uint32Array(this.count)
+      this.read(name, new Uint8Array(codes.buffer))
+      v = { codes, values: this.header.dicts[this.header.sections[name]!.dict!]! }
+      this.cache.set(name, v)
+    }
+    return v
+  }
+
+  private strSection(col: string): { offsets: Uint32Array; data: Buffer } | undefined {
+    const name = `str:${col}`
+    if (!this.has(name)) return undefined
+    let v = this.cache.get(name) as { offsets: Uint32Array; data: Buffer } | undefined
+    if (!v) {
+      const s = this.header.sections[name]!
+      const all = new Uint8Array(s.length)
+      this.read(name, all)
+      const offsets = new Uint32Array(all.buffer, 0, this.count + 1)
+      v = { offsets, data: Buffer.from(all.buffer, (this.count + 1) * 4) }
+      this.cache.set(name, v)
+    }
+    return v
+  }
+
+  /** A string cell, or undefined when the column or the value is absent (or empty). */
+  str(col: string, row: number): string | undefined {
+    if (isDictColumn(col)) {
+      const d = this.dict(col)
+      const c = d?.codes[row] ?? 0
+      return c === 0 ? undefined : d!.values[c - 1]
+    }
+    const s = this.strSection(col)
+    if (!s) return undefined
+    const a = s.offsets[row]!, b = s.offsets[row + 1]!
+    return a === b ? undefined : s.data.toString('utf8', a, b)
+  }
+
+  /** Load everything back into a column set (for an incremental rebuild). */
+  toColumnSet(): ColumnSet {
+    const c = new ColumnSet(this.count)
+    c.count = this.count
+    for (const name of this.sectionNames()) {
+      const kind = this.header.sections[name]!.kind
+      const col = name.slice(name.indexOf(':') + 1)
+      if (kind === 'f64') {
+        const v = new Float64Array(c.capacity).fill(NaN)
+        v.set(this.f64(col)!)
+        c.num.set(col, v)
+      } else if (kind === 'str' || kind === 'dict') {
+        const a: Array<string | undefined> = new Array(this.count)
+        for (let i = 0; i < this.count; i++) a[i] = this.str(col, i)
+        c.str.set(col, a)
+      }
+    }
+    return c
+  }
+}

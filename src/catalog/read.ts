@@ -1,0 +1,40 @@
+/** Reading manifests from the work tree into columns (in-process, or in a worker: worker.ts). */
+import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { ColumnSet } from './columns.js'
+import { extractRow } from './extract.js'
+import { putRow } from './rows.js'
+
+export interface ReadItem { path: string; blob?: string }
+export interface ReadJob { root: string; items: ReadItem[]; stat: boolean }
+/** A manifest that could not be indexed, with what identified its content then (to notice a fix). */
+export interface Problem { path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }
+
+/** Manifests that are gone from the work tree are skipped silently: they are not in the zoo. */
+export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] } {
+  const cols = new ColumnSet(job.items.length)
+  const problems: Problem[] = []
+  for (const it of job.items) {
+    const full = join(job.root, it.path)
+    let text: string
+    let st: { mtimeMs: number; size: number; ino: number } | undefined
+    try {
+      if (job.stat) st = statSync(full)
+      text = readFileSync(full, 'utf8')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue
+      problems.push({ path: it.path, problem: `cannot read it (${code ?? (err as Error).message})` })
+      continue
+    }
+    let row
+    try { row = extractRow(it.path, text) } catch (err) {
+      problems.push({ path: it.path, problem: (err as Error).message.replace(`${it.path}: `, ''), ...(it.blob ? { blob: it.blob } : {}),
+        ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
+      continue
+    }
+    const i = cols.addRow()
+    putRow(cols, i, row, { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
+  }
+  return { cols, problems }
+}
