@@ -11,6 +11,8 @@ import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git, run, tempRepo, zoo } from './cli.js'
+import { Repo } from '../src/repo.js'
+import { ensureObjects } from '../src/remote/sync.js'
 import { startS3rver, startStaticServer, type S3Server, type StaticServer } from './remote-servers.js'
 
 interface Kind {
@@ -125,6 +127,14 @@ describe('sharing through each kind of zoo remote (side by side)', { concurrency
           assert.ok(f1.objects > 0 && f1.models === 1)
           await ok(zoo(c, ['get', 'demo/net@v1', '--out', 'o'], env), 'get in lazy clone')
           assert.ok(Buffer.compare(await readFile(join(c, 'o', 'model.bin')), v1) === 0)
+          // What get calls in a lazy clone: fetch a model's missing objects, or nothing when present.
+          const repoC = await Repo.open(c, { ...process.env, ...env })
+          const m2 = await repoC.resolve('demo/net@v2')
+          const fetched = await ensureObjects(repoC, [m2])
+          assert.ok(fetched && fetched.objects > 0 && fetched.skipped_bytes > 0, JSON.stringify(fetched))
+          assert.equal(await ensureObjects(repoC, [m2]), undefined)
+          await ok(zoo(c, ['get', 'demo/net@v2', '--out', 'o2'], env), 'get v2 in lazy clone')
+          assert.ok(Buffer.compare(await readFile(join(c, 'o2', 'model.bin')), v2) === 0)
 
           // A poisoned object on the remote: named, nothing bad stored, non-zero exit.
           if (remote.poison) {

@@ -1,3 +1,4 @@
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson } from '../output.js'
@@ -71,7 +72,12 @@ examples:
       case 'add': {
         if (rest.length !== 2) throw new UsageError(`name a remote and its URL; ${USAGE}`, 'E_USAGE')
         const name = needName(rest[0])
-        const url = checkRemoteUrl(rest[1]!)
+        let url = checkRemoteUrl(rest[1]!)
+        // A relative path is typed relative to where the user is; it is recorded relative to the
+        // repository's top folder, which is what every clone resolves it against.
+        if (remoteKind(url) === 'path' && !/^file:/i.test(url) && !isAbsolute(url)) {
+          url = relative(repo.root, resolve(io.cwd, url)).split(sep).join('/') || '.'
+        }
         const config = await readConfigObject(repo)
         const remotes = remotesOf(config)
         if (remotes[name]) {
