@@ -1,0 +1,52 @@
+/**
+ * One evaluation, start to finish: the model's ONNX file materialised from the store, run over the
+ * dataset by onnxruntime, and the evaluation record built (not yet committed).
+ */
+import type { Repo } from '../repo.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { Store } from '../cas/store.js'
+import type { Dataset } from './data.js'
+import type { OutputKind } from './metrics.js'
+import { encodePredictions, evalRecordPath, predictionsDigest, EVAL_FORMAT, type EvaluationRecord } from './record.js'
+
+export interface EvaluateOptions {
+  file?: string
+  batchSize?: number
+  input?: string
+  output?: string
+  outputKind?: OutputKind | 'auto'
+  onRows?: (done: number, total: number) => void
+}
+
+export interface Evaluated { record: EvaluationRecord; predictions: Int32Array; path: string }
+
+async function who(repo: Repo): Promise<string> {
+  const name = (await repo.runGit(['config', 'user.name'])).stdout.trim()
+  const email = (await repo.runGit(['config', 'user.email'])).stdout.trim()
+  return email ? `${name} <${email}>` : name || 'unknown'
+}
+
+export async function evaluateModel(repo: Repo, m: Manifest, store: Store, data: Dataset, opts: EvaluateOptions = {}): Promise<Evaluated> {
+  const { prepareOnnx, runClassifier } = await import('../onnx/evaluate.js')
+  const model = await prepareOnnx(m, store, { file: opts.file })
+  try {
+    const r = await runClassifier(model, data, opts)
+    const predictions = encodePredictions(r.predictions, r.classes)
+    const record: EvaluationRecord = {
+      zoo_eval: EVAL_FORMAT,
+      model: { name: m.name, version: m.version, seal: m.seal, file: model.file.path, file_sha256: model.file.sha256 },
+      data: { sha256: data.sha256, source: data.source, n: data.n, x: data.x, y: data.y },
+      classes: r.classes,
+      output: { name: r.output, kind: r.output_kind },
+      metrics: r.metrics,
+      predictions_sha256: predictionsDigest(r.predictions),
+      ...(predictions ? { predictions } : {}),
+      runtime: { onnxruntime: r.runtime.onnxruntime, node: process.version },
+      evaluator: await who(repo),
+      created: new Date().toISOString(),
+    }
+    return { record, predictions: r.predictions, path: evalRecordPath(m, data.sha256, model.file) }
+  } finally {
+    await model.cleanup()
+  }
+}
