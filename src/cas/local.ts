@@ -106,6 +106,7 @@ export class LocalStore implements Store {
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
   storedBytes = 0
   private closing: Array<Promise<void>> = []
+  private writeChain: Promise<unknown> = Promise.resolve()
   storedObjects = 0
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
@@ -178,7 +179,14 @@ export class LocalStore implements Store {
    * in worker threads; hashing again here would halve throughput). `rewrite` writes the object
    * into this handle's pack even when another pack has it (gc copying live objects out of a pack).
    */
-  async putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
+  putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
+    // puts on one handle are serialised: one pack is appended to at a time, in call order
+    const next = this.writeChain.then(() => this.append(cid, bytes, opts))
+    this.writeChain = next.catch(() => {})
+    return next
+  }
+
+  private async append(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean }): Promise<boolean> {
     const k = key(cid)
     if (this.index.has(k) && !opts.rewrite) return false
     const cur = this.cur ?? await this.startPack()
@@ -295,6 +303,7 @@ export class LocalStore implements Store {
   }
 
   async flush(): Promise<void> {
+    await this.writeChain
     await this.rollover()
     const closing = this.closing.splice(0)
     await Promise.all(closing)

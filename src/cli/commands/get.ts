@@ -42,6 +42,8 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   const total = m.files.reduce((a, f) => a + f.size, 0)
   const pool = total >= WORKER_THRESHOLD && store instanceof LocalStore ? new HashPool() : null
   const temps: Array<{ tmp: string; target: string }> = []
+  const createdDirs: string[] = []
+  let renamed = 0
   const out: WrittenFile[] = []
   try {
     for (const f of m.files) {
@@ -50,7 +52,8 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       const target = resolve(base, f.path)
       if (!target.startsWith(base + sep)) throw new CheckError(`file path ${f.path} escapes the output folder`, 'E_BAD_PATH')
       await checkNoSymlinks(dirname(base), target)
-      await mkdir(dirname(target), { recursive: true })
+      const made = await mkdir(dirname(target), { recursive: true })
+      if (made) createdDirs.push(made)
       await checkNoSymlinks(dirname(base), target)
       const tmp = tempName(target)
       const fd = await open(tmp, 'wx', 0o644)
@@ -86,11 +89,14 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       }
       out.push({ path: f.path, size, sha256, target })
     }
-    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); await fsyncDir(dirname(t.target)) }
+    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++; await fsyncDir(dirname(t.target)) }
     temps.length = 0
+    createdDirs.length = 0
     return out
   } finally {
     for (const t of temps) await rm(t.tmp, { force: true })
+    // folders this call created stay only if the model was written
+    if (renamed === 0) for (const d of createdDirs.reverse()) await rm(d, { recursive: true, force: true })
     await pool?.close()
   }
 }
@@ -140,6 +146,9 @@ examples:
       if (!have.includes(epoch)) throw new UsageError(`model ${m.name}@v${m.version} has no checkpoint for epoch ${epoch}${have.length ? ` (it has ${have.join(', ')})` : ' (it holds no trajectory)'}`, 'E_USAGE')
       only = (p) => m.files.find((f) => f.path === p)?.epoch === epoch
     }
+    // a lazy clone fetches what this model needs from the zoo remote first
+    const { ensureObjects } = await import('../../remote/sync.js')
+    await ensureObjects(repo, [m])
     const store = await repo.openStore()
     const total = m.files.reduce((a, f) => a + f.size, 0)
     const progress = new Progress(io, 'get', total)
