@@ -158,23 +158,47 @@ export async function writeSoup(plan: SoupTensor[], weights: number[], outPath: 
   return where
 }
 
+/** Initializers of at most this many elements may be kept from the template unverified (graph constants). */
+export const ONNX_CONSTANT_MAX = 16
+
 /**
- * An ONNX file for the soup: the template's bytes with every inline raw_data initializer whose
- * name, element type and dims match a soup tensor replaced by that tensor's bytes (same length, so
- * the protobuf framing is unchanged). Refused (returns a reason) unless every soup tensor that is
- * averaged finds its initializer, so the ONNX graph can never silently compute another model.
+ * An ONNX file for the soup: the template's bytes with every inline raw_data initializer named like
+ * a soup tensor replaced by that tensor's bytes (same dtype and dims, so the same length and the
+ * protobuf framing is unchanged). So that the graph can never silently compute another model, an
+ * initializer that is not in the checkpoints is kept only when it is byte-identical in every other
+ * member's ONNX file (`others`), or is a constant of at most ONNX_CONSTANT_MAX elements; otherwise
+ * no ONNX file is written and the reason is returned.
  */
 export async function writeSoupOnnx(template: FileEntry, tm: Manifest, opener: FileOpener, soupPath: string,
                                     where: Map<string, { start: number; end: number; dtype: string; shape: number[] }>,
-                                    plan: SoupTensor[], outPath: string): Promise<{ replaced: number; kept: number } | { refused: string }> {
+                                    plan: SoupTensor[], outPath: string,
+                                    others: Array<{ manifest: Manifest; file: FileEntry }> = []): Promise<{ replaced: number; kept: number; unused: number } | { refused: string }> {
   const file = await opener.get(template)
   const layout = await readOnnxLayout((o, l) => file.read(o, l), file.size)
+  const otherLayouts = []
+  for (const o of others) {
+    const f = await opener.get(o.file)
+    otherLayouts.push({ f, label: `${o.manifest.name}@v${o.manifest.version}:${o.file.path}`, inits: new Map((await readOnnxLayout((a, l) => f.read(a, l), f.size)).initializers.map((t) => [t.name, t])) })
+  }
   const replace: Array<{ start: number; end: number; src: { start: number; end: number } }> = []
-  const byName = new Map(layout.initializers.map((t) => [t.name, t]))
-  for (const t of plan) {
-    if (!t.averaged) continue
-    const init = byName.get(t.name)
-    if (!init) return { refused: `the template ${tm.name}@v${tm.version}:${template.path} has no initializer ${t.name}` }
+  const soup = new Map(plan.map((t) => [t.name, t]))
+  let kept = 0
+  for (const init of layout.initializers) {
+    const t = soup.get(init.name)
+    if (!t) {
+      if (otherLayouts.length) {
+        for (const o of otherLayouts) {
+          const x = o.inits.get(init.name)
+          const same = x && x.raw && init.raw && x.raw.end - x.raw.start === init.raw.end - init.raw.start &&
+            Buffer.compare(await o.f.read(x.raw.start, x.raw.end - x.raw.start), await file.read(init.raw.start, init.raw.end - init.raw.start)) === 0
+          if (!same) return { refused: `initializer ${init.name} of ${tm.name}@v${tm.version}:${template.path} is not in the checkpoints and differs in ${o.label}` }
+        }
+      } else if (init.numel > ONNX_CONSTANT_MAX) {
+        return { refused: `initializer ${init.name} (${init.numel} elements) of ${tm.name}@v${tm.version}:${template.path} is not in the checkpoints, so the graph would not compute the soup` }
+      }
+      kept++
+      continue
+    }
     const dtype = ONNX_TYPES[init.dataType]?.safetensors
     if (dtype !== t.dtype || init.dims.length !== t.shape.length || init.dims.some((d, i) => d !== t.shape[i])) {
       return { refused: `initializer ${t.name} of the template is ${ONNX_TYPES[init.dataType]?.name ?? init.dataType} [${init.dims}], the soup tensor is ${t.dtype} [${t.shape}]` }
@@ -182,6 +206,7 @@ export async function writeSoupOnnx(template: FileEntry, tm: Manifest, opener: F
     if (!init.raw || init.raw.end - init.raw.start !== t.bytes) return { refused: `initializer ${t.name} of the template is not stored inline as raw_data` }
     replace.push({ start: init.raw.start, end: init.raw.end, src: where.get(t.name)! })
   }
+  if (replace.length === 0) return { refused: `no initializer of ${tm.name}@v${tm.version}:${template.path} is named like a checkpoint tensor` }
   replace.sort((a, b) => a.start - b.start)
   const src = await open(soupPath, 'r')
   const fd = await open(outPath, 'wx', 0o644)
@@ -208,5 +233,5 @@ export async function writeSoupOnnx(template: FileEntry, tm: Manifest, opener: F
     await fd.close()
     await src.close()
   }
-  return { replaced: replace.length, kept: layout.initializers.length - replace.length }
+  return { replaced: replace.length, kept, unused: plan.length - replace.length }
 }

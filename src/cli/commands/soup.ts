@@ -116,7 +116,7 @@ examples:
 
     const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-soup-'))
     const store = await repo.openStore()
-    let onnxNote: { replaced: number; kept: number } | { refused: string } | undefined
+    let onnxNote: { replaced: number; kept: number; unused: number } | { refused: string } | undefined
     const files = [{ source: join(tmp, 'model.safetensors'), path: 'model.safetensors' }]
     try {
       const opener = new FileOpener(store)
@@ -130,7 +130,14 @@ examples:
           let template: FileEntry | undefined
           try { template = chooseOnnxFile(first) } catch (err) { onnxNote = { refused: (err as Error).message } }
           if (template) {
-            onnxNote = await writeSoupOnnx(template, first, opener, files[0]!.source, where, plan, join(tmp, 'model.onnx'))
+            // model soups: constants kept from the template must be the same in every member's graph
+            const others = []
+            if (k === undefined) {
+              for (const m of models.slice(1)) {
+                try { others.push({ manifest: m, file: chooseOnnxFile(m) }) } catch (err) { onnxNote = { refused: `${m.name}@v${m.version}: ${(err as Error).message}` } }
+              }
+            }
+            if (!onnxNote) onnxNote = await writeSoupOnnx(template, first, opener, files[0]!.source, where, plan, join(tmp, 'model.onnx'), others)
             if ('replaced' in onnxNote) files.push({ source: join(tmp, 'model.onnx'), path: 'model.onnx' })
           }
         }
@@ -166,7 +173,7 @@ examples:
         printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, files: r.files, stored_bytes: r.stored_bytes, soup, ...(onnxNote ? { onnx: onnxNote } : {}) })
       } else {
         io.out(`promoted ${r.name}@v${r.version}: ${label} (${humanBytes(r.stored_bytes)} new) in ${commit.slice(0, 12)}\n` +
-          (onnxNote && 'replaced' in onnxNote ? `model.onnx: ${onnxNote.replaced} initializers averaged, ${onnxNote.kept} kept from ${models[0]!.name}@v${models[0]!.version}\n` : ''))
+          (onnxNote && 'replaced' in onnxNote ? `model.onnx: the graph of ${models[0]!.name}@v${models[0]!.version} with ${onnxNote.replaced} initializers averaged (${onnxNote.kept} constants kept)\n` : ''))
       }
       return 0
     } finally {
