@@ -16,10 +16,7 @@ import { tmpdir } from 'node:os'
 import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_POPULATION, generatePopulation } from './population.js'
-import type { PopulationModel } from './population.js'
 import { TASK_A, TASK_B } from './data.js'
-import { parseNpyHeader } from '../formats/npy.js'
-import type { NpyHeader } from '../formats/npy.js'
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const CLI = join(PACKAGE_ROOT, 'bin', 'git-zoo.js')
@@ -156,6 +153,9 @@ function childEnv(tmp: string, globalConfig: string): NodeJS.ProcessEnv {
   }
 }
 
+interface FoundModel { name: string; version: number; seal: string; dataset?: string; metrics: Record<string, number>; parents?: unknown[] }
+interface EvalDoc { name: string; version: number; seal: string; file: string; data: { n: number }; metrics: { accuracy: number; loss?: number }; recorded: boolean; commit?: string }
+
 async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   const alice: Machine = { name: 'alice', home: join(tmp, 'alice') }
   const bob: Machine = { name: 'bob', home: join(tmp, 'bob') }
@@ -165,34 +165,29 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   const objects = join(shared, 'zoo-objects')
   const aliceZoo = join(alice.home, 'zoo')
   const bobZoo = join(bob.home, 'zoo')
-  await mkdir(alice.home, { recursive: true })
-  await mkdir(bob.home, { recursive: true })
-  await mkdir(shared, { recursive: true })
+  for (const dir of [alice.home, bob.home, shared]) await mkdir(dir, { recursive: true })
 
-  // 1. Train the population in process: the generator is part of the project, not a zoo command.
+  // Training runs in process: the generator is part of the project, not a zoo command.
   demo.section('Train a population of small models (plain TypeScript on the CPU)')
   const d = DEFAULT_POPULATION
   const grid = d.seeds.length * d.learningRates.length * d.activations.length * d.inits.length
-  demo.note(`grid: seeds {${d.seeds.join(', ')}} x lr {${d.learningRates.join(', ')}} x {${d.activations.join(', ')}} x {${d.inits.join(', ')}} = ${grid} MLPs on taskA (${TASK_A.classes} classes), ${d.epochs} epochs`)
-  demo.note(`family: 1 model pre-trained on taskA, ${d.finetunes.length} fine-tunes of it on taskB (${TASK_B.classes} classes), 2 with the body frozen`)
+  demo.note(`grid: seeds {${d.seeds.join(', ')}} x lr {${d.learningRates.join(', ')}} x {${d.activations.join(', ')}} x {${d.inits.join(', ')}} = ${grid} MLPs on taskA (${TASK_A.classes} classes), ${d.epochs} epochs each`)
+  demo.note(`family: 1 MLP pre-trained on taskA, ${d.finetunes.length} fine-tunes of it on taskB (${TASK_B.classes} classes), ${d.finetunes.filter((f) => f.freezeBody).length} of them with the body frozen`)
   const pop = await generatePopulation(runs)
   const accs = pop.models.map((m) => m.final.test_acc)
-  const chanceOf = (m: PopulationModel): number => 1 / (m.config.outputs as number)
-  const beat = pop.models.filter((m) => m.final.test_acc > 2 * chanceOf(m)).length
-  demo.note(`trained ${pop.models.length} models in ${secs(pop.ms)}: ${pop.files} files, ${(pop.bytes / 1e6).toFixed(2)} MB under ~/runs (checkpoint per epoch, config.json, result.json, model.onnx)`)
+  const beat = pop.models.filter((m) => m.final.test_acc > 2 / (m.config.outputs as number)).length
+  demo.note(`trained ${pop.models.length} models in ${secs(pop.ms)}: ${pop.files} files, ${(pop.bytes / 1e6).toFixed(2)} MB in ~/runs (a checkpoint per epoch, config.json, result.json, model.onnx)`)
   demo.note(`held-out test accuracy ${pct(Math.min(...accs))} .. ${pct(Math.max(...accs))} (chance: ${pct(1 / TASK_A.classes)} on taskA, ${pct(1 / TASK_B.classes)} on taskB)`)
   if (beat !== pop.models.length) demo.fail(`only ${beat} of ${pop.models.length} models reach twice chance accuracy`)
-  write(`   population: ${pop.models.length} models, trained in ${secs(pop.ms)}, all beat chance\n`)
 
-  // 2. A zoo is a git repository.
-  demo.section('Create the zoo')
+  demo.section('Make a git repository a model zoo')
   await demo.git(alice, alice.home, ['init', '-q', '-b', 'main', aliceZoo])
   await demo.git(alice, aliceZoo, ['config', 'user.name', 'Alice Example'])
   await demo.git(alice, aliceZoo, ['config', 'user.email', 'alice@example.org'])
   await demo.zoo(alice, aliceZoo, ['init'])
   await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Set up the model zoo'])
 
-  // 3. Promotion. (Stand-in until `git zoo import` lands: one `git zoo add` per run.)
+  // Stand-in until `git zoo import` lands: one `git zoo add` per run.
   demo.section('Promote the population')
   const names = new Map<string, string>()
   for (const m of pop.models) names.set(m.path, m.path.toLowerCase())
@@ -204,34 +199,67 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
     if (parent) args.push('--parent', `${names.get(parent)!}=fine-tune`)
     await demo.zoo(alice, aliceZoo, args, { lines: 0, stderr: false })
   }
+  const pretrained = names.get(pop.models.find((m) => m.kind === 'pretrained')!.path)!
+  const headTunes = pop.models.filter((m) => m.kind === 'finetuned' && (m.config.frozen as string[]).length > 0).map((m) => names.get(m.path)!)
+
+  demo.section('Find the best models')
+  await demo.zoo(alice, aliceZoo, ['find', 'dataset~taskA', 'metrics.test_acc>0.7', '--sort', '-metrics.test_acc', '--limit', '3'])
+  const found = await demo.zooJson<{ models: FoundModel[] }>(alice, aliceZoo, ['find', 'dataset~taskA', '--sort', '-metrics.test_acc', '--limit', '1'],
+    (doc) => doc.models.map((m) => `${m.name}@v${m.version}  test_acc ${m.metrics.test_acc}  seal ${m.seal}`))
+  const best = found.models[0]
+  if (!best) demo.fail('find returned no model trained on taskA')
+  await demo.zoo(alice, aliceZoo, ['find', `ancestor=${pretrained}`, '--sort', '-metrics.test_acc'])
 
   demo.section('Verify every object of every model')
-  await demo.zoo(alice, aliceZoo, ['verify'])
+  await verify(demo, alice, aliceZoo)
 
   // Sharing: a bare git repository carries the manifests, a folder zoo remote the objects.
-  demo.section('Share the zoo: a bare git repository for manifests, a folder for objects')
+  demo.section('Share the zoo: a bare git repository for the manifests, a folder for the objects')
   await demo.git(alice, alice.home, ['init', '-q', '--bare', '-b', 'main', bareRepo])
   await demo.git(alice, aliceZoo, ['remote', 'add', 'origin', bareRepo])
   await demo.zoo(alice, aliceZoo, ['remote', 'add', 'origin', objects])
   await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Zoo remote', '.zoo/config.json'])
-  await demo.zoo(alice, aliceZoo, ['push', 'origin', 'main'])
+  await demo.zoo(alice, aliceZoo, ['push'])
 
-  demo.section('On a second machine: clone, get a model, evaluate it')
+  demo.section('A second machine: clone the zoo, get the best model, evaluate it')
   await demo.zoo(bob, bob.home, ['clone', bareRepo, bobZoo])
   await demo.git(bob, bobZoo, ['config', 'user.name', 'Bob Example'])
   await demo.git(bob, bobZoo, ['config', 'user.email', 'bob@example.org'])
-  const best = [...pop.models].filter((m) => m.kind === 'grid').sort((a, b) => b.final.test_acc - a.final.test_acc)[0]!
-  const bestName = names.get(best.path)!
-  const out = join(bob.home, 'models', 'best')
-  await demo.zoo(bob, bobZoo, ['get', bestName, '--out', out], { lines: 3 })
-  const manifest = JSON.parse(await readFile(join(bobZoo, 'models', ...bestName.split('/'), 'v1', 'manifest.json'), 'utf8')) as { metrics: Record<string, number>; history?: unknown[] }
+  await demo.zoo(bob, bobZoo, ['get', best.name, '--out', join(bob.home, 'best')], { lines: 3 })
+  await evaluate(demo, bob, bobZoo, best.name, join(runs, 'data', 'taskA-test.x.npy'))
+
+  demo.section('Compare two fine-tunes in weight space, and make a soup of them')
+  const [ftA, ftB] = headTunes as [string, string]
+  await demo.zoo(bob, bobZoo, ['diff', ftA, ftB], { lines: 16 })
+  const soup = ftA.replace(/[^/]+$/, 'soup-head')
+  await demo.zoo(bob, bobZoo, ['soup', ftA, ftB, '--file', 'checkpoint_000006/model.safetensors', '--name', soup])
+  await demo.zoo(bob, bobZoo, ['eval', soup, '--data', join(runs, 'data', 'taskB-test.x.npy'), '--no-record'], { lines: 4 })
+
+  demo.section('Back to the first machine: push from the second, pull')
+  await demo.zoo(bob, bobZoo, ['push'])
+  await demo.zoo(alice, aliceZoo, ['pull'])
+  await demo.zoo(alice, aliceZoo, ['find', `ancestor=${pretrained}`, '--sort', '-metrics.test_acc'])
+  await verify(demo, alice, aliceZoo)
+}
+
+/** `git zoo verify` prints nothing when everything holds; say what its exit 0 means. */
+async function verify(demo: Demo, m: Machine, zooDir: string): Promise<void> {
+  const r = await demo.zoo(m, zooDir, ['verify'])
+  if (r.stdout.trim() === '') demo.note('(exit 0: every manifest matches its seal, every chunk and node its CID)')
+}
+
+/** `git zoo eval` on the second machine; its accuracy must be the one sealed at promotion. */
+async function evaluate(demo: Demo, m: Machine, zooDir: string, name: string, data: string): Promise<void> {
+  const ev = await demo.zooJson<EvalDoc>(m, zooDir, ['eval', name, '--data', data, '--no-record'], (doc) => [
+    `${doc.name}@v${doc.version} (${doc.file}) on ${doc.data.n} held-out samples: accuracy ${doc.metrics.accuracy}` +
+      (doc.metrics.loss !== undefined ? `, loss ${doc.metrics.loss.toFixed(6)}` : '') + (doc.recorded ? `; recorded in ${doc.commit?.slice(0, 12) ?? 'a commit'}` : ''),
+  ])
+  const manifestPath = join(zooDir, 'models', ...ev.name.split('/'), `v${ev.version}`, 'manifest.json')
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { seal: string; metrics: Record<string, number> }
+  if (manifest.seal !== ev.seal) demo.fail(`eval ran ${ev.name}@v${ev.version} with seal ${ev.seal}, the manifest says ${manifest.seal}`)
   const recorded = manifest.metrics.test_acc
-  if (typeof recorded !== 'number') demo.fail(`the manifest of ${bestName} records no metrics.test_acc`)
-  const last = (manifest.history?.length ?? 1) - 1
-  const onnxFile = join(out, `checkpoint_${String(last).padStart(6, '0')}`, 'model.onnx')
-  const evaluated = await evalOnnx(onnxFile, join(runs, 'data', 'taskA-test.x.npy'), join(runs, 'data', 'taskA-test.y.npy'))
-  demo.note(`onnxruntime-node on ${relative(bob.home, onnxFile)}: accuracy ${evaluated.acc} on ${evaluated.n} held-out samples`)
-  check(demo, bestName, recorded, evaluated.acc)
+  if (typeof recorded !== 'number') demo.fail(`the sealed manifest of ${name} records no metrics.test_acc`)
+  check(demo, ev.name, recorded, ev.metrics.accuracy)
 }
 
 /** The evaluated accuracy after the clone must be the one recorded at promotion. */
@@ -239,33 +267,6 @@ function check(demo: Demo, name: string, recorded: number, evaluated: number): v
   const same = Math.abs(recorded - evaluated) < 1e-9
   write(`   ${same ? 'MATCH' : 'MISMATCH'}: ${name} accuracy evaluated after the clone ${evaluated} = recorded at promotion ${recorded}\n`)
   if (!same) demo.fail(`${name}: evaluated accuracy ${evaluated} differs from the recorded ${recorded}`)
-}
-
-function readNpy(bytes: Uint8Array): { header: NpyHeader; data: Uint8Array } {
-  const header = parseNpyHeader(bytes, bytes.length)
-  return { header, data: bytes.subarray(header.dataOffset, header.dataOffset + header.dataLength) }
-}
-
-/** Accuracy of an ONNX logits model on an .npy pair, with onnxruntime-node. */
-async function evalOnnx(model: string, xFile: string, yFile: string): Promise<{ acc: number; n: number }> {
-  const ort = await import('onnxruntime-node')
-  const x = readNpy(await readFile(xFile)), y = readNpy(await readFile(yFile))
-  const [n, features] = x.header.shape as [number, number]
-  const xs = new Float32Array(n * features)
-  const xv = new DataView(x.data.buffer, x.data.byteOffset, x.data.byteLength)
-  for (let i = 0; i < xs.length; i++) xs[i] = xv.getFloat32(4 * i, true)
-  const yv = new DataView(y.data.buffer, y.data.byteOffset, y.data.byteLength)
-  const session = await ort.InferenceSession.create(model)
-  const result = await session.run({ x: new ort.Tensor('float32', xs, [n, features]) })
-  const logits = result.logits!.data as Float32Array
-  const classes = logits.length / n
-  let correct = 0
-  for (let i = 0; i < n; i++) {
-    let arg = 0
-    for (let c = 1; c < classes; c++) if (logits[i * classes + c]! > logits[i * classes + arg]!) arg = c
-    if (arg === Number(yv.getBigInt64(8 * i, true))) correct++
-  }
-  return { acc: correct / n, n }
 }
 
 async function main(argv: string[]): Promise<number> {
