@@ -42,9 +42,15 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
     /^alice:~\/zoo\$ git zoo init$/m,
     /^alice:~\/zoo\$ git zoo verify$/m,
     /^alice:~\/zoo\$ git zoo remote add origin \.\.\/\.\.\/shared\/zoo-objects$/m,
-    /^alice:~\/zoo\$ git zoo push origin main$/m,
+    /^alice:~\/zoo\$ git zoo find 'dataset~taskA' 'metrics\.test_acc>0\.7' --sort -metrics\.test_acc --limit 3$/m,
+    /^alice:~\/zoo\$ git zoo push$/m,
     /^bob:~\$ git zoo clone \.\.\/shared\/zoo\.git zoo$/m,
-    /^bob:~\/zoo\$ git zoo get \S+ --out \.\.\/models\/best$/m,
+    /^bob:~\/zoo\$ git zoo get \S+ --out \.\.\/best$/m,
+    /^bob:~\/zoo\$ git zoo eval \S+ --data \.\.\/\.\.\/alice\/runs\/data\/taskA-test\.x\.npy/m,
+    /^bob:~\/zoo\$ git zoo diff \S+ \S+$/m,
+    /^bob:~\/zoo\$ git zoo soup \S+ \S+ .*--name \S+soup-head$/m,
+    /^bob:~\/zoo\$ git zoo push$/m,
+    /^alice:~\/zoo\$ git zoo pull$/m,
   ]) grab(out, line)
 
   // Trained for real: every model of the population beats chance on held-out data, by a margin.
