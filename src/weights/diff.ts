@@ -111,7 +111,7 @@ function cosine(s: Sums): number | null {
 }
 
 export interface DiffOptions {
-  /** Skip reading identical tensors for the overall cosine (then it covers differing tensors only... so it is omitted). */
+  /** Do not read chunk-identical tensors for their norms; the overall cosine is then omitted (null). */
   fast?: boolean
 }
 

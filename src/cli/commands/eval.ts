@@ -3,7 +3,7 @@ import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { openDataset } from '../../evals/data.js'
 import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
@@ -100,10 +100,13 @@ examples:
       let result
       try {
         const { evaluateModel } = await import('../../evals/run.js')
+        const rowBytes = data.rowShape.reduce((a, b) => a * b, 1) * Number(data.x.descr.slice(2)) // progress in bytes of x
+        const progress = new Progress(io, 'eval', data.n * rowBytes)
         result = await evaluateModel(repo, m, store, data, {
-          file: file.path, ...(batchSize ? { batchSize } : {}), outputKind,
+          file: file.path, onRows: (done) => progress.update(done * rowBytes), ...(batchSize ? { batchSize } : {}), outputKind,
           ...(str(args, 'input') ? { input: str(args, 'input')! } : {}), ...(str(args, 'output') ? { output: str(args, 'output')! } : {}),
         })
+        progress.done()
       } finally { await store.close() }
       let commit: string | undefined
       if (record) commit = await commitEvaluation(repo, result.record, result.path)
