@@ -23,6 +23,13 @@ const MAX_PROBLEMS = 100
 
 export type CheckMode = 'auto' | 'always' | 'git'
 
+/** Row order: by model name, then version as a number (so a query's ties come out in that order). */
+export function byNameVersion(a: string, b: string): number {
+  const x = MANIFEST_RE.exec(a), y = MANIFEST_RE.exec(b)
+  if (!x || !y) return a < b ? -1 : a > b ? 1 : 0
+  return x[1]! < y[1]! ? -1 : x[1]! > y[1]! ? 1 : Number(x[2]) - Number(y[2])
+}
+
 function git(root: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('git', args, { cwd: root, maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -64,16 +71,16 @@ export function walkModels(root: string): { paths: string[]; dirs: Array<[string
     }
   }
   walk('models')
-  return { paths: paths.sort(), dirs }
+  return { paths: paths.sort(byNameVersion), dirs }
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean): Promise<{ cols: ColumnSet; problems: Problem[] }> {
+async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet; problems: Problem[] }> {
   const n = Math.min(4, availableParallelism())
-  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat })
+  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat, history })
   const per = Math.ceil(items.length / n)
   const url = new URL('./worker.js', import.meta.url)
   const parts = await Promise.all(Array.from({ length: n }, (_, w) => new Promise<{ cols: ColumnSet; problems: Problem[] }>((resolve, reject) => {
-    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat } })
+    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history } })
     worker.once('message', (m: { cols: Parameters<typeof ColumnSet.fromMessage>[0]; problems: Problem[] }) => resolve({ cols: ColumnSet.fromMessage(m.cols), problems: m.problems }))
     worker.once('error', reject)
     worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
@@ -84,11 +91,11 @@ async function readAll(root: string, items: ReadItem[], stat: boolean): Promise<
   return { cols, problems }
 }
 
-export interface BuildOptions { root: string; key: string; check: CheckMode; progress?: (text: string) => void }
+export interface BuildOptions { root: string; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
 
-function header(mode: CatalogHeader['mode'], key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
+function header(mode: CatalogHeader['mode'], history: boolean, key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
   return {
-    key, mode, built: new Date().toISOString(), buildMs: Math.round(performance.now() - started),
+    key, mode, history, built: new Date().toISOString(), buildMs: Math.round(performance.now() - started),
     problems: problems.slice(0, MAX_PROBLEMS), problemCount: problems.length, ...(dirs ? { dirs } : {}),
   }
 }
@@ -104,11 +111,11 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     dirs = w.dirs
     items = w.paths.map((path) => ({ path, ...(tracked.get(path) ? { blob: tracked.get(path)! } : {}) }))
   } else {
-    items = [...tracked].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
+    items = [...tracked].sort(([a], [b]) => byNameVersion(a, b)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
   }
   if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
-  const { cols, problems } = await readAll(o.root, items, worktree)
-  return encodeCatalog(cols, header(worktree ? 'worktree' : 'git', o.key, started, problems, dirs))
+  const { cols, problems } = await readAll(o.root, items, worktree, o.history)
+  return encodeCatalog(cols, header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
 }
 
 /**
@@ -164,17 +171,17 @@ export async function incrementalBuild(file: CatalogFile, o: BuildOptions, chang
   const rowOf = new Map<string, number>()
   for (let i = 0; i < cols.count; i++) rowOf.set(cols.getStr('path', i)!, i)
   const touched = new Set([...changes.drop, ...changes.reread.map((r) => r.path)])
-  const fresh = await readAll(o.root, changes.reread, worktree)
+  const fresh = await readAll(o.root, changes.reread, worktree, h.history)
   const keep = new Uint8Array(cols.capacity + fresh.cols.count).fill(1)
   for (const p of touched) { const r = rowOf.get(p); if (r !== undefined) keep[r] = 0 }
   const base = cols.count
   cols.append(fresh.cols)
   const merged = cols.filter((i) => i >= base || keep[i] === 1)
-  // keep rows in path order, as a cold build would
-  const order = Array.from({ length: merged.count }, (_, i) => i).sort((a, b) => (merged.getStr('path', a)! < merged.getStr('path', b)! ? -1 : 1))
+  // keep rows in name/version order, as a cold build would
+  const order = Array.from({ length: merged.count }, (_, i) => i).sort((a, b) => byNameVersion(merged.getStr('path', a)!, merged.getStr('path', b)!))
   const sorted = reorder(merged, order)
   const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...fresh.problems]
-  const head = header(h.mode, o.key, started, problems, changes.dirs ?? h.dirs)
+  const head = header(h.mode, h.history, o.key, started, problems, changes.dirs ?? h.dirs)
   return encodeCatalog(sorted, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
 }
 

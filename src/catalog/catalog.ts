@@ -15,6 +15,8 @@ export interface OpenCatalogOptions {
   env?: NodeJS.ProcessEnv
   /** Rebuild from scratch, checking the work tree (untracked and unstaged manifests too). */
   refresh?: boolean
+  /** The query needs history-derived columns (best/max/min, metric@epoch, epochs). */
+  history?: boolean
   /** Progress notes for long builds (stderr on a TTY). */
   progress?: (text: string) => void
 }
@@ -40,10 +42,14 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   const key = gitKey(places)
   const check = checkMode(env)
   let file = o.refresh ? undefined : CatalogFile.open(path)
+  const hadHistory = file?.header.history ?? false
   if (file && check !== 'auto' && (file.header.mode === 'worktree') !== (check === 'always')) { file.close(); file = undefined }
+  // history is indexed on first need: a cache without it is rebuilt with it (and kept with it after)
+  if (file && o.history && !file.header.history) { file.close(); file = undefined }
   if (file && file.header.key === key && file.header.mode === 'git') return { file, places, rebuilt: 'no', path }
   const build = await import('./build.js')
-  const opts = { root: places.root, key, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
+  const withHistory = Boolean(o.history) || hadHistory
+  const opts = { root: places.root, key, history: withHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
     const changes = await build.changesSince(file, places.root, file.header.key !== key)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }

@@ -29,6 +29,8 @@ export interface CatalogHeader {
   key: string
   /** 'worktree': every manifest and folder under models/ was stat'ed (checked on each query); 'git': git-known changes only. */
   mode: 'worktree' | 'git'
+  /** Whether history-derived columns (best/max/min, metric@epoch, epochs) were built. */
+  history: boolean
   count: number
   built: string
   buildMs: number
@@ -47,6 +49,8 @@ export class ColumnSet {
   capacity: number
   num = new Map<string, Float64Array>()
   str = new Map<string, Array<string | undefined>>()
+  /** Bumped when the numeric arrays are reallocated (cached references go stale). */
+  generation = 0
 
   constructor(capacity = 1024) { this.capacity = Math.max(16, capacity) }
 
@@ -60,6 +64,7 @@ export class ColumnSet {
       this.num.set(k, b)
     }
     this.capacity = cap
+    this.generation++
   }
 
   /** Make room for one more row and return its index. */
@@ -68,11 +73,14 @@ export class ColumnSet {
     return this.count++
   }
 
-  setNum(col: string, row: number, v: number): void {
+  /** The array of a numeric column, created (all missing) if needed. Valid until the next grow. */
+  column(col: string): Float64Array {
     let a = this.num.get(col)
     if (!a) { a = new Float64Array(this.capacity).fill(NaN); this.num.set(col, a) }
-    a[row] = v
+    return a
   }
+
+  setNum(col: string, row: number, v: number): void { this.column(col)[row] = v }
 
   setStr(col: string, row: number, v: string | undefined): void {
     let a = this.str.get(col)

@@ -25,6 +25,7 @@ export interface CatalogRow {
   promoter?: string
   params: Record<string, Json>
   metrics: Record<string, number>
+  /** Empty when the catalog was built without history (see build.ts). */
   history: Array<Record<string, number>>
   parents: ParentRef[]
   /** Number of files, their total size, and the number of distinct checkpoint epochs. */
@@ -42,41 +43,60 @@ function isObject(v: unknown): v is Record<string, unknown> {
 class Bad extends Error {}
 function bad(why: string): never { throw new Bad(why) }
 
-/** Parse the canonical layout without the `files` array; undefined when the layout is not canonical. */
-function fastParse(text: string): { obj: Record<string, unknown>; files: string } | undefined {
-  const fi = text.indexOf('\n  "files": [')
-  if (fi === -1) return undefined
-  const after = text.indexOf('\n  "', fi + 13)
-  const end = after === -1 ? text.lastIndexOf('\n}') : after
-  if (end === -1 || end < fi) return undefined
-  const filesText = text.slice(fi + 12, end)
-  // the files value must end the key: `...],` (more keys follow) or `...]` (last key)
-  const trimmed = filesText.trimEnd()
-  if (!(trimmed.endsWith('],') || (after === -1 && trimmed.endsWith(']')))) return undefined
-  let head = text.slice(0, fi).trimEnd()
-  if (head.endsWith(',')) head = head.slice(0, -1)
-  const tail = after === -1 ? '\n}' : text.slice(after)
+/** The value text of top-level key `key` in the canonical layout: [start of the line, end, value text]. */
+function cutKey(text: string, key: string): [number, number, string] | undefined {
+  const marker = `\n  "${key}": `
+  const at = text.indexOf(marker)
+  if (at === -1) return undefined
+  const next = text.indexOf('\n  "', at + marker.length)
+  const end = next === -1 ? text.lastIndexOf('\n}') : next
+  if (end < at) return undefined
+  const value = text.slice(at + marker.length, end).trimEnd()
+  return [at, end, value.endsWith(',') ? value.slice(0, -1) : value]
+}
+
+/**
+ * Parse the canonical layout without the `files` array (counted by a scan) and, unless wanted,
+ * without `history`; undefined when the text is not in that layout (then it is parsed in full).
+ */
+function fastParse(text: string, withHistory: boolean): { obj: Record<string, unknown>; files: string } | undefined {
+  const files = cutKey(text, 'files')
+  if (!files || !files[2].startsWith('[') || !files[2].endsWith(']')) return undefined
+  const cuts = [files]
+  if (!withHistory) {
+    const h = cutKey(text, 'history')
+    if (h) { if (!h[2].startsWith('[') || !h[2].endsWith(']')) return undefined; cuts.push(h) }
+  }
+  cuts.sort((a, b) => a[0] - b[0])
+  let rest = ''
+  let pos = 0
+  for (const [a, b] of cuts) { rest += text.slice(pos, a); pos = b }
+  rest += text.slice(pos)
+  // removing a key may leave "...,\n}" (it was last) or ",\n  " pairs; both are mended here
+  rest = rest.replace(/,(\s*\n\})\s*$/, '$1')
   try {
-    const obj = JSON.parse(head + (after === -1 ? '' : ',') + tail) as Record<string, unknown>
-    return { obj, files: filesText }
+    return { obj: JSON.parse(rest) as Record<string, unknown>, files: files[2] }
   } catch { return undefined }
 }
 
 function countFiles(filesText: string): { files: number; size: number; checkpoints: number } {
   let files = 0, size = 0
   const epochs = new Set<number>()
-  const re = /\n {6}"(size|epoch)": (\d+)/g
-  let m
-  while ((m = re.exec(filesText)) !== null) {
-    if (m[1] === 'size') { files++; size += Number(m[2]) } else epochs.add(Number(m[2]))
+  const num = (at: number): number => {
+    let v = 0
+    for (let c = filesText.charCodeAt(at); c >= 48 && c <= 57; c = filesText.charCodeAt(++at)) v = v * 10 + (c - 48)
+    return v
   }
+  const SIZE = '\n      "size": ', EPOCH = '\n      "epoch": '
+  for (let at = filesText.indexOf(SIZE); at !== -1; at = filesText.indexOf(SIZE, at + 1)) { files++; size += num(at + SIZE.length) }
+  for (let at = filesText.indexOf(EPOCH); at !== -1; at = filesText.indexOf(EPOCH, at + 1)) epochs.add(num(at + EPOCH.length))
   return { files, size, checkpoints: epochs.size }
 }
 
 /** Extract a catalog row; throws with a reason when the manifest is not usable. */
-export function extractRow(path: string, text: string): CatalogRow {
+export function extractRow(path: string, text: string, withHistory = true): CatalogRow {
   try {
-    return extract(path, text)
+    return extract(path, text, withHistory)
   } catch (err) {
     if (err instanceof Bad) throw new Error(`${path}: ${err.message}`)
     if (err instanceof SyntaxError) throw new Error(`${path}: not valid JSON (${err.message})`)
@@ -84,8 +104,8 @@ export function extractRow(path: string, text: string): CatalogRow {
   }
 }
 
-function extract(path: string, text: string): CatalogRow {
-  const fast = fastParse(text)
+function extract(path: string, text: string, withHistory: boolean): CatalogRow {
+  const fast = fastParse(text, withHistory)
   const m = fast?.obj ?? (JSON.parse(text) as unknown)
   if (!isObject(m)) bad('not a JSON object')
   let counts: { files: number; size: number; checkpoints: number }
@@ -112,7 +132,7 @@ function extract(path: string, text: string): CatalogRow {
     metrics[k] = v
   }
   const history: Array<Record<string, number>> = []
-  if (m.history !== undefined) {
+  if (withHistory && m.history !== undefined) {
     if (!Array.isArray(m.history)) bad('history is not a list')
     for (const h of m.history) {
       if (!isObject(h)) bad('a history record is not an object')

@@ -31,12 +31,22 @@ export interface Field {
   name: string
   numeric: boolean
   get(row: number): Cell
+  /** The numeric column behind the field, when it is one (fast paths). */
+  col?: Float64Array
+  /** The dictionary column behind the field, when it is one. */
+  dict?: { codes: Uint32Array; values: string[] }
   /** Set-valued fields (relation, parent, ancestor) test rows themselves. */
   test?(row: number, op: Op, value: string): boolean
 }
 
 export function metricKeys(c: CatalogFile): string[] {
-  return c.sectionNames().filter((s) => s.startsWith('f64:max:')).map((s) => s.slice(8)).sort()
+  return [...new Set(c.sectionNames().filter((s) => s.startsWith('f64:max:') || s.startsWith('f64:m:')).map((s) => s.slice(s.indexOf(':', 4) + 1)))].sort()
+}
+function hasMetric(c: CatalogFile, key: string): boolean { return c.has(`f64:m:${key}`) || c.has(`f64:max:${key}`) }
+
+/** Whether a field needs the history columns (the catalog indexes them on first need). */
+export function needsHistory(field: string): boolean {
+  return /^(best|max|min)\./.test(field) || /@\d+$/.test(field) || field === 'epochs'
 }
 export function finalMetricKeys(c: CatalogFile): string[] {
   return c.sectionNames().filter((s) => s.startsWith('f64:m:')).map((s) => s.slice(6))
@@ -49,8 +59,8 @@ const NUM_FIELDS = ['version', 'seed', 'files', 'size', 'checkpoints', 'epochs']
 const STR_FIELDS = ['name', 'seal', 'dataset', 'arch', 'created', 'promoter']
 
 function numField(c: CatalogFile, name: string, col: string): Field {
-  const a = c.f64(col)
-  return { name, numeric: true, get: (i) => { const v = a?.[i]; return v === undefined || Number.isNaN(v) ? undefined : v } }
+  const a = c.f64(col) ?? new Float64Array(c.count).fill(NaN)
+  return { name, numeric: true, col: a, get: (i) => { const v = a[i]!; return Number.isNaN(v) ? undefined : v } }
 }
 
 function unknown(c: CatalogFile, what: string, field: string, keys: string[]): never {
@@ -60,7 +70,10 @@ function unknown(c: CatalogFile, what: string, field: string, keys: string[]): n
 
 export function resolveField(c: CatalogFile, field: string, graph: () => Lineage): Field {
   if (NUM_FIELDS.includes(field)) return numField(c, field, field)
-  if (STR_FIELDS.includes(field)) return { name: field, numeric: false, get: (i) => c.str(field, i) }
+  if (STR_FIELDS.includes(field)) {
+    const dict = c.dict(field)
+    return { name: field, numeric: false, get: (i) => c.str(field, i), ...(dict ? { dict } : {}) }
+  }
   if (field === 'relation') {
     return {
       name: field, numeric: false, get: (i) => c.str('relations', i),
@@ -93,7 +106,7 @@ export function resolveField(c: CatalogFile, field: string, graph: () => Lineage
   let m = /^(?:metrics\.)?(.+)@(\d+)$/.exec(field)
   if (m) {
     const [, key, e] = m
-    if (!c.has(`f64:max:${key}`)) unknown(c, `metric ${key}`, field, metricKeys(c))
+    if (!hasMetric(c, key!)) unknown(c, `metric ${key}`, field, metricKeys(c))
     if (Number(e) >= HISTORY_EPOCHS) throw new UsageError(`${field}: the catalog indexes epochs 0-${HISTORY_EPOCHS - 1}; use best.${key}, max.${key} or min.${key} for later epochs`, 'E_USAGE')
     return numField(c, `${key}@${Number(e)}`, `h:${key}:${Number(e)}`)
   }
@@ -101,12 +114,12 @@ export function resolveField(c: CatalogFile, field: string, graph: () => Lineage
   if (m) {
     const [, kind, key] = m as unknown as [string, string, string]
     if (kind === 'params') return paramField(c, key, field)
-    if (!c.has(`f64:max:${key}`)) unknown(c, `metric ${key}`, field, metricKeys(c))
+    if (!hasMetric(c, key)) unknown(c, `metric ${key}`, field, metricKeys(c))
     if (kind === 'metrics') return numField(c, field, `m:${key}`)
     const which = kind === 'best' ? metricGoal(key) : kind
     return numField(c, field, `${which}:${key}`)
   }
-  if (c.has(`f64:max:${field}`)) return numField(c, `metrics.${field}`, `m:${field}`)
+  if (hasMetric(c, field)) return numField(c, `metrics.${field}`, `m:${field}`)
   if (c.has(`f64:p:${field}`) || c.has(`dict:p:${field}`)) return paramField(c, field, `params.${field}`)
   throw new UsageError(`unknown field ${JSON.stringify(field)}; fields: name, version, seal, seed, dataset, arch, created, promoter, files, size, checkpoints, epochs, params.<k>, metrics.<k>, best.<k>, max.<k>, min.<k>, <metric>@<epoch>, relation, parent, ancestor (metrics here: ${metricKeys(c).join(', ') || 'none'})`, 'E_USAGE', { field })
 }
@@ -231,6 +244,30 @@ export interface QueryOptions { filters: Filter[]; sort: Array<{ field: string; 
 
 export interface QueryResult { rows: number[]; total: number; fields: Field[]; sortFields: Field[] }
 
+/** A row predicate for one filter, with fast paths for numeric and dictionary columns. */
+function predicate(field: Field, op: Op, value: string, num: number | undefined, pattern?: (s: string) => boolean): (i: number) => boolean {
+  if (field.test) return (i) => field.test!(i, op, value)
+  const a = field.col
+  if (a && num !== undefined && op !== '~') {
+    // NaN (missing) fails every comparison but !=, as the semantics ask
+    switch (op) {
+      case '=': return (i) => a[i] === num
+      case '!=': return (i) => a[i] !== num
+      case '<': return (i) => a[i]! < num
+      case '<=': return (i) => a[i]! <= num
+      case '>': return (i) => a[i]! > num
+      case '>=': return (i) => a[i]! >= num
+    }
+  }
+  const d = field.dict
+  if (d && value !== '' && (op === '=' || op === '!=')) {
+    const code = d.values.indexOf(value) + 1 // 0 when absent: matches only missing cells, which '=' must not
+    if (op === '=') return code === 0 ? () => false : (i) => d.codes[i] === code
+    return code === 0 ? () => true : (i) => d.codes[i] !== code
+  }
+  return (i) => compareCell(field.get(i), op, value, num, pattern)
+}
+
 export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
   let lineage: Lineage | undefined
   const graph = (): Lineage => (lineage ??= new Lineage(c))
@@ -241,27 +278,25 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
       throw new UsageError(`${field.name} is a number; compare it with a number, not ${JSON.stringify(f.value)}`, 'E_USAGE')
     }
     const pattern = f.op === '~' ? matcher(f.value) : undefined
-    return { f, field, num, pattern }
+    return { field, pred: predicate(field, f.op, f.value, num, pattern) }
   })
   const sortFields = q.sort.map((s) => ({ field: resolveField(c, s.field, graph), desc: s.desc }))
   const allVersions = q.allVersions || q.filters.some((f) => f.field === 'version')
   const latest = allVersions ? undefined : c.latest()
-  const rows: number[] = []
-  outer: for (let i = 0; i < c.count; i++) {
-    if (latest && latest[i] !== 1) continue
-    for (const k of compiled) {
-      const ok = k.field.test ? k.field.test(i, k.f.op, k.f.value) : compareCell(k.field.get(i), k.f.op, k.f.value, k.num, k.pattern)
-      if (!ok) continue outer
-    }
-    rows.push(i)
-  }
-  const keys: SortKey[] = [...sortFields, { field: resolveField(c, 'name', graph), desc: false }, { field: resolveField(c, 'version', graph), desc: false }]
-  const cached = keys.map((k) => { const m = new Map<number, Cell>(); for (const r of rows) m.set(r, k.field.get(r)); return m })
-  rows.sort((a, b) => {
+  let rows: number[] = []
+  for (let i = 0; i < c.count; i++) if (!latest || latest[i] === 1) rows.push(i)
+  for (const k of compiled) rows = rows.filter(k.pred)
+  const total = rows.length
+  // ties keep row order, which is by name then version (build.ts)
+  const keys: SortKey[] = sortFields
+  // sort keys read once per row; numbers compare as numbers (before text), missing values last
+  const vals = keys.map((k) => (k.field.col ? rows.map((r) => { const v = k.field.col![r]!; return Number.isNaN(v) ? undefined : v }) : rows.map((r) => k.field.get(r))))
+  const order = rows.map((_, j) => j)
+  order.sort((a, b) => {
     for (let j = 0; j < keys.length; j++) {
-      const x = cached[j]!.get(a), y = cached[j]!.get(b)
+      const x = vals[j]![a], y = vals[j]![b]
       if (x === y) continue
-      if (x === undefined) return 1 // missing values sort last either way
+      if (x === undefined) return 1
       if (y === undefined) return -1
       let d: number
       if (typeof x === 'number' && typeof y === 'number') d = x - y
@@ -270,11 +305,10 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
       else d = x < y ? -1 : 1
       if (d !== 0) return keys[j]!.desc ? -d : d
     }
-    return 0
+    return a - b
   })
-  const total = rows.length
-  if (q.limit !== undefined && rows.length > q.limit) rows.length = q.limit
-  return { rows, total, fields: compiled.map((k) => k.field), sortFields: sortFields.map((s) => s.field) }
+  const n = q.limit !== undefined ? Math.min(q.limit, order.length) : order.length
+  return { rows: order.slice(0, n).map((j) => rows[j]!), total, fields: compiled.map((k) => k.field), sortFields: sortFields.map((s) => s.field) }
 }
 
 export interface ModelSummary {

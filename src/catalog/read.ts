@@ -6,7 +6,7 @@ import { extractRow } from './extract.js'
 import { putRow } from './rows.js'
 
 export interface ReadItem { path: string; blob?: string }
-export interface ReadJob { root: string; items: ReadItem[]; stat: boolean }
+export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean }
 /** A manifest that could not be indexed, with what identified its content then (to notice a fix). */
 export interface Problem { path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }
 
@@ -28,13 +28,13 @@ export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] 
       continue
     }
     let row
-    try { row = extractRow(it.path, text) } catch (err) {
+    try { row = extractRow(it.path, text, job.history) } catch (err) {
       problems.push({ path: it.path, problem: (err as Error).message.replace(`${it.path}: `, ''), ...(it.blob ? { blob: it.blob } : {}),
         ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
       continue
     }
     const i = cols.addRow()
-    putRow(cols, i, row, { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
+    putRow(cols, i, row, job.history, { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
   }
   return { cols, problems }
 }

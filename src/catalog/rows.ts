@@ -17,7 +17,16 @@ export interface FileFacts { blob?: string; mtime?: number; size?: number; ino?:
 
 export function paramText(v: unknown): string { return typeof v === 'string' ? v : JSON.stringify(v) }
 
-export function putRow(cols: ColumnSet, i: number, row: CatalogRow, facts: FileFacts = {}): void {
+const historyCache = new WeakMap<ColumnSet, { generation: number; cols: Map<string, Float64Array[]> }>()
+
+/** History arrays by metric and epoch, cached per column set until its arrays are reallocated. */
+function historyColumns(cols: ColumnSet): { cols: Map<string, Float64Array[]> } {
+  let c = historyCache.get(cols)
+  if (!c || c.generation !== cols.generation) { c = { generation: cols.generation, cols: new Map() }; historyCache.set(cols, c) }
+  return c
+}
+
+export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boolean, facts: FileFacts = {}): void {
   cols.setStr('path', i, row.path)
   cols.setStr('name', i, row.name)
   cols.setStr('seal', i, row.seal)
@@ -30,7 +39,7 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, facts: FileF
   cols.setNum('files', i, row.files)
   cols.setNum('size', i, row.size)
   cols.setNum('checkpoints', i, row.checkpoints)
-  cols.setNum('epochs', i, row.history.length)
+  if (history) cols.setNum('epochs', i, row.history.length)
   cols.setStr('params', i, JSON.stringify(row.params))
   cols.setStr('parents', i, JSON.stringify(row.parents))
   if (row.parents.length) cols.setStr('relations', i, [...new Set(row.parents.map((p) => p.relation))].sort().join(','))
@@ -38,22 +47,29 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, facts: FileF
     if (typeof v === 'number') cols.setNum(`p:${k}`, i, v)
     else cols.setStr(`p:${k}`, i, paramText(v))
   }
-  const max = new Map<string, number>(), min = new Map<string, number>()
-  const see = (k: string, v: number): void => {
-    const a = max.get(k); if (a === undefined || v > a) max.set(k, v)
-    const b = min.get(k); if (b === undefined || v < b) min.set(k, v)
-  }
-  for (const [k, v] of Object.entries(row.metrics)) { cols.setNum(`m:${k}`, i, v); see(k, v) }
-  row.history.forEach((h, pos) => {
+  const max: Record<string, number> = {}, min: Record<string, number> = {}
+  for (const k in row.metrics) { const v = row.metrics[k]!; cols.setNum(`m:${k}`, i, v); max[k] = v; min[k] = v }
+  const hc = historyColumns(cols)
+  for (let pos = 0; pos < row.history.length; pos++) {
+    const h = row.history[pos]!
     const e = Number.isSafeInteger(h.epoch) && h.epoch! >= 0 ? h.epoch! : pos
-    for (const [k, v] of Object.entries(h)) {
+    for (const k in h) {
       if (k === 'epoch') continue
-      see(k, v)
-      if (e < HISTORY_EPOCHS) cols.setNum(`h:${k}:${e}`, i, v)
+      const v = h[k]!
+      const a = max[k]; if (a === undefined || v > a) max[k] = v
+      const b = min[k]; if (b === undefined || v < b) min[k] = v
+      if (e >= HISTORY_EPOCHS) continue
+      let arrs = hc.cols.get(k)
+      if (!arrs) { arrs = []; hc.cols.set(k, arrs) }
+      let col = arrs[e]
+      if (!col) { col = cols.column(`h:${k}:${e}`); arrs[e] = col }
+      col[i] = v
     }
-  })
-  for (const [k, v] of max) cols.setNum(`max:${k}`, i, v)
-  for (const [k, v] of min) cols.setNum(`min:${k}`, i, v)
+  }
+  if (history) {
+    for (const k in max) cols.setNum(`max:${k}`, i, max[k]!)
+    for (const k in min) cols.setNum(`min:${k}`, i, min[k]!)
+  }
   if (facts.blob) cols.setStr('blob', i, facts.blob)
   if (facts.mtime !== undefined) cols.setNum('st:mtime', i, facts.mtime)
   if (facts.size !== undefined) cols.setNum('st:size', i, facts.size)

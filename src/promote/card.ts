@@ -208,7 +208,9 @@ export function plot(c: { key: string; epochs: number[]; values: number[] }, wid
   const lo = Math.min(...c.values), hi = Math.max(...c.values)
   const grid = Array.from({ length: rows }, () => Array<string>(cols).fill(' '))
   for (let x = 0; x < cols; x++) {
-    const v = c.values[Math.round(x * (c.values.length - 1) / (cols - 1))]!
+    const t = x * (c.values.length - 1) / (cols - 1)
+    const i = Math.floor(t)
+    const v = i + 1 < c.values.length ? c.values[i]! + (c.values[i + 1]! - c.values[i]!) * (t - i) : c.values[i]!
     const y = hi === lo ? Math.floor(rows / 2) : Math.round((v - lo) / (hi - lo) * (rows - 1))
     grid[rows - 1 - y]![x] = '*'
   }

@@ -8,6 +8,7 @@ import { promote, type SourceFile } from '../../promote/promote.js'
 import { readMetrics } from '../../promote/metrics.js'
 import { UsageError } from '../../errors.js'
 import type { Json } from '../../manifest/manifest.js'
+import { epochOf, METRICS_FILES } from '../../importer/run.js'
 
 /** `key=value` with the value read as JSON when it parses (numbers, booleans), else as a string. */
 export function parseKeyValue(text: string, flag: string): [string, Json] {
@@ -44,6 +45,10 @@ Store the checkpoint files in the zoo's object store (chunked along tensors, ded
 manifest binding them to their config, seed, metrics, dataset, code revision and environment, and
 commit that promotion as one git commit (signed when your git signs). Adding a name again makes
 the next version; earlier versions are never touched. <path> may be files or a run directory.
+A run directory with checkpoint_<epoch>/ folders (or checkpoint-<n>/, epoch_<n>/, epoch_<n>.pt)
+is a trajectory: each file records its epoch (\`git zoo get --checkpoint <epoch>\` writes one), and
+its metrics file (result.json, metrics.json(l), metrics.csv, progress.csv, history.*) gives the
+per-epoch history unless --metrics names another. Tensors equal across epochs are stored once.
 
 flags:
   --name <model>            model name: lower-case segments joined by / (required)
@@ -64,6 +69,7 @@ examples:
   git zoo add build/model.safetensors --name resnet18/cifar10 --config train.yaml \\
       --metrics metrics.json --seed 3 --dataset cifar10 --param lr=0.1
   git zoo add runs/ft-7/ --name vit-s/cifar100/ft-7 --parent vit-s/pretrain@v2=fine-tune
+  git zoo add runs/seed3/ --name mlp/seed3   # runs/seed3/checkpoint_000000/ ... + result.json
 `,
   flags: {
     name: { type: 'string', value: 'model' },
@@ -85,13 +91,20 @@ examples:
     if (args.positional.length === 0) throw new UsageError('name the checkpoint file(s) or run directory to add', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io.env)
     const files: SourceFile[] = []
+    let runMetrics: string | undefined
     for (const p of args.positional) {
       const abs = resolve(io.cwd, p)
       let st
       try { st = await stat(abs) } catch (err) {
         throw new UsageError(`cannot read ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, 'E_NO_FILE', { path: p }, { cause: err })
       }
-      if (st.isDirectory()) files.push(...await collectDir(abs))
+      if (st.isDirectory()) {
+        // a run directory: checkpoint_<epoch>/ folders (or epoch_<n>.pt files) make a trajectory,
+        // and its metrics file (result.json, metrics.csv, ...) gives the per-epoch history
+        const dirFiles = (await collectDir(abs)).map((f) => { const e = epochOf(f.path); return e === undefined ? f : { ...f, epoch: e } })
+        files.push(...dirFiles)
+        if (!runMetrics && dirFiles.some((f) => f.epoch !== undefined)) runMetrics = METRICS_FILES.map((n) => dirFiles.find((f) => f.path === n)?.source).find(Boolean)
+      }
       else files.push({ source: abs, path: basename(abs) })
     }
     const params: Record<string, Json> = {}
@@ -102,7 +115,7 @@ examples:
       const eq = p.indexOf('=')
       return eq === -1 ? { ref: p, relation: 'fine-tune' } : { ref: p.slice(0, eq), relation: p.slice(eq + 1) }
     })
-    const metricsFile = str(args, 'metrics')
+    const metricsFile = str(args, 'metrics') ?? runMetrics
     const metrics = metricsFile ? await readMetrics(resolve(io.cwd, metricsFile)) : undefined
     const configFile = str(args, 'config')
     const progress = new Progress(io, 'add', 0)

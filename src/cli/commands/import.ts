@@ -1,0 +1,87 @@
+import { resolve } from 'node:path'
+import type { Command } from '../command.js'
+import { bool, int, str } from '../args.js'
+import { printJson, Progress, humanBytes } from '../output.js'
+import { Repo } from '../../repo.js'
+import { importZoo } from '../../importer/import.js'
+import { LAYOUTS, type Layout } from '../../importer/layout.js'
+import { UsageError } from '../../errors.js'
+
+export const command: Command = {
+  summary: 'promote a whole directory of runs in one commit',
+  help: `usage: git zoo import <dir> [--layout model-zoos|vit|generic|auto] [--prefix <name>] [--batch <n>] [--dry-run] [--json]
+
+Promote every model found in <dir> as one commit: checkpoints stored (deduplicated: tensors equal
+across epochs or models are stored once), a sealed manifest and model card per model, lineage from
+the folder nesting. Each model folder's config.json / params.json gives the seed, dataset, arch and
+params; its result.json (or metrics.json(l), metrics.csv, progress.csv) the per-epoch history.
+
+layouts (spec/import.md):
+  model-zoos  <dir>/.../<model>/checkpoint_<epoch>/..., params.json or config.json, result.json
+  vit         <dir>/pretraining/<model>/... and <dir>/finetuning/<pretrained>/<model>/...: each
+              fine-tune becomes a child (relation fine-tune) of pretraining/<pretrained>
+  generic     any folder with checkpoint folders or weight files (.safetensors .onnx .pt .bin
+              .gguf .npy ...) is a model; a model folder inside another is its fine-tune
+  auto        (default) vit if pretraining/ or finetuning/ exist, else model-zoos if checkpoint
+              folders exist, else generic
+A config key "parent" (a folder relative to <dir>, or a zoo model name) and "relation" override
+the nesting. Model names are the folder paths (lower-cased; other characters become -), under
+--prefix when given.
+
+Resumable: a model the zoo already holds with identical content (same name, file paths, sizes,
+sha256 and config) is skipped, so running the same import again after an interruption promotes
+only what is missing; an import that was killed leaves no commit, and objects it already stored are
+not stored again. --batch <n> commits every n models, so a long import keeps its progress.
+
+flags:
+  --layout <l>     model-zoos, vit, generic or auto (default)
+  --prefix <name>  put every model under this name, e.g. --prefix zoos/mnist
+  --batch <n>      one commit per n models (default: one commit for everything)
+  --dry-run        list what would be promoted, store nothing
+  --allow-dirty    promote even if tracked code has uncommitted changes (recorded as dirty)
+  --json           print { layout, models: [{ name, version, seal, status }], promoted, unchanged,
+                   commits, checkpoints, files, bytes, stored_bytes, seconds }
+
+examples:
+  git zoo import ~/zoos/mnist-uniform --prefix mz/mnist-uniform
+  git zoo import ./vit-zoo --layout vit --prefix vit
+  git zoo import runs/ --dry-run --json | jq '.models[].name'
+`,
+  flags: {
+    layout: { type: 'string', value: 'layout' },
+    prefix: { type: 'string', value: 'name' },
+    batch: { type: 'string', value: 'n' },
+    'dry-run': { type: 'bool' },
+    'allow-dirty': { type: 'bool' },
+    json: { type: 'bool' },
+  },
+  async run(args, io) {
+    if (args.positional.length !== 1) throw new UsageError('name one directory: git zoo import <dir>', 'E_USAGE')
+    const layout = str(args, 'layout') ?? 'auto'
+    if (!(LAYOUTS as readonly string[]).includes(layout)) throw new UsageError(`--layout takes ${LAYOUTS.join(', ')}, not ${JSON.stringify(layout)}`, 'E_USAGE')
+    const prefix = str(args, 'prefix')?.replace(/^\/+|\/+$/g, '')
+    const repo = await Repo.open(io.cwd, io.env)
+    const progress = new Progress(io, 'import', 0)
+    const batch = int(args, 'batch')
+    const r = await importZoo(repo, resolve(io.cwd, args.positional[0]!), {
+      layout: layout as Layout | 'auto',
+      ...(prefix ? { prefix } : {}),
+      ...(batch !== undefined ? { batch } : {}),
+      allowDirty: bool(args, 'allow-dirty'),
+      dryRun: bool(args, 'dry-run'),
+      env: io.env,
+      onPhase: (t) => { if (io.tty) { progress.done(); io.err(`git zoo: ${t}`) } },
+      onProgress: (done, total) => { progress.total = total; progress.update(done) },
+    })
+    progress.done()
+    if (bool(args, 'json')) printJson(io, r)
+    else {
+      const rate = r.seconds > 0 ? Math.round(r.checkpoints / r.seconds) : 0
+      if (bool(args, 'dry-run')) for (const m of r.models) io.out(`${m.status === 'unchanged' ? 'unchanged' : 'would promote'}  ${m.name}${m.parent ? `  (child of ${m.parent})` : ''}\n`)
+      io.err(`git zoo: ${bool(args, 'dry-run') ? 'would import' : 'imported'} ${r.promoted || r.models.filter((m) => m.status === 'planned').length} model(s) (${r.unchanged} unchanged) from a ${r.layout} layout: ` +
+        `${r.checkpoints} checkpoints, ${r.files} files, ${humanBytes(r.bytes)} read, ${humanBytes(r.stored_bytes)} newly stored, ` +
+        `${r.seconds.toFixed(1)} s (${rate} checkpoints/s)${r.commits.length ? ` in ${r.commits.length} commit(s) ${r.commits.map((c) => c.slice(0, 12)).join(' ')}` : ''}\n`)
+    }
+    return 0
+  },
+}

@@ -1,0 +1,48 @@
+import type { Command } from '../command.js'
+import { bool } from '../args.js'
+import { printJson } from '../output.js'
+import { Repo } from '../../repo.js'
+import { checkSeal } from '../../manifest/manifest.js'
+import { renderTerminalCard, metricFacts, curve } from '../../promote/card.js'
+import { zooSource } from '../../lineage/source.js'
+import { UsageError } from '../../errors.js'
+
+export const command: Command = {
+  summary: 'show a model card in the terminal',
+  help: `usage: git zoo show <model>[@vN] [--json]
+
+Print a model version's card: identity and seal (checked), generating factors, metrics (final, best
+and the epoch of the best), a small plot of the main metric over epochs, files, parents and
+children, and how to get it. The same facts as the README.md card beside its manifest.
+
+flags:
+  --json    print the manifest with { seal_ok, metric_summary, curve, children } added
+
+examples:
+  git zoo show resnet18/cifar10
+  git zoo show vit-s/cifar100/ft-lr3e-4-s2@v2 --json | jq .metrics
+`,
+  flags: { json: { type: 'bool' } },
+  async run(args, io) {
+    if (args.positional.length !== 1) throw new UsageError('name one model: git zoo show <model>[@vN]', 'E_USAGE')
+    const repo = await Repo.open(io.cwd, io.env)
+    const m = await repo.resolve(args.positional[0]!)
+    const sealOk = checkSeal(m).ok
+    const src = await zooSource(repo, io.env)
+    let children: Array<{ name: string; version: number; relation: string }> = []
+    try {
+      for (const c of await src.children(m.name, m.version)) {
+        const cm = await src.read(c.name, c.version)
+        for (const p of cm?.parents ?? []) if (p.name === m.name && p.version === m.version) children.push({ name: c.name, version: c.version, relation: p.relation })
+      }
+    } finally { src.close() }
+    children = children.sort((a, b) => (a.name < b.name ? -1 : 1))
+    if (bool(args, 'json')) {
+      printJson(io, { ...m, seal_ok: sealOk, metric_summary: metricFacts(m), curve: curve(m) ?? null, children })
+    } else {
+      io.out(renderTerminalCard(m, { sealOk, children, width: Number(io.env.COLUMNS) || 80 }))
+    }
+    if (!sealOk) io.err(`git zoo: ${m.name}@v${m.version}: the manifest does not match its seal; run \`git zoo verify\`\n`)
+    return sealOk ? 0 : 1
+  },
+}

@@ -1,0 +1,185 @@
+/**
+ * `git zoo import`: promote every model of a directory in one commit (or one per --batch models),
+ * skipping models the zoo already holds with identical content, so an interrupted or repeated
+ * import picks up where it stopped (spec/import.md).
+ */
+import { createReadStream } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import type { Repo } from '../repo.js'
+import { promote, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
+import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
+import { describeRunDir } from './run.js'
+import { factorsFromConfig, readConfig, readRunMetrics } from './factors.js'
+import { openCatalog } from '../catalog/catalog.js'
+import type { Manifest } from '../manifest/manifest.js'
+import { UsageError } from '../errors.js'
+
+export interface ImportOptions {
+  layout: Layout | 'auto'
+  prefix?: string
+  /** Models per commit; default: all in one commit. */
+  batch?: number
+  allowDirty?: boolean
+  dryRun?: boolean
+  env?: NodeJS.ProcessEnv
+  onPhase?: (text: string) => void
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+}
+
+export interface ImportedModel { name: string; version?: number; seal?: string; status: 'promoted' | 'unchanged' | 'planned'; checkpoints: number; files: number; parent?: string }
+
+export interface ImportReport {
+  layout: Layout
+  models: ImportedModel[]
+  promoted: number
+  unchanged: number
+  commits: string[]
+  checkpoints: number
+  files: number
+  bytes: number
+  stored_bytes: number
+  seconds: number
+}
+
+interface Planned { found: FoundModel; spec: PromotionSpec; bytes: number; checkpoints: number }
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
+  return h.digest('hex')
+}
+
+/** Whether a manifest already holds exactly these files (paths, sizes, sha256) and config. */
+async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
+  if (m.files.length !== spec.files.length) return false
+  const byPath = new Map(m.files.map((f) => [f.path, f]))
+  const sizes = await Promise.all(spec.files.map(async (f) => (await stat(f.source)).size))
+  if (spec.files.some((f, i) => byPath.get(f.path)?.size !== sizes[i] || (byPath.get(f.path)?.epoch ?? -1) !== (f.epoch ?? -1))) return false
+  if (Boolean(m.config) !== Boolean(spec.configFile)) return false
+  if (m.config && spec.configFile && m.config.sha256 !== await sha256File(spec.configFile)) return false
+  for (const f of spec.files) if (byPath.get(f.path)!.sha256 !== await sha256File(f.source)) return false
+  return true
+}
+
+/** Order specs so every parent named inside the batch comes before its children. */
+function parentsFirst(plans: Planned[]): Planned[] {
+  const byName = new Map(plans.map((p) => [p.spec.name, p]))
+  const out: Planned[] = []
+  const state = new Map<string, 1 | 2>()
+  const visit = (p: Planned, path: string[]): void => {
+    const s = state.get(p.spec.name)
+    if (s === 2) return
+    if (s === 1) throw new UsageError(`the import's parent links form a cycle: ${[...path, p.spec.name].join(' -> ')}; fix the configs' parent keys`, 'E_LINEAGE_CYCLE')
+    state.set(p.spec.name, 1)
+    for (const par of p.spec.parents ?? []) { const q = byName.get(par.ref); if (q) visit(q, [...path, p.spec.name]) }
+    state.set(p.spec.name, 2)
+    out.push(p)
+  }
+  for (const p of plans) visit(p, [])
+  return out
+}
+
+export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Promise<ImportReport> {
+  const started = performance.now()
+  let st
+  try { st = await stat(dir) } catch (err) { throw new UsageError(`cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'E_NO_FILE', { path: dir }, { cause: err }) }
+  if (!st.isDirectory()) throw new UsageError(`${dir} is not a directory; git zoo import takes a directory of runs (git zoo add takes files)`, 'E_USAGE')
+  if (o.batch !== undefined && o.batch < 1) throw new UsageError('--batch takes a number of models >= 1', 'E_USAGE')
+  const layout = o.layout === 'auto' ? await detectLayout(dir) : o.layout
+  o.onPhase?.(`scanning ${dir} (${layout} layout)\n`)
+  const found = await scanModels(dir, layout, o.prefix)
+  if (found.length === 0) throw new UsageError(`no models found in ${dir} with the ${layout} layout (a model is a folder holding checkpoint_<epoch>/ folders${layout === 'generic' ? ' or weight files' : ''}); see \`git zoo import --help\``, 'E_NO_MODELS')
+  const byRel = new Map(found.map((f) => [f.rel, f]))
+
+  // what the zoo already holds: names and latest versions, from the catalog
+  const opened = await openCatalog({ cwd: repo.root, ...(o.env ? { env: o.env } : {}) })
+  const latest = new Map<string, number>()
+  try {
+    const c = opened.file
+    const v = c.f64('version')
+    const isLatest = c.latest()
+    for (let i = 0; i < c.count; i++) if (isLatest[i]) latest.set(c.str('name', i)!, v![i]!)
+  } finally { opened.file.close() }
+
+  const plans: Planned[] = []
+  const report: ImportedModel[] = []
+  let checked = 0
+  for (const f of found) {
+    const run = await describeRunDir(f.dir, new Set(f.nested))
+    const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
+    if (files.length === 0) continue
+    const config = run.configFile ? await readConfig(run.configFile) : {}
+    const factors = factorsFromConfig(config)
+    const metrics = run.metricsFile ? await readRunMetrics(run.metricsFile) : undefined
+    let parentRef: string | undefined
+    const parentKey = factors.parent ?? f.nestedIn
+    if (parentKey) parentRef = byRel.get(parentKey)?.name ?? (latest.has(parentKey) ? parentKey : latest.has(nameFor(o.prefix, parentKey)) ? nameFor(o.prefix, parentKey) : undefined)
+    if (parentKey && !parentRef) throw new UsageError(`model ${f.rel}: its parent ${parentKey} is neither a model folder of this import nor a model in the zoo`, 'E_NO_PARENT', { model: f.rel, parent: parentKey })
+    const relation = factors.relation ?? 'fine-tune'
+    if (!(RELATIONS as readonly string[]).includes(relation)) throw new UsageError(`model ${f.rel}: unknown relation ${JSON.stringify(relation)}; use one of ${RELATIONS.join(', ')}`, 'E_USAGE')
+    const spec: PromotionSpec = {
+      name: f.name, files,
+      ...(run.configFile ? { configFile: run.configFile } : {}),
+      ...(metrics ? { metrics: metrics.metrics, ...(metrics.history ? { history: metrics.history } : {}) } : {}),
+      ...(factors.seed !== undefined ? { seed: factors.seed } : {}),
+      ...(factors.dataset ? { dataset: factors.dataset } : {}),
+      ...(factors.arch ? { arch: factors.arch } : {}),
+      params: factors.params,
+      parents: parentRef ? [{ ref: parentRef, relation }] : [],
+      message: `imported from ${f.rel}`,
+    }
+    const sizes = await Promise.all(files.map(async (x) => (await stat(x.source)).size))
+    const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
+    const have = latest.get(f.name)
+    if (have !== undefined) {
+      if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
+      const m = await repo.readManifest(f.name, have)
+      if (await sameContent(m, spec)) { report.push({ ...item, status: 'unchanged', version: m.version, seal: m.seal }); continue }
+    }
+    plans.push({ found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length })
+    report.push(item)
+  }
+  // (an unchanged child keeps linking to the parent version it was trained from, even when that
+  // parent's folder changed and is promoted again as a new version here)
+  const ordered = parentsFirst(plans)
+  const totalBytes = ordered.reduce((a, p) => a + p.bytes, 0)
+  const commits: string[] = []
+  let stored = 0
+  if (!o.dryRun && ordered.length) {
+    const size = o.batch ?? ordered.length
+    let doneBytes = 0
+    for (let i = 0; i < ordered.length; i += size) {
+      const chunk = ordered.slice(i, i + size)
+      const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
+      o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${ordered.length > size ? ` (${i + chunk.length} of ${ordered.length})` : ''}\n`)
+      const base = doneBytes
+      const { commit, results } = await promote(repo, chunk.map((p) => p.spec), {
+        allowDirty: o.allowDirty ?? false,
+        subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
+        onProgress: (done) => o.onProgress?.(base + done, totalBytes),
+      })
+      doneBytes += chunkBytes
+      commits.push(commit)
+      const byName = new Map(report.map((x) => [x.name, x]))
+      for (const r of results) {
+        stored += r.stored_bytes
+        const item = byName.get(r.name)!
+        item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+      }
+    }
+  }
+  const promotedPlans = o.dryRun ? [] : ordered
+  return {
+    layout,
+    models: report,
+    promoted: report.filter((r) => r.status === 'promoted').length,
+    unchanged: report.filter((r) => r.status === 'unchanged').length,
+    commits,
+    checkpoints: promotedPlans.reduce((a, p) => a + p.checkpoints, 0),
+    files: promotedPlans.reduce((a, p) => a + p.spec.files.length, 0),
+    bytes: promotedPlans.reduce((a, p) => a + p.bytes, 0),
+    stored_bytes: stored,
+    seconds: (performance.now() - started) / 1000,
+  }
+}

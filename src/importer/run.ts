@@ -1,0 +1,71 @@
+/**
+ * A run directory: the files of one training run, with the epoch of each checkpoint taken from its
+ * folder or file name, and the metrics and config files found beside them (spec/import.md).
+ *
+ *   checkpoint_000012/model.safetensors   epoch 12     (also checkpoint-12/, ckpt_12/, epoch_12/, epoch12/)
+ *   epoch_3.pt, checkpoint-40.safetensors epoch 3, 40  (a checkpoint file directly in the run folder)
+ *   result.json results.json metrics.json metrics.jsonl metrics.csv progress.csv history.json history.csv
+ *                                         per-epoch metrics (the first found, in this order)
+ *   config.json params.json hparams.json  the training config / generating factors
+ */
+import { readdir } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import type { SourceFile } from '../promote/promote.js'
+import { UsageError } from '../errors.js'
+
+export const CHECKPOINT_DIR = /^(?:checkpoint|ckpt|epoch)[_-]?(\d+)$/i
+export const CHECKPOINT_FILE = /^(?:checkpoint|ckpt|epoch|model[_-]epoch)[_-]?(\d+)\.[a-z0-9]+$/i
+export const METRICS_FILES = ['result.json', 'results.json', 'metrics.json', 'metrics.jsonl', 'metrics.csv', 'progress.csv', 'history.json', 'history.csv']
+export const CONFIG_FILES = ['config.json', 'params.json', 'hparams.json']
+
+export interface RunDir {
+  files: SourceFile[]
+  /** Absolute path of the metrics file in the run folder itself, if any. */
+  metricsFile?: string
+  configFile?: string
+  /** Distinct checkpoint epochs. */
+  epochs: number[]
+}
+
+/** The epoch a file of a run belongs to, from the first path segment that names one. */
+export function epochOf(relPath: string): number | undefined {
+  const segs = relPath.split('/')
+  for (let i = 0; i < segs.length - 1; i++) {
+    const m = CHECKPOINT_DIR.exec(segs[i]!)
+    if (m) return Number(m[1])
+  }
+  const m = segs.length === 1 ? CHECKPOINT_FILE.exec(segs[0]!) : null
+  return m ? Number(m[1]) : undefined
+}
+
+export function isCheckpointEntry(name: string, isDir: boolean): boolean {
+  return isDir ? CHECKPOINT_DIR.test(name) : CHECKPOINT_FILE.test(name)
+}
+
+/**
+ * Every regular file under `dir` (sorted, paths relative to it), skipping the folders in `skip`
+ * (nested runs) and hidden entries (.git, .DS_Store, ...). Symbolic links are refused.
+ */
+export async function describeRunDir(dir: string, skip: Set<string> = new Set()): Promise<RunDir> {
+  const files: SourceFile[] = []
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true })
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue
+      const full = join(d, e.name)
+      if (e.isDirectory()) { if (!skip.has(full)) await walk(full) }
+      else if (e.isFile()) {
+        const path = relative(dir, full).split('\\').join('/')
+        const epoch = epochOf(path)
+        files.push({ source: full, path, ...(epoch !== undefined ? { epoch } : {}) })
+      } else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; copy the file it points to instead`, 'E_NO_FILE', { path: full })
+    }
+  }
+  await walk(dir)
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  const top = new Set(files.filter((f) => !f.path.includes('/')).map((f) => f.path))
+  const metrics = METRICS_FILES.find((n) => top.has(n))
+  const config = CONFIG_FILES.find((n) => top.has(n))
+  const epochs = [...new Set(files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!))].sort((a, b) => a - b)
+  return { files, ...(metrics ? { metricsFile: join(dir, metrics) } : {}), ...(config ? { configFile: join(dir, config) } : {}), epochs }
+}
