@@ -1,0 +1,105 @@
+/**
+ * One long-lived `git cat-file --batch` for many small reads: blob heads for sniffing, manifests
+ * as of a commit or the index (`HEAD:path`, `:path`, `<commit>:path` or an object id). Requests are
+ * pipelined and answered in order; only the first `limit` bytes of each object are kept, the rest
+ * streams past, so reading the head of a large blob costs no memory.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { ZooError } from '../errors.js'
+
+export interface CatObject {
+  oid: string
+  type: string
+  /** The object's full size. */
+  size: number
+  /** Its first `min(size, limit)` bytes. */
+  bytes: Buffer
+}
+
+interface Pending { limit: number; resolve: (o: CatObject | null) => void; reject: (e: Error) => void }
+
+export class CatFile {
+  private child: ChildProcessWithoutNullStreams | null = null
+  private readonly queue: Pending[] = []
+  private buf: Buffer = Buffer.alloc(0)
+  /** The object being received: header parsed, body bytes still to come. */
+  private cur: { obj: CatObject; parts: Buffer[]; kept: number; left: number; p: Pending } | null = null
+  private failed: Error | null = null
+  private stderr = ''
+
+  /** git starts on the first read. */
+  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  private start(): ChildProcessWithoutNullStreams {
+    if (this.child) return this.child
+    const child = spawn('git', ['cat-file', '--batch'], { cwd: this.cwd, env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    child.stdout.on('data', (d: Buffer) => this.onData(d))
+    child.stderr.on('data', (d: Buffer) => { this.stderr += d.toString() })
+    child.on('error', (err) => this.fail(new ZooError(`could not run git cat-file: ${err.message}`, 'E_GIT', {}, { cause: err })))
+    child.on('close', (code) => {
+      if (this.queue.length || this.cur) this.fail(new ZooError(`git cat-file stopped (exit ${code}): ${this.stderr.trim()}`, 'E_GIT'))
+    })
+    child.stdin.on('error', () => { /* reported through close */ })
+    this.child = child
+    return child
+  }
+
+  /** The object `spec` names, or null when it does not exist. Keeps at most `limit` bytes. */
+  read(spec: string, limit = Number.MAX_SAFE_INTEGER): Promise<CatObject | null> {
+    if (this.failed) return Promise.reject(this.failed)
+    if (/[\n\r]/.test(spec)) return Promise.resolve(null) // git cannot be asked; such a path is never a zoo path
+    return new Promise((resolve, reject) => {
+      const child = this.start()
+      this.queue.push({ limit, resolve, reject })
+      child.stdin.write(spec + '\n')
+    })
+  }
+
+  /** The object's text (whole), or null. */
+  async text(spec: string): Promise<string | null> {
+    const o = await this.read(spec)
+    return o && o.type === 'blob' ? o.bytes.toString('utf8') : null
+  }
+
+  async close(): Promise<void> {
+    const child = this.child
+    if (!child || child.exitCode !== null) return
+    await new Promise<void>((resolve) => { child.once('close', () => resolve()); child.stdin.end() })
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return
+    this.failed = err
+    if (this.cur) { this.cur.p.reject(err); this.cur = null }
+    for (const p of this.queue.splice(0)) p.reject(err)
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d
+    for (;;) {
+      if (this.cur) {
+        const c = this.cur
+        const take = Math.min(c.left, this.buf.length)
+        const keep = Math.min(take, c.p.limit - c.kept)
+        if (keep > 0) { c.parts.push(this.buf.subarray(0, keep)); c.kept += keep }
+        this.buf = this.buf.subarray(take)
+        c.left -= take
+        if (c.left > 0) return
+        c.obj.bytes = Buffer.concat(c.parts)
+        this.cur = null
+        c.p.resolve(c.obj)
+        continue
+      }
+      const nl = this.buf.indexOf(10)
+      if (nl === -1) return
+      const header = this.buf.subarray(0, nl).toString()
+      this.buf = this.buf.subarray(nl + 1)
+      const p = this.queue.shift()
+      if (!p) { this.fail(new ZooError(`git cat-file answered what was not asked: ${header}`, 'E_GIT')); return }
+      const m = /^([0-9a-f]{40,64}) (\S+) (\d+)$/.exec(header)
+      if (!m) { p.resolve(null); continue } // "<spec> missing" / "ambiguous"
+      // body plus the newline that ends it
+      this.cur = { obj: { oid: m[1]!, type: m[2]!, size: Number(m[3]), bytes: Buffer.alloc(0) }, parts: [], kept: 0, left: Number(m[3]) + 1, p: { ...p, limit: Math.min(p.limit, Number(m[3])) } }
+    }
+  }
+}

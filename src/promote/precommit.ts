@@ -1,0 +1,346 @@
+/**
+ * The zoo's commit rules (spec/seal.md, "What a commit may do"), applied by the pre-commit hook to
+ * the index against HEAD, and by `verify --signatures` to each commit against its parent:
+ *   - no raw weights file anywhere in git (sniffed by content, whatever its name);
+ *   - under models/ only model version folders `models/<name>/v<N>/`;
+ *   - a folder sealed before (its manifest.json exists there) never changes; the additions
+ *     allowed are RETIRED.json, a valid retirement of exactly that seal, and evaluation records
+ *     `evals/<data-sha256>[-<file>].json` that validate against the sealed manifest (spec/eval.md);
+ *   - a new version folder holds its manifest.json (valid, canonical, sealed, named for its folder,
+ *     meeting .zoo/schema.json as of before), the config snapshot it names (matching its digest) and
+ *     its README.md card, nothing else.
+ * The hook also checks that new manifests' objects are in the local store. This module loads only
+ * light code until something under models/ is staged, so the hook stays fast (spec/seal.md).
+ */
+import { execFile } from 'node:child_process'
+import { CatFile, type CatObject } from '../git/catfile.js'
+import { ZooError } from '../errors.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { ZooSchema } from './policy.js'
+import type { Retirement } from './retire.js'
+
+export interface Change {
+  /** A (added), M (modified), D (deleted), T (type changed); renames are split into D + A. */
+  status: string
+  path: string
+  oldMode: string
+  newMode: string
+  oldOid: string
+  newOid: string
+}
+
+export type RuleKind = 'weights' | 'layout' | 'manifest' | 'seal' | 'schema' | 'config' | 'sealed' | 'retire' | 'eval' | 'objects'
+
+export interface RuleProblem {
+  kind: RuleKind
+  path: string
+  /** `name@vN` when the problem concerns a model version. */
+  model?: string
+  problem: string
+  /** A command (or two) that fixes it. */
+  fix: string
+}
+
+export interface NewVersion { model: string; path: string; oid: string; manifest: Manifest }
+export interface NewRetirement { model: string; path: string; retirement: Retirement }
+
+/** An evaluation record added beside a sealed version (spec/eval.md). */
+export interface NewEvaluation { model: string; path: string; seal: string; data: string }
+
+export interface RuleResult { problems: RuleProblem[]; manifests: NewVersion[]; retirements: NewRetirement[]; evaluations: NewEvaluation[] }
+
+/** Where the two sides of a change are read: `<rev>:<path>`, or the index (`:<path>`) when rev is ''. */
+export interface Sides { before: string | null; after: string }
+
+const REGULAR = new Set(['100644', '100755'])
+const ZERO = /^0+$/
+
+/**
+ * Parse `git diff --raw -z --no-renames` output. With `git diff-tree --stdin` output, `onCommit` is
+ * told each commit header before that commit's changes.
+ */
+export function parseRawDiff(text: string, onCommit?: (sha: string) => void, onChange?: (c: Change) => void): Change[] {
+  const out: Change[] = []
+  const parts = text.split('\0')
+  for (let i = 0; i < parts.length; i++) {
+    const t = parts[i]!
+    if (t.startsWith(':')) {
+      const [oldMode, newMode, oldOid, newOid, status] = t.slice(1).split(' ')
+      const c = { oldMode: oldMode!, newMode: newMode!, oldOid: oldOid!, newOid: newOid!, status: status!.slice(0, 1), path: parts[++i]! }
+      out.push(c)
+      onChange?.(c)
+      continue
+    }
+    const sha = t.trim()
+    if (/^[0-9a-f]{40,64}$/.test(sha)) onCommit?.(sha)
+  }
+  return out
+}
+
+/** Quote a path for a shell command in a message. */
+export function sh(s: string): string {
+  return /^[A-Za-z0-9_./@=:+-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`
+}
+
+export interface ModelPath { name: string; version: number; dir: string; rest: string }
+
+/** Split `models/<name>/v<N>/<rest>`; `outside` for paths under models/ not in a version folder. */
+export function parseModelPath(path: string): ModelPath | 'outside' | null {
+  if (!path.startsWith('models/')) return null
+  const segs = path.split('/')
+  const at = segs.findIndex((s, i) => i >= 2 && /^v[1-9]\d*$/.test(s))
+  if (at === -1 || at === segs.length - 1) return 'outside'
+  const name = segs.slice(1, at).join('/')
+  return { name, version: Number(segs[at]!.slice(1)), dir: segs.slice(0, at + 1).join('/'), rest: segs.slice(at + 1).join('/') }
+}
+
+function spec(rev: string | null, path: string): string | null {
+  return rev === null ? null : `${rev}:${path}`
+}
+
+/** Raw weights among the added or modified blobs. */
+export async function weightsProblems(changes: Change[], cat: CatFile, label = 'staged',
+                                      shortcut?: (c: Change) => Promise<CatObject | null>): Promise<RuleProblem[]> {
+  const wanted = changes.filter((c) => c.status !== 'D' && REGULAR.has(c.newMode) && !ZERO.test(c.newOid))
+  if (!wanted.length) return []
+  const { isWeightsFile, sniff, SNIFF_BYTES } = await import('../formats/sniff.js')
+  const heads = await Promise.all(wanted.map(async (c) => (await shortcut?.(c)) ?? cat.read(c.newOid, SNIFF_BYTES)))
+  const out: RuleProblem[] = []
+  wanted.forEach((c, i) => {
+    const o = heads[i]
+    if (!o || !isWeightsFile(o.bytes, o.size)) return
+    const mp = parseModelPath(c.path)
+    out.push({
+      kind: 'weights', path: c.path, ...(mp && mp !== 'outside' ? { model: `${mp.name}@v${mp.version}` } : {}),
+      problem: `is raw model weights by its content (${sniff(o.bytes, o.size)}, ${o.size} bytes), ${label}; weights belong in the zoo's store, not in git`,
+      fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>`,
+    })
+  })
+  return out
+}
+
+/**
+ * The rules for models/ (see the module comment) over `changes` between `sides.before` and
+ * `sides.after`. `schema` is the zoo's schema as of before. Manifests and retirements it accepts
+ * are returned for the callers' own checks (objects in the store, trailers).
+ */
+export async function modelRules(changes: Change[], cat: CatFile, sides: Sides, schema: ZooSchema): Promise<RuleResult> {
+  const { parseManifest, checkSeal, serializeManifest, MANIFEST_FILE } = await import('../manifest/manifest.js')
+  const { schemaProblems } = await import('./policy.js')
+  const { parseRetirement, RETIRED_FILE } = await import('./retire.js')
+  const { validateEvalRecord, EVAL_PATH } = await import('../evals/record.js')
+  const res: RuleResult = { problems: [], manifests: [], retirements: [], evaluations: [] }
+  const problem = (p: RuleProblem): void => { res.problems.push(p) }
+  const sealedBefore = new Map<string, Promise<string | null>>() // dir -> manifest text before, or null
+  const before = (dir: string): Promise<string | null> => {
+    let v = sealedBefore.get(dir)
+    if (!v) {
+      const s = spec(sides.before, `${dir}/${MANIFEST_FILE}`)
+      v = s ? cat.text(s) : Promise.resolve(null)
+      sealedBefore.set(dir, v)
+    }
+    return v
+  }
+  const fresh = new Map<string, { mp: ModelPath; changes: Change[] }>()
+  for (const c of changes) {
+    const mp = parseModelPath(c.path)
+    if (mp === null) continue
+    if (mp === 'outside') {
+      if (c.status === 'D') continue
+      problem({ kind: 'layout', path: c.path, problem: 'models/ holds only model version folders (models/<name>/v<N>/), written by `git zoo add`', fix: `git rm --cached -- ${sh(c.path)}` })
+      continue
+    }
+    const model = `${mp.name}@v${mp.version}`
+    const sealed = await before(mp.dir)
+    if (sealed !== null) {
+      if (c.status === 'A' && mp.rest === RETIRED_FILE && REGULAR.has(c.newMode)) {
+        const text = await cat.text(c.newOid)
+        try {
+          const r = parseRetirement(text ?? '', c.path)
+          const m = parseManifest(sealed, `${mp.dir}/${MANIFEST_FILE}`)
+          if (r.name !== mp.name || r.version !== mp.version) throw new Error(`it names ${r.name}@v${r.version}, not ${model}`)
+          if (r.seal !== m.seal) throw new Error(`its seal ${r.seal} is not the sealed manifest's ${m.seal}`)
+          res.retirements.push({ model, path: c.path, retirement: r })
+        } catch (err) {
+          problem({ kind: 'retire', path: c.path, model, problem: `not a valid retirement: ${(err as Error).message}`, fix: `git rm --cached -- ${sh(c.path)} && git zoo retire ${model} --reason <why>` })
+        }
+        continue
+      }
+      if (c.status === 'A' && EVAL_PATH.test(c.path) && REGULAR.has(c.newMode)) {
+        try {
+          const m = parseManifest(sealed, `${mp.dir}/${MANIFEST_FILE}`)
+          const r = validateEvalRecord((await cat.text(c.newOid)) ?? '', m, c.path)
+          res.evaluations.push({ model, path: c.path, seal: m.seal, data: r.data.sha256 })
+        } catch (err) {
+          problem({ kind: 'eval', path: c.path, model, problem: `not a valid evaluation record: ${(err as Error).message}`, fix: `git rm --cached -- ${sh(c.path)} && git zoo eval ${model} --data <file>` })
+        }
+        continue
+      }
+      const what = c.status === 'D' ? 'deletes' : c.status === 'A' ? 'adds a file to' : 'modifies'
+      problem({
+        kind: 'sealed', path: c.path, model,
+        problem: `${what} the sealed version ${model}; sealed versions never change (README.md cards included)`,
+        fix: c.status === 'A'
+          ? `git rm --cached -- ${sh(c.path)}`
+          : `git restore --staged --worktree --source=HEAD -- ${sh(c.path)}${c.status === 'D' ? `  (to take it out of service: git zoo retire ${model} --reason <why>)` : ''}`,
+      })
+      continue
+    }
+    if (c.status === 'D') continue // leftovers of a folder that was never sealed
+    const f = fresh.get(mp.dir) ?? { mp, changes: [] }
+    f.changes.push(c)
+    fresh.set(mp.dir, f)
+  }
+  for (const { mp, changes: cs } of fresh.values()) {
+    const model = `${mp.name}@v${mp.version}`
+    const mpath = `${mp.dir}/${MANIFEST_FILE}`
+    const redo = `git rm -r --cached -- ${sh(mp.dir)} && git zoo add <files> --name ${mp.name}`
+    const mo = await cat.read(spec(sides.after, mpath)!)
+    const mchange = cs.find((c) => c.path === mpath)
+    if (!mo || !mchange) {
+      for (const c of cs) problem({ kind: 'layout', path: c.path, model, problem: `${mp.dir}/ has no ${MANIFEST_FILE}, so this is not a sealed model version`, fix: redo })
+      continue
+    }
+    if (!REGULAR.has(mchange.newMode)) {
+      problem({ kind: 'manifest', path: mpath, model, problem: `${MANIFEST_FILE} is not a regular file`, fix: redo })
+      continue
+    }
+    const text = mo.bytes.toString('utf8')
+    let m: Manifest
+    try { m = parseManifest(text, mpath) } catch (err) {
+      problem({ kind: 'manifest', path: mpath, model, problem: (err as Error).message, fix: redo })
+      continue
+    }
+    const seal = checkSeal(m)
+    if (!seal.ok) {
+      problem({ kind: 'seal', path: mpath, model, problem: `seal mismatch: the manifest says ${m.seal}, its content gives ${seal.expected}; it was changed after sealing`, fix: redo })
+      continue
+    }
+    let ok = true
+    if (m.name !== mp.name || m.version !== mp.version) {
+      problem({ kind: 'manifest', path: mpath, model, problem: `the manifest is ${m.name}@v${m.version} but sits in ${mp.dir}/`, fix: redo }); ok = false
+    }
+    if (serializeManifest(m) !== text) {
+      problem({ kind: 'manifest', path: mpath, model, problem: 'the manifest is not in its canonical form (key order, indentation, number spelling as git zoo writes it)', fix: redo }); ok = false
+    }
+    const sp = schemaProblems(m as unknown as Record<string, unknown>, schema)
+    if (sp.length) { problem({ kind: 'schema', path: mpath, model, problem: `does not meet .zoo/schema.json: ${sp.join('; ')}`, fix: `${redo} (with the values the schema requires)` }); ok = false }
+    const allowed = new Set([MANIFEST_FILE, 'README.md', ...(m.config ? [m.config.path] : [])])
+    for (const c of cs) {
+      if (!allowed.has(c.path.slice(mp.dir.length + 1))) {
+        problem({ kind: 'layout', path: c.path, model, problem: `${c.path.slice(mp.dir.length + 1)} is not part of ${model} (a version folder holds its manifest, config snapshot and README.md)`, fix: `git rm --cached -- ${sh(c.path)}` }); ok = false
+      }
+    }
+    if (m.config) {
+      const cpath = `${mp.dir}/${m.config.path}`
+      const co = await cat.read(spec(sides.after, cpath)!)
+      const { createHash } = await import('node:crypto')
+      const digest = co ? createHash('sha256').update(co.bytes).digest('hex') : ''
+      if (!co || co.size !== m.config.size || digest !== m.config.sha256) {
+        problem({ kind: 'config', path: cpath, model, problem: co ? `the config snapshot (${co.size} bytes, sha256 ${digest}) does not match the manifest (${m.config.size} bytes, ${m.config.sha256})` : 'the config snapshot the manifest names is missing', fix: redo }); ok = false
+      }
+    }
+    if (ok) res.manifests.push({ model, path: mpath, oid: mo.oid, manifest: m })
+  }
+  return res
+}
+
+/** The zoo schema at `rev` (empty when there is none); a broken schema is a problem. */
+export async function schemaAt(cat: CatFile, rev: string | null): Promise<{ schema: ZooSchema; problem?: RuleProblem }> {
+  const text = rev === null ? null : await cat.text(`${rev}:.zoo/schema.json`)
+  if (text === null) return { schema: {} }
+  try { return { schema: JSON.parse(text) as ZooSchema } } catch (err) {
+    return { schema: {}, problem: { kind: 'schema', path: '.zoo/schema.json', problem: `not valid JSON: ${(err as Error).message}`, fix: 'git checkout HEAD -- .zoo/schema.json' } }
+  }
+}
+
+function gitOut(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, env, encoding: 'utf8', maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+      if (err) reject(new ZooError(`git ${args[0]} failed: ${stderr.trim() || err.message}`, 'E_GIT', { args }, { cause: err }))
+      else resolve(stdout)
+    })
+  })
+}
+
+/**
+ * The pre-commit check: what is staged (the index git is committing, GIT_INDEX_FILE included)
+ * against HEAD. Returns the problems; empty means the commit may go ahead.
+ */
+export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv): Promise<RuleProblem[]> {
+  const diff = gitOut(cwd, env, ['diff', '--cached', '--raw', '-z', '--no-renames', '--no-abbrev', '--ignore-submodules=all'])
+  // load what sniffing needs while git runs: the hook's time is mostly start-up
+  const warm = Promise.all([import('../formats/sniff.js'), import('node:crypto'), import('node:fs/promises')])
+  const changes = parseRawDiff(await diff)
+  if (changes.length === 0) return []
+  const [{ SNIFF_BYTES }, { createHash }, { readFile, lstat }] = await warm
+  const cat = new CatFile(cwd, env)
+  try {
+    /**
+     * The staged blob's head read from the work tree when the file there is that very blob (its
+     * git hash matches): no git process for the usual commit. Null sends it to cat-file.
+     */
+    const workTreeHead = async (c: Change): Promise<CatObject | null> => {
+      try {
+        const path = `${cwd}/${c.path}`
+        const st = await lstat(path)
+        if (!st.isFile() || st.size > 4 * 1024 * 1024) return null
+        const bytes = await readFile(path)
+        const oid = createHash(c.newOid.length === 64 ? 'sha256' : 'sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')
+        return oid === c.newOid ? { oid, type: 'blob', size: bytes.length, bytes: bytes.subarray(0, SNIFF_BYTES) } : null
+      } catch {
+        return null
+      }
+    }
+    const problems = await weightsProblems(changes, cat, 'staged', workTreeHead)
+    if (!changes.some((c) => c.path.startsWith('models/'))) return problems
+    const { schema, problem } = await schemaAt(cat, 'HEAD')
+    if (problem) problems.push(problem)
+    const r = await modelRules(changes, cat, { before: 'HEAD', after: '' }, schema)
+    problems.push(...r.problems)
+    if (r.manifests.length) problems.push(...await missingObjects(cwd, env, cat, r.manifests))
+    return problems
+  } finally {
+    await cat.close()
+  }
+}
+
+/** New manifests whose objects are not all in the local store (those merged in from MERGE_HEAD excepted). */
+async function missingObjects(cwd: string, env: NodeJS.ProcessEnv, cat: CatFile, manifests: NewVersion[]): Promise<RuleProblem[]> {
+  const todo: NewVersion[] = []
+  for (const v of manifests) {
+    const merged = await cat.read(`MERGE_HEAD:${v.path}`, 0)
+    if (merged?.oid !== v.oid) todo.push(v) // promoted on the merged branch: fetch's job, not this commit's
+  }
+  if (!todo.length) return []
+  const { Repo } = await import('../repo.js')
+  const { reachableObjects } = await import('../cas/walk.js')
+  const { CID } = await import('multiformats/cid')
+  const repo = await Repo.open(cwd, env)
+  const store = await repo.openStore()
+  const out: RuleProblem[] = []
+  try {
+    for (const v of todo) {
+      const fix = `git zoo fetch ${v.model} (if it was promoted elsewhere), or promote the files again: git rm -r --cached -- ${sh(v.path.replace(/\/[^/]+$/, ''))} && git zoo add <files> --name ${v.manifest.name}`
+      let objects: Set<string>
+      try { objects = await reachableObjects([v.manifest], store) } catch (err) {
+        out.push({ kind: 'objects', path: v.path, model: v.model, problem: `its file tree cannot be read from the local store ${store.location}: ${(err as Error).message}`, fix })
+        continue
+      }
+      const missing: string[] = []
+      for (const o of objects) if (!(await store.has(CID.parse(o)))) missing.push(o)
+      if (missing.length) out.push({ kind: 'objects', path: v.path, model: v.model, problem: `${missing.length} of ${objects.size} objects it references are missing from the local store ${store.location} (first: ${missing[0]})`, fix })
+    }
+  } finally {
+    await store.close()
+  }
+  return out
+}
+
+/** The refusal message: each offending path, what is wrong, and the command that fixes it. */
+export function formatRefusal(problems: RuleProblem[]): string {
+  const lines = [`git zoo: commit refused (${problems.length} problem${problems.length === 1 ? '' : 's'}):`, '']
+  for (const p of problems) lines.push(`  ${p.path}: ${p.problem}`, `      fix: ${p.fix}`)
+  lines.push('', 'Nothing was committed. Model weights enter the zoo only through `git zoo add`; see `git zoo verify --help`.', '')
+  return lines.join('\n')
+}
