@@ -3,7 +3,7 @@ import type { Parsed } from '../args.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { openCatalog } from '../../catalog/catalog.js'
-import { parseFilter, runQuery, summarize, finalMetricKeys, type Filter } from '../../catalog/query.js'
+import { parseFilter, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../../catalog/query.js'
 import { renderTable } from '../../catalog/table.js'
 import { UsageError } from '../../errors.js'
 
@@ -16,10 +16,12 @@ export function parseSort(text: string | undefined): Array<{ field: string; desc
 export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], defaultSort: string | undefined): Promise<number> {
   const limit = int(args, 'limit')
   if (limit !== undefined && limit < 0) throw new UsageError('--limit takes a number >= 0', 'E_USAGE')
-  const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
+  const sort = parseSort(str(args, 'sort') ?? defaultSort)
+  const history = [...filters.map((f) => f.field), ...sort.map((s) => s.field)].some(needsHistory)
+  const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
   const c = opened.file
   try {
-    const q = runQuery(c, { filters, sort: parseSort(str(args, 'sort') ?? defaultSort), ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions') })
+    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions') })
     if (c.header.problemCount > 0) {
       const p = c.header.problems[0]
       io.err(`git zoo: warning: ${c.header.problemCount} manifest${c.header.problemCount === 1 ? '' : 's'} could not be indexed${p ? ` (${p.path}: ${p.problem})` : ''}; run \`git zoo verify\`\n`)
