@@ -2,7 +2,8 @@
  * One long-lived `git cat-file --batch` for many small reads: blob heads for sniffing, manifests
  * as of a commit or the index (`HEAD:path`, `:path`, `<commit>:path` or an object id). Requests are
  * pipelined and answered in order; only the first `limit` bytes of each object are kept, the rest
- * streams past, so reading the head of a large blob costs no memory.
+ * streams past, so reading the head of a large blob costs no memory. `head()` does not even stream
+ * a large blob: it asks its size first and reads only the head through a `git cat-file blob` it stops.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { ZooError } from '../errors.js'
@@ -27,12 +28,14 @@ export class CatFile {
   private failed: Error | null = null
   private stderr = ''
 
-  /** git starts on the first read. */
-  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  private sizes: CatFile | null = null
+
+  /** git starts on the first read. With `checkOnly`, objects come back without their bytes. */
+  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv = process.env, private readonly checkOnly = false) {}
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child
-    const child = spawn('git', ['cat-file', '--batch'], { cwd: this.cwd, env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn('git', ['cat-file', this.checkOnly ? '--batch-check' : '--batch'], { cwd: this.cwd, env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
     child.stdout.on('data', (d: Buffer) => this.onData(d))
     child.stderr.on('data', (d: Buffer) => { this.stderr += d.toString() })
     child.on('error', (err) => this.fail(new ZooError(`could not run git cat-file: ${err.message}`, 'E_GIT', {}, { cause: err })))
@@ -55,6 +58,21 @@ export class CatFile {
     })
   }
 
+  /**
+   * The first `limit` bytes of a blob (and its size) for sniffing. Blobs up to `BIG` bytes come
+   * through the batch; a larger one is read by a `git cat-file blob` that is stopped after `limit`
+   * bytes, so a checkpoint staged by mistake is not streamed whole.
+   */
+  async head(oid: string, limit: number): Promise<CatObject | null> {
+    this.sizes ??= new CatFile(this.cwd, this.env, true)
+    const info = await this.sizes.read(oid)
+    if (!info || info.type !== 'blob') return info
+    if (info.size <= CatFile.BIG) return this.read(oid, limit)
+    return { ...info, bytes: await blobHead(this.cwd, this.env, oid, limit) }
+  }
+
+  static readonly BIG = 4 * 1024 * 1024
+
   /** The object's text (whole), or null. */
   async text(spec: string): Promise<string | null> {
     const o = await this.read(spec)
@@ -62,6 +80,7 @@ export class CatFile {
   }
 
   async close(): Promise<void> {
+    await this.sizes?.close()
     const child = this.child
     if (!child || child.exitCode !== null) return
     await new Promise<void>((resolve) => { child.once('close', () => resolve()); child.stdin.end() })
@@ -98,8 +117,30 @@ export class CatFile {
       if (!p) { this.fail(new ZooError(`git cat-file answered what was not asked: ${header}`, 'E_GIT')); return }
       const m = /^([0-9a-f]{40,64}) (\S+) (\d+)$/.exec(header)
       if (!m) { p.resolve(null); continue } // "<spec> missing" / "ambiguous"
+      if (this.checkOnly) { p.resolve({ oid: m[1]!, type: m[2]!, size: Number(m[3]), bytes: Buffer.alloc(0) }); continue }
       // body plus the newline that ends it
       this.cur = { obj: { oid: m[1]!, type: m[2]!, size: Number(m[3]), bytes: Buffer.alloc(0) }, parts: [], kept: 0, left: Number(m[3]) + 1, p: { ...p, limit: Math.min(p.limit, Number(m[3])) } }
     }
   }
+}
+
+/** The first `limit` bytes of a blob, from a `git cat-file blob` stopped once they are in. */
+function blobHead(cwd: string, env: NodeJS.ProcessEnv, oid: string, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['cat-file', 'blob', oid], { cwd, env, stdio: ['ignore', 'pipe', 'ignore'] })
+    const parts: Buffer[] = []
+    let n = 0
+    let done = false
+    const finish = (): void => {
+      if (done) return
+      done = true
+      child.stdout.destroy()
+      child.kill()
+      const all = Buffer.concat(parts)
+      resolve(all.subarray(0, Math.min(all.length, limit)))
+    }
+    child.stdout.on('data', (d: Buffer) => { parts.push(d); n += d.length; if (n >= limit) finish() })
+    child.stdout.on('end', finish)
+    child.on('error', (err) => { if (!done) { done = true; reject(new ZooError(`could not run git cat-file: ${err.message}`, 'E_GIT', {}, { cause: err })) } })
+  })
 }

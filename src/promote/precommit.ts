@@ -99,12 +99,12 @@ function spec(rev: string | null, path: string): string | null {
 }
 
 /** Raw weights among the added or modified blobs. */
-export async function weightsProblems(changes: Change[], cat: CatFile, label = 'staged',
+export async function weightsProblems(changes: Change[], cat: CatFile, label = '',
                                       shortcut?: (c: Change) => Promise<CatObject | null>): Promise<RuleProblem[]> {
   const wanted = changes.filter((c) => c.status !== 'D' && REGULAR.has(c.newMode) && !ZERO.test(c.newOid))
   if (!wanted.length) return []
   const { isWeightsFile, sniff, SNIFF_BYTES } = await import('../formats/sniff.js')
-  const heads = await Promise.all(wanted.map(async (c) => (await shortcut?.(c)) ?? cat.read(c.newOid, SNIFF_BYTES)))
+  const heads = await Promise.all(wanted.map(async (c) => (await shortcut?.(c)) ?? cat.head(c.newOid, SNIFF_BYTES)))
   const out: RuleProblem[] = []
   wanted.forEach((c, i) => {
     const o = heads[i]
@@ -112,7 +112,7 @@ export async function weightsProblems(changes: Change[], cat: CatFile, label = '
     const mp = parseModelPath(c.path)
     out.push({
       kind: 'weights', path: c.path, ...(mp && mp !== 'outside' ? { model: `${mp.name}@v${mp.version}` } : {}),
-      problem: `is raw model weights by its content (${sniff(o.bytes, o.size)}, ${o.size} bytes), ${label}; weights belong in the zoo's store, not in git`,
+      problem: `is raw model weights by its content (${sniff(o.bytes, o.size)}, ${o.size} bytes)${label ? `, ${label}` : ''}; weights belong in the zoo's store, not in git`,
       fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>`,
     })
   })
@@ -292,7 +292,7 @@ export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv): Promise<
         return null
       }
     }
-    const problems = await weightsProblems(changes, cat, 'staged', workTreeHead)
+    const problems = await weightsProblems(changes, cat, '', workTreeHead)
     if (!changes.some((c) => c.path.startsWith('models/'))) return problems
     const { schema, problem } = await schemaAt(cat, 'HEAD')
     if (problem) problems.push(problem)
