@@ -42,7 +42,12 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
     /^alice:~\/zoo\$ git zoo init$/m,
     /^alice:~\/zoo\$ git zoo verify$/m,
     /^alice:~\/zoo\$ git zoo remote add origin \.\.\/\.\.\/shared\/zoo-objects$/m,
-    /^alice:~\/zoo\$ git zoo find 'dataset~taskA' 'metrics\.test_acc>0\.7' --sort -metrics\.test_acc --limit 3$/m,
+    /^alice:~\/zoo\$ git zoo import \.\.\/runs --json$/m,
+    /^ {4}layout vit: 12 models promoted \(\d+ checkpoints/m,
+    /^alice:~\/zoo\$ git zoo find dataset=taskA 'metrics\.test_acc>0\.7' --sort -metrics\.test_acc --limit 3$/m,
+    /^alice:~\/zoo\$ git zoo show \S+$/m,
+    /^alice:~\/zoo\$ git zoo lineage pretraining\/mlp-taska-seed1-gelu$/m,
+    /fine-tune -> finetuning\/mlp-taska-seed1-gelu\/ft-head-lr0\.1@v1/,
     /^alice:~\/zoo\$ git zoo push$/m,
     /^bob:~\$ git zoo clone \.\.\/shared\/zoo\.git zoo$/m,
     /^bob:~\/zoo\$ git zoo get \S+ --out \.\.\/best$/m,
@@ -51,18 +56,24 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
     /^bob:~\/zoo\$ git zoo soup \S+ \S+ .*--name \S+soup-head$/m,
     /^bob:~\/zoo\$ git zoo push$/m,
     /^alice:~\/zoo\$ git zoo pull$/m,
+    /soup -> finetuning\/mlp-taska-seed1-gelu\/soup-head@v1/,
   ]) grab(out, line)
 
   // Trained for real: every model of the population beats chance on held-out data, by a margin.
   const [, lo, hi, chanceA, chanceB] = grab(out, /held-out test accuracy ([\d.]+)% \.\. ([\d.]+)% \(chance: ([\d.]+)% on taskA, ([\d.]+)% on taskB\)/).map(Number)
   assert.ok(lo! > 2 * Math.max(chanceA!, chanceB!), `worst model ${lo}% is not clearly above chance ${chanceA}% / ${chanceB}%`)
   assert.ok(hi! >= lo!)
-  const trainedIn = Number(grab(out, /trained (\d+) models in ([\d.]+) s/)[2])
-  assert.ok(trainedIn > 0)
+  const [, count, trainedIn] = grab(out, /trained (\d+) models in ([\d.]+) s/).map(Number)
+  assert.equal(count, 12)
+  assert.ok(trainedIn! > 0)
+
+  // The import is one commit, right after the setup commit.
+  const log = grab(out, /git log --oneline -3\n {4}([0-9a-f]{7,}) zoo: import 12 models from runs\n {4}[0-9a-f]{7,} Set up the model zoo\n(?! {4})/)
+  assert.ok(log)
 
   // After the clone, the accuracy evaluated with onnxruntime-node is the one recorded at promotion.
-  const matches = [...out.matchAll(/^ {3}MATCH: (\S+) accuracy evaluated after the clone ([\d.]+) = recorded at promotion ([\d.]+)$/gm)]
-  assert.ok(matches.length >= 1, `no MATCH line in:\n${out}`)
+  const matches = [...out.matchAll(/^ {3}MATCH: (\S+) accuracy evaluated after the clone ([\d.]+) = recorded at promotion ([\d.]+)(?:;|$)/gm)]
+  assert.equal(matches.length, 2, `no MATCH line in:\n${out}`)
   for (const [, name, evaluated, recorded] of matches) {
     assert.equal(Number(evaluated), Number(recorded), `${name}`)
     assert.ok(Number(evaluated) > 2 * Math.max(chanceA!, chanceB!) / 100, `${name}: ${evaluated} is not clearly above chance`)
@@ -70,7 +81,7 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
   assert.doesNotMatch(out, /MISMATCH/)
 
   // Timing is reported, and the temporary folder is gone.
-  const total = Number(grab(out, /^demo finished in ([\d.]+) s$/m)[1])
+  const total = Number(grab(out, /^demo finished in ([\d.]+) s/m)[1])
   assert.ok(total > 0 && total < 120, `demo took ${total} s`)
   const tmp = grab(out, /two machines, alice and bob, in (\S+?);/)[1]!
   assert.equal(existsSync(tmp), false, `${tmp} was not removed`)

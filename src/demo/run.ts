@@ -11,6 +11,8 @@
  *   node dist/src/demo/run.js [--keep]     --keep: leave the temporary folder and print its path
  */
 import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative, sep } from 'node:path'
@@ -49,18 +51,24 @@ function excerpt(text: string, max: number): string {
 
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(2)} MB`
+
+/** Children still running (killed if the demo is interrupted). */
+const live = new Set<ChildProcess>()
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Result> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    live.add(child)
     const out: Buffer[] = [], err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))
     child.stderr.on('data', (b: Buffer) => err.push(b))
     const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS)
-    child.on('error', (e) => { clearTimeout(timer); reject(e) })
+    child.on('error', (e) => { clearTimeout(timer); live.delete(child); reject(e) })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
+      live.delete(child)
       resolve({
         code: code ?? (signal ? 128 : 1), ms: performance.now() - started,
         stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
@@ -74,13 +82,36 @@ interface RunOpts {
   lines?: number
   /** Print these lines instead of the raw output (for --json). */
   summary?: (r: Result) => string[]
+  /** Print only the top-level sections (an unindented line and the indented lines under it) whose
+   *  first line starts with one of these; the first section is always kept. */
+  sections?: string[]
   /** Also print stderr (the product's progress and notes) under stdout. Default true. */
   stderr?: boolean
+}
+
+/** The sections of a command's text output that `keep` names (see RunOpts.sections), or undefined if none matched. */
+function pickSections(text: string, keep: string[]): string | undefined {
+  const blocks: string[][] = []
+  for (const line of text.replace(/\s+$/, '').split('\n')) {
+    if (line === '') continue
+    if (!/^\s/.test(line) || blocks.length === 0) blocks.push([line])
+    else blocks[blocks.length - 1]!.push(line)
+  }
+  const kept = blocks.filter((b, i) => i === 0 || keep.some((k) => b[0]!.startsWith(k)))
+  if (kept.length < 2) return undefined
+  const total = blocks.reduce((n, b) => n + b.length, 0), shown = kept.reduce((n, b) => n + b.length, 0)
+  const lines = kept.flat().map((l) => `    ${l}`)
+  if (shown < total) lines.push(`    ... (${total - shown} more lines: ${blocks.filter((b) => !kept.includes(b)).map((b) => b[0]!.replace(/:.*$/, '')).join(', ')})`)
+  return lines.join('\n') + '\n'
 }
 
 class Demo {
   step = 'start'
   private n = 0
+  /** Child processes run, and the time they took. */
+  commands = 0
+  commandMs = 0
+  trainMs = 0
   readonly started = performance.now()
   constructor(readonly tmp: string, readonly env: NodeJS.ProcessEnv) {}
 
@@ -109,10 +140,13 @@ class Demo {
     const r = program === 'git'
       ? await run('git', args, cwd, this.env)
       : await run(process.execPath, [CLI, ...args], cwd, this.env)
+    this.commands++
+    this.commandMs += r.ms
     if (r.code !== 0) {
       this.fail(`\`${shown}\` exited with code ${r.code}`, [r.stdout.trim(), r.stderr.trim()].filter(Boolean).join('\n'))
     }
-    const lines = opts.summary ? opts.summary(r).map((l) => `    ${l}\n`).join('') : excerpt(r.stdout, opts.lines ?? 12)
+    const lines = opts.summary ? opts.summary(r).map((l) => `    ${l}\n`).join('')
+      : (opts.sections && pickSections(r.stdout, opts.sections)) || excerpt(r.stdout, opts.lines ?? 12)
     write(lines)
     if (opts.stderr !== false && !opts.summary) write(excerpt(r.stderr, 4))
     return r
@@ -154,6 +188,10 @@ function childEnv(tmp: string, globalConfig: string): NodeJS.ProcessEnv {
 }
 
 interface FoundModel { name: string; version: number; seal: string; dataset?: string; metrics: Record<string, number>; parents?: unknown[] }
+interface ImportDoc {
+  layout: string; models: { name: string; version: number; seal: string; status: string }[]
+  promoted: number; commits: string[]; checkpoints: number; files: number; bytes: number; stored_bytes: number; seconds: number
+}
 interface EvalDoc { name: string; version: number; seal: string; file: string; data: { n: number }; metrics: { accuracy: number; loss?: number }; recorded: boolean; commit?: string }
 
 async function walkthrough(demo: Demo, tmp: string): Promise<void> {
@@ -174,6 +212,7 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   demo.note(`grid: seeds {${d.seeds.join(', ')}} x lr {${d.learningRates.join(', ')}} x {${d.activations.join(', ')}} x {${d.inits.join(', ')}} = ${grid} MLPs on taskA (${TASK_A.classes} classes), ${d.epochs} epochs each`)
   demo.note(`family: 1 MLP pre-trained on taskA, ${d.finetunes.length} fine-tunes of it on taskB (${TASK_B.classes} classes), ${d.finetunes.filter((f) => f.freezeBody).length} of them with the body frozen`)
   const pop = await generatePopulation(runs)
+  demo.trainMs = pop.ms
   const accs = pop.models.map((m) => m.final.test_acc)
   const beat = pop.models.filter((m) => m.final.test_acc > 2 / (m.config.outputs as number)).length
   demo.note(`trained ${pop.models.length} models in ${secs(pop.ms)}: ${pop.files} files, ${(pop.bytes / 1e6).toFixed(2)} MB in ~/runs (a checkpoint per epoch, config.json, result.json, model.onnx)`)
@@ -187,28 +226,34 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   await demo.zoo(alice, aliceZoo, ['init'])
   await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Set up the model zoo'])
 
-  // Stand-in until `git zoo import` lands: one `git zoo add` per run.
-  demo.section('Promote the population')
-  const names = new Map<string, string>()
-  for (const m of pop.models) names.set(m.path, m.path.toLowerCase())
-  for (const m of pop.models) {
-    const dir = join(runs, ...m.path.split('/'))
-    const args = ['add', dir, '--name', names.get(m.path)!, '--config', join(dir, 'config.json'), '--metrics', join(dir, 'result.json'),
-      '--seed', String(m.config.seed), '--dataset', `${m.config.dataset as string}@1`, '--arch', 'mlp', '--param', `lr=${m.config.lr as number}`]
-    const parent = m.config.parent as string | null
-    if (parent) args.push('--parent', `${names.get(parent)!}=fine-tune`)
-    await demo.zoo(alice, aliceZoo, args, { lines: 0, stderr: false })
+  demo.section('Promote the whole population in one commit')
+  const imported = await demo.zooJson<ImportDoc>(alice, aliceZoo, ['import', runs], (doc) => [
+    `layout ${doc.layout}: ${doc.promoted} models promoted (${doc.checkpoints} checkpoints, ${doc.files} files, ${mb(doc.bytes)}) in ${doc.seconds.toFixed(1)} s`,
+    `${mb(doc.stored_bytes)} newly stored: tensors equal across epochs and models (the frozen bodies) are stored once`,
+    `commit ${doc.commits.map((c) => c.slice(0, 12)).join(', ')}`,
+  ])
+  if (imported.promoted !== pop.models.length) demo.fail(`import promoted ${imported.promoted} models, the population has ${pop.models.length}`)
+  if (imported.commits.length !== 1) demo.fail(`import made ${imported.commits.length} commits, not one`)
+  const head = await demo.git(alice, aliceZoo, ['log', '--oneline', '-3'], { lines: 3 })
+  if (!head.stdout.startsWith(imported.commits[0]!.slice(0, 7))) demo.fail(`HEAD is not the import commit ${imported.commits[0]}`)
+  const nameOf = (path: string): string => {
+    const m = imported.models.find((x) => x.name === path.toLowerCase()) ?? imported.models.find((x) => x.name.endsWith('/' + path.toLowerCase()))
+    if (!m) demo.fail(`import did not promote ${path} (models: ${imported.models.map((x) => x.name).join(', ')})`)
+    return m.name
   }
-  const pretrained = names.get(pop.models.find((m) => m.kind === 'pretrained')!.path)!
-  const headTunes = pop.models.filter((m) => m.kind === 'finetuned' && (m.config.frozen as string[]).length > 0).map((m) => names.get(m.path)!)
+  const pretrained = nameOf(pop.models.find((m) => m.kind === 'pretrained')!.path)
+  const fineTunes = pop.models.filter((m) => m.kind === 'finetuned')
+  const [headA, headB] = fineTunes.filter((m) => (m.config.frozen as string[]).length > 0).map((m) => nameOf(m.path)) as [string, string]
+  const bestTune = nameOf([...fineTunes].sort((a, b) => b.final.test_acc - a.final.test_acc)[0]!.path)
 
-  demo.section('Find the best models')
-  await demo.zoo(alice, aliceZoo, ['find', 'dataset~taskA', 'metrics.test_acc>0.7', '--sort', '-metrics.test_acc', '--limit', '3'])
-  const found = await demo.zooJson<{ models: FoundModel[] }>(alice, aliceZoo, ['find', 'dataset~taskA', '--sort', '-metrics.test_acc', '--limit', '1'],
+  demo.section('Find the best models, read a model card, draw a lineage')
+  await demo.zoo(alice, aliceZoo, ['find', 'dataset=taskA', 'metrics.test_acc>0.7', '--sort', '-metrics.test_acc', '--limit', '3'])
+  const found = await demo.zooJson<{ models: FoundModel[] }>(alice, aliceZoo, ['find', 'dataset=taskA', '--sort', '-metrics.test_acc', '--limit', '1'],
     (doc) => doc.models.map((m) => `${m.name}@v${m.version}  test_acc ${m.metrics.test_acc}  seal ${m.seal}`))
   const best = found.models[0]
   if (!best) demo.fail('find returned no model trained on taskA')
-  await demo.zoo(alice, aliceZoo, ['find', `ancestor=${pretrained}`, '--sort', '-metrics.test_acc'])
+  await demo.zoo(alice, aliceZoo, ['show', best.name], { sections: ['metrics', 'test_acc over'], lines: 30 })
+  await demo.zoo(alice, aliceZoo, ['lineage', pretrained])
 
   demo.section('Verify every object of every model')
   await verify(demo, alice, aliceZoo)
@@ -221,24 +266,27 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Zoo remote', '.zoo/config.json'])
   await demo.zoo(alice, aliceZoo, ['push'])
 
-  demo.section('A second machine: clone the zoo, get the best model, evaluate it')
+  demo.section('A second machine: clone the zoo, get the best model, evaluate it on held-out data')
   await demo.zoo(bob, bob.home, ['clone', bareRepo, bobZoo])
   await demo.git(bob, bobZoo, ['config', 'user.name', 'Bob Example'])
   await demo.git(bob, bobZoo, ['config', 'user.email', 'bob@example.org'])
   await demo.zoo(bob, bobZoo, ['get', best.name, '--out', join(bob.home, 'best')], { lines: 3 })
   await evaluate(demo, bob, bobZoo, best.name, join(runs, 'data', 'taskA-test.x.npy'))
+  await evaluate(demo, bob, bobZoo, bestTune, join(runs, 'data', 'taskB-test.x.npy'))
 
   demo.section('Compare two fine-tunes in weight space, and make a soup of them')
-  const [ftA, ftB] = headTunes as [string, string]
-  await demo.zoo(bob, bobZoo, ['diff', ftA, ftB], { lines: 16 })
-  const soup = ftA.replace(/[^/]+$/, 'soup-head')
-  await demo.zoo(bob, bobZoo, ['soup', ftA, ftB, '--file', 'checkpoint_000006/model.safetensors', '--name', soup])
-  await demo.zoo(bob, bobZoo, ['eval', soup, '--data', join(runs, 'data', 'taskB-test.x.npy'), '--no-record'], { lines: 4 })
+  await demo.zoo(bob, bobZoo, ['diff', headA, headB], { sections: ['b:', 'factors', 'weights', 'storage'], lines: 16 })
+  const soup = headA.replace(/[^/]+$/, 'soup-head')
+  await demo.zoo(bob, bobZoo, ['soup', headA, headB, '--name', soup])
+  const soupEval = await demo.zoo(bob, bobZoo, ['eval', soup, '--data', join(runs, 'data', 'taskB-test.x.npy')], { lines: 5 })
+  const soupAcc = /accuracy\s+([\d.]+)/.exec(soupEval.stdout)?.[1]
+  const ingredients = [headA, headB].map((n) => pop.models.find((m) => m.path.toLowerCase() === n || n.endsWith('/' + m.path.toLowerCase()))?.final.test_acc)
+  if (soupAcc && ingredients.every((a) => a !== undefined)) demo.note(`the soup: accuracy ${Number(soupAcc).toFixed(3)} on taskB; its ingredients ${ingredients.map((a) => a!.toFixed(3)).join(' and ')}`)
 
-  demo.section('Back to the first machine: push from the second, pull')
+  demo.section('Back on the first machine: the second one pushes, the first pulls')
   await demo.zoo(bob, bobZoo, ['push'])
-  await demo.zoo(alice, aliceZoo, ['pull'])
-  await demo.zoo(alice, aliceZoo, ['find', `ancestor=${pretrained}`, '--sort', '-metrics.test_acc'])
+  await demo.zoo(alice, aliceZoo, ['pull'], { lines: 3 })
+  await demo.zoo(alice, aliceZoo, ['lineage', pretrained])
   await verify(demo, alice, aliceZoo)
 }
 
@@ -250,7 +298,7 @@ async function verify(demo: Demo, m: Machine, zooDir: string): Promise<void> {
 
 /** `git zoo eval` on the second machine; its accuracy must be the one sealed at promotion. */
 async function evaluate(demo: Demo, m: Machine, zooDir: string, name: string, data: string): Promise<void> {
-  const ev = await demo.zooJson<EvalDoc>(m, zooDir, ['eval', name, '--data', data, '--no-record'], (doc) => [
+  const ev = await demo.zooJson<EvalDoc>(m, zooDir, ['eval', name, '--data', data], (doc) => [
     `${doc.name}@v${doc.version} (${doc.file}) on ${doc.data.n} held-out samples: accuracy ${doc.metrics.accuracy}` +
       (doc.metrics.loss !== undefined ? `, loss ${doc.metrics.loss.toFixed(6)}` : '') + (doc.recorded ? `; recorded in ${doc.commit?.slice(0, 12) ?? 'a commit'}` : ''),
   ])
@@ -259,14 +307,19 @@ async function evaluate(demo: Demo, m: Machine, zooDir: string, name: string, da
   if (manifest.seal !== ev.seal) demo.fail(`eval ran ${ev.name}@v${ev.version} with seal ${ev.seal}, the manifest says ${manifest.seal}`)
   const recorded = manifest.metrics.test_acc
   if (typeof recorded !== 'number') demo.fail(`the sealed manifest of ${name} records no metrics.test_acc`)
-  check(demo, ev.name, recorded, ev.metrics.accuracy)
+  check(demo, ev.name, { acc: recorded, loss: manifest.metrics.test_loss }, { acc: ev.metrics.accuracy, loss: ev.metrics.loss })
 }
 
-/** The evaluated accuracy after the clone must be the one recorded at promotion. */
-function check(demo: Demo, name: string, recorded: number, evaluated: number): void {
-  const same = Math.abs(recorded - evaluated) < 1e-9
-  write(`   ${same ? 'MATCH' : 'MISMATCH'}: ${name} accuracy evaluated after the clone ${evaluated} = recorded at promotion ${recorded}\n`)
-  if (!same) demo.fail(`${name}: evaluated accuracy ${evaluated} differs from the recorded ${recorded}`)
+/** The accuracy evaluated after the clone must be the one sealed at promotion (and the loss agree to float32 precision). */
+function check(demo: Demo, name: string, recorded: { acc: number; loss?: number }, evaluated: { acc: number; loss?: number }): void {
+  const same = recorded.acc === evaluated.acc
+  const lossNote = recorded.loss !== undefined && evaluated.loss !== undefined
+    ? `; loss ${evaluated.loss.toFixed(6)} vs ${recorded.loss.toFixed(6)}` : ''
+  write(`   ${same ? 'MATCH' : 'MISMATCH'}: ${name} accuracy evaluated after the clone ${evaluated.acc} = recorded at promotion ${recorded.acc}${lossNote}\n`)
+  if (!same) demo.fail(`${name}: evaluated accuracy ${evaluated.acc} differs from the recorded ${recorded.acc}`)
+  if (lossNote && Math.abs(recorded.loss! - evaluated.loss!) > 1e-4 * Math.max(1, recorded.loss!)) {
+    demo.fail(`${name}: evaluated loss ${evaluated.loss} differs from the recorded ${recorded.loss}`)
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -284,9 +337,17 @@ async function main(argv: string[]): Promise<number> {
   write(`git-zoo demo: train a population, promote it, find, share and evaluate models\n`)
   write(`(two machines, alice and bob, in ${tmp}; every command below really runs)\n`)
   let code = 0
+  // Ctrl-C: the children (same process group) get the signal too; clean up before leaving.
+  const interrupted = (): void => {
+    process.stderr.write(`\ndemo interrupted at step "${demo.step}"${keep ? `; kept ${tmp}` : ''}\n`)
+    for (const child of live) child.kill('SIGKILL')
+    if (!keep) rmSync(tmp, { recursive: true, force: true, maxRetries: 3 })
+    process.exit(130)
+  }
+  process.once('SIGINT', interrupted)
   try {
     await walkthrough(demo, tmp)
-    write(`\ndemo finished in ${secs(performance.now() - started)}\n`)
+    write(`\ndemo finished in ${secs(performance.now() - started)} (training ${secs(demo.trainMs)}, ${demo.commands} commands ${secs(demo.commandMs)})\n`)
   } catch (err) {
     code = 1
     if (err instanceof StepFailed) {
@@ -298,6 +359,7 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     if (keep) write(`kept ${tmp}\n`)
     else await rm(tmp, { recursive: true, force: true })
+    process.off('SIGINT', interrupted)
   }
   if (code !== 0 && !keep) process.stderr.write('(run `npm run demo -- --keep` to keep the temporary folder for inspection)\n')
   return code
