@@ -270,7 +270,13 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   await demo.zoo(bob, bob.home, ['clone', bareRepo, bobZoo])
   await demo.git(bob, bobZoo, ['config', 'user.name', 'Bob Example'])
   await demo.git(bob, bobZoo, ['config', 'user.email', 'bob@example.org'])
-  await demo.zoo(bob, bobZoo, ['get', best.name, '--out', join(bob.home, 'best')], { lines: 3 })
+  await demo.zoo(bob, bobZoo, ['ls'], { lines: 14 })
+  const got = await demo.zooJson<{ files: { path: string; size: number }[] }>(bob, bobZoo, ['get', best.name, '--out', join(bob.home, 'best')], (doc) => [
+    `${doc.files.length} files, ${(doc.files.reduce((n, f) => n + f.size, 0) / 1024).toFixed(1)} KiB, every byte verified: ` +
+      [...doc.files.filter((f) => !f.path.startsWith('checkpoint_')).map((f) => f.path),
+        `${new Set(doc.files.filter((f) => f.path.startsWith('checkpoint_')).map((f) => f.path.split('/')[0])).size} checkpoint_*/ folders`].join(', '),
+  ])
+  if (got.files.length === 0) demo.fail(`git zoo get wrote no files for ${best.name}`)
   await evaluate(demo, bob, bobZoo, best.name, join(runs, 'data', 'taskA-test.x.npy'))
   await evaluate(demo, bob, bobZoo, bestTune, join(runs, 'data', 'taskB-test.x.npy'))
 
