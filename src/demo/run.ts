@@ -26,7 +26,7 @@ const CLI = join(PACKAGE_ROOT, 'bin', 'git-zoo.js')
 const COMMAND_TIMEOUT_MS = 60_000
 
 interface Machine { name: string; home: string }
-interface Result { code: number; stdout: string; stderr: string; ms: number }
+interface Result { code: number; stdout: string; stderr: string; ms: number; timedOut: boolean }
 
 /** A step failed: what the user ran, what it said. */
 class StepFailed extends Error {
@@ -64,13 +64,14 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): 
     const out: Buffer[] = [], err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))
     child.stderr.on('data', (b: Buffer) => err.push(b))
-    const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS)
+    let timedOut = false
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, COMMAND_TIMEOUT_MS)
     child.on('error', (e) => { clearTimeout(timer); live.delete(child); reject(e) })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       live.delete(child)
       resolve({
-        code: code ?? (signal ? 128 : 1), ms: performance.now() - started,
+        code: code ?? (signal ? 128 : 1), ms: performance.now() - started, timedOut,
         stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
       })
     })
@@ -112,7 +113,6 @@ class Demo {
   commands = 0
   commandMs = 0
   trainMs = 0
-  readonly started = performance.now()
   constructor(readonly tmp: string, readonly env: NodeJS.ProcessEnv) {}
 
   section(title: string): void {
@@ -142,6 +142,7 @@ class Demo {
       : await run(process.execPath, [CLI, ...args], cwd, this.env)
     this.commands++
     this.commandMs += r.ms
+    if (r.timedOut) this.fail(`\`${shown}\` did not finish within ${COMMAND_TIMEOUT_MS / 1000} s and was killed`, r.stderr.trim())
     if (r.code !== 0) {
       this.fail(`\`${shown}\` exited with code ${r.code}`, [r.stdout.trim(), r.stderr.trim()].filter(Boolean).join('\n'))
     }
@@ -160,8 +161,12 @@ class Demo {
     let doc: T | undefined
     await this.zoo(m, cwd, [...args, '--json'], {
       summary: (r) => {
-        try { doc = JSON.parse(r.stdout) as T } catch (err) { this.fail(`\`git zoo ${args.join(' ')} --json\` did not print one JSON document: ${(err as Error).message}`, r.stdout.slice(0, 400)) }
-        return summary(doc)
+        const what = `git zoo ${args.join(' ')} --json`
+        try { doc = JSON.parse(r.stdout) as T } catch (err) { this.fail(`\`${what}\` did not print one JSON document: ${(err as Error).message}`, r.stdout.slice(0, 400)) }
+        try { return summary(doc) } catch (err) {
+          if (err instanceof StepFailed) throw err
+          this.fail(`\`${what}\` printed JSON of an unexpected shape (${(err as Error).message})`, r.stdout.slice(0, 400))
+        }
       },
     })
     return doc!
@@ -169,7 +174,7 @@ class Demo {
 }
 
 /** The environment every child runs in: the user's, minus anything that would point git or the zoo elsewhere. */
-function childEnv(tmp: string, globalConfig: string): NodeJS.ProcessEnv {
+function childEnv(globalConfig: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('GIT_') || k.startsWith('AWS_')) continue
@@ -339,7 +344,7 @@ async function main(argv: string[]): Promise<number> {
   const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-demo-'))
   const globalConfig = join(tmp, 'gitconfig')
   await writeFile(globalConfig, '[init]\n\tdefaultBranch = main\n')
-  const demo = new Demo(tmp, childEnv(tmp, globalConfig))
+  const demo = new Demo(tmp, childEnv(globalConfig))
   write(`git-zoo demo: train a population, promote it, find, share and evaluate models\n`)
   write(`(two machines, alice and bob, in ${tmp}; every command below really runs)\n`)
   let code = 0
