@@ -58,6 +58,8 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
     /^bob:~\/zoo\$ git zoo push$/m,
     /^alice:~\/zoo\$ git zoo pull$/m,
     /soup -> finetuning\/mlp-taska-seed1-gelu\/soup-head@v1/,
+    /^alice:~\/zoo\$ git zoo log$/m,
+    /^ {4}[0-9a-f]{12} .* promoted finetuning\/mlp-taska-seed1-gelu\/soup-head@v1$/m,
   ]) grab(out, line)
 
   // Trained for real: every model of the population beats chance on held-out data, by a margin.

@@ -298,6 +298,7 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   await demo.zoo(bob, bobZoo, ['push'])
   await demo.zoo(alice, aliceZoo, ['pull'], { lines: 3 })
   await demo.zoo(alice, aliceZoo, ['lineage', pretrained])
+  await demo.zoo(alice, aliceZoo, ['log'], { lines: 11 })
   await verify(demo, alice, aliceZoo)
 }
 
