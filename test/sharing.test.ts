@@ -150,8 +150,16 @@ describe('sharing through each kind of zoo remote (side by side)', { concurrency
               assert.equal(bad.code, 1, bad.stderr)
               assert.ok(bad.stderr.includes(victims[0]!), bad.stderr)
               assert.ok(bad.stderr.includes(remote.url.replace(/\/$/, '')), bad.stderr)
-              const get = await zoo(join(work, 'd'), ['get', 'demo/net@v1', '--out', 'o'], env)
-              assert.notEqual(get.code, 0)
+              // get fetches what it lacks: it fails for a model that needs the poisoned object, and
+              // otherwise writes exactly the promoted bytes; it never writes poisoned bytes out
+              let refused = 0
+              for (const [ref, bytes] of [['demo/net@v1', v1], ['demo/net@v2', v2]] as const) {
+                const out = join(work, 'd', ref.replace(/[@/]/g, '-'))
+                const get = await zoo(join(work, 'd'), ['get', ref, '--out', out], env)
+                if (get.code === 0) assert.deepEqual(await readFile(join(out, 'model.bin')), Buffer.from(bytes))
+                else { refused++; assert.ok(get.stderr.includes(victims[0]!), get.stderr); await assert.rejects(readdir(out), /ENOENT/) }
+              }
+              assert.ok(refused >= 1, 'the poisoned object belongs to one of the versions, whose get must fail')
             } finally { await d.cleanup() }
           }
         } finally {
