@@ -85,6 +85,7 @@ test('every field mutated after sealing is detected by the hook, verify and veri
     }
     const hookKinds = async (): Promise<string[]> => {
       const h = await zoo(dir, ['hook-pre-commit', '--json'])
+      assert.ok(h.stdout, `hook-pre-commit printed nothing: exit ${h.code} ${h.stderr}`)
       const j = JSON.parse(h.stdout)
       assert.equal(h.code, j.ok ? 0 : 1)
       return j.problems.filter((x: { path: string }) => x.path === rel).map((x: { kind: string }) => x.kind)
@@ -98,7 +99,7 @@ test('every field mutated after sealing is detected by the hook, verify and veri
       else assert.fail(`hook missed a change to the sealed ${mu.field}`)
       const v = await zoo(dir, ['verify', 'seal/child@v1', '--json'])
       if (v.code === 1 && /seal mismatch/.test(v.stdout)) verified++
-      else assert.fail(`verify missed ${mu.field}: ${v.stdout}`)
+      else assert.fail(`verify missed ${mu.field}: exit ${v.code} ${v.stdout} ${v.stderr}`)
       // committed past the hook, signed or not, the audit replays the rules
       await git(dir, 'commit', '-q', '--no-verify', '-m', `edit ${mu.field}`)
       const a = await zoo(dir, ['verify', '--signatures', '--json'])

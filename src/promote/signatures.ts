@@ -164,7 +164,7 @@ export async function signatureStatuses(repo: Repo, commits: Array<{ sha: string
 }
 
 /** Trailers of commits: `Zoo-Model`/`Zoo-Retire` each with the `Zoo-Seal` that follows it. */
-export interface ZooTrailers { models: Map<string, string>; retires: Map<string, string>; evalData: Set<string>; batch?: number }
+export interface ZooTrailers { models: Map<string, string>; retires: Map<string, string>; evalData: Set<string>; batch?: number; code?: string }
 
 export function parseTrailers(text: string): ZooTrailers {
   const t: ZooTrailers = { models: new Map(), retires: new Map(), evalData: new Set() }
@@ -181,6 +181,8 @@ export function parseTrailers(text: string): ZooTrailers {
       last = null
     } else if (key === 'Zoo-Eval-Data') {
       t.evalData.add(value!.trim())
+    } else if (key === 'Zoo-Code') {
+      t.code = value!.trim()
     } else if (key === 'Zoo-Models' && /^\d+$/.test(value!.trim())) {
       t.batch = Number(value)
     }
@@ -254,11 +256,12 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
           .map((mp) => `${mp.name}@v${mp.version}`))]
         const seals = new Map<string, string>()
         for (const v of r.manifests) seals.set(v.model, v.manifest.seal)
+        const codes = new Map(r.manifests.map((v) => [v.model, v.manifest.code ? `${v.manifest.code.commit}${v.manifest.code.dirty ? ' (dirty)' : ''}` : 'none']))
         for (const v of r.retirements) seals.set(`retire:${v.model}`, v.retirement.seal)
         const retired = r.retirements.map((v) => v.model)
         const evaluated = r.evaluations
         label = [...new Set([...added, ...retired, ...evaluated.map((e) => e.model)])].join(', ') || models[0]!.path
-        promotions.push({ sha: c.sha, added, retired, evaluated, seals, label })
+        promotions.push({ sha: c.sha, added, retired, evaluated, seals, codes, label })
       }
       signed.push({ sha: c.sha, parent, label })
     }
@@ -278,7 +281,7 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
   return problems
 }
 
-interface Recorded { sha: string; added: string[]; retired: string[]; evaluated: NewEvaluation[]; seals: Map<string, string>; label: string }
+interface Recorded { sha: string; added: string[]; retired: string[]; evaluated: NewEvaluation[]; seals: Map<string, string>; codes: Map<string, string>; label: string }
 
 function trailerProblems(p: Recorded, t: ZooTrailers): Problem[] {
   const out: Problem[] = []
@@ -292,6 +295,10 @@ function trailerProblems(p: Recorded, t: ZooTrailers): Problem[] {
       if (seal && t.models.get(m) !== seal) add(m, `the Zoo-Seal trailer (${t.models.get(m) || 'missing'}) is not the manifest's seal ${seal}`)
     }
     for (const m of t.models.keys()) if (!p.added.includes(m) && !p.evaluated.some((e) => e.model === m)) add(m, 'the Zoo-Model trailer names a version this commit neither adds nor evaluates')
+  }
+  for (const [m, code] of p.codes) {
+    if (t.code === undefined) add(m, 'the promotion has no Zoo-Code trailer naming the code revision')
+    else if (t.code !== code) add(m, `the Zoo-Code trailer (${t.code}) is not the manifest's code revision (${code})`)
   }
   for (const m of p.retired) {
     if (!t.retires.has(m)) { add(m, 'not a recorded retirement: RETIRED.json added without a Zoo-Retire trailer (committed outside `git zoo retire`?)'); continue }
