@@ -26,11 +26,11 @@ export const command: Command = {
 
 The zoo's audit log, newest first: every commit in the current branch's history that touched
 models/ (promotions, retirements, evaluation records, and anything else, which
-\`git zoo verify --signatures\` reports),
-with who made it, when, why (the commit message) and its signature status. A signature is judged
-by .zoo/allowed_signers as of the commit's parent (else git's gpg.ssh.allowedSignersFile), so a
-commit that adds its own key shows "unknown key". Statuses: good, bad, unknown key, unsigned,
-expired, expired key, revoked, cannot check.
+\`git zoo verify --signatures\` reports), with who made it, when, why (the commit message) and
+its signature status. A signature is judged by .zoo/allowed_signers as of the commit's parent
+(else git's gpg.ssh.allowedSignersFile), so a commit that adds its own key shows "unknown key".
+Statuses: good, bad, unknown key, unsigned, expired, expired key, revoked, cannot check, and
+"untrusted signers list" when the list itself was written by a commit that was not well signed.
 
 flags:
   --json   print { entries: [{ commit, kind, models: [{ name, version, seal }], author, date,
