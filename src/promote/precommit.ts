@@ -265,10 +265,13 @@ function gitOut(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<st
 
 /**
  * The pre-commit check: what is staged (the index git is committing, GIT_INDEX_FILE included)
- * against HEAD. Returns the problems; empty means the commit may go ahead.
+ * against HEAD. Returns the problems; empty means the commit may go ahead. `started` is the output
+ * of `git <STAGED_DIFF>` when the caller started it already (the hook does, before loading this).
  */
-export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv): Promise<RuleProblem[]> {
-  const diff = gitOut(cwd, env, ['diff', '--cached', '--raw', '-z', '--no-renames', '--no-abbrev', '--ignore-submodules=all'])
+export const STAGED_DIFF = ['diff', '--cached', '--raw', '-z', '--no-renames', '--no-abbrev', '--ignore-submodules=all']
+
+export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv, started?: Promise<string>): Promise<RuleProblem[]> {
+  const diff = started ?? gitOut(cwd, env, STAGED_DIFF)
   // load what sniffing needs while git runs: the hook's time is mostly start-up
   const warm = Promise.all([import('../formats/sniff.js'), import('node:crypto'), import('node:fs/promises')])
   const changes = parseRawDiff(await diff)

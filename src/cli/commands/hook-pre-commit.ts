@@ -3,6 +3,7 @@
  * manifest code only when something under models/ is staged (spec/seal.md, "The hook").
  */
 import type { Command } from '../command.js'
+import { ZooError } from '../../errors.js'
 
 export const command: Command = {
   summary: 'run by the pre-commit hook (internal)',
@@ -28,8 +29,15 @@ example:
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
+    // git starts before the check module loads (the hook's time is mostly start-up); args = STAGED_DIFF
+    const { execFile } = await import('node:child_process')
+    const diff = new Promise<string>((resolve, reject) => {
+      execFile('git', ['diff', '--cached', '--raw', '-z', '--no-renames', '--no-abbrev', '--ignore-submodules=all'], { cwd: io.cwd, env: io.env, encoding: 'utf8', maxBuffer: 1 << 30 },
+        (err, stdout, stderr) => (err ? reject(new ZooError(`git diff --cached failed: ${stderr.trim() || err.message}`, 'E_GIT', {}, { cause: err })) : resolve(stdout)))
+    })
+    diff.catch(() => { /* awaited below */ })
     const { checkStaged, formatRefusal } = await import('../../promote/precommit.js')
-    const problems = await checkStaged(io.cwd, io.env)
+    const problems = await checkStaged(io.cwd, io.env, diff)
     if (args.flags.json === true) io.out(JSON.stringify({ ok: problems.length === 0, problems }, null, 2) + '\n')
     else if (problems.length) io.err(formatRefusal(problems))
     return problems.length ? 1 : 0
