@@ -53,6 +53,8 @@ export interface RuleResult { problems: RuleProblem[]; manifests: NewVersion[]; 
 export interface Sides { before: string | null; after: string }
 
 const REGULAR = new Set(['100644', '100755'])
+/** A manifest larger than this is refused unread (a real one is kilobytes; MAX_BLOCK is 4 MiB). */
+const MAX_MANIFEST = 16 * 1024 * 1024
 const ZERO = /^0+$/
 
 /**
@@ -195,14 +197,14 @@ export async function modelRules(changes: Change[], cat: CatFile, sides: Sides, 
     const model = `${mp.name}@v${mp.version}`
     const mpath = `${mp.dir}/${MANIFEST_FILE}`
     const redo = `git rm -r --cached -- ${sh(mp.dir)} && git zoo add <files> --name ${mp.name}`
-    const mo = await cat.read(spec(sides.after, mpath)!)
+    const mo = await cat.read(spec(sides.after, mpath)!, MAX_MANIFEST)
     const mchange = cs.find((c) => c.path === mpath)
     if (!mo || !mchange) {
       for (const c of cs) problem({ kind: 'layout', path: c.path, model, problem: `${mp.dir}/ has no ${MANIFEST_FILE}, so this is not a sealed model version`, fix: redo })
       continue
     }
-    if (!REGULAR.has(mchange.newMode)) {
-      problem({ kind: 'manifest', path: mpath, model, problem: `${MANIFEST_FILE} is not a regular file`, fix: redo })
+    if (!REGULAR.has(mchange.newMode) || mo.size > MAX_MANIFEST) {
+      problem({ kind: 'manifest', path: mpath, model, problem: mo.size > MAX_MANIFEST ? `${MANIFEST_FILE} is ${mo.size} bytes, over ${MAX_MANIFEST}: not a manifest` : `${MANIFEST_FILE} is not a regular file`, fix: redo })
       continue
     }
     const text = mo.bytes.toString('utf8')
