@@ -49,6 +49,15 @@ test('raw weights are refused by their bytes whatever their names; other files p
     await git(z.dir, 'rm', '-q', '--cached', 'notes.txt', 'data.csv', 'README')
     const ok = await gitRun(z.dir, ['commit', '-q', '-m', 'code only'])
     assert.equal(ok.code, 0, ok.stderr)
+    // what counts is the staged blob, not the work tree: weights staged, then the file overwritten
+    await writeFile(join(z.dir, 'later.txt'), safetensorsBytes(16))
+    await git(z.dir, 'add', 'later.txt')
+    await writeFile(join(z.dir, 'later.txt'), 'just text now\n')
+    const hidden = await gitRun(z.dir, ['commit', '-q', '-m', 'sneaky'])
+    assert.equal(hidden.code, 1)
+    assert.match(hidden.stderr, /later\.txt: is raw model weights by its content \(safetensors/)
+    await git(z.dir, 'add', 'later.txt')
+    assert.equal((await gitRun(z.dir, ['commit', '-q', '-m', 'text after all'])).code, 0)
     // a short pickle (a config) and a text file that merely starts like one are not weights
     await writeFile(join(z.dir, 'small.pkl'), pickleBytes(10))
     await writeFile(join(z.dir, 'looks.txt'), 'NUMPY is not \x93NUMPY\n')

@@ -14,20 +14,13 @@
  */
 import { execFile } from 'node:child_process'
 import { CatFile, type CatObject } from '../git/catfile.js'
+import { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF, type Change } from './staged.js'
+
+export { parseRawDiff, type Change }
 import { ZooError } from '../errors.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { ZooSchema } from './policy.js'
 import type { Retirement } from './retire.js'
-
-export interface Change {
-  /** A (added), M (modified), D (deleted), T (type changed); renames are split into D + A. */
-  status: string
-  path: string
-  oldMode: string
-  newMode: string
-  oldOid: string
-  newOid: string
-}
 
 export type RuleKind = 'weights' | 'layout' | 'manifest' | 'seal' | 'schema' | 'config' | 'sealed' | 'retire' | 'eval' | 'objects'
 
@@ -55,29 +48,6 @@ export interface Sides { before: string | null; after: string }
 const REGULAR = new Set(['100644', '100755'])
 /** A manifest larger than this is refused unread (a real one is kilobytes; MAX_BLOCK is 4 MiB). */
 const MAX_MANIFEST = 16 * 1024 * 1024
-const ZERO = /^0+$/
-
-/**
- * Parse `git diff --raw -z --no-renames` output. With `git diff-tree --stdin` output, `onCommit` is
- * told each commit header before that commit's changes.
- */
-export function parseRawDiff(text: string, onCommit?: (sha: string) => void, onChange?: (c: Change) => void): Change[] {
-  const out: Change[] = []
-  const parts = text.split('\0')
-  for (let i = 0; i < parts.length; i++) {
-    const t = parts[i]!
-    if (t.startsWith(':')) {
-      const [oldMode, newMode, oldOid, newOid, status] = t.slice(1).split(' ')
-      const c = { oldMode: oldMode!, newMode: newMode!, oldOid: oldOid!, newOid: newOid!, status: status!.slice(0, 1), path: parts[++i]! }
-      out.push(c)
-      onChange?.(c)
-      continue
-    }
-    const sha = t.trim()
-    if (/^[0-9a-f]{40,64}$/.test(sha)) onCommit?.(sha)
-  }
-  return out
-}
 
 /** Quote a path for a shell command in a message. */
 export function sh(s: string): string {
@@ -102,11 +72,11 @@ function spec(rev: string | null, path: string): string | null {
 
 /** Raw weights among the added or modified blobs. */
 export async function weightsProblems(changes: Change[], cat: CatFile, label = '',
-                                      shortcut?: (c: Change) => Promise<CatObject | null>): Promise<RuleProblem[]> {
-  const wanted = changes.filter((c) => c.status !== 'D' && REGULAR.has(c.newMode) && !ZERO.test(c.newOid))
+                                      shortcut?: (c: Change) => CatObject | null): Promise<RuleProblem[]> {
+  const wanted = changes.filter(sniffable)
   if (!wanted.length) return []
   const { isWeightsFile, sniff, SNIFF_BYTES } = await import('../formats/sniff.js')
-  const heads = await Promise.all(wanted.map(async (c) => (await shortcut?.(c)) ?? cat.head(c.newOid, SNIFF_BYTES)))
+  const heads = await Promise.all(wanted.map(async (c) => shortcut?.(c) ?? cat.head(c.newOid, SNIFF_BYTES)))
   const out: RuleProblem[] = []
   wanted.forEach((c, i) => {
     const o = heads[i]
@@ -267,37 +237,16 @@ function gitOut(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<st
 
 /**
  * The pre-commit check: what is staged (the index git is committing, GIT_INDEX_FILE included)
- * against HEAD. Returns the problems; empty means the commit may go ahead. `started` is the output
- * of `git <STAGED_DIFF>` when the caller started it already (the hook does, before loading this).
+ * against HEAD. Returns the problems; empty means the commit may go ahead. `staged` is the output
+ * of `git <STAGED_DIFF>` when the caller ran it already (the hook does, before loading this).
  */
-export const STAGED_DIFF = ['diff', '--cached', '--raw', '-z', '--no-renames', '--no-abbrev', '--ignore-submodules=all']
-
-export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv, started?: Promise<string>): Promise<RuleProblem[]> {
-  const diff = started ?? gitOut(cwd, env, STAGED_DIFF)
-  // load what sniffing needs while git runs: the hook's time is mostly start-up
-  const warm = Promise.all([import('../formats/sniff.js'), import('node:crypto'), import('node:fs/promises')])
-  const changes = parseRawDiff(await diff)
+export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv, staged?: string): Promise<RuleProblem[]> {
+  const changes = parseRawDiff(staged ?? await gitOut(cwd, env, STAGED_DIFF))
   if (changes.length === 0) return []
-  const [{ SNIFF_BYTES }, { createHash }, { readFile, lstat }] = await warm
+  const [{ SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }] = await Promise.all([import('../formats/sniff.js'), import('node:crypto'), import('node:fs')])
   const cat = new CatFile(cwd, env)
   try {
-    /**
-     * The staged blob's head read from the work tree when the file there is that very blob (its
-     * git hash matches): no git process for the usual commit. Null sends it to cat-file.
-     */
-    const workTreeHead = async (c: Change): Promise<CatObject | null> => {
-      try {
-        const path = `${cwd}/${c.path}`
-        const st = await lstat(path)
-        if (!st.isFile() || st.size > 4 * 1024 * 1024) return null
-        const bytes = await readFile(path)
-        const oid = createHash(c.newOid.length === 64 ? 'sha256' : 'sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')
-        return oid === c.newOid ? { oid, type: 'blob', size: bytes.length, bytes: bytes.subarray(0, SNIFF_BYTES) } : null
-      } catch {
-        return null
-      }
-    }
-    const problems = await weightsProblems(changes, cat, '', workTreeHead)
+    const problems = await weightsProblems(changes, cat, '', (c) => workTreeHead(cwd, c, SNIFF_BYTES, createHash, readFileSync, lstatSync))
     if (!changes.some((c) => c.path.startsWith('models/'))) return problems
     const { schema, problem } = await schemaAt(cat, 'HEAD')
     if (problem) problems.push(problem)

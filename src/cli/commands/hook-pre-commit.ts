@@ -29,16 +29,29 @@ example:
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
-    // git starts before the check module loads (the hook's time is mostly start-up); args = STAGED_DIFF
-    const { execFile } = await import('node:child_process')
-    const diff = new Promise<string>((resolve, reject) => {
-      execFile('git', ['diff', '--cached', '--raw', '-z', '--no-renames', '--no-abbrev', '--ignore-submodules=all'], { cwd: io.cwd, env: io.env, encoding: 'utf8', maxBuffer: 1 << 30 },
-        (err, stdout, stderr) => (err ? reject(new ZooError(`git diff --cached failed: ${stderr.trim() || err.message}`, 'E_GIT', {}, { cause: err })) : resolve(stdout)))
-    })
-    diff.catch(() => { /* awaited below */ })
+    // The usual commit stages no weights and nothing under models/: answer it with one git run
+    // and the light half of the check (the hook's time is mostly start-up, spec/seal.md).
+    const { spawnSync } = await import('node:child_process')
+    const { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF } = await import('../../promote/staged.js')
+    const r = spawnSync('git', STAGED_DIFF, { cwd: io.cwd, env: io.env, encoding: 'utf8', maxBuffer: 1 << 30 })
+    if (r.error || r.status !== 0) throw new ZooError(`git diff --cached failed: ${r.stderr?.trim() || r.error?.message || `exit ${r.status}`}`, 'E_GIT', {}, { cause: r.error })
+    const json = args.flags.json === true
+    const changes = parseRawDiff(r.stdout)
+    const passed = (): number => { if (json) io.out(JSON.stringify({ ok: true, problems: [] }, null, 2) + '\n'); return 0 }
+    if (!changes.some((c) => c.path.startsWith('models/'))) {
+      const blobs = changes.filter(sniffable)
+      if (blobs.length === 0) return passed()
+      const [{ isWeightsFile, SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }] = await Promise.all([import('../../formats/sniff.js'), import('node:crypto'), import('node:fs')])
+      const clean = blobs.every((c) => {
+        const head = workTreeHead(io.cwd, c, SNIFF_BYTES, createHash, readFileSync, lstatSync)
+        return head !== null && !isWeightsFile(head.bytes, head.size)
+      })
+      if (clean) return passed()
+    }
+    // weights, something under models/, or a staged blob the work tree does not hold: the full check
     const { checkStaged, formatRefusal } = await import('../../promote/precommit.js')
-    const problems = await checkStaged(io.cwd, io.env, diff)
-    if (args.flags.json === true) io.out(JSON.stringify({ ok: problems.length === 0, problems }, null, 2) + '\n')
+    const problems = await checkStaged(io.cwd, io.env, r.stdout)
+    if (json) io.out(JSON.stringify({ ok: problems.length === 0, problems }, null, 2) + '\n')
     else if (problems.length) io.err(formatRefusal(problems))
     return problems.length ? 1 : 0
   },
