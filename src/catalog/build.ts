@@ -16,8 +16,8 @@ import { readItems, type ReadItem, type Problem } from './read.js'
 import { ZooError } from '../errors.js'
 
 export const MANIFEST_RE = /^models\/(.+)\/v([1-9]\d*)\/manifest\.json$/
-/** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
-export const WORKTREE_LIMIT = 1000
+export { WORKTREE_LIMIT } from './columns.js'
+import { WORKTREE_LIMIT } from './columns.js'
 const WORKER_MIN = 1500
 const MAX_PROBLEMS = 100
 
@@ -74,7 +74,7 @@ export function walkModels(root: string): { paths: string[]; dirs: Array<[string
   return { paths: paths.sort(byNameVersion), dirs }
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet; problems: Problem[] }> {
+async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
   const n = Math.min(4, availableParallelism())
   if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat, history })
   const per = Math.ceil(items.length / n)
@@ -85,10 +85,7 @@ async function readAll(root: string, items: ReadItem[], stat: boolean, history: 
     worker.once('error', reject)
     worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
   })))
-  const cols = new ColumnSet(items.length)
-  const problems: Problem[] = []
-  for (const p of parts) { cols.append(p.cols); problems.push(...p.problems) }
-  return { cols, problems }
+  return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
 }
 
 export interface BuildOptions { root: string; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
@@ -122,7 +119,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
  * What changed since `file` was built: paths to re-read and paths to drop, or undefined when nothing
  * did. Worktree mode compares stats (and re-walks when a folder changed); git mode compares blob ids.
  */
-export async function changesSince(file: CatalogFile, root: string, keyChanged: boolean): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
+export async function changesSince(file: CatalogFile, root: string, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()
@@ -131,7 +128,7 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
   for (const p of h.problems) known.set(p.path, { ...(p.blob ? { blob: p.blob } : {}) })
   const reread: ReadItem[] = []
   const drop = new Set<string>()
-  if (h.mode === 'worktree') {
+  if (worktree) {
     let dirs = h.dirs
     let onDisk: Set<string> | undefined
     const dirChanged = keyChanged || ((h.dirs ?? []).length === 0 && existsSync(join(root, 'models'))) ||
@@ -163,34 +160,42 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
 }
 
 /** Apply changes to a cache file's columns and encode the result. */
-export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>): Promise<Buffer> {
+export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>, mode: CatalogHeader['mode'] = file.header.mode): Promise<Buffer> {
   const started = performance.now()
   const h = file.header
-  const worktree = h.mode === 'worktree'
-  const cols = file.toColumnSet()
+  const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history)
+  const fresh = { cols: Array.isArray(read.cols) ? concat(read.cols) : read.cols, problems: read.problems }
+  const cols = file.toColumnSet(fresh.cols.count)
   const rowOf = new Map<string, number>()
   for (let i = 0; i < cols.count; i++) rowOf.set(cols.getStr('path', i)!, i)
   const touched = new Set([...changes.drop, ...changes.reread.map((r) => r.path)])
-  const fresh = await readAll(o.root, changes.reread, worktree, h.history)
-  const keep = new Uint8Array(cols.capacity + fresh.cols.count).fill(1)
+  const keep = new Uint8Array(cols.capacity).fill(1)
   for (const p of touched) { const r = rowOf.get(p); if (r !== undefined) keep[r] = 0 }
-  const base = cols.count
-  cols.append(fresh.cols)
-  const merged = cols.filter((i) => i >= base || keep[i] === 1)
-  // keep rows in name/version order, as a cold build would
-  const order = Array.from({ length: merged.count }, (_, i) => i).sort((a, b) => byNameVersion(merged.getStr('path', a)!, merged.getStr('path', b)!))
-  const sorted = reorder(merged, order)
+  let appended = false
+  for (let j = 0; j < fresh.cols.count; j++) {
+    const p = fresh.cols.getStr('path', j)!
+    let r = rowOf.get(p)
+    if (r === undefined) { r = cols.addRow(); appended = true }
+    cols.copyRow(r, fresh.cols, j)
+    keep[r] = 1
+  }
+  let out = cols
+  if (appended || keep.subarray(0, cols.count).includes(0)) {
+    // rows stay in name/version order, as a cold build leaves them
+    const order: number[] = []
+    for (let i = 0; i < cols.count; i++) if (keep[i]) order.push(i)
+    if (appended) order.sort((a, b) => byNameVersion(cols.getStr('path', a)!, cols.getStr('path', b)!))
+    out = cols.permute(order)
+  }
   const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...fresh.problems]
-  const head = header(h.mode, h.history, o.key, started, problems, changes.dirs ?? h.dirs)
-  return encodeCatalog(sorted, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
+  const head = header(mode, h.history, o.key, started, problems, mode === 'worktree' ? changes.dirs ?? h.dirs : undefined)
+  return encodeCatalog(out, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
 }
 
-function reorder(c: ColumnSet, order: number[]): ColumnSet {
-  const pos = new Map(order.map((r, j) => [r, j]))
-  const out = c.filter(() => true)
-  for (const [k, a] of c.num) { const b = out.num.get(k)!; for (let i = 0; i < c.count; i++) b[pos.get(i)!] = a[i]! }
-  for (const [k, a] of c.str) { const b: Array<string | undefined> = new Array(c.count); for (let i = 0; i < c.count; i++) b[pos.get(i)!] = a[i]; out.str.set(k, b) }
-  return out
+function concat(parts: ColumnSet[]): ColumnSet {
+  const c = new ColumnSet(parts.reduce((a, p) => a + p.count, 0))
+  for (const p of parts) c.append(p)
+  return c
 }
 
 /** Write the cache file atomically (temp + rename; a cache needs no fsync). */

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { CatalogFile } from './columns.js'
+import { CatalogFile, WORKTREE_LIMIT } from './columns.js'
 import { findGitPlaces, gitKey, type GitPlaces } from './gitstate.js'
 import type { CheckMode } from './build.js'
 import { UsageError } from '../errors.js'
@@ -41,26 +41,26 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   const path = cachePath(places)
   const key = gitKey(places)
   const check = checkMode(env)
+  const wantWorktree = (count: number): boolean => check === 'always' || (check === 'auto' && count <= WORKTREE_LIMIT)
   let file = o.refresh ? undefined : CatalogFile.open(path)
   const hadHistory = file?.header.history ?? false
-  if (file && check !== 'auto' && (file.header.mode === 'worktree') !== (check === 'always')) { file.close(); file = undefined }
   // history is indexed on first need: a cache without it is rebuilt with it (and kept with it after)
   if (file && o.history && !file.header.history) { file.close(); file = undefined }
-  if (file && file.header.key === key && file.header.mode === 'git') return { file, places, rebuilt: 'no', path }
-  const build = await import('./build.js')
-  const withHistory = Boolean(o.history) || hadHistory
-  const opts = { root: places.root, key, history: withHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
-    const changes = await build.changesSince(file, places.root, file.header.key !== key)
+    const worktree = wantWorktree(file.count)
+    // git mode: an unchanged key is all it takes (a cache built in worktree mode is fresher still)
+    if (!worktree && file.header.key === key) return { file, places, rebuilt: 'no', path }
+    if (worktree && file.header.mode !== 'worktree') { file.close(); file = undefined }
+  }
+  const build = await import('./build.js')
+  const opts = { root: places.root, key, history: Boolean(o.history) || hadHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
+  if (file) {
+    const worktree = wantWorktree(file.count)
+    const changes = await build.changesSince(file, places.root, file.header.key !== key, worktree)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
-    // a zoo that outgrew (or shrank below) the worktree limit gets a cold build in the other mode
-    const wantWorktree = check === 'always' || (check === 'auto' && file.count <= build.WORKTREE_LIMIT)
-    if (wantWorktree === (file.header.mode === 'worktree')) {
-      const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() })
-      file.close()
-      return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'incremental', path }
-    }
+    const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() }, worktree ? 'worktree' : 'git')
     file.close()
+    return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'incremental', path }
   }
   const bytes = await build.coldBuild(opts)
   return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'cold', path }

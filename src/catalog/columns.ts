@@ -14,6 +14,8 @@
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 
 export const CATALOG_MAGIC = 'ZOOCAT01'
+/** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
+export const WORKTREE_LIMIT = 1000
 export const CATALOG_FORMAT = 3
 
 /** String columns stored dictionary-encoded (few distinct values). */
@@ -21,7 +23,7 @@ export function isDictColumn(col: string): boolean {
   return col === 'dataset' || col === 'arch' || col === 'relations' || col.startsWith('p:')
 }
 
-export interface SectionInfo { kind: 'f64' | 'u8' | 'str' | 'dict'; offset: number; length: number; dict?: number }
+export interface SectionInfo { kind: 'f64' | 'f32' | 'u8' | 'str' | 'dict'; offset: number; length: number; dict?: number }
 
 export interface CatalogHeader {
   format: number
@@ -96,6 +98,30 @@ export class ColumnSet {
     for (const a of this.str.values()) a[row] = undefined
   }
 
+  /** Copy row `from` of `other` over row `to` of this set (cells `other` lacks become missing). */
+  copyRow(to: number, other: ColumnSet, from: number): void {
+    this.clearRow(to)
+    for (const [k, a] of other.num) { const v = a[from]!; if (!Number.isNaN(v)) this.column(k)[to] = v }
+    for (const [k, a] of other.str) { const v = a[from]; if (v !== undefined) this.setStr(k, to, v) }
+  }
+
+  /** A new set with the rows listed in `order`, in that order. */
+  permute(order: ArrayLike<number>): ColumnSet {
+    const out = new ColumnSet(order.length)
+    out.count = order.length
+    for (const [k, a] of this.num) {
+      const b = new Float64Array(out.capacity).fill(NaN)
+      for (let j = 0; j < order.length; j++) b[j] = a[order[j]!]!
+      out.num.set(k, b)
+    }
+    for (const [k, a] of this.str) {
+      const b: Array<string | undefined> = new Array(order.length)
+      for (let j = 0; j < order.length; j++) b[j] = a[order[j]!]
+      out.str.set(k, b)
+    }
+    return out
+  }
+
   /** Append the rows of `other` (a worker's part). */
   append(other: ColumnSet): void {
     const base = this.count
@@ -133,9 +159,13 @@ export class ColumnSet {
   }
 
   static fromMessage(m: ReturnType<ColumnSet['toMessage']>): ColumnSet {
-    const c = new ColumnSet(m.count)
+    const c = new ColumnSet(0)
+    c.capacity = Math.max(m.count, 1)
     c.count = m.count
-    for (const [k, a] of m.num) { const b = new Float64Array(c.capacity).fill(NaN); b.set(a); c.num.set(k, b) }
+    for (const [k, a] of m.num) {
+      if (a.length === c.capacity) { c.num.set(k, a); continue }
+      const b = new Float64Array(c.capacity).fill(NaN); b.set(a); c.num.set(k, b)
+    }
     for (const [k, a] of m.str) c.str.set(k, a)
     return c
   }
@@ -143,53 +173,100 @@ export class ColumnSet {
 
 function align8(n: number): number { return (n + 7) & ~7 }
 
-/** Serialize a column set with its header fields into the cache file's bytes. */
-export function encodeCatalog(cols: ColumnSet, head: Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>): Buffer {
-  const n = cols.count
-  const parts: Array<{ name: string; info: Omit<SectionInfo, 'offset' | 'length'>; bytes: Uint8Array }> = []
+/**
+ * Serialize column sets (concatenated in order: the parts of a build) with the header fields into
+ * the cache file's bytes, writing each section straight into the one output buffer. A numeric
+ * column whose every value is exactly a float32 (metrics logged from float32 tensors usually are)
+ * is stored as f32: half the bytes, nothing lost.
+ */
+export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>): Buffer {
+  const parts = Array.isArray(input) ? input : [input]
+  const n = parts.reduce((a, p) => a + p.count, 0)
+  type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
+  const plans: Plan[] = []
   const dicts: string[][] = []
-  for (const [k, a] of [...cols.num].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    const v = a.subarray(0, n)
-    if (!v.some((x) => !Number.isNaN(x))) continue
-    parts.push({ name: `f64:${k}`, info: { kind: 'f64' }, bytes: new Uint8Array(v.buffer, v.byteOffset, n * 8) })
+  const numKeys = [...new Set(parts.flatMap((p) => [...p.num.keys()]))].sort()
+  for (const k of numKeys) {
+    let any = false, f32 = true
+    for (const p of parts) {
+      const a = p.num.get(k)
+      if (!a) continue
+      for (let i = 0; i < p.count; i++) {
+        const v = a[i]!
+        if (v === v) { any = true; if (f32 && Math.fround(v) !== v) f32 = false }
+      }
+    }
+    if (!any) continue
+    const width = f32 ? 4 : 8
+    plans.push({
+      name: `${f32 ? 'f32' : 'f64'}:${k}`, info: { kind: f32 ? 'f32' : 'f64' }, length: n * width,
+      fill: (out, at) => {
+        const view = f32 ? new Float32Array(out.buffer, out.byteOffset + at, n) : new Float64Array(out.buffer, out.byteOffset + at, n)
+        let base = 0
+        for (const p of parts) {
+          const a = p.num.get(k)
+          if (a) view.set(a.subarray(0, p.count), base)
+          else view.fill(NaN, base, base + p.count)
+          base += p.count
+        }
+      },
+    })
   }
   // latest version of each name
-  const names = cols.str.get('name') ?? []
-  const version = cols.num.get('version')
-  const best = new Map<string, number>()
-  for (let i = 0; i < n; i++) {
-    const nm = names[i]!; const v = version?.[i] ?? 0
-    const cur = best.get(nm)
-    if (cur === undefined || (version?.[cur] ?? 0) < v) best.set(nm, i)
-  }
   const latest = new Uint8Array(n)
-  for (const i of best.values()) latest[i] = 1
-  parts.push({ name: 'u8:latest', info: { kind: 'u8' }, bytes: latest })
-  for (const [k, a] of [...cols.str].sort(([x], [y]) => (x < y ? -1 : 1))) {
+  const best = new Map<string, [number, number]>()
+  let base = 0
+  for (const p of parts) {
+    const names = p.str.get('name') ?? [], version = p.num.get('version')
+    for (let i = 0; i < p.count; i++) {
+      const nm = names[i]!, v = version?.[i] ?? 0
+      const cur = best.get(nm)
+      if (!cur || cur[1] < v) best.set(nm, [base + i, v])
+    }
+    base += p.count
+  }
+  for (const [i] of best.values()) latest[i] = 1
+  plans.push({ name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) })
+  const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
+  const cell = (k: string, row: number): string | undefined => {
+    for (const p of parts) { if (row < p.count) return p.str.get(k)?.[row]; row -= p.count }
+    return undefined
+  }
+  for (const k of strKeys) {
     if (isDictColumn(k)) {
       const values: string[] = []
       const codeOf = new Map<string, number>()
       const codes = new Uint32Array(n)
-      for (let i = 0; i < n; i++) {
-        const s = a[i]
-        if (s === undefined) continue
-        let c = codeOf.get(s)
-        if (c === undefined) { values.push(s); c = values.length; codeOf.set(s, c) }
-        codes[i] = c
+      let row = 0
+      for (const p of parts) {
+        const a = p.str.get(k)
+        for (let i = 0; i < p.count; i++, row++) {
+          const s = a?.[i]
+          if (s === undefined) continue
+          let c = codeOf.get(s)
+          if (c === undefined) { values.push(s); c = values.length; codeOf.set(s, c) }
+          codes[row] = c
+        }
       }
       if (values.length === 0) continue
       dicts.push(values)
-      parts.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, bytes: new Uint8Array(codes.buffer) })
+      plans.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
     } else {
-      const bufs: Buffer[] = []
       const offsets = new Uint32Array(n + 1)
       let pos = 0
-      for (let i = 0; i < n; i++) {
-        const s = a[i]
-        if (s) { const b = Buffer.from(s, 'utf8'); bufs.push(b); pos += b.length }
-        offsets[i + 1] = pos
-      }
-      parts.push({ name: `str:${k}`, info: { kind: 'str' }, bytes: Buffer.concat([Buffer.from(offsets.buffer), ...bufs]) })
+      for (let i = 0; i < n; i++) { const s = cell(k, i); if (s) pos += Buffer.byteLength(s); offsets[i + 1] = pos }
+      plans.push({
+        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
+        fill: (out, at) => {
+          out.set(new Uint8Array(offsets.buffer), at)
+          const data = at + (n + 1) * 4
+          let row = 0
+          for (const p of parts) {
+            const a = p.str.get(k)
+            for (let i = 0; i < p.count; i++, row++) { const s = a?.[i]; if (s) out.write(s, data + offsets[row]!, 'utf8') }
+          }
+        },
+      })
     }
   }
   // two passes: the header's length depends on the offsets written in it
@@ -197,7 +274,7 @@ export function encodeCatalog(cols: ColumnSet, head: Omit<CatalogHeader, 'sectio
   for (;;) {
     let off = align8(16 + headerLen)
     const sections: Record<string, SectionInfo> = {}
-    for (const p of parts) { sections[p.name] = { ...p.info, offset: off, length: p.bytes.length }; off = align8(off + p.bytes.length) }
+    for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
     const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
     const hb = Buffer.from(JSON.stringify(header), 'utf8')
     if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
@@ -205,7 +282,7 @@ export function encodeCatalog(cols: ColumnSet, head: Omit<CatalogHeader, 'sectio
     out.write(CATALOG_MAGIC, 0, 'latin1')
     out.writeUInt32LE(hb.length, 8)
     hb.copy(out, 16)
-    for (const p of parts) out.set(p.bytes, sections[p.name]!.offset)
+    for (const p of plans) p.fill(out, sections[p.name]!.offset)
     return out
   }
 }
@@ -265,13 +342,29 @@ export class CatalogFile {
     }
   }
 
+  /** A numeric column as float64 (stored as f64, or as f32 when that was lossless); NaN = missing. */
   f64(col: string): Float64Array | undefined {
-    const name = `f64:${col}`
-    if (!this.has(name)) return undefined
-    let v = this.cache.get(name) as Float64Array | undefined
-    if (!v) { v = new Float64Array(this.count); this.read(name, new Uint8Array(v.buffer)); this.cache.set(name, v) }
+    let v = this.cache.get(col) as Float64Array | undefined
+    if (v) return v
+    if (this.has(`f64:${col}`)) {
+      v = new Float64Array(this.count)
+      this.read(`f64:${col}`, new Uint8Array(v.buffer))
+    } else if (this.has(`f32:${col}`)) {
+      const f = new Float32Array(this.count)
+      this.read(`f32:${col}`, new Uint8Array(f.buffer))
+      v = Float64Array.from(f)
+    } else return undefined
+    this.cache.set(col, v)
     return v
   }
+
+  /** Names of the numeric columns (without the f64:/f32: prefix). */
+  numColumns(): string[] {
+    return this.sectionNames().filter((s) => s.startsWith('f64:') || s.startsWith('f32:')).map((s) => s.slice(4))
+  }
+
+  /** Whether a numeric column exists (stored as f64 or f32). */
+  hasNum(col: string): boolean { return this.has(`f64:${col}`) || this.has(`f32:${col}`) }
 
   latest(): Uint8Array {
     let v = this.cache.get('u8:latest') as Uint8Array | undefined
@@ -320,16 +413,17 @@ export class CatalogFile {
     return a === b ? undefined : s.data.toString('utf8', a, b)
   }
 
-  /** Load everything back into a column set (for an incremental rebuild). */
-  toColumnSet(): ColumnSet {
-    const c = new ColumnSet(this.count)
+  /** Load everything back into a column set (for an incremental rebuild), with room for `extra` rows. */
+  toColumnSet(extra = 0): ColumnSet {
+    const c = new ColumnSet(this.count + extra)
     c.count = this.count
     for (const name of this.sectionNames()) {
       const kind = this.header.sections[name]!.kind
       const col = name.slice(name.indexOf(':') + 1)
-      if (kind === 'f64') {
+      if (kind === 'f64' || kind === 'f32') {
         const v = new Float64Array(c.capacity).fill(NaN)
         v.set(this.f64(col)!)
+        this.cache.delete(col)
         c.num.set(col, v)
       } else if (kind === 'str' || kind === 'dict') {
         const a: Array<string | undefined> = new Array(this.count)

@@ -43,60 +43,65 @@ function isObject(v: unknown): v is Record<string, unknown> {
 class Bad extends Error {}
 function bad(why: string): never { throw new Bad(why) }
 
-/** The value text of top-level key `key` in the canonical layout: [start of the line, end, value text]. */
-function cutKey(text: string, key: string): [number, number, string] | undefined {
-  const marker = `\n  "${key}": `
-  const at = text.indexOf(marker)
+const NL_KEY = Buffer.from('\n  "')
+
+/** The byte range of top-level key `key` in the canonical layout: [line start, end], and whether its value is a list. */
+function cutKey(buf: Buffer, key: string): [number, number] | undefined {
+  const marker = `\n  "${key}": [`
+  const at = buf.indexOf(marker)
   if (at === -1) return undefined
-  const next = text.indexOf('\n  "', at + marker.length)
-  const end = next === -1 ? text.lastIndexOf('\n}') : next
+  const next = buf.indexOf(NL_KEY, at + marker.length)
+  const end = next === -1 ? buf.lastIndexOf('\n}') : next
   if (end < at) return undefined
-  const value = text.slice(at + marker.length, end).trimEnd()
-  return [at, end, value.endsWith(',') ? value.slice(0, -1) : value]
+  // the value must close the list: "]" or "]," before the next key
+  let e = end - 1
+  while (e > at && (buf[e] === 0x20 || buf[e] === 0x0a || buf[e] === 0x0d)) e--
+  if (buf[e] === 0x2c) e--
+  if (buf[e] !== 0x5d) return undefined
+  return [at, end]
 }
 
 /**
- * Parse the canonical layout without the `files` array (counted by a scan) and, unless wanted,
- * without `history`; undefined when the text is not in that layout (then it is parsed in full).
+ * Parse the canonical layout without the `files` list (counted by a scan of the bytes) and, unless
+ * wanted, without `history`: only the rest is decoded and parsed. Undefined when the bytes are not
+ * in that layout (then they are parsed in full).
  */
-function fastParse(text: string, withHistory: boolean): { obj: Record<string, unknown>; files: string } | undefined {
-  const files = cutKey(text, 'files')
-  if (!files || !files[2].startsWith('[') || !files[2].endsWith(']')) return undefined
+function fastParse(buf: Buffer, withHistory: boolean): { obj: Record<string, unknown>; files: [number, number] } | undefined {
+  const files = cutKey(buf, 'files')
+  if (!files) return undefined
   const cuts = [files]
-  if (!withHistory) {
-    const h = cutKey(text, 'history')
-    if (h) { if (!h[2].startsWith('[') || !h[2].endsWith(']')) return undefined; cuts.push(h) }
-  }
+  if (!withHistory) { const h = cutKey(buf, 'history'); if (h) cuts.push(h) }
   cuts.sort((a, b) => a[0] - b[0])
   let rest = ''
   let pos = 0
-  for (const [a, b] of cuts) { rest += text.slice(pos, a); pos = b }
-  rest += text.slice(pos)
-  // removing a key may leave "...,\n}" (it was last) or ",\n  " pairs; both are mended here
+  for (const [a, b] of cuts) { rest += buf.toString('utf8', pos, a); pos = b }
+  rest += buf.toString('utf8', pos)
+  // a removed last key leaves "...,\n}": mend it
   rest = rest.replace(/,(\s*\n\})\s*$/, '$1')
   try {
-    return { obj: JSON.parse(rest) as Record<string, unknown>, files: files[2] }
+    return { obj: JSON.parse(rest) as Record<string, unknown>, files }
   } catch { return undefined }
 }
 
-function countFiles(filesText: string): { files: number; size: number; checkpoints: number } {
+const SIZE = Buffer.from('\n      "size": '), EPOCH = Buffer.from('\n      "epoch": ')
+
+function countFiles(buf: Buffer, [from, to]: [number, number]): { files: number; size: number; checkpoints: number } {
   let files = 0, size = 0
   const epochs = new Set<number>()
   const num = (at: number): number => {
     let v = 0
-    for (let c = filesText.charCodeAt(at); c >= 48 && c <= 57; c = filesText.charCodeAt(++at)) v = v * 10 + (c - 48)
+    for (let c = buf[at]!; c >= 48 && c <= 57; c = buf[++at]!) v = v * 10 + (c - 48)
     return v
   }
-  const SIZE = '\n      "size": ', EPOCH = '\n      "epoch": '
-  for (let at = filesText.indexOf(SIZE); at !== -1; at = filesText.indexOf(SIZE, at + 1)) { files++; size += num(at + SIZE.length) }
-  for (let at = filesText.indexOf(EPOCH); at !== -1; at = filesText.indexOf(EPOCH, at + 1)) epochs.add(num(at + EPOCH.length))
+  for (let at = buf.indexOf(SIZE, from); at !== -1 && at < to; at = buf.indexOf(SIZE, at + 1)) { files++; size += num(at + SIZE.length) }
+  for (let at = buf.indexOf(EPOCH, from); at !== -1 && at < to; at = buf.indexOf(EPOCH, at + 1)) epochs.add(num(at + EPOCH.length))
   return { files, size, checkpoints: epochs.size }
 }
 
 /** Extract a catalog row; throws with a reason when the manifest is not usable. */
-export function extractRow(path: string, text: string, withHistory = true): CatalogRow {
+export function extractRow(path: string, bytes: Buffer, withHistory = true): CatalogRow {
   try {
-    return extract(path, text, withHistory)
+    return extract(path, bytes, withHistory)
   } catch (err) {
     if (err instanceof Bad) throw new Error(`${path}: ${err.message}`)
     if (err instanceof SyntaxError) throw new Error(`${path}: not valid JSON (${err.message})`)
@@ -104,12 +109,12 @@ export function extractRow(path: string, text: string, withHistory = true): Cata
   }
 }
 
-function extract(path: string, text: string, withHistory: boolean): CatalogRow {
-  const fast = fastParse(text, withHistory)
-  const m = fast?.obj ?? (JSON.parse(text) as unknown)
+function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow {
+  const fast = fastParse(bytes, withHistory)
+  const m = fast?.obj ?? (JSON.parse(bytes.toString('utf8')) as unknown)
   if (!isObject(m)) bad('not a JSON object')
   let counts: { files: number; size: number; checkpoints: number }
-  if (fast) counts = countFiles(fast.files)
+  if (fast) counts = countFiles(bytes, fast.files)
   else {
     if (!Array.isArray(m.files)) bad('files is not a list')
     const fs = m.files as Array<Record<string, unknown>>

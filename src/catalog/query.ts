@@ -40,19 +40,19 @@ export interface Field {
 }
 
 export function metricKeys(c: CatalogFile): string[] {
-  return [...new Set(c.sectionNames().filter((s) => s.startsWith('f64:max:') || s.startsWith('f64:m:')).map((s) => s.slice(s.indexOf(':', 4) + 1)))].sort()
+  return [...new Set(c.numColumns().filter((s) => s.startsWith('max:') || s.startsWith('m:')).map((s) => s.slice(s.indexOf(':') + 1)))].sort()
 }
-function hasMetric(c: CatalogFile, key: string): boolean { return c.has(`f64:m:${key}`) || c.has(`f64:max:${key}`) }
+function hasMetric(c: CatalogFile, key: string): boolean { return c.hasNum(`m:${key}`) || c.hasNum(`max:${key}`) }
 
 /** Whether a field needs the history columns (the catalog indexes them on first need). */
 export function needsHistory(field: string): boolean {
   return /^(best|max|min)\./.test(field) || /@\d+$/.test(field) || field === 'epochs'
 }
 export function finalMetricKeys(c: CatalogFile): string[] {
-  return c.sectionNames().filter((s) => s.startsWith('f64:m:')).map((s) => s.slice(6))
+  return c.numColumns().filter((s) => s.startsWith('m:')).map((s) => s.slice(2))
 }
 export function paramKeys(c: CatalogFile): string[] {
-  return [...new Set(c.sectionNames().filter((s) => s.startsWith('f64:p:') || s.startsWith('dict:p:')).map((s) => s.slice(s.indexOf(':p:') + 3)))].sort()
+  return [...new Set([...c.numColumns().filter((s) => s.startsWith('p:')).map((s) => s.slice(2)), ...c.sectionNames().filter((s) => s.startsWith('dict:p:')).map((s) => s.slice(7))])].sort()
 }
 
 const NUM_FIELDS = ['version', 'seed', 'files', 'size', 'checkpoints', 'epochs']
@@ -120,12 +120,12 @@ export function resolveField(c: CatalogFile, field: string, graph: () => Lineage
     return numField(c, field, `${which}:${key}`)
   }
   if (hasMetric(c, field)) return numField(c, `metrics.${field}`, `m:${field}`)
-  if (c.has(`f64:p:${field}`) || c.has(`dict:p:${field}`)) return paramField(c, field, `params.${field}`)
+  if (c.hasNum(`p:${field}`) || c.has(`dict:p:${field}`)) return paramField(c, field, `params.${field}`)
   throw new UsageError(`unknown field ${JSON.stringify(field)}; fields: name, version, seal, seed, dataset, arch, created, promoter, files, size, checkpoints, epochs, params.<k>, metrics.<k>, best.<k>, max.<k>, min.<k>, <metric>@<epoch>, relation, parent, ancestor (metrics here: ${metricKeys(c).join(', ') || 'none'})`, 'E_USAGE', { field })
 }
 
 function paramField(c: CatalogFile, key: string, name: string): Field {
-  if (!c.has(`f64:p:${key}`) && !c.has(`dict:p:${key}`)) unknown(c, `param ${key}`, name, paramKeys(c))
+  if (!c.hasNum(`p:${key}`) && !c.has(`dict:p:${key}`)) unknown(c, `param ${key}`, name, paramKeys(c))
   const a = c.f64(`p:${key}`)
   const hasStr = c.has(`dict:p:${key}`)
   return {

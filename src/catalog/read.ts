@@ -16,11 +16,11 @@ export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] 
   const problems: Problem[] = []
   for (const it of job.items) {
     const full = join(job.root, it.path)
-    let text: string
+    let text: Buffer
     let st: { mtimeMs: number; size: number; ino: number } | undefined
     try {
       if (job.stat) st = statSync(full)
-      text = readFileSync(full, 'utf8')
+      text = readFileSync(full)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') continue
