@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { stat } from 'node:fs/promises'
+import { stat, readFile } from 'node:fs/promises'
 import type { Repo } from '../repo.js'
 import { promote, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
@@ -46,6 +46,8 @@ interface Planned { found: FoundModel; spec: PromotionSpec; bytes: number; check
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256')
+  const size = (await stat(path)).size
+  if (size <= 4 << 20) return h.update(await readFile(path)).digest('hex')
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
   return h.digest('hex')
 }
@@ -58,8 +60,16 @@ async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
   if (spec.files.some((f, i) => byPath.get(f.path)?.size !== sizes[i] || (byPath.get(f.path)?.epoch ?? -1) !== (f.epoch ?? -1))) return false
   if (Boolean(m.config) !== Boolean(spec.configFile)) return false
   if (m.config && spec.configFile && m.config.sha256 !== await sha256File(spec.configFile)) return false
-  for (const f of spec.files) if (byPath.get(f.path)!.sha256 !== await sha256File(f.source)) return false
-  return true
+  // hashing is bound by per-file latency, so several files are read at once
+  let next = 0, same = true
+  const worker = async (): Promise<void> => {
+    while (same && next < spec.files.length) {
+      const f = spec.files[next++]!
+      if (byPath.get(f.path)!.sha256 !== await sha256File(f.source)) same = false
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  return same
 }
 
 /** Order specs so every parent named inside the batch comes before its children. */
@@ -105,10 +115,11 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const plans: Planned[] = []
   const report: ImportedModel[] = []
   let checked = 0
-  for (const f of found) {
+  // models are read and checked several at a time (each waits mostly on file system round trips)
+  const plan = async (f: FoundModel): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
     const run = await describeRunDir(f.dir, new Set(f.nested))
     const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
-    if (files.length === 0) continue
+    if (files.length === 0) return undefined
     const config = run.configFile ? await readConfig(run.configFile) : {}
     const factors = factorsFromConfig(config)
     const metrics = run.metricsFile ? await readRunMetrics(run.metricsFile) : undefined
@@ -135,10 +146,19 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     if (have !== undefined) {
       if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
       const m = await repo.readManifest(f.name, have)
-      if (await sameContent(m, spec)) { report.push({ ...item, status: 'unchanged', version: m.version, seal: m.seal }); continue }
+      if (await sameContent(m, spec)) return { item: { ...item, status: 'unchanged', version: m.version, seal: m.seal } }
     }
-    plans.push({ found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length })
-    report.push(item)
+    return { item, planned: { found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length } }
+  }
+  const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(found.length)
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(8, found.length) }, async () => {
+    while (next < found.length) { const i = next++; results[i] = await plan(found[i]!) }
+  }))
+  for (const r of results) {
+    if (!r) continue
+    report.push(r.item)
+    if (r.planned) plans.push(r.planned)
   }
   // (an unchanged child keeps linking to the parent version it was trained from, even when that
   // parent's folder changed and is promoted again as a new version here)

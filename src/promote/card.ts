@@ -166,7 +166,8 @@ export interface TerminalCardOptions {
 /** The card for `git zoo show`: the README's facts, laid out for a terminal, with a small plot. */
 export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): string {
   const out: string[] = []
-  const kv = (k: string, v: string): void => { out.push(`  ${k.padEnd(12)} ${v}`) }
+  const width = Math.min(24, Math.max(12, ...Object.keys(m.params).map((k) => k.length)))
+  const kv = (k: string, v: string): void => { out.push(`  ${k.padEnd(width)} ${v}`) }
   out.push(`${m.name}@v${m.version}${m.message ? `  ${m.message.split('\n')[0]}` : ''}`, '')
   kv('seal', `${m.seal}${o.sealOk === undefined ? '' : o.sealOk ? '  (verified)' : '  (MISMATCH: the manifest was changed after sealing)'}`)
   kv('promoted', `${m.created} by ${m.promoter}`)
@@ -178,9 +179,10 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   for (const [k, v] of Object.entries(m.params)) kv(k, typeof v === 'string' ? v : JSON.stringify(v))
   const facts = metricFacts(m)
   if (facts.length) {
-    out.push('', `metrics${' '.repeat(Math.max(1, 19 - 7))}${'final'.padStart(12)}${'best'.padStart(12)}  epoch`)
+    const mw = Math.max(16, ...facts.map((f) => f.key.length))
+    out.push('', `${'metrics'.padEnd(mw + 3)}${'final'.padStart(12)}${'best'.padStart(12)}  epoch`)
     for (const f of facts) {
-      out.push(`  ${f.key.padEnd(16)} ${(f.final === undefined ? '' : fmt(f.final)).padStart(12)}${(f.best === undefined ? '' : fmt(f.best)).padStart(12)}  ${f.bestEpoch ?? ''}`)
+      out.push(`  ${f.key.padEnd(mw)} ${(f.final === undefined ? '' : fmt(f.final)).padStart(12)}${(f.best === undefined ? '' : fmt(f.best)).padStart(12)}  ${f.bestEpoch ?? ''}`)
     }
   }
   const c = curve(m)
