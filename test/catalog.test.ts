@@ -127,3 +127,26 @@ test('the catalog notices edited, added, removed and broken manifests; a damaged
     assert.deepEqual(await find(dir, ['seed=4242', '--refresh']), [target.name])
   } finally { await cleanup() }
 })
+
+test('the byte-level extraction equals a full parse, with and without history; other layouts fall back', async () => {
+  const { extractRow } = await import('../src/catalog/extract.js')
+  const { serializeManifest } = await import('../src/manifest/manifest.js')
+  const { dir, all, cleanup } = await makeZoo(12)
+  try {
+    for (const m of all) {
+      const path = `models/${m.name}/v1/manifest.json`
+      const canonical = await readFile(join(dir, path))
+      assert.equal(canonical.toString(), serializeManifest(JSON.parse(canonical.toString())), 'the generator writes the canonical layout')
+      const compact = Buffer.from(JSON.stringify(JSON.parse(canonical.toString()))) // not canonical: parsed in full
+      const fast = extractRow(path, canonical, true), full = extractRow(path, compact, true)
+      assert.deepEqual(fast, full)
+      assert.equal(fast.files, 11)
+      assert.equal(fast.checkpoints, 11)
+      assert.equal(fast.history.length, 11)
+      const lean = extractRow(path, canonical, false)
+      assert.deepEqual(lean, { ...full, history: [] })
+      assert.deepEqual(extractRow(path, compact, false), { ...full, history: [] })
+    }
+    assert.throws(() => extractRow('models/x/v1/manifest.json', Buffer.from(JSON.stringify({ ...all[0], name: 'x', version: 2 }))), /belongs at models\/x\/v2\/manifest\.json/)
+  } finally { await cleanup() }
+})

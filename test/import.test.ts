@@ -168,3 +168,18 @@ test('import: Model Zoos (Ray Tune) and generic layouts, dry run, errors', async
     await rm(empty, { recursive: true })
   } finally { await cleanup(); await rm(src, { recursive: true, force: true }) }
 })
+
+test('epochs from checkpoint folder and file names', async () => {
+  const { epochOf } = await import('../src/importer/run.js')
+  const { nameFor } = await import('../src/importer/layout.js')
+  assert.equal(epochOf('checkpoint_000012/model.safetensors'), 12)
+  assert.equal(epochOf('checkpoint-500/pytorch_model.bin'), 500)
+  assert.equal(epochOf('ckpt_3/a/b.pt'), 3)
+  assert.equal(epochOf('epoch7/weights.npy'), 7)
+  assert.equal(epochOf('epoch_3.pt'), 3)
+  assert.equal(epochOf('logs/epoch_3.pt'), undefined)
+  assert.equal(epochOf('model.safetensors'), undefined)
+  assert.equal(epochOf('checkpoint_best/model.pt'), undefined)
+  assert.equal(nameFor('zoos/MNIST', 'NN_tune_trainable_0_seed=1,lr=0.1/V2'), 'zoos/mnist/nn_tune_trainable_0_seed-1-lr-0.1/v2_')
+  assert.ok(nameFor(undefined, 'a'.repeat(300)).length <= 200)
+})
