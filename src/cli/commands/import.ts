@@ -36,7 +36,8 @@ not stored again. --batch <n> commits every n models, so a long import keeps its
 flags:
   --layout <l>     model-zoos, vit, generic or auto (default)
   --prefix <name>  put every model under this name, e.g. --prefix zoos/mnist
-  --batch <n>      one commit per n models (default: one commit for everything)
+  --batch <n>      one commit per n models (default: one commit for up to 10,000 models;
+                   bigger imports commit every 10,000 to bound memory)
   --dry-run        list what would be promoted, store nothing
   --allow-dirty    promote even if tracked code has uncommitted changes (recorded as dirty)
   --json           print { layout, models: [{ name, version, seal, status }], promoted, unchanged,
@@ -71,6 +72,7 @@ examples:
       dryRun: bool(args, 'dry-run'),
       env: io.env,
       onPhase: (t) => { if (io.tty) { progress.done(); io.err(`git zoo: ${t}`) } },
+      onWarning: (t) => { progress.done(); io.err(`git zoo: ${t}`) },
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
     })
     progress.done()
