@@ -79,6 +79,26 @@ async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
   return same
 }
 
+/**
+ * The promotion stages and commits its files by naming them on git's command line, which Linux
+ * caps at 2 MB (E2BIG beyond): a commit's paths are kept under this budget.
+ */
+export const ARGV_BUDGET = 1_500_000
+
+/** Split the (parents-first) plans into commits of at most `size` models and ARGV_BUDGET bytes of paths. */
+function commitChunks(plans: Planned[], size: number): Planned[][] {
+  const out: Planned[][] = []
+  let cur: Planned[] = [], bytes = 0
+  for (const p of plans) {
+    const dir = `models/${p.spec.name}/v99999/`.length
+    const b = 3 * dir + 'manifest.json'.length + 'README.md'.length + (p.spec.configFile ? p.spec.configFile.split('/').pop()!.length + 7 : 0) + 3
+    if (cur.length && (cur.length >= size || bytes + b > ARGV_BUDGET)) { out.push(cur); cur = []; bytes = 0 }
+    cur.push(p); bytes += b
+  }
+  if (cur.length) out.push(cur)
+  return out
+}
+
 /** Order specs so every parent named inside the batch comes before its children. */
 function parentsFirst(plans: Planned[]): Planned[] {
   const byName = new Map(plans.map((p) => [p.spec.name, p]))
@@ -174,13 +194,16 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const commits: string[] = []
   let stored = 0
   if (!o.dryRun && ordered.length) {
-    const size = o.batch ?? DEFAULT_BATCH
-    if (o.batch === undefined && ordered.length > size) o.onWarning?.(`importing ${ordered.length} models in commits of ${size} to bound memory; pass --batch <n> to choose\n`)
+    const chunks = commitChunks(ordered, o.batch ?? DEFAULT_BATCH)
+    if (o.batch === undefined && chunks.length > 1) {
+      o.onWarning?.(`importing ${ordered.length} models in ${chunks.length} commits (at most ${DEFAULT_BATCH} models, and ${ARGV_BUDGET / 1e6} MB of paths on git's command line, per commit); pass --batch <n> to choose\n`)
+    }
     let doneBytes = 0
-    for (let i = 0; i < ordered.length; i += size) {
-      const chunk = ordered.slice(i, i + size)
+    let i = 0
+    for (const chunk of chunks) {
+      i += chunk.length
       const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
-      o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${ordered.length > size ? ` (${i + chunk.length} of ${ordered.length})` : ''}\n`)
+      o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${chunks.length > 1 ? ` (${i} of ${ordered.length})` : ''}\n`)
       const base = doneBytes
       const { commit, results } = await promote(repo, chunk.map((p) => p.spec), {
         allowDirty: o.allowDirty ?? false,
