@@ -6,7 +6,8 @@
  *   npx tsx bench/core.ts [--size-mib 1024] [--big]
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync, rmSync, openSync, writeSync, closeSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { writeCheckpoint, TENSOR } from './checkpoint.js'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,7 +16,6 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'git-zoo.js')
 const arg = (name: string, def: number): number => { const i = process.argv.indexOf(name); return i === -1 ? def : Number(process.argv[i + 1]) }
 const SIZE = arg('--size-mib', 1024) * 1024 * 1024
-const TENSOR = 16 * 1024 * 1024
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
   return execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 })
@@ -28,25 +28,6 @@ function time(label: string, fn: () => void): number {
   return s
 }
 function dropCaches(): void { spawnSync('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' }) }
-
-/** A safetensors file of F32 tensors of 16 MiB; tensors in `changed` get other values. */
-function writeCheckpoint(path: string, size: number, changed: Set<number>, salt: number): void {
-  const count = Math.floor(size / TENSOR)
-  const header: Record<string, unknown> = {}
-  for (let i = 0; i < count; i++) header[`blocks.${String(i).padStart(3, '0')}.weight`] = { dtype: 'F32', shape: [TENSOR / 4], data_offsets: [i * TENSOR, (i + 1) * TENSOR] }
-  let json = JSON.stringify(header)
-  json += ' '.repeat((8 - (json.length % 8)) % 8)
-  const fd = openSync(path, 'w')
-  const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(json.length))
-  writeSync(fd, len); writeSync(fd, Buffer.from(json))
-  const buf = Buffer.alloc(TENSOR)
-  for (let i = 0; i < count; i++) {
-    let x = (i + 1) * 2654435761 + (changed.has(i) ? salt * 97 : 0)
-    for (let j = 0; j < TENSOR; j += 4) { x = (x ^ (x << 13)) >>> 0; x = (x ^ (x >>> 17)) >>> 0; x = (x ^ (x << 5)) >>> 0; buf.writeUInt32LE(x, j) }
-    writeSync(fd, buf)
-  }
-  closeSync(fd)
-}
 
 const work = mkdtempSync(join(tmpdir(), 'zoo-bench-'))
 try {

@@ -229,3 +229,22 @@ test('gc removes only what no ref, index entry or recent write needs', async () 
     await rm(join(dir, 'o'), { recursive: true })
   } finally { await cleanup() }
 })
+
+test('ls and find mark retired versions', async () => {
+  const { dir, cleanup } = await tempRepo()
+  try {
+    assert.equal((await zoo(dir, ['init'])).code, 0)
+    await git(dir, 'commit', '-qm', 'zoo')
+    await writeFile(join(dir, 'w.bin'), randomBytes(2000))
+    assert.equal((await zoo(dir, ['add', 'w.bin', '--name', 'old', '--param', 'k=1'])).code, 0)
+    assert.equal((await zoo(dir, ['add', 'w.bin', '--name', 'kept', '--param', 'k=1'])).code, 0)
+    const r = await zoo(dir, ['retire', 'old@v1', '--reason', 'trained on the test split'])
+    assert.equal(r.code, 0, r.stderr)
+    const ls = JSON.parse((await zoo(join(dir, 'models'), ['ls', '--json'])).stdout)
+    const byName = Object.fromEntries(ls.models.map((m: { name: string }) => [m.name, m]))
+    assert.equal(byName.old.retired, true)
+    assert.equal(byName.kept.retired, undefined)
+    const table = await zoo(dir, ['find', 'params.k=1'])
+    assert.match(table.stdout, /retired \(see `git zoo log`\): old@v1\n/)
+  } finally { await cleanup() }
+})

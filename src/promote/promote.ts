@@ -3,7 +3,7 @@
  * commit. Used by `add` (one model), `import` (many) and `soup` (a computed model).
  * Order (spec/format.md): objects -> store flush -> manifests written -> staged -> committed.
  */
-import { stat, copyFile, mkdir, rm, readFile } from 'node:fs/promises'
+import { stat, copyFile, mkdir, rm, rmdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
@@ -226,9 +226,15 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       ? results.map((r) => `Zoo-Model: ${r.name}@v${r.version}\nZoo-Seal: ${r.seal}`).join('\n')
       : `Zoo-Models: ${results.length}`
     const msg = `${subject}${body}\n\n${trailers}\nZoo-Code: ${code?.commit ?? 'none'}${code?.dirty ? ' (dirty)' : ''}\n`
-    await repo.git(['add', '--', ...written])
-    const commitArgs = ['commit', '-q', '-F', '-', ...(config.policy?.require_signed ? ['-S'] : []), '--', ...written]
-    const c = await repo.runGit(commitArgs, { input: msg })
+    // paths go through stdin, NUL-separated: thousands of models would overflow the argument list
+    const pathspec = { input: written.join('\0') }
+    await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    const msgFile = join(repo.commonDir, `ZOO_PROMOTE_MSG.${process.pid}`)
+    await writeFile(msgFile, msg)
+    let c
+    try {
+      c = await repo.runGit(['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    } finally { await rm(msgFile, { force: true }) }
     if (c.code !== 0) {
       throw new CheckError(`the promotion commit was refused, so nothing was promoted:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
     }
@@ -238,8 +244,15 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   } catch (err) {
     // roll the work tree and index back; objects stay in the store (gc collects them)
     if (written.length) {
-      await repo.runGit(['reset', '-q', '--', ...written])
-      for (const r of results) await rm(join(repo.root, manifestDir(r.name, r.version)), { recursive: true, force: true })
+      await repo.runGit(['reset', '-q', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: written.join('\0') })
+      for (const r of results) {
+        await rm(join(repo.root, manifestDir(r.name, r.version)), { recursive: true, force: true })
+        // and the model's folders, where this promotion created them (rmdir leaves non-empty ones)
+        const segs = r.name.split('/')
+        for (let i = segs.length; i > 0; i--) {
+          try { await rmdir(join(repo.root, MODELS_DIR, ...segs.slice(0, i))) } catch { break }
+        }
+      }
     }
     throw err
   } finally {

@@ -6,10 +6,25 @@ import { openCatalog } from '../../catalog/catalog.js'
 import { parseFilter, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../../catalog/query.js'
 import { renderTable } from '../../catalog/table.js'
 import { UsageError } from '../../errors.js'
+import { runGit } from '../../git/git.js'
+import { MODELS_DIR } from '../../manifest/manifest.js'
+import { RETIRED_FILE } from '../../promote/retire.js'
 
 export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
   if (!text) return []
   return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s.replace(/^\+/, ''), desc: false }))
+}
+
+/** `name@vN` of every retired version, from the index (one git call, whatever the zoo's size). */
+async function retiredVersions(io: Io): Promise<Set<string>> {
+  const r = await runGit(io.cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`])
+  const out = new Set<string>()
+  if (r.code !== 0) return out
+  for (const path of r.stdout.split('\0')) {
+    const m = new RegExp(`^${MODELS_DIR}/(.+)/v([1-9]\\d*)/${RETIRED_FILE.replace('.', '\\.')}$`).exec(path)
+    if (m) out.add(`${m[1]}@v${m[2]}`)
+  }
+  return out
 }
 
 /** Shared by ls and find: open the catalog, run the query, print a table or JSON. */
@@ -26,13 +41,17 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
       const p = c.header.problems[0]
       io.err(`git zoo: warning: ${c.header.problemCount} manifest${c.header.problemCount === 1 ? '' : 's'} could not be indexed${p ? ` (${p.path}: ${p.problem})` : ''}; run \`git zoo verify\`\n`)
     }
+    const retired = await retiredVersions(io)
+    const mark = (m: { name?: unknown; version?: unknown }): boolean => retired.has(`${m.name}@v${m.version}`)
     if (bool(args, 'json')) {
       const keys = finalMetricKeys(c)
-      printJson(io, { models: q.rows.map((r) => summarize(c, r, [...q.fields, ...q.sortFields], keys)), total: q.total })
+      printJson(io, { models: q.rows.map((r) => summarize(c, r, [...q.fields, ...q.sortFields], keys)).map((m) => (mark(m) ? { ...m, retired: true } : m)), total: q.total })
     } else if (q.rows.length === 0) {
       io.err(c.count === 0 ? 'git zoo: this zoo has no models yet; `git zoo add` or `git zoo import` adds some\n' : 'git zoo: no model matches\n')
     } else {
       io.out(renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total }))
+      const shown = q.rows.map((r) => summarize(c, r, [], [])).filter(mark).map((m) => `${m.name}@v${m.version}`)
+      if (shown.length) io.out(`retired (see \`git zoo log\`): ${shown.join(', ')}\n`)
     }
   } finally { c.close() }
   return 0
