@@ -1,5 +1,6 @@
 /** Benchmark fixtures: safetensors-shaped checkpoints written in streaming fashion. */
 import { openSync, writeSync, closeSync } from 'node:fs'
+import { join } from 'node:path'
 
 export const TENSOR = 16 * 1024 * 1024
 
@@ -22,3 +23,14 @@ export function writeCheckpoint(path: string, size: number, changed: Set<number>
   closeSync(fd)
 }
 
+
+/** A base checkpoint and a fine-tune of it that changes every tenth tensor (90% shared). */
+export function writeBaseAndFineTune(dir: string, size: number): { base: string; fineTune: string; tensors: number; changed: number } {
+  const base = join(dir, 'model.safetensors')
+  const fineTune = join(dir, 'finetune.safetensors')
+  const tensors = Math.floor(size / TENSOR)
+  writeCheckpoint(base, size, new Set(), 0)
+  const changed = new Set(Array.from({ length: Math.max(1, Math.round(tensors / 10)) }, (_, k) => k * 10 % tensors))
+  writeCheckpoint(fineTune, size, changed, 1)
+  return { base, fineTune, tensors, changed: changed.size }
+}

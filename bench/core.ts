@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { writeCheckpoint, TENSOR } from './checkpoint.js'
+import { writeCheckpoint, writeBaseAndFineTune, TENSOR } from './checkpoint.js'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,13 +35,8 @@ try {
   sh('git', ['init', '-q', repo], work)
   for (const [k, v] of [['user.name', 'bench'], ['user.email', 'bench@example.invalid'], ['commit.gpgsign', 'false']]) sh('git', ['config', k!, v!], repo)
   sh(process.execPath, [BIN, 'init'], repo)
-  const ckpt = join(work, 'model.safetensors')
-  const ft = join(work, 'finetune.safetensors')
-  const count = Math.floor(SIZE / TENSOR)
-  writeCheckpoint(ckpt, SIZE, new Set(), 0)
-  const changed = new Set(Array.from({ length: Math.max(1, Math.round(count / 10)) }, (_, i) => i * 10 % count))
-  writeCheckpoint(ft, SIZE, changed, 1)
-  console.log(`checkpoint: ${(SIZE / 2 ** 20).toFixed(0)} MiB, ${count} tensors; fine-tune changes ${changed.size} tensors (${(changed.size * TENSOR / 2 ** 20).toFixed(0)} MiB)`)
+  const { base: ckpt, fineTune: ft, tensors: count, changed: nChanged } = writeBaseAndFineTune(work, SIZE)
+  console.log(`checkpoint: ${(SIZE / 2 ** 20).toFixed(0)} MiB, ${count} tensors; fine-tune changes ${nChanged} tensors (${(nChanged * TENSOR / 2 ** 20).toFixed(0)} MiB)`)
 
   dropCaches()
   const cp = time('cp + sync', () => sh('sh', ['-c', `cp ${ckpt} ${work}/copy.bin && sync`], work))
@@ -65,7 +60,7 @@ try {
   console.log('\nratios (target in brackets)')
   console.log(`add / (cp+sync)                    ${(add / cp).toFixed(2)}  [<= 1.2]`)
   if (!Number.isNaN(lfs)) console.log(`git-lfs / add                      ${(lfs / add).toFixed(2)}  [>= 5]`)
-  console.log(`fine-tune stored / changed bytes   ${(stored / (changed.size * TENSOR)).toFixed(3)}  [<= 1.1]`)
+  console.log(`fine-tune stored / changed bytes   ${(stored / (nChanged * TENSOR)).toFixed(3)}  [<= 1.1]`)
   console.log(`fine-tune add / openssl dgst       ${(ftTime / ssl).toFixed(2)}  [<= 1.0]`)
   console.log(`get / (cp+sync)                    ${(get / cp).toFixed(2)}  [<= 1.2]`)
   console.log(`verify / openssl dgst              ${(verify / ssl).toFixed(2)}  [<= 0.6]`)

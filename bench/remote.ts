@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3'
-import { writeCheckpoint, TENSOR } from './checkpoint.js'
+import { writeBaseAndFineTune, TENSOR } from './checkpoint.js'
 import { startS3rver } from '../test/remote-servers.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -44,14 +44,9 @@ try {
   sh('git', ['remote', 'add', 'origin', join(work, 'origin.git')], a)
   zoo(a, ['remote', 'add', 'origin', join(work, 'objects')])
   sh('git', ['commit', '-qm', 'zoo'], a)
-  const ckpt = join(work, 'model.safetensors')
-  const ft = join(work, 'finetune.safetensors')
-  const count = Math.floor(SIZE / TENSOR)
-  writeCheckpoint(ckpt, SIZE, new Set(), 0)
-  const changed = new Set(Array.from({ length: Math.max(1, Math.round(count / 10)) }, (_, k) => k * 10 % count))
-  writeCheckpoint(ft, SIZE, changed, 1)
+  const { base: ckpt, fineTune: ft, changed: nChanged } = writeBaseAndFineTune(work, SIZE)
   zoo(a, ['add', ckpt, '--name', 'bench/base'])
-  console.log(`checkpoint: ${(SIZE / 2 ** 20).toFixed(0)} MiB; fine-tune changes ${(changed.size * TENSOR / 2 ** 20).toFixed(0)} MiB`)
+  console.log(`checkpoint: ${(SIZE / 2 ** 20).toFixed(0)} MiB; fine-tune changes ${(nChanged * TENSOR / 2 ** 20).toFixed(0)} MiB`)
 
   const [cp] = time('cp + sync', () => sh('sh', ['-c', `cp ${ckpt} ${work}/copy.bin && sync`], work))
   rmSync(join(work, 'copy.bin'))
@@ -61,7 +56,7 @@ try {
   zoo(a, ['add', ft, '--name', 'bench/ft', '--parent', 'bench/base'])
   zoo(a, ['push'])
   const pulled = JSON.parse(zoo(b, ['pull', '--json']))
-  const changedBytes = changed.size * TENSOR
+  const changedBytes = nChanged * TENSOR
 
   // S3: the zoo's upload against one PutObject of the whole file, same server, same run
   const s3repo = join(work, 's3'); sh('git', ['init', '-q', '-b', 'main', s3repo], work); repo(s3repo)

@@ -1,5 +1,5 @@
 import type { Command, Io } from '../command.js'
-import type { Parsed } from '../args.js'
+import type { Parsed, FlagSpecs } from '../args.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { openCatalog } from '../../catalog/catalog.js'
@@ -13,6 +13,15 @@ import { RETIRED_FILE } from '../../promote/retire.js'
 export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
   if (!text) return []
   return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s.replace(/^\+/, ''), desc: false }))
+}
+
+/** The flags ls and find share. */
+export const QUERY_FLAGS: FlagSpecs = {
+  sort: { type: 'string', value: '[-]field' },
+  limit: { type: 'string', value: 'n' },
+  'all-versions': { type: 'bool' },
+  refresh: { type: 'bool' },
+  json: { type: 'bool' },
 }
 
 /** `name@vN` of every retired version, from the index (one git call, whatever the zoo's size). */
@@ -100,13 +109,7 @@ examples:
   git zoo find ancestor=vit-s/pretrain relation=fine-tune --json
   git zoo find 'name~vit-*/cifar100/*' --sort -created
 `,
-  flags: {
-    sort: { type: 'string', value: '[-]field' },
-    limit: { type: 'string', value: 'n' },
-    'all-versions': { type: 'bool' },
-    refresh: { type: 'bool' },
-    json: { type: 'bool' },
-  },
+  flags: QUERY_FLAGS,
   async run(args, io) {
     if (args.positional.length === 0) throw new UsageError('give at least one filter, e.g. git zoo find \'metrics.test_acc>0.6\' (git zoo ls lists every model)', 'E_USAGE')
     return runCatalogQuery(args, io, args.positional.map(parseFilter), undefined)

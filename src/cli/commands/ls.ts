@@ -1,5 +1,5 @@
 import type { Command } from '../command.js'
-import { runCatalogQuery } from './find.js'
+import { runCatalogQuery, QUERY_FLAGS } from './find.js'
 import { UsageError } from '../../errors.js'
 
 export const command: Command = {
@@ -21,13 +21,7 @@ examples:
   git zoo ls --sort -metrics.test_acc --limit 20
   git zoo ls --json | jq '.models[].name'
 `,
-  flags: {
-    sort: { type: 'string', value: '[-]field' },
-    limit: { type: 'string', value: 'n' },
-    'all-versions': { type: 'bool' },
-    refresh: { type: 'bool' },
-    json: { type: 'bool' },
-  },
+  flags: QUERY_FLAGS,
   async run(args, io) {
     if (args.positional.length) throw new UsageError(`git zoo ls takes no arguments (got ${args.positional[0]}); to filter, use git zoo find <filter>...`, 'E_USAGE')
     return runCatalogQuery(args, io, [], undefined)
