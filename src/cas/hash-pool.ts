@@ -19,6 +19,7 @@ parentPort.on('message', (m) => {
   } else if (m.op === 'update') {
     if (!stream) stream = createHash('sha256')
     stream.update(new Uint8Array(m.buf, m.off, m.len))
+    parentPort.postMessage({ id: m.id })
   } else if (m.op === 'digest') {
     const hex = (stream ?? createHash('sha256')).digest('hex')
     stream = null
@@ -57,9 +58,6 @@ class HashWorker {
       this.worker.postMessage({ ...msg, id }, transfer)
     })
   }
-  post(msg: Record<string, unknown>, transfer: ArrayBuffer[]): void {
-    this.worker.postMessage(msg, transfer)
-  }
 }
 
 /**
@@ -79,7 +77,11 @@ export function sharedBuffer(size: number): Buffer {
 }
 
 export interface StreamHasher {
-  update(bytes: Uint8Array): void
+  /**
+   * Add bytes. The promise settles when the bytes have been hashed; callers keep only a few
+   * updates outstanding, so a slower hasher applies back-pressure instead of queueing copies.
+   */
+  update(bytes: Uint8Array): Promise<void>
   /** Hex sha256 of everything passed to update. */
   digest(): Promise<string>
 }
@@ -108,7 +110,7 @@ export class HashPool {
   streamHasher(): StreamHasher {
     const w = this.streamWorker ??= new HashWorker()
     return {
-      update: (bytes) => { const [msg, transfer] = shared(bytes); w.post({ op: 'update', ...msg }, transfer) },
+      update: async (bytes) => { const [msg, transfer] = shared(bytes); await w.call({ op: 'update', ...msg }, transfer) },
       digest: async () => (await w.call({ op: 'digest' }, [])).hex!,
     }
   }
@@ -121,5 +123,5 @@ export class HashPool {
 /** The same interface on the calling thread, for small inputs where a worker costs more than it saves. */
 export function inlineStreamHasher(): StreamHasher {
   const h: Hash = createHash('sha256')
-  return { update: (b) => { h.update(b) }, digest: async () => h.digest('hex') }
+  return { update: async (b) => { h.update(b) }, digest: async () => h.digest('hex') }
 }

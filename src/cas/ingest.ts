@@ -15,8 +15,8 @@ import { describeFile } from '../formats/index.js'
 import { describeOnnx, type OnnxSignature } from '../onnx/inspect.js'
 import { FormatError, ZooError } from '../errors.js'
 
-const READ_SIZE = 8 * 1024 * 1024
-const MAX_INFLIGHT = 24
+const READ_SIZE = 1024 * 1024
+const MAX_INFLIGHT = 8
 /** Files smaller than this are hashed on the calling thread. */
 export const WORKER_THRESHOLD = 16 * 1024 * 1024
 
@@ -93,7 +93,13 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
                              pool: HashPool | null, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
   const whole: StreamHasher = pool ? pool.streamHasher() : inlineStreamHasher()
   const source = (async function* () {
-    for await (const buf of readAll(fd, size, false, opts.onBytes)) { whole.update(buf); yield buf }
+    const hashing: Array<Promise<void>> = []
+    for await (const buf of readAll(fd, size, false, opts.onBytes)) {
+      hashing.push(whole.update(buf))
+      if (hashing.length > 2) await hashing.shift()
+      yield buf
+    }
+    await Promise.all(hashing)
   })()
   const chunks: Array<[CID, number]> = []
   const inflight: Array<Promise<{ cid: CID, bytes: Uint8Array }>> = []

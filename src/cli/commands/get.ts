@@ -63,9 +63,11 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       try {
         // chunks are read and verified a bounded number ahead of the writer, in worker threads
         const ahead: Array<Promise<Uint8Array>> = []
+        const hashing: Array<Promise<void>> = []
         const writeNext = async (): Promise<void> => {
           const bytes = await ahead.shift()!
-          whole.update(bytes)
+          hashing.push(whole.update(bytes))
+          if (hashing.length > 8) await hashing.shift()
           size += bytes.length
           let done = 0
           while (done < bytes.length) done += (await fd.write(bytes, done, bytes.length - done, null)).bytesWritten
@@ -80,7 +82,8 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
             if (size > f.size) break
           }
           while (ahead.length && size <= f.size) await writeNext()
-        } finally { await Promise.allSettled(ahead) }
+          await Promise.all(hashing)
+        } finally { await Promise.allSettled([...ahead, ...hashing]) }
         await fd.sync()
       } finally { await fd.close() }
       const sha256 = await whole.digest()
