@@ -47,12 +47,16 @@ export function checkCidForm(cid: CID): void {
   }
 }
 
+/** Whether a sha2-256 digest computed elsewhere (a worker) is the one `cid` names. */
+export function digestMatches(cid: CID, digest: Uint8Array): boolean {
+  const want = cid.multihash.digest
+  return digest.length === want.length && digest.every((b, i) => b === want[i])
+}
+
 /** Throw CorruptObjectError unless `bytes` hash to `cid`. */
 export function verifyBytes(cid: CID, bytes: Uint8Array, where = 'store'): void {
   checkCidForm(cid)
-  const got = sha256(bytes)
-  const want = cid.multihash.digest
-  if (got.length !== want.length || !got.every((b, i) => b === want[i])) {
+  if (!digestMatches(cid, sha256(bytes))) {
     throw new CorruptObjectError(`object ${cid} from ${where} does not match its CID (${bytes.length} bytes read)`,
       { cid: String(cid), where })
   }

@@ -71,11 +71,6 @@ function shared(bytes: Uint8Array): [{ buf: ArrayBufferLike; off: number; len: n
   return [{ buf, off: 0, len: bytes.byteLength }, [buf]]
 }
 
-/** A Buffer in shared memory, so hashing workers read it in place. */
-export function sharedBuffer(size: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(size))
-}
-
 export interface StreamHasher {
   /**
    * Add bytes. The promise settles when the bytes have been hashed; callers keep only a few

@@ -7,7 +7,7 @@ import { open, type FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, cidOf, RAW } from './cid.js'
 import type { LocalStore } from './local.js'
-import { HashPool, inlineStreamHasher, sharedBuffer, type StreamHasher } from './hash-pool.js'
+import { HashPool, inlineStreamHasher, type StreamHasher } from './hash-pool.js'
 import { chunkStream } from '../chunk/chunker.js'
 import { DEFAULT_CDC } from '../chunk/params.js'
 import { buildTree } from '../manifest/node.js'
@@ -37,11 +37,11 @@ export interface IngestOptions {
   onBytes?: (n: number) => void
 }
 
-async function* readAll(fd: FileHandle, size: number, shared: boolean, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
   let pos = 0
   while (pos < size) {
     const n = Math.min(READ_SIZE, size - pos)
-    const buf = shared ? sharedBuffer(n) : Buffer.allocUnsafe(n)
+    const buf = Buffer.allocUnsafe(n)
     const { bytesRead } = await fd.read(buf, 0, buf.length, pos)
     if (bytesRead === 0) break
     pos += bytesRead
@@ -94,7 +94,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   const whole: StreamHasher = pool ? pool.streamHasher() : inlineStreamHasher()
   const source = (async function* () {
     const hashing: Array<Promise<void>> = []
-    for await (const buf of readAll(fd, size, false, opts.onBytes)) {
+    for await (const buf of readAll(fd, size, opts.onBytes)) {
       hashing.push(whole.update(buf))
       if (hashing.length > 2) await hashing.shift()
       yield buf

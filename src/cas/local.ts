@@ -241,12 +241,12 @@ export class LocalStore implements Store {
    * The stored bytes of `cid` without checking them: for callers that hash them elsewhere (verify
    * hashes in worker threads). NotFoundError when absent; a missing pack is CorruptObjectError.
    */
-  async readUnverified(cid: CID, opts: { shared?: boolean } = {}): Promise<Uint8Array> {
+  async readUnverified(cid: CID): Promise<Uint8Array> {
     let e = this.index.get(key(cid))
     if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
     if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
     if (this.cur && e.pack === this.cur.name) await this.writePending()
-    const bytes = opts.shared ? Buffer.from(new SharedArrayBuffer(e.length)) : Buffer.allocUnsafe(e.length)
+    const bytes = Buffer.allocUnsafe(e.length)
     let fd: FileHandle
     try {
       fd = await this.fd(e.pack)

@@ -4,7 +4,7 @@
  * core. Small objects are hashed inline, where a worker round trip costs more than it saves.
  */
 import type { CID } from '../cas/cid.js'
-import { checkCidForm, verifyBytes } from '../cas/cid.js'
+import { checkCidForm, digestMatches, verifyBytes } from '../cas/cid.js'
 
 /** sha2-256 of `bytes`. The bytes must not change until the promise settles. */
 export type Digester = (bytes: Uint8Array) => Promise<Uint8Array>
@@ -15,9 +15,7 @@ const INLINE_BELOW = 64 * 1024
 export async function verifyObject(cid: CID, bytes: Uint8Array, where: string, digest?: Digester): Promise<void> {
   if (!digest || bytes.length < INLINE_BELOW) { verifyBytes(cid, bytes, where); return }
   checkCidForm(cid)
-  const got = await digest(bytes)
-  const want = cid.multihash.digest
-  if (got.length === want.length && got.every((b, i) => b === want[i])) return
+  if (digestMatches(cid, await digest(bytes))) return
   verifyBytes(cid, bytes, where) // throws the canonical error
   throw new Error(`sha256 of ${cid} differs between a worker and the main thread`)
 }

@@ -12,6 +12,7 @@ import { CheckError, CorruptObjectError, UsageError } from '../../errors.js'
 import type { Store } from '../../cas/store.js'
 import { tempName, fsyncDir } from '../../cas/atomic.js'
 import { LocalStore } from '../../cas/local.js'
+import { verifyObject } from '../../remote/verify.js'
 import { HashPool, inlineStreamHasher } from '../../cas/hash-pool.js'
 import { WORKER_THRESHOLD } from '../../cas/ingest.js'
 
@@ -108,11 +109,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
 async function readVerified(store: Store, cid: CID, pool: HashPool | null): Promise<Uint8Array> {
   if (!pool || !(store instanceof LocalStore)) return store.get(cid)
   const bytes = await store.readUnverified(cid)
-  const digest = await pool.hash(bytes)
-  const want = cid.multihash.digest
-  if (digest.length !== want.length || !digest.every((b, i) => b === want[i])) {
-    throw new CorruptObjectError(`object ${cid} from ${store.location} does not match its CID (${bytes.length} bytes read)`, { cid: cid.toString() })
-  }
+  await verifyObject(cid, bytes, store.location, (b) => pool.hash(b))
   return bytes
 }
 

@@ -7,7 +7,7 @@ import { checkSeal, type Manifest } from '../../manifest/manifest.js'
 import { decodeNode } from '../../manifest/node.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../../errors.js'
 import { HashPool } from '../../cas/hash-pool.js'
-import { RAW } from '../../cas/cid.js'
+import { RAW, digestMatches } from '../../cas/cid.js'
 import type { LocalStore } from '../../cas/local.js'
 
 export interface Problem { model: string; path: string | null; object: string | null; problem: string }
@@ -33,9 +33,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, onP
           if (err instanceof CorruptObjectError) return 'corrupt'
           throw err
         }
-        const digest = await pool.hash(bytes)
-        const want = cid.multihash.digest
-        return digest.length === want.length && digest.every((b, i) => b === want[i]) ? null : 'corrupt'
+        return digestMatches(cid, await pool.hash(bytes)) ? null : 'corrupt'
       })()
       verdict.set(key, v)
     }
