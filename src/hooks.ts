@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile, rename, rm, chmod, mkdir, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { PROJECT_ROOT } from './cli/version.js'
+import { PROJECT_ROOT } from './version.js'
 import type { Repo } from './repo.js'
 
 export const HOOKS = ['pre-commit', 'pre-push'] as const

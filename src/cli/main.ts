@@ -65,7 +65,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return name === undefined ? 2 : 0
   }
   if (name === '--version' || name === 'version') {
-    const { version } = await import('./version.js')
+    const { version } = await import('../version.js')
     io.out(`git-zoo ${version}\n`)
     return 0
   }

@@ -27,7 +27,7 @@ async function who(repo: Repo): Promise<string> {
 }
 
 export async function evaluateModel(repo: Repo, m: Manifest, store: Store, data: Dataset, opts: EvaluateOptions = {}): Promise<Evaluated> {
-  const { prepareOnnx, runClassifier } = await import('../onnx/evaluate.js')
+  const { prepareOnnx, runClassifier } = await import('./onnx-session.js')
   const model = await prepareOnnx(m, store, { file: opts.file })
   try {
     const r = await runClassifier(model, data, opts)

@@ -1,6 +1,6 @@
 /** The environment a promotion records: tool versions, platform and hardware, plus --env k=v. */
 import { cpus, platform, arch, release, totalmem } from 'node:os'
-import { version } from '../cli/version.js'
+import { version } from '../version.js'
 
 export function detectEnvironment(): Record<string, string> {
   const cpu = cpus()

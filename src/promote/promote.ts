@@ -7,7 +7,7 @@ import { stat, copyFile, mkdir, rm, rmdir, readFile, writeFile } from 'node:fs/p
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
-import { ingestFile, WORKER_THRESHOLD } from '../cas/ingest.js'
+import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
 import { registerWriter } from '../cas/lock.js'
 import {
@@ -204,7 +204,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     }
     // invariant 3: everything the manifests reference is durable in the store before they are written
     await store.flush()
-    for (const r of results) opts.crashPoint?.(r.name)
+    opts.crashPoint?.('after-flush')
     for (const r of results) {
       const dir = manifestDir(r.name, r.version)
       await rm(join(repo.root, dir), { recursive: true, force: true }) // leftovers of an interrupted promotion

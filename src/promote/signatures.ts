@@ -19,7 +19,7 @@ import { CatFile } from '../git/catfile.js'
 import { ZooError } from '../errors.js'
 import { modelRules, parseModelPath, parseRawDiff, schemaAt, weightsProblems, type Change, type NewEvaluation, type RuleProblem } from './precommit.js'
 
-/** The shape `git zoo verify` reports (src/cli/commands/verify.ts). */
+/** The shape `git zoo verify` reports (src/zoo/verify.ts). */
 export interface Problem { model: string; path: string | null; object: string | null; problem: string }
 
 /** The zoo's own list of allowed SSH signers, in git's allowed-signers format. */

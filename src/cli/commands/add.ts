@@ -1,6 +1,7 @@
 import { stat, readdir } from 'node:fs/promises'
 import { resolve, join, basename, relative } from 'node:path'
 import type { Command } from '../command.js'
+import { crashPoints } from '../crash.js'
 import { bool, int, list, str } from '../args.js'
 import { printJson, Progress, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
@@ -131,7 +132,7 @@ examples:
     }], {
       allowDirty: bool(args, 'allow-dirty'),
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
-      crashPoint: (n) => { if (io.env.GIT_ZOO_CRASH_AT === 'after-flush') { io.err(`crash point after-flush (${n})\n`); process.kill(process.pid, 'SIGKILL') } },
+      crashPoint: crashPoints(io),
     })
     progress.done()
     const r = results[0]!

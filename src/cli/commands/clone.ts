@@ -5,8 +5,7 @@ import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
-import { EMPTY_SYNC } from './push.js'
-import { fetchFor } from './fetch.js'
+import { EMPTY_SYNC, fetchFor } from '../transfer.js'
 
 /** The folder git clone would pick for a URL (its last path part without .git). */
 export function cloneDirName(url: string): string {

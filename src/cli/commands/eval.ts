@@ -79,7 +79,7 @@ examples:
     const outputKind = outputKindFlag(str(args, 'outputs'))
     const repo = await Repo.open(io.cwd, io.env)
     const m = await repo.resolve(args.positional[0]!)
-    const { chooseOnnxFile } = await import('../../onnx/evaluate.js')
+    const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
     const file = chooseOnnxFile(m, str(args, 'file'))
     const labels = str(args, 'labels')
     const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})

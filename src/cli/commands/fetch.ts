@@ -2,26 +2,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import type { Manifest } from '../../manifest/manifest.js'
-import { fetchObjects, jobs, pickZooRemote, type SyncSummary } from '../../remote/sync.js'
-import { describeSync, EMPTY_SYNC, progressFor } from './push.js'
-
-/**
- * Fetch the objects of `manifests` into the local store (shared by fetch, pull and clone).
- * Prints the summary unless `json`; returns it.
- */
-export async function fetchFor(repo: Repo, manifests: Manifest[], io: Parameters<Command['run']>[1],
-  opts: { from?: string; gitRemote?: string; jobs?: number; json?: boolean }): Promise<SyncSummary> {
-  if (manifests.length === 0) return { remote: '', url: '', models: 0, ...EMPTY_SYNC }
-  const remote = await pickZooRemote(repo, { name: opts.from, gitRemote: opts.gitRemote })
-  const progress = progressFor(io, 'fetch')
-  let sync: SyncSummary
-  try {
-    sync = await fetchObjects(repo, manifests, remote, { concurrency: jobs(opts.jobs, io.env), onProgress: progress.onProgress })
-  } finally { progress.done() }
-  if (!opts.json) io.err(describeSync('fetched', 'from', sync))
-  return sync
-}
+import { fetchFor } from '../transfer.js'
 
 export const command: Command = {
   summary: 'fetch objects of models from a zoo remote',

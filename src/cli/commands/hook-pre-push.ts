@@ -2,7 +2,7 @@ import type { Command } from '../command.js'
 import { int } from '../args.js'
 import { Repo } from '../../repo.js'
 import { jobs, pushObjects, type RefUpdate } from '../../remote/sync.js'
-import { describeSync, progressFor } from './push.js'
+import { describeSync, progressFor } from '../transfer.js'
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return ''

@@ -5,7 +5,7 @@ import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo, ZOO_DIR } from '../../repo.js'
 import { installHooks } from '../../hooks.js'
-import { PROJECT_ROOT } from '../version.js'
+import { PROJECT_ROOT } from '../../version.js'
 
 const IGNORE = ['.zoo/cache/']
 

@@ -5,8 +5,7 @@ import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
-import { EMPTY_SYNC, defaultGitRemote } from './push.js'
-import { fetchFor } from './fetch.js'
+import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
 
 export const command: Command = {
   summary: 'git pull, then fetch the objects the checked-out models need',

@@ -1,38 +1,11 @@
 import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { humanBytes, printJson, Progress } from '../output.js'
+import { printJson } from '../output.js'
+import { defaultGitRemote, describeSync, EMPTY_SYNC, progressFor } from '../transfer.js'
 import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
-
-/** Progress bar for a transfer (drawn only when stderr is a TTY). */
-export function progressFor(io: Io, label: string): { onProgress: (done: number, total: number) => void; done: () => void } {
-  let bar: Progress | undefined
-  return {
-    onProgress: (done, total) => { bar ??= new Progress(io, label, total); bar.update(done) },
-    done: () => bar?.done(),
-  }
-}
-
-/** One human line about a transfer. */
-export function describeSync(verb: string, prep: string, s: SyncSummary): string {
-  const skipped = s.skipped_bytes > 0 || s.skipped_objects > 0
-    ? `; ${humanBytes(s.skipped_bytes)} already there` : ''
-  return `git zoo: ${verb} ${s.objects} object${s.objects === 1 ? '' : 's'} (${humanBytes(s.bytes)}) ${prep} ${s.remote} (${s.url})${skipped}\n`
-}
-
-export const EMPTY_SYNC = { objects: 0, bytes: 0, skipped_objects: 0, skipped_bytes: 0 }
-
-/** The git remote to use: the argument, else the current branch's upstream remote, else origin. */
-export async function defaultGitRemote(repo: Repo): Promise<string> {
-  const branch = await repo.runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'])
-  if (branch.code === 0) {
-    const r = await repo.runGit(['config', '--get', `branch.${branch.stdout.trim()}.remote`])
-    if (r.code === 0 && r.stdout.trim()) return r.stdout.trim()
-  }
-  return 'origin'
-}
 
 /** The current branch when it has no upstream (a first push), else undefined. */
 async function branchWithoutUpstream(repo: Repo): Promise<string | undefined> {

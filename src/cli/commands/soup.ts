@@ -126,7 +126,7 @@ examples:
         const first = models[0]!
         const onnxFiles = first.files.filter((f) => f.format === 'onnx')
         if (onnxFiles.length) {
-          const { chooseOnnxFile } = await import('../../onnx/evaluate.js')
+          const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
           let template: FileEntry | undefined
           try { template = chooseOnnxFile(first) } catch (err) { onnxNote = { refused: (err as Error).message } }
           if (template) {

@@ -1,81 +1,8 @@
-import { CID } from 'multiformats/cid'
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { checkSeal, type Manifest } from '../../manifest/manifest.js'
-import { decodeNode } from '../../manifest/node.js'
-import { CorruptObjectError, FormatError, NotFoundError } from '../../errors.js'
-import { HashPool } from '../../cas/hash-pool.js'
-import { RAW, digestMatches } from '../../cas/cid.js'
-import type { LocalStore } from '../../cas/local.js'
-
-export interface Problem { model: string; path: string | null; object: string | null; problem: string }
-
-/**
- * Check models: the seal against the manifest's content, every node (strict dag-cbor, sizes), and
- * every chunk re-hashed (in worker threads); each object once however many models share it.
- */
-export async function verifyModels(manifests: Manifest[], store: LocalStore, onProblem?: (p: Problem) => void): Promise<Problem[]> {
-  const problems: Problem[] = []
-  const report = (p: Problem): void => { problems.push(p); onProblem?.(p) }
-  const verdict = new Map<string, Promise<string | null>>() // object -> problem or null
-  const pool = new HashPool()
-  const inflight: Array<Promise<void>> = []
-  const checkChunk = (cid: CID): Promise<string | null> => {
-    const key = cid.toString()
-    let v = verdict.get(key)
-    if (!v) {
-      v = (async () => {
-        let bytes: Uint8Array
-        try { bytes = await store.readUnverified(cid) } catch (err) {
-          if (err instanceof NotFoundError) return 'missing'
-          if (err instanceof CorruptObjectError) return 'corrupt'
-          throw err
-        }
-        return digestMatches(cid, await pool.hash(bytes)) ? null : 'corrupt'
-      })()
-      verdict.set(key, v)
-    }
-    return v
-  }
-  try {
-    for (const m of manifests) {
-      const model = `${m.name}@v${m.version}`
-      const seal = checkSeal(m)
-      if (!seal.ok) report({ model, path: null, object: m.seal, problem: `seal mismatch: the manifest's content gives ${seal.expected}` })
-      for (const f of m.files) {
-        // walk the file's tree; chunks are checked concurrently, a bounded number at a time
-        const walk = async (cid: CID): Promise<number> => {
-          if (cid.code === RAW) {
-            const p = checkChunk(cid).then((problem) => { if (problem) report({ model, path: f.path, object: cid.toString(), problem }) })
-            inflight.push(p)
-            if (inflight.length > 16) await inflight.shift()
-            return -1
-          }
-          let node
-          try { node = decodeNode(await store.get(cid), cid) } catch (err) {
-            const problem = err instanceof NotFoundError ? 'missing' : err instanceof CorruptObjectError ? 'corrupt' : err instanceof FormatError ? `malformed node: ${err.message}` : null
-            if (!problem) throw err
-            report({ model, path: f.path, object: cid.toString(), problem })
-            return NaN
-          }
-          for (const [child] of node.links) await walk(child)
-          return node.size
-        }
-        const root = CID.parse(f.root)
-        const size = await walk(root)
-        if (root.code !== RAW && !Number.isNaN(size) && size !== f.size) {
-          report({ model, path: f.path, object: f.root, problem: `size mismatch: the chunk tree holds ${size} bytes, the manifest says ${f.size}` })
-        }
-      }
-    }
-    await Promise.all(inflight)
-  } finally {
-    await pool.close()
-  }
-  return problems
-}
+import { verifyModels, type Problem } from '../../zoo/verify.js'
 
 export const command: Command = {
   summary: 're-hash objects of models (default: all); --signatures checks promotions',

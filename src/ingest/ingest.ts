@@ -5,9 +5,9 @@
  */
 import { open, type FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
-import { cidFromDigest, cidOf, RAW } from './cid.js'
-import type { LocalStore } from './local.js'
-import { HashPool, inlineStreamHasher, type StreamHasher } from './hash-pool.js'
+import { cidFromDigest, cidOf, RAW } from '../cas/cid.js'
+import type { LocalStore } from '../cas/local.js'
+import { HashPool, inlineStreamHasher, type StreamHasher } from '../cas/hash-pool.js'
 import { chunkStream } from '../chunk/chunker.js'
 import { DEFAULT_CDC } from '../chunk/params.js'
 import { buildTree } from '../manifest/node.js'

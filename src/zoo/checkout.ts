@@ -1,0 +1,114 @@
+/**
+ * Writing a model version's files out of the store: every chunk verified against its CID, every
+ * file against its size and sha256, renamed into place only when the whole model is good.
+ */
+import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
+import { resolve, join, dirname, sep } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { fileChunks } from '../manifest/node.js'
+import { checkRelPath } from '../manifest/names.js'
+import { checkSeal, type Manifest } from '../manifest/manifest.js'
+import { CheckError, CorruptObjectError } from '../errors.js'
+import type { Store } from '../cas/store.js'
+import { tempName, fsyncDir } from '../cas/atomic.js'
+import { LocalStore } from '../cas/local.js'
+import { verifyObject } from '../remote/verify.js'
+import { HashPool, inlineStreamHasher } from '../cas/hash-pool.js'
+import { WORKER_THRESHOLD } from '../ingest/ingest.js'
+
+/** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
+async function checkNoSymlinks(base: string, target: string): Promise<void> {
+  const rel = target.slice(base.length + 1).split(sep)
+  let cur = base
+  for (const seg of rel) {
+    cur = join(cur, seg)
+    let st
+    try { st = await lstat(cur) } catch { return } // nothing there yet: nothing to follow
+    if (st.isSymbolicLink()) throw new CheckError(`refusing to write through the symbolic link ${cur}; remove it or choose another --out folder`, 'E_SYMLINK', { path: cur })
+  }
+}
+
+export interface WrittenFile { path: string; size: number; sha256: string; target: string }
+
+/**
+ * Write all of a manifest's files under `outDir`: each is streamed into a temp file beside its
+ * target with every chunk verified, its size and sha256 checked, fsynced; only when every file is
+ * complete are they renamed into place, so a damaged model writes nothing.
+ */
+export async function writeModelFiles(m: Manifest, store: Store, outDir: string, onBytes?: (n: number) => void,
+                                      only?: (path: string) => boolean): Promise<WrittenFile[]> {
+  const seal = checkSeal(m)
+  if (!seal.ok) throw new CheckError(`model ${m.name}@v${m.version}: its manifest does not match its seal (recorded ${m.seal}, content gives ${seal.expected}); it was modified after sealing: run \`git zoo verify\``, 'E_SEAL_MISMATCH')
+  const base = resolve(outDir)
+  const total = m.files.reduce((a, f) => a + f.size, 0)
+  const pool = total >= WORKER_THRESHOLD && store instanceof LocalStore ? new HashPool() : null
+  const temps: Array<{ tmp: string; target: string }> = []
+  const createdDirs: string[] = []
+  let renamed = 0
+  const out: WrittenFile[] = []
+  try {
+    for (const f of m.files) {
+      if (only && !only(f.path)) continue
+      checkRelPath(f.path)
+      const target = resolve(base, f.path)
+      if (!target.startsWith(base + sep)) throw new CheckError(`file path ${f.path} escapes the output folder`, 'E_BAD_PATH')
+      await checkNoSymlinks(dirname(base), target)
+      const made = await mkdir(dirname(target), { recursive: true })
+      if (made) createdDirs.push(made)
+      await checkNoSymlinks(dirname(base), target)
+      const tmp = tempName(target)
+      const fd = await open(tmp, 'wx', 0o644)
+      temps.push({ tmp, target })
+      const whole = pool ? pool.streamHasher() : inlineStreamHasher()
+      let size = 0
+      try {
+        // chunks are read and verified a bounded number ahead of the writer, in worker threads
+        const ahead: Array<Promise<Uint8Array>> = []
+        const hashing: Array<Promise<void>> = []
+        const writeNext = async (): Promise<void> => {
+          const bytes = await ahead.shift()!
+          hashing.push(whole.update(bytes))
+          if (hashing.length > 8) await hashing.shift()
+          size += bytes.length
+          let done = 0
+          while (done < bytes.length) done += (await fd.write(bytes, done, bytes.length - done, null)).bytesWritten
+          onBytes?.(bytes.length)
+        }
+        try {
+          for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+            const next = readVerified(store, cid, pool)
+            next.catch(() => {}) // handled when its turn comes; never an unhandled rejection meanwhile
+            ahead.push(next)
+            if (ahead.length >= 16) await writeNext()
+            if (size > f.size) break
+          }
+          while (ahead.length && size <= f.size) await writeNext()
+          await Promise.all(hashing)
+        } finally { await Promise.allSettled([...ahead, ...hashing]) }
+        await fd.sync()
+      } finally { await fd.close() }
+      const sha256 = await whole.digest()
+      if (size !== f.size || sha256 !== f.sha256) {
+        throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${size} bytes with sha256 ${sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
+      }
+      out.push({ path: f.path, size, sha256, target })
+    }
+    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++; await fsyncDir(dirname(t.target)) }
+    temps.length = 0
+    createdDirs.length = 0
+    return out
+  } finally {
+    for (const t of temps) await rm(t.tmp, { force: true })
+    // folders this call created stay only if the model was written
+    if (renamed === 0) for (const d of createdDirs.reverse()) await rm(d, { recursive: true, force: true })
+    await pool?.close()
+  }
+}
+
+/** An object's bytes, checked against its CID (hashed in the pool when there is one). */
+async function readVerified(store: Store, cid: CID, pool: HashPool | null): Promise<Uint8Array> {
+  if (!pool || !(store instanceof LocalStore)) return store.get(cid)
+  const bytes = await store.readUnverified(cid)
+  await verifyObject(cid, bytes, store.location, (b) => pool.hash(b))
+  return bytes
+}
