@@ -8,12 +8,6 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('git zoo: the CLI is not built; run `npm run build` in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n')
   process.exit(3)
 }
-const { main } = await import(entry.href)
-const code = await main(process.argv.slice(2), {
-  cwd: process.cwd(),
-  env: process.env,
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-  tty: Boolean(process.stderr.isTTY),
-})
-process.exitCode = code
+const { cli } = await import(entry.href)
+// cli() installs the SIGINT/SIGTERM handlers and passes the real stdio (src/cli/main.ts)
+process.exitCode = await cli(process.argv.slice(2))

@@ -44,3 +44,23 @@ export class FormatError extends ZooError {}
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
+
+/**
+ * The command was stopped by SIGINT (Ctrl-C) or SIGTERM. The CLI installs the handlers and aborts
+ * the commands' AbortSignal with one of these as its reason; domain code throws it from
+ * `signal.throwIfAborted()`. Exit 130 for SIGINT and 143 for SIGTERM, as shells report them.
+ */
+export class InterruptedError extends ZooError {
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`, 'E_INTERRUPTED', { signal })
+  }
+  override get exitCode(): number { return this.signal === 'SIGTERM' ? 143 : 130 }
+}
+
+/** The InterruptedError behind `err` (itself or anywhere in its cause chain), if any. */
+export function interruption(err: unknown): InterruptedError | undefined {
+  for (let e = err, depth = 0; e && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof InterruptedError) return e
+  }
+  return undefined
+}

@@ -31,7 +31,7 @@ export class Repo {
   }
 
   git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, opts) }
-  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, opts) }
+  runGit(args: string[], opts: { input?: string; signal?: AbortSignal } = {}) { return runGit(this.root, args, opts) }
 
   /**
    * The object store's folder: $GIT_ZOO_STORE, else `git config zoo.store` (relative to the work

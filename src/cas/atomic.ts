@@ -1,10 +1,33 @@
 /** Atomic file writes: temp file beside the target, fsync, rename, fsync the folder. */
-import { open, rename, rm, mkdir } from 'node:fs/promises'
+import { open, rename, rm, mkdir, readdir } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { processAlive } from './lock.js'
 
 export function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+}
+
+/**
+ * Remove temp files of `target` (named by tempName) whose writing process is gone: what a killed
+ * process left beside its target. Temp files of live processes (a concurrent writer) are kept. The
+ * pid is checked on this host only: a folder shared with another host keeps that host's temps.
+ * Returns the names removed.
+ */
+export async function removeStaleTemps(target: string, alive: (pid: number) => boolean = processAlive): Promise<string[]> {
+  const dir = dirname(target)
+  const prefix = `.${basename(target)}.`
+  let names: string[]
+  try { names = await readdir(dir) } catch { return [] }
+  const removed: string[] = []
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue
+    await rm(join(dir, name), { force: true })
+    removed.push(name)
+  }
+  return removed
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

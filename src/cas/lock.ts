@@ -12,7 +12,8 @@ import { ZooError } from '../errors.js'
 
 interface LockInfo { host: string; pid: number; started: number; what: string }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
@@ -29,7 +30,7 @@ async function liveLocks(dir: string, prefix: string): Promise<Array<LockInfo & 
     if (!name.startsWith(prefix)) continue
     const info = await readLock(join(dir, name))
     if (!info) continue
-    if (info.host === hostname() && !alive(info.pid)) { await rm(join(dir, name), { force: true }); continue }
+    if (info.host === hostname() && !processAlive(info.pid)) { await rm(join(dir, name), { force: true }); continue }
     out.push({ ...info, file: name })
   }
   return out

@@ -12,6 +12,13 @@ export interface Io {
   err: (text: string) => void
   /** Whether stderr is a TTY (progress bars only then). */
   tty: boolean
+  /**
+   * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
+   * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.
+   */
+  signal?: AbortSignal
+  /** Called by main before an interruptible command runs: on a signal, wait for it to unwind. */
+  cooperate?: () => void
 }
 
 export interface Command {
@@ -20,6 +27,12 @@ export interface Command {
   /** Full help text shown by --help (usage line, description, flags, examples). */
   help: string
   flags: FlagSpecs
+  /**
+   * Set by commands that honour `io.signal`: what to tell the user after an interruption (after
+   * "git zoo: interrupted; "), e.g. "nothing was committed, run the same command again to resume".
+   * Commands without it are stopped at once on a signal (they write nothing that needs cleaning).
+   */
+  interrupted?: string
   /** Returns the exit code. Throws ZooError for failures (mapped to exit codes by main). */
   run(args: Parsed, io: Io): Promise<number>
 }

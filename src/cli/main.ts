@@ -2,7 +2,8 @@
  * `git zoo` entry point: argv -> command module (imported lazily) -> exit code.
  * The only place that touches process.* besides bin/git-zoo.js.
  */
-import { ZooError, UsageError } from '../errors.js'
+import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
+import { installInterrupts } from './interrupt.js'
 import { parseArgs } from './args.js'
 import type { Command, Io } from './command.js'
 
@@ -79,10 +80,46 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return 0
     }
     const args = parseArgs(rest, command.flags, name)
-    return await command.run(args, io)
+    if (command.interrupted !== undefined) io.cooperate?.()
+    try {
+      return await command.run(args, io)
+    } catch (err) {
+      // after a signal, whatever failed failed because of it (a killed git child, an aborted read)
+      const stop = interruption(err) ?? (io.signal?.aborted ? interruption(io.signal.reason) : undefined)
+      if (stop) return reportInterrupted(stop, command.interrupted, err, io)
+      throw err
+    }
   } catch (err) {
     return reportError(err, io)
   }
+}
+
+function reportInterrupted(stop: InterruptedError, what: string | undefined, err: unknown, io: Io): number {
+  io.err(`git zoo: interrupted${what ? `; ${what}` : ''}\n`)
+  if (io.env.GIT_ZOO_DEBUG && err !== stop) io.err(`${(err as Error)?.stack ?? String(err)}\n`)
+  return stop.exitCode
+}
+
+/**
+ * The process entry point (bin/git-zoo.js): the real stdio, and SIGINT/SIGTERM handlers that abort
+ * `io.signal` (src/cli/interrupt.ts). Returns the exit code.
+ */
+export async function cli(argv: string[]): Promise<number> {
+  const err = (t: string): void => { process.stderr.write(t) }
+  const interrupts = installInterrupts(err)
+  const code = await main(argv, {
+    cwd: process.cwd(),
+    env: process.env,
+    out: (t) => { process.stdout.write(t) },
+    err,
+    tty: Boolean(process.stderr.isTTY),
+    signal: interrupts.signal,
+    cooperate: interrupts.cooperate,
+  })
+  // an interrupted command may leave idle handles (workers, sockets) behind: do not wait for them
+  if (interrupts.signal.aborted) process.exit(code)
+  interrupts.dispose()
+  return code
 }
 
 export function reportError(err: unknown, io: Io): number {

@@ -7,6 +7,7 @@ import { humanBytes, Progress } from './output.js'
 import type { Repo } from '../repo.js'
 import type { Manifest } from '../manifest/manifest.js'
 import { fetchObjects, jobs, pickZooRemote, type SyncSummary } from '../remote/sync.js'
+import { crashPoints } from './crash.js'
 
 /** Progress bar for a transfer (drawn only when stderr is a TTY). */
 export function progressFor(io: Io, label: string): { onProgress: (done: number, total: number) => void; done: () => void } {
@@ -47,7 +48,10 @@ export async function fetchFor(repo: Repo, manifests: Manifest[], io: Io,
   const progress = progressFor(io, 'fetch')
   let sync: SyncSummary
   try {
-    sync = await fetchObjects(repo, manifests, remote, { concurrency: jobs(opts.jobs, io.env), onProgress: progress.onProgress })
+    sync = await fetchObjects(repo, manifests, remote, {
+      concurrency: jobs(opts.jobs, io.env), onProgress: progress.onProgress,
+      ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io),
+    })
   } finally { progress.done() }
   if (!opts.json) io.err(describeSync('fetched', 'from', sync))
   return sync

@@ -56,7 +56,7 @@ export async function prepareOnnx(m: Manifest, store: Store, opts: { file?: stri
   const dir = await mkdtemp(join(opts.tmpRoot ?? tmpdir(), 'git-zoo-eval-'))
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true })
   try {
-    await writeModelFiles(m, store, dir, undefined, (p) => p === file.path)
+    await writeModelFiles(m, store, dir, { only: (p) => p === file.path })
     const onnxPath = join(dir, ...file.path.split('/'))
     const fd = await open(onnxPath, 'r')
     let layout: OnnxLayout
@@ -80,7 +80,7 @@ export async function prepareOnnx(m: Manifest, store: Store, opts: { file?: stri
       needed.add(path)
     }
     needed.delete(file.path)
-    if (needed.size) await writeModelFiles(m, store, dir, undefined, (p) => needed.has(p))
+    if (needed.size) await writeModelFiles(m, store, dir, { only: (p) => needed.has(p) })
     // the folder is ours and fresh, so nothing in it should be a link; check anyway before loading
     const real = await realpath(dir)
     for (const p of [file.path, ...needed]) {

@@ -3,16 +3,26 @@
  * config, signing keys, hooks and transports apply; quick reads use the same binary directly.
  */
 import { execFile } from 'node:child_process'
+import { constants as osConstants } from 'node:os'
 import { simpleGit, type SimpleGit } from 'simple-git'
 import { ZooError, UsageError } from '../errors.js'
 
 export interface GitResult { stdout: string; stderr: string; code: number }
 
-/** Run git and return its output; never throws for a non-zero exit (see `git()` for that). */
-export function runGit(cwd: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; maxBuffer?: number } = {}): Promise<GitResult> {
+/**
+ * Run git and return its output; never throws for a non-zero exit (see `git()` for that). With
+ * `signal`, an abort sends git SIGTERM (it removes its lock files) and, once git has exited, throws
+ * the signal's reason. A git killed by a signal from elsewhere (Ctrl-C reaches the whole process
+ * group) reports code 128 + the signal's number, as a shell would.
+ */
+export function runGit(cwd: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; maxBuffer?: number; signal?: AbortSignal } = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile('git', args, { cwd, env: opts.env ?? process.env, maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8' },
+    if (opts.signal?.aborted) { reject(opts.signal.reason); return }
+    const child = execFile('git', args, { cwd, env: opts.env ?? process.env, maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8', ...(opts.signal ? { signal: opts.signal } : {}) },
       (err, stdout, stderr) => {
+        if (err && opts.signal?.aborted) { reject(opts.signal.reason); return }
+        const killedBy = (err as { signal?: NodeJS.Signals | null } | null)?.signal
+        if (err && killedBy) { resolve({ stdout, stderr, code: 128 + (osConstants.signals[killedBy] ?? 0) }); return }
         if (err && typeof (err as { code?: unknown }).code !== 'number') {
           reject(new ZooError(`could not run git: ${err.message}; is git installed and on PATH?`, 'E_GIT_MISSING', {}, { cause: err }))
           return

@@ -32,6 +32,10 @@ export interface ImportOptions {
   onPhase?: (text: string) => void
   onWarning?: (text: string) => void
   onProgress?: (bytesDone: number, bytesTotal: number) => void
+  /** Stops the import between models and between chunks; commits already made stay (spec/teams.md). */
+  signal?: AbortSignal
+  /** Named crash and pause points of the promotion (see PromoteOptions.crashPoint). */
+  crashPoint?: (name: string) => void | Promise<void>
 }
 
 export interface ImportedModel { name: string; version?: number; seal?: string; status: 'promoted' | 'unchanged' | 'planned'; checkpoints: number; files: number; parent?: string }
@@ -144,6 +148,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   let checked = 0
   // models are read and checked several at a time (each waits mostly on file system round trips)
   const plan = async (f: FoundModel): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
+    o.signal?.throwIfAborted()
     const run = await describeRunDir(f.dir, new Set(f.nested))
     const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
     if (files.length === 0) return undefined
@@ -209,6 +214,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         allowDirty: o.allowDirty ?? false,
         subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
         onProgress: (done) => o.onProgress?.(base + done, totalBytes),
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
       })
       doneBytes += chunkBytes
       commits.push(commit)

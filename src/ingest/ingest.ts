@@ -35,11 +35,14 @@ export interface IngestResult {
 export interface IngestOptions {
   pool?: HashPool | null
   onBytes?: (n: number) => void
+  /** Checked between reads: an abort throws its reason; chunks already put stay in the store. */
+  signal?: AbortSignal
 }
 
-async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
+async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   let pos = 0
   while (pos < size) {
+    signal?.throwIfAborted()
     const n = Math.min(READ_SIZE, size - pos)
     const buf = Buffer.allocUnsafe(n)
     const { bytesRead } = await fd.read(buf, 0, buf.length, pos)
@@ -94,7 +97,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   const whole: StreamHasher = pool ? pool.streamHasher() : inlineStreamHasher()
   const source = (async function* () {
     const hashing: Array<Promise<void>> = []
-    for await (const buf of readAll(fd, size, opts.onBytes)) {
+    for await (const buf of readAll(fd, size, opts.onBytes, opts.signal)) {
       hashing.push(whole.update(buf))
       if (hashing.length > 2) await hashing.shift()
       yield buf
@@ -110,6 +113,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   }
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {
+      opts.signal?.throwIfAborted()
       if (pool && chunk.length >= 64 * 1024) {
         inflight.push(pool.hash(chunk).then((digest) => ({ cid: cidFromDigest(RAW, digest), bytes: chunk })))
       } else {

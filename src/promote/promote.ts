@@ -56,8 +56,18 @@ export interface PromoteOptions {
   /** The commit message's subject; default "zoo: promote <name>@v<N>". */
   subject?: string
   onProgress?: (bytesDone: number, bytesTotal: number) => void
-  /** Called after the store is flushed, before manifests are written (crash-point tests). */
-  crashPoint?: (name: string) => void
+  /**
+   * Named steps for crash and pause tests (spec/reliability.md): `after-file` once a file's objects
+   * are appended to the store (not yet durable), `after-flush` once every object is durable and
+   * indexed, `before-commit` once the manifests are written and staged.
+   */
+  crashPoint?: (name: string) => void | Promise<void>
+  /**
+   * Stops the promotion at its next step (between chunks while storing); the store is flushed, so
+   * what was stored is indexed and a rerun does not write it again, and the work tree and index are
+   * rolled back. Once `git commit` has run, the promotion stands whatever the signal says.
+   */
+  signal?: AbortSignal
 }
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
@@ -157,7 +167,9 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const files: FileEntry[] = []
       const warnings: string[] = []
       for (const f of s.files) {
-        const r = await ingestFile(f.source, store, { pool, onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        const r = await ingestFile(f.source, store, { pool, ...(opts.signal ? { signal: opts.signal } : {}), onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        await opts.crashPoint?.('after-file')
+        opts.signal?.throwIfAborted()
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
         files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}),
           ...(r.onnx ? { onnx: r.onnx as unknown as Json } : {}) })
@@ -204,7 +216,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     }
     // invariant 3: everything the manifests reference is durable in the store before they are written
     await store.flush()
-    opts.crashPoint?.('after-flush')
+    await opts.crashPoint?.('after-flush')
+    opts.signal?.throwIfAborted()
     for (const r of results) {
       const dir = manifestDir(r.name, r.version)
       await rm(join(repo.root, dir), { recursive: true, force: true }) // leftovers of an interrupted promotion
@@ -229,12 +242,24 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     // paths go through stdin, NUL-separated: thousands of models would overflow the argument list
     const pathspec = { input: written.join('\0') }
     await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    await opts.crashPoint?.('before-commit')
+    opts.signal?.throwIfAborted()
+    const before = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
     const msgFile = join(repo.commonDir, `ZOO_PROMOTE_MSG.${process.pid}`)
     await writeFile(msgFile, msg)
     let c
     try {
-      c = await repo.runGit(['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+      // git (and the pre-commit hook it runs) gets the interruption too; then HEAD says what happened
+      c = await repo.runGit(['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], { ...pathspec, ...(opts.signal ? { signal: opts.signal } : {}) })
+        .catch(async (err: unknown) => {
+          if (!opts.signal?.aborted || !(await committed(repo, before.stdout.trim(), written))) throw err
+          return { code: 0, stdout: '', stderr: '' }
+        })
     } finally { await rm(msgFile, { force: true }) }
+    if (c.code !== 0 && opts.signal?.aborted) {
+      if (await committed(repo, before.stdout.trim(), written)) c = { ...c, code: 0 }
+      else throw opts.signal.reason
+    }
     if (c.code !== 0) {
       throw new CheckError(`the promotion commit was refused, so nothing was promoted:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
     }
@@ -260,6 +285,15 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     await pool?.close()
     await writer.release()
   }
+}
+
+/** Whether HEAD moved past `before` to a commit that holds every path in `paths` (the commit landed). */
+async function committed(repo: Repo, before: string, paths: string[]): Promise<boolean> {
+  const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
+  if (head.code !== 0 || head.stdout.trim() === before) return false
+  const r = await repo.runGit(['ls-tree', '-r', '--name-only', '-z', 'HEAD', '--', ...paths])
+  const have = new Set(r.stdout.split('\0').filter(Boolean))
+  return r.code === 0 && paths.every((p) => have.has(p))
 }
 
 function parseModelRefOrSeal(ref: string): string {

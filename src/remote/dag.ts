@@ -22,6 +22,7 @@ export interface FileRoot { root: string; size: number }
 export interface SyncOptions {
   concurrency?: number
   signal?: AbortSignal
+  crashPoint?: (name: string) => void | Promise<void>
   /** Called as objects are copied or skipped. */
   onProgress?: (p: TransferProgress) => void
 }
@@ -85,7 +86,7 @@ export async function syncFiles(from: Store, to: Store, files: Iterable<FileRoot
     done.objects += r.objects; done.bytes += r.bytes
     done.skippedObjects += r.skippedObjects; done.skippedBytes += r.skippedBytes
   }
-  const base = { concurrency: opts.concurrency, signal: opts.signal }
+  const base = { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.crashPoint }
   add(await transfer(from, to, chunks(), { ...base, sizeOf, onProgress: emit }))
   sizes.clear()
   heights.clear()

@@ -169,7 +169,10 @@ export interface MoveOptions {
   concurrency?: number
   /** Called with the byte total first (0 bytes done), then as objects move. */
   onProgress?: (done: number, total: number) => void
+  /** Stops taking new objects; what was copied is flushed (durable, skipped by the next run). */
   signal?: AbortSignal
+  /** Named crash and pause points (`transfer-object`, spec/reliability.md). */
+  point?: (name: string) => void | Promise<void>
 }
 
 function progressOf(total: number, opts: MoveOptions): ((p: TransferProgress) => void) | undefined {
@@ -185,7 +188,7 @@ export async function fetchObjects(repo: Repo, manifests: Manifest[], remote: Zo
   const from = openZooRemote(repo, remote, pool.digest)
   const local = new TransferSide(await repo.openStore(), { serial: true, trustPuts: true })
   try {
-    const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
+    const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.point, onProgress: progressOf(total, opts) })
     return summary(remote, models, r)
   } finally {
     await local.close()
@@ -247,7 +250,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   const local = new TransferSide(await repo.openStore(), { digest: pool.digest })
   const to = new TransferSide(openZooRemote(repo, remote), { trustPuts: true })
   try {
-    const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
+    const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.point, onProgress: progressOf(total, opts) })
     return summary(remote, models, r)
   } catch (err) {
     if (err instanceof ZooError && err.code === 'E_READ_ONLY') {

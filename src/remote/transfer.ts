@@ -32,6 +32,8 @@ export interface TransferOptions {
   onProgress?: (p: TransferProgress) => void
   /** Stop taking new objects; in-flight ones finish, `to` is flushed, then the signal's reason is thrown. */
   signal?: AbortSignal
+  /** `transfer-object` after each object copied (crash and pause tests, spec/reliability.md). */
+  crashPoint?: (name: string) => void | Promise<void>
   /** Sizes the caller knows (from manifests), to count skipped bytes. Called once per distinct CID. */
   sizeOf?: (cid: CID) => number | undefined
 }
@@ -133,6 +135,7 @@ export async function transfer(from: Store, to: Store, cids: Iterable<CID> | Asy
       progress.seen++
       try {
         await copy(cid)
+        await opts.crashPoint?.('transfer-object')
       } catch (err) {
         failure ??= err
         return

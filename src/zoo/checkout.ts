@@ -10,7 +10,7 @@ import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError } from '../errors.js'
 import type { Store } from '../cas/store.js'
-import { tempName, fsyncDir } from '../cas/atomic.js'
+import { tempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher } from '../cas/hash-pool.js'
@@ -35,8 +35,21 @@ export interface WrittenFile { path: string; size: number; sha256: string; targe
  * target with every chunk verified, its size and sha256 checked, fsynced; only when every file is
  * complete are they renamed into place, so a damaged model writes nothing.
  */
-export async function writeModelFiles(m: Manifest, store: Store, outDir: string, onBytes?: (n: number) => void,
-                                      only?: (path: string) => boolean): Promise<WrittenFile[]> {
+export interface WriteOptions {
+  onBytes?: (n: number) => void
+  /** Write only the files whose manifest path passes. */
+  only?: (path: string) => boolean
+  /**
+   * Checked between chunks: an abort removes this call's temp files and throws the signal's reason.
+   * Once every file is complete the renames run to the end (a model is never half written).
+   */
+  signal?: AbortSignal
+  /** `get-file-written` after each file's temp file is complete and synced, before any rename. */
+  crashPoint?: (name: string) => void | Promise<void>
+}
+
+export async function writeModelFiles(m: Manifest, store: Store, outDir: string, opts: WriteOptions = {}): Promise<WrittenFile[]> {
+  const { onBytes, only, signal } = opts
   const seal = checkSeal(m)
   if (!seal.ok) throw new CheckError(`model ${m.name}@v${m.version}: its manifest does not match its seal (recorded ${m.seal}, content gives ${seal.expected}); it was modified after sealing: run \`git zoo verify\``, 'E_SEAL_MISMATCH')
   const base = resolve(outDir)
@@ -56,6 +69,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       const made = await mkdir(dirname(target), { recursive: true })
       if (made) createdDirs.push(made)
       await checkNoSymlinks(dirname(base), target)
+      // a temp file of this target left by an earlier get that was killed (kill -9, power cut)
+      await removeStaleTemps(target)
+      signal?.throwIfAborted()
       const tmp = tempName(target)
       const fd = await open(tmp, 'wx', 0o644)
       temps.push({ tmp, target })
@@ -76,6 +92,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
         }
         try {
           for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+            signal?.throwIfAborted()
             const next = readVerified(store, cid, pool)
             next.catch(() => {}) // handled when its turn comes; never an unhandled rejection meanwhile
             ahead.push(next)
@@ -92,7 +109,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
         throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${size} bytes with sha256 ${sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
       }
       out.push({ path: f.path, size, sha256, target })
+      await opts.crashPoint?.('get-file-written')
     }
+    signal?.throwIfAborted()
     for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++; await fsyncDir(dirname(t.target)) }
     temps.length = 0
     createdDirs.length = 0

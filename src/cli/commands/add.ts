@@ -46,6 +46,8 @@ Store the checkpoint files in the zoo's object store (chunked along tensors, ded
 manifest binding them to their config, seed, metrics, dataset, code revision and environment, and
 commit that promotion as one git commit (signed when your git signs). Adding a name again makes
 the next version; earlier versions are never touched. <path> may be files or a run directory.
+Ctrl-C stops it cleanly (exit 130): nothing is committed, and what was already stored is kept, so
+running the same command again resumes without writing those bytes again.
 A run directory with checkpoint_<epoch>/ folders (or checkpoint-<n>/, epoch_<n>/, epoch_<n>.pt)
 is a trajectory: each file records its epoch (\`git zoo get --checkpoint <epoch>\` writes one), and
 its metrics file (result.json, metrics.json(l), metrics.csv, progress.csv, history.*) gives the
@@ -72,6 +74,7 @@ examples:
   git zoo add runs/ft-7/ --name vit-s/cifar100/ft-7 --parent vit-s/pretrain@v2=fine-tune
   git zoo add runs/seed3/ --name mlp/seed3   # runs/seed3/checkpoint_000000/ ... + result.json
 `,
+  interrupted: 'nothing was committed, run the same command again to resume',
   flags: {
     name: { type: 'string', value: 'model' },
     config: { type: 'string', value: 'file' },
@@ -133,6 +136,7 @@ examples:
       allowDirty: bool(args, 'allow-dirty'),
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
       crashPoint: crashPoints(io),
+      ...(io.signal ? { signal: io.signal } : {}),
     })
     progress.done()
     const r = results[0]!

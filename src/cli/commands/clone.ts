@@ -33,13 +33,14 @@ examples:
   git zoo clone git@github.com:lab/zoo.git
   git zoo clone https://github.com/lab/zoo.git zoo --lazy
 `,
+  interrupted: 'run `git zoo fetch` in the clone to finish it (the objects fetched so far are kept), or remove the folder and clone again',
   flags: { lazy: { type: 'bool' }, from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
     const [url, dirArg, ...extra] = args.positional
     if (!url || extra.length) throw new UsageError('usage: git zoo clone <git-url> [<dir>] [--lazy]', 'E_USAGE')
     if (url.startsWith('-') || dirArg?.startsWith('-')) throw new UsageError('a git URL or folder cannot start with -', 'E_USAGE')
     const dir = resolve(io.cwd, dirArg ?? cloneDirName(url))
-    const r = await runGit(io.cwd, ['clone', '--', url, dir], { env: io.env })
+    const r = await runGit(io.cwd, ['clone', '--', url, dir], { env: io.env, ...(io.signal ? { signal: io.signal } : {}) })
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) throw new ZooError(`\`git clone ${url}\` failed (exit ${r.code})`, 'E_GIT', { code: r.code })

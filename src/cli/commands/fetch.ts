@@ -22,6 +22,7 @@ examples:
   git zoo fetch
   git zoo fetch resnet18/cifar10@v2 --from nfs
 `,
+  interrupted: 'the objects fetched so far are kept, run the same command again to resume',
   flags: { from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)

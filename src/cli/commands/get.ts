@@ -5,6 +5,7 @@ import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { writeModelFiles } from '../../zoo/checkout.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   summary: 'write a model\'s files, every byte verified',
@@ -24,6 +25,7 @@ examples:
   git zoo get resnet18/cifar10            # latest version into ./resnet18/cifar10/
   git zoo get resnet18/cifar10@v2 --out /tmp/r18
 `,
+  interrupted: 'no file was written, run the same command again',
   flags: { out: { type: 'string', value: 'dir' }, checkpoint: { type: 'string', value: 'epoch' }, json: { type: 'bool' } },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
@@ -41,13 +43,18 @@ examples:
     }
     // a lazy clone fetches what this model needs from the zoo remote first
     const { ensureObjects } = await import('../../remote/sync.js')
-    await ensureObjects(repo, [m])
+    await ensureObjects(repo, [m], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
     const store = await repo.openStore()
     const total = m.files.reduce((a, f) => a + f.size, 0)
     const progress = new Progress(io, 'get', total)
     let done = 0
     try {
-      const files = await writeModelFiles(m, store, outDir, (n) => { done += n; progress.update(done) }, only)
+      const files = await writeModelFiles(m, store, outDir, {
+        onBytes: (n) => { done += n; progress.update(done) },
+        ...(only ? { only } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+        crashPoint: crashPoints(io),
+      })
       progress.done()
       if (bool(args, 'json')) printJson(io, { name: m.name, version: m.version, seal: m.seal, out: outDir, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) })
     } finally { await store.close() }

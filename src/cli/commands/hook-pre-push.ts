@@ -33,6 +33,7 @@ manifests of the pushed commits reference (see \`git zoo push --help\`). A failu
 flags:
   -j, --jobs <n>   objects in flight at once (default 8, or GIT_ZOO_JOBS)
 `,
+  interrupted: 'no ref was pushed; the objects uploaded so far are kept, so the next push resumes',
   flags: { jobs: { type: 'string', short: 'j', value: 'n' } },
   async run(args, io) {
     const [remoteName = 'origin'] = args.positional
@@ -44,7 +45,7 @@ flags:
     const repo = await Repo.open(io.cwd, io.env)
     const progress = progressFor(io, 'zoo objects')
     try {
-      const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress })
+      const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress, ...(io.signal ? { signal: io.signal } : {}) })
       progress.done()
       if (sync && sync.objects > 0) io.err(describeSync('uploaded', 'to', sync))
     } finally { progress.done() }

@@ -6,6 +6,7 @@ import { Repo } from '../../repo.js'
 import { importZoo } from '../../importer/import.js'
 import { LAYOUTS, type Layout } from '../../importer/layout.js'
 import { UsageError } from '../../errors.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   summary: 'promote a whole directory of runs in one commit',
@@ -31,7 +32,8 @@ the nesting. Model names are the folder paths (lower-cased; other characters bec
 Resumable: a model the zoo already holds with identical content (same name, file paths, sizes,
 sha256 and config) is skipped, so running the same import again after an interruption promotes
 only what is missing; an import that was killed leaves no commit, and objects it already stored are
-not stored again. --batch <n> commits every n models, so a long import keeps its progress.
+not stored again. --batch <n> commits every n models, so a long import keeps its progress. Ctrl-C
+stops it cleanly (exit 130): the commit in progress is not made, stored objects are kept.
 
 flags:
   --layout <l>     model-zoos, vit, generic or auto (default)
@@ -48,6 +50,7 @@ examples:
   git zoo import ./vit-zoo --layout vit --prefix vit
   git zoo import runs/ --dry-run --json | jq '.models[].name'
 `,
+  interrupted: 'the models of the commit in progress were not committed (earlier --batch commits stay); run the same command again to resume',
   flags: {
     layout: { type: 'string', value: 'layout' },
     prefix: { type: 'string', value: 'name' },
@@ -74,6 +77,8 @@ examples:
       onPhase: (t) => { if (io.tty) { progress.done(); io.err(`git zoo: ${t}`) } },
       onWarning: (t) => { progress.done(); io.err(`git zoo: ${t}`) },
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
+      crashPoint: crashPoints(io),
+      ...(io.signal ? { signal: io.signal } : {}),
     })
     progress.done()
     if (bool(args, 'json')) printJson(io, r)

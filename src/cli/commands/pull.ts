@@ -6,6 +6,7 @@ import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
 import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   summary: 'git pull, then fetch the objects the checked-out models need',
@@ -25,6 +26,7 @@ examples:
   git zoo pull
   git zoo pull origin main --from nfs
 `,
+  interrupted: 'what git pulled and the objects fetched so far are kept, run `git zoo pull` again to resume',
   flags: { from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)
@@ -32,7 +34,8 @@ examples:
       throw new UsageError('name at most a git remote and a branch; git pull options are not passed through', 'E_USAGE')
     }
     const gitRemote = args.positional[0] ?? await defaultGitRemote(repo)
-    const r = await runGit(repo.root, ['pull', ...args.positional], { env: io.env })
+    const r = await runGit(repo.root, ['pull', ...args.positional], { env: io.env, ...(io.signal ? { signal: io.signal } : {}) })
+    await crashPoints(io)('pull-after-git')
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) throw new ZooError(`\`git pull ${args.positional.join(' ')}\` failed (exit ${r.code}); no objects were fetched`, 'E_GIT', { code: r.code })

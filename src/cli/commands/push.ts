@@ -6,6 +6,7 @@ import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
+import { crashPoints } from '../crash.js'
 
 /** The current branch when it has no upstream (a first push), else undefined. */
 async function branchWithoutUpstream(repo: Repo): Promise<string | undefined> {
@@ -58,6 +59,7 @@ examples:
   git zoo push origin main
   git zoo push origin --to backup
 `,
+  interrupted: 'the objects uploaded so far are kept on the zoo remote; run the same command again to resume (check `git status` for the refs)',
   flags: { to: { type: 'string', value: 'zoo-remote' }, all: { type: 'bool' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)
@@ -72,14 +74,20 @@ examples:
     const concurrency = jobs(int(args, 'jobs'), io.env)
     const updates = await plannedUpdates(repo, pushArgs, io.env)
     const progress = progressFor(io, 'push')
+    const point = crashPoints(io)
     let sync: SyncSummary | undefined
     try {
-      sync = await pushObjects(repo, gitRemote, updates, { concurrency, zooRemote: str(args, 'to'), all: bool(args, 'all'), onProgress: progress.onProgress })
+      sync = await pushObjects(repo, gitRemote, updates, {
+        concurrency, zooRemote: str(args, 'to'), all: bool(args, 'all'), onProgress: progress.onProgress,
+        ...(io.signal ? { signal: io.signal } : {}), point,
+      })
     } finally { progress.done() }
     if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
     // The hook would redo the check just made: tell it which tips are covered.
     const tips = updates.map((u) => u.localSha).sort().join(',')
-    const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
+    await point('push-before-refs')
+    io.signal?.throwIfAborted()
+    const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, ...(io.signal ? { signal: io.signal } : {}) })
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) {

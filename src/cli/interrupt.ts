@@ -1,0 +1,48 @@
+/**
+ * SIGINT (Ctrl-C) and SIGTERM: one AbortController per process, aborted with an InterruptedError.
+ *
+ * - A command that declares `interrupted` (see command.ts) gets the signal through `io.signal`, stops
+ *   at its next check, runs its `finally` blocks (temp files removed, the store's open pack indexed,
+ *   the work tree rolled back) and exits 130 (SIGINT) or 143 (SIGTERM) with a one-line message.
+ * - Any other command is stopped at once with the same message and exit code: they only read, or
+ *   write single files atomically, so nothing of theirs needs cleaning up.
+ * - If an interruptible command has not unwound within `graceMs`, or a second signal arrives, the
+ *   process exits at once (what is left is what `kill -9` would leave: the next run or gc cleans it).
+ * When git runs us as `git zoo`, the terminal's Ctrl-C reaches git and us together; git forwards the
+ * signal, waits for us, then re-raises it on itself. Exiting promptly with the conventional code
+ * is all git needs (spec/teams.md, "Interruptions").
+ */
+import { InterruptedError } from '../errors.js'
+
+export interface Interrupts {
+  signal: AbortSignal
+  /** The running command honours the signal: give it time to clean up. */
+  cooperate(): void
+  /** Remove the handlers (after the command finished). */
+  dispose(): void
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+export function installInterrupts(err: (text: string) => void, opts: { graceMs?: number } = {}): Interrupts {
+  const controller = new AbortController()
+  let cooperative = false
+  const exitNow = (reason: InterruptedError, why: string): never => {
+    err(`git zoo: interrupted${why}\n`)
+    process.exit(reason.exitCode)
+  }
+  const handler = (sig: NodeJS.Signals): void => {
+    const reason = new InterruptedError(sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT')
+    if (controller.signal.aborted) exitNow(reason, ' again; stopping at once (run `git zoo gc` later to drop what was left half-written)')
+    controller.abort(reason)
+    if (!cooperative) exitNow(reason, '')
+    const grace = opts.graceMs ?? 5000
+    setTimeout(() => exitNow(reason, `; cleaning up took over ${grace / 1000} s, stopping at once`), grace).unref()
+  }
+  for (const s of SIGNALS) process.on(s, handler)
+  return {
+    signal: controller.signal,
+    cooperate: () => { cooperative = true },
+    dispose: () => { for (const s of SIGNALS) process.off(s, handler) },
+  }
+}
