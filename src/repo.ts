@@ -8,7 +8,8 @@ import { findRepo, runGit, git } from './git/git.js'
 import { LocalStore } from './cas/local.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
-import { NotFoundError, ZooError } from './errors.js'
+import { CheckError, NotFoundError, ZooError } from './errors.js'
+import { retirementOf } from './promote/retire.js'
 
 export const ZOO_DIR = '.zoo'
 export const ZOO_CONFIG = '.zoo/config.json'
@@ -88,7 +89,12 @@ export class Repo {
     return parseManifest(text, rel)
   }
 
-  /** Resolve `name`, `name@vN` or a seal CID to a manifest. */
+  /**
+   * Resolve `name`, `name@vN` or a seal CID to a manifest. A bare name means its latest version in
+   * service: retired versions (RETIRED.json beside the manifest) are skipped, and a model whose
+   * every version is retired is refused (E_ALL_RETIRED) with the `@vN` that forces one. An explicit
+   * `@vN` or seal always resolves, retired or not.
+   */
   async resolve(ref: string): Promise<Manifest> {
     if (/^baf[a-z2-7]{20,}$/.test(ref)) {
       for (const m of await this.allManifests()) if (m.seal === ref) return m
@@ -98,7 +104,12 @@ export class Repo {
     if (version !== undefined) return this.readManifest(name, version)
     const vs = await this.versions(name)
     if (vs.length === 0) throw new NotFoundError(`model ${name} is not in this zoo; \`git zoo ls\` lists the models`, { name })
-    return this.readManifest(name, vs[vs.length - 1]!)
+    for (let i = vs.length - 1; i >= 0; i--) {
+      if (!(await retirementOf(this, name, vs[i]!))) return this.readManifest(name, vs[i]!)
+    }
+    const last = vs[vs.length - 1]!
+    throw new CheckError(`every version of ${name} is retired (${vs.map((v) => `v${v}`).join(', ')}); to use one anyway, name it: ${name}@v${last} (\`git zoo show ${name}@v${last}\` says why it was retired)`,
+      'E_ALL_RETIRED', { name, versions: vs })
   }
 
   /** Every manifest path in the working tree (tracked or not). */

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
+import { RETIRED_FILE } from './extract.js'
 import { ZooError } from '../errors.js'
 
 export const MANIFEST_RE = /^models\/(.+)\/v([1-9]\d*)\/manifest\.json$/
@@ -39,17 +40,30 @@ function git(root: string, args: string[]): Promise<string> {
   })
 }
 
-/** Manifest paths in git's index with their blob ids (conflicted entries: no blob, always re-read). */
+/**
+ * Manifest paths in git's index with their blob ids (conflicted entries: no blob, always re-read).
+ * A retired version's id is `<manifest blob>+<RETIRED.json blob>`, so retiring (or un-retiring, by
+ * a checkout) a version changes what the catalog compares and the row is read again.
+ */
 export async function listTracked(root: string): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>()
-  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'])
+  const retired = new Map<string, string>()
+  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json', `:(glob)models/**/${RETIRED_FILE}`])
   for (const rec of text.split('\0')) {
     const tab = rec.indexOf('\t')
     if (tab === -1) continue
     const path = rec.slice(tab + 1)
-    if (!MANIFEST_RE.test(path)) continue
     const [, blob, stage] = rec.slice(0, tab).split(' ')
+    if (path.endsWith(`/${RETIRED_FILE}`)) {
+      retired.set(path.slice(0, -RETIRED_FILE.length) + 'manifest.json', stage === '0' ? blob! : 'conflict')
+      continue
+    }
+    if (!MANIFEST_RE.test(path)) continue
     out.set(path, stage === '0' && !out.has(path) ? blob : undefined)
+  }
+  for (const [path, r] of retired) {
+    const blob = out.get(path)
+    if (blob !== undefined) out.set(path, `${blob}+${r}`)
   }
   return out
 }
@@ -131,8 +145,9 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
   if (worktree) {
     let dirs = h.dirs
     let onDisk: Set<string> | undefined
-    const dirChanged = keyChanged || ((h.dirs ?? []).length === 0 && existsSync(join(root, 'models'))) ||
-      (h.dirs ?? []).some(([d, m]) => { try { return statSync(join(root, d)).mtimeMs !== m } catch { return true } })
+    // folders whose entries changed: a manifest or a RETIRED.json added or removed there
+    const changedDirs = new Set((h.dirs ?? []).filter(([d, m]) => { try { return statSync(join(root, d)).mtimeMs !== m } catch { return true } }).map(([d]) => d))
+    const dirChanged = keyChanged || ((h.dirs ?? []).length === 0 && existsSync(join(root, 'models'))) || changedDirs.size > 0
     const tracked = keyChanged ? await listTracked(root) : undefined
     if (dirChanged) { const w = walkModels(root); dirs = w.dirs; onDisk = new Set(w.paths) }
     const mt = file.f64('st:mtime'), sz = file.f64('st:size'), ino = file.f64('st:ino')
@@ -141,7 +156,7 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
       let st
       try { st = statSync(join(root, path)) } catch { drop.add(path); continue }
       const was = k.row === undefined ? problemAt.get(path) : { mtime: mt?.[k.row], size: sz?.[k.row], ino: ino?.[k.row] }
-      if (st.mtimeMs !== was?.mtime || st.size !== was?.size || st.ino !== was?.ino) {
+      if (st.mtimeMs !== was?.mtime || st.size !== was?.size || st.ino !== was?.ino || changedDirs.has(dirname(path))) {
         reread.push({ path, ...(tracked?.get(path) ? { blob: tracked.get(path)! } : {}) })
       }
     }

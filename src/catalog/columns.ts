@@ -7,6 +7,7 @@
  * Sections (one value per model version, row order = manifest path order):
  *   f64:<col>   Float64Array, NaN = missing         (version, seed, m:<metric>, h:<metric>:<epoch>, ...)
  *   u8:latest   1 for the latest version of its name
+ *   u8:current  1 for the latest version of its name that is not retired (the one in service)
  *   str:<col>   u32 offsets[count + 1] then UTF-8   (path, name, seal, params JSON, parents JSON, ...)
  *   dict:<col>  u32 codes (0 = missing) + the values as a JSON list in the header's `dicts`
  * The warm path reads the header and then only the sections a query touches.
@@ -16,7 +17,7 @@ import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
-export const CATALOG_FORMAT = 3
+export const CATALOG_FORMAT = 4
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
@@ -212,21 +213,28 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
       },
     })
   }
-  // latest version of each name
+  // latest version of each name, and latest version in service (retired ones skipped)
   const latest = new Uint8Array(n)
+  const current = new Uint8Array(n)
   const best = new Map<string, [number, number]>()
+  const inService = new Map<string, [number, number]>()
   let base = 0
   for (const p of parts) {
-    const names = p.str.get('name') ?? [], version = p.num.get('version')
+    const names = p.str.get('name') ?? [], version = p.num.get('version'), retired = p.num.get('retired')
     for (let i = 0; i < p.count; i++) {
       const nm = names[i]!, v = version?.[i] ?? 0
       const cur = best.get(nm)
       if (!cur || cur[1] < v) best.set(nm, [base + i, v])
+      if (retired?.[i] === 1) continue
+      const live = inService.get(nm)
+      if (!live || live[1] < v) inService.set(nm, [base + i, v])
     }
     base += p.count
   }
   for (const [i] of best.values()) latest[i] = 1
+  for (const [i] of inService.values()) current[i] = 1
   plans.push({ name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) })
+  plans.push({ name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) })
   const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
   const cell = (k: string, row: number): string | undefined => {
     for (const p of parts) { if (row < p.count) return p.str.get(k)?.[row]; row -= p.count }
@@ -366,9 +374,27 @@ export class CatalogFile {
   /** Whether a numeric column exists (stored as f64 or f32). */
   hasNum(col: string): boolean { return this.has(`f64:${col}`) || this.has(`f32:${col}`) }
 
-  latest(): Uint8Array {
-    let v = this.cache.get('u8:latest') as Uint8Array | undefined
-    if (!v) { v = new Uint8Array(this.count); if (this.has('u8:latest')) this.read('u8:latest', v); this.cache.set('u8:latest', v) }
+  /** 1 for the latest version of each name, retired or not. */
+  latest(): Uint8Array { return this.u8('u8:latest') }
+
+  /** 1 for the latest version of each name that is not retired (the version a bare name means). */
+  current(): Uint8Array { return this.u8('u8:current') }
+
+  /** 1 for retired versions. */
+  retired(): Uint8Array {
+    let v = this.cache.get('u8:retired') as Uint8Array | undefined
+    if (!v) {
+      const a = this.f64('retired')
+      v = new Uint8Array(this.count)
+      if (a) for (let i = 0; i < this.count; i++) if (a[i] === 1) v[i] = 1
+      this.cache.set('u8:retired', v)
+    }
+    return v
+  }
+
+  private u8(name: string): Uint8Array {
+    let v = this.cache.get(name) as Uint8Array | undefined
+    if (!v) { v = new Uint8Array(this.count); if (this.has(name)) this.read(name, v); this.cache.set(name, v) }
     return v
   }
 

@@ -240,7 +240,17 @@ export class Lineage {
 
 export interface SortKey { field: Field; desc: boolean }
 
-export interface QueryOptions { filters: Filter[]; sort: Array<{ field: string; desc: boolean }>; limit?: number; allVersions?: boolean }
+export interface QueryOptions {
+  filters: Filter[]
+  sort: Array<{ field: string; desc: boolean }>
+  limit?: number
+  /** Every version, not only the latest of each name (also implied by a filter on `version`). */
+  allVersions?: boolean
+  /** Retired versions count too: without allVersions, the latest version of each name whatever its status. */
+  includeRetired?: boolean
+  /** Also the latest version of a model whose every version is retired (`ls` lists every model). */
+  everyModel?: boolean
+}
 
 export interface QueryResult { rows: number[]; total: number; fields: Field[]; sortFields: Field[] }
 
@@ -281,10 +291,19 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
     return { field, pred: predicate(field, f.op, f.value, num, pattern) }
   })
   const sortFields = q.sort.map((s) => ({ field: resolveField(c, s.field, graph), desc: s.desc }))
+  // the candidates: one version per name (the latest in service, or the latest at all with
+  // includeRetired), or every version (retired ones only with includeRetired)
   const allVersions = q.allVersions || q.filters.some((f) => f.field === 'version')
-  const latest = allVersions ? undefined : c.latest()
+  const pick = allVersions ? (q.includeRetired ? undefined : c.retired()) : q.includeRetired ? c.latest() : c.current()
+  const want = allVersions ? 0 : 1
   let rows: number[] = []
-  for (let i = 0; i < c.count; i++) if (!latest || latest[i] === 1) rows.push(i)
+  for (let i = 0; i < c.count; i++) if (!pick || pick[i] === want) rows.push(i)
+  if (q.everyModel && !allVersions && !q.includeRetired) {
+    const latest = c.latest()
+    const served = new Set(rows.map((i) => c.str('name', i)))
+    for (let i = 0; i < c.count; i++) if (latest[i] === 1 && !served.has(c.str('name', i))) rows.push(i)
+    rows.sort((a, b) => a - b)
+  }
   for (const k of compiled) rows = rows.filter(k.pred)
   const total = rows.length
   // ties keep row order, which is by name then version (build.ts)

@@ -1,9 +1,11 @@
 /** Reading manifests from the work tree into columns (in-process, or in a worker: worker.ts). */
 import { readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, dirname } from 'node:path'
+import { existsSync } from 'node:fs'
 import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
 import { putRow } from './rows.js'
+import { RETIRED_FILE } from './extract.js'
 
 export interface ReadItem { path: string; blob?: string }
 export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean }
@@ -33,6 +35,8 @@ export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] 
         ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
       continue
     }
+    // retired: a RETIRED.json beside the manifest (src/promote/retire.ts); its content is for `show`
+    if (existsSync(join(job.root, dirname(it.path), RETIRED_FILE))) row.retired = true
     const i = cols.addRow()
     putRow(cols, i, row, job.history, { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
   }

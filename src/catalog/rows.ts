@@ -6,6 +6,7 @@
  *   m:<metric> (final) max:<metric> min:<metric>             numbers over history and final
  *   h:<metric>:<epoch>                                       the history, epochs 0..HISTORY_EPOCHS-1
  *   st:mtime st:size st:ino                                  the manifest file's stat (worktree mode)
+ *   retired                                                  1 when the version is retired
  */
 import type { ColumnSet } from './columns.js'
 import type { CatalogRow } from './extract.js'
@@ -36,6 +37,7 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
   if (row.arch !== undefined) cols.setStr('arch', i, row.arch)
   if (row.created !== undefined) cols.setStr('created', i, row.created)
   if (row.promoter !== undefined) cols.setStr('promoter', i, row.promoter)
+  if (row.retired) cols.setNum('retired', i, 1)
   cols.setNum('files', i, row.files)
   cols.setNum('size', i, row.size)
   cols.setNum('checkpoints', i, row.checkpoints)

@@ -161,6 +161,8 @@ export interface TerminalCardOptions {
   children?: Array<{ name: string; version: number; relation: string }>
   sealOk?: boolean
   width?: number
+  /** The version's retirement record (RETIRED.json), when it is retired. */
+  retired?: { reason: string; retired_by: string; retired: string } | null
 }
 
 /** The card for `git zoo show`: the README's facts, laid out for a terminal, with a small plot. */
@@ -171,6 +173,7 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   out.push(`${m.name}@v${m.version}${m.message ? `  ${m.message.split('\n')[0]}` : ''}`, '')
   kv('seal', `${m.seal}${o.sealOk === undefined ? '' : o.sealOk ? '  (verified)' : '  (MISMATCH: the manifest was changed after sealing)'}`)
   kv('promoted', `${m.created} by ${m.promoter}`)
+  if (o.retired) kv('RETIRED', `${o.retired.retired} by ${o.retired.retired_by}: ${o.retired.reason}`)
   if (m.code) kv('code', `${m.code.repo ? `${m.code.repo} ` : ''}${m.code.commit.slice(0, 12)}${m.code.dirty ? ' (dirty)' : ''}`)
   out.push('', 'factors')
   if (m.seed !== undefined) kv('seed', String(m.seed))

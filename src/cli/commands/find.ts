@@ -6,9 +6,6 @@ import { openCatalog } from '../../catalog/catalog.js'
 import { parseFilter, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../../catalog/query.js'
 import { renderTable } from '../../catalog/table.js'
 import { UsageError } from '../../errors.js'
-import { runGit } from '../../git/git.js'
-import { MODELS_DIR } from '../../manifest/manifest.js'
-import { RETIRED_FILE } from '../../promote/retire.js'
 
 export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
   if (!text) return []
@@ -20,24 +17,13 @@ export const QUERY_FLAGS: FlagSpecs = {
   sort: { type: 'string', value: '[-]field' },
   limit: { type: 'string', value: 'n' },
   'all-versions': { type: 'bool' },
+  'include-retired': { type: 'bool' },
   refresh: { type: 'bool' },
   json: { type: 'bool' },
 }
 
-/** `name@vN` of every retired version, from the index (one git call, whatever the zoo's size). */
-async function retiredVersions(io: Io): Promise<Set<string>> {
-  const r = await runGit(io.cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`])
-  const out = new Set<string>()
-  if (r.code !== 0) return out
-  for (const path of r.stdout.split('\0')) {
-    const m = new RegExp(`^${MODELS_DIR}/(.+)/v([1-9]\\d*)/${RETIRED_FILE.replace('.', '\\.')}$`).exec(path)
-    if (m) out.add(`${m[1]}@v${m[2]}`)
-  }
-  return out
-}
-
 /** Shared by ls and find: open the catalog, run the query, print a table or JSON. */
-export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], defaultSort: string | undefined): Promise<number> {
+export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], defaultSort: string | undefined, opts: { everyModel?: boolean } = {}): Promise<number> {
   const limit = int(args, 'limit')
   if (limit !== undefined && limit < 0) throw new UsageError('--limit takes a number >= 0', 'E_USAGE')
   const sort = parseSort(str(args, 'sort') ?? defaultSort)
@@ -45,21 +31,20 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
   const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
   const c = opened.file
   try {
-    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions') })
+    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions'), includeRetired: bool(args, 'include-retired'), everyModel: opts.everyModel ?? false })
     if (c.header.problemCount > 0) {
       const p = c.header.problems[0]
       io.err(`git zoo: warning: ${c.header.problemCount} manifest${c.header.problemCount === 1 ? '' : 's'} could not be indexed${p ? ` (${p.path}: ${p.problem})` : ''}; run \`git zoo verify\`\n`)
     }
-    const retired = await retiredVersions(io)
-    const mark = (m: { name?: unknown; version?: unknown }): boolean => retired.has(`${m.name}@v${m.version}`)
+    const retired = c.retired()
     if (bool(args, 'json')) {
       const keys = finalMetricKeys(c)
-      printJson(io, { models: q.rows.map((r) => summarize(c, r, [...q.fields, ...q.sortFields], keys)).map((m) => (mark(m) ? { ...m, retired: true } : m)), total: q.total })
+      printJson(io, { models: q.rows.map((r) => { const m = summarize(c, r, [...q.fields, ...q.sortFields], keys); return retired[r] ? { ...m, retired: true } : m }), total: q.total })
     } else if (q.rows.length === 0) {
       io.err(c.count === 0 ? 'git zoo: this zoo has no models yet; `git zoo add` or `git zoo import` adds some\n' : 'git zoo: no model matches\n')
     } else {
       io.out(renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total }))
-      const shown = q.rows.map((r) => summarize(c, r, [], [])).filter(mark).map((m) => `${m.name}@v${m.version}`)
+      const shown = q.rows.filter((r) => retired[r]).map((r) => `${c.str('name', r)}@v${c.f64('version')![r]}`)
       if (shown.length) io.out(`retired (see \`git zoo log\`): ${shown.join(', ')}\n`)
     }
   } finally { c.close() }
@@ -72,8 +57,10 @@ export const command: Command = {
 
 Search the zoo's catalog: a cached index of every manifest (rebuilt by itself when the manifests
 change; see spec/catalog.md). A filter is <field><op><value>; all filters must hold. Quote filters
-that hold < or >, which the shell reads as redirections. Only the latest version of each model is
-searched unless --all-versions is given or a filter uses \`version\`.
+that hold < or >, which the shell reads as redirections. Only the latest version in service of each
+model is searched (retired versions are skipped, so a retired v2 leaves v1 to be found) unless
+--all-versions is given or a filter uses \`version\`; retired versions are searched only with
+--include-retired.
 
 fields:
   name version seal seed dataset arch created promoter
@@ -98,7 +85,8 @@ A model without the field matches no filter on it except !=.
 flags:
   --sort [-]<field>[,...]   order by fields; a leading - sorts descending; missing values last
   --limit <n>               show at most n models
-  --all-versions            search every version, not only the latest of each model
+  --all-versions            search every version in service, not only the latest of each model
+  --include-retired         retired versions count too (marked "retired": true in --json)
   --refresh                 rebuild the catalog, looking at every manifest file in the work tree
   --json                    print { "models": [{ name, version, seal, metrics, params, ... }], "total" }
 
@@ -108,6 +96,7 @@ examples:
   git zoo find 'test_acc@10>=0.5' params.optimizer=adam --sort -metrics.test_acc
   git zoo find ancestor=vit-s/pretrain relation=fine-tune --json
   git zoo find 'name~vit-*/cifar100/*' --sort -created
+  git zoo find dataset=cifar10 --all-versions --include-retired   # every version ever promoted
 `,
   flags: QUERY_FLAGS,
   async run(args, io) {

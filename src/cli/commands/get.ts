@@ -6,6 +6,7 @@ import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { writeModelFiles } from '../../zoo/checkout.js'
 import { crashPoints } from '../crash.js'
+import { retirementOf } from '../../promote/retire.js'
 
 export const command: Command = {
   summary: 'write a model\'s files, every byte verified',
@@ -16,13 +17,18 @@ CID and every file against its size and sha256 before anything is renamed into p
 or missing object writes nothing. Paths never escape the output folder and a symbolic link already
 in it is never written through. <model> may also be a seal CID.
 
+Without @vN, the latest version in service: retired versions are skipped, and a model whose every
+version is retired is refused (name the version to get it anyway; a warning says it is retired).
+Ctrl-C stops it cleanly (exit 130) and removes its temporary files; temporary files that a killed
+get left beside its targets are removed by the next get.
+
 flags:
   --out <dir>           where to write (default: ./<model name with / as folders>)
   --checkpoint <epoch>  only the files of that epoch's checkpoint (trajectories)
   --json                print { name, version, seal, out, files: [{ path, size, sha256 }] }
 
 examples:
-  git zoo get resnet18/cifar10            # latest version into ./resnet18/cifar10/
+  git zoo get resnet18/cifar10            # latest version in service into ./resnet18/cifar10/
   git zoo get resnet18/cifar10@v2 --out /tmp/r18
 `,
   interrupted: 'no file was written, run the same command again',
@@ -31,6 +37,8 @@ examples:
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io.env)
     const m = await repo.resolve(args.positional[0]!)
+    const retired = await retirementOf(repo, m.name, m.version)
+    if (retired) io.err(`git zoo: warning: ${m.name}@v${m.version} is retired (${retired.retired} by ${retired.retired_by}: ${retired.reason})\n`)
     const outDir = resolve(io.cwd, str(args, 'out') ?? m.name)
     const cp = str(args, 'checkpoint')
     let only: ((p: string) => boolean) | undefined

@@ -12,8 +12,11 @@ export const command: Command = {
 Take a sealed model version out of service, on the record. Sealed versions are never edited or
 deleted: retiring adds models/<name>/v<N>/RETIRED.json (who, when, why, and the seal it retires)
 in a commit of its own, with the trailers Zoo-Retire and Zoo-Seal, signed when the zoo requires
-signed promotions. The manifest, the weights and the lineage stay; \`git zoo get\` still works and
-\`git zoo ls\` marks the version retired. A retirement is final. <model> may also be a seal CID.
+signed promotions. The manifest, the weights and the lineage stay. From then on a bare model name
+(\`git zoo get <model>\`, --parent, ...) means the latest version in service, \`find\` and \`ls\` skip
+the version unless --include-retired is given, and \`git zoo show\` says who retired it, when and
+why; \`git zoo get <model>@v<N>\` still writes it (with a warning). A retirement is final. <model>
+may also be a seal CID.
 
 flags:
   --reason <text>   why it is retired (required)

@@ -6,6 +6,7 @@ import { checkSeal } from '../../manifest/manifest.js'
 import { renderTerminalCard, metricFacts, curve } from '../../promote/card.js'
 import { zooSource } from '../../lineage/source.js'
 import { UsageError } from '../../errors.js'
+import { retirementOf } from '../../promote/retire.js'
 
 export const command: Command = {
   summary: 'show a model card in the terminal',
@@ -13,10 +14,14 @@ export const command: Command = {
 
 Print a model version's card: identity and seal (checked), generating factors, metrics (final, best
 and the epoch of the best), a small plot of the main metric over epochs, files, parents and
-children, and how to get it. The same facts as the README.md card beside its manifest.
+children, and how to get it. The same facts as the README.md card beside its manifest. A retired
+version says so: when, by whom and why (its RETIRED.json). <model> without @vN is the latest
+version in service (retired versions are skipped).
+
 
 flags:
-  --json    print the manifest with { seal_ok, metric_summary, curve, children } added
+  --json    print the manifest with { seal_ok, retired, metric_summary, curve, children } added
+            (retired: { reason, retired_by, retired } or null)
 
 examples:
   git zoo show resnet18/cifar10
@@ -28,6 +33,8 @@ examples:
     const repo = await Repo.open(io.cwd, io.env)
     const m = await repo.resolve(args.positional[0]!)
     const sealOk = checkSeal(m).ok
+    const r = await retirementOf(repo, m.name, m.version)
+    const retired = r ? { reason: r.reason, retired_by: r.retired_by, retired: r.retired } : null
     const src = await zooSource(repo, io.env)
     let children: Array<{ name: string; version: number; relation: string }> = []
     try {
@@ -38,9 +45,9 @@ examples:
     } finally { src.close() }
     children = children.sort((a, b) => (a.name < b.name ? -1 : 1))
     if (bool(args, 'json')) {
-      printJson(io, { ...m, seal_ok: sealOk, metric_summary: metricFacts(m), curve: curve(m) ?? null, children })
+      printJson(io, { ...m, seal_ok: sealOk, retired, metric_summary: metricFacts(m), curve: curve(m) ?? null, children })
     } else {
-      io.out(renderTerminalCard(m, { sealOk, children, width: Number(io.env.COLUMNS) || 80 }))
+      io.out(renderTerminalCard(m, { sealOk, children, retired, width: Number(io.env.COLUMNS) || 80 }))
     }
     if (!sealOk) io.err(`git zoo: ${m.name}@v${m.version}: the manifest does not match its seal; run \`git zoo verify\`\n`)
     return sealOk ? 0 : 1
