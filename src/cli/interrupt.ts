@@ -6,8 +6,10 @@
  *   the work tree rolled back) and exits 130 (SIGINT) or 143 (SIGTERM) with a one-line message.
  * - Any other command is stopped at once with the same message and exit code: they only read, or
  *   write single files atomically, so nothing of theirs needs cleaning up.
- * - If an interruptible command has not unwound within `graceMs`, or a second signal arrives, the
- *   process exits at once (what is left is what `kill -9` would leave: the next run or gc cleans it).
+ * - If an interruptible command has not unwound within `graceMs`, or a second signal arrives (a
+ *   second or more after the first: git forwards the terminal's Ctrl-C, so `git zoo` receives it
+ *   twice at once), the process exits at once (what is left is what `kill -9` would leave: the next
+ *   run or gc cleans it).
  * When git runs us as `git zoo`, the terminal's Ctrl-C reaches git and us together; git forwards the
  * signal, waits for us, then re-raises it on itself. Exiting promptly with the conventional code
  * is all git needs (spec/teams.md, "Interruptions").
@@ -23,6 +25,8 @@ export interface Interrupts {
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+/** A signal this soon after the first is the same interruption delivered twice, not a second one. */
+const REPEAT_MS = 1000
 
 export function installInterrupts(err: (text: string) => void, opts: { graceMs?: number } = {}): Interrupts {
   const controller = new AbortController()
@@ -31,9 +35,15 @@ export function installInterrupts(err: (text: string) => void, opts: { graceMs?:
     err(`git zoo: interrupted${why}\n`)
     process.exit(reason.exitCode)
   }
+  let first = 0
   const handler = (sig: NodeJS.Signals): void => {
     const reason = new InterruptedError(sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT')
-    if (controller.signal.aborted) exitNow(reason, ' again; stopping at once (run `git zoo gc` later to drop what was left half-written)')
+    if (controller.signal.aborted) {
+      // `git zoo` under git gets Ctrl-C twice at once: from the terminal and forwarded by git
+      if (Date.now() - first < REPEAT_MS) return
+      exitNow(reason, ' again; stopping at once (run `git zoo gc` later to drop what was left half-written)')
+    }
+    first = Date.now()
     controller.abort(reason)
     if (!cooperative) exitNow(reason, '')
     const grace = opts.graceMs ?? 5000

@@ -37,6 +37,8 @@ export interface IngestOptions {
   onBytes?: (n: number) => void
   /** Checked between reads: an abort throws its reason; chunks already put stay in the store. */
   signal?: AbortSignal
+  /** `after-chunk` after each chunk is put in the store (crash and pause tests). */
+  crashPoint?: (name: string) => void | Promise<void>
 }
 
 async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
@@ -110,6 +112,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
     const { cid, bytes } = await inflight.shift()!
     await store.putVerified(cid, bytes)
     chunks.push([cid, bytes.length])
+    if (opts.crashPoint) await opts.crashPoint('after-chunk')
   }
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {

@@ -57,7 +57,8 @@ export interface PromoteOptions {
   subject?: string
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /**
-   * Named steps for crash and pause tests (spec/reliability.md): `after-file` once a file's objects
+   * Named steps for crash and pause tests (spec/reliability.md): `after-chunk` after each chunk is
+   * put in the store, `after-file` once a file's objects
    * are appended to the store (not yet durable), `after-flush` once every object is durable and
    * indexed, `before-commit` once the manifests are written and staged.
    */
@@ -167,7 +168,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const files: FileEntry[] = []
       const warnings: string[] = []
       for (const f of s.files) {
-        const r = await ingestFile(f.source, store, { pool, ...(opts.signal ? { signal: opts.signal } : {}), onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        const r = await ingestFile(f.source, store, { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)

@@ -4,6 +4,7 @@
  */
 import type { Command } from '../command.js'
 import { ZooError } from '../../errors.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   summary: 'run by the pre-commit hook (internal)',
@@ -29,6 +30,7 @@ example:
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
+    await crashPoints(io)('hook-pre-commit')
     // The usual commit stages no weights and nothing under models/: answer it with one git run
     // and the light half of the check (the hook's time is mostly start-up, spec/seal.md).
     const { spawnSync } = await import('node:child_process')
