@@ -10,6 +10,7 @@ import { promote } from '../../promote/promote.js'
 import { FileOpener } from '../../weights/tensors.js'
 import { planSoup, writeSoup, writeSoupOnnx, type SoupMember } from '../../weights/soup.js'
 import { UsageError } from '../../errors.js'
+import { crashPoints } from '../crash.js'
 
 function parseWeights(text: string | undefined, count: number): number[] | undefined {
   if (text === undefined) return undefined
@@ -85,6 +86,7 @@ examples:
   git zoo soup a b --weights 0.7,0.3 --name ab-soup
   git zoo soup grid/seed1 --last-k 5 --name grid/seed1-ema5
 `,
+  interrupted: 'nothing was committed, run the same command again',
   flags: {
     name: { type: 'string', value: 'model' },
     weights: { type: 'string', value: 'w1,w2,...' },
@@ -146,6 +148,7 @@ examples:
       await store.close()
     }
     try {
+      io.signal?.throwIfAborted()
       const same = <T>(f: (m: Manifest) => T | undefined): T | undefined => {
         const vs = models.map(f)
         return vs.every((v) => v !== undefined && v === vs[0]) ? vs[0] : undefined
@@ -165,7 +168,7 @@ examples:
         parents: models.map((m) => ({ ref: `${m.name}@v${m.version}`, relation: 'soup' })),
         message: str(args, 'message') ?? label,
         extra: { soup },
-      }], { allowDirty: bool(args, 'allow-dirty'), subject: `zoo: soup ${name}` })
+      }], { allowDirty: bool(args, 'allow-dirty'), subject: `zoo: soup ${name}`, ...(io.signal ? { signal: io.signal } : {}), crashPoint: crashPoints(io) })
       const r = results[0]!
       for (const w of r.warnings) io.err(`git zoo: warning: ${w}\n`)
       if (onnxNote && 'refused' in onnxNote) io.err(`git zoo: note: no model.onnx written: ${onnxNote.refused}\n`)
