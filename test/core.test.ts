@@ -230,7 +230,7 @@ test('gc removes only what no ref, index entry or recent write needs', async () 
   } finally { await cleanup() }
 })
 
-test('ls and find mark retired versions', async () => {
+test('ls and find mark retired versions; find skips them unless --include-retired', async () => {
   const { dir, cleanup } = await tempRepo()
   try {
     assert.equal((await zoo(dir, ['init'])).code, 0)
@@ -244,7 +244,11 @@ test('ls and find mark retired versions', async () => {
     const byName = Object.fromEntries(ls.models.map((m: { name: string }) => [m.name, m]))
     assert.equal(byName.old.retired, true)
     assert.equal(byName.kept.retired, undefined)
-    const table = await zoo(dir, ['find', 'params.k=1'])
+    // find skips retired versions unless asked (spec/catalog.md); ls lists every model
+    const table = await zoo(dir, ['find', 'params.k=1', '--include-retired'])
     assert.match(table.stdout, /retired \(see `git zoo log`\): old@v1\n/)
+    const served = await zoo(dir, ['find', 'params.k=1'])
+    assert.match(served.stdout, /kept@v1/)
+    assert.doesNotMatch(served.stdout, /old@v1/)
   } finally { await cleanup() }
 })
