@@ -9,7 +9,7 @@ import { LocalStore } from './cas/local.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
 import { CheckError, NotFoundError, ZooError } from './errors.js'
-import { retirementOf } from './promote/retire.js'
+import { parseRetirement, RETIRED_FILE, type Retirement } from './manifest/retirement.js'
 
 export const ZOO_DIR = '.zoo'
 export const ZOO_CONFIG = '.zoo/config.json'
@@ -105,11 +105,22 @@ export class Repo {
     const vs = await this.versions(name)
     if (vs.length === 0) throw new NotFoundError(`model ${name} is not in this zoo; \`git zoo ls\` lists the models`, { name })
     for (let i = vs.length - 1; i >= 0; i--) {
-      if (!(await retirementOf(this, name, vs[i]!))) return this.readManifest(name, vs[i]!)
+      if (!(await this.retirement(name, vs[i]!))) return this.readManifest(name, vs[i]!)
     }
     const last = vs[vs.length - 1]!
     throw new CheckError(`every version of ${name} is retired (${vs.map((v) => `v${v}`).join(', ')}); to use one anyway, name it: ${name}@v${last} (\`git zoo show ${name}@v${last}\` says why it was retired)`,
       'E_ALL_RETIRED', { name, versions: vs })
+  }
+
+  /** The retirement record of name@vN in the working tree (RETIRED.json), or null when it is in service. */
+  async retirement(name: string, version: number): Promise<Retirement | null> {
+    const rel = `${MODELS_DIR}/${name}/v${version}/${RETIRED_FILE}`
+    let text: string
+    try { text = await readFile(join(this.root, rel), 'utf8') } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+    return parseRetirement(text, rel)
   }
 
   /** Every manifest path in the working tree (tracked or not). */

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
-import { RETIRED_FILE } from './extract.js'
+import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
 
 export const MANIFEST_RE = /^models\/(.+)\/v([1-9]\d*)\/manifest\.json$/

@@ -13,9 +13,6 @@ export type Json = null | boolean | number | string | Json[] | { [k: string]: Js
 
 export interface ParentRef { name: string; version: number; seal: string; relation: string }
 
-/** The retirement record beside a manifest (written by `git zoo retire`, src/promote/retire.ts). */
-export const RETIRED_FILE = 'RETIRED.json'
-
 export interface CatalogRow {
   path: string
   /** Set when the version is retired (a RETIRED.json beside its manifest). */

@@ -1,11 +1,10 @@
 /** Reading manifests from the work tree into columns (in-process, or in a worker: worker.ts). */
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join, dirname } from 'node:path'
-import { existsSync } from 'node:fs'
 import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
 import { putRow } from './rows.js'
-import { RETIRED_FILE } from './extract.js'
+import { RETIRED_FILE } from '../manifest/retirement.js'
 
 export interface ReadItem { path: string; blob?: string }
 export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean }

@@ -4,68 +4,25 @@
  * `Zoo-Retire: <name>@v<N>` and `Zoo-Seal: <seal>` (spec/seal.md, "Retirement"). The version, its
  * objects and its lineage stay; `isRetired` tells listings to mark or hide it.
  */
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
 import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE } from '../manifest/manifest.js'
+import { RETIRED_FILE, serializeRetirement, type Retirement } from '../manifest/retirement.js'
 import { parseModelRef } from '../manifest/names.js'
 import { writeFileAtomic } from '../cas/atomic.js'
 import { checkPolicyBeforeCommit } from './policy.js'
-import { CheckError, FormatError, NotFoundError, UsageError } from '../errors.js'
+import { CheckError, NotFoundError, UsageError } from '../errors.js'
 
-export const RETIRED_FILE = 'RETIRED.json'
-
-export interface Retirement {
-  zoo: 1
-  name: string
-  version: number
-  /** The seal of the version retired: binds the record to exactly that manifest. */
-  seal: string
-  reason: string
-  /** `Name <email>` of who retired it (git's user.name / user.email). */
-  retired_by: string
-  /** ISO 8601 time. */
-  retired: string
-}
-
-const KEYS = ['zoo', 'name', 'version', 'seal', 'reason', 'retired_by', 'retired'] as const
-
-/** Parse and check a RETIRED.json; throws FormatError naming what is wrong. */
-export function parseRetirement(text: string, where = RETIRED_FILE): Retirement {
-  const bad = (why: string): never => { throw new FormatError(`${where}: ${why}`, 'E_RETIREMENT', { where }) }
-  let v: unknown
-  try { v = JSON.parse(text) } catch (err) {
-    throw new FormatError(`${where} is not valid JSON: ${(err as Error).message}`, 'E_RETIREMENT', { where }, { cause: err })
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('not a JSON object')
-  const r = v as Record<string, unknown>
-  for (const k of Object.keys(r)) if (!(KEYS as readonly string[]).includes(k)) bad(`unknown key ${JSON.stringify(k)}`)
-  if (r.zoo !== 1) bad('zoo is not 1')
-  if (typeof r.name !== 'string' || !Number.isSafeInteger(r.version) || typeof r.seal !== 'string') bad('name, version and seal are required')
-  if (typeof r.reason !== 'string' || r.reason.trim() === '') bad('reason is empty')
-  if (typeof r.retired_by !== 'string' || typeof r.retired !== 'string') bad('retired_by and retired are required')
-  return r as unknown as Retirement
-}
-
-export function serializeRetirement(r: Retirement): string {
-  const o: Record<string, unknown> = {}
-  for (const k of KEYS) o[k] = r[k]
-  return JSON.stringify(o, null, 2) + '\n'
-}
+export { RETIRED_FILE, parseRetirement, serializeRetirement, type Retirement } from '../manifest/retirement.js'
 
 export function retirementPath(name: string, version: number): string {
   return `${manifestDir(name, version)}/${RETIRED_FILE}`
 }
 
 /** The retirement record of a version in the working tree, or null when it is in service. */
-export async function retirementOf(repo: Repo, name: string, version: number): Promise<Retirement | null> {
-  const rel = retirementPath(name, version)
-  let text: string
-  try { text = await readFile(join(repo.root, rel), 'utf8') } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
-  return parseRetirement(text, rel)
+export function retirementOf(repo: Repo, name: string, version: number): Promise<Retirement | null> {
+  return repo.retirement(name, version)
 }
 
 export async function isRetired(repo: Repo, name: string, version: number): Promise<boolean> {
