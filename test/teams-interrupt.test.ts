@@ -218,6 +218,22 @@ describe('Ctrl-C and SIGTERM stop commands cleanly; the same command resumes', {
     } finally { await r.cleanup() }
   })
 
+  it('kill -9 in the middle of add: the next add indexes the dead writer\'s pack and stores only the rest', async () => {
+    const r = await newZoo()
+    try {
+      // a.bin is over the store's 4 MiB write buffer, so most of it reached the pack file
+      const a = await weights('a.bin', 10 * MiB), b = await weights('b.bin', 2 * MiB)
+      const killed = await zoo(r.dir, ['add', a, b, '--name', 'm'], { GIT_ZOO_CRASH_AT: 'after-file' })
+      assert.notEqual(killed.code, 0)
+      const packs = join(r.dir, '.git', 'zoo', 'packs')
+      assert.deepEqual((await readdir(packs)).filter((n) => n.endsWith('.idx')), [], 'kill -9 leaves the pack without its index')
+      assert.equal((await readdir(packs)).filter((n) => n.endsWith('.pack')).length, 1)
+      const again = JSON.parse((await ok(zoo(r.dir, ['add', a, b, '--name', 'm', '--json']), 'add again')).stdout)
+      assert.ok(again.stored_bytes >= 2 * MiB && again.stored_bytes <= 4.5 * MiB, `stored ${again.stored_bytes}: b.bin and the tail of a.bin`)
+      await assertClean(r.dir, 'add after kill -9')
+    } finally { await r.cleanup() }
+  })
+
   it('import, SIGINT after the first model\'s file: exit 130, no commit; the rerun imports the rest', async () => {
     const r = await newZoo()
     try {

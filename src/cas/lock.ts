@@ -54,6 +54,7 @@ async function place(dir: string, name: string, what: string): Promise<string> {
 export async function registerWriter(storeRoot: string, what: string, waitMs = 60_000): Promise<Held> {
   const dir = join(storeRoot, 'locks')
   const deadline = Date.now() + waitMs
+  await liveLocks(dir, 'writer') // sweeps the locks of writers killed on this host (kill -9)
   for (;;) {
     const file = await place(dir, `writer-${process.pid}-${randomBytes(4).toString('hex')}`, what)
     const gc = await liveLocks(dir, 'gc')

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
-import { registerWriter } from '../cas/lock.js'
+import { registerWriter, processAlive } from '../cas/lock.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
@@ -161,6 +161,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   let store
   try {
     store = await repo.openStore()
+    // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
+    await store.recoverInterrupted(processAlive)
     let done = 0
     const batch = new Map<string, Manifest>()
     for (const s of specs) {
