@@ -23,7 +23,7 @@ export async function removeStaleTemps(target: string, alive: (pid: number) => b
   for (const name of names) {
     if (!name.startsWith(prefix)) continue
     const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue
+    if (!m || alive(Number(m[1]))) continue // ours, or a writer still at work
     await rm(join(dir, name), { force: true })
     removed.push(name)
   }

@@ -331,7 +331,7 @@ export class LocalStore implements Store {
       const m = /^pack-[0-9a-z]+-(\d+)-[0-9a-f]+\.pack$/.exec(name)
       if (!m || names.has(name.slice(0, -5) + '.idx') || this.cur?.name === name) continue
       const pid = Number(m[1])
-      if (pid === process.pid || alive(pid)) continue
+      if (alive(pid)) continue // this process, or a writer still at work
       const path = join(this.packsDir, name)
       const { entries } = await scanPack(path).catch(() => ({ entries: [] as Array<[string, number, number]> }))
       if (entries.length === 0) continue

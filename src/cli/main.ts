@@ -95,7 +95,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
 }
 
 function reportInterrupted(stop: InterruptedError, what: string | undefined, err: unknown, io: Io): number {
-  io.err(`git zoo: interrupted${what ? `; ${what}` : ''}\n`)
+  // a progress bar may be half drawn on the terminal's line (with the ^C the terminal echoed)
+  io.err(`${io.tty ? '\r\x1b[K' : ''}git zoo: interrupted${what ? `; ${what}` : ''}\n`)
   if (io.env.GIT_ZOO_DEBUG && err !== stop) io.err(`${(err as Error)?.stack ?? String(err)}\n`)
   return stop.exitCode
 }
