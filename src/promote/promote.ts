@@ -58,9 +58,9 @@ export interface PromoteOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /**
    * Named steps for crash and pause tests (spec/reliability.md): `after-chunk` after each chunk is
-   * put in the store, `after-file` once a file's objects
-   * are appended to the store (not yet durable), `after-flush` once every object is durable and
-   * indexed, `before-commit` once the manifests are written and staged.
+   * put in the store, `after-file` once a file's chunks are appended (not yet durable),
+   * `after-flush` once every object is durable and indexed, `before-commit` once the manifests are
+   * written and staged.
    */
   crashPoint?: (name: string) => void | Promise<void>
   /**
@@ -290,13 +290,14 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   }
 }
 
-/** Whether HEAD moved past `before` to a commit that holds every path in `paths` (the commit landed). */
+/**
+ * Whether the promotion commit landed: HEAD moved past `before` to a commit holding the first path
+ * this promotion wrote (a commit is all or nothing, so one path tells; thousands would not fit argv).
+ */
 async function committed(repo: Repo, before: string, paths: string[]): Promise<boolean> {
   const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
-  if (head.code !== 0 || head.stdout.trim() === before) return false
-  const r = await repo.runGit(['ls-tree', '-r', '--name-only', '-z', 'HEAD', '--', ...paths])
-  const have = new Set(r.stdout.split('\0').filter(Boolean))
-  return r.code === 0 && paths.every((p) => have.has(p))
+  if (head.code !== 0 || head.stdout.trim() === before || paths.length === 0) return false
+  return (await repo.runGit(['cat-file', '-e', `HEAD:${paths[0]}`])).code === 0
 }
 
 function parseModelRefOrSeal(ref: string): string {
