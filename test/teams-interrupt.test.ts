@@ -184,6 +184,25 @@ describe('Ctrl-C and SIGTERM stop commands cleanly; the same command resumes', {
     })
   }
 
+  it('SIGTERM once git commit has made the promotion commit: the promotion stands (exit 0, files kept)', async () => {
+    const r = await newZoo()
+    try {
+      // a post-commit hook marks the moment the commit exists and holds git there until released
+      await writeFile(join(r.dir, '.git', 'hooks', 'post-commit'),
+        '#!/bin/sh\necho landed > "$GIT_ZOO_PAUSE_FILE"\nwhile [ -f "$GIT_ZOO_PAUSE_FILE" ]; do sleep 0.02; done\n', { mode: 0o755 })
+      const a = await weights('a.bin', 1 * MiB)
+      const p = await startPaused(r.dir, ['add', a, '--name', 'm', '--json'], 'no-such-point')
+      p.child.kill('SIGTERM')
+      await rm(p.marker)
+      const res = await p.done
+      assert.equal(res.code, 0, res.stderr)
+      assert.equal(JSON.parse(res.stdout).version, 1)
+      assert.match(await git(r.dir, 'log', '-1', '--format=%s'), /^zoo: promote m@v1\n$/)
+      assert.ok(existsSync(join(r.dir, 'models', 'm', 'v1', 'manifest.json')), 'the committed manifest stays in the work tree')
+      await assertClean(r.dir, 'add with SIGTERM after the commit')
+    } finally { await r.cleanup() }
+  })
+
   it('get, SIGINT and SIGTERM with the files written but not renamed: exit 130 / 143, no file, no temp file', async () => {
     const r = await newZoo()
     try {
