@@ -14,6 +14,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { BIN, git, run, tempRepo, zoo, type Run } from './cli.js'
+import { dataset, permModel } from './eval-fixtures.js'
+import { encodeNpy } from '../src/demo/data.js'
 
 /** Seconds from each signal to the process's exit, reported at the end. */
 const stops: Array<[string, number]> = []
@@ -252,6 +254,29 @@ describe('Ctrl-C and SIGTERM stop commands cleanly; the same command resumes', {
       const again = JSON.parse((await ok(zoo(r.dir, ['add', a, b, '--name', 'm', '--json']), 'add again')).stdout)
       assert.ok(again.stored_bytes >= 2 * MiB && again.stored_bytes <= 4.5 * MiB, `stored ${again.stored_bytes}: b.bin and the tail of a.bin`)
       await assertClean(r.dir, 'add after kill -9')
+    } finally { await r.cleanup() }
+  })
+
+  it('eval, SIGINT while the model is copied out: exit 130, its temp folder removed, nothing recorded', async () => {
+    const r = await newZoo()
+    try {
+      const { x, y, n } = dataset()
+      const data = await mkdtemp(join(work, 'data-'))
+      await writeFile(join(data, 'd.x.npy'), encodeNpy(x, [n, 8]))
+      await writeFile(join(data, 'd.y.npy'), encodeNpy(y, [n]))
+      const model = await mkdtemp(join(work, 'onnx-'))
+      await writeFile(join(model, 'model.onnx'), permModel())
+      await ok(zoo(r.dir, ['add', join(model, 'model.onnx'), '--name', 'e']), 'add')
+      const tmp = await mkdtemp(join(work, 'tmpdir-'))
+      const head = await git(r.dir, 'rev-parse', 'HEAD')
+      const p = await startPaused(r.dir, ['eval', 'e', '--data', join(data, 'd.x.npy')], 'get-file-written', { env: { TMPDIR: tmp } })
+      assert.equal((await readdir(tmp)).filter((d) => d.startsWith('git-zoo-eval-')).length, 1, 'the model is copied to a temp folder')
+      const res = await interrupt(p, 'SIGINT', 'eval')
+      assert.equal(res.code, 130, res.stderr)
+      assert.match(res.stderr, /git zoo: interrupted; nothing was recorded/)
+      assert.deepEqual(await readdir(tmp), [], 'the temp folder is removed')
+      assert.equal(await git(r.dir, 'rev-parse', 'HEAD'), head)
+      await ok(zoo(r.dir, ['eval', 'e', '--data', join(data, 'd.x.npy')], { TMPDIR: tmp }), 'eval again')
     } finally { await r.cleanup() }
   })
 

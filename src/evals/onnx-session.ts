@@ -51,12 +51,12 @@ export function chooseOnnxFile(m: Manifest, path?: string): FileEntry {
 }
 
 /** Write the model's ONNX file and its external data into a new temp folder, refusing escapes. */
-export async function prepareOnnx(m: Manifest, store: Store, opts: { file?: string; tmpRoot?: string } = {}): Promise<PreparedModel> {
+export async function prepareOnnx(m: Manifest, store: Store, opts: { file?: string; tmpRoot?: string; signal?: AbortSignal; crashPoint?: (name: string) => void | Promise<void> } = {}): Promise<PreparedModel> {
   const file = chooseOnnxFile(m, opts.file)
   const dir = await mkdtemp(join(opts.tmpRoot ?? tmpdir(), 'git-zoo-eval-'))
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true })
   try {
-    await writeModelFiles(m, store, dir, { only: (p) => p === file.path })
+    await writeModelFiles(m, store, dir, { only: (p) => p === file.path, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}) })
     const onnxPath = join(dir, ...file.path.split('/'))
     const fd = await open(onnxPath, 'r')
     let layout: OnnxLayout
@@ -80,7 +80,7 @@ export async function prepareOnnx(m: Manifest, store: Store, opts: { file?: stri
       needed.add(path)
     }
     needed.delete(file.path)
-    if (needed.size) await writeModelFiles(m, store, dir, { only: (p) => needed.has(p) })
+    if (needed.size) await writeModelFiles(m, store, dir, { only: (p) => needed.has(p), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}) })
     // the folder is ours and fresh, so nothing in it should be a link; check anyway before loading
     const real = await realpath(dir)
     for (const p of [file.path, ...needed]) {
@@ -106,6 +106,8 @@ export interface RunOptions {
   output?: string
   outputKind?: OutputKind | 'auto'
   onRows?: (done: number, total: number) => void
+  /** Checked between batches: an abort throws its reason (the caller removes the model folder). */
+  signal?: AbortSignal
 }
 
 export interface RunResult extends ClassificationResult {
@@ -166,6 +168,7 @@ export async function runClassifier(model: PreparedModel, data: Dataset, opts: R
     const rowSize = data.rowShape.reduce((a, b) => a * b, 1)
     let metrics: ClassificationMetrics | undefined
     for (let start = 0; start < data.n; start += batch) {
+      opts.signal?.throwIfAborted()
       const rows = Math.min(batch, data.n - start)
       let x = await data.readRows(start, rows)
       const fed = fixedBatch ?? rows

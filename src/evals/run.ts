@@ -16,6 +16,10 @@ export interface EvaluateOptions {
   output?: string
   outputKind?: OutputKind | 'auto'
   onRows?: (done: number, total: number) => void
+  /** Stops writing the model out or running it; its temp folder is removed either way. */
+  signal?: AbortSignal
+  /** `get-file-written` as the model's files are written to its temp folder (spec/reliability.md). */
+  crashPoint?: (name: string) => void | Promise<void>
 }
 
 export interface Evaluated { record: EvaluationRecord; predictions: Int32Array; path: string }
@@ -28,7 +32,7 @@ async function who(repo: Repo): Promise<string> {
 
 export async function evaluateModel(repo: Repo, m: Manifest, store: Store, data: Dataset, opts: EvaluateOptions = {}): Promise<Evaluated> {
   const { prepareOnnx, runClassifier } = await import('./onnx-session.js')
-  const model = await prepareOnnx(m, store, { file: opts.file })
+  const model = await prepareOnnx(m, store, { file: opts.file, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}) })
   try {
     const r = await runClassifier(model, data, opts)
     const predictions = encodePredictions(r.predictions, r.classes)

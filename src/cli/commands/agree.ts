@@ -13,7 +13,7 @@ import { UsageError } from '../../errors.js'
 interface Side { manifest: Manifest; predictions: Int32Array; source: 'recorded' | 'computed'; accuracy: number; file: string }
 
 /** The model's predictions on `data`: from its evaluation record when there is one, else by running it. */
-async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: () => Promise<LocalStore>, file: string | undefined, batchSize?: number): Promise<Side> {
+async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: () => Promise<LocalStore>, file: string | undefined, batchSize?: number, signal?: AbortSignal): Promise<Side> {
   const records = (await readEvaluations(repo, m)).filter((e) => e.ok && e.data.sha256 === data.sha256 && (file === undefined || e.model.file === file))
   const usable = records.map((r) => ({ r, p: decodePredictions(r) })).filter((x) => x.p !== undefined)
   if (usable.length === 1 || (usable.length > 1 && new Set(usable.map((u) => u.r.model.file)).size === 1)) {
@@ -21,7 +21,7 @@ async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: (
     return { manifest: m, predictions: p!, source: 'recorded', accuracy: r.metrics.accuracy, file: r.model.file }
   }
   const { evaluateModel } = await import('../../evals/run.js')
-  const e = await evaluateModel(repo, m, await getStore(), data, { ...(file ? { file } : {}), ...(batchSize ? { batchSize } : {}) })
+  const e = await evaluateModel(repo, m, await getStore(), data, { ...(file ? { file } : {}), ...(batchSize ? { batchSize } : {}), ...(signal ? { signal } : {}) })
   return { manifest: m, predictions: e.predictions, source: 'computed', accuracy: e.record.metrics.accuracy, file: e.record.model.file }
 }
 
@@ -45,6 +45,7 @@ examples:
   git zoo eval grid/seed1 --data data/taskA-test.x.npy && git zoo eval grid/seed2 --data data/taskA-test.x.npy
   git zoo agree grid/seed1 grid/seed2 --data data/taskA-test.x.npy
 `,
+  interrupted: 'the models\' temporary copies were removed; run the same command again',
   flags: {
     data: { type: 'string', value: 'file' },
     labels: { type: 'string', value: 'file' },
@@ -66,8 +67,8 @@ examples:
     const getStore = async (): Promise<LocalStore> => (store ??= await repo.openStore())
     try {
       const file = str(args, 'file')
-      const a = await predictionsOf(repo, ma, data, getStore, file, batchSize)
-      const b = await predictionsOf(repo, mb, data, getStore, file, batchSize)
+      const a = await predictionsOf(repo, ma, data, getStore, file, batchSize, io.signal)
+      const b = await predictionsOf(repo, mb, data, getStore, file, batchSize, io.signal)
       const r = agreement(a.predictions, b.predictions)
       const side = (s: Side) => ({ name: s.manifest.name, version: s.manifest.version, seal: s.manifest.seal, file: s.file, predictions: s.source, accuracy: s.accuracy })
       if (bool(args, 'json')) {

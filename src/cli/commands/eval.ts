@@ -9,6 +9,7 @@ import { openDataset } from '../../evals/data.js'
 import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
 import { UsageError } from '../../errors.js'
 import type { OutputKind } from '../../evals/metrics.js'
+import { crashPoints } from '../crash.js'
 
 export function outputKindFlag(v: string | undefined): OutputKind | 'auto' {
   if (v === undefined || v === 'auto') return 'auto'
@@ -59,6 +60,7 @@ examples:
   git zoo eval mlp/glyphs --data data/taskA-test.x.npy
   git zoo eval vit-s/cifar100/ft@v2 --data cifar100-test.npz --json
 `,
+  interrupted: 'nothing was recorded, and the model\'s temporary copy was removed; run the same command again',
   flags: {
     data: { type: 'string', value: 'file' },
     labels: { type: 'string', value: 'file' },
@@ -104,6 +106,7 @@ examples:
         const progress = new Progress(io, 'eval', data.n * rowBytes)
         result = await evaluateModel(repo, m, store, data, {
           file: file.path, onRows: (done) => progress.update(done * rowBytes), ...(batchSize ? { batchSize } : {}), outputKind,
+          ...(io.signal ? { signal: io.signal } : {}), crashPoint: crashPoints(io),
           ...(str(args, 'input') ? { input: str(args, 'input')! } : {}), ...(str(args, 'output') ? { output: str(args, 'output')! } : {}),
         })
         progress.done()
