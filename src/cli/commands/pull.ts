@@ -14,7 +14,8 @@ export const command: Command = {
 
 Run \`git pull\`, then copy into the local store the objects of every model version in the working
 tree that are missing (see \`git zoo fetch\`). In a clone made with --lazy, objects are left for
-\`git zoo get\` to fetch when it needs them.
+\`git zoo get\` to fetch when it needs them. Ctrl-C stops it cleanly (exit 130); the objects
+fetched so far are kept, so running it again fetches only the rest.
 
 flags:
   --from <zoo-remote>  fetch objects from this zoo remote (default: the one named like the git

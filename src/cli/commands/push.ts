@@ -47,6 +47,8 @@ the zoo's default remote. A plain \`git push\` does the same through the pre-pus
 
 Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
 were pushed and are not checked again; --all checks every manifest of the pushed history.
+Ctrl-C stops it cleanly (exit 130): no ref is pushed before every object is up, and the objects
+already uploaded are kept, so running it again uploads only the rest.
 
 flags:
   --to <zoo-remote>  upload to this zoo remote
