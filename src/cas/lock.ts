@@ -50,8 +50,8 @@ async function place(dir: string, name: string, what: string): Promise<string> {
   return file
 }
 
-/** Register a writer; waits (up to `waitMs`) while gc runs. */
-export async function registerWriter(storeRoot: string, what: string, waitMs = 60_000): Promise<Held> {
+/** Register a writer; waits (up to `waitMs`, or until `signal` aborts) while gc runs. */
+export async function registerWriter(storeRoot: string, what: string, waitMs = 60_000, signal?: AbortSignal): Promise<Held> {
   const dir = join(storeRoot, 'locks')
   const deadline = Date.now() + waitMs
   await liveLocks(dir, 'writer') // sweeps the locks of writers killed on this host (kill -9)
@@ -63,6 +63,7 @@ export async function registerWriter(storeRoot: string, what: string, waitMs = 6
     if (Date.now() > deadline) {
       throw new ZooError(`the store ${storeRoot} is locked by ${describe(gc[0]!)}; wait for it to finish, or remove ${join(dir, gc[0]!.file)} if that process is gone`, 'E_LOCKED', { lock: gc[0] })
     }
+    signal?.throwIfAborted()
     await new Promise((r) => setTimeout(r, 200))
   }
 }

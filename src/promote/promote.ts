@@ -154,7 +154,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
 
   // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
   const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(storeRoot, 'git zoo add')
+  const writer = await registerWriter(storeRoot, 'git zoo add', undefined, opts.signal)
   const written: string[] = []
   const results: PromotionResult[] = []
   const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
