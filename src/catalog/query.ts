@@ -298,7 +298,7 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
   const want = allVersions ? 0 : 1
   let rows: number[] = []
   for (let i = 0; i < c.count; i++) if (!pick || pick[i] === want) rows.push(i)
-  if (q.everyModel && !allVersions && !q.includeRetired) {
+  if (q.everyModel && !allVersions && !q.includeRetired && c.hasNum('retired')) {
     const latest = c.latest()
     const served = new Set(rows.map((i) => c.str('name', i)))
     for (let i = 0; i < c.count; i++) if (latest[i] === 1 && !served.has(c.str('name', i))) rows.push(i)
