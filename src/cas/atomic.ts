@@ -2,19 +2,23 @@
 import { open, rename, rm, mkdir, readdir } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { processAlive } from './lock.js'
 
 export function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
 }
 
+/** A temp file name beside `target` that names its writer: `.<name>.<pid>.<hex>.tmp` (see removeStaleTemps). */
+export function ownedTempName(target: string, pid: number): string {
+  return join(dirname(target), `.${basename(target)}.${pid}.${randomBytes(4).toString('hex')}.tmp`)
+}
+
 /**
- * Remove temp files of `target` (named by tempName) whose writing process is gone: what a killed
- * process left beside its target. Temp files of live processes (a concurrent writer) are kept. The
- * pid is checked on this host only: a folder shared with another host keeps that host's temps.
- * Returns the names removed.
+ * Remove temp files of `target` named by ownedTempName whose writing process is gone: what a killed
+ * process left beside its target. Temp files of live processes (a concurrent writer, this one) are
+ * kept. The pid is checked on this host only: a folder shared with another host keeps that host's
+ * temps. Returns the names removed.
  */
-export async function removeStaleTemps(target: string, alive: (pid: number) => boolean = processAlive): Promise<string[]> {
+export async function removeStaleTemps(target: string, alive: (pid: number) => boolean): Promise<string[]> {
   const dir = dirname(target)
   const prefix = `.${basename(target)}.`
   let names: string[]

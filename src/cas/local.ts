@@ -318,20 +318,21 @@ export class LocalStore implements Store {
   }
 
   /**
-   * Index the packs that writers killed on this host left without an index (`kill -9`, a power
-   * cut), so their objects count as stored and are not written again: each record is checked against
-   * its CID (scanPack stops at the first damaged one), the pack is fsynced, then its index written.
-   * A pack whose writer still runs, or that holds no whole record, is left alone (gc removes those
-   * after its grace period). Returns what was recovered.
+   * Index the packs that killed writers left without an index (`kill -9`, a power cut), so their
+   * objects count as stored and are not written again: each record is checked against its CID
+   * (scanPack stops at the first damaged one), the pack is fsynced, then its index written. A pack
+   * that may still be written is left alone: one whose name carries the pid of a live process of
+   * this host, or, for a name without a pid, any pack while `othersWriting` (other writers hold
+   * locks on the store). Packs with no whole record are left to gc. Returns what was recovered.
    */
-  async recoverInterrupted(alive: (pid: number) => boolean): Promise<{ packs: number; objects: number; bytes: number }> {
+  async recoverInterrupted(alive: (pid: number) => boolean, othersWriting: boolean): Promise<{ packs: number; objects: number; bytes: number }> {
     const out = { packs: 0, objects: 0, bytes: 0 }
     const names = new Set(await readdir(this.packsDir))
     for (const name of names) {
+      if (!name.startsWith('pack-') || !name.endsWith('.pack')) continue
+      if (names.has(name.slice(0, -5) + '.idx') || this.cur?.name === name) continue
       const m = /^pack-[0-9a-z]+-(\d+)-[0-9a-f]+\.pack$/.exec(name)
-      if (!m || names.has(name.slice(0, -5) + '.idx') || this.cur?.name === name) continue
-      const pid = Number(m[1])
-      if (alive(pid)) continue // this process, or a writer still at work
+      if (m ? alive(Number(m[1])) : othersWriting) continue // this process, or a writer still at work
       const path = join(this.packsDir, name)
       const { entries } = await scanPack(path).catch(() => ({ entries: [] as Array<[string, number, number]> }))
       if (entries.length === 0) continue

@@ -68,6 +68,11 @@ export async function registerWriter(storeRoot: string, what: string, waitMs = 6
   }
 }
 
+/** How many writers hold the store now (locks of dead writers on this host are removed first). */
+export async function liveWriters(storeRoot: string): Promise<number> {
+  return (await liveLocks(join(storeRoot, 'locks'), 'writer')).length
+}
+
 /** Take the gc lock; fails at once when writers or another gc are active. */
 export async function lockForGc(storeRoot: string): Promise<Held> {
   const dir = join(storeRoot, 'locks')

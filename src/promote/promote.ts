@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
-import { registerWriter, processAlive } from '../cas/lock.js'
+import { registerWriter, processAlive, liveWriters } from '../cas/lock.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
@@ -162,7 +162,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   try {
     store = await repo.openStore()
     // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
-    await store.recoverInterrupted(processAlive)
+    await store.recoverInterrupted(processAlive, (await liveWriters(storeRoot)) > 1)
     let done = 0
     const batch = new Map<string, Manifest>()
     for (const s of specs) {

@@ -10,7 +10,7 @@ import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError } from '../errors.js'
 import type { Store } from '../cas/store.js'
-import { tempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
+import { tempName, ownedTempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher } from '../cas/hash-pool.js'
@@ -46,6 +46,11 @@ export interface WriteOptions {
   signal?: AbortSignal
   /** `get-file-written` after each file's temp file is complete and synced, before any rename. */
   crashPoint?: (name: string) => void | Promise<void>
+  /**
+   * The writing process: temp files are then named with its pid, and those an earlier process that
+   * is gone (`kill -9`) left beside a target are removed before the target is written.
+   */
+  owner?: { pid: number; alive(pid: number): boolean }
 }
 
 export async function writeModelFiles(m: Manifest, store: Store, outDir: string, opts: WriteOptions = {}): Promise<WrittenFile[]> {
@@ -70,9 +75,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       if (made) createdDirs.push(made)
       await checkNoSymlinks(dirname(base), target)
       // a temp file of this target left by an earlier get that was killed (kill -9, power cut)
-      await removeStaleTemps(target)
+      if (opts.owner) await removeStaleTemps(target, opts.owner.alive)
       signal?.throwIfAborted()
-      const tmp = tempName(target)
+      const tmp = opts.owner ? ownedTempName(target, opts.owner.pid) : tempName(target)
       const fd = await open(tmp, 'wx', 0o644)
       temps.push({ tmp, target })
       const whole = pool ? pool.streamHasher() : inlineStreamHasher()

@@ -6,6 +6,7 @@ import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { writeModelFiles } from '../../zoo/checkout.js'
 import { crashPoints } from '../crash.js'
+import { processAlive } from '../../cas/lock.js'
 import { retirementOf } from '../../promote/retire.js'
 
 export const command: Command = {
@@ -62,6 +63,7 @@ examples:
         ...(only ? { only } : {}),
         ...(io.signal ? { signal: io.signal } : {}),
         crashPoint: crashPoints(io),
+        owner: { pid: process.pid, alive: processAlive },
       })
       progress.done()
       if (bool(args, 'json')) printJson(io, { name: m.name, version: m.version, seal: m.seal, out: outDir, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) })
