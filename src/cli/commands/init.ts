@@ -27,6 +27,7 @@ flags:
 example:
   git init my-zoo && cd my-zoo && git zoo init
 `,
+  interrupted: 'run `git zoo init` again (it is idempotent)',
   flags: { json: { type: 'bool' } },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)

@@ -49,6 +49,7 @@ examples:
   git zoo remote add nfs /mnt/shared/zoo --default
   git zoo remote list
 `,
+  interrupted: 'the zoo configuration was not changed; run the same command again',
   flags: { default: { type: 'bool' }, json: { type: 'bool' } },
   async run(args, io) {
     const [sub = 'list', ...rest] = args.positional

@@ -26,6 +26,8 @@ examples:
   git zoo retire resnet18/cifar10@v2 --reason "trained on the leaked test split"
   git zoo log resnet18/cifar10       # shows the retirement beside the promotions
 `,
+  // short steps that write files atomically or commit: on a signal they finish, or roll back when a git child was stopped
+  interrupted: 'the version was not retired (nothing was committed); run the same command again',
   flags: { reason: { type: 'string', value: 'text' }, json: { type: 'bool' } },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one version: git zoo retire <model>@v<N> --reason <text>', 'E_USAGE')

@@ -19,6 +19,7 @@ flags:
 example:
   git zoo uninstall
 `,
+  interrupted: 'run `git zoo uninstall` again',
   flags: { json: { type: 'bool' } },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)
