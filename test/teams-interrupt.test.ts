@@ -205,6 +205,20 @@ describe('Ctrl-C and SIGTERM stop commands cleanly; the same command resumes', {
     } finally { await r.cleanup() }
   })
 
+  it('retire, Ctrl-C while its commit runs the pre-commit hook: exit 130, not retired, nothing left', async () => {
+    const r = await newZoo()
+    try {
+      await ok(zoo(r.dir, ['add', await weights('a.bin', 1000), '--name', 'm']), 'add')
+      const p = await startPaused(r.dir, ['retire', 'm@v1', '--reason', 'superseded'], 'hook-pre-commit')
+      const res = await interrupt(p, 'SIGINT', 'retire (process group)', true)
+      assert.equal(res.code, 130, res.stderr)
+      assert.match(res.stderr, /git zoo: interrupted; the version was not retired \(nothing was committed\)/)
+      assert.ok(!existsSync(join(r.dir, 'models', 'm', 'v1', 'RETIRED.json')))
+      await assertClean(r.dir, 'retire')
+      await ok(zoo(r.dir, ['retire', 'm@v1', '--reason', 'superseded']), 'retire again')
+    } finally { await r.cleanup() }
+  })
+
   it('get, SIGINT and SIGTERM with the files written but not renamed: exit 130 / 143, no file, no temp file', async () => {
     const r = await newZoo()
     try {
