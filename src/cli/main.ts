@@ -1,6 +1,7 @@
 /**
- * `git zoo` entry point: argv -> command module (imported lazily) -> exit code.
- * The only place that touches process.* besides bin/git-zoo.js.
+ * `git zoo` entry point: argv -> command module (imported lazily) -> exit code. `cli()` is what
+ * bin/git-zoo.js runs: the real stdio and the SIGINT/SIGTERM handlers (interrupt.ts). process.*
+ * stays in src/cli/ (here, interrupt.ts, crash.ts) and bin/.
  */
 import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
