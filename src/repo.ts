@@ -9,6 +9,7 @@ import { LocalStore } from './cas/local.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
 import { NotFoundError, ZooError } from './errors.js'
+import type { Host } from './host.js'
 
 export const ZOO_DIR = '.zoo'
 export const ZOO_CONFIG = '.zoo/config.json'
@@ -22,16 +23,22 @@ export interface ZooConfig {
   [k: string]: unknown
 }
 
-export class Repo {
-  private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv) {}
+/** What a Repo is opened with: the environment every git it runs gets, and the running process. */
+export interface RepoContext { env: NodeJS.ProcessEnv; host: Host }
 
-  static async open(cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Repo> {
-    const info = await findRepo(cwd)
-    return new Repo(info.root, info.commonDir, env)
+export class Repo {
+  private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv, readonly host: Host) {}
+
+  /** The repository around `cwd`. `ctx` is the CLI's Io (or any { env, host }): nothing is read from the process here. */
+  static async open(cwd: string, ctx: RepoContext): Promise<Repo> {
+    const info = await findRepo(cwd, ctx.env)
+    return new Repo(info.root, info.commonDir, ctx.env, ctx.host)
   }
 
-  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, opts) }
-  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, opts) }
+  /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
+  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
+  /** Run git in the work tree with this repository's environment; returns the exit code. */
+  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, { ...opts, env: this.env }) }
 
   /**
    * The object store's folder: $GIT_ZOO_STORE, else `git config zoo.store` (relative to the work

@@ -207,7 +207,7 @@ export class LocalStore implements Store {
   }
 
   private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
-    const name = `pack-${Date.now().toString(36)}-${process.pid}-${randomBytes(6).toString('hex')}.pack`
+    const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.pack`
     const fd = await open(join(this.packsDir, name), 'wx', 0o444)
     this.cur = { name, fd, size: PACK_MAGIC.length, written: 0, pending: [PACK_MAGIC], pendingBytes: PACK_MAGIC.length, entries: [] }
     return this.cur

@@ -41,7 +41,7 @@ export async function evaluateModel(repo: Repo, m: Manifest, store: Store, data:
       metrics: r.metrics,
       predictions_sha256: predictionsDigest(r.predictions),
       ...(predictions ? { predictions } : {}),
-      runtime: { onnxruntime: r.runtime.onnxruntime, node: process.version },
+      runtime: { onnxruntime: r.runtime.onnxruntime, node: repo.host.node },
       evaluator: await who(repo),
       created: new Date().toISOString(),
     }

@@ -28,7 +28,6 @@ export interface ImportOptions {
   batch?: number
   allowDirty?: boolean
   dryRun?: boolean
-  env?: NodeJS.ProcessEnv
   onPhase?: (text: string) => void
   onWarning?: (text: string) => void
   onProgress?: (bytesDone: number, bytesTotal: number) => void
@@ -130,7 +129,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const byRel = new Map(found.map((f) => [f.rel, f]))
 
   // what the zoo already holds: names and latest versions, from the catalog
-  const opened = await openCatalog({ cwd: repo.root, ...(o.env ? { env: o.env } : {}) })
+  const opened = await openCatalog({ cwd: repo.root, env: repo.env })
   const latest = new Map<string, number>()
   try {
     const c = opened.file

@@ -138,12 +138,12 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   await checkPolicyBeforeCommit(repo, config)
   const code = await codeRevision(repo, opts.allowDirty ?? false)
   const who = await promoter(repo)
-  const env = detectEnvironment()
+  const env = detectEnvironment(repo.host)
   const created = new Date().toISOString()
 
   // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
   const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(storeRoot, 'git zoo add')
+  const writer = await registerWriter(repo.host, storeRoot, 'git zoo add')
   const written: string[] = []
   const results: PromotionResult[] = []
   const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
@@ -229,7 +229,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     // paths go through stdin, NUL-separated: thousands of models would overflow the argument list
     const pathspec = { input: written.join('\0') }
     await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
-    const msgFile = join(repo.commonDir, `ZOO_PROMOTE_MSG.${process.pid}`)
+    const msgFile = join(repo.commonDir, `ZOO_PROMOTE_MSG.${repo.host.pid}`)
     await writeFile(msgFile, msg)
     let c
     try {

@@ -26,11 +26,11 @@ export interface GcSummary {
 export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean }): Promise<GcSummary> {
   const { graceMs, dry } = opts
   const root = await repo.storeRoot()
-  const lock = await lockForGc(root)
+  const lock = await lockForGc(repo.host, root)
   const store = await LocalStore.open(root)
   try {
     const manifests: Manifest[] = [
-      ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects']),
+      ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env),
       ...await repo.allManifests(),
     ]
     let live: Set<string>

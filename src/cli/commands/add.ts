@@ -39,7 +39,6 @@ export async function collectDir(dir: string): Promise<SourceFile[]> {
 }
 
 export const command: Command = {
-  summary: 'seal checkpoint files as a new version of a model and commit the promotion',
   help: `usage: git zoo add <path>... --name <model> [options]
 
 Store the checkpoint files in the zoo's object store (chunked along tensors, deduplicated), seal a
@@ -90,7 +89,7 @@ examples:
     const name = str(args, 'name')
     if (!name) throw new UsageError('--name <model> is required, e.g. --name resnet18/cifar10', 'E_USAGE')
     if (args.positional.length === 0) throw new UsageError('name the checkpoint file(s) or run directory to add', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const files: SourceFile[] = []
     let runMetrics: string | undefined
     for (const p of args.positional) {

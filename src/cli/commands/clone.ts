@@ -16,7 +16,6 @@ export function cloneDirName(url: string): string {
 }
 
 export const command: Command = {
-  summary: 'git clone a zoo, set it up and fetch its objects',
   help: `usage: git zoo clone <git-url> [<dir>] [--lazy] [--from <zoo-remote>] [--jobs <n>] [--json]
 
 git clone the repository, set it up as a zoo (\`git zoo init\`: hooks), then fetch from its zoo
@@ -47,7 +46,7 @@ examples:
     const { command: init } = await import('./init.js')
     const code = await init.run({ flags: {}, positional: [] }, { ...sub, out: () => {} })
     if (code !== 0) return code
-    const repo = await Repo.open(dir, io.env)
+    const repo = await Repo.open(dir, io)
     const lazy = bool(args, 'lazy')
     const json = bool(args, 'json')
     let sync

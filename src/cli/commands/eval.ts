@@ -27,7 +27,6 @@ export function describeRecord(r: EvaluationRecord): string {
 }
 
 export const command: Command = {
-  summary: 'evaluate an ONNX model on a labelled dataset',
   help: `usage: git zoo eval <model>[@vN] --data <file> [options]
 
 Run the model's ONNX file with onnxruntime over a labelled dataset and report accuracy, mean
@@ -77,7 +76,7 @@ examples:
     const batchSize = int(args, 'batch-size')
     if (batchSize !== undefined && batchSize < 1) throw new UsageError('--batch-size must be at least 1', 'E_USAGE')
     const outputKind = outputKindFlag(str(args, 'outputs'))
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const m = await repo.resolve(args.positional[0]!)
     const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
     const file = chooseOnnxFile(m, str(args, 'file'))

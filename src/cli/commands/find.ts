@@ -67,7 +67,6 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
 }
 
 export const command: Command = {
-  summary: 'find models by metrics and generating factors',
   help: `usage: git zoo find <filter>... [--sort [-]<field>[,...]] [--limit <n>] [--all-versions] [--json]
 
 Search the zoo's catalog: a cached index of every manifest (rebuilt by itself when the manifests

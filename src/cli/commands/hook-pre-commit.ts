@@ -6,7 +6,6 @@ import type { Command } from '../command.js'
 import { ZooError } from '../../errors.js'
 
 export const command: Command = {
-  summary: 'run by the pre-commit hook (internal)',
   help: `usage: git zoo hook-pre-commit [--json]
 
 Run by the zoo's pre-commit hook (\`git zoo init\` installs it). Checks what is staged against HEAD
@@ -50,7 +49,7 @@ example:
     }
     // weights, something under models/, or a staged blob the work tree does not hold: the full check
     const { checkStaged, formatRefusal } = await import('../../promote/precommit.js')
-    const problems = await checkStaged(io.cwd, io.env, r.stdout)
+    const problems = await checkStaged(io.cwd, io, r.stdout)
     if (json) io.out(JSON.stringify({ ok: problems.length === 0, problems }, null, 2) + '\n')
     else if (problems.length) io.err(formatRefusal(problems))
     return problems.length ? 1 : 0

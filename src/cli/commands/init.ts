@@ -10,7 +10,6 @@ import { PROJECT_ROOT } from '../../version.js'
 const IGNORE = ['.zoo/cache/']
 
 export const command: Command = {
-  summary: 'set this git repository up as a zoo (idempotent)',
   help: `usage: git zoo init [--json]
 
 Set the current git repository up as a model zoo. Safe to run again at any time.
@@ -29,7 +28,7 @@ example:
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const created: string[] = []
     const template = join(PROJECT_ROOT, '.zoo-template')
     await mkdir(join(repo.root, ZOO_DIR), { recursive: true })

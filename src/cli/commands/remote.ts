@@ -21,7 +21,6 @@ function remotesOf(config: Record<string, unknown>): Record<string, { url: strin
 }
 
 export const command: Command = {
-  summary: 'add, list or remove zoo remotes (where objects live)',
   help: `${USAGE}
 
 A zoo remote holds the objects (chunks and nodes) that the git-tracked manifests name; git carries
@@ -52,7 +51,7 @@ examples:
   flags: { default: { type: 'bool' }, json: { type: 'bool' } },
   async run(args, io) {
     const [sub = 'list', ...rest] = args.positional
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const needName = (name: string | undefined): string => {
       if (name === undefined || !REMOTE_NAME.test(name)) {
         throw new UsageError(`a zoo remote name is letters, digits, _ and - (starting with a letter or digit), not ${JSON.stringify(name ?? '')}; ${USAGE}`, 'E_USAGE')

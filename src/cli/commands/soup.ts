@@ -55,7 +55,6 @@ function lastK(m: Manifest, k: number, file?: string): FileEntry[] {
 }
 
 export const command: Command = {
-  summary: 'average compatible models (model soup, epoch averaging) into a new model',
   help: `usage: git zoo soup <model>... --name <new> [--weights w1,w2,...] [options]
        git zoo soup <model> --last-k <k> --name <new> [options]
 
@@ -102,7 +101,7 @@ examples:
     if (args.positional.length === 0) throw new UsageError('name the models to average', 'E_USAGE')
     if (k !== undefined && args.positional.length !== 1) throw new UsageError('--last-k averages the checkpoints of one model; name exactly one', 'E_USAGE')
     if (k === undefined && args.positional.length < 2) throw new UsageError('a soup needs at least two models (or one model with --last-k <k>)', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const models: Manifest[] = []
     for (const ref of args.positional) models.push(await repo.resolve(ref))
     if (new Set(models.map((m) => m.seal)).size !== models.length) throw new UsageError('a model is named twice; use --weights to weigh one model more', 'E_USAGE')
