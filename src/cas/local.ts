@@ -107,7 +107,6 @@ export class LocalStore implements Store {
   storedBytes = 0
   private closing: Array<Promise<void>> = []
   private writeChain: Promise<unknown> = Promise.resolve()
-  storedObjects = 0
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
     this.location = root
@@ -200,7 +199,6 @@ export class LocalStore implements Store {
     cur.entries.push([k, offset, bytes.length])
     this.index.set(k, { pack: cur.name, offset, length: bytes.length })
     this.storedBytes += bytes.length
-    this.storedObjects++
     if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
     if (cur.size >= this.packTarget) await this.rollover()
     return true

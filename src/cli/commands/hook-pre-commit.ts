@@ -15,7 +15,9 @@ and refuses (exit 1) a commit that stages:
   - a manifest that fails validation, does not match its seal, is not canonical, sits in the wrong
     folder, or fails .zoo/schema.json; a config snapshot that does not match its digest
   - any change to a sealed version (models/<name>/v<N>/ as committed in HEAD), README.md included;
-    the one addition allowed is the RETIRED.json that \`git zoo retire\` writes
+    the additions allowed are the RETIRED.json that \`git zoo retire\` writes and the evaluation
+    records (evals/<data-sha256>.json) that \`git zoo eval\` writes, each checked against the
+    sealed manifest (a retirement of exactly its seal; a record naming its seal and file)
   - files under models/ outside a model version folder
   - a manifest whose objects are not all in the local store
 Each refusal names the path and the command that fixes it.
