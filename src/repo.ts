@@ -6,6 +6,7 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
 import { findRepo, runGit, git } from './git/git.js'
 import { LocalStore } from './cas/local.js'
+import { writeFileAtomic } from './cas/atomic.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
 import { NotFoundError, ZooError } from './errors.js'
@@ -54,6 +55,10 @@ export class Repo {
 
   async openStore(): Promise<LocalStore> { return LocalStore.open(await this.storeRoot()) }
 
+  /**
+   * The committed `.zoo/config.json` as it is in the work tree, unknown keys kept; {} when there is
+   * none. The one reader of that file: invalid JSON or a non-object is E_CONFIG, saying how to fix it.
+   */
   async config(): Promise<ZooConfig> {
     let text: string
     try {
@@ -62,11 +67,21 @@ export class Repo {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
       throw err
     }
+    const restore = `fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``
+    let v: unknown
     try {
-      return JSON.parse(text) as ZooConfig
+      v = JSON.parse(text)
     } catch (err) {
-      throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG', {}, { cause: err })
+      throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); ${restore}`, 'E_CONFIG', {}, { cause: err })
     }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ZooError(`${ZOO_CONFIG} is not a JSON object; ${restore}`, 'E_CONFIG')
+    return v as ZooConfig
+  }
+
+  /** Write `.zoo/config.json` (atomically, 2-space JSON) and stage it; committing is the user's call. */
+  async writeConfig(config: ZooConfig): Promise<void> {
+    await writeFileAtomic(join(this.root, ZOO_CONFIG), JSON.stringify(config, null, 2) + '\n')
+    await this.git(['add', '--', ZOO_CONFIG])
   }
 
   /** Versions of a model present in the working tree, ascending. */

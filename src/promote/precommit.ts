@@ -270,7 +270,7 @@ async function missingObjects(cwd: string, ctx: RepoContext, cat: CatFile, manif
   }
   if (!todo.length) return []
   const { Repo } = await import('../repo.js')
-  const { reachableObjects } = await import('../cas/walk.js')
+  const { reachableObjects } = await import('../manifest/walk.js')
   const { CID } = await import('multiformats/cid')
   const repo = await Repo.open(cwd, ctx)
   const store = await repo.openStore()
