@@ -6,6 +6,7 @@ import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { openDataset } from '../../evals/data.js'
+import { checkSigningPolicy } from '../../zoo/commit.js'
 import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
 import { UsageError } from '../../errors.js'
 import type { OutputKind } from '../../evals/metrics.js'
@@ -77,13 +78,15 @@ examples:
     if (batchSize !== undefined && batchSize < 1) throw new UsageError('--batch-size must be at least 1', 'E_USAGE')
     const outputKind = outputKindFlag(str(args, 'outputs'))
     const repo = await Repo.open(io.cwd, io)
+    const record = !bool(args, 'no-record')
+    // a zoo that requires signed commits refuses an unsignable record before the evaluation runs
+    if (record) await checkSigningPolicy(repo)
     const m = await repo.resolve(args.positional[0]!)
     const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
     const file = chooseOnnxFile(m, str(args, 'file'))
     const labels = str(args, 'labels')
     const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
     const json = bool(args, 'json')
-    const record = !bool(args, 'no-record')
     try {
       const path = evalRecordPath(m, data.sha256, file)
       if (record && await access(join(repo.root, path)).then(() => true, () => false)) {
