@@ -4,7 +4,7 @@
  */
 import type { CatalogFile } from './columns.js'
 import { HISTORY_EPOCHS } from './rows.js'
-import { metricGoal } from '../promote/card.js'
+import { metricGoal } from '../manifest/card.js'
 import { UsageError } from '../errors.js'
 import type { Json, ParentRef } from './extract.js'
 

@@ -16,7 +16,7 @@ import {
 import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
-import { renderModelCard, CARD_FILE } from './card.js'
+import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema } from './policy.js'
 import { UsageError, CheckError } from '../errors.js'
 

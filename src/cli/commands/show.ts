@@ -3,7 +3,7 @@ import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
 import { checkSeal } from '../../manifest/manifest.js'
-import { renderTerminalCard, metricFacts, curve } from '../../promote/card.js'
+import { renderTerminalCard, metricFacts, curve } from '../../manifest/card.js'
 import { zooSource } from '../../lineage/source.js'
 import { UsageError } from '../../errors.js'
 
