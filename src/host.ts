@@ -1,9 +1,12 @@
 /**
  * The running process as domain code may know it: its pid, host name, node version, and whether
- * another process of this host is alive. Only the entry points (src/cli/, src/index.ts, the demo's
- * src/demo/run.ts) read `process`; they build a Host (processHost() in src/cli/main.ts) and pass it down with the
- * environment, so every layer below takes what it needs as arguments.
+ * another process of this host is alive. Domain code takes a Host (and the environment) as
+ * arguments and never reads `process`; `processHost()` builds the Host of this process and is
+ * called only by the entry points (src/cli/main.ts, src/index.ts), which the import-boundary check
+ * enforces (.dependency-cruiser.cjs: only they may import this file for more than its types).
  */
+import { hostname } from 'node:os'
+
 export interface Host {
   /** This process's id (recorded in store locks so a crashed writer's lock can be told stale). */
   pid: number
@@ -13,4 +16,16 @@ export interface Host {
   node: string
   /** Whether a process with this pid runs on this host. */
   alive(pid: number): boolean
+}
+
+/** The Host of this process. */
+export function processHost(): Host {
+  return {
+    pid: process.pid,
+    hostname: hostname(),
+    node: process.version,
+    alive(pid: number): boolean {
+      try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+    },
+  }
 }

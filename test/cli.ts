@@ -4,8 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { processHost } from '../src/cli/main.js'
-import type { Host } from '../src/host.js'
+import { processHost, type Host } from '../src/host.js'
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 export const BIN = join(ROOT, 'bin', 'git-zoo.js')

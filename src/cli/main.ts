@@ -1,26 +1,13 @@
 /**
  * `git zoo` entry point: argv -> command module (imported lazily) -> exit code.
  * With bin/git-zoo.js, the only file of the CLI that touches process.*: `processIo()` wraps the
- * process (cwd, env, stdout/stderr, stdin, TTY, pid) into the Io every command takes, and all
+ * process (cwd, env, stdout/stderr, stdin, TTY, its Host) into the Io every command takes, and all
  * layers below get what they need from it as arguments (spec/architecture.md).
  */
-import { hostname } from 'node:os'
 import { ZooError, UsageError } from '../errors.js'
 import { parseArgs } from './args.js'
 import type { Command, Io } from './command.js'
-import type { Host } from '../host.js'
-
-/** The Host of this process (src/host.ts). */
-export function processHost(): Host {
-  return {
-    pid: process.pid,
-    hostname: hostname(),
-    node: process.version,
-    alive(pid: number): boolean {
-      try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
-    },
-  }
-}
+import { processHost } from '../host.js'
 
 /** The Io of this process: what bin/git-zoo.js hands to main(). */
 export function processIo(): Io {

@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE } from '../manifest/manifest.js'
+import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE, MODELS_DIR } from '../manifest/manifest.js'
+import { runGit } from '../git/git.js'
 import { parseModelRef } from '../manifest/names.js'
 import { commitFiles, checkSigningPolicy, requireIdentity } from '../zoo/commit.js'
 import { CheckError, FormatError, NotFoundError, UsageError } from '../errors.js'
@@ -65,6 +66,22 @@ export async function retirementOf(repo: Repo, name: string, version: number): P
     throw err
   }
   return parseRetirement(text, rel)
+}
+
+/**
+ * `name@vN` of every version whose retirement is in the index of the repository around `cwd` (one
+ * git call, whatever the zoo's size): what listings mark as retired.
+ */
+export async function retiredInIndex(cwd: string, env: NodeJS.ProcessEnv): Promise<Set<string>> {
+  const r = await runGit(cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`], { env })
+  const out = new Set<string>()
+  if (r.code !== 0) return out
+  const at = new RegExp(`^${MODELS_DIR}/(.+)/v([1-9]\\d*)/${RETIRED_FILE.replace('.', '\\.')}$`)
+  for (const path of r.stdout.split('\0')) {
+    const m = at.exec(path)
+    if (m) out.add(`${m[1]}@v${m[2]}`)
+  }
+  return out
 }
 
 export async function isRetired(repo: Repo, name: string, version: number): Promise<boolean> {

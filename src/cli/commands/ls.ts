@@ -1,5 +1,5 @@
 import type { Command } from '../command.js'
-import { runCatalogQuery, QUERY_FLAGS } from './find.js'
+import { runCatalogQuery, QUERY_FLAGS } from '../query.js'
 import { UsageError } from '../../errors.js'
 
 export const command: Command = {
