@@ -240,6 +240,12 @@ export class Lineage {
 
 export interface SortKey { field: Field; desc: boolean }
 
+/** `[-]field[,...]` (a leading - sorts descending, + or nothing ascending) as sort keys. */
+export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
+  if (!text) return []
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s.replace(/^\+/, ''), desc: false }))
+}
+
 export interface QueryOptions { filters: Filter[]; sort: Array<{ field: string; desc: boolean }>; limit?: number; allVersions?: boolean }
 
 export interface QueryResult { rows: number[]; total: number; fields: Field[]; sortFields: Field[] }

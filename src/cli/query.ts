@@ -4,15 +4,10 @@ import type { Parsed, FlagSpecs } from './args.js'
 import { bool, int, str } from './args.js'
 import { printJson } from './output.js'
 import { openCatalog } from '../catalog/catalog.js'
-import { runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
+import { parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
 import { renderTable } from '../catalog/table.js'
 import { UsageError } from '../errors.js'
 import { retiredInIndex } from '../promote/retire.js'
-
-export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
-  if (!text) return []
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s.replace(/^\+/, ''), desc: false }))
-}
 
 /** The flags ls and find share. */
 export const QUERY_FLAGS: FlagSpecs = {
