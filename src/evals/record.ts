@@ -4,13 +4,13 @@
  * to the model by its seal and committed as its own commit. The sealed manifest is never touched;
  * records are only ever added (never modified or removed), like the zoo itself.
  */
-import { readFile, readdir } from 'node:fs/promises'
+import { access, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { manifestDir, type Manifest } from '../manifest/manifest.js'
 import { commitFiles } from '../zoo/commit.js'
-import { FormatError } from '../errors.js'
+import { FormatError, UsageError } from '../errors.js'
 
 export const EVAL_FORMAT = 1
 export const EVALS_DIR = 'evals'
@@ -139,6 +139,17 @@ export async function readEvaluations(repo: Repo, manifest: Manifest): Promise<E
     }
   }
   return out.sort((a, b) => String(a.created).localeCompare(String(b.created)))
+}
+
+/**
+ * The valid record at `path` (where `evalRecordPath` puts `m`'s record on some data), or null when
+ * there is none. A file there that does not hold up is E_EVAL_RECORD: it is never overwritten.
+ */
+export async function recordedEvaluation(repo: Repo, m: Manifest, path: string): Promise<Evaluation | null> {
+  if (!(await access(join(repo.root, path)).then(() => true, () => false))) return null
+  const existing = (await readEvaluations(repo, m)).find((e) => e.path === path)
+  if (existing?.ok) return existing
+  throw new UsageError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
 }
 
 /**

@@ -1,13 +1,11 @@
 import { resolve } from 'node:path'
-import { access } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { openDataset } from '../../evals/data.js'
 import { checkSigningPolicy } from '../../zoo/commit.js'
-import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
+import { commitEvaluation, evalRecordPath, recordedEvaluation, type EvaluationRecord } from '../../evals/record.js'
 import { UsageError } from '../../errors.js'
 import type { OutputKind } from '../../evals/metrics.js'
 
@@ -89,14 +87,11 @@ examples:
     const json = bool(args, 'json')
     try {
       const path = evalRecordPath(m, data.sha256, file)
-      if (record && await access(join(repo.root, path)).then(() => true, () => false)) {
-        const existing = (await readEvaluations(repo, m)).find((e) => e.path === path)
-        if (existing?.ok) {
-          if (json) printJson(io, summary(existing, { recorded: true, existing: true, path }))
-          else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
-          return 0
-        }
-        throw new UsageError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
+      const existing = record ? await recordedEvaluation(repo, m, path) : null
+      if (existing) {
+        if (json) printJson(io, summary(existing, { recorded: true, existing: true, path }))
+        else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
+        return 0
       }
       const store = await repo.openStore()
       let result
