@@ -247,9 +247,24 @@ test("the library: import { Zoo } from 'git-zoo' resolves through package.json e
     assert.deepEqual(o.missing, { isZooError: true, code: 'E_NOT_FOUND' })
     // what the CLI sees is the same zoo
     assert.match((await zoo(dir, ['ls'])).stdout, /lib\/base[\s\S]*lib\/ft/)
-    // the types come with it: package.json names them and tsc emitted them
-    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { exports: { '.': { types: string } } }
-    assert.match(await readFile(join(ROOT, pkg.exports['.'].types), 'utf8'), /export declare class Zoo[\s\S]*add\(paths: string \| string\[\], opts: AddOptions\): Promise<AddResult>/)
+    // the types come with it: a TypeScript script type-checks against them (an untyped export
+    // would leave the @ts-expect-error unused, which tsc reports)
+    await writeFile(join(proj, 'use.ts'), [
+      "import { Zoo, type AddResult, type ModelSummary } from 'git-zoo'",
+      "const zoo = await Zoo.open('.')",
+      "const r: AddResult = await zoo.add('m.safetensors', { name: 'a', seed: 1, parents: [{ ref: 'b', relation: 'soup' }] })",
+      'const v: number = r.version',
+      "const found: ModelSummary[] = (await zoo.find(['seed=1'], { sort: '-seed', limit: 1 })).models",
+      '// @ts-expect-error the name is required',
+      "await zoo.add('m.safetensors', { seed: 1 })",
+      'export { v, found }',
+    ].join('\n'))
+    await writeFile(join(proj, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] },
+      files: ['use.ts'],
+    }))
+    const tsc = await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], { cwd: proj })
+    assert.equal(tsc.code, 0, tsc.stdout + tsc.stderr)
   } finally {
     await cleanup()
     await rm(proj, { recursive: true, force: true })
