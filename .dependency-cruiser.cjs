@@ -34,6 +34,17 @@ for (const [unit, may] of Object.entries(layers)) {
   if (unknown.length) throw new Error(`${specFile}: the row of ${unit} allows ${unknown.join(', ')}, which the table does not list`)
 }
 
+// no cycles between folders: the table's edges (cli's `*` aside) must form no cycle
+const state = new Map()
+const visit = (unit, path) => {
+  if (state.get(unit) === 2 || layers[unit] === '*') return
+  if (state.get(unit) === 1) throw new Error(`${specFile}: the layer table has a cycle: ${[...path.slice(path.indexOf(unit)), unit].join(' -> ')}; one of these rows must not import the next`)
+  state.set(unit, 1)
+  for (const next of layers[unit]) visit(next, [...path, unit])
+  state.set(unit, 2)
+}
+for (const unit of Object.keys(layers)) visit(unit, [])
+
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 /** A path regex for a unit: a folder (everything under it) or a top-level file. */
 const unitPath = (u) => (u.endsWith('.ts') ? `^src/${esc(u)}$` : `^src/${esc(u)}/`)

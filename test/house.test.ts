@@ -77,7 +77,7 @@ test('dependency-cruiser: src/ keeps the layer table of spec/architecture.md', a
   assert.match(r.stdout + r.stderr, /no dependency violations found/)
 })
 
-test('dependency-cruiser fails on a reaching import, a command importing a command, a cycle and a Host made below the CLI', async () => {
+test('dependency-cruiser fails on a reaching import, a command importing a command, a cycle, a Host made below the CLI, a cyclic or incomplete table', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-layers-'))
   try {
     await cp(join(ROOT, 'src'), join(dir, 'src'), { recursive: true })
@@ -97,9 +97,16 @@ test('dependency-cruiser fails on a reaching import, a command importing a comma
     assert.match(out, /command-imports-command: src\/cli\/commands\/ls\.ts → src\/cli\/commands\/get\.ts/)
     assert.match(out, /no-circular: src\/errors\.ts → /)
     assert.match(out, /host-made-by-entry-points: src\/zoo\/gc\.ts → src\/host\.ts/)
-    // a folder the table does not know stops the check with a message saying what to add
-    await mkdir(join(dir, 'src', 'newthing'))
+    // a table whose rows import each other in a circle stops the check, naming the cycle
     const req = createRequire(join(dir, 'x.cjs'))
+    const spec = join(dir, 'spec', 'architecture.md')
+    const table = await readFile(spec, 'utf8')
+    await writeFile(spec, table.replace(/^(\| `cas` \|.*\| )`errors.ts`/m, '$1`manifest`, `errors.ts`'))
+    assert.throws(() => req('./.dependency-cruiser.cjs'), /the layer table has a cycle: (cas -> manifest -> cas|manifest -> cas -> manifest)/)
+    delete req.cache[req.resolve('./.dependency-cruiser.cjs')]
+    // a folder the table does not know stops it too, saying what to add
+    await writeFile(spec, table)
+    await mkdir(join(dir, 'src', 'newthing'))
     assert.throws(() => req('./.dependency-cruiser.cjs'), /the layer table has no row for src\/newthing; add one/)
   } finally { await rm(dir, { recursive: true, force: true }) }
 })
