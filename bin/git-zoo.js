@@ -9,5 +9,5 @@ if (!existsSync(fileURLToPath(entry))) {
   process.exit(3)
 }
 const { cli } = await import(entry.href)
-// cli() installs the SIGINT/SIGTERM handlers and passes the real stdio (src/cli/main.ts)
+// cli() builds the process's Io, installs the SIGINT/SIGTERM handlers and runs main (src/cli/main.ts)
 process.exitCode = await cli(process.argv.slice(2))

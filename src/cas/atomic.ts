@@ -4,7 +4,7 @@ import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
 export function tempName(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  return join(dirname(target), `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`)
 }
 
 /** A temp file name beside `target` that names its writer: `.<name>.<pid>.<hex>.tmp` (see removeStaleTemps). */

@@ -24,7 +24,7 @@ export function crashPoints(io: Io): CrashPoint {
   return (name) => {
     if (wanted.has(name)) {
       io.err(`git zoo: crash point ${name}\n`)
-      process.kill(process.pid, 'SIGKILL')
+      io.killSelf()
     }
     if (name !== pauseAt || paused) return
     paused = true
@@ -33,7 +33,7 @@ export function crashPoints(io: Io): CrashPoint {
 }
 
 async function pause(io: Io, name: string): Promise<void> {
-  const line = `paused at ${name} (pid ${process.pid})\n`
+  const line = `paused at ${name} (pid ${io.host.pid})\n`
   const file = io.env.GIT_ZOO_PAUSE_FILE
   io.err(`git zoo: ${line}`)
   if (file) writeFileSync(file, line)

@@ -1,12 +1,36 @@
 /**
- * `git zoo` entry point: argv -> command module (imported lazily) -> exit code. `cli()` is what
- * bin/git-zoo.js runs: the real stdio and the SIGINT/SIGTERM handlers (interrupt.ts). process.*
- * stays in src/cli/ (here, interrupt.ts, crash.ts) and bin/.
+ * `git zoo` entry point: argv -> command module (imported lazily) -> exit code.
+ * With bin/git-zoo.js and the CLI's own helpers (interrupt.ts: the SIGINT/SIGTERM handlers), the
+ * only code that touches process.*: `processIo()` wraps the process (cwd, env, stdout/stderr,
+ * stdin, TTY, its Host) into the Io every command takes, and all layers below get what they need
+ * from it as arguments (spec/architecture.md). `cli()` is what bin/git-zoo.js runs.
  */
 import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
 import { parseArgs } from './args.js'
 import type { Command, Io } from './command.js'
+import { processHost } from '../host.js'
+
+/** The Io of this process: what bin/git-zoo.js hands to main(). */
+export function processIo(): Io {
+  // The S3 SDK warns on stderr under Node < 22 on every run; that would pollute hook and --json output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    out: (t) => { process.stdout.write(t) },
+    err: (t) => { process.stderr.write(t) },
+    tty: Boolean(process.stderr.isTTY),
+    host: processHost(),
+    stdin: async () => {
+      if (process.stdin.isTTY) return ''
+      const chunks: Buffer[] = []
+      for await (const c of process.stdin) chunks.push(c as Buffer)
+      return Buffer.concat(chunks).toString('utf8')
+    },
+    killSelf: () => { process.kill(process.pid, 'SIGKILL') },
+  }
+}
 
 /** Every command, with its one-line summary (kept here so `git zoo --help` loads no command). */
 export const COMMANDS: Record<string, string> = {
@@ -107,17 +131,9 @@ function reportInterrupted(stop: InterruptedError, what: string | undefined, err
  * `io.signal` (src/cli/interrupt.ts). Returns the exit code.
  */
 export async function cli(argv: string[]): Promise<number> {
-  const err = (t: string): void => { process.stderr.write(t) }
-  const interrupts = installInterrupts(err)
-  const code = await main(argv, {
-    cwd: process.cwd(),
-    env: process.env,
-    out: (t) => { process.stdout.write(t) },
-    err,
-    tty: Boolean(process.stderr.isTTY),
-    signal: interrupts.signal,
-    cooperate: interrupts.cooperate,
-  })
+  const io = processIo()
+  const interrupts = installInterrupts(io.err)
+  const code = await main(argv, { ...io, signal: interrupts.signal, cooperate: interrupts.cooperate })
   // an interrupted command may leave idle handles (workers, sockets) behind: do not wait for them
   if (interrupts.signal.aborted) process.exit(code)
   interrupts.dispose()

@@ -18,7 +18,7 @@ export interface GitResult { stdout: string; stderr: string; code: number }
 export function runGit(cwd: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; maxBuffer?: number; signal?: AbortSignal } = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) { reject(opts.signal.reason); return }
-    const child = execFile('git', args, { cwd, env: opts.env ?? process.env, maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8', ...(opts.signal ? { signal: opts.signal } : {}) },
+    const child = execFile('git', args, { cwd, env: opts.env, maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8', ...(opts.signal ? { signal: opts.signal } : {}) },
       (err, stdout, stderr) => {
         if (err && opts.signal?.aborted) { reject(opts.signal.reason); return }
         const killedBy = (err as { signal?: NodeJS.Signals | null } | null)?.signal
@@ -49,8 +49,8 @@ export interface RepoInfo {
   commonDir: string
 }
 
-export async function findRepo(cwd: string): Promise<RepoInfo> {
-  const r = await runGit(cwd, ['rev-parse', '--show-toplevel', '--git-common-dir'])
+export async function findRepo(cwd: string, env?: NodeJS.ProcessEnv): Promise<RepoInfo> {
+  const r = await runGit(cwd, ['rev-parse', '--show-toplevel', '--git-common-dir'], { env })
   if (r.code !== 0) {
     throw new UsageError(`not inside a git repository (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd })
   }

@@ -6,11 +6,9 @@ import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { writeModelFiles } from '../../zoo/checkout.js'
 import { crashPoints } from '../crash.js'
-import { processAlive } from '../../cas/lock.js'
 import { retirementOf } from '../../promote/retire.js'
 
 export const command: Command = {
-  summary: 'write a model\'s files, every byte verified',
   help: `usage: git zoo get <model>[@vN] [--out <dir>] [--json]
 
 Write a model version's files byte-exact from the object store. Every chunk is checked against its
@@ -36,7 +34,7 @@ examples:
   flags: { out: { type: 'string', value: 'dir' }, checkpoint: { type: 'string', value: 'epoch' }, json: { type: 'bool' } },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const m = await repo.resolve(args.positional[0]!)
     const retired = await retirementOf(repo, m.name, m.version)
     if (retired) io.err(`git zoo: warning: ${m.name}@v${m.version} is retired (${retired.retired} by ${retired.retired_by}: ${retired.reason})\n`)
@@ -63,7 +61,7 @@ examples:
         ...(only ? { only } : {}),
         ...(io.signal ? { signal: io.signal } : {}),
         crashPoint: crashPoints(io),
-        owner: { pid: process.pid, alive: processAlive },
+        owner: io.host,
       })
       progress.done()
       if (bool(args, 'json')) printJson(io, { name: m.name, version: m.version, seal: m.seal, out: outDir, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })) })
