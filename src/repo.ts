@@ -4,7 +4,7 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
-import { findRepo, runGit, git } from './git/git.js'
+import { findRepo, runGit, git, type GitResult } from './git/git.js'
 import { LocalStore } from './cas/local.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
@@ -26,12 +26,12 @@ export class Repo {
   private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv) {}
 
   static async open(cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Repo> {
-    const info = await findRepo(cwd)
+    const info = await findRepo(cwd, env)
     return new Repo(info.root, info.commonDir, env)
   }
 
-  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, opts) }
-  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, opts) }
+  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
+  runGit(args: string[], opts: { input?: string } = {}): Promise<GitResult> { return runGit(this.root, args, { ...opts, env: this.env }) }
 
   /**
    * The object store's folder: $GIT_ZOO_STORE, else `git config zoo.store` (relative to the work

@@ -8,12 +8,12 @@
  */
 import { readdirSync, statSync, mkdirSync, writeFileSync, renameSync, existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
-import { execFile } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
 import { ZooError } from '../errors.js'
+import { git, type GitEnv } from '../git/git.js'
 
 export const MANIFEST_RE = /^models\/(.+)\/v([1-9]\d*)\/manifest\.json$/
 export { WORKTREE_LIMIT } from './columns.js'
@@ -30,19 +30,10 @@ export function byNameVersion(a: string, b: string): number {
   return x[1]! < y[1]! ? -1 : x[1]! > y[1]! ? 1 : Number(x[2]) - Number(y[2])
 }
 
-function git(root: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd: root, maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new ZooError(`\`git ${args.join(' ')}\` failed: ${stderr.trim() || err.message}`, 'E_GIT', { args }, { cause: err }))
-      else resolve(stdout)
-    })
-  })
-}
-
 /** Manifest paths in git's index with their blob ids (conflicted entries: no blob, always re-read). */
-export async function listTracked(root: string): Promise<Map<string, string | undefined>> {
+export async function listTracked(root: string, env: GitEnv): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>()
-  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'])
+  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'], { env })
   for (const rec of text.split('\0')) {
     const tab = rec.indexOf('\t')
     if (tab === -1) continue
@@ -88,7 +79,7 @@ async function readAll(root: string, items: ReadItem[], stat: boolean, history: 
   return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
 }
 
-export interface BuildOptions { root: string; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
+export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
 
 function header(mode: CatalogHeader['mode'], history: boolean, key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
   return {
@@ -99,7 +90,7 @@ function header(mode: CatalogHeader['mode'], history: boolean, key: string, star
 
 export async function coldBuild(o: BuildOptions): Promise<Buffer> {
   const started = performance.now()
-  const tracked = await listTracked(o.root)
+  const tracked = await listTracked(o.root, o.env)
   const worktree = o.check === 'always' || (o.check === 'auto' && tracked.size <= WORKTREE_LIMIT)
   let items: ReadItem[]
   let dirs: Array<[string, number]> | undefined
@@ -119,7 +110,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
  * What changed since `file` was built: paths to re-read and paths to drop, or undefined when nothing
  * did. Worktree mode compares stats (and re-walks when a folder changed); git mode compares blob ids.
  */
-export async function changesSince(file: CatalogFile, root: string, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
+export async function changesSince(file: CatalogFile, root: string, env: GitEnv, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()
@@ -133,7 +124,7 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
     let onDisk: Set<string> | undefined
     const dirChanged = keyChanged || ((h.dirs ?? []).length === 0 && existsSync(join(root, 'models'))) ||
       (h.dirs ?? []).some(([d, m]) => { try { return statSync(join(root, d)).mtimeMs !== m } catch { return true } })
-    const tracked = keyChanged ? await listTracked(root) : undefined
+    const tracked = keyChanged ? await listTracked(root, env) : undefined
     if (dirChanged) { const w = walkModels(root); dirs = w.dirs; onDisk = new Set(w.paths) }
     const mt = file.f64('st:mtime'), sz = file.f64('st:size'), ino = file.f64('st:ino')
     for (const [path, k] of known) {
@@ -150,7 +141,7 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
     return { reread, drop, ...(dirs ? { dirs } : {}) }
   }
   if (!keyChanged) return undefined
-  const tracked = await listTracked(root)
+  const tracked = await listTracked(root, env)
   for (const [path, k] of known) {
     if (!tracked.has(path)) drop.add(path)
     else { const b = tracked.get(path); if (b === undefined || b !== k.blob) reread.push({ path, ...(b ? { blob: b } : {}) }) }

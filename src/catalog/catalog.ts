@@ -53,10 +53,10 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
     if (worktree && file.header.mode !== 'worktree') { file.close(); file = undefined }
   }
   const build = await import('./build.js')
-  const opts = { root: places.root, key, history: Boolean(o.history) || hadHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
+  const opts = { root: places.root, env, key, history: Boolean(o.history) || hadHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
     const worktree = wantWorktree(file.count)
-    const changes = await build.changesSince(file, places.root, file.header.key !== key, worktree)
+    const changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
     const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() }, worktree ? 'worktree' : 'git')
     file.close()

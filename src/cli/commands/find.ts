@@ -26,7 +26,7 @@ export const QUERY_FLAGS: FlagSpecs = {
 
 /** `name@vN` of every retired version, from the index (one git call, whatever the zoo's size). */
 async function retiredVersions(io: Io): Promise<Set<string>> {
-  const r = await runGit(io.cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`])
+  const r = await runGit(io.cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`], { env: io.env })
   const out = new Set<string>()
   if (r.code !== 0) return out
   for (const path of r.stdout.split('\0')) {
