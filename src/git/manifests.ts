@@ -10,7 +10,7 @@ import { ZooError } from '../errors.js'
 const MANIFEST_PATH = new RegExp(`^${MODELS_DIR}/.+/v[1-9]\\d*/${MANIFEST_FILE.replace('.', '\\.')}$`)
 
 /** Blob ids of manifests reachable from `revs` (rev-list arguments, e.g. ['--all', '--reflog', '--indexed-objects']). */
-export async function manifestBlobs(root: string, env: GitEnv, revs: string[]): Promise<Map<string, string>> {
+export async function manifestBlobs(root: string, revs: string[], env: GitEnv): Promise<Map<string, string>> {
   const out = new Map<string, string>()
   const text = await git(root, ['rev-list', '--objects', ...revs, '--', `${MODELS_DIR}/`], { env })
   for (const line of text.split('\n')) {
@@ -23,7 +23,7 @@ export async function manifestBlobs(root: string, env: GitEnv, revs: string[]): 
 }
 
 /** Read blobs through one `git cat-file --batch`. */
-export async function readBlobs(root: string, env: GitEnv, ids: string[]): Promise<Map<string, string>> {
+export async function readBlobs(root: string, ids: string[], env: GitEnv): Promise<Map<string, string>> {
   const cat = new CatFile(root, env)
   try {
     const objs = await Promise.all(ids.map((id) => cat.read(id)))
@@ -39,9 +39,9 @@ export async function readBlobs(root: string, env: GitEnv, ids: string[]): Promi
 }
 
 /** Every manifest in the history of `revs`, parsed (seal not checked here). */
-export async function historyManifests(root: string, env: GitEnv, revs: string[]): Promise<Manifest[]> {
-  const blobs = await manifestBlobs(root, env, revs)
+export async function historyManifests(root: string, revs: string[], env: GitEnv): Promise<Manifest[]> {
+  const blobs = await manifestBlobs(root, revs, env)
   if (blobs.size === 0) return []
-  const texts = await readBlobs(root, env, [...blobs.keys()])
+  const texts = await readBlobs(root, [...blobs.keys()], env)
   return [...texts.entries()].map(([id, text]) => parseManifest(text, `${blobs.get(id)} (blob ${id.slice(0, 12)})`))
 }

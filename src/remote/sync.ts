@@ -239,7 +239,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
     revs.push('--not', ...known)
     if (REMOTE_NAME.test(gitRemote)) revs.push(`--remotes=${gitRemote}`)
   }
-  const manifests = await historyManifests(repo.root, repo.env, revs)
+  const manifests = await historyManifests(repo.root, revs, repo.env)
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)

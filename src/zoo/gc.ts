@@ -30,7 +30,7 @@ export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: b
   const store = await LocalStore.open(root)
   try {
     const manifests: Manifest[] = [
-      ...await historyManifests(repo.root, repo.env, ['--all', '--reflog', '--indexed-objects']),
+      ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env),
       ...await repo.allManifests(),
     ]
     let live: Set<string>
