@@ -188,16 +188,19 @@ const fetchSg = await time(RUNS, async () => { await sgClient(clone).fetch('orig
 row('fetch with nothing new', fetchCli, fetchSg, 'simple-git')
 process.stderr.write(`progress stages seen: runGitRemote ${[...stages].join(', ')}; simple-git ${[...sgStages].join(', ')}\n`)
 
-// does the caller's GIT_* environment reach git? (git zoo push hands GIT_ZOO_PUSHED to its hook)
-let guard: string
-try {
-  await sg.simpleGit({ baseDir: dir }).env({ ...env, GIT_ZOO_PUSHED: 'x' }).raw(['var', 'GIT_COMMITTER_IDENT'])
-  guard = 'passed through'
-} catch (err) { guard = `refused: ${(err as Error).message.split('\n')[0]}` }
-const ambient = await sg.simpleGit({ baseDir: dir }).env({ ...env, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'zoo.probe', GIT_CONFIG_VALUE_0: 'seen' })
-  .raw(['config', '--get', 'zoo.probe']).then((o: string) => o.trim() || 'not seen', (e: Error) => `refused: ${e.message.split('\n')[0]}`)
-const viaRunner = (await runGit(dir, ['config', '--get', 'zoo.probe'], { env: { ...env, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'zoo.probe', GIT_CONFIG_VALUE_0: 'seen' } })).stdout.trim()
-process.stderr.write(`simple-git with GIT_ZOO_PUSHED in env(): ${guard}\nsimple-git with GIT_CONFIG_COUNT/KEY/VALUE (config from the environment): ${ambient}; runGit: ${viaRunner}\n`)
+// does the caller's GIT_* environment reach git? (git zoo push hands GIT_ZOO_PUSHED to its hook;
+// users set GIT_SSH_COMMAND, GIT_ASKPASS, GIT_CONFIG_* ...)
+const noGitVars = Object.fromEntries(Object.entries(env).filter(([k]) => !/^git_/i.test(k)))
+const probeConfig = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'zoo.probe', GIT_CONFIG_VALUE_0: 'seen' }
+const firstLine = (e: Error): string => `refused: ${e.message.split('\n')[0]}`
+const given = await sg.simpleGit({ baseDir: dir }).env({ ...noGitVars, GIT_ZOO_PUSHED: 'x' }).raw(['var', 'GIT_COMMITTER_IDENT'])
+  .then(() => 'passed through', firstLine)
+Object.assign(process.env, probeConfig)
+const ambient = await sg.simpleGit({ baseDir: dir }).raw(['config', '--get', 'zoo.probe']).then((o: string) => o.trim() || 'not seen: removed', firstLine)
+for (const k of Object.keys(probeConfig)) delete process.env[k]
+const viaRunner = (await runGit(dir, ['config', '--get', 'zoo.probe'], { env: { ...noGitVars, ...probeConfig } })).stdout.trim()
+process.stderr.write(`simple-git given GIT_ZOO_PUSHED through env(): ${given}\n`
+  + `simple-git with GIT_CONFIG_COUNT/KEY/VALUE in its environment: ${ambient}; runGit: ${viaRunner}\n`)
 
 process.stdout.write(`\n| operation | git CLI (src/git/git.ts) | package |\n|---|---|---|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`)
 rmSync(work, { recursive: true, force: true })
