@@ -274,7 +274,9 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
       const what = s.label === SIGNERS_FILE ? `a change to ${SIGNERS_FILE}` : 'a commit that touches models/'
       problems.push({ model: s.label, path: null, object: s.sha, problem: `${what} with signature ${v.status}${v.signer ? ` (signer ${v.signer})` : v.key ? ` (key ${v.key})` : ''}, judged by ${v.judgedBy}; it must carry a good signature by an allowed signer` })
     }
-    for (const m of list.filter((c) => c.parents.length > 1)) problems.push(...await mergeProblems(repo, cat, m.sha, m.parents))
+    const merges = list.filter((c) => c.parents.length > 1)
+    const diffs = await mergeDiffs(repo, merges)
+    for (const m of merges) problems.push(...await mergeProblems(cat, m.sha, m.parents, diffs.get(m.sha)!))
   } finally {
     await cat.close()
   }
@@ -313,16 +315,30 @@ function trailerProblems(p: Recorded, t: ZooTrailers): Problem[] {
 }
 
 /**
+ * Each merge's changes against each of its parents, in parent order, from one `git diff-tree
+ * --stdin` (a line `<merge> <parent>` per pair; --always prints the header of an empty diff too).
+ */
+async function mergeDiffs(repo: Repo, merges: Array<{ sha: string; parents: string[] }>): Promise<Map<string, Array<Map<string, Change>>>> {
+  const out = new Map<string, Array<Map<string, Change>>>()
+  if (!merges.length) return out
+  const pairs = merges.flatMap((m) => m.parents.map((p) => `${m.sha} ${p}`))
+  const r = await repo.runGit(['diff-tree', '--stdin', '--always', '-r', '--raw', '--no-renames', '--no-abbrev', '-z'], { input: pairs.join('\n') + '\n' })
+  if (r.code !== 0) throw new ZooError(`git diff-tree failed: ${r.stderr.trim()}`, 'E_GIT')
+  const diffs: Array<Map<string, Change>> = []
+  let cur = new Map<string, Change>()
+  parseRawDiff(r.stdout, () => { cur = new Map(); diffs.push(cur) }, (c) => cur.set(c.path, c))
+  if (diffs.length !== pairs.length) throw new ZooError(`git diff-tree answered ${diffs.length} diffs for ${pairs.length} merge parents`, 'E_GIT')
+  let i = 0
+  for (const m of merges) out.set(m.sha, m.parents.map(() => diffs[i++]!))
+  return out
+}
+
+/**
  * A merge only combines its parents. A change under models/ (or to the signers file) that matches
  * no parent was made by the merge itself; a sealed version of one parent that the merge drops or
  * replaces (two branches that promoted the same name@vN) is lost.
  */
-async function mergeProblems(repo: Repo, cat: CatFile, sha: string, parents: string[]): Promise<Problem[]> {
-  const diffs: Array<Map<string, Change>> = []
-  for (const p of parents) {
-    const text = await repo.git(['diff-tree', '-r', '--raw', '--no-renames', '--no-abbrev', '-z', p, sha])
-    diffs.push(new Map(parseRawDiff(text).map((c) => [c.path, c])))
-  }
+async function mergeProblems(cat: CatFile, sha: string, parents: string[], diffs: Array<Map<string, Change>>): Promise<Problem[]> {
   const out: Problem[] = []
   const own: Change[] = []
   for (const [i, d] of diffs.entries()) {
