@@ -63,7 +63,8 @@ class Judge {
   private readonly verdicts = new Map<string, Signature>()
   private n = 0
 
-  constructor(private readonly repo: Repo, private readonly cat: CatFile, private readonly tmp: string, private readonly userFile: string | null) {}
+  constructor(private readonly repo: Repo, private readonly cat: CatFile, private readonly tmp: string, private readonly userFile: string | null,
+              private readonly known: ReadonlyMap<string, KnownCommit> = new Map()) {}
 
   async listAt(parent: string | null): Promise<SignerList> {
     const blob = parent ? await this.cat.read(`${parent}:${SIGNERS_FILE}`) : null
@@ -89,6 +90,20 @@ class Judge {
   /** Whether the list in `parent`'s tree was written by a trusted, well-signed commit. */
   trusted(list: SignerList, parent: string | null): Promise<boolean> {
     if (!list.blob || !parent) return Promise.resolve(true)
+    // Down a run of commits the audit has already diffed that are not merges and leave the signers
+    // file alone, the writer is the same (what `git log -1 <parent> -- <file>` finds one git at a time).
+    for (let k = this.known.get(parent); k && k.parents.length === 1 && !k.signers; k = this.known.get(parent)) parent = k.parents[0]!
+    const writer = this.known.get(parent)
+    if (writer && writer.parents.length <= 1 && writer.signers) {
+      const memo = `${list.blob} ${parent}`
+      let t = this.trust.get(memo)
+      if (!t) {
+        const sha = parent
+        t = this.judge([{ sha, parent: writer.parents[0] ?? null }]).then((v) => v.get(sha)?.ok === true)
+        this.trust.set(memo, t)
+      }
+      return t
+    }
     const memo = `${list.blob} ${parent}`
     let t = this.trust.get(memo)
     if (!t) {
@@ -146,17 +161,21 @@ class Judge {
   }
 }
 
+/** What the audit learnt of a commit from its one diff-tree run: its parents, whether it changed the signers file. */
+interface KnownCommit { parents: string[]; signers: boolean }
+
 /**
  * Each commit's signature, judged by `.zoo/allowed_signers` as of its parent when the parent has
  * one (and that list is trusted, see Judge), else by git's own `gpg.ssh.allowedSignersFile`, else
  * by nobody (every SSH key unknown). GPG signatures are judged by the GPG keyring's trust, as git does.
  */
-export async function signatureStatuses(repo: Repo, commits: Array<{ sha: string; parent: string | null }>): Promise<Map<string, Signature>> {
+export async function signatureStatuses(repo: Repo, commits: Array<{ sha: string; parent: string | null }>,
+                                        known?: ReadonlyMap<string, KnownCommit>): Promise<Map<string, Signature>> {
   if (!commits.length) return new Map()
   const cat = new CatFile(repo.root, repo.env)
   const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-signers-'))
   try {
-    return await new Judge(repo, cat, tmp, await configuredSigners(repo)).judge(commits)
+    return await new Judge(repo, cat, tmp, await configuredSigners(repo), known).judge(commits)
   } finally {
     await cat.close()
     await rm(tmp, { recursive: true, force: true })
@@ -267,7 +286,9 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
     }
     const trailers = await trailersOf(repo, promotions.map((p) => p.sha))
     for (const p of promotions) problems.push(...trailerProblems(p, trailers.get(p.sha) ?? parseTrailers('')))
-    const sigs = await signatureStatuses(repo, signed)
+    const known = new Map<string, KnownCommit>()
+    for (const c of plain) known.set(c.sha, { parents: c.parents, signers: (changes.get(c.sha) ?? []).some((x) => x.path === SIGNERS_FILE) })
+    const sigs = await signatureStatuses(repo, signed, known)
     for (const s of signed) {
       const v = sigs.get(s.sha)
       if (!v || v.ok) continue
