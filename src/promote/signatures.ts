@@ -161,8 +161,27 @@ class Judge {
   }
 }
 
-/** What the audit learnt of a commit from its one diff-tree run: its parents, whether it changed the signers file. */
-interface KnownCommit { parents: string[]; signers: boolean }
+/** A commit's parents and whether it changed the signers file (for a merge: against some parent). */
+export interface KnownCommit { parents: string[]; signers: boolean }
+
+/**
+ * Parents and signers-file changes of every commit in the history of `rev`, from two git runs
+ * (`--full-history`, so no commit that changed the file is simplified away). For callers that do not
+ * diff every commit themselves (`git zoo log`); the audit learns the same from its diff-tree run.
+ */
+export async function historyFacts(repo: Repo, rev: string): Promise<Map<string, KnownCommit>> {
+  const [all, changed] = await Promise.all([
+    repo.git(['rev-list', '--parents', rev, '--']),
+    repo.git(['log', '--full-history', '--format=%H', rev, '--', SIGNERS_FILE]),
+  ])
+  const touched = new Set(changed.split('\n').filter(Boolean))
+  const out = new Map<string, KnownCommit>()
+  for (const line of all.split('\n')) {
+    const [sha, ...parents] = line.trim().split(' ')
+    if (sha) out.set(sha, { parents, signers: touched.has(sha) })
+  }
+  return out
+}
 
 /**
  * Each commit's signature, judged by `.zoo/allowed_signers` as of its parent when the parent has
