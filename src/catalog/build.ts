@@ -8,6 +8,7 @@
  */
 import { readdirSync, statSync, mkdirSync, writeFileSync, renameSync, existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
@@ -194,7 +195,7 @@ export function writeCache(path: string, bytes: Buffer): void {
   mkdirSync(dirname(path), { recursive: true })
   const ignore = join(dirname(path), '.gitignore')
   if (!existsSync(ignore)) { try { writeFileSync(ignore, '# derived, rebuildable cache of git-zoo (spec/catalog.md)\n*\n') } catch { /* best effort */ } }
-  const tmp = `${path}.${process.pid}.tmp`
+  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`
   writeFileSync(tmp, bytes)
   renameSync(tmp, path)
 }

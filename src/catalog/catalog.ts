@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js'
 
 export interface OpenCatalogOptions {
   cwd: string
-  env?: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv
   /** Rebuild from scratch, checking the work tree (untracked and unstaged manifests too). */
   refresh?: boolean
   /** The query needs history-derived columns (best/max/min, metric@epoch, epochs). */
@@ -36,7 +36,7 @@ function checkMode(env: NodeJS.ProcessEnv): CheckMode {
 }
 
 export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog> {
-  const env = o.env ?? process.env
+  const env = o.env
   const places = findGitPlaces(o.cwd, env)
   const path = cachePath(places)
   const key = gitKey(places)

@@ -32,7 +32,7 @@ function askGit(cwd: string, env: GitEnv): GitPlaces {
 }
 
 /** Find the repository around `cwd` by walking up to a `.git` folder or file. */
-export function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv = process.env): GitPlaces {
+export function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv): GitPlaces {
   if (env.GIT_DIR || env.GIT_WORK_TREE || env.GIT_COMMON_DIR) return askGit(cwd, env)
   let dir = resolve(cwd)
   for (;;) {

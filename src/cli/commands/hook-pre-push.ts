@@ -7,13 +7,6 @@ import type { Command } from '../command.js'
 import { int } from '../args.js'
 import type { RefUpdate } from '../../remote/sync.js'
 
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return ''
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
 export function parseUpdates(text: string): RefUpdate[] {
   const out: RefUpdate[] = []
   for (const line of text.split('\n')) {
@@ -26,7 +19,6 @@ export function parseUpdates(text: string): RefUpdate[] {
 }
 
 export const command: Command = {
-  summary: 'run by the pre-push hook (internal)',
   help: `usage: git zoo hook-pre-push <remote-name> <remote-url>   (ref updates on stdin, as git gives them)
 
 Run by .git/hooks/pre-push: before git sends refs, upload to the zoo remote every object the
@@ -39,7 +31,7 @@ flags:
   flags: { jobs: { type: 'string', short: 'j', value: 'n' } },
   async run(args, io) {
     const [remoteName = 'origin'] = args.positional
-    const updates = parseUpdates(await readStdin())
+    const updates = parseUpdates(await io.stdin())
     const pending = updates.filter((u) => !/^0+$/.test(u.localSha))
     if (pending.length === 0) return 0
     const covered = new Set((io.env.GIT_ZOO_PUSHED ?? '').split(',').filter(Boolean))
@@ -47,7 +39,7 @@ flags:
     const [{ Repo }, { jobs, pushObjects }, { describeSync, progressFor }] = await Promise.all([
       import('../../repo.js'), import('../../remote/sync.js'), import('../transfer.js'),
     ])
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const progress = progressFor(io, 'zoo objects')
     try {
       const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress })
