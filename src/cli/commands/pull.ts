@@ -2,10 +2,10 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
-import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
+import { EMPTY_SYNC, defaultGitRemote, fetchFor, gitProgressFor } from '../transfer.js'
 import { crashPoints } from '../crash.js'
 
 export const command: Command = {
@@ -34,7 +34,11 @@ examples:
       throw new UsageError('name at most a git remote and a branch; git pull options are not passed through', 'E_USAGE')
     }
     const gitRemote = args.positional[0] ?? await defaultGitRemote(repo)
-    const r = await runGit(repo.root, ['pull', ...args.positional], { env: io.env, ...(io.signal ? { signal: io.signal } : {}) })
+    const gitBar = gitProgressFor(io)
+    let r: GitResult
+    try {
+      r = await runGitRemote(repo.root, ['pull', ...args.positional], { env: io.env, onProgress: gitBar.onProgress, ...(io.signal ? { signal: io.signal } : {}) })
+    } finally { gitBar.done() }
     await crashPoints(io)('pull-after-git')
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)

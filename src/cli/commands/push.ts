@@ -1,9 +1,9 @@
 import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
-import { defaultGitRemote, describeSync, EMPTY_SYNC, progressFor } from '../transfer.js'
+import { defaultGitRemote, describeSync, EMPTY_SYNC, gitProgressFor, progressFor } from '../transfer.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGit, runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 import { crashPoints } from '../crash.js'
@@ -88,7 +88,11 @@ examples:
     const tips = updates.map((u) => u.localSha).sort().join(',')
     await point('push-before-refs')
     io.signal?.throwIfAborted()
-    const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, ...(io.signal ? { signal: io.signal } : {}) })
+    const gitBar = gitProgressFor(io)
+    let r: GitResult
+    try {
+      r = await runGitRemote(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress, ...(io.signal ? { signal: io.signal } : {}) })
+    } finally { gitBar.done() }
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) {
