@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
-import { registerWriter } from '../cas/lock.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
@@ -142,8 +141,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const created = new Date().toISOString()
 
   // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
-  const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(storeRoot, 'git zoo add')
+  // the store handle registers as a writer on its first put and holds gc off until close(), which
+  // comes after the manifests are committed (src/cas/local.ts)
   const written: string[] = []
   const results: PromotionResult[] = []
   const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
@@ -258,7 +257,6 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   } finally {
     await store?.close()
     await pool?.close()
-    await writer.release()
   }
 }
 

@@ -12,7 +12,7 @@
  * PutObject after the HeadObject check (the bytes are verified and identical for a given name).
  */
 import {
-  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import type { CID } from '../cas/cid.js'
@@ -21,6 +21,7 @@ import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
 import { verifyObject, type Digester } from './verify.js'
+import { LOCKS_DIR, type AgedEntry, type RetentionStore } from './aged.js'
 
 export interface S3Target { bucket: string; prefix: string }
 
@@ -51,7 +52,7 @@ export interface S3StoreOptions {
   digest?: Digester
 }
 
-export class S3Store implements Store {
+export class S3Store implements Store, RetentionStore {
   readonly location: string
   readonly bucket: string
   readonly prefix: string
@@ -185,6 +186,83 @@ export class S3Store implements Store {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token)
+  }
+
+  async *listAged(): AsyncIterable<AgedEntry> {
+    const base = `${this.prefix}${OBJECTS_DIR}/`
+    let token: string | undefined
+    do {
+      let page
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
+      } catch (err) {
+        throw this.wrap(err, 'list')
+      }
+      for (const obj of page.Contents ?? []) {
+        const rest = (obj.Key ?? '').slice(base.length).split('/')
+        if (rest.length !== 2 || !isFanoutDir(rest[0]!)) continue
+        const cid = cidFromName(rest[0]!, rest[1]!)
+        if (!cid) continue
+        yield { cid, key: rest.join('/'), modified: obj.LastModified?.getTime() ?? Date.now(), size: obj.Size ?? 0 }
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+  }
+
+  /** DeleteObjects, up to 1000 keys a request (the S3 limit). */
+  async deleteEntries(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000)
+      let out
+      try {
+        out = await this.client.send(new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: `${this.prefix}${OBJECTS_DIR}/${k}` })) },
+        }))
+      } catch (err) {
+        throw this.wrap(err, 'delete')
+      }
+      const failed = out.Errors?.[0]
+      if (failed) {
+        throw new ZooError(`could not delete ${failed.Key} from ${this.location}: ${failed.Code ?? 'error'} ${failed.Message ?? ''}`.trim(), 'E_REMOTE_IO',
+          { remote: this.location, key: failed.Key, failed: out.Errors?.length })
+      }
+    }
+  }
+
+  async putLock(name: string, body: string): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}`, Body: body, ContentType: 'application/json' }))
+    } catch (err) { throw this.wrap(err, 'write the lock') }
+  }
+
+  async listLocks(prefix: string): Promise<Array<{ name: string; body: string }>> {
+    const base = `${this.prefix}${LOCKS_DIR}/`
+    const out: Array<{ name: string; body: string }> = []
+    let token: string | undefined
+    do {
+      let page
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base + prefix, ContinuationToken: token }))
+      } catch (err) { throw this.wrap(err, 'list the locks') }
+      for (const obj of page.Contents ?? []) {
+        const name = (obj.Key ?? '').slice(base.length)
+        let body = ''
+        try {
+          const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: obj.Key! }))
+          body = (await got.Body?.transformToString()) ?? ''
+        } catch { /* removed meanwhile, or unreadable: '' */ }
+        out.push({ name, body })
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+    return out.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async removeLock(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}` }))
+    } catch (err) { throw this.wrap(err, 'remove the lock') }
   }
 
   async flush(): Promise<void> {}

@@ -2,6 +2,7 @@ import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { defaultGitRemote, describeSync, EMPTY_SYNC, progressFor } from '../transfer.js'
+import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
@@ -77,6 +78,7 @@ examples:
       sync = await pushObjects(repo, gitRemote, updates, { concurrency, zooRemote: str(args, 'to'), all: bool(args, 'all'), onProgress: progress.onProgress })
     } finally { progress.done() }
     if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
+    crashPoints(io)('push-after-objects') // objects are on the zoo remote, refs not yet sent (tests)
     // The hook would redo the check just made: tell it which tips are covered.
     const tips = updates.map((u) => u.localSha).sort().join(',')
     const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
