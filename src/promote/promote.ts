@@ -55,7 +55,7 @@ export interface PromoteOptions {
   /** The commit message's subject; default "zoo: promote <name>@v<N>". */
   subject?: string
   onProgress?: (bytesDone: number, bytesTotal: number) => void
-  /** Called after the store is flushed, before manifests are written (crash-point tests). */
+  /** Named crash points (tests): 'before-flush' (a pack written, not yet indexed), 'after-flush' (before manifests are written). */
   crashPoint?: (name: string) => void
 }
 
@@ -202,6 +202,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })
     }
     // invariant 3: everything the manifests reference is durable in the store before they are written
+    opts.crashPoint?.('before-flush')
     await store.flush()
     opts.crashPoint?.('after-flush')
     for (const r of results) {

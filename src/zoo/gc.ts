@@ -31,6 +31,8 @@ export interface GcSummary {
   orphan_bytes: number
   /** Stale temporary files removed. */
   temp_files_removed: number
+  /** Files of manifests whose root object is not in the store (lazy clones; fetch brings them). */
+  missing_roots: number
   dry_run: boolean
 }
 
@@ -67,9 +69,22 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
     ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects']),
     ...await repo.allManifests(),
   ]
+  // A file whose root is not in the store (a lazy clone, a fetch not run yet or cut short: nodes
+  // are stored last) has nothing here a reader can reach; fetch brings it back. A root that is here
+  // with a node below it missing or damaged is a broken store: then nothing is removed.
+  let missingRoots = 0
+  const present: Manifest[] = []
+  for (const m of manifests) {
+    const files = []
+    for (const f of m.files) {
+      if (await store.has(CID.parse(f.root))) files.push(f)
+      else missingRoots++
+    }
+    present.push({ ...m, files })
+  }
   let live: Set<string>
   try {
-    live = await reachableObjects(manifests, store)
+    live = await reachableObjects(present, store)
   } catch (err) {
     // without the whole live set nothing can be removed safely
     throw new CheckError(`gc stopped before removing anything: a node a manifest needs cannot be read (${(err as Error).message}); run \`git zoo verify\` and \`git zoo fetch\` first`, 'E_GC_UNSAFE', {}, { cause: err })
@@ -86,7 +101,7 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
   }
   const s: GcSummary = {
     freed_bytes: 0, removed_objects: 0, removed_bytes: 0, kept_objects: 0, packs_removed: 0, packs_rewritten: 0,
-    orphan_packs_removed: 0, orphan_bytes: 0, temp_files_removed: 0, dry_run: dry,
+    orphan_packs_removed: 0, orphan_bytes: 0, temp_files_removed: 0, missing_roots: missingRoots, dry_run: dry,
   }
   const rewriter = dry ? null : await LocalStore.open(root, { gcLock: lock })
   try {
