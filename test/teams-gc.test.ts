@@ -66,7 +66,9 @@ async function race(cwd: string, writer: Promise<Run>, what: string, ready?: () 
   return { writer: result, ran, locked, freed }
 }
 
-describe('gc --grace 0 in a loop racing every writer', () => {
+// The three parts run side by side (each is a chain of processes mostly waiting on each other).
+describe('teams gc', { concurrency: true }, () => {
+describe('gc --grace 0 in a loop racing every writer', { concurrency: 1 }, () => {
   let work = ''
   let origin = ''
   let a = ''
@@ -300,14 +302,13 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
         assert.ok(kept.young_objects > 0 && kept.live_objects > 0, JSON.stringify(kept))
         assert.equal(kept.grace_ms, 7 * 24 * 3600 * 1000)
         // dry run, then the real one past the grace
-        const dry = JSON.parse((await ok(zoo(a, ['gc', '--remote', 'origin', '--grace', '0', '--dry-run', '--json'], env), 'dry')).stdout)
-        assert.equal(dry.removed_objects, kept.young_objects)
+        const dry = await ok(zoo(a, ['gc', '--remote', 'origin', '--grace', '0', '--dry-run'], env), 'dry')
+        assert.match(dry.stderr, new RegExp(`^gc --remote origin: would free \\d+\\.\\d MiB \\(${kept.young_objects} objects\\); kept ${kept.live_objects} live objects\\n$`))
         await kind.age?.(work)
-        const gone = await ok(zoo(a, ['gc', '--remote', 'origin', ...(kind.age ? [] : ['--grace', '0'])], env), 'gc --remote past the grace')
-        assert.match(gone.stderr, new RegExp(`^gc --remote origin: freed \\d+\\.\\d MiB \\(${kept.young_objects} objects\\); kept ${kept.live_objects} live objects\\n$`))
-        const after1 = JSON.parse((await ok(zoo(a, ['gc', '--remote', 'origin', '--grace', '0', '--json'], env), 'again')).stdout)
-        assert.equal(after1.listed_objects, kept.live_objects, 'only the live objects are left')
-        assert.equal(after1.removed_objects, 0)
+        const gone = JSON.parse((await ok(zoo(a, ['gc', '--remote', 'origin', '--json', ...(kind.age ? [] : ['--grace', '0'])], env), 'gc --remote past the grace')).stdout)
+        assert.equal(gone.removed_objects, kept.young_objects, 'the deleted branch\'s objects')
+        assert.equal(gone.listed_objects - gone.removed_objects, kept.live_objects, 'only the live objects are left')
+        assert.ok(gone.freed_bytes > dead.length, `${gone.freed_bytes} bytes freed`)
 
         // a push in progress: objects uploaded, then killed before git sends the ref
         await git(a, 'checkout', '-q', '-b', 'wip')
@@ -330,10 +331,7 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
         await git(c, 'checkout', '-q', 'wip')
         await ok(zoo(c, ['get', 'work/wip', '--out', join(work, 'out-wip')], env), 'get wip')
         assert.equal(sha(await readFile(join(work, 'out-wip', 'wip.safetensors'))), sha(wip))
-        await ok(zoo(c, ['get', 'keep/live', '--out', join(work, 'out-live')], env), 'get live')
-        assert.equal(sha(await readFile(join(work, 'out-live', 'live.safetensors'))), sha(live))
-        await ok(zoo(c, ['verify'], env), 'verify c')
-        await ok(zoo(a, ['verify'], env), 'verify a')
+        await ok(zoo(c, ['verify'], env), 'verify c') // every object of keep/live and work/wip, against its CID
       } finally {
         await rm(work, { recursive: true, force: true })
       }
@@ -380,4 +378,5 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
       } finally { await cleanup() }
     } finally { await rm(work, { recursive: true, force: true }) }
   })
+})
 })
