@@ -101,13 +101,18 @@ async function takeLock(store: RetentionStore, now: number): Promise<string> {
 }
 
 /** Mirror every ref of the git remote under refs/zoo-gc/<remote>/ (removed again by the caller). */
+/** The private ref namespace a remote's refs are mirrored into while gc runs. */
+function namespaceOf(gitRemote: string): string {
+  return `${NAMESPACE}/${gitRemote.replace(/[^A-Za-z0-9._-]/g, '_')}`
+}
+
 async function fetchRemoteRefs(repo: Repo, gitRemote: string): Promise<void> {
-  const url = await repo.runGit(['remote', 'get-url', gitRemote])
+  const url = gitRemote.startsWith('-') ? { code: 1 } : await repo.runGit(['remote', 'get-url', gitRemote])
   if (url.code !== 0) {
     throw new UsageError(`there is no git remote named ${gitRemote}, so gc cannot tell which objects its branches and tags need; `
       + 'name the git remote with --git-remote <name>', 'E_NO_GIT_REMOTE', { git_remote: gitRemote })
   }
-  const r = await repo.runGit(['fetch', '--quiet', '--no-tags', '--prune', '--no-write-fetch-head', gitRemote, `+refs/*:${NAMESPACE}/${gitRemote}/*`])
+  const r = await repo.runGit(['fetch', '--quiet', '--no-tags', '--prune', '--no-write-fetch-head', gitRemote, `+refs/*:${namespaceOf(gitRemote)}/*`])
   if (r.code !== 0) {
     throw new ZooError(`\`git fetch ${gitRemote}\` failed, so gc cannot tell which objects the remote's refs need; nothing was removed: ${r.stderr.trim()}`,
       'E_GIT', { git_remote: gitRemote })
@@ -115,7 +120,7 @@ async function fetchRemoteRefs(repo: Repo, gitRemote: string): Promise<void> {
 }
 
 async function dropNamespace(repo: Repo, gitRemote: string): Promise<void> {
-  const refs = (await repo.runGit(['for-each-ref', '--format=%(refname)', `${NAMESPACE}/${gitRemote}/`])).stdout.split('\n').filter(Boolean)
+  const refs = (await repo.runGit(['for-each-ref', '--format=%(refname)', `${namespaceOf(gitRemote)}/`])).stdout.split('\n').filter(Boolean)
   if (refs.length) await repo.runGit(['update-ref', '--stdin'], { input: refs.map((r) => `delete ${r}\n`).join('') })
 }
 
