@@ -13,7 +13,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { access, mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { git, tempRepo, zoo, type Run } from './cli.js'
+import { spawn } from 'node:child_process'
+import { BIN, git, tempRepo, zoo, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { encodeNpy } from '../src/demo/data.js'
 import { dataset, permModel } from './eval-fixtures.js'
@@ -72,6 +73,16 @@ async function race(cwd: string, writer: Promise<Run>, what: string, ready?: () 
 
 // The three parts run side by side (each is a chain of processes mostly waiting on each other).
 describe('teams gc', { concurrency: true }, () => {
+/** Start `git zoo <args>`; stderr is readable while it runs. */
+function start(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { done: Promise<Run>; stderr: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, GIT_ZOO_DEBUG: '', ...env } })
+  let out = ''; let err = ''
+  child.stdout.on('data', (d: Buffer) => { out += d })
+  child.stderr.on('data', (d: Buffer) => { err += d })
+  const done = new Promise<Run>((res) => child.on('close', (code) => res({ code: code ?? 1, stdout: out, stderr: err })))
+  return { done, stderr: () => err }
+}
+
 describe('gc --grace 0 in a loop racing every writer', { concurrency: 1 }, () => {
   let work = ''
   let origin = ''
@@ -375,7 +386,7 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
     })
   }
 
-  it('a lock on the remote: a live gc of another host is never stolen, a dead one of this host is', async () => {
+  it('locks on the remote: a live gc of another host is never stolen, a dead one is; gc and push wait for each other', async () => {
     const work = await mkdtemp(join(tmpdir(), 'zoo-rgclock-'))
     try {
       const origin = join(work, 'origin.git')
@@ -400,6 +411,33 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
         await utimes(join(locks, 'gc-other.json'), old / 1000, old / 1000)
         await ok(zoo(dir, ['gc', '--remote', 'origin']), 'gc past stale locks')
         assert.deepEqual(await readdir(locks), [])
+
+        // a push in progress (its lock younger than the grace) stops gc; --grace 0 does not wait for it
+        const push = { host: 'elsewhere.invalid', pid: 7, started: Date.now(), what: 'git zoo push' }
+        await writeFile(join(locks, 'push-other.json'), JSON.stringify(push))
+        const busy = await zoo(dir, ['gc', '--remote', 'origin'], { GIT_ZOO_DEBUG: '1' })
+        assert.equal(busy.code, 3)
+        assert.match(busy.stderr, /a push is in progress to the zoo remote .*pid 7 on elsewhere\.invalid/)
+        assert.match(busy.stderr, /^E_REMOTE_LOCKED /m)
+        await ok(zoo(dir, ['gc', '--remote', 'origin', '--grace', '0']), 'gc --grace 0 past a push lock')
+        assert.deepEqual(await readdir(locks), ['push-other.json'], 'another host\'s push lock is left alone')
+        await rm(join(locks, 'push-other.json'))
+
+        // a push waits while a gc runs, uploading nothing, and goes on when the gc's lock is gone
+        await writeFile(join(dir, 'w.safetensors'), weights(1))
+        await ok(zoo(dir, ['add', 'w.safetensors', '--name', 'wait/push']), 'add')
+        await writeFile(join(locks, 'gc-other.json'), JSON.stringify({ host: 'elsewhere.invalid', pid: 9, started: Date.now(), what: 'git zoo gc --remote' }))
+        const p = start(dir, ['push', 'origin'])
+        let ended = false
+        p.done.then(() => { ended = true }, () => { ended = true })
+        while (!ended && !p.stderr().includes('waiting for a gc on the zoo remote')) await new Promise((r) => setTimeout(r, 20))
+        assert.match(p.stderr(), /waiting for a gc on the zoo remote .*pid 9 on elsewhere\.invalid/)
+        assert.equal(await exists(join(work, 'zr', 'objects')), false, 'nothing uploaded while gc holds the remote')
+        await rm(join(locks, 'gc-other.json'))
+        const pushed = await p.done
+        assert.equal(pushed.code, 0, pushed.stderr)
+        assert.ok((await readdir(join(work, 'zr', 'objects'))).length > 0)
+        assert.deepEqual(await readdir(locks), [], 'the push removed its own lock')
         // a static http remote is read-only; a missing git remote is named
         await git(dir, 'config', 'zoo.remote.web.url', 'http://127.0.0.1:9/zoo')
         const ro = await zoo(dir, ['gc', '--remote', 'web', '--git-remote', 'origin'], { GIT_ZOO_DEBUG: '1' })

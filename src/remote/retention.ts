@@ -3,9 +3,7 @@
  * zoo remote the objects that no branch or tag of the matching git remote needs, never one younger
  * than the grace period, under a lock so two remote gcs never run at once.
  *
- * 1. Lock: write `locks/gc-<time>-<random>.json` on the remote, then list `locks/gc-`: when another
- *    live gc lock is there, remove ours and stop (E_REMOTE_LOCKED). Either of two racing gcs sees
- *    the other. A lock is stale when its process is gone on this host, or older than a day.
+ * 1. Lock (./remote-lock.ts): no other gc and no push may be running on the remote (E_REMOTE_LOCKED).
  * 2. Live set: `git fetch` every ref of the git remote into a private namespace, then every manifest
  *    reachable from any local ref (branches, tags, remote-tracking refs, that namespace), the index
  *    and the working tree; their file DAGs are walked reading nodes from the local store, else from
@@ -15,11 +13,9 @@
  *    yet). Nodes go first, parents before children, then chunks: an interrupted gc never leaves a
  *    node without the objects below it (invariant 2), so a later push never skips a broken subtree.
  */
-import { randomBytes } from 'node:crypto'
 import type { CID } from '../cas/cid.js'
 import { DAG_CBOR, RAW, parseCid } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
-import { isDeadHere, lockInfo, describeLock, type LockInfo } from '../cas/lock.js'
 import type { LocalStore } from '../cas/local.js'
 import { reachableObjects } from '../cas/walk.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
@@ -30,11 +26,10 @@ import type { Repo } from '../repo.js'
 import { isRetentionStore, type AgedEntry, type RetentionStore } from './aged.js'
 import { redactUrl } from './layout.js'
 import { openZooRemote, pickZooRemote } from './sync.js'
+import { lockRemoteForGc } from './remote-lock.js'
 
 /** Default grace for remote gc: longer than any push is expected to take between uploading its first object and sending its refs. */
 export const REMOTE_DEFAULT_GRACE = '7d'
-/** A remote gc lock older than this is taken as left by a crashed gc (no gc runs for a day). */
-export const REMOTE_LOCK_STALE_MS = 24 * 3600 * 1000
 const NAMESPACE = 'refs/zoo-gc'
 
 export interface RemoteGcSummary {
@@ -80,27 +75,6 @@ class NodeSource {
   }
 }
 
-async function takeLock(store: RetentionStore, now: number): Promise<string> {
-  const name = `gc-${now.toString(36)}-${randomBytes(6).toString('hex')}.json`
-  await store.putLock(name, JSON.stringify(lockInfo('git zoo gc --remote')))
-  const others: Array<LockInfo & { name: string }> = []
-  for (const l of await store.listLocks('gc-')) {
-    if (l.name === name) continue
-    let info: LockInfo
-    try { info = JSON.parse(l.body) as LockInfo } catch { continue } // half-written by a crashed gc: not a holder
-    if (isDeadHere(info) || now - info.started > REMOTE_LOCK_STALE_MS) { await store.removeLock(l.name).catch(() => {}); continue }
-    others.push({ ...info, name: l.name })
-  }
-  if (others.length) {
-    await store.removeLock(name).catch(() => {})
-    const o = others[0]!
-    throw new ZooError(`another gc is running on the zoo remote ${store.location}: ${describeLock(o)}; run gc again when it has finished `
-      + `(if that process is gone, remove locks/${o.name} on the remote)`, 'E_REMOTE_LOCKED', { lock: o })
-  }
-  return name
-}
-
-/** Mirror every ref of the git remote under refs/zoo-gc/<remote>/ (removed again by the caller). */
 /** The private ref namespace a remote's refs are mirrored into while gc runs. */
 function namespaceOf(gitRemote: string): string {
   return `${NAMESPACE}/${gitRemote.replace(/[^A-Za-z0-9._-]/g, '_')}`
@@ -162,11 +136,11 @@ export async function collectRemoteGarbage(repo: Repo, opts: RemoteGcOptions): P
     }
     const gitRemote = opts.gitRemote ?? zoo.name
     const now = opts.now ?? Date.now()
-    const lock = await takeLock(store, now)
+    const lock = await lockRemoteForGc(store, opts.graceMs, now)
     try {
       return await sweep(repo, store, { ...opts, gitRemote, now }, { remote: zoo.name, url: redactUrl(zoo.url) })
     } finally {
-      await store.removeLock(lock).catch(() => {})
+      await lock.release()
     }
   } finally {
     await store.close()

@@ -46,8 +46,9 @@ packs and temp files left by interrupted commands are removed and counted in the
 With --remote, remove from that zoo remote (a path or s3 remote; an http remote is read-only) the
 objects that no branch or tag of the git remote of the same name (or --git-remote) needs, after
 fetching its refs; local refs, the index and the working tree count as live too. Objects younger
-than the grace period are kept (a push uploads objects before its refs), default ${REMOTE_DEFAULT_GRACE}. Two remote
-gcs never run at once (a lock on the remote: E_REMOTE_LOCKED). See spec/teams.md.
+than the grace period are kept (a push uploads objects before its refs), default ${REMOTE_DEFAULT_GRACE}. A remote gc
+never runs beside another one or beside a push (locks on the remote: E_REMOTE_LOCKED; pushes wait
+for gc). See spec/teams.md.
 
 A one-line summary goes to stderr: gc: freed 64.0 MiB (12 objects, 1 orphaned partial pack).
 
