@@ -386,6 +386,47 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
     })
   }
 
+  it('an interrupted remote gc leaves no node without its objects: pushing the dead model again restores it', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'zoo-rgccrash-'))
+    try {
+      const origin = join(work, 'origin.git')
+      await git(work, 'init', '-q', '--bare', '-b', 'main', origin)
+      const { dir, cleanup } = await tempRepo('zoo-rgccrash-a-')
+      try {
+        await git(dir, 'remote', 'add', 'origin', origin)
+        await ok(zoo(dir, ['remote', 'add', 'origin', join(work, 'zr')]), 'remote add')
+        await git(dir, 'add', '.zoo'); await git(dir, 'commit', '-q', '-m', 'zoo'); await git(dir, 'push', '-q', 'origin', 'main')
+        await git(dir, 'checkout', '-q', '-b', 'feat')
+        const bytes = weights(2)
+        await writeFile(join(dir, 'w.safetensors'), bytes)
+        await ok(zoo(dir, ['add', 'w.safetensors', '--name', 'back/again']), 'add')
+        await ok(zoo(dir, ['push', 'origin', 'feat']), 'push feat')
+        const tip = (await git(dir, 'rev-parse', 'HEAD')).trim()
+        const root = (JSON.parse(await readFile(join(dir, 'models/back/again/v1/manifest.json'), 'utf8')) as { files: Array<{ root: string }> }).files[0]!.root
+        assert.ok(root.startsWith('bafyrei'), 'the file has a node above its chunks')
+        await git(dir, 'checkout', '-q', 'main')
+        await git(dir, 'push', '-q', 'origin', '--delete', 'feat')
+        await git(dir, 'branch', '-q', '-D', 'feat')
+        const killed = await zoo(dir, ['gc', '--remote', 'origin', '--grace', '0'], { GIT_ZOO_CRASH_AT: 'remote-gc-after-nodes' })
+        assert.notEqual(killed.code, 0)
+        assert.match(killed.stderr, /crash point remote-gc-after-nodes/)
+        const left = (await readdir(join(work, 'zr', 'objects'), { recursive: true })).map(String).filter((n) => n.includes('/baf'))
+        assert.ok(!left.some((n) => n.endsWith(root)), 'the node went first')
+        assert.ok(left.some((n) => n.includes('/bafkrei')), 'its chunks are still there')
+        // the model comes back: the push finds its root missing and uploads what is missing below it
+        await git(dir, 'branch', 'feat', tip)
+        await ok(zoo(dir, ['push', 'origin', 'feat']), 'push feat again')
+        const c = join(work, 'c')
+        await ok(zoo(work, ['clone', '--lazy', origin, c]), 'clone')
+        await git(c, 'checkout', '-q', 'feat')
+        await ok(zoo(c, ['get', 'back/again', '--out', join(work, 'out')]), 'get')
+        assert.equal(sha(await readFile(join(work, 'out', 'w.safetensors'))), sha(bytes))
+        // and the interrupted gc runs again cleanly (its lock was a dead process's)
+        await ok(zoo(dir, ['gc', '--remote', 'origin', '--grace', '0']), 'gc again')
+      } finally { await cleanup() }
+    } finally { await rm(work, { recursive: true, force: true }) }
+  })
+
   it('locks on the remote: a live gc of another host is never stolen, a dead one is; gc and push wait for each other', async () => {
     const work = await mkdtemp(join(tmpdir(), 'zoo-rgclock-'))
     try {

@@ -14,7 +14,7 @@
  *    node without the objects below it (invariant 2), so a later push never skips a broken subtree.
  */
 import type { CID } from '../cas/cid.js'
-import { DAG_CBOR, RAW, parseCid } from '../cas/cid.js'
+import { DAG_CBOR, parseCid } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import type { LocalStore } from '../cas/local.js'
 import { reachableObjects } from '../cas/walk.js'
@@ -60,6 +60,8 @@ export interface RemoteGcOptions {
   graceMs: number
   dry: boolean
   now?: number
+  /** Named crash points (tests): 'remote-gc-after-nodes' (dead nodes deleted, their chunks not yet). */
+  crashPoint?: (name: string) => void
 }
 
 /** Node reads for the live walk: the local store first (no network), else the remote. */
@@ -192,15 +194,17 @@ async function sweep(repo: Repo, store: RetentionStore, opts: RemoteGcOptions & 
     if (young) { s.young_objects++; s.young_bytes += e.size; continue }
     dead.push(e)
   }
-  const order = [
-    ...await parentsFirst(dead.filter((e) => e.cid!.code === DAG_CBOR), store),
-    ...dead.filter((e) => e.cid!.code === RAW),
-  ]
+  const deadNodes = dead.filter((e) => e.cid!.code === DAG_CBOR)
+  const nodes = opts.dry ? deadNodes : await parentsFirst(deadNodes, store)
+  const chunks = dead.filter((e) => e.cid!.code !== DAG_CBOR)
+  const order = [...nodes, ...chunks]
   s.removed_objects = order.length
   s.freed_bytes = order.reduce((a, e) => a + e.size, 0) + temps.reduce((a, e) => a + e.size, 0)
   s.temp_files_removed = temps.length
   if (!opts.dry) {
-    for (let i = 0; i < order.length; i += 1000) await store.deleteEntries(order.slice(i, i + 1000).map((e) => e.key))
+    for (let i = 0; i < nodes.length; i += 1000) await store.deleteEntries(nodes.slice(i, i + 1000).map((e) => e.key))
+    opts.crashPoint?.('remote-gc-after-nodes')
+    for (let i = 0; i < chunks.length; i += 1000) await store.deleteEntries(chunks.slice(i, i + 1000).map((e) => e.key))
     await store.deleteEntries(temps.map((e) => e.key))
   }
   return s

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
+import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { collectGarbage, type GcSummary } from '../../zoo/gc.js'
@@ -58,7 +59,7 @@ flags:
   --remote <zoo-remote>  collect garbage on this zoo remote instead of the local store
   --git-remote <name>    with --remote: the git remote whose refs say what is live
   --json                 print { freed_bytes, removed_objects, removed_bytes, kept_objects, packs_removed,
-                         packs_rewritten, orphan_packs_removed, orphan_bytes, temp_files_removed, dry_run };
+                         packs_rewritten, orphan_packs_removed, orphan_bytes, temp_files_removed, missing_roots, dry_run };
                          with --remote { remote, url, git_remote, listed_objects, live_objects, removed_objects,
                          freed_bytes, young_objects, young_bytes, temp_files_removed, missing_roots, grace_ms, dry_run }
 
@@ -79,7 +80,7 @@ examples:
     const dry = bool(args, 'dry-run')
     const repo = await Repo.open(io.cwd, io.env)
     if (remote !== undefined) {
-      const summary = await collectRemoteGarbage(repo, { remote, gitRemote: str(args, 'git-remote'), graceMs, dry })
+      const summary = await collectRemoteGarbage(repo, { remote, gitRemote: str(args, 'git-remote'), graceMs, dry, crashPoint: crashPoints(io) })
       if (bool(args, 'json')) printJson(io, summary)
       else io.err(remoteLine(summary))
       return 0
