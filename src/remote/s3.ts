@@ -233,7 +233,7 @@ export class S3Store implements Store, RetentionStore {
   async putLock(name: string, body: string): Promise<void> {
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}`, Body: body, ContentType: 'application/json' }))
-    } catch (err) { throw this.wrap(err, 'write the lock') }
+    } catch (err) { throw this.wrap(err, 'write', undefined, `the lock ${LOCKS_DIR}/${name}`) }
   }
 
   async listLocks(prefix: string): Promise<Array<{ name: string; body: string }>> {
@@ -244,7 +244,7 @@ export class S3Store implements Store, RetentionStore {
       let page
       try {
         page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base + prefix, ContinuationToken: token }))
-      } catch (err) { throw this.wrap(err, 'list the locks') }
+      } catch (err) { throw this.wrap(err, 'list', undefined, 'the locks') }
       for (const obj of page.Contents ?? []) {
         const name = (obj.Key ?? '').slice(base.length)
         let body = ''
@@ -262,16 +262,16 @@ export class S3Store implements Store, RetentionStore {
   async removeLock(name: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}` }))
-    } catch (err) { throw this.wrap(err, 'remove the lock') }
+    } catch (err) { throw this.wrap(err, 'remove', undefined, `the lock ${LOCKS_DIR}/${name}`) }
   }
 
   async flush(): Promise<void> {}
 
   async close(): Promise<void> { this.client.destroy() }
 
-  private wrap(err: unknown, verb: string, cid?: CID): ZooError {
+  private wrap(err: unknown, verb: string, cid?: CID, thing?: string): ZooError {
     const status = statusOf(err)
-    const what = cid ? `object ${cid}` : 'objects'
+    const what = cid ? `object ${cid}` : thing ?? 'objects'
     const name = err instanceof Error ? err.name : 'error'
     const hint = status === 403 || name === 'CredentialsProviderError'
       ? '; check the AWS credentials (environment, profile) and the bucket policy'
