@@ -23,6 +23,7 @@ const C = 8 // classes of the eval fixtures' model
 import { startS3rver, type S3Server } from './remote-servers.js'
 import { LocalStore } from '../src/cas/local.js'
 import { lockForGc } from '../src/cas/lock.js'
+import { processHost } from '../src/host.js'
 import { cidOf, RAW } from '../src/cas/cid.js'
 import { NotFoundError } from '../src/errors.js'
 
@@ -211,18 +212,19 @@ describe('gc --grace 0 in a loop racing every writer', { concurrency: 1 }, () =>
 describe('store handles and the gc lock (in process, real files)', { concurrency: 1 }, () => {
   it('a handle holds gc off from its first has() until close; one registering during gc forgets what gc removed; a reader follows a rewritten pack', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zoo-gclock-'))
+    const host = processHost()
     try {
       const x = randomBytes(5000); const cx = cidOf(RAW, x)
       const y = randomBytes(7000); const cy = cidOf(RAW, y)
-      const w = await LocalStore.open(dir)
-      await (await lockForGc(dir)).release() // opening alone registers nothing
+      const w = await LocalStore.open(dir, { host })
+      await (await lockForGc(host, dir)).release() // opening alone registers nothing
       assert.equal(await w.has(cx), false)
-      await assert.rejects(lockForGc(dir), /in use by a git zoo command writing to the store \(pid \d+ on /)
+      await assert.rejects(lockForGc(host, dir), /in use by a git zoo command writing to the store \(pid \d+ on /)
       await w.put(cx, x); await w.put(cy, y)
       await w.close()
-      const gc = await lockForGc(dir) // closed: gc may run
+      const gc = await lockForGc(host, dir) // closed: gc may run
       const reader = await LocalStore.open(dir)
-      const late = await LocalStore.open(dir)
+      const late = await LocalStore.open(dir, { host })
       const old = (await reader.locate(cy))!.pack
       // what gc does to a half-dead pack: copy the live object out, then drop the pack
       const rw = await LocalStore.open(dir, { gcLock: gc })
@@ -236,7 +238,7 @@ describe('store handles and the gc lock (in process, real files)', { concurrency
       assert.deepEqual(Buffer.from(await reader.get(cy)), y, 'the reader finds y in its new pack')
       await assert.rejects(reader.get(cx), NotFoundError)
       await late.close(); await reader.close()
-      await (await lockForGc(dir)).release()
+      await (await lockForGc(host, dir)).release()
     } finally { await rm(dir, { recursive: true, force: true }) }
   })
 })

@@ -25,6 +25,7 @@ import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir } from './atomic.js'
 import { registerWriter, type Held } from './lock.js'
+import type { Host } from '../host.js'
 
 export const PACK_MAGIC = Buffer.from('ZOOPACK1')
 export const IDX_MAGIC = Buffer.from('ZOOIDX01')
@@ -100,6 +101,11 @@ export interface LocalStoreOptions {
   /** Close a pack and start a new one at this size (default PACK_TARGET_SIZE). */
   packTargetSize?: number
   /**
+   * The process this handle writes for: it registers as a writer of the store under this host's
+   * pid (Repo.openStore passes it). Without one (tests of the store alone) it does not register.
+   */
+  host?: Host
+  /**
    * The gc lock the caller holds (gc itself reads and rewrites packs): this handle then does not
    * register as a writer, which would wait for that very lock.
    */
@@ -117,19 +123,20 @@ export class LocalStore implements Store {
   /** This handle's writer registration, taken on first use (see the file comment). */
   private writer: Promise<Held> | null = null
   private readonly gcLock: Held | undefined
+  private readonly host: Host | undefined
   // the pack being written by this handle
   private cur: { name: string, fd: FileHandle, size: number, written: number, pending: Buffer[], pendingBytes: number, entries: Array<[string, number, number]> } | null = null
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
   storedBytes = 0
   private closing: Array<Promise<void>> = []
   private writeChain: Promise<unknown> = Promise.resolve()
-  storedObjects = 0
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
     this.location = root
     this.packsDir = join(root, 'packs')
     this.packTarget = opts.packTargetSize ?? PACK_TARGET_SIZE
     this.gcLock = opts.gcLock
+    this.host = opts.host
   }
 
   /**
@@ -137,9 +144,9 @@ export class LocalStore implements Store {
    * the registration: from here on gc cannot start until close().
    */
   private registered(): Promise<unknown> {
-    if (this.gcLock) return Promise.resolve()
+    if (this.gcLock || !this.host) return Promise.resolve()
     if (!this.writer) {
-      const w = registerWriter(this.root, 'a git zoo command writing to the store').then(async (held) => {
+      const w = registerWriter(this.host, this.root, 'a git zoo command writing to the store').then(async (held) => {
         try { await this.forgetRemovedPacks() } catch (err) { await held.release(); throw err }
         return held
       })
@@ -246,14 +253,13 @@ export class LocalStore implements Store {
     cur.entries.push([k, offset, bytes.length])
     this.index.set(k, { pack: cur.name, offset, length: bytes.length })
     this.storedBytes += bytes.length
-    this.storedObjects++
     if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
     if (cur.size >= this.packTarget) await this.rollover()
     return true
   }
 
   private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
-    const name = `pack-${Date.now().toString(36)}-${process.pid}-${randomBytes(6).toString('hex')}.pack`
+    const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.pack`
     const fd = await open(join(this.packsDir, name), 'wx', 0o444)
     this.cur = { name, fd, size: PACK_MAGIC.length, written: 0, pending: [PACK_MAGIC], pendingBytes: PACK_MAGIC.length, entries: [] }
     return this.cur

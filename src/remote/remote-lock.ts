@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describeLock, isDeadHere, lockInfo, type Held, type LockInfo } from '../cas/lock.js'
+import type { Host } from '../host.js'
 import { ZooError } from '../errors.js'
 import type { RetentionStore } from './aged.js'
 
@@ -26,9 +27,9 @@ export const PUSH_WAIT_MS = 10 * 60 * 1000
 
 type Found = LockInfo & { name: string }
 
-async function place(store: RetentionStore, kind: 'gc' | 'push', what: string, now: number): Promise<string> {
+async function place(store: RetentionStore, host: Host, kind: 'gc' | 'push', what: string, now: number): Promise<string> {
   const name = `${kind}-${now.toString(36)}-${randomBytes(6).toString('hex')}.json`
-  await store.putLock(name, JSON.stringify(lockInfo(what)))
+  await store.putLock(name, JSON.stringify(lockInfo(host, what)))
   return name
 }
 
@@ -36,7 +37,7 @@ async function place(store: RetentionStore, kind: 'gc' | 'push', what: string, n
  * Live locks of one kind, other than `own`. Removes those of dead processes here and those older
  * than `removeAfterMs`; leaves out (without removing) those older than `ignoreAfterMs`.
  */
-async function live(store: RetentionStore, kind: 'gc' | 'push', own: string, now: number,
+async function live(store: RetentionStore, host: Host, kind: 'gc' | 'push', own: string, now: number,
   ignoreAfterMs: number, removeAfterMs: number): Promise<Found[]> {
   const out: Found[] = []
   for (const l of await store.listLocks(`${kind}-`)) {
@@ -44,7 +45,7 @@ async function live(store: RetentionStore, kind: 'gc' | 'push', own: string, now
     let info: LockInfo
     try { info = JSON.parse(l.body) as LockInfo } catch { continue } // cut short while written: holds nothing
     const age = now - info.started
-    if (isDeadHere(info) || age > removeAfterMs) { await store.removeLock(l.name).catch(() => {}); continue }
+    if (isDeadHere(host, info) || age > removeAfterMs) { await store.removeLock(l.name).catch(() => {}); continue }
     if (age > ignoreAfterMs) continue
     out.push({ ...info, name: l.name })
   }
@@ -56,10 +57,10 @@ function held(store: RetentionStore, name: string): Held {
 }
 
 /** Take the gc lock of a remote; fails at once when another gc or a push (younger than `graceMs`) holds it. */
-export async function lockRemoteForGc(store: RetentionStore, graceMs: number, now = Date.now()): Promise<Held> {
-  const own = await place(store, 'gc', 'git zoo gc --remote', now)
-  const gcs = await live(store, 'gc', own, now, REMOTE_LOCK_STALE_MS, REMOTE_LOCK_STALE_MS)
-  const pushes = gcs.length ? [] : await live(store, 'push', own, now, graceMs, Math.max(graceMs, REMOTE_LOCK_STALE_MS))
+export async function lockRemoteForGc(store: RetentionStore, host: Host, graceMs: number, now = Date.now()): Promise<Held> {
+  const own = await place(store, host, 'gc', 'git zoo gc --remote', now)
+  const gcs = await live(store, host, 'gc', own, now, REMOTE_LOCK_STALE_MS, REMOTE_LOCK_STALE_MS)
+  const pushes = gcs.length ? [] : await live(store, host, 'push', own, now, graceMs, Math.max(graceMs, REMOTE_LOCK_STALE_MS))
   const other = gcs[0] ?? pushes[0]
   if (other) {
     await store.removeLock(own).catch(() => {})
@@ -74,13 +75,13 @@ export async function lockRemoteForGc(store: RetentionStore, graceMs: number, no
  * Register a push on a remote (before asking which objects it has); waits up to `waitMs` while a
  * remote gc runs, telling `onWait` once.
  */
-export async function registerPush(store: RetentionStore, opts: { waitMs?: number; onWait?: (why: string) => void } = {}): Promise<Held> {
+export async function registerPush(store: RetentionStore, host: Host, opts: { waitMs?: number; onWait?: (why: string) => void } = {}): Promise<Held> {
   const deadline = Date.now() + (opts.waitMs ?? PUSH_WAIT_MS)
   let told = false
   for (;;) {
     const now = Date.now()
-    const own = await place(store, 'push', 'git zoo push', now)
-    const gcs = await live(store, 'gc', own, now, REMOTE_LOCK_STALE_MS, REMOTE_LOCK_STALE_MS)
+    const own = await place(store, host, 'push', 'git zoo push', now)
+    const gcs = await live(store, host, 'gc', own, now, REMOTE_LOCK_STALE_MS, REMOTE_LOCK_STALE_MS)
     if (gcs.length === 0) return held(store, own)
     await store.removeLock(own).catch(() => {})
     const g = gcs[0]!

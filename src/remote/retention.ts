@@ -17,7 +17,7 @@ import type { CID } from '../cas/cid.js'
 import { DAG_CBOR, parseCid } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import type { LocalStore } from '../cas/local.js'
-import { reachableObjects } from '../cas/walk.js'
+import { reachableObjects } from '../manifest/walk.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { historyManifests } from '../git/manifests.js'
 import { decodeNode } from '../manifest/node.js'
@@ -138,7 +138,7 @@ export async function collectRemoteGarbage(repo: Repo, opts: RemoteGcOptions): P
     }
     const gitRemote = opts.gitRemote ?? zoo.name
     const now = opts.now ?? Date.now()
-    const lock = await lockRemoteForGc(store, opts.graceMs, now)
+    const lock = await lockRemoteForGc(store, repo.host, opts.graceMs, now)
     try {
       return await sweep(repo, store, { ...opts, gitRemote, now }, { remote: zoo.name, url: redactUrl(zoo.url) })
     } finally {
@@ -158,7 +158,7 @@ async function sweep(repo: Repo, store: RetentionStore, opts: RemoteGcOptions & 
   let manifests: Manifest[]
   await fetchRemoteRefs(repo, opts.gitRemote)
   try {
-    manifests = [...await historyManifests(repo.root, ['--all', '--indexed-objects']), ...await repo.allManifests()]
+    manifests = [...await historyManifests(repo.root, ['--all', '--indexed-objects'], repo.env), ...await repo.allManifests()]
   } finally {
     await dropNamespace(repo, opts.gitRemote)
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
 import { historyManifests } from '../git/manifests.js'
-import { reachableObjects } from '../cas/walk.js'
+import { reachableObjects } from '../manifest/walk.js'
 import { lockForGc } from '../cas/lock.js'
 import { LocalStore } from '../cas/local.js'
 import { CheckError } from '../errors.js'
@@ -53,7 +53,7 @@ async function folderBytes(dir: string): Promise<number> {
 export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean }): Promise<GcSummary> {
   const { graceMs, dry } = opts
   const root = await repo.storeRoot()
-  const lock = await lockForGc(root)
+  const lock = await lockForGc(repo.host, root)
   try {
     const store = await LocalStore.open(root, { gcLock: lock })
     try {
@@ -66,7 +66,7 @@ export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: b
 
 async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: number, dry: boolean, lock: Awaited<ReturnType<typeof lockForGc>>): Promise<GcSummary> {
   const manifests: Manifest[] = [
-    ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects']),
+    ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env),
     ...await repo.allManifests(),
   ]
   // A file whose root is not in the store (a lazy clone, a fetch not run yet or cut short: nodes

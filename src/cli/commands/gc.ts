@@ -33,7 +33,6 @@ function remoteLine(s: RemoteGcSummary): string {
 }
 
 export const command: Command = {
-  summary: 'remove objects that nothing needs any more (locally, or from a zoo remote)',
   help: `usage: git zoo gc [--dry-run] [--grace <duration>] [--json]
        git zoo gc --remote <zoo-remote> [--git-remote <name>] [--dry-run] [--grace <duration>] [--json]
 
@@ -78,7 +77,7 @@ examples:
     if (str(args, 'git-remote') !== undefined && remote === undefined) throw new UsageError('--git-remote goes with --remote <zoo-remote>', 'E_USAGE')
     const graceMs = parseDuration(str(args, 'grace') ?? (remote !== undefined ? REMOTE_DEFAULT_GRACE : DEFAULT_GRACE))
     const dry = bool(args, 'dry-run')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     if (remote !== undefined) {
       const summary = await collectRemoteGarbage(repo, { remote, gitRemote: str(args, 'git-remote'), graceMs, dry, crashPoint: crashPoints(io) })
       if (bool(args, 'json')) printJson(io, summary)
