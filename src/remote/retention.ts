@@ -1,7 +1,7 @@
 /**
  * Remote retention (`git zoo gc --remote <name>`, spec/teams.md "Retention and gc"): remove from a
  * zoo remote the objects that no branch or tag of the matching git remote needs, never one younger
- * than the grace period, under a lock so two remote gcs never run at once.
+ * than the grace period, under locks so that a remote gc never runs beside another one or a push.
  *
  * 1. Lock (./remote-lock.ts): no other gc and no push may be running on the remote (E_REMOTE_LOCKED).
  * 2. Live set: `git fetch` every ref of the git remote into a private namespace, then every manifest
