@@ -65,10 +65,14 @@ export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: b
 }
 
 async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: number, dry: boolean, lock: Awaited<ReturnType<typeof lockForGc>>): Promise<GcSummary> {
-  const manifests: Manifest[] = [
-    ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env),
-    ...await repo.allManifests(),
-  ]
+  const manifests: Manifest[] = await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env)
+  try {
+    manifests.push(...await repo.allManifests())
+  } catch (err) {
+    // an unreadable manifest in the work tree may be the only record of its objects: keep them all
+    throw new CheckError(`gc stopped before removing anything: a manifest in the work tree cannot be read (${(err as Error).message}); `
+      + 'fix or remove it, or run gc again when a checkout, merge or pull in progress has finished', 'E_GC_UNSAFE', {}, { cause: err })
+  }
   // A file whose root is not in the store (a lazy clone, a fetch not run yet or cut short: nodes
   // are stored last) has nothing here a reader can reach; fetch brings it back. A root that is here
   // with a node below it missing or damaged is a broken store: then nothing is removed.
