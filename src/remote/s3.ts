@@ -10,11 +10,11 @@
  * Writes never replace an object: HeadObject first, then PutObject with `If-None-Match: *`, where a
  * 412 means another writer stored it first. Servers that answer 501 to conditional writes get a plain
  * PutObject after the HeadObject check (the bytes are verified and identical for a given name).
+ *
+ * The AWS SDK (~100 ms to load) is imported on the first request, so commands and hooks that never
+ * talk to an s3:// remote do not load it (test/remote-s3.test.ts checks this).
  */
-import {
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3'
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
 import type { CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
@@ -22,6 +22,14 @@ import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '.
 import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
 import { verifyObject, type Digester } from './verify.js'
 import { LOCKS_DIR, type AgedEntry, type RetentionStore } from './aged.js'
+
+type Sdk = typeof import('@aws-sdk/client-s3')
+
+let sdkLoad: Promise<Sdk> | undefined
+function loadSdk(): Promise<Sdk> {
+  sdkLoad ??= import('@aws-sdk/client-s3')
+  return sdkLoad
+}
 
 export interface S3Target { bucket: string; prefix: string }
 
@@ -56,7 +64,8 @@ export class S3Store implements Store, RetentionStore {
   readonly location: string
   readonly bucket: string
   readonly prefix: string
-  private readonly client: S3Client
+  private readonly config: S3ClientConfig
+  private client: Promise<{ client: S3Client; sdk: Sdk }> | undefined
   private readonly digest: Digester | undefined
 
   constructor(url: string, opts: S3StoreOptions = {}) {
@@ -67,7 +76,7 @@ export class S3Store implements Store, RetentionStore {
     this.location = `s3://${bucket}/${prefix}`
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined
     if (endpoint) rejectControlChars(endpoint)
-    const config: S3ClientConfig = {
+    this.config = {
       region: regionProvider(env),
       // Verification is by CID; SDK checksums add nothing and some S3-compatible servers reject them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -79,8 +88,13 @@ export class S3Store implements Store, RetentionStore {
         : {}),
       ...opts.client,
     }
-    this.client = new S3Client(config)
     this.digest = opts.digest
+  }
+
+  /** The client and the SDK's commands, loaded and made on first use. */
+  private ready(): Promise<{ client: S3Client; sdk: Sdk }> {
+    this.client ??= loadSdk().then((sdk) => ({ client: new sdk.S3Client(this.config), sdk }))
+    return this.client
   }
 
   private key(cid: CID): string { return this.prefix + objectKey(cid) }
@@ -96,9 +110,10 @@ export class S3Store implements Store, RetentionStore {
   /** put for bytes the caller has just verified against `cid` (a verifying get). */
   async putVerified(cid: CID, bytes: Uint8Array): Promise<boolean> {
     if (await this.has(cid)) return false
+    const { client, sdk } = await this.ready()
     const input = { Bucket: this.bucket, Key: this.key(cid), Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream' }
     try {
-      await this.client.send(new PutObjectCommand({ ...input, IfNoneMatch: '*' }))
+      await client.send(new sdk.PutObjectCommand({ ...input, IfNoneMatch: '*' }))
       return true
     } catch (err) {
       const status = statusOf(err)
@@ -107,7 +122,7 @@ export class S3Store implements Store, RetentionStore {
       if (status !== 501) throw this.wrap(err, 'store', cid)
     }
     try {
-      await this.client.send(new PutObjectCommand(input))
+      await client.send(new sdk.PutObjectCommand(input))
       return true
     } catch (err) {
       throw this.wrap(err, 'store', cid)
@@ -115,9 +130,10 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async get(cid: CID): Promise<Uint8Array> {
+    const { client, sdk } = await this.ready()
     let out
     try {
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
+      out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
     } catch (err) {
       if (statusOf(err) === 404) {
         throw new NotFoundError(`object ${cid} is not in ${this.location}`, { cid: String(cid), remote: this.location })
@@ -157,8 +173,9 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async has(cid: CID): Promise<boolean> {
+    const { client, sdk } = await this.ready()
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
+      await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
       return true
     } catch (err) {
       if (statusOf(err) === 404) return false
@@ -167,12 +184,13 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async *list(): AsyncIterable<CID> {
+    const { client, sdk } = await this.ready()
     const base = `${this.prefix}${OBJECTS_DIR}/`
     let token: string | undefined
     do {
       let page
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
       } catch (err) {
         throw this.wrap(err, 'list')
       }
@@ -187,12 +205,13 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async *listAged(): AsyncIterable<AgedEntry> {
+    const { client, sdk } = await this.ready()
     const base = `${this.prefix}${OBJECTS_DIR}/`
     let token: string | undefined
     do {
       let page
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
       } catch (err) {
         throw this.wrap(err, 'list')
       }
@@ -209,11 +228,13 @@ export class S3Store implements Store, RetentionStore {
 
   /** DeleteObjects, up to 1000 keys a request (the S3 limit). */
   async deleteEntries(keys: string[]): Promise<void> {
+    if (keys.length === 0) return
+    const { client, sdk } = await this.ready()
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000)
       let out
       try {
-        out = await this.client.send(new DeleteObjectsCommand({
+        out = await client.send(new sdk.DeleteObjectsCommand({
           Bucket: this.bucket,
           Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: `${this.prefix}${OBJECTS_DIR}/${k}` })) },
         }))
@@ -229,25 +250,27 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async putLock(name: string, body: string): Promise<void> {
+    const { client, sdk } = await this.ready()
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}`, Body: body, ContentType: 'application/json' }))
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}`, Body: body, ContentType: 'application/json' }))
     } catch (err) { throw this.wrap(err, 'write', undefined, `the lock ${LOCKS_DIR}/${name}`) }
   }
 
   async listLocks(prefix: string): Promise<Array<{ name: string; body: string }>> {
+    const { client, sdk } = await this.ready()
     const base = `${this.prefix}${LOCKS_DIR}/`
     const out: Array<{ name: string; body: string }> = []
     let token: string | undefined
     do {
       let page
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base + prefix, ContinuationToken: token }))
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base + prefix, ContinuationToken: token }))
       } catch (err) { throw this.wrap(err, 'list', undefined, 'the locks') }
       for (const obj of page.Contents ?? []) {
         const name = (obj.Key ?? '').slice(base.length)
         let body = ''
         try {
-          const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: obj.Key! }))
+          const got = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: obj.Key! }))
           body = (await got.Body?.transformToString()) ?? ''
         } catch { /* removed meanwhile, or unreadable: '' */ }
         out.push({ name, body })
@@ -258,14 +281,19 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async removeLock(name: string): Promise<void> {
+    const { client, sdk } = await this.ready()
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}` }))
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}` }))
     } catch (err) { throw this.wrap(err, 'remove', undefined, `the lock ${LOCKS_DIR}/${name}`) }
   }
 
   async flush(): Promise<void> {}
 
-  async close(): Promise<void> { this.client.destroy() }
+  async close(): Promise<void> {
+    const made = this.client
+    this.client = undefined
+    if (made) (await made).client.destroy()
+  }
 
   private wrap(err: unknown, verb: string, cid?: CID, thing?: string): ZooError {
     const status = statusOf(err)
@@ -279,8 +307,8 @@ export class S3Store implements Store, RetentionStore {
   }
 }
 
+/** The HTTP status of an SDK error (S3ServiceException and the SDK's other errors carry $metadata). */
 function statusOf(err: unknown): number | undefined {
-  if (err instanceof S3ServiceException) return err.$metadata?.httpStatusCode
   const meta = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
   return meta?.httpStatusCode
 }
@@ -297,6 +325,7 @@ function regionProvider(env: NodeJS.ProcessEnv): string | (() => Promise<string>
   return () => {
     cached ??= (async () => {
       // A throwaway client exposes the SDK's default region chain (env, shared config profile).
+      const { S3Client } = await loadSdk()
       const probe = new S3Client({ credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } })
       try {
         return await probe.config.region()

@@ -1,10 +1,10 @@
 import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
-import { defaultGitRemote, describeSync, EMPTY_SYNC, progressFor } from '../transfer.js'
+import { defaultGitRemote, describeSync, EMPTY_SYNC, gitProgressFor, progressFor } from '../transfer.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGit, runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { holdRemoteForPush, jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 
@@ -87,7 +87,11 @@ examples:
       crashPoints(io)('push-after-objects') // objects are on the zoo remote, refs not yet sent (tests)
       // The hook would redo the check just made: tell it which tips are covered.
       const tips = updates.map((u) => u.localSha).sort().join(',')
-      const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
+      const gitBar = gitProgressFor(io)
+      let r: GitResult
+      try {
+        r = await runGitRemote(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress })
+      } finally { gitBar.done() }
       if (r.stdout) io.err(r.stdout)
       if (r.stderr) io.err(r.stderr)
       if (r.code !== 0) {
