@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
-import { registerWriter, liveWriters } from '../cas/lock.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
@@ -58,8 +57,8 @@ export interface PromoteOptions {
   /**
    * Named steps for crash and pause tests (spec/reliability.md): `after-chunk` after each chunk is
    * put in the store, `after-file` once a file's chunks are appended (not yet durable),
-   * `after-flush` once every object is durable and indexed, `before-commit` once the manifests are
-   * written and staged.
+   * `before-flush` (a pack written, not yet indexed), `after-flush` once every object is durable
+   * and indexed, `before-commit` once the manifests are written and staged.
    */
   crashPoint?: (name: string) => void | Promise<void>
   /**
@@ -144,15 +143,15 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const created = new Date().toISOString()
 
   // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
-  const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(repo.host, storeRoot, 'git zoo add', undefined, opts.signal)
+  // the store handle registers as a writer on its first put and holds gc off until close(), which
+  // comes after the manifests are committed (src/cas/local.ts)
   const results: PromotionResult[] = []
   const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
   let store
   try {
     store = await repo.openStore()
     // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
-    await store.recoverInterrupted((pid) => repo.host.alive(pid), (await liveWriters(repo.host, storeRoot)) > 1)
+    await store.recoverInterrupted()
     let done = 0
     const batch = new Map<string, Manifest>()
     for (const s of specs) {
@@ -208,6 +207,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })
     }
     // invariant 3: everything the manifests reference is durable in the store before they are written
+    await opts.crashPoint?.('before-flush')
     await store.flush()
     await opts.crashPoint?.('after-flush')
     opts.signal?.throwIfAborted()
@@ -236,7 +236,6 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   } finally {
     await store?.close()
     await pool?.close()
-    await writer.release()
   }
 }
 
