@@ -4,7 +4,7 @@ import { printJson } from '../output.js'
 import { defaultGitRemote, describeSync, EMPTY_SYNC, progressFor } from '../transfer.js'
 import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
-import { UsageError, ZooError } from '../../errors.js'
+import { CheckError, UsageError, ZooError } from '../../errors.js'
 import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 
 /** The current branch when it has no upstream (a first push), else undefined. */
@@ -29,9 +29,20 @@ async function plannedUpdates(repo: Repo, pushArgs: string[], env: NodeJS.Proces
     updates.push({ localRef: from, localSha: sha, remoteRef: to, remoteSha: '0'.repeat(40) })
   }
   if (r.code !== 0 && updates.length === 0) {
+    if (rejectedNonFastForward(r.stdout + r.stderr)) throw notFastForward(pushArgs)
     throw new ZooError(`\`git push ${pushArgs.join(' ')}\` would fail: ${r.stderr.trim() || r.stdout.trim()}`, 'E_GIT', { args: pushArgs })
   }
   return updates
+}
+
+/** git's words for a push refused because the remote branch has commits the local one lacks. */
+function rejectedNonFastForward(text: string): boolean {
+  return /\[rejected\][^\n]*\((non-fast-forward|fetch first)\)|^!\t[^\n]*\[rejected\] \((non-fast-forward|fetch first)\)/m.test(text)
+}
+
+function notFastForward(pushArgs: string[]): CheckError {
+  return new CheckError(`\`git push ${pushArgs.join(' ')}\` was refused: the git remote has commits you do not have (someone pushed first); run \`git zoo pull\` to integrate them (your promotions that clash with theirs are renumbered), then \`git zoo push\` again`,
+    'E_PUSH_NOT_FAST_FORWARD', { args: pushArgs })
 }
 
 export const command: Command = {
@@ -83,6 +94,7 @@ examples:
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) {
+      if (rejectedNonFastForward(r.stdout + r.stderr)) throw notFastForward(pushArgs)
       throw new ZooError(`\`git push ${pushArgs.join(' ')}\` failed (exit ${r.code}); the objects are on the zoo remote, so running it again is safe`,
         'E_GIT', { args: pushArgs, code: r.code })
     }
