@@ -467,18 +467,19 @@ export async function continuePull(repo: Repo, hooks: IntegrateHooks): Promise<I
     const unmerged = await unmergedPaths(repo)
     const others = unmerged.filter((p) => !isZooPath(p))
     if (others.length) throw new CheckError(`resolve the conflicts outside the zoo first (edit, then \`git add\`): ${others.map(sh).join(' ')}; then run \`git zoo pull --continue\` again`, 'E_PULL_CONFLICT', { paths: others })
-    if (stoppedAt && unmerged.length) {
-      // drop the conflicting pick's zoo changes; the replay writes them again under free numbers
-      const added = parseRawDiff(await repo.git(['diff-tree', '-r', '--raw', '-z', '--no-renames', '--no-abbrev', `${stoppedAt}^`, stoppedAt, '--', `${MODELS_DIR}/`]))
+    const added = stoppedAt
+      ? parseRawDiff(await repo.git(['diff-tree', '-r', '--raw', '-z', '--no-renames', '--no-abbrev', `${stoppedAt}^`, stoppedAt, '--', `${MODELS_DIR}/`]))
+      : []
+    if (added.length) {
+      // the pick git stopped at touches models/: drop its zoo changes (conflicted or taken from
+      // either side by hand); the replay writes them again under free numbers
       await repo.git(['reset', '-q', 'HEAD', '--', `${MODELS_DIR}/`])
-      await repo.git(['checkout', 'HEAD', '--', `${MODELS_DIR}/`]).catch(() => '')
-      const head = await versionsAt(repo, 'HEAD')
+      if ((await repo.runGit(['cat-file', '-e', `HEAD:${MODELS_DIR}`])).code === 0) await repo.git(['checkout', 'HEAD', '--', `${MODELS_DIR}/`])
       for (const c of added) {
-        if (c.status !== 'A') continue
+        if (c.status === 'D') continue
         const inHead = (await repo.runGit(['cat-file', '-e', `HEAD:${c.path}`])).code === 0
         if (!inHead) await rm(join(repo.root, c.path), { force: true })
       }
-      void head
       await replayCommit(repo, stoppedAt, { onNote: hooks.onGitOutput, staged: true })
     }
     // the rest of the todo: local commits touching models/ become replay steps
