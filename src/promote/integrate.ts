@@ -284,7 +284,7 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
   const written: string[] = []
   try {
     // Unchanged by the integration and already on top of its parent: keep the commit as it is.
-    const affected = await needsRewrite(repo, cat, state, changes, sha, parent)
+    const affected = await needsRewrite(repo, cat, state, changes, sha)
     if (!affected && head === parent && !opts.staged) {
       await repo.git(['merge', '--ff-only', '-q', sha])
       return
@@ -312,10 +312,13 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
         const moved = state.seals[p.seal]
         return moved ? { ...p, name: moved.name, version: moved.version, seal: moved.seal } : p
       })
+      // the author's message names versions by their old numbers too (a fine-tune of name@v3)
+      const message = m.message === undefined ? undefined
+        : rewriteText(m.message, { renumbered: [...state.renumbered, { name: m.name, from: m.version, to: version, old_seal: m.seal, seal: '' }], seals: state.seals })
       let out: Manifest = m
-      if (version !== m.version || JSON.stringify(parents) !== JSON.stringify(m.parents)) {
+      if (version !== m.version || message !== m.message || JSON.stringify(parents) !== JSON.stringify(m.parents)) {
         const { seal: _old, ...rest } = m
-        const body: ManifestBody = { ...rest, version, parents }
+        const body: ManifestBody = { ...rest, version, parents, ...(message !== undefined ? { message } : {}) }
         out = { ...body, seal: computeSeal(body) }
         state.seals[m.seal] = { name: m.name, version, seal: out.seal }
         if (version !== m.version) state.renumbered.push({ name: m.name, from: m.version, to: version, old_seal: m.seal, seal: out.seal })
@@ -392,7 +395,7 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
 }
 
 /** Whether replaying `sha` changes anything: a version it adds is taken, or it names a moved seal. */
-async function needsRewrite(repo: Repo, cat: CatFile, state: PullState, changes: Change[], sha: string, parent: string): Promise<boolean> {
+async function needsRewrite(repo: Repo, cat: CatFile, state: PullState, changes: Change[], sha: string): Promise<boolean> {
   for (const c of changes) {
     const mp = parseModelPath(c.path)
     if (!mp || mp === 'outside' || c.status !== 'A') continue
@@ -403,7 +406,6 @@ async function needsRewrite(repo: Repo, cat: CatFile, state: PullState, changes:
     if (text && /baf[a-z2-7]{20,}/.test(text) && [...text.matchAll(/baf[a-z2-7]{20,}/g)].some((m) => state.seals[m[0]])) return true
   }
   const msg = await repo.git(['log', '-1', '--format=%B', sha])
-  void parent
   return rewriteText(msg, state) !== msg
 }
 

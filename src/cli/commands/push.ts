@@ -55,6 +55,10 @@ objects are not on the zoo remote. <git-remote> defaults to the branch's upstrea
 origin; refspecs are git push's. A branch without an upstream is pushed and gets one (like -u). The objects go to the zoo remote named like the git remote, else
 the zoo's default remote. A plain \`git push\` does the same through the pre-push hook.
 
+When git refuses the push because the remote branch has commits you do not have (someone pushed
+first), the command exits 1 (E_PUSH_NOT_FAST_FORWARD) and says to run \`git zoo pull\`: it
+integrates them, promoting your clashing versions again as the next free numbers.
+
 Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
 were pushed and are not checked again; --all checks every manifest of the pushed history.
 
