@@ -321,6 +321,8 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
         const body: ManifestBody = { ...rest, version, parents, ...(message !== undefined ? { message } : {}) }
         out = { ...body, seal: computeSeal(body) }
         state.seals[m.seal] = { name: m.name, version, seal: out.seal }
+        // a step run again (after a stop) finds the same numbers: keep one entry per version
+        state.renumbered = state.renumbered.filter((r) => r.old_seal !== m.seal)
         if (version !== m.version) state.renumbered.push({ name: m.name, from: m.version, to: version, old_seal: m.seal, seal: out.seal })
       }
       const dir = manifestDir(m.name, version)
@@ -378,6 +380,8 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
     const msg = rewriteText(body.join('\0').replace(/\n+$/, '\n'), state)
     const msgFile = join(await gitDir(repo), `ZOO_REPLAY_MSG.${sha.slice(0, 12)}`)
     await writeFile(msgFile, msg)
+    // recorded before the commit: a step interrupted after committing must not lose what it moved
+    await writeState(repo, state)
     const config = await repo.config()
     let c: GitResult
     try {
