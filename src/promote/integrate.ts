@@ -107,19 +107,28 @@ async function isAncestor(repo: Repo, a: string, b: string): Promise<boolean> {
   return (await repo.runGit(['merge-base', '--is-ancestor', a, b])).code === 0
 }
 
-/** Model versions present in `rev`'s tree, by model name. */
-async function versionsAt(repo: Repo, treeish: string): Promise<Map<string, Set<number>>> {
-  const out = new Map<string, Set<number>>()
-  const r = await repo.runGit(['ls-tree', '-r', '-z', '--name-only', treeish, '--', `${MODELS_DIR}/`])
-  if (r.code !== 0) return out
+/** Versions of model `name` in `treeish` (its `models/<name>/v<N>/` folders holding a manifest). */
+async function versionsOf(repo: Repo, treeish: string, name: string): Promise<number[]> {
+  const r = await repo.runGit(['ls-tree', '-r', '-z', '--name-only', treeish, '--', `${MODELS_DIR}/${name}/`])
+  if (r.code !== 0) return []
+  const out: number[] = []
   for (const p of r.stdout.split('\0')) {
-    if (!p.endsWith(`/${MANIFEST_FILE}`)) continue
     const mp = parseModelPath(p)
-    if (!mp || mp === 'outside' || mp.rest !== MANIFEST_FILE) continue
-    const s = out.get(mp.name) ?? new Set<number>()
-    s.add(mp.version)
-    out.set(mp.name, s)
+    if (mp && mp !== 'outside' && mp.name === name && mp.rest === MANIFEST_FILE) out.push(mp.version)
   }
+  return out.sort((a, b) => a - b)
+}
+
+/** The upstream's versions of every model the local side promoted since `base` (what a replay must not take). */
+async function upstreamVersionsFor(repo: Repo, base: string, head: string, upstream: string): Promise<Record<string, number[]>> {
+  const diff = await repo.git(['diff', '--name-only', '-z', '--diff-filter=A', base, head, '--', `${MODELS_DIR}/`])
+  const names = new Set<string>()
+  for (const p of diff.split('\0')) {
+    const mp = parseModelPath(p)
+    if (mp && mp !== 'outside') names.add(mp.name)
+  }
+  const out: Record<string, number[]> = {}
+  for (const name of [...names].sort()) out[name] = await versionsOf(repo, upstream, name)
   return out
 }
 
@@ -197,8 +206,7 @@ export async function integrate(repo: Repo, upstream: string, mode: PullMode, ho
   }
   const dirty = (await repo.git(['status', '--porcelain', '--untracked-files=no'])).trim()
   if (dirty) throw new CheckError(`local changes would be overwritten by the integration; commit or stash them first:\n${dirty}`, 'E_PULL_DIRTY', {})
-  const upstreamVersions: Record<string, number[]> = {}
-  for (const [name, vs] of await versionsAt(repo, upstream)) upstreamVersions[name] = [...vs].sort((a, b) => a - b)
+  const upstreamVersions = await upstreamVersionsFor(repo, base, head, upstream)
   const replay = (await repo.git(['rev-list', '--reverse', `${base}..${head}`, '--', `${MODELS_DIR}/`])).trim().split('\n').filter(Boolean)
   const state: PullState = {
     zoo_pull: 1, mode, upstream, orig_head: head, upstream_versions: upstreamVersions, replay, renumbered: [], seals: {},
@@ -290,7 +298,7 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
       return
     }
     const upstreamOf = (name: string): number[] => state.upstream_versions[name] ?? []
-    const headVersions = async (name: string): Promise<number[]> => [...((await versionsAt(repo, 'HEAD')).get(name) ?? [])]
+    const headVersions = (name: string): Promise<number[]> => versionsOf(repo, 'HEAD', name)
     const handled = new Set<string>()
     // new version folders first: later changes in the same commit may name them
     const fresh = changes.filter((c) => c.status === 'A' && c.path.endsWith(`/${MANIFEST_FILE}`))
@@ -460,10 +468,9 @@ export async function continuePull(repo: Repo, hooks: IntegrateHooks): Promise<I
   if (op === 'rebase-merge') {
     const onto = (await readFile(join(dir, 'rebase-merge', 'onto'), 'utf8')).trim()
     if (!state) {
-      const upstreamVersions: Record<string, number[]> = {}
-      for (const [name, vs] of await versionsAt(repo, onto)) upstreamVersions[name] = [...vs].sort((a, b) => a - b)
       const origHead = (await readFile(join(dir, 'rebase-merge', 'orig-head'), 'utf8')).trim()
       const base = (await repo.git(['merge-base', origHead, onto])).trim()
+      const upstreamVersions = await upstreamVersionsFor(repo, base, origHead, onto)
       const replay = (await repo.git(['rev-list', '--reverse', `${base}..${origHead}`, '--', `${MODELS_DIR}/`])).trim().split('\n').filter(Boolean)
       state = { zoo_pull: 1, mode: 'rebase', upstream: onto, orig_head: origHead, upstream_versions: upstreamVersions, replay, renumbered: [], seals: {} }
       await writeState(repo, state)
