@@ -222,7 +222,30 @@ describe('git zoo pull', { concurrency: 2 }, () => {
       } finally { await t.cleanup() }
     })
 
-    it('evaluation records and a local fine-tune chain are carried to the new numbers', async () => {
+    it('a pull killed right after a replayed commit is finished by --continue without promoting twice', async () => {
+    const t = await team()
+    try {
+      const a = await t.clone('alice')
+      const b = await t.clone('bob')
+      await promote(a, 'crash/net', 1)
+      await ok(zoo(a, ['push']), 'alice push')
+      const mine = await promote(b, 'crash/net', 2)
+      const killed = await zoo(b, ['pull'], { GIT_ZOO_CRASH_AT: 'pull-after-replay-commit' })
+      assert.equal(killed.code, 1, killed.stderr)
+      assert.match(killed.stderr, /crash point pull-after-replay-commit/)
+      assert.match(killed.stderr, /git zoo pull --continue/)
+      assert.ok(existsSync(join(b, '.git', 'rebase-merge')), 'the rebase stopped')
+      const cont = JSON.parse((await ok(zoo(b, ['pull', '--continue', '--json']), 'continue')).stdout)
+      assert.deepEqual(cont.renumbered.map((r: { from: number; to: number }) => [r.from, r.to]), [[1, 2]])
+      await noConflictState(b)
+      assert.deepEqual(await versions(b, 'crash/net'), [1, 2])
+      assert.equal((await git(b, 'rev-list', '--count', 'origin/main..HEAD')).trim(), '1', 'one replayed promotion')
+      assert.ok((await getBytes(b, 'crash/net@v2')).equals(mine.bytes))
+      await verifyOk(b)
+    } finally { await t.cleanup() }
+  })
+
+  it('evaluation records and a local fine-tune chain are carried to the new numbers', async () => {
       const t = await team()
       try {
         const a = await t.clone('alice')

@@ -51,6 +51,8 @@ export interface PullState {
   merge_after?: string
   /** Merge mode from `--continue`: the user's resolution of paths outside models/ (a tree id). */
   resolution_tree?: string
+  /** The replay step committing now, and HEAD before it: a step run again after a kill knows it committed. */
+  pending?: { sha: string; parent: string }
 }
 
 export interface IntegrateHooks {
@@ -282,11 +284,18 @@ export function rewriteText(text: string, state: Pick<PullState, 'renumbered' | 
  * `--replay <sha>`: one local commit's zoo files, written again on top of HEAD under their new
  * numbers, then committed with the original author and a rewritten message.
  */
-export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (text: string) => void; staged?: boolean }): Promise<void> {
+export async function replayCommit(repo: Repo, sha: string,
+                                   opts: { onNote: (text: string) => void; staged?: boolean; crashPoint?: (name: string) => void }): Promise<void> {
   const state = await readState(repo)
   if (!state) throw new UsageError('no `git zoo pull` is under way here (this step is run by the rebase `git zoo pull` starts)', 'E_PULL_NO_STATE', {})
   const parent = (await repo.git(['rev-parse', `${sha}^`])).trim()
   const head = (await repo.git(['rev-parse', 'HEAD'])).trim()
+  if (state.pending?.sha === sha && head !== state.pending.parent && await rev(repo, 'HEAD^') === state.pending.parent) {
+    // this step was killed after its commit: it is done
+    delete state.pending
+    await writeState(repo, state)
+    return
+  }
   const changes = parseRawDiff(await repo.git(['diff-tree', '-r', '--raw', '-z', '--no-renames', '--no-abbrev', parent, sha]))
   const cat = new CatFile(repo.root, repo.env)
   const written: string[] = []
@@ -389,6 +398,7 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
     const msgFile = join(await gitDir(repo), `ZOO_REPLAY_MSG.${sha.slice(0, 12)}`)
     await writeFile(msgFile, msg)
     // recorded before the commit: a step interrupted after committing must not lose what it moved
+    state.pending = { sha, parent: head }
     await writeState(repo, state)
     const config = await repo.config()
     let c: GitResult
@@ -396,9 +406,11 @@ export async function replayCommit(repo: Repo, sha: string, opts: { onNote: (tex
       c = await runGit(repo.root, ['commit', '-q', '--cleanup=verbatim', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : [])],
         { env: gitEnv(repo, { GIT_AUTHOR_NAME: an, GIT_AUTHOR_EMAIL: ae, GIT_AUTHOR_DATE: ad }) })
     } finally { await rm(msgFile, { force: true }) }
+    opts.crashPoint?.('pull-after-replay-commit')
     if (c.code !== 0) {
       throw new CheckError(`the replayed commit of ${sha.slice(0, 12)} was refused:\n${(c.stderr + c.stdout).trim()}\nfix what it says, commit, then run \`git zoo pull --continue\` (or \`git zoo pull --abort\`)`, 'E_COMMIT_REFUSED', { sha })
     }
+    delete state.pending
     await writeState(repo, state)
     written.length = 0
   } finally {

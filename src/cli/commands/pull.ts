@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
+import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { PROJECT_ROOT } from '../../version.js'
@@ -66,7 +67,7 @@ examples:
     const bin = sh(join(PROJECT_ROOT, 'bin', 'git-zoo.js'))
     const replay = str(args, 'replay')
     if (replay !== undefined) {
-      await replayCommit(repo, replay, { onNote: io.err })
+      await replayCommit(repo, replay, { onNote: io.err, crashPoint: crashPoints(io) })
       return 0
     }
     const todo = str(args, 'edit-todo')
