@@ -198,8 +198,12 @@ describe('git zoo pull', { concurrency: 2 }, () => {
         const v2 = await promote(c1, 'tri/net', 11)
         await ok(zoo(c1, ['push']), 'c1 push')
         const x2 = await promote(c2, 'tri/net', 20)
-        const p2 = JSON.parse((await ok(zoo(c2, ['pull', '--json']), 'c2 pull')).stdout)
+        // c2 merges (--no-rebase): its promotion is renumbered before the merge, which replaces nothing
+        const p2 = JSON.parse((await ok(zoo(c2, ['pull', '--no-rebase', '--json']), 'c2 pull --no-rebase')).stdout)
+        assert.equal(p2.action, 'merge')
         assert.deepEqual(p2.renumbered.map((r: { from: number; to: number }) => [r.from, r.to]), [[1, 3]])
+        assert.equal((await git(c2, 'rev-list', '--merges', '--count', 'HEAD')).trim(), '1')
+        await noConflictState(c2)
         await ok(zoo(c2, ['push']), 'c2 push')
         // c3 is behind by c1's two promotions and c2's one, and promotes twice itself
         const x3a = await promote(c3, 'tri/net', 30)
@@ -219,6 +223,9 @@ describe('git zoo pull', { concurrency: 2 }, () => {
         }
         assert.ok((await getBytes(c1, 'tri/net@v5')).equals(x3b.bytes))
         for (const d of [c1, c3]) { await verifyOk(d); await noConflictState(d) }
+        // the audit finds unsigned promotions (nobody signs here) but no merge that replaced a sealed version
+        const audit = JSON.parse((await zoo(c1, ['verify', '--signatures', '--json'])).stdout) as { problems: Array<{ problem: string }> }
+        assert.ok(audit.problems.length > 0 && audit.problems.every((p) => /signature unsigned/.test(p.problem)), JSON.stringify(audit.problems, null, 1))
       } finally { await t.cleanup() }
     })
 
