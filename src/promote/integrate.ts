@@ -200,7 +200,8 @@ export async function integrate(repo: Repo, upstream: string, mode: PullMode, ho
   const base = (await repo.git(['merge-base', head, upstream])).trim()
   const clash = await collisions(repo, base, head, upstream)
   if (clash.length === 0 && !extra.resolutionTree) {
-    const args = mode === 'rebase' ? ['rebase', upstream] : ['merge', '--no-edit', upstream]
+    const merges = mode === 'rebase' && (await repo.runGit(['config', '--get', 'pull.rebase'])).stdout.trim().toLowerCase() === 'merges'
+    const args = mode === 'rebase' ? ['rebase', ...(merges ? ['--rebase-merges'] : []), upstream] : ['merge', '--no-edit', upstream]
     const r = await runGit(repo.root, args, { env: gitEnv(repo) })
     passOutput(hooks, r)
     if (r.code !== 0) throw stopped(`\`git ${args[0]}\``, r)
