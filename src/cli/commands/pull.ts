@@ -13,7 +13,7 @@ import { sh } from '../../promote/precommit.js'
 import { abortPull, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
 
 export const command: Command = {
-  summary: 'git pull that renumbers clashing local promotions, then fetch the objects the checked-out models need',
+  summary: 'git pull (local promotions that clash are renumbered), then fetch missing objects',
   help: `usage: git zoo pull [<git-remote> [<branch>]] [--rebase | --no-rebase | --ff-only] [--from <zoo-remote>] [--jobs <n>] [--json]
        git zoo pull --continue | --abort [--json]
 
