@@ -149,10 +149,12 @@ async function collisions(repo: Repo, base: string, head: string, upstream: stri
   return out
 }
 
-/** The pull mode from the flags, else git's pull.rebase / pull.ff config, else rebase (spec/teams.md). */
+/** The pull mode from the flags, else git's branch.<name>.rebase / pull.rebase / pull.ff config, else rebase (spec/teams.md). */
 export async function pullMode(repo: Repo, flag?: PullMode): Promise<PullMode> {
   if (flag) return flag
-  const r = (await repo.runGit(['config', '--get', 'pull.rebase'])).stdout.trim().toLowerCase()
+  const branch = (await repo.runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'])).stdout.trim()
+  const own = branch ? (await repo.runGit(['config', '--get', `branch.${branch}.rebase`])).stdout.trim() : ''
+  const r = (own || (await repo.runGit(['config', '--get', 'pull.rebase'])).stdout.trim()).toLowerCase()
   if (['true', 'merges', 'interactive', 'i', 'm', 'yes', 'on', '1'].includes(r)) return 'rebase'
   if (['false', 'no', 'off', '0'].includes(r)) return 'merge'
   const ff = (await repo.runGit(['config', '--get', 'pull.ff'])).stdout.trim().toLowerCase()
