@@ -64,7 +64,8 @@ examples:
   },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)
-    const bin = sh(join(PROJECT_ROOT, 'bin', 'git-zoo.js'))
+    // how git runs this program again from the rebase (replay steps, sequence editor): this node, this script
+    const bin = `${sh(process.execPath)} ${sh(join(PROJECT_ROOT, 'bin', 'git-zoo.js'))}`
     const replay = str(args, 'replay')
     if (replay !== undefined) {
       await replayCommit(repo, replay, { onNote: io.err, crashPoint: crashPoints(io) })
