@@ -230,29 +230,39 @@ describe('git zoo pull', { concurrency: 2 }, () => {
     })
 
     it('a pull killed right after a replayed commit is finished by --continue without promoting twice', async () => {
-    const t = await team()
-    try {
-      const a = await t.clone('alice')
-      const b = await t.clone('bob')
-      await promote(a, 'crash/net', 1)
-      await ok(zoo(a, ['push']), 'alice push')
-      const mine = await promote(b, 'crash/net', 2)
-      const killed = await zoo(b, ['pull'], { GIT_ZOO_CRASH_AT: 'pull-after-replay-commit' })
-      assert.equal(killed.code, 1, killed.stderr)
-      assert.match(killed.stderr, /crash point pull-after-replay-commit/)
-      assert.match(killed.stderr, /git zoo pull --continue/)
-      assert.ok(existsSync(join(b, '.git', 'rebase-merge')), 'the rebase stopped')
-      const cont = JSON.parse((await ok(zoo(b, ['pull', '--continue', '--json']), 'continue')).stdout)
-      assert.deepEqual(cont.renumbered.map((r: { from: number; to: number }) => [r.from, r.to]), [[1, 2]])
-      await noConflictState(b)
-      assert.deepEqual(await versions(b, 'crash/net'), [1, 2])
-      assert.equal((await git(b, 'rev-list', '--count', 'origin/main..HEAD')).trim(), '1', 'one replayed promotion')
-      assert.ok((await getBytes(b, 'crash/net@v2')).equals(mine.bytes))
-      await verifyOk(b)
-    } finally { await t.cleanup() }
-  })
+      const t = await team()
+      try {
+        const a = await t.clone('alice')
+        const b = await t.clone('bob')
+        await promote(a, 'crash/net', 1)
+        await ok(zoo(a, ['push']), 'alice push')
+        const mine = await promote(b, 'crash/net', 2)
+        // uncommitted tracked changes would be overwritten: refused before anything moves
+        const head = await git(b, 'rev-parse', 'HEAD')
+        const config = await readFile(join(b, '.zoo', 'config.json'), 'utf8')
+        await writeFile(join(b, '.zoo', 'config.json'), config.replace(/\n$/, ' \n'))
+        const dirty = await zoo(b, ['pull'])
+        assert.equal(dirty.code, 1, dirty.stderr)
+        assert.match(dirty.stderr, /commit or stash them first/)
+        assert.equal(await git(b, 'rev-parse', 'HEAD'), head)
+        await writeFile(join(b, '.zoo', 'config.json'), config)
+        await noConflictState(b)
+        const killed = await zoo(b, ['pull'], { GIT_ZOO_CRASH_AT: 'pull-after-replay-commit' })
+        assert.equal(killed.code, 1, killed.stderr)
+        assert.match(killed.stderr, /crash point pull-after-replay-commit/)
+        assert.match(killed.stderr, /git zoo pull --continue/)
+        assert.ok(existsSync(join(b, '.git', 'rebase-merge')), 'the rebase stopped')
+        const cont = JSON.parse((await ok(zoo(b, ['pull', '--continue', '--json']), 'continue')).stdout)
+        assert.deepEqual(cont.renumbered.map((r: { from: number; to: number }) => [r.from, r.to]), [[1, 2]])
+        await noConflictState(b)
+        assert.deepEqual(await versions(b, 'crash/net'), [1, 2])
+        assert.equal((await git(b, 'rev-list', '--count', 'origin/main..HEAD')).trim(), '1', 'one replayed promotion')
+        assert.ok((await getBytes(b, 'crash/net@v2')).equals(mine.bytes))
+        await verifyOk(b)
+      } finally { await t.cleanup() }
+    })
 
-  it('evaluation records and a local fine-tune chain are carried to the new numbers', async () => {
+    it('evaluation records and a local fine-tune chain are carried to the new numbers', async () => {
       const t = await team()
       try {
         const a = await t.clone('alice')
