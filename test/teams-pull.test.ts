@@ -262,6 +262,42 @@ describe('git zoo pull', { concurrency: 2 }, () => {
       } finally { await t.cleanup() }
     })
 
+    it('a promotion commit that also changes other files: a conflict there is resolved by the user, then --continue', async () => {
+      const t = await team()
+      try {
+        const a = await t.clone('alice')
+        const b = await t.clone('bob')
+        await promote(a, 'mixed/net', 1)
+        await writeFile(join(a, 'notes.txt'), 'alice\n')
+        await git(a, 'add', 'notes.txt')
+        await git(a, 'commit', '-q', '-m', 'alice notes')
+        await ok(zoo(a, ['push']), 'alice push')
+        const mine = await promote(b, 'mixed/net', 2)
+        // bob folds a notes file into his promotion commit (the hook lets a non-model file through)
+        await writeFile(join(b, 'notes.txt'), 'bob\n')
+        await git(b, 'add', 'notes.txt')
+        await git(b, 'commit', '-q', '--amend', '--no-edit')
+        const stop = await zoo(b, ['pull'])
+        assert.equal(stop.code, 1, stop.stderr)
+        assert.match(stop.stderr, /outside the model versions do not apply.*resolve them.*git zoo pull --continue/s)
+        const early = await zoo(b, ['pull', '--continue'])
+        assert.equal(early.code, 1, early.stderr)
+        assert.match(early.stderr, /resolve the conflicts outside the zoo first.*notes\.txt/s)
+        await writeFile(join(b, 'notes.txt'), 'alice and bob\n')
+        await git(b, 'add', 'notes.txt')
+        const cont = JSON.parse((await ok(zoo(b, ['pull', '--continue', '--json']), 'continue')).stdout)
+        assert.deepEqual(cont.renumbered.map((r: { from: number; to: number }) => [r.from, r.to]), [[1, 2]])
+        await noConflictState(b)
+        assert.deepEqual(await versions(b, 'mixed/net'), [1, 2])
+        assert.equal((await git(b, 'rev-list', '--count', 'origin/main..HEAD')).trim(), '1', 'one replayed commit')
+        assert.deepEqual((await git(b, 'show', '--name-only', '--format=', 'HEAD')).trim().split('\n').sort(),
+          ['models/mixed/net/v2/README.md', 'models/mixed/net/v2/manifest.json', 'notes.txt'])
+        assert.equal(await readFile(join(b, 'notes.txt'), 'utf8'), 'alice and bob\n')
+        assert.equal(JSON.parse(await readFile(join(b, 'models/mixed/net/v2/manifest.json'), 'utf8')).files[0].sha256, createHash('sha256').update(mine.bytes).digest('hex'))
+        await verifyOk(b)
+      } finally { await t.cleanup() }
+    })
+
     it('evaluation records and a local fine-tune chain are carried to the new numbers', async () => {
       const t = await team()
       try {

@@ -53,6 +53,10 @@ export interface PullState {
   resolution_tree?: string
   /** The replay step committing now, and HEAD before it: a step run again after a kill knows it committed. */
   pending?: { sha: string; parent: string }
+  /** Local commits replayed so far: a step run again (rescheduled by git) is a no-op. */
+  done?: string[]
+  /** A replay step whose changes outside models/ conflicted: the user resolves them in the index. */
+  resolving?: string
 }
 
 export interface IntegrateHooks {
@@ -298,20 +302,25 @@ export async function replayCommit(repo: Repo, sha: string,
   if (!state) throw new UsageError('no `git zoo pull` is under way here (this step is run by the rebase `git zoo pull` starts)', 'E_PULL_NO_STATE', {})
   const parent = (await repo.git(['rev-parse', `${sha}^`])).trim()
   const head = (await repo.git(['rev-parse', 'HEAD'])).trim()
+  if (state.done?.includes(sha)) return
   if (state.pending?.sha === sha && head !== state.pending.parent && await rev(repo, 'HEAD^') === state.pending.parent) {
     // this step was killed after its commit: it is done
     delete state.pending
+    state.done = [...(state.done ?? []), sha]
     await writeState(repo, state)
     return
   }
+  const resolved = opts.staged === true || state.resolving === sha
   const changes = parseRawDiff(await repo.git(['diff-tree', '-r', '--raw', '-z', '--no-renames', '--no-abbrev', parent, sha]))
   const cat = new CatFile(repo.root, repo.env)
   const written: string[] = []
   try {
     // Unchanged by the integration and already on top of its parent: keep the commit as it is.
     const affected = await needsRewrite(repo, cat, state, changes, sha)
-    if (!affected && head === parent && !opts.staged) {
+    if (!affected && head === parent && !resolved) {
       await repo.git(['merge', '--ff-only', '-q', sha])
+      state.done = [...(state.done ?? []), sha]
+      await writeState(repo, state)
       return
     }
     const upstreamOf = (name: string): number[] => state.upstream_versions[name] ?? []
@@ -383,20 +392,27 @@ export async function replayCommit(repo: Repo, sha: string,
       written.push(path)
       handled.add(c.path)
     }
+    if (written.length) await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: written.join('\0') })
     // everything else in the commit (changes outside models/, say) as a patch
     const rest = changes.filter((c) => !handled.has(c.path)).map((c) => c.path)
-    if (rest.length && !opts.staged) {
+    if (rest.length && !resolved) {
       const patch = await runGit(repo.root, ['diff-tree', '-p', '--binary', '--no-renames', parent, sha, '--', ...rest.map((p) => `:(literal)${p}`)], { env: gitEnv(repo) })
       if (patch.code !== 0) throw new ZooError(`git diff-tree failed: ${patch.stderr.trim()}`, 'E_GIT', { sha })
       const ap = await runGit(repo.root, ['apply', '--index', '--3way', '-'], { input: patch.stdout, env: gitEnv(repo) })
       if (ap.code !== 0) {
-        throw new CheckError(`the changes of ${sha.slice(0, 12)} outside the model versions do not apply on top of the upstream:\n${(ap.stderr + ap.stdout).trim()}\nresolve them (edit, \`git add\`), commit with \`git commit -C ${sha.slice(0, 12)}\`, then run \`git zoo pull --continue\``, 'E_PULL_STOPPED', { sha })
+        state.resolving = sha
+        await writeState(repo, state)
+        throw new CheckError(`the changes of ${sha.slice(0, 12)} outside the model versions do not apply on top of the upstream:\n${(ap.stderr + ap.stdout).trim()}\nresolve them (edit, \`git add\`), then run \`git zoo pull --continue\` (or \`git zoo pull --abort\`)`, 'E_PULL_STOPPED', { sha })
       }
     }
-    if (written.length) await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: written.join('\0') })
+    if (resolved && (await unmergedPaths(repo)).length) {
+      throw new CheckError(`resolve the conflicts first (edit, \`git add\`): ${(await unmergedPaths(repo)).map(sh).join(' ')}; then run \`git zoo pull --continue\``, 'E_PULL_CONFLICT', { sha })
+    }
     const staged = await repo.runGit(['diff', '--cached', '--quiet'])
     if (staged.code === 0) {
       opts.onNote(`git zoo: ${sha.slice(0, 12)} is already in the upstream; nothing to replay\n`)
+      delete state.resolving
+      state.done = [...(state.done ?? []), sha]
       await writeState(repo, state)
       return
     }
@@ -419,6 +435,8 @@ export async function replayCommit(repo: Repo, sha: string,
       throw new CheckError(`the replayed commit of ${sha.slice(0, 12)} was refused:\n${(c.stderr + c.stdout).trim()}\nfix what it says, commit, then run \`git zoo pull --continue\` (or \`git zoo pull --abort\`)`, 'E_COMMIT_REFUSED', { sha })
     }
     delete state.pending
+    delete state.resolving
+    state.done = [...(state.done ?? []), sha]
     await writeState(repo, state)
     written.length = 0
   } finally {
@@ -505,7 +523,10 @@ export async function continuePull(repo: Repo, hooks: IntegrateHooks): Promise<I
     const added = stoppedAt
       ? parseRawDiff(await repo.git(['diff-tree', '-r', '--raw', '-z', '--no-renames', '--no-abbrev', `${stoppedAt}^`, stoppedAt, '--', `${MODELS_DIR}/`]))
       : []
-    if (added.length) {
+    if (state.resolving) {
+      // a replay step stopped on its changes outside models/; the user resolved them in the index
+      await replayCommit(repo, state.resolving, { onNote: hooks.onGitOutput })
+    } else if (added.length) {
       // the pick git stopped at touches models/: drop its zoo changes (conflicted or taken from
       // either side by hand); the replay writes them again under free numbers
       await repo.git(['reset', '-q', 'HEAD', '--', `${MODELS_DIR}/`])
