@@ -44,8 +44,9 @@ flags:
   --from <zoo-remote>  fetch objects from this zoo remote (default: the one named like the git
                        remote, else the zoo's default remote)
   -j, --jobs <n>       objects in flight at once (default 8, or GIT_ZOO_JOBS)
-  --json               print { git_remote, action, renumbered: [{ name, from, to, seal }], lazy,
-                       remote, url, models, objects, bytes, skipped_objects, skipped_bytes }
+  --json               print { git_remote, action, renumbered: [{ name, from, to, seal, old_seal }],
+                       lazy, remote, url, models, objects, bytes, skipped_objects, skipped_bytes }
+                       (action: up-to-date, fast-forward, rebase or merge; --abort prints { aborted })
 internal (run by the rebase this command starts):
   --replay <commit>    promote one local commit's versions again on top of HEAD
   --edit-todo <file>   git's sequence editor: turn local zoo commits into replay steps
