@@ -395,7 +395,12 @@ describe('git zoo pull', { concurrency: 2 }, () => {
       } finally { await t.cleanup() }
     })
 
-    for (const how of ['--rebase', '--no-rebase'] as const) {
+    const plain: Record<string, string[]> = {
+      '--rebase': ['pull', '--rebase'],
+      '--no-rebase': ['pull', '--no-rebase'],
+      '--rebase (apply backend)': ['-c', 'rebase.backend=apply', 'pull', '--rebase'],
+    }
+    for (const [how, args] of Object.entries(plain)) {
       it(`a plain git pull ${how} that stops on models/: the hook names git zoo pull --continue, which resolves it`, async () => {
         const t = await team()
         try {
@@ -407,7 +412,7 @@ describe('git zoo pull', { concurrency: 2 }, () => {
           await writeFile(join(b, 'notes.txt'), 'bob\n')
           await git(b, 'add', 'notes.txt')
           await git(b, 'commit', '-q', '-m', 'notes')
-          const gp = await gitRun(b, ['pull', how])
+          const gp = await gitRun(b, args)
           assert.notEqual(gp.code, 0, 'git stops on the add/add conflict')
           assert.match(gp.stdout + gp.stderr, /CONFLICT \(add\/add\).*models\/plain\/net\/v1\/manifest\.json/)
           // taking the other side is refused by the hook, which names the command that resolves it
