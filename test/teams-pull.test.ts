@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto'
 import { readFile, writeFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { encodeNpy } from '../src/demo/data.js'
+import { rewriteText, rewriteTodo } from '../src/promote/integrate.js'
 import { dataset, permModel } from './eval-fixtures.js'
 import {
   tempDir, zoo, git, gitRun, sshKey, useSigningKey, signerLine, safetensorsBytes, type Run, type SshKey,
@@ -88,6 +89,29 @@ async function verifyOk(dir: string, extra: string[] = []): Promise<void> {
   const r = await zoo(dir, ['verify', '--json', ...extra])
   assert.equal(r.code, 0, `verify ${extra.join(' ')} in ${dir}:\n${r.stdout}${r.stderr}`)
 }
+
+describe('rewriting references (pure functions)', () => {
+  it('renames each name@vN and seal once, by what it named originally (a chain v3->v4, v4->v5)', () => {
+    const state = {
+      renumbered: [
+        { name: 'x/net', from: 3, to: 4, old_seal: 'bafyold3aaaaaaaaaaaaaaaaaaaa', seal: 'bafynew4aaaaaaaaaaaaaaaaaaaa' },
+        { name: 'x/net', from: 4, to: 5, old_seal: 'bafyold4aaaaaaaaaaaaaaaaaaaa', seal: 'bafynew5aaaaaaaaaaaaaaaaaaaa' },
+      ],
+      seals: {
+        bafyold3aaaaaaaaaaaaaaaaaaaa: { name: 'x/net', version: 4, seal: 'bafynew4aaaaaaaaaaaaaaaaaaaa' },
+        bafyold4aaaaaaaaaaaaaaaaaaaa: { name: 'x/net', version: 5, seal: 'bafynew5aaaaaaaaaaaaaaaaaaaa' },
+      },
+    }
+    const msg = 'zoo: promote x/net@v4\n\nfine-tune of x/net@v3, not x/net@v30 nor y/x/net@v3x nor other@v3\n\nZoo-Model: x/net@v4\nZoo-Seal: bafyold4aaaaaaaaaaaaaaaaaaaa\n'
+    assert.equal(rewriteText(msg, state),
+      'zoo: promote x/net@v5\n\nfine-tune of x/net@v4, not x/net@v30 nor y/x/net@v3x nor other@v3\n\nZoo-Model: x/net@v5\nZoo-Seal: bafynew5aaaaaaaaaaaaaaaaaaaa\n')
+  })
+  it('turns the picks of zoo commits into replay steps and leaves the others', () => {
+    const todo = 'pick 1a2b3c4 zoo: promote x@v1\npick 9f8e7d6 notes\n# comment\n'
+    assert.equal(rewriteTodo(todo, ['1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d'], 'ZOO'),
+      'exec ZOO pull --replay 1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d\npick 9f8e7d6 notes\n# comment\n')
+  })
+})
 
 describe('git zoo pull', { concurrency: 2 }, () => {
   describe('git zoo pull integrates concurrent promotions', { concurrency: 3 }, () => {
