@@ -13,7 +13,6 @@ import { sh } from '../../promote/precommit.js'
 import { abortPull, checkNotInProgress, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
 
 export const command: Command = {
-  summary: 'git pull (local promotions that clash are renumbered), then fetch missing objects',
   help: `usage: git zoo pull [<git-remote> [<branch>]] [--rebase | --no-rebase | --ff-only] [--from <zoo-remote>] [--jobs <n>] [--json]
        git zoo pull --continue | --abort [--json]
 
@@ -64,9 +63,9 @@ examples:
     from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' },
   },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
-    // how git runs this program again from the rebase (replay steps, sequence editor): this node, this script
-    const bin = `${sh(process.execPath)} ${sh(join(PROJECT_ROOT, 'bin', 'git-zoo.js'))}`
+    const repo = await Repo.open(io.cwd, io)
+    // how git runs this program again from the rebase (replay steps, sequence editor), as the hooks do
+    const bin = sh(join(PROJECT_ROOT, 'bin', 'git-zoo.js'))
     const replay = str(args, 'replay')
     if (replay !== undefined) {
       await replayCommit(repo, replay, { onNote: io.err, crashPoint: crashPoints(io) })
