@@ -4,11 +4,11 @@ import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGitRemote, type GitResult } from '../../git/git.js'
 import { PROJECT_ROOT } from '../../version.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
-import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
+import { EMPTY_SYNC, defaultGitRemote, fetchFor, gitProgressFor } from '../transfer.js'
 import { sh } from '../../promote/precommit.js'
 import { abortPull, checkNotInProgress, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
 
@@ -102,7 +102,11 @@ examples:
       const flag: PullMode | undefined = modes[0] === 'no-rebase' ? 'merge' : modes[0]
       const mode = await pullMode(repo, flag)
       await checkNotInProgress(repo)
-      const f = await runGit(repo.root, ['fetch', gitRemote, ...(branch ? [branch] : [])], { env: io.env })
+      const gitBar = gitProgressFor(io)
+      let f: GitResult
+      try {
+        f = await runGitRemote(repo.root, ['fetch', gitRemote, ...(branch ? [branch] : [])], { env: io.env, onProgress: gitBar.onProgress })
+      } finally { gitBar.done() }
       if (f.stdout) io.err(f.stdout)
       if (f.stderr) io.err(f.stderr)
       if (f.code !== 0) throw new ZooError(`\`git fetch ${gitRemote}${branch ? ` ${branch}` : ''}\` failed (exit ${f.code}); nothing was changed`, 'E_GIT', { code: f.code })
