@@ -367,7 +367,7 @@ describe('interrupted transfers resume', { concurrency: 2 }, () => {
       const p = await startPaused(b, ['pull', '--jobs', '1'], 'transfer-object')
       const res = await interrupt(p, 'SIGINT', 'pull mid-fetch')
       assert.equal(res.code, 130, res.stderr)
-      assert.match(res.stderr, /git zoo: interrupted; what git pulled and the objects fetched so far are kept/)
+      assert.match(res.stderr, /git zoo: interrupted; the objects fetched so far are kept; run `git zoo pull` again to resume/)
       assert.deepEqual(await leftovers(b), [])
       const again = JSON.parse((await ok(zoo(b, ['pull', '--json']), 'pull again')).stdout)
       assert.ok(again.skipped_objects > 0, `the rerun skipped what was fetched: ${JSON.stringify(again)}`)
