@@ -316,6 +316,50 @@ export class LocalStore implements Store {
     this.fds.clear()
   }
 
+  /**
+   * Replace damaged or missing objects with good copies (`git zoo verify --repair`). Each copy is
+   * checked against its CID, then all are appended to a new pack, which is made durable and visible
+   * (pack fsync, its index renamed into place); only then is every older index that listed a
+   * replaced object rewritten without it (temp + fsync + rename), so afterwards each object is listed
+   * by exactly one index. An interruption between the two steps leaves both listed: reads may still
+   * meet the damaged copy, and running the repair again finishes the job. The damaged bytes stay in
+   * their old pack, listed by no index, until gc rewrites that pack.
+   */
+  async replaceObjects(copies: Array<{ cid: CID; bytes: Uint8Array }>): Promise<void> {
+    if (copies.length === 0) return
+    for (const { cid, bytes } of copies) verifyBytes(cid, bytes, 'repair')
+    await this.rescanIfChanged()
+    const old = new Map<string, Set<string>>() // pack -> keys whose entry there is replaced
+    for (const { cid } of copies) {
+      const e = this.index.get(key(cid))
+      if (e) old.set(e.pack, (old.get(e.pack) ?? new Set()).add(key(cid)))
+    }
+    for (const { cid, bytes } of copies) await this.putVerified(cid, bytes, { rewrite: true })
+    await this.flush()
+    for (const [pack, keys] of old) {
+      if (this.cur?.name === pack) continue // cannot happen after flush; kept for safety
+      const idxName = pack.slice(0, -5) + '.idx'
+      const idxPath = join(this.packsDir, idxName)
+      let entries: Array<[string, number, number]>
+      try {
+        entries = parseIndex(await readFile(idxPath), idxName)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+        if (!(err instanceof CorruptObjectError)) throw err
+        entries = (await scanPack(join(this.packsDir, pack)).catch(() => ({ entries: [] }))).entries
+      }
+      const kept = entries.filter(([k]) => !keys.has(k))
+      if (kept.length === 0) {
+        // nothing good is left in that pack: without an index it is an interrupted write to gc
+        await rm(idxPath, { force: true })
+        this.loadedIdx.delete(idxName)
+      } else {
+        await writeFileAtomic(idxPath, encodeIndex(kept))
+      }
+    }
+    if (old.size) await fsyncDir(this.packsDir)
+  }
+
   /** Forget a pack this handle has open (gc removed or replaced it). */
   async dropPack(pack: string): Promise<void> {
     const fd = this.fds.get(pack)

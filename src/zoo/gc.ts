@@ -54,7 +54,10 @@ export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: b
         const st = await stat(store.packPath(pack)).catch(() => null)
         const young = st !== null && now - st.mtimeMs < graceMs
         const dead = objects.filter(([c]) => !live.has(c))
-        if (young || dead.length === 0) { keptObjects += objects.length; continue }
+        // records no index lists any more (objects `verify --repair` replaced) are dead bytes too
+        const listed = 8 + objects.reduce((a, [c, n]) => a + 8 + CID.parse(c).bytes.length + n, 0)
+        const unlisted = st !== null && st.size > listed
+        if (young || (dead.length === 0 && !unlisted)) { keptObjects += objects.length; continue }
         removedObjects += dead.length
         removedBytes += dead.reduce((a, [, n]) => a + n, 0)
         keptObjects += objects.length - dead.length

@@ -3,17 +3,18 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
+import { openReader } from '../../remote/objects.js'
 import { openDataset, type Dataset } from '../../evals/data.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
 import type { Manifest } from '../../manifest/manifest.js'
-import type { LocalStore } from '../../cas/local.js'
+import type { Store } from '../../cas/store.js'
 import { UsageError } from '../../errors.js'
 
 interface Side { manifest: Manifest; predictions: Int32Array; source: 'recorded' | 'computed'; accuracy: number; file: string }
 
 /** The model's predictions on `data`: from its evaluation record when there is one, else by running it. */
-async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: () => Promise<LocalStore>, file: string | undefined, batchSize?: number): Promise<Side> {
+async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: () => Promise<Store>, file: string | undefined, batchSize?: number): Promise<Side> {
   const records = (await readEvaluations(repo, m)).filter((e) => e.ok && e.data.sha256 === data.sha256 && (file === undefined || e.model.file === file))
   const usable = records.map((r) => ({ r, p: decodePredictions(r) })).filter((x) => x.p !== undefined)
   if (usable.length === 1 || (usable.length > 1 && new Set(usable.map((u) => u.r.model.file)).size === 1)) {
@@ -62,8 +63,8 @@ examples:
     const mb = await repo.resolve(args.positional[1]!)
     const labels = str(args, 'labels')
     const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
-    let store: LocalStore | undefined
-    const getStore = async (): Promise<LocalStore> => (store ??= await repo.openStore())
+    let store: Store | undefined
+    const getStore = async (): Promise<Store> => (store ??= await openReader(repo))
     try {
       const file = str(args, 'file')
       const a = await predictionsOf(repo, ma, data, getStore, file, batchSize)

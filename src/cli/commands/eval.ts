@@ -5,6 +5,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
+import { openReader } from '../../remote/objects.js'
 import { openDataset } from '../../evals/data.js'
 import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
 import { UsageError } from '../../errors.js'
@@ -96,7 +97,7 @@ examples:
         }
         throw new UsageError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
       }
-      const store = await repo.openStore()
+      const store = await openReader(repo)
       let result
       try {
         const { evaluateModel } = await import('../../evals/run.js')

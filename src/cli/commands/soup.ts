@@ -5,6 +5,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
+import { openReader } from '../../remote/objects.js'
 import type { FileEntry, Json, Manifest } from '../../manifest/manifest.js'
 import { promote } from '../../promote/promote.js'
 import { FileOpener } from '../../weights/tensors.js'
@@ -115,7 +116,7 @@ examples:
     const method = k !== undefined ? 'epoch-average' : weights ? 'weighted' : 'uniform'
 
     const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-soup-'))
-    const store = await repo.openStore()
+    const store = await openReader(repo)
     let onnxNote: { replaced: number; kept: number; unused: number } | { refused: string } | undefined
     const files = [{ source: join(tmp, 'model.safetensors'), path: 'model.safetensors' }]
     try {
