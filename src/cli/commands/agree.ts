@@ -33,7 +33,8 @@ export const command: Command = {
 The hard agreement rate of two models on a labelled dataset: the fraction of samples on which their
 predicted classes (argmax) are equal, as in the Model Zoos paper. Predictions come from the models'
 evaluation records for the same data (see \`git zoo eval\`) when present; a model without one is run
-with onnxruntime (and nothing is recorded). The data format is eval's (spec/eval.md).
+with onnxruntime (and nothing is recorded; in a lazy clone its objects are fetched from the zoo
+remotes, each checked against its CID). The data format is eval's (spec/eval.md).
 
 flags:
   --data <file>        <stem>.x.npy (with <stem>.y.npy) or an .npz holding x and y (required)

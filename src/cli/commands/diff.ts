@@ -58,6 +58,7 @@ Files are paired by path; trajectories by their path inside the checkpoint, at e
 epoch unless --epoch is given; a lone tensor file on each side pairs with the other. PyTorch pickle
 checkpoints are never unpickled: they are reported as not inspectable, with a static scan of their
 pickle (which fails closed) and which zip entries hold identical bytes. Formulas: spec/eval.md.
+In a lazy clone the objects read are fetched from the zoo remotes, each checked against its CID.
 
 flags:
   --file <path>     compare only this file (same path in both models)

@@ -39,6 +39,7 @@ again: its record is shown.
 
 The model is written, every byte verified, into a fresh temp folder holding only its files; ONNX
 external data that points outside it (.., absolute paths, symbolic links) is refused before loading.
+In a lazy clone the model's objects are fetched from the zoo remotes, each checked against its CID.
 
 Data (spec/eval.md): NumPy arrays x (float, [N, ...]) and y (integer labels, [N]) as
   <stem>.x.npy with <stem>.y.npy beside it (or --labels <file>), or

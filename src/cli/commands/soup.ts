@@ -69,6 +69,7 @@ metrics until it is evaluated (git zoo eval).
 
 When the first model has an ONNX file whose initializers match the soup's tensors by name, dtype
 and shape, a model.onnx is written too: that graph with the averaged weights, ready for eval.
+In a lazy clone the objects read are fetched from the zoo remotes, each checked against its CID.
 
 flags:
   --name <model>        the new model's name (required)
