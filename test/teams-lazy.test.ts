@@ -101,6 +101,16 @@ describe('a lazy clone fetches on demand', () => {
     const body = weights.flatMap((w) => w.tensors).find((t) => t.name === 'body')
     assert.ok(body && !body.identical && body.l2 > 0, JSON.stringify(body)) // the 2 MiB tensor was read through the lazy store
 
+    // diff read the 2 MiB tensors chunk by chunk; their nodes were kept in memory, not stored
+    const roots: string[] = []
+    for (const m of ['p', 'q']) {
+      const man = JSON.parse(await readFile(join(c, 'models', 'lazy', m, 'v1', 'manifest.json'), 'utf8'))
+      roots.push(man.files.find((f: { path: string }) => f.path === 'model.safetensors').root)
+    }
+    assert.ok(roots.every((r) => r.startsWith('bafyrei')), 'the safetensors files are trees of chunks')
+    const afterDiff = JSON.parse((await ok(zoo(c, ['verify', '--json']), 'verify after diff')).stdout)
+    assert.deepEqual(roots.filter((r) => afterDiff.not_fetched.some((x: { object: string }) => x.object === r)), roots)
+
     const evalA = await ok(zoo(a, ['eval', 'lazy/p', '--data', 'd.x.npy', '--no-record', '--json']), 'eval in a')
     const evalC = await ok(zoo(c, ['eval', 'lazy/p', '--data', 'd.x.npy', '--no-record', '--json']), 'eval in the lazy clone')
     assert.deepEqual(JSON.parse(evalC.stdout).metrics, JSON.parse(evalA.stdout).metrics)

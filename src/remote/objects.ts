@@ -4,13 +4,14 @@
  * by the remote store's get before anyone sees it (spec/teams.md).
  */
 import type { CID } from '../cas/cid.js'
-import { RAW } from '../cas/cid.js'
+import { RAW, parseCid } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import type { Store } from '../cas/store.js'
 import { CorruptObjectError, NotFoundError, ZooError, errorMessage } from '../errors.js'
 import type { Repo } from '../repo.js'
 import { redactUrl } from './index.js'
-import { isLazy, openZooRemote, pickZooRemote, zooRemotes, type ZooRemote } from './sync.js'
+import { syncFiles } from './dag.js'
+import { TransferSide, isLazy, openZooRemote, pickZooRemote, zooRemotes, type ZooRemote } from './sync.js'
 
 /**
  * The zoo remotes in the order objects are looked for: only `from` when given; else the default one
@@ -65,6 +66,14 @@ export class RemoteObjects {
       }
     }
     return { failures }
+  }
+
+  /** The first zoo remote in order that opens, or undefined. */
+  async first(): Promise<Store | undefined> {
+    for (const r of await this.remotes()) {
+      try { return await this.open(r) } catch { /* the next one */ }
+    }
+    return undefined
   }
 
   async close(): Promise<void> {
@@ -132,6 +141,24 @@ export class OnDemandStore implements Store {
     return found.bytes
   }
 
+  /**
+   * Fetch whole files ahead of reading them, several objects at once (syncFiles: verified, nodes
+   * stored after their children), from the first zoo remote that serves them all. Best effort:
+   * on any failure the reads fall back to fetching object by object, where each remote is tried.
+   */
+  async prefetch(files: Array<{ root: string; size: number }>): Promise<void> {
+    const absent = []
+    for (const f of files) if (!(await this.local.has(parseCid(f.root)))) absent.push({ root: f.root, size: f.size })
+    if (absent.length === 0) return
+    const from = await this.remotes.first()
+    if (!from) return
+    try {
+      await syncFiles(from, new TransferSide(this.local, { serial: true, trustPuts: true }), absent)
+    } catch {
+      // what arrived is kept (and durable after flush); the rest is fetched on demand
+    }
+  }
+
   /** Whether the object is in the local store (what is fetched on demand is not counted). */
   has(cid: CID): Promise<boolean> { return this.local.has(cid) }
   put(cid: CID, bytes: Uint8Array): Promise<boolean> { return this.local.put(cid, bytes) }
@@ -153,4 +180,9 @@ export async function openReader(repo: Repo): Promise<Store> {
   if (!(await isLazy(repo))) return local
   let order: Promise<ZooRemote[]> | undefined
   return new OnDemandStore(local, new RemoteObjects(repo, () => (order ??= remotesInOrder(repo))))
+}
+
+/** For commands about to read whole files: fetch them ahead in a lazy clone; nothing otherwise. */
+export async function prefetchFiles(store: Store, files: Array<{ root: string; size: number }>): Promise<void> {
+  if (store instanceof OnDemandStore) await store.prefetch(files)
 }

@@ -5,7 +5,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader } from '../../remote/objects.js'
+import { openReader, prefetchFiles } from '../../remote/objects.js'
 import { openDataset } from '../../evals/data.js'
 import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
 import { UsageError } from '../../errors.js'
@@ -101,6 +101,7 @@ examples:
       const store = await openReader(repo)
       let result
       try {
+        await prefetchFiles(store, [file]) // a lazy clone fetches the graph ahead, several objects at once
         const { evaluateModel } = await import('../../evals/run.js')
         const rowBytes = data.rowShape.reduce((a, b) => a * b, 1) * Number(data.x.descr.slice(2)) // progress in bytes of x
         const progress = new Progress(io, 'eval', data.n * rowBytes)

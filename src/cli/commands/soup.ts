@@ -5,7 +5,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader } from '../../remote/objects.js'
+import { openReader, prefetchFiles } from '../../remote/objects.js'
 import type { FileEntry, Json, Manifest } from '../../manifest/manifest.js'
 import { promote } from '../../promote/promote.js'
 import { FileOpener } from '../../weights/tensors.js'
@@ -121,6 +121,7 @@ examples:
     let onnxNote: { replaced: number; kept: number; unused: number } | { refused: string } | undefined
     const files = [{ source: join(tmp, 'model.safetensors'), path: 'model.safetensors' }]
     try {
+      await prefetchFiles(store, members.map((m) => m.file)) // a lazy clone fetches every member ahead
       const opener = new FileOpener(store)
       const plan = await planSoup(members, opener)
       const where = await writeSoup(plan, members.map((m) => m.weight), files[0]!.source, { 'git-zoo': `soup/${method}` })
