@@ -9,7 +9,9 @@
  * 3. the damaged bytes are copied aside to `<store>/bad/<cid>` (like `git lfs fsck` keeps bad
  *    objects in `.git/lfs/bad/`), then the good copies go into a new pack and the old indexes stop
  *    listing the replaced objects (LocalStore.replaceObjects);
- * 4. verify runs again: a repaired node may reveal damage below it, which the next round repairs.
+ *    A node's good copy is decoded and the objects below it that are absent or damaged here are
+ *    repaired with it, children first, so invariant 2 holds throughout;
+ * 4. verify runs again until it finds nothing more to try.
  * The result lists what was repaired and what was not; the command exits 0 only when verify finds
  * nothing damaged any more.
  */
@@ -21,6 +23,9 @@ import type { Manifest } from '../manifest/manifest.js'
 import { fsyncDir, tempName } from '../cas/atomic.js'
 import { registerWriter } from '../cas/lock.js'
 import type { LocalStore } from '../cas/local.js'
+import { RAW } from '../cas/cid.js'
+import { CorruptObjectError, NotFoundError } from '../errors.js'
+import { decodeNode } from '../manifest/node.js'
 import { RemoteObjects, describeFailures, remotesInOrder } from '../remote/objects.js'
 import type { ZooRemote } from '../remote/sync.js'
 import { redactUrl } from '../remote/index.js'
@@ -54,7 +59,7 @@ export interface RepairOptions {
   onRepaired?: (r: Repaired) => void
 }
 
-/** Rounds of verify + repair: each round can only go one node level deeper. */
+/** Rounds of verify + repair (a bound: one round normally repairs everything it can). */
 const MAX_ROUNDS = 32
 
 const REPAIRABLE = new Set(['corrupt', 'missing'])
@@ -78,6 +83,18 @@ async function keepAside(storeRoot: string, cid: string, bytes: Uint8Array): Pro
       await rm(tmp, { force: true })
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
+  }
+}
+
+/** Whether an object reads back whole from the local store. */
+async function localState(store: LocalStore, cid: CID): Promise<'ok' | 'missing' | 'corrupt'> {
+  try {
+    await store.get(cid)
+    return 'ok'
+  } catch (err) {
+    if (err instanceof NotFoundError) return 'missing'
+    if (err instanceof CorruptObjectError) return 'corrupt'
+    throw err
   }
 }
 
@@ -110,16 +127,41 @@ export async function repairModels(repo: Repo, manifests: Manifest[], opts: Repa
         if (todo.size === 0 || round === MAX_ROUNDS) break
         const copies: Array<{ cid: CID; bytes: Uint8Array }> = []
         const pending: Repaired[] = []
-        for (const [object, problems] of todo) {
+        /**
+         * Queue a good copy of `cid`, after the damaged or absent objects below it when it is a node
+         * (children first: invariant 2 holds at every moment, even across pack boundaries). Returns
+         * whether the copy and its whole subtree were queued.
+         */
+        const queue = async (cid: CID, problem: string, models: string[]): Promise<boolean> => {
+          const object = cid.toString()
           attempted.add(object)
-          const cid = CID.parse(object)
           const found = await remotes.find(cid)
-          if ('failures' in found) { failed.set(object, `no zoo remote has a good copy: ${describeFailures(found.failures)}`); continue }
-          const problem = problems[0]!.problem
+          if ('failures' in found) { failed.set(object, `no zoo remote has a good copy: ${describeFailures(found.failures)}`); return false }
+          let complete = true
+          if (cid.code !== RAW) {
+            let links: Array<[CID, number]> = []
+            try { links = decodeNode(found.bytes, cid).links } catch { /* malformed everywhere: verify reports it */ }
+            for (const [child] of links) {
+              if (attempted.has(child.toString())) continue
+              const state = await localState(store, child)
+              if (state === 'ok') continue
+              if (!(await queue(child, state, models))) complete = false
+            }
+          }
+          // an absent node is stored only with everything below it; a damaged one is replaced anyway
+          if (!complete && problem === 'missing') {
+            failed.set(object, 'objects below it could not be repaired, so it was not stored (invariant 2)')
+            return false
+          }
           const bad = problem === 'corrupt' ? await damagedBytes(store, cid) : null
           const movedTo = bad ? await keepAside(storeRoot, object, bad) : null
           copies.push({ cid, bytes: found.bytes })
-          pending.push({ object, problem, models: [...new Set(problems.map((p) => p.model))], from: found.remote.name, url: redactUrl(found.remote.url), moved_to: movedTo })
+          pending.push({ object, problem, models, from: found.remote.name, url: redactUrl(found.remote.url), moved_to: movedTo })
+          return complete
+        }
+        for (const [object, problems] of todo) {
+          if (attempted.has(object)) continue // queued below another node this round
+          await queue(CID.parse(object), problems[0]!.problem, [...new Set(problems.map((p) => p.model))])
         }
         await store.replaceObjects(copies)
         for (const r of pending) { repaired.push(r); opts.onRepaired?.(r) }
