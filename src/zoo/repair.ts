@@ -15,7 +15,7 @@
  * The result lists what was repaired and what was not; the command exits 0 only when verify finds
  * nothing damaged any more.
  */
-import { link, mkdir, open, rm } from 'node:fs/promises'
+import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
@@ -75,13 +75,21 @@ async function keepAside(storeRoot: string, cid: string, bytes: Uint8Array): Pro
     try { await fd.writeFile(bytes); await fd.sync() } finally { await fd.close() }
     // link refuses an existing name, so an earlier repair's bytes are never overwritten
     try {
-      await link(tmp, target)
-      await rm(tmp, { force: true })
+      try {
+        await link(tmp, target)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw err
+        // no hard links on this filesystem: rename, after checking the name is free
+        if (await stat(target).then(() => true, () => false)) throw Object.assign(new Error('exists'), { code: 'EEXIST' })
+        await rename(tmp, target)
+      }
       await fsyncDir(dir)
       return target
     } catch (err) {
-      await rm(tmp, { force: true })
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    } finally {
+      await rm(tmp, { force: true })
     }
   }
 }
