@@ -28,7 +28,8 @@ export async function remotesInOrder(repo: Repo, from?: string): Promise<ZooRemo
 /** Why one remote could not give a good copy. */
 export interface RemoteFailure { remote: string; url: string; reason: string; damaged: boolean }
 
-export type Found = { bytes: Uint8Array; remote: ZooRemote } | { failures: RemoteFailure[] }
+/** A good copy, the remote it came from and where that remote is (a path or a URL without credentials). */
+export type Found = { bytes: Uint8Array; remote: ZooRemote; location: string } | { failures: RemoteFailure[] }
 
 /** Looks objects up on the zoo remotes in order; each remote is opened once, when first needed. */
 export class RemoteObjects {
@@ -58,7 +59,7 @@ export class RemoteObjects {
       let store: Store
       try { store = await this.open(r) } catch (err) { fail(errorMessage(err)); continue }
       try {
-        return { bytes: await store.get(cid), remote: r }
+        return { bytes: await store.get(cid), remote: r, location: store.location }
       } catch (err) {
         if (err instanceof NotFoundError) fail('not there')
         else if (err instanceof CorruptObjectError) fail('it holds damaged bytes (they do not match the CID; nothing was kept)', true)

@@ -28,7 +28,6 @@ import { CorruptObjectError, NotFoundError } from '../errors.js'
 import { decodeNode } from '../manifest/node.js'
 import { RemoteObjects, describeFailures, remotesInOrder } from '../remote/objects.js'
 import type { ZooRemote } from '../remote/sync.js'
-import { redactUrl } from '../remote/index.js'
 import { verifyModels, type Problem, type VerifyResult } from './verify.js'
 
 export const BAD_DIR = 'bad'
@@ -39,6 +38,7 @@ export interface Repaired {
   problem: string
   models: string[]
   from: string
+  /** Where that remote is: a path, or a URL without credentials. */
   url: string
   /** Where the damaged bytes were kept, or null (a missing object; a pack that is gone). */
   moved_to: string | null
@@ -164,7 +164,7 @@ export async function repairModels(repo: Repo, manifests: Manifest[], opts: Repa
           const bad = problem === 'corrupt' ? await damagedBytes(store, cid) : null
           const movedTo = bad ? await keepAside(storeRoot, object, bad) : null
           copies.push({ cid, bytes: found.bytes })
-          pending.push({ object, problem, models, from: found.remote.name, url: redactUrl(found.remote.url), moved_to: movedTo })
+          pending.push({ object, problem, models, from: found.remote.name, url: found.location, moved_to: movedTo })
           return complete
         }
         for (const [object, problems] of todo) {
