@@ -2,13 +2,14 @@
  * Lazy clones and relative zoo remote paths, through the real CLI and real git:
  * - a lazy clone runs diff, eval, soup and agree, fetching (verified) only what they read, and gives
  *   the same answers as the clone that promoted the models; verify counts unfetched objects apart;
- *   a later fetch still completes the store (fetched nodes were not stored ahead of their chunks);
+ *   a damaged fetched object is repaired without fetching the rest; a later fetch still completes
+ *   the store (fetched nodes were not stored ahead of their chunks);
  * - a zoo remote recorded as a relative path resolves to the same folder from clones at other
  *   depths and from a clone of a clone; a folder that is not there is named as missing.
  */
 import { before, after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git, zoo, type Run } from './cli.js'
@@ -16,6 +17,7 @@ import { encodeMlpOnnx } from '../src/onnx/encode.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { encodeNpy } from '../src/demo/data.js'
 import { dataset } from './eval-fixtures.js'
+import { LocalStore } from '../src/cas/local.js'
 
 const C = 8
 
@@ -110,6 +112,21 @@ describe('a lazy clone fetches on demand', () => {
     assert.ok(roots.every((r) => r.startsWith('bafyrei')), 'the safetensors files are trees of chunks')
     const afterDiff = JSON.parse((await ok(zoo(c, ['verify', '--json']), 'verify after diff')).stdout)
     assert.deepEqual(roots.filter((r) => afterDiff.not_fetched.some((x: { object: string }) => x.object === r)), roots)
+
+    // a damaged object that was fetched is a problem; repair replaces it and fetches nothing else
+    const store = await LocalStore.open(join(c, '.git', 'zoo'))
+    const [victim, at] = store.entries()[0]!
+    await store.close()
+    const fd = await open(join(c, '.git', 'zoo', 'packs', at.pack), 'r+')
+    const one = Buffer.alloc(1)
+    await fd.read(one, 0, 1, at.offset); one[0]! ^= 0xff; await fd.write(one, 0, 1, at.offset)
+    await fd.close()
+    const damaged = await zoo(c, ['verify', '--json'])
+    assert.equal(damaged.code, 1, damaged.stderr)
+    assert.deepEqual(JSON.parse(damaged.stdout).problems.map((x: { object: string; problem: string }) => [x.object, x.problem]), [[victim.toString(), 'corrupt']])
+    const repaired = JSON.parse((await ok(zoo(c, ['verify', '--repair', '--json']), 'repair in the lazy clone')).stdout)
+    assert.deepEqual(repaired.repaired.map((x: { object: string }) => x.object), [victim.toString()])
+    assert.deepEqual(repaired.not_fetched, afterDiff.not_fetched, 'what was not fetched is left alone')
 
     const evalA = await ok(zoo(a, ['eval', 'lazy/p', '--data', 'd.x.npy', '--no-record', '--json']), 'eval in a')
     const evalC = await ok(zoo(c, ['eval', 'lazy/p', '--data', 'd.x.npy', '--no-record', '--json']), 'eval in the lazy clone')
