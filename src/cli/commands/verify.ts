@@ -32,9 +32,10 @@ flags:
   --from <zoo-remote>  with --repair: take copies from this zoo remote only
   --signatures         also check every commit that touched a sealed model: a promotion signed by an
                        allowed signer as of its parent commit (see spec/seal.md)
-  --json               print { ok, problems: [{ model, path, object, problem }], not_fetched:
-                       [{ model, path, object }] }; with --repair also repaired: [{ object, problem,
-                       models, from, url, moved_to }] and unrepaired: [{ object, problem, models, reason }]
+  --json               print { ok, problems: [{ model, path, object, problem }] }; in a lazy clone
+                       also not_fetched: [{ model, path, object }]; with --repair also repaired:
+                       [{ object, problem, models, from, url, moved_to }] and unrepaired:
+                       [{ object, problem, models, reason }]
 
 examples:
   git zoo verify
@@ -78,7 +79,7 @@ examples:
     }
     const notFetchedList = notFetched.map(({ model, path, object }) => ({ model, path, object }))
     if (json) {
-      printJson(io, { ok: problems.length === 0, problems, not_fetched: notFetchedList, ...(repaired ? { repaired, unrepaired } : {}) })
+      printJson(io, { ok: problems.length === 0, problems, ...(lazy ? { not_fetched: notFetchedList } : {}), ...(repaired ? { repaired, unrepaired } : {}) })
     } else {
       const parts: string[] = []
       if (repaired) parts.push(`repaired ${plural(repaired.length, 'object')}`)
