@@ -329,16 +329,14 @@ export class LocalStore implements Store {
     if (copies.length === 0) return
     for (const { cid, bytes } of copies) verifyBytes(cid, bytes, 'repair')
     await this.rescanIfChanged()
-    const old = new Map<string, Set<string>>() // pack -> keys whose entry there is replaced
-    for (const { cid } of copies) {
-      const e = this.index.get(key(cid))
-      if (e) old.set(e.pack, (old.get(e.pack) ?? new Set()).add(key(cid)))
-    }
+    const replaced = new Set(copies.map(({ cid }) => key(cid)))
+    // every index listing a replaced object, including ones this handle loaded second (an object
+    // listed twice after an interrupted repair)
+    const before = (await readdir(this.packsDir)).filter((n) => n.endsWith('.idx'))
     for (const { cid, bytes } of copies) await this.putVerified(cid, bytes, { rewrite: true })
     await this.flush()
-    for (const [pack, keys] of old) {
-      if (this.cur?.name === pack) continue // cannot happen after flush; kept for safety
-      const idxName = pack.slice(0, -5) + '.idx'
+    let rewrote = false
+    for (const idxName of before) {
       const idxPath = join(this.packsDir, idxName)
       let entries: Array<[string, number, number]>
       try {
@@ -346,9 +344,11 @@ export class LocalStore implements Store {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
         if (!(err instanceof CorruptObjectError)) throw err
-        entries = (await scanPack(join(this.packsDir, pack)).catch(() => ({ entries: [] }))).entries
+        entries = (await scanPack(join(this.packsDir, idxName.slice(0, -4) + '.pack')).catch(() => ({ entries: [] }))).entries
       }
-      const kept = entries.filter(([k]) => !keys.has(k))
+      const kept = entries.filter(([k]) => !replaced.has(k))
+      if (kept.length === entries.length) continue
+      rewrote = true
       if (kept.length === 0) {
         // nothing good is left in that pack: without an index it is an interrupted write to gc
         await rm(idxPath, { force: true })
@@ -357,7 +357,7 @@ export class LocalStore implements Store {
         await writeFileAtomic(idxPath, encodeIndex(kept))
       }
     }
-    if (old.size) await fsyncDir(this.packsDir)
+    if (rewrote) await fsyncDir(this.packsDir)
   }
 
   /** Forget a pack this handle has open (gc removed or replaced it). */
