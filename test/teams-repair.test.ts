@@ -232,7 +232,7 @@ describe('verify --repair from each kind of zoo remote', { concurrency: kinds.le
 })
 
 describe('verify --repair with several zoo remotes', () => {
-  it('takes a good copy from the next remote when the default one holds bad bytes; --from limits it to one', async () => {
+  it('takes a good copy from the next remote when the default one holds bad bytes; --from limits it to one; a killed repair completes when run again', async () => {
     const work = await mkdtemp(join(tmpdir(), 'zoo-repair2-'))
     try {
       const a = join(work, 'a')
@@ -275,6 +275,28 @@ describe('verify --repair with several zoo remotes', () => {
       assert.equal(unknown.code, 2)
       assert.match(unknown.stderr, /no zoo remote named nowhere/)
       await ok(zoo(a, ['get', 'm', '--out', 'o']), 'get')
+      assert.ok(Buffer.compare(await readFile(join(a, 'o', 'model.bin')), model) === 0)
+
+      // killed after the good copy is durable, before the old index is rewritten: run it again
+      const other = (await storeObjects(storeRoot)).find((o) => o.cid !== root && o.cid !== chunk.cid)!
+      await flipByte(join(storeRoot, 'packs', other.pack), other.offset + 1)
+      const killed = await zoo(a, ['verify', '--repair'], { GIT_ZOO_CRASH_AT: 'repair-after-pack' })
+      assert.notEqual(killed.code, 0)
+      assert.match(killed.stderr, /crash point repair-after-pack/)
+      const listedTwice: string[] = []
+      for (const n of (await readdir(join(storeRoot, 'packs'))).filter((x) => x.endsWith('.idx'))) {
+        for (const [k] of parseIndex(await readFile(join(storeRoot, 'packs', n)), n)) listedTwice.push(k)
+      }
+      assert.equal(listedTwice.length, new Set(listedTwice).size + 1, 'the object is listed by the old and the new index')
+      await ok(zoo(a, ['verify', '--repair']), 'repair run again')
+      await ok(zoo(a, ['verify']), 'verify after the second run')
+      const listed: string[] = []
+      for (const n of (await readdir(join(storeRoot, 'packs'))).filter((x) => x.endsWith('.idx'))) {
+        for (const [k] of parseIndex(await readFile(join(storeRoot, 'packs', n)), n)) listed.push(k)
+      }
+      assert.equal(listed.length, new Set(listed).size, 'each object listed once')
+      await rm(join(a, 'o'), { recursive: true })
+      await ok(zoo(a, ['get', 'm', '--out', 'o']), 'get after the second run')
       assert.ok(Buffer.compare(await readFile(join(a, 'o', 'model.bin')), model) === 0)
     } finally {
       await rm(work, { recursive: true, force: true })

@@ -325,7 +325,7 @@ export class LocalStore implements Store {
    * meet the damaged copy, and running the repair again finishes the job. The damaged bytes stay in
    * their old pack, listed by no index, until gc rewrites that pack.
    */
-  async replaceObjects(copies: Array<{ cid: CID; bytes: Uint8Array }>): Promise<void> {
+  async replaceObjects(copies: Array<{ cid: CID; bytes: Uint8Array }>, opts: { afterPack?: () => void } = {}): Promise<void> {
     if (copies.length === 0) return
     for (const { cid, bytes } of copies) verifyBytes(cid, bytes, 'repair')
     await this.rescanIfChanged()
@@ -335,6 +335,7 @@ export class LocalStore implements Store {
     const before = (await readdir(this.packsDir)).filter((n) => n.endsWith('.idx'))
     for (const { cid, bytes } of copies) await this.putVerified(cid, bytes, { rewrite: true })
     await this.flush()
+    opts.afterPack?.() // the good copies are durable and visible; the old indexes not yet rewritten
     let rewrote = false
     for (const idxName of before) {
       const idxPath = join(this.packsDir, idxName)

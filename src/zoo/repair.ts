@@ -57,6 +57,8 @@ export interface RepairOptions {
   /** A lazy clone: absent objects are not yet fetched, not damage (left alone). */
   lazy?: boolean
   onRepaired?: (r: Repaired) => void
+  /** Named crash points for reliability tests (spec/reliability.md): `repair-after-pack`. */
+  crashPoint?: (name: string) => void
 }
 
 /** Rounds of verify + repair (a bound: one round normally repairs everything it can). */
@@ -171,7 +173,7 @@ export async function repairModels(repo: Repo, manifests: Manifest[], opts: Repa
           if (attempted.has(object)) continue // queued below another node this round
           await queue(CID.parse(object), problems[0]!.problem, [...new Set(problems.map((p) => p.model))])
         }
-        await store.replaceObjects(copies)
+        await store.replaceObjects(copies, { afterPack: () => opts.crashPoint?.('repair-after-pack') })
         for (const r of pending) { repaired.push(r); opts.onRepaired?.(r) }
       } finally {
         await store.close()

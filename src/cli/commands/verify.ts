@@ -1,6 +1,7 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
 import { printJson } from '../output.js'
+import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
@@ -58,7 +59,7 @@ examples:
     if (repair) {
       const { repairModels } = await import('../../zoo/repair.js')
       const r = await repairModels(repo, manifests, {
-        lazy, ...(from !== undefined ? { from } : {}),
+        lazy, ...(from !== undefined ? { from } : {}), crashPoint: crashPoints(io),
         onRepaired: json ? undefined : (x) => io.err(`repaired ${x.object} (${x.models.join(', ')}; was ${x.problem}) from ${x.from} (${x.url})`
           + `${x.moved_to ? `; the damaged bytes are kept in ${x.moved_to}` : ''}\n`),
       })
