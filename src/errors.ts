@@ -1,7 +1,8 @@
 /**
  * Errors with a stable `code`, structured `data`, and a hint that says how to fix the problem.
- * The CLI maps each class to an exit code (see ../shared CLI contract and spec/cli.md):
+ * The CLI maps each class to an exit code, per the command contract (the README's exit codes):
  *   UsageError -> 2, CheckError (policy / integrity) -> 1, anything else -> 3.
+ * Every code, with its exit code, meaning and fix, is listed in spec/errors.md.
  */
 export class ZooError extends Error {
   constructor(message: string, readonly code: string,

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { zoo, git } from './cli.js'
 import { generateZoo } from '../bench/gen-zoo.js'
-import { metricGoal } from '../src/promote/card.js'
+import { metricGoal } from '../src/manifest/card.js'
 
 interface M { name: string; version: number; seed: number; dataset: string; arch: string; params: Record<string, unknown>; metrics: Record<string, number>; history: Array<Record<string, number>>; parents: Array<{ name: string; relation: string }> }
 

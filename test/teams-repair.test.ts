@@ -11,7 +11,7 @@ import { mkdtemp, open, readFile, readdir, rm, truncate, unlink, writeFile } fro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { git, zoo, type Run } from './cli.js'
+import { git, processCtx, zoo, type Run } from './cli.js'
 import { Repo } from '../src/repo.js'
 import { LocalStore, encodeIndex, parseIndex } from '../src/cas/local.js'
 import { parseCid } from '../src/cas/cid.js'
@@ -124,7 +124,7 @@ describe('verify --repair', { concurrency: kinds.length + 1 }, () => {
 
         await ok(zoo(work, ['clone', bare, 'b'], env), 'clone')
         const b = join(work, 'b')
-        const repoB = await Repo.open(b, { ...process.env, ...env })
+        const repoB = await Repo.open(b, processCtx(env))
         const storeRoot = await repoB.storeRoot()
         const root = (await repoB.resolve('demo/net')).files[0]!.root
         const objects = await storeObjects(storeRoot)
@@ -244,7 +244,7 @@ describe('verify --repair', { concurrency: kinds.length + 1 }, () => {
       await writeFile(join(a, 'model.bin'), model)
       await ok(zoo(a, ['add', 'model.bin', '--name', 'm']), 'add')
       // both remotes get every object (set up with the transfer library: push needs a git remote)
-      const repo = await Repo.open(a)
+      const repo = await Repo.open(a, processCtx())
       const m = await repo.resolve('m')
       for (const dir of [main, backup]) {
         const local = await repo.openStore()

@@ -11,7 +11,7 @@ import { CorruptObjectError, NotFoundError, ZooError, errorMessage } from '../er
 import type { Repo } from '../repo.js'
 import { redactUrl } from './index.js'
 import { syncFiles } from './dag.js'
-import { TransferSide, isLazy, openZooRemote, pickZooRemote, zooRemotes, type ZooRemote } from './sync.js'
+import { TransferSide, openZooRemote, pickZooRemote, zooRemotes, type ZooRemote } from './sync.js'
 
 /**
  * The zoo remotes in the order objects are looked for: only `from` when given; else the default one
@@ -169,21 +169,4 @@ export class OnDemandStore implements Store {
   async close(): Promise<void> {
     try { await this.local.close() } finally { await this.remotes.close() }
   }
-}
-
-/**
- * The store that commands reading model bytes (diff, eval, soup, agree) read through: in a lazy
- * clone (`git zoo clone --lazy`) an OnDemandStore, which fetches what is read; else the local store,
- * where an absent object is an error that names `git zoo fetch`.
- */
-export async function openReader(repo: Repo): Promise<Store> {
-  const local = await repo.openStore()
-  if (!(await isLazy(repo))) return local
-  let order: Promise<ZooRemote[]> | undefined
-  return new OnDemandStore(local, new RemoteObjects(repo, () => (order ??= remotesInOrder(repo))))
-}
-
-/** For commands about to read whole files: fetch them ahead in a lazy clone; nothing otherwise. */
-export async function prefetchFiles(store: Store, files: Array<{ root: string; size: number }>): Promise<void> {
-  if (store instanceof OnDemandStore) await store.prefetch(files)
 }

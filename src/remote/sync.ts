@@ -7,14 +7,12 @@
  * with `git config zoo.remote.<name>.url <url>` (a mount at another path, or the path/s3 remote
  * behind an http one for pushing); credentials only ever come from the environment.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { parseCid, type CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { CheckError, UsageError, ZooError } from '../errors.js'
 import { historyManifests } from '../git/manifests.js'
 import type { Manifest } from '../manifest/manifest.js'
-import { type Repo, ZOO_CONFIG } from '../repo.js'
+import type { Repo } from '../repo.js'
 import { syncFiles, type FileRoot } from './dag.js'
 import { openRemote, redactUrl } from './index.js'
 import type { TransferProgress, TransferResult } from './transfer.js'
@@ -247,7 +245,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
     revs.push('--not', ...known)
     if (REMOTE_NAME.test(gitRemote)) revs.push(`--remotes=${gitRemote}`)
   }
-  const manifests = await historyManifests(repo.root, revs)
+  const manifests = await historyManifests(repo.root, revs, repo.env)
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)
@@ -274,19 +272,4 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
 export async function isLazy(repo: Repo): Promise<boolean> {
   const r = await repo.runGit(['config', '--bool', '--get', 'zoo.lazy'])
   return r.code === 0 && r.stdout.trim() === 'true'
-}
-
-/** The committed config file's path, for commands that edit it. */
-export function configPath(repo: Repo): string { return join(repo.root, ZOO_CONFIG) }
-
-/** The committed config file's JSON object (unknown keys kept), or {} when there is none. */
-export async function readConfigObject(repo: Repo): Promise<Record<string, unknown>> {
-  let text: string
-  try { text = await readFile(configPath(repo), 'utf8') } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw err
-  }
-  const v = JSON.parse(text) as unknown
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ZooError(`${ZOO_CONFIG} is not a JSON object`, 'E_CONFIG')
-  return v as Record<string, unknown>
 }

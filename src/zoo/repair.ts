@@ -114,7 +114,7 @@ async function damagedBytes(store: LocalStore, cid: CID): Promise<Uint8Array | n
 
 export async function repairModels(repo: Repo, manifests: Manifest[], opts: RepairOptions = {}): Promise<RepairResult> {
   const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(storeRoot, 'git zoo verify --repair')
+  const writer = await registerWriter(repo.host, storeRoot, 'git zoo verify --repair')
   // a --from naming no zoo remote is a usage error before anything is read
   let order: Promise<ZooRemote[]> | undefined = opts.from !== undefined ? remotesInOrder(repo, opts.from) : undefined
   order?.catch(() => {})

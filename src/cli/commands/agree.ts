@@ -3,7 +3,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader } from '../../remote/objects.js'
+import { openReader } from '../../zoo/reader.js'
 import { openDataset, type Dataset } from '../../evals/data.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
@@ -27,7 +27,6 @@ async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: (
 }
 
 export const command: Command = {
-  summary: 'hard agreement rate of two models on a dataset',
   help: `usage: git zoo agree <model> <model> --data <file> [--json]
 
 The hard agreement rate of two models on a labelled dataset: the fraction of samples on which their
@@ -59,7 +58,7 @@ examples:
     const dataPath = str(args, 'data')
     if (!dataPath) throw new UsageError('--data <file> is required', 'E_USAGE')
     const batchSize = int(args, 'batch-size')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const ma = await repo.resolve(args.positional[0]!)
     const mb = await repo.resolve(args.positional[1]!)
     const labels = str(args, 'labels')

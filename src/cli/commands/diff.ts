@@ -4,7 +4,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader } from '../../remote/objects.js'
+import { openReader } from '../../zoo/reader.js'
 import { manifestDir, type Manifest } from '../../manifest/manifest.js'
 import { diffMetadata, type FieldChange } from '../../weights/metadata-diff.js'
 import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../../weights/diff.js'
@@ -45,7 +45,6 @@ function weightLines(w: FileWeightDiff, all: boolean): string[] {
 }
 
 export const command: Command = {
-  summary: 'compare two models: config, params, metrics and weights',
   help: `usage: git zoo diff <model> <model> [--json]
 
 Compare two model versions: generating factors (seed, dataset, arch, params), metrics, the config
@@ -81,7 +80,7 @@ examples:
   async run(args, io) {
     if (args.positional.length !== 2) throw new UsageError('name two models: git zoo diff <model> <model>', 'E_USAGE')
     const epoch = int(args, 'epoch')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const a = await repo.resolve(args.positional[0]!)
     const b = await repo.resolve(args.positional[1]!)
     const meta = diffMetadata(a, b, { a: await configText(repo, a), b: await configText(repo, b) })

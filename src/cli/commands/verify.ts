@@ -12,7 +12,6 @@ const line = (p: Problem): string => `${p.model}${p.path ? ` ${p.path}` : ''}${p
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 export const command: Command = {
-  summary: 're-hash objects of models (default: all); --repair restores damaged ones',
   help: `usage: git zoo verify [<model>...] [--repair [--from <zoo-remote>]] [--signatures] [--json]
 
 Re-hash every object of the named models (default: every model in the working tree): each
@@ -48,7 +47,7 @@ examples:
     const repair = bool(args, 'repair')
     const from = str(args, 'from')
     if (from !== undefined && !repair) throw new UsageError('--from <zoo-remote> goes with --repair: git zoo verify --repair --from <zoo-remote>', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const manifests = args.positional.length ? await Promise.all(args.positional.map((r) => repo.resolve(r))) : await repo.allManifests()
     const json = bool(args, 'json')
     const lazy = await isLazy(repo)
