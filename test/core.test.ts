@@ -203,7 +203,7 @@ test('gc removes only what no ref, index entry or recent write needs', async () 
   const { dir, cleanup } = await tempRepo()
   try {
     const keep = randomBytes(300_000)
-    const drop = randomBytes(60_000) // under the 64 KiB minimum chunk: always exactly one object, wherever CDC would cut
+    const drop = randomBytes(60_000) // under the 64 KiB minimum chunk: exactly one object, wherever CDC would cut
     await writeFile(join(dir, 'keep.bin'), keep)
     await writeFile(join(dir, 'drop.bin'), drop)
     assert.equal((await zoo(dir, ['add', 'keep.bin', '--name', 'keep'])).code, 0)
