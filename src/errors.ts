@@ -27,7 +27,7 @@ export class CheckError extends ZooError {
 /** Bytes that do not hash to the CID they are stored under. */
 export class CorruptObjectError extends CheckError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super(`${message}; run \`git zoo verify\` to list every damaged object`, 'E_CORRUPT_OBJECT', data, options)
+    super(`${message}; run \`git zoo verify\` to list every damaged object and \`git zoo verify --repair\` to replace them from a zoo remote`, 'E_CORRUPT_OBJECT', data, options)
   }
 }
 

@@ -386,8 +386,9 @@ export class LocalStore implements Store {
    * objects count as stored and are not written again: each record is checked against its CID
    * (scanPack stops at the first damaged one), the pack is fsynced, then its index written. A pack
    * that may still be written is left alone: one whose name carries the pid of a live process of
-   * this host, or, for a name without a pid, any pack while `othersWriting` (other writers hold
-   * locks on the store). Packs with no whole record are left to gc. Returns what was recovered.
+   * this host, or, for a name without a pid, any pack while other writers hold locks on the store.
+   * Only objects no index lists are indexed (a pack `verify --repair` took out of service stays
+   * out); packs with nothing left are left to gc. Returns what was recovered.
    */
   async recoverInterrupted(): Promise<{ packs: number; objects: number; bytes: number }> {
     const out = { packs: 0, objects: 0, bytes: 0 }
@@ -403,7 +404,8 @@ export class LocalStore implements Store {
       const m = /^pack-[0-9a-z]+-(\d+)-[0-9a-f]+\.pack$/.exec(name)
       if (m ? alive(Number(m[1])) : othersWriting) continue // this process, or a writer still at work
       const path = join(this.packsDir, name)
-      const { entries } = await scanPack(path).catch(() => ({ entries: [] as Array<[string, number, number]> }))
+      // only objects no index lists: a pack `verify --repair` took out of service stays out
+      const entries = (await scanPack(path).catch(() => ({ entries: [] as Array<[string, number, number]> }))).entries.filter(([k]) => !this.index.has(k))
       if (entries.length === 0) continue
       const fd = await open(path, 'r')
       try { await fd.sync() } finally { await fd.close() }
@@ -418,6 +420,51 @@ export class LocalStore implements Store {
       out.objects += entries.length
     }
     return out
+  }
+
+  /**
+   * Replace damaged or missing objects with good copies (`git zoo verify --repair`). Each copy is
+   * checked against its CID, then all are appended to a new pack, which is made durable and visible
+   * (pack fsync, its index renamed into place); only then is every older index that listed a
+   * replaced object rewritten without it (temp + fsync + rename), so afterwards each object is listed
+   * by exactly one index. An interruption between the two steps leaves both listed: reads may still
+   * meet the damaged copy, and running the repair again finishes the job. The damaged bytes stay in
+   * their old pack, listed by no index, until gc rewrites that pack.
+   */
+  async replaceObjects(copies: Array<{ cid: CID; bytes: Uint8Array }>, opts: { afterPack?: () => void } = {}): Promise<void> {
+    if (copies.length === 0) return
+    for (const { cid, bytes } of copies) verifyBytes(cid, bytes, 'repair')
+    await this.rescanIfChanged()
+    const replaced = new Set(copies.map(({ cid }) => key(cid)))
+    // every index listing a replaced object, including ones this handle loaded second (an object
+    // listed twice after an interrupted repair)
+    const before = (await readdir(this.packsDir)).filter((n) => n.endsWith('.idx'))
+    for (const { cid, bytes } of copies) await this.putVerified(cid, bytes, { rewrite: true })
+    await this.flush()
+    opts.afterPack?.() // the good copies are durable and visible; the old indexes not yet rewritten
+    let rewrote = false
+    for (const idxName of before) {
+      const idxPath = join(this.packsDir, idxName)
+      let entries: Array<[string, number, number]>
+      try {
+        entries = parseIndex(await readFile(idxPath), idxName)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+        if (!(err instanceof CorruptObjectError)) throw err
+        entries = (await scanPack(join(this.packsDir, idxName.slice(0, -4) + '.pack')).catch(() => ({ entries: [] }))).entries
+      }
+      const kept = entries.filter(([k]) => !replaced.has(k))
+      if (kept.length === entries.length) continue
+      rewrote = true
+      if (kept.length === 0) {
+        // nothing good is left in that pack: without an index it is an interrupted write to gc
+        await rm(idxPath, { force: true })
+        this.loadedIdx.delete(idxName)
+      } else {
+        await writeFileAtomic(idxPath, encodeIndex(kept))
+      }
+    }
+    if (rewrote) await fsyncDir(this.packsDir)
   }
 
   /** Forget a pack this handle has open (gc removed or replaced it). */
