@@ -8,7 +8,7 @@ import { findRepo, runGit, git } from './git/git.js'
 import { LocalStore } from './cas/local.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
-import { NotFoundError, ZooError } from './errors.js'
+import { UnknownModelError, ZooError } from './errors.js'
 
 export const ZOO_DIR = '.zoo'
 export const ZOO_CONFIG = '.zoo/config.json'
@@ -82,7 +82,7 @@ export class Repo {
     try {
       text = await readFile(join(this.root, rel), 'utf8')
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`model ${name}@v${version} is not in this zoo (no ${rel})`, { name, version })
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UnknownModelError(`model ${name}@v${version} is not in this zoo (no ${rel})`, { name, version })
       throw err
     }
     return parseManifest(text, rel)
@@ -92,12 +92,12 @@ export class Repo {
   async resolve(ref: string): Promise<Manifest> {
     if (/^baf[a-z2-7]{20,}$/.test(ref)) {
       for (const m of await this.allManifests()) if (m.seal === ref) return m
-      throw new NotFoundError(`no model in this zoo has seal ${ref}`, { seal: ref })
+      throw new UnknownModelError(`no model in this zoo has seal ${ref}`, { seal: ref })
     }
     const { name, version } = parseModelRef(ref)
     if (version !== undefined) return this.readManifest(name, version)
     const vs = await this.versions(name)
-    if (vs.length === 0) throw new NotFoundError(`model ${name} is not in this zoo; \`git zoo ls\` lists the models`, { name })
+    if (vs.length === 0) throw new UnknownModelError(`model ${name} is not in this zoo; \`git zoo ls\` lists the models`, { name })
     return this.readManifest(name, vs[vs.length - 1]!)
   }
 

@@ -69,7 +69,7 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
     const r = byName(opts.name)
     if (!r) {
       throw new UsageError(`no zoo remote named ${opts.name}; ${all.length ? `the zoo has ${all.map((x) => x.name).join(', ')}` : 'add one with `git zoo remote add <name> <url>`'}`,
-        'E_NO_ZOO_REMOTE', { name: opts.name })
+        'E_UNKNOWN_ZOO_REMOTE', { name: opts.name })
     }
     return r
   }
@@ -82,7 +82,7 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
       + '`git zoo remote add <name> <url>` and commit .zoo/config.json', 'E_NO_ZOO_REMOTE')
   }
   throw new UsageError(`this zoo has several zoo remotes (${all.map((r) => r.name).join(', ')}) and none is named like the git remote `
-    + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_NO_ZOO_REMOTE')
+    + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_AMBIGUOUS_ZOO_REMOTE')
 }
 
 export function openZooRemote(repo: Repo, remote: ZooRemote, digest?: Digester): Store {

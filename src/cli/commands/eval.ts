@@ -7,7 +7,7 @@ import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { openDataset } from '../../evals/data.js'
 import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
-import { UsageError } from '../../errors.js'
+import { FormatError, UsageError } from '../../errors.js'
 import type { OutputKind } from '../../evals/metrics.js'
 
 export function outputKindFlag(v: string | undefined): OutputKind | 'auto' {
@@ -94,7 +94,7 @@ examples:
           else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
           return 0
         }
-        throw new UsageError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
+        throw new FormatError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
       }
       const store = await repo.openStore()
       let result
