@@ -55,11 +55,16 @@ export class Repo {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
       throw err
     }
+    let v: unknown
     try {
-      return JSON.parse(text) as ZooConfig
+      v = JSON.parse(text)
     } catch (err) {
       throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG', {}, { cause: err })
     }
+    if (!v || typeof v !== 'object' || Array.isArray(v)) {
+      throw new ZooError(`${ZOO_CONFIG} is not a JSON object; fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG')
+    }
+    return v as ZooConfig
   }
 
   /** Versions of a model present in the working tree, ascending. */
@@ -118,7 +123,12 @@ export class Repo {
 
   async allManifests(): Promise<Manifest[]> {
     const out: Manifest[] = []
-    for (const p of await this.manifestPaths()) out.push(parseManifest(await readFile(join(this.root, p), 'utf8'), p))
+    for (const p of await this.manifestPaths()) out.push(await this.readManifestAt(p))
     return out
+  }
+
+  /** The manifest at `path` (relative to the work tree, as manifestPaths lists it). */
+  async readManifestAt(path: string): Promise<Manifest> {
+    return parseManifest(await readFile(join(this.root, path), 'utf8'), path)
   }
 }

@@ -44,10 +44,9 @@ export interface SyncSummary {
 /** Every zoo remote: the committed ones, with this clone's `zoo.remote.<name>.url` overrides. */
 export async function zooRemotes(repo: Repo): Promise<ZooRemote[]> {
   const config = await repo.config()
+  checkRemotes(config)
   const out = new Map<string, ZooRemote>()
-  for (const [name, value] of Object.entries(config.remotes ?? {})) {
-    if (value && typeof value.url === 'string') out.set(name, { name, url: value.url, source: 'config' })
-  }
+  for (const [name, value] of Object.entries(config.remotes ?? {})) out.set(name, { name, url: value.url, source: 'config' })
   const r = await repo.runGit(['config', '--get-regexp', '^zoo\\.remote\\..*\\.url$'])
   if (r.code === 0) {
     for (const line of r.stdout.split('\n')) {
@@ -278,7 +277,26 @@ export async function readConfigObject(repo: Repo): Promise<Record<string, unkno
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
     throw err
   }
-  const v = JSON.parse(text) as unknown
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ZooError(`${ZOO_CONFIG} is not a JSON object`, 'E_CONFIG')
+  let v: unknown
+  try { v = JSON.parse(text) } catch (err) {
+    throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG', {}, { cause: err })
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) {
+    throw new ZooError(`${ZOO_CONFIG} is not a JSON object; fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG')
+  }
+  checkRemotes(v as Record<string, unknown>)
   return v as Record<string, unknown>
+}
+
+/** `remotes` in the config must be an object of { "url": "<url>" } entries; anything else is named, never dropped. */
+export function checkRemotes(config: Record<string, unknown>): void {
+  const r = config.remotes
+  if (r === undefined) return
+  const fix = `fix it by hand (e.g. "remotes": { "origin": { "url": "s3://bucket/zoo" } }) or restore it with \`git checkout -- ${ZOO_CONFIG}\``
+  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new ZooError(`${ZOO_CONFIG}: "remotes" is not an object of named remotes; ${fix}`, 'E_CONFIG')
+  for (const [name, value] of Object.entries(r)) {
+    if (!value || typeof value !== 'object' || typeof (value as { url?: unknown }).url !== 'string') {
+      throw new ZooError(`${ZOO_CONFIG}: remote ${JSON.stringify(name)} has no "url" string; ${fix}`, 'E_CONFIG', { remote: name })
+    }
+  }
 }

@@ -2,7 +2,7 @@ import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { verifyModels, type Problem } from '../../zoo/verify.js'
+import { manifestsToVerify, verifyModels, type Problem } from '../../zoo/verify.js'
 
 export const command: Command = {
   summary: 're-hash objects of models (default: all); --signatures checks promotions',
@@ -10,7 +10,9 @@ export const command: Command = {
 
 Re-hash every object of the named models (default: every model in the working tree): each
 manifest against its seal, each node and chunk against its CID, each file's chunk tree against its
-size. Every problem names the model, the file and the object. Exits 1 if there is any.
+size. Every problem names the model, the file and the object; a manifest that cannot be parsed is a
+problem of its model (path: the manifest, object: null) and the other models are still checked.
+Exits 1 if there is any problem.
 
 flags:
   --signatures   also check every commit that touched a sealed model: a promotion signed by an
@@ -24,14 +26,14 @@ examples:
   flags: { signatures: { type: 'bool' }, json: { type: 'bool' } },
   async run(args, io) {
     const repo = await Repo.open(io.cwd, io.env)
-    const manifests = args.positional.length ? await Promise.all(args.positional.map((r) => repo.resolve(r))) : await repo.allManifests()
+    const { manifests, problems: unreadable } = await manifestsToVerify(repo, args.positional)
     const store = await repo.openStore()
     const json = bool(args, 'json')
-    let problems: Problem[]
+    const show = (p: Problem): void => { io.err(`${p.model}${p.path ? ` ${p.path}` : ''}${p.object ? ` ${p.object}` : ''}: ${p.problem}\n`) }
+    if (!json) unreadable.forEach(show)
+    const problems: Problem[] = [...unreadable]
     try {
-      problems = await verifyModels(manifests, store, json ? undefined : (p) => {
-        io.err(`${p.model}${p.path ? ` ${p.path}` : ''}${p.object ? ` ${p.object}` : ''}: ${p.problem}\n`)
-      })
+      problems.push(...await verifyModels(manifests, store, json ? undefined : show))
     } finally { await store.close() }
     if (bool(args, 'signatures')) {
       const { verifySignatures } = await import('../../promote/signatures.js')
