@@ -149,7 +149,7 @@ test('bad input: clear message, exit 2, nothing written', async () => {
     assert.equal(outside.code, 2)
     assert.match(outside.stderr, /not inside a git repository/)
     const missing = await zoo(dir, ['get', 'absent'])
-    assert.equal(missing.code, 1)
+    assert.equal(missing.code, 2, 'a model name the zoo does not have is a usage error')
     assert.match(missing.stderr, /model absent is not in this zoo/)
     for (const c of ['init', 'add', 'get', 'verify', 'gc']) {
       const h = await zoo(dir, [c, '--help'])
