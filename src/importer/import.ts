@@ -30,6 +30,8 @@ export interface ImportOptions {
   dryRun?: boolean
   env?: NodeJS.ProcessEnv
   onPhase?: (text: string) => void
+  /** Named crash points of the add pipeline (spec/reliability.md), passed to promote. */
+  crashPoint?: (name: string) => void
   onWarning?: (text: string) => void
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
@@ -209,6 +211,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         allowDirty: o.allowDirty ?? false,
         subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
         onProgress: (done) => o.onProgress?.(base + done, totalBytes),
+        ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
       })
       doneBytes += chunkBytes
       commits.push(commit)

@@ -35,6 +35,11 @@ export interface IngestResult {
 export interface IngestOptions {
   pool?: HashPool | null
   onBytes?: (n: number) => void
+  /**
+   * Named crash points for reliability tests (spec/reliability.md): `add-mid-pack` once half of the
+   * file's bytes are appended to the store's open pack, before any index names them.
+   */
+  crashPoint?: (name: string) => void
 }
 
 async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => void): AsyncGenerator<Uint8Array> {
@@ -103,10 +108,14 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   })()
   const chunks: Array<[CID, number]> = []
   const inflight: Array<Promise<{ cid: CID, bytes: Uint8Array }>> = []
+  let appended = 0
   const drainOne = async (): Promise<void> => {
     const { cid, bytes } = await inflight.shift()!
     await store.putVerified(cid, bytes)
     chunks.push([cid, bytes.length])
+    const half = appended < size / 2
+    appended += bytes.length
+    if (half && appended >= size / 2) opts.crashPoint?.('add-mid-pack')
   }
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {

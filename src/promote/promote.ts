@@ -56,7 +56,11 @@ export interface PromoteOptions {
   /** The commit message's subject; default "zoo: promote <name>@v<N>". */
   subject?: string
   onProgress?: (bytesDone: number, bytesTotal: number) => void
-  /** Called after the store is flushed, before manifests are written (crash-point tests). */
+  /**
+   * Named crash points for reliability tests (spec/reliability.md): `add-mid-pack` (in ingestFile),
+   * `after-flush` (objects durable, no manifest yet), `after-manifests` (manifests and cards in the
+   * work tree, not staged), `before-commit` (staged, not committed).
+   */
   crashPoint?: (name: string) => void
 }
 
@@ -157,7 +161,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const files: FileEntry[] = []
       const warnings: string[] = []
       for (const f of s.files) {
-        const r = await ingestFile(f.source, store, { pool, onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        const r = await ingestFile(f.source, store, { pool, onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) }, crashPoint: opts.crashPoint })
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
         files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}),
           ...(r.onnx ? { onnx: r.onnx as unknown as Json } : {}) })
@@ -220,6 +224,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       await writeFileAtomic(join(repo.root, dir, CARD_FILE), renderModelCard(r.manifest))
       written.push(`${dir}/${CARD_FILE}`)
     }
+    opts.crashPoint?.('after-manifests')
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
     const body = specs.length === 1 && specs[0]!.message ? `\n\n${specs[0]!.message}` : ''
     const trailers = results.length <= 20
@@ -229,6 +234,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     // paths go through stdin, NUL-separated: thousands of models would overflow the argument list
     const pathspec = { input: written.join('\0') }
     await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    opts.crashPoint?.('before-commit')
     const msgFile = join(repo.commonDir, `ZOO_PROMOTE_MSG.${process.pid}`)
     await writeFile(msgFile, msg)
     let c

@@ -6,6 +6,7 @@ import { Repo } from '../../repo.js'
 import { importZoo } from '../../importer/import.js'
 import { LAYOUTS, type Layout } from '../../importer/layout.js'
 import { UsageError } from '../../errors.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   summary: 'promote a whole directory of runs in one commit',
@@ -74,6 +75,7 @@ examples:
       onPhase: (t) => { if (io.tty) { progress.done(); io.err(`git zoo: ${t}`) } },
       onWarning: (t) => { progress.done(); io.err(`git zoo: ${t}`) },
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
+      crashPoint: crashPoints(io),
     })
     progress.done()
     if (bool(args, 'json')) printJson(io, r)
