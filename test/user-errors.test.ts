@@ -83,6 +83,13 @@ describe('a broken .zoo/config.json', () => {
 })
 
 describe('a bad .zoo/schema.json', () => {
+  let z: { dir: string; cleanup: () => Promise<void> }
+  before(async () => {
+    z = await zooRepo()
+    await writeFile(join(z.dir, '.git', 'w.safetensors'), safetensorsBytes(16))
+  })
+  after(async () => { await z.cleanup() })
+
   for (const [schema, said] of [
     [{ properties: { dataset: { pattern: '^([a-z' } } }, /the pattern for dataset is not a valid regular expression/],
     [{ properties: { seed: null } }, /the rule for seed is not an object/],
@@ -90,22 +97,29 @@ describe('a bad .zoo/schema.json', () => {
     [{ required: 'seed' }, /"required" must be a list of field paths/],
   ] as const) {
     it(`add refuses before writing anything, naming the field: ${JSON.stringify(schema)}`, async () => {
-      const { dir, cleanup } = await zooRepo()
-      try {
-        await writeFile(join(dir, '.zoo', 'schema.json'), JSON.stringify(schema))
-        await git(dir, 'commit', '-q', '-am', 'schema')
-        const head = await git(dir, 'rev-parse', 'HEAD')
-        await writeFile(join(dir, '.git', 'w.safetensors'), safetensorsBytes(16))
-        const r = await zoo(dir, ['add', join(dir, '.git', 'w.safetensors'), '--name', 'net/a', '--dataset', 'cifar10@1'])
-        noBug(r)
-        assert.equal(r.code, 3, r.stderr)
-        assert.match(r.stderr, said)
-        assert.match(r.stderr, /\.zoo\/schema\.json: .*git checkout -- \.zoo\/schema\.json/)
-        assert.equal(await git(dir, 'rev-parse', 'HEAD'), head, 'nothing committed')
-        await assert.rejects(readdir(join(dir, 'models')), 'no manifest written')
-      } finally { await cleanup() }
+      const dir = z.dir
+      await writeFile(join(dir, '.zoo', 'schema.json'), JSON.stringify(schema))
+      await git(dir, 'commit', '-q', '-am', 'schema')
+      const head = await git(dir, 'rev-parse', 'HEAD')
+      const r = await zoo(dir, ['add', join(dir, '.git', 'w.safetensors'), '--name', 'net/a', '--dataset', 'cifar10@1'])
+      noBug(r)
+      assert.equal(r.code, 3, r.stderr)
+      assert.match(r.stderr, said)
+      assert.match(r.stderr, /\.zoo\/schema\.json: .*git checkout -- \.zoo\/schema\.json/)
+      assert.equal(await git(dir, 'rev-parse', 'HEAD'), head, 'nothing committed')
+      await assert.rejects(readdir(join(dir, 'models')), 'no manifest written')
     })
   }
+
+  it('with the schema fixed, the same add succeeds and the pattern applies', async () => {
+    await writeFile(join(z.dir, '.zoo', 'schema.json'), JSON.stringify({ required: ['dataset'], properties: { dataset: { pattern: '^[a-z0-9-]+@' } } }))
+    await git(z.dir, 'commit', '-q', '-am', 'schema fixed')
+    const refused = await zoo(z.dir, ['add', join(z.dir, '.git', 'w.safetensors'), '--name', 'net/a', '--dataset', 'CIFAR'])
+    assert.equal(refused.code, 1, refused.stderr)
+    assert.match(refused.stderr, /dataset must match \^\[a-z0-9-\]\+@/)
+    const r = await zoo(z.dir, ['add', join(z.dir, '.git', 'w.safetensors'), '--name', 'net/a', '--dataset', 'cifar10@1'])
+    assert.equal(r.code, 0, r.stderr)
+  })
 })
 
 describe('names the user typed, objects the store lacks, and where help is', () => {
