@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const inproc: number[] = []
   for (let i = 0; i < runs; i++) {
     const t = performance.now()
-    const o = await openCatalog({ cwd: dir })
+    const o = await openCatalog({ cwd: dir, env: process.env })
     runQuery(o.file, { filters: ['dataset=cifar10', 'metrics.test_acc>0.6'].map(parseFilter), sort: [{ field: 'metrics.test_acc', desc: true }], limit: 10 })
     o.file.close()
     inproc.push(performance.now() - t)

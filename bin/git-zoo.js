@@ -8,12 +8,5 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('git zoo: the CLI is not built; run `npm run build` in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n')
   process.exit(3)
 }
-const { main } = await import(entry.href)
-const code = await main(process.argv.slice(2), {
-  cwd: process.cwd(),
-  env: process.env,
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-  tty: Boolean(process.stderr.isTTY),
-})
-process.exitCode = code
+const { main, processIo } = await import(entry.href)
+process.exitCode = await main(process.argv.slice(2), processIo())

@@ -6,9 +6,11 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
 import { findRepo, runGit, git } from './git/git.js'
 import { LocalStore } from './cas/local.js'
+import { writeFileAtomic } from './cas/atomic.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
 import { UnknownModelError, ZooError } from './errors.js'
+import type { Host } from './host.js'
 
 export const ZOO_DIR = '.zoo'
 export const ZOO_CONFIG = '.zoo/config.json'
@@ -22,16 +24,22 @@ export interface ZooConfig {
   [k: string]: unknown
 }
 
-export class Repo {
-  private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv) {}
+/** What a Repo is opened with: the environment every git it runs gets, and the running process. */
+export interface RepoContext { env: NodeJS.ProcessEnv; host: Host }
 
-  static async open(cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Repo> {
-    const info = await findRepo(cwd)
-    return new Repo(info.root, info.commonDir, env)
+export class Repo {
+  private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv, readonly host: Host) {}
+
+  /** The repository around `cwd`. `ctx` is the CLI's Io (or any { env, host }): nothing is read from the process here. */
+  static async open(cwd: string, ctx: RepoContext): Promise<Repo> {
+    const info = await findRepo(cwd, ctx.env)
+    return new Repo(info.root, info.commonDir, ctx.env, ctx.host)
   }
 
-  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, opts) }
-  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, opts) }
+  /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
+  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
+  /** Run git in the work tree with this repository's environment; returns the exit code. */
+  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, { ...opts, env: this.env }) }
 
   /**
    * The object store's folder: $GIT_ZOO_STORE, else `git config zoo.store` (relative to the work
@@ -47,6 +55,10 @@ export class Repo {
 
   async openStore(): Promise<LocalStore> { return LocalStore.open(await this.storeRoot()) }
 
+  /**
+   * The committed `.zoo/config.json` as it is in the work tree, unknown keys kept; {} when there is
+   * none. The one reader of that file: invalid JSON or a non-object is E_CONFIG, saying how to fix it.
+   */
   async config(): Promise<ZooConfig> {
     let text: string
     try {
@@ -55,16 +67,32 @@ export class Repo {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
       throw err
     }
+    const restore = `fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``
     let v: unknown
     try {
       v = JSON.parse(text)
     } catch (err) {
-      throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG', {}, { cause: err })
+      throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); ${restore}`, 'E_CONFIG', {}, { cause: err })
     }
-    if (!v || typeof v !== 'object' || Array.isArray(v)) {
-      throw new ZooError(`${ZOO_CONFIG} is not a JSON object; fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG')
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ZooError(`${ZOO_CONFIG} is not a JSON object; ${restore}`, 'E_CONFIG')
+    // remotes: an object of { "url": "<url>" } entries; anything else is named, never silently dropped
+    const remotes = (v as ZooConfig).remotes as unknown
+    if (remotes !== undefined) {
+      const fix = `fix it by hand (e.g. "remotes": { "origin": { "url": "s3://bucket/zoo" } }) or restore it with \`git checkout -- ${ZOO_CONFIG}\``
+      if (!remotes || typeof remotes !== 'object' || Array.isArray(remotes)) throw new ZooError(`${ZOO_CONFIG}: "remotes" is not an object of named remotes; ${fix}`, 'E_CONFIG')
+      for (const [name, r] of Object.entries(remotes)) {
+        if (!r || typeof r !== 'object' || typeof (r as { url?: unknown }).url !== 'string') {
+          throw new ZooError(`${ZOO_CONFIG}: remote ${JSON.stringify(name)} has no "url" string; ${fix}`, 'E_CONFIG', { remote: name })
+        }
+      }
     }
     return v as ZooConfig
+  }
+
+  /** Write `.zoo/config.json` (atomically, 2-space JSON) and stage it; committing is the user's call. */
+  async writeConfig(config: ZooConfig): Promise<void> {
+    await writeFileAtomic(join(this.root, ZOO_CONFIG), JSON.stringify(config, null, 2) + '\n')
+    await this.git(['add', '--', ZOO_CONFIG])
   }
 
   /** Versions of a model present in the working tree, ascending. */

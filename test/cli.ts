@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { processHost, type Host } from '../src/host.js'
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 export const BIN = join(ROOT, 'bin', 'git-zoo.js')
@@ -16,6 +17,11 @@ export function run(cmd: string, args: string[], opts: { cwd: string; env?: Node
       (err, stdout, stderr) => res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }))
     if (opts.input !== undefined) child.stdin!.end(opts.input)
   })
+}
+
+/** What in-process calls of domain code (Repo.open, ...) take: this process's env (plus `env`) and Host. */
+export function processCtx(env: NodeJS.ProcessEnv = {}): { env: NodeJS.ProcessEnv; host: Host } {
+  return { env: { ...process.env, ...env }, host: processHost() }
 }
 
 /** Run `git zoo <args>` in `cwd` through the real binary. */

@@ -222,8 +222,8 @@ test('kill -9 at each step of add leaves a valid store, and the same add then su
     assert.equal(p.idx.length, 1, 'the second run\'s pack is indexed')
     assert.equal(await exists(manifest), false)
 
-    // after-manifests: manifest in the work tree, nothing staged; before-commit: staged, no commit
-    c = await crashAt('after-manifests', ['add', 'big.bin', '--name', 'crash'], dir)
+    // after-write: manifest in the work tree, nothing staged; before-commit: staged, no commit
+    c = await crashAt('after-write', ['add', 'big.bin', '--name', 'crash'], dir)
     assert.equal(c.signal, 'SIGKILL', c.stderr)
     assert.equal(await exists(manifest), true)
     assert.equal(await staged(), '')

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile, readFile, rm, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tempRepo, zoo } from './cli.js'
+import { processCtx, tempRepo, zoo } from './cli.js'
 import { encodeMlpOnnx } from '../src/onnx/encode.js'
 import { encodeSafetensors, parseSafetensorsHeader } from '../src/formats/safetensors.js'
 import { readOnnxLayout } from '../src/onnx/inspect.js'
@@ -217,7 +217,7 @@ test('soup refuses incompatible models; epoch averaging takes the last k checkpo
     // promote() in process, from the build (the CLI's add does not tag epochs); dist/ is built by pretest
     const { promote } = await import('../dist/src/promote/promote.js' as string) as typeof import('../src/promote/promote.js')
     const { Repo: DistRepo } = await import('../dist/src/repo.js' as string) as typeof import('../src/repo.js')
-    await promote(await DistRepo.open(dir), [{ name: 'traj/run', files }])
+    await promote(await DistRepo.open(dir, processCtx()), [{ name: 'traj/run', files }])
     const r = await zoo(dir, ['soup', 'traj/run', '--last-k', '3', '--name', 'traj/run-avg3', '--json'])
     assert.equal(r.code, 0, r.stderr)
     const j = JSON.parse(r.stdout)

@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile, readFile, readdir, rm, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tempRepo, zoo, git } from './cli.js'
+import { processCtx, tempRepo, zoo, git } from './cli.js'
 import { encodeMlpOnnx, encodeModel, encodeNode, encodeTensor, encodeValueInfo, ProtoWriter, DataType } from '../src/onnx/encode.js'
 import { describeOnnx, readOnnxLayout, ONNX_SEGMENT_MIN } from '../src/onnx/inspect.js'
 import { encodeNpy } from '../src/demo/data.js'
@@ -119,7 +119,7 @@ test('eval: exact accuracy, loss and top-5 on a dataset built so the answer is k
     assert.equal((await git(dir, 'show', '--name-only', '--format=', 'HEAD')).trim(), j.path)
     assert.equal(await readFile(join(dir, 'models/cls/ident/v1/manifest.json'), 'utf8'), manifestBefore)
     assert.equal((await zoo(dir, ['verify'])).code, 0)
-    const repo = await Repo.open(dir)
+    const repo = await Repo.open(dir, processCtx())
     const m = await repo.resolve('cls/ident')
     const recs = await readEvaluations(repo, m)
     assert.equal(recs.length, 1)

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { git, run, tempRepo, zoo } from './cli.js'
+import { git, processCtx, run, tempRepo, zoo } from './cli.js'
 import { Repo } from '../src/repo.js'
 import { ensureObjects } from '../src/remote/sync.js'
 import { startS3rver, startStaticServer, type S3Server, type StaticServer } from './remote-servers.js'
@@ -128,7 +128,7 @@ describe('sharing through each kind of zoo remote (side by side)', { concurrency
           await ok(zoo(c, ['get', 'demo/net@v1', '--out', 'o'], env), 'get in lazy clone')
           assert.ok(Buffer.compare(await readFile(join(c, 'o', 'model.bin')), v1) === 0)
           // What get calls in a lazy clone: fetch a model's missing objects, or nothing when present.
-          const repoC = await Repo.open(c, { ...process.env, ...env })
+          const repoC = await Repo.open(c, processCtx(env))
           const m2 = await repoC.resolve('demo/net@v2')
           const fetched = await ensureObjects(repoC, [m2])
           assert.ok(fetched && fetched.objects > 0 && fetched.skipped_bytes > 0, JSON.stringify(fetched))

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import {
   initRepo, tempDir, zoo, git, gitRun, sshKey, useSigningKey, signerLine, safetensorsBytes, type SshKey,
 } from './helpers-git.js'
+import { processCtx } from './cli.js'
 
 let keys: { dir: string; cleanup: () => Promise<void> }
 let alice: SshKey
@@ -268,7 +269,7 @@ test('retire records why in a signed commit of its own; the seal and lineage sta
     assert.deepEqual(await verifySigs(z.dir), { ok: true, problems: [] })
     const { Repo } = await import('../src/repo.js')
     const { isRetired } = await import('../src/promote/retire.js')
-    const repo = await Repo.open(z.dir)
+    const repo = await Repo.open(z.dir, processCtx())
     assert.equal(await isRetired(repo, 'ret/m', 1), true)
     const log = JSON.parse((await zoo(z.dir, ['log', 'ret/m', '--json'])).stdout).entries
     assert.deepEqual(log.map((e: { kind: string; signature: { status: string } }) => [e.kind, e.signature.status]), [['retirement', 'good'], ['promotion', 'good']])

@@ -4,7 +4,7 @@ import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
 export function tempName(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  return join(dirname(target), `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`)
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -107,7 +107,6 @@ export class LocalStore implements Store {
   storedBytes = 0
   private closing: Array<Promise<void>> = []
   private writeChain: Promise<unknown> = Promise.resolve()
-  storedObjects = 0
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
     this.location = root
@@ -200,14 +199,13 @@ export class LocalStore implements Store {
     cur.entries.push([k, offset, bytes.length])
     this.index.set(k, { pack: cur.name, offset, length: bytes.length })
     this.storedBytes += bytes.length
-    this.storedObjects++
     if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
     if (cur.size >= this.packTarget) await this.rollover()
     return true
   }
 
   private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
-    const name = `pack-${Date.now().toString(36)}-${process.pid}-${randomBytes(6).toString('hex')}.pack`
+    const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.pack`
     const fd = await open(join(this.packsDir, name), 'wx', 0o444)
     this.cur = { name, fd, size: PACK_MAGIC.length, written: 0, pending: [PACK_MAGIC], pendingBytes: PACK_MAGIC.length, entries: [] }
     return this.cur

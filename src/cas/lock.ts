@@ -5,23 +5,19 @@
  * from another host is never stolen (its message names host, pid and age).
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import type { Host } from '../host.js'
 import { ZooError } from '../errors.js'
 
 interface LockInfo { host: string; pid: number; started: number; what: string }
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
-}
 
 async function readLock(path: string): Promise<LockInfo | null> {
   try { return JSON.parse(await readFile(path, 'utf8')) as LockInfo } catch { return null }
 }
 
 /** Live locks in the folder whose name starts with `prefix`; stale ones on this host are removed. */
-async function liveLocks(dir: string, prefix: string): Promise<Array<LockInfo & { file: string }>> {
+async function liveLocks(host: Host, dir: string, prefix: string): Promise<Array<LockInfo & { file: string }>> {
   let names: string[]
   try { names = await readdir(dir) } catch { return [] }
   const out: Array<LockInfo & { file: string }> = []
@@ -29,7 +25,7 @@ async function liveLocks(dir: string, prefix: string): Promise<Array<LockInfo & 
     if (!name.startsWith(prefix)) continue
     const info = await readLock(join(dir, name))
     if (!info) continue
-    if (info.host === hostname() && !alive(info.pid)) { await rm(join(dir, name), { force: true }); continue }
+    if (info.host === host.hostname && !host.alive(info.pid)) { await rm(join(dir, name), { force: true }); continue }
     out.push({ ...info, file: name })
   }
   return out
@@ -41,21 +37,21 @@ function describe(l: LockInfo): string {
 
 export interface Held { release(): Promise<void> }
 
-async function place(dir: string, name: string, what: string): Promise<string> {
+async function place(host: Host, dir: string, name: string, what: string): Promise<string> {
   await mkdir(dir, { recursive: true })
   const file = join(dir, name)
-  const info: LockInfo = { host: hostname(), pid: process.pid, started: Date.now(), what }
+  const info: LockInfo = { host: host.hostname, pid: host.pid, started: Date.now(), what }
   await writeFile(file, JSON.stringify(info), { flag: 'wx' })
   return file
 }
 
 /** Register a writer; waits (up to `waitMs`) while gc runs. */
-export async function registerWriter(storeRoot: string, what: string, waitMs = 60_000): Promise<Held> {
+export async function registerWriter(host: Host, storeRoot: string, what: string, waitMs = 60_000): Promise<Held> {
   const dir = join(storeRoot, 'locks')
   const deadline = Date.now() + waitMs
   for (;;) {
-    const file = await place(dir, `writer-${process.pid}-${randomBytes(4).toString('hex')}`, what)
-    const gc = await liveLocks(dir, 'gc')
+    const file = await place(host, dir, `writer-${host.pid}-${randomBytes(4).toString('hex')}`, what)
+    const gc = await liveLocks(host, dir, 'gc')
     if (gc.length === 0) return { release: () => rm(file, { force: true }) }
     await rm(file, { force: true })
     if (Date.now() > deadline) {
@@ -66,13 +62,13 @@ export async function registerWriter(storeRoot: string, what: string, waitMs = 6
 }
 
 /** Take the gc lock; fails at once when writers or another gc are active. */
-export async function lockForGc(storeRoot: string): Promise<Held> {
+export async function lockForGc(host: Host, storeRoot: string): Promise<Held> {
   const dir = join(storeRoot, 'locks')
-  const others = await liveLocks(dir, 'gc')
+  const others = await liveLocks(host, dir, 'gc')
   if (others.length) throw new ZooError(`another gc holds ${storeRoot}: ${describe(others[0]!)}; remove ${join(dir, others[0]!.file)} if that process is gone`, 'E_LOCKED', { lock: others[0] })
-  const file = await place(dir, `gc-${process.pid}-${randomBytes(4).toString('hex')}`, 'git zoo gc')
-  const writers = await liveLocks(dir, 'writer')
-  const gcs = (await liveLocks(dir, 'gc')).filter((l) => l.file !== file.split('/').pop())
+  const file = await place(host, dir, `gc-${host.pid}-${randomBytes(4).toString('hex')}`, 'git zoo gc')
+  const writers = await liveLocks(host, dir, 'writer')
+  const gcs = (await liveLocks(host, dir, 'gc')).filter((l) => l.file !== file.split('/').pop())
   if (writers.length || gcs.length) {
     await rm(file, { force: true })
     const l = writers[0] ?? gcs[0]!

@@ -9,6 +9,7 @@
 import { readdirSync, statSync, mkdirSync, writeFileSync, renameSync, existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
@@ -30,9 +31,9 @@ export function byNameVersion(a: string, b: string): number {
   return x[1]! < y[1]! ? -1 : x[1]! > y[1]! ? 1 : Number(x[2]) - Number(y[2])
 }
 
-function git(root: string, args: string[]): Promise<string> {
+function git(root: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd: root, maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile('git', args, { cwd: root, env, maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) reject(new ZooError(`\`git ${args.join(' ')}\` failed: ${stderr.trim() || err.message}`, 'E_GIT', { args }, { cause: err }))
       else resolve(stdout)
     })
@@ -40,9 +41,9 @@ function git(root: string, args: string[]): Promise<string> {
 }
 
 /** Manifest paths in git's index with their blob ids (conflicted entries: no blob, always re-read). */
-export async function listTracked(root: string): Promise<Map<string, string | undefined>> {
+export async function listTracked(root: string, env: NodeJS.ProcessEnv): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>()
-  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'])
+  const text = await git(root, env, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'])
   for (const rec of text.split('\0')) {
     const tab = rec.indexOf('\t')
     if (tab === -1) continue
@@ -88,7 +89,7 @@ async function readAll(root: string, items: ReadItem[], stat: boolean, history: 
   return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
 }
 
-export interface BuildOptions { root: string; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
+export interface BuildOptions { root: string; env: NodeJS.ProcessEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
 
 function header(mode: CatalogHeader['mode'], history: boolean, key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
   return {
@@ -99,7 +100,7 @@ function header(mode: CatalogHeader['mode'], history: boolean, key: string, star
 
 export async function coldBuild(o: BuildOptions): Promise<Buffer> {
   const started = performance.now()
-  const tracked = await listTracked(o.root)
+  const tracked = await listTracked(o.root, o.env)
   const worktree = o.check === 'always' || (o.check === 'auto' && tracked.size <= WORKTREE_LIMIT)
   let items: ReadItem[]
   let dirs: Array<[string, number]> | undefined
@@ -119,7 +120,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
  * What changed since `file` was built: paths to re-read and paths to drop, or undefined when nothing
  * did. Worktree mode compares stats (and re-walks when a folder changed); git mode compares blob ids.
  */
-export async function changesSince(file: CatalogFile, root: string, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
+export async function changesSince(file: CatalogFile, root: string, env: NodeJS.ProcessEnv, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()
@@ -133,7 +134,7 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
     let onDisk: Set<string> | undefined
     const dirChanged = keyChanged || ((h.dirs ?? []).length === 0 && existsSync(join(root, 'models'))) ||
       (h.dirs ?? []).some(([d, m]) => { try { return statSync(join(root, d)).mtimeMs !== m } catch { return true } })
-    const tracked = keyChanged ? await listTracked(root) : undefined
+    const tracked = keyChanged ? await listTracked(root, env) : undefined
     if (dirChanged) { const w = walkModels(root); dirs = w.dirs; onDisk = new Set(w.paths) }
     const mt = file.f64('st:mtime'), sz = file.f64('st:size'), ino = file.f64('st:ino')
     for (const [path, k] of known) {
@@ -150,7 +151,7 @@ export async function changesSince(file: CatalogFile, root: string, keyChanged: 
     return { reread, drop, ...(dirs ? { dirs } : {}) }
   }
   if (!keyChanged) return undefined
-  const tracked = await listTracked(root)
+  const tracked = await listTracked(root, env)
   for (const [path, k] of known) {
     if (!tracked.has(path)) drop.add(path)
     else { const b = tracked.get(path); if (b === undefined || b !== k.blob) reread.push({ path, ...(b ? { blob: b } : {}) }) }
@@ -203,7 +204,7 @@ export function writeCache(path: string, bytes: Buffer): void {
   mkdirSync(dirname(path), { recursive: true })
   const ignore = join(dirname(path), '.gitignore')
   if (!existsSync(ignore)) { try { writeFileSync(ignore, '# derived, rebuildable cache of git-zoo (spec/catalog.md)\n*\n') } catch { /* best effort */ } }
-  const tmp = `${path}.${process.pid}.tmp`
+  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`
   writeFileSync(tmp, bytes)
   renameSync(tmp, path)
 }

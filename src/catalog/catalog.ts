@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js'
 
 export interface OpenCatalogOptions {
   cwd: string
-  env?: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv
   /** Rebuild from scratch, checking the work tree (untracked and unstaged manifests too). */
   refresh?: boolean
   /** The query needs history-derived columns (best/max/min, metric@epoch, epochs). */
@@ -36,7 +36,7 @@ function checkMode(env: NodeJS.ProcessEnv): CheckMode {
 }
 
 export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog> {
-  const env = o.env ?? process.env
+  const env = o.env
   const places = findGitPlaces(o.cwd, env)
   const path = cachePath(places)
   const key = gitKey(places)
@@ -53,10 +53,10 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
     if (worktree && file.header.mode !== 'worktree') { file.close(); file = undefined }
   }
   const build = await import('./build.js')
-  const opts = { root: places.root, key, history: Boolean(o.history) || hadHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
+  const opts = { root: places.root, env, key, history: Boolean(o.history) || hadHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
     const worktree = wantWorktree(file.count)
-    const changes = await build.changesSince(file, places.root, file.header.key !== key, worktree)
+    const changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
     const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() }, worktree ? 'worktree' : 'git')
     file.close()

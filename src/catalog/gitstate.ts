@@ -22,10 +22,10 @@ function readText(path: string): string | undefined {
   try { return readFileSync(path, 'utf8') } catch { return undefined }
 }
 
-function askGit(cwd: string): GitPlaces {
+function askGit(cwd: string, env: NodeJS.ProcessEnv): GitPlaces {
   let out: string
   try {
-    out = execFileSync('git', ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    out = execFileSync('git', ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   } catch (err) {
     throw new UsageError(`not inside a git repository with a work tree (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd }, { cause: err })
   }
@@ -34,8 +34,8 @@ function askGit(cwd: string): GitPlaces {
 }
 
 /** Find the repository around `cwd` by walking up to a `.git` folder or file. */
-export function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv = process.env): GitPlaces {
-  if (env.GIT_DIR || env.GIT_WORK_TREE || env.GIT_COMMON_DIR) return askGit(cwd)
+export function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv): GitPlaces {
+  if (env.GIT_DIR || env.GIT_WORK_TREE || env.GIT_COMMON_DIR) return askGit(cwd, env)
   let dir = resolve(cwd)
   for (;;) {
     const dotgit = join(dir, '.git')
@@ -45,13 +45,13 @@ export function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv = process.env)
     if (st?.isFile()) {
       // a linked worktree or submodule: "gitdir: <path>"
       const m = /^gitdir:\s*(.+?)\s*$/m.exec(readText(dotgit) ?? '')
-      if (!m) return askGit(cwd)
+      if (!m) return askGit(cwd, env)
       const gitDir = isAbsolute(m[1]!) ? m[1]! : resolve(dir, m[1]!)
       const common = readText(join(gitDir, 'commondir'))?.trim()
       return { root: dir, gitDir, commonDir: common ? resolve(gitDir, common) : gitDir }
     }
     const up = dirname(dir)
-    if (up === dir) return askGit(cwd) // gives the proper "not a repository" error
+    if (up === dir) return askGit(cwd, env) // gives the proper "not a repository" error
     dir = up
   }
 }

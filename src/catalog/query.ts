@@ -4,7 +4,7 @@
  */
 import type { CatalogFile } from './columns.js'
 import { HISTORY_EPOCHS } from './rows.js'
-import { metricGoal } from '../promote/card.js'
+import { metricGoal } from '../manifest/card.js'
 import { UsageError } from '../errors.js'
 import type { Json, ParentRef } from './extract.js'
 
@@ -239,6 +239,12 @@ export class Lineage {
 }
 
 export interface SortKey { field: Field; desc: boolean }
+
+/** `[-]field[,...]` (a leading - sorts descending, + or nothing ascending) as sort keys. */
+export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
+  if (!text) return []
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s.replace(/^\+/, ''), desc: false }))
+}
 
 export interface QueryOptions { filters: Filter[]; sort: Array<{ field: string; desc: boolean }>; limit?: number; allVersions?: boolean }
 

@@ -1,7 +1,7 @@
 /** Plain-text output of catalog results: an aligned table, one model version per line. */
 import type { CatalogFile } from './columns.js'
 import { finalMetricKeys, type Field, type Cell } from './query.js'
-import { fmt, mainMetric } from '../promote/card.js'
+import { fmt, mainMetric } from '../manifest/card.js'
 
 function cellText(v: Cell): string {
   if (v === undefined) return '-'

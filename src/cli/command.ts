@@ -3,6 +3,7 @@
  * when that command runs, so hooks and small commands start fast.
  */
 import type { FlagSpecs, Parsed } from './args.js'
+import type { Host } from '../host.js'
 
 export interface Io {
   /** The working directory the command was started in. */
@@ -12,11 +13,15 @@ export interface Io {
   err: (text: string) => void
   /** Whether stderr is a TTY (progress bars only then). */
   tty: boolean
+  /** The running process (pid, host name, node version), for locks and recorded environments. */
+  host: Host
+  /** Standard input as text ('' when it is a terminal); the pre-push hook reads git's ref lines. */
+  stdin: () => Promise<string>
+  /** Kill this process at once with SIGKILL, as a power cut would (named crash points only). */
+  killSelf: () => void
 }
 
 export interface Command {
-  /** One line: what it does. */
-  summary: string
   /** Full help text shown by --help (usage line, description, flags, examples). */
   help: string
   flags: FlagSpecs

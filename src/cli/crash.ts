@@ -14,6 +14,6 @@ export function crashPoints(io: Io): CrashPoint {
   return (name) => {
     if (!wanted.has(name)) return
     io.err(`git zoo: crash point ${name}\n`)
-    process.kill(process.pid, 'SIGKILL')
+    io.killSelf()
   }
 }

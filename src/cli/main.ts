@@ -1,10 +1,34 @@
 /**
  * `git zoo` entry point: argv -> command module (imported lazily) -> exit code.
- * The only place that touches process.* besides bin/git-zoo.js.
+ * With bin/git-zoo.js, the only file of the CLI that touches process.*: `processIo()` wraps the
+ * process (cwd, env, stdout/stderr, stdin, TTY, its Host) into the Io every command takes, and all
+ * layers below get what they need from it as arguments (spec/architecture.md).
  */
 import { ZooError, UsageError } from '../errors.js'
 import { parseArgs } from './args.js'
 import type { Command, Io } from './command.js'
+import { processHost } from '../host.js'
+
+/** The Io of this process: what bin/git-zoo.js hands to main(). */
+export function processIo(): Io {
+  // The S3 SDK warns on stderr under Node < 22 on every run; that would pollute hook and --json output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    out: (t) => { process.stdout.write(t) },
+    err: (t) => { process.stderr.write(t) },
+    tty: Boolean(process.stderr.isTTY),
+    host: processHost(),
+    stdin: async () => {
+      if (process.stdin.isTTY) return ''
+      const chunks: Buffer[] = []
+      for await (const c of process.stdin) chunks.push(c as Buffer)
+      return Buffer.concat(chunks).toString('utf8')
+    },
+    killSelf: () => { process.kill(process.pid, 'SIGKILL') },
+  }
+}
 
 /** Every command, with its one-line summary (kept here so `git zoo --help` loads no command). */
 export const COMMANDS: Record<string, string> = {

@@ -148,15 +148,3 @@ export function encodeNpy(data: Float32Array | Int32Array | BigInt64Array, shape
 export function splitNpy(split: Split, features: number): { x: Uint8Array; y: Uint8Array } {
   return { x: encodeNpy(split.x, [split.n, features]), y: encodeNpy(BigInt64Array.from(split.y, (v) => BigInt(v)), [split.n]) }
 }
-
-/**
- * Writes `<prefix>.x.npy` (float32 [n, features]) and `<prefix>.y.npy` (int64 [n]) into `dir`;
- * the pair is what `git zoo eval` reads. Returns the two paths.
- */
-export async function writeSplitNpy(dir: string, prefix: string, split: Split, features: number): Promise<string[]> {
-  const xPath = join(dir, `${prefix}.x.npy`), yPath = join(dir, `${prefix}.y.npy`)
-  const { x, y } = splitNpy(split, features)
-  await writeFile(xPath, x)
-  await writeFile(yPath, y)
-  return [xPath, yPath]
-}

@@ -4,13 +4,13 @@
  * to the model by its seal and committed as its own commit. The sealed manifest is never touched;
  * records are only ever added (never modified or removed), like the zoo itself.
  */
-import { readFile, readdir, rm } from 'node:fs/promises'
+import { access, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { manifestDir, type Manifest } from '../manifest/manifest.js'
-import { writeFileAtomic } from '../cas/atomic.js'
-import { CheckError, FormatError } from '../errors.js'
+import { commitFiles } from '../zoo/commit.js'
+import { FormatError, UsageError } from '../errors.js'
 
 export const EVAL_FORMAT = 1
 export const EVALS_DIR = 'evals'
@@ -142,27 +142,28 @@ export async function readEvaluations(repo: Repo, manifest: Manifest): Promise<E
 }
 
 /**
+ * The valid record at `path` (where `evalRecordPath` puts `m`'s record on some data), or null when
+ * there is none. A file there that does not hold up is E_EVAL_RECORD: it is never overwritten.
+ */
+export async function recordedEvaluation(repo: Repo, m: Manifest, path: string): Promise<Evaluation | null> {
+  if (!(await access(join(repo.root, path)).then(() => true, () => false))) return null
+  const existing = (await readEvaluations(repo, m)).find((e) => e.path === path)
+  if (existing?.ok) return existing
+  throw new FormatError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
+}
+
+/**
  * Add a record as its own commit (only that path is committed; whatever else is staged stays
  * staged). Returns the commit. An existing record at the path is never overwritten: the caller
- * checks first. On a refused commit the file is removed again and nothing is left staged.
+ * checks first. Signed when the zoo requires it (and refused before anything is written when git
+ * cannot sign); on a refused commit the file is removed again and nothing is left staged.
  */
 export async function commitEvaluation(repo: Repo, record: EvaluationRecord, path: string): Promise<string> {
   const text = JSON.stringify(record, null, 2) + '\n'
-  await writeFileAtomic(join(repo.root, path), text)
   const m = record.model
   const fmt = (x: number | undefined): string => (x === undefined ? 'n/a' : String(Math.round(x * 1e6) / 1e6))
-  const msg = `zoo: evaluate ${m.name}@v${m.version} on ${record.data.source}\n\n` +
+  const message = `zoo: evaluate ${m.name}@v${m.version} on ${record.data.source}\n\n` +
     `accuracy ${fmt(record.metrics.accuracy)}, loss ${fmt(record.metrics.loss)}${record.metrics.top5 !== undefined ? `, top5 ${fmt(record.metrics.top5)}` : ''} on ${record.data.n} samples\n\n` +
     `Zoo-Model: ${m.name}@v${m.version}\nZoo-Seal: ${m.seal}\nZoo-Eval-Data: ${record.data.sha256}\n`
-  const config = await repo.config()
-  try {
-    await repo.git(['add', '--', path])
-    const c = await repo.runGit(['commit', '-q', '-F', '-', ...(config.policy?.require_signed ? ['-S'] : []), '--', path], { input: msg })
-    if (c.code !== 0) throw new CheckError(`the evaluation commit was refused, so nothing was recorded:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
-  } catch (err) {
-    await repo.runGit(['reset', '-q', '--', path])
-    await rm(join(repo.root, path), { force: true })
-    throw err
-  }
-  return (await repo.git(['rev-parse', 'HEAD'])).trim()
+  return commitFiles(repo, [{ path, data: text }], { message, kind: 'evaluation', refused: 'nothing was recorded' })
 }

@@ -7,6 +7,7 @@ import type { Manifest } from '../manifest/manifest.js'
 import type { Store } from '../cas/store.js'
 import type { Dataset } from './data.js'
 import type { OutputKind } from './metrics.js'
+import { gitIdentity } from '../zoo/commit.js'
 import { encodePredictions, evalRecordPath, predictionsDigest, EVAL_FORMAT, type EvaluationRecord } from './record.js'
 
 export interface EvaluateOptions {
@@ -19,12 +20,6 @@ export interface EvaluateOptions {
 }
 
 export interface Evaluated { record: EvaluationRecord; predictions: Int32Array; path: string }
-
-async function who(repo: Repo): Promise<string> {
-  const name = (await repo.runGit(['config', 'user.name'])).stdout.trim()
-  const email = (await repo.runGit(['config', 'user.email'])).stdout.trim()
-  return email ? `${name} <${email}>` : name || 'unknown'
-}
 
 export async function evaluateModel(repo: Repo, m: Manifest, store: Store, data: Dataset, opts: EvaluateOptions = {}): Promise<Evaluated> {
   const { prepareOnnx, runClassifier } = await import('./onnx-session.js')
@@ -41,8 +36,8 @@ export async function evaluateModel(repo: Repo, m: Manifest, store: Store, data:
       metrics: r.metrics,
       predictions_sha256: predictionsDigest(r.predictions),
       ...(predictions ? { predictions } : {}),
-      runtime: { onnxruntime: r.runtime.onnxruntime, node: process.version },
-      evaluator: await who(repo),
+      runtime: { onnxruntime: r.runtime.onnxruntime, node: repo.host.node },
+      evaluator: (await gitIdentity(repo)) ?? 'unknown',
       created: new Date().toISOString(),
     }
     return { record, predictions: r.predictions, path: evalRecordPath(m, data.sha256, model.file) }

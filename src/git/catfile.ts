@@ -31,7 +31,7 @@ export class CatFile {
   private sizes: CatFile | null = null
 
   /** git starts on the first read. With `checkOnly`, objects come back without their bytes. */
-  constructor(private readonly cwd: string, private readonly env: NodeJS.ProcessEnv = process.env, private readonly checkOnly = false) {}
+  constructor(private readonly cwd: string, private readonly env?: NodeJS.ProcessEnv, private readonly checkOnly = false) {}
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child
@@ -125,7 +125,7 @@ export class CatFile {
 }
 
 /** The first `limit` bytes of a blob, from a `git cat-file blob` stopped once they are in. */
-function blobHead(cwd: string, env: NodeJS.ProcessEnv, oid: string, limit: number): Promise<Buffer> {
+function blobHead(cwd: string, env: NodeJS.ProcessEnv | undefined, oid: string, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', ['cat-file', 'blob', oid], { cwd, env, stdio: ['ignore', 'pipe', 'ignore'] })
     const parts: Buffer[] = []

@@ -11,7 +11,7 @@ export interface GitResult { stdout: string; stderr: string; code: number }
 /** Run git and return its output; never throws for a non-zero exit (see `git()` for that). */
 export function runGit(cwd: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; maxBuffer?: number } = {}): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile('git', args, { cwd, env: opts.env ?? process.env, maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8' },
+    const child = execFile('git', args, { cwd, env: opts.env, maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err && typeof (err as { code?: unknown }).code !== 'number') {
           reject(new ZooError(`could not run git: ${err.message}; is git installed and on PATH?`, 'E_GIT_MISSING', {}, { cause: err }))
@@ -39,8 +39,8 @@ export interface RepoInfo {
   commonDir: string
 }
 
-export async function findRepo(cwd: string): Promise<RepoInfo> {
-  const r = await runGit(cwd, ['rev-parse', '--show-toplevel', '--git-common-dir'])
+export async function findRepo(cwd: string, env?: NodeJS.ProcessEnv): Promise<RepoInfo> {
+  const r = await runGit(cwd, ['rev-parse', '--show-toplevel', '--git-common-dir'], { env })
   if (r.code !== 0) {
     throw new UsageError(`not inside a git repository (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd })
   }

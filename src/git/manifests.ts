@@ -10,9 +10,9 @@ import { ZooError } from '../errors.js'
 const MANIFEST_PATH = new RegExp(`^${MODELS_DIR}/.+/v[1-9]\\d*/${MANIFEST_FILE.replace('.', '\\.')}$`)
 
 /** Blob ids of manifests reachable from `revs` (rev-list arguments, e.g. ['--all', '--reflog', '--indexed-objects']). */
-export async function manifestBlobs(root: string, revs: string[]): Promise<Map<string, string>> {
+export async function manifestBlobs(root: string, revs: string[], env?: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   const out = new Map<string, string>()
-  const text = await git(root, ['rev-list', '--objects', ...revs, '--', `${MODELS_DIR}/`])
+  const text = await git(root, ['rev-list', '--objects', ...revs, '--', `${MODELS_DIR}/`], { env })
   for (const line of text.split('\n')) {
     const sp = line.indexOf(' ')
     if (sp === -1) continue
@@ -23,9 +23,9 @@ export async function manifestBlobs(root: string, revs: string[]): Promise<Map<s
 }
 
 /** Read blobs through one `git cat-file --batch`. */
-export function readBlobs(root: string, ids: string[]): Promise<Map<string, string>> {
+export function readBlobs(root: string, ids: string[], env?: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['cat-file', '--batch'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn('git', ['cat-file', '--batch'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
     const chunks: Buffer[] = []
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => chunks.push(d))
@@ -52,9 +52,9 @@ export function readBlobs(root: string, ids: string[]): Promise<Map<string, stri
 }
 
 /** Every manifest in the history of `revs`, parsed (seal not checked here). */
-export async function historyManifests(root: string, revs: string[]): Promise<Manifest[]> {
-  const blobs = await manifestBlobs(root, revs)
+export async function historyManifests(root: string, revs: string[], env?: NodeJS.ProcessEnv): Promise<Manifest[]> {
+  const blobs = await manifestBlobs(root, revs, env)
   if (blobs.size === 0) return []
-  const texts = await readBlobs(root, [...blobs.keys()])
+  const texts = await readBlobs(root, [...blobs.keys()], env)
   return [...texts.entries()].map(([id, text]) => parseManifest(text, `${blobs.get(id)} (blob ${id.slice(0, 12)})`))
 }

@@ -28,7 +28,6 @@ export interface ImportOptions {
   batch?: number
   allowDirty?: boolean
   dryRun?: boolean
-  env?: NodeJS.ProcessEnv
   onPhase?: (text: string) => void
   /** Named crash points of the add pipeline (spec/reliability.md), passed to promote. */
   crashPoint?: (name: string) => void
@@ -82,22 +81,12 @@ async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
 }
 
 /**
- * The promotion stages and commits its files by naming them on git's command line, which Linux
- * caps at 2 MB (E2BIG beyond): a commit's paths are kept under this budget.
+ * Split the (parents-first) plans into commits of at most `size` models. (The promotion hands git
+ * its paths on stdin, so no command-line length limits a commit.)
  */
-export const ARGV_BUDGET = 1_500_000
-
-/** Split the (parents-first) plans into commits of at most `size` models and ARGV_BUDGET bytes of paths. */
 function commitChunks(plans: Planned[], size: number): Planned[][] {
   const out: Planned[][] = []
-  let cur: Planned[] = [], bytes = 0
-  for (const p of plans) {
-    const dir = `models/${p.spec.name}/v99999/`.length
-    const b = 3 * dir + 'manifest.json'.length + 'README.md'.length + (p.spec.configFile ? p.spec.configFile.split('/').pop()!.length + 7 : 0) + 3
-    if (cur.length && (cur.length >= size || bytes + b > ARGV_BUDGET)) { out.push(cur); cur = []; bytes = 0 }
-    cur.push(p); bytes += b
-  }
-  if (cur.length) out.push(cur)
+  for (let i = 0; i < plans.length; i += size) out.push(plans.slice(i, i + size))
   return out
 }
 
@@ -132,7 +121,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const byRel = new Map(found.map((f) => [f.rel, f]))
 
   // what the zoo already holds: names and latest versions, from the catalog
-  const opened = await openCatalog({ cwd: repo.root, ...(o.env ? { env: o.env } : {}) })
+  const opened = await openCatalog({ cwd: repo.root, env: repo.env })
   const latest = new Map<string, number>()
   try {
     const c = opened.file
@@ -198,7 +187,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   if (!o.dryRun && ordered.length) {
     const chunks = commitChunks(ordered, o.batch ?? DEFAULT_BATCH)
     if (o.batch === undefined && chunks.length > 1) {
-      o.onWarning?.(`importing ${ordered.length} models in ${chunks.length} commits (at most ${DEFAULT_BATCH} models, and ${ARGV_BUDGET / 1e6} MB of paths on git's command line, per commit); pass --batch <n> to choose\n`)
+      o.onWarning?.(`importing ${ordered.length} models in ${chunks.length} commits (at most ${DEFAULT_BATCH} models per commit); pass --batch <n> to choose\n`)
     }
     let doneBytes = 0
     let i = 0

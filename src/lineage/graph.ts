@@ -116,24 +116,3 @@ function cycleError(path: string[]): CheckError {
   const where = path.slice(0, -1).map((k) => { const at = k.lastIndexOf('@v'); return `models/${k.slice(0, at)}/v${k.slice(at + 2)}/manifest.json` })
   return new CheckError(`lineage cycle: ${path.join(' -> ')}; a model cannot descend from itself, so one of these manifests was edited by hand (${[...new Set(where)].join(', ')}); restore it with \`git checkout -- <file>\``, 'E_LINEAGE_CYCLE', { cycle: path })
 }
-
-/** Reject a cycle anywhere in a set of parent links (used by checks over the whole zoo). */
-export function findCycle(parents: Map<string, string[]>): string[] | undefined {
-  const state = new Map<string, 1 | 2>()
-  for (const start of parents.keys()) {
-    if (state.has(start)) continue
-    const stack: Array<[string, number]> = [[start, 0]]
-    const path: string[] = [start]
-    state.set(start, 1)
-    while (stack.length) {
-      const top = stack[stack.length - 1]!
-      const ps = parents.get(top[0]) ?? []
-      if (top[1] >= ps.length) { state.set(top[0], 2); stack.pop(); path.pop(); continue }
-      const next = ps[top[1]++]!
-      const st = state.get(next)
-      if (st === 1) return [...path.slice(path.indexOf(next)), next]
-      if (st === undefined) { state.set(next, 1); stack.push([next, 0]); path.push(next) }
-    }
-  }
-  return undefined
-}

@@ -6,8 +6,8 @@ import { openCatalog } from '../catalog/catalog.js'
 import { Lineage } from '../catalog/query.js'
 import type { ManifestSource } from './graph.js'
 
-export async function zooSource(repo: Repo, env: NodeJS.ProcessEnv): Promise<ManifestSource & { close(): void }> {
-  const opened = await openCatalog({ cwd: repo.root, env })
+export async function zooSource(repo: Repo): Promise<ManifestSource & { close(): void }> {
+  const opened = await openCatalog({ cwd: repo.root, env: repo.env })
   const c = opened.file
   let lineage: Lineage | undefined
   const rowOf = new Map<string, number>()

@@ -4,6 +4,7 @@
  * (the last record's values, without `epoch`).
  */
 import { readFile } from 'node:fs/promises'
+import { parse } from 'csv-parse/sync'
 import { UsageError } from '../errors.js'
 
 export interface MetricsRead { metrics: Record<string, number>; history?: Array<Record<string, number>> }
@@ -27,15 +28,13 @@ function fromRecords(records: unknown[], file: string): MetricsRead {
   return { metrics: last, history }
 }
 
+/** CSV with a header row (RFC 4180: quoted cells may hold commas, quotes and newlines), by csv-parse. */
 function parseCsv(text: string, file: string): unknown[] {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '')
-  if (lines.length === 0) return []
-  const header = lines[0]!.split(',').map((h) => h.trim())
-  return lines.slice(1).map((line, i) => {
-    const cells = line.split(',')
-    if (cells.length !== header.length) throw new UsageError(`${file} line ${i + 2} has ${cells.length} cells, the header has ${header.length}`, 'E_METRICS')
-    return Object.fromEntries(header.map((h, j) => [h, cells[j]!.trim()]))
-  })
+  try {
+    return parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as unknown[]
+  } catch (err) {
+    throw new UsageError(`${file} is not valid CSV: ${(err as Error).message}; metrics are a JSON object, a JSON list, JSON lines or CSV with a header row`, 'E_METRICS', { file }, { cause: err })
+  }
 }
 
 export function parseMetrics(text: string, file: string): MetricsRead {

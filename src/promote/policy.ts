@@ -1,26 +1,15 @@
 /**
- * Promotion policy from the committed `.zoo/config.json` and metadata schema from `.zoo/schema.json`
- * (spec/schema.md). A zoo can require signed promotions and extra metadata fields.
+ * The metadata schema of `.zoo/schema.json` (spec/schema.md): extra fields a zoo requires of its
+ * manifests. (The signing policy of `.zoo/config.json` is checked by src/zoo/commit.ts.)
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Repo, ZooConfig } from '../repo.js'
+import type { Repo } from '../repo.js'
 import type { ManifestBody } from '../manifest/manifest.js'
 import { CheckError, ZooError } from '../errors.js'
 
 export interface FieldRule { type?: 'number' | 'string' | 'integer' | 'boolean'; minimum?: number; maximum?: number; enum?: unknown[]; pattern?: string }
 export interface ZooSchema { required?: string[]; properties?: Record<string, FieldRule> }
-
-/** Refuse before anything is written when the zoo requires signing and git cannot sign. */
-export async function checkPolicyBeforeCommit(repo: Repo, config: ZooConfig): Promise<void> {
-  if (!config.policy?.require_signed) return
-  const key = (await repo.runGit(['config', '--get', 'user.signingkey'])).stdout.trim()
-  const format = (await repo.runGit(['config', '--get', 'gpg.format'])).stdout.trim() || 'openpgp'
-  const defaultKey = format === 'ssh' ? (await repo.runGit(['config', '--get', 'gpg.ssh.defaultKeyCommand'])).stdout.trim() : ''
-  if (!key && !defaultKey) {
-    throw new CheckError('this zoo requires signed promotions (.zoo/config.json policy.require_signed) but git has no signing key; set one, e.g. `git config gpg.format ssh` and `git config user.signingkey ~/.ssh/id_ed25519.pub` (or a GPG key id)', 'E_UNSIGNED')
-  }
-}
 
 export async function readSchema(repo: Repo): Promise<ZooSchema> {
   let text: string

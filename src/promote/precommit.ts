@@ -19,6 +19,7 @@ import { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF, type Change } from 
 export { parseRawDiff, type Change }
 import { ZooError } from '../errors.js'
 import type { Manifest } from '../manifest/manifest.js'
+import type { RepoContext } from '../repo.js'
 import type { ZooSchema } from './policy.js'
 import type { Retirement } from './retire.js'
 
@@ -242,7 +243,8 @@ function gitOut(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<st
  * against HEAD. Returns the problems; empty means the commit may go ahead. `staged` is the output
  * of `git <STAGED_DIFF>` when the caller ran it already (the hook does, before loading this).
  */
-export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv, staged?: string): Promise<RuleProblem[]> {
+export async function checkStaged(cwd: string, ctx: RepoContext, staged?: string): Promise<RuleProblem[]> {
+  const env = ctx.env
   const changes = parseRawDiff(staged ?? await gitOut(cwd, env, STAGED_DIFF))
   if (changes.length === 0) return []
   const [{ SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }] = await Promise.all([import('../formats/sniff.js'), import('node:crypto'), import('node:fs')])
@@ -254,7 +256,7 @@ export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv, staged?: 
     if (problem) problems.push(problem)
     const r = await modelRules(changes, cat, { before: 'HEAD', after: '' }, schema)
     problems.push(...r.problems)
-    if (r.manifests.length) problems.push(...await missingObjects(cwd, env, cat, r.manifests))
+    if (r.manifests.length) problems.push(...await missingObjects(cwd, ctx, cat, r.manifests))
     return problems
   } finally {
     await cat.close()
@@ -262,7 +264,7 @@ export async function checkStaged(cwd: string, env: NodeJS.ProcessEnv, staged?: 
 }
 
 /** New manifests whose objects are not all in the local store (those merged in from MERGE_HEAD excepted). */
-async function missingObjects(cwd: string, env: NodeJS.ProcessEnv, cat: CatFile, manifests: NewVersion[]): Promise<RuleProblem[]> {
+async function missingObjects(cwd: string, ctx: RepoContext, cat: CatFile, manifests: NewVersion[]): Promise<RuleProblem[]> {
   const todo: NewVersion[] = []
   for (const v of manifests) {
     const merged = await cat.read(`MERGE_HEAD:${v.path}`, 0)
@@ -270,9 +272,9 @@ async function missingObjects(cwd: string, env: NodeJS.ProcessEnv, cat: CatFile,
   }
   if (!todo.length) return []
   const { Repo } = await import('../repo.js')
-  const { reachableObjects } = await import('../cas/walk.js')
+  const { reachableObjects } = await import('../manifest/walk.js')
   const { CID } = await import('multiformats/cid')
-  const repo = await Repo.open(cwd, env)
+  const repo = await Repo.open(cwd, ctx)
   const store = await repo.openStore()
   const out: RuleProblem[] = []
   try {

@@ -3,22 +3,21 @@
  * commit. Used by `add` (one model), `import` (many) and `soup` (a computed model).
  * Order (spec/format.md): objects -> store flush -> manifests written -> staged -> committed.
  */
-import { stat, copyFile, mkdir, rm, rmdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { stat, readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
 import { registerWriter } from '../cas/lock.js'
 import {
-  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MODELS_DIR,
+  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
 } from '../manifest/manifest.js'
 import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
-import { writeFileAtomic } from '../cas/atomic.js'
+import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
-import { renderModelCard, CARD_FILE } from './card.js'
-import { checkPolicyBeforeCommit, validateAgainstSchema } from './policy.js'
+import { renderModelCard, CARD_FILE } from '../manifest/card.js'
+import { validateAgainstSchema } from './policy.js'
 import { UsageError, CheckError } from '../errors.js'
 
 export interface SourceFile { source: string; path: string; epoch?: number }
@@ -58,7 +57,7 @@ export interface PromoteOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /**
    * Named crash points for reliability tests (spec/reliability.md): `add-mid-pack` (in ingestFile),
-   * `after-flush` (objects durable, no manifest yet), `after-manifests` (manifests and cards in the
+   * `after-flush` (objects durable, no manifest yet), `after-write` (manifests and cards in the
    * work tree, not staged), `before-commit` (staged, not committed).
    */
   crashPoint?: (name: string) => void
@@ -87,13 +86,6 @@ async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBo
   }
   const diff = await repo.git(['diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
-}
-
-async function promoter(repo: Repo): Promise<string> {
-  const name = (await repo.runGit(['config', 'user.name'])).stdout.trim()
-  const email = (await repo.runGit(['config', 'user.email'])).stdout.trim()
-  if (!name && !email) throw new UsageError('git does not know who you are; set `git config user.name` and `git config user.email` first', 'E_NO_IDENTITY')
-  return email ? `${name} <${email}>` : name
 }
 
 async function sha256File(path: string): Promise<{ size: number; sha256: string }> {
@@ -138,17 +130,15 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
 
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
   const totalBytes = await checkSpecs(specs)
-  const config = await repo.config()
-  await checkPolicyBeforeCommit(repo, config)
+  const config = await checkSigningPolicy(repo)
   const code = await codeRevision(repo, opts.allowDirty ?? false)
-  const who = await promoter(repo)
-  const env = detectEnvironment()
+  const who = await requireIdentity(repo)
+  const env = detectEnvironment(repo.host)
   const created = new Date().toISOString()
 
   // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
   const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(storeRoot, 'git zoo add')
-  const written: string[] = []
+  const writer = await registerWriter(repo.host, storeRoot, 'git zoo add')
   const results: PromotionResult[] = []
   const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
   let store
@@ -209,58 +199,27 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     // invariant 3: everything the manifests reference is durable in the store before they are written
     await store.flush()
     opts.crashPoint?.('after-flush')
+    const files: CommitFile[] = []
     for (const r of results) {
       const dir = manifestDir(r.name, r.version)
-      await rm(join(repo.root, dir), { recursive: true, force: true }) // leftovers of an interrupted promotion
       const spec = specs.find((s) => s.name === r.name)!
-      if (spec.configFile && r.manifest.config) {
-        await mkdir(join(repo.root, dir), { recursive: true })
-        const target = join(repo.root, dir, r.manifest.config.path)
-        await copyFile(spec.configFile, target)
-        written.push(`${dir}/${r.manifest.config.path}`)
-      }
-      await writeFileAtomic(join(repo.root, dir, 'manifest.json'), serializeManifest(r.manifest))
-      written.push(`${dir}/manifest.json`)
-      await writeFileAtomic(join(repo.root, dir, CARD_FILE), renderModelCard(r.manifest))
-      written.push(`${dir}/${CARD_FILE}`)
+      if (spec.configFile && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, copyFrom: spec.configFile })
+      files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
+      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
     }
-    opts.crashPoint?.('after-manifests')
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
     const body = specs.length === 1 && specs[0]!.message ? `\n\n${specs[0]!.message}` : ''
     const trailers = results.length <= 20
       ? results.map((r) => `Zoo-Model: ${r.name}@v${r.version}\nZoo-Seal: ${r.seal}`).join('\n')
       : `Zoo-Models: ${results.length}`
-    const msg = `${subject}${body}\n\n${trailers}\nZoo-Code: ${code?.commit ?? 'none'}${code?.dirty ? ' (dirty)' : ''}\n`
-    // paths go through stdin, NUL-separated: thousands of models would overflow the argument list
-    const pathspec = { input: written.join('\0') }
-    await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
-    opts.crashPoint?.('before-commit')
-    const msgFile = join(repo.commonDir, `ZOO_PROMOTE_MSG.${process.pid}`)
-    await writeFile(msgFile, msg)
-    let c
-    try {
-      c = await repo.runGit(['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
-    } finally { await rm(msgFile, { force: true }) }
-    if (c.code !== 0) {
-      throw new CheckError(`the promotion commit was refused, so nothing was promoted:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
-    }
-    const commit = (await repo.git(['rev-parse', 'HEAD'])).trim()
-    written.length = 0
+    const message = `${subject}${body}\n\n${trailers}\nZoo-Code: ${code?.commit ?? 'none'}${code?.dirty ? ' (dirty)' : ''}\n`
+    // a refused commit rolls the work tree and index back; objects stay in the store (gc collects them)
+    const commit = await commitFiles(repo, files, {
+      message, kind: 'promotion', refused: 'nothing was promoted', config,
+      fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
+      ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
+    })
     return { commit, results }
-  } catch (err) {
-    // roll the work tree and index back; objects stay in the store (gc collects them)
-    if (written.length) {
-      await repo.runGit(['reset', '-q', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: written.join('\0') })
-      for (const r of results) {
-        await rm(join(repo.root, manifestDir(r.name, r.version)), { recursive: true, force: true })
-        // and the model's folders, where this promotion created them (rmdir leaves non-empty ones)
-        const segs = r.name.split('/')
-        for (let i = segs.length; i > 0; i--) {
-          try { await rmdir(join(repo.root, MODELS_DIR, ...segs.slice(0, i))) } catch { break }
-        }
-      }
-    }
-    throw err
   } finally {
     await store?.close()
     await pool?.close()

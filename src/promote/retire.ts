@@ -4,13 +4,13 @@
  * `Zoo-Retire: <name>@v<N>` and `Zoo-Seal: <seal>` (spec/seal.md, "Retirement"). The version, its
  * objects and its lineage stay; `isRetired` tells listings to mark or hide it.
  */
-import { readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE } from '../manifest/manifest.js'
+import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE, MODELS_DIR } from '../manifest/manifest.js'
+import { runGit } from '../git/git.js'
 import { parseModelRef } from '../manifest/names.js'
-import { writeFileAtomic } from '../cas/atomic.js'
-import { checkPolicyBeforeCommit } from './policy.js'
+import { commitFiles, checkSigningPolicy, requireIdentity } from '../zoo/commit.js'
 import { CheckError, FormatError, UnknownModelError, UsageError } from '../errors.js'
 
 export const RETIRED_FILE = 'RETIRED.json'
@@ -68,15 +68,24 @@ export async function retirementOf(repo: Repo, name: string, version: number): P
   return parseRetirement(text, rel)
 }
 
-export async function isRetired(repo: Repo, name: string, version: number): Promise<boolean> {
-  return (await retirementOf(repo, name, version)) !== null
+/**
+ * `name@vN` of every version whose retirement is in the index of the repository around `cwd` (one
+ * git call, whatever the zoo's size): what listings mark as retired.
+ */
+export async function retiredInIndex(cwd: string, env: NodeJS.ProcessEnv): Promise<Set<string>> {
+  const r = await runGit(cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`], { env })
+  const out = new Set<string>()
+  if (r.code !== 0) return out
+  const at = new RegExp(`^${MODELS_DIR}/(.+)/v([1-9]\\d*)/${RETIRED_FILE.replace('.', '\\.')}$`)
+  for (const path of r.stdout.split('\0')) {
+    const m = at.exec(path)
+    if (m) out.add(`${m[1]}@v${m[2]}`)
+  }
+  return out
 }
 
-async function identity(repo: Repo): Promise<string> {
-  const name = (await repo.runGit(['config', 'user.name'])).stdout.trim()
-  const email = (await repo.runGit(['config', 'user.email'])).stdout.trim()
-  if (!name && !email) throw new UsageError('git does not know who you are; set `git config user.name` and `git config user.email` first', 'E_NO_IDENTITY')
-  return email ? `${name} <${email}>` : name
+export async function isRetired(repo: Repo, name: string, version: number): Promise<boolean> {
+  return (await retirementOf(repo, name, version)) !== null
 }
 
 /**
@@ -107,23 +116,9 @@ export async function retire(repo: Repo, ref: string, reason: string): Promise<{
   if ((await repo.runGit(['cat-file', '-e', `HEAD:${rel}`])).code === 0) {
     throw new CheckError(`${label} is already retired (${rel}); a retirement is final`, 'E_ALREADY_RETIRED', { name, version })
   }
-  const config = await repo.config()
-  await checkPolicyBeforeCommit(repo, config)
-  const retirement: Retirement = { zoo: 1, name, version, seal: m.seal, reason: reason.trim(), retired_by: await identity(repo), retired: new Date().toISOString() }
-  const msg = `zoo: retire ${label}\n\n${retirement.reason}\n\nZoo-Retire: ${label}\nZoo-Seal: ${m.seal}\n`
-  let staged = false
-  try {
-    await writeFileAtomic(join(repo.root, rel), serializeRetirement(retirement))
-    await repo.git(['add', '--', rel])
-    staged = true
-    const c = await repo.runGit(['commit', '-q', '-F', '-', ...(config.policy?.require_signed ? ['-S'] : []), '--', rel], { input: msg })
-    if (c.code !== 0) throw new CheckError(`the retirement commit was refused, so ${label} is still in service:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
-    staged = false
-  } catch (err) {
-    if (staged) await repo.runGit(['reset', '-q', '--', rel])
-    await rm(join(repo.root, rel), { force: true })
-    throw err
-  }
-  const commit = (await repo.git(['rev-parse', 'HEAD'])).trim()
+  const config = await checkSigningPolicy(repo)
+  const retirement: Retirement = { zoo: 1, name, version, seal: m.seal, reason: reason.trim(), retired_by: await requireIdentity(repo), retired: new Date().toISOString() }
+  const message = `zoo: retire ${label}\n\n${retirement.reason}\n\nZoo-Retire: ${label}\nZoo-Seal: ${m.seal}\n`
+  const commit = await commitFiles(repo, [{ path: rel, data: serializeRetirement(retirement) }], { message, kind: 'retirement', refused: `${label} is still in service`, config })
   return { commit, retirement }
 }

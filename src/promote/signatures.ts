@@ -153,7 +153,7 @@ class Judge {
  */
 export async function signatureStatuses(repo: Repo, commits: Array<{ sha: string; parent: string | null }>): Promise<Map<string, Signature>> {
   if (!commits.length) return new Map()
-  const cat = new CatFile(repo.root)
+  const cat = new CatFile(repo.root, repo.env)
   const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-signers-'))
   try {
     return await new Judge(repo, cat, tmp, await configuredSigners(repo)).judge(commits)
@@ -230,7 +230,7 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
     return { sha: sha!, parents }
   })
   const problems: Problem[] = []
-  const cat = new CatFile(repo.root)
+  const cat = new CatFile(repo.root, repo.env)
   try {
     const plain = list.filter((c) => c.parents.length <= 1)
     const changes = await commitChanges(repo, plain.map((c) => c.sha))

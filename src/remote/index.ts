@@ -50,11 +50,6 @@ export function remoteKind(url: string): RemoteKind {
     + '(A relative path containing `:` can be written as ./name)', 'E_BAD_URL', { url: redactUrl(url), kinds: ['path', 'file', 'http', 'https', 's3'] })
 }
 
-/** Whether the remote accepts writes (push). */
-export function isWritable(url: string): boolean {
-  return remoteKind(url) !== 'http'
-}
-
 /**
  * Check a URL before it is recorded in committed configuration: a known kind, parseable, and no
  * credentials in it (they would be committed). Returns the URL to record.

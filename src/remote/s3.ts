@@ -64,8 +64,6 @@ export class S3Store implements Store {
     this.bucket = bucket
     this.prefix = prefix
     this.location = `s3://${bucket}/${prefix}`
-    // The SDK warns on stderr under Node < 22 on every run; that would pollute hook and --json output.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined
     if (endpoint) rejectControlChars(endpoint)
     const config: S3ClientConfig = {

@@ -7,14 +7,12 @@
  * with `git config zoo.remote.<name>.url <url>` (a mount at another path, or the path/s3 remote
  * behind an http one for pushing); credentials only ever come from the environment.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { parseCid, type CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { CheckError, UsageError, ZooError } from '../errors.js'
 import { historyManifests } from '../git/manifests.js'
 import type { Manifest } from '../manifest/manifest.js'
-import { type Repo, ZOO_CONFIG } from '../repo.js'
+import type { Repo } from '../repo.js'
 import { syncFiles, type FileRoot } from './dag.js'
 import { openRemote, redactUrl } from './index.js'
 import type { TransferProgress, TransferResult } from './transfer.js'
@@ -44,7 +42,6 @@ export interface SyncSummary {
 /** Every zoo remote: the committed ones, with this clone's `zoo.remote.<name>.url` overrides. */
 export async function zooRemotes(repo: Repo): Promise<ZooRemote[]> {
   const config = await repo.config()
-  checkRemotes(config)
   const out = new Map<string, ZooRemote>()
   for (const [name, value] of Object.entries(config.remotes ?? {})) out.set(name, { name, url: value.url, source: 'config' })
   const r = await repo.runGit(['config', '--get-regexp', '^zoo\\.remote\\..*\\.url$'])
@@ -238,7 +235,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
     revs.push('--not', ...known)
     if (REMOTE_NAME.test(gitRemote)) revs.push(`--remotes=${gitRemote}`)
   }
-  const manifests = await historyManifests(repo.root, revs)
+  const manifests = await historyManifests(repo.root, revs, repo.env)
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)
@@ -267,36 +264,3 @@ export async function isLazy(repo: Repo): Promise<boolean> {
   return r.code === 0 && r.stdout.trim() === 'true'
 }
 
-/** The committed config file's path, for commands that edit it. */
-export function configPath(repo: Repo): string { return join(repo.root, ZOO_CONFIG) }
-
-/** The committed config file's JSON object (unknown keys kept), or {} when there is none. */
-export async function readConfigObject(repo: Repo): Promise<Record<string, unknown>> {
-  let text: string
-  try { text = await readFile(configPath(repo), 'utf8') } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw err
-  }
-  let v: unknown
-  try { v = JSON.parse(text) } catch (err) {
-    throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG', {}, { cause: err })
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) {
-    throw new ZooError(`${ZOO_CONFIG} is not a JSON object; fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``, 'E_CONFIG')
-  }
-  checkRemotes(v as Record<string, unknown>)
-  return v as Record<string, unknown>
-}
-
-/** `remotes` in the config must be an object of { "url": "<url>" } entries; anything else is named, never dropped. */
-export function checkRemotes(config: Record<string, unknown>): void {
-  const r = config.remotes
-  if (r === undefined) return
-  const fix = `fix it by hand (e.g. "remotes": { "origin": { "url": "s3://bucket/zoo" } }) or restore it with \`git checkout -- ${ZOO_CONFIG}\``
-  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new ZooError(`${ZOO_CONFIG}: "remotes" is not an object of named remotes; ${fix}`, 'E_CONFIG')
-  for (const [name, value] of Object.entries(r)) {
-    if (!value || typeof value !== 'object' || typeof (value as { url?: unknown }).url !== 'string') {
-      throw new ZooError(`${ZOO_CONFIG}: remote ${JSON.stringify(name)} has no "url" string; ${fix}`, 'E_CONFIG', { remote: name })
-    }
-  }
-}

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
 import { historyManifests } from '../git/manifests.js'
-import { reachableObjects } from '../cas/walk.js'
+import { reachableObjects } from '../manifest/walk.js'
 import { lockForGc } from '../cas/lock.js'
 import { LocalStore } from '../cas/local.js'
 import { CheckError } from '../errors.js'
@@ -26,11 +26,11 @@ export interface GcSummary {
 export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean }): Promise<GcSummary> {
   const { graceMs, dry } = opts
   const root = await repo.storeRoot()
-  const lock = await lockForGc(root)
+  const lock = await lockForGc(repo.host, root)
   const store = await LocalStore.open(root)
   try {
     const manifests: Manifest[] = [
-      ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects']),
+      ...await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env),
       ...await repo.allManifests(),
     ]
     let live: Set<string>

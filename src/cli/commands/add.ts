@@ -1,15 +1,14 @@
-import { stat, readdir } from 'node:fs/promises'
-import { resolve, join, basename, relative } from 'node:path'
+import { resolve } from 'node:path'
 import type { Command } from '../command.js'
 import { crashPoints } from '../crash.js'
 import { bool, int, list, str } from '../args.js'
 import { printJson, Progress, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
-import { promote, type SourceFile } from '../../promote/promote.js'
+import { promote } from '../../promote/promote.js'
+import { sourcesOf } from '../../importer/sources.js'
 import { readMetrics } from '../../promote/metrics.js'
 import { UsageError } from '../../errors.js'
 import type { Json } from '../../manifest/manifest.js'
-import { epochOf, METRICS_FILES } from '../../importer/run.js'
 
 /** `key=value` with the value read as JSON when it parses (numbers, booleans), else as a string. */
 export function parseKeyValue(text: string, flag: string): [string, Json] {
@@ -23,23 +22,7 @@ export function parseKeyValue(text: string, flag: string): [string, Json] {
   return [key, value]
 }
 
-/** The files of a run directory, with paths relative to it (sorted; no symlinks followed). */
-export async function collectDir(dir: string): Promise<SourceFile[]> {
-  const out: SourceFile[] = []
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const full = join(d, e.name)
-      if (e.isDirectory()) await walk(full)
-      else if (e.isFile()) out.push({ source: full, path: relative(dir, full).split('\\').join('/') })
-      else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; add the file it points to instead`, 'E_NO_FILE', { path: full })
-    }
-  }
-  await walk(dir)
-  return out.sort((a, b) => (a.path < b.path ? -1 : 1))
-}
-
 export const command: Command = {
-  summary: 'seal checkpoint files as a new version of a model and commit the promotion',
   help: `usage: git zoo add <path>... --name <model> [options]
 
 Store the checkpoint files in the zoo's object store (chunked along tensors, deduplicated), seal a
@@ -90,24 +73,10 @@ examples:
     const name = str(args, 'name')
     if (!name) throw new UsageError('--name <model> is required, e.g. --name resnet18/cifar10', 'E_USAGE')
     if (args.positional.length === 0) throw new UsageError('name the checkpoint file(s) or run directory to add', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
-    const files: SourceFile[] = []
-    let runMetrics: string | undefined
-    for (const p of args.positional) {
-      const abs = resolve(io.cwd, p)
-      let st
-      try { st = await stat(abs) } catch (err) {
-        throw new UsageError(`cannot read ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, 'E_NO_FILE', { path: p }, { cause: err })
-      }
-      if (st.isDirectory()) {
-        // a run directory: checkpoint_<epoch>/ folders (or epoch_<n>.pt files) make a trajectory,
-        // and its metrics file (result.json, metrics.csv, ...) gives the per-epoch history
-        const dirFiles = (await collectDir(abs)).map((f) => { const e = epochOf(f.path); return e === undefined ? f : { ...f, epoch: e } })
-        files.push(...dirFiles)
-        if (!runMetrics && dirFiles.some((f) => f.epoch !== undefined)) runMetrics = METRICS_FILES.map((n) => dirFiles.find((f) => f.path === n)?.source).find(Boolean)
-      }
-      else files.push({ source: abs, path: basename(abs) })
-    }
+    const repo = await Repo.open(io.cwd, io)
+    // run directories: checkpoint_<epoch>/ folders (or epoch_<n>.pt files) make a trajectory, and
+    // the metrics file (result.json, metrics.csv, ...) gives the per-epoch history
+    const { files, runMetrics } = await sourcesOf(args.positional, io.cwd)
     const params: Record<string, Json> = {}
     for (const kv of list(args, 'param')) { const [k, v] = parseKeyValue(kv, '--param'); params[k] = v }
     const env: Record<string, string> = {}

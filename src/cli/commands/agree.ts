@@ -26,7 +26,6 @@ async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: (
 }
 
 export const command: Command = {
-  summary: 'hard agreement rate of two models on a dataset',
   help: `usage: git zoo agree <model> <model> --data <file> [--json]
 
 The hard agreement rate of two models on a labelled dataset: the fraction of samples on which their
@@ -57,7 +56,7 @@ examples:
     const dataPath = str(args, 'data')
     if (!dataPath) throw new UsageError('--data <file> is required', 'E_USAGE')
     const batchSize = int(args, 'batch-size')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const ma = await repo.resolve(args.positional[0]!)
     const mb = await repo.resolve(args.positional[1]!)
     const labels = str(args, 'labels')

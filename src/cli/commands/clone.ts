@@ -6,6 +6,7 @@ import { Repo } from '../../repo.js'
 import { runGit } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { EMPTY_SYNC, fetchFor } from '../transfer.js'
+import { initZoo, hookNotes } from '../../zoo/init.js'
 
 /** The folder git clone would pick for a URL (its last path part without .git). */
 export function cloneDirName(url: string): string {
@@ -16,7 +17,6 @@ export function cloneDirName(url: string): string {
 }
 
 export const command: Command = {
-  summary: 'git clone a zoo, set it up and fetch its objects',
   help: `usage: git zoo clone <git-url> [<dir>] [--lazy] [--from <zoo-remote>] [--jobs <n>] [--json]
 
 git clone the repository, set it up as a zoo (\`git zoo init\`: hooks), then fetch from its zoo
@@ -44,10 +44,8 @@ examples:
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) throw new ZooError(`\`git clone ${url}\` failed (exit ${r.code})`, 'E_GIT', { code: r.code })
     const sub = { ...io, cwd: dir }
-    const { command: init } = await import('./init.js')
-    const code = await init.run({ flags: {}, positional: [] }, { ...sub, out: () => {} })
-    if (code !== 0) return code
-    const repo = await Repo.open(dir, io.env)
+    const repo = await Repo.open(dir, io)
+    io.err(hookNotes((await initZoo(repo)).hooks))
     const lazy = bool(args, 'lazy')
     const json = bool(args, 'json')
     let sync

@@ -44,7 +44,6 @@ function weightLines(w: FileWeightDiff, all: boolean): string[] {
 }
 
 export const command: Command = {
-  summary: 'compare two models: config, params, metrics and weights',
   help: `usage: git zoo diff <model> <model> [--json]
 
 Compare two model versions: generating factors (seed, dataset, arch, params), metrics, the config
@@ -79,7 +78,7 @@ examples:
   async run(args, io) {
     if (args.positional.length !== 2) throw new UsageError('name two models: git zoo diff <model> <model>', 'E_USAGE')
     const epoch = int(args, 'epoch')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const a = await repo.resolve(args.positional[0]!)
     const b = await repo.resolve(args.positional[1]!)
     const meta = diffMetadata(a, b, { a: await configText(repo, a), b: await configText(repo, b) })

@@ -1,13 +1,12 @@
 import { resolve } from 'node:path'
-import { access } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { openDataset } from '../../evals/data.js'
-import { commitEvaluation, evalRecordPath, readEvaluations, type EvaluationRecord } from '../../evals/record.js'
-import { FormatError, UsageError } from '../../errors.js'
+import { checkSigningPolicy } from '../../zoo/commit.js'
+import { commitEvaluation, evalRecordPath, recordedEvaluation, type EvaluationRecord } from '../../evals/record.js'
+import { UsageError } from '../../errors.js'
 import type { OutputKind } from '../../evals/metrics.js'
 
 export function outputKindFlag(v: string | undefined): OutputKind | 'auto' {
@@ -27,7 +26,6 @@ export function describeRecord(r: EvaluationRecord): string {
 }
 
 export const command: Command = {
-  summary: 'evaluate an ONNX model on a labelled dataset',
   help: `usage: git zoo eval <model>[@vN] --data <file> [options]
 
 Run the model's ONNX file with onnxruntime over a labelled dataset and report accuracy, mean
@@ -77,24 +75,23 @@ examples:
     const batchSize = int(args, 'batch-size')
     if (batchSize !== undefined && batchSize < 1) throw new UsageError('--batch-size must be at least 1', 'E_USAGE')
     const outputKind = outputKindFlag(str(args, 'outputs'))
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
+    const record = !bool(args, 'no-record')
+    // a zoo that requires signed commits refuses an unsignable record before the evaluation runs
+    if (record) await checkSigningPolicy(repo)
     const m = await repo.resolve(args.positional[0]!)
     const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
     const file = chooseOnnxFile(m, str(args, 'file'))
     const labels = str(args, 'labels')
     const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
     const json = bool(args, 'json')
-    const record = !bool(args, 'no-record')
     try {
       const path = evalRecordPath(m, data.sha256, file)
-      if (record && await access(join(repo.root, path)).then(() => true, () => false)) {
-        const existing = (await readEvaluations(repo, m)).find((e) => e.path === path)
-        if (existing?.ok) {
-          if (json) printJson(io, summary(existing, { recorded: true, existing: true, path }))
-          else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
-          return 0
-        }
-        throw new FormatError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
+      const existing = record ? await recordedEvaluation(repo, m, path) : null
+      if (existing) {
+        if (json) printJson(io, summary(existing, { recorded: true, existing: true, path }))
+        else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
+        return 0
       }
       const store = await repo.openStore()
       let result

@@ -5,7 +5,6 @@ import { Repo } from '../../repo.js'
 import { fetchFor } from '../transfer.js'
 
 export const command: Command = {
-  summary: 'fetch objects of models from a zoo remote',
   help: `usage: git zoo fetch [<model>[@vN]...] [--from <zoo-remote>] [--jobs <n>] [--json]
 
 Copy into the local store the objects the named models need (default: every model version in the
@@ -24,7 +23,7 @@ examples:
 `,
   flags: { from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const manifests = args.positional.length
       ? await Promise.all(args.positional.map((ref) => repo.resolve(ref)))
       : await repo.allManifests()

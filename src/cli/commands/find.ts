@@ -1,73 +1,9 @@
-import type { Command, Io } from '../command.js'
-import type { Parsed, FlagSpecs } from '../args.js'
-import { bool, int, str } from '../args.js'
-import { printJson } from '../output.js'
-import { openCatalog } from '../../catalog/catalog.js'
-import { parseFilter, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../../catalog/query.js'
-import { renderTable } from '../../catalog/table.js'
+import type { Command } from '../command.js'
+import { parseFilter } from '../../catalog/query.js'
 import { UsageError } from '../../errors.js'
-import { runGit } from '../../git/git.js'
-import { MODELS_DIR } from '../../manifest/manifest.js'
-import { RETIRED_FILE } from '../../promote/retire.js'
-
-export function parseSort(text: string | undefined): Array<{ field: string; desc: boolean }> {
-  if (!text) return []
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (s.startsWith('-') ? { field: s.slice(1), desc: true } : { field: s.replace(/^\+/, ''), desc: false }))
-}
-
-/** The flags ls and find share. */
-export const QUERY_FLAGS: FlagSpecs = {
-  sort: { type: 'string', value: '[-]field' },
-  limit: { type: 'string', value: 'n' },
-  'all-versions': { type: 'bool' },
-  refresh: { type: 'bool' },
-  json: { type: 'bool' },
-}
-
-/** `name@vN` of every retired version, from the index (one git call, whatever the zoo's size). */
-async function retiredVersions(io: Io): Promise<Set<string>> {
-  const r = await runGit(io.cwd, ['ls-files', '-z', '--full-name', '--', `:(top)${MODELS_DIR}/*/${RETIRED_FILE}`])
-  const out = new Set<string>()
-  if (r.code !== 0) return out
-  for (const path of r.stdout.split('\0')) {
-    const m = new RegExp(`^${MODELS_DIR}/(.+)/v([1-9]\\d*)/${RETIRED_FILE.replace('.', '\\.')}$`).exec(path)
-    if (m) out.add(`${m[1]}@v${m[2]}`)
-  }
-  return out
-}
-
-/** Shared by ls and find: open the catalog, run the query, print a table or JSON. */
-export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], defaultSort: string | undefined): Promise<number> {
-  const limit = int(args, 'limit')
-  if (limit !== undefined && limit < 0) throw new UsageError('--limit takes a number >= 0', 'E_USAGE')
-  const sort = parseSort(str(args, 'sort') ?? defaultSort)
-  const history = [...filters.map((f) => f.field), ...sort.map((s) => s.field)].some(needsHistory)
-  const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
-  const c = opened.file
-  try {
-    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions') })
-    if (c.header.problemCount > 0) {
-      const p = c.header.problems[0]
-      io.err(`git zoo: warning: ${c.header.problemCount} manifest${c.header.problemCount === 1 ? '' : 's'} could not be indexed${p ? ` (${p.path}: ${p.problem})` : ''}; run \`git zoo verify\`\n`)
-    }
-    const retired = await retiredVersions(io)
-    const mark = (m: { name?: unknown; version?: unknown }): boolean => retired.has(`${m.name}@v${m.version}`)
-    if (bool(args, 'json')) {
-      const keys = finalMetricKeys(c)
-      printJson(io, { models: q.rows.map((r) => summarize(c, r, [...q.fields, ...q.sortFields], keys)).map((m) => (mark(m) ? { ...m, retired: true } : m)), total: q.total })
-    } else if (q.rows.length === 0) {
-      io.err(c.count === 0 ? 'git zoo: this zoo has no models yet; `git zoo add` or `git zoo import` adds some\n' : 'git zoo: no model matches\n')
-    } else {
-      io.out(renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total }))
-      const shown = q.rows.map((r) => summarize(c, r, [], [])).filter(mark).map((m) => `${m.name}@v${m.version}`)
-      if (shown.length) io.out(`retired (see \`git zoo log\`): ${shown.join(', ')}\n`)
-    }
-  } finally { c.close() }
-  return 0
-}
+import { QUERY_FLAGS, runCatalogQuery } from '../query.js'
 
 export const command: Command = {
-  summary: 'find models by metrics and generating factors',
   help: `usage: git zoo find <filter>... [--sort [-]<field>[,...]] [--limit <n>] [--all-versions] [--json]
 
 Search the zoo's catalog: a cached index of every manifest (rebuilt by itself when the manifests

@@ -15,7 +15,6 @@ export function parseDuration(text: string): number {
 export const DEFAULT_GRACE = '2d'
 
 export const command: Command = {
-  summary: 'remove objects that nothing needs any more',
   help: `usage: git zoo gc [--dry-run] [--grace <duration>] [--json]
 
 Remove objects from the local store that no manifest needs: not one reachable from any ref or
@@ -34,7 +33,7 @@ flags:
     if (args.positional.length) throw new UsageError('git zoo gc takes no arguments', 'E_USAGE')
     const graceMs = parseDuration(str(args, 'grace') ?? DEFAULT_GRACE)
     const dry = bool(args, 'dry-run')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const summary = await collectGarbage(repo, { graceMs, dry })
     if (bool(args, 'json')) printJson(io, summary)
     else if (dry || io.tty) io.err(`${dry ? 'would remove' : 'removed'} ${summary.removed_objects} objects (${humanBytes(summary.removed_bytes)}); kept ${summary.kept_objects}\n`)

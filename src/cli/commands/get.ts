@@ -7,7 +7,6 @@ import { UsageError } from '../../errors.js'
 import { writeModelFiles } from '../../zoo/checkout.js'
 
 export const command: Command = {
-  summary: 'write a model\'s files, every byte verified',
   help: `usage: git zoo get <model>[@vN] [--out <dir>] [--json]
 
 Write a model version's files byte-exact from the object store. Every chunk is checked against its
@@ -27,7 +26,7 @@ examples:
   flags: { out: { type: 'string', value: 'dir' }, checkpoint: { type: 'string', value: 'epoch' }, json: { type: 'bool' } },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const m = await repo.resolve(args.positional[0]!)
     const outDir = resolve(io.cwd, str(args, 'out') ?? m.name)
     const cp = str(args, 'checkpoint')

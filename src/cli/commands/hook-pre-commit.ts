@@ -6,7 +6,6 @@ import type { Command } from '../command.js'
 import { ZooError } from '../../errors.js'
 
 export const command: Command = {
-  summary: 'run by the pre-commit hook (internal)',
   help: `usage: git zoo hook-pre-commit [--json]
 
 Run by the zoo's pre-commit hook (\`git zoo init\` installs it). Checks what is staged against HEAD
@@ -16,7 +15,9 @@ and refuses (exit 1) a commit that stages:
   - a manifest that fails validation, does not match its seal, is not canonical, sits in the wrong
     folder, or fails .zoo/schema.json; a config snapshot that does not match its digest
   - any change to a sealed version (models/<name>/v<N>/ as committed in HEAD), README.md included;
-    the one addition allowed is the RETIRED.json that \`git zoo retire\` writes
+    the additions allowed are the RETIRED.json that \`git zoo retire\` writes and the evaluation
+    records (evals/<data-sha256>.json) that \`git zoo eval\` writes, each checked against the
+    sealed manifest (a retirement of exactly its seal; a record naming its seal and file)
   - files under models/ outside a model version folder
   - a manifest whose objects are not all in the local store
 Each refusal names the path and the command that fixes it.
@@ -50,7 +51,7 @@ example:
     }
     // weights, something under models/, or a staged blob the work tree does not hold: the full check
     const { checkStaged, formatRefusal } = await import('../../promote/precommit.js')
-    const problems = await checkStaged(io.cwd, io.env, r.stdout)
+    const problems = await checkStaged(io.cwd, io, r.stdout)
     if (json) io.out(JSON.stringify({ ok: problems.length === 0, problems }, null, 2) + '\n')
     else if (problems.length) io.err(formatRefusal(problems))
     return problems.length ? 1 : 0

@@ -4,13 +4,6 @@ import { Repo } from '../../repo.js'
 import { jobs, pushObjects, type RefUpdate } from '../../remote/sync.js'
 import { describeSync, progressFor } from '../transfer.js'
 
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return ''
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
 export function parseUpdates(text: string): RefUpdate[] {
   const out: RefUpdate[] = []
   for (const line of text.split('\n')) {
@@ -23,7 +16,6 @@ export function parseUpdates(text: string): RefUpdate[] {
 }
 
 export const command: Command = {
-  summary: 'run by the pre-push hook (internal)',
   help: `usage: git zoo hook-pre-push <remote-name> <remote-url>   (ref updates on stdin, as git gives them)
 
 Run by .git/hooks/pre-push: before git sends refs, upload to the zoo remote every object the
@@ -36,12 +28,12 @@ flags:
   flags: { jobs: { type: 'string', short: 'j', value: 'n' } },
   async run(args, io) {
     const [remoteName = 'origin'] = args.positional
-    const updates = parseUpdates(await readStdin())
+    const updates = parseUpdates(await io.stdin())
     const pending = updates.filter((u) => !/^0+$/.test(u.localSha))
     if (pending.length === 0) return 0
     const covered = new Set((io.env.GIT_ZOO_PUSHED ?? '').split(',').filter(Boolean))
     if (pending.every((u) => covered.has(u.localSha))) return 0
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const progress = progressFor(io, 'zoo objects')
     try {
       const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress })

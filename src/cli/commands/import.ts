@@ -9,7 +9,6 @@ import { UsageError } from '../../errors.js'
 import { crashPoints } from '../crash.js'
 
 export const command: Command = {
-  summary: 'promote a whole directory of runs in one commit',
   help: `usage: git zoo import <dir> [--layout model-zoos|vit|generic|auto] [--prefix <name>] [--batch <n>] [--dry-run] [--json]
 
 Promote every model found in <dir> as one commit: checkpoints stored (deduplicated: tensors equal
@@ -62,7 +61,7 @@ examples:
     const layout = str(args, 'layout') ?? 'auto'
     if (!(LAYOUTS as readonly string[]).includes(layout)) throw new UsageError(`--layout takes ${LAYOUTS.join(', ')}, not ${JSON.stringify(layout)}`, 'E_USAGE')
     const prefix = str(args, 'prefix')?.replace(/^\/+|\/+$/g, '')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const progress = new Progress(io, 'import', 0)
     const batch = int(args, 'batch')
     const r = await importZoo(repo, resolve(io.cwd, args.positional[0]!), {
@@ -71,7 +70,6 @@ examples:
       ...(batch !== undefined ? { batch } : {}),
       allowDirty: bool(args, 'allow-dirty'),
       dryRun: bool(args, 'dry-run'),
-      env: io.env,
       onPhase: (t) => { if (io.tty) { progress.done(); io.err(`git zoo: ${t}`) } },
       onWarning: (t) => { progress.done(); io.err(`git zoo: ${t}`) },
       onProgress: (done, total) => { progress.total = total; progress.update(done) },

@@ -1,16 +1,10 @@
-import { readdir, readFile, mkdir, copyFile, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson } from '../output.js'
-import { Repo, ZOO_DIR } from '../../repo.js'
-import { installHooks } from '../../hooks.js'
-import { PROJECT_ROOT } from '../../version.js'
-
-const IGNORE = ['.zoo/cache/']
+import { Repo } from '../../repo.js'
+import { initZoo, hookNotes } from '../../zoo/init.js'
 
 export const command: Command = {
-  summary: 'set this git repository up as a zoo (idempotent)',
   help: `usage: git zoo init [--json]
 
 Set the current git repository up as a model zoo. Safe to run again at any time.
@@ -30,32 +24,9 @@ example:
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
-    const created: string[] = []
-    const template = join(PROJECT_ROOT, '.zoo-template')
-    await mkdir(join(repo.root, ZOO_DIR), { recursive: true })
-    for (const name of await readdir(template)) {
-      const target = join(repo.root, ZOO_DIR, name)
-      try { await stat(target) } catch {
-        await copyFile(join(template, name), target)
-        created.push(`${ZOO_DIR}/${name}`)
-      }
-    }
-    const gi = join(repo.root, '.gitignore')
-    let text = ''
-    try { text = await readFile(gi, 'utf8') } catch { /* none yet */ }
-    const lines = new Set(text.split('\n').map((l) => l.trim()))
-    const missing = IGNORE.filter((l) => !lines.has(l))
-    if (missing.length) {
-      await writeFile(gi, text + (text && !text.endsWith('\n') ? '\n' : '') + missing.join('\n') + '\n')
-      created.push('.gitignore')
-    }
-    await repo.git(['add', '--', ZOO_DIR, '.gitignore'])
-    const hooks = await installHooks(repo)
-    if (bool(args, 'json')) printJson(io, { root: repo.root, store: await repo.storeRoot(), created, hooks })
-    else {
-      for (const h of hooks) if (h.action === 'chained') io.err(`git zoo: your ${h.hook} hook was kept as ${h.hook}.zoo-chained and runs before the zoo's\n`)
-    }
+    const r = await initZoo(await Repo.open(io.cwd, io))
+    if (bool(args, 'json')) printJson(io, r)
+    else io.err(hookNotes(r.hooks))
     return 0
   },
 }

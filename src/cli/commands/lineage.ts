@@ -10,7 +10,6 @@ import { UsageError } from '../../errors.js'
 const FORMATS: LineageFormat[] = ['text', 'json', 'dot', 'mermaid']
 
 export const command: Command = {
-  summary: 'draw a model\'s ancestors and descendants',
   help: `usage: git zoo lineage <model>[@vN] [--format text|json|dot|mermaid] [--ancestors|--descendants]
 
 Draw the lineage of a model version: its ancestors (from the parent links sealed in the
@@ -44,9 +43,9 @@ examples:
     const format = (bool(args, 'json') ? 'json' : str(args, 'format') ?? 'text') as LineageFormat
     if (!FORMATS.includes(format)) throw new UsageError(`--format takes ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`, 'E_USAGE')
     if (bool(args, 'ancestors') && bool(args, 'descendants')) throw new UsageError('--ancestors and --descendants together are the default; give one or neither', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const focus = await repo.resolve(args.positional[0]!)
-    const src = await zooSource(repo, io.env)
+    const src = await zooSource(repo)
     try {
       const g = await buildLineage(focus, src, { ancestors: !bool(args, 'descendants'), descendants: !bool(args, 'ancestors') })
       if (format === 'json') printJson(io, renderJson(g))

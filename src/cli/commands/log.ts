@@ -21,7 +21,6 @@ interface Entry {
 const FORMAT = '%H%x00%P%x00%an <%ae>%x00%aI%x00%s%x00%b%x1e'
 
 export const command: Command = {
-  summary: 'promotions: who promoted what, when, why, signature status',
   help: `usage: git zoo log [<model>[@vN]] [--json]
 
 The zoo's audit log, newest first: every commit in the current branch's history that touched
@@ -44,7 +43,7 @@ examples:
   async run(args, io) {
     if (args.positional.length > 1) throw new UsageError('name at most one model: git zoo log [<model>[@vN]]', 'E_USAGE')
     const ref = args.positional[0] ? parseModelRef(args.positional[0]) : undefined
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const entries: Entry[] = []
     if ((await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])).code === 0) {
       const scope = ref ? `models/${ref.name}/` : 'models/'

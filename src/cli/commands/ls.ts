@@ -1,9 +1,8 @@
 import type { Command } from '../command.js'
-import { runCatalogQuery, QUERY_FLAGS } from './find.js'
+import { runCatalogQuery, QUERY_FLAGS } from '../query.js'
 import { UsageError } from '../../errors.js'
 
 export const command: Command = {
-  summary: 'list models',
   help: `usage: git zoo ls [--all-versions] [--sort [-]<field>] [--limit <n>] [--json]
 
 List the zoo's models (the latest version of each, sorted by name) from the catalog, with their

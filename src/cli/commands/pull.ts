@@ -8,7 +8,6 @@ import { isLazy } from '../../remote/sync.js'
 import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
 
 export const command: Command = {
-  summary: 'git pull, then fetch the objects the checked-out models need',
   help: `usage: git zoo pull [<git-remote> [<branch>]] [--from <zoo-remote>] [--jobs <n>] [--json]
 
 Run \`git pull\`, then copy into the local store the objects of every model version in the working
@@ -27,7 +26,7 @@ examples:
 `,
   flags: { from: { type: 'string', value: 'zoo-remote' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     if (args.positional.some((a) => a.startsWith('-')) || args.positional.length > 2) {
       throw new UsageError('name at most a git remote and a branch; git pull options are not passed through', 'E_USAGE')
     }

@@ -35,7 +35,6 @@ async function plannedUpdates(repo: Repo, pushArgs: string[], env: NodeJS.Proces
 }
 
 export const command: Command = {
-  summary: 'upload missing objects to the zoo remote, then push git refs',
   help: `usage: git zoo push [<git-remote> [<refspec>...]] [--to <zoo-remote>] [--all] [--jobs <n>] [--json]
 
 Upload every object that the manifests of the commits being pushed reference and the zoo remote
@@ -60,7 +59,7 @@ examples:
 `,
   flags: { to: { type: 'string', value: 'zoo-remote' }, all: { type: 'bool' }, jobs: { type: 'string', short: 'j', value: 'n' }, json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const [remoteArg, ...refspecs] = args.positional
     if (remoteArg?.startsWith('-') || refspecs.some((r) => r.startsWith('-'))) {
       throw new UsageError('git push options are not passed through; name the remote and refspecs only', 'E_USAGE')

@@ -2,26 +2,19 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson } from '../output.js'
-import { Repo, ZOO_CONFIG } from '../../repo.js'
-import { writeFileAtomic } from '../../cas/atomic.js'
+import { Repo, ZOO_CONFIG, type ZooConfig } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { checkRemoteUrl, redactUrl, remoteKind } from '../../remote/index.js'
-import { REMOTE_NAME, configPath, readConfigObject, zooRemotes } from '../../remote/sync.js'
+import { REMOTE_NAME, zooRemotes } from '../../remote/sync.js'
 
 const USAGE = 'usage: git zoo remote [list] | add <name> <url> [--default] | remove <name> | set-default <name>'
 
-async function writeConfig(repo: Repo, config: Record<string, unknown>): Promise<void> {
-  await writeFileAtomic(configPath(repo), JSON.stringify(config, null, 2) + '\n')
-  await repo.git(['add', '--', ZOO_CONFIG])
-}
-
-function remotesOf(config: Record<string, unknown>): Record<string, { url: string }> {
+function remotesOf(config: ZooConfig): Record<string, { url: string }> {
   const r = config.remotes
   return r && typeof r === 'object' && !Array.isArray(r) ? r as Record<string, { url: string }> : {}
 }
 
 export const command: Command = {
-  summary: 'add, list or remove zoo remotes (where objects live)',
   help: `${USAGE}
 
 A zoo remote holds the objects (chunks and nodes) that the git-tracked manifests name; git carries
@@ -52,7 +45,7 @@ examples:
   flags: { default: { type: 'bool' }, json: { type: 'bool' } },
   async run(args, io) {
     const [sub = 'list', ...rest] = args.positional
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const needName = (name: string | undefined): string => {
       if (name === undefined || !REMOTE_NAME.test(name)) {
         throw new UsageError(`a zoo remote name is letters, digits, _ and - (starting with a letter or digit), not ${JSON.stringify(name ?? '')}; ${USAGE}`, 'E_USAGE')
@@ -78,36 +71,36 @@ examples:
         if (remoteKind(url) === 'path' && !/^file:/i.test(url) && !isAbsolute(url)) {
           url = relative(repo.root, resolve(io.cwd, url)).split(sep).join('/') || '.'
         }
-        const config = await readConfigObject(repo)
+        const config = await repo.config()
         const remotes = remotesOf(config)
         if (remotes[name]) {
           throw new UsageError(`the zoo remote ${name} already exists (${redactUrl(remotes[name].url)}); remove it first with \`git zoo remote remove ${name}\``, 'E_USAGE')
         }
         config.remotes = { ...remotes, [name]: { url } }
         if (bool(args, 'default')) config.default_remote = name
-        await writeConfig(repo, config)
+        await repo.writeConfig(config)
         io.err(`git zoo: added zoo remote ${name} (${remoteKind(url)}); commit ${ZOO_CONFIG} so clones use it\n`)
         return 0
       }
       case 'remove': case 'rm': {
         if (rest.length !== 1) throw new UsageError(USAGE, 'E_USAGE')
         const name = needName(rest[0])
-        const config = await readConfigObject(repo)
+        const config = await repo.config()
         const remotes = { ...remotesOf(config) }
         if (!remotes[name]) throw new UsageError(`no zoo remote named ${name} in ${ZOO_CONFIG}`, 'E_USAGE')
         delete remotes[name]
         config.remotes = remotes
         if (config.default_remote === name) delete config.default_remote
-        await writeConfig(repo, config)
+        await repo.writeConfig(config)
         return 0
       }
       case 'set-default': {
         if (rest.length !== 1) throw new UsageError(USAGE, 'E_USAGE')
         const name = needName(rest[0])
-        const config = await readConfigObject(repo)
+        const config = await repo.config()
         if (!remotesOf(config)[name]) throw new UsageError(`no zoo remote named ${name} in ${ZOO_CONFIG}`, 'E_USAGE')
         config.default_remote = name
-        await writeConfig(repo, config)
+        await repo.writeConfig(config)
         return 0
       }
       default:

@@ -6,7 +6,6 @@ import { retire } from '../../promote/retire.js'
 import { UsageError } from '../../errors.js'
 
 export const command: Command = {
-  summary: 'retire a sealed model version, recording why',
   help: `usage: git zoo retire <model>@v<N> --reason <text> [--json]
 
 Take a sealed model version out of service, on the record. Sealed versions are never edited or
@@ -28,7 +27,7 @@ examples:
     if (args.positional.length !== 1) throw new UsageError('name one version: git zoo retire <model>@v<N> --reason <text>', 'E_USAGE')
     const reason = str(args, 'reason')
     if (reason === undefined) throw new UsageError('--reason <text> is required: a retirement records why', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const { commit, retirement: r } = await retire(repo, args.positional[0]!, reason)
     if (bool(args, 'json')) printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, reason: r.reason, retired_by: r.retired_by, retired: r.retired })
     else io.err(`retired ${r.name}@v${r.version} in ${commit.slice(0, 12)}\n`)

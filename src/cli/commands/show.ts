@@ -3,12 +3,11 @@ import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
 import { checkSeal } from '../../manifest/manifest.js'
-import { renderTerminalCard, metricFacts, curve } from '../../promote/card.js'
+import { renderTerminalCard, metricFacts, curve } from '../../manifest/card.js'
 import { zooSource } from '../../lineage/source.js'
 import { UsageError } from '../../errors.js'
 
 export const command: Command = {
-  summary: 'show a model card in the terminal',
   help: `usage: git zoo show <model>[@vN] [--json]
 
 Print a model version's card: identity and seal (checked), generating factors, metrics (final, best
@@ -25,10 +24,10 @@ examples:
   flags: { json: { type: 'bool' } },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo show <model>[@vN]', 'E_USAGE')
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const m = await repo.resolve(args.positional[0]!)
     const sealOk = checkSeal(m).ok
-    const src = await zooSource(repo, io.env)
+    const src = await zooSource(repo)
     let children: Array<{ name: string; version: number; relation: string }> = []
     try {
       for (const c of await src.children(m.name, m.version)) {

@@ -5,7 +5,6 @@ import { Repo } from '../../repo.js'
 import { uninstallHooks } from '../../hooks.js'
 
 export const command: Command = {
-  summary: 'remove the zoo\'s git hooks (keeps your own)',
   help: `usage: git zoo uninstall [--json]
 
 Remove the git hooks \`git zoo init\` installed (pre-commit, pre-push). Only hooks git-zoo wrote
@@ -21,7 +20,7 @@ example:
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const hooks = await uninstallHooks(repo)
     if (bool(args, 'json')) printJson(io, { hooks })
     else {

@@ -5,7 +5,6 @@ import { Repo } from '../../repo.js'
 import { manifestsToVerify, verifyModels, type Problem } from '../../zoo/verify.js'
 
 export const command: Command = {
-  summary: 're-hash objects of models (default: all); --signatures checks promotions',
   help: `usage: git zoo verify [<model>...] [--signatures] [--json]
 
 Re-hash every object of the named models (default: every model in the working tree): each
@@ -25,7 +24,7 @@ examples:
 `,
   flags: { signatures: { type: 'bool' }, json: { type: 'bool' } },
   async run(args, io) {
-    const repo = await Repo.open(io.cwd, io.env)
+    const repo = await Repo.open(io.cwd, io)
     const { manifests, problems: unreadable } = await manifestsToVerify(repo, args.positional)
     const store = await repo.openStore()
     const json = bool(args, 'json')

@@ -1,8 +1,8 @@
 /** Walking what manifests reference: file roots -> nodes -> chunks (gc, verify, push, fetch). */
 import { CID } from 'multiformats/cid'
-import type { Store } from './store.js'
-import type { Manifest } from '../manifest/manifest.js'
-import { fileChunks } from '../manifest/node.js'
+import type { Store } from '../cas/store.js'
+import type { Manifest } from './manifest.js'
+import { fileChunks } from './node.js'
 
 /**
  * Every object a set of manifests needs, each once: nodes are read from `store` (so they must be

@@ -4,7 +4,7 @@
  * the same facts for the terminal (`git zoo show`). Both are derived from the manifest alone; the
  * manifest stays the sealed source of truth. Layout in spec/catalog.md ("Model cards").
  */
-import type { Manifest } from '../manifest/manifest.js'
+import type { Manifest } from './manifest.js'
 
 export const CARD_FILE = 'README.md'
 

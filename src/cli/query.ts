@@ -1,0 +1,49 @@
+/** What `ls` and `find` share: their flags, and running a catalog query to a table or JSON. */
+import type { Io } from './command.js'
+import type { Parsed, FlagSpecs } from './args.js'
+import { bool, int, str } from './args.js'
+import { printJson } from './output.js'
+import { openCatalog } from '../catalog/catalog.js'
+import { parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
+import { renderTable } from '../catalog/table.js'
+import { UsageError } from '../errors.js'
+import { retiredInIndex } from '../promote/retire.js'
+
+/** The flags ls and find share. */
+export const QUERY_FLAGS: FlagSpecs = {
+  sort: { type: 'string', value: '[-]field' },
+  limit: { type: 'string', value: 'n' },
+  'all-versions': { type: 'bool' },
+  refresh: { type: 'bool' },
+  json: { type: 'bool' },
+}
+
+/** Shared by ls and find: open the catalog, run the query, print a table or JSON. */
+export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], defaultSort: string | undefined): Promise<number> {
+  const limit = int(args, 'limit')
+  if (limit !== undefined && limit < 0) throw new UsageError('--limit takes a number >= 0', 'E_USAGE')
+  const sort = parseSort(str(args, 'sort') ?? defaultSort)
+  const history = [...filters.map((f) => f.field), ...sort.map((s) => s.field)].some(needsHistory)
+  const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
+  const c = opened.file
+  try {
+    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions') })
+    if (c.header.problemCount > 0) {
+      const p = c.header.problems[0]
+      io.err(`git zoo: warning: ${c.header.problemCount} manifest${c.header.problemCount === 1 ? '' : 's'} could not be indexed${p ? ` (${p.path}: ${p.problem})` : ''}; run \`git zoo verify\`\n`)
+    }
+    const retired = await retiredInIndex(io.cwd, io.env)
+    const mark = (m: { name?: unknown; version?: unknown }): boolean => retired.has(`${m.name}@v${m.version}`)
+    if (bool(args, 'json')) {
+      const keys = finalMetricKeys(c)
+      printJson(io, { models: q.rows.map((r) => summarize(c, r, [...q.fields, ...q.sortFields], keys)).map((m) => (mark(m) ? { ...m, retired: true } : m)), total: q.total })
+    } else if (q.rows.length === 0) {
+      io.err(c.count === 0 ? 'git zoo: this zoo has no models yet; `git zoo add` or `git zoo import` adds some\n' : 'git zoo: no model matches\n')
+    } else {
+      io.out(renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total }))
+      const shown = q.rows.map((r) => summarize(c, r, [], [])).filter(mark).map((m) => `${m.name}@v${m.version}`)
+      if (shown.length) io.out(`retired (see \`git zoo log\`): ${shown.join(', ')}\n`)
+    }
+  } finally { c.close() }
+  return 0
+}

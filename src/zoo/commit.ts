@@ -1,0 +1,111 @@
+/**
+ * The one way the zoo commits what it writes (promotions, retirements, evaluation records): check
+ * the signing policy and who is committing, write the files atomically, stage exactly them, commit
+ * exactly them (signed when `.zoo/config.json` requires it; whatever else the user staged stays
+ * staged), and on any failure put the work tree and index back as they were.
+ */
+import { readFile, rm, rmdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Repo, ZooConfig } from '../repo.js'
+import { writeFileAtomic } from '../cas/atomic.js'
+import { CheckError, UsageError } from '../errors.js'
+
+/** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
+export async function gitIdentity(repo: Repo): Promise<string | undefined> {
+  const name = (await repo.runGit(['config', 'user.name'])).stdout.trim()
+  const email = (await repo.runGit(['config', 'user.email'])).stdout.trim()
+  if (!name && !email) return undefined
+  return email ? `${name} <${email}>` : name
+}
+
+/** Who is committing (recorded in manifests and retirements); E_NO_IDENTITY when git does not know. */
+export async function requireIdentity(repo: Repo): Promise<string> {
+  const who = await gitIdentity(repo)
+  if (who === undefined) throw new UsageError('git does not know who you are; set `git config user.name` and `git config user.email` first', 'E_NO_IDENTITY')
+  return who
+}
+
+/**
+ * Refuse before anything is written when the zoo requires signed commits (`policy.require_signed`
+ * in `.zoo/config.json`) and git has no signing key. Returns the config it checked.
+ */
+export async function checkSigningPolicy(repo: Repo, config?: ZooConfig): Promise<ZooConfig> {
+  const c = config ?? await repo.config()
+  if (!c.policy?.require_signed) return c
+  const key = (await repo.runGit(['config', '--get', 'user.signingkey'])).stdout.trim()
+  const format = (await repo.runGit(['config', '--get', 'gpg.format'])).stdout.trim() || 'openpgp'
+  const defaultKey = format === 'ssh' ? (await repo.runGit(['config', '--get', 'gpg.ssh.defaultKeyCommand'])).stdout.trim() : ''
+  if (!key && !defaultKey) {
+    throw new CheckError('this zoo requires signed promotions (.zoo/config.json policy.require_signed) but git has no signing key; set one, e.g. `git config gpg.format ssh` and `git config user.signingkey ~/.ssh/id_ed25519.pub` (or a GPG key id)', 'E_UNSIGNED')
+  }
+  return c
+}
+
+/** A file to write and commit: `path` relative to the work tree; its bytes, or a file to copy them from. */
+export type CommitFile = { path: string; data: string | Uint8Array } | { path: string; copyFrom: string }
+
+export interface CommitFilesOptions {
+  /** The commit message (subject, body, trailers). */
+  message: string
+  /** What is committed, for messages: "promotion", "retirement", "evaluation". */
+  kind: string
+  /** Completes "the <kind> commit was refused, so ..." (e.g. "nothing was promoted"). */
+  refused: string
+  /** The config already read (and its signing policy already checked) by the caller. */
+  config?: ZooConfig
+  /** Folders (relative) removed whole before writing: leftovers of an interrupted earlier attempt. */
+  fresh?: string[]
+  /**
+   * Named crash points for reliability tests (spec/reliability.md): `after-write` (the files are in
+   * the work tree, not staged) and `before-commit` (staged, not committed).
+   */
+  crashPoint?: (name: string) => void
+}
+
+/** The work tree's folders that rollback never removes, even when they end up empty. */
+const KEEP = new Set(['', '.', 'models'])
+
+/** Remove `rel`'s folder and its parents while they are empty (never the work tree or models/). */
+async function pruneEmpty(root: string, rel: string): Promise<void> {
+  for (let dir = dirname(rel); !KEEP.has(dir); dir = dirname(dir)) {
+    try { await rmdir(join(root, dir)) } catch { return }
+  }
+}
+
+/**
+ * Write `files`, stage them and commit exactly them in one commit; returns the commit id. The
+ * signing policy is checked first (nothing is written when it refuses). Paths go to git on stdin,
+ * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
+ * error) the paths are unstaged, the files removed and the folders this left empty pruned.
+ */
+export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFilesOptions): Promise<string> {
+  const config = o.config ?? await checkSigningPolicy(repo)
+  const written: string[] = []
+  const pathspec = { input: files.map((f) => f.path).join('\0') }
+  let staged = false
+  try {
+    for (const dir of o.fresh ?? []) await rm(join(repo.root, dir), { recursive: true, force: true })
+    for (const f of files) {
+      written.push(f.path)
+      await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
+    }
+    o.crashPoint?.('after-write')
+    staged = true
+    await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    o.crashPoint?.('before-commit')
+    const msgFile = join(repo.commonDir, `ZOO_COMMIT_MSG.${randomBytes(6).toString('hex')}`)
+    await writeFile(msgFile, o.message)
+    let c
+    try {
+      c = await repo.runGit(['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    } finally { await rm(msgFile, { force: true }) }
+    if (c.code !== 0) throw new CheckError(`the ${o.kind} commit was refused, so ${o.refused}:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
+  } catch (err) {
+    if (staged) await repo.runGit(['reset', '-q', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    for (const p of written) await rm(join(repo.root, p), { force: true })
+    for (const p of written) await pruneEmpty(repo.root, p)
+    throw err
+  }
+  return (await repo.git(['rev-parse', 'HEAD'])).trim()
+}
