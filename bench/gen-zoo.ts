@@ -4,7 +4,10 @@
  * a few fine-tunes and soups for lineage. One `git fast-import` stream makes the commit; git then
  * checks the work tree out.
  *
- *   node dist/bench/gen-zoo.js <dir> [--models 50000] [--epochs 50] [--check-every 997]
+ *   node dist/bench/gen-zoo.js <dir> [--models 50000] [--epochs 50] [--check-every 997] [--commits]
+ *
+ * With --commits each model is its own promotion commit (Zoo-Model, Zoo-Seal and Zoo-Code
+ * trailers, one minute apart), for benchmarks that walk history (bench/git-packages.ts).
  *
  * Seals are computed with a small dag-cbor writer specialised for manifests (the general encoder
  * costs ~1 ms per manifest of this size); every --check-every'th seal is compared with
@@ -101,7 +104,7 @@ const ACTIVATIONS = ['relu', 'tanh', 'gelu', 'sigmoid']
 const INITS = ['kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'uniform']
 const LRS = [1e-4, 3e-4, 1e-3, 3e-3]
 
-export interface GenOptions { models: number; epochs: number; checkEvery: number; log?: (s: string) => void }
+export interface GenOptions { models: number; epochs: number; checkEvery: number; log?: (s: string) => void; commits?: boolean }
 
 export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: number; bytes: number; models: number }> {
   const t0 = performance.now()
@@ -134,6 +137,15 @@ export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: num
   files.push([await blob('.zoo/cache/\n'), '.gitignore'])
   files.push([await blob('{\n  "remotes": {},\n  "policy": {\n    "require_signed": false\n  }\n}\n'), '.zoo/config.json'])
   files.push([await blob('{\n  "required": [],\n  "properties": {}\n}\n'), '.zoo/schema.json'])
+
+  let when = 1704067200
+  const commit = async (msg: string, entries: Array<[number, string]>): Promise<void> => {
+    await write(`commit refs/heads/main\ncommitter Bench <bench@example.invalid> ${when} +0000\ndata ${Buffer.byteLength(msg)}\n${msg}`)
+    for (const [m, p] of entries) await write(`M 100644 :${m} ${p}\n`)
+    await write('\n')
+    when += 60
+  }
+  if (o.commits) await commit('Set up the zoo\n', files.splice(0))
 
   const rnd = mulberry32(20240601)
   const roots = new Map<string, Uint8Array>()
@@ -199,7 +211,8 @@ export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: num
     const text = serializeManifest({ ...body, seal: s.text })
     bytes += text.length
     const path = `models/${name}/v1/manifest.json`
-    files.push([await blob(text), path])
+    if (o.commits) await commit(`Promote ${name}@v1\n\nZoo-Model: ${name}@v1\nZoo-Seal: ${s.text}\nZoo-Code: ${body.code!.commit}\n`, [[await blob(text), path]])
+    else files.push([await blob(text), path])
     // file system metadata is slow on small VMs: keep 32 creates in flight on libuv's threads
     const w: Promise<void> = mkdir(join(dir, dirname(path)), { recursive: true }).then(() => writeFile(join(dir, path), text)).finally(() => { inflight.delete(w) })
     inflight.add(w)
@@ -209,10 +222,8 @@ export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: num
     if (i % 5000 === 4999) o.log?.(`  ${i + 1} manifests (${(bytes / 1e6).toFixed(0)} MB) ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   }
   await Promise.all(inflight)
-  const msg = `synthetic zoo: ${o.models} models\n`
-  await write(`commit refs/heads/main\ncommitter Bench <bench@example.invalid> 1704067200 +0000\ndata ${msg.length}\n${msg}`)
-  for (const [m, p] of files) await write(`M 100644 :${m} ${p}\n`)
-  await write('\ndone\n')
+  if (!o.commits) await commit(`synthetic zoo: ${o.models} models\n`, files)
+  await write('done\n')
   await flush()
   fi.stdin.end()
   if ((await done) !== 0) throw new Error('git fast-import failed')
@@ -237,6 +248,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2)
   const dir = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1]!.startsWith('--')))
   if (!dir) { process.stderr.write('usage: node dist/bench/gen-zoo.js <dir> [--models 50000] [--epochs 50] [--check-every 997]\n'); process.exit(2) }
-  const r = await generateZoo(dir, { models: flag(args, 'models', 50000), epochs: flag(args, 'epochs', 50), checkEvery: flag(args, 'check-every', 997), log: (s) => process.stderr.write(s + '\n') })
+  const r = await generateZoo(dir, { models: flag(args, 'models', 50000), epochs: flag(args, 'epochs', 50), checkEvery: flag(args, 'check-every', 997), log: (s) => process.stderr.write(s + '\n'), commits: args.includes('--commits') })
   process.stdout.write(`generated ${r.models} manifests, ${(r.bytes / 1e6).toFixed(0)} MB, in ${(r.ms / 1000).toFixed(1)} s\n`)
 }

@@ -4,7 +4,7 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
-import { findRepo, runGit, git } from './git/git.js'
+import { findRepo, runGit, git, type GitResult } from './git/git.js'
 import { LocalStore } from './cas/local.js'
 import { writeFileAtomic } from './cas/atomic.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
@@ -39,7 +39,7 @@ export class Repo {
   /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
   git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
   /** Run git in the work tree with this repository's environment; returns the exit code. */
-  runGit(args: string[], opts: { input?: string } = {}) { return runGit(this.root, args, { ...opts, env: this.env }) }
+  runGit(args: string[], opts: { input?: string } = {}): Promise<GitResult> { return runGit(this.root, args, { ...opts, env: this.env }) }
 
   /**
    * The object store's folder: $GIT_ZOO_STORE, else `git config zoo.store` (relative to the work

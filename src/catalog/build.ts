@@ -8,13 +8,13 @@
  */
 import { readdirSync, statSync, mkdirSync, writeFileSync, renameSync, existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
 import { ZooError } from '../errors.js'
+import { git, type GitEnv } from '../git/git.js'
 
 export const MANIFEST_RE = /^models\/(.+)\/v([1-9]\d*)\/manifest\.json$/
 export { WORKTREE_LIMIT } from './columns.js'
@@ -31,19 +31,10 @@ export function byNameVersion(a: string, b: string): number {
   return x[1]! < y[1]! ? -1 : x[1]! > y[1]! ? 1 : Number(x[2]) - Number(y[2])
 }
 
-function git(root: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd: root, env, maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new ZooError(`\`git ${args.join(' ')}\` failed: ${stderr.trim() || err.message}`, 'E_GIT', { args }, { cause: err }))
-      else resolve(stdout)
-    })
-  })
-}
-
 /** Manifest paths in git's index with their blob ids (conflicted entries: no blob, always re-read). */
-export async function listTracked(root: string, env: NodeJS.ProcessEnv): Promise<Map<string, string | undefined>> {
+export async function listTracked(root: string, env: GitEnv): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>()
-  const text = await git(root, env, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'])
+  const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json'], { env })
   for (const rec of text.split('\0')) {
     const tab = rec.indexOf('\t')
     if (tab === -1) continue
@@ -89,7 +80,7 @@ async function readAll(root: string, items: ReadItem[], stat: boolean, history: 
   return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
 }
 
-export interface BuildOptions { root: string; env: NodeJS.ProcessEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
+export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
 
 function header(mode: CatalogHeader['mode'], history: boolean, key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
   return {
@@ -120,7 +111,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
  * What changed since `file` was built: paths to re-read and paths to drop, or undefined when nothing
  * did. Worktree mode compares stats (and re-walks when a folder changed); git mode compares blob ids.
  */
-export async function changesSince(file: CatalogFile, root: string, env: NodeJS.ProcessEnv, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
+export async function changesSince(file: CatalogFile, root: string, env: GitEnv, keyChanged: boolean, worktree = file.header.mode === 'worktree'): Promise<{ reread: ReadItem[]; drop: Set<string>; dirs?: Array<[string, number]> } | undefined> {
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()

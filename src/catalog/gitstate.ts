@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve, isAbsolute } from 'node:path'
-import { execFileSync } from 'node:child_process'
+import { runGitSync, type GitEnv } from '../git/git.js'
 import { UsageError } from '../errors.js'
 
 export interface GitPlaces {
@@ -22,14 +22,12 @@ function readText(path: string): string | undefined {
   try { return readFileSync(path, 'utf8') } catch { return undefined }
 }
 
-function askGit(cwd: string, env: NodeJS.ProcessEnv): GitPlaces {
-  let out: string
-  try {
-    out = execFileSync('git', ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-  } catch (err) {
-    throw new UsageError(`not inside a git repository with a work tree (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd }, { cause: err })
+function askGit(cwd: string, env: GitEnv): GitPlaces {
+  const r = runGitSync(cwd, ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], { env })
+  if (r.code !== 0) {
+    throw new UsageError(`not inside a git repository with a work tree (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd, git: r.stderr.trim() })
   }
-  const [root, gitDir, common] = out.trim().split('\n')
+  const [root, gitDir, common] = r.stdout.trim().split('\n')
   return { root: root!, gitDir: gitDir!, commonDir: resolve(root!, common!) }
 }
 

@@ -17,7 +17,8 @@ export function humanBytes(n: number): string {
 export class Progress {
   private last = 0
   private readonly start = Date.now()
-  constructor(private readonly io: Io, private readonly label: string, public total: number) {}
+  /** `format` writes the amounts (default: bytes). */
+  constructor(private readonly io: Io, public label: string, public total: number, private readonly format: (n: number) => string = humanBytes) {}
   update(done: number): void {
     if (!this.io.tty) return
     const now = Date.now()
@@ -26,7 +27,7 @@ export class Progress {
     const frac = this.total > 0 ? Math.min(1, done / this.total) : 0
     const width = 30
     const filled = Math.round(frac * width)
-    this.io.err(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${humanBytes(done)}/${humanBytes(this.total)}`)
+    this.io.err(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${this.format(done)}/${this.format(this.total)}\x1b[K`)
   }
   done(): void {
     if (this.io.tty && this.last !== 0) this.io.err('\r\x1b[K')

@@ -6,6 +6,7 @@ import type { Io } from './command.js'
 import { humanBytes, Progress } from './output.js'
 import type { Repo } from '../repo.js'
 import type { Manifest } from '../manifest/manifest.js'
+import type { GitProgress } from '../git/git.js'
 import { fetchObjects, jobs, pickZooRemote, type SyncSummary } from '../remote/sync.js'
 
 /** Progress bar for a transfer (drawn only when stderr is a TTY). */
@@ -13,6 +14,25 @@ export function progressFor(io: Io, label: string): { onProgress: (done: number,
   let bar: Progress | undefined
   return {
     onProgress: (done, total) => { bar ??= new Progress(io, label, total); bar.update(done) },
+    done: () => bar?.done(),
+  }
+}
+
+/**
+ * Progress of a git clone, fetch, pull or push, as one bar whose label follows git's stage
+ * ("git: receiving objects"). Without a TTY there is no `onProgress`, so git is not even asked for
+ * progress and its output is what it always was.
+ */
+export function gitProgressFor(io: Io): { onProgress?: (p: GitProgress) => void; done: () => void } {
+  if (!io.tty) return { done: () => {} }
+  let bar: Progress | undefined
+  return {
+    onProgress: (p) => {
+      bar ??= new Progress(io, '', p.total, String)
+      bar.label = `git: ${p.stage.toLowerCase()}`
+      bar.total = p.total
+      bar.update(p.done)
+    },
     done: () => bar?.done(),
   }
 }

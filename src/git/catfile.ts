@@ -5,8 +5,8 @@
  * streams past, so reading the head of a large blob costs no memory. `head()` does not even stream
  * a large blob: it asks its size first and reads only the head through a `git cat-file blob` it stops.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { ZooError } from '../errors.js'
+import { spawnGit, type GitChild, type GitEnv } from './git.js'
 
 export interface CatObject {
   oid: string
@@ -20,29 +20,28 @@ export interface CatObject {
 interface Pending { limit: number; resolve: (o: CatObject | null) => void; reject: (e: Error) => void }
 
 export class CatFile {
-  private child: ChildProcessWithoutNullStreams | null = null
+  private child: GitChild | null = null
   private readonly queue: Pending[] = []
   private buf: Buffer = Buffer.alloc(0)
   /** The object being received: header parsed, body bytes still to come. */
   private cur: { obj: CatObject; parts: Buffer[]; kept: number; left: number; p: Pending } | null = null
   private failed: Error | null = null
-  private stderr = ''
 
   private sizes: CatFile | null = null
 
   /** git starts on the first read. With `checkOnly`, objects come back without their bytes. */
-  constructor(private readonly cwd: string, private readonly env?: NodeJS.ProcessEnv, private readonly checkOnly = false) {}
+  constructor(private readonly cwd: string, private readonly env: GitEnv, private readonly checkOnly = false) {}
 
-  private start(): ChildProcessWithoutNullStreams {
+  private start(): GitChild {
     if (this.child) return this.child
-    const child = spawn('git', ['cat-file', this.checkOnly ? '--batch-check' : '--batch'], { cwd: this.cwd, env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
-    child.stdout.on('data', (d: Buffer) => this.onData(d))
-    child.stderr.on('data', (d: Buffer) => { this.stderr += d.toString() })
-    child.on('error', (err) => this.fail(new ZooError(`could not run git cat-file: ${err.message}`, 'E_GIT', {}, { cause: err })))
-    child.on('close', (code) => {
-      if (this.queue.length || this.cur) this.fail(new ZooError(`git cat-file stopped (exit ${code}): ${this.stderr.trim()}`, 'E_GIT'))
+    const child = spawnGit(this.cwd, ['cat-file', this.checkOnly ? '--batch-check' : '--batch'], {
+      env: this.env,
+      onError: (err) => this.fail(err),
+      onExit: (code, stderr) => {
+        if (this.queue.length || this.cur) this.fail(new ZooError(`git cat-file stopped (exit ${code}): ${stderr.trim()}`, 'E_GIT'))
+      },
     })
-    child.stdin.on('error', () => { /* reported through close */ })
+    child.stdout.on('data', (d: Buffer) => this.onData(d))
     this.child = child
     return child
   }
@@ -125,12 +124,16 @@ export class CatFile {
 }
 
 /** The first `limit` bytes of a blob, from a `git cat-file blob` stopped once they are in. */
-function blobHead(cwd: string, env: NodeJS.ProcessEnv | undefined, oid: string, limit: number): Promise<Buffer> {
+function blobHead(cwd: string, env: GitEnv, oid: string, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['cat-file', 'blob', oid], { cwd, env, stdio: ['ignore', 'pipe', 'ignore'] })
+    let done = false
+    const child = spawnGit(cwd, ['cat-file', 'blob', oid], {
+      env,
+      onError: (err) => { if (!done) { done = true; reject(err) } },
+    })
+    child.stdin.end()
     const parts: Buffer[] = []
     let n = 0
-    let done = false
     const finish = (): void => {
       if (done) return
       done = true
@@ -141,6 +144,5 @@ function blobHead(cwd: string, env: NodeJS.ProcessEnv | undefined, oid: string, 
     }
     child.stdout.on('data', (d: Buffer) => { parts.push(d); n += d.length; if (n >= limit) finish() })
     child.stdout.on('end', finish)
-    child.on('error', (err) => { if (!done) { done = true; reject(new ZooError(`could not run git cat-file: ${err.message}`, 'E_GIT', {}, { cause: err })) } })
   })
 }

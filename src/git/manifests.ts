@@ -2,15 +2,15 @@
  * Manifests as git knows them: every manifest blob reachable from any ref, the reflogs or the
  * index (gc must keep their objects; push uploads those of the refs it pushes).
  */
-import { spawn } from 'node:child_process'
 import { parseManifest, MANIFEST_FILE, MODELS_DIR, type Manifest } from '../manifest/manifest.js'
-import { git } from './git.js'
+import { CatFile } from './catfile.js'
+import { git, type GitEnv } from './git.js'
 import { ZooError } from '../errors.js'
 
 const MANIFEST_PATH = new RegExp(`^${MODELS_DIR}/.+/v[1-9]\\d*/${MANIFEST_FILE.replace('.', '\\.')}$`)
 
 /** Blob ids of manifests reachable from `revs` (rev-list arguments, e.g. ['--all', '--reflog', '--indexed-objects']). */
-export async function manifestBlobs(root: string, revs: string[], env?: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+export async function manifestBlobs(root: string, revs: string[], env: GitEnv): Promise<Map<string, string>> {
   const out = new Map<string, string>()
   const text = await git(root, ['rev-list', '--objects', ...revs, '--', `${MODELS_DIR}/`], { env })
   for (const line of text.split('\n')) {
@@ -23,36 +23,23 @@ export async function manifestBlobs(root: string, revs: string[], env?: NodeJS.P
 }
 
 /** Read blobs through one `git cat-file --batch`. */
-export function readBlobs(root: string, ids: string[], env?: NodeJS.ProcessEnv): Promise<Map<string, string>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['cat-file', '--batch'], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
-    const chunks: Buffer[] = []
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => chunks.push(d))
-    child.stderr.on('data', (d: Buffer) => { stderr += d })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code !== 0) { reject(new ZooError(`git cat-file failed: ${stderr.trim()}`, 'E_GIT')); return }
-      const buf = Buffer.concat(chunks)
-      const out = new Map<string, string>()
-      let p = 0
-      for (const id of ids) {
-        const nl = buf.indexOf(10, p)
-        const header = buf.subarray(p, nl).toString()
-        const [, type, size] = header.split(' ')
-        if (type !== 'blob') { reject(new ZooError(`git object ${id} is not a blob (${header})`, 'E_GIT')); return }
-        const n = Number(size)
-        out.set(id, buf.subarray(nl + 1, nl + 1 + n).toString('utf8'))
-        p = nl + 1 + n + 1
-      }
-      resolve(out)
-    })
-    child.stdin.end(ids.map((i) => i + '\n').join(''))
-  })
+export async function readBlobs(root: string, ids: string[], env: GitEnv): Promise<Map<string, string>> {
+  const cat = new CatFile(root, env)
+  try {
+    const objs = await Promise.all(ids.map((id) => cat.read(id)))
+    const out = new Map<string, string>()
+    for (const [i, o] of objs.entries()) {
+      if (!o || o.type !== 'blob') throw new ZooError(`git object ${ids[i]} is not a blob (${o ? o.type : 'missing'})`, 'E_GIT')
+      out.set(ids[i]!, o.bytes.toString('utf8'))
+    }
+    return out
+  } finally {
+    await cat.close()
+  }
 }
 
 /** Every manifest in the history of `revs`, parsed (seal not checked here). */
-export async function historyManifests(root: string, revs: string[], env?: NodeJS.ProcessEnv): Promise<Manifest[]> {
+export async function historyManifests(root: string, revs: string[], env: GitEnv): Promise<Manifest[]> {
   const blobs = await manifestBlobs(root, revs, env)
   if (blobs.size === 0) return []
   const texts = await readBlobs(root, [...blobs.keys()], env)

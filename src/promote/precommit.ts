@@ -12,12 +12,11 @@
  * The hook also checks that new manifests' objects are in the local store. This module loads only
  * light code until something under models/ is staged, so the hook stays fast (spec/seal.md).
  */
-import { execFile } from 'node:child_process'
 import { CatFile, type CatObject } from '../git/catfile.js'
+import { git } from '../git/git.js'
 import { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF, type Change } from './staged.js'
 
 export { parseRawDiff, type Change }
-import { ZooError } from '../errors.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { RepoContext } from '../repo.js'
 import type { ZooSchema } from './policy.js'
@@ -229,15 +228,6 @@ export async function schemaAt(cat: CatFile, rev: string | null): Promise<{ sche
   }
 }
 
-function gitOut(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, env, encoding: 'utf8', maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
-      if (err) reject(new ZooError(`git ${args[0]} failed: ${stderr.trim() || err.message}`, 'E_GIT', { args }, { cause: err }))
-      else resolve(stdout)
-    })
-  })
-}
-
 /**
  * The pre-commit check: what is staged (the index git is committing, GIT_INDEX_FILE included)
  * against HEAD. Returns the problems; empty means the commit may go ahead. `staged` is the output
@@ -245,7 +235,7 @@ function gitOut(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<st
  */
 export async function checkStaged(cwd: string, ctx: RepoContext, staged?: string): Promise<RuleProblem[]> {
   const env = ctx.env
-  const changes = parseRawDiff(staged ?? await gitOut(cwd, env, STAGED_DIFF))
+  const changes = parseRawDiff(staged ?? await git(cwd, STAGED_DIFF, { env }))
   if (changes.length === 0) return []
   const [{ SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }] = await Promise.all([import('../formats/sniff.js'), import('node:crypto'), import('node:fs')])
   const cat = new CatFile(cwd, env)

@@ -63,7 +63,8 @@ class Judge {
   private readonly verdicts = new Map<string, Signature>()
   private n = 0
 
-  constructor(private readonly repo: Repo, private readonly cat: CatFile, private readonly tmp: string, private readonly userFile: string | null) {}
+  constructor(private readonly repo: Repo, private readonly cat: CatFile, private readonly tmp: string, private readonly userFile: string | null,
+              private readonly known: ReadonlyMap<string, KnownCommit> = new Map()) {}
 
   async listAt(parent: string | null): Promise<SignerList> {
     const blob = parent ? await this.cat.read(`${parent}:${SIGNERS_FILE}`) : null
@@ -89,6 +90,20 @@ class Judge {
   /** Whether the list in `parent`'s tree was written by a trusted, well-signed commit. */
   trusted(list: SignerList, parent: string | null): Promise<boolean> {
     if (!list.blob || !parent) return Promise.resolve(true)
+    // Down a run of commits the audit has already diffed that are not merges and leave the signers
+    // file alone, the writer is the same (what `git log -1 <parent> -- <file>` finds one git at a time).
+    for (let k = this.known.get(parent); k && k.parents.length === 1 && !k.signers; k = this.known.get(parent)) parent = k.parents[0]!
+    const writer = this.known.get(parent)
+    if (writer && writer.parents.length <= 1 && writer.signers) {
+      const memo = `${list.blob} ${parent}`
+      let t = this.trust.get(memo)
+      if (!t) {
+        const sha = parent
+        t = this.judge([{ sha, parent: writer.parents[0] ?? null }]).then((v) => v.get(sha)?.ok === true)
+        this.trust.set(memo, t)
+      }
+      return t
+    }
     const memo = `${list.blob} ${parent}`
     let t = this.trust.get(memo)
     if (!t) {
@@ -146,17 +161,40 @@ class Judge {
   }
 }
 
+/** A commit's parents and whether it changed the signers file (for a merge: against some parent). */
+export interface KnownCommit { parents: string[]; signers: boolean }
+
+/**
+ * Parents and signers-file changes of every commit in the history of `rev`, from two git runs
+ * (`--full-history`, so no commit that changed the file is simplified away). For callers that do not
+ * diff every commit themselves (`git zoo log`); the audit learns the same from its diff-tree run.
+ */
+export async function historyFacts(repo: Repo, rev: string): Promise<Map<string, KnownCommit>> {
+  const [all, changed] = await Promise.all([
+    repo.git(['rev-list', '--parents', rev, '--']),
+    repo.git(['log', '--full-history', '--format=%H', rev, '--', SIGNERS_FILE]),
+  ])
+  const touched = new Set(changed.split('\n').filter(Boolean))
+  const out = new Map<string, KnownCommit>()
+  for (const line of all.split('\n')) {
+    const [sha, ...parents] = line.trim().split(' ')
+    if (sha) out.set(sha, { parents, signers: touched.has(sha) })
+  }
+  return out
+}
+
 /**
  * Each commit's signature, judged by `.zoo/allowed_signers` as of its parent when the parent has
  * one (and that list is trusted, see Judge), else by git's own `gpg.ssh.allowedSignersFile`, else
  * by nobody (every SSH key unknown). GPG signatures are judged by the GPG keyring's trust, as git does.
  */
-export async function signatureStatuses(repo: Repo, commits: Array<{ sha: string; parent: string | null }>): Promise<Map<string, Signature>> {
+export async function signatureStatuses(repo: Repo, commits: Array<{ sha: string; parent: string | null }>,
+                                        known?: ReadonlyMap<string, KnownCommit>): Promise<Map<string, Signature>> {
   if (!commits.length) return new Map()
   const cat = new CatFile(repo.root, repo.env)
   const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-signers-'))
   try {
-    return await new Judge(repo, cat, tmp, await configuredSigners(repo)).judge(commits)
+    return await new Judge(repo, cat, tmp, await configuredSigners(repo), known).judge(commits)
   } finally {
     await cat.close()
     await rm(tmp, { recursive: true, force: true })
@@ -267,14 +305,18 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
     }
     const trailers = await trailersOf(repo, promotions.map((p) => p.sha))
     for (const p of promotions) problems.push(...trailerProblems(p, trailers.get(p.sha) ?? parseTrailers('')))
-    const sigs = await signatureStatuses(repo, signed)
+    const known = new Map<string, KnownCommit>()
+    for (const c of plain) known.set(c.sha, { parents: c.parents, signers: (changes.get(c.sha) ?? []).some((x) => x.path === SIGNERS_FILE) })
+    const sigs = await signatureStatuses(repo, signed, known)
     for (const s of signed) {
       const v = sigs.get(s.sha)
       if (!v || v.ok) continue
       const what = s.label === SIGNERS_FILE ? `a change to ${SIGNERS_FILE}` : 'a commit that touches models/'
       problems.push({ model: s.label, path: null, object: s.sha, problem: `${what} with signature ${v.status}${v.signer ? ` (signer ${v.signer})` : v.key ? ` (key ${v.key})` : ''}, judged by ${v.judgedBy}; it must carry a good signature by an allowed signer` })
     }
-    for (const m of list.filter((c) => c.parents.length > 1)) problems.push(...await mergeProblems(repo, cat, m.sha, m.parents))
+    const merges = list.filter((c) => c.parents.length > 1)
+    const diffs = await mergeDiffs(repo, merges)
+    for (const m of merges) problems.push(...await mergeProblems(cat, m.sha, m.parents, diffs.get(m.sha)!))
   } finally {
     await cat.close()
   }
@@ -313,16 +355,30 @@ function trailerProblems(p: Recorded, t: ZooTrailers): Problem[] {
 }
 
 /**
+ * Each merge's changes against each of its parents, in parent order, from one `git diff-tree
+ * --stdin` (a line `<merge> <parent>` per pair; --always prints the header of an empty diff too).
+ */
+async function mergeDiffs(repo: Repo, merges: Array<{ sha: string; parents: string[] }>): Promise<Map<string, Array<Map<string, Change>>>> {
+  const out = new Map<string, Array<Map<string, Change>>>()
+  if (!merges.length) return out
+  const pairs = merges.flatMap((m) => m.parents.map((p) => `${m.sha} ${p}`))
+  const r = await repo.runGit(['diff-tree', '--stdin', '--always', '-r', '--raw', '--no-renames', '--no-abbrev', '-z'], { input: pairs.join('\n') + '\n' })
+  if (r.code !== 0) throw new ZooError(`git diff-tree failed: ${r.stderr.trim()}`, 'E_GIT')
+  const diffs: Array<Map<string, Change>> = []
+  let cur = new Map<string, Change>()
+  parseRawDiff(r.stdout, () => { cur = new Map(); diffs.push(cur) }, (c) => cur.set(c.path, c))
+  if (diffs.length !== pairs.length) throw new ZooError(`git diff-tree answered ${diffs.length} diffs for ${pairs.length} merge parents`, 'E_GIT')
+  let i = 0
+  for (const m of merges) out.set(m.sha, m.parents.map(() => diffs[i++]!))
+  return out
+}
+
+/**
  * A merge only combines its parents. A change under models/ (or to the signers file) that matches
  * no parent was made by the merge itself; a sealed version of one parent that the merge drops or
  * replaces (two branches that promoted the same name@vN) is lost.
  */
-async function mergeProblems(repo: Repo, cat: CatFile, sha: string, parents: string[]): Promise<Problem[]> {
-  const diffs: Array<Map<string, Change>> = []
-  for (const p of parents) {
-    const text = await repo.git(['diff-tree', '-r', '--raw', '--no-renames', '--no-abbrev', '-z', p, sha])
-    diffs.push(new Map(parseRawDiff(text).map((c) => [c.path, c])))
-  }
+async function mergeProblems(cat: CatFile, sha: string, parents: string[], diffs: Array<Map<string, Change>>): Promise<Problem[]> {
   const out: Problem[] = []
   const own: Change[] = []
   for (const [i, d] of diffs.entries()) {

@@ -10,17 +10,25 @@
  * Writes never replace an object: HeadObject first, then PutObject with `If-None-Match: *`, where a
  * 412 means another writer stored it first. Servers that answer 501 to conditional writes get a plain
  * PutObject after the HeadObject check (the bytes are verified and identical for a given name).
+ *
+ * The AWS SDK (~100 ms to load) is imported on the first request, so commands and hooks that never
+ * talk to an s3:// remote do not load it (test/remote-s3.test.ts checks this).
  */
-import {
-  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3'
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3'
 import type { CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
 import { verifyObject, type Digester } from './verify.js'
+
+type Sdk = typeof import('@aws-sdk/client-s3')
+
+let sdkLoad: Promise<Sdk> | undefined
+function loadSdk(): Promise<Sdk> {
+  sdkLoad ??= import('@aws-sdk/client-s3')
+  return sdkLoad
+}
 
 export interface S3Target { bucket: string; prefix: string }
 
@@ -55,7 +63,8 @@ export class S3Store implements Store {
   readonly location: string
   readonly bucket: string
   readonly prefix: string
-  private readonly client: S3Client
+  private readonly config: S3ClientConfig
+  private client: Promise<{ client: S3Client; sdk: Sdk }> | undefined
   private readonly digest: Digester | undefined
 
   constructor(url: string, opts: S3StoreOptions = {}) {
@@ -66,7 +75,7 @@ export class S3Store implements Store {
     this.location = `s3://${bucket}/${prefix}`
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined
     if (endpoint) rejectControlChars(endpoint)
-    const config: S3ClientConfig = {
+    this.config = {
       region: regionProvider(env),
       // Verification is by CID; SDK checksums add nothing and some S3-compatible servers reject them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -78,8 +87,13 @@ export class S3Store implements Store {
         : {}),
       ...opts.client,
     }
-    this.client = new S3Client(config)
     this.digest = opts.digest
+  }
+
+  /** The client and the SDK's commands, loaded and made on first use. */
+  private ready(): Promise<{ client: S3Client; sdk: Sdk }> {
+    this.client ??= loadSdk().then((sdk) => ({ client: new sdk.S3Client(this.config), sdk }))
+    return this.client
   }
 
   private key(cid: CID): string { return this.prefix + objectKey(cid) }
@@ -95,9 +109,10 @@ export class S3Store implements Store {
   /** put for bytes the caller has just verified against `cid` (a verifying get). */
   async putVerified(cid: CID, bytes: Uint8Array): Promise<boolean> {
     if (await this.has(cid)) return false
+    const { client, sdk } = await this.ready()
     const input = { Bucket: this.bucket, Key: this.key(cid), Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream' }
     try {
-      await this.client.send(new PutObjectCommand({ ...input, IfNoneMatch: '*' }))
+      await client.send(new sdk.PutObjectCommand({ ...input, IfNoneMatch: '*' }))
       return true
     } catch (err) {
       const status = statusOf(err)
@@ -106,7 +121,7 @@ export class S3Store implements Store {
       if (status !== 501) throw this.wrap(err, 'store', cid)
     }
     try {
-      await this.client.send(new PutObjectCommand(input))
+      await client.send(new sdk.PutObjectCommand(input))
       return true
     } catch (err) {
       throw this.wrap(err, 'store', cid)
@@ -114,9 +129,10 @@ export class S3Store implements Store {
   }
 
   async get(cid: CID): Promise<Uint8Array> {
+    const { client, sdk } = await this.ready()
     let out
     try {
-      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
+      out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
     } catch (err) {
       if (statusOf(err) === 404) {
         throw new NotFoundError(`object ${cid} is not in ${this.location}`, { cid: String(cid), remote: this.location })
@@ -156,8 +172,9 @@ export class S3Store implements Store {
   }
 
   async has(cid: CID): Promise<boolean> {
+    const { client, sdk } = await this.ready()
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
+      await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key(cid) }))
       return true
     } catch (err) {
       if (statusOf(err) === 404) return false
@@ -166,12 +183,13 @@ export class S3Store implements Store {
   }
 
   async *list(): AsyncIterable<CID> {
+    const { client, sdk } = await this.ready()
     const base = `${this.prefix}${OBJECTS_DIR}/`
     let token: string | undefined
     do {
       let page
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
       } catch (err) {
         throw this.wrap(err, 'list')
       }
@@ -187,7 +205,11 @@ export class S3Store implements Store {
 
   async flush(): Promise<void> {}
 
-  async close(): Promise<void> { this.client.destroy() }
+  async close(): Promise<void> {
+    const made = this.client
+    this.client = undefined
+    if (made) (await made).client.destroy()
+  }
 
   private wrap(err: unknown, verb: string, cid?: CID): ZooError {
     const status = statusOf(err)
@@ -201,8 +223,8 @@ export class S3Store implements Store {
   }
 }
 
+/** The HTTP status of an SDK error (S3ServiceException and the SDK's other errors carry $metadata). */
 function statusOf(err: unknown): number | undefined {
-  if (err instanceof S3ServiceException) return err.$metadata?.httpStatusCode
   const meta = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
   return meta?.httpStatusCode
 }
@@ -219,6 +241,7 @@ function regionProvider(env: NodeJS.ProcessEnv): string | (() => Promise<string>
   return () => {
     cached ??= (async () => {
       // A throwaway client exposes the SDK's default region chain (env, shared config profile).
+      const { S3Client } = await loadSdk()
       const probe = new S3Client({ credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } })
       try {
         return await probe.config.region()

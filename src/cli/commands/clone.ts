@@ -3,9 +3,9 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
-import { EMPTY_SYNC, fetchFor } from '../transfer.js'
+import { EMPTY_SYNC, fetchFor, gitProgressFor } from '../transfer.js'
 import { initZoo, hookNotes } from '../../zoo/init.js'
 
 /** The folder git clone would pick for a URL (its last path part without .git). */
@@ -39,7 +39,11 @@ examples:
     if (!url || extra.length) throw new UsageError('usage: git zoo clone <git-url> [<dir>] [--lazy]', 'E_USAGE')
     if (url.startsWith('-') || dirArg?.startsWith('-')) throw new UsageError('a git URL or folder cannot start with -', 'E_USAGE')
     const dir = resolve(io.cwd, dirArg ?? cloneDirName(url))
-    const r = await runGit(io.cwd, ['clone', '--', url, dir], { env: io.env })
+    const gitBar = gitProgressFor(io)
+    let r: GitResult
+    try {
+      r = await runGitRemote(io.cwd, ['clone', '--', url, dir], { env: io.env, onProgress: gitBar.onProgress })
+    } finally { gitBar.done() }
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) throw new ZooError(`\`git clone ${url}\` failed (exit ${r.code})`, 'E_GIT', { code: r.code })

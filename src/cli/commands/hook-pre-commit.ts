@@ -3,7 +3,6 @@
  * manifest code only when something under models/ is staged (spec/seal.md, "The hook").
  */
 import type { Command } from '../command.js'
-import { ZooError } from '../../errors.js'
 
 export const command: Command = {
   help: `usage: git zoo hook-pre-commit [--json]
@@ -32,10 +31,9 @@ example:
   async run(args, io) {
     // The usual commit stages no weights and nothing under models/: answer it with one git run
     // and the light half of the check (the hook's time is mostly start-up, spec/seal.md).
-    const { spawnSync } = await import('node:child_process')
-    const { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF } = await import('../../promote/staged.js')
-    const r = spawnSync('git', STAGED_DIFF, { cwd: io.cwd, env: io.env, encoding: 'utf8', maxBuffer: 1 << 30 })
-    if (r.error || r.status !== 0) throw new ZooError(`git diff --cached failed: ${r.stderr?.trim() || r.error?.message || `exit ${r.status}`}`, 'E_GIT', {}, { cause: r.error })
+    const [{ runGitSync, gitFailed }, { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF }] = await Promise.all([import('../../git/git.js'), import('../../promote/staged.js')])
+    const r = runGitSync(io.cwd, STAGED_DIFF, { env: io.env })
+    if (r.code !== 0) throw gitFailed(STAGED_DIFF, r)
     const json = args.flags.json === true
     const changes = parseRawDiff(r.stdout)
     const passed = (): number => { if (json) io.out(JSON.stringify({ ok: true, problems: [] }, null, 2) + '\n'); return 0 }

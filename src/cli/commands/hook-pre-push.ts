@@ -1,8 +1,11 @@
+/**
+ * Run by the pre-push hook on every `git push`. A push with nothing for the zoo to do (a deletion,
+ * or `git zoo push` having uploaded already) answers before the store, remote and manifest code is
+ * loaded, so the hook costs little more than node's start (spec/architecture.md, "Card packages").
+ */
 import type { Command } from '../command.js'
 import { int } from '../args.js'
-import { Repo } from '../../repo.js'
-import { jobs, pushObjects, type RefUpdate } from '../../remote/sync.js'
-import { describeSync, progressFor } from '../transfer.js'
+import type { RefUpdate } from '../../remote/sync.js'
 
 export function parseUpdates(text: string): RefUpdate[] {
   const out: RefUpdate[] = []
@@ -33,6 +36,9 @@ flags:
     if (pending.length === 0) return 0
     const covered = new Set((io.env.GIT_ZOO_PUSHED ?? '').split(',').filter(Boolean))
     if (pending.every((u) => covered.has(u.localSha))) return 0
+    const [{ Repo }, { jobs, pushObjects }, { describeSync, progressFor }] = await Promise.all([
+      import('../../repo.js'), import('../../remote/sync.js'), import('../transfer.js'),
+    ])
     const repo = await Repo.open(io.cwd, io)
     const progress = progressFor(io, 'zoo objects')
     try {

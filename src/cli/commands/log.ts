@@ -3,7 +3,7 @@ import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
 import { parseModelRef } from '../../manifest/names.js'
-import { signatureStatuses, trailersOf, type Signature } from '../../promote/signatures.js'
+import { historyFacts, signatureStatuses, trailersOf, type Signature } from '../../promote/signatures.js'
 import { parseModelPath } from '../../promote/precommit.js'
 import { UsageError } from '../../errors.js'
 
@@ -53,7 +53,7 @@ examples:
         return { commit: commit!, parent: parents ? parents.split(' ')[0]! : null, author: author!, date: date!, subject: subject!, body: body ?? '' }
       })
       const trailers = await trailersOf(repo, raw.map((r) => r.commit))
-      const sigs = await signatureStatuses(repo, raw.map((r) => ({ sha: r.commit, parent: r.parent })))
+      const sigs = await signatureStatuses(repo, raw.map((r) => ({ sha: r.commit, parent: r.parent })), await historyFacts(repo, 'HEAD'))
       for (const r of raw) {
         const t = trailers.get(r.commit)!
         let models = [...t.models].map(([label, seal]) => ({ ...parseModelRef(label), seal: seal || null }))

@@ -2,10 +2,10 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
-import { EMPTY_SYNC, defaultGitRemote, fetchFor } from '../transfer.js'
+import { EMPTY_SYNC, defaultGitRemote, fetchFor, gitProgressFor } from '../transfer.js'
 
 export const command: Command = {
   help: `usage: git zoo pull [<git-remote> [<branch>]] [--from <zoo-remote>] [--jobs <n>] [--json]
@@ -31,7 +31,11 @@ examples:
       throw new UsageError('name at most a git remote and a branch; git pull options are not passed through', 'E_USAGE')
     }
     const gitRemote = args.positional[0] ?? await defaultGitRemote(repo)
-    const r = await runGit(repo.root, ['pull', ...args.positional], { env: io.env })
+    const gitBar = gitProgressFor(io)
+    let r: GitResult
+    try {
+      r = await runGitRemote(repo.root, ['pull', ...args.positional], { env: io.env, onProgress: gitBar.onProgress })
+    } finally { gitBar.done() }
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) throw new ZooError(`\`git pull ${args.positional.join(' ')}\` failed (exit ${r.code}); no objects were fetched`, 'E_GIT', { code: r.code })

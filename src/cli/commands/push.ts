@@ -1,9 +1,9 @@
 import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
-import { defaultGitRemote, describeSync, EMPTY_SYNC, progressFor } from '../transfer.js'
+import { defaultGitRemote, describeSync, EMPTY_SYNC, gitProgressFor, progressFor } from '../transfer.js'
 import { Repo } from '../../repo.js'
-import { runGit } from '../../git/git.js'
+import { runGit, runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
 import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 
@@ -78,7 +78,11 @@ examples:
     if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
     // The hook would redo the check just made: tell it which tips are covered.
     const tips = updates.map((u) => u.localSha).sort().join(',')
-    const r = await runGit(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips } })
+    const gitBar = gitProgressFor(io)
+    let r: GitResult
+    try {
+      r = await runGitRemote(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress })
+    } finally { gitBar.done() }
     if (r.stdout) io.err(r.stdout)
     if (r.stderr) io.err(r.stderr)
     if (r.code !== 0) {

@@ -1,0 +1,151 @@
+/**
+ * What each process loads, recorded by a module-resolution hook (NODE_OPTIONS=--import) that every
+ * node process of the run inherits, git's pre-push hook included: the AWS SDK is loaded only by
+ * processes that talk to an s3:// remote, and a pre-push hook with nothing to push loads none of
+ * the store, remote or manifest code (spec/architecture.md, "Card packages"). No timing involved.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { BIN, git, run, tempRepo, zoo, type Run } from './cli.js'
+import { startS3rver, type S3Server } from './remote-servers.js'
+
+interface Loaded { argv: string[]; urls: string[] }
+
+/** A folder with the probe: each node process appends its argv and every module it resolves to <pid>.log. */
+async function probe(): Promise<{ env: NodeJS.ProcessEnv; dir: string; read: () => Promise<Loaded[]>; clear: () => Promise<void>; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'zoo-probe-'))
+  const logs = join(dir, 'logs')
+  await writeFile(join(dir, 'hooks.mjs'), [
+    "import { appendFileSync } from 'node:fs'",
+    'export async function resolve(specifier, context, next) {',
+    '  const r = await next(specifier, context)',
+    '  appendFileSync(`${process.env.ZOO_TEST_MODULE_LOG}/${process.pid}.log`, r.url + "\\n")',
+    '  return r',
+    '}',
+  ].join('\n'))
+  await writeFile(join(dir, 'register.mjs'), [
+    "import { register } from 'node:module'",
+    "import { appendFileSync, mkdirSync } from 'node:fs'",
+    'mkdirSync(process.env.ZOO_TEST_MODULE_LOG, { recursive: true })',
+    'appendFileSync(`${process.env.ZOO_TEST_MODULE_LOG}/${process.pid}.log`, "argv " + JSON.stringify(process.argv.slice(2)) + "\\n")',
+    "register('./hooks.mjs', import.meta.url)",
+  ].join('\n'))
+  const read = async (): Promise<Loaded[]> => {
+    let names: string[] = []
+    try { names = await readdir(logs) } catch { return [] }
+    const out: Loaded[] = []
+    for (const n of names) {
+      const lines = (await readFile(join(logs, n), 'utf8')).split('\n').filter(Boolean)
+      const argvLine = lines.find((l) => l.startsWith('argv '))
+      out.push({ argv: argvLine ? JSON.parse(argvLine.slice(5)) as string[] : [], urls: lines.filter((l) => !l.startsWith('argv ')) })
+    }
+    return out
+  }
+  return {
+    dir,
+    env: { NODE_OPTIONS: `--import ${pathToFileURL(join(dir, 'register.mjs')).href}`, ZOO_TEST_MODULE_LOG: logs },
+    read,
+    clear: () => rm(logs, { recursive: true, force: true }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+function ok(r: Run, what: string): Run {
+  assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stderr}${r.stdout}`)
+  return r
+}
+
+const SDK = /\/node_modules\/@aws-sdk\/client-s3\//
+const command = (p: Loaded): string => p.argv.find((a) => !a.startsWith('-')) ?? ''
+
+let s3: S3Server | undefined
+before(async () => { s3 = await startS3rver('zoo') })
+after(async () => { await s3?.close() })
+
+/** A zoo with a bare git remote and the given zoo remote, one model added; returns what each step loaded. */
+async function share(url: string, env: NodeJS.ProcessEnv): Promise<Loaded[]> {
+  const p = await probe()
+  const work = await mkdtemp(join(tmpdir(), 'zoo-lazy-'))
+  const a = await tempRepo('zoo-lazy-a-')
+  try {
+    const bare = join(work, 'origin.git')
+    await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
+    await git(a.dir, 'remote', 'add', 'origin', bare)
+    ok(await zoo(a.dir, ['init'], env), 'init')
+    ok(await zoo(a.dir, ['remote', 'add', 'origin', url], env), 'remote add')
+    await git(a.dir, 'commit', '-q', '-m', 'zoo set up')
+    await writeFile(join(a.dir, 'model.bin'), randomBytes(64 * 1024))
+    ok(await zoo(a.dir, ['add', 'model.bin', '--name', 'demo/net'], env), 'add v1')
+    const penv = { ...env, ...p.env }
+    // `git zoo push` (its git push runs the pre-push hook, which finds the tips covered)
+    ok(await zoo(a.dir, ['push'], penv), 'push')
+    // a plain git push: the hook uploads
+    await writeFile(join(a.dir, 'model.bin'), randomBytes(64 * 1024))
+    ok(await zoo(a.dir, ['add', 'model.bin', '--name', 'demo/net'], env), 'add v2')
+    const hooked = ok(await run('git', ['push', '-q', 'origin', 'main'], { cwd: a.dir, env: penv }), 'git push (hook)')
+    assert.match(hooked.stderr, /uploaded \d+ object/)
+    // a lazy clone, then get: objects come from the zoo remote
+    ok(await zoo(work, ['clone', '--lazy', bare, 'b'], penv), 'lazy clone')
+    ok(await zoo(join(work, 'b'), ['get', 'demo/net', '--out', 'out'], penv), 'get')
+    return await p.read()
+  } finally {
+    await a.cleanup()
+    await rm(work, { recursive: true, force: true })
+    await p.cleanup()
+  }
+}
+
+describe('the AWS SDK is loaded only for s3:// remotes', { concurrency: 2 }, () => {
+  it('push, the pre-push hook, clone and get with a path remote never load it', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'zoo-lazy-objects-'))
+    try {
+      const loaded = await share(join(work, 'objects'), {})
+      const commands = loaded.map(command)
+      for (const c of ['push', 'hook-pre-push', 'clone', 'get']) assert.ok(commands.includes(c), `no ${c} process was recorded: ${commands.join(', ')}`)
+      // the hook that uploaded did open the path remote: the probe sees the remote code it loaded
+      assert.ok(loaded.some((p) => command(p) === 'hook-pre-push' && p.urls.some((u) => u.endsWith('/dist/src/remote/path.js'))))
+      for (const p of loaded) assert.ok(!p.urls.some((u) => SDK.test(u)), `git zoo ${p.argv.join(' ')} loaded the AWS SDK`)
+    } finally {
+      await rm(work, { recursive: true, force: true })
+    }
+  })
+
+  it('the same steps with an s3:// remote do load it (the probe sees it)', async () => {
+    const loaded = await share(`s3://${s3!.bucket}/lazy-${Date.now()}`, s3!.env)
+    const push = loaded.filter((p) => command(p) === 'push')
+    assert.equal(push.length, 1)
+    assert.ok(push[0]!.urls.some((u) => SDK.test(u)), 'git zoo push to an s3 remote did not load the SDK')
+    assert.ok(loaded.some((p) => command(p) === 'get' && p.urls.some((u) => SDK.test(u))))
+  })
+})
+
+describe('the pre-push hook with nothing to push', () => {
+  it('loads no store, remote or manifest code and no package', async () => {
+    const p = await probe()
+    const a = await tempRepo('zoo-lazy-hook-')
+    try {
+      ok(await zoo(a.dir, ['init'], {}), 'init')
+      // a deletion only, then no ref updates at all
+      const deletion = `(delete) ${'0'.repeat(40)} refs/heads/gone ${'1'.repeat(40)}\n`
+      for (const input of [deletion, '']) {
+        await p.clear()
+        const r = await run(process.execPath, [BIN, 'hook-pre-push', 'origin', '/nowhere'], { cwd: a.dir, env: p.env, input })
+        ok(r, 'hook-pre-push')
+        assert.equal(r.stdout + r.stderr, '')
+        const [only, ...more] = await p.read()
+        assert.ok(only && more.length === 0)
+        assert.ok(only.urls.some((u) => u.endsWith('/dist/src/cli/commands/hook-pre-push.js')), 'the probe saw the command module')
+        const heavy = only.urls.filter((u) => /\/node_modules\/|\/dist\/src\/(?:remote|cas|manifest|git|zoo)\/|\/dist\/src\/repo\.js$/.test(u))
+        assert.deepEqual(heavy, [])
+      }
+    } finally {
+      await a.cleanup()
+      await p.cleanup()
+    }
+  })
+})
