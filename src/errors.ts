@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   E_CREDENTIALS_IN_URL: 2,
   E_UNKNOWN_ZOO_REMOTE: 2,
   E_AMBIGUOUS_ZOO_REMOTE: 2,
+  // retention and remote gc (2)
+  E_NO_GIT_REMOTE: 2,
   // evaluation and soups (2)
   E_NO_ONNX: 2,
   E_EVAL_INPUT: 2,
@@ -64,6 +66,7 @@ export const ERROR_CODES = {
   E_GIT_MISSING: 3,
   E_CONFIG: 3,
   E_LOCKED: 3,
+  E_REMOTE_LOCKED: 3,
   E_TOO_LARGE: 3,
   E_FILE_CHANGED: 3,
   E_SHORT_READ: 3,

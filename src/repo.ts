@@ -53,7 +53,8 @@ export class Repo {
     return join(this.commonDir, 'zoo')
   }
 
-  async openStore(): Promise<LocalStore> { return LocalStore.open(await this.storeRoot()) }
+  /** The local store, opened as this process (its handle registers as a writer when it writes: src/cas/local.ts). */
+  async openStore(): Promise<LocalStore> { return LocalStore.open(await this.storeRoot(), { host: this.host }) }
 
   /**
    * The committed `.zoo/config.json` as it is in the work tree, unknown keys kept; {} when there is

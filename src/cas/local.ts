@@ -8,6 +8,13 @@
  * A pack is written by one process only and becomes visible when its index is renamed into place
  * after the pack and the index were fsynced. A pack without an index is an interrupted write: it is
  * invisible and gc removes it after the grace period. Many small objects cost one file per 64 MiB.
+ *
+ * Writers and gc (src/cas/lock.ts): a handle registers itself as a writer of the store the first
+ * time it is asked to write or asked whether it holds an object (`has`, `put`, `putVerified`: a
+ * "yes" lets the caller skip a write, so it must not be answered from a pack gc is removing), and
+ * releases the registration on close(). Every command that writes is covered by construction. While
+ * registered, gc refuses to start; a handle registering while gc runs waits for it, then forgets the
+ * packs gc removed before answering. Pure readers (`get`) never register.
  */
 import { open, readdir, readFile, mkdir, stat, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -17,6 +24,8 @@ import { verifyBytes, sha256, checkCidForm } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir } from './atomic.js'
+import { registerWriter, type Held } from './lock.js'
+import type { Host } from '../host.js'
 
 export const PACK_MAGIC = Buffer.from('ZOOPACK1')
 export const IDX_MAGIC = Buffer.from('ZOOIDX01')
@@ -89,8 +98,18 @@ export async function scanPack(path: string): Promise<{ entries: Array<[string, 
 }
 
 export interface LocalStoreOptions {
-  /** Hashes are already checked by the caller (add computed the CID from these bytes). */
+  /** Close a pack and start a new one at this size (default PACK_TARGET_SIZE). */
   packTargetSize?: number
+  /**
+   * The process this handle writes for: it registers as a writer of the store under this host's
+   * pid (Repo.openStore passes it). Without one (tests of the store alone) it does not register.
+   */
+  host?: Host
+  /**
+   * The gc lock the caller holds (gc itself reads and rewrites packs): this handle then does not
+   * register as a writer, which would wait for that very lock.
+   */
+  gcLock?: Held
 }
 
 export class LocalStore implements Store {
@@ -101,6 +120,10 @@ export class LocalStore implements Store {
   private loadedIdx = new Set<string>()
   private scannedMtime = 0
   private readonly packTarget: number
+  /** This handle's writer registration, taken on first use (see the file comment). */
+  private writer: Promise<Held> | null = null
+  private readonly gcLock: Held | undefined
+  private readonly host: Host | undefined
   // the pack being written by this handle
   private cur: { name: string, fd: FileHandle, size: number, written: number, pending: Buffer[], pendingBytes: number, entries: Array<[string, number, number]> } | null = null
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
@@ -112,6 +135,36 @@ export class LocalStore implements Store {
     this.location = root
     this.packsDir = join(root, 'packs')
     this.packTarget = opts.packTargetSize ?? PACK_TARGET_SIZE
+    this.gcLock = opts.gcLock
+    this.host = opts.host
+  }
+
+  /**
+   * Register this handle as a writer (once), then drop what it knew of packs a gc removed before
+   * the registration: from here on gc cannot start until close().
+   */
+  private registered(): Promise<unknown> {
+    if (this.gcLock || !this.host) return Promise.resolve()
+    if (!this.writer) {
+      const w = registerWriter(this.host, this.root, 'a git zoo command writing to the store').then(async (held) => {
+        try { await this.forgetRemovedPacks() } catch (err) { await held.release(); throw err }
+        return held
+      })
+      this.writer = w
+      w.catch(() => { if (this.writer === w) this.writer = null })
+    }
+    return this.writer
+  }
+
+  /** Forget packs whose index is gone (gc removed or rewrote them), then load new indexes. */
+  private async forgetRemovedPacks(): Promise<void> {
+    const names = new Set(await readdir(this.packsDir))
+    for (const idx of [...this.loadedIdx]) {
+      const pack = idx.slice(0, -4) + '.pack'
+      if (this.cur?.name === pack) continue
+      if (!names.has(idx)) await this.dropPack(pack)
+    }
+    await this.rescan()
   }
 
   static async open(root: string, opts: LocalStoreOptions = {}): Promise<LocalStore> {
@@ -153,6 +206,7 @@ export class LocalStore implements Store {
   }
 
   async has(cid: CID): Promise<boolean> {
+    await this.registered()
     if (this.index.has(key(cid))) return true
     if (await this.rescanIfChanged()) return this.index.has(key(cid))
     return false
@@ -160,9 +214,9 @@ export class LocalStore implements Store {
 
   /** Where an object lives (tests use it to damage objects; fsck to report them). */
   async locate(cid: CID): Promise<Entry | undefined> {
-    if (!(await this.has(cid))) return undefined
-    const e = this.index.get(key(cid))!
-    return { ...e }
+    let e = this.index.get(key(cid))
+    if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
+    return e ? { ...e } : undefined
   }
 
   packPath(pack: string): string { return join(this.packsDir, pack) }
@@ -180,7 +234,7 @@ export class LocalStore implements Store {
    */
   putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
     // puts on one handle are serialised: one pack is appended to at a time, in call order
-    const next = this.writeChain.then(() => this.append(cid, bytes, opts))
+    const next = this.writeChain.then(async () => { await this.registered(); return this.append(cid, bytes, opts) })
     this.writeChain = next.catch(() => {})
     return next
   }
@@ -244,14 +298,20 @@ export class LocalStore implements Store {
     if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
     if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
     if (this.cur && e.pack === this.cur.name) await this.writePending()
-    const bytes = Buffer.allocUnsafe(e.length)
     let fd: FileHandle
     try {
       fd = await this.fd(e.pack)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      throw new CorruptObjectError(`object ${cid} is listed in pack ${e.pack}, which is missing`, { cid: cid.toString(), pack: e.pack }, { cause: err })
+      // gc may have rewritten the pack since this handle read its index: look again, once
+      const gone = e.pack
+      await this.forgetRemovedPacks()
+      e = this.index.get(key(cid))
+      if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location} any more (gc removed it); run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() }, { cause: err })
+      if (e.pack === gone) throw new CorruptObjectError(`object ${cid} is listed in pack ${gone}, which is missing`, { cid: cid.toString(), pack: gone }, { cause: err })
+      fd = await this.fd(e.pack)
     }
+    const bytes = Buffer.allocUnsafe(e.length)
     const { bytesRead } = await fd.read(bytes, 0, e.length, e.offset)
     return bytesRead === e.length ? bytes : bytes.subarray(0, bytesRead)
   }
@@ -309,9 +369,15 @@ export class LocalStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.flush()
-    for (const fd of this.fds.values()) await fd.then((h) => h.close()).catch(() => {})
-    this.fds.clear()
+    try {
+      await this.flush()
+    } finally {
+      for (const fd of this.fds.values()) await fd.then((h) => h.close()).catch(() => {})
+      this.fds.clear()
+      const w = this.writer
+      this.writer = null
+      if (w) await w.then((h) => h.release(), () => {})
+    }
   }
 
   /** Forget a pack this handle has open (gc removed or replaced it). */

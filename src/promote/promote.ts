@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
-import { registerWriter } from '../cas/lock.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
@@ -57,7 +56,7 @@ export interface PromoteOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /**
    * Named crash points for reliability tests (spec/reliability.md): `add-mid-pack` (in ingestFile),
-   * `after-flush` (objects durable, no manifest yet), `after-write` (manifests and cards in the
+   * `before-flush` (a pack written, not yet indexed), `after-flush` (objects durable, no manifest yet), `after-write` (manifests and cards in the
    * work tree, not staged), `before-commit` (staged, not committed).
    */
   crashPoint?: (name: string) => void
@@ -137,8 +136,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const created = new Date().toISOString()
 
   // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
-  const storeRoot = await repo.storeRoot()
-  const writer = await registerWriter(repo.host, storeRoot, 'git zoo add')
+  // the store handle registers as a writer on its first put and holds gc off until close(), which
+  // comes after the manifests are committed (src/cas/local.ts)
   const results: PromotionResult[] = []
   const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
   let store
@@ -197,6 +196,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })
     }
     // invariant 3: everything the manifests reference is durable in the store before they are written
+    opts.crashPoint?.('before-flush')
     await store.flush()
     opts.crashPoint?.('after-flush')
     const files: CommitFile[] = []
@@ -223,7 +223,6 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   } finally {
     await store?.close()
     await pool?.close()
-    await writer.release()
   }
 }
 

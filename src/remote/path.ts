@@ -8,7 +8,7 @@
  * batched into flush(). A crash leaves at most a `.tmp-*` file, which readers ignore.
  */
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
@@ -16,8 +16,9 @@ import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
 import { cidFromName, fanout, isFanoutDir, OBJECTS_DIR } from './layout.js'
 import { verifyObject, type Digester } from './verify.js'
+import { LOCKS_DIR, type AgedEntry, type RetentionStore } from './aged.js'
 
-export class PathStore implements Store {
+export class PathStore implements Store, RetentionStore {
   readonly location: string
   readonly root: string
   /** Folders that gained entries since the last flush (their fsync makes the new names durable). */
@@ -154,6 +155,58 @@ export class PathStore implements Store {
         if (cid) yield cid
       }
     }
+  }
+
+  async *listAged(): AsyncIterable<AgedEntry> {
+    const top = join(this.root, OBJECTS_DIR)
+    let dirs: string[]
+    try { dirs = await readdir(top) } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    for (const d of dirs.sort()) {
+      if (!isFanoutDir(d)) continue
+      let names: string[]
+      try { names = await readdir(join(top, d)) } catch { continue }
+      for (const name of names) {
+        const cid = cidFromName(d, name)
+        if (!cid && !name.startsWith('.tmp-')) continue
+        const st = await stat(join(top, d, name)).catch(() => null)
+        if (!st?.isFile()) continue
+        yield { ...(cid ? { cid } : {}), key: `${d}/${name}`, modified: st.mtimeMs, size: st.size }
+      }
+    }
+  }
+
+  async deleteEntries(keys: string[]): Promise<void> {
+    for (const k of keys) {
+      if (!/^[a-z2-7]{2}\/[^/]+$/.test(k)) throw new ZooError(`not an object key of ${this.location}: ${k}`, 'E_REMOTE_IO', { key: k })
+      const file = join(this.root, OBJECTS_DIR, k)
+      await rm(file, { force: true })
+      this.dirtyDirs.add(dirname(file))
+    }
+    await this.flush()
+  }
+
+  async putLock(name: string, body: string): Promise<void> {
+    const dir = join(this.root, LOCKS_DIR)
+    await mkdir(dir, { recursive: true })
+    await writeFile(join(dir, name), body, { flag: 'wx' })
+    await fsyncDir(dir)
+  }
+
+  async listLocks(prefix: string): Promise<Array<{ name: string; body: string }>> {
+    let names: string[]
+    try { names = await readdir(join(this.root, LOCKS_DIR)) } catch { return [] }
+    const out: Array<{ name: string; body: string }> = []
+    for (const name of names.filter((n) => n.startsWith(prefix)).sort()) {
+      out.push({ name, body: await readFile(join(this.root, LOCKS_DIR, name), 'utf8').catch(() => '') })
+    }
+    return out
+  }
+
+  async removeLock(name: string): Promise<void> {
+    await rm(join(this.root, LOCKS_DIR, name), { force: true })
   }
 
   async flush(): Promise<void> {

@@ -21,6 +21,7 @@ import { MAX_OBJECT_SIZE } from '../cas/store.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { cidFromName, isFanoutDir, objectKey, OBJECTS_DIR, rejectControlChars, redactUrl } from './layout.js'
 import { verifyObject, type Digester } from './verify.js'
+import { LOCKS_DIR, type AgedEntry, type RetentionStore } from './aged.js'
 
 type Sdk = typeof import('@aws-sdk/client-s3')
 
@@ -59,7 +60,7 @@ export interface S3StoreOptions {
   digest?: Digester
 }
 
-export class S3Store implements Store {
+export class S3Store implements Store, RetentionStore {
   readonly location: string
   readonly bucket: string
   readonly prefix: string
@@ -203,6 +204,89 @@ export class S3Store implements Store {
     } while (token)
   }
 
+  async *listAged(): AsyncIterable<AgedEntry> {
+    const { client, sdk } = await this.ready()
+    const base = `${this.prefix}${OBJECTS_DIR}/`
+    let token: string | undefined
+    do {
+      let page
+      try {
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
+      } catch (err) {
+        throw this.wrap(err, 'list')
+      }
+      for (const obj of page.Contents ?? []) {
+        const rest = (obj.Key ?? '').slice(base.length).split('/')
+        if (rest.length !== 2 || !isFanoutDir(rest[0]!)) continue
+        const cid = cidFromName(rest[0]!, rest[1]!)
+        if (!cid) continue
+        yield { cid, key: rest.join('/'), modified: obj.LastModified?.getTime() ?? Date.now(), size: obj.Size ?? 0 }
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+  }
+
+  /** DeleteObjects, up to 1000 keys a request (the S3 limit). */
+  async deleteEntries(keys: string[]): Promise<void> {
+    if (keys.length === 0) return
+    const { client, sdk } = await this.ready()
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000)
+      let out
+      try {
+        out = await client.send(new sdk.DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: `${this.prefix}${OBJECTS_DIR}/${k}` })) },
+        }))
+      } catch (err) {
+        throw this.wrap(err, 'delete')
+      }
+      const failed = out.Errors?.[0]
+      if (failed) {
+        throw new ZooError(`could not delete ${failed.Key} from ${this.location}: ${failed.Code ?? 'error'} ${failed.Message ?? ''}`.trim(), 'E_REMOTE_IO',
+          { remote: this.location, key: failed.Key, failed: out.Errors?.length })
+      }
+    }
+  }
+
+  async putLock(name: string, body: string): Promise<void> {
+    const { client, sdk } = await this.ready()
+    try {
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}`, Body: body, ContentType: 'application/json' }))
+    } catch (err) { throw this.wrap(err, 'write', undefined, `the lock ${LOCKS_DIR}/${name}`) }
+  }
+
+  async listLocks(prefix: string): Promise<Array<{ name: string; body: string }>> {
+    const { client, sdk } = await this.ready()
+    const base = `${this.prefix}${LOCKS_DIR}/`
+    const out: Array<{ name: string; body: string }> = []
+    let token: string | undefined
+    do {
+      let page
+      try {
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base + prefix, ContinuationToken: token }))
+      } catch (err) { throw this.wrap(err, 'list', undefined, 'the locks') }
+      for (const obj of page.Contents ?? []) {
+        const name = (obj.Key ?? '').slice(base.length)
+        let body = ''
+        try {
+          const got = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: obj.Key! }))
+          body = (await got.Body?.transformToString()) ?? ''
+        } catch { /* removed meanwhile, or unreadable: '' */ }
+        out.push({ name, body })
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+    return out.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async removeLock(name: string): Promise<void> {
+    const { client, sdk } = await this.ready()
+    try {
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${LOCKS_DIR}/${name}` }))
+    } catch (err) { throw this.wrap(err, 'remove', undefined, `the lock ${LOCKS_DIR}/${name}`) }
+  }
+
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -211,9 +295,9 @@ export class S3Store implements Store {
     if (made) (await made).client.destroy()
   }
 
-  private wrap(err: unknown, verb: string, cid?: CID): ZooError {
+  private wrap(err: unknown, verb: string, cid?: CID, thing?: string): ZooError {
     const status = statusOf(err)
-    const what = cid ? `object ${cid}` : 'objects'
+    const what = cid ? `object ${cid}` : thing ?? 'objects'
     const name = err instanceof Error ? err.name : 'error'
     const hint = status === 403 || name === 'CredentialsProviderError'
       ? '; check the AWS credentials (environment, profile) and the bucket policy'

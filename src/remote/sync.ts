@@ -19,6 +19,9 @@ import type { TransferProgress, TransferResult } from './transfer.js'
 import { DEFAULT_CONCURRENCY } from './transfer.js'
 import { verifyObject, type Digester } from './verify.js'
 import { HashPool } from '../cas/hash-pool.js'
+import type { Held } from '../cas/lock.js'
+import { isRetentionStore } from './aged.js'
+import { registerPush } from './remote-lock.js'
 
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
@@ -221,7 +224,7 @@ const ZERO = /^0+$/
  * skipped unless `all` is set. Returns undefined when no manifest is being pushed.
  */
 export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpdate[],
-  opts: MoveOptions & { zooRemote?: string; all?: boolean } = {}): Promise<SyncSummary | undefined> {
+  opts: MoveOptions & { zooRemote?: string; all?: boolean; onWait?: (why: string) => void; registered?: boolean } = {}): Promise<SyncSummary | undefined> {
   const tips = updates.map((u) => u.localSha).filter((s) => !ZERO.test(s))
   if (tips.length === 0) return undefined
   const revs = [...tips]
@@ -241,10 +244,16 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   const { roots, total, models } = fileRoots(manifests)
   const pool = hashing(total)
   const local = new TransferSide(await repo.openStore(), { digest: pool.digest })
-  const to = new TransferSide(openZooRemote(repo, remote), { trustPuts: true })
+  const raw = openZooRemote(repo, remote)
+  const to = new TransferSide(raw, { trustPuts: true })
   try {
-    const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
-    return summary(remote, models, r)
+    // registered before asking the remote what it has, so a remote gc cannot remove what it answers
+    // (`registered`: the caller holds a registration until its refs are sent: holdRemoteForPush)
+    const registration = isRetentionStore(raw) && !opts.registered ? await registerPush(raw, repo.host, { onWait: opts.onWait }) : undefined
+    try {
+      const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
+      return summary(remote, models, r)
+    } finally { await registration?.release() }
   } catch (err) {
     if (err instanceof ZooError && err.code === 'E_READ_ONLY') {
       throw new ZooError(`${err.message}. Objects are missing on the zoo remote ${remote.name}, so the push was stopped before any ref was sent; `
@@ -255,6 +264,30 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
     await to.close()
     await local.close()
     await pool.close()
+  }
+}
+
+/**
+ * For `git zoo push`: register a push on the zoo remote it will upload to, held until the caller
+ * has also sent the git refs (pushObjects registers only while it uploads, which is all the
+ * pre-push hook can do). A no-op when there is no writable zoo remote to register on.
+ */
+export async function holdRemoteForPush(repo: Repo, gitRemote: string, zooRemote?: string, onWait?: (why: string) => void): Promise<Held> {
+  let remote: ZooRemote
+  try {
+    remote = await pickZooRemote(repo, { name: zooRemote, gitRemote })
+  } catch (err) {
+    if (err instanceof ZooError && err.code === 'E_NO_ZOO_REMOTE') return { release: async () => {} } // pushObjects says so if it matters
+    throw err
+  }
+  const store = openZooRemote(repo, remote)
+  if (!isRetentionStore(store)) { await store.close(); return { release: async () => {} } }
+  try {
+    const held = await registerPush(store, repo.host, { onWait })
+    return { release: async () => { try { await held.release() } finally { await store.close() } } }
+  } catch (err) {
+    await store.close()
+    throw err
   }
 }
 

@@ -42,7 +42,8 @@ flags:
     const repo = await Repo.open(io.cwd, io)
     const progress = progressFor(io, 'zoo objects')
     try {
-      const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress })
+      const sync = await pushObjects(repo, remoteName, pending, { concurrency: jobs(int(args, 'jobs'), io.env), onProgress: progress.onProgress,
+        onWait: (why) => io.err(`git zoo: ${why}\n`) })
       progress.done()
       if (sync && sync.objects > 0) io.err(describeSync('uploaded', 'to', sync))
     } finally { progress.done() }

@@ -2,10 +2,11 @@ import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { defaultGitRemote, describeSync, EMPTY_SYNC, gitProgressFor, progressFor } from '../transfer.js'
+import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { runGit, runGitRemote, type GitResult } from '../../git/git.js'
 import { UsageError, ZooError } from '../../errors.js'
-import { jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
+import { holdRemoteForPush, jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 
 /** The current branch when it has no upstream (a first push), else undefined. */
 async function branchWithoutUpstream(repo: Repo): Promise<string | undefined> {
@@ -46,6 +47,9 @@ the zoo's default remote. A plain \`git push\` does the same through the pre-pus
 Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
 were pushed and are not checked again; --all checks every manifest of the pushed history.
 
+While it runs, a push is registered on the zoo remote (a path or s3 remote: locks/push-*), so a
+\`git zoo gc --remote\` never runs beside it; a push that finds a remote gc running waits for it.
+
 flags:
   --to <zoo-remote>  upload to this zoo remote
   --all              check the objects of every manifest in the pushed history
@@ -70,25 +74,31 @@ examples:
     if (setUpstream) pushArgs.push(setUpstream)
     const concurrency = jobs(int(args, 'jobs'), io.env)
     const updates = await plannedUpdates(repo, pushArgs, io.env)
-    const progress = progressFor(io, 'push')
+    // registered on the zoo remote until the refs are sent: a remote gc waits for this push
+    const onWait = (why: string): void => io.err(`git zoo: ${why}\n`)
+    const hold = await holdRemoteForPush(repo, gitRemote, str(args, 'to'), onWait)
     let sync: SyncSummary | undefined
     try {
-      sync = await pushObjects(repo, gitRemote, updates, { concurrency, zooRemote: str(args, 'to'), all: bool(args, 'all'), onProgress: progress.onProgress })
-    } finally { progress.done() }
-    if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
-    // The hook would redo the check just made: tell it which tips are covered.
-    const tips = updates.map((u) => u.localSha).sort().join(',')
-    const gitBar = gitProgressFor(io)
-    let r: GitResult
-    try {
-      r = await runGitRemote(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress })
-    } finally { gitBar.done() }
-    if (r.stdout) io.err(r.stdout)
-    if (r.stderr) io.err(r.stderr)
-    if (r.code !== 0) {
-      throw new ZooError(`\`git push ${pushArgs.join(' ')}\` failed (exit ${r.code}); the objects are on the zoo remote, so running it again is safe`,
-        'E_GIT', { args: pushArgs, code: r.code })
-    }
+      const progress = progressFor(io, 'push')
+      try {
+        sync = await pushObjects(repo, gitRemote, updates, { concurrency, zooRemote: str(args, 'to'), all: bool(args, 'all'), onProgress: progress.onProgress, registered: true })
+      } finally { progress.done() }
+      if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
+      crashPoints(io)('push-after-objects') // objects are on the zoo remote, refs not yet sent (tests)
+      // The hook would redo the check just made: tell it which tips are covered.
+      const tips = updates.map((u) => u.localSha).sort().join(',')
+      const gitBar = gitProgressFor(io)
+      let r: GitResult
+      try {
+        r = await runGitRemote(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress })
+      } finally { gitBar.done() }
+      if (r.stdout) io.err(r.stdout)
+      if (r.stderr) io.err(r.stderr)
+      if (r.code !== 0) {
+        throw new ZooError(`\`git push ${pushArgs.join(' ')}\` failed (exit ${r.code}); the objects are on the zoo remote, so running it again is safe`,
+          'E_GIT', { args: pushArgs, code: r.code })
+      }
+    } finally { await hold.release() }
     if (bool(args, 'json')) {
       printJson(io, {
         git_remote: gitRemote,
