@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   E_AMBIGUOUS_ZOO_REMOTE: 2,
   // retention and remote gc (2)
   E_NO_GIT_REMOTE: 2,
+  // pull: integrating promotions (2)
+  E_PULL_NOTHING: 2,
+  E_PULL_NO_STATE: 2,
+  E_PULL_NO_UPSTREAM: 2,
   // evaluation and soups (2)
   E_NO_ONNX: 2,
   E_EVAL_INPUT: 2,
@@ -60,6 +64,13 @@ export const ERROR_CODES = {
   E_REMOTE_TOO_LARGE: 1,
   E_REDIRECT_REFUSED: 1,
   E_ONNX_EXTERNAL: 1,
+  // push and pull: integrating promotions (1)
+  E_PUSH_NOT_FAST_FORWARD: 1,
+  E_PULL_DIVERGED: 1,
+  E_PULL_DIRTY: 1,
+  E_PULL_IN_PROGRESS: 1,
+  E_PULL_STOPPED: 1,
+  E_PULL_CONFLICT: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,

@@ -42,7 +42,7 @@ export const COMMANDS: Record<string, string> = {
   uninstall: 'remove the zoo\'s git hooks (keeps your own)',
   remote: 'add, list or remove zoo remotes (where objects live)',
   push: 'upload missing objects to the zoo remote, then push git refs',
-  pull: 'git pull, then fetch the objects the checked-out models need',
+  pull: 'git pull (local promotions that clash are renumbered), then fetch missing objects',
   fetch: 'fetch objects of models from a zoo remote',
   clone: 'git clone a zoo, set it up and fetch its objects',
   ls: 'list models',

@@ -247,10 +247,28 @@ export async function checkStaged(cwd: string, ctx: RepoContext, staged?: string
     const r = await modelRules(changes, cat, { before: 'HEAD', after: '' }, schema)
     problems.push(...r.problems)
     if (r.manifests.length) problems.push(...await missingObjects(cwd, ctx, cat, r.manifests))
-    return problems
+    return await duringIntegration(cwd, env, problems)
   } finally {
     await cat.close()
   }
+}
+
+/**
+ * In the middle of a merge or rebase (a plain `git pull` that stopped on two clones' promotions of
+ * the same name@vN), the fix for a problem under models/ is the one command that integrates them
+ * (spec/teams.md, "Pull integration").
+ */
+async function duringIntegration(cwd: string, env: NodeJS.ProcessEnv, problems: RuleProblem[]): Promise<RuleProblem[]> {
+  if (!problems.some((p) => p.path.startsWith('models/'))) return problems
+  const { existsSync } = await import('node:fs')
+  const { resolve } = await import('node:path')
+  const paths = (await git(cwd, ['rev-parse', '--git-path', 'MERGE_HEAD', '--git-path', 'rebase-merge', '--git-path', 'rebase-apply'], { env })).trim().split('\n')
+  const op = paths.findIndex((p) => existsSync(resolve(cwd, p)))
+  if (op === -1) return problems
+  const what = op === 0 ? 'merge' : 'rebase'
+  return problems.map((p) => p.path.startsWith('models/')
+    ? { ...p, fix: `git zoo pull --continue  (a ${what} is in progress: this keeps the upstream's versions and promotes yours again on top as the next free versions; \`git zoo pull --abort\` goes back)` }
+    : p)
 }
 
 /** New manifests whose objects are not all in the local store (those merged in from MERGE_HEAD excepted). */

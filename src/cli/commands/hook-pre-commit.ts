@@ -19,7 +19,9 @@ and refuses (exit 1) a commit that stages:
     sealed manifest (a retirement of exactly its seal; a record naming its seal and file)
   - files under models/ outside a model version folder
   - a manifest whose objects are not all in the local store
-Each refusal names the path and the command that fixes it.
+Each refusal names the path and the command that fixes it. While a merge or rebase is in progress
+(a git pull that stopped on two promotions of one name@vN), the fix named for problems under
+models/ is \`git zoo pull --continue\`.
 
 flags:
   --json   print { ok, problems: [{ kind, path, model, problem, fix }] }

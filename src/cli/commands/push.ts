@@ -5,7 +5,7 @@ import { defaultGitRemote, describeSync, EMPTY_SYNC, gitProgressFor, progressFor
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { runGit, runGitRemote, type GitResult } from '../../git/git.js'
-import { UsageError, ZooError } from '../../errors.js'
+import { CheckError, UsageError, ZooError } from '../../errors.js'
 import { holdRemoteForPush, jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 
 /** The current branch when it has no upstream (a first push), else undefined. */
@@ -30,9 +30,20 @@ async function plannedUpdates(repo: Repo, pushArgs: string[], env: NodeJS.Proces
     updates.push({ localRef: from, localSha: sha, remoteRef: to, remoteSha: '0'.repeat(40) })
   }
   if (r.code !== 0 && updates.length === 0) {
+    if (rejectedNonFastForward(r.stdout + r.stderr)) throw notFastForward(pushArgs)
     throw new ZooError(`\`git push ${pushArgs.join(' ')}\` would fail: ${r.stderr.trim() || r.stdout.trim()}`, 'E_GIT', { args: pushArgs })
   }
   return updates
+}
+
+/** git's words for a push refused because the remote branch has commits the local one lacks. */
+function rejectedNonFastForward(text: string): boolean {
+  return /\[rejected\][^\n]*\((non-fast-forward|fetch first)\)|^!\t[^\n]*\[rejected\] \((non-fast-forward|fetch first)\)/m.test(text)
+}
+
+function notFastForward(pushArgs: string[]): CheckError {
+  return new CheckError(`\`git push ${pushArgs.join(' ')}\` was refused: the git remote has commits you do not have (someone pushed first); run \`git zoo pull\` to integrate them (your promotions that clash with theirs are renumbered), then \`git zoo push\` again`,
+    'E_PUSH_NOT_FAST_FORWARD', { args: pushArgs })
 }
 
 export const command: Command = {
@@ -43,6 +54,10 @@ lacks, then push the git refs: objects first, always, so no clone ever sees a ma
 objects are not on the zoo remote. <git-remote> defaults to the branch's upstream remote, else
 origin; refspecs are git push's. A branch without an upstream is pushed and gets one (like -u). The objects go to the zoo remote named like the git remote, else
 the zoo's default remote. A plain \`git push\` does the same through the pre-push hook.
+
+When git refuses the push because the remote branch has commits you do not have (someone pushed
+first), the command exits 1 (E_PUSH_NOT_FAST_FORWARD) and says to run \`git zoo pull\`: it
+integrates them, promoting your clashing versions again as the next free numbers.
 
 Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
 were pushed and are not checked again; --all checks every manifest of the pushed history.
@@ -95,6 +110,7 @@ examples:
       if (r.stdout) io.err(r.stdout)
       if (r.stderr) io.err(r.stderr)
       if (r.code !== 0) {
+        if (rejectedNonFastForward(r.stdout + r.stderr)) throw notFastForward(pushArgs)
         throw new ZooError(`\`git push ${pushArgs.join(' ')}\` failed (exit ${r.code}); the objects are on the zoo remote, so running it again is safe`,
           'E_GIT', { args: pushArgs, code: r.code })
       }
