@@ -78,6 +78,8 @@ export const ERROR_CODES = {
   E_CONFIG: 3,
   E_LOCKED: 3,
   E_REMOTE_LOCKED: 3,
+  E_REMOTE_MISSING: 3,
+  E_OBJECT_UNAVAILABLE: 3,
   E_TOO_LARGE: 3,
   E_FILE_CHANGED: 3,
   E_SHORT_READ: 3,
@@ -149,7 +151,7 @@ export class CheckError extends ZooError {
 /** Bytes that do not hash to the CID they are stored under. */
 export class CorruptObjectError extends CheckError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super(`${message}; run \`git zoo verify\` to list every damaged object`, 'E_CORRUPT_OBJECT', data, options)
+    super(`${message}; run \`git zoo verify\` to list every damaged object and \`git zoo verify --repair\` to replace them from a zoo remote`, 'E_CORRUPT_OBJECT', data, options)
   }
 }
 

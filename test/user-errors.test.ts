@@ -4,7 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git, tempRepo, zoo, type Run } from './cli.js'
@@ -145,6 +145,7 @@ describe('names the user typed, objects the store lacks, and where help is', () 
 
   it('an object missing from the store and the remote is a failed check (exit 1, E_NOT_FOUND)', async () => {
     // an empty local store and an empty zoo remote: get fetches what it lacks, and the remote lacks it too
+    await mkdir(join(empty, 'remote'))
     const added = await zoo(z.dir, ['remote', 'add', 'bare', join(empty, 'remote')])
     assert.equal(added.code, 0, added.stderr)
     try {

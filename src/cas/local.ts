@@ -380,6 +380,51 @@ export class LocalStore implements Store {
     }
   }
 
+  /**
+   * Replace damaged or missing objects with good copies (`git zoo verify --repair`). Each copy is
+   * checked against its CID, then all are appended to a new pack, which is made durable and visible
+   * (pack fsync, its index renamed into place); only then is every older index that listed a
+   * replaced object rewritten without it (temp + fsync + rename), so afterwards each object is listed
+   * by exactly one index. An interruption between the two steps leaves both listed: reads may still
+   * meet the damaged copy, and running the repair again finishes the job. The damaged bytes stay in
+   * their old pack, listed by no index, until gc rewrites that pack.
+   */
+  async replaceObjects(copies: Array<{ cid: CID; bytes: Uint8Array }>, opts: { afterPack?: () => void } = {}): Promise<void> {
+    if (copies.length === 0) return
+    for (const { cid, bytes } of copies) verifyBytes(cid, bytes, 'repair')
+    await this.rescanIfChanged()
+    const replaced = new Set(copies.map(({ cid }) => key(cid)))
+    // every index listing a replaced object, including ones this handle loaded second (an object
+    // listed twice after an interrupted repair)
+    const before = (await readdir(this.packsDir)).filter((n) => n.endsWith('.idx'))
+    for (const { cid, bytes } of copies) await this.putVerified(cid, bytes, { rewrite: true })
+    await this.flush()
+    opts.afterPack?.() // the good copies are durable and visible; the old indexes not yet rewritten
+    let rewrote = false
+    for (const idxName of before) {
+      const idxPath = join(this.packsDir, idxName)
+      let entries: Array<[string, number, number]>
+      try {
+        entries = parseIndex(await readFile(idxPath), idxName)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+        if (!(err instanceof CorruptObjectError)) throw err
+        entries = (await scanPack(join(this.packsDir, idxName.slice(0, -4) + '.pack')).catch(() => ({ entries: [] }))).entries
+      }
+      const kept = entries.filter(([k]) => !replaced.has(k))
+      if (kept.length === entries.length) continue
+      rewrote = true
+      if (kept.length === 0) {
+        // nothing good is left in that pack: without an index it is an interrupted write to gc
+        await rm(idxPath, { force: true })
+        this.loadedIdx.delete(idxName)
+      } else {
+        await writeFileAtomic(idxPath, encodeIndex(kept))
+      }
+    }
+    if (rewrote) await fsyncDir(this.packsDir)
+  }
+
   /** Forget a pack this handle has open (gc removed or replaced it). */
   async dropPack(pack: string): Promise<void> {
     const fd = this.fds.get(pack)

@@ -35,7 +35,7 @@ export const COMMANDS: Record<string, string> = {
   init: 'set this git repository up as a zoo (idempotent)',
   add: 'seal checkpoint files as a new version of a model and commit the promotion',
   get: 'write a model\'s files, every byte verified',
-  verify: 're-hash objects of models (default: all); --signatures checks promotions',
+  verify: 're-hash objects of models (default: all); --repair restores damaged ones, --signatures checks promotions',
   gc: 'remove objects that nothing needs any more (locally, or from a zoo remote)',
   log: 'promotions: who promoted what, when, why, signature status',
   retire: 'retire a sealed model version, recording why',

@@ -11,6 +11,7 @@ import type { Repo } from '../repo.js'
 import type { FileEntry, Json, Manifest } from '../manifest/manifest.js'
 import { promote, type PromotionResult } from './promote.js'
 import { FileOpener } from '../weights/tensors.js'
+import { openReader, prefetchFiles } from '../zoo/reader.js'
 import { planSoup, writeSoup, writeSoupOnnx, type SoupMember } from '../weights/soup.js'
 import { UsageError } from '../errors.js'
 
@@ -97,10 +98,11 @@ export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResul
 
   const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-soup-'))
   try {
-    const store = await repo.openStore()
+    const store = await openReader(repo) // a lazy clone fetches what it reads (spec/teams.md)
     let onnxNote: SoupOnnxNote | undefined
     const files = [{ source: join(tmp, 'model.safetensors'), path: 'model.safetensors' }]
     try {
+      await prefetchFiles(store, members.map((m) => m.file)) // every member is read whole
       const opener = new FileOpener(store)
       const plan = await planSoup(members, opener)
       const where = await writeSoup(plan, members.map((m) => m.weight), files[0]!.source, { 'git-zoo': `soup/${method}` })

@@ -129,7 +129,7 @@ async function parentsFirst(nodes: AgedEntry[], remote: Store): Promise<AgedEntr
 
 export async function collectRemoteGarbage(repo: Repo, opts: RemoteGcOptions): Promise<RemoteGcSummary> {
   const zoo = await pickZooRemote(repo, { name: opts.remote })
-  const store = openZooRemote(repo, zoo)
+  const store = await openZooRemote(repo, zoo)
   try {
     if (!isRetentionStore(store)) {
       throw new ZooError(`the zoo remote ${zoo.name} (${redactUrl(zoo.url)}) is read-only over HTTP, so gc cannot remove objects from it; `

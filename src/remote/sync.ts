@@ -19,6 +19,7 @@ import type { TransferProgress, TransferResult } from './transfer.js'
 import { DEFAULT_CONCURRENCY } from './transfer.js'
 import { verifyObject, type Digester } from './verify.js'
 import { HashPool } from '../cas/hash-pool.js'
+import { checkRemoteFolder, resolveRemoteUrl } from './resolve.js'
 import type { Held } from '../cas/lock.js'
 import { isRetentionStore } from './aged.js'
 import { registerPush } from './remote-lock.js'
@@ -84,8 +85,15 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
     + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_AMBIGUOUS_ZOO_REMOTE')
 }
 
-export function openZooRemote(repo: Repo, remote: ZooRemote, digest?: Digester): Store {
-  return openRemote(remote.url, repo.env, { cwd: repo.root, digest })
+/**
+ * Open a zoo remote, a relative path resolved against the zoo's home (./resolve.ts). With `read`,
+ * a path remote whose folder does not exist is refused by name (E_REMOTE_MISSING) rather than
+ * reporting each object as missing; a push creates the folder.
+ */
+export async function openZooRemote(repo: Repo, remote: ZooRemote, opts: { digest?: Digester; read?: boolean } = {}): Promise<Store> {
+  const resolved = await resolveRemoteUrl(repo, remote.url, remote.source)
+  if (opts.read) await checkRemoteFolder(remote.name, remote.url, resolved)
+  return openRemote(resolved.url, repo.env, { cwd: repo.root, digest: opts.digest })
 }
 
 /** Objects in flight: --jobs, else GIT_ZOO_JOBS, else 8. */
@@ -181,7 +189,7 @@ function progressOf(total: number, opts: MoveOptions): ((p: TransferProgress) =>
 export async function fetchObjects(repo: Repo, manifests: Manifest[], remote: ZooRemote, opts: MoveOptions = {}): Promise<SyncSummary> {
   const { roots, total, models } = fileRoots(manifests)
   const pool = hashing(total)
-  const from = openZooRemote(repo, remote, pool.digest)
+  const from = await openZooRemote(repo, remote, { digest: pool.digest, read: true }).catch(async (err) => { await pool.close(); throw err })
   const local = new TransferSide(await repo.openStore(), { serial: true, trustPuts: true })
   try {
     const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, onProgress: progressOf(total, opts) })
@@ -242,10 +250,10 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)
+  const raw = await openZooRemote(repo, remote)
+  const to = new TransferSide(raw, { trustPuts: true })
   const pool = hashing(total)
   const local = new TransferSide(await repo.openStore(), { digest: pool.digest })
-  const raw = openZooRemote(repo, remote)
-  const to = new TransferSide(raw, { trustPuts: true })
   try {
     // registered before asking the remote what it has, so a remote gc cannot remove what it answers
     // (`registered`: the caller holds a registration until its refs are sent: holdRemoteForPush)
@@ -280,7 +288,7 @@ export async function holdRemoteForPush(repo: Repo, gitRemote: string, zooRemote
     if (err instanceof ZooError && err.code === 'E_NO_ZOO_REMOTE') return { release: async () => {} } // pushObjects says so if it matters
     throw err
   }
-  const store = openZooRemote(repo, remote)
+  const store = await openZooRemote(repo, remote)
   if (!isRetentionStore(store)) { await store.close(); return { release: async () => {} } }
   try {
     const held = await registerPush(store, repo.host, { onWait })

@@ -113,12 +113,15 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
       const st = await stat(store.packPath(pack)).catch(() => null)
       const young = st !== null && now - st.mtimeMs < graceMs
       const dead = objects.filter(([c]) => !live.has(c))
-      if (young || dead.length === 0) { s.kept_objects += objects.length; continue }
+      // records no index lists any more (objects `verify --repair` replaced) are dead bytes too
+      const listed = 8 + objects.reduce((a, [c, n]) => a + recordBytes(c, n), 0)
+      const unlisted = st !== null && st.size > listed ? st.size - listed : 0
+      if (young || (dead.length === 0 && unlisted === 0)) { s.kept_objects += objects.length; continue }
       s.removed_objects += dead.length
       s.removed_bytes += dead.reduce((a, [, n]) => a + n, 0)
       s.kept_objects += objects.length - dead.length
       if (dead.length < objects.length) {
-        estimate += dead.reduce((a, [c, n]) => a + recordBytes(c, n), 0)
+        estimate += dead.reduce((a, [c, n]) => a + recordBytes(c, n), 0) + unlisted
         if (dry) continue
         // copy the live objects into a new pack first, flushed, then drop the old one
         for (const [c] of objects) {

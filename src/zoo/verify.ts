@@ -40,13 +40,37 @@ export async function manifestsToVerify(repo: Repo, refs: string[]): Promise<{ m
   return { manifests, problems }
 }
 
+export interface VerifyOptions {
+  /** Called as each problem is found. */
+  onProblem?: (p: Problem) => void
+  /**
+   * A lazy clone: an absent object is not damage but not yet fetched; it goes to `notFetched`
+   * (once per object; below an absent node nothing more is known) instead of `problems`.
+   */
+  lazy?: boolean
+}
+
+export interface VerifyResult {
+  problems: Problem[]
+  /** Absent objects of a lazy clone, each once (with the first model and file that needs it). */
+  notFetched: Problem[]
+}
+
 /**
  * Check models: the seal against the manifest's content, every node (strict dag-cbor, sizes), and
  * every chunk re-hashed (in worker threads); each object once however many models share it.
  */
-export async function verifyModels(manifests: Manifest[], store: LocalStore, onProblem?: (p: Problem) => void): Promise<Problem[]> {
+export async function verifyModels(manifests: Manifest[], store: LocalStore, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const problems: Problem[] = []
-  const report = (p: Problem): void => { problems.push(p); onProblem?.(p) }
+  const notFetched = new Map<string, Problem>()
+  const report = (p: Problem): void => {
+    if (opts.lazy && p.problem === 'missing' && p.object !== null) {
+      if (!notFetched.has(p.object)) notFetched.set(p.object, { ...p, problem: 'not fetched' })
+      return
+    }
+    problems.push(p)
+    opts.onProblem?.(p)
+  }
   const verdict = new Map<string, Promise<string | null>>() // object -> problem or null
   const pool = new HashPool()
   const inflight: Array<Promise<void>> = []
@@ -102,5 +126,5 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, onP
   } finally {
     await pool.close()
   }
-  return problems
+  return { problems, notFetched: [...notFetched.values()] }
 }

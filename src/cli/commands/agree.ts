@@ -3,17 +3,18 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
+import { openReader } from '../../zoo/reader.js'
 import { openDataset, type Dataset } from '../../evals/data.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
 import type { Manifest } from '../../manifest/manifest.js'
-import type { LocalStore } from '../../cas/local.js'
+import type { Store } from '../../cas/store.js'
 import { UsageError } from '../../errors.js'
 
 interface Side { manifest: Manifest; predictions: Int32Array; source: 'recorded' | 'computed'; accuracy: number; file: string }
 
 /** The model's predictions on `data`: from its evaluation record when there is one, else by running it. */
-async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: () => Promise<LocalStore>, file: string | undefined, batchSize?: number): Promise<Side> {
+async function predictionsOf(repo: Repo, m: Manifest, data: Dataset, getStore: () => Promise<Store>, file: string | undefined, batchSize?: number): Promise<Side> {
   const records = (await readEvaluations(repo, m)).filter((e) => e.ok && e.data.sha256 === data.sha256 && (file === undefined || e.model.file === file))
   const usable = records.map((r) => ({ r, p: decodePredictions(r) })).filter((x) => x.p !== undefined)
   if (usable.length === 1 || (usable.length > 1 && new Set(usable.map((u) => u.r.model.file)).size === 1)) {
@@ -31,7 +32,8 @@ export const command: Command = {
 The hard agreement rate of two models on a labelled dataset: the fraction of samples on which their
 predicted classes (argmax) are equal, as in the Model Zoos paper. Predictions come from the models'
 evaluation records for the same data (see \`git zoo eval\`) when present; a model without one is run
-with onnxruntime (and nothing is recorded). The data format is eval's (spec/eval.md).
+with onnxruntime (and nothing is recorded; in a lazy clone its objects are fetched from the zoo
+remotes, each checked against its CID). The data format is eval's (spec/eval.md).
 
 flags:
   --data <file>        <stem>.x.npy (with <stem>.y.npy) or an .npz holding x and y (required)
@@ -61,8 +63,8 @@ examples:
     const mb = await repo.resolve(args.positional[1]!)
     const labels = str(args, 'labels')
     const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
-    let store: LocalStore | undefined
-    const getStore = async (): Promise<LocalStore> => (store ??= await repo.openStore())
+    let store: Store | undefined
+    const getStore = async (): Promise<Store> => (store ??= await openReader(repo))
     try {
       const file = str(args, 'file')
       const a = await predictionsOf(repo, ma, data, getStore, file, batchSize)

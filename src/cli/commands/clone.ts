@@ -21,7 +21,9 @@ export const command: Command = {
 
 git clone the repository, set it up as a zoo (\`git zoo init\`: hooks), then fetch from its zoo
 remote (recorded in the committed .zoo/config.json) the objects of every model version checked out.
-With --lazy nothing is fetched: \`git zoo get\` and \`git zoo fetch\` bring objects when needed.
+With --lazy nothing is fetched: \`git zoo get\` and \`git zoo fetch\` bring objects when needed, and
+diff, eval, soup and agree fetch the objects they read (each checked against its CID); \`git zoo
+verify\` counts what is not fetched yet apart (spec/teams.md).
 
 flags:
   --lazy               fetch no objects now (recorded as \`git config zoo.lazy true\`)

@@ -4,6 +4,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
+import { openReader } from '../../zoo/reader.js'
 import { manifestDir, type Manifest } from '../../manifest/manifest.js'
 import { diffMetadata, type FieldChange } from '../../weights/metadata-diff.js'
 import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../../weights/diff.js'
@@ -56,6 +57,7 @@ Files are paired by path; trajectories by their path inside the checkpoint, at e
 epoch unless --epoch is given; a lone tensor file on each side pairs with the other. PyTorch pickle
 checkpoints are never unpickled: they are reported as not inspectable, with a static scan of their
 pickle (which fails closed) and which zip entries hold identical bytes. Formulas: spec/eval.md.
+In a lazy clone the objects read are fetched from the zoo remotes, each checked against its CID.
 
 flags:
   --file <path>     compare only this file (same path in both models)
@@ -82,7 +84,7 @@ examples:
     const a = await repo.resolve(args.positional[0]!)
     const b = await repo.resolve(args.positional[1]!)
     const meta = diffMetadata(a, b, { a: await configText(repo, a), b: await configText(repo, b) })
-    const store = await repo.openStore()
+    const store = await openReader(repo)
     try {
       const oa = new FileOpener(store), ob = new FileOpener(store)
       const pairs = pairFiles(a, b, { ...(epoch !== undefined ? { epoch } : {}), ...(str(args, 'file') ? { file: str(args, 'file')! } : {}) })

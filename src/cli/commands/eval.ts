@@ -3,6 +3,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
+import { openReader, prefetchFiles } from '../../zoo/reader.js'
 import { openDataset } from '../../evals/data.js'
 import { checkSigningPolicy } from '../../zoo/commit.js'
 import { commitEvaluation, evalRecordPath, recordedEvaluation, type EvaluationRecord } from '../../evals/record.js'
@@ -36,6 +37,7 @@ again: its record is shown.
 
 The model is written, every byte verified, into a fresh temp folder holding only its files; ONNX
 external data that points outside it (.., absolute paths, symbolic links) is refused before loading.
+In a lazy clone the model's objects are fetched from the zoo remotes, each checked against its CID.
 
 Data (spec/eval.md): NumPy arrays x (float, [N, ...]) and y (integer labels, [N]) as
   <stem>.x.npy with <stem>.y.npy beside it (or --labels <file>), or
@@ -93,9 +95,10 @@ examples:
         else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
         return 0
       }
-      const store = await repo.openStore()
+      const store = await openReader(repo)
       let result
       try {
+        await prefetchFiles(store, [file]) // a lazy clone fetches the graph ahead, several objects at once
         const { evaluateModel } = await import('../../evals/run.js')
         const rowBytes = data.rowShape.reduce((a, b) => a * b, 1) * Number(data.x.descr.slice(2)) // progress in bytes of x
         const progress = new Progress(io, 'eval', data.n * rowBytes)

@@ -11,6 +11,7 @@ Copy into the local store the objects the named models need (default: every mode
 working tree), only those missing, several at once. Every object is verified against its CID before
 it is stored; a remote serving wrong bytes is named with the object and nothing bad is kept.
 Interrupted fetches resume: what was copied is kept and skipped next time. Git is not contacted.
+An object the store already holds is skipped even when damaged: \`git zoo verify --repair\` replaces those.
 
 flags:
   --from <zoo-remote>  fetch from this zoo remote (default: the zoo's default remote)

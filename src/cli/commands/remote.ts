@@ -1,10 +1,10 @@
-import { isAbsolute, relative, resolve, sep } from 'node:path'
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo, ZOO_CONFIG, type ZooConfig } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { checkRemoteUrl, redactUrl, remoteKind } from '../../remote/index.js'
+import { resolveRemoteUrl, urlToRecord } from '../../remote/resolve.js'
 import { REMOTE_NAME, zooRemotes } from '../../remote/sync.js'
 
 const USAGE = 'usage: git zoo remote [list] | add <name> <url> [--default] | remove <name> | set-default <name>'
@@ -23,6 +23,11 @@ objects live: commit the change. Credentials never go there (URLs holding them a
 
 URL kinds:
   /shared/zoo, ../zoo, file:///mnt/nfs/zoo   a folder on a local or shared disk (read-write)
+A relative path is typed relative to where you are and recorded relative to the zoo's home
+repository: follow the git remote (branch upstream, else origin) from clone to clone while it is a
+local path; the last repository reached is the home. Every clone on the machine, at any depth,
+finds the same folder (spec/remotes.md).
+
   https://models.example.org/zoo             any static web server over such a folder (read-only)
   s3://bucket/prefix                         AWS S3 or S3-compatible storage (read-write)
 
@@ -35,7 +40,8 @@ A clone can point a remote elsewhere without changing the committed file:
 
 flags:
   --default   (add) make this the remote used when none is named
-  --json      (list) print { remotes: [{ name, url, kind, source, default }] }
+  --json      (list) print { remotes: [{ name, url, kind, path, source, default }] } (path: where
+              a path remote is on this machine)
 
 examples:
   git zoo remote add origin s3://ml-team/zoo && git commit -m "zoo remote" .zoo/config.json
@@ -57,20 +63,28 @@ examples:
         if (rest.length) throw new UsageError(USAGE, 'E_USAGE')
         const all = await zooRemotes(repo)
         const config = await repo.config()
-        const rows = all.map((r) => ({ name: r.name, url: redactUrl(r.url), kind: safeKind(r.url), source: r.source, default: config.default_remote === r.name }))
+        const rows = []
+        for (const r of all) {
+          const kind = safeKind(r.url)
+          // where a path remote is on this machine (a relative one resolves against the zoo's home)
+          const path = kind === 'path' ? (await resolveRemoteUrl(repo, r.url, r.source).catch(() => undefined))?.url : undefined
+          rows.push({ name: r.name, url: redactUrl(r.url), kind, ...(path !== undefined ? { path } : {}), source: r.source, default: config.default_remote === r.name })
+        }
         if (bool(args, 'json')) printJson(io, { remotes: rows })
-        else for (const r of rows) io.out(`${r.name}\t${r.url}${r.default ? '\t(default)' : ''}${r.source === 'git-config' ? '\t(this clone: git config)' : ''}\n`)
+        else {
+          for (const r of rows) {
+            const at = r.path !== undefined && r.path !== r.url ? `\t(${r.path})` : ''
+            io.out(`${r.name}\t${r.url}${at}${r.default ? '\t(default)' : ''}${r.source === 'git-config' ? '\t(this clone: git config)' : ''}\n`)
+          }
+        }
         return 0
       }
       case 'add': {
         if (rest.length !== 2) throw new UsageError(`name a remote and its URL; ${USAGE}`, 'E_USAGE')
         const name = needName(rest[0])
-        let url = checkRemoteUrl(rest[1]!)
-        // A relative path is typed relative to where the user is; it is recorded relative to the
-        // repository's top folder, which is what every clone resolves it against.
-        if (remoteKind(url) === 'path' && !/^file:/i.test(url) && !isAbsolute(url)) {
-          url = relative(repo.root, resolve(io.cwd, url)).split(sep).join('/') || '.'
-        }
+        // a relative path is typed relative to where the user is and recorded relative to the zoo's
+        // home repository, which every clone resolves it against (spec/remotes.md)
+        const url = await urlToRecord(repo, io.cwd, checkRemoteUrl(rest[1]!))
         const config = await repo.config()
         const remotes = remotesOf(config)
         if (remotes[name]) {
