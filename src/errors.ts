@@ -1,27 +1,156 @@
 /**
- * Errors with a stable `code`, structured `data`, and a hint that says how to fix the problem.
- * The CLI maps each class to an exit code, per the command contract (the README's exit codes):
- *   UsageError -> 2, CheckError (policy / integrity) -> 1, anything else -> 3.
- * Every code, with its exit code, meaning and fix, is listed in spec/errors.md.
+ * Errors with a stable `code`, structured `data`, and a message that says how to fix the problem.
+ *
+ * The exit status is a property of the code: ERROR_CODES below is the one table the CLI uses
+ * (../shared CLI contract): 1 a check failed or a policy refused, 2 a usage error, 3 an operational
+ * error or malformed input. Every code thrown anywhere must be a key of this table (the compiler
+ * checks it: `code` is typed ErrorCode), and each class only takes codes of its own exit status
+ * (UsageError takes exit-2 codes, CheckError exit-1 codes, FormatError exit-3 codes), so a class
+ * and its code cannot disagree. spec/errors.md documents every code; test/errors-contract.test.ts
+ * keeps the two in step.
  */
+
+/** The exit status of each error code. */
+export const ERROR_CODES = {
+  // usage (2): arguments, names, files the user named
+  E_USAGE: 2,
+  E_NOT_A_REPO: 2,
+  E_BAD_NAME: 2,
+  E_UNKNOWN_MODEL: 2,
+  E_NO_FILE: 2,
+  E_NOT_EMPTY: 2,
+  E_NO_IDENTITY: 2,
+  E_METRICS: 2,
+  E_CDC_PARAMS: 2,
+  // import (2)
+  E_NO_MODELS: 2,
+  E_NO_PARENT: 2,
+  E_IMPORT_CYCLE: 2,
+  E_RUN_CONFIG: 2,
+  // remotes: configuration (2)
+  E_BAD_URL: 2,
+  E_CREDENTIALS_IN_URL: 2,
+  E_UNKNOWN_ZOO_REMOTE: 2,
+  E_AMBIGUOUS_ZOO_REMOTE: 2,
+  // retention and remote gc (2)
+  E_NO_GIT_REMOTE: 2,
+  // pull: integrating promotions (2)
+  E_PULL_NOTHING: 2,
+  E_PULL_NO_STATE: 2,
+  E_PULL_NO_UPSTREAM: 2,
+  // evaluation and soups (2)
+  E_NO_ONNX: 2,
+  E_EVAL_INPUT: 2,
+  E_EVAL_OUTPUT: 2,
+  E_BAD_DATA: 2,
+  E_SOUP_FORMAT: 2,
+  E_SOUP_INCOMPATIBLE: 2,
+  E_SOUP_DTYPE: 2,
+
+  // checks and policy (1)
+  E_CORRUPT_OBJECT: 1,
+  E_NOT_FOUND: 1,
+  E_SEAL_MISMATCH: 1,
+  E_LINEAGE_CYCLE: 1,
+  E_GC_UNSAFE: 1,
+  E_SYMLINK: 1,
+  E_DIRTY: 1,
+  E_UNSIGNED: 1,
+  E_SCHEMA: 1,
+  E_COMMIT_REFUSED: 1,
+  E_ALREADY_RETIRED: 1,
+  E_ALL_RETIRED: 1,
+  E_HOOK_CONFLICT: 1,
+  E_NO_ZOO_REMOTE: 1,
+  E_REMOTE_TOO_LARGE: 1,
+  E_REDIRECT_REFUSED: 1,
+  E_ONNX_EXTERNAL: 1,
+  // push and pull: integrating promotions (1)
+  E_PUSH_NOT_FAST_FORWARD: 1,
+  E_PULL_DIVERGED: 1,
+  E_PULL_DIRTY: 1,
+  E_PULL_IN_PROGRESS: 1,
+  E_PULL_STOPPED: 1,
+  E_PULL_CONFLICT: 1,
+
+  // operational (3): git, the store, remotes, configuration files
+  E_GIT: 3,
+  E_GIT_MISSING: 3,
+  E_CONFIG: 3,
+  E_LOCKED: 3,
+  E_REMOTE_LOCKED: 3,
+  E_REMOTE_MISSING: 3,
+  E_OBJECT_UNAVAILABLE: 3,
+  E_TOO_LARGE: 3,
+  E_FILE_CHANGED: 3,
+  E_SHORT_READ: 3,
+  E_CATALOG: 3,
+  E_BAD_CONCURRENCY: 3,
+  E_TRANSFER: 3,
+  E_READ_ONLY: 3,
+  E_UNSUPPORTED: 3,
+  E_REMOTE_AUTH: 3,
+  E_REMOTE_HTTP: 3,
+  E_REMOTE_IO: 3,
+  E_INJECTED: 3,
+  E_ORT_MISSING: 3,
+  E_ORT_LOAD: 3,
+
+  // malformed input (3): manifests, blocks, CIDs, file formats
+  E_MANIFEST: 3,
+  E_BAD_PATH: 3,
+  E_BAD_CID: 3,
+  E_NODE: 3,
+  E_CBOR_ENCODE: 3,
+  E_CBOR_DECODE: 3,
+  E_CBOR_SIZE: 3,
+  E_CBOR_NONCANONICAL: 3,
+  E_SEGMENTS: 3,
+  E_RETIREMENT: 3,
+  E_EVAL_RECORD: 3,
+  E_SAFETENSORS: 3,
+  E_NOT_TENSORS: 3,
+  E_NPY: 3,
+  E_ZIP: 3,
+  E_ZIP_PATH: 3,
+  E_GGUF: 3,
+  E_ONNX: 3,
+  E_PROTOBUF: 3,
+
+  // interrupted (130; 143 for SIGTERM): spec/teams.md, "Interruptions"
+  E_INTERRUPTED: 130,
+} as const satisfies Record<`E_${string}`, ExitStatus>
+
+/** 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError). */
+export type ExitStatus = 1 | 2 | 3 | 130 | 143
+export type ErrorCode = keyof typeof ERROR_CODES
+/** The codes whose exit status is `N`. */
+export type CodeWithExit<N extends ExitStatus> = { [K in ErrorCode]: (typeof ERROR_CODES)[K] extends N ? K : never }[ErrorCode]
+
 export class ZooError extends Error {
-  constructor(message: string, readonly code: string,
+  constructor(message: string, readonly code: ErrorCode,
               readonly data: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options)
     this.name = new.target.name
   }
-  /** The process exit code the CLI uses for this error. */
-  get exitCode(): number { return 3 }
+  /** The process exit status the CLI uses for this error: its code's row in ERROR_CODES. */
+  get exitCode(): ExitStatus { return ERROR_CODES[this.code] }
 }
 
-/** Bad arguments, unknown flags, not in a repository: exit 2, nothing written. */
+/** Bad arguments, unknown flags, not in a repository, a model name that is not in the zoo: exit 2. */
 export class UsageError extends ZooError {
-  override get exitCode(): number { return 2 }
+  declare readonly code: CodeWithExit<2>
+  constructor(message: string, code: CodeWithExit<2>, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, code, data, options)
+  }
 }
 
 /** A check failed or a policy refused (corrupt object, unsealed model, bad signature): exit 1. */
 export class CheckError extends ZooError {
-  override get exitCode(): number { return 1 }
+  declare readonly code: CodeWithExit<1>
+  constructor(message: string, code: CodeWithExit<1>, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, code, data, options)
+  }
 }
 
 /** Bytes that do not hash to the CID they are stored under. */
@@ -31,16 +160,27 @@ export class CorruptObjectError extends CheckError {
   }
 }
 
-/** An object the caller asked for is not in the store. */
-export class NotFoundError extends ZooError {
+/** An object the caller asked for is not in a store: exit 1 (a check of what the zoo holds failed). */
+export class NotFoundError extends CheckError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, 'E_NOT_FOUND', data, options)
   }
-  override get exitCode(): number { return 1 }
 }
 
-/** Input that is malformed (a manifest, a CBOR block, a file header). */
-export class FormatError extends ZooError {}
+/** A model name, version or seal the user typed that this zoo does not have: a usage error, exit 2. */
+export class UnknownModelError extends UsageError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, 'E_UNKNOWN_MODEL', data, options)
+  }
+}
+
+/** Input that is malformed (a manifest, a CBOR block, a file header): exit 3. */
+export class FormatError extends ZooError {
+  declare readonly code: CodeWithExit<3>
+  constructor(message: string, code: CodeWithExit<3>, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, code, data, options)
+  }
+}
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
@@ -55,7 +195,7 @@ export class InterruptedError extends ZooError {
   constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
     super(`interrupted by ${signal}`, 'E_INTERRUPTED', { signal })
   }
-  override get exitCode(): number { return this.signal === 'SIGTERM' ? 143 : 130 }
+  override get exitCode(): ExitStatus { return this.signal === 'SIGTERM' ? 143 : 130 }
 }
 
 /** The InterruptedError behind `err` (itself or anywhere in its cause chain), if any. */

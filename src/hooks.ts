@@ -6,6 +6,7 @@ import { readFile, writeFile, rename, rm, chmod, mkdir, stat } from 'node:fs/pro
 import { join, resolve } from 'node:path'
 import { PROJECT_ROOT } from './version.js'
 import type { Repo } from './repo.js'
+import { CheckError } from './errors.js'
 
 export const HOOKS = ['pre-commit', 'pre-push'] as const
 const MARK = 'git-zoo'
@@ -28,6 +29,17 @@ export async function installHooks(repo: Repo): Promise<HookChange[]> {
   const dir = await hooksDir(repo)
   await mkdir(dir, { recursive: true })
   const bin = join(PROJECT_ROOT, 'bin', 'git-zoo.js')
+  // A hook of the user's is moved aside to <hook>.zoo-chained; when that name is taken too, neither
+  // file can be kept safely, so nothing is changed (checked for every hook before any is touched).
+  for (const hook of HOOKS) {
+    const path = join(dir, hook)
+    const existing = await readIf(path)
+    const aside = `${path}.zoo-chained`
+    if (existing !== null && !isOurs(existing) && await readIf(aside) !== null) {
+      throw new CheckError(`your ${hook} hook cannot be chained: both ${path} and ${aside} exist, and git zoo will not overwrite either; `
+        + `merge them into ${hook} (or delete the one you no longer need) and run \`git zoo init\` again`, 'E_HOOK_CONFLICT', { hook, path, aside })
+    }
+  }
   const out: HookChange[] = []
   for (const hook of HOOKS) {
     const ours = (await readFile(join(PROJECT_ROOT, 'hooks', hook), 'utf8')).replaceAll('@GIT_ZOO_BIN@', bin)
@@ -38,9 +50,7 @@ export async function installHooks(repo: Repo): Promise<HookChange[]> {
       if (existing === ours) { out.push({ hook, action: 'unchanged' }); continue }
       action = 'updated'
     } else if (existing !== null) {
-      const aside = `${path}.zoo-chained`
-      if (await readIf(aside) !== null) throw new Error(`both ${path} and ${aside} exist; move one of them away and run \`git zoo init\` again`)
-      await rename(path, aside)
+      await rename(path, `${path}.zoo-chained`)
       action = 'chained'
     }
     await writeFile(`${path}.zoo-tmp`, ours, { mode: 0o755 })

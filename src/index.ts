@@ -27,7 +27,7 @@ import { buildLineage } from './lineage/graph.js'
 import { renderJson } from './lineage/render.js'
 import type { Json, Manifest } from './manifest/manifest.js'
 
-export { ZooError, UsageError, CheckError, NotFoundError, FormatError } from './errors.js'
+export { ZooError, UsageError, CheckError, NotFoundError, UnknownModelError, FormatError, ERROR_CODES, type ErrorCode } from './errors.js'
 export type { Manifest, FileEntry, ParentLink, Json } from './manifest/manifest.js'
 export type { ModelSummary } from './catalog/query.js'
 export type { Host } from './host.js'

@@ -9,7 +9,7 @@ import { LocalStore } from './cas/local.js'
 import { writeFileAtomic } from './cas/atomic.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
-import { CheckError, NotFoundError, ZooError } from './errors.js'
+import { CheckError, UnknownModelError, ZooError } from './errors.js'
 import { parseRetirement, RETIRED_FILE, type Retirement } from './manifest/retirement.js'
 import type { Host } from './host.js'
 
@@ -77,6 +77,17 @@ export class Repo {
       throw new ZooError(`${ZOO_CONFIG} is not valid JSON (${(err as Error).message}); ${restore}`, 'E_CONFIG', {}, { cause: err })
     }
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ZooError(`${ZOO_CONFIG} is not a JSON object; ${restore}`, 'E_CONFIG')
+    // remotes: an object of { "url": "<url>" } entries; anything else is named, never silently dropped
+    const remotes = (v as ZooConfig).remotes as unknown
+    if (remotes !== undefined) {
+      const fix = `fix it by hand (e.g. "remotes": { "origin": { "url": "s3://bucket/zoo" } }) or restore it with \`git checkout -- ${ZOO_CONFIG}\``
+      if (!remotes || typeof remotes !== 'object' || Array.isArray(remotes)) throw new ZooError(`${ZOO_CONFIG}: "remotes" is not an object of named remotes; ${fix}`, 'E_CONFIG')
+      for (const [name, r] of Object.entries(remotes)) {
+        if (!r || typeof r !== 'object' || typeof (r as { url?: unknown }).url !== 'string') {
+          throw new ZooError(`${ZOO_CONFIG}: remote ${JSON.stringify(name)} has no "url" string; ${fix}`, 'E_CONFIG', { remote: name })
+        }
+      }
+    }
     return v as ZooConfig
   }
 
@@ -106,7 +117,7 @@ export class Repo {
     try {
       text = await readFile(join(this.root, rel), 'utf8')
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`model ${name}@v${version} is not in this zoo (no ${rel})`, { name, version })
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UnknownModelError(`model ${name}@v${version} is not in this zoo (no ${rel})`, { name, version })
       throw err
     }
     return parseManifest(text, rel)
@@ -121,12 +132,12 @@ export class Repo {
   async resolve(ref: string): Promise<Manifest> {
     if (/^baf[a-z2-7]{20,}$/.test(ref)) {
       for (const m of await this.allManifests()) if (m.seal === ref) return m
-      throw new NotFoundError(`no model in this zoo has seal ${ref}`, { seal: ref })
+      throw new UnknownModelError(`no model in this zoo has seal ${ref}`, { seal: ref })
     }
     const { name, version } = parseModelRef(ref)
     if (version !== undefined) return this.readManifest(name, version)
     const vs = await this.versions(name)
-    if (vs.length === 0) throw new NotFoundError(`model ${name} is not in this zoo; \`git zoo ls\` lists the models`, { name })
+    if (vs.length === 0) throw new UnknownModelError(`model ${name} is not in this zoo; \`git zoo ls\` lists the models`, { name })
     for (let i = vs.length - 1; i >= 0; i--) {
       if (!(await this.retirement(name, vs[i]!))) return this.readManifest(name, vs[i]!)
     }
@@ -163,7 +174,12 @@ export class Repo {
 
   async allManifests(): Promise<Manifest[]> {
     const out: Manifest[] = []
-    for (const p of await this.manifestPaths()) out.push(parseManifest(await readFile(join(this.root, p), 'utf8'), p))
+    for (const p of await this.manifestPaths()) out.push(await this.readManifestAt(p))
     return out
+  }
+
+  /** The manifest at `path` (relative to the work tree, as manifestPaths lists it). */
+  async readManifestAt(path: string): Promise<Manifest> {
+    return parseManifest(await readFile(join(this.root, path), 'utf8'), path)
   }
 }

@@ -1,5 +1,5 @@
 /** Test helpers: temporary git repositories and the real CLI (bin/git-zoo.js on the built dist/). */
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -44,13 +44,4 @@ export async function tempRepo(prefix = 'zoo-test-'): Promise<{ dir: string; cle
   await git(dir, 'config', 'commit.gpgsign', 'false')
   await git(dir, 'commit', '-q', '--allow-empty', '-m', 'start')
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
-}
-
-/** Start a process and SIGKILL it after `ms`; resolves when it is gone. */
-export function killAfter(args: string[], cwd: string, ms: number, env: NodeJS.ProcessEnv = {}): Promise<number | null> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: 'ignore' })
-    const t = setTimeout(() => child.kill('SIGKILL'), ms)
-    child.on('exit', (code) => { clearTimeout(t); res(code) })
-  })
 }

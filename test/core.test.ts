@@ -4,7 +4,8 @@ import assert from 'node:assert/strict'
 import { writeFile, readFile, readdir, mkdir, symlink, open, stat, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
-import { tempRepo, zoo, git, killAfter } from './cli.js'
+import { spawn } from 'node:child_process'
+import { tempRepo, zoo, git, BIN } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 
 function tensors(seed: number, count: number, floats: number, change: Set<number> = new Set()): Uint8Array {
@@ -149,7 +150,7 @@ test('bad input: clear message, exit 2, nothing written', async () => {
     assert.equal(outside.code, 2)
     assert.match(outside.stderr, /not inside a git repository/)
     const missing = await zoo(dir, ['get', 'absent'])
-    assert.equal(missing.code, 1)
+    assert.equal(missing.code, 2, 'a model name the zoo does not have is a usage error')
     assert.match(missing.stderr, /model absent is not in this zoo/)
     for (const c of ['init', 'add', 'get', 'verify', 'gc']) {
       const h = await zoo(dir, [c, '--help'])
@@ -176,22 +177,69 @@ test('get never writes through a symlink in the output folder', async () => {
   } finally { await cleanup() }
 })
 
-test('kill -9 in the middle of add leaves a valid store, and the same add then succeeds', async () => {
+/** Run `git zoo <args>` with GIT_ZOO_CRASH_AT=<point>: the process must die by SIGKILL at that point. */
+function crashAt(point: string, args: string[], cwd: string): Promise<{ signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, GIT_ZOO_CRASH_AT: point }, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.on('error', rej)
+    child.on('close', (_code, signal) => res({ signal, stderr }))
+  })
+}
+
+test('kill -9 at each step of add leaves a valid store, and the same add then succeeds', async () => {
   const { dir, cleanup } = await tempRepo()
   try {
-    const big = randomBytes(48 * 1024 * 1024)
+    // 24 MiB: over the worker-hashing threshold and several 4 MiB pack writes, under one 64 MiB pack
+    const big = randomBytes(24 * 1024 * 1024)
     await writeFile(join(dir, 'big.bin'), big)
-    // a named crash point right after the objects are durable, then kills at moments during the write
-    await killAfter(['add', 'big.bin', '--name', 'crash'], dir, 60_000, { GIT_ZOO_CRASH_AT: 'after-flush' })
-    for (const ms of [150, 300, 450]) await killAfter(['add', 'big.bin', '--name', 'crash'], dir, ms)
-    const v = await zoo(dir, ['verify'])
+    const head = await git(dir, 'rev-parse', 'HEAD')
+    const packs = async (): Promise<{ pack: string[]; idx: string[] }> => {
+      const all = await packsOf(dir)
+      return { pack: all.filter((n) => n.endsWith('.pack')), idx: all.filter((n) => n.endsWith('.idx')) }
+    }
+    const manifest = join(dir, 'models', 'crash', 'v1', 'manifest.json')
+    const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false)
+    const staged = async (): Promise<string> => (await git(dir, 'diff', '--cached', '--name-only')).trim()
+
+    // mid-pack: chunks are in a pack file on disk, but no index makes them visible
+    let c = await crashAt('add-mid-pack', ['add', 'big.bin', '--name', 'crash'], dir)
+    assert.equal(c.signal, 'SIGKILL', c.stderr)
+    assert.match(c.stderr, /crash point add-mid-pack/)
+    let p = await packs()
+    assert.equal(p.pack.length, 1)
+    assert.deepEqual(p.idx, [], 'the interrupted pack has no index')
+    assert.ok((await stat(join(dir, '.git', 'zoo', 'packs', p.pack[0]!))).size >= 4 * 1024 * 1024, 'chunks were written before the kill')
+    assert.equal(await exists(manifest), false)
+    let v = await zoo(dir, ['verify'])
     assert.equal(v.code, 0, v.stderr)
-    // a kill that came after the commit leaves a whole promotion; any other leaves none
-    const promoted = (await git(dir, 'log', '--format=%s')).split('\n').filter((l) => l.startsWith('zoo: promote crash@')).length
+
+    // after-flush: every object durable and indexed; no manifest
+    c = await crashAt('after-flush', ['add', 'big.bin', '--name', 'crash'], dir)
+    assert.equal(c.signal, 'SIGKILL', c.stderr)
+    p = await packs()
+    assert.equal(p.idx.length, 1, 'the second run\'s pack is indexed')
+    assert.equal(await exists(manifest), false)
+
+    // after-write: manifest in the work tree, nothing staged; before-commit: staged, no commit
+    c = await crashAt('after-write', ['add', 'big.bin', '--name', 'crash'], dir)
+    assert.equal(c.signal, 'SIGKILL', c.stderr)
+    assert.equal(await exists(manifest), true)
+    assert.equal(await staged(), '')
+    c = await crashAt('before-commit', ['add', 'big.bin', '--name', 'crash'], dir)
+    assert.equal(c.signal, 'SIGKILL', c.stderr)
+    assert.match(await staged(), /models\/crash\/v1\/manifest\.json/)
+    assert.equal(await git(dir, 'rev-parse', 'HEAD'), head, 'no crash made a commit')
+    v = await zoo(dir, ['verify'])
+    assert.equal(v.code, 0, v.stderr)
+
     const a = await zoo(dir, ['add', 'big.bin', '--name', 'crash', '--json'])
     assert.equal(a.code, 0, a.stderr)
-    assert.equal(JSON.parse(a.stdout).version, promoted + 1)
+    assert.equal(JSON.parse(a.stdout).version, 1)
+    assert.equal(JSON.parse(a.stdout).stored_bytes, 0, 'every object was already durable from the after-flush run')
     assert.equal((await git(dir, 'status', '--porcelain', '--', 'models')).trim(), '')
+    assert.equal((await git(dir, 'log', '--format=%s')).split('\n').filter((l) => l.startsWith('zoo: promote crash@')).length, 1)
     assert.equal((await zoo(dir, ['verify'])).code, 0)
     const g = await zoo(dir, ['get', 'crash', '--out', 'o'])
     assert.equal(g.code, 0, g.stderr)
@@ -202,13 +250,20 @@ test('kill -9 in the middle of add leaves a valid store, and the same add then s
 test('gc removes only what no ref, index entry or recent write needs', async () => {
   const { dir, cleanup } = await tempRepo()
   try {
-    const keep = randomBytes(300_000)
-    const drop = randomBytes(60_000) // under the 64 KiB minimum chunk: exactly one object, wherever CDC would cut
-    await writeFile(join(dir, 'keep.bin'), keep)
-    await writeFile(join(dir, 'drop.bin'), drop)
-    assert.equal((await zoo(dir, ['add', 'keep.bin', '--name', 'keep'])).code, 0)
+    // Safetensors files, so chunk boundaries are fixed by the tensors (spec/chunking.md 2: a segment
+    // of at most max bytes is one chunk), not by where content-defined cuts land in random bytes:
+    // drop is a header and 3 tensors of 160 000 bytes, so 4 chunks and one file node, none shared
+    // with keep (other tensor count, other values).
+    const keep = tensors(1, 4, 50_000)
+    const drop = tensors(7, 3, 40_000, new Set([0, 1, 2]))
+    await writeFile(join(dir, 'keep.safetensors'), keep)
+    await writeFile(join(dir, 'drop.safetensors'), drop)
+    assert.equal((await zoo(dir, ['add', 'keep.safetensors', '--name', 'keep'])).code, 0)
     await git(dir, 'checkout', '-q', '-b', 'experiment')
-    assert.equal((await zoo(dir, ['add', 'drop.bin', '--name', 'drop'])).code, 0)
+    const added = await zoo(dir, ['add', 'drop.safetensors', '--name', 'drop', '--json'])
+    assert.equal(added.code, 0, added.stderr)
+    const dropStored = JSON.parse(added.stdout).stored_bytes as number
+    assert.ok(dropStored > drop.length && dropStored < drop.length + 4096, `drop stored ${dropStored} bytes: its ${drop.length} bytes of chunks and one small node`)
     await git(dir, 'checkout', '-q', 'main')
     // recent packs are protected by the grace period
     const young = JSON.parse((await zoo(dir, ['gc', '--json'])).stdout)
@@ -219,13 +274,18 @@ test('gc removes only what no ref, index entry or recent write needs', async () 
     await git(dir, 'branch', '-q', '-D', 'experiment')
     await git(dir, 'reflog', 'expire', '--expire=now', '--all')
     const dry = JSON.parse((await zoo(dir, ['gc', '--grace', '0', '--dry-run', '--json'])).stdout)
-    assert.equal(dry.removed_objects, 1)
-    assert.equal(dry.removed_bytes, 60_000)
+    assert.equal(dry.removed_objects, 5, 'the header chunk, 3 tensor chunks and the file node of drop')
+    assert.equal(dry.removed_bytes, dropStored, 'exactly what adding drop wrote')
+    assert.equal(dry.kept_objects, kept.kept_objects - 5)
     const real = JSON.parse((await zoo(dir, ['gc', '--grace', '0', '--json'])).stdout)
-    assert.equal(real.removed_objects, 1)
+    assert.equal(real.removed_objects, 5)
+    assert.equal(real.removed_bytes, dropStored)
+    const after = JSON.parse((await zoo(dir, ['gc', '--grace', '0', '--dry-run', '--json'])).stdout)
+    assert.equal(after.removed_objects, 0, 'nothing left to remove')
+    assert.equal(after.kept_objects, kept.kept_objects - 5)
     assert.equal((await zoo(dir, ['verify'])).code, 0)
     assert.equal((await zoo(dir, ['get', 'keep', '--out', 'o'])).code, 0)
-    assert.equal(sha(await readFile(join(dir, 'o', 'keep.bin'))), sha(keep))
+    assert.equal(sha(await readFile(join(dir, 'o', 'keep.safetensors'))), sha(keep))
     await rm(join(dir, 'o'), { recursive: true })
   } finally { await cleanup() }
 })

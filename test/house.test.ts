@@ -251,7 +251,7 @@ test("the library: import { Zoo } from 'git-zoo' resolves through package.json e
     assert.deepEqual(o.found.models.map((m: { name: string }) => m.name), ['lib/ft'])
     assert.deepEqual(o.all, ['lib/ft', 'lib/base'])
     assert.deepEqual(o.lineage.edges, [{ from: 'lib/base@v1', to: 'lib/ft@v1', relation: 'fine-tune' }])
-    assert.deepEqual(o.missing, { isZooError: true, code: 'E_NOT_FOUND' })
+    assert.deepEqual(o.missing, { isZooError: true, code: 'E_UNKNOWN_MODEL' }, 'a model name the zoo does not have (spec/errors.md)')
     // what the CLI sees is the same zoo
     assert.match((await zoo(dir, ['ls'])).stdout, /lib\/base[\s\S]*lib\/ft/)
     // the types come with it: a TypeScript script type-checks against them (an untyped export

@@ -254,7 +254,7 @@ test('retire records why in a signed commit of its own; the seal and lineage sta
     const manifestBefore = await readFile(join(z.dir, 'models/ret/m/v1/manifest.json'), 'utf8')
     assert.equal((await zoo(z.dir, ['retire', 'ret/m', '--reason', 'x'])).code, 2, 'a version must be named')
     assert.equal((await zoo(z.dir, ['retire', 'ret/m@v1'])).code, 2, '--reason is required')
-    assert.equal((await zoo(z.dir, ['retire', 'ret/m@v9', '--reason', 'x'])).code, 1)
+    assert.equal((await zoo(z.dir, ['retire', 'ret/m@v9', '--reason', 'x'])).code, 2, 'a version the zoo does not have is a usage error')
     const r = await zoo(z.dir, ['retire', 'ret/m@v1', '--reason', 'trained on the leaked test split', '--json'])
     assert.equal(r.code, 0, r.stderr)
     const j = JSON.parse(r.stdout)

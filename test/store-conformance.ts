@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { cidOf, RAW, DAG_CBOR, type CID } from '../src/cas/cid.js'
 import type { Store } from '../src/cas/store.js'
-import { CorruptObjectError, NotFoundError } from '../src/errors.js'
+import { CorruptObjectError, NotFoundError, ZooError } from '../src/errors.js'
 
 export interface StoreHarness {
   store: Store
@@ -15,7 +15,10 @@ export interface StoreHarness {
   reopen?: () => Promise<Store>
   /** Replace the stored bytes of `cid` by `bytes` behind the store's back, when supported. */
   damage?: (cid: CID, bytes: Uint8Array) => Promise<void>
-  /** A store that only reads (http) cannot put; the harness seeds objects through this instead. */
+  /**
+   * A store that only reads (http) cannot put: the harness seeds objects through this instead, and
+   * the write checks assert that every put is refused with E_READ_ONLY and stores nothing.
+   */
   seed?: (cid: CID, bytes: Uint8Array) => Promise<void>
   cleanup: () => Promise<void>
 }
@@ -47,9 +50,22 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       }
     }))
 
+    const readOnly = (err: unknown): boolean => err instanceof ZooError && err.code === 'E_READ_ONLY'
+
     it('is idempotent: a second put of the same object writes nothing', () => withStore(async (h) => {
-      if (h.seed) return
       const o = obj(4096, DAG_CBOR)
+      if (h.seed) {
+        // read-only: a put is refused whether the object is there or not, and nothing changes
+        await h.seed(o.cid, o.bytes)
+        await assert.rejects(h.store.put(o.cid, o.bytes), readOnly)
+        const other = obj(100)
+        await assert.rejects(h.store.put(other.cid, other.bytes), readOnly)
+        assert.equal(await h.store.has(other.cid), false)
+        const listed = []
+        for await (const c of h.store.list()) listed.push(c.toString())
+        assert.deepEqual(listed, [o.cid.toString()])
+        return
+      }
       assert.equal(await h.store.put(o.cid, o.bytes), true)
       assert.equal(await h.store.put(o.cid, o.bytes), false)
       await h.store.flush()
@@ -60,10 +76,9 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
     }))
 
     it('refuses bytes that do not match the CID, writing nothing', () => withStore(async (h) => {
-      if (h.seed) return
       const o = obj(100)
       const wrong = Uint8Array.from(o.bytes); wrong[0] ^= 1
-      await assert.rejects(h.store.put(o.cid, wrong), CorruptObjectError)
+      await assert.rejects(h.store.put(o.cid, wrong), h.seed ? readOnly : CorruptObjectError)
       await h.store.flush()
       assert.equal(await h.store.has(o.cid), false)
     }))
@@ -83,8 +98,8 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       assert.deepEqual(new Set(seen), want)
     }))
 
-    it('makes flushed objects visible to a second handle', () => withStore(async (h) => {
-      if (!h.reopen) return
+    it('makes flushed objects visible to a second handle', (t) => withStore(async (h) => {
+      if (!h.reopen) { t.skip(`${name} has no second handle on the same storage`); return }
       const o = obj(5000)
       await put(h, o.cid, o.bytes)
       const other = await h.reopen()
@@ -94,8 +109,8 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       } finally { await other.close() }
     }))
 
-    it('never returns damaged bytes: get throws CorruptObjectError', () => withStore(async (h) => {
-      if (!h.damage) return
+    it('never returns damaged bytes: get throws CorruptObjectError', (t) => withStore(async (h) => {
+      if (!h.damage) { t.skip(`${name} cannot be damaged behind its back`); return }
       const o = obj(2048)
       await put(h, o.cid, o.bytes)
       const bad = Uint8Array.from(o.bytes); bad[1000] ^= 0x40

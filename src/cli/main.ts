@@ -86,7 +86,7 @@ export async function loadCommand(name: string): Promise<Command> {
 export async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    if (name === 'help' && rest[0] && rest[0] in COMMANDS) return main([rest[0], '--help'], io)
+    if (name === 'help' && rest[0] && Object.hasOwn(COMMANDS, rest[0])) return main([rest[0], '--help'], io)
     io.out(mainHelp())
     return name === undefined ? 2 : 0
   }
@@ -96,7 +96,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return 0
   }
   try {
-    if (!(name in COMMANDS)) {
+    if (!Object.hasOwn(COMMANDS, name)) {
       throw new UsageError(`'${name}' is not a git zoo command; see \`git zoo --help\``, 'E_USAGE', { command: name })
     }
     const command = await loadCommand(name)
@@ -115,7 +115,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       throw err
     }
   } catch (err) {
-    return reportError(err, io)
+    return reportError(err, io, Object.hasOwn(COMMANDS, name) && !HIDDEN.has(name) ? name : undefined)
   }
 }
 
@@ -140,11 +140,16 @@ export async function cli(argv: string[]): Promise<number> {
   return code
 }
 
-export function reportError(err: unknown, io: Io): number {
+/**
+ * Print a failure and return its exit status. A usage error (exit 2) that does not already say
+ * where to look points to the help of the command that was run (`git zoo <command> --help`), or to
+ * `git zoo --help` when no command was recognised.
+ */
+export function reportError(err: unknown, io: Io, command?: string): number {
   if (err instanceof ZooError) {
     io.err(`git zoo: ${err.message}\n`)
-    if (err instanceof UsageError && err.code === 'E_USAGE' && !err.message.includes('--help')) {
-      io.err('run `git zoo --help` for usage\n')
+    if (err.code === 'E_USAGE' && !err.message.includes('--help')) {
+      io.err(`run \`git zoo ${command ? `${command} ` : ''}--help\` for usage\n`)
     }
     if (io.env.GIT_ZOO_DEBUG) io.err(`${err.code} ${JSON.stringify(err.data)}\n${err.stack}\n`)
     return err.exitCode

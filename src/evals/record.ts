@@ -149,7 +149,7 @@ export async function recordedEvaluation(repo: Repo, m: Manifest, path: string):
   if (!(await access(join(repo.root, path)).then(() => true, () => false))) return null
   const existing = (await readEvaluations(repo, m)).find((e) => e.path === path)
   if (existing?.ok) return existing
-  throw new UsageError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
+  throw new FormatError(`${path} exists but is not a valid evaluation record of ${m.name}@v${m.version}${existing?.problem ? ` (${existing.problem})` : ''}; remove it with git rm and run again`, 'E_EVAL_RECORD')
 }
 
 /**

@@ -4,7 +4,7 @@
  * size they were given). Every length a reader takes from the file is checked against that size
  * before anything is read or allocated.
  */
-import { FormatError, ZooError } from '../errors.js'
+import { FormatError, ZooError, type CodeWithExit } from '../errors.js'
 
 /** Reads `length` bytes at `offset`. Must return exactly `length` bytes. */
 export type ReadAt = (offset: number, length: number) => Promise<Uint8Array>
@@ -28,7 +28,7 @@ export function view(bytes: Uint8Array): DataView {
 }
 
 /** A u64 as a JS number, or a FormatError naming `what` when it is not a safe integer. */
-export function safeNumber(value: bigint, what: string, code: string): number {
+export function safeNumber(value: bigint, what: string, code: CodeWithExit<3>): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new FormatError(`${what} is ${value}, beyond any file this tool reads`, code, { what, value: value.toString() })
   }
@@ -63,7 +63,7 @@ export class Cursor {
   private bufStart = 0
 
   constructor(private readonly read: ReadAt, readonly size: number, readonly littleEndian: boolean,
-              private readonly code: string, private readonly label: string, private readonly window = 1 << 20) {}
+              private readonly code: CodeWithExit<3>, private readonly label: string, private readonly window = 1 << 20) {}
 
   get remaining(): number { return this.size - this.pos }
 

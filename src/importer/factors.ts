@@ -66,7 +66,7 @@ export async function readConfig(path: string): Promise<Record<string, unknown>>
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object')
     return v as Record<string, unknown>
   } catch (err) {
-    throw new UsageError(`${path} is not a JSON object of training settings (${(err as Error).message})`, 'E_CONFIG', { path }, { cause: err })
+    throw new UsageError(`${path} is not a JSON object of training settings (${(err as Error).message})`, 'E_RUN_CONFIG', { path }, { cause: err })
   }
 }
 

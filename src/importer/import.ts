@@ -100,7 +100,7 @@ function parentsFirst(plans: Planned[]): Planned[] {
   const visit = (p: Planned, path: string[]): void => {
     const s = state.get(p.spec.name)
     if (s === 2) return
-    if (s === 1) throw new UsageError(`the import's parent links form a cycle: ${[...path, p.spec.name].join(' -> ')}; fix the configs' parent keys`, 'E_LINEAGE_CYCLE')
+    if (s === 1) throw new UsageError(`the import's parent links form a cycle: ${[...path, p.spec.name].join(' -> ')}; fix the configs' parent keys`, 'E_IMPORT_CYCLE')
     state.set(p.spec.name, 1)
     for (const par of p.spec.parents ?? []) { const q = byName.get(par.ref); if (q) visit(q, [...path, p.spec.name]) }
     state.set(p.spec.name, 2)

@@ -37,7 +37,11 @@ export interface IngestOptions {
   onBytes?: (n: number) => void
   /** Checked between reads: an abort throws its reason; chunks already put stay in the store. */
   signal?: AbortSignal
-  /** `after-chunk` after each chunk is put in the store (crash and pause tests). */
+  /**
+   * Named crash and pause points (spec/reliability.md): `after-chunk` after each chunk is put in the
+   * store; `add-mid-pack` once half of the file's bytes are appended to the store's open pack,
+   * before any index names them.
+   */
   crashPoint?: (name: string) => void | Promise<void>
 }
 
@@ -108,11 +112,15 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   })()
   const chunks: Array<[CID, number]> = []
   const inflight: Array<Promise<{ cid: CID, bytes: Uint8Array }>> = []
+  let appended = 0
   const drainOne = async (): Promise<void> => {
     const { cid, bytes } = await inflight.shift()!
     await store.putVerified(cid, bytes)
     chunks.push([cid, bytes.length])
     if (opts.crashPoint) await opts.crashPoint('after-chunk')
+    const half = appended < size / 2
+    appended += bytes.length
+    if (half && appended >= size / 2) await opts.crashPoint?.('add-mid-pack')
   }
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {

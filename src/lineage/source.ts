@@ -1,7 +1,7 @@
 /** The zoo as a ManifestSource: manifests from the work tree, children from the catalog. */
 import type { Repo } from '../repo.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
-import { NotFoundError } from '../errors.js'
+import { UnknownModelError } from '../errors.js'
 import { openCatalog } from '../catalog/catalog.js'
 import { Lineage } from '../catalog/query.js'
 import type { ManifestSource } from './graph.js'
@@ -16,7 +16,7 @@ export async function zooSource(repo: Repo): Promise<ManifestSource & { close():
   return {
     async read(name, v) {
       try { return await repo.readManifest(name, v) } catch (err) {
-        if (err instanceof NotFoundError) return undefined
+        if (err instanceof UnknownModelError) return undefined
         throw err
       }
     },

@@ -14,9 +14,48 @@ export interface ZooSchema { required?: string[]; properties?: Record<string, Fi
 export async function readSchema(repo: Repo): Promise<ZooSchema> {
   let text: string
   try { text = await readFile(join(repo.root, '.zoo', 'schema.json'), 'utf8') } catch { return {} }
-  try { return JSON.parse(text) as ZooSchema } catch (err) {
-    throw new ZooError(`.zoo/schema.json is not valid JSON (${(err as Error).message}); fix it or restore it with \`git checkout -- .zoo/schema.json\``, 'E_CONFIG', {}, { cause: err })
+  return parseSchema(text)
+}
+
+const SCHEMA_FILE = '.zoo/schema.json'
+const RULE_TYPES = ['number', 'integer', 'string', 'boolean']
+
+/**
+ * The schema in `text`, checked so that applying it cannot fail: valid JSON, `required` a list of
+ * field paths, `properties` an object of rule objects whose `pattern` compiles and whose bounds are
+ * numbers. Throws E_CONFIG naming the field and what is wrong with it.
+ */
+export function parseSchema(text: string): ZooSchema {
+  const fail = (what: string, cause?: unknown): never => {
+    throw new ZooError(`${SCHEMA_FILE}: ${what}; fix it (spec/schema.md describes the format) or restore it with \`git checkout -- ${SCHEMA_FILE}\``,
+      'E_CONFIG', { file: SCHEMA_FILE }, cause === undefined ? undefined : { cause })
   }
+  let v: unknown
+  try { v = JSON.parse(text) } catch (err) { fail(`not valid JSON (${(err as Error).message})`, err) }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) fail('not a JSON object')
+  const s = v as Record<string, unknown>
+  if (s.required !== undefined && (!Array.isArray(s.required) || s.required.some((f) => typeof f !== 'string'))) {
+    fail('"required" must be a list of field paths such as ["seed", "metrics.test_acc"]')
+  }
+  if (s.properties !== undefined && (!s.properties || typeof s.properties !== 'object' || Array.isArray(s.properties))) {
+    fail('"properties" must be an object of rules, e.g. { "seed": { "type": "integer" } }')
+  }
+  for (const [field, rule] of Object.entries((s.properties ?? {}) as Record<string, unknown>)) {
+    if (!rule || typeof rule !== 'object' || Array.isArray(rule)) fail(`the rule for ${field} is not an object`)
+    const r = rule as Record<string, unknown>
+    if (r.type !== undefined && !RULE_TYPES.includes(r.type as string)) fail(`the rule for ${field} has type ${JSON.stringify(r.type)}; use one of ${RULE_TYPES.join(', ')}`)
+    for (const k of ['minimum', 'maximum']) {
+      if (r[k] !== undefined && typeof r[k] !== 'number') fail(`the ${k} for ${field} must be a number, not ${JSON.stringify(r[k])}`)
+    }
+    if (r.enum !== undefined && !Array.isArray(r.enum)) fail(`the enum for ${field} must be a list of allowed values`)
+    if (r.pattern !== undefined) {
+      if (typeof r.pattern !== 'string') fail(`the pattern for ${field} must be a string`)
+      try { new RegExp(r.pattern as string) } catch (err) {
+        fail(`the pattern for ${field} is not a valid regular expression (${(err as Error).message})`, err)
+      }
+    }
+  }
+  return s as ZooSchema
 }
 
 function lookup(body: Record<string, unknown>, path: string): unknown {

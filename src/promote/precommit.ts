@@ -221,8 +221,10 @@ export async function modelRules(changes: Change[], cat: CatFile, sides: Sides, 
 export async function schemaAt(cat: CatFile, rev: string | null): Promise<{ schema: ZooSchema; problem?: RuleProblem }> {
   const text = rev === null ? null : await cat.text(`${rev}:.zoo/schema.json`)
   if (text === null) return { schema: {} }
-  try { return { schema: JSON.parse(text) as ZooSchema } } catch (err) {
-    return { schema: {}, problem: { kind: 'schema', path: '.zoo/schema.json', problem: `not valid JSON: ${(err as Error).message}`, fix: 'git checkout HEAD -- .zoo/schema.json' } }
+  const [{ parseSchema }, { ZooError }] = await Promise.all([import('./policy.js'), import('../errors.js')])
+  try { return { schema: parseSchema(text) } } catch (err) {
+    if (!(err instanceof ZooError)) throw err
+    return { schema: {}, problem: { kind: 'schema', path: '.zoo/schema.json', problem: err.message, fix: 'git checkout HEAD -- .zoo/schema.json' } }
   }
 }
 

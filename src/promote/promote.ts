@@ -55,10 +55,11 @@ export interface PromoteOptions {
   subject?: string
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /**
-   * Named steps for crash and pause tests (spec/reliability.md): `after-chunk` after each chunk is
-   * put in the store, `after-file` once a file's chunks are appended (not yet durable),
-   * `before-flush` (a pack written, not yet indexed), `after-flush` once every object is durable
-   * and indexed, `before-commit` once the manifests are written and staged.
+   * Named steps for crash and pause tests (spec/reliability.md): `after-chunk` and `add-mid-pack`
+   * (in ingestFile), `after-file` once a file's chunks are appended (not yet durable),
+   * `before-flush` (a pack written, not yet indexed), `after-flush` (objects durable, no manifest
+   * yet), `after-write` (manifests and cards in the work tree, not staged), `before-commit` (staged,
+   * not committed).
    */
   crashPoint?: (name: string) => void | Promise<void>
   /**

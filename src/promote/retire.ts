@@ -9,7 +9,7 @@ import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE } from '../manifes
 import { RETIRED_FILE, serializeRetirement, type Retirement } from '../manifest/retirement.js'
 import { parseModelRef } from '../manifest/names.js'
 import { commitFiles, checkSigningPolicy, requireIdentity } from '../zoo/commit.js'
-import { CheckError, NotFoundError, UsageError } from '../errors.js'
+import { CheckError, UnknownModelError, UsageError } from '../errors.js'
 
 export { RETIRED_FILE, parseRetirement, serializeRetirement, type Retirement } from '../manifest/retirement.js'
 
@@ -46,7 +46,7 @@ export async function retire(repo: Repo, ref: string, reason: string): Promise<{
   const label = `${name}@v${version}`
   const mpath = `${manifestDir(name, version)}/${MANIFEST_FILE}`
   const head = await repo.runGit(['show', `HEAD:${mpath}`])
-  if (head.code !== 0) throw new NotFoundError(`${label} is not a committed model version (no ${mpath} in HEAD); only sealed, committed versions can be retired`, { name, version })
+  if (head.code !== 0) throw new UnknownModelError(`${label} is not a committed model version (no ${mpath} in HEAD); only sealed, committed versions can be retired`, { name, version })
   const m = parseManifest(head.stdout, `${mpath} (HEAD)`)
   const seal = checkSeal(m)
   if (!seal.ok) throw new CheckError(`${label}: the committed manifest does not match its seal; run \`git zoo verify --signatures\` before retiring anything`, 'E_SEAL_MISMATCH')

@@ -184,24 +184,7 @@ export class S3Store implements Store, RetentionStore {
   }
 
   async *list(): AsyncIterable<CID> {
-    const { client, sdk } = await this.ready()
-    const base = `${this.prefix}${OBJECTS_DIR}/`
-    let token: string | undefined
-    do {
-      let page
-      try {
-        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }))
-      } catch (err) {
-        throw this.wrap(err, 'list')
-      }
-      for (const obj of page.Contents ?? []) {
-        const rest = (obj.Key ?? '').slice(base.length).split('/')
-        if (rest.length !== 2 || !isFanoutDir(rest[0]!)) continue
-        const cid = cidFromName(rest[0]!, rest[1]!)
-        if (cid) yield cid
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined
-    } while (token)
+    for await (const e of this.listAged()) if (e.cid) yield e.cid
   }
 
   async *listAged(): AsyncIterable<AgedEntry> {

@@ -47,9 +47,7 @@ export interface SyncSummary {
 export async function zooRemotes(repo: Repo): Promise<ZooRemote[]> {
   const config = await repo.config()
   const out = new Map<string, ZooRemote>()
-  for (const [name, value] of Object.entries(config.remotes ?? {})) {
-    if (value && typeof value.url === 'string') out.set(name, { name, url: value.url, source: 'config' })
-  }
+  for (const [name, value] of Object.entries(config.remotes ?? {})) out.set(name, { name, url: value.url, source: 'config' })
   const r = await repo.runGit(['config', '--get-regexp', '^zoo\\.remote\\..*\\.url$'])
   if (r.code === 0) {
     for (const line of r.stdout.split('\n')) {
@@ -71,7 +69,7 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
     const r = byName(opts.name)
     if (!r) {
       throw new UsageError(`no zoo remote named ${opts.name}; ${all.length ? `the zoo has ${all.map((x) => x.name).join(', ')}` : 'add one with `git zoo remote add <name> <url>`'}`,
-        'E_NO_ZOO_REMOTE', { name: opts.name })
+        'E_UNKNOWN_ZOO_REMOTE', { name: opts.name })
     }
     return r
   }
@@ -84,7 +82,7 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
       + '`git zoo remote add <name> <url>` and commit .zoo/config.json', 'E_NO_ZOO_REMOTE')
   }
   throw new UsageError(`this zoo has several zoo remotes (${all.map((r) => r.name).join(', ')}) and none is named like the git remote `
-    + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_NO_ZOO_REMOTE')
+    + 'or set as default; name one (--from <name>) or run `git zoo remote add --default`', 'E_AMBIGUOUS_ZOO_REMOTE')
 }
 
 /**
@@ -309,3 +307,4 @@ export async function isLazy(repo: Repo): Promise<boolean> {
   const r = await repo.runGit(['config', '--bool', '--get', 'zoo.lazy'])
   return r.code === 0 && r.stdout.trim() === 'true'
 }
+

@@ -48,11 +48,7 @@ export interface TransferResult {
 export const DEFAULT_CONCURRENCY = 8
 
 /** A failed transfer; `data` holds the cid, both locations and the counts reached before the failure. */
-export class TransferError extends ZooError {
-  override get exitCode(): number {
-    return this.cause instanceof ZooError ? this.cause.exitCode : 3
-  }
-}
+export class TransferError extends ZooError {}
 
 export async function transfer(from: Store, to: Store, cids: Iterable<CID> | AsyncIterable<CID>,
   opts: TransferOptions = {}): Promise<TransferResult> {

@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import { fileChunks } from '../manifest/node.js'
 import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
-import { CheckError, CorruptObjectError } from '../errors.js'
+import { CheckError, CorruptObjectError, FormatError } from '../errors.js'
 import type { Store } from '../cas/store.js'
 import { tempName, ownedTempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
@@ -69,7 +69,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       if (only && !only(f.path)) continue
       checkRelPath(f.path)
       const target = resolve(base, f.path)
-      if (!target.startsWith(base + sep)) throw new CheckError(`file path ${f.path} escapes the output folder`, 'E_BAD_PATH')
+      if (!target.startsWith(base + sep)) throw new FormatError(`file path ${f.path} escapes the output folder`, 'E_BAD_PATH')
       await checkNoSymlinks(dirname(base), target)
       const made = await mkdir(dirname(target), { recursive: true })
       if (made) createdDirs.push(made)

@@ -62,7 +62,10 @@ export interface CommitFilesOptions {
    * usual) or it did not (rolled back, and the signal's reason is thrown).
    */
   signal?: AbortSignal
-  /** `before-commit` once the files are written and staged (crash and pause tests). */
+  /**
+   * Named crash and pause points (spec/reliability.md): `after-write` (the files are in the work
+   * tree, not staged) and `before-commit` (staged, not committed).
+   */
   crashPoint?: (name: string) => void | Promise<void>
 }
 
@@ -103,6 +106,7 @@ export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFile
       written.push(f.path)
       await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
     }
+    await o.crashPoint?.('after-write')
     staged = true
     await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
     await o.crashPoint?.('before-commit')

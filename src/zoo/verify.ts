@@ -8,8 +8,37 @@ import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
 import { HashPool } from '../cas/hash-pool.js'
 import { RAW, digestMatches } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
+import type { Repo } from '../repo.js'
+import { MANIFEST_FILE, MODELS_DIR } from '../manifest/manifest.js'
 
 export interface Problem { model: string; path: string | null; object: string | null; problem: string }
+
+/** `name@vN` from a manifest path `models/<name>/v<N>/manifest.json`. */
+function modelOfPath(path: string): string {
+  const inner = path.slice(MODELS_DIR.length + 1, -(MANIFEST_FILE.length + 1))
+  const cut = inner.lastIndexOf('/')
+  return `${inner.slice(0, cut)}@${inner.slice(cut + 1)}`
+}
+
+/**
+ * The manifests to verify: those `refs` name, or every manifest in the work tree. A manifest that
+ * cannot be parsed is a problem of its model (`object` null), reported beside the others, so one
+ * broken file does not stop the check of the rest. A name that is not in the zoo still throws.
+ */
+export async function manifestsToVerify(repo: Repo, refs: string[]): Promise<{ manifests: Manifest[]; problems: Problem[] }> {
+  const manifests: Manifest[] = []
+  const problems: Problem[] = []
+  const attempt = async (read: () => Promise<Manifest>, fallbackPath: string | null): Promise<void> => {
+    try { manifests.push(await read()) } catch (err) {
+      if (!(err instanceof FormatError)) throw err
+      const where = typeof err.data.where === 'string' ? err.data.where : fallbackPath
+      problems.push({ model: where ? modelOfPath(where) : String(fallbackPath), path: where, object: null, problem: `unreadable manifest: ${err.message}` })
+    }
+  }
+  if (refs.length) for (const ref of refs) await attempt(() => repo.resolve(ref), null)
+  else for (const path of await repo.manifestPaths()) await attempt(() => repo.readManifestAt(path), path)
+  return { manifests, problems }
+}
 
 export interface VerifyOptions {
   /** Called as each problem is found. */

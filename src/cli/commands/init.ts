@@ -12,7 +12,8 @@ Set the current git repository up as a model zoo. Safe to run again at any time.
     files that already exist, and stages it
   - adds .zoo/cache/ (the derived catalog index) to .gitignore
   - installs the pre-commit and pre-push hooks; a hook you wrote is kept and run first
-    (moved to <hook>.zoo-chained; \`git zoo uninstall\` puts it back)
+    (moved to <hook>.zoo-chained; \`git zoo uninstall\` puts it back). If <hook>.zoo-chained
+    exists too, no hook is touched and init exits 1 (E_HOOK_CONFLICT) until you merge the two
 The object store is created on first use under .git/zoo/ (or where \`git config zoo.store\` says).
 
 flags:

@@ -5,7 +5,7 @@ import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
-import { verifyModels, type Problem } from '../../zoo/verify.js'
+import { manifestsToVerify, verifyModels, type Problem } from '../../zoo/verify.js'
 import type { Repaired, Unrepaired } from '../../zoo/repair.js'
 
 const line = (p: Problem): string => `${p.model}${p.path ? ` ${p.path}` : ''}${p.object ? ` ${p.object}` : ''}: ${p.problem}\n`
@@ -16,7 +16,9 @@ export const command: Command = {
 
 Re-hash every object of the named models (default: every model in the working tree): each
 manifest against its seal, each node and chunk against its CID, each file's chunk tree against its
-size. Every problem names the model, the file and the object. Exits 1 if there is any.
+size. Every problem names the model, the file and the object; a manifest that cannot be parsed is a
+problem of its model (path: the manifest, object: null) and the other models are still checked.
+Exits 1 if there is any problem.
 
 In a lazy clone (git zoo clone --lazy) objects not fetched yet are not problems: they are counted
 apart (not_fetched) and fetched when a command reads them; what is present is checked.
@@ -48,8 +50,9 @@ examples:
     const from = str(args, 'from')
     if (from !== undefined && !repair) throw new UsageError('--from <zoo-remote> goes with --repair: git zoo verify --repair --from <zoo-remote>', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
-    const manifests = args.positional.length ? await Promise.all(args.positional.map((r) => repo.resolve(r))) : await repo.allManifests()
+    const { manifests, problems: unreadable } = await manifestsToVerify(repo, args.positional)
     const json = bool(args, 'json')
+    if (!json) for (const p of unreadable) io.err(line(p))
     const lazy = await isLazy(repo)
     let problems: Problem[]
     let notFetched: Problem[]
@@ -70,6 +73,7 @@ examples:
         ({ problems, notFetched } = await verifyModels(manifests, store, { lazy, onProblem: json ? undefined : (p) => io.err(line(p)) }))
       } finally { await store.close() }
     }
+    problems.unshift(...unreadable)
     if (bool(args, 'signatures')) {
       const { verifySignatures } = await import('../../promote/signatures.js')
       for (const p of await verifySignatures(repo)) {
