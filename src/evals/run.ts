@@ -6,19 +6,13 @@ import type { Repo } from '../repo.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Store } from '../cas/store.js'
 import type { Dataset } from './data.js'
-import type { OutputKind } from './metrics.js'
+import type { RunOptions } from './onnx-session.js'
 import { gitIdentity } from '../zoo/commit.js'
 import { encodePredictions, evalRecordPath, predictionsDigest, EVAL_FORMAT, type EvaluationRecord } from './record.js'
 
-export interface EvaluateOptions {
+/** How to run the model (see RunOptions; its signal also stops writing the model out), and which file. */
+export interface EvaluateOptions extends RunOptions {
   file?: string
-  batchSize?: number
-  input?: string
-  output?: string
-  outputKind?: OutputKind | 'auto'
-  onRows?: (done: number, total: number) => void
-  /** Stops writing the model out or running it; its temp folder is removed either way. */
-  signal?: AbortSignal
   /** `get-file-written` as the model's files are written to its temp folder (spec/reliability.md). */
   crashPoint?: (name: string) => void | Promise<void>
 }
