@@ -24,11 +24,10 @@ import { fsyncDir, tempName } from '../cas/atomic.js'
 import { registerWriter } from '../cas/lock.js'
 import type { LocalStore } from '../cas/local.js'
 import { RAW } from '../cas/cid.js'
-import { CorruptObjectError, NotFoundError } from '../errors.js'
 import { decodeNode } from '../manifest/node.js'
 import { RemoteObjects, describeFailures, remotesInOrder } from '../remote/objects.js'
 import type { ZooRemote } from '../remote/sync.js'
-import { verifyModels, type Problem, type VerifyResult } from './verify.js'
+import { storeProblem, verifyModels, type Problem, type VerifyResult } from './verify.js'
 
 export const BAD_DIR = 'bad'
 
@@ -102,9 +101,9 @@ async function localState(store: LocalStore, cid: CID): Promise<'ok' | 'missing'
     await store.get(cid)
     return 'ok'
   } catch (err) {
-    if (err instanceof NotFoundError) return 'missing'
-    if (err instanceof CorruptObjectError) return 'corrupt'
-    throw err
+    const problem = storeProblem(err)
+    if (!problem) throw err
+    return problem
   }
 }
 

@@ -11,6 +11,11 @@ import type { LocalStore } from '../cas/local.js'
 import type { Repo } from '../repo.js'
 import { MANIFEST_FILE, MODELS_DIR } from '../manifest/manifest.js'
 
+/** How a failed local read classifies an object: absent, or bytes that do not match its CID; null for any other error. */
+export function storeProblem(err: unknown): 'missing' | 'corrupt' | null {
+  return err instanceof NotFoundError ? 'missing' : err instanceof CorruptObjectError ? 'corrupt' : null
+}
+
 export interface Problem { model: string; path: string | null; object: string | null; problem: string }
 
 /** `name@vN` from a manifest path `models/<name>/v<N>/manifest.json`. */
@@ -81,9 +86,9 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
       v = (async () => {
         let bytes: Uint8Array
         try { bytes = await store.readUnverified(cid) } catch (err) {
-          if (err instanceof NotFoundError) return 'missing'
-          if (err instanceof CorruptObjectError) return 'corrupt'
-          throw err
+          const problem = storeProblem(err)
+          if (!problem) throw err
+          return problem
         }
         return digestMatches(cid, await pool.hash(bytes)) ? null : 'corrupt'
       })()
@@ -107,7 +112,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
           }
           let node
           try { node = decodeNode(await store.get(cid), cid) } catch (err) {
-            const problem = err instanceof NotFoundError ? 'missing' : err instanceof CorruptObjectError ? 'corrupt' : err instanceof FormatError ? `malformed node: ${err.message}` : null
+            const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed node: ${err.message}` : null)
             if (!problem) throw err
             report({ model, path: f.path, object: cid.toString(), problem })
             return NaN
