@@ -327,6 +327,19 @@ const kinds: RemoteKind[] = [
   { name: 's3 (s3rver)', url: (work) => `s3://${s3!.bucket}/${work.split('/').pop()}`, env: () => s3!.env },
 ]
 
+/** A zoo in a temp repo with a bare `origin` in `work` and a path zoo remote `origin` at `work/zr`; its setup pushed. */
+async function zooOnOrigin(work: string, prefix: string): Promise<{ origin: string; dir: string; cleanup: () => Promise<void> }> {
+  const origin = join(work, 'origin.git')
+  await git(work, 'init', '-q', '--bare', '-b', 'main', origin)
+  const { dir, cleanup } = await tempRepo(prefix)
+  try {
+    await git(dir, 'remote', 'add', 'origin', origin)
+    await ok(zoo(dir, ['remote', 'add', 'origin', join(work, 'zr')]), 'remote add')
+    await git(dir, 'add', '.zoo'); await git(dir, 'commit', '-q', '-m', 'zoo'); await git(dir, 'push', '-q', 'origin', 'main')
+  } catch (err) { await cleanup(); throw err }
+  return { origin, dir, cleanup }
+}
+
 describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }, () => {
   for (const kind of kinds) {
     it(`${kind.name}: dead branch removed after the grace, live and young objects kept, a push in progress survives`, async () => {
@@ -400,13 +413,8 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
   it('an interrupted remote gc leaves no node without its objects: pushing the dead model again restores it', async () => {
     const work = await mkdtemp(join(tmpdir(), 'zoo-rgccrash-'))
     try {
-      const origin = join(work, 'origin.git')
-      await git(work, 'init', '-q', '--bare', '-b', 'main', origin)
-      const { dir, cleanup } = await tempRepo('zoo-rgccrash-a-')
+      const { origin, dir, cleanup } = await zooOnOrigin(work, 'zoo-rgccrash-a-')
       try {
-        await git(dir, 'remote', 'add', 'origin', origin)
-        await ok(zoo(dir, ['remote', 'add', 'origin', join(work, 'zr')]), 'remote add')
-        await git(dir, 'add', '.zoo'); await git(dir, 'commit', '-q', '-m', 'zoo'); await git(dir, 'push', '-q', 'origin', 'main')
         await git(dir, 'checkout', '-q', '-b', 'feat')
         const bytes = weights(2)
         await writeFile(join(dir, 'w.safetensors'), bytes)
@@ -441,13 +449,8 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
   it('locks on the remote: a live gc of another host is never stolen, a dead one is; gc and push wait for each other', async () => {
     const work = await mkdtemp(join(tmpdir(), 'zoo-rgclock-'))
     try {
-      const origin = join(work, 'origin.git')
-      await git(work, 'init', '-q', '--bare', '-b', 'main', origin)
-      const { dir, cleanup } = await tempRepo('zoo-rgclock-a-')
+      const { origin, dir, cleanup } = await zooOnOrigin(work, 'zoo-rgclock-a-')
       try {
-        await git(dir, 'remote', 'add', 'origin', origin)
-        await ok(zoo(dir, ['remote', 'add', 'origin', join(work, 'zr')]), 'remote add')
-        await git(dir, 'add', '.zoo'); await git(dir, 'commit', '-q', '-m', 'zoo'); await git(dir, 'push', '-q', 'origin', 'main')
         const locks = join(work, 'zr', 'locks')
         await mkdir(locks, { recursive: true })
         await writeFile(join(locks, 'gc-other.json'), JSON.stringify({ host: 'elsewhere.invalid', pid: 1, started: Date.now(), what: 'git zoo gc --remote' }))
