@@ -69,13 +69,16 @@ async function interrupt(p: Paused, sig: NodeJS.Signals, what: string, group = f
 }
 
 /** A folder holding `git-zoo` (a link to bin/git-zoo.js) and node, for `git zoo` through git. */
-let bin: string | undefined
-async function binDir(): Promise<string> {
-  if (bin) return bin
-  bin = join(work, 'bin')
-  await mkdir(bin, { recursive: true })
-  await symlink(BIN, join(bin, 'git-zoo'))
-  await symlink(process.execPath, join(bin, 'node'))
+let bin: Promise<string> | undefined
+/** A folder with `git-zoo` and `node` in it, made once; concurrent tests wait for the same making. */
+function binDir(): Promise<string> {
+  bin ??= (async () => {
+    const dir = join(work, 'bin')
+    await mkdir(dir, { recursive: true })
+    await symlink(BIN, join(dir, 'git-zoo'))
+    await symlink(process.execPath, join(dir, 'node'))
+    return dir
+  })()
   return bin
 }
 
