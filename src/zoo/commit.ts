@@ -90,6 +90,19 @@ async function pruneEmpty(root: string, rel: string): Promise<void> {
 }
 
 /**
+ * Unstage the paths again. An interrupted `git commit` (or its hook's git) may still be letting go
+ * of `index.lock` when the rollback starts: wait for it (up to 10 s) instead of leaving the paths
+ * staged with their files gone.
+ */
+async function unstage(repo: Repo, pathspec: { input: string }): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const r = await repo.runGit(['reset', '-q', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    if (r.code === 0 || tries === 100 || !r.stderr.includes('index.lock')) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/**
  * Write `files`, stage them and commit exactly them in one commit; returns the commit id. The
  * signing policy is checked first (nothing is written when it refuses). Paths go to git on stdin,
  * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
@@ -129,7 +142,7 @@ export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFile
     }
     if (c.code !== 0) throw new CheckError(`the ${o.kind} commit was refused, so ${o.refused}:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
   } catch (err) {
-    if (staged) await repo.runGit(['reset', '-q', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    if (staged) await unstage(repo, pathspec)
     for (const p of written) await rm(join(repo.root, p), { force: true })
     for (const p of written) await pruneEmpty(repo.root, p)
     throw err
