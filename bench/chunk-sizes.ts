@@ -108,14 +108,15 @@ function edits(): Scenario {
 }
 
 /** Bytes of versions 1.. whose chunks an earlier version already stored, and the objects stored in all. */
-async function dedup(s: Scenario, p: CdcParams, useSegments: boolean): Promise<{ reuse: number; objects: number; mean: number }> {
+async function dedup(s: Scenario, p: CdcParams, useSegments: boolean, fixedSize = 0): Promise<{ reuse: number; objects: number; mean: number }> {
   const seen = new Set<string>()
   let reused = 0
   let later = 0
   let chunks = 0
   let bytes = 0
   for (const [v, ver] of s.versions.entries()) {
-    for await (const c of chunkStream(once(ver.bytes), useSegments ? ver.segments : null, p)) {
+    const fixed = fixedSize > 0 ? ver.segments.map((_, i) => i > 0) : null
+    for await (const c of chunkStream(once(ver.bytes), useSegments ? ver.segments : null, p, fixed, fixedSize || undefined)) {
       const key = createHash('sha256').update(c).digest('base64')
       chunks++
       bytes += c.length
@@ -162,6 +163,14 @@ for (const p of CANDIDATES) cutsOf(data.subarray(0, 16 * MiB), p) // warm the JI
 console.log(`data: fine-tune ${(floats.length / MiB).toFixed(0)} MiB x ${VERSIONS} versions (ideal reuse ${pct(ft.ideal)}), ` +
   `edits ${data.length / MiB} MiB x ${VERSIONS} (ideal reuse ${pct(ed.ideal)})`)
 console.log(`baseline sha256: ${mbps(data.length, shaRandom)} MB/s on random bytes, ${mbps(floats.length, shaFloats)} MB/s on float32`)
+console.log()
+console.log('fixed-size chunks inside tensors (tensors up to 1 MiB whole, header by CDC 64 KiB / 256 KiB / 1 MiB)')
+console.log('| fixed chunk | fine-tune: reuse, objects |')
+console.log('|---|---|')
+for (const f of [64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, 1 * MiB, 4 * MiB]) {
+  const r = await dedup(ft, { min: 64 * KiB, avg: 256 * KiB, max: 1 * MiB }, true, f)
+  console.log(`| ${fmtSize(f)} | ${pct(r.reuse)}, ${r.objects} |`)
+}
 console.log()
 console.log('| min / avg / max | mean chunk | fine-tune, tensor segments: reuse, objects | fine-tune, plain CDC: reuse, objects | edits: reuse, objects | findCut MB/s (x sha256) | chunkStream, 64 KiB pieces, MB/s (x sha256) |')
 console.log('|---|---|---|---|---|---|---|')

@@ -12,8 +12,25 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 let stream = null
+let slabs = []
 parentPort.on('message', (m) => {
-  if (m.op === 'hash') {
+  if (m.op === 'slabs') {
+    slabs = m.slabs.map((b) => new Uint8Array(b))
+    parentPort.postMessage({ id: m.id })
+  } else if (m.op === 'chunks') {
+    // digests of many ranges of one slab, in one message each way
+    const slab = slabs[m.slab]
+    const out = new Uint8Array(32 * m.offs.length)
+    for (let i = 0; i < m.offs.length; i++) {
+      const d = createHash('sha256').update(slab.subarray(m.offs[i], m.offs[i] + m.lens[i])).digest()
+      out.set(d, 32 * i)
+    }
+    parentPort.postMessage({ id: m.id, digest: out.buffer }, [out.buffer])
+  } else if (m.op === 'slab-update') {
+    if (!stream) stream = createHash('sha256')
+    stream.update(slabs[m.slab].subarray(m.off, m.off + m.len))
+    parentPort.postMessage({ id: m.id })
+  } else if (m.op === 'hash') {
     const d = createHash('sha256').update(new Uint8Array(m.buf, m.off, m.len)).digest()
     parentPort.postMessage({ id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + 32) })
   } else if (m.op === 'update') {
@@ -28,33 +45,40 @@ parentPort.on('message', (m) => {
 })
 `
 
-type Pending = (msg: { digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }) => void
+interface Reply { digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }
+interface Pending { resolve: (msg: Reply) => void; reject: (err: Error) => void }
 
 class HashWorker {
   readonly worker: Worker
   private readonly pending = new Map<number, Pending>()
   private nextId = 0
+  /** Set once the worker failed or exited: every later call rejects with it instead of waiting. */
+  private dead: Error | null = null
   load = 0
   constructor() {
     this.worker = new Worker(WORKER_SOURCE, { eval: true })
     this.worker.unref()
     this.worker.on('message', (m: { id: number }) => {
-      const cb = this.pending.get(m.id)
+      const p = this.pending.get(m.id)
       this.pending.delete(m.id)
       this.load--
-      cb?.(m as never)
+      p?.resolve(m as Reply)
     })
-    this.worker.on('error', (err) => {
-      for (const cb of this.pending.values()) cb({})
+    // a worker that dies fails every call waiting on it (never a caller left waiting forever)
+    const fail = (err: Error): void => {
+      this.dead ??= err
+      for (const p of this.pending.values()) p.reject(this.dead)
       this.pending.clear()
-      throw err
-    })
+    }
+    this.worker.on('error', fail)
+    this.worker.on('exit', (code) => fail(new Error(`a hashing worker thread exited (code ${code})`)))
   }
-  call(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<{ digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }> {
+  call(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
+    if (this.dead) return Promise.reject(this.dead)
     const id = this.nextId++
     this.load++
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve)
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
       this.worker.postMessage({ ...msg, id }, transfer)
     })
   }
@@ -112,6 +136,89 @@ export class HashPool {
 
   async close(): Promise<void> {
     await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => w.worker.terminate()))
+  }
+
+  /**
+   * A ring of `count` shared buffers of `size` bytes each that every worker of this pool can read in
+   * place: the data paths (add, get, verify) read file or pack bytes into a slab, have the workers
+   * hash ranges of it, write from it, then reuse it. No byte is copied to reach a worker.
+   */
+  async slabs(count: number, size: number): Promise<SlabRing> {
+    // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
+    const r = this.ring
+    if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
+    const bufs = Array.from({ length: count }, () => new SharedArrayBuffer(size))
+    const stream = this.streamWorker ??= new HashWorker()
+    await Promise.all([...this.workers, stream].map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
+    this.ring = new SlabRing(bufs, this.workers, stream)
+    return this.ring
+  }
+  private ring: SlabRing | null = null
+}
+
+/** Shared buffers and the hashing of their ranges (see HashPool.slabs). */
+export class SlabRing {
+  readonly slabs: Uint8Array[]
+  private readonly free: number[]
+  private readonly waiting: Array<(i: number) => void> = []
+  private next = 0
+
+  constructor(bufs: SharedArrayBuffer[], private readonly workers: HashWorker[], private readonly stream: HashWorker) {
+    this.slabs = bufs.map((b) => new Uint8Array(b))
+    this.free = this.slabs.map((_, i) => i)
+  }
+
+  /** A slab nobody uses; waits for a release when all are taken. */
+  acquire(): Promise<number> {
+    const i = this.free.pop()
+    if (i !== undefined) return Promise.resolve(i)
+    return new Promise((resolve) => this.waiting.push(resolve))
+  }
+
+  release(i: number): void {
+    const w = this.waiting.shift()
+    if (w) w(i)
+    else this.free.push(i)
+  }
+
+  /**
+   * sha256 of each range (offs[k], lens[k]) of slab `slab`, as 32 bytes each, in order. The ranges
+   * are split between the workers in contiguous runs of about equal bytes.
+   */
+  async hashRanges(slab: number, offs: number[], lens: number[]): Promise<Uint8Array> {
+    const n = offs.length
+    const out = new Uint8Array(32 * n)
+    if (n === 0) return out
+    let total = 0
+    for (const l of lens) total += l
+    const parts: Array<Promise<void>> = []
+    const k = Math.min(this.workers.length, n)
+    let from = 0
+    let acc = 0
+    for (let w = 0; w < k; w++) {
+      let to = from
+      const share = (total * (w + 1)) / k
+      while (to < n && (to === from || acc + lens[to]! / 2 <= share || w === k - 1)) acc += lens[to++]!
+      if (to === from) continue
+      const worker = this.workers[(this.next + w) % this.workers.length]!
+      const at = from
+      parts.push(worker.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to) }, [])
+        .then((r) => { out.set(new Uint8Array(r.digest!), 32 * at) }))
+      from = to
+    }
+    this.next++
+    await Promise.all(parts)
+    return out
+  }
+
+  /** Feed slab bytes, in order, to the whole-stream digest (one worker; see digest()). */
+  async update(slab: number, off: number, len: number): Promise<void> {
+    if (len > 0) await this.stream.call({ op: 'slab-update', slab, off, len }, [])
+  }
+
+  /** Hex sha256 of everything passed to update() since the last digest. */
+  async digest(): Promise<string> {
+    return (await this.stream.call({ op: 'digest' }, [])).hex!
   }
 }
 

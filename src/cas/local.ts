@@ -130,6 +130,8 @@ export class LocalStore implements Store {
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
   storedBytes = 0
   private closing: Array<Promise<void>> = []
+  /** The write error that stopped this handle's pack (ENOSPC, EIO): every later write and flush rethrows it. */
+  private broken: Error | null = null
   private writeChain: Promise<unknown> = Promise.resolve()
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
@@ -235,7 +237,29 @@ export class LocalStore implements Store {
    */
   putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
     // puts on one handle are serialised: one pack is appended to at a time, in call order
-    const next = this.writeChain.then(async () => { await this.registered(); return this.append(cid, bytes, opts) })
+    const next = this.writeChain.then(async () => { this.throwIfBroken(); await this.registered(); return this.append(cid, bytes, opts) })
+    this.writeChain = next.catch(() => {})
+    return next
+  }
+
+  /**
+   * putVerified for a run of objects at once (the add pipeline, one slab of a file at a time): the
+   * new ones are appended in order with one vectored write, and when the promise settles their bytes
+   * are in the kernel, so the caller may reuse the memory they came from. Returns, per object,
+   * whether it was newly written. A write error (ENOSPC, EIO) rejects it; nothing is retried.
+   */
+  putBatchVerified(items: ReadonlyArray<{ cid: CID; bytes: Uint8Array }>): Promise<boolean[]> {
+    const next = this.writeChain.then(async () => {
+      this.throwIfBroken()
+      await this.registered()
+      const out: boolean[] = []
+      for (const { cid, bytes } of items) {
+        if (bytes.length > MAX_OBJECT_SIZE) throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE')
+        out.push(await this.append(cid, bytes, {}))
+      }
+      await this.writePending()
+      return out
+    })
     this.writeChain = next.catch(() => {})
     return next
   }
@@ -276,12 +300,33 @@ export class LocalStore implements Store {
     for (const b of bufs) total += b.length
     // writev may write fewer bytes than asked; loop until all are down
     let done = 0
-    while (done < total) {
-      const { bytesWritten } = await cur.fd.writev(sliceFrom(bufs, done), cur.written)
-      done += bytesWritten
-      cur.written += bytesWritten
+    try {
+      while (done < total) {
+        const { bytesWritten } = await cur.fd.writev(sliceFrom(bufs, done), cur.written)
+        done += bytesWritten
+        cur.written += bytesWritten
+      }
+    } catch (err) {
+      await this.abandonPack(cur, err as Error)
+      throw err
     }
-    // the bytes are on disk now: the caller may reuse the buffers it passed
+    // the bytes are in the kernel now: the caller may reuse the buffers it passed
+  }
+
+  /**
+   * A write to the open pack failed (disk full, I/O error): forget every object of that pack, close
+   * it without an index (the next add recovers its complete records, gc removes it otherwise) and
+   * fail every later write and flush of this handle with the same error.
+   */
+  private async abandonPack(cur: NonNullable<LocalStore['cur']>, err: Error): Promise<void> {
+    this.broken ??= err
+    if (this.cur === cur) this.cur = null
+    for (const [k] of cur.entries) if (this.index.get(k)?.pack === cur.name) this.index.delete(k)
+    await cur.fd.close().catch(() => {})
+  }
+
+  private throwIfBroken(): void {
+    if (this.broken) throw this.broken
   }
 
   async get(cid: CID): Promise<Uint8Array> {
@@ -349,10 +394,15 @@ export class LocalStore implements Store {
     await this.writePending()
     this.cur = null
     const done = (async () => {
-      await cur.fd.sync()
-      await cur.fd.close()
       const idx = cur.name.slice(0, -5) + '.idx'
-      await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
+      try {
+        await cur.fd.sync()
+        await cur.fd.close()
+        await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
+      } catch (err) {
+        await this.abandonPack(cur, err as Error)
+        throw err
+      }
       this.loadedIdx.add(idx)
     })()
     done.catch(() => {}) // surfaced by flush()
@@ -363,6 +413,7 @@ export class LocalStore implements Store {
 
   async flush(): Promise<void> {
     await this.writeChain
+    this.throwIfBroken()
     await this.rollover()
     const closing = this.closing.splice(0)
     await Promise.all(closing)

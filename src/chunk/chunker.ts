@@ -4,7 +4,7 @@
  */
 import { FormatError } from '../errors.js'
 import { masks, scan, type ScanState } from './fastcdc.js'
-import { DEFAULT_CDC, validateParams, type CdcParams } from './params.js'
+import { DEFAULT_CDC, FIXED_CHUNK, MAX_CHUNK_CEIL, MIN_CHUNK_FLOOR, validateParams, type CdcParams } from './params.js'
 
 /** Views kept for the open chunk before the small ones are merged (bounds bookkeeping for tiny source pieces). */
 const MERGE_AFTER = 256
@@ -16,6 +16,9 @@ const MERGE_AFTER = 256
  * to the source's length. No chunk crosses a segment boundary; a segment of at most `params.max`
  * bytes is one chunk; a longer one is FastCDC-chunked with the state restarted at its first byte;
  * zero-length segments yield nothing. `segments === null` chunks the whole source with FastCDC.
+ * `fixed[i]` marks segment i as bytes that never shift (tensor data): when it is longer than
+ * `params.max` it is cut into `fixedSize`-byte chunks counted from its first byte (the last one
+ * shorter) instead of by FastCDC. Absent flags mean FastCDC.
  * An empty source yields nothing; no chunk is ever empty.
  *
  * Throws FormatError (code E_SEGMENTS) when the source is longer or shorter than the segments say,
@@ -28,8 +31,9 @@ const MERGE_AFTER = 256
  * the next iteration as long as the source does not reuse its buffers (Node streams do not).
  */
 export async function* chunkStream(source: AsyncIterable<Uint8Array>, segments: readonly number[] | null,
-                                   params: CdcParams = DEFAULT_CDC): AsyncGenerator<Uint8Array> {
-  const chunker = new Chunker(segments, params)
+                                   params: CdcParams = DEFAULT_CDC, fixed: readonly boolean[] | null = null,
+                                   fixedSize = FIXED_CHUNK): AsyncGenerator<Uint8Array> {
+  const chunker = new Chunker(segments, params, fixed, fixedSize)
   for await (const buf of source) yield* chunker.push(buf)
   yield* chunker.end()
 }
@@ -50,13 +54,23 @@ export class Chunker {
   #seg = -1                           // index into segments
   #segLeft: number                    // bytes of the current segment not yet consumed
   #wholeSeg = false                   // current segment is <= max: one chunk, no scanning
+  #fixedSeg = false                   // current segment is cut every #fixedSize bytes
+  readonly #fixed: readonly boolean[] | null
+  readonly #fixedSize: number
   #total = 0
 
-  constructor(segments: readonly number[] | null, params: CdcParams = DEFAULT_CDC) {
+  constructor(segments: readonly number[] | null, params: CdcParams = DEFAULT_CDC,
+              fixed: readonly boolean[] | null = null, fixedSize = FIXED_CHUNK) {
     this.#p = validateParams(params)
     ;({ maskS: this.#maskS, maskL: this.#maskL } = masks(this.#p))
     if (segments) checkSegments(segments)
+    if (fixed && (!segments || fixed.length !== segments.length)) {
+      throw new FormatError('fixed-size flags need one flag per segment', 'E_SEGMENTS', {})
+    }
+    checkFixedSize(fixedSize)
     this.#segments = segments
+    this.#fixed = fixed
+    this.#fixedSize = fixedSize
     this.#segLeft = segments ? 0 : Infinity
   }
 
@@ -73,6 +87,14 @@ export class Chunker {
       if (this.#wholeSeg) {
         this.#keep(buf.subarray(at, stop))
         st.len += stop - at
+      } else if (this.#fixedSeg) {
+        const end = Math.min(stop, at + this.#fixedSize - st.len)
+        this.#keep(buf.subarray(at, end))
+        st.len += end - at
+        this.#segLeft -= end - at
+        at = end
+        if (st.len === this.#fixedSize || this.#segLeft === 0) out.push(this.#close())
+        continue
       } else {
         const cut = scan(buf, at, stop, st, this.#p, this.#maskS, this.#maskL)
         if (cut >= 0) {
@@ -109,6 +131,7 @@ export class Chunker {
     if (this.#seg >= segments.length) throw mismatch(segments, `longer than its ${segments.length} segments`)
     this.#segLeft = segments[this.#seg]!
     this.#wholeSeg = this.#segLeft <= this.#p.max
+    this.#fixedSeg = !this.#wholeSeg && this.#fixed?.[this.#seg] === true
   }
 
   /** Hold a view for the open chunk; runs of tiny views are merged so bookkeeping stays O(max). */
@@ -138,6 +161,12 @@ function checkSegments(segments: readonly number[]): void {
       throw new FormatError(`segment ${i} has length ${len}; lengths must be non-negative integers`,
         'E_SEGMENTS', { index: i, length: len })
     }
+  }
+}
+
+export function checkFixedSize(n: number): void {
+  if (!Number.isSafeInteger(n) || n < MIN_CHUNK_FLOOR || n > MAX_CHUNK_CEIL) {
+    throw new FormatError(`fixed chunk size ${n} must be an integer from ${MIN_CHUNK_FLOOR} to ${MAX_CHUNK_CEIL}`, 'E_SEGMENTS', { fixedSize: n })
   }
 }
 

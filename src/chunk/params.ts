@@ -20,6 +20,13 @@ export interface CdcParams {
  */
 export const DEFAULT_CDC: CdcParams = Object.freeze({ min: 64 * 1024, avg: 256 * 1024, max: 1024 * 1024 })
 
+/**
+ * Chunk size inside segments a format marks as fixed (tensor data, whose bytes never shift): such a
+ * segment longer than DEFAULT_CDC.max is cut every FIXED_CHUNK bytes from its first byte. Chosen by
+ * measurement (bench/chunk-sizes.ts, spec/chunking.md section 4).
+ */
+export const FIXED_CHUNK = 256 * 1024
+
 /** Normalization level: MaskS has log2(avg)+NC bits, MaskL has log2(avg)-NC bits. */
 export const NORMALIZATION = 2
 

@@ -10,6 +10,7 @@ import { readExact, type ReadAt } from './reader.js'
 import { parseSafetensorsHeader, safetensorsHeaderLength, safetensorsSegments, type TensorInfo } from './safetensors.js'
 import { SNIFF_BYTES, sniff, type FormatName } from './sniff.js'
 import { readZipLayout, zipSegments } from './zip.js'
+import { fixedFlags } from './segments.js'
 
 export type { FormatName } from './sniff.js'
 export type { TensorInfo } from './safetensors.js'
@@ -24,6 +25,12 @@ export interface FileDescription {
    * malformed; the caller then stores it as opaque bytes.
    */
   segments: number[] | null
+  /**
+   * One flag per segment: true where the segment is tensor data, whose bytes never shift (a
+   * fine-tune changes values in place): such a segment is cut into fixed-size chunks from its first
+   * byte (spec/chunking.md). Absent or false: FastCDC.
+   */
+  fixed?: boolean[]
   tensors?: TensorInfo[]
   /** Set when the file claims a known format but its layout is malformed or hostile. */
   warning?: string
@@ -56,7 +63,8 @@ export async function describeFile(read: ReadAt, size: number): Promise<FileDesc
         const need = 8 + safetensorsHeaderLength(head)
         const bytes = head.length >= need ? head : await io(0, Math.min(need, size))
         const layout = parseSafetensorsHeader(bytes, size)
-        return { format, segments: safetensorsSegments(layout, size), tensors: layout.tensors }
+        const segments = safetensorsSegments(layout, size)
+        return { format, segments, fixed: fixedFlags(segments, layout.tensors.map((t) => t.start)), tensors: layout.tensors }
       }
       case 'npy': {
         const need = npyHeaderLength(head)
@@ -66,15 +74,22 @@ export async function describeFile(read: ReadAt, size: number): Promise<FileDesc
           name: '', dtype: typeof header.descr === 'string' ? header.descr : JSON.stringify(header.descr),
           shape: header.shape, start: header.dataOffset, end: size,
         }]
-        return { format, segments: npySegments(header, size), tensors }
+        const segments = npySegments(header, size)
+        return { format, segments, fixed: fixedFlags(segments, [header.dataOffset]), tensors }
       }
       case 'gguf': {
         const layout = await readGgufLayout(io, size)
-        return { format, segments: ggufSegments(layout, size), tensors: ggufTensorInfos(layout) }
+        const segments = ggufSegments(layout, size)
+        return { format, segments, fixed: fixedFlags(segments, layout.tensors.map((t) => t.start)), tensors: ggufTensorInfos(layout) }
       }
       case 'pytorch-zip': case 'zip': case 'npz': {
         const layout = await readZipLayout(io, size)
-        const out: FileDescription = { format, segments: zipSegments(layout.entries, size) }
+        const segments = zipSegments(layout.entries, size)
+        // tensor storages of a PyTorch zip (data/<key>) and the arrays of an npz; a plain zip's
+        // entries are files of any kind, where an insertion shifts bytes: FastCDC there
+        const tensorEntries = format === 'zip' ? [] : layout.entries.filter((e) => e.method === 0 &&
+          (format === 'npz' ? e.name.endsWith('.npy') : /(^|\/)data\/[^/]+$/.test(e.name)))
+        const out: FileDescription = { format, segments, fixed: fixedFlags(segments, tensorEntries.map((e) => e.dataOffset)) }
         if (format === 'pytorch-zip') {
           const pkl = layout.entries.find((e) => /(^|\/)data\.pkl$/.test(e.name))
           if (!pkl) out.pickle = { ok: false, globals: [], problems: ['no data.pkl entry'], end: 0 }
@@ -115,6 +130,7 @@ async function scanRawPickle(io: ReadAt, size: number): Promise<PickleScan> {
   return { ok: problems.length === 0, globals, problems, end: pos }
 }
 
+export { fixedFlags } from './segments.js'
 export { sniff, isWeightsFile, SNIFF_BYTES } from './sniff.js'
 export { parseSafetensorsHeader, safetensorsHeaderLength, safetensorsSegments, encodeSafetensors } from './safetensors.js'
 export { readZipLayout, zipSegments, hostileZipName } from './zip.js'

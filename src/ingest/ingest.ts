@@ -1,7 +1,15 @@
 /**
- * add's data path for one file: sniff the format -> chunk (tensor boundaries, FastCDC) -> sha256 of
- * each chunk in worker threads -> append to the local store -> file DAG -> root CID; the whole-file
- * sha256 runs alongside. Memory stays bounded by the number of chunks in flight.
+ * add's data path for one file: sniff the format -> chunk (tensor boundaries; fixed-size chunks
+ * inside tensors, FastCDC elsewhere) -> sha256 of each chunk -> append to the local store -> file
+ * DAG -> root CID; the whole-file sha256 runs alongside.
+ *
+ * Large files (WORKER_THRESHOLD and up) go through slabs: the file is read in SLAB_SIZE pieces into
+ * a ring of shared buffers; worker threads hash the chunks of a slab in place (both cores) and one
+ * more hashes the whole file in order; the new chunks of a slab go to the store's pack in one
+ * vectored write; then the slab is reused. Nothing is copied to reach a worker and memory is the
+ * ring (SLABS x SLAB_SIZE) whatever the file's size. Any failure (a write error such as ENOSPC, a
+ * worker that died, an abort) stops the reads at once and is thrown once every slab in flight has
+ * settled: no thread is left waiting.
  */
 import { open, type FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
@@ -9,7 +17,8 @@ import { cidFromDigest, cidOf, RAW } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { HashPool, inlineStreamHasher, type StreamHasher } from '../cas/hash-pool.js'
 import { chunkStream } from '../chunk/chunker.js'
-import { DEFAULT_CDC } from '../chunk/params.js'
+import { ChunkPlanner } from '../chunk/plan.js'
+import { DEFAULT_CDC, FIXED_CHUNK } from '../chunk/params.js'
 import { buildTree } from '../manifest/node.js'
 import { describeFile } from '../formats/index.js'
 import { describeOnnx, type OnnxSignature } from '../onnx/inspect.js'
@@ -17,6 +26,10 @@ import { FormatError, ZooError } from '../errors.js'
 
 const READ_SIZE = 1024 * 1024
 const MAX_INFLIGHT = 8
+/** Bytes read into one slab (one read, one vectored pack write); at least 2x the largest chunk. */
+export const SLAB_SIZE = 8 * 1024 * 1024
+/** Slabs in the ring: how far reading runs ahead of hashing and writing. */
+export const SLABS = 6
 /** Files smaller than this are hashed on the calling thread. */
 export const WORKER_THRESHOLD = 16 * 1024 * 1024
 
@@ -80,27 +93,30 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
       // ONNX: the signature sealed at add time, and boundaries around every inline raw_data tensor
       const o = await describeOnnx(read, size)
       onnx = o.signature
-      if (desc.segments === null) desc.segments = o.segments
+      if (desc.segments === null) { desc.segments = o.segments; if (o.fixed) desc.fixed = o.fixed }
       if (o.warning) desc.warning = o.warning
     }
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
+    const store1 = (segments: number[] | null, fixed: boolean[] | null, warning?: string): Promise<IngestResult> =>
+      pool ? slabsAndStore(fd, size, segments, fixed, store, pool, opts, desc.format, warning)
+        : chunkAndStore(fd, size, segments, fixed, store, opts, desc.format, warning)
     try {
-      const r = await chunkAndStore(fd, size, desc.segments, store, pool, opts, desc.format, desc.warning)
+      const r = await store1(desc.segments, desc.segments ? desc.fixed ?? null : null, desc.warning)
       return onnx ? { ...r, onnx } : r
     } catch (err) {
       // the format's segments did not match the bytes: keep the file exactly, as opaque bytes
-      if (!(err instanceof FormatError) || desc.segments === null) throw err
-      return await chunkAndStore(fd, size, null, store, pool, opts, desc.format,
-        `its ${desc.format} layout did not match its bytes (${err.message}); stored as opaque bytes`)
+      if (!(err instanceof FormatError) || err.code !== 'E_SEGMENTS' || desc.segments === null) throw err
+      return await store1(null, null, `its ${desc.format} layout did not match its bytes (${err.message}); stored as opaque bytes`)
     }
   } finally {
     await fd.close()
   }
 }
 
-async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | null, store: LocalStore,
-                             pool: HashPool | null, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
-  const whole: StreamHasher = pool ? pool.streamHasher() : inlineStreamHasher()
+/** Small files: chunks hashed on this thread as they are cut. */
+async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | null, fixed: boolean[] | null, store: LocalStore,
+                             opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
+  const whole: StreamHasher = inlineStreamHasher()
   const source = (async function* () {
     const hashing: Array<Promise<void>> = []
     for await (const buf of readAll(fd, size, opts.onBytes, opts.signal)) {
@@ -123,13 +139,9 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
     if (half && appended >= size / 2) await opts.crashPoint?.('add-mid-pack')
   }
   try {
-    for await (const chunk of chunkStream(source, segments, DEFAULT_CDC)) {
+    for await (const chunk of chunkStream(source, segments, DEFAULT_CDC, fixed, FIXED_CHUNK)) {
       opts.signal?.throwIfAborted()
-      if (pool && chunk.length >= 64 * 1024) {
-        inflight.push(pool.hash(chunk).then((digest) => ({ cid: cidFromDigest(RAW, digest), bytes: chunk })))
-      } else {
-        inflight.push(Promise.resolve({ cid: cidOf(RAW, chunk), bytes: chunk }))
-      }
+      inflight.push(Promise.resolve({ cid: cidOf(RAW, chunk), bytes: chunk }))
       inflight[inflight.length - 1]!.catch(() => {}) // surfaced by drainOne in order
       if (inflight.length >= MAX_INFLIGHT) await drainOne()
     }
@@ -139,7 +151,12 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
     await whole.digest().catch(() => {})
     throw err
   }
-  const sha256 = await whole.digest()
+  return finish(store, size, await whole.digest(), chunks, format, warning)
+}
+
+/** The file's DAG over its chunks (the empty file gets one empty chunk) and the result. */
+async function finish(store: LocalStore, size: number, sha256: string, chunks: Array<[CID, number]>,
+                      format: string, warning?: string): Promise<IngestResult> {
   if (chunks.length === 0) {
     // the empty file: a zero-length raw chunk keeps every file's root a real object
     const empty = new Uint8Array(0)
@@ -149,4 +166,95 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   }
   const root = await buildTree(chunks, (cid, bytes) => store.putVerified(cid, bytes))
   return { size, sha256, root, format, chunks: chunks.length, ...(warning ? { warning } : {}) }
+}
+
+interface SlabWork { slab: number; done: Promise<Array<[CID, number]>> }
+
+/** Large files: the slab pipeline described at the top of this file. */
+async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | null, fixed: boolean[] | null, store: LocalStore,
+                             pool: HashPool, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
+  const plan = new ChunkPlanner(size, segments, fixed, DEFAULT_CDC, FIXED_CHUNK) // E_SEGMENTS before any byte is read
+  const ring = await pool.slabs(SLABS, SLAB_SIZE)
+  const chunks: Array<[CID, number]> = []
+  const inflight: SlabWork[] = []
+  let appended = 0
+  let halfway = false
+  let failed = null as { err: unknown } | null
+  // the whole-file digest sees each byte once, in file order (carried bytes are not fed again); its
+  // worker takes messages in the order they are posted
+  const wholeDone: Array<Promise<void>> = []
+  const settle = async (w: SlabWork): Promise<void> => {
+    try {
+      chunks.push(...await w.done)
+    } finally { ring.release(w.slab) }
+  }
+  let pos = 0 // next file byte to read
+  let prev: { slab: number; start: number; length: number } | null = null // window of the previous slab
+  try {
+    while (!plan.done) {
+      opts.signal?.throwIfAborted()
+      if (failed) throw failed.err
+      if (inflight.length >= SLABS - 1) await settle(inflight.shift()!)
+      const slab = await ring.acquire()
+      const buf = ring.slabs[slab]!
+      // the uncut tail of the previous slab (less than one chunk) starts this one
+      const carry: number = prev ? prev.start + prev.length - plan.next : 0
+      if (prev && carry > 0) buf.set(ring.slabs[prev.slab]!.subarray(plan.next - prev.start, prev.length), 0)
+      const start = plan.next
+      const want = Math.min(SLAB_SIZE - carry, size - pos)
+      let got = 0
+      while (got < want) {
+        const { bytesRead } = await fd.read(buf, carry + got, want - got, pos + got)
+        if (bytesRead === 0) throw new ZooError(`the file shrank while it was being read (${pos + got} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
+        got += bytesRead
+      }
+      pos += got
+      if (pos === size && (await fd.read(Buffer.allocUnsafe(1), 0, 1, pos)).bytesRead !== 0) {
+        throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
+      }
+      opts.onBytes?.(got)
+      const hashed = ring.update(slab, carry, got)
+      hashed.catch(() => {}) // awaited by this slab's work below
+      wholeDone.push(hashed)
+      if (wholeDone.length > SLABS) wholeDone.shift()
+      const length: number = carry + got
+      const ends: number[] = []
+      plan.cut(buf.subarray(0, length), start, ends)
+      const offs: number[] = []
+      const lens: number[] = []
+      let at = start
+      for (const end of ends) { offs.push(at - start); lens.push(end - at); at = end }
+      const done = (async (): Promise<Array<[CID, number]>> => {
+        const digests = await ring.hashRanges(slab, offs, lens)
+        const items = offs.map((off, i) => ({
+          cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32)),
+          bytes: buf.subarray(off, off + lens[i]!),
+        }))
+        await store.putBatchVerified(items)
+        await hashed // the slab is reused only once the whole-file digest has read it
+        return items.map(({ cid, bytes }) => [cid, bytes.length])
+      })()
+      done.catch((err) => { failed ??= { err } })
+      inflight.push({ slab, done })
+      prev = { slab, start, length }
+      // crash and pause points in chunk order, once this slab's chunks are appended
+      if (opts.crashPoint) {
+        await settle(inflight.shift()!)
+        for (const [, n] of chunks.slice(chunks.length - ends.length)) {
+          await opts.crashPoint('after-chunk')
+          appended += n
+          if (!halfway && appended >= size / 2) { halfway = true; await opts.crashPoint('add-mid-pack') }
+        }
+      }
+    }
+    while (inflight.length) await settle(inflight.shift()!)
+  } catch (err) {
+    await Promise.allSettled(inflight.map((w) => w.done))
+    for (const w of inflight) ring.release(w.slab)
+    await Promise.allSettled(wholeDone)
+    await ring.digest().catch(() => {})
+    throw err
+  }
+  await Promise.all(wholeDone)
+  return finish(store, size, await ring.digest(), chunks, format, warning)
 }

@@ -8,6 +8,7 @@
  */
 import { FormatError } from '../errors.js'
 import type { ReadAt } from '../formats/reader.js'
+import { fixedFlags } from '../formats/segments.js'
 import { ProtoFile, fieldsOf, int64, protoFail, protoString, repeatedVarints, WIRE, type Field } from './protobuf-read.js'
 
 /** TensorProto.DataType -> the element type name onnxruntime-node uses, and bits per element. */
@@ -313,10 +314,11 @@ export function onnxSegments(layout: OnnxLayout, size: number): number[] {
 }
 
 /** Layout, signature and segments in one call; never throws for bad content (`warning` instead). */
-export async function describeOnnx(read: ReadAt, size: number): Promise<{ signature?: OnnxSignature; segments: number[] | null; warning?: string }> {
+export async function describeOnnx(read: ReadAt, size: number): Promise<{ signature?: OnnxSignature; segments: number[] | null; fixed?: boolean[]; warning?: string }> {
   try {
     const layout = await readOnnxLayout(read, size)
-    return { signature: onnxSignature(layout), segments: onnxSegments(layout, size) }
+    const segments = onnxSegments(layout, size)
+    return { signature: onnxSignature(layout), segments, fixed: fixedFlags(segments, layout.initializers.flatMap((t) => t.raw ? [t.raw.start] : [])) }
   } catch (err) {
     if (err instanceof FormatError) return { segments: null, warning: `onnx: ${err.message}` }
     throw err

@@ -1,0 +1,80 @@
+/**
+ * The chunk rules of spec/chunking.md as cut positions over windows of a file, for data paths that
+ * read into their own buffers and want offsets rather than copies (the add pipeline reads slabs of
+ * shared memory and hashes ranges of them in worker threads). Cuts are identical to Chunker's
+ * (src/chunk/chunker.ts) for the same bytes, segments, flags and parameters; tests hold both to the
+ * golden vectors.
+ */
+import { FormatError } from '../errors.js'
+import { findCut } from './fastcdc.js'
+import { checkFixedSize } from './chunker.js'
+import { DEFAULT_CDC, FIXED_CHUNK, validateParams, type CdcParams } from './params.js'
+
+export class ChunkPlanner {
+  readonly #p: CdcParams
+  readonly #fixedSize: number
+  /** Regions [start, end) with how they are cut, zero-length segments left out. */
+  readonly #regions: Array<{ start: number; end: number; how: 'whole' | 'fixed' | 'cdc' }> = []
+  #r = 0
+  /** File offset of the first byte not yet in a chunk. */
+  next = 0
+
+  /**
+   * `size` is the file's length; `segments` (or null: one region) must sum to it, else FormatError
+   * E_SEGMENTS (the caller then plans again with null, as for Chunker).
+   */
+  constructor(readonly size: number, segments: readonly number[] | null, fixed: readonly boolean[] | null = null,
+              params: CdcParams = DEFAULT_CDC, fixedSize = FIXED_CHUNK) {
+    this.#p = validateParams(params)
+    checkFixedSize(fixedSize)
+    this.#fixedSize = fixedSize
+    if (segments === null) {
+      if (size > 0) this.#regions.push({ start: 0, end: size, how: size <= 0 ? 'whole' : 'cdc' })
+      return
+    }
+    if (fixed && fixed.length !== segments.length) throw new FormatError('fixed-size flags need one flag per segment', 'E_SEGMENTS', {})
+    let at = 0
+    for (const [i, len] of segments.entries()) {
+      if (!Number.isSafeInteger(len) || len < 0) {
+        throw new FormatError(`segment ${i} has length ${len}; lengths must be non-negative integers`, 'E_SEGMENTS', { index: i, length: len })
+      }
+      if (len === 0) continue
+      const how = len <= this.#p.max ? 'whole' : fixed?.[i] === true ? 'fixed' : 'cdc'
+      this.#regions.push({ start: at, end: at + len, how })
+      at += len
+    }
+    if (at !== size) {
+      throw new FormatError(`source is ${at < size ? 'longer' : 'shorter'} than its segments (segments sum to ${at} bytes, the file has ${size})`,
+        'E_SEGMENTS', { segmentsTotal: at })
+    }
+  }
+
+  /** Whether every byte is in a chunk. */
+  get done(): boolean { return this.next >= this.size }
+
+  /**
+   * Cut what can be cut in `win`, which holds the file's bytes [winStart, winStart + win.length) and
+   * must start at or before `next`. Pushes the absolute end offset of each chunk whose end no later
+   * byte can change onto `ends`; `next` moves to the first byte of the first chunk not yet cut. A
+   * window holding at least DEFAULT max bytes past `next` (or the rest of the file) always cuts one.
+   */
+  cut(win: Uint8Array, winStart: number, ends: number[]): void {
+    const winEnd = winStart + win.length
+    if (this.next < winStart) throw new RangeError(`window starts at ${winStart}, after the next uncut byte ${this.next}`)
+    while (this.next < winEnd && this.#r < this.#regions.length) {
+      const reg = this.#regions[this.#r]!
+      let end: number
+      if (reg.how === 'whole') end = reg.end
+      else if (reg.how === 'fixed') end = Math.min(reg.end, this.next + this.#fixedSize)
+      else {
+        const stop = Math.min(reg.end, winEnd)
+        if (stop < reg.end && stop - this.next < this.#p.max) return // the cut may lie past the window
+        end = findCut(win, this.next - winStart, stop - winStart, this.#p) + winStart
+      }
+      if (end > winEnd) return
+      ends.push(end)
+      this.next = end
+      if (end === reg.end) this.#r++
+    }
+  }
+}
