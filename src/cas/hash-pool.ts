@@ -28,7 +28,7 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ id: m.id, digest: out.buffer }, [out.buffer])
   } else if (m.op === 'slab-update') {
     if (!stream) stream = createHash('sha256')
-    stream.update(slabs[m.slab].subarray(m.off, m.off + m.len))
+    for (let i = 0; i < m.offs.length; i++) stream.update(slabs[m.slab].subarray(m.offs[i], m.offs[i] + m.lens[i]))
     parentPort.postMessage({ id: m.id })
   } else if (m.op === 'hash') {
     const d = createHash('sha256').update(new Uint8Array(m.buf, m.off, m.len)).digest()
@@ -213,7 +213,12 @@ export class SlabRing {
 
   /** Feed slab bytes, in order, to the whole-stream digest (one worker; see digest()). */
   async update(slab: number, off: number, len: number): Promise<void> {
-    if (len > 0) await this.stream.call({ op: 'slab-update', slab, off, len }, [])
+    if (len > 0) await this.stream.call({ op: 'slab-update', slab, offs: [off], lens: [len] }, [])
+  }
+
+  /** update() for several ranges of one slab, in order, in one message. */
+  async updateRanges(slab: number, offs: number[], lens: number[]): Promise<void> {
+    if (offs.length > 0) await this.stream.call({ op: 'slab-update', slab, offs, lens }, [])
   }
 
   /** Hex sha256 of everything passed to update() since the last digest. */

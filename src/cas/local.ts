@@ -362,6 +362,27 @@ export class LocalStore implements Store {
     return bytesRead === e.length ? bytes : bytes.subarray(0, bytesRead)
   }
 
+  /**
+   * Read `target.length` bytes of pack `pack` from `offset` into `target`, unchecked (several
+   * objects and the record headers between them: src/cas/pack-read.ts hashes each object). Bytes
+   * past the end of a truncated pack read as zeros, so the objects there fail their check.
+   */
+  async readPackRange(pack: string, offset: number, target: Uint8Array): Promise<void> {
+    if (this.cur && pack === this.cur.name) await this.writePending()
+    const fd = await this.fd(pack)
+    let got = 0
+    while (got < target.length) {
+      const { bytesRead } = await fd.read(target, got, target.length - got, offset + got)
+      if (bytesRead === 0) { target.fill(0, got); break }
+      got += bytesRead
+    }
+  }
+
+  /** Where an object lives, from what this handle has loaded (no rescan): for batch readers. */
+  entryOf(cid: CID): Entry | undefined {
+    return this.index.get(key(cid))
+  }
+
   private async fd(pack: string): Promise<FileHandle> {
     if (this.cur && pack === this.cur.name) return this.cur.fd
     // concurrent readers share one open (caching the promise, not the handle, avoids leaking fds)

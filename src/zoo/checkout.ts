@@ -2,7 +2,7 @@
  * Writing a model version's files out of the store: every chunk verified against its CID, every
  * file against its size and sha256, renamed into place only when the whole model is good.
  */
-import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
+import { open, rename, rm, lstat, mkdir, type FileHandle } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { fileChunks } from '../manifest/node.js'
@@ -13,8 +13,14 @@ import type { Store } from '../cas/store.js'
 import { tempName, ownedTempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
-import { HashPool, inlineStreamHasher } from '../cas/hash-pool.js'
+import { HashPool, inlineStreamHasher, type SlabRing } from '../cas/hash-pool.js'
 import { WORKER_THRESHOLD } from '../ingest/ingest.js'
+import { readBatches, type ReadItem } from '../cas/pack-read.js'
+import { digestMatches } from '../cas/cid.js'
+import { MAX_OBJECT_SIZE } from '../cas/store.js'
+
+/** Slabs of MAX_OBJECT_SIZE bytes that get and verify read packs into (4 x 16 MiB). */
+export const READ_SLABS = 4
 
 /** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
 async function checkNoSymlinks(base: string, target: string): Promise<void> {
@@ -59,7 +65,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   if (!seal.ok) throw new CheckError(`model ${m.name}@v${m.version}: its manifest does not match its seal (recorded ${m.seal}, content gives ${seal.expected}); it was modified after sealing: run \`git zoo verify\``, 'E_SEAL_MISMATCH')
   const base = resolve(outDir)
   const total = m.files.reduce((a, f) => a + f.size, 0)
-  const pool = total >= WORKER_THRESHOLD && store instanceof LocalStore ? new HashPool() : null
+  const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
+  // the local store: runs of chunks read straight from its packs into shared slabs (src/cas/pack-read.ts)
+  const ring = pool && store instanceof LocalStore ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE) : null
   const temps: Array<{ tmp: string; target: string }> = []
   const createdDirs: string[] = []
   let renamed = 0
@@ -80,6 +88,19 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       const tmp = opts.owner ? ownedTempName(target, opts.owner.pid) : tempName(target)
       const fd = await open(tmp, 'wx', 0o644)
       temps.push({ tmp, target })
+      if (ring && store instanceof LocalStore) {
+        let written: { size: number; sha256: string }
+        try {
+          written = await writeFromPacks(f, store, ring, fd, onBytes, signal)
+          await fd.sync()
+        } finally { await fd.close() }
+        if (written.size !== f.size || written.sha256 !== f.sha256) {
+          throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${written.size} bytes with sha256 ${written.sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
+        }
+        out.push({ path: f.path, size: written.size, sha256: written.sha256, target })
+        await opts.crashPoint?.('get-file-written')
+        continue
+      }
       const whole = pool ? pool.streamHasher() : inlineStreamHasher()
       let size = 0
       try {
@@ -126,6 +147,63 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
     // folders this call created stay only if the model was written
     if (renamed === 0) for (const d of createdDirs.reverse()) await rm(d, { recursive: true, force: true })
     await pool?.close()
+  }
+}
+
+/**
+ * One file from the local store: its chunks located in the packs, read in runs into slabs, each
+ * checked against its CID in the workers, written at their place in the file with one vectored write
+ * per slab while the whole-file sha256 reads the same slab. Returns the size and sha256 written.
+ */
+async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, fd: FileHandle,
+                              onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
+  const items: ReadItem[] = []
+  let listed = 0
+  for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+    signal?.throwIfAborted()
+    const entry = await store.locate(cid)
+    if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
+    items.push({ cid, entry: entry! })
+    listed += entry!.length
+    if (listed > f.size) break // the manifest's size check fails below; read no further
+  }
+  let pos = 0
+  await readBatches(store, ring, items, async (b) => {
+    for (const [k, it] of b.items.entries()) {
+      const cid = items[it.index]!.cid
+      if (!digestMatches(cid, b.digests.subarray(32 * k, 32 * k + 32))) {
+        throw new CorruptObjectError(`object ${cid} from ${store.location} does not match its CID (${it.len} bytes read)`, { cid: String(cid), where: store.location })
+      }
+    }
+    const offs = b.items.map((it) => it.off)
+    const lens = b.items.map((it) => it.len)
+    let n = 0
+    for (const l of lens) n += l
+    const at = pos
+    pos += n
+    const hashed = ring.updateRanges(b.slab, offs, lens)
+    hashed.catch(() => {}) // awaited below
+    await writeAllAt(fd, b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)), at)
+    await hashed
+    onBytes?.(n)
+  }, signal)
+  return { size: pos, sha256: await ring.digest() }
+}
+
+/** Write every byte of `views`, in order, from file position `at` (writev may write less than asked). */
+async function writeAllAt(fd: FileHandle, views: Uint8Array[], at: number): Promise<void> {
+  let total = 0
+  for (const v of views) total += v.length
+  let done = 0
+  while (done < total) {
+    let skip = done
+    const rest: Uint8Array[] = []
+    for (const v of views) {
+      if (skip >= v.length) { skip -= v.length; continue }
+      rest.push(skip > 0 ? v.subarray(skip) : v)
+      skip = 0
+    }
+    done += (await fd.writev(rest, at + done)).bytesWritten
   }
 }
 

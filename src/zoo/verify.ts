@@ -8,6 +8,9 @@ import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
 import { HashPool } from '../cas/hash-pool.js'
 import { RAW, digestMatches } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
+import { readBatches, type ReadItem } from '../cas/pack-read.js'
+import { MAX_OBJECT_SIZE } from '../cas/store.js'
+import { READ_SLABS } from './checkout.js'
 import type { Repo } from '../repo.js'
 import { MANIFEST_FILE, MODELS_DIR } from '../manifest/manifest.js'
 
@@ -63,7 +66,8 @@ export interface VerifyResult {
 
 /**
  * Check models: the seal against the manifest's content, every node (strict dag-cbor, sizes), and
- * every chunk re-hashed (in worker threads); each object once however many models share it.
+ * every chunk re-hashed (in worker threads, read from the packs in runs: src/cas/pack-read.ts);
+ * each object once however many models share it.
  */
 export async function verifyModels(manifests: Manifest[], store: LocalStore, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const problems: Problem[] = []
@@ -76,58 +80,66 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     problems.push(p)
     opts.onProblem?.(p)
   }
-  const verdict = new Map<string, Promise<string | null>>() // object -> problem or null
-  const pool = new HashPool()
-  const inflight: Array<Promise<void>> = []
-  const checkChunk = (cid: CID): Promise<string | null> => {
-    const key = cid.toString()
-    let v = verdict.get(key)
-    if (!v) {
-      v = (async () => {
-        let bytes: Uint8Array
-        try { bytes = await store.readUnverified(cid) } catch (err) {
-          const problem = storeProblem(err)
+  // 1. walk every file's tree (nodes checked as they are read); chunks are collected, each once
+  const chunks = new Map<string, { cid: CID; refs: Array<{ model: string; path: string }> }>()
+  for (const m of manifests) {
+    const model = `${m.name}@v${m.version}`
+    const seal = checkSeal(m)
+    if (!seal.ok) report({ model, path: null, object: m.seal, problem: `seal mismatch: the manifest's content gives ${seal.expected}` })
+    for (const f of m.files) {
+      const walk = async (cid: CID): Promise<number> => {
+        if (cid.code === RAW) {
+          const k = cid.toString()
+          let c = chunks.get(k)
+          if (!c) chunks.set(k, c = { cid, refs: [] })
+          c.refs.push({ model, path: f.path })
+          return -1
+        }
+        let node
+        try { node = decodeNode(await store.get(cid), cid) } catch (err) {
+          const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed node: ${err.message}` : null)
           if (!problem) throw err
-          return problem
+          report({ model, path: f.path, object: cid.toString(), problem })
+          return NaN
         }
-        return digestMatches(cid, await pool.hash(bytes)) ? null : 'corrupt'
-      })()
-      verdict.set(key, v)
-    }
-    return v
-  }
-  try {
-    for (const m of manifests) {
-      const model = `${m.name}@v${m.version}`
-      const seal = checkSeal(m)
-      if (!seal.ok) report({ model, path: null, object: m.seal, problem: `seal mismatch: the manifest's content gives ${seal.expected}` })
-      for (const f of m.files) {
-        // walk the file's tree; chunks are checked concurrently, a bounded number at a time
-        const walk = async (cid: CID): Promise<number> => {
-          if (cid.code === RAW) {
-            const p = checkChunk(cid).then((problem) => { if (problem) report({ model, path: f.path, object: cid.toString(), problem }) })
-            inflight.push(p)
-            if (inflight.length > 16) await inflight.shift()
-            return -1
-          }
-          let node
-          try { node = decodeNode(await store.get(cid), cid) } catch (err) {
-            const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed node: ${err.message}` : null)
-            if (!problem) throw err
-            report({ model, path: f.path, object: cid.toString(), problem })
-            return NaN
-          }
-          for (const [child] of node.links) await walk(child)
-          return node.size
-        }
-        const root = CID.parse(f.root)
-        const size = await walk(root)
-        if (root.code !== RAW && !Number.isNaN(size) && size !== f.size) {
-          report({ model, path: f.path, object: f.root, problem: `size mismatch: the chunk tree holds ${size} bytes, the manifest says ${f.size}` })
-        }
+        for (const [child] of node.links) await walk(child)
+        return node.size
+      }
+      const root = CID.parse(f.root)
+      const size = await walk(root)
+      if (root.code !== RAW && !Number.isNaN(size) && size !== f.size) {
+        report({ model, path: f.path, object: f.root, problem: `size mismatch: the chunk tree holds ${size} bytes, the manifest says ${f.size}` })
       }
     }
-    await Promise.all(inflight)
+  }
+  // 2. every chunk re-hashed, read from the packs in pack order, in runs, by both cores
+  const bad = (c: { cid: CID; refs: Array<{ model: string; path: string }> }, problem: string): void => {
+    for (const r of c.refs) report({ model: r.model, path: r.path, object: c.cid.toString(), problem })
+  }
+  const located: Array<ReadItem & { c: { cid: CID; refs: Array<{ model: string; path: string }> } }> = []
+  for (const c of chunks.values()) {
+    const entry = store.entryOf(c.cid) ?? await store.locate(c.cid)
+    if (entry) { located.push({ cid: c.cid, entry, c }); continue }
+    try { await store.readUnverified(c.cid) } catch (err) {
+      const problem = storeProblem(err)
+      if (!problem) throw err
+      bad(c, problem)
+    }
+  }
+  located.sort((x, y) => (x.entry.pack < y.entry.pack ? -1 : x.entry.pack > y.entry.pack ? 1 : x.entry.offset - y.entry.offset))
+  if (located.length === 0) return { problems, notFetched: [...notFetched.values()] }
+  const pool = new HashPool()
+  try {
+    const ring = await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE)
+    await readBatches(store, ring, located, async (b) => {
+      for (const [k, it] of b.items.entries()) {
+        if (!digestMatches(located[it.index]!.cid, b.digests.subarray(32 * k, 32 * k + 32))) bad(located[it.index]!.c, 'corrupt')
+      }
+    }, undefined, (index, err) => {
+      const problem = storeProblem(err)
+      if (!problem) throw err
+      bad(located[index]!.c, problem)
+    })
   } finally {
     await pool.close()
   }
