@@ -1,0 +1,193 @@
+/**
+ * The local data path against its peers, in one run (issue 11; table in spec/performance.md).
+ * Not part of the test suite.
+ *
+ * Writes a safetensors checkpoint of 16 MiB float32 tensors (1 GiB: 64 tensors) and a fine-tune that
+ * changes every tenth tensor, then, for each of `--rounds` rounds (median reported), times:
+ *   cp + sync of the file, openssl dgst -sha256 of each file,
+ *   git zoo add (new checkpoint), add (fine-tune), get (+ fsync, done by get), verify,
+ *   borg create --compression none (each file), borg extract, borg check --verify-data,
+ *   restic backup (each file), restic restore, restic check --read-data,
+ *   git annex add + commit (each file), git annex fsck,
+ *   git lfs track + add + commit (each file), git lfs fsck,
+ * skipping with a note any peer that is not installed. Every figure is wall seconds, CPU seconds
+ * (user + sys of the process tree) and peak RSS, with the 1-minute load average when it started: the
+ * machine may be shared, so compare ratios from the same run. Then each ratio against its target.
+ *
+ *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep]
+ *
+ * --size is in GiB; 4 and 16 are the memory runs (use --zoo-only there: peak RSS of add and get
+ * must stay under 256 MiB whatever the size). Needs about 10x --size GiB free under the temp folder.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, readFileSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { writeBaseAndFineTune, TENSOR } from './checkpoint.js'
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
+const BIN = join(ROOT, 'bin', 'git-zoo.js')
+const argv = process.argv.slice(2)
+const opt = (name: string, def: number): number => { const i = argv.indexOf(name); return i === -1 ? def : Number(argv[i + 1]) }
+const GIB = opt('--size', 1)
+const ROUNDS = Math.max(1, opt('--rounds', 2))
+const ZOO_ONLY = argv.includes('--zoo-only')
+const SIZE = Math.round(GIB * 1024 * 1024 * 1024 / TENSOR) * TENSOR
+
+interface Run { wall: number; cpu: number; rssMiB: number; load: number; stdout?: string }
+
+function load1(): number { return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) }
+
+/** Run `script` with sh under GNU time; throws with its output when it fails. */
+function timed(script: string, cwd: string, env: Record<string, string> = {}): Run {
+  const load = load1()
+  const r = spawnSync('/usr/bin/time', ['-f', '@@TIME %e %U %S %M', 'sh', '-c', script], {
+    cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26,
+  })
+  const line = r.stderr.split('\n').find((l) => l.startsWith('@@TIME '))
+  if (r.status !== 0 || !line) throw new Error(`failed (${r.status}): ${script}\n${r.stdout}\n${r.stderr}`)
+  const [wall, user, sys, kib] = line.slice(7).split(' ').map(Number) as [number, number, number, number]
+  return { wall, cpu: user + sys, rssMiB: kib / 1024, load, stdout: r.stdout }
+}
+
+function sh(script: string, cwd: string, env: Record<string, string> = {}): string {
+  const r = spawnSync('sh', ['-c', script], { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 })
+  if (r.status !== 0) throw new Error(`failed (${r.status}): ${script}\n${r.stdout}\n${r.stderr}`)
+  return r.stdout
+}
+
+function have(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' })
+  return r.status === 0
+}
+
+const results = new Map<string, Run[]>()
+const notes: string[] = []
+function record(label: string, run: Run): void {
+  const list = results.get(label) ?? []
+  list.push(run)
+  results.set(label, list)
+}
+function median(label: string): Run | undefined {
+  const list = results.get(label)
+  if (!list?.length) return undefined
+  const pick = (f: (r: Run) => number): number => { const xs = list.map(f).sort((a, b) => a - b); const m = xs.length >> 1; return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2 }
+  return { wall: pick((r) => r.wall), cpu: pick((r) => r.cpu), rssMiB: Math.max(...list.map((r) => r.rssMiB)), load: pick((r) => r.load) }
+}
+
+function gitRepo(dir: string): void {
+  mkdirSync(dir, { recursive: true })
+  sh('git init -q . && git config user.name bench && git config user.email bench@example.invalid && git config commit.gpgsign false', dir)
+}
+
+const work = mkdtempSync(join(tmpdir(), 'zoo-peers-'))
+const zooCmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`
+try {
+  const { base, fineTune, tensors, changed } = writeBaseAndFineTune(work, SIZE)
+  console.log(`checkpoint ${(SIZE / 2 ** 30).toFixed(2)} GiB, ${tensors} float32 tensors of 16 MiB; fine-tune changes ${changed} (${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB); ${ROUNDS} rounds, medians; CPU = user+sys`)
+  const peers = {
+    borg: !ZOO_ONLY && have('borg', ['--version']),
+    restic: !ZOO_ONLY && have('restic', ['version']),
+    annex: !ZOO_ONLY && have('git', ['annex', 'version']),
+    lfs: !ZOO_ONLY && have('git', ['lfs', 'version']),
+  }
+  if (!ZOO_ONLY) for (const [k, ok] of Object.entries(peers)) if (!ok) notes.push(`${k}: not installed, skipped`)
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    process.stderr.write(`round ${round}/${ROUNDS}\n`)
+    record('cp + sync', timed(`cp ${base} copy.bin && sync copy.bin`, work))
+    rmSync(join(work, 'copy.bin'))
+    record('openssl dgst -sha256 (new)', timed(`openssl dgst -sha256 ${base} >/dev/null`, work))
+    record('openssl dgst -sha256 (fine-tune)', timed(`openssl dgst -sha256 ${fineTune} >/dev/null`, work))
+
+    const zoo = join(work, 'zoo')
+    gitRepo(zoo)
+    sh(`${zooCmd} init >/dev/null`, zoo)
+    record('git-zoo add (new)', timed(`${zooCmd} add ${base} --name bench/base >/dev/null`, zoo))
+    const ft = timed(`${zooCmd} add ${fineTune} --name bench/ft --json`, zoo)
+    record('git-zoo add (fine-tune)', ft)
+    if (round === 1) {
+      const stored = Number(JSON.parse(ft.stdout!).stored_bytes)
+      notes.push(`git-zoo fine-tune: ${(stored / 2 ** 20).toFixed(1)} MiB stored for ${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB changed`)
+    }
+    record('git-zoo get', timed(`${zooCmd} get bench/base --out ${work}/zoo-out`, zoo))
+    record('git-zoo verify', timed(`${zooCmd} verify bench/base`, zoo))
+    rmSync(zoo, { recursive: true, force: true }); rmSync(join(work, 'zoo-out'), { recursive: true, force: true })
+
+    if (peers.borg) {
+      const env = { BORG_REPO: join(work, 'borg'), BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes' }
+      sh('borg init -e none', work, env)
+      record('borg create (new)', timed(`borg create --compression none ::base ${base}`, work, env))
+      record('borg create (fine-tune)', timed(`borg create --compression none ::ft ${fineTune}`, work, env))
+      mkdirSync(join(work, 'borg-out'))
+      record('borg extract', timed('borg extract ::base && sync', join(work, 'borg-out'), env))
+      record('borg check --verify-data', timed('borg check --verify-data', work, env))
+      rmSync(join(work, 'borg'), { recursive: true, force: true }); rmSync(join(work, 'borg-out'), { recursive: true, force: true })
+    }
+    if (peers.restic) {
+      const env = { RESTIC_REPOSITORY: join(work, 'restic'), RESTIC_PASSWORD: 'bench' }
+      sh('restic init -q', work, env)
+      record('restic backup (new)', timed(`restic backup -q ${base}`, work, env))
+      record('restic backup (fine-tune)', timed(`restic backup -q ${fineTune}`, work, env))
+      const snap = JSON.parse(sh(`restic snapshots --json --path ${base}`, work, env))[0].short_id as string
+      record('restic restore', timed(`restic restore -q ${snap} --target ${work}/restic-out && sync`, work, env))
+      record('restic check --read-data', timed('restic check -q --read-data', work, env))
+      rmSync(join(work, 'restic'), { recursive: true, force: true }); rmSync(join(work, 'restic-out'), { recursive: true, force: true })
+    }
+    if (peers.annex) {
+      const a = join(work, 'annex')
+      gitRepo(a)
+      sh('git annex init -q bench', a)
+      record('git-annex add + commit (new)', timed(`cp --reflink=auto ${base} model.safetensors && git annex add -q model.safetensors && git commit -qm base`, a))
+      record('git-annex add + commit (fine-tune)', timed(`cp --reflink=auto ${fineTune} finetune.safetensors && git annex add -q finetune.safetensors && git commit -qm ft`, a))
+      record('git-annex fsck', timed('git annex fsck -q model.safetensors', a))
+      sh('chmod -R u+w .', a)
+      rmSync(a, { recursive: true, force: true })
+    }
+    if (peers.lfs) {
+      const l = join(work, 'lfs')
+      gitRepo(l)
+      sh("git lfs install --local >/dev/null && git lfs track '*.safetensors' >/dev/null && git add .gitattributes && git commit -qm track", l)
+      record('git-lfs add + commit (new)', timed(`cp ${base} model.safetensors && git add model.safetensors && git commit -qm base`, l))
+      record('git-lfs add + commit (fine-tune)', timed(`cp ${fineTune} finetune.safetensors && git add finetune.safetensors && git commit -qm ft`, l))
+      record('git-lfs fsck', timed('git lfs fsck >/dev/null', l))
+      rmSync(l, { recursive: true, force: true })
+    }
+  }
+
+  console.log('\n| command | wall s | CPU s | peak RSS MiB | load (1 min) |')
+  console.log('|---|---|---|---|---|')
+  for (const label of results.keys()) {
+    const m = median(label)!
+    console.log(`| ${label} | ${m.wall.toFixed(2)} | ${m.cpu.toFixed(2)} | ${m.rssMiB.toFixed(0)} | ${m.load.toFixed(1)} |`)
+  }
+  const gib = SIZE / 2 ** 30
+  const ratio = (what: string, a: string, b: string, target: string, ok: (x: number) => boolean, f: (r: Run) => number = (r) => r.wall): void => {
+    const x = median(a), y = median(b)
+    if (!x || !y) { console.log(`| ${what} | skipped (${!x ? a : b} not measured) | ${target} | |`); return }
+    const v = f(x) / f(y)
+    console.log(`| ${what} | ${v.toFixed(2)} | ${target} | ${ok(v) ? 'met' : 'NOT met'} |`)
+  }
+  console.log('\n| ratio (wall unless said) | value | target | |')
+  console.log('|---|---|---|---|')
+  ratio('add new / (cp + sync)', 'git-zoo add (new)', 'cp + sync', '<= 1.3', (v) => v <= 1.3)
+  ratio('borg create new / add new', 'borg create (new)', 'git-zoo add (new)', '>= 2', (v) => v >= 2)
+  const addNew = median('git-zoo add (new)')!
+  console.log(`| add new: CPU s per GiB of new data | ${(addNew.cpu / gib).toFixed(2)} | <= 2.2 | ${addNew.cpu / gib <= 2.2 ? 'met' : 'NOT met'} |`)
+  ratio('add fine-tune / openssl sha256 of it', 'git-zoo add (fine-tune)', 'openssl dgst -sha256 (fine-tune)', '<= 1.25', (v) => v <= 1.25)
+  ratio('borg create fine-tune / add fine-tune', 'borg create (fine-tune)', 'git-zoo add (fine-tune)', '>= 2', (v) => v >= 2)
+  ratio('get / (cp + sync)', 'git-zoo get', 'cp + sync', '<= 1.3', (v) => v <= 1.3)
+  ratio('restic restore / get', 'restic restore', 'git-zoo get', '>= 1.5', (v) => v >= 1.5)
+  ratio('verify / openssl sha256', 'git-zoo verify', 'openssl dgst -sha256 (new)', '<= 0.6', (v) => v <= 0.6)
+  ratio('add new, CPU / openssl CPU', 'git-zoo add (new)', 'openssl dgst -sha256 (new)', '(CPU; floor 2: chunk + file sha256)', () => true, (r) => r.cpu)
+  ratio('add fine-tune, CPU / openssl CPU', 'git-zoo add (fine-tune)', 'openssl dgst -sha256 (fine-tune)', '(CPU; floor 2)', () => true, (r) => r.cpu)
+  for (const op of ['git-zoo add (new)', 'git-zoo get']) {
+    const r = median(op)!
+    console.log(`| ${op}: peak RSS MiB | ${r.rssMiB.toFixed(0)} | <= 256 | ${r.rssMiB <= 256 ? 'met' : 'NOT met'} |`)
+  }
+  if (notes.length) console.log(`\nnotes:\n${notes.map((n) => `- ${n}`).join('\n')}`)
+} finally {
+  if (!argv.includes('--keep')) rmSync(work, { recursive: true, force: true })
+  else console.log(`kept ${work}`)
+}
