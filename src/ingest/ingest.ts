@@ -11,7 +11,8 @@
  * worker that died, an abort) stops the reads at once and is thrown once every slab in flight has
  * settled: no thread is left waiting.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, readdir, type FileHandle } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, cidOf, RAW } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
@@ -21,7 +22,7 @@ import { ChunkPlanner } from '../chunk/plan.js'
 import { DEFAULT_CDC, FIXED_CHUNK } from '../chunk/params.js'
 import { buildTree } from '../manifest/node.js'
 import { describeFile } from '../formats/index.js'
-import { describeOnnx, type OnnxSignature } from '../onnx/inspect.js'
+import { describeOnnx, externalDataSegments, ONNX_SEGMENT_MIN, type OnnxSignature } from '../onnx/inspect.js'
 import { FormatError, ZooError } from '../errors.js'
 
 const READ_SIZE = 1024 * 1024
@@ -78,6 +79,27 @@ async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => v
   if (pos !== size) throw new ZooError(`the file shrank while it was being read (${pos} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
 }
 
+/** The `.onnx` files of a folder (none when it cannot be read). */
+async function listOnnx(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && e.name.endsWith('.onnx')).map((e) => join(dir, e.name)).sort()
+  } catch { return [] }
+}
+
+async function openReader(path: string): Promise<{ read: (o: number, l: number) => Promise<Uint8Array>; size: number; close: () => Promise<void> }> {
+  const fd = await open(path, 'r')
+  const { size } = await fd.stat()
+  return {
+    size,
+    read: async (offset, length) => {
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)))
+      const { bytesRead } = await fd.read(buf, 0, buf.length, offset)
+      return buf.subarray(0, bytesRead)
+    },
+    close: () => fd.close(),
+  }
+}
+
 export async function ingestFile(path: string, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
   const fd = await open(path, 'r')
   try {
@@ -95,6 +117,10 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
       onnx = o.signature
       if (desc.segments === null) { desc.segments = o.segments; if (o.fixed) desc.fixed = o.fixed }
       if (o.warning) desc.warning = o.warning
+    } else if (desc.segments === null && desc.format === 'unknown' && !desc.warning && size > ONNX_SEGMENT_MIN) {
+      // an ONNX model's external data file: its tensors, as the models beside it place them
+      const ext = await externalDataSegments(resolve(path), size, listOnnx, openReader)
+      if (ext) { desc.segments = ext.segments; desc.fixed = ext.fixed }
     }
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
     const store1 = (segments: number[] | null, fixed: boolean[] | null, warning?: string): Promise<IngestResult> =>

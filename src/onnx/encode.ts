@@ -13,7 +13,7 @@
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16 } as const
 
 /** AttributeProto.AttributeType values (onnx.proto). */
-const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
+const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
 
 /** Field numbers, from onnx.proto. */
 const F = {
@@ -22,7 +22,7 @@ const F = {
   entry: { key: 1, value: 2 },
   graph: { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12, valueInfo: 13 },
   node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, docString: 6, domain: 7 },
-  attr: { name: 1, f: 2, i: 3, s: 4, t: 5, floats: 7, ints: 8, strings: 9, type: 20 },
+  attr: { name: 1, f: 2, i: 3, s: 4, t: 5, g: 6, floats: 7, ints: 8, strings: 9, type: 20 },
   tensor: { dims: 1, dataType: 2, name: 8, rawData: 9, docString: 12 },
   valueInfo: { name: 1, type: 2, docString: 3 },
   type: { tensorType: 1 },
@@ -94,6 +94,7 @@ export type AttributeSpec =
   | { name: string; i: number | bigint } | { name: string; f: number } | { name: string; s: string }
   | { name: string; ints: readonly (number | bigint)[] } | { name: string; floats: readonly number[] }
   | { name: string; strings: readonly string[] } | { name: string; t: TensorSpec }
+  | { name: string; g: GraphSpec }
 
 export interface NodeSpec {
   opType: string
@@ -156,6 +157,7 @@ export function encodeAttribute(a: AttributeSpec): Uint8Array {
   else if ('i' in a) w.varint(F.attr.i, a.i).varint(F.attr.type, AttrType.INT)
   else if ('s' in a) w.string(F.attr.s, a.s).varint(F.attr.type, AttrType.STRING)
   else if ('t' in a) w.bytes(F.attr.t, encodeTensor(a.t)).varint(F.attr.type, AttrType.TENSOR)
+  else if ('g' in a) w.bytes(F.attr.g, encodeGraph(a.g)).varint(F.attr.type, AttrType.GRAPH)
   else if ('floats' in a) w.repeatedFloats(F.attr.floats, a.floats).varint(F.attr.type, AttrType.FLOATS)
   else if ('ints' in a) w.repeatedVarints(F.attr.ints, a.ints).varint(F.attr.type, AttrType.INTS)
   else { for (const s of a.strings) w.string(F.attr.strings, s); w.varint(F.attr.type, AttrType.STRINGS) }

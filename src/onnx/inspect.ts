@@ -6,6 +6,7 @@
  * time (signature + chunk segments), by `diff` (initializers as tensors) and before loading a
  * model into onnxruntime (external data must stay inside the model folder). spec/eval.md.
  */
+import { dirname, resolve } from 'node:path'
 import { FormatError } from '../errors.js'
 import type { ReadAt } from '../formats/reader.js'
 import { fixedFlags } from '../formats/segments.js'
@@ -54,6 +55,12 @@ export interface OnnxLayout {
   outputs: OnnxValue[]
   initializers: OnnxInitializer[]
   nodes: number
+  /**
+   * Every inline `raw_data` extent in the file, in file order: the top-level initializers' and those
+   * nested in nodes: Constant (and any other) tensor attributes, and the initializers and nodes of
+   * subgraphs (If/Loop/Scan bodies), at any depth. Chunk segments follow these.
+   */
+  rawExtents: Array<{ start: number; end: number }>
 }
 
 /** What add records per ONNX file (sealed in the file's manifest entry as `onnx`). */
@@ -78,6 +85,8 @@ const F = {
   graph: { node: 1, name: 2, initializer: 5, input: 11, output: 12 },
   tensor: { dims: 1, dataType: 2, floatData: 4, int32Data: 5, stringData: 6, int64Data: 7, name: 8, rawData: 9, doubleData: 10, uint64Data: 11, externalData: 13, dataLocation: 14 },
   entry: { key: 1, value: 2 },
+  node: { attribute: 5 },
+  attr: { t: 5, g: 6, tensors: 10, graphs: 11 },
   valueInfo: { name: 1, type: 2 },
   type: { tensorType: 1, sequenceType: 4, mapType: 5, sparseTensorType: 8, optionalType: 9 },
   tensorType: { elemType: 1, shape: 2 },
@@ -96,7 +105,7 @@ function expectWire(f: Field, wire: number, what: string): void {
 /** Reads the layout of an ONNX file. Throws FormatError (E_PROTOBUF / E_ONNX) on malformed input. */
 export async function readOnnxLayout(read: ReadAt, size: number): Promise<OnnxLayout> {
   const file = new ProtoFile(read, size)
-  const out: OnnxLayout = { irVersion: 0, opsets: [], inputs: [], outputs: [], initializers: [], nodes: 0 }
+  const out: OnnxLayout = { irVersion: 0, opsets: [], inputs: [], outputs: [], initializers: [], nodes: 0, rawExtents: [] }
   let sawGraph = false
   for await (const f of file.fields(0, size)) {
     switch (f.field) {
@@ -125,6 +134,7 @@ export async function readOnnxLayout(read: ReadAt, size: number): Promise<OnnxLa
   }
   if (!sawGraph) throw new FormatError('onnx: the model has no graph', 'E_ONNX')
   if (out.irVersion < 1) throw new FormatError('onnx: the model has no ir_version', 'E_ONNX')
+  out.rawExtents.sort((a, b) => a.start - b.start)
   return out
 }
 
@@ -133,12 +143,17 @@ function sub(bytes: Uint8Array, g: Field): Uint8Array { return bytes.subarray(g.
 async function readGraph(file: ProtoFile, start: number, end: number, out: OnnxLayout): Promise<void> {
   for await (const f of file.fields(start, end)) {
     switch (f.field) {
-      case F.graph.node: out.nodes++; break
+      case F.graph.node:
+        expectWire(f, WIRE.LEN, 'node')
+        out.nodes++
+        await readNodeTensors(file, f.start, f.end, out, 1)
+        break
       case F.graph.name: expectWire(f, WIRE.LEN, 'graph name'); out.graphName = protoString(await file.bytes(f.start, f.end, SMALL), 'graph name'); break
       case F.graph.initializer:
         expectWire(f, WIRE.LEN, 'initializer')
         if (out.initializers.length >= MAX_INITIALIZERS) protoFail(`more than ${MAX_INITIALIZERS} initializers`)
         out.initializers.push(await readTensor(file, f.start, f.end))
+        if (out.initializers.at(-1)!.raw) out.rawExtents.push(out.initializers.at(-1)!.raw!)
         break
       case F.graph.input: expectWire(f, WIRE.LEN, 'input'); out.inputs.push(readValueInfo(await file.bytes(f.start, f.end, SMALL))); break
       case F.graph.output: expectWire(f, WIRE.LEN, 'output'); out.outputs.push(readValueInfo(await file.bytes(f.start, f.end, SMALL))); break
@@ -148,6 +163,40 @@ async function readGraph(file: ProtoFile, start: number, end: number, out: OnnxL
   // before IR version 4 initializers were also listed as inputs; they are not the model's inputs
   const inits = new Set(out.initializers.map((t) => t.name))
   out.inputs = out.inputs.filter((v) => !inits.has(v.name))
+}
+
+/** Subgraphs nest at most this deep (a Loop in an If in a Scan ... is 3). */
+const MAX_GRAPH_DEPTH = 32
+const MAX_NESTED = 10_000_000
+
+/**
+ * The raw_data extents inside a NodeProto: tensor attributes (`t`, `tensors`) and subgraphs (`g`,
+ * `graphs`), whose initializers and nodes are read the same way, recursively.
+ */
+async function readNodeTensors(file: ProtoFile, start: number, end: number, out: OnnxLayout, depth: number): Promise<void> {
+  for await (const f of file.fields(start, end)) {
+    if (f.field !== F.node.attribute || f.wire !== WIRE.LEN) continue
+    for await (const a of file.fields(f.start, f.end)) {
+      if (a.wire !== WIRE.LEN) continue
+      if (a.field === F.attr.t || a.field === F.attr.tensors) await nestedTensor(file, a.start, a.end, out)
+      else if (a.field === F.attr.g || a.field === F.attr.graphs) await readSubgraph(file, a.start, a.end, out, depth + 1)
+    }
+  }
+}
+
+async function nestedTensor(file: ProtoFile, start: number, end: number, out: OnnxLayout): Promise<void> {
+  if (out.rawExtents.length >= MAX_NESTED) protoFail(`more than ${MAX_NESTED} tensors`)
+  const t = await readTensor(file, start, end)
+  if (t.raw) out.rawExtents.push(t.raw)
+}
+
+async function readSubgraph(file: ProtoFile, start: number, end: number, out: OnnxLayout, depth: number): Promise<void> {
+  if (depth > MAX_GRAPH_DEPTH) protoFail(`subgraphs nest more than ${MAX_GRAPH_DEPTH} deep`)
+  for await (const f of file.fields(start, end)) {
+    if (f.wire !== WIRE.LEN) continue
+    if (f.field === F.graph.node) await readNodeTensors(file, f.start, f.end, out, depth)
+    else if (f.field === F.graph.initializer) await nestedTensor(file, f.start, f.end, out)
+  }
 }
 
 async function readTensor(file: ProtoFile, start: number, end: number): Promise<OnnxInitializer> {
@@ -293,19 +342,28 @@ export const ONNX_SEGMENT_MIN = 1024
 
 /**
  * Chunk segments of an ONNX file: a boundary at the start and at the end of every inline
- * `raw_data` payload of at least ONNX_SEGMENT_MIN bytes, so each such tensor's bytes are chunked on
+ * `raw_data` payload of at least ONNX_SEGMENT_MIN bytes (top-level initializers, Constant and other
+ * tensor attributes, subgraph initializers: layout.rawExtents), so each such tensor's bytes are chunked on
  * their own (and dedup against the same tensor anywhere else); everything between (protobuf
  * framing, names, nodes, small tensors) forms the segments in between. Sum = `size`, each > 0.
  */
 export function onnxSegments(layout: OnnxLayout, size: number): number[] {
+  return extentSegments(layout.rawExtents, size)
+}
+
+/**
+ * Segments (each > 0, summing to `size`) with a boundary at the start and end of every extent of at
+ * least ONNX_SEGMENT_MIN bytes; `extents` in file order, not overlapping.
+ */
+export function extentSegments(extents: ReadonlyArray<{ start: number; end: number }>, size: number): number[] {
   const cuts: number[] = [0]
   let last = 0
-  for (const t of layout.initializers) {
-    if (!t.raw || t.raw.end - t.raw.start < ONNX_SEGMENT_MIN) continue
-    if (t.raw.start < last || t.raw.end > size) throw new FormatError('onnx: raw_data extents are not in file order', 'E_ONNX')
-    if (t.raw.start > last) cuts.push(t.raw.start)
-    cuts.push(t.raw.end)
-    last = t.raw.end
+  for (const t of extents) {
+    if (t.end - t.start < ONNX_SEGMENT_MIN) continue
+    if (t.start < last || t.end > size) throw new FormatError('onnx: raw_data extents are not in file order', 'E_ONNX')
+    if (t.start > last) cuts.push(t.start)
+    cuts.push(t.end)
+    last = t.end
   }
   if (last < size) cuts.push(size)
   const segments: number[] = []
@@ -318,7 +376,7 @@ export async function describeOnnx(read: ReadAt, size: number): Promise<{ signat
   try {
     const layout = await readOnnxLayout(read, size)
     const segments = onnxSegments(layout, size)
-    return { signature: onnxSignature(layout), segments, fixed: fixedFlags(segments, layout.initializers.flatMap((t) => t.raw ? [t.raw.start] : [])) }
+    return { signature: onnxSignature(layout), segments, fixed: fixedFlags(segments, layout.rawExtents.map((t) => t.start)) }
   } catch (err) {
     if (err instanceof FormatError) return { segments: null, warning: `onnx: ${err.message}` }
     throw err
@@ -329,4 +387,50 @@ export async function describeOnnx(read: ReadAt, size: number): Promise<{ signat
 export function onnxItemSize(dataType: number): number | undefined {
   const t = ONNX_TYPES[dataType]
   return t && t.bits >= 8 ? t.bits / 8 : undefined
+}
+
+/** At most this many `.onnx` files of a folder are read when looking for a data file's tensors. */
+const EXTERNAL_SCAN_MAX = 64
+
+/**
+ * Chunk segments for an ONNX external-data file (weights kept beside a model, e.g. `model.onnx.data`):
+ * the `.onnx` files in the data file's folder and the folder above it are read (layout only) and
+ * every initializer whose external location resolves to `dataPath` gives its [offset, offset +
+ * length) extent, so each tensor is chunked on its own, with fixed-size chunks, and dedups like an
+ * inline one. `openRead(path)` gives a reader and the size of a model file. Null when no model
+ * names the file or the extents do not fit it (overlapping, past its end): FastCDC then.
+ */
+export async function externalDataSegments(dataPath: string, size: number, listOnnx: (dir: string) => Promise<string[]>,
+                                           openRead: (path: string) => Promise<{ read: ReadAt; size: number; close: () => Promise<void> }>):
+                                           Promise<{ segments: number[]; fixed: boolean[] } | null> {
+  const dirs = [...new Set([dirname(dataPath), dirname(dirname(dataPath))])]
+  const extents = new Map<number, { start: number; end: number }>()
+  let scanned = 0
+  for (const dir of dirs) {
+    for (const model of await listOnnx(dir)) {
+      if (++scanned > EXTERNAL_SCAN_MAX) break
+      let layout: OnnxLayout
+      const f = await openRead(model)
+      try { layout = await readOnnxLayout(f.read, f.size) } catch (err) {
+        if (err instanceof FormatError) continue // not a model we can read: it names nothing
+        throw err
+      } finally { await f.close() }
+      for (const t of layout.initializers) {
+        if (!t.external || resolve(dirname(model), t.external.location) !== dataPath) continue
+        const item = onnxItemSize(t.dataType)
+        const length = t.external.length ?? (item !== undefined ? t.numel * item : undefined)
+        if (length === undefined || length <= 0) continue
+        extents.set(t.external.offset, { start: t.external.offset, end: t.external.offset + length })
+      }
+    }
+  }
+  if (extents.size === 0) return null
+  const sorted = [...extents.values()].sort((a, b) => a.start - b.start)
+  try {
+    const segments = extentSegments(sorted, size)
+    return { segments, fixed: fixedFlags(segments, sorted.map((e) => e.start)) }
+  } catch (err) {
+    if (err instanceof FormatError) return null
+    throw err
+  }
 }
