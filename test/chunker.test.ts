@@ -14,7 +14,8 @@ import { cidOf, RAW } from '../src/cas/cid.js'
 import { FormatError, UsageError } from '../src/errors.js'
 import { chunkStream } from '../src/chunk/chunker.js'
 import { cutsOf, findCut, GEAR } from '../src/chunk/fastcdc.js'
-import { DEFAULT_CDC, validateParams, type CdcParams } from '../src/chunk/params.js'
+import { DEFAULT_CDC, FIXED_CHUNK, validateParams, type CdcParams } from '../src/chunk/params.js'
+import { ChunkPlanner } from '../src/chunk/plan.js'
 
 const VECTORS = new URL('./vectors/chunking.json', import.meta.url)
 const SMALL: CdcParams = { min: 256, avg: 1024, max: 4096 }
@@ -40,6 +41,9 @@ interface Vector {
   input: InputSpec
   params: CdcParams
   segments: number[] | null
+  /** Segments cut every `fixedSize` bytes (tensor data) when longer than max; absent: none. */
+  fixed?: boolean[]
+  fixedSize?: number
   /** End offset of every chunk. */
   cuts: number[]
   cids: string[]
@@ -57,16 +61,18 @@ function refGear(): number[] {
 }
 const REF_GEAR = refGear()
 
-function refCuts(data: Uint8Array, p: CdcParams, segments: readonly number[] | null): number[] {
+function refCuts(data: Uint8Array, p: CdcParams, segments: readonly number[] | null,
+                 fixed?: readonly boolean[], fixedSize?: number): number[] {
   const bits = Math.log2(p.avg)
   const top = (n: number): number => 2 ** 32 - 2 ** (32 - n)
   const maskS = top(bits + 2)
   const maskL = top(bits - 2)
   const cuts: number[] = []
   let segStart = 0
-  for (const len of segments ?? [data.length]) {
+  for (const [i, len] of (segments ?? [data.length]).entries()) {
     const segEnd = segStart + len
     if (len > 0 && (segments === null ? false : len <= p.max)) cuts.push(segEnd)
+    else if (fixed?.[i]) for (let at = segStart; at < segEnd;) cuts.push(at = Math.min(segEnd, at + fixedSize!))
     else {
       let start = segStart
       while (start < segEnd) {
@@ -99,10 +105,24 @@ async function* pieces(data: Uint8Array, sizes: () => number): AsyncGenerator<Ui
 const whole = (data: Uint8Array) => pieces(data, () => data.length)
 
 async function collect(source: AsyncIterable<Uint8Array>, segments: readonly number[] | null,
-                       p: CdcParams): Promise<Uint8Array[]> {
+                       p: CdcParams, fixed?: readonly boolean[], fixedSize?: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = []
-  for await (const c of chunkStream(source, segments, p)) out.push(c)
+  for await (const c of chunkStream(source, segments, p, fixed ?? null, fixedSize ?? FIXED_CHUNK)) out.push(c)
   return out
+}
+
+/** The cuts ChunkPlanner gives when the file is fed in windows of `win` bytes, as the add pipeline does. */
+function plannedCuts(data: Uint8Array, segments: readonly number[] | null, p: CdcParams, fixed: readonly boolean[] | undefined,
+                     fixedSize: number | undefined, win: number): number[] {
+  const plan = new ChunkPlanner(data.length, segments, fixed ?? null, p, fixedSize ?? FIXED_CHUNK)
+  const ends: number[] = []
+  let read = 0
+  while (!plan.done) {
+    const start = plan.next
+    read = Math.min(data.length, Math.max(read, start) + win - (Math.max(read, start) - start))
+    plan.cut(data.subarray(start, read), start, ends)
+  }
+  return ends
 }
 
 function endsOf(chunks: readonly Uint8Array[]): number[] {
@@ -144,13 +164,25 @@ const VECTOR_SPECS: Omit<Vector, 'cuts' | 'cids'>[] = [
     input: { kind: 'xorshift32', seed: 9, length: 3 << 20 }, params: DEFAULT_CDC,
     segments: [1000, 5, 0, 2 << 20, (1 << 20) - 1005],
   },
+  {
+    name: 'small params, fixed-size 1000-byte chunks in tensor segments (fixed over max, fixed under max, CDC, fixed of exactly 5 chunks, empty fixed, rest CDC)',
+    input: { kind: 'xorshift32', seed: 11, length: 40000 }, params: SMALL,
+    segments: [100, 10001, 3000, 9000, 5000, 0, 40000 - 100 - 10001 - 3000 - 9000 - 5000],
+    fixed: [false, true, true, false, true, true, false], fixedSize: 1000,
+  },
+  {
+    name: 'defaults, 5 MiB safetensors-like (header, a 2.5 MiB+3 tensor in 256 KiB chunks, a 600 KiB tensor whole, a 1 MiB+1 tensor, the rest whole)',
+    input: { kind: 'xorshift32', seed: 12, length: 5 << 20 }, params: DEFAULT_CDC,
+    segments: [4096, (5 << 19) + 3, 600 * 1024, (1 << 20) + 1, (5 << 20) - 4096 - (5 << 19) - 3 - 600 * 1024 - (1 << 20) - 1],
+    fixed: [false, true, true, true, true], fixedSize: FIXED_CHUNK,
+  },
 ]
 
 async function buildVectors(): Promise<Vector[]> {
   const out: Vector[] = []
   for (const spec of VECTOR_SPECS) {
     const data = makeInput(spec.input)
-    const chunks = await collect(whole(data), spec.segments, spec.params)
+    const chunks = await collect(whole(data), spec.segments, spec.params, spec.fixed, spec.fixedSize)
     out.push({ ...spec, cuts: endsOf(chunks), cids: chunks.map((c) => cidOf(RAW, c).toString()) })
   }
   return out
@@ -179,14 +211,18 @@ test('golden vectors: boundaries and CIDs', async () => {
   assert.ok(golden.vectors.length >= 8)
   for (const v of golden.vectors) {
     const data = makeInput(v.input)
-    const chunks = await collect(whole(data), v.segments, v.params)
+    const chunks = await collect(whole(data), v.segments, v.params, v.fixed, v.fixedSize)
     assert.deepEqual(endsOf(chunks), v.cuts, v.name)
     assert.deepEqual(chunks.map((c) => cidOf(RAW, c).toString()), v.cids, v.name)
-    if (data.length <= 200001) assert.deepEqual(refCuts(data, v.params, v.segments), v.cuts, `${v.name} (reference)`)
+    if (data.length <= 200001 || v.fixed) assert.deepEqual(refCuts(data, v.params, v.segments, v.fixed, v.fixedSize), v.cuts, `${v.name} (reference)`)
     if (v.segments === null) assert.deepEqual(cutsOf(data, v.params), v.cuts, `${v.name} (findCut)`)
     const r = rng(v.cuts.length + 1)
-    const split = await collect(pieces(data, () => 1 + r(70000)), v.segments, v.params)
+    const split = await collect(pieces(data, () => 1 + r(70000)), v.segments, v.params, v.fixed, v.fixedSize)
     assert.deepEqual(endsOf(split), v.cuts, `${v.name} (split input)`)
+    // the add pipeline's planner, fed windows of several sizes (at least one max chunk each)
+    for (const win of [v.params.max, v.params.max + 7, 3 * v.params.max + 1, 8 << 20]) {
+      assert.deepEqual(plannedCuts(data, v.segments, v.params, v.fixed, v.fixedSize, win), v.cuts, `${v.name} (planner, window ${win})`)
+    }
   }
 })
 
