@@ -57,11 +57,10 @@ class HashWorker {
   load = 0
   constructor() {
     this.worker = new Worker(WORKER_SOURCE, { eval: true })
-    this.worker.unref()
     this.worker.on('message', (m: { id: number }) => {
       const p = this.pending.get(m.id)
       this.pending.delete(m.id)
-      this.load--
+      if (--this.load === 0) this.worker.unref()
       p?.resolve(m as Reply)
     })
     // a worker that dies fails every call waiting on it (never a caller left waiting forever)
@@ -72,11 +71,14 @@ class HashWorker {
     }
     this.worker.on('error', fail)
     this.worker.on('exit', (code) => fail(new Error(`a hashing worker thread exited (code ${code})`)))
+    // an idle worker never keeps the process alive (a pool that was not closed after an error);
+    // a call waiting for its reply does (see call)
+    this.worker.unref()
   }
   call(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
     if (this.dead) return Promise.reject(this.dead)
     const id = this.nextId++
-    this.load++
+    if (this.load++ === 0) this.worker.ref()
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       this.worker.postMessage({ ...msg, id }, transfer)

@@ -23,7 +23,7 @@ const F = {
   graph: { node: 1, name: 2, initializer: 5, docString: 10, input: 11, output: 12, valueInfo: 13 },
   node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, docString: 6, domain: 7 },
   attr: { name: 1, f: 2, i: 3, s: 4, t: 5, g: 6, floats: 7, ints: 8, strings: 9, type: 20 },
-  tensor: { dims: 1, dataType: 2, name: 8, rawData: 9, docString: 12 },
+  tensor: { dims: 1, dataType: 2, name: 8, rawData: 9, docString: 12, externalData: 13, dataLocation: 14 },
   valueInfo: { name: 1, type: 2, docString: 3 },
   type: { tensorType: 1 },
   tensorType: { elemType: 1, shape: 2 },
@@ -85,8 +85,11 @@ export interface TensorSpec {
   name: string
   dims: readonly number[]
   dataType?: number
+  /** The values as raw_data; ignored when `external` is set. */
   data: Float32Array | Uint8Array
   docString?: string
+  /** Values kept in another file (data_location EXTERNAL): where, relative to the model's folder. */
+  external?: { location: string; offset: number; length: number }
 }
 
 /** One attribute; exactly one value key is set, and it decides the AttributeProto type. */
@@ -146,7 +149,12 @@ export function encodeTensor(t: TensorSpec): Uint8Array {
     .repeatedVarints(F.tensor.dims, t.dims)
     .varint(F.tensor.dataType, t.dataType ?? DataType.FLOAT)
     .string(F.tensor.name, t.name)
-    .bytes(F.tensor.rawData, tensorBytes(t))
+  if (t.external) {
+    for (const [key, value] of [['location', t.external.location], ['offset', String(t.external.offset)], ['length', String(t.external.length)]] as const) {
+      w.bytes(F.tensor.externalData, new ProtoWriter().string(F.entry.key, key).string(F.entry.value, value).finish())
+    }
+    w.varint(F.tensor.dataLocation, 1)
+  } else w.bytes(F.tensor.rawData, tensorBytes(t))
   if (t.docString) w.string(F.tensor.docString, t.docString)
   return w.finish()
 }

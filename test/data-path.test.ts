@@ -1,0 +1,279 @@
+/**
+ * The local data path of issue 11 through the real CLI: the slab pipeline of add / get / verify on
+ * files large enough for it, tensor dedup in ONNX subgraphs, Constant tensors and external data, a
+ * store written by the previous chunk layout, and a disk that fills up during add (a real tmpfs).
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { BIN, git, run, tempRepo, zoo } from './cli.js'
+import { encodeSafetensors } from '../src/formats/safetensors.js'
+import { encodeModel, type GraphSpec, type NodeSpec, type TensorSpec } from '../src/onnx/encode.js'
+
+const MiB = 1024 * 1024
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+/** xorshift32 bytes, masked (`mask` 0x0f keeps them compressible for the committed fixture). */
+function xorshiftBytes(seed: number, n: number, mask = 0xff): Uint8Array {
+  const out = new Uint8Array(n)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x & mask }
+  return out
+}
+
+/** A safetensors file of `count` U8 tensors of `size` bytes; tensors in `changed` get other bytes. */
+function checkpoint(count: number, size: number, changed: Set<number> = new Set()): Uint8Array {
+  return encodeSafetensors(Array.from({ length: count }, (_, i) => ({
+    name: `layers.${String(i).padStart(2, '0')}.weight`, dtype: 'U8', shape: [size],
+    data: xorshiftBytes(1 + i + (changed.has(i) ? 1000 : 0), size),
+  })))
+}
+
+async function zooRepo(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const r = await tempRepo('zoo-data-path-')
+  const init = await zoo(r.dir, ['init'])
+  assert.equal(init.code, 0, init.stderr)
+  return r
+}
+
+async function addJson(dir: string, args: string[]): Promise<{ stored_bytes: number; files: Array<{ size: number; sha256: string }> }> {
+  const r = await zoo(dir, ['add', ...args, '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  return JSON.parse(r.stdout)
+}
+
+test('a 20 MiB checkpoint takes the slab path: a fine-tune stores only its changed tensor; get and verify check every chunk', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    const base = checkpoint(5, 4 * MiB)
+    const tuned = checkpoint(5, 4 * MiB, new Set([2]))
+    await writeFile(join(dir, 'base.safetensors'), base)
+    await writeFile(join(dir, 'tuned.safetensors'), tuned)
+    const a = await addJson(dir, ['base.safetensors', '--name', 'm/base'])
+    assert.equal(a.files[0]!.sha256, sha(base), 'the whole-file sha256 users check with sha256sum')
+    const b = await addJson(dir, ['tuned.safetensors', '--name', 'm/tuned'])
+    assert.equal(b.files[0]!.sha256, sha(tuned))
+    // the changed tensor (4 MiB, sixteen 256 KiB chunks), the header and the file's node: nothing else
+    assert.ok(b.stored_bytes >= 4 * MiB && b.stored_bytes < 4 * MiB + 64 * 1024, `fine-tune stored ${b.stored_bytes} bytes`)
+    for (const [name, bytes] of [['m/base', base], ['m/tuned', tuned]] as const) {
+      const out = join(dir, `out-${name.slice(2)}`)
+      const g = await zoo(dir, ['get', name, '--out', out])
+      assert.equal(g.code, 0, g.stderr)
+      const file = (await readdir(out))[0]!
+      assert.equal(sha(await readFile(join(out, file))), sha(bytes))
+    }
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+
+    // one flipped byte inside a chunk of the base's pack: verify names it, get refuses and writes nothing
+    const packs = join(dir, '.git', 'zoo', 'packs')
+    const pack = (await readdir(packs)).filter((n) => n.endsWith('.pack')).sort()[0]!
+    const fd = await open(join(packs, pack), 'r+')
+    const one = Buffer.alloc(1)
+    await fd.read(one, 0, 1, 10 * MiB)
+    one[0] ^= 0x5a
+    await fd.write(one, 0, 1, 10 * MiB)
+    await fd.close()
+    const v = await zoo(dir, ['verify', 'm/base', '--json'])
+    assert.equal(v.code, 1, v.stderr)
+    const problems = JSON.parse(v.stdout).problems as Array<{ model: string; problem: string; object: string }>
+    assert.equal(problems.length, 1, v.stdout)
+    assert.equal(problems[0]!.model, 'm/base@v1')
+    assert.equal(problems[0]!.problem, 'corrupt')
+    assert.match(problems[0]!.object, /^bafk/)
+    const g = await zoo(dir, ['get', 'm/base', '--out', join(dir, 'damaged')])
+    assert.equal(g.code, 1)
+    assert.match(g.stderr, new RegExp(`object ${problems[0]!.object} from .* does not match its CID`))
+    await assert.rejects(readdir(join(dir, 'damaged')), /ENOENT/)
+  } finally { await cleanup() }
+})
+
+/** `count` tensors of 40 KiB: below FastCDC's 64 KiB minimum, so without segments no chunk holds one alone. */
+function small(seed: number): Float32Array {
+  return new Float32Array(xorshiftBytes(seed, 40 * 1024).buffer)
+}
+
+/**
+ * A model whose weights all sit where top-level initializer scans never look: Constant nodes'
+ * `value` tensors, an If node's two branch subgraphs (an initializer in one, a Constant in the
+ * other) and a Loop body's initializer. Each shared tensor sits next to one that differs per model.
+ */
+function nestedModel(variant: number, graphName: string): Uint8Array {
+  const t = (name: string, data: Float32Array): TensorSpec => ({ name, dims: [data.length], data })
+  const constant = (out: string, data: Float32Array): NodeSpec => ({ opType: 'Constant', inputs: [], outputs: [out], attributes: [{ name: 'value', t: t(out, data) }] })
+  const branch = (name: string, nodes: NodeSpec[], initializers: TensorSpec[], out: string): GraphSpec => ({
+    name, nodes, initializers, inputs: [], outputs: [{ name: out, elemType: 1, shape: [10240] }],
+  })
+  const thenG = branch('then', [{ opType: 'Identity', inputs: ['then_w'], outputs: ['then_out'] }],
+    [t('then_w', small(11)), t('then_extra', small(100 + variant))], 'then_out')
+  const elseG = branch('else', [constant('else_w', small(12)), constant('else_extra', small(200 + variant))], [], 'else_w')
+  const body = branch('body', [{ opType: 'Identity', inputs: ['body_w'], outputs: ['body_out'] }],
+    [t('body_extra', small(300 + variant)), t('body_w', small(13))], 'body_out')
+  return encodeModel({
+    irVersion: 8, opset: 17,
+    graph: {
+      name: graphName,
+      nodes: [
+        constant('c_extra', small(400 + variant)), constant('c_w', small(14)),
+        { opType: 'If', inputs: ['cond'], outputs: ['y'], attributes: [{ name: 'then_branch', g: thenG }, { name: 'else_branch', g: elseG }] },
+        { opType: 'Loop', inputs: ['n', 'cond'], outputs: ['z'], attributes: [{ name: 'body', g: body }] },
+      ],
+      initializers: [],
+      inputs: [{ name: 'cond', elemType: 9, shape: [] }, { name: 'n', elemType: 7, shape: [] }],
+      outputs: [{ name: 'y', elemType: 1, shape: [10240] }],
+    },
+  })
+}
+
+test('ONNX: tensors in Constant nodes and in If/Loop subgraphs are chunked on their own and stored once', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    await writeFile(join(dir, 'a.onnx'), nestedModel(1, 'release-1'))
+    // another graph name shifts every byte after it: dedup must follow the tensors, not offsets
+    await writeFile(join(dir, 'b.onnx'), nestedModel(2, 'release-2-with-a-longer-name'))
+    await addJson(dir, ['a.onnx', '--name', 'onnx/a'])
+    const b = await addJson(dir, ['b.onnx', '--name', 'onnx/b'])
+    const shared = 4 * 40 * 1024
+    const size = b.files[0]!.size
+    // everything but the four shared tensors: the four that differ (160 KiB) and the framing
+    assert.ok(b.stored_bytes <= size - shared + 8 * 1024, `b stored ${b.stored_bytes} of ${size} bytes; ${shared} are shared with a`)
+    assert.ok(b.stored_bytes >= 4 * 40 * 1024, `b stored ${b.stored_bytes}: its own tensors must be stored`)
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+    const g = await zoo(dir, ['get', 'onnx/b', '--out', join(dir, 'out')])
+    assert.equal(g.code, 0, g.stderr)
+    assert.deepEqual(await readFile(join(dir, 'out', 'b.onnx')), await readFile(join(dir, 'b.onnx')))
+  } finally { await cleanup() }
+})
+
+/** A model with every weight in `weights.bin` beside it, in the order `order` gives. */
+async function externalModel(folder: string, tensors: Array<{ name: string; data: Float32Array }>): Promise<void> {
+  await mkdir(folder, { recursive: true })
+  const initializers: TensorSpec[] = []
+  const parts: Uint8Array[] = []
+  let offset = 0
+  for (const { name, data } of tensors) {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    initializers.push({ name, dims: [data.length], data: new Float32Array(0), external: { location: 'weights.bin', offset, length: bytes.length } })
+    parts.push(bytes)
+    offset += bytes.length
+  }
+  await writeFile(join(folder, 'weights.bin'), Buffer.concat(parts))
+  await writeFile(join(folder, 'model.onnx'), encodeModel({
+    irVersion: 8, opset: 17,
+    graph: { name: 'ext', nodes: [], initializers, inputs: [], outputs: [{ name: tensors[0]!.name, elemType: 1, shape: [10240] }] },
+  }))
+}
+
+test('ONNX external data: the data file is cut at the tensors the model places there, so reordered and shared tensors dedup', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    const w = Array.from({ length: 6 }, (_, i) => ({ name: `w${i}`, data: small(50 + i) }))
+    await externalModel(join(dir, 'v1'), w)
+    // release 2: the same tensors in another order, one of them retrained
+    await externalModel(join(dir, 'v2'), [w[3]!, w[0]!, { name: 'w5', data: small(999) }, w[1]!, w[4]!, w[2]!])
+    await addJson(dir, ['v1/model.onnx', 'v1/weights.bin', '--name', 'ext/m'])
+    const b = await addJson(dir, ['v2/model.onnx', 'v2/weights.bin', '--name', 'ext/m2'])
+    const modelSize = (await readFile(join(dir, 'v2', 'model.onnx'))).length
+    // the retrained tensor and the small model file; the five others are stored once, by v1
+    assert.ok(b.stored_bytes <= 40 * 1024 + modelSize + 4096, `v2 stored ${b.stored_bytes} bytes`)
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+    const g = await zoo(dir, ['get', 'ext/m2', '--out', join(dir, 'out')])
+    assert.equal(g.code, 0, g.stderr)
+    assert.deepEqual(await readFile(join(dir, 'out', 'weights.bin')), await readFile(join(dir, 'v2', 'weights.bin')))
+  } finally { await cleanup() }
+})
+
+/**
+ * test/fixtures/previous-layout-store.tar.gz: a zoo written by git-zoo at commit f5fb201, before
+ * fixed-size chunks (its 1.2 MB tensor was cut by FastCDC), holding old/model@v1 whose file is
+ * fixtureModel() (pre-commit hooks left out of the archive). Made with that commit's CLI:
+ * `git zoo init; git zoo add model.safetensors --name old/model`.
+ */
+function fixtureModel(): Uint8Array {
+  return encodeSafetensors([
+    { name: 'big.weight', dtype: 'U8', shape: [1200000], data: xorshiftBytes(7, 1200000, 0x0f) },
+    { name: 'small.weight', dtype: 'U8', shape: [70000], data: xorshiftBytes(8, 70000, 0x0f) },
+  ])
+}
+
+test('a store written by the previous chunk layout stays readable; the same file added again shares what did not change', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'zoo-old-layout-'))
+  try {
+    const untar = await run('tar', ['-xzf', join(import.meta.dirname, 'fixtures', 'previous-layout-store.tar.gz'), '-C', work], { cwd: work })
+    assert.equal(untar.code, 0, untar.stderr)
+    const dir = join(work, 'zoo')
+    const model = fixtureModel()
+    const v = await zoo(dir, ['verify', '--json'])
+    assert.equal(v.code, 0, v.stdout + v.stderr)
+    const g = await zoo(dir, ['get', 'old/model', '--out', join(work, 'out')])
+    assert.equal(g.code, 0, g.stderr)
+    assert.equal(sha(await readFile(join(work, 'out', 'model.safetensors'))), sha(model))
+    assert.equal((await zoo(dir, ['init'])).code, 0) // hooks of this build
+    await writeFile(join(dir, 'model.safetensors'), model)
+    const again = await addJson(dir, ['model.safetensors', '--name', 'new/model'])
+    // the header and the small tensor (whole chunks in both layouts) are shared; the big tensor is
+    // now cut into 256 KiB pieces, new objects beside the old ones (and the file's node)
+    assert.ok(again.stored_bytes >= 1200000 && again.stored_bytes < 1200000 + 1024, `stored ${again.stored_bytes}`)
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+    const g2 = await zoo(dir, ['get', 'new/model', '--out', join(work, 'out2')])
+    assert.equal(g2.code, 0, g2.stderr)
+    assert.equal(sha(await readFile(join(work, 'out2', 'model.safetensors'))), sha(model))
+  } finally { await rm(work, { recursive: true, force: true }) }
+})
+
+/** Run git zoo, killing it (and failing) if it has not exited after `ms`: a hang is the bug here. */
+function zooWithin(cwd: string, args: string[], ms: number): Promise<{ code: number | null; stderr: string; hung: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => { stderr += d })
+    let hung = false
+    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL') }, ms)
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stderr, hung }) })
+  })
+}
+
+test('add into a filesystem that fills up fails at once with the write error, stages nothing, and succeeds once there is room', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'zoo-enospc-'))
+  const mnt = join(work, 'mnt')
+  await mkdir(mnt)
+  const mount = await run('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mnt], { cwd: work })
+  if (mount.code !== 0) {
+    await rm(work, { recursive: true, force: true })
+    t.skip(`cannot mount a tmpfs here (${mount.stderr.trim()}): needs root`)
+    return
+  }
+  try {
+    const dir = join(mnt, 'repo')
+    await mkdir(dir)
+    await git(dir, 'init', '-q', '-b', 'main')
+    await git(dir, 'config', 'user.name', 'Test Researcher')
+    await git(dir, 'config', 'user.email', 'researcher@example.invalid')
+    await git(dir, 'commit', '-q', '--allow-empty', '-m', 'start')
+    assert.equal((await zoo(dir, ['init'])).code, 0)
+    await git(dir, 'add', '-A')
+    await git(dir, 'commit', '-q', '-m', 'init')
+    const head = await git(dir, 'rev-parse', 'HEAD')
+    // 64 MiB of weights (the slab path) kept outside the small filesystem
+    const file = join(work, 'big.safetensors')
+    await writeFile(file, checkpoint(4, 16 * MiB))
+    const r = await zooWithin(dir, ['add', file, '--name', 'big'], 60_000)
+    assert.equal(r.hung, false, 'add hung on a full disk')
+    assert.ok(r.code !== 0 && r.code !== null, `exit ${r.code}`)
+    assert.match(r.stderr, /ENOSPC|no space/i)
+    assert.equal(await git(dir, 'rev-parse', 'HEAD'), head, 'nothing committed')
+    assert.equal(await git(dir, 'status', '--porcelain'), '', 'nothing staged or left in the work tree')
+    // room again: the same command goes through and the store verifies
+    const grow = await run('mount', ['-o', 'remount,size=256m', mnt], { cwd: work })
+    assert.equal(grow.code, 0, grow.stderr)
+    const again = await zoo(dir, ['add', file, '--name', 'big'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+  } finally {
+    await run('umount', [mnt], { cwd: work })
+    await rm(work, { recursive: true, force: true })
+  }
+})
