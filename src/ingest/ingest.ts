@@ -209,10 +209,20 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
   // the whole-file digest sees each byte once, in file order (carried bytes are not fed again); its
   // worker takes messages in the order they are posted
   const wholeDone: Array<Promise<void>> = []
+  // slabs settle in file order; the crash and pause points of a slab's chunks fire then (each chunk
+  // is appended by that time), without holding back the slabs behind it
   const settle = async (w: SlabWork): Promise<void> => {
+    let got: Array<[CID, number]>
     try {
-      chunks.push(...await w.done)
+      got = await w.done
     } finally { ring.release(w.slab) }
+    chunks.push(...got)
+    if (!opts.crashPoint) return
+    for (const [, n] of got) {
+      await opts.crashPoint('after-chunk')
+      appended += n
+      if (!halfway && appended >= size / 2) { halfway = true; await opts.crashPoint('add-mid-pack') }
+    }
   }
   let pos = 0 // next file byte to read
   let prev: { slab: number; start: number; length: number } | null = null // window of the previous slab
@@ -263,15 +273,6 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
       done.catch((err) => { failed ??= { err } })
       inflight.push({ slab, done })
       prev = { slab, start, length }
-      // crash and pause points in chunk order, once this slab's chunks are appended
-      if (opts.crashPoint) {
-        await settle(inflight.shift()!)
-        for (const [, n] of chunks.slice(chunks.length - ends.length)) {
-          await opts.crashPoint('after-chunk')
-          appended += n
-          if (!halfway && appended >= size / 2) { halfway = true; await opts.crashPoint('add-mid-pack') }
-        }
-      }
     }
     while (inflight.length) await settle(inflight.shift()!)
   } catch (err) {

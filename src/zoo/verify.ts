@@ -89,7 +89,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     for (const f of m.files) {
       const walk = async (cid: CID): Promise<number> => {
         if (cid.code === RAW) {
-          const k = cid.toString()
+          const k = Buffer.from(cid.multihash.digest).toString('latin1') // cheaper than base32
           let c = chunks.get(k)
           if (!c) chunks.set(k, c = { cid, refs: [] })
           c.refs.push({ model, path: f.path })
