@@ -15,16 +15,19 @@
  * machine may be shared, so compare ratios from the same run. Then each ratio against its target.
  *
  *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep]
+ *   npx tsx bench/peers.ts --memory --size 16
  *
- * --size is in GiB; 4 and 16 are the memory runs (use --zoo-only there: peak RSS of add and get
- * must stay under 256 MiB whatever the size). Needs about 10x --size GiB free under the temp folder.
+ * --size is in GiB. --zoo-only skips the peers. --memory is the memory run: one checkpoint (no
+ * fine-tune), git zoo add and get only, one round, peak RSS of each against 256 MiB; it needs about
+ * 3x --size GiB free under the temp folder (the file, the store, the file got back), a full run
+ * about 10x.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, readFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeBaseAndFineTune, TENSOR } from './checkpoint.js'
+import { writeBaseAndFineTune, writeCheckpoint, TENSOR } from './checkpoint.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'git-zoo.js')
@@ -32,7 +35,8 @@ const argv = process.argv.slice(2)
 const opt = (name: string, def: number): number => { const i = argv.indexOf(name); return i === -1 ? def : Number(argv[i + 1]) }
 const GIB = opt('--size', 1)
 const ROUNDS = Math.max(1, opt('--rounds', 2))
-const ZOO_ONLY = argv.includes('--zoo-only')
+const MEMORY = argv.includes('--memory')
+const ZOO_ONLY = argv.includes('--zoo-only') || MEMORY
 const SIZE = Math.round(GIB * 1024 * 1024 * 1024 / TENSOR) * TENSOR
 
 interface Run { wall: number; cpu: number; rssMiB: number; load: number; stdout?: string }
@@ -84,6 +88,24 @@ function gitRepo(dir: string): void {
 const work = mkdtempSync(join(tmpdir(), 'zoo-peers-'))
 const zooCmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`
 try {
+  if (MEMORY) {
+    const file = join(work, 'model.safetensors')
+    writeCheckpoint(file, SIZE, new Set(), 0)
+    const zoo = join(work, 'zoo')
+    gitRepo(zoo)
+    sh(`${zooCmd} init >/dev/null`, zoo)
+    const add = timed(`${zooCmd} add ${file} --name bench/big >/dev/null`, zoo)
+    rmSync(file)
+    const get = timed(`${zooCmd} get bench/big --out ${work}/out`, zoo)
+    console.log(`memory run: ${(SIZE / 2 ** 30).toFixed(0)} GiB checkpoint`)
+    console.log('| command | wall s | CPU s | CPU s per GiB | peak RSS MiB | target | load (1 min) |')
+    console.log('|---|---|---|---|---|---|---|')
+    for (const [label, r] of [['git-zoo add', add], ['git-zoo get', get]] as const) {
+      console.log(`| ${label} | ${r.wall.toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.cpu / (SIZE / 2 ** 30)).toFixed(2)} | ${r.rssMiB.toFixed(0)} | <= 256 MiB: ${r.rssMiB <= 256 ? 'met' : 'NOT met'} | ${r.load.toFixed(1)} |`)
+    }
+    if (!argv.includes('--keep')) rmSync(work, { recursive: true, force: true })
+    process.exit(0)
+  }
   const { base, fineTune, tensors, changed } = writeBaseAndFineTune(work, SIZE)
   console.log(`checkpoint ${(SIZE / 2 ** 30).toFixed(2)} GiB, ${tensors} float32 tensors of 16 MiB; fine-tune changes ${changed} (${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB); ${ROUNDS} rounds, medians; CPU = user+sys`)
   const peers = {
