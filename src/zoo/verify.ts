@@ -5,7 +5,7 @@ import { CID } from 'multiformats/cid'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { decodeNode } from '../manifest/node.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
-import { HashPool } from '../cas/hash-pool.js'
+import { HashPool, type SlabRing } from '../cas/hash-pool.js'
 import { RAW, digestMatches } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { readBatches, type ReadItem } from '../cas/pack-read.js'
@@ -80,6 +80,21 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     problems.push(p)
     opts.onProblem?.(p)
   }
+  // the worker threads start while the trees are walked
+  const pool = new HashPool()
+  const ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE)
+  ringReady.catch(() => {}) // awaited below
+  try {
+    await verifyWith(manifests, store, ringReady, report)
+    return { problems, notFetched: [...notFetched.values()] }
+  } finally {
+    await pool.close()
+  }
+}
+
+/** Walk the trees (nodes checked), then re-hash every chunk once, reporting each problem. */
+async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: Promise<SlabRing>,
+                          report: (p: Problem) => void): Promise<void> {
   // 1. walk every file's tree (nodes checked as they are read); chunks are collected, each once
   const chunks = new Map<string, { cid: CID; refs: Array<{ model: string; path: string }> }>()
   for (const m of manifests) {
@@ -127,10 +142,8 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     }
   }
   located.sort((x, y) => (x.entry.pack < y.entry.pack ? -1 : x.entry.pack > y.entry.pack ? 1 : x.entry.offset - y.entry.offset))
-  if (located.length === 0) return { problems, notFetched: [...notFetched.values()] }
-  const pool = new HashPool()
-  try {
-    const ring = await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE)
+  if (located.length > 0) {
+    const ring = await ringReady
     await readBatches(store, ring, located, async (b) => {
       for (const [k, it] of b.items.entries()) {
         if (!digestMatches(located[it.index]!.cid, b.digests.subarray(32 * k, 32 * k + 32))) bad(located[it.index]!.c, 'corrupt')
@@ -140,8 +153,5 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
       if (!problem) throw err
       bad(located[index]!.c, problem)
     })
-  } finally {
-    await pool.close()
   }
-  return { problems, notFetched: [...notFetched.values()] }
 }
