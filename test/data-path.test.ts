@@ -186,6 +186,66 @@ test('ONNX external data: the data file is cut at the tensors the model places t
   } finally { await cleanup() }
 })
 
+/** A v3 GGUF of F32 tensors (alignment 32), in the order given; `meta` shifts every offset after it. */
+function gguf(tensors: Array<{ name: string; data: Float32Array }>, meta: string): Uint8Array {
+  const parts: Buffer[] = []
+  const u32 = (v: number): void => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b) }
+  const u64 = (v: number): void => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b) }
+  const str = (x: string): void => { const b = Buffer.from(x); u64(b.length); parts.push(b) }
+  parts.push(Buffer.from('GGUF')); u32(3); u64(tensors.length); u64(1)
+  str('general.name'); u32(8); str(meta)
+  let offset = 0
+  for (const t of tensors) {
+    str(t.name); u32(1); u64(t.data.length); u32(0); u64(offset)
+    offset += Math.ceil(t.data.byteLength / 32) * 32
+  }
+  const headerLength = parts.reduce((a, b) => a + b.length, 0)
+  parts.push(Buffer.alloc((32 - (headerLength % 32)) % 32))
+  for (const t of tensors) {
+    parts.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    parts.push(Buffer.alloc((32 - (t.data.byteLength % 32)) % 32))
+  }
+  return Buffer.concat(parts)
+}
+
+test('GGUF and PyTorch zip: every tensor is chunked on its own, so shared tensors dedup when offsets move', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    const w = Array.from({ length: 5 }, (_, i) => ({ name: `blk.${i}.weight`, data: small(600 + i) }))
+    await writeFile(join(dir, 'a.gguf'), gguf(w, 'release one'))
+    // a longer name shifts every tensor; one tensor retrained
+    await writeFile(join(dir, 'b.gguf'), gguf([...w.slice(0, 4), { name: 'blk.4.weight', data: small(777) }], 'release two, longer'))
+    await addJson(dir, ['a.gguf', '--name', 'gguf/a'])
+    const g = await addJson(dir, ['b.gguf', '--name', 'gguf/b'])
+    assert.ok(g.stored_bytes <= 40 * 1024 + 4096, `gguf b stored ${g.stored_bytes} bytes`)
+
+    // PyTorch's zip layout (archive/data.pkl, archive/data/<key> stored uncompressed), written by
+    // python's zipfile; release 2 stores the same storages in another order beside a new one
+    const script = String.raw`
+import sys, zipfile
+def xs(seed, n):
+    out = bytearray(n); x = seed
+    for i in range(n):
+        x ^= (x << 13) & 0xffffffff; x ^= x >> 17; x ^= (x << 5) & 0xffffffff
+        out[i] = x & 0xff
+    return bytes(out)
+def write(path, keys, pkl):
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as z:
+        z.writestr('archive/data.pkl', pkl)
+        for k, seed in keys: z.writestr('archive/data/%d' % k, xs(seed, 40 * 1024))
+        z.writestr('archive/version', '3\n')
+write(sys.argv[1] + '/a.pt', [(0, 1), (1, 2), (2, 3), (3, 4)], b'\x80\x02}q\x00.')
+write(sys.argv[1] + '/b.pt', [(3, 4), (2, 3), (4, 99), (1, 2), (0, 1)], b'\x80\x02}q\x00X\x05\x00\x00\x00extraq\x01K\x01s.')
+`
+    const py = await run('python3', ['-c', script, dir], { cwd: dir })
+    assert.equal(py.code, 0, py.stderr)
+    await addJson(dir, ['a.pt', '--name', 'torch/a'])
+    const t = await addJson(dir, ['b.pt', '--name', 'torch/b'])
+    assert.ok(t.stored_bytes <= 40 * 1024 + 4096, `torch b stored ${t.stored_bytes} bytes`)
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+  } finally { await cleanup() }
+})
+
 /**
  * test/fixtures/previous-layout-store.tar.gz: a zoo written by git-zoo at commit f5fb201, before
  * fixed-size chunks (its 1.2 MB tensor was cut by FastCDC), holding old/model@v1 whose file is

@@ -29,7 +29,7 @@ export class ChunkPlanner {
     checkFixedSize(fixedSize)
     this.#fixedSize = fixedSize
     if (segments === null) {
-      if (size > 0) this.#regions.push({ start: 0, end: size, how: size <= 0 ? 'whole' : 'cdc' })
+      if (size > 0) this.#regions.push({ start: 0, end: size, how: 'cdc' }) // FastCDC's rule keeps a short file whole
       return
     }
     if (fixed && fixed.length !== segments.length) throw new FormatError('fixed-size flags need one flag per segment', 'E_SEGMENTS', {})
