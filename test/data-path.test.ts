@@ -337,3 +337,19 @@ test('add into a filesystem that fills up fails at once with the write error, st
     await rm(work, { recursive: true, force: true })
   }
 })
+
+test('TreeBuilder, fed one chunk at a time, builds exactly the tree buildTree builds', async () => {
+  const { TreeBuilder } = await import('../src/ingest/ingest.js')
+  const { buildTree } = await import('../src/manifest/node.js')
+  const { cidOf, RAW } = await import('../src/cas/cid.js')
+  for (const n of [1, 2, 1023, 1024, 1025, 2048, 2049, 5000]) {
+    const chunks = Array.from({ length: n }, (_, i) => [cidOf(RAW, Uint8Array.of(i & 255, i >> 8)), 1000 + (i % 7)] as [ReturnType<typeof cidOf>, number])
+    const a: string[] = []
+    const b: string[] = []
+    const want = await buildTree(chunks, async (cid) => { a.push(cid.toString()) })
+    const tree = new TreeBuilder(async (cid) => { b.push(cid.toString()) })
+    for (const [cid, size] of chunks) await tree.add(cid, size)
+    assert.equal((await tree.finish()).toString(), want.toString(), `${n} chunks`)
+    assert.deepEqual(b, a, `${n} chunks: the same nodes, children before parents`)
+  }
+})

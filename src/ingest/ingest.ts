@@ -20,7 +20,7 @@ import { HashPool, inlineStreamHasher, type StreamHasher } from '../cas/hash-poo
 import { chunkStream } from '../chunk/chunker.js'
 import { ChunkPlanner } from '../chunk/plan.js'
 import { DEFAULT_CDC, FIXED_CHUNK } from '../chunk/params.js'
-import { buildTree } from '../manifest/node.js'
+import { buildTree, encodeNode, MAX_LINKS } from '../manifest/node.js'
 import { describeFile } from '../formats/index.js'
 import { describeOnnx, externalDataSegments, ONNX_SEGMENT_MIN, type OnnxSignature } from '../onnx/inspect.js'
 import { FormatError, ZooError } from '../errors.js'
@@ -180,6 +180,51 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   return finish(store, size, await whole.digest(), chunks, format, warning)
 }
 
+/**
+ * buildTree (src/manifest/node.ts) fed one chunk at a time: each leaf node is written as soon as its
+ * MAX_LINKS chunks are known, so memory holds one leaf's links and one link per leaf, not one per
+ * chunk (a 16 GiB file has 65,536 chunks). Gives exactly buildTree's tree and root.
+ */
+export class TreeBuilder {
+  #pending: Array<[CID, number]> = []
+  #leaves: Array<[CID, number]> = []
+  constructor(private readonly put: (cid: CID, bytes: Uint8Array) => Promise<unknown>) {}
+
+  /** Add the next chunk; a full leaf is written when the chunk after it arrives. */
+  async add(cid: CID, size: number): Promise<void> {
+    if (this.#pending.length === MAX_LINKS) await this.#flushLeaf()
+    this.#pending.push([cid, size])
+  }
+
+  /** The root: the only chunk itself, or the top node; at least one chunk must have been added. */
+  async finish(): Promise<CID> {
+    if (this.#leaves.length === 0 && this.#pending.length === 1) return this.#pending[0]![0]
+    await this.#flushLeaf()
+    let level = this.#leaves
+    while (level.length > 1) {
+      const next: Array<[CID, number]> = []
+      for (let i = 0; i < level.length; i += MAX_LINKS) {
+        const links = level.slice(i, i + MAX_LINKS)
+        const size = links.reduce((a, [, n]) => a + n, 0)
+        const { cid, bytes } = encodeNode({ size, leaf: false, links })
+        await this.put(cid, bytes)
+        next.push([cid, size])
+      }
+      level = next
+    }
+    return level[0]![0]
+  }
+
+  async #flushLeaf(): Promise<void> {
+    const links = this.#pending
+    this.#pending = []
+    const size = links.reduce((a, [, n]) => a + n, 0)
+    const { cid, bytes } = encodeNode({ size, leaf: true, links })
+    await this.put(cid, bytes)
+    this.#leaves.push([cid, size])
+  }
+}
+
 /** The file's DAG over its chunks (the empty file gets one empty chunk) and the result. */
 async function finish(store: LocalStore, size: number, sha256: string, chunks: Array<[CID, number]>,
                       format: string, warning?: string): Promise<IngestResult> {
@@ -201,7 +246,9 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
                              pool: HashPool, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
   const plan = new ChunkPlanner(size, segments, fixed, DEFAULT_CDC, FIXED_CHUNK) // E_SEGMENTS before any byte is read
   const ring = await pool.slabs(SLABS, SLAB_SIZE)
-  const chunks: Array<[CID, number]> = []
+  // the file's tree is built as chunks settle, in order: memory does not grow with the file
+  const tree = new TreeBuilder((cid, bytes) => store.putVerified(cid, bytes))
+  let chunkCount = 0
   const inflight: SlabWork[] = []
   let appended = 0
   let halfway = false
@@ -216,7 +263,8 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
     try {
       got = await w.done
     } finally { ring.release(w.slab) }
-    chunks.push(...got)
+    for (const [cid, n] of got) await tree.add(cid, n)
+    chunkCount += got.length
     if (!opts.crashPoint) return
     for (const [, n] of got) {
       await opts.crashPoint('after-chunk')
@@ -283,5 +331,7 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
     throw err
   }
   await Promise.all(wholeDone)
-  return finish(store, size, await ring.digest(), chunks, format, warning)
+  const sha256 = await ring.digest()
+  if (chunkCount === 0) return finish(store, size, sha256, [], format, warning) // planned cuts: never for size > 0
+  return { size, sha256, root: await tree.finish(), format, chunks: chunkCount, ...(warning ? { warning } : {}) }
 }

@@ -15,12 +15,14 @@ import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher, type SlabRing } from '../cas/hash-pool.js'
 import { WORKER_THRESHOLD } from '../ingest/ingest.js'
-import { readBatches, type ReadItem } from '../cas/pack-read.js'
+import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 
 /** Slabs of MAX_OBJECT_SIZE bytes that get and verify read packs into (4 x 16 MiB). */
 export const READ_SLABS = 4
+/** Chunks of a file located and read per window (4,096: 1 GiB of 256 KiB chunks). */
+const READ_WINDOW = 4096
 
 /** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
 async function checkNoSymlinks(base: string, target: string): Promise<void> {
@@ -157,18 +159,16 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
  */
 async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, fd: FileHandle,
                               onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
-  const items: ReadItem[] = []
+  // the chunk list is read in windows, so memory does not grow with the file
+  let items: ReadItem[] = []
   let listed = 0
-  for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
-    signal?.throwIfAborted()
-    const entry = await store.locate(cid)
-    if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
-    items.push({ cid, entry: entry! })
-    listed += entry!.length
-    if (listed > f.size) break // the manifest's size check fails below; read no further
-  }
   let pos = 0
-  await readBatches(store, ring, items, async (b) => {
+  const flush = (): Promise<void> => {
+    const window = items
+    items = []
+    return readBatches(store, ring, window, (b) => writeBatch(window, b), signal)
+  }
+  const writeBatch = async (items: ReadItem[], b: SlabBatch): Promise<void> => {
     for (const [k, it] of b.items.entries()) {
       const cid = items[it.index]!.cid
       if (!digestMatches(cid, b.digests.subarray(32 * k, 32 * k + 32))) {
@@ -186,7 +186,22 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     await writeAllAt(fd, b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)), at)
     await hashed
     onBytes?.(n)
-  }, signal)
+  }
+  try {
+    for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+      signal?.throwIfAborted()
+      const entry = await store.locate(cid)
+      if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
+      items.push({ cid, entry: entry! })
+      listed += entry!.length
+      if (listed > f.size) break // the manifest's size check fails below; read no further
+      if (items.length >= READ_WINDOW) await flush()
+    }
+    await flush()
+  } catch (err) {
+    await ring.digest().catch(() => {}) // the whole-file digest starts clean for the next file
+    throw err
+  }
   return { size: pos, sha256: await ring.digest() }
 }
 
