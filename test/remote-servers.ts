@@ -16,6 +16,8 @@ export interface StaticServer {
   url: string
   port: number
   requests: SeenRequest[]
+  /** Body bytes sent so far (what a client moved over the network, headers aside). */
+  sent: { bytes: number }
   close: () => Promise<void>
 }
 
@@ -28,6 +30,7 @@ export async function startStaticServer(root: string, opts: {
   listings?: boolean
 } = {}): Promise<StaticServer> {
   const requests: SeenRequest[] = []
+  const sent = { bytes: 0 }
   const server = http.createServer(async (req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
     try {
@@ -47,7 +50,20 @@ export async function startStaticServer(root: string, opts: {
         return
       }
       const body = await readFile(file)
+      // one byte range (`Range: bytes=a-b`), as nginx and Apache serve them
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
+      if (range) {
+        const start = Number(range[1])
+        const end = Math.min(body.length - 1, range[2] ? Number(range[2]) : body.length - 1)
+        if (start >= body.length) { res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end(); return }
+        const part = body.subarray(start, end + 1)
+        res.writeHead(206, { 'content-length': part.length, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-type': 'application/octet-stream' })
+        if (req.method !== 'HEAD') sent.bytes += part.length
+        res.end(req.method === 'HEAD' ? undefined : part)
+        return
+      }
       res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/octet-stream' })
+      if (req.method !== 'HEAD') sent.bytes += body.length
       res.end(req.method === 'HEAD' ? undefined : body)
     } catch (err) {
       if (!res.headersSent) res.writeHead(500).end(String(err))
@@ -60,6 +76,7 @@ export async function startStaticServer(root: string, opts: {
     url: `http://127.0.0.1:${port}/`,
     port,
     requests,
+    sent,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
   }
 }

@@ -23,6 +23,7 @@ import { checkRemoteFolder, resolveRemoteUrl } from './resolve.js'
 import type { Held } from '../cas/lock.js'
 import { isRetentionStore } from './aged.js'
 import { registerPush } from './remote-lock.js'
+import type { PackedStore } from './packed.js'
 
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
@@ -90,10 +91,11 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
  * a path remote whose folder does not exist is refused by name (E_REMOTE_MISSING) rather than
  * reporting each object as missing; a push creates the folder.
  */
-export async function openZooRemote(repo: Repo, remote: ZooRemote, opts: { digest?: Digester; read?: boolean } = {}): Promise<Store> {
+export async function openZooRemote(repo: Repo, remote: ZooRemote,
+  opts: { digest?: Digester; read?: boolean; point?: (name: string) => void | Promise<void> } = {}): Promise<PackedStore> {
   const resolved = await resolveRemoteUrl(repo, remote.url, remote.source)
   if (opts.read) await checkRemoteFolder(remote.name, remote.url, resolved)
-  return openRemote(resolved.url, repo.env, { cwd: repo.root, digest: opts.digest })
+  return openRemote(resolved.url, repo.env, { cwd: repo.root, digest: opts.digest, point: opts.point })
 }
 
 /** Objects in flight: --jobs, else GIT_ZOO_JOBS, else 8. */
@@ -253,7 +255,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)
-  const raw = await openZooRemote(repo, remote)
+  const raw = await openZooRemote(repo, remote, { point: opts.point })
   const to = new TransferSide(raw, { trustPuts: true })
   const pool = hashing(total)
   const local = new TransferSide(await repo.openStore(), { digest: pool.digest })
