@@ -110,3 +110,28 @@ export async function startS3rver(bucket = 'zoo'): Promise<S3Server> {
 export async function tempDir(prefix = 'zoo-remote-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
 }
+
+/** The objects a packed path remote lists in its pack indexes: CID string, pack file, offset, length. */
+export async function packEntries(root: string): Promise<Array<{ cid: string; pack: string; offset: number; length: number }>> {
+  const { parseIndex } = await import('../src/cas/local.js')
+  const { CID } = await import('multiformats/cid')
+  const dir = join(root, 'packs')
+  const out: Array<{ cid: string; pack: string; offset: number; length: number }> = []
+  for (const name of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.idx')).sort()) {
+    for (const [k, offset, length] of parseIndex(await readFile(join(dir, name)), name)) {
+      out.push({ cid: CID.decode(Buffer.from(k, 'latin1')).toString(), pack: join(dir, name.slice(0, -4) + '.pack'), offset, length })
+    }
+  }
+  return out
+}
+
+/** Flip one byte of an object inside its pack on a path remote (packs are read-only files: rewritten). */
+export async function poisonInPack(root: string, cid: string): Promise<void> {
+  const { writeFile, unlink } = await import('node:fs/promises')
+  const e = (await packEntries(root)).find((x) => x.cid === cid)
+  if (!e) throw new Error(`${cid} is in no pack index under ${root}`)
+  const bytes = await readFile(e.pack)
+  bytes[e.offset + (e.length >> 1)]! ^= 1
+  await unlink(e.pack)
+  await writeFile(e.pack, bytes)
+}
