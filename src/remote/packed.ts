@@ -98,6 +98,14 @@ export class PackedStore implements Store {
   private chain: Promise<unknown> = Promise.resolve()
   private failure: unknown
   private wroteIndex = false
+  /** Index creations run in the order the packs were sealed (see `ordered`). */
+  private indexChain: Promise<unknown> = Promise.resolve()
+  /**
+   * Objects become visible in the order they were put: packs upload side by side, but their indexes
+   * are created one after another, in order. So a node put after its children never becomes visible
+   * before them, even without a flush in between (src/remote/dag.ts then flushes once, at the end).
+   */
+  readonly ordered = true
   protected readonly target: number
 
   constructor(readonly backing: Backing, protected readonly opts: PackedOptions = {}) {
@@ -257,6 +265,14 @@ export class PackedStore implements Store {
     return this.backing.readRange(packKey(e.pack), e.offset, e.length)
   }
 
+  /** Whether a pack index (or this handle's unflushed pack) lists the object; loose objects are not asked. */
+  async indexed(cid: CID): Promise<boolean> {
+    const k = cidKey(cid)
+    if (this.pending.has(k)) return true
+    await this.ensureLoaded()
+    return this.index.has(k)
+  }
+
   async has(cid: CID): Promise<boolean> {
     const k = cidKey(cid)
     if (this.pending.has(k)) return true
@@ -336,18 +352,22 @@ export class PackedStore implements Store {
     this.cur = null
     if (!cur || cur.entries.length === 0) { if (cur) this.spare.push(cur.buf); return }
     const name = `pack-${cur.hash.digest('hex')}`
-    const up = this.upload(name, cur).catch((err) => { this.failure ??= err })
+    const previous = this.indexChain
+    const up = this.upload(name, cur, previous).catch((err) => { this.failure ??= err })
+    this.indexChain = up
     this.uploads.push(up)
     while (this.uploads.length >= (this.opts.inflight ?? 2)) await this.uploads.shift()
   }
 
-  private async upload(name: string, cur: Filling): Promise<void> {
+  private async upload(name: string, cur: Filling, previous: Promise<unknown>): Promise<void> {
     const point = this.opts.point
     const bytes = cur.buf.subarray(0, cur.size)
     // with crash points, two parts: `remote-pack-midway` runs with half the pack written
     const parts = point ? [bytes.subarray(0, bytes.length >> 1), bytes.subarray(bytes.length >> 1)] : [bytes]
     await this.backing.createFile!(packKey(name), parts, point ? () => point('remote-pack-midway') : undefined)
     await point?.('remote-pack-written')
+    await previous // the packs sealed before this one are visible first
+    if (this.failure !== undefined) return // an earlier pack failed: this one stays invisible (gc removes it)
     await this.backing.createFile!(idxKey(name), [encodeIndex(cur.entries)])
     this.packs.set(name, { name, entries: cur.entries, size: cur.size, modified: Date.now() })
     for (const [k, offset, length] of cur.entries) {

@@ -126,6 +126,8 @@ export class TransferSide implements Store {
   constructor(readonly inner: Store & Unchecked,
     private readonly opts: { serial?: boolean; trustPuts?: boolean; digest?: Digester } = {}) {}
   get location(): string { return this.inner.location }
+  /** Whether the store makes objects visible in put order (./packed.ts): then DAG copies flush once. */
+  get ordered(): boolean { return (this.inner as { ordered?: boolean }).ordered === true }
   put(cid: CID, bytes: Uint8Array): Promise<boolean> {
     const write = (): Promise<boolean> => this.opts.trustPuts && this.inner.putVerified
       ? this.inner.putVerified(cid, bytes) : this.inner.put(cid, bytes)
