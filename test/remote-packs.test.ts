@@ -19,11 +19,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git, processCtx, zoo, type Run } from './cli.js'
 import { storeConformance } from './store-conformance.js'
-import { packEntries, startS3rver, startStaticServer, type S3Server } from './remote-servers.js'
+import { damageInPack, packEntries, startS3rver, startStaticServer, type S3Server } from './remote-servers.js'
 import { openRemote } from '../src/remote/index.js'
-import { idxKey, LAYOUT_FILE, PACK_LIST, packKey, type PackedStore } from '../src/remote/packed.js'
-import { encodeIndex, parseIndex } from '../src/cas/local.js'
-import type { CID } from '../src/cas/cid.js'
+import { LAYOUT_FILE, PACK_LIST, type PackedStore } from '../src/remote/packed.js'
+import { parseIndex } from '../src/cas/local.js'
 import { PathStore } from '../src/remote/path.js'
 import { syncFiles } from '../src/remote/dag.js'
 import { Repo } from '../src/repo.js'
@@ -43,29 +42,6 @@ const exists = (p: string): Promise<boolean> => access(p).then(() => true, () =>
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 // ---- the conformance suite on the packed store of each kind ----
-
-/** Damage an object inside its pack through the remote's own files: same length, or shorter (its index says so). */
-async function damageInPack(store: PackedStore, cid: CID, bytes: Uint8Array): Promise<void> {
-  const files = store.backing
-  for (const f of (await files.listFiles('packs')) ?? []) {
-    if (!f.name.endsWith('.idx')) continue
-    const name = f.name.slice(0, -4)
-    const entries = parseIndex(Buffer.from((await files.readFile(idxKey(name), 64 * MiB))!), f.name)
-    const i = entries.findIndex(([k]) => k === Buffer.from(cid.bytes).toString('latin1'))
-    if (i < 0) continue
-    const [, offset, length] = entries[i]!
-    const pack = Buffer.from(await files.readRange(packKey(name), 0, 64 * MiB, true))
-    Buffer.from(bytes).copy(pack, offset)
-    for (let j = bytes.length; j < length; j++) pack[offset + j]! ^= 0xff
-    await files.replaceFile!(packKey(name), pack)
-    if (bytes.length !== length) {
-      entries[i] = [entries[i]![0], offset, bytes.length]
-      await files.replaceFile!(idxKey(name), encodeIndex(entries))
-    }
-    return
-  }
-  throw new Error(`${cid} is in no pack`)
-}
 
 storeConformance('packed path remote', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-conf-'))
