@@ -16,7 +16,6 @@ import { Repo } from '../src/repo.js'
 import { LocalStore, encodeIndex, parseIndex } from '../src/cas/local.js'
 import { parseCid } from '../src/cas/cid.js'
 import { syncFiles } from '../src/remote/dag.js'
-import { PathStore } from '../src/remote/path.js'
 import { damageInPack, startS3rver, startStaticServer, type S3Server } from './remote-servers.js'
 import { openRemote } from '../src/remote/index.js'
 
@@ -246,7 +245,7 @@ describe('verify --repair', { concurrency: kinds.length + 1 }, () => {
       const m = await repo.resolve('m')
       for (const dir of [main, backup]) {
         const local = await repo.openStore()
-        const dest = new PathStore(dir)
+        const dest = openRemote(dir, {})
         await syncFiles(local, dest, m.files.map((f) => ({ root: f.root, size: f.size })))
         await dest.close(); await local.close()
       }
