@@ -23,6 +23,7 @@ import { damageInPack, packEntries, startS3rver, startStaticServer, type S3Serve
 import { openRemote } from '../src/remote/index.js'
 import { LAYOUT_FILE, PACK_LIST, type PackedStore } from '../src/remote/packed.js'
 import { parseIndex } from '../src/cas/local.js'
+import { cidOf, RAW } from '../src/cas/cid.js'
 import { PathStore } from '../src/remote/path.js'
 import { syncFiles } from '../src/remote/dag.js'
 import { Repo } from '../src/repo.js'
@@ -77,6 +78,29 @@ storeConformance('packed s3 remote (s3rver)', async () => {
     damage: (cid, bytes) => damageInPack(openRemote(url, s3.env), cid, bytes),
     cleanup: async () => {},
   }
+})
+
+describe('packed remotes over HTTP', () => {
+  it('refuses a web server that ignores Range (it would send whole packs), naming the remote', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-norange-'))
+    const server = await startStaticServer(dir, {
+      intercept: async (req, res) => {
+        if (!req.url?.endsWith('.pack')) return false
+        const body = await readFile(join(dir, decodeURIComponent(new URL(req.url, 'http://x').pathname)))
+        res.writeHead(200, { 'content-length': body.length }).end(body)
+        return true
+      },
+    })
+    try {
+      const bytes = randomBytes(5000)
+      const cid = cidOf(RAW, bytes)
+      const w = openRemote(dir, {}); await w.put(cid, bytes); await w.close()
+      const r = openRemote(server.url, {})
+      await assert.rejects(r.get(cid), (err: Error & { code?: string }) => err.code === 'E_REMOTE_HTTP'
+        && err.message.includes('does not serve byte ranges') && err.message.includes(server.url))
+      await r.close()
+    } finally { await server.close(); await rm(dir, { recursive: true, force: true }) }
+  })
 })
 
 // ---- through the CLI ----
