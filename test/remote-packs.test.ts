@@ -25,6 +25,7 @@ import { LAYOUT_FILE, PACK_LIST, type PackedStore } from '../src/remote/packed.j
 import { parseIndex } from '../src/cas/local.js'
 import { cidOf, RAW } from '../src/cas/cid.js'
 import { PathStore } from '../src/remote/path.js'
+import { S3Store } from '../src/remote/s3.js'
 import { syncFiles } from '../src/remote/dag.js'
 import { Repo } from '../src/repo.js'
 import { TransferSide } from '../src/remote/sync.js'
@@ -283,44 +284,57 @@ describe('packs on zoo remotes, through the CLI', { concurrency: 3 }, () => {
     } finally { await rm(z.work, { recursive: true, force: true }) }
   })
 
-  it('a remote in the loose layout (layout 1) is read, migrated by `git zoo remote migrate`, then read again', async () => {
-    const z = await setup('zoo-packs-migrate-')
-    try {
-      const bytes = randomBytes(3 * MiB)
-      await addModel(z, 'old/m', bytes)
-      await git(z.a, 'push', '-q', '--no-verify', 'origin', 'main')
-      // what git-zoo wrote before packs: one file per object (src/remote/path.ts, layout 1)
-      const repo = await Repo.open(z.a, processCtx())
-      const manifest = await repo.resolve('old/m')
-      const local = await repo.openStore()
-      const loose = new PathStore(z.objects)
-      await syncFiles(local, new TransferSide(loose), manifest.files.map((f) => ({ root: f.root, size: f.size })))
-      await local.close(); await loose.close()
-      const looseFiles = (await readdir(join(z.objects, 'objects'), { recursive: true })).filter((n) => String(n).includes('/baf'))
-      assert.ok(looseFiles.length > 3)
-      assert.equal(await exists(join(z.objects, LAYOUT_FILE)), false)
+  for (const kind of ['path', 's3'] as const) {
+    it(`${kind}: a remote in the loose layout (layout 1) is read, migrated by \`git zoo remote migrate\`, then read again`, async () => {
+      const s3url = `s3://${s3.bucket}/migrate-${randomBytes(4).toString('hex')}`
+      const z = await setup(`zoo-packs-migrate-${kind}-`, kind === 's3' ? () => s3url : undefined)
+      const url = kind === 's3' ? s3url : z.objects
+      const env = kind === 's3' ? s3.env : {}
+      const looseStore = (): PathStore | S3Store => kind === 's3' ? new S3Store(url, { env }) : new PathStore(url)
+      const count = async (it: AsyncIterable<unknown>): Promise<number> => { let n = 0; for await (const _ of it) n++; return n }
+      try {
+        if (kind === 's3') await git(z.a, 'config', '--unset', 'zoo.remote.origin.url')
+        const bytes = randomBytes(3 * MiB)
+        await addModel(z, 'old/m', bytes)
+        await git(z.a, 'push', '-q', '--no-verify', 'origin', 'main')
+        // what git-zoo wrote before packs: one file or S3 object per object (layout 1)
+        const repo = await Repo.open(z.a, processCtx())
+        const manifest = await repo.resolve('old/m')
+        const local = await repo.openStore()
+        const loose = looseStore()
+        await syncFiles(local, new TransferSide(loose), manifest.files.map((f) => ({ root: f.root, size: f.size })))
+        await local.close(); await loose.close()
+        const objects = await count(looseStore().list())
+        assert.ok(objects > 3)
+        const before = openRemote(url, env)
+        assert.equal(await before.backing.readFile(LAYOUT_FILE, 4096), undefined)
+        assert.equal(await before.layout(), 1)
+        await before.close()
 
-      const c = join(z.work, 'c')
-      await ok(zoo(z.work, ['clone', z.origin, c]), 'clone from the loose layout')
-      await ok(zoo(c, ['verify']), 'verify')
+        const c = join(z.work, 'c')
+        await ok(zoo(z.work, ['clone', z.origin, c], env), 'clone from the loose layout')
+        await ok(zoo(c, ['verify'], env), 'verify')
 
-      const m = JSON.parse((await ok(zoo(z.a, ['remote', 'migrate', 'origin', '--json']), 'migrate')).stdout)
-      assert.deepEqual({ ...m, bytes_packed: 0 }, { remote: 'origin', url: z.objects, layout_before: 1, layout: 2, objects_packed: looseFiles.length, bytes_packed: 0, loose_removed: looseFiles.length })
-      assert.ok(m.bytes_packed >= bytes.length)
-      assert.deepEqual(JSON.parse(await readFile(join(z.objects, LAYOUT_FILE), 'utf8')), { format: 'git-zoo remote', layout: 2 })
-      assert.deepEqual((await readdir(join(z.objects, 'objects'), { recursive: true })).filter((n) => String(n).includes('/baf')), [])
-      assert.equal((await packEntries(z.objects)).length, looseFiles.length)
-      assert.ok(await exists(join(z.objects, PACK_LIST)))
+        const m = JSON.parse((await ok(zoo(z.a, ['remote', 'migrate', 'origin', '--json'], env), 'migrate')).stdout)
+        assert.deepEqual({ ...m, bytes_packed: 0 }, { remote: 'origin', url, layout_before: 1, layout: 2, objects_packed: objects, bytes_packed: 0, loose_removed: objects })
+        assert.ok(m.bytes_packed >= bytes.length)
+        const after = openRemote(url, env)
+        assert.deepEqual(JSON.parse(Buffer.from((await after.backing.readFile(LAYOUT_FILE, 4096))!).toString()), { format: 'git-zoo remote', layout: 2 })
+        assert.equal(await count(looseStore().list()), 0, 'no loose object is left')
+        assert.equal(await count(after.list()), objects, 'every object is in a pack')
+        assert.ok(await after.backing.readFile(PACK_LIST, 4096))
+        await after.close()
 
-      const d = join(z.work, 'd')
-      await ok(zoo(z.work, ['clone', z.origin, d]), 'clone from the migrated remote')
-      await ok(zoo(d, ['get', 'old/m', '--out', join(d, 'out')]), 'get')
-      assert.equal(sha(await readFile(join(d, 'out', 'old-m.bin'))), sha(bytes))
-      const again = JSON.parse((await ok(zoo(z.a, ['remote', 'migrate', 'origin', '--json']), 'migrate again')).stdout)
-      assert.equal(again.objects_packed, 0)
-      assert.equal(again.layout_before, 2)
-    } finally { await rm(z.work, { recursive: true, force: true }) }
-  })
+        const d = join(z.work, 'd')
+        await ok(zoo(z.work, ['clone', z.origin, d], env), 'clone from the migrated remote')
+        await ok(zoo(d, ['get', 'old/m', '--out', join(d, 'out')], env), 'get')
+        assert.equal(sha(await readFile(join(d, 'out', 'old-m.bin'))), sha(bytes))
+        const again = JSON.parse((await ok(zoo(z.a, ['remote', 'migrate', 'origin', '--json'], env), 'migrate again')).stdout)
+        assert.equal(again.objects_packed, 0)
+        assert.equal(again.layout_before, 2)
+      } finally { await rm(z.work, { recursive: true, force: true }) }
+    })
+  }
 })
 
 /** An HTTP proxy in front of s3rver that counts the body bytes it passes back (headers aside). */
