@@ -81,7 +81,19 @@ storeConformance('packed s3 remote (s3rver)', async () => {
   }
 })
 
-describe('packed remotes over HTTP', () => {
+describe('packed remotes: refusals', () => {
+  it('a layout this git-zoo does not know is refused by name (E_REMOTE_LAYOUT)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-layout-'))
+    try {
+      await writeFile(join(dir, LAYOUT_FILE), JSON.stringify({ format: 'git-zoo remote', layout: 9 }))
+      const bytes = randomBytes(100)
+      const r = openRemote(dir, {})
+      await assert.rejects(r.has(cidOf(RAW, bytes)), (err: Error & { code?: string }) => err.code === 'E_REMOTE_LAYOUT'
+        && err.message.includes('layout 9') && err.message.includes(dir) && err.message.includes('upgrade git-zoo'))
+      await r.close()
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+
   it('refuses a web server that ignores Range (it would send whole packs), naming the remote', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-norange-'))
     const server = await startStaticServer(dir, {
