@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { access, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
+import { access, mkdtemp, readdir, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git, processCtx, zoo, type Run } from './cli.js'
@@ -293,6 +293,45 @@ describe('packs on zoo remotes, through the CLI', { concurrency: 3 }, () => {
           assert.equal(sha(await readFile(join(c, branch, `${model.replace('/', '-')}.bin`))), sha(bytes))
         }
       } finally { await server.close() }
+    } finally { await rm(z.work, { recursive: true, force: true }) }
+  })
+
+  it('gc --remote rewrites a pack half of whose objects are dead into a new pack; the live model still reads', async () => {
+    const z = await setup('zoo-packs-gc-')
+    try {
+      await git(z.a, 'push', '-q', '--no-verify', 'origin', 'main')
+      const keep = randomBytes(3 * MiB); const drop = randomBytes(3 * MiB)
+      await git(z.a, 'checkout', '-q', '-b', 'feat')
+      await addModel(z, 'gc/keep', keep)
+      const keepCommit = (await git(z.a, 'rev-parse', 'HEAD')).trim()
+      await addModel(z, 'gc/drop', drop)
+      await ok(zoo(z.a, ['push', 'origin', 'feat']), 'push both models in one pack')
+      const packsDir = join(z.objects, 'packs')
+      const first = (await filesIn(packsDir)).filter((n) => n.endsWith('.pack'))
+      assert.equal(first.length, 1)
+      // main gets the first model only; the branch with the second is deleted
+      await git(z.a, 'push', '-q', '--no-verify', 'origin', `${keepCommit}:refs/heads/main`)
+      await git(z.a, 'checkout', '-q', 'main'); await git(z.a, 'reset', '-q', '--hard', keepCommit)
+      await git(z.a, 'push', '-q', '--no-verify', 'origin', '--delete', 'feat')
+      await git(z.a, 'branch', '-q', '-D', 'feat')
+      const old = (Date.now() - 8 * 86400_000) / 1000
+      for (const n of await filesIn(packsDir)) await utimes(join(packsDir, n), old, old)
+      const gc = JSON.parse((await ok(zoo(z.a, ['gc', '--remote', 'origin', '--json']), 'gc --remote')).stdout)
+      assert.equal(gc.packs_rewritten, 1, JSON.stringify(gc))
+      assert.equal(gc.packs_removed, 0)
+      assert.ok(gc.removed_objects > 0 && gc.freed_bytes >= drop.length, JSON.stringify(gc))
+      const second = (await filesIn(packsDir)).filter((n) => n.endsWith('.pack'))
+      assert.equal(second.length, 1)
+      assert.notEqual(second[0], first[0], 'the old pack is gone, a new one holds the live objects')
+      const left = await packEntries(z.objects)
+      assert.equal(left.length, gc.live_objects)
+
+      const c = join(z.work, 'c')
+      await ok(zoo(z.work, ['clone', z.origin, c]), 'clone')
+      await ok(zoo(c, ['get', 'gc/keep', '--out', join(c, 'out')]), 'get the live model')
+      assert.equal(sha(await readFile(join(c, 'out', 'gc-keep.bin'))), sha(keep))
+      await ok(zoo(c, ['verify']), 'verify')
+
     } finally { await rm(z.work, { recursive: true, force: true }) }
   })
 
