@@ -1,6 +1,7 @@
 /**
- * HttpStore: a read-only remote served by any static web server over the shared layout
- * (./layout.ts). Writes go to the path or s3 remote behind the web server.
+ * HttpStore: a read-only remote served by any static web server: byte ranges of packs and small
+ * files for the pack layout (./packed.ts), and loose objects of a layout-1 remote (./layout.ts).
+ * Writes go to the path or s3 remote behind the web server.
  *
  * Safety rules (spec/remotes.md, "HTTP"):
  * - URLs with control characters are refused before parsing; the base URL takes no query or fragment.

@@ -1,5 +1,6 @@
 /**
- * Remotes by URL kind: one registry, so commands never branch on the kind themselves.
+ * Remotes by URL kind: one registry, so commands never branch on the kind themselves. Every kind
+ * is opened as a PackedStore (./packed.ts) over the kind's files.
  *
  *   /abs/path, ./rel/path, file:///abs/path   PathStore  (read-write; a shared disk, NFS)
  *   http://host/prefix, https://host/prefix    HttpStore  (read-only; any static web server)

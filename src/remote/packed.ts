@@ -88,6 +88,8 @@ export class PackedStore implements Store {
   readonly location: string
   protected readonly index = new Map<string, Entry>()
   protected readonly packs = new Map<string, PackInfo>()
+  /** Sizes and ages of the pack files from the last listing (path and s3). */
+  private sizes = new Map<string, FileInfo>()
   private loaded: Promise<void> | undefined
   private layoutRead: Promise<number> | undefined
   /** Objects put but not yet visible through an uploaded index: served from memory. */
@@ -158,8 +160,6 @@ export class PackedStore implements Store {
     this.sizes = new Map(files.filter((f) => f.name.endsWith('.pack')).map((f) => [f.name.slice(0, -5), f]))
     return files.map((f) => f.name).filter((n) => n.endsWith('.idx') && PACK_NAME.test(n.slice(0, -4))).map((n) => n.slice(0, -4)).sort()
   }
-  private sizes = new Map<string, FileInfo>()
-
   /** Load the indexes that appeared since the last look; forget those that are gone (gc). */
   async refresh(): Promise<void> {
     const names = await this.indexNames()

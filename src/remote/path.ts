@@ -1,6 +1,7 @@
 /**
- * PathStore: a remote in a local folder (a shared disk, NFS), one file per object in the shared
- * layout (./layout.ts).
+ * PathStore: a remote in a local folder (a shared disk, NFS): the files the pack layout is built on
+ * (./packed.ts: ranges, create-if-absent, replace, list, remove), and loose objects, one file per
+ * object in the layout-1 layout (./layout.ts), which older remotes hold.
  *
  * Writes: temp file in the object's folder -> write -> fsync -> link() to the final name (link fails
  * when the name exists, so an existing object is never overwritten) -> unlink the temp file. Where a

@@ -1,6 +1,8 @@
 /**
- * S3Store: a remote in S3 or an S3-compatible server (MinIO, Ceph, R2), `s3://bucket/prefix`,
- * holding the shared layout (./layout.ts) under the prefix: `<prefix>/objects/<xx>/<cid>`.
+ * S3Store: a remote in S3 or an S3-compatible server (MinIO, Ceph, R2), `s3://bucket/prefix`: the
+ * files the pack layout is built on (./packed.ts: ranged GetObject, conditional PutObject, listing
+ * with a delimiter, DeleteObjects) under the prefix, and the loose objects of a layout-1 remote
+ * (./layout.ts): `<prefix>/objects/<xx>/<cid>`.
  *
  * Configuration (spec/remotes.md, "S3"): credentials from the standard AWS chain (environment,
  * shared profiles, SSO, container and instance roles); region from AWS_REGION, AWS_DEFAULT_REGION or
