@@ -335,6 +335,31 @@ describe('packs on zoo remotes, through the CLI', { concurrency: 3 }, () => {
     } finally { await rm(z.work, { recursive: true, force: true }) }
   })
 
+  it('gc --remote merges the small packs of small pushes into one, past the grace; every model still reads', async () => {
+    const z = await setup('zoo-packs-merge-')
+    try {
+      const models = [randomBytes(MiB), randomBytes(MiB), randomBytes(MiB)]
+      for (const [i, bytes] of models.entries()) {
+        await addModel(z, `merge/m${i}`, bytes)
+        await ok(zoo(z.a, ['push', 'origin']), `push ${i}`)
+      }
+      const packsDir = join(z.objects, 'packs')
+      assert.equal((await filesIn(packsDir)).filter((n) => n.endsWith('.pack')).length, 3, 'one pack per push')
+      const young = JSON.parse((await ok(zoo(z.a, ['gc', '--remote', 'origin', '--json']), 'gc, young packs')).stdout)
+      assert.equal(young.packs_rewritten, 0, 'packs younger than the grace are left alone')
+      const old = (Date.now() - 8 * 86400_000) / 1000
+      for (const n of await filesIn(packsDir)) await utimes(join(packsDir, n), old, old)
+      const gc = JSON.parse((await ok(zoo(z.a, ['gc', '--remote', 'origin', '--json']), 'gc --remote')).stdout)
+      assert.equal(gc.packs_rewritten, 3, JSON.stringify(gc))
+      assert.equal(gc.removed_objects, 0)
+      assert.equal((await filesIn(packsDir)).filter((n) => n.endsWith('.pack')).length, 1, 'merged into one pack')
+      assert.equal((await packEntries(z.objects)).length, gc.live_objects)
+      const c = join(z.work, 'c')
+      await ok(zoo(z.work, ['clone', z.origin, c]), 'clone')
+      await ok(zoo(c, ['verify']), 'verify every model of the clone')
+    } finally { await rm(z.work, { recursive: true, force: true }) }
+  })
+
   for (const kind of ['path', 's3'] as const) {
     it(`${kind}: a remote in the loose layout (layout 1) is read, migrated by \`git zoo remote migrate\`, then read again`, async () => {
       const s3url = `s3://${s3.bucket}/migrate-${randomBytes(4).toString('hex')}`

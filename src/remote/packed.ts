@@ -116,6 +116,8 @@ export class PackedStore implements Store {
   }
 
   get writable(): boolean { return typeof this.backing.createFile === 'function' }
+  /** Bytes per pack this handle writes. */
+  get packTarget(): number { return this.target }
 
   /** The remote's layout version: 2 (packs only), 1 (loose objects, maybe packs too) or 0 (empty). */
   layout(): Promise<number> {

@@ -31,6 +31,8 @@ import { cidOfKey, packKey, WritablePackedStore, type PackInfo } from './packed.
 
 /** A partly dead pack is rewritten when at least this share of its bytes is dead; else only its index drops them. */
 export const REPACK_DEAD_SHARE = 0.25
+/** Packs under this share of the pack size (one per small push) are merged when a gc finds several. */
+export const SMALL_PACK_SHARE = 0.25
 
 /**
  * gc of the packs of a remote (spec/remotes.md, "Remote gc with packs"). Objects are kept when live,
@@ -115,28 +117,50 @@ async function sweepPacks(store: WritablePackedStore, live: Set<string>, opts: R
     ready = next
   }
   opts.crashPoint?.('remote-gc-after-nodes')
-  // 2. the packs themselves
+  // 2. the packs themselves: wholly dead ones removed; mostly dead ones, and small ones (one per
+  // small push) when there are several, rewritten together into full packs
+  const rewrites: Array<{ p: PackInfo; kept: Array<[string, number, number]>; deadBytes: number }> = []
+  const small: typeof rewrites = []
   for (const p of oldPacks) {
     const entries = current.get(p.name)!
     const kept = entries.filter(([k]) => !dead.has(cidOfKey(k).toString()))
     const deadBytes = p.entries.filter(([k]) => dead.has(cidOfKey(k).toString())).reduce((a, [, , l]) => a + l, 0)
     if (kept.length === 0) {
-      if (entries.length > 0 || current.has(p.name)) await store.rewriteIndex(p.name, [])
+      await store.rewriteIndex(p.name, [])
       await store.removeFiles([packKey(p.name)])
       s.packs_removed++
       s.freed_bytes += p.size
     } else if (deadBytes > 0 && deadBytes >= REPACK_DEAD_SHARE * p.size) {
-      const objects = []
-      for (const [k, offset, length] of kept) objects.push({ cid: cidOfKey(k), bytes: await store.readFromPack(p.name, k, offset, length) })
-      await store.rewrite(objects)
-      await store.rewriteIndex(p.name, [])
-      await store.removeFiles([packKey(p.name)])
-      s.packs_rewritten++
-      s.freed_bytes += deadBytes
+      rewrites.push({ p, kept, deadBytes })
+    } else if (p.size < store.packTarget * SMALL_PACK_SHARE) {
+      small.push({ p, kept, deadBytes })
     } else if (kept.length !== entries.length) {
       await store.rewriteIndex(p.name, kept)
     }
   }
+  if (small.length >= 2) rewrites.push(...small)
+  else for (const x of small) if (x.kept.length !== current.get(x.p.name)!.length) await store.rewriteIndex(x.p.name, x.kept)
+  // in batches of about a pack: the new packs are published before the old ones go
+  let batch: typeof rewrites = []
+  let objects: Array<{ cid: ReturnType<typeof cidOfKey>; bytes: Uint8Array }> = []
+  let bytes = 0
+  const publish = async (): Promise<void> => {
+    if (batch.length === 0) return
+    await store.rewrite(objects)
+    for (const x of batch) {
+      await store.rewriteIndex(x.p.name, [])
+      await store.removeFiles([packKey(x.p.name)])
+      s.packs_rewritten++
+      s.freed_bytes += x.deadBytes
+    }
+    batch = []; objects = []; bytes = 0
+  }
+  for (const x of rewrites) {
+    for (const [k, offset, length] of x.kept) { objects.push({ cid: cidOfKey(k), bytes: await store.readFromPack(x.p.name, k, offset, length) }); bytes += length }
+    batch.push(x)
+    if (bytes >= store.packTarget) await publish()
+  }
+  await publish()
   // 3. interrupted writes
   if (staleOrphans.length) {
     await store.removeFiles(staleOrphans.map((o) => `packs/${o.name}`))

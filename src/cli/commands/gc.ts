@@ -48,7 +48,8 @@ objects that no branch or tag of the git remote of the same name (or --git-remot
 fetching its refs; local refs, the index and the working tree count as live too. Objects younger
 than the grace period are kept (a push uploads objects before its refs), default ${REMOTE_DEFAULT_GRACE}: on a packed
 remote, whatever is in a pack younger than that. Packs whose objects are all dead are removed,
-packs a quarter or more dead are rewritten without them (spec/remotes.md). A remote gc
+packs a quarter or more dead are rewritten without them, and small packs (one per small push)
+are merged into full ones (spec/remotes.md). A remote gc
 never runs beside another one or beside a push (locks on the remote: E_REMOTE_LOCKED; pushes wait
 for gc). See spec/teams.md.
 
