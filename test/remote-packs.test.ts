@@ -22,7 +22,7 @@ import { storeConformance } from './store-conformance.js'
 import { damageInPack, packEntries, startS3rver, startStaticServer, type S3Server } from './remote-servers.js'
 import { openRemote } from '../src/remote/index.js'
 import { LAYOUT_FILE, PACK_LIST, type PackedStore } from '../src/remote/packed.js'
-import { parseIndex } from '../src/cas/local.js'
+import { encodeIndex, parseIndex } from '../src/cas/local.js'
 import { cidOf, RAW } from '../src/cas/cid.js'
 import { PathStore } from '../src/remote/path.js'
 import { S3Store } from '../src/remote/s3.js'
@@ -82,6 +82,22 @@ storeConformance('packed s3 remote (s3rver)', async () => {
 })
 
 describe('packed remotes: refusals', () => {
+  it('an index entry longer than an object may be is refused before anything is read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-huge-'))
+    try {
+      const bytes = randomBytes(1000)
+      const cid = cidOf(RAW, bytes)
+      const w = openRemote(dir, {}); await w.put(cid, bytes); await w.close()
+      const idx = (await filesIn(join(dir, 'packs'))).find((n) => n.endsWith('.idx'))!
+      const entries = parseIndex(await readFile(join(dir, 'packs', idx)), idx)
+      entries[0] = [entries[0]![0], entries[0]![1], 2 ** 32 - 1]
+      await unlink(join(dir, 'packs', idx)); await writeFile(join(dir, 'packs', idx), encodeIndex(entries))
+      const r = openRemote(dir, {})
+      await assert.rejects(r.get(cid), (err: Error & { code?: string }) => err.code === 'E_CORRUPT_OBJECT' && /over the 16777216-byte limit/.test(err.message))
+      await r.close()
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+
   it('a layout this git-zoo does not know is refused by name (E_REMOTE_LAYOUT)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-layout-'))
     try {

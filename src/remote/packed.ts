@@ -264,6 +264,11 @@ export class PackedStore implements Store {
 
   private async readEntry(e: Entry): Promise<Uint8Array> {
     if (e.length === 0) return new Uint8Array(0)
+    if (e.length > MAX_OBJECT_SIZE) {
+      // an index naming more than an object may hold is refused before anything is read or allocated
+      throw new CorruptObjectError(`${idxKey(e.pack)} on ${this.location} lists an object of ${e.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`,
+        { remote: this.location, pack: e.pack })
+    }
     return this.backing.readRange(packKey(e.pack), e.offset, e.length)
   }
 
