@@ -5,7 +5,8 @@
  */
 import type { FileEntry, Manifest } from '../manifest/manifest.js'
 import { decodable, decodeInto, ITEM_SIZE } from './dtype.js'
-import { FileOpener, listTensors, scanStoredPickle, zipEntries, TENSOR_FORMATS, type TensorRef } from './tensors.js'
+import { FileOpener, listTensors, scanStoredPickle, zipEntries, TENSOR_FORMATS, type TensorListing, type TensorRef } from './tensors.js'
+import { ZooError } from '../errors.js'
 
 /** Elements per read window: memory stays O(window) whatever the tensor size. */
 const WINDOW = 1 << 18
@@ -29,9 +30,10 @@ interface Sums { sq: number; dot: number; na: number; nb: number }
 export interface FileWeightDiff {
   a_file: string
   b_file: string
+  /** The format of a's file (`pytorch-zip/safetensors` when the two differ). */
   format: string
   inspectable: boolean
-  /** Why the weights were not compared (pickle checkpoints are never unpickled). */
+  /** Why the weights were not compared (a torch file the restricted reader refused, other formats). */
   reason?: string
   pickle?: { a: { ok: boolean; problems: string[]; globals: string[] }; b: { ok: boolean; problems: string[]; globals: string[] } }
   /** For not-inspectable zips: entries whose stored bytes are equal (CRC and chunks), out of those matched by name. */
@@ -119,18 +121,30 @@ export interface DiffOptions {
 export async function diffFiles(ma: Manifest, fa: FileEntry, mb: Manifest, fb: FileEntry,
                                 oa: FileOpener, ob: FileOpener, opts: DiffOptions = {}): Promise<FileWeightDiff> {
   const out: FileWeightDiff = {
-    a_file: fa.path, b_file: fb.path, format: fa.format, inspectable: true,
+    a_file: fa.path, b_file: fb.path, format: fa.format === fb.format ? fa.format : `${fa.format}/${fb.format}`, inspectable: true,
     tensors: [], missing: [], extra: [], mismatched: [], skipped: [],
     summary: { compared: 0, identical: 0, identical_bytes: 0, l2: 0, cosine: null },
   }
-  if (fa.format === 'pytorch-zip' || fb.format === 'pytorch-zip' || !TENSOR_FORMATS.has(fa.format) || fa.format !== fb.format) {
+  let listings: [TensorListing, TensorListing] | undefined
+  let refusal: string | undefined
+  const torch = fa.format === 'pytorch-zip' || fb.format === 'pytorch-zip'
+  const comparable = TENSOR_FORMATS.has(fa.format) && TENSOR_FORMATS.has(fb.format) && (fa.format === fb.format || (torch && fa.format !== 'onnx' && fb.format !== 'onnx'))
+  if (comparable) {
+    try {
+      listings = await Promise.all([listTensors(ma, fa, oa), listTensors(mb, fb, ob)])
+    } catch (err) {
+      // a torch file the restricted reader refuses (a global off the allow-list) or cannot parse
+      if (!torch || !(err instanceof ZooError) || (err.code !== 'E_TORCH_REFUSED' && err.code !== 'E_TORCH_PICKLE')) throw err
+      refusal = err.message
+    }
+  }
+  if (!listings) {
     out.inspectable = false
     if (fa.format === 'pytorch-zip' && fb.format === 'pytorch-zip') {
       const [sa, sb] = await Promise.all([scanStoredPickle(fa, oa), scanStoredPickle(fb, ob)])
       const pick = (s: typeof sa) => ({ ok: s.ok, problems: s.problems, globals: s.globals })
       out.pickle = { a: pick(sa), b: pick(sb) }
-      out.reason = 'not inspectable: pickle checkpoints are never unpickled, so tensor names and shapes are unknown'
-        + (sa.ok && sb.ok ? '' : ' (and the static scan refused: ' + [...sa.problems.map((p) => `a: ${p}`), ...sb.problems.map((p) => `b: ${p}`)].slice(0, 4).join('; ') + ')')
+      out.reason = `not inspectable: ${refusal ?? 'the restricted reader could not read data.pkl'}`
       // byte-level facts that need no interpretation: which zip entries hold equal stored bytes
       const [ea, eb] = await Promise.all([zipEntries(fa, oa), zipEntries(fb, ob)])
       const [fa2, fb2] = await Promise.all([oa.get(fa), ob.get(fb)])
@@ -149,11 +163,11 @@ export async function diffFiles(ma: Manifest, fa: FileEntry, mb: Manifest, fb: F
       }
       out.entries = { matched, identical, only_a: ea.length - matched, only_b: eb.length - matched }
     } else {
-      out.reason = fa.format === fb.format ? `not inspectable: ${fa.format} files hold no tensors git-zoo reads` : `not comparable: ${fa.format} vs ${fb.format}`
+      out.reason = refusal ? `not inspectable: ${refusal}` : fa.format === fb.format ? `not inspectable: ${fa.format} files hold no tensors git-zoo reads` : `not comparable: ${fa.format} vs ${fb.format}`
     }
     return out
   }
-  const [la, lb] = await Promise.all([listTensors(ma, fa, oa), listTensors(mb, fb, ob)])
+  const [la, lb] = listings
   out.skipped = [...la.skipped.map((s) => ({ ...s, name: `a:${s.name}` })), ...lb.skipped.map((s) => ({ ...s, name: `b:${s.name}` }))]
   const bByName = new Map(lb.tensors.map((t) => [t.name, t]))
   const aNames = new Set(la.tensors.map((t) => t.name))
