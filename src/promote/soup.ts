@@ -84,7 +84,7 @@ export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResul
     try {
       await prefetchFiles(store, members.map((m) => m.file)) // every member is read whole
       const opener = new FileOpener(store)
-      const plan = await planSoup(members, opener)
+      const plan = await planSoup(members, opener, { nonFloat: k !== undefined ? 'last' : 'agree' })
       const out = plan.format === 'pytorch-zip' ? 'model.pt' : 'model.safetensors' // the first member's format
       files.push({ source: join(tmp, out), path: out })
       const where = await writeSoup(plan, members.map((m) => m.weight), files[0]!.source, { 'git-zoo': `soup/${method}` })

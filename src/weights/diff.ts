@@ -7,6 +7,7 @@ import type { FileEntry, Manifest } from '../manifest/manifest.js'
 import { decodable, decodeInto, ITEM_SIZE } from './dtype.js'
 import { FileOpener, listTensors, scanStoredPickle, zipEntries, TENSOR_FORMATS, type TensorListing, type TensorRef } from './tensors.js'
 import { ZooError } from '../errors.js'
+import { isCompanion } from './checkpoints.js'
 
 /** Elements per read window: memory stays O(window) whatever the tensor size. */
 const WINDOW = 1 << 18
@@ -207,12 +208,15 @@ export async function diffFiles(ma: Manifest, fa: FileEntry, mb: Manifest, fb: F
  */
 export function pairFiles(a: Manifest, b: Manifest, opts: { epoch?: number; file?: string } = {}): Array<[FileEntry, FileEntry]> {
   const weights = (m: Manifest): FileEntry[] => {
-    const w = m.files.filter((f) => TENSOR_FORMATS.has(f.format) || f.format === 'pytorch-zip')
+    const w = m.files.filter((f) => TENSOR_FORMATS.has(f.format))
     if (opts.file !== undefined) return w.filter((f) => f.path === opts.file)
-    const epochs = w.filter((f) => f.epoch !== undefined).map((f) => f.epoch!)
-    if (epochs.length === 0) return w
+    // companion files (optimizer state beside a checkpoint) are not the model's weights
+    const own = w.filter((f) => !isCompanion(f.path))
+    if (own.length === 0) return own
+    const epochs = own.filter((f) => f.epoch !== undefined).map((f) => f.epoch!)
+    if (epochs.length === 0) return own
     const pick = opts.epoch ?? Math.max(...epochs)
-    return w.filter((f) => f.epoch === undefined || f.epoch === pick)
+    return own.filter((f) => f.epoch === undefined || f.epoch === pick)
   }
   const key = (f: FileEntry): string => (f.epoch !== undefined ? `epoch:${f.path.split('/').pop()}` : f.path)
   const wa = weights(a), wb = weights(b)

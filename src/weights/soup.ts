@@ -21,7 +21,11 @@ const WINDOW = 1 << 18
 
 export interface SoupMember { manifest: Manifest; file: FileEntry; weight: number; epoch?: number }
 
-export interface SoupTensor { name: string; dtype: string; shape: number[]; bytes: number; refs: TensorRef[]; averaged: boolean }
+export interface SoupTensor {
+  name: string; dtype: string; shape: number[]; bytes: number; refs: TensorRef[]; averaged: boolean
+  /** For a tensor that is not averaged: the member whose bytes are copied. */
+  copyFrom: number
+}
 
 /** What a soup writes: its tensors, in the first member's format (and, for torch, its object tree). */
 export interface SoupPlan { tensors: SoupTensor[]; format: 'safetensors' | 'pytorch-zip'; torch?: NonNullable<TensorListing['torch']> }
@@ -31,7 +35,16 @@ const RANK = new Map(SAFETENSORS_DTYPES.map(([name], i) => [name, i]))
 function label(m: SoupMember): string { return `${m.manifest.name}@v${m.manifest.version}:${m.file.path}` }
 
 /** Checks that every member holds the same tensor names, dtypes and shapes; returns them in file order. */
-export async function planSoup(members: SoupMember[], opener: FileOpener): Promise<SoupPlan> {
+export interface PlanOptions {
+  /**
+   * Tensors that are not floats (step counters such as BatchNorm's num_batches_tracked, masks):
+   * 'agree' (model soups) requires them identical in every member; 'last' (epoch averaging) takes
+   * the last member's, the newest checkpoint of the trajectory.
+   */
+  nonFloat?: 'agree' | 'last'
+}
+
+export async function planSoup(members: SoupMember[], opener: FileOpener, opts: PlanOptions = {}): Promise<SoupPlan> {
   if (members.length < 2) throw new UsageError('a soup needs at least two checkpoints', 'E_USAGE')
   const listings = []
   for (const m of members) {
@@ -62,7 +75,8 @@ export async function planSoup(members: SoupMember[], opener: FileOpener): Promi
       }
     }
     const averaged = FLOAT_DTYPES.has(t.dtype)
-    if (!averaged) {
+    const copyFrom = opts.nonFloat === 'last' ? refs.length - 1 : 0
+    if (!averaged && opts.nonFloat !== 'last') {
       // integer, bool and exotic tensors (step counters, masks) must agree exactly: copied, not averaged
       for (let i = 1; i < refs.length; i++) {
         if (!(await sameBytes(refs[0]!, refs[i]!))) {
@@ -70,7 +84,7 @@ export async function planSoup(members: SoupMember[], opener: FileOpener): Promi
         }
       }
     }
-    out.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.end - t.start, refs, averaged })
+    out.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.end - t.start, refs, averaged, copyFrom })
   }
   const head = listings[0]!
   return head.torch ? { tensors: out, format: 'pytorch-zip', torch: head.torch } : { tensors: out, format: 'safetensors' }
@@ -124,11 +138,11 @@ async function writeAll(fd: FileHandle, bytes: Uint8Array): Promise<void> {
 
 /**
  * The soup's bytes of one tensor, window by window: sum_i w_i x_i / sum_i w_i per element
- * (float64), rounded to the tensor's dtype; a non-float tensor is the first member's bytes.
+ * (float64), rounded to the tensor's dtype; a non-float tensor is copied (see PlanOptions).
  */
 async function soupTensorBytes(t: SoupTensor, weights: number[], total: number, put: (bytes: Uint8Array) => Promise<void>): Promise<void> {
   if (!t.averaged) {
-    const r = t.refs[0]!
+    const r = t.refs[t.copyFrom]!
     for (let o = 0; o < t.bytes; o += 16 << 20) await put(await r.file.read(r.start + o, Math.min(16 << 20, t.bytes - o)))
     return
   }
