@@ -242,3 +242,44 @@ print('ok', int(sd['bn.num_batches_tracked']))
     assert.equal(bad.code, 2)
   } finally { await cleanup() }
 })
+
+test('a Ray Tune trial of torch checkpoints, imported as the issue did, averages its last epochs and exports', { skip }, async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    await py(dir, `
+import torch, os, json
+torch.manual_seed(4)
+m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+os.makedirs('zoo/trial_a')
+json.dump({'model::type': 'mlp', 'optim::lr': 0.1, 'seed': 1}, open('zoo/trial_a/params.json', 'w'))
+with open('zoo/trial_a/result.json', 'w') as f:
+    for e in range(4):
+        with torch.no_grad():
+            for p in m.parameters(): p.add_(torch.randn_like(p))
+        d = f'zoo/trial_a/checkpoint_{e:06d}'; os.makedirs(d)
+        torch.save(m.state_dict(), d + '/checkpoints'); torch.save({'state': {}, 'param_groups': []}, d + '/optimizer')
+        f.write(json.dumps({'training_iteration': e, 'test_acc': 0.1 * e}) + '\\n')
+`)
+    const imp = await zoo(dir, ['import', 'zoo'])
+    assert.equal(imp.code, 0, imp.stderr)
+    const ls = JSON.parse((await zoo(dir, ['ls', '--json'])).stdout)
+    assert.equal(ls.models.length, 1)
+    const name = ls.models[0].name
+    const s = await zoo(dir, ['soup', name, '--last-k', '2', '--name', 'avg/trial_a', '--json'])
+    assert.equal(s.code, 0, s.stderr)
+    assert.deepEqual(JSON.parse(s.stdout).soup.members.map((m: { epoch: number }) => m.epoch), [2, 3])
+    assert.equal((await zoo(dir, ['get', 'avg/trial_a', '--out', 'avg'])).code, 0)
+    const e = await zoo(dir, ['export', '--population', `name=${name}`, '--out', 'ds', '--split', '1/0/0'])
+    assert.equal(e.code, 0, e.stderr)
+    const out = await py(dir, `
+import torch, numpy as np
+sd = torch.load('avg/model.pt', weights_only=True)
+cs = [torch.load(f'zoo/trial_a/checkpoint_00000{e}/checkpoints', weights_only=True) for e in range(4)]
+for k in sd: assert torch.equal(sd[k], ((cs[2][k].double() + cs[3][k].double()) / 2).float()), k
+w = np.load('ds/train.npz')['w']
+assert w.shape == (4, 26) and np.array_equal(w[3], np.concatenate([v.numpy().reshape(-1) for v in cs[3].values()]))
+print('ok')
+`)
+    assert.equal(out.trim(), 'ok')
+  } finally { await cleanup() }
+})

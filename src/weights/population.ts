@@ -261,10 +261,11 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
       }
       finals.push([tmp, join(o.out, `${split}.npz`)])
     }
-    const json = async (name: string, value: unknown): Promise<void> => {
+    const json = async (name: string, value: unknown[]): Promise<void> => {
       const tmp = join(o.out, `.${name}.tmp`)
       temps.push(tmp)
-      const text = Buffer.from(JSON.stringify(value, null, 2) + '\n')
+      // one entry a line: readable, and diffable between exports
+      const text = Buffer.from(`[\n${(value as unknown[]).map((v) => `  ${JSON.stringify(v)}`).join(',\n')}\n]\n`)
       const fd = await open(tmp, 'wx', 0o644)
       try { await writeAt(fd, text, 0); await fd.sync() } finally { await fd.close() }
       bytes += text.length
