@@ -104,6 +104,13 @@ print(json.dumps({'sd': {k: d(v) for k, v in sd.items()}, 'ck': ex_ck}))
     // an allowed name that is only a value may not be called; INST (a class by name) is refused
     assert.throws(() => readTorchPickle(Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('ctorch\nFloatStorage\n'), Buffer.from([0x29, 0x52, 0x2e])])), /torch\.FloatStorage is not callable/)
     assert.throws(() => readTorchPickle(Buffer.concat([Buffer.from([0x80, 0x02, 0x28]), Buffer.from('icollections\nOrderedDict\n'), Buffer.from([0x2e])])), (e: unknown) => (e as ZooError).code === 'E_TORCH_REFUSED')
+    // a list holding itself, and lists shared so that the paths double 30 times: malformed, at once
+    const { torchTensorsOf } = await import('../src/formats/torch-pickle.js')
+    assert.throws(() => torchTensorsOf(readTorchPickle(Buffer.from([0x80, 0x02, 0x5d, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2e]))), /holds itself/)
+    const dag = [0x80, 0x02, 0x5d, 0x71, 0x00]
+    for (let i = 0; i < 30; i++) dag.push(0x30, 0x5d, 0x28, 0x68, i, 0x68, i, 0x65, 0x71, i + 1)
+    dag.push(0x2e)
+    assert.throws(() => torchTensorsOf(readTorchPickle(Buffer.from(dag))), /more than \d+ values to walk/) // 2^30 paths: stops at the budget
     // a truncated data.pkl is malformed, not refused
     const pkl = (await readFile(join(dir, 'sd.pt')))
     const l = await layoutOf(join(dir, 'sd.pt'))

@@ -83,6 +83,9 @@ export const TORCH_ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
   ...Object.keys(TORCH_DTYPES).map((d) => `torch.${d}`),
 ])
 
+/** Containers a walk of the loaded object may visit (shared containers are visited once per path). */
+export const WALK_BUDGET = 1 << 20
+
 /** data.pkl larger than this is refused (a state dict of 100,000 tensors is a few MiB). */
 export const TORCH_PICKLE_MAX = 64 * 1024 * 1024
 
@@ -388,12 +391,14 @@ export interface NamedTensor { name: string; tensor: TorchTensor }
  * The tensors of a loaded object, named by their key path joined with '.': a state dict gives its
  * own keys (`conv1.weight`), a checkpoint `{'state_dict': sd, ...}` gives `state_dict.conv1.weight`,
  * list and tuple elements their index. Order: the pickle's (insertion) order. A name reached twice
- * (a key that itself holds a dot, clashing with a nested one) is malformed.
+ * (a key that itself holds a dot, clashing with a nested one), a container holding itself, or more
+ * than WALK_BUDGET containers on the walk is malformed.
  */
 export function torchTensorsOf(root: PyValue): NamedTensor[] {
   const out: NamedTensor[] = []
   const seen = new Set<string>()
   const onPath = new Set<object>()
+  let steps = 0
   const walk = (v: PyValue, name: string, depth: number): void => {
     if (v instanceof TorchTensor) {
       if (seen.has(name)) malformed(`two tensors are both named ${JSON.stringify(name)}`)
@@ -403,7 +408,10 @@ export function torchTensorsOf(root: PyValue): NamedTensor[] {
     }
     if (!(v instanceof PyDict || v instanceof PyList || v instanceof PyTuple)) return
     if (depth > 64) malformed('containers are nested more than 64 deep')
-    if (onPath.has(v)) malformed('a container holds itself')
+    // a container may be shared (memo), but not hold itself, and shared containers may not make
+    // the walk blow up (a DAG whose paths grow exponentially)
+    if (onPath.has(v)) malformed(`a container holds itself (at ${JSON.stringify(name)})`)
+    if (++steps > WALK_BUDGET) malformed(`more than ${WALK_BUDGET} values to walk (containers shared over and over)`)
     onPath.add(v)
     const join = (k: string): string => (name === '' ? k : `${name}.${k}`)
     if (v instanceof PyDict) for (const [k, x] of v.map) walk(x, join(String(k)), depth + 1)
@@ -454,6 +462,7 @@ export function writeTorchPickle(root: PyValue, storageOf: (t: TorchTensor) => {
     return cls[0]
   }
   const onPath = new Set<object>()
+  let steps = 0
   const emit = (v: PyValue, depth: number): void => {
     if (depth > 64) malformed('containers are nested more than 64 deep')
     if (v === null) { byte(0x4e); return }
@@ -485,6 +494,7 @@ export function writeTorchPickle(root: PyValue, storageOf: (t: TorchTensor) => {
     if (v instanceof PyGlobal) { const i = v.name.lastIndexOf('.'); glob(v.name.slice(0, i), v.name.slice(i + 1)); return }
     if (v instanceof PyDict || v instanceof PyList || v instanceof PyTuple) {
       if (onPath.has(v)) malformed('a container holds itself')
+      if (++steps > WALK_BUDGET) malformed(`more than ${WALK_BUDGET} values to write`)
       onPath.add(v)
       if (v instanceof PyDict) {
         if (v.ordered) emptyOrderedDict(); else byte(0x7d)
@@ -515,8 +525,10 @@ export function writeTorchPickle(root: PyValue, storageOf: (t: TorchTensor) => {
  * gives them); other values are shared.
  */
 export function mapTensors(root: PyValue, replace: (t: TorchTensor, name: string) => TorchTensor): PyValue {
+  let steps = 0
   const walk = (v: PyValue, name: string, depth: number): PyValue => {
     if (depth > 64) malformed('containers are nested more than 64 deep')
+    if ((v instanceof PyDict || v instanceof PyList || v instanceof PyTuple) && ++steps > WALK_BUDGET) malformed(`more than ${WALK_BUDGET} values to walk`)
     const join = (k: string): string => (name === '' ? k : `${name}.${k}`)
     if (v instanceof TorchTensor) return replace(v, name === '' ? 'tensor' : name)
     if (v instanceof PyDict) {
