@@ -58,6 +58,9 @@ interface Planned { m: Manifest; split: SplitName; checkpoints: Array<{ epoch: n
 
 const label = (m: Manifest): string => `${m.name}@v${m.version}`
 const WINDOW = 1 << 18
+/** Rows up to this many bytes are read several at a time (LOOKAHEAD rows in memory at most). */
+const SMALL_ROW = 1 << 20
+const LOOKAHEAD = 16
 
 /** `70/15/15` -> [70, 15, 15]: three non-negative numbers, not all zero. */
 export function parseSplit(text: string): [number, number, number] {
@@ -241,12 +244,35 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
         const wHead = npyHeader('<f4', [count, width])
         await zip.begin('w.npy', wHead.length + 4 * count * width)
         await zip.data(wHead)
+        // small rows (population zoos: thousands of weights) are read LOOKAHEAD at a time, so the
+        // store's read latency overlaps; large rows stream tensor window by tensor window
+        const small = 4 * width <= SMALL_ROW
         for (const p of members) {
           await o.prefetch?.(p.checkpoints.map((c) => c.file))
-          const files = opener() // one per model: its chunk cache does not outlive the model
+          if (small) {
+            const rowOf = async (c: { file: FileEntry }): Promise<Uint8Array> => {
+              const { tensors } = await rowTensors(p.m, c.file, opener(), ref) // an opener per checkpoint: caches do not outlive it
+              const row = new Uint8Array(4 * width)
+              let at = 0
+              for (const t of tensors) await putFloat32(t, async (b) => { row.set(b, at); at += b.length })
+              return row
+            }
+            const pending: Array<Promise<Uint8Array>> = []
+            let next = 0
+            const fill = (): void => { while (pending.length < LOOKAHEAD && next < p.checkpoints.length) { const r = rowOf(p.checkpoints[next++]!); r.catch(() => {}); pending.push(r) } }
+            fill()
+            while (pending.length) {
+              o.signal?.throwIfAborted()
+              const row = await pending.shift()!
+              fill()
+              await zip.data(row)
+              o.progress?.(++done, total)
+            }
+            continue
+          }
           for (const c of p.checkpoints) {
             o.signal?.throwIfAborted()
-            const { tensors } = await rowTensors(p.m, c.file, files, ref)
+            const { tensors } = await rowTensors(p.m, c.file, opener(), ref)
             for (const t of tensors) await putFloat32(t, (b) => zip.data(b))
             o.progress?.(++done, total)
           }
