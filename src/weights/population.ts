@@ -32,6 +32,8 @@ export interface PopulationOptions {
   epochs?: number[]
   /** The weights file (path, or file name inside each checkpoint) when a model has several. */
   file?: string
+  /** Only tensors whose name starts with this (e.g. `state_dict.` in a checkpoint dict that also holds optimizer state). */
+  tensors?: string
   /** Fetches files ahead (lazy clones); called once per model before its checkpoints are read. */
   prefetch?: (files: FileEntry[]) => Promise<void>
   /** Called after each checkpoint row is written. */
@@ -134,8 +136,9 @@ function plan(models: Manifest[], o: PopulationOptions): Planned[] {
 }
 
 /** The float tensors of a checkpoint in file order, checked against the reference layout. */
-async function rowTensors(m: Manifest, file: FileEntry, opener: FileOpener, ref: { m: Manifest; index: IndexEntry[]; excluded: Set<string> } | undefined): Promise<{ tensors: TensorRef[]; excluded: Array<{ name: string; dtype: string }> }> {
-  const l = await listTensors(m, file, opener)
+async function rowTensors(m: Manifest, file: FileEntry, opener: FileOpener, ref: { m: Manifest; index: IndexEntry[] } | undefined, prefix = ''): Promise<{ tensors: TensorRef[]; excluded: Array<{ name: string; dtype: string }> }> {
+  const all = await listTensors(m, file, opener)
+  const l = { tensors: all.tensors.filter((t) => t.name.startsWith(prefix)), skipped: all.skipped.filter((t) => t.name.startsWith(prefix)) }
   const s = l.skipped[0]
   if (s) throw new UsageError(`tensor ${s.name} of ${label(m)}:${file.path} cannot be exported: ${s.reason}`, 'E_EXPORT_INCOMPATIBLE')
   const tensors = l.tensors.filter((t) => FLOAT_DTYPES.has(t.dtype))
@@ -194,17 +197,27 @@ async function writeInt64s(zip: ZipWriter, name: string, values: () => Iterable<
   await zip.end()
 }
 
+async function refuseNonEmpty(dir: string): Promise<void> {
+  let existing: string[]
+  try { existing = await readdir(dir) } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
+  }
+  if (existing.length > 0) throw new UsageError(`${dir} is not empty; the export is written into a new or empty folder`, 'E_NOT_EMPTY', { dir })
+}
+
 /** Writes the population's files into `o.out` (see the module comment). */
 export async function exportPopulation(models: Manifest[], store: Store, o: PopulationOptions): Promise<PopulationResult> {
   if (models.length === 0) throw new UsageError('no model matches the filters; `git zoo find <filter>...` shows what they select', 'E_NO_MODELS')
+  await refuseNonEmpty(o.out) // before the checks, which read every model
   const planned = plan(models, o)
   const opener = (): FileOpener => new FileOpener(store)
   // the reference layout: the first model's first checkpoint; every model's first checkpoint is
   // checked against it before anything is written (the others as their rows are written)
   const first = planned[0]!
   await o.prefetch?.([first.checkpoints[0]!.file])
-  const head = await rowTensors(first.m, first.checkpoints[0]!.file, opener(), undefined)
-  if (head.tensors.length === 0) throw new UsageError(`${label(first.m)}:${first.checkpoints[0]!.file.path} holds no float tensor to export`, 'E_EXPORT_INCOMPATIBLE')
+  const head = await rowTensors(first.m, first.checkpoints[0]!.file, opener(), undefined, o.tensors)
+  if (head.tensors.length === 0) throw new UsageError(`${label(first.m)}:${first.checkpoints[0]!.file.path} holds no float tensor${o.tensors ? ` named ${o.tensors}...` : ''} to export`, 'E_EXPORT_INCOMPATIBLE')
   const index: IndexEntry[] = []
   let width = 0
   for (const t of head.tensors) {
@@ -212,16 +225,15 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
     index.push({ name: t.name, shape: t.shape, offset: width, dtype: t.dtype })
     width += n
   }
-  const ref = { m: first.m, index, excluded: new Set(head.excluded.map((e) => e.name)) }
+  const ref = { m: first.m, index }
   for (const p of planned.slice(1)) {
     o.signal?.throwIfAborted()
     await o.prefetch?.([p.checkpoints[0]!.file])
-    await rowTensors(p.m, p.checkpoints[0]!.file, opener(), ref)
+    await rowTensors(p.m, p.checkpoints[0]!.file, opener(), ref, o.tensors)
   }
 
   await mkdir(o.out, { recursive: true })
-  const existing = await readdir(o.out)
-  if (existing.length > 0) throw new UsageError(`${o.out} is not empty; the export is written into a new or empty folder`, 'E_NOT_EMPTY', { dir: o.out })
+  await refuseNonEmpty(o.out)
   const modelIndex = new Map(planned.map((p, i) => [p, i]))
   const total = planned.reduce((a, p) => a + p.checkpoints.length, 0)
   const rows = { train: 0, val: 0, test: 0 }
@@ -251,7 +263,7 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
           await o.prefetch?.(p.checkpoints.map((c) => c.file))
           if (small) {
             const rowOf = async (c: { file: FileEntry }): Promise<Uint8Array> => {
-              const { tensors } = await rowTensors(p.m, c.file, opener(), ref) // an opener per checkpoint: caches do not outlive it
+              const { tensors } = await rowTensors(p.m, c.file, opener(), ref, o.tensors) // an opener per checkpoint: caches do not outlive it
               const row = new Uint8Array(4 * width)
               let at = 0
               for (const t of tensors) await putFloat32(t, async (b) => { row.set(b, at); at += b.length })
@@ -272,7 +284,7 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
           }
           for (const c of p.checkpoints) {
             o.signal?.throwIfAborted()
-            const { tensors } = await rowTensors(p.m, c.file, opener(), ref)
+            const { tensors } = await rowTensors(p.m, c.file, opener(), ref, o.tensors)
             for (const t of tensors) await putFloat32(t, (b) => zip.data(b))
             o.progress?.(++done, total)
           }

@@ -12,7 +12,7 @@ import { UsageError } from '../../errors.js'
 
 export const command: Command = {
   help: `usage: git zoo export --population [<filter>...] --out <dir> [--split 70/15/15] [--seed <n>]
-                       [--epochs <list>] [--file <name>] [--json]
+                       [--epochs <list>] [--file <name>] [--tensors <prefix>] [--json]
 
 Export a population of models as a weight-space dataset: every checkpoint of the models the filters
 select (the filter language of \`git zoo find\`; no filter: every model) becomes one float32 row
@@ -37,6 +37,8 @@ flags:
   --seed <n>            the seed of the split (default 0)
   --epochs <list>       only these epochs of each trajectory, e.g. 0,10,40-50 (each model needs all)
   --file <name>         the weights file's name inside each checkpoint, when there are several
+  --tensors <prefix>    only tensors whose name starts with <prefix>, e.g. state_dict. when a
+                        checkpoint dict also holds optimizer state (torch names: spec/formats.md)
   --all-versions        every version in service, not only the latest of each model
   --include-retired     retired versions count too
   --json                print { out, models, rows, split_models, width, tensors, excluded, bytes }
@@ -53,6 +55,7 @@ examples:
     seed: { type: 'string', value: 'n' },
     epochs: { type: 'string', value: 'list' },
     file: { type: 'string', value: 'name' },
+    tensors: { type: 'string', value: 'prefix' },
     'all-versions': { type: 'bool' },
     'include-retired': { type: 'bool' },
     json: { type: 'bool' },
@@ -79,6 +82,7 @@ examples:
     try {
       const r = await exportPopulation(models, store, {
         out: resolve(io.cwd, out), split, seed, ...(epochs ? { epochs } : {}), ...(str(args, 'file') !== undefined ? { file: str(args, 'file')! } : {}),
+        ...(str(args, 'tensors') !== undefined ? { tensors: str(args, 'tensors')! } : {}),
         prefetch: (files) => prefetchFiles(store, files),
         ...(io.tty ? { progress: (done: number, total: number) => { if (done === total || done % 64 === 0) io.err(`\rexport: ${done}/${total} checkpoints${done === total ? '\n' : ''}`) } } : {}),
         ...(io.signal ? { signal: io.signal } : {}),
