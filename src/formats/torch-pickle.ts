@@ -297,7 +297,13 @@ export function readTorchPickle(bytes: Uint8Array): PyValue {
       case 0x88: stack.push(true); break // NEWTRUE
       case 0x89: stack.push(false); break // NEWFALSE
       case 0x49: case 0x4c: stack.push(decimal(line(), at)); break // INT, LONG
-      case 0x46: { const s = line(); const v = Number(s); if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|inf|nan)$/i.test(s) || Number.isNaN(v) && !/nan/i.test(s)) malformed(`bad float ${JSON.stringify(s)} at offset ${at}`); stack.push(v); break } // FLOAT
+      case 0x46: { // FLOAT: repr() text
+        const t = line()
+        const special: Record<string, number> = { inf: Infinity, '-inf': -Infinity, nan: NaN }
+        const v = t in special ? special[t]! : /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t) ? Number(t) : malformed(`bad float ${JSON.stringify(t)} at offset ${at}`)
+        stack.push(v)
+        break
+      }
       case 0x4a: stack.push(i32()); break // BININT
       case 0x4b: stack.push(u8()); break // BININT1
       case 0x4d: stack.push(u16()); break // BININT2
