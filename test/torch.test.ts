@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { tempRepo, zoo } from './cli.js'
 import { py, promoteInProcess, torchMissing } from './torch-helpers.js'
-import { readTorchLayout } from '../src/formats/torch.js'
+import { readTorchLayout, writeTorchArchive } from '../src/formats/torch.js'
 import { readTorchPickle } from '../src/formats/torch-pickle.js'
 import { decodeInto } from '../src/weights/dtype.js'
 import { ZooError } from '../src/errors.js'
@@ -64,6 +64,8 @@ with zipfile.ZipFile('ck.pt') as src, zipfile.ZipFile('ck2.pt', 'w', zipfile.ZIP
     for n in src.namelist():
         dst.writestr('archive/' + n.split('/', 1)[1], src.read(n))
     dst.writestr('archive/byteorder', 'little')
+torch.save(sd, 'sd4.pt', pickle_protocol=4)  # FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL...
+torch.save({'state_dict': sd, 'epoch': 7, 'tags': ['a', None, True], 'shape': torch.Size([2, 3]), 'big': 2**70, 'neg': -70000}, 'nest.pt')
 torch.save(m, 'module.pt')  # a whole module: pickles the class __main__.Net
 names = {'torch.float32': 'F32', 'torch.float16': 'F16', 'torch.bfloat16': 'BF16', 'torch.float64': 'F64', 'torch.int64': 'I64'}
 def d(v): return {'dtype': names[str(v.dtype)], 'shape': list(v.shape), 'values': [float(x) for x in v.flatten().tolist()]}
@@ -89,6 +91,25 @@ print(json.dumps({'sd': {k: d(v) for k, v in sd.items()}, 'ck': ex_ck}))
     await check('sd.pt', expected.sd, 'sd') // torch 1.x: the prefix is the file's stem
     await check('ck.pt', expected.ck, 'ck')
     await check('ck2.pt', expected.ck, 'archive')
+    await check('sd4.pt', expected.sd, 'sd4')
+
+    // the writer: a checkpoint dict read and written back (tensors copied) is what torch.load reads
+    const nest = await layoutOf(join(dir, 'nest.pt'))
+    const src = await readFile(join(dir, 'nest.pt'))
+    const fd = await open(join(dir, 'nest-out.pt'), 'w')
+    await writeTorchArchive(async (b, p) => { await fd.write(b, 0, b.length, p) }, nest.root, nest.tensors.map((t) => ({
+      tensor: t.tensor, dtype: t.dtype, bytes: t.end! - t.start!, fill: (put) => put(src.subarray(t.start!, t.end!)),
+    })))
+    await fd.close()
+    assert.equal((await py(dir, `
+import torch
+a, b = torch.load('nest.pt', weights_only=True), torch.load('nest-out.pt', weights_only=True)
+assert list(a.keys()) == list(b.keys()) and type(b['state_dict']) is type(a['state_dict'])
+assert all(torch.equal(a['state_dict'][k], b['state_dict'][k]) for k in a['state_dict']) and list(a['state_dict']) == list(b['state_dict'])
+assert b['state_dict']._metadata == a['state_dict']._metadata
+assert [a[k] == b[k] for k in ('epoch', 'tags', 'shape', 'big', 'neg')] == [True] * 5, b
+print('same')
+`)).trim(), 'same')
     const sd = await layoutOf(join(dir, 'sd.pt'))
     assert.equal(sd.tensors.find((t) => t.name === 'bn.num_batches_tracked')!.dtype, 'I64')
 

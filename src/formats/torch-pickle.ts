@@ -312,6 +312,15 @@ export function readTorchPickle(bytes: Uint8Array): PyValue {
       case 0x8b: { const len = i32(); if (len < 0 || len > 64) malformed(`LONG4 of ${len} bytes at offset ${at}`); stack.push(long(take(len))); break }
       case 0x54: { const len = i32(); if (len < 0) malformed(`negative length at offset ${at}`); stack.push(Buffer.from(take(len)).toString('latin1')); break } // BINSTRING
       case 0x55: stack.push(Buffer.from(take(u8())).toString('latin1')); break // SHORT_BINSTRING
+      case 0x56: { // UNICODE (protocol 0): raw-unicode-escape text, only \uXXXX and \UXXXXXXXX escaped
+        const t = line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string | undefined, v: string | undefined) => {
+          const cp = parseInt(u ?? v!, 16)
+          return cp <= 0x10ffff ? String.fromCodePoint(cp) : malformed(`bad escape in UNICODE at offset ${at}`)
+        })
+        stack.push(t)
+        break
+      }
+      case 0x50: line(); return refused(`PERSID at offset ${at}: text persistent ids (pickle protocol 0) do not name storages torch can load; save with torch.save's default protocol`)
       case 0x58: stack.push(text(take(u32()))); break // BINUNICODE
       case 0x8c: stack.push(text(take(u8()))); break // SHORT_BINUNICODE
       case 0x8d: stack.push(text(take(u64()))); break // BINUNICODE8
