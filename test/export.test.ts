@@ -6,10 +6,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile, open } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, writeFile, open } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { tempRepo, zoo } from './cli.js'
+import { BIN, tempRepo, zoo } from './cli.js'
 import { py, promoteInProcess, torchMissing } from './torch-helpers.js'
 import { ZipWriter } from '../src/formats/zip.js'
 import { assignSplits, npyHeader, parseEpochs } from '../src/weights/population.js'
@@ -112,6 +114,27 @@ print(json.dumps({m['name']: m['split'] for m in models}))
     const missing = await zoo(dir, ['export', '--population', 'arch=mlp4', '--out', 'ep3', '--epochs', '1-3'])
     assert.equal(missing.code, 2)
     assert.match(missing.stderr, /pop\/m0@v1 has no checkpoint at epoch 3/)
+    // killed mid-row: only its temporary file is left, and the same command then finishes the export
+    const same = ['export', '--population', 'arch=mlp4', '--split', '50/25/25', '--seed', '3']
+    const killed = await zoo(dir, [...same, '--out', 'k'], { GIT_ZOO_CRASH_AT: 'export-row' })
+    assert.notEqual(killed.code, 0)
+    assert.match(killed.stderr, /crash point export-row/)
+    assert.deepEqual(await readdir(join(dir, 'k')), ['.train.npz.tmp'])
+    assert.equal((await zoo(dir, [...same, '--out', 'k'])).code, 0)
+    assert.deepEqual((await readdir(join(dir, 'k'))).sort(), ['index.json', 'models.json', 'test.npz', 'train.npz', 'val.npz'])
+    assert.ok((await readFile(join(dir, 'k', 'train.npz'))).equals(await readFile(join(dir, 'ds', 'train.npz'))))
+    // interrupted (SIGINT) while paused after a row: exit 130, nothing left in the folder
+    const marker = join(dir, 'paused')
+    const child = spawn(process.execPath, [BIN, ...same, '--out', 'i'], { cwd: dir, env: { ...process.env, GIT_ZOO_DEBUG: '', GIT_ZOO_PAUSE_AT: 'export-row', GIT_ZOO_PAUSE_FILE: marker } })
+    let stderr = ''
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => { stderr += t })
+    const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)))
+    while (!existsSync(marker)) await new Promise((r) => setTimeout(r, 10)) // the pause point writes it
+    child.kill('SIGINT')
+    assert.equal(await exited, 130, stderr)
+    assert.match(stderr, /interrupted; nothing was written, run the same command again/)
+    assert.deepEqual(await readdir(join(dir, 'i')), [])
+
     const full = await zoo(dir, ['export', '--population', 'arch=mlp4', '--out', 'ds'])
     assert.equal(full.code, 2)
     assert.match(full.stderr, /is not empty/)

@@ -39,6 +39,8 @@ export interface PopulationOptions {
   /** Called after each checkpoint row is written. */
   progress?: (rows: number, total: number) => void
   signal?: AbortSignal
+  /** Named crash and pause points (spec/reliability.md): `export-row` after each row is written. */
+  crashPoint?: (name: string) => void | Promise<void>
 }
 
 export interface IndexEntry { name: string; shape: number[]; offset: number; dtype: string }
@@ -203,8 +205,13 @@ async function refuseNonEmpty(dir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
     throw err
   }
-  if (existing.length > 0) throw new UsageError(`${dir} is not empty; the export is written into a new or empty folder`, 'E_NOT_EMPTY', { dir })
+  // the temporary files of an export that was killed are not in the way: a new run replaces them
+  const other = existing.filter((n) => !TEMP_FILE.test(n))
+  if (other.length > 0) throw new UsageError(`${dir} is not empty (${other.slice(0, 3).join(', ')}${other.length > 3 ? ', ...' : ''}); the export is written into a new or empty folder`, 'E_NOT_EMPTY', { dir })
 }
+
+/** The names an export writes before renaming them into place. */
+const TEMP_FILE = /^\.(train|val|test)\.npz\.tmp$|^\.(models|index)\.json\.tmp$/
 
 /** Writes the population's files into `o.out` (see the module comment). */
 export async function exportPopulation(models: Manifest[], store: Store, o: PopulationOptions): Promise<PopulationResult> {
@@ -250,6 +257,7 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
       splitModels[split] = members.length
       const tmp = join(o.out, `.${split}.npz.tmp`)
       temps.push(tmp)
+      await rm(tmp, { force: true }) // left by a killed export
       const fd = await open(tmp, 'wx', 0o644)
       try {
         const zip = new ZipWriter((b, p) => writeAt(fd, b, p), { align: 64 })
@@ -279,6 +287,7 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
               fill()
               await zip.data(row)
               o.progress?.(++done, total)
+              await o.crashPoint?.('export-row')
             }
             continue
           }
@@ -287,6 +296,7 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
             const { tensors } = await rowTensors(p.m, c.file, opener(), ref, o.tensors)
             for (const t of tensors) await putFloat32(t, (b) => zip.data(b))
             o.progress?.(++done, total)
+            await o.crashPoint?.('export-row')
           }
         }
         await zip.end()
@@ -302,6 +312,7 @@ export async function exportPopulation(models: Manifest[], store: Store, o: Popu
     const json = async (name: string, value: unknown[]): Promise<void> => {
       const tmp = join(o.out, `.${name}.tmp`)
       temps.push(tmp)
+      await rm(tmp, { force: true })
       // one entry a line: readable, and diffable between exports
       const text = Buffer.from(`[\n${(value as unknown[]).map((v) => `  ${JSON.stringify(v)}`).join(',\n')}\n]\n`)
       const fd = await open(tmp, 'wx', 0o644)

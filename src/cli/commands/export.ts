@@ -9,6 +9,7 @@ import { needsHistory, parseFilter, runQuery } from '../../catalog/query.js'
 import { exportPopulation, parseEpochs, parseSplit } from '../../weights/population.js'
 import type { Manifest } from '../../manifest/manifest.js'
 import { UsageError } from '../../errors.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   help: `usage: git zoo export --population [<filter>...] --out <dir> [--split 70/15/15] [--seed <n>]
@@ -47,7 +48,7 @@ examples:
   git zoo export --population dataset=cifar10 --out zoo-cifar10 --seed 1
   git zoo export --population 'arch=cnn-s' 'test_acc>0.5' --out ds --split 80/10/10 --epochs 0,25,50
 `,
-  interrupted: 'the folder holds no finished export, remove it and run the same command again',
+  interrupted: 'nothing was written, run the same command again',
   flags: {
     population: { type: 'bool' },
     out: { type: 'string', value: 'dir' },
@@ -85,7 +86,7 @@ examples:
         ...(str(args, 'tensors') !== undefined ? { tensors: str(args, 'tensors')! } : {}),
         prefetch: (files) => prefetchFiles(store, files),
         ...(io.tty ? { progress: (done: number, total: number) => { if (done === total || done % 64 === 0) io.err(`\rexport: ${done}/${total} checkpoints${done === total ? '\n' : ''}`) } } : {}),
-        ...(io.signal ? { signal: io.signal } : {}),
+        ...(io.signal ? { signal: io.signal } : {}), crashPoint: crashPoints(io),
       })
       if (r.excluded.length) io.err(`git zoo: note: ${r.excluded.length} tensor${r.excluded.length === 1 ? ' is' : 's are'} not float and left out: ${r.excluded.slice(0, 4).map((e) => `${e.name} (${e.dtype})`).join(', ')}${r.excluded.length > 4 ? ', ...' : ''}\n`)
       if (bool(args, 'json')) printJson(io, r)
