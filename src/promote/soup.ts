@@ -1,8 +1,8 @@
 /**
  * A soup promoted (`git zoo soup`): the members chosen (models, or the last k checkpoints of one
- * trajectory), their safetensors or torch.save checkpoints averaged by weights/soup.ts (and model.onnx written from the first
- * model's graph when it fits), and the result promoted as a new model whose parents carry the
- * relation `soup`, through the one promotion path.
+ * trajectory), their safetensors files or torch.save checkpoints averaged by weights/soup.ts (and
+ * model.onnx written from the first model's graph when it fits), and the result promoted as a new
+ * model whose parents carry the relation `soup`, through the one promotion path.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

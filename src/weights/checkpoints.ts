@@ -36,7 +36,10 @@ export function checkpointsByEpoch(m: Manifest, file?: string): Array<{ epoch: n
   const byEpoch = new Map<number, FileEntry[]>()
   for (const f of candidates(m, file)) if (f.epoch !== undefined) byEpoch.set(f.epoch, [...(byEpoch.get(f.epoch) ?? []), f])
   for (const [e, fs] of byEpoch) {
-    if (fs.length > 1) throw new UsageError(`epoch ${e} of ${label(m)} has ${fs.length} weights files (${fs.map((f) => f.path).slice(0, 4).join(', ')}); choose one with --file <name>`, 'E_USAGE')
+    if (fs.length === 1) continue
+    const st = fs.filter((f) => f.format === 'safetensors') // the same weights saved twice: safetensors is read first
+    if (st.length === 1) { byEpoch.set(e, st); continue }
+    throw new UsageError(`epoch ${e} of ${label(m)} has ${fs.length} weights files (${fs.map((f) => f.path).slice(0, 4).join(', ')}); choose one with --file <name>`, 'E_USAGE')
   }
   return [...byEpoch.keys()].sort((a, b) => a - b).map((epoch) => ({ epoch, file: byEpoch.get(epoch)![0]! }))
 }
@@ -49,12 +52,18 @@ export function finalWeights(m: Manifest, file?: string): FileEntry {
     return f
   }
   const w = candidates(m)
-  if (w.length === 1) return w[0]!
-  const plain = w.filter((f) => f.epoch === undefined)
-  if (plain.length === 1) return plain[0]!
-  if (plain.length === 0 && w.length > 0) {
-    const traj = checkpointsByEpoch(m)
-    if (traj.length) return traj[traj.length - 1]!.file
+  const pick = (fs: FileEntry[]): FileEntry | undefined => {
+    if (fs.length === 1) return fs[0]!
+    const plain = fs.filter((f) => f.epoch === undefined)
+    if (plain.length === 1) return plain[0]!
+    if (plain.length === 0 && fs.length > 0) {
+      const traj = checkpointsByEpoch(m)
+      if (traj.length) return traj[traj.length - 1]!.file
+    }
+    return undefined
   }
+  // a folder with the same weights twice (model.safetensors and pytorch_model.bin): safetensors
+  const found = pick(w) ?? pick(w.filter((f) => f.format === 'safetensors'))
+  if (found) return found
   throw new UsageError(`${label(m)} has ${w.length ? `${w.length} weights files (${w.map((f) => f.path).slice(0, 4).join(', ')}${w.length > 4 ? ', ...' : ''}); choose one with --file` : 'no safetensors or torch.save file'}`, 'E_USAGE')
 }
