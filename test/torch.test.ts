@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { tempRepo, zoo } from './cli.js'
@@ -17,6 +17,7 @@ import { readTorchPickle } from '../src/formats/torch-pickle.js'
 import { decodeInto } from '../src/weights/dtype.js'
 import { ZooError } from '../src/errors.js'
 import { zipFile } from './eval-fixtures.js'
+import { encodeSafetensors } from '../src/formats/safetensors.js'
 
 const skip = torchMissing
 
@@ -187,6 +188,18 @@ print(json.dumps({'l2': d.norm().item(), 'max': d.abs().max().item()}))
     const text = await zoo(dir, ['diff', 'ft/base', 'ft/tuned'])
     assert.match(text.stdout, /model\.pt \(pytorch-zip\): 3 tensors compared, 2 identical/)
     assert.match(text.stdout, /~ b F32\[128,128\]\s+L2 /)
+
+    // the same weights as safetensors: paired with the torch file, and every tensor the same chunks
+    const base = await layoutOf(join(dir, 'base', 'model.pt'))
+    const baseBytes = await readFile(join(dir, 'base', 'model.pt'))
+    await mkdir(join(dir, 'st'))
+    await writeFile(join(dir, 'st', 'model.safetensors'), encodeSafetensors(base.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: baseBytes.subarray(t.start!, t.end!) }))))
+    assert.equal((await zoo(dir, ['add', 'st', '--name', 'ft/st'])).code, 0)
+    const x = await zoo(dir, ['diff', 'ft/base', 'ft/st', '--json'])
+    assert.equal(x.code, 0, x.stderr)
+    const xw = JSON.parse(x.stdout).weights[0]
+    assert.equal(xw.format, 'pytorch-zip/safetensors')
+    assert.deepEqual(xw.tensors.map((t: { name: string; identical: boolean; by: string }) => [t.name, t.identical, t.by]), [['a', true, 'chunks'], ['b', true, 'chunks'], ['c', true, 'chunks']])
 
     // a pickled module: stored as bytes, never run; diff and soup say why they cannot read it
     assert.equal((await zoo(dir, ['add', 'm', '--name', 'x/module'])).code, 0)

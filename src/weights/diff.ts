@@ -228,10 +228,14 @@ export function pairFiles(a: Manifest, b: Manifest, opts: { epoch?: number; file
     if (fb) { pairs.push([fa, fb]); usedB.add(fb) } else restA.push(fa)
   }
   const restB = wb.filter((f) => !usedB.has(f))
+  const usedA = new Set<FileEntry>()
   for (const format of new Set(restA.map((f) => f.format))) {
     const xa = restA.filter((f) => f.format === format), xb = restB.filter((f) => f.format === format)
-    if (xa.length === 1 && xb.length === 1) pairs.push([xa[0]!, xb[0]!])
+    if (xa.length === 1 && xb.length === 1) { pairs.push([xa[0]!, xb[0]!]); usedB.add(xb[0]!); usedA.add(xa[0]!) }
   }
+  // the same weights saved in the other format: a lone safetensors file against a lone torch.save file
+  const lastA = restA.filter((f) => !usedA.has(f) && f.format !== 'onnx'), lastB = restB.filter((f) => !usedB.has(f) && f.format !== 'onnx')
+  if (lastA.length === 1 && lastB.length === 1 && lastA[0]!.format !== lastB[0]!.format) pairs.push([lastA[0]!, lastB[0]!])
   return pairs
 }
 
