@@ -1,8 +1,8 @@
 /**
  * Which file of a model holds its weights, per checkpoint: what soups, epoch averaging and the
  * population export read. Weights are safetensors files and torch.save zips; companion files kept
- * beside a checkpoint (optimizer and scheduler state, RNG state, trainer state: recognised by their
- * file name) are not taken for the model's weights.
+ * beside a checkpoint (optimizer and scheduler state, RNG state, trainer state: marked with a `role`
+ * by import, or recognised by their file name) are not taken for the model's weights.
  */
 import { posix } from 'node:path'
 import type { FileEntry, Manifest } from '../manifest/manifest.js'
@@ -18,13 +18,18 @@ export function isCompanion(path: string): boolean {
   return COMPANION.test(posix.basename(path))
 }
 
+/** A file kept beside the weights: marked with a `role` (optimizer, metadata: set by import), or named like one. */
+export function isCompanionFile(f: FileEntry): boolean {
+  return (typeof f.role === 'string' && f.role !== '') || isCompanion(f.path)
+}
+
 function label(m: Manifest): string { return `${m.name}@v${m.version}` }
 
 /** The weight files a soup or export may take: `file` (a path, or a file name inside each checkpoint), or every non-companion weights file. */
 function candidates(m: Manifest, file?: string): FileEntry[] {
   const w = m.files.filter((f) => WEIGHT_FORMATS.has(f.format))
   if (file !== undefined) return w.filter((f) => f.path === file || (f.epoch !== undefined && posix.basename(f.path) === posix.basename(file)))
-  return w.filter((f) => !isCompanion(f.path))
+  return w.filter((f) => !isCompanionFile(f))
 }
 
 /**

@@ -7,7 +7,7 @@ import type { FileEntry, Manifest } from '../manifest/manifest.js'
 import { decodable, decodeInto, ITEM_SIZE } from './dtype.js'
 import { FileOpener, listTensors, scanStoredPickle, zipEntries, TENSOR_FORMATS, type TensorListing, type TensorRef } from './tensors.js'
 import { ZooError } from '../errors.js'
-import { isCompanion } from './checkpoints.js'
+import { isCompanionFile } from './checkpoints.js'
 
 /** Elements per read window: memory stays O(window) whatever the tensor size. */
 const WINDOW = 1 << 18
@@ -211,7 +211,7 @@ export function pairFiles(a: Manifest, b: Manifest, opts: { epoch?: number; file
     const w = m.files.filter((f) => TENSOR_FORMATS.has(f.format))
     if (opts.file !== undefined) return w.filter((f) => f.path === opts.file)
     // companion files (optimizer state beside a checkpoint) are not the model's weights
-    const own = w.filter((f) => !isCompanion(f.path))
+    const own = w.filter((f) => !isCompanionFile(f))
     if (own.length === 0) return own
     const epochs = own.filter((f) => f.epoch !== undefined).map((f) => f.epoch!)
     if (epochs.length === 0) return own
