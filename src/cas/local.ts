@@ -384,7 +384,8 @@ export class LocalStore implements Store {
   }
 
   private async fd(pack: string): Promise<FileHandle> {
-    if (this.cur && pack === this.cur.name) return this.cur.fd
+    // reads never use the writer's handle, even for the pack being written: rollover closes that
+    // handle in the background, and a read in flight on it would fail with EBADF
     // concurrent readers share one open (caching the promise, not the handle, avoids leaking fds)
     let fd = this.fds.get(pack)
     if (!fd) {
