@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   E_NO_IDENTITY: 2,
   E_METRICS: 2,
   E_CDC_PARAMS: 2,
+  E_PORT_IN_USE: 2,
   // import (2)
   E_NO_MODELS: 2,
   E_NO_PARENT: 2,
@@ -95,6 +96,7 @@ export const ERROR_CODES = {
   E_INJECTED: 3,
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
+  E_UI_NOT_BUILT: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
   E_MANIFEST: 3,

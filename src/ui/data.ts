@@ -1,0 +1,162 @@
+/**
+ * The web app's data, built from the zoo by the same code the commands use: the catalog (`ls`,
+ * `find`), manifests and cards (`show`), lineage (`lineage`), evaluation records (`eval`), the
+ * audit log (`log`) and weight diffs (`diff`). Read only: nothing here writes to the zoo (the
+ * catalog cache aside, which every query may refresh).
+ */
+import { readFile } from 'node:fs/promises'
+import { join, basename } from 'node:path'
+import { createHash } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import type { Repo } from '../repo.js'
+import { openCatalog } from '../catalog/catalog.js'
+import type { CatalogFile } from '../catalog/columns.js'
+import { checkSeal, manifestDir, type Manifest, type FileEntry } from '../manifest/manifest.js'
+import { CARD_FILE, renderModelCard } from '../manifest/card.js'
+import { fileChunks } from '../manifest/node.js'
+import { buildLineage, type ManifestSource } from '../lineage/graph.js'
+import { zooSource } from '../lineage/source.js'
+import { readEvaluations } from '../evals/record.js'
+import { readLog, type LogEntry } from '../promote/log.js'
+import { openReader } from '../zoo/reader.js'
+import { diffMetadata } from '../weights/metadata-diff.js'
+import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../weights/diff.js'
+import { FileOpener } from '../weights/tensors.js'
+import type { Store } from '../cas/store.js'
+import { CorruptObjectError, UsageError } from '../errors.js'
+import type { CatalogPayload, DiffPayload, ModelPayload } from './shapes.js'
+
+/** Catalog columns the app never needs (where the manifest lives, stat facts, the params JSON the p:<k> columns repeat). */
+const SKIP = /^(path|blob|params|st:.*)$/
+
+/** The catalog as the app's columns (history columns listed, not inlined). */
+export function catalogPayload(c: CatalogFile): CatalogPayload {
+  const out: CatalogPayload = { count: c.count, num: {}, str: {}, dict: {}, latest: [...c.latest()], current: [...c.current()], history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
+  for (const section of c.sectionNames()) {
+    const at = section.indexOf(':')
+    const kind = section.slice(0, at), col = section.slice(at + 1)
+    if (SKIP.test(col)) continue
+    const h = /^h:(.+):(\d+)$/.exec(col)
+    if (h) { (out.history[h[1]!] ??= []).push(Number(h[2])); continue }
+    if (kind === 'f64' || kind === 'f32') out.num[col] = [...c.f64(col)!].map((v) => (Number.isNaN(v) ? null : v))
+    else if (kind === 'dict') { const d = c.dict(col)!; out.dict[col] = { values: d.values, codes: [...d.codes] } }
+    else if (kind === 'str') { const a: Array<string | null> = new Array(c.count); for (let i = 0; i < c.count; i++) a[i] = c.str(col, i) ?? null; out.str[col] = a }
+  }
+  for (const k in out.history) out.history[k]!.sort((a, b) => a - b)
+  return out
+}
+
+/**
+ * A metric's history across the catalog: for each indexed epoch (CatalogPayload.history order),
+ * `count` float64 values (NaN missing), little-endian, concatenated.
+ */
+export function historyBytes(c: CatalogFile, metric: string): Buffer | undefined {
+  const epochs = c.numColumns().map((s) => /^h:(.+):(\d+)$/.exec(s)).filter((m) => m && m[1] === metric).map((m) => Number(m![2])).sort((a, b) => a - b)
+  if (!epochs.length) return undefined
+  const out = Buffer.alloc(epochs.length * c.count * 8)
+  const view = new Float64Array(out.buffer, out.byteOffset, epochs.length * c.count)
+  epochs.forEach((e, j) => view.set(c.f64(`h:${metric}:${e}`)!, j * c.count))
+  return out
+}
+
+/** Open the catalog with the history columns (best/max/min and metric@epoch filters need them). */
+export async function openUiCatalog(repo: Repo): Promise<CatalogFile> {
+  return (await openCatalog({ cwd: repo.root, env: repo.env, history: true })).file
+}
+
+/** The card Markdown: README.md beside the manifest, or the card `git zoo add` writes when there is none. */
+async function cardOf(repo: Repo, m: Manifest): Promise<string> {
+  try { return await readFile(join(repo.root, manifestDir(m.name, m.version), CARD_FILE), 'utf8') } catch { return renderModelCard(m) }
+}
+
+/** What an export reads once for every model: the zoo's audit log and the lineage source. */
+export interface ModelContext { log: LogEntry[]; src: ManifestSource }
+
+/** A model version's page. */
+export async function modelPayload(repo: Repo, ref: string, ctx?: ModelContext): Promise<ModelPayload> {
+  const m = await repo.resolve(ref)
+  const r = await repo.retirement(m.name, m.version)
+  const src = ctx?.src ?? await zooSource(repo)
+  let lineage: ModelPayload['lineage']
+  try {
+    const g = await buildLineage(m, src)
+    lineage = { focus: g.focus, nodes: [...g.nodes].map(([key, n]) => ({ key, ...n })), edges: g.edges, problems: g.problems }
+  } finally { if (!ctx) (src as ManifestSource & { close(): void }).close() }
+  const evaluations = (await readEvaluations(repo, m)).map((e) => ({
+    path: e.path, ok: e.ok, ...(e.problem ? { problem: e.problem } : {}), file: e.model?.file ?? '', data: e.data?.source ?? '', n: e.data?.n ?? 0,
+    metrics: { ...(e.metrics ?? {}) } as Record<string, number>, created: e.created, evaluator: e.evaluator,
+  }))
+  const mine = (e: LogEntry): boolean => e.models.some((x) => x.name === m.name && x.version === m.version)
+  return {
+    manifest: m, sealOk: checkSeal(m).ok,
+    retired: r ? { reason: r.reason, retired_by: r.retired_by, retired: r.retired } : null,
+    card: await cardOf(repo, m), evaluations, lineage,
+    log: ctx ? ctx.log.filter(mine) : await readLog(repo, { name: m.name, version: m.version }),
+  }
+}
+
+/** `git zoo diff a b --json`, as the compare page shows it. */
+export async function diffPayload(repo: Repo, refA: string, refB: string): Promise<DiffPayload> {
+  const a = await repo.resolve(refA), b = await repo.resolve(refB)
+  const config = async (m: Manifest): Promise<string | undefined> => {
+    if (!m.config) return undefined
+    try { return await readFile(join(repo.root, manifestDir(m.name, m.version), m.config.path), 'utf8') } catch { return undefined }
+  }
+  const meta = diffMetadata(a, b, { a: await config(a), b: await config(b) })
+  const store = await openReader(repo)
+  try {
+    const oa = new FileOpener(store), ob = new FileOpener(store)
+    const weights: FileWeightDiff[] = []
+    for (const [fa, fb] of pairFiles(a, b)) weights.push(await diffFiles(a, fa, b, fb, oa, ob, { fast: true }))
+    const id = (m: Manifest): DiffPayload['a'] => ({ name: m.name, version: m.version, seal: m.seal })
+    return { a: id(a), b: id(b), ...meta, weights, storage: await storageShare(a, b, oa, ob) }
+  } finally { await store.close() }
+}
+
+/** A file of a model version, by its path in the manifest (nothing else can be named). */
+export async function modelFile(repo: Repo, ref: string, path: string): Promise<{ manifest: Manifest; file: FileEntry }> {
+  const m = await repo.resolve(ref)
+  const file = m.files.find((f) => f.path === path)
+  if (!file) throw new UsageError(`${m.name}@v${m.version} has no file ${JSON.stringify(path)}`, 'E_NO_FILE', { path })
+  if (!checkSeal(m).ok) throw new CorruptObjectError(`${m.name}@v${m.version}: its manifest does not match its seal; run \`git zoo verify\``, { model: m.name })
+  return { manifest: m, file }
+}
+
+/**
+ * A file's bytes in order, each chunk verified against its CID by the store; the whole file is
+ * checked against the manifest's size and sha256 at the end, and a mismatch throws (the server
+ * then cuts the response short, so a bad download never completes).
+ */
+export async function* fileBytes(store: Store, m: Manifest, f: FileEntry, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256')
+  let size = 0
+  for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+    signal?.throwIfAborted()
+    const bytes = await store.get(cid)
+    size += bytes.length
+    if (size > f.size) break
+    hash.update(bytes)
+    yield bytes
+  }
+  const sha = hash.digest('hex')
+  if (size !== f.size || sha !== f.sha256) {
+    throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${size} bytes with sha256 ${sha}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
+  }
+}
+
+/**
+ * Each file's chunks in order as [CID, size] (static exports: the browser fetches and checks them);
+ * files whose root object this clone does not hold are left out (the page says `git zoo get`).
+ */
+export async function chunkPlan(store: Store, m: Manifest): Promise<Record<string, Array<[string, number]>>> {
+  const opener = new FileOpener(store)
+  const out: Record<string, Array<[string, number]>> = {}
+  for (const f of m.files) {
+    if (!(await store.has(CID.parse(f.root)))) continue
+    out[f.path] = (await opener.get(f)).chunks.map((c) => [c.cid, c.size])
+  }
+  return out
+}
+
+/** The folder name of the zoo (page titles). */
+export function zooTitle(repo: Repo): string { return basename(repo.root) }

@@ -1,0 +1,61 @@
+/**
+ * The JSON documents the web app reads (spec/ui.md): served by `git zoo ui` under /api/ and written
+ * as files by `git zoo ui --export`. Types only, shared by the server (src/ui/*.ts) and the browser
+ * code (src/ui/web/*.ts).
+ */
+import type { Manifest } from '../manifest/manifest.js'
+import type { LogEntry } from '../promote/log.js'
+import type { MetadataDiff } from '../weights/metadata-diff.js'
+import type { FileWeightDiff, StorageShare } from '../weights/diff.js'
+
+/** What the app needs to know before anything else. */
+export interface AppInfo {
+  /** 'live': `git zoo ui` answers /api/...; 'static': an export, data under data/. */
+  mode: 'live' | 'static'
+  /** The zoo's folder name, for the title. */
+  zoo: string
+  version: string
+  /** Static exports: the zoo's HTTP remote that downloads read objects from (null: none configured). */
+  remote: string | null
+}
+
+/**
+ * The catalog's columns (the same rows and cells `git zoo ls`/`find` read), one value per model
+ * version, row order as in the catalog. Missing numbers are null. The per-epoch history columns
+ * (`h:<metric>:<epoch>`) are not inlined: `history` lists them, and they are read per metric.
+ */
+export interface CatalogPayload {
+  count: number
+  num: Record<string, Array<number | null>>
+  str: Record<string, Array<string | null>>
+  dict: Record<string, { values: string[]; codes: number[] }>
+  /** 1 for the latest version of its name / the latest in service. */
+  latest: number[]
+  current: number[]
+  /** Metric -> epochs indexed (history columns h:<metric>:<epoch>). */
+  history: Record<string, number[]>
+  /** Manifests that could not be indexed. */
+  problems: Array<{ path: string; problem: string }>
+}
+
+/** A model version's page. */
+export interface ModelPayload {
+  manifest: Manifest
+  sealOk: boolean
+  retired: { reason: string; retired_by: string; retired: string } | null
+  /** The card (README.md beside the manifest, else the one `git zoo add` would write), Markdown. */
+  card: string
+  evaluations: Array<{ path: string; ok: boolean; problem?: string; file: string; data: string; n: number; metrics: Record<string, number>; created: string; evaluator: string }>
+  lineage: { focus: string; nodes: Array<{ key: string; name: string; version: number; seal: string; missing?: boolean; sealOk?: boolean }>; edges: Array<{ from: string; to: string; relation: string }>; problems: Array<{ model: string; problem: string }> }
+  log: LogEntry[]
+  /** Static exports: each file's chunks in order (CID, size), read from the remote and verified in the browser. */
+  chunks?: Record<string, Array<[string, number]>>
+}
+
+/** `git zoo diff --json` of two model versions. */
+export type DiffPayload = {
+  a: { name: string; version: number; seal: string }
+  b: { name: string; version: number; seal: string }
+  weights: FileWeightDiff[]
+  storage: StorageShare
+} & MetadataDiff

@@ -1,0 +1,139 @@
+/**
+ * Where the app's data comes from: the live server (`/api/...`) or a static export (`data/...`),
+ * and the catalog's columns as an object the catalog's own query code (src/catalog/query.ts, the
+ * code behind `git zoo find`) runs on, so a filter typed here means what it means in the terminal.
+ */
+import type { CatalogFile } from '../../catalog/columns.js'
+import type { AppInfo, CatalogPayload, DiffPayload, ModelPayload } from '../shapes.js'
+import type { LogEntry } from '../../promote/log.js'
+
+/** The token the server printed (`?token=` in the page's URL), sent with every request. */
+const token = new URLSearchParams(location.search).get('token')
+const withToken = (url: string): string => (token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url)
+
+async function get(url: string): Promise<Response> {
+  const r = await fetch(withToken(url))
+  if (!r.ok) {
+    let msg = `${r.status} ${r.statusText}`
+    try { msg = ((await r.json()) as { error?: string }).error ?? msg } catch { /* not JSON */ }
+    throw new Error(msg)
+  }
+  return r
+}
+const getJson = async <T>(url: string): Promise<T> => (await get(url)).json() as Promise<T>
+
+/** Model names are lower-case segments joined by `/`: each maps to a folder of the export. */
+export const modelKey = (name: string, version: number): string => `${name}@v${version}`
+const exportPath = (ref: string): string => { const at = ref.lastIndexOf('@v'); return `data/models/${ref.slice(0, at)}/v${ref.slice(at + 2)}.json` }
+
+export interface Source {
+  info: AppInfo
+  catalog(): Promise<CatalogPayload>
+  history(metric: string): Promise<Float64Array>
+  model(ref: string): Promise<ModelPayload>
+  /** Live only (the static export has no weights reader). */
+  diff?(a: string, b: string): Promise<DiffPayload>
+  log(): Promise<LogEntry[]>
+  /** A link that downloads a file (live), or undefined when the file must be assembled from the remote. */
+  fileUrl(ref: string, path: string): string | undefined
+}
+
+export async function openSource(): Promise<Source> {
+  // the export writes content="static" into its index.html
+  const mode = document.querySelector('meta[name="zoo-mode"]')?.getAttribute('content')
+  const info = await getJson<AppInfo>(mode === 'static' ? 'data/info.json' : 'api/info')
+  const historyOf = async (url: string): Promise<Float64Array> => new Float64Array(await (await get(url)).arrayBuffer())
+  if (info.mode === 'static') {
+    return {
+      info,
+      catalog: () => getJson('data/catalog.json'),
+      history: (metric) => historyOf(`data/history/${encodeURIComponent(metric)}.f64`),
+      model: (ref) => getJson(exportPath(ref)),
+      log: async () => (await getJson<{ entries: LogEntry[] }>('data/log.json')).entries,
+      fileUrl: () => undefined,
+    }
+  }
+  return {
+    info,
+    catalog: () => getJson('api/catalog'),
+    history: (metric) => historyOf(`api/history?metric=${encodeURIComponent(metric)}`),
+    model: (ref) => getJson(`api/model?m=${encodeURIComponent(ref)}`),
+    diff: (a, b) => getJson(`api/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`),
+    log: async () => (await getJson<{ entries: LogEntry[] }>('api/log')).entries,
+    fileUrl: (ref, path) => withToken(`api/file?m=${encodeURIComponent(ref)}&path=${encodeURIComponent(path)}`),
+  }
+}
+
+/**
+ * The catalog's columns in the browser, answering the calls src/catalog/query.ts makes on a
+ * CatalogFile (count, has, sectionNames, numColumns, hasNum, f64, dict, str, latest, current,
+ * retired). History columns are added per metric when a filter or plot needs them.
+ */
+export class BrowserCatalog {
+  readonly count: number
+  private num = new Map<string, Float64Array>()
+  private strs = new Map<string, Array<string | null>>()
+  private dicts = new Map<string, { codes: Uint32Array; values: string[] }>()
+  private u8 = new Map<string, Uint8Array>()
+  /** Metric -> epochs whose history columns exist (loaded or not). */
+  readonly history: Record<string, number[]>
+  private loaded = new Set<string>()
+
+  constructor(p: CatalogPayload) {
+    this.count = p.count
+    for (const [k, a] of Object.entries(p.num)) { const v = new Float64Array(p.count); for (let i = 0; i < p.count; i++) v[i] = a[i] ?? NaN; this.num.set(k, v) }
+    for (const [k, a] of Object.entries(p.str)) this.strs.set(k, a)
+    for (const [k, d] of Object.entries(p.dict)) this.dicts.set(k, { codes: Uint32Array.from(d.codes), values: d.values })
+    this.u8.set('latest', Uint8Array.from(p.latest))
+    this.u8.set('current', Uint8Array.from(p.current))
+    const retired = new Uint8Array(p.count)
+    const r = this.num.get('retired')
+    if (r) for (let i = 0; i < p.count; i++) if (r[i] === 1) retired[i] = 1
+    this.u8.set('retired', retired)
+    this.history = p.history
+  }
+
+  /** Add a metric's history columns (bytes as /api/history sends them). */
+  addHistory(metric: string, bytes: Float64Array): void {
+    const epochs = this.history[metric] ?? []
+    epochs.forEach((e, j) => this.num.set(`h:${metric}:${e}`, bytes.subarray(j * this.count, (j + 1) * this.count)))
+    this.loaded.add(metric)
+  }
+  hasHistory(metric: string): boolean { return this.loaded.has(metric) }
+
+  sectionNames(): string[] {
+    const out = [...this.num.keys()].map((k) => `f64:${k}`)
+    for (const [m, es] of Object.entries(this.history)) if (!this.loaded.has(m)) for (const e of es) out.push(`f64:h:${m}:${e}`)
+    out.push(...[...this.strs.keys()].map((k) => `str:${k}`), ...[...this.dicts.keys()].map((k) => `dict:${k}`))
+    return out
+  }
+  has(section: string): boolean {
+    const at = section.indexOf(':')
+    const kind = section.slice(0, at), col = section.slice(at + 1)
+    if (kind === 'f64') return this.hasNum(col)
+    if (kind === 'str') return this.strs.has(col)
+    if (kind === 'dict') return this.dicts.has(col)
+    if (kind === 'u8') return this.u8.has(col)
+    return false
+  }
+  numColumns(): string[] { return this.sectionNames().filter((s) => s.startsWith('f64:')).map((s) => s.slice(4)) }
+  hasNum(col: string): boolean {
+    if (this.num.has(col)) return true
+    const h = /^h:(.+):(\d+)$/.exec(col)
+    return Boolean(h && this.history[h[1]!]?.includes(Number(h[2])))
+  }
+  f64(col: string): Float64Array | undefined { return this.num.get(col) }
+  dict(col: string): { codes: Uint32Array; values: string[] } | undefined { return this.dicts.get(col) }
+  str(col: string, row: number): string | undefined {
+    const d = this.dicts.get(col)
+    if (d) { const c = d.codes[row] ?? 0; return c === 0 ? undefined : d.values[c - 1] }
+    const v = this.strs.get(col)?.[row]
+    return v === null || v === undefined || v === '' ? undefined : v
+  }
+  latest(): Uint8Array { return this.u8.get('latest')! }
+  current(): Uint8Array { return this.u8.get('current')! }
+  retired(): Uint8Array { return this.u8.get('retired')! }
+
+  /** This object where the query code expects the catalog file (it calls only the methods above). */
+  asCatalog(): CatalogFile { return this as unknown as CatalogFile }
+}

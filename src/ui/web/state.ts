@@ -1,0 +1,61 @@
+/**
+ * The app's shared state: the catalog (loaded once per visit), the filter typed on the catalog page
+ * (the population page plots the same models) and the versions picked for comparison. The query
+ * itself is src/catalog/query.ts, the code behind `git zoo find` and `git zoo ls`.
+ */
+import { parseFilter, parseSort, runQuery, needsHistory, type Filter, type QueryResult } from '../../catalog/query.js'
+import { BrowserCatalog, type Source } from './data.js'
+
+export interface Query { text: string; sort: string; allVersions: boolean; includeRetired: boolean }
+
+export const state = {
+  source: undefined as unknown as Source,
+  catalog: undefined as BrowserCatalog | undefined,
+  query: { text: '', sort: '', allVersions: false, includeRetired: false } as Query,
+  picked: new Set<string>(),
+  /** Milliseconds of the last catalog load (fetch + parse) and of the last query. */
+  loadMs: 0,
+  queryMs: 0,
+}
+
+export async function loadCatalog(): Promise<BrowserCatalog> {
+  if (state.catalog) return state.catalog
+  const t0 = performance.now()
+  state.catalog = new BrowserCatalog(await state.source.catalog())
+  state.loadMs = performance.now() - t0
+  return state.catalog
+}
+
+/** Split the filter box into filters: spaces separate them, quotes ('...' or "...") keep spaces in a value. */
+export function splitFilters(text: string): string[] {
+  const out: string[] = []
+  const re = /(?:[^\s"']+|"[^"]*"|'[^']*')+/g
+  for (const m of text.matchAll(re)) out.push(m[0].replace(/(["'])(.*?)\1/g, '$2'))
+  return out
+}
+
+export function parseQuery(text: string): Filter[] { return splitFilters(text).map(parseFilter) }
+
+/** Metrics whose per-epoch history a query needs (`<metric>@<epoch>` fields). */
+export function historyNeeded(c: BrowserCatalog, fields: string[]): string[] {
+  const out = new Set<string>()
+  for (const f of fields) {
+    const m = /^(?:metrics\.)?(.+)@(\d+)$/.exec(f)
+    if (m && needsHistory(f) && c.history[m[1]!] && !c.hasHistory(m[1]!)) out.add(m[1]!)
+  }
+  return [...out]
+}
+
+/** Run the query on the catalog (loading history columns first when a filter needs them). Throws a filter's usage error. */
+export async function query(q: Query = state.query): Promise<QueryResult> {
+  const c = await loadCatalog()
+  const filters = parseQuery(q.text)
+  const sort = parseSort(q.sort || undefined)
+  for (const m of historyNeeded(c, [...filters.map((f) => f.field), ...sort.map((s) => s.field)])) c.addHistory(m, await state.source.history(m))
+  const t0 = performance.now()
+  const r = runQuery(c.asCatalog(), { filters, sort, allVersions: q.allVersions, includeRetired: q.includeRetired, everyModel: filters.length === 0 })
+  state.queryMs = performance.now() - t0
+  return r
+}
+
+export const refOf = (c: BrowserCatalog, row: number): string => `${c.str('name', row)}@v${c.f64('version')![row]}`
