@@ -4,26 +4,28 @@
  * audit log (`log`) and weight diffs (`diff`). Read only: nothing here writes to the zoo (the
  * catalog cache aside, which every query may refresh).
  */
-import { readFile } from 'node:fs/promises'
-import { join, basename } from 'node:path'
+import { readFile, readdir, realpath } from 'node:fs/promises'
+import { join, basename, sep } from 'node:path'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
 import { openCatalog } from '../catalog/catalog.js'
 import type { CatalogFile } from '../catalog/columns.js'
-import { checkSeal, manifestDir, type Manifest, type FileEntry } from '../manifest/manifest.js'
+import { checkSeal, manifestDir, MODELS_DIR, MANIFEST_FILE, type Manifest, type FileEntry } from '../manifest/manifest.js'
+import { parseModelRef } from '../manifest/names.js'
+import { RETIRED_FILE } from '../manifest/retirement.js'
 import { CARD_FILE, renderModelCard } from '../manifest/card.js'
 import { fileChunks } from '../manifest/node.js'
 import { buildLineage, type ManifestSource } from '../lineage/graph.js'
 import { zooSource } from '../lineage/source.js'
-import { readEvaluations } from '../evals/record.js'
+import { readEvaluations, evalsDir } from '../evals/record.js'
 import { readLog, type LogEntry } from '../promote/log.js'
 import { openReader } from '../zoo/reader.js'
 import { diffMetadata } from '../weights/metadata-diff.js'
 import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../weights/diff.js'
 import { FileOpener } from '../weights/tensors.js'
 import type { Store } from '../cas/store.js'
-import { CorruptObjectError, UsageError } from '../errors.js'
+import { CheckError, CorruptObjectError, UsageError } from '../errors.js'
 import type { CatalogPayload, DiffPayload, ModelPayload } from './shapes.js'
 
 /** Catalog columns the app never needs (where the manifest lives, stat facts, the params JSON the p:<k> columns repeat). */
@@ -64,9 +66,35 @@ export async function openUiCatalog(repo: Repo): Promise<CatalogFile> {
   return (await openCatalog({ cwd: repo.root, env: repo.env, history: true })).file
 }
 
+/**
+ * Refuse a path of the zoo's work tree that resolves outside it (a symbolic link to elsewhere):
+ * the web app reads nothing outside the zoo. Missing paths pass (the reader then says so).
+ */
+export async function insideZoo(repo: Repo, rel: string): Promise<void> {
+  const root = await realpath(repo.root)
+  let real: string
+  try { real = await realpath(join(repo.root, rel)) } catch { return }
+  if (real !== root && !real.startsWith(root + sep)) {
+    throw new CheckError(`${rel} leads outside the zoo (a symbolic link to ${real}); the web app reads only the zoo's own files`, 'E_SYMLINK', { path: rel })
+  }
+}
+
+/** The model version a reference names, its folder checked to be inside the zoo. */
+async function resolveInside(repo: Repo, ref: string): Promise<Manifest> {
+  const { name, version } = parseModelRef(ref)
+  await insideZoo(repo, `${MODELS_DIR}/${name}`)
+  if (version !== undefined) await insideZoo(repo, manifestDir(name, version))
+  const m = await repo.resolve(ref)
+  await insideZoo(repo, manifestDir(m.name, m.version))
+  await insideZoo(repo, `${manifestDir(m.name, m.version)}/${MANIFEST_FILE}`)
+  return m
+}
+
 /** The card Markdown: README.md beside the manifest, or the card `git zoo add` writes when there is none. */
 async function cardOf(repo: Repo, m: Manifest): Promise<string> {
-  try { return await readFile(join(repo.root, manifestDir(m.name, m.version), CARD_FILE), 'utf8') } catch { return renderModelCard(m) }
+  const rel = `${manifestDir(m.name, m.version)}/${CARD_FILE}`
+  await insideZoo(repo, rel)
+  try { return await readFile(join(repo.root, rel), 'utf8') } catch { return renderModelCard(m) }
 }
 
 /** What an export reads once for every model: the zoo's audit log and the lineage source. */
@@ -74,7 +102,10 @@ export interface ModelContext { log: LogEntry[]; src: ManifestSource }
 
 /** A model version's page. */
 export async function modelPayload(repo: Repo, ref: string, ctx?: ModelContext): Promise<ModelPayload> {
-  const m = await repo.resolve(ref)
+  const m = await resolveInside(repo, ref)
+  await insideZoo(repo, `${manifestDir(m.name, m.version)}/${RETIRED_FILE}`)
+  await insideZoo(repo, evalsDir(m))
+  for (const n of await readdir(join(repo.root, evalsDir(m))).catch(() => [] as string[])) await insideZoo(repo, `${evalsDir(m)}/${n}`)
   const r = await repo.retirement(m.name, m.version)
   const src = ctx?.src ?? await zooSource(repo)
   let lineage: ModelPayload['lineage']
@@ -97,9 +128,10 @@ export async function modelPayload(repo: Repo, ref: string, ctx?: ModelContext):
 
 /** `git zoo diff a b --json`, as the compare page shows it. */
 export async function diffPayload(repo: Repo, refA: string, refB: string): Promise<DiffPayload> {
-  const a = await repo.resolve(refA), b = await repo.resolve(refB)
+  const a = await resolveInside(repo, refA), b = await resolveInside(repo, refB)
   const config = async (m: Manifest): Promise<string | undefined> => {
     if (!m.config) return undefined
+    await insideZoo(repo, `${manifestDir(m.name, m.version)}/${m.config.path}`)
     try { return await readFile(join(repo.root, manifestDir(m.name, m.version), m.config.path), 'utf8') } catch { return undefined }
   }
   const meta = diffMetadata(a, b, { a: await config(a), b: await config(b) })
@@ -115,7 +147,7 @@ export async function diffPayload(repo: Repo, refA: string, refB: string): Promi
 
 /** A file of a model version, by its path in the manifest (nothing else can be named). */
 export async function modelFile(repo: Repo, ref: string, path: string): Promise<{ manifest: Manifest; file: FileEntry }> {
-  const m = await repo.resolve(ref)
+  const m = await resolveInside(repo, ref)
   const file = m.files.find((f) => f.path === path)
   if (!file) throw new UsageError(`${m.name}@v${m.version} has no file ${JSON.stringify(path)}`, 'E_NO_FILE', { path })
   if (!checkSeal(m).ok) throw new CorruptObjectError(`${m.name}@v${m.version}: its manifest does not match its seal; run \`git zoo verify\``, { model: m.name })

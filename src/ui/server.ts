@@ -49,10 +49,11 @@ export interface UiServer { url: string; port: number; close(): Promise<void> }
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 export const isLoopback = (host: string): boolean => LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host)
 
-/** HTTP status for a zoo error: unknown models and files 404, other usage errors 400, the rest 500. */
+/** HTTP status for a zoo error: unknown models and files 404, links out of the zoo 403, other usage errors 400, the rest 500. */
 function statusOf(err: unknown): number {
   if (!(err instanceof ZooError)) return 500
   if (['E_UNKNOWN_MODEL', 'E_NO_FILE', 'E_ALL_RETIRED'].includes(err.code)) return 404
+  if (err.code === 'E_SYMLINK') return 403
   return err.exitCode === 2 ? 400 : 500
 }
 

@@ -118,6 +118,7 @@ export async function catalogPage(root: HTMLElement): Promise<void> {
     }, col.title, key === col.sortKey ? (desc ? ' ▼' : ' ▲') : '')))
   }
   const apply = async (): Promise<void> => {
+    const t0 = performance.now()
     const mine = ++seq
     q.text = input.value; q.allVersions = all.checked; q.includeRetired = ret.checked
     let r: QueryResult
@@ -136,9 +137,12 @@ export async function catalogPage(root: HTMLElement): Promise<void> {
     viewport.style.setProperty('--cols', widths); head.style.setProperty('--cols', widths)
     header()
     paint()
-    status.textContent = `${r.total.toLocaleString('en')} of ${c.count.toLocaleString('en')} model versions` + (r.total !== 1 && !q.text ? '' : '') + ` · query ${state.queryMs.toFixed(1)} ms`
+    status.textContent = `${r.total.toLocaleString('en')} of ${c.count.toLocaleString('en')} model versions · query ${state.queryMs.toFixed(1)} ms`
     status.dataset.total = String(r.total)
     status.dataset.queryMs = state.queryMs.toFixed(2)
+    // filter to rows on screen (query + table), and the first paint since the page was opened
+    status.dataset.applyMs = (performance.now() - t0).toFixed(2)
+    if (!document.body.dataset.paintMs) requestAnimationFrame(() => { document.body.dataset.paintMs = performance.now().toFixed(1) })
     document.body.dataset.ready = 'catalog'
   }
   input.addEventListener('input', () => { void apply() })
