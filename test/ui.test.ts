@@ -216,7 +216,7 @@ test('in the browser: catalog -> model -> parent -> compare, a filter as you typ
     await page.locator('svg.lineage a.node[data-ref="glyph/pre@v1"]').click()
     await ready('model')
     assert.equal(await page.locator('.model-head h1').textContent(), 'glyph/pre@v1')
-    assert.equal(await page.locator('svg.lineage a.node').count(), 5) // the two fine-tunes and their soup below
+    assert.equal(await page.locator('svg.lineage a.node').count(), 4) // itself, the two fine-tunes and their soup below
     // parent -> its soup grandchild -> compare with its parents
     await page.locator('svg.lineage a.node[data-ref="glyph/soup@v1"]').click()
     await ready('model')
