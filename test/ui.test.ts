@@ -15,6 +15,7 @@ import { zoo, git } from './cli.js'
 import { buildUiZoo, type UiZoo } from './ui-fixture.js'
 import { serveUi, request, launchChromium, noBrowser, ARTIFACTS, type Served } from './ui-server.js'
 import { startStaticServer } from './remote-servers.js'
+import type { CatalogPayload } from '../src/ui/shapes.js'
 
 let z: UiZoo
 let srv: Served
@@ -52,11 +53,20 @@ test('the server answers GET and HEAD only, from the catalog, manifests and stor
   assert.match(String(page.headers['content-security-policy']), /default-src 'self'/)
   assert.match(page.body.toString(), /<script src="app.js"><\/script>/)
   // the catalog is the one `git zoo ls --include-retired --all-versions` reads: 17 versions, one retired
-  const cat = JSON.parse((await request(p, '/api/catalog')).body.toString()) as { count: number; str: Record<string, Array<string | null>>; num: Record<string, Array<number | null>> }
-  const ls = JSON.parse((await zoo(z.dir, ['ls', '--all-versions', '--include-retired', '--json'])).stdout) as { models: Array<{ name: string; version: number; seal: string }> }
+  const cat = JSON.parse((await request(p, '/api/catalog')).body.toString()) as CatalogPayload
+  const bin = (await request(p, `/api/catalog.bin?id=${cat.id}`)).body
+  const column = (col: string): number[] => {
+    const s = cat.sections.find((x) => x.col === col)!
+    const a = new Uint8Array(bin).slice(s.offset).buffer
+    return [...(s.type === 'f32' ? new Float32Array(a, 0, cat.count) : s.type === 'f64' ? new Float64Array(a, 0, cat.count) : s.type === 'u8' ? new Uint8Array(a, 0, cat.count) : new Uint32Array(a, 0, cat.count))]
+  }
+  const ls = JSON.parse((await zoo(z.dir, ['ls', '--all-versions', '--include-retired', '--json'])).stdout) as { models: Array<{ name: string; version: number; seal: string; metrics: Record<string, number> }> }
   assert.equal(cat.count, ls.models.length)
   assert.deepEqual(cat.str.seal!.slice().sort(), ls.models.map((m) => m.seal).sort())
-  assert.deepEqual(cat.num.retired!.filter((v) => v === 1).length, 1)
+  assert.deepEqual(column('retired').filter((v) => v === 1).length, 1)
+  const acc = column('m:test_acc')
+  for (const m of ls.models) if (m.metrics.test_acc !== undefined) assert.equal(acc[cat.str.seal!.indexOf(m.seal)], m.metrics.test_acc)
+  assert.equal((await request(p, '/api/catalog.bin?id=0000')).status, 409)
   // a model page: manifest, seal, lineage (parent and soup child), evaluation, log
   const ft = JSON.parse((await request(p, '/api/model?m=glyph/ft-a@v1')).body.toString())
   assert.equal(ft.sealOk, true)

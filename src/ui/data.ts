@@ -31,21 +31,53 @@ import type { CatalogPayload, DiffPayload, ModelPayload } from './shapes.js'
 /** Catalog columns the app never needs (where the manifest lives, stat facts, the params JSON the p:<k> columns repeat). */
 const SKIP = /^(path|blob|params|st:.*)$/
 
-/** The catalog as the app's columns (history columns listed, not inlined). */
-export function catalogPayload(c: CatalogFile): CatalogPayload {
-  const out: CatalogPayload = { count: c.count, num: {}, str: {}, dict: {}, latest: [...c.latest()], current: [...c.current()], history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
+/** String columns with few distinct values go as a dictionary (promoter, ...). */
+const DICT_AT_MOST = 0.2
+
+/** The catalog as the app reads it: the JSON part and the binary numeric part (CatalogPayload). */
+export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buffer } {
+  const json: CatalogPayload = { id: createHash('sha256').update(`${c.header.key}\n${c.header.built}\n${c.count}`).digest('hex').slice(0, 16), count: c.count, sections: [], str: {}, dicts: {}, history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
+  const parts: Buffer[] = []
+  let offset = 0
+  const add = (col: string, type: CatalogPayload['sections'][number]['type'], bytes: Uint8Array): void => {
+    const pad = (8 - (offset % 8)) % 8 // typed arrays over the buffer need aligned offsets
+    if (pad) { parts.push(Buffer.alloc(pad)); offset += pad }
+    json.sections.push({ col, type, offset })
+    parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    offset += bytes.byteLength
+  }
+  const u8 = (a: Uint8Array): Uint8Array => a
+  add('latest', 'u8', u8(c.latest()))
+  add('current', 'u8', u8(c.current()))
   for (const section of c.sectionNames()) {
     const at = section.indexOf(':')
     const kind = section.slice(0, at), col = section.slice(at + 1)
     if (SKIP.test(col)) continue
     const h = /^h:(.+):(\d+)$/.exec(col)
-    if (h) { (out.history[h[1]!] ??= []).push(Number(h[2])); continue }
-    if (kind === 'f64' || kind === 'f32') out.num[col] = [...c.f64(col)!].map((v) => (Number.isNaN(v) ? null : v))
-    else if (kind === 'dict') { const d = c.dict(col)!; out.dict[col] = { values: d.values, codes: [...d.codes] } }
-    else if (kind === 'str') { const a: Array<string | null> = new Array(c.count); for (let i = 0; i < c.count; i++) a[i] = c.str(col, i) ?? null; out.str[col] = a }
+    if (h) { (json.history[h[1]!] ??= []).push(Number(h[2])); continue }
+    if (kind === 'f64' || kind === 'f32') {
+      const v = c.f64(col)!
+      const f = Float32Array.from(v)
+      let exact = true
+      for (let i = 0; i < v.length && exact; i++) if (f[i] !== v[i] && !(Number.isNaN(v[i]!) && Number.isNaN(f[i]!))) exact = false
+      if (exact) add(col, 'f32', new Uint8Array(f.buffer))
+      else add(col, 'f64', new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+    } else if (kind === 'dict') {
+      const d = c.dict(col)!
+      json.dicts[col] = d.values
+      add(`dict:${col}`, 'u32', new Uint8Array(d.codes.buffer, d.codes.byteOffset, d.codes.byteLength))
+    } else if (kind === 'str') {
+      const a: Array<string | null> = new Array(c.count)
+      const seen = new Map<string, number>()
+      for (let i = 0; i < c.count; i++) { const v = c.str(col, i) ?? null; a[i] = v; if (v !== null && seen.size <= c.count * DICT_AT_MOST && !seen.has(v)) seen.set(v, seen.size + 1) }
+      if (c.count > 0 && seen.size <= c.count * DICT_AT_MOST) {
+        json.dicts[col] = [...seen.keys()]
+        add(`dict:${col}`, 'u32', new Uint8Array(Uint32Array.from(a, (v) => (v === null ? 0 : seen.get(v)!)).buffer))
+      } else json.str[col] = a
+    }
   }
-  for (const k in out.history) out.history[k]!.sort((a, b) => a - b)
-  return out
+  for (const k in json.history) json.history[k]!.sort((a, b) => a - b)
+  return { json, bin: Buffer.concat(parts) }
 }
 
 /**

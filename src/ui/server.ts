@@ -63,7 +63,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const info: AppInfo = { mode: 'live', zoo: zooTitle(o.repo), version: o.version, remote: null }
   const token = o.token ? Buffer.from(o.token) : undefined
   let port = o.port
-  let cached: { key: string; body: Buffer } | undefined
+  let cached: { key: string; id: string; json: Buffer; bin: Buffer } | undefined
 
   const tokenOk = (req: IncomingMessage, url: URL): boolean => {
     if (!token) return true
@@ -110,9 +110,14 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
         const c = await openUiCatalog(o.repo)
         try {
           const key = `${c.header.key}\n${c.header.built}\n${c.count}`
-          if (cached?.key !== key) cached = { key, body: Buffer.from(JSON.stringify(catalogPayload(c))) }
-          return send(req, res, 200, 'application/json; charset=utf-8', cached.body)
+          if (cached?.key !== key) { const p = catalogPayload(c); cached = { key, id: p.json.id, json: Buffer.from(JSON.stringify(p.json)), bin: p.bin } }
+          return send(req, res, 200, 'application/json; charset=utf-8', cached.json)
         } finally { c.close() }
+      }
+      case '/api/catalog.bin': {
+        // the numeric part of the catalog document the page read (it names its build)
+        if (!cached || url.searchParams.get('id') !== cached.id) return fail(req, res, 409, 'the catalog changed since the page read it; reload the page')
+        return send(req, res, 200, 'application/octet-stream', cached.bin)
       }
       case '/api/history': {
         const metric = need(url, 'metric')

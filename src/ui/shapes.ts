@@ -21,17 +21,22 @@ export interface AppInfo {
 
 /**
  * The catalog's columns (the same rows and cells `git zoo ls`/`find` read), one value per model
- * version, row order as in the catalog. Missing numbers are null. The per-epoch history columns
- * (`h:<metric>:<epoch>`) are not inlined: `history` lists them, and they are read per metric.
+ * version, row order as in the catalog, in two parts: this JSON document (strings, dictionaries,
+ * where each binary column lies) and a binary file of the numeric columns (`/api/catalog.bin`,
+ * `data/catalog.bin`): little-endian float32 where every value of a column is exactly a float32
+ * (as the catalog cache stores it), else float64, NaN for a missing value; u8 for the latest /
+ * latest-in-service flags; u32 codes of dictionary columns (0 missing, k the k-th value). The
+ * per-epoch history columns (`h:<metric>:<epoch>`) are listed in `history` and read per metric.
  */
 export interface CatalogPayload {
+  /** Names this build of the catalog: the binary part is asked for with it (`catalog.bin?id=`). */
+  id: string
   count: number
-  num: Record<string, Array<number | null>>
+  sections: Array<{ col: string; type: 'f32' | 'f64' | 'u8' | 'u32'; offset: number }>
+  /** Plain string columns (null: missing). */
   str: Record<string, Array<string | null>>
-  dict: Record<string, { values: string[]; codes: number[] }>
-  /** 1 for the latest version of its name / the latest in service. */
-  latest: number[]
-  current: number[]
+  /** Values of dictionary columns (their codes are u32 sections named dict:<col>). */
+  dicts: Record<string, string[]>
   /** Metric -> epochs indexed (history columns h:<metric>:<epoch>). */
   history: Record<string, number[]>
   /** Manifests that could not be indexed. */

@@ -28,7 +28,7 @@ const exportPath = (ref: string): string => { const at = ref.lastIndexOf('@v'); 
 
 export interface Source {
   info: AppInfo
-  catalog(): Promise<CatalogPayload>
+  catalog(): Promise<{ json: CatalogPayload; bin: ArrayBuffer }>
   history(metric: string): Promise<Float64Array>
   model(ref: string): Promise<ModelPayload>
   /** Live only (the static export has no weights reader). */
@@ -46,7 +46,10 @@ export async function openSource(): Promise<Source> {
   if (info.mode === 'static') {
     return {
       info,
-      catalog: () => getJson('data/catalog.json'),
+      catalog: async () => {
+        const [json, bin] = await Promise.all([getJson<CatalogPayload>('data/catalog.json'), get('data/catalog.bin').then((r) => r.arrayBuffer())])
+        return { json, bin }
+      },
       history: (metric) => historyOf(`data/history/${encodeURIComponent(metric)}.f64`),
       model: (ref) => getJson(exportPath(ref)),
       log: async () => (await getJson<{ entries: LogEntry[] }>('data/log.json')).entries,
@@ -55,7 +58,10 @@ export async function openSource(): Promise<Source> {
   }
   return {
     info,
-    catalog: () => getJson('api/catalog'),
+    catalog: async () => {
+      const json = await getJson<CatalogPayload>('api/catalog')
+      return { json, bin: await (await get(`api/catalog.bin?id=${json.id}`)).arrayBuffer() }
+    },
     history: (metric) => historyOf(`api/history?metric=${encodeURIComponent(metric)}`),
     model: (ref) => getJson(`api/model?m=${encodeURIComponent(ref)}`),
     diff: (a, b) => getJson(`api/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`),
@@ -79,13 +85,16 @@ export class BrowserCatalog {
   readonly history: Record<string, number[]>
   private loaded = new Set<string>()
 
-  constructor(p: CatalogPayload) {
+  constructor(p: CatalogPayload, bin: ArrayBuffer) {
     this.count = p.count
-    for (const [k, a] of Object.entries(p.num)) { const v = new Float64Array(p.count); for (let i = 0; i < p.count; i++) v[i] = a[i] ?? NaN; this.num.set(k, v) }
+    const n = p.count
+    for (const s of p.sections) {
+      if (s.type === 'u8') this.u8.set(s.col, new Uint8Array(bin, s.offset, n))
+      else if (s.type === 'u32') this.dicts.set(s.col.slice('dict:'.length), { codes: new Uint32Array(bin, s.offset, n), values: p.dicts[s.col.slice('dict:'.length)] ?? [] })
+      else if (s.type === 'f64') this.num.set(s.col, new Float64Array(bin, s.offset, n))
+      else this.num.set(s.col, Float64Array.from(new Float32Array(bin, s.offset, n)))
+    }
     for (const [k, a] of Object.entries(p.str)) this.strs.set(k, a)
-    for (const [k, d] of Object.entries(p.dict)) this.dicts.set(k, { codes: Uint32Array.from(d.codes), values: d.values })
-    this.u8.set('latest', Uint8Array.from(p.latest))
-    this.u8.set('current', Uint8Array.from(p.current))
     const retired = new Uint8Array(p.count)
     const r = this.num.get('retired')
     if (r) for (let i = 0; i < p.count; i++) if (r[i] === 1) retired[i] = 1

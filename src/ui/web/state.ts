@@ -21,7 +21,8 @@ export const state = {
 export async function loadCatalog(): Promise<BrowserCatalog> {
   if (state.catalog) return state.catalog
   const t0 = performance.now()
-  state.catalog = new BrowserCatalog(await state.source.catalog())
+  const { json, bin } = await state.source.catalog()
+  state.catalog = new BrowserCatalog(json, bin)
   state.loadMs = performance.now() - t0
   return state.catalog
 }
