@@ -62,10 +62,12 @@ test('the server answers GET and HEAD only, from the catalog, manifests and stor
   }
   const ls = JSON.parse((await zoo(z.dir, ['ls', '--all-versions', '--include-retired', '--json'])).stdout) as { models: Array<{ name: string; version: number; seal: string; metrics: Record<string, number> }> }
   assert.equal(cat.count, ls.models.length)
-  assert.deepEqual(cat.str.seal!.slice().sort(), ls.models.map((m) => m.seal).sort())
+  assert.deepEqual(cat.lazy.sort(), ['created', 'seal'])
+  const seals = JSON.parse((await request(p, `/api/column?col=seal&id=${cat.id}`)).body.toString()) as string[]
+  assert.deepEqual(seals.slice().sort(), ls.models.map((m) => m.seal).sort())
   assert.deepEqual(column('retired').filter((v) => v === 1).length, 1)
   const acc = column('m:test_acc')
-  for (const m of ls.models) if (m.metrics.test_acc !== undefined) assert.equal(acc[cat.str.seal!.indexOf(m.seal)], m.metrics.test_acc)
+  for (const m of ls.models) if (m.metrics.test_acc !== undefined) assert.equal(acc[seals.indexOf(m.seal)], m.metrics.test_acc)
   assert.equal((await request(p, '/api/catalog.bin?id=0000')).status, 409)
   // a model page: manifest, seal, lineage (parent and soup child), evaluation, log
   const ft = JSON.parse((await request(p, '/api/model?m=glyph/ft-a@v1')).body.toString())
@@ -205,6 +207,12 @@ test('in the browser: catalog -> model -> parent -> compare, a filter as you typ
     await page.waitForFunction(() => document.querySelector('.tr.is-retired')?.getAttribute('data-ref') === 'glyph/pre@v2')
     assert.equal(await page.locator('.tr.is-retired .badge.retired').count(), 1)
     await page.locator('#include-retired').uncheck()
+    // seal= reads the seal column, which comes only when a filter names it
+    const soupSeal = JSON.parse(await readFile(join(z.dir, 'models/glyph/soup/v1/manifest.json'), 'utf8')).seal as string
+    await page.locator('#filter').fill(`seal=${soupSeal}`)
+    await page.waitForFunction(() => document.querySelector('.tr')?.getAttribute('data-ref') === 'glyph/soup@v1' && document.querySelector('#status')?.getAttribute('data-total') === '1')
+    await page.locator('#filter').fill('ancestor=glyph/pre@v1')
+    await page.waitForFunction(() => document.querySelector('#status')?.getAttribute('data-total') === '3')
     // catalog -> model (click its link)
     await page.locator('#filter').fill('name=glyph/ft-a')
     await page.waitForFunction(() => document.querySelector('#status')?.getAttribute('data-total') === '1')

@@ -34,9 +34,13 @@ const SKIP = /^(path|blob|params|st:.*)$/
 /** String columns with few distinct values go as a dictionary (promoter, ...). */
 const DICT_AT_MOST = 0.2
 
-/** The catalog as the app reads it: the JSON part and the binary numeric part (CatalogPayload). */
-export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buffer } {
-  const json: CatalogPayload = { id: createHash('sha256').update(`${c.header.key}\n${c.header.built}\n${c.count}`).digest('hex').slice(0, 16), count: c.count, sections: [], str: {}, dicts: {}, history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
+/** String columns the page fetches only when a query names them (CatalogPayload.lazy). */
+const LAZY = new Set(['seal', 'created'])
+
+/** The catalog as the app reads it: the JSON part, the binary numeric part and the lazy columns (CatalogPayload). */
+export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buffer; lazy: Map<string, string> } {
+  const lazy = new Map<string, string>()
+  const json: CatalogPayload = { lazy: [], id: createHash('sha256').update(`${c.header.key}\n${c.header.built}\n${c.count}`).digest('hex').slice(0, 16), count: c.count, sections: [], str: {}, dicts: {}, history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
   const parts: Buffer[] = []
   let offset = 0
   const add = (col: string, type: CatalogPayload['sections'][number]['type'], bytes: Uint8Array): void => {
@@ -70,6 +74,7 @@ export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buf
       const a: Array<string | null> = new Array(c.count)
       const seen = new Map<string, number>()
       for (let i = 0; i < c.count; i++) { const v = c.str(col, i) ?? null; a[i] = v; if (v !== null && seen.size <= c.count * DICT_AT_MOST && !seen.has(v)) seen.set(v, seen.size + 1) }
+      if (LAZY.has(col)) { json.lazy.push(col); lazy.set(col, JSON.stringify(a)); continue }
       if (c.count > 0 && seen.size <= c.count * DICT_AT_MOST) {
         json.dicts[col] = [...seen.keys()]
         add(`dict:${col}`, 'u32', new Uint8Array(Uint32Array.from(a, (v) => (v === null ? 0 : seen.get(v)!)).buffer))
@@ -77,7 +82,7 @@ export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buf
     }
   }
   for (const k in json.history) json.history[k]!.sort((a, b) => a - b)
-  return { json, bin: Buffer.concat(parts) }
+  return { json, bin: Buffer.concat(parts), lazy }
 }
 
 /**

@@ -72,9 +72,10 @@ export async function exportSite(repo: Repo, dir: string, o: ExportOptions): Pro
     const c = await openUiCatalog(repo)
     const refs: string[] = []
     try {
-      const { json: payload, bin } = catalogPayload(c)
+      const { json: payload, bin, lazy } = catalogPayload(c)
       await put('data/catalog.json', JSON.stringify(payload))
       await put('data/catalog.bin', bin)
+      for (const [col, text] of lazy) await put(`data/columns/${col}.json`, text)
       for (const metric of Object.keys(payload.history)) await put(`data/history/${encodeURIComponent(metric)}.f64`, historyBytes(c, metric)!)
       const version = c.f64('version')!
       for (let i = 0; i < c.count; i++) refs.push(`${c.str('name', i)}@v${version[i]}`)

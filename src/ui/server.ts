@@ -63,7 +63,19 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const info: AppInfo = { mode: 'live', zoo: zooTitle(o.repo), version: o.version, remote: null }
   const token = o.token ? Buffer.from(o.token) : undefined
   let port = o.port
-  let cached: { key: string; id: string; json: Buffer; bin: Buffer } | undefined
+  let cached: { key: string; id: string; json: Buffer; bin: Buffer; lazy: Map<string, string> } | undefined
+  let building: Promise<NonNullable<typeof cached>> | undefined
+  /** The catalog documents of the catalog as it is now (rebuilt when the zoo changed; one build at a time). */
+  const catalogDocs = (): Promise<NonNullable<typeof cached>> => (building ??= (async () => {
+    try {
+      const c = await openUiCatalog(o.repo)
+      try {
+        const key = `${c.header.key}\n${c.header.built}\n${c.count}`
+        if (cached?.key !== key) { const p = catalogPayload(c); cached = { key, id: p.json.id, json: Buffer.from(JSON.stringify(p.json)), bin: p.bin, lazy: p.lazy } }
+        return cached
+      } finally { c.close() }
+    } finally { building = undefined }
+  })())
 
   const tokenOk = (req: IncomingMessage, url: URL): boolean => {
     if (!token) return true
@@ -106,18 +118,20 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     if (asset) return send(req, res, 200, asset.type, assets.get(asset.file)!)
     switch (url.pathname) {
       case '/api/info': return json(req, res, info)
-      case '/api/catalog': {
-        const c = await openUiCatalog(o.repo)
-        try {
-          const key = `${c.header.key}\n${c.header.built}\n${c.count}`
-          if (cached?.key !== key) { const p = catalogPayload(c); cached = { key, id: p.json.id, json: Buffer.from(JSON.stringify(p.json)), bin: p.bin } }
-          return send(req, res, 200, 'application/json; charset=utf-8', cached.json)
-        } finally { c.close() }
-      }
+      case '/api/catalog': return send(req, res, 200, 'application/json; charset=utf-8', (await catalogDocs()).json)
       case '/api/catalog.bin': {
-        // the numeric part of the catalog document the page read (it names its build)
-        if (!cached || url.searchParams.get('id') !== cached.id) return fail(req, res, 409, 'the catalog changed since the page read it; reload the page')
-        return send(req, res, 200, 'application/octet-stream', cached.bin)
+        // the numeric part of the catalog document (the page fetches both at once and checks the id)
+        const docs = await catalogDocs()
+        const id = url.searchParams.get('id')
+        if (id !== null && id !== docs.id) return fail(req, res, 409, 'the catalog changed since the page read it; reload the page')
+        return send(req, res, 200, 'application/octet-stream', docs.bin, { 'X-Catalog-Id': docs.id })
+      }
+      case '/api/column': {
+        const docs = await catalogDocs()
+        if (url.searchParams.get('id') !== docs.id) return fail(req, res, 409, 'the catalog changed since the page read it; reload the page')
+        const col = docs.lazy.get(need(url, 'col'))
+        if (col === undefined) return fail(req, res, 404, `no column ${JSON.stringify(url.searchParams.get('col'))} in the catalog`)
+        return send(req, res, 200, 'application/json; charset=utf-8', col)
       }
       case '/api/history': {
         const metric = need(url, 'metric')

@@ -35,6 +35,11 @@ export interface CatalogPayload {
   sections: Array<{ col: string; type: 'f32' | 'f64' | 'u8' | 'u32'; offset: number }>
   /** Plain string columns (null: missing). */
   str: Record<string, Array<string | null>>
+  /**
+   * String columns sent only when a query needs them (seal, created: long and unique per row),
+   * each a JSON list like `str`'s: `/api/column?col=<col>&id=<id>`, `data/columns/<col>.json`.
+   */
+  lazy: string[]
   /** Values of dictionary columns (their codes are u32 sections named dict:<col>). */
   dicts: Record<string, string[]>
   /** Metric -> epochs indexed (history columns h:<metric>:<epoch>). */

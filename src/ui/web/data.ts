@@ -30,6 +30,8 @@ export interface Source {
   info: AppInfo
   catalog(): Promise<{ json: CatalogPayload; bin: ArrayBuffer }>
   history(metric: string): Promise<Float64Array>
+  /** A string column the catalog document lists as lazy. */
+  column(col: string, id: string): Promise<Array<string | null>>
   model(ref: string): Promise<ModelPayload>
   /** Live only (the static export has no weights reader). */
   diff?(a: string, b: string): Promise<DiffPayload>
@@ -38,36 +40,39 @@ export interface Source {
   fileUrl(ref: string, path: string): string | undefined
 }
 
-export async function openSource(): Promise<Source> {
+/** The data source of this page; with `prefetch`, the catalog's fetch starts before anything else waits. */
+export async function openSource(prefetch: boolean): Promise<Source> {
   // the export writes content="static" into its index.html
-  const mode = document.querySelector('meta[name="zoo-mode"]')?.getAttribute('content')
-  const info = await getJson<AppInfo>(mode === 'static' ? 'data/info.json' : 'api/info')
+  const isStatic = document.querySelector('meta[name="zoo-mode"]')?.getAttribute('content') === 'static'
   const historyOf = async (url: string): Promise<Float64Array> => new Float64Array(await (await get(url)).arrayBuffer())
-  if (info.mode === 'static') {
-    return {
-      info,
-      catalog: async () => {
-        const [json, bin] = await Promise.all([getJson<CatalogPayload>('data/catalog.json'), get('data/catalog.bin').then((r) => r.arrayBuffer())])
-        return { json, bin }
-      },
-      history: (metric) => historyOf(`data/history/${encodeURIComponent(metric)}.f64`),
-      model: (ref) => getJson(exportPath(ref)),
-      log: async () => (await getJson<{ entries: LogEntry[] }>('data/log.json')).entries,
-      fileUrl: () => undefined,
-    }
-  }
-  return {
-    info,
-    catalog: async () => {
-      const json = await getJson<CatalogPayload>('api/catalog')
-      return { json, bin: await (await get(`api/catalog.bin?id=${json.id}`)).arrayBuffer() }
-    },
+  let catalog: Promise<{ json: CatalogPayload; bin: ArrayBuffer }> | undefined
+  const src: Omit<Source, 'info'> = isStatic ? {
+    catalog: () => catalog ??= (async () => {
+      const [json, bin] = await Promise.all([getJson<CatalogPayload>('data/catalog.json'), get('data/catalog.bin').then((r) => r.arrayBuffer())])
+      return { json, bin }
+    })(),
+    history: (metric) => historyOf(`data/history/${encodeURIComponent(metric)}.f64`),
+    column: (col) => getJson(`data/columns/${encodeURIComponent(col)}.json`),
+    model: (ref) => getJson(exportPath(ref)),
+    log: async () => (await getJson<{ entries: LogEntry[] }>('data/log.json')).entries,
+    fileUrl: () => undefined,
+  } : {
+    catalog: () => catalog ??= (async () => {
+      // both parts at once; if the zoo changed between the two answers, the binary part again for this id
+      const [json, binReply] = await Promise.all([getJson<CatalogPayload>('api/catalog'), get('api/catalog.bin')])
+      const bin = binReply.headers.get('X-Catalog-Id') === json.id ? binReply.arrayBuffer() : get(`api/catalog.bin?id=${json.id}`).then((r) => r.arrayBuffer())
+      return { json, bin: await bin }
+    })(),
     history: (metric) => historyOf(`api/history?metric=${encodeURIComponent(metric)}`),
+    column: (col, id) => getJson(`api/column?col=${encodeURIComponent(col)}&id=${encodeURIComponent(id)}`),
     model: (ref) => getJson(`api/model?m=${encodeURIComponent(ref)}`),
     diff: (a, b) => getJson(`api/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`),
     log: async () => (await getJson<{ entries: LogEntry[] }>('api/log')).entries,
     fileUrl: (ref, path) => withToken(`api/file?m=${encodeURIComponent(ref)}&path=${encodeURIComponent(path)}`),
   }
+  if (prefetch) src.catalog().catch(() => {}) // its error is reported by the page that waits for it
+  const info = await getJson<AppInfo>(isStatic ? 'data/info.json' : 'api/info')
+  return { ...src, info }
 }
 
 /**
@@ -77,6 +82,9 @@ export async function openSource(): Promise<Source> {
  */
 export class BrowserCatalog {
   readonly count: number
+  readonly id: string
+  /** String columns not loaded yet (CatalogPayload.lazy). */
+  readonly lazy: Set<string>
   private num = new Map<string, Float64Array>()
   private strs = new Map<string, Array<string | null>>()
   private dicts = new Map<string, { codes: Uint32Array; values: string[] }>()
@@ -87,6 +95,8 @@ export class BrowserCatalog {
 
   constructor(p: CatalogPayload, bin: ArrayBuffer) {
     this.count = p.count
+    this.id = p.id
+    this.lazy = new Set(p.lazy)
     const n = p.count
     for (const s of p.sections) {
       if (s.type === 'u8') this.u8.set(s.col, new Uint8Array(bin, s.offset, n))
@@ -109,18 +119,19 @@ export class BrowserCatalog {
     this.loaded.add(metric)
   }
   hasHistory(metric: string): boolean { return this.loaded.has(metric) }
+  addColumn(col: string, values: Array<string | null>): void { this.strs.set(col, values); this.lazy.delete(col) }
 
   sectionNames(): string[] {
     const out = [...this.num.keys()].map((k) => `f64:${k}`)
     for (const [m, es] of Object.entries(this.history)) if (!this.loaded.has(m)) for (const e of es) out.push(`f64:h:${m}:${e}`)
-    out.push(...[...this.strs.keys()].map((k) => `str:${k}`), ...[...this.dicts.keys()].map((k) => `dict:${k}`))
+    out.push(...[...this.strs.keys(), ...this.lazy].map((k) => `str:${k}`), ...[...this.dicts.keys()].map((k) => `dict:${k}`))
     return out
   }
   has(section: string): boolean {
     const at = section.indexOf(':')
     const kind = section.slice(0, at), col = section.slice(at + 1)
     if (kind === 'f64') return this.hasNum(col)
-    if (kind === 'str') return this.strs.has(col)
+    if (kind === 'str') return this.strs.has(col) || this.lazy.has(col)
     if (kind === 'dict') return this.dicts.has(col)
     if (kind === 'u8') return this.u8.has(col)
     return false

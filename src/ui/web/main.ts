@@ -44,7 +44,8 @@ async function route(): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  state.source = await openSource()
+  // the catalog is wanted by most pages: fetch it while the page sets up
+  state.source = await openSource(!/^#\/?(model|compare|log)/.test(location.hash))
   const info = state.source.info
   document.title = `${info.zoo} · git zoo`
   document.getElementById('zoo')!.textContent = info.zoo

@@ -18,13 +18,17 @@ export const state = {
   queryMs: 0,
 }
 
-export async function loadCatalog(): Promise<BrowserCatalog> {
-  if (state.catalog) return state.catalog
-  const t0 = performance.now()
-  const { json, bin } = await state.source.catalog()
-  state.catalog = new BrowserCatalog(json, bin)
-  state.loadMs = performance.now() - t0
-  return state.catalog
+let loading: Promise<BrowserCatalog> | undefined
+
+/** The catalog, fetched once (start() begins it while the page sets itself up). */
+export function loadCatalog(): Promise<BrowserCatalog> {
+  return loading ??= (async () => {
+    const t0 = performance.now()
+    const { json, bin } = await state.source.catalog()
+    state.catalog = new BrowserCatalog(json, bin)
+    state.loadMs = performance.now() - t0
+    return state.catalog
+  })()
 }
 
 /** Split the filter box into filters: spaces separate them, quotes ('...' or "...") keep spaces in a value. */
@@ -52,7 +56,12 @@ export async function query(q: Query = state.query): Promise<QueryResult> {
   const c = await loadCatalog()
   const filters = parseQuery(q.text)
   const sort = parseSort(q.sort || undefined)
-  for (const m of historyNeeded(c, [...filters.map((f) => f.field), ...sort.map((s) => s.field)])) c.addHistory(m, await state.source.history(m))
+  const fields = [...filters.map((f) => f.field), ...sort.map((s) => s.field)]
+  for (const m of historyNeeded(c, fields)) c.addHistory(m, await state.source.history(m))
+  // seal and created come when named (parent= and ancestor= match seals too)
+  for (const col of [...c.lazy]) {
+    if (fields.includes(col) || (col === 'seal' && fields.some((f) => f === 'parent' || f === 'ancestor'))) c.addColumn(col, await state.source.column(col, c.id))
+  }
   const t0 = performance.now()
   const r = runQuery(c.asCatalog(), { filters, sort, allVersions: q.allVersions, includeRetired: q.includeRetired, everyModel: filters.length === 0 })
   state.queryMs = performance.now() - t0
