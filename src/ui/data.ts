@@ -34,13 +34,18 @@ const SKIP = /^(path|blob|params|st:.*)$/
 /** String columns with few distinct values go as a dictionary (promoter, ...). */
 const DICT_AT_MOST = 0.2
 
+/** Names one build of the catalog (its rows' order): the page sends it back with every column it asks for. */
+export function catalogId(c: CatalogFile): string {
+  return createHash('sha256').update(`${c.header.key}\n${c.header.built}\n${c.count}`).digest('hex').slice(0, 16)
+}
+
 /** String columns the page fetches only when a query names them (CatalogPayload.lazy). */
 const LAZY = new Set(['seal', 'created'])
 
 /** The catalog as the app reads it: the JSON part, the binary numeric part and the lazy columns (CatalogPayload). */
 export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buffer; lazy: Map<string, string> } {
   const lazy = new Map<string, string>()
-  const json: CatalogPayload = { lazy: [], id: createHash('sha256').update(`${c.header.key}\n${c.header.built}\n${c.count}`).digest('hex').slice(0, 16), count: c.count, sections: [], str: {}, dicts: {}, history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
+  const json: CatalogPayload = { lazy: [], id: catalogId(c), count: c.count, sections: [], str: {}, dicts: {}, history: {}, problems: c.header.problems.map((p) => ({ path: p.path, problem: p.problem })) }
   const parts: Buffer[] = []
   let offset = 0
   const add = (col: string, type: CatalogPayload['sections'][number]['type'], bytes: Uint8Array): void => {
@@ -86,11 +91,11 @@ export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buf
 }
 
 /**
- * A metric's history across the catalog: for each indexed epoch (CatalogPayload.history order),
- * `count` float64 values (NaN missing), little-endian, concatenated.
+ * A metric's history across the catalog: for each indexed epoch (CatalogPayload.history order), or
+ * for the one epoch asked for, `count` float64 values (NaN missing), little-endian, concatenated.
  */
-export function historyBytes(c: CatalogFile, metric: string): Buffer | undefined {
-  const epochs = c.numColumns().map((s) => /^h:(.+):(\d+)$/.exec(s)).filter((m) => m && m[1] === metric).map((m) => Number(m![2])).sort((a, b) => a - b)
+export function historyBytes(c: CatalogFile, metric: string, epoch?: number): Buffer | undefined {
+  const epochs = c.numColumns().map((s) => /^h:(.+):(\d+)$/.exec(s)).filter((m) => m && m[1] === metric).map((m) => Number(m![2])).filter((e) => epoch === undefined || e === epoch).sort((a, b) => a - b)
   if (!epochs.length) return undefined
   const out = Buffer.alloc(epochs.length * c.count * 8)
   const view = new Float64Array(out.buffer, out.byteOffset, epochs.length * c.count)

@@ -16,7 +16,7 @@ import type { Repo } from '../repo.js'
 import { ZooError, UsageError } from '../errors.js'
 import { openReader } from '../zoo/reader.js'
 import { readLog } from '../promote/log.js'
-import { catalogPayload, historyBytes, modelPayload, diffPayload, modelFile, fileBytes, openUiCatalog, zooTitle } from './data.js'
+import { catalogPayload, catalogId, historyBytes, modelPayload, diffPayload, modelFile, fileBytes, openUiCatalog, zooTitle } from './data.js'
 import type { AppInfo } from './shapes.js'
 
 /** The app's files (written by src/ui/build.ts into dist/ui/), by URL path. */
@@ -135,10 +135,13 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       }
       case '/api/history': {
         const metric = need(url, 'metric')
+        const e = url.searchParams.get('epoch')
+        const epoch = e === null ? undefined : /^\d+$/.test(e) ? Number(e) : NaN
         const c = await openUiCatalog(o.repo)
         try {
-          const bytes = historyBytes(c, metric)
-          if (!bytes) return fail(req, res, 404, `no history of metric ${JSON.stringify(metric)} in the catalog`)
+          if (url.searchParams.get('id') !== catalogId(c)) return fail(req, res, 409, 'the catalog changed since the page read it; reload the page')
+          const bytes = Number.isNaN(epoch) ? undefined : historyBytes(c, metric, epoch)
+          if (!bytes) return fail(req, res, 404, `no history of metric ${JSON.stringify(metric)}${e === null ? '' : ` at epoch ${e}`} in the catalog`)
           return send(req, res, 200, 'application/octet-stream', bytes)
         } finally { c.close() }
       }

@@ -29,7 +29,8 @@ const exportPath = (ref: string): string => { const at = ref.lastIndexOf('@v'); 
 export interface Source {
   info: AppInfo
   catalog(): Promise<{ json: CatalogPayload; bin: ArrayBuffer }>
-  history(metric: string): Promise<Float64Array>
+  /** A metric's history columns: every epoch, or one (live only; a static export sends every epoch). */
+  history(metric: string, id: string, epoch?: number): Promise<{ bytes: Float64Array; epoch?: number }>
   /** A string column the catalog document lists as lazy. */
   column(col: string, id: string): Promise<Array<string | null>>
   model(ref: string): Promise<ModelPayload>
@@ -51,7 +52,7 @@ export async function openSource(prefetch: boolean): Promise<Source> {
       const [json, bin] = await Promise.all([getJson<CatalogPayload>('data/catalog.json'), get('data/catalog.bin').then((r) => r.arrayBuffer())])
       return { json, bin }
     })(),
-    history: (metric) => historyOf(`data/history/${encodeURIComponent(metric)}.f64`),
+    history: async (metric) => ({ bytes: await historyOf(`data/history/${encodeURIComponent(metric)}.f64`) }),
     column: (col) => getJson(`data/columns/${encodeURIComponent(col)}.json`),
     model: (ref) => getJson(exportPath(ref)),
     log: async () => (await getJson<{ entries: LogEntry[] }>('data/log.json')).entries,
@@ -63,7 +64,7 @@ export async function openSource(prefetch: boolean): Promise<Source> {
       const bin = binReply.headers.get('X-Catalog-Id') === json.id ? binReply.arrayBuffer() : get(`api/catalog.bin?id=${json.id}`).then((r) => r.arrayBuffer())
       return { json, bin: await bin }
     })(),
-    history: (metric) => historyOf(`api/history?metric=${encodeURIComponent(metric)}`),
+    history: async (metric, id, epoch) => ({ bytes: await historyOf(`api/history?metric=${encodeURIComponent(metric)}&id=${id}${epoch === undefined ? '' : `&epoch=${epoch}`}`), ...(epoch === undefined ? {} : { epoch }) }),
     column: (col, id) => getJson(`api/column?col=${encodeURIComponent(col)}&id=${encodeURIComponent(id)}`),
     model: (ref) => getJson(`api/model?m=${encodeURIComponent(ref)}`),
     diff: (a, b) => getJson(`api/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`),
@@ -112,18 +113,18 @@ export class BrowserCatalog {
     this.history = p.history
   }
 
-  /** Add a metric's history columns (bytes as /api/history sends them). */
-  addHistory(metric: string, bytes: Float64Array): void {
-    const epochs = this.history[metric] ?? []
+  /** Add a metric's history columns (bytes as /api/history sends them: every epoch, or the one asked for). */
+  addHistory(metric: string, bytes: Float64Array, epoch?: number): void {
+    const epochs = epoch === undefined ? this.history[metric] ?? [] : [epoch]
     epochs.forEach((e, j) => this.num.set(`h:${metric}:${e}`, bytes.subarray(j * this.count, (j + 1) * this.count)))
-    this.loaded.add(metric)
+    if (epoch === undefined) this.loaded.add(metric)
   }
-  hasHistory(metric: string): boolean { return this.loaded.has(metric) }
+  hasHistory(metric: string, epoch?: number): boolean { return this.loaded.has(metric) || (epoch !== undefined && this.num.has(`h:${metric}:${epoch}`)) }
   addColumn(col: string, values: Array<string | null>): void { this.strs.set(col, values); this.lazy.delete(col) }
 
   sectionNames(): string[] {
     const out = [...this.num.keys()].map((k) => `f64:${k}`)
-    for (const [m, es] of Object.entries(this.history)) if (!this.loaded.has(m)) for (const e of es) out.push(`f64:h:${m}:${e}`)
+    for (const [m, es] of Object.entries(this.history)) if (!this.loaded.has(m)) for (const e of es) if (!this.num.has(`h:${m}:${e}`)) out.push(`f64:h:${m}:${e}`)
     out.push(...[...this.strs.keys(), ...this.lazy].map((k) => `str:${k}`), ...[...this.dicts.keys()].map((k) => `dict:${k}`))
     return out
   }

@@ -65,7 +65,7 @@ export async function populationPage(root: HTMLElement): Promise<void> {
   const drawDistribution = async (): Promise<void> => {
     const metric = hSel.value
     if (!metric) return
-    if (!c.hasHistory(metric)) c.addHistory(metric, await state.source.history(metric))
+    if (!c.hasHistory(metric)) { const h = await state.source.history(metric, c.id); c.addHistory(metric, h.bytes, h.epoch) }
     const epochs = c.history[metric] ?? []
     const qs = [0.1, 0.25, 0.5, 0.75, 0.9]
     const series = qs.map(() => [] as Array<number | null>)

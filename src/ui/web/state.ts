@@ -41,14 +41,14 @@ export function splitFilters(text: string): string[] {
 
 export function parseQuery(text: string): Filter[] { return splitFilters(text).map(parseFilter) }
 
-/** Metrics whose per-epoch history a query needs (`<metric>@<epoch>` fields). */
-export function historyNeeded(c: BrowserCatalog, fields: string[]): string[] {
-  const out = new Set<string>()
+/** History columns a query needs and the page has not loaded (`<metric>@<epoch>` fields). */
+export function historyNeeded(c: BrowserCatalog, fields: string[]): Array<{ metric: string; epoch: number }> {
+  const out = new Map<string, { metric: string; epoch: number }>()
   for (const f of fields) {
     const m = /^(?:metrics\.)?(.+)@(\d+)$/.exec(f)
-    if (m && needsHistory(f) && c.history[m[1]!] && !c.hasHistory(m[1]!)) out.add(m[1]!)
+    if (m && needsHistory(f) && c.history[m[1]!]?.includes(Number(m[2])) && !c.hasHistory(m[1]!, Number(m[2]))) out.set(`${m[1]}@${Number(m[2])}`, { metric: m[1]!, epoch: Number(m[2]) })
   }
-  return [...out]
+  return [...out.values()]
 }
 
 /** Run the query on the catalog (loading history columns first when a filter needs them). Throws a filter's usage error. */
@@ -57,7 +57,7 @@ export async function query(q: Query = state.query): Promise<QueryResult> {
   const filters = parseQuery(q.text)
   const sort = parseSort(q.sort || undefined)
   const fields = [...filters.map((f) => f.field), ...sort.map((s) => s.field)]
-  for (const m of historyNeeded(c, fields)) c.addHistory(m, await state.source.history(m))
+  for (const { metric, epoch } of historyNeeded(c, fields)) { const h = await state.source.history(metric, c.id, epoch); c.addHistory(metric, h.bytes, h.epoch) }
   // seal and created come when named (parent= and ancestor= match seals too)
   for (const col of [...c.lazy]) {
     if (fields.includes(col) || (col === 'seal' && fields.some((f) => f === 'parent' || f === 'ancestor'))) c.addColumn(col, await state.source.column(col, c.id))
