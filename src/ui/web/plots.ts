@@ -38,6 +38,9 @@ export interface ScatterData {
   /** Colour index per point (-1: none), with the legend's names, or a numeric value per point. */
   color?: { kind: 'category'; codes: Int32Array; names: string[] } | { kind: 'number'; values: Float64Array | number[] }
   rows: number[]
+  /** Log-10 axes (points at or below zero are left out). */
+  logX?: boolean
+  logY?: boolean
   xLabel: string
   yLabel: string
   onPick(row: number): void
@@ -56,9 +59,12 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   ctx.scale(dpr, dpr)
   const pad = { l: 64, r: 12, t: 10, b: 40 }
   const idx: number[] = []
+  const tx = (v: number): number => (d.logX ? (v > 0 ? Math.log10(v) : NaN) : v)
+  const ty = (v: number): number => (d.logY ? (v > 0 ? Math.log10(v) : NaN) : v)
+  const X = Float64Array.from(d.x, tx), Y = Float64Array.from(d.y, ty)
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity
   for (let j = 0; j < d.rows.length; j++) {
-    const x = d.x[j]!, y = d.y[j]!
+    const x = X[j]!, y = Y[j]!
     if (!Number.isFinite(x) || !Number.isFinite(y)) continue
     idx.push(j)
     if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y
@@ -73,14 +79,15 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   // axes and ticks
   ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, width, height)
   ctx.strokeStyle = '#d4d4d8'; ctx.fillStyle = '#52525b'; ctx.font = '11px system-ui, sans-serif'
+  const label = (v: number, log?: boolean): string => tick(log ? 10 ** v : v)
   for (let i = 0; i <= 5; i++) {
-    const tx = x0 + ((x1 - x0) * i) / 5, ty = y0 + ((y1 - y0) * i) / 5
-    ctx.beginPath(); ctx.moveTo(px(tx), pad.t); ctx.lineTo(px(tx), pad.t + H); ctx.moveTo(pad.l, py(ty)); ctx.lineTo(pad.l + W, py(ty)); ctx.stroke()
-    ctx.textAlign = 'center'; ctx.fillText(tick(tx), px(tx), pad.t + H + 14)
-    ctx.textAlign = 'right'; ctx.fillText(tick(ty), pad.l - 6, py(ty) + 4)
+    const gx = x0 + ((x1 - x0) * i) / 5, gy = y0 + ((y1 - y0) * i) / 5
+    ctx.beginPath(); ctx.moveTo(px(gx), pad.t); ctx.lineTo(px(gx), pad.t + H); ctx.moveTo(pad.l, py(gy)); ctx.lineTo(pad.l + W, py(gy)); ctx.stroke()
+    ctx.textAlign = 'center'; ctx.fillText(label(gx, d.logX), px(gx), pad.t + H + 14)
+    ctx.textAlign = 'right'; ctx.fillText(label(gy, d.logY), pad.l - 6, py(gy) + 4)
   }
-  ctx.textAlign = 'center'; ctx.fillText(d.xLabel, pad.l + W / 2, height - 6)
-  ctx.save(); ctx.translate(12, pad.t + H / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(d.yLabel, 0, 0); ctx.restore()
+  ctx.textAlign = 'center'; ctx.fillText(`${d.xLabel}${d.logX ? ' (log)' : ''}`, pad.l + W / 2, height - 6)
+  ctx.save(); ctx.translate(12, pad.t + H / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(`${d.yLabel}${d.logY ? ' (log)' : ''}`, 0, 0); ctx.restore()
   // points: one fillRect each, batched by colour
   const colorOf = colorer(d, legend)
   const size = idx.length > 5000 ? 2 : 5
@@ -89,20 +96,20 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   ctx.globalAlpha = idx.length > 5000 ? 0.6 : 0.85
   for (const [c, js] of byColor) {
     ctx.fillStyle = c
-    for (const j of js) ctx.fillRect(px(d.x[j]!) - size / 2, py(d.y[j]!) - size / 2, size, size)
+    for (const j of js) ctx.fillRect(px(X[j]!) - size / 2, py(Y[j]!) - size / 2, size, size)
   }
   ctx.globalAlpha = 1
   // hit testing: points bucketed on an 8-pixel grid
   const CELL = 8
   const grid = new Map<number, number[]>()
-  for (const j of idx) { const k = Math.floor(px(d.x[j]!) / CELL) * 4096 + Math.floor(py(d.y[j]!) / CELL); let l = grid.get(k); if (!l) grid.set(k, l = []); l.push(j) }
+  for (const j of idx) { const k = Math.floor(px(X[j]!) / CELL) * 4096 + Math.floor(py(Y[j]!) / CELL); let l = grid.get(k); if (!l) grid.set(k, l = []); l.push(j) }
   const nearest = (ev: MouseEvent): number | undefined => {
     const rect = canvas.getBoundingClientRect()
     const mx = ev.clientX - rect.left, my = ev.clientY - rect.top
     let best: number | undefined, bd = 7 * 7
     const cx = Math.floor(mx / CELL), cy = Math.floor(my / CELL)
     for (let a = cx - 1; a <= cx + 1; a++) for (let b = cy - 1; b <= cy + 1; b++) {
-      for (const j of grid.get(a * 4096 + b) ?? []) { const dx = px(d.x[j]!) - mx, dy = py(d.y[j]!) - my, dd = dx * dx + dy * dy; if (dd <= bd) { bd = dd; best = j } }
+      for (const j of grid.get(a * 4096 + b) ?? []) { const dx = px(X[j]!) - mx, dy = py(Y[j]!) - my, dd = dx * dx + dy * dy; if (dd <= bd) { bd = dd; best = j } }
     }
     return best
   }

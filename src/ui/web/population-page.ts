@@ -33,6 +33,9 @@ export async function populationPage(root: HTMLElement): Promise<void> {
   }
   const xSel = sel('x', numeric, params.get('x') ?? numeric.find((f) => f.startsWith('params.')) ?? numeric[1])
   const ySel = sel('y', numeric, params.get('y') ?? (main ? `metrics.${main}` : numeric[0]))
+  const logX = h('input', { type: 'checkbox', id: 'log-x' }), logY = h('input', { type: 'checkbox', id: 'log-y' })
+  logX.checked = params.get('logx') === '1' || (params.get('logx') === null && /(^|\.)(lr|learning_rate|weight_decay|wd)$/.test(xSel.value))
+  logY.checked = params.get('logy') === '1'
   const cSel = sel('color', colour, params.get('color') ?? (c.dict('arch') ? 'arch' : c.dict('dataset') ? 'dataset' : ''))
   const histMetrics = Object.keys(c.history).sort()
   const hSel = sel('dist-metric', histMetrics, params.get('dist') ?? mainMetric(histMetrics))
@@ -40,7 +43,7 @@ export async function populationPage(root: HTMLElement): Promise<void> {
   const scatterBox = h('div', { id: 'scatter' })
   const distBox = h('div', { id: 'distribution' })
   root.append(h('h1', {}, 'Population'), filterNote,
-    section('Scatter', h('div', { class: 'toolbar' }, h('label', {}, 'x ', xSel), h('label', {}, 'y ', ySel), h('label', {}, 'colour ', cSel)), scatterBox),
+    section('Scatter', h('div', { class: 'toolbar' }, h('label', {}, 'x ', xSel), h('label', {}, 'y ', ySel), h('label', {}, logX, ' log x'), h('label', {}, logY, ' log y'), h('label', {}, 'colour ', cSel)), scatterBox),
     section('Distribution over epochs', histMetrics.length ? h('div', { class: 'toolbar' }, h('label', {}, 'metric ', hSel)) : h('p', { class: 'muted' }, 'No per-epoch histories in this zoo.'), distBox))
 
   let rows: number[] = []
@@ -59,8 +62,8 @@ export async function populationPage(root: HTMLElement): Promise<void> {
         color = { kind: 'category', codes, names }
       }
     }
-    scatterBox.replaceChildren(scatterPlot({ x: num(fx), y: num(fy), rows, color, xLabel: fx.name, yLabel: fy.name, label: (r) => refOf(c, r), onPick: (r) => { location.hash = modelHref(refOf(c, r)) } }))
-    history.replaceState(null, '', `#/population?x=${encodeURIComponent(xSel.value)}&y=${encodeURIComponent(ySel.value)}&color=${encodeURIComponent(cSel.value)}&dist=${encodeURIComponent(hSel.value)}`)
+    scatterBox.replaceChildren(scatterPlot({ x: num(fx), y: num(fy), logX: logX.checked, logY: logY.checked, rows, color, xLabel: fx.name, yLabel: fy.name, label: (r) => refOf(c, r), onPick: (r) => { location.hash = modelHref(refOf(c, r)) } }))
+    history.replaceState(null, '', `#/population?x=${encodeURIComponent(xSel.value)}&y=${encodeURIComponent(ySel.value)}&color=${encodeURIComponent(cSel.value)}&logx=${logX.checked ? 1 : 0}&logy=${logY.checked ? 1 : 0}&dist=${encodeURIComponent(hSel.value)}`)
   }
   const drawDistribution = async (): Promise<void> => {
     const metric = hSel.value
@@ -77,7 +80,11 @@ export async function populationPage(root: HTMLElement): Promise<void> {
       const vals = buf.subarray(0, k).sort() // a typed array sorts numerically, without a comparator
       qs.forEach((q, i) => series[i]!.push(vals.length ? vals[Math.min(vals.length - 1, Math.floor(q * (vals.length - 1) + 0.5))]! : null))
     }
-    distBox.replaceChildren(linePlot(epochs, [
+    // epochs no selected model reached are left off the axis
+    let end = epochs.length
+    while (end > 1 && series[2]![end - 1] === null) end--
+    for (const sr of series) sr.length = end
+    distBox.replaceChildren(linePlot(epochs.slice(0, end), [
       { label: '10 %', values: series[0]!, color: '#93c5fd' }, { label: '25 %', values: series[1]!, color: '#3b82f6' },
       { label: 'median', values: series[2]!, color: '#1e3a8a' }, { label: '75 %', values: series[3]!, color: '#3b82f6' }, { label: '90 %', values: series[4]!, color: '#93c5fd' },
     ], { width: 760, height: 280, yLabel: metric, bands: [[5, 1], [4, 2]] }))
@@ -85,7 +92,7 @@ export async function populationPage(root: HTMLElement): Promise<void> {
   const r = await query()
   rows = r.rows
   filterNote.textContent = `${rows.length.toLocaleString('en')} model versions${state.query.text ? ` matching ${state.query.text}` : ''} (the catalog's filter applies here)`
-  for (const s of [xSel, ySel, cSel]) s.addEventListener('change', drawScatter)
+  for (const s of [xSel, ySel, cSel, logX, logY]) s.addEventListener('change', drawScatter)
   hSel.addEventListener('change', () => { void drawDistribution() })
   let t = performance.now()
   if (numeric.length) drawScatter()
