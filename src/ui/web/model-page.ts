@@ -87,7 +87,8 @@ function plotsByScale(hl: ReturnType<typeof historyLines>): HTMLElement {
     const g = /loss|err|mse|mae|perplexity|ppl/i.test(k) ? 'loss' : /acc|f1|top/i.test(k) ? 'accuracy' : 'other'
     let l = groups.get(g); if (!l) groups.set(g, l = []); l.push(k)
   }
-  return h('div', { class: 'plots', id: 'metric-plots' }, ...[...groups].map(([g, keys]) => linePlot(hl.xs, keys.map((k) => ({ label: k, values: hl.values[k]! })), { width: 560, height: 220, yLabel: g })))
+  const width = groups.size > 1 ? 340 : 680
+  return h('div', { class: 'plots', id: 'metric-plots' }, ...[...groups].map(([g, keys]) => linePlot(hl.xs, keys.map((k) => ({ label: k, values: hl.values[k]! })), { width, height: 220, yLabel: g })))
 }
 
 function downloadLink(p: ModelPayload, key: string, f: ModelPayload['manifest']['files'][number]): HTMLElement {

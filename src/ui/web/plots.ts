@@ -57,7 +57,7 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   const wrap = h('div', { class: 'scatter-wrap' }, canvas, tip, legend)
   const ctx = canvas.getContext('2d')!
   ctx.scale(dpr, dpr)
-  const pad = { l: 64, r: 12, t: 10, b: 40 }
+  const pad = { l: 64, r: 30, t: 10, b: 40 }
   const idx: number[] = []
   const tx = (v: number): number => (d.logX ? (v > 0 ? Math.log10(v) : NaN) : v)
   const ty = (v: number): number => (d.logY ? (v > 0 ? Math.log10(v) : NaN) : v)
@@ -74,7 +74,13 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   if (x0 === x1) { x0 -= 0.5; x1 += 0.5 }
   if (y0 === y1) { y0 -= 0.5; y1 += 0.5 }
   const W = width - pad.l - pad.r, H = height - pad.t - pad.b
-  const px = (x: number): number => pad.l + ((x - x0) / (x1 - x0)) * W
+  // a factor with few values (a grid of learning rates) would pile its points on a few lines:
+  // spread them sideways a little, by a hash of the point (the same on every draw), inside the axes
+  const xs = new Set<number>()
+  for (const j of idx) { xs.add(X[j]!); if (xs.size > 24) break }
+  const jitter = idx.length > 50 && xs.size <= 24 ? (xs.size > 1 ? (W / xs.size) * 0.35 : W * 0.1) : 0
+  const jx = Float64Array.from(X, (_, j) => ((((j * 2654435761) >>> 0) % 1000) / 1000 - 0.5) * jitter)
+  const px = (x: number): number => pad.l + jitter / 2 + ((x - x0) / (x1 - x0)) * (W - jitter)
   const py = (y: number): number => pad.t + H - ((y - y0) / (y1 - y0)) * H
   // axes and ticks
   ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, width, height)
@@ -88,28 +94,30 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   }
   ctx.textAlign = 'center'; ctx.fillText(`${d.xLabel}${d.logX ? ' (log)' : ''}`, pad.l + W / 2, height - 6)
   ctx.save(); ctx.translate(12, pad.t + H / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(`${d.yLabel}${d.logY ? ' (log)' : ''}`, 0, 0); ctx.restore()
-  // points: one fillRect each, batched by colour
+  const sx = (j: number): number => px(X[j]!) + jx[j]!, sy = (j: number): number => py(Y[j]!)
+  // points: one fillRect each, in a shuffled order so no colour hides another wholesale
   const colorOf = colorer(d, legend)
   const size = idx.length > 5000 ? 2 : 5
-  const byColor = new Map<string, number[]>()
-  for (const j of idx) { const c = colorOf(j); let l = byColor.get(c); if (!l) byColor.set(c, l = []); l.push(j) }
+  const order = idx.slice().sort((a, b) => ((a * 2246822519) >>> 0) - ((b * 2246822519) >>> 0))
   ctx.globalAlpha = idx.length > 5000 ? 0.6 : 0.85
-  for (const [c, js] of byColor) {
-    ctx.fillStyle = c
-    for (const j of js) ctx.fillRect(px(X[j]!) - size / 2, py(Y[j]!) - size / 2, size, size)
+  let last = ''
+  for (const j of order) {
+    const c = colorOf(j)
+    if (c !== last) { ctx.fillStyle = c; last = c }
+    ctx.fillRect(sx(j) - size / 2, sy(j) - size / 2, size, size)
   }
   ctx.globalAlpha = 1
   // hit testing: points bucketed on an 8-pixel grid
   const CELL = 8
   const grid = new Map<number, number[]>()
-  for (const j of idx) { const k = Math.floor(px(X[j]!) / CELL) * 4096 + Math.floor(py(Y[j]!) / CELL); let l = grid.get(k); if (!l) grid.set(k, l = []); l.push(j) }
+  for (const j of idx) { const k = Math.floor(sx(j) / CELL) * 4096 + Math.floor(sy(j) / CELL); let l = grid.get(k); if (!l) grid.set(k, l = []); l.push(j) }
   const nearest = (ev: MouseEvent): number | undefined => {
     const rect = canvas.getBoundingClientRect()
     const mx = ev.clientX - rect.left, my = ev.clientY - rect.top
     let best: number | undefined, bd = 7 * 7
     const cx = Math.floor(mx / CELL), cy = Math.floor(my / CELL)
     for (let a = cx - 1; a <= cx + 1; a++) for (let b = cy - 1; b <= cy + 1; b++) {
-      for (const j of grid.get(a * 4096 + b) ?? []) { const dx = px(X[j]!) - mx, dy = py(Y[j]!) - my, dd = dx * dx + dy * dy; if (dd <= bd) { bd = dd; best = j } }
+      for (const j of grid.get(a * 4096 + b) ?? []) { const dx = sx(j) - mx, dy = sy(j) - my, dd = dx * dx + dy * dy; if (dd <= bd) { bd = dd; best = j } }
     }
     return best
   }
