@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, readFile, rm, symlink, writeFile, rename, mkdtemp } from 'node:fs/promises'
+import { mkdir, readFile, readdir, open, rm, symlink, writeFile, rename, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, extname } from 'node:path'
 import { zoo, git } from './cli.js'
@@ -135,6 +135,33 @@ test('the server answers GET and HEAD only, from the catalog, manifests and stor
   assert.equal((await request(p, '/api/file?m=glyph/soup@v1&path=nope.bin')).status, 404)
   // nothing was written: the work tree is as committed
   assert.equal(await git(z.dir, 'status', '--porcelain', '--untracked-files=all'), '')
+})
+
+test('a download whose stored bytes are damaged fails: an error before any byte, never a complete wrong file', async () => {
+  const want = await gotBytes('glyph/soup@v1', 'model.safetensors')
+  const needle = want.subarray(want.length - 16) // inside the last tensor's chunk
+  const packs = join(z.dir, '.git', 'zoo', 'packs')
+  const flipped: Array<{ path: string; at: number }> = []
+  for (const name of (await readdir(packs)).filter((n) => n.endsWith('.pack'))) {
+    const bytes = await readFile(join(packs, name))
+    for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) flipped.push({ path: join(packs, name), at: at + 8 })
+  }
+  assert.ok(flipped.length > 0, 'the chunk was found in a pack')
+  const flip = async (): Promise<void> => {
+    for (const f of flipped) { const fd = await open(f.path, 'r+'); const b = Buffer.alloc(1); await fd.read(b, 0, 1, f.at); b[0] ^= 0xff; await fd.write(b, 0, 1, f.at); await fd.close() }
+  }
+  await flip()
+  try {
+    const r = await request(srv.port, '/api/file?m=glyph/soup@v1&path=model.safetensors').catch((err: Error) => err)
+    if (r instanceof Error) assert.match(r.message, /socket hang up|aborted|ECONNRESET/) // cut after the first bytes
+    else {
+      assert.equal(r.status, 500)
+      assert.match(r.body.toString(), /"code":"E_CORRUPT_OBJECT"/)
+      assert.equal(r.body.equals(want), false)
+    }
+    assert.match(srv.stderr(), /does not match|corrupt/i)
+  } finally { await flip() }
+  assert.ok((await request(srv.port, '/api/file?m=glyph/soup@v1&path=model.safetensors')).body.equals(want))
 })
 
 test('on another address every request needs the printed token', async () => {

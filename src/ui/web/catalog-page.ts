@@ -86,7 +86,8 @@ export async function catalogPage(root: HTMLElement): Promise<void> {
   const body = h('div', { class: 'tbody' })
   const spacer = h('div', { class: 'spacer' })
   const viewport = h('div', { id: 'rows', class: 'viewport', role: 'grid' }, spacer, body)
-  root.append(
+  const bad = c.problems.length ? h('p', { class: 'error', id: 'problems' }, `${c.problems.length} manifest${c.problems.length === 1 ? '' : 's'} could not be indexed (${c.problems[0]!.path}: ${c.problems[0]!.problem}); run git zoo verify`) : null
+  root.append(bad ?? '',
     h('div', { class: 'toolbar' }, input,
       h('label', {}, all, ' all versions'), h('label', {}, ret, ' include retired'), compare),
     error, status, h('div', { class: 'table' }, head, viewport))

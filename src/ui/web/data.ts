@@ -84,6 +84,8 @@ export async function openSource(prefetch: boolean): Promise<Source> {
 export class BrowserCatalog {
   readonly count: number
   readonly id: string
+  /** Manifests the catalog could not index (`git zoo verify` names the problem). */
+  readonly problems: CatalogPayload['problems']
   /** String columns not loaded yet (CatalogPayload.lazy). */
   readonly lazy: Set<string>
   private num = new Map<string, Float64Array>()
@@ -97,6 +99,7 @@ export class BrowserCatalog {
   constructor(p: CatalogPayload, bin: ArrayBuffer) {
     this.count = p.count
     this.id = p.id
+    this.problems = p.problems
     this.lazy = new Set(p.lazy)
     const n = p.count
     for (const s of p.sections) {
