@@ -286,7 +286,8 @@ test('in the browser: catalog -> model -> parent -> compare, a filter as you typ
     await page.locator('#x').selectOption('params.lr')
     await page.locator('#y').selectOption('metrics.test_acc')
     const box = (await page.locator('canvas.scatter').boundingBox())!
-    await page.mouse.click(box.x + box.width - 12, box.y + 10)
+    const [l, t, w] = (await page.locator('canvas.scatter').getAttribute('data-area'))!.split(',').map(Number) as [number, number, number]
+    await page.mouse.click(box.x + l + w - 1, box.y + t + 1) // the top-right corner: the largest x and y
     await ready('model')
     assert.equal(await page.locator('.model-head h1').textContent(), 'grid/run-11@v1')
     assert.deepEqual(errors, [])

@@ -55,9 +55,8 @@ export function catalogPayload(c: CatalogFile): { json: CatalogPayload; bin: Buf
     parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
     offset += bytes.byteLength
   }
-  const u8 = (a: Uint8Array): Uint8Array => a
-  add('latest', 'u8', u8(c.latest()))
-  add('current', 'u8', u8(c.current()))
+  add('latest', 'u8', c.latest())
+  add('current', 'u8', c.current())
   for (const section of c.sectionNames()) {
     const at = section.indexOf(':')
     const kind = section.slice(0, at), col = section.slice(at + 1)

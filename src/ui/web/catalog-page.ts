@@ -32,10 +32,10 @@ function columns(c: BrowserCatalog, used: Field[]): Column[] {
     },
   ]
   const shown = new Set(['name', 'version'])
-  const text = (title: string, get: (r: number) => string | undefined, sortKey = title): void => {
+  const text = (title: string, get: (r: number) => string | undefined, sortKey = title, cls?: string): void => {
     if (shown.has(title)) return
     shown.add(title)
-    cols.push({ title, sortKey, cell: (r) => get(r) ?? '' })
+    cols.push({ title, sortKey, ...(cls ? { cls } : {}), cell: (r) => get(r) ?? '' })
   }
   const number = (title: string, a: Float64Array | undefined, sortKey = title): void => {
     if (shown.has(title) || !a) return
@@ -48,7 +48,7 @@ function columns(c: BrowserCatalog, used: Field[]): Column[] {
   for (const f of used) {
     if (f.test) continue
     if (f.numeric && f.col) number(f.name, f.col)
-    else text(f.name, (r) => { const v = f.get(r); return v === undefined ? undefined : String(v) })
+    else text(f.name, (r) => { const v = f.get(r); return v === undefined ? undefined : typeof v === 'number' ? num(v) : v }, f.name, f.numeric ? 'num' : undefined)
   }
   const metrics = finalMetricKeys(c.asCatalog())
   const main = mainMetric(metrics)

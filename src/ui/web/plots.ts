@@ -74,6 +74,7 @@ export function scatterPlot(d: ScatterData, width = 760, height = 440): HTMLElem
   if (x0 === x1) { x0 -= 0.5; x1 += 0.5 }
   if (y0 === y1) { y0 -= 0.5; y1 += 0.5 }
   const W = width - pad.l - pad.r, H = height - pad.t - pad.b
+  canvas.dataset.area = `${pad.l},${pad.t},${W},${H}` // the plotting rectangle in CSS pixels (x, y, width, height)
   // a factor with few values (a grid of learning rates) would pile its points on a few lines:
   // spread them sideways a little, by a hash of the point (the same on every draw), inside the axes
   const xs = new Set<number>()
