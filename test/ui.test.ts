@@ -194,6 +194,19 @@ test('usage: a taken port, an export into a folder that is not empty', async () 
   } finally { await rm(dir, { recursive: true, force: true }) }
   const bad = await zoo(z.dir, ['ui', '--export', join(dir, 'site'), '--port', '1'])
   assert.equal(bad.code, 2)
+  // an export from a zoo without an HTTP remote: made, with a warning; files say `git zoo get`
+  const out = await mkdtemp(join(tmpdir(), 'zoo-ui-plain-'))
+  try {
+    const r = await zoo(z.dir, ['ui', '--export', join(out, 'site'), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /warning: the zoo has no zoo remote, so the export's download links say `git zoo get` instead/)
+    assert.equal(JSON.parse(r.stdout).remote, null)
+    assert.match(await readFile(join(out, 'site', 'index.html'), 'utf8'), /<meta name="zoo-mode" content="static">/)
+    const m = JSON.parse(await readFile(join(out, 'site', 'data', 'models', 'glyph', 'soup', 'v1.json'), 'utf8')) as { chunks?: unknown; manifest: { name: string } }
+    assert.equal(m.manifest.name, 'glyph/soup')
+    assert.equal(m.chunks, undefined)
+    assert.deepEqual((await readdir(out)).filter((n) => n !== 'site'), [], 'no temporary folder is left beside it')
+  } finally { await rm(out, { recursive: true, force: true }) }
 })
 
 test('in the browser: catalog -> model -> parent -> compare, a filter as you type, the population, a download', { skip: noBrowser }, async () => {
