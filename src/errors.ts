@@ -119,10 +119,17 @@ export const ERROR_CODES = {
 
   // interrupted (130; 143 for SIGTERM): spec/teams.md, "Interruptions"
   E_INTERRUPTED: 130,
+
+  // the CLI's own (spec/cli.md): in `--json` failures; a failed system call (3), a bug (70)
+  E_IO: 3,
+  E_INTERNAL: 70,
 } as const satisfies Record<`E_${string}`, ExitStatus>
 
-/** 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError). */
-export type ExitStatus = 1 | 2 | 3 | 130 | 143
+/**
+ * 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError).
+ * 70: an internal error, a bug (E_INTERNAL; only the CLI's last resort uses it).
+ */
+export type ExitStatus = 1 | 2 | 3 | 70 | 130 | 143
 export type ErrorCode = keyof typeof ERROR_CODES
 /** The codes whose exit status is `N`. */
 export type CodeWithExit<N extends ExitStatus> = { [K in ErrorCode]: (typeof ERROR_CODES)[K] extends N ? K : never }[ErrorCode]

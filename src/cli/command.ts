@@ -13,6 +13,10 @@ export interface Io {
   err: (text: string) => void
   /** Whether stderr is a TTY (progress bars only then). */
   tty: boolean
+  /** `-q/--quiet` was given: no summary line on success (src/cli/output.ts summary()). */
+  quiet?: boolean
+  /** `--json` was given: stdout holds one JSON document, so no summary line either. */
+  json?: boolean
   /**
    * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
    * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.
