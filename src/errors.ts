@@ -27,6 +27,9 @@ export const ERROR_CODES = {
   E_NO_PARENT: 2,
   E_IMPORT_CYCLE: 2,
   E_RUN_CONFIG: 2,
+  // signing set-up and code elsewhere (2): spec/seal.md, spec/cli.md
+  E_NO_SIGNING_KEY: 2,
+  E_CODE_REPO: 2,
   // remotes: configuration (2)
   E_BAD_URL: 2,
   E_CREDENTIALS_IN_URL: 2,
@@ -122,6 +125,7 @@ export const ERROR_CODES = {
 
   // the CLI's own (spec/cli.md): in `--json` failures; a failed system call (3), a bug (70)
   E_IO: 3,
+  E_SIGNING_SETUP: 3,
   E_INTERNAL: 70,
 } as const satisfies Record<`E_${string}`, ExitStatus>
 

@@ -26,6 +26,11 @@ export interface Io {
   cooperate?: () => void
   /** The running process (pid, host name, node version), for locks and recorded environments. */
   host: Host
+  /**
+   * Ask the person at the terminal a question (on stderr) and return their answer; absent when stdin
+   * or stderr is not a terminal (scripts, CI, tests), where commands must not wait for anyone.
+   */
+  ask?: (question: string) => Promise<string>
   /** Standard input as text ('' when it is a terminal); the pre-push hook reads git's ref lines. */
   stdin: () => Promise<string>
   /** Kill this process at once with SIGKILL, as a power cut would (named crash points only). */

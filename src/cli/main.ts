@@ -22,6 +22,7 @@ export function processIo(): Io {
     err: (t) => { process.stderr.write(t) },
     tty: Boolean(process.stderr.isTTY),
     host: processHost(),
+    ...(process.stdin.isTTY && process.stderr.isTTY ? { ask: askOnTerminal } : {}),
     stdin: async () => {
       if (process.stdin.isTTY) return ''
       const chunks: Buffer[] = []
@@ -30,6 +31,13 @@ export function processIo(): Io {
     },
     killSelf: () => { process.kill(process.pid, 'SIGKILL') },
   }
+}
+
+/** A question on stderr, the answer read from the terminal (Io.ask). */
+async function askOnTerminal(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline/promises')
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try { return await rl.question(question) } finally { rl.close() }
 }
 
 /** Every command, with its one-line summary (kept here so `git zoo --help` loads no command). */

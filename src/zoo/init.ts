@@ -3,13 +3,42 @@
  * files that exist are kept, hooks already installed are left as they are.
  */
 import { readdir, readFile, mkdir, copyFile, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve, dirname } from 'node:path'
 import { type Repo, ZOO_DIR } from '../repo.js'
 import { installHooks, type HookChange } from '../hooks.js'
 import { PROJECT_ROOT } from '../version.js'
 
-/** Lines .gitignore must hold: the derived catalog index is never committed. */
-const IGNORE = ['.zoo/cache/']
+/**
+ * Where `git zoo get` writes when no --out is given: <root>/.zoo/checkout/<model>/v<N>/, a folder
+ * git ignores, so the weights never reach `git add .` (which the pre-commit hook would refuse).
+ */
+export const CHECKOUT_DIR = '.zoo/checkout'
+
+/**
+ * Lines .gitignore must hold: the derived catalog index is never committed, nor what `git zoo get`
+ * writes by default.
+ */
+const IGNORE = ['.zoo/cache/', `${CHECKOUT_DIR}/`]
+
+/** The folder `git zoo get <model>@v<N>` writes to without --out. */
+export function defaultCheckoutDir(repo: Repo, name: string, version: number): string {
+  return join(repo.root, CHECKOUT_DIR, ...name.split('/'), `v${version}`)
+}
+
+/**
+ * Make sure git ignores CHECKOUT_DIR in a zoo set up before `init` listed it in .gitignore: the line
+ * goes to .git/info/exclude (this clone only, nothing to commit). Returns whether a line was added.
+ */
+export async function ensureCheckoutIgnored(repo: Repo): Promise<boolean> {
+  const probe = await repo.runGit(['check-ignore', '-q', '--no-index', '--', `${CHECKOUT_DIR}/x`])
+  if (probe.code === 0) return false
+  const exclude = resolve(repo.root, (await repo.git(['rev-parse', '--git-path', 'info/exclude'])).trim())
+  let text = ''
+  try { text = await readFile(exclude, 'utf8') } catch { /* none yet */ }
+  await mkdir(dirname(exclude), { recursive: true })
+  await writeFile(exclude, text + (text && !text.endsWith('\n') ? '\n' : '') + `/${CHECKOUT_DIR}/\n`)
+  return true
+}
 
 export interface InitResult { root: string; store: string; created: string[]; hooks: HookChange[] }
 
