@@ -45,3 +45,12 @@ export class Progress {
     if (this.io.tty && this.last !== 0) this.io.err('\r\x1b[K')
   }
 }
+
+/**
+ * After a promotion commit: a one-line warning when git did not sign it (every promotion is meant
+ * to be a signed commit; `git zoo init --sign` sets that up). Not silenced by --quiet.
+ */
+export async function warnIfUnsigned(io: Io, repo: import('../repo.js').Repo, commit: string): Promise<void> {
+  const { isSignedCommit } = await import('../promote/signing.js')
+  if (!(await isSignedCommit(repo, commit))) io.err(`git zoo: warning: promotion ${commit.slice(0, 12)} is not signed; \`git zoo init --sign\` sets up signed promotions\n`)
+}
