@@ -7,7 +7,7 @@ import { UsageError } from '../../errors.js'
 import { writeModelFiles } from '../../zoo/checkout.js'
 import { crashPoints } from '../crash.js'
 import { retirementOf } from '../../promote/retire.js'
-import { defaultCheckoutDir, ensureCheckoutIgnored } from '../../zoo/init.js'
+import { ignoreOutput } from '../../zoo/init.js'
 
 export const command: Command = {
   help: `usage: git zoo get <model>[@vN] [--out <dir>] [--file <path>]... [--json]
@@ -17,11 +17,12 @@ CID and every file against its size and sha256 before anything is renamed into p
 or missing object writes nothing. Paths never escape the output folder and a symbolic link already
 in it is never written through. <model> may also be a seal CID.
 
-Without --out the files go to .zoo/checkout/<model>/v<N>/ at the top of the zoo, a folder git
-ignores (\`git zoo init\` lists it in .gitignore; in an older zoo get adds it to .git/info/exclude),
-so \`git add .\` never picks the weights up. The folder written (or, with --file, each file) is
-printed on stdout, one path a line, like \`hf download\` does: \`cd "$(git zoo get <model>)"\`.
-A one-line summary goes to stderr (-q silences it).
+Without --out the files go to ./<model name, / as folders>. What is written inside the work tree is
+added to .git/info/exclude (this clone only): the folder, or each file when the folder is the top of
+the work tree or holds tracked files; so \`git add .\` never picks the weights up (the pre-commit
+hook would refuse them). The summary says so. The folder
+written (with --file: each file) is printed on stdout, one path a line, like \`hf download\` does:
+\`cd "$(git zoo get <model>)"\`. A one-line summary goes to stderr (-q silences it).
 
 Without @vN, the latest version in service: retired versions are skipped, and a model whose every
 version is retired is refused (name the version to get it anyway; a warning says it is retired).
@@ -29,7 +30,7 @@ Ctrl-C stops it cleanly (exit 130) and removes its temporary files; temporary fi
 get left beside its targets are removed by the next get.
 
 flags:
-  --out <dir>           where to write (default: <zoo>/.zoo/checkout/<model>/v<N>/, git-ignored)
+  --out <dir>           where to write (default: ./<model name with / as folders>)
   --file <path>         only this file of the model, as its manifest names it (repeatable);
                         written to <out>/<path>
   --checkpoint <epoch>  only the files of that epoch's checkpoint (trajectories)
@@ -37,7 +38,7 @@ flags:
   --json                print { name, version, seal, out, files: [{ path, size, sha256, target }] }
 
 examples:
-  git zoo get resnet18/cifar10            # latest version in service into .zoo/checkout/resnet18/cifar10/v<N>/
+  git zoo get resnet18/cifar10            # latest version in service into ./resnet18/cifar10/
   git zoo get resnet18/cifar10@v2 --out /tmp/r18
   git zoo get resnet18/cifar10 --file model.safetensors --out .
 `,
@@ -53,7 +54,7 @@ examples:
     const retired = await retirementOf(repo, m.name, m.version)
     if (retired) io.err(`git zoo: warning: ${m.name}@v${m.version} is retired (${retired.retired} by ${retired.retired_by}: ${retired.reason})\n`)
     const out = str(args, 'out')
-    const outDir = out !== undefined ? resolve(io.cwd, out) : defaultCheckoutDir(repo, m.name, m.version)
+    const outDir = resolve(io.cwd, out ?? m.name)
     const filters: Array<(p: string) => boolean> = []
     const wanted = list(args, 'file')
     if (wanted.length) {
@@ -79,7 +80,6 @@ examples:
     // a lazy clone fetches what this model needs from the zoo remote first
     const { ensureObjects } = await import('../../remote/sync.js')
     await ensureObjects(repo, [m], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
-    if (out === undefined) await ensureCheckoutIgnored(repo)
     const store = await repo.openStore()
     const total = m.files.filter((f) => !only || only(f.path)).reduce((a, f) => a + f.size, 0)
     const progress = new Progress(io, 'get', total)
@@ -93,13 +93,14 @@ examples:
         owner: io.host,
       })
       progress.done()
+      const ignored = await ignoreOutput(repo, outDir, files.map((f) => f.target))
       if (bool(args, 'json')) {
         printJson(io, { name: m.name, version: m.version, seal: m.seal, out: outDir, files: files.map(({ path, size, sha256, target }) => ({ path, size, sha256, target })) })
       } else {
         io.out(wanted.length ? files.map((f) => `${f.target}\n`).join('') : `${outDir}\n`)
         const shown = relative(io.cwd, outDir) || '.'
         const bytes = files.reduce((a, f) => a + f.size, 0)
-        summary(io, `git zoo: wrote ${m.name}@v${m.version} (${files.length === 1 ? '1 file' : `${files.length} files`}, ${humanBytes(bytes)}, every byte verified) to ${shown.startsWith('..') ? outDir : shown}${out === undefined ? ' (git-ignored)' : ''}`)
+        summary(io, `git zoo: wrote ${m.name}@v${m.version} (${files.length === 1 ? '1 file' : `${files.length} files`}, ${humanBytes(bytes)}, every byte verified) to ${shown.startsWith('..') ? outDir : shown}${ignored.result === 'ignored' ? `; git ignores ${ignored.patterns.length === 1 ? ignored.patterns[0] : `${ignored.patterns.length} paths`} now (.git/info/exclude)` : ''}`)
       }
     } finally { await store.close() }
     return 0

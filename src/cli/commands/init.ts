@@ -12,8 +12,7 @@ export const command: Command = {
 Set the current git repository up as a model zoo. Safe to run again at any time.
   - creates .zoo/ (config.json, schema.json, README.md) from git-zoo's .zoo-template, keeping
     files that already exist, and stages it
-  - adds .zoo/cache/ (the derived catalog index) and .zoo/checkout/ (where \`git zoo get\` writes)
-    to .gitignore
+  - adds .zoo/cache/ (the derived catalog index) to .gitignore
   - installs the pre-commit and pre-push hooks; a hook you wrote is kept and run first
     (moved to <hook>.zoo-chained; \`git zoo uninstall\` puts it back). If <hook>.zoo-chained
     exists too, no hook is touched and init exits 1 (E_HOOK_CONFLICT) until you merge the two
