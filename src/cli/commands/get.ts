@@ -17,11 +17,11 @@ CID and every file against its size and sha256 before anything is renamed into p
 or missing object writes nothing. Paths never escape the output folder and a symbolic link already
 in it is never written through. <model> may also be a seal CID.
 
-Without --out the files go to ./<model name, / as folders>. What is written inside the work tree is
-added to .git/info/exclude (this clone only): the folder, or each file when the folder is the top of
-the work tree or holds tracked files; so \`git add .\` never picks the weights up (the pre-commit
-hook would refuse them). The summary says so. The folder
-written (with --file: each file) is printed on stdout, one path a line, like \`hf download\` does:
+Without --out the files go to ./<model name, / as folders>. What get writes inside the work tree
+is added to .git/info/exclude (this clone only; the folder, or each file when the folder is the top
+of the work tree or holds tracked files), so \`git add .\` never picks the weights up (the
+pre-commit hook would refuse them); the summary says so. The folder written (with --file: each
+file) is printed on stdout, one path a line, as \`hf download\` does, so scripts can use
 \`cd "$(git zoo get <model>)"\`. A one-line summary goes to stderr (-q silences it).
 
 Without @vN, the latest version in service: retired versions are skipped, and a model whose every
