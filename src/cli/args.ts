@@ -34,10 +34,12 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate nearest to `word` (a typo of it: at most 1 edit for short words, 2 for longer ones,
- * or `word` is its start), or undefined when nothing is close. Ties go to the first candidate.
+ * or `word` is its start), or undefined when nothing is close or `word` is one letter. Ties go to
+ * the first candidate.
  */
 export function nearest(word: string, candidates: readonly string[]): string | undefined {
   const w = word.toLowerCase()
+  if (w.length < 2) return undefined
   let best: string | undefined
   let bestD = Infinity
   for (const c of candidates) {
@@ -45,8 +47,7 @@ export function nearest(word: string, candidates: readonly string[]): string | u
     if (d < bestD) { best = c; bestD = d }
   }
   if (best !== undefined && bestD <= (w.length <= 4 ? 1 : 2)) return best
-  if (w.length >= 2) return candidates.find((c) => c.startsWith(w))
-  return undefined
+  return candidates.find((c) => c.startsWith(w))
 }
 
 function unknownFlag(flag: string, specs: FlagSpecs, command: string): UsageError {
