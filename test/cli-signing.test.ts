@@ -164,11 +164,15 @@ describe('keys and warnings', () => {
     try {
       assert.equal((await zoo(repo.dir, ['init', '-q'])).code, 0)
       await git(repo.dir, 'commit', '-q', '-m', 'zoo')
-      const add = await zoo(repo.dir, ['add', await weights(repo.dir, 4), '--name', 'net/u', '--json'])
+      const add = await zoo(repo.dir, ['add', await weights(repo.dir, 4), '--name', 'net/u', '-q'])
       assert.equal(add.code, 0, add.stderr)
-      const doc = JSON.parse(add.stdout)
-      assert.equal(doc.signed, false)
-      assert.equal(add.stderr, `git zoo: warning: promotion ${doc.commit.slice(0, 12)} is not signed; \`git zoo init --sign\` sets up signed promotions\n`)
+      const head = (await git(repo.dir, 'rev-parse', 'HEAD')).trim()
+      assert.equal(add.stderr, `git zoo: warning: promotion ${head.slice(0, 12)} is not signed; \`git zoo init --sign\` sets up signed promotions\n`, 'not silenced by -q')
+      // with --json the document says it, and stderr stays quiet
+      const json = await zoo(repo.dir, ['add', await weights(repo.dir, 5), '--name', 'net/u', '--json'])
+      assert.equal(json.code, 0, json.stderr)
+      assert.equal(JSON.parse(json.stdout).signed, false)
+      assert.equal(json.stderr, '')
       const log = await zoo(repo.dir, ['log'])
       assert.match(log.stderr, /^git zoo: it is unsigned; `git zoo init --sign` sets up signed promotions$/m)
     } finally { await repo.cleanup() }

@@ -48,9 +48,11 @@ export class Progress {
 
 /**
  * After a promotion commit: a one-line warning when git did not sign it (every promotion is meant
- * to be a signed commit; `git zoo init --sign` sets that up). Not silenced by --quiet.
+ * to be a signed commit; `git zoo init --sign` sets that up). Not silenced by --quiet; not printed
+ * with --json, whose document says it (`add`: "signed").
  */
 export async function warnIfUnsigned(io: Io, repo: import('../repo.js').Repo, commit: string): Promise<void> {
+  if (io.json) return // the JSON says it (add: "signed")
   const { isSignedCommit } = await import('../promote/signing.js')
   if (!(await isSignedCommit(repo, commit))) io.err(`git zoo: warning: promotion ${commit.slice(0, 12)} is not signed; \`git zoo init --sign\` sets up signed promotions\n`)
 }
