@@ -5,7 +5,7 @@
  * stdin, TTY, its Host) into the Io every command takes, and all layers below get what they need
  * from it as arguments (spec/architecture.md). `cli()` is what bin/git-zoo.js runs.
  */
-import { ZooError, UsageError, ERROR_CODES, interruption, type InterruptedError } from '../errors.js'
+import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
 import { parseArgs, nearest, GLOBAL_FLAGS } from './args.js'
 import type { Command, Io } from './command.js'
@@ -191,6 +191,11 @@ export async function cli(argv: string[]): Promise<number> {
  * { "error": { "code", "message" } } as well (E_IO for a failed system call, E_INTERNAL for a bug).
  */
 export function reportError(err: unknown, io: Io, command?: string, json = false): number {
+  const e = err as NodeJS.ErrnoException
+  if (!(err instanceof ZooError) && e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
+    // a failed system call the code below did not anticipate: an operational error (exit 3)
+    err = new ZooError(`${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})`, 'E_IO', { path: e.path ?? null, errno: e.code }, { cause: e })
+  }
   if (err instanceof ZooError) {
     io.err(`git zoo: ${err.message}\n`)
     if (err.code === 'E_USAGE' && !err.message.includes('--help') && !err.message.includes('git zoo help')) {
@@ -200,14 +205,8 @@ export function reportError(err: unknown, io: Io, command?: string, json = false
     if (json) printJsonError(io, err.code, err.message)
     return err.exitCode
   }
-  const e = err as NodeJS.ErrnoException
-  if (e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
-    const message = `${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})`
-    io.err(`git zoo: ${message}\n`)
-    if (json) printJsonError(io, 'E_IO', message)
-    return ERROR_CODES.E_IO
-  }
+  const bug = new ZooError(`internal error: ${e?.message ?? String(err)}`, 'E_INTERNAL', {}, { cause: err })
   io.err(`git zoo: internal error: ${e?.stack ?? String(err)}\nThis is a bug in git-zoo; please report it with the command you ran.\n`)
-  if (json) printJsonError(io, 'E_INTERNAL', `internal error: ${e?.message ?? String(err)}`)
-  return ERROR_CODES.E_INTERNAL
+  if (json) printJsonError(io, bug.code, bug.message)
+  return bug.exitCode
 }
