@@ -73,7 +73,7 @@ const HIDDEN = new Set(['hook-pre-commit', 'hook-pre-push'])
 /** The commands a user is shown (help, manual pages, suggestions). */
 export function visibleCommands(): string[] { return Object.keys(COMMANDS).filter((n) => !HIDDEN.has(n)) }
 
-/** What every command's help ends with, and the manual pages' OPTIONS section (src/cli/manpages.ts). */
+/** The flags every command takes: in `git zoo help` and each manual page's GLOBAL OPTIONS (src/cli/manpages.ts). */
 export const GLOBAL_HELP = `global flags (every command):
   -q, --quiet  no summary line on success (warnings and errors are still printed)
   --json       (commands that have it) one JSON document on stdout; a failure prints

@@ -6,8 +6,8 @@
  */
 import { readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { CONFIG_FILES } from '../importer/run.js'
-import { factorsFromConfig, readConfig, type Factors } from '../importer/factors.js'
+import { CONFIG_FILES } from './run.js'
+import { factorsFromConfig, readConfig, type Factors } from './factors.js'
 
 export interface RunConfig { file: string; factors: Factors }
 
