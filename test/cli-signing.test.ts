@@ -174,7 +174,7 @@ describe('keys and warnings', () => {
       assert.equal(JSON.parse(json.stdout).signed, false)
       assert.equal(json.stderr, '')
       const log = await zoo(repo.dir, ['log'])
-      assert.match(log.stderr, /^git zoo: it is unsigned; `git zoo init --sign` sets up signed promotions$/m)
+      assert.match(log.stderr, /^git zoo: all are unsigned; `git zoo init --sign` sets up signed promotions$/m)
     } finally { await repo.cleanup() }
   })
 })

@@ -39,7 +39,7 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
   // Every step is shown as the command a user would type, on the machine where it runs.
   for (const line of [
     /^alice:~\$ git init -q -b main zoo$/m,
-    /^alice:~\/zoo\$ git zoo init$/m,
+    /^alice:~\/zoo\$ git zoo init --sign --new-key$/m,
     /^alice:~\/zoo\$ git zoo verify$/m,
     /^alice:~\/zoo\$ git zoo remote add origin \.\.\/\.\.\/shared\/zoo-objects$/m,
     /^alice:~\/zoo\$ git zoo import \.\.\/runs --json$/m,
