@@ -76,7 +76,7 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
 
   // Signed by both users, with keys made in the demo; the audit judges every promotion good.
   grab(out, /^ {4}[0-9a-f]{7,} G zoo: set up signed promotions$/m)
-  grab(out, /^ {4}bob@example\.org namespaces="git" ssh-ed25519 \S+$/m)
+  grab(out, /^ {6}bob@example\.org namespaces="git" ssh-ed25519 \S+$/m)
   grab(out, /by Alice Example <alice@example\.org>; signed, good \(alice@example\.org\)|by Bob Example <bob@example\.org>; signed, good \(bob@example\.org\)/)
   grab(out, /^ {4}5 commits that changed models\/: 4 signed good \(bob@example\.org\), 1 signed good \(alice@example\.org\)$/m)
   grab(out, /^alice:~\/zoo\$ git zoo verify --signatures\n {4}git zoo verify: no problems$/m)
