@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   E_NO_PARENT: 2,
   E_IMPORT_CYCLE: 2,
   E_RUN_CONFIG: 2,
+  // signing set-up and code elsewhere (2): spec/seal.md, spec/cli.md
+  E_NO_SIGNING_KEY: 2,
+  E_CODE_REPO: 2,
   // remotes: configuration (2)
   E_BAD_URL: 2,
   E_CREDENTIALS_IN_URL: 2,
@@ -128,10 +131,18 @@ export const ERROR_CODES = {
 
   // interrupted (130; 143 for SIGTERM): spec/teams.md, "Interruptions"
   E_INTERRUPTED: 130,
+
+  // the CLI's own (spec/cli.md): in `--json` failures; a failed system call (3), a bug (70)
+  E_IO: 3,
+  E_SIGNING_SETUP: 3,
+  E_INTERNAL: 70,
 } as const satisfies Record<`E_${string}`, ExitStatus>
 
-/** 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError). */
-export type ExitStatus = 1 | 2 | 3 | 130 | 143
+/**
+ * 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError).
+ * 70: an internal error, a bug (E_INTERNAL; only the CLI's last resort uses it).
+ */
+export type ExitStatus = 1 | 2 | 3 | 70 | 130 | 143
 export type ErrorCode = keyof typeof ERROR_CODES
 /** The codes whose exit status is `N`. */
 export type CodeWithExit<N extends ExitStatus> = { [K in ErrorCode]: (typeof ERROR_CODES)[K] extends N ? K : never }[ErrorCode]

@@ -13,6 +13,10 @@ export interface Io {
   err: (text: string) => void
   /** Whether stderr is a TTY (progress bars only then). */
   tty: boolean
+  /** `-q/--quiet` was given: no summary line on success (src/cli/output.ts summary()). */
+  quiet?: boolean
+  /** `--json` was given: stdout holds one JSON document, so no summary line either. */
+  json?: boolean
   /**
    * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
    * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.
@@ -22,6 +26,11 @@ export interface Io {
   cooperate?: () => void
   /** The running process (pid, host name, node version), for locks and recorded environments. */
   host: Host
+  /**
+   * Ask the person at the terminal a question (on stderr) and return their answer; absent when stdin
+   * or stderr is not a terminal (scripts, CI, tests), where commands must not wait for anyone.
+   */
+  ask?: (question: string) => Promise<string>
   /** Standard input as text ('' when it is a terminal); the pre-push hook reads git's ref lines. */
   stdin: () => Promise<string>
   /** Kill this process at once with SIGKILL, as a power cut would (named crash points only). */

@@ -68,6 +68,8 @@ export interface PromoteOptions {
    * rolled back. Once `git commit` has run, the promotion stands whatever the signal says.
    */
   signal?: AbortSignal
+  /** The code revision to record instead of the zoo's own HEAD (`add --code`: another repository). */
+  code?: ManifestBody['code']
 }
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
@@ -138,7 +140,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
   const totalBytes = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
-  const code = await codeRevision(repo, opts.allowDirty ?? false)
+  const code = opts.code ?? await codeRevision(repo, opts.allowDirty ?? false)
   const who = await requireIdentity(repo)
   const env = detectEnvironment(repo.host)
   const created = new Date().toISOString()

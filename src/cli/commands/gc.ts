@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { printJson, humanBytes } from '../output.js'
+import { printJson, humanBytes, summary as printSummary } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
@@ -85,12 +85,12 @@ examples:
     if (remote !== undefined) {
       const summary = await collectRemoteGarbage(repo, { remote, gitRemote: str(args, 'git-remote'), graceMs, dry, crashPoint: crashPoints(io) })
       if (bool(args, 'json')) printJson(io, summary)
-      else io.err(remoteLine(summary))
+      else printSummary(io, remoteLine(summary))
       return 0
     }
     const summary = await collectGarbage(repo, { graceMs, dry })
     if (bool(args, 'json')) printJson(io, summary)
-    else io.err(localLine(summary))
+    else printSummary(io, localLine(summary))
     return 0
   },
 }

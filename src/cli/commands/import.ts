@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { printJson, Progress, humanBytes } from '../output.js'
+import { printJson, Progress, humanBytes, summary, warnIfUnsigned } from '../output.js'
 import { Repo } from '../../repo.js'
 import { importZoo } from '../../importer/import.js'
 import { LAYOUTS, type Layout } from '../../importer/layout.js'
@@ -79,11 +79,12 @@ examples:
       ...(io.signal ? { signal: io.signal } : {}),
     })
     progress.done()
+    for (const c of r.commits) await warnIfUnsigned(io, repo, c)
     if (bool(args, 'json')) printJson(io, r)
     else {
       const rate = r.seconds > 0 ? Math.round(r.checkpoints / r.seconds) : 0
       if (bool(args, 'dry-run')) for (const m of r.models) io.out(`${m.status === 'unchanged' ? 'unchanged' : 'would promote'}  ${m.name}${m.parent ? `  (child of ${m.parent})` : ''}\n`)
-      io.err(`git zoo: ${bool(args, 'dry-run') ? 'would import' : 'imported'} ${r.promoted || r.models.filter((m) => m.status === 'planned').length} model(s) (${r.unchanged} unchanged) from a ${r.layout} layout: ` +
+      summary(io, `git zoo: ${bool(args, 'dry-run') ? 'would import' : 'imported'} ${r.promoted || r.models.filter((m) => m.status === 'planned').length} model(s) (${r.unchanged} unchanged) from a ${r.layout} layout: ` +
         `${r.checkpoints} checkpoints, ${r.files} files, ${humanBytes(r.bytes)} read, ${humanBytes(r.stored_bytes)} newly stored, ` +
         `${r.seconds.toFixed(1)} s (${rate} checkpoints/s)${r.commits.length ? ` in ${r.commits.length} commit(s) ${r.commits.map((c) => c.slice(0, 12)).join(' ')}` : ''}\n`)
     }

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { Repo } from '../../repo.js'
 import { retire } from '../../promote/retire.js'
 import { UsageError } from '../../errors.js'
@@ -35,7 +35,7 @@ examples:
     const repo = await Repo.open(io.cwd, io)
     const { commit, retirement: r } = await retire(repo, args.positional[0]!, reason)
     if (bool(args, 'json')) printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, reason: r.reason, retired_by: r.retired_by, retired: r.retired })
-    else io.err(`retired ${r.name}@v${r.version} in ${commit.slice(0, 12)}\n`)
+    else summary(io, `git zoo: retired ${r.name}@v${r.version} in ${commit.slice(0, 12)}`)
     return 0
   },
 }
