@@ -12,6 +12,8 @@ import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from 
 import { describeRunDir } from './run.js'
 import { factorsFromConfig, readConfig, readRunMetrics } from './factors.js'
 import { openCatalog } from '../catalog/catalog.js'
+import { ParentIndex } from './parents.js'
+import { findPopulations, populationFiles } from './population.js'
 import type { Manifest } from '../manifest/manifest.js'
 import { UsageError } from '../errors.js'
 
@@ -41,6 +43,8 @@ export interface ImportedModel { name: string; version?: number; seal?: string; 
 
 export interface ImportReport {
   layout: Layout
+  /** The zoos (Ray Tune experiment folders) the models came from, recorded under zoos/<name>/. */
+  populations?: Array<{ name: string; source: string; files: string[]; models: number }>
   models: ImportedModel[]
   promoted: number
   unchanged: number
@@ -53,6 +57,11 @@ export interface ImportReport {
 }
 
 interface Planned { found: FoundModel; spec: PromotionSpec; bytes: number; checkpoints: number }
+
+/** A model name for a reference that may not be a valid folder path (an absolute path, say): never throws. */
+function safeName(prefix: string | undefined, ref: string): string {
+  try { return nameFor(prefix, ref) } catch { return '' }
+}
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256')
@@ -120,7 +129,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   o.onPhase?.(`scanning ${dir} (${layout} layout)\n`)
   const found = await scanModels(dir, layout, o.prefix)
   if (found.length === 0) throw new UsageError(`no models found in ${dir} with the ${layout} layout (a model is a folder holding checkpoint_<epoch>/ folders${layout === 'generic' ? ' or weight files' : ''}); see \`git zoo import --help\``, 'E_NO_MODELS')
-  const byRel = new Map(found.map((f) => [f.rel, f]))
+  const parentsIndex = new ParentIndex(found)
+  const populations = await findPopulations(dir, found, o.prefix)
 
   // what the zoo already holds: names and latest versions, from the catalog
   const opened = await openCatalog({ cwd: repo.root, env: repo.env })
@@ -145,10 +155,16 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     const factors = factorsFromConfig(config)
     const metrics = run.metricsFile ? await readRunMetrics(run.metricsFile) : undefined
     let parentRef: string | undefined
-    const parentKey = factors.parent ?? f.nestedIn
-    if (parentKey) parentRef = byRel.get(parentKey)?.name ?? (latest.has(parentKey) ? parentKey : latest.has(nameFor(o.prefix, parentKey)) ? nameFor(o.prefix, parentKey) : undefined)
-    if (parentKey && !parentRef) throw new UsageError(`model ${f.rel}: its parent ${parentKey} is neither a model folder of this import nor a model in the zoo`, 'E_NO_PARENT', { model: f.rel, parent: parentKey })
-    const relation = factors.relation ?? 'fine-tune'
+    // a config's `parent` key, else the folder nesting (vit, generic), else a config key naming the
+    // run's starting point (training::init_checkpoint_path, pretraining::model)
+    const parentKey = factors.parent ?? f.nestedIn ?? factors.initParent
+    if (parentKey) {
+      parentRef = parentsIndex.resolve(parentKey)?.name
+        ?? (latest.has(parentKey) ? parentKey : latest.has(safeName(o.prefix, parentKey)) ? safeName(o.prefix, parentKey) : undefined)
+    }
+    if (parentKey && !parentRef) throw new UsageError(`model ${f.rel}: its parent ${parentKey} is neither a model folder of this import (by path, trial folder name, Ray trial id or name prefix) nor a model in the zoo; import the parent's folder too`, 'E_NO_PARENT', { model: f.rel, parent: parentKey })
+    const relation = factors.relation ?? (factors.parent === undefined && f.nestedIn === undefined ? factors.initRelation : undefined) ?? 'fine-tune'
+    const population = populations.of(f.rel)
     if (!(RELATIONS as readonly string[]).includes(relation)) throw new UsageError(`model ${f.rel}: unknown relation ${JSON.stringify(relation)}; use one of ${RELATIONS.join(', ')}`, 'E_USAGE')
     const spec: PromotionSpec = {
       name: f.name, files,
@@ -160,6 +176,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       params: factors.params,
       parents: parentRef ? [{ ref: parentRef, relation }] : [],
       message: `imported from ${f.rel}`,
+      ...(population ? { extra: { population: population.name } } : {}),
     }
     const sizes = await Promise.all(files.map(async (x) => (await stat(x.source)).size))
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
@@ -194,6 +211,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
     let doneBytes = 0
     let i = 0
+    let zooFiles = populations.list.length ? await populationFiles(populations.list) : []
     for (const chunk of chunks) {
       i += chunk.length
       const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
@@ -205,7 +223,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         onProgress: (done) => o.onProgress?.(base + done, totalBytes),
         ...(o.signal ? { signal: o.signal } : {}),
         ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
+        ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
       })
+      zooFiles = []
       doneBytes += chunkBytes
       commits.push(commit)
       const byName = new Map(report.map((x) => [x.name, x]))
@@ -219,6 +239,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const promotedPlans = o.dryRun ? [] : ordered
   return {
     layout,
+    ...(populations.list.length ? { populations: populations.list.map((p) => ({ name: p.name, source: p.rel, files: p.files.map((f) => f.path), models: p.models })) } : {}),
     models: report,
     promoted: report.filter((r) => r.status === 'promoted').length,
     unchanged: report.filter((r) => r.status === 'unchanged').length,

@@ -7,6 +7,12 @@
  *   result.json results.json metrics.json metrics.jsonl metrics.csv progress.csv history.json history.csv
  *                                         per-epoch metrics (the first found, in this order)
  *   config.json params.json hparams.json  the training config / generating factors
+ *
+ * Inside a checkpoint folder, files beside the weights are companions, kept with the checkpoint and
+ * marked with a `role` so nothing reads them as weights: `optimizer` (optimizer / scheduler / scaler
+ * state, `optimizer`, `optimizer.pt`, ...) and `metadata` (Ray Tune's `.tune_metadata`,
+ * `<checkpoint>.tune_metadata`, `.is_checkpoint`, Hugging Face's trainer_state.json, rng_state.pth).
+ * Ray's hidden files are kept (other hidden entries are skipped).
  */
 import { readdir } from 'node:fs/promises'
 import { join, relative } from 'node:path'
@@ -38,6 +44,19 @@ export function epochOf(relPath: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
+/** Hidden files Ray Tune writes into a checkpoint folder; kept, as metadata. */
+const RAY_HIDDEN = /^\.(tune_metadata|is_checkpoint|orig_checkpoint_path)$|\.tune_metadata$/
+const OPTIMIZER = /^(optim|optimizer|optimiser|scheduler|lr_scheduler|scaler|amp)(_state|_state_dict)?(\.[a-z0-9]+)?$/i
+const METADATA = /^(\.tune_metadata|\.is_checkpoint|\.orig_checkpoint_path|trainer_state\.json|training_args\.bin|rng_state(_\d+)?\.pth)$|\.tune_metadata$/i
+
+/** The role of a checkpoint folder's file that is not model weights, if it is one (see above). */
+export function companionRole(relPath: string): 'optimizer' | 'metadata' | undefined {
+  const base = relPath.split('/').pop()!
+  if (METADATA.test(base)) return 'metadata'
+  if (OPTIMIZER.test(base)) return 'optimizer'
+  return undefined
+}
+
 export function isCheckpointEntry(name: string, isDir: boolean): boolean {
   return isDir ? CHECKPOINT_DIR.test(name) : CHECKPOINT_FILE.test(name)
 }
@@ -51,13 +70,14 @@ export async function describeRunDir(dir: string, skip: Set<string> = new Set())
   const walk = async (d: string): Promise<void> => {
     const entries = await readdir(d, { withFileTypes: true })
     for (const e of entries) {
-      if (e.name.startsWith('.')) continue
+      if (e.name.startsWith('.') && !(e.isFile() && RAY_HIDDEN.test(e.name) && d !== dir)) continue
       const full = join(d, e.name)
       if (e.isDirectory()) { if (!skip.has(full)) await walk(full) }
       else if (e.isFile()) {
         const path = relative(dir, full).split('\\').join('/')
         const epoch = epochOf(path)
-        files.push({ source: full, path, ...(epoch !== undefined ? { epoch } : {}) })
+        const role = epoch !== undefined ? companionRole(path) : undefined
+        files.push({ source: full, path, ...(epoch !== undefined ? { epoch } : {}), ...(role ? { role } : {}) })
       } else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; copy the file it points to instead`, 'E_NO_FILE', { path: full })
     }
   }

@@ -19,7 +19,13 @@ import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema } from './policy.js'
 import { UsageError, CheckError } from '../errors.js'
 
-export interface SourceFile { source: string; path: string; epoch?: number }
+export interface SourceFile {
+  source: string
+  path: string
+  epoch?: number
+  /** A checkpoint's companion that is not weights (`optimizer`, `metadata`: src/importer/run.ts). */
+  role?: string
+}
 
 export interface PromotionSpec {
   name: string
@@ -68,6 +74,8 @@ export interface PromoteOptions {
    * rolled back. Once `git commit` has run, the promotion stands whatever the signal says.
    */
   signal?: AbortSignal
+  /** Further files the promotion commit holds (an import's zoo-level records, src/importer/population.ts). */
+  extraFiles?: CommitFile[]
 }
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
@@ -164,7 +172,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
-        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}),
+        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
           ...(r.onnx ? { onnx: r.onnx as unknown as Json } : {}) })
       }
       files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
@@ -220,6 +228,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
       files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
     }
+    files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
     const body = specs.length === 1 && specs[0]!.message ? `\n\n${specs[0]!.message}` : ''
     const trailers = results.length <= 20
