@@ -15,6 +15,7 @@
  *   params   every other config value, nested objects flattened with '.', keys kept as written
  */
 import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import type { Json } from '../manifest/manifest.js'
 import { parseMetrics, type MetricsRead } from '../promote/metrics.js'
 import { UsageError } from '../errors.js'
@@ -120,9 +121,9 @@ export function factorsFromConfig(config: Record<string, unknown>): Factors {
   return f
 }
 
-export async function readConfig(path: string): Promise<Record<string, unknown>> {
+export function readConfig(path: string): Record<string, unknown> {
   let text: string
-  try { text = await readFile(path, 'utf8') } catch (err) {
+  try { text = readFileSync(path, 'utf8') } catch (err) {
     throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'E_NO_FILE', { path }, { cause: err })
   }
   try {

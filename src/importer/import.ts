@@ -6,11 +6,12 @@
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { stat, readFile } from 'node:fs/promises'
+import { statSync, readFileSync } from 'node:fs'
 import type { Repo } from '../repo.js'
 import { promote, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
 import { describeRunDir } from './run.js'
-import { factorsFromConfig, readConfig, readRunMetrics } from './factors.js'
+import { factorsFromConfig, readConfig, runMetricsOf } from './factors.js'
 import { openCatalog } from '../catalog/catalog.js'
 import { ParentIndex } from './parents.js'
 import { findPopulations, populationFiles } from './population.js'
@@ -151,9 +152,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     const run = await describeRunDir(f.dir, new Set(f.nested))
     const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
     if (files.length === 0) return undefined
-    const config = run.configFile ? await readConfig(run.configFile) : {}
+    const config = run.configFile ? readConfig(run.configFile) : {}
     const factors = factorsFromConfig(config)
-    const metrics = run.metricsFile ? await readRunMetrics(run.metricsFile) : undefined
+    const metrics = run.metricsFile ? runMetricsOf(readFileSync(run.metricsFile, 'utf8'), run.metricsFile) : undefined
     let parentRef: string | undefined
     // a config's `parent` key, else the folder nesting (vit, generic), else a config key naming the
     // run's starting point (training::init_checkpoint_path, pretraining::model)
@@ -178,7 +179,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       message: `imported from ${f.rel}`,
       ...(population ? { extra: { population: population.name } } : {}),
     }
-    const sizes = await Promise.all(files.map(async (x) => (await stat(x.source)).size))
+    const sizes = files.map((x) => statSync(x.source).size)
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
     const have = latest.get(f.name)
     if (have !== undefined) {

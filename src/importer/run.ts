@@ -14,7 +14,7 @@
  * `<checkpoint>.tune_metadata`, `.is_checkpoint`, Hugging Face's trainer_state.json, rng_state.pth).
  * Ray's hidden files are kept (other hidden entries are skipped).
  */
-import { readdir } from 'node:fs/promises'
+import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { SourceFile } from '../promote/promote.js'
 import { UsageError } from '../errors.js'
@@ -67,12 +67,14 @@ export function isCheckpointEntry(name: string, isDir: boolean): boolean {
  */
 export async function describeRunDir(dir: string, skip: Set<string> = new Set()): Promise<RunDir> {
   const files: SourceFile[] = []
-  const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true })
+  // synchronous listing: a run folder is dozens of small folders, and a readdir round trip through
+  // the thread pool costs more than the listing itself (import reads thousands of runs)
+  const walk = (d: string): void => {
+    const entries = readdirSync(d, { withFileTypes: true })
     for (const e of entries) {
       if (e.name.startsWith('.') && !(e.isFile() && RAY_HIDDEN.test(e.name) && d !== dir)) continue
       const full = join(d, e.name)
-      if (e.isDirectory()) { if (!skip.has(full)) await walk(full) }
+      if (e.isDirectory()) { if (!skip.has(full)) walk(full) }
       else if (e.isFile()) {
         const path = relative(dir, full).split('\\').join('/')
         const epoch = epochOf(path)
@@ -81,7 +83,7 @@ export async function describeRunDir(dir: string, skip: Set<string> = new Set())
       } else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; copy the file it points to instead`, 'E_NO_FILE', { path: full })
     }
   }
-  await walk(dir)
+  walk(dir)
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   const top = new Set(files.filter((f) => !f.path.includes('/')).map((f) => f.path))
   const metrics = METRICS_FILES.find((n) => top.has(n))
