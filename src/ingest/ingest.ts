@@ -83,6 +83,7 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
       if (desc.segments === null) desc.segments = o.segments
       if (o.warning) desc.warning = o.warning
     }
+    if (size < WHOLE_FILE) desc.segments = null
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
     try {
       const r = await chunkAndStore(fd, size, desc.segments, store, pool, opts, desc.format, desc.warning)
@@ -97,6 +98,14 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
     await fd.close()
   }
 }
+
+/**
+ * A file smaller than the chunker's minimum is stored as one chunk, whatever its format says about
+ * tensors (spec/chunking.md, "Small files"): its tensors would be objects of a few bytes each, whose
+ * headers and index entries outweigh them, and a population of small models would cost one object
+ * per tensor per checkpoint.
+ */
+export const WHOLE_FILE = DEFAULT_CDC.min
 
 /** Files up to this size may be ingested from memory (ingestBytes): one read, no streaming. */
 export const SMALL_FILE = 1024 * 1024
@@ -118,6 +127,7 @@ export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: In
     if (o.warning) desc.warning = o.warning
   }
   const cut = (segments: number[] | null): Uint8Array[] => { const c = new Chunker(segments); return [...c.push(bytes), ...c.end()] }
+  if (size < WHOLE_FILE) desc.segments = null
   let warning = desc.warning
   let pieces: Uint8Array[]
   try { pieces = cut(desc.segments) } catch (err) {
