@@ -13,6 +13,8 @@ export interface Io {
   err: (text: string) => void
   /** Whether stderr is a TTY (progress bars only then). */
   tty: boolean
+  /** Whether stdout is a TTY (long listings go through the pager only then: src/cli/pager.ts). */
+  outTty?: boolean
   /**
    * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
    * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.

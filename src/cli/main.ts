@@ -21,6 +21,7 @@ export function processIo(): Io {
     out: (t) => { process.stdout.write(t) },
     err: (t) => { process.stderr.write(t) },
     tty: Boolean(process.stderr.isTTY),
+    outTty: Boolean(process.stdout.isTTY),
     host: processHost(),
     stdin: async () => {
       if (process.stdin.isTTY) return ''
