@@ -213,6 +213,8 @@ test('import of faithful copies of the Model Zoos and ViT zoo layouts: factors, 
     // the catalog and lineage see it
     const f = JSON.parse((await zoo(dir, ['find', 'dataset=MNIST', 'arch=CNN_ARD', '--json'])).stdout) as { models: Array<{ name: string }> }
     assert.equal(f.models.length, 2)
+    const pop = JSON.parse((await zoo(dir, ['find', 'population=mz/zoos/mnist/tune_zoo_mnist_uniform', '--json'])).stdout) as { models: Array<{ name: string; population: string }> }
+    assert.deepEqual(pop.models.map((m) => m.name).sort(), made.sources.map(nameOf).sort())
     const lin = JSON.parse((await zoo(dir, ['lineage', nameOf(made.sources[0]!), '--json'])).stdout) as { edges: Array<{ relation: string }> }
     assert.deepEqual(lin.edges.map((e) => e.relation), ['sparsified'])
     const best = JSON.parse((await zoo(dir, ['find', 'best.train_loss<0', '--json'])).stdout) as { models: unknown[] }
