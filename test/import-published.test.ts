@@ -161,11 +161,13 @@ test('import of faithful copies of the Model Zoos and ViT zoo layouts: factors, 
     await git(dir, 'commit', '-q', '-m', 'zoo')
 
     // --- Model Zoos ---
-    const r = await zoo(dir, ['import', join(src, 'mz'), '--prefix', 'mz', '--json'])
+    // one commit per model: the twins' folders sort before their sources', yet each source is committed first
+    const r = await zoo(dir, ['import', join(src, 'mz'), '--prefix', 'mz', '--batch', '1', '--json'])
     assert.equal(r.code, 0, r.stderr)
-    const rep = JSON.parse(r.stdout) as { layout: string; promoted: number; models: Array<{ name: string; parent?: string; checkpoints: number }>; populations: Array<{ name: string; files: string[]; models: number }> }
+    const rep = JSON.parse(r.stdout) as { commits: string[]; layout: string; promoted: number; models: Array<{ name: string; parent?: string; checkpoints: number }>; populations: Array<{ name: string; files: string[]; models: number }> }
     assert.equal(rep.layout, 'model-zoos')
     assert.equal(rep.promoted, 4)
+    assert.equal(rep.commits.length, 4)
     const nameOf = (folder: string): string => nameFor('mz', `zoos/MNIST/tune_zoo_mnist_uniform/${folder}`)
     assert.ok(made.sources.every((s) => rep.models.some((m) => m.name === nameOf(s))))
     const read = async (name: string): Promise<Man> => JSON.parse(await readFile(join(dir, 'models', name, 'v1', 'manifest.json'), 'utf8')) as Man
