@@ -156,12 +156,14 @@ function treeBytes(dir: string, skip = new Set<string>()): { files: number; byte
   return { files, bytes }
 }
 
-function timed(cmd: string, args: string[], cwd: string): { ms: number; out: string; rssMb: number } {
+/** Wall time, peak RSS and CPU seconds (user + system, children included: git and its hooks). */
+function timed(cmd: string, args: string[], cwd: string): { ms: number; out: string; rssMb: number; cpu: number } {
   const t = performance.now()
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 30 })
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 30 })
   const ms = performance.now() - t
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`)
-  return { ms, out: r.stdout, rssMb: Number(r.stderr.trim().split('\n').pop()) / 1024 }
+  const [rss, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number)
+  return { ms, out: r.stdout, rssMb: rss! / 1024, cpu: user! + sys! }
 }
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`
@@ -181,7 +183,8 @@ try {
   const r = JSON.parse(first.out) as { promoted: number; checkpoints: number; files: number; bytes: number; stored_bytes: number; commits: string[] }
   const store = treeBytes(join(repo, '.git', 'zoo'))
   console.log(`import: ${r.promoted} models, ${r.checkpoints} checkpoints, ${r.files} files, ${(r.bytes / 2 ** 20).toFixed(0)} MiB in ${(first.ms / 1000).toFixed(1)} s end to end ` +
-    `(${(r.checkpoints / (first.ms / 1000)).toFixed(0)} checkpoints/s, ${(r.bytes / 2 ** 20 / (first.ms / 1000)).toFixed(1)} MiB/s), ${r.commits.length} commit(s), peak RSS ${first.rssMb.toFixed(0)} MB`)
+    `(${(r.checkpoints / (first.ms / 1000)).toFixed(0)} checkpoints/s, ${(r.bytes / 2 ** 20 / (first.ms / 1000)).toFixed(1)} MiB/s), ${r.commits.length} commit(s), peak RSS ${first.rssMb.toFixed(0)} MB; ` +
+    `CPU ${first.cpu.toFixed(0)} s (${(r.checkpoints / first.cpu).toFixed(0)} checkpoints per CPU-second)`)
   console.log(`store: ${store.files} files, ${(store.bytes / 2 ** 20).toFixed(0)} MiB (${(r.stored_bytes / 2 ** 20).toFixed(0)} MiB newly stored)`)
 
   // catalog: cold, warm, in a fresh clone
@@ -190,7 +193,8 @@ try {
   const cold = timed(process.execPath, [BIN, ...query], repo)
   const warm = median(Array.from({ length: 7 }, () => timed(process.execPath, [BIN, ...query], repo).ms))
   const hist = timed(process.execPath, [BIN, 'find', 'best.test_loss<1', 'test_acc@10>0.3', '--limit', '5'], repo)
-  console.log(`catalog: find (2 filters + sort) cold ${cold.ms.toFixed(0)} ms (peak RSS ${cold.rssMb.toFixed(0)} MB), warm median ${warm.toFixed(0)} ms; first find on history ${hist.ms.toFixed(0)} ms`)
+  const start = median(Array.from({ length: 5 }, () => timed(process.execPath, ['-e', '0'], repo).ms))
+  console.log(`catalog: find (2 filters + sort) cold ${cold.ms.toFixed(0)} ms (peak RSS ${cold.rssMb.toFixed(0)} MB, CPU ${cold.cpu.toFixed(2)} s), warm median ${warm.toFixed(0)} ms; first find on history ${hist.ms.toFixed(0)} ms; \`node -e 0\` alone: ${start.toFixed(0)} ms`)
 
   // git size
   const tracked = git('ls-files', '-z').split('\0').filter(Boolean)
