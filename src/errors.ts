@@ -100,6 +100,7 @@ export const ERROR_CODES = {
   E_INJECTED: 3,
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
+  E_REMOTE_LAYOUT: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
   E_MANIFEST: 3,
