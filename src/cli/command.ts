@@ -17,6 +17,8 @@ export interface Io {
   quiet?: boolean
   /** `--json` was given: stdout holds one JSON document, so no summary line either. */
   json?: boolean
+  /** Whether stdout is a TTY (long listings go through the pager only then: src/cli/pager.ts). */
+  outTty?: boolean
   /**
    * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
    * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.

@@ -21,6 +21,7 @@ export function processIo(): Io {
     out: (t) => { process.stdout.write(t) },
     err: (t) => { process.stderr.write(t) },
     tty: Boolean(process.stderr.isTTY),
+    outTty: Boolean(process.stdout.isTTY),
     host: processHost(),
     ...(process.stdin.isTTY && process.stderr.isTTY ? { ask: askOnTerminal } : {}),
     stdin: async () => {

@@ -8,7 +8,7 @@ import { readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
-import { writeFileAtomic } from '../cas/atomic.js'
+import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
@@ -108,6 +108,9 @@ async function unstage(repo: Repo, pathspec: { input: string }): Promise<void> {
  * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
  * error) the paths are unstaged, the files removed and the folders this left empty pruned.
  */
+/** Commits of more files than this write them with writeFilesAtomic. */
+const MANY_FILES = 16
+
 export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFilesOptions): Promise<string> {
   const config = o.config ?? await checkSigningPolicy(repo)
   const written: string[] = []
@@ -115,9 +118,15 @@ export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFile
   let staged = false
   try {
     for (const dir of o.fresh ?? []) await rm(join(repo.root, dir), { recursive: true, force: true })
-    for (const f of files) {
-      written.push(f.path)
-      await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
+    if (files.length <= MANY_FILES) {
+      for (const f of files) {
+        written.push(f.path)
+        await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
+      }
+    } else {
+      // a big promotion (import): written together, fsynced together (src/cas/atomic.ts)
+      written.push(...files.map((f) => f.path))
+      await writeFilesAtomic(files.map((f) => ({ path: join(repo.root, f.path), data: async () => ('data' in f ? f.data : await readFile(f.copyFrom)) })))
     }
     await o.crashPoint?.('after-write')
     staged = true

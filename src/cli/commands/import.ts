@@ -24,9 +24,16 @@ layouts (spec/import.md):
               .gguf .npy ...) is a model; a model folder inside another is its fine-tune
   auto        (default) vit if pretraining/ or finetuning/ exist, else model-zoos if checkpoint
               folders exist, else generic
-A config key "parent" (a folder relative to <dir>, or a zoo model name) and "relation" override
-the nesting. Model names are the folder paths (lower-cased; other characters become -), under
---prefix when given.
+Factors are read as the published zoos' authors write them: "dataset::name", else the dataset a
+"dataset::dump" path names (zoos/CIFAR10/.../dataset.pt is CIFAR10); "model::type"; "seed" (not
+"model::head::seed"). A config key "parent" (a folder relative to <dir>, or a zoo model name) and
+"relation" override the nesting; without either, "training::init_checkpoint_path" (Model Zoos'
+sparsified twins: relation sparsified) or "pretraining::model" (fine-tune) names the parent,
+found by folder, Ray trial id or name prefix. Ray's -999 placeholders are no metric values.
+Optimizer state and Ray metadata in a checkpoint folder are kept with it, marked as not weights.
+A zoo's config.json / index_dict.json / readme.md beside its models go to zoos/<name>/, and each
+manifest names its "population". Model names are the folder paths (lower-cased; other characters
+become -), under --prefix when given.
 
 Resumable: a model the zoo already holds with identical content (same name, file paths, sizes,
 sha256 and config) is skipped, so running the same import again after an interruption promotes
@@ -41,8 +48,8 @@ flags:
                    bigger imports commit every 10,000 to bound memory)
   --dry-run        list what would be promoted, store nothing
   --allow-dirty    promote even if tracked code has uncommitted changes (recorded as dirty)
-  --json           print { layout, models: [{ name, version, seal, status }], promoted, unchanged,
-                   commits, checkpoints, files, bytes, stored_bytes, seconds }
+  --json           print { layout, populations, models: [{ name, version, seal, status }],
+                   promoted, unchanged, commits, checkpoints, files, bytes, stored_bytes, seconds }
 
 examples:
   git zoo import ~/zoos/mnist-uniform --prefix mz/mnist-uniform
