@@ -5,7 +5,7 @@
  * stdin, TTY, its Host) into the Io every command takes, and all layers below get what they need
  * from it as arguments (spec/architecture.md). `cli()` is what bin/git-zoo.js runs.
  */
-import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
+import { ZooError, UsageError, interruption, diskFull, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
 import { parseArgs } from './args.js'
 import type { Command, Io } from './command.js'
@@ -155,6 +155,7 @@ export function reportError(err: unknown, io: Io, command?: string): number {
     return err.exitCode
   }
   const e = err as NodeJS.ErrnoException
+  if (e && typeof e === 'object' && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) return reportError(diskFull(e, e.path ?? io.cwd), io, command)
   if (e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
     io.err(`git zoo: ${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})\n`)
     return 3
