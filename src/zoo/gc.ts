@@ -50,21 +50,22 @@ async function folderBytes(dir: string): Promise<number> {
   return total
 }
 
-export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean }): Promise<GcSummary> {
+export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean; crashPoint?: (name: string) => void | Promise<void> }): Promise<GcSummary> {
   const { graceMs, dry } = opts
   const root = await repo.storeRoot()
   const lock = await lockForGc(repo.host, root)
   try {
     const store = await LocalStore.open(root, { gcLock: lock })
     try {
-      return await sweep(repo, store, root, graceMs, dry, lock)
+      return await sweep(repo, store, root, graceMs, dry, lock, opts.crashPoint)
     } finally { await store.close() }
   } finally {
     await lock.release()
   }
 }
 
-async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: number, dry: boolean, lock: Awaited<ReturnType<typeof lockForGc>>): Promise<GcSummary> {
+async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: number, dry: boolean, lock: Awaited<ReturnType<typeof lockForGc>>,
+                     crashPoint?: (name: string) => void | Promise<void>): Promise<GcSummary> {
   const manifests: Manifest[] = await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env)
   try {
     manifests.push(...await repo.allManifests())
@@ -130,6 +131,7 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
           await rewriter!.putVerified(cid, await store.get(cid), { rewrite: true })
         }
         await rewriter!.flush()
+        await crashPoint?.('gc-after-rewrite')
         s.packs_rewritten++
       } else {
         estimate += (st?.size ?? 0) + await sizeOf(store.packPath(pack).slice(0, -5) + '.idx')
@@ -137,6 +139,7 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
         s.packs_removed++
       }
       await store.removePack(pack)
+      await crashPoint?.('gc-after-remove')
     }
     // interrupted writes: packs that never got an index, and stray temp files
     for (const name of await readdir(dir)) {

@@ -84,7 +84,7 @@ examples:
       else io.err(remoteLine(summary))
       return 0
     }
-    const summary = await collectGarbage(repo, { graceMs, dry })
+    const summary = await collectGarbage(repo, { graceMs, dry, crashPoint: crashPoints(io) })
     if (bool(args, 'json')) printJson(io, summary)
     else io.err(localLine(summary))
     return 0
