@@ -2,6 +2,7 @@
  * The zoo around the current git repository: where its store is, its committed configuration
  * (`.zoo/config.json`), and reading its manifests.
  */
+import { injectFaults, type StoreFault } from './cas/faulty.js'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
 import { findRepo, runGit, git, type GitResult } from './git/git.js'
@@ -26,7 +27,12 @@ export interface ZooConfig {
 }
 
 /** What a Repo is opened with: the environment every git it runs gets, and the running process. */
-export interface RepoContext { env: NodeJS.ProcessEnv; host: Host }
+export interface RepoContext {
+  env: NodeJS.ProcessEnv
+  host: Host
+  /** Faults to inject into every store handle opened (tests only: GIT_ZOO_FAULTS, src/cas/faulty.ts). */
+  storeFaults?: StoreFault[]
+}
 
 export class Repo {
   private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv, readonly host: Host) {}
@@ -34,8 +40,12 @@ export class Repo {
   /** The repository around `cwd`. `ctx` is the CLI's Io (or any { env, host }): nothing is read from the process here. */
   static async open(cwd: string, ctx: RepoContext): Promise<Repo> {
     const info = await findRepo(cwd, ctx.env)
-    return new Repo(info.root, info.commonDir, ctx.env, ctx.host)
+    const repo = new Repo(info.root, info.commonDir, ctx.env, ctx.host)
+    repo.storeFaults = ctx.storeFaults ?? []
+    return repo
   }
+
+  private storeFaults: StoreFault[] = []
 
   /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
   git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
@@ -55,7 +65,7 @@ export class Repo {
   }
 
   /** The local store, opened as this process (its handle registers as a writer when it writes: src/cas/local.ts). */
-  async openStore(): Promise<LocalStore> { return LocalStore.open(await this.storeRoot(), { host: this.host }) }
+  async openStore(): Promise<LocalStore> { return injectFaults(await LocalStore.open(await this.storeRoot(), { host: this.host }), this.storeFaults) }
 
   /**
    * The committed `.zoo/config.json` as it is in the work tree, unknown keys kept; {} when there is

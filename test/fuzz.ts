@@ -1,0 +1,354 @@
+/**
+ * A seeded mutation fuzzer for every parser that reads outside input (issue 16; ../shared/RELIABILITY.md,
+ * "Writing files out and reading formats"). jazzer.js needs prebuilt native binaries from GitHub,
+ * which this machine cannot reach, so the fuzzer is our own: valid seed inputs per parser, mutated
+ * deterministically (bit flips, interesting bytes, truncation, extension, splices, length fields set
+ * to boundary values), each result fed to the parser. A parser must return or throw a ZooError:
+ * anything else (RangeError, TypeError, a stack overflow, a call over TIME_LIMIT_MS, a heap jump over
+ * HEAP_LIMIT) is a defect, and its input is what test/corpus/<target>/ keeps (replayed by npm test).
+ * Targets with a property check more than "no crash": an accepted path stays inside its folder, an
+ * accepted CID is sha2-256 raw/dag-cbor, an accepted dag-cbor block re-encodes to its bytes.
+ */
+import { createHash } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import { resolve, sep } from 'node:path'
+import { deflateRawSync } from 'node:zlib'
+import { ZooError } from '../src/errors.js'
+import { CID } from 'multiformats/cid'
+import { cidOf, RAW, DAG_CBOR, parseCid, checkCidForm } from '../src/cas/cid.js'
+import { describeFile } from '../src/formats/index.js'
+import { parseSafetensorsHeader, safetensorsHeaderLength, encodeSafetensors } from '../src/formats/safetensors.js'
+import { readZipLayout } from '../src/formats/zip.js'
+import { readGgufLayout } from '../src/formats/gguf.js'
+import { npyHeaderLength, parseNpyHeader } from '../src/formats/npy.js'
+import { scanPickle } from '../src/formats/pickle-scan.js'
+import { readOnnxLayout } from '../src/onnx/inspect.js'
+import { encodeMlpOnnx } from '../src/onnx/encode.js'
+import { computeSeal, parseManifest, serializeManifest, type ManifestBody } from '../src/manifest/manifest.js'
+import { decodeStrict, encodeCanonical } from '../src/manifest/cbor.js'
+import { decodeNode, encodeNode } from '../src/manifest/node.js'
+import { checkRelPath } from '../src/manifest/names.js'
+import { encodeNpy } from '../src/demo/data.js'
+import { HttpStore } from '../src/remote/http.js'
+
+export const TIME_LIMIT_MS = 2000
+export const HEAP_LIMIT = 512 * 1024 * 1024
+
+/** Deterministic xorshift32. */
+export class Rng {
+  private s: number
+  constructor(seed: number) { this.s = (seed >>> 0) || 0x9e3779b9 }
+  next(): number { let x = this.s; x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; this.s = x; return x }
+  below(n: number): number { return n <= 0 ? 0 : this.next() % n }
+  pick<T>(xs: readonly T[]): T { return xs[this.below(xs.length)]! }
+}
+
+const readAt = (b: Uint8Array) => async (offset: number, length: number): Promise<Uint8Array> =>
+  b.subarray(Math.min(offset, b.length), Math.min(offset + length, b.length))
+
+// ---------- seeds ----------
+
+function zipOf(entries: Array<{ name: string; data: Uint8Array; deflate?: boolean }>): Uint8Array {
+  const locals: Buffer[] = [], centrals: Buffer[] = []
+  let offset = 0
+  for (const e of entries) {
+    const name = Buffer.from(e.name)
+    const body = e.deflate ? deflateRawSync(e.data) : Buffer.from(e.data)
+    const crc = crc32(e.data)
+    const lh = Buffer.alloc(30)
+    lh.writeUInt32LE(0x04034b50, 0); lh.writeUInt16LE(20, 4); lh.writeUInt16LE(e.deflate ? 8 : 0, 8)
+    lh.writeUInt32LE(crc, 14); lh.writeUInt32LE(body.length, 18); lh.writeUInt32LE(e.data.length, 22); lh.writeUInt16LE(name.length, 26)
+    locals.push(lh, name, body)
+    const ch = Buffer.alloc(46)
+    ch.writeUInt32LE(0x02014b50, 0); ch.writeUInt16LE(20, 4); ch.writeUInt16LE(20, 6); ch.writeUInt16LE(e.deflate ? 8 : 0, 10)
+    ch.writeUInt32LE(crc, 16); ch.writeUInt32LE(body.length, 20); ch.writeUInt32LE(e.data.length, 24); ch.writeUInt16LE(name.length, 28)
+    ch.writeUInt32LE(offset, 42)
+    centrals.push(ch, name)
+    offset += 30 + name.length + body.length
+  }
+  const cd = Buffer.concat(centrals)
+  const end = Buffer.alloc(22)
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10)
+  end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(offset, 16)
+  return Buffer.concat([...locals, cd, end])
+}
+
+function crc32(b: Uint8Array): number {
+  let c = ~0
+  for (const x of b) { c ^= x; for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1)) }
+  return ~c >>> 0
+}
+
+function gguf(): Uint8Array {
+  const parts: Buffer[] = []
+  const u32 = (v: number): void => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b) }
+  const u64 = (v: number): void => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b) }
+  const str = (s: string): void => { u64(Buffer.byteLength(s)); parts.push(Buffer.from(s)) }
+  parts.push(Buffer.from('GGUF')); u32(3); u64(2); u64(3)
+  str('general.architecture'); u32(8); str('llama')
+  str('general.alignment'); u32(4); u32(32)
+  str('tokenizer.ggml.tokens'); u32(9); u32(8); u64(2); str('a'); str('bb')
+  str('w'); u32(2); u64(4); u64(2); u32(0); u64(0)
+  str('q'); u32(1); u64(32); u32(8); u64(32)
+  const len = parts.reduce((a, b) => a + b.length, 0)
+  parts.push(Buffer.alloc((32 - (len % 32)) % 32), Buffer.alloc(32, 1), Buffer.alloc(34, 2))
+  return Buffer.concat(parts)
+}
+
+function pickle(): Uint8Array {
+  // protocol 2: a dict {'w': collections.OrderedDict()} built with GLOBAL + REDUCE, then STOP
+  return Buffer.concat([
+    Buffer.from([0x80, 0x02, 0x7d, 0x71, 0x00]), // PROTO 2, EMPTY_DICT, BINPUT 0
+    Buffer.from('X\x01\x00\x00\x00w', 'latin1'), // BINUNICODE 'w'
+    Buffer.from('ccollections\nOrderedDict\n', 'latin1'), // GLOBAL
+    Buffer.from([0x29, 0x52]), // EMPTY_TUPLE, REDUCE
+    Buffer.from([0x73, 0x2e]), // SETITEM, STOP
+  ])
+}
+
+function manifestText(): string {
+  const body: ManifestBody = {
+    zoo: 1, name: 'fuzz/net', version: 1, seed: 1, params: { lr: 0.1 }, metrics: { acc: 0.5 },
+    files: [{ path: 'w/model.safetensors', size: 3, sha256: 'b'.repeat(64), root: cidOf(RAW, new Uint8Array([1, 2, 3])).toString(), format: 'safetensors' }],
+    parents: [{ name: 'fuzz/base', version: 1, seal: cidOf(DAG_CBOR, new Uint8Array([9])).toString(), relation: 'fine-tune' }],
+    env: { node: 'v20' }, promoter: 'A <a@example.invalid>', created: '2026-11-22T00:00:00.000Z',
+  } as ManifestBody
+  return serializeManifest({ ...body, seal: computeSeal(body) })
+}
+
+const tensorsFile = (): Uint8Array => encodeSafetensors([
+  { name: 'a', dtype: 'F32', shape: [2, 3], data: new Uint8Array(24) },
+  { name: 'b', dtype: 'I64', shape: [1], data: new Uint8Array(8) },
+], { format: 'pt' })
+
+const onnxFile = (): Uint8Array => encodeMlpOnnx([{ name: 'layers.0.weight', shape: [2, 2], data: new Float32Array([1, 0, 0, 1]) }, { name: 'layers.0.bias', shape: [2], data: new Float32Array(2) }], { activation: 'relu' })
+
+const npyFile = (): Uint8Array => encodeNpy(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3])
+
+const nodeBlock = (): Uint8Array => encodeNode({ size: 6, leaf: true, links: [[cidOf(RAW, new Uint8Array([1, 2, 3])), 3], [cidOf(RAW, new Uint8Array([4, 5, 6])), 3]] }).bytes
+
+// ---------- targets ----------
+
+export interface Target {
+  name: string
+  /** The valid inputs mutations start from. */
+  seeds: () => Uint8Array[]
+  /** Feed one input; throw to report a failed property (a ZooError counts as a clean refusal). */
+  run: (input: Uint8Array) => Promise<void>
+  /** Mutations per run are applied to bytes; text targets mutate the UTF-8 and decode it back. */
+  text?: boolean
+}
+
+const fail = (why: string): never => { throw new Error(`property failed: ${why}`) }
+const utf8 = (b: Uint8Array): string => Buffer.from(b).toString('utf8')
+
+/** An in-process HTTP server on 127.0.0.1 answering every request with the bytes it is told to. */
+export class ReplyServer {
+  body: Uint8Array = new Uint8Array(0)
+  contentLength: number | null = null
+  private server: Server | undefined
+  url = ''
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const headers: Record<string, string> = { 'content-type': req.url?.endsWith('/') ? 'text/html' : 'application/octet-stream' }
+      if (this.contentLength !== null) headers['content-length'] = String(this.contentLength)
+      res.writeHead(200, headers)
+      res.end(Buffer.from(this.body))
+    })
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r))
+    const a = this.server.address() as { port: number }
+    this.url = `http://127.0.0.1:${a.port}/zoo/`
+  }
+  async close(): Promise<void> { await new Promise<void>((r) => this.server?.close(() => r())); this.server?.closeAllConnections() }
+}
+
+let replies: ReplyServer | undefined
+async function replyServer(): Promise<ReplyServer> {
+  if (!replies) { replies = new ReplyServer(); await replies.start() }
+  return replies
+}
+export async function closeFuzzServers(): Promise<void> { await replies?.close(); replies = undefined }
+
+const OBJECT = new Uint8Array(Buffer.from('an object served by a remote'))
+const OBJECT_CID = cidOf(RAW, OBJECT)
+
+export const TARGETS: Target[] = [
+  {
+    name: 'safetensors',
+    seeds: () => [tensorsFile()],
+    run: async (b) => { const n = safetensorsHeaderLength(b.subarray(0, 8)); parseSafetensorsHeader(b.subarray(0, Math.min(b.length, 8 + n)), b.length) },
+  },
+  { name: 'onnx', seeds: () => [onnxFile()], run: async (b) => { await readOnnxLayout(readAt(b), b.length) } },
+  {
+    name: 'zip',
+    seeds: () => [zipOf([{ name: 'archive/data.pkl', data: pickle() }, { name: 'archive/data/0', data: new Uint8Array(64), deflate: true }]),
+      zipOf([{ name: 'x.npy', data: npyFile() }, { name: 'y.npy', data: npyFile(), deflate: true }])],
+    run: async (b) => { await readZipLayout(readAt(b), b.length) },
+  },
+  { name: 'gguf', seeds: () => [gguf()], run: async (b) => { await readGgufLayout(readAt(b), b.length) } },
+  {
+    name: 'npy',
+    seeds: () => [npyFile()],
+    run: async (b) => { const n = npyHeaderLength(b.subarray(0, Math.min(b.length, 12))); parseNpyHeader(b.subarray(0, Math.min(b.length, n)), b.length) },
+  },
+  { name: 'pickle', seeds: () => [pickle()], run: async (b) => { scanPickle(b) } },
+  {
+    name: 'describe', // the add pipeline's sniff + format readers (npz, .pt zips, ...), which must never throw on content
+    seeds: () => [tensorsFile(), onnxFile(), gguf(), npyFile(), pickle(), zipOf([{ name: 'x.npy', data: npyFile() }]),
+      zipOf([{ name: 'archive/data.pkl', data: pickle() }, { name: 'archive/data/0', data: new Uint8Array(64) }])],
+    run: async (b) => { await describeFile(readAt(b), b.length) },
+  },
+  {
+    name: 'manifest', text: true,
+    seeds: () => [Buffer.from(manifestText())],
+    run: async (b) => {
+      const m = parseManifest(utf8(b), 'fuzz')
+      for (const f of m.files) checkRelPath(f.path) // an accepted manifest has only safe paths
+    },
+  },
+  {
+    name: 'cbor',
+    seeds: () => [nodeBlock(), encodeCanonical({ a: 1, b: [true, null, 'x'], c: { d: new Uint8Array([1]) } })],
+    run: async (b) => {
+      const v = decodeStrict(b, 'fuzz')
+      const again = encodeCanonical(v)
+      if (Buffer.compare(Buffer.from(again), Buffer.from(b)) !== 0) fail('a non-canonical block was accepted')
+    },
+  },
+  { name: 'node', seeds: () => [nodeBlock()], run: async (b) => { decodeNode(b, cidOf(DAG_CBOR, b)) } },
+  {
+    name: 'path', text: true,
+    seeds: () => ['model.safetensors', 'a/b/c.bin', 'checkpoint_000001/w.pt', '.hidden/x'].map((s) => Buffer.from(s)),
+    run: async (b) => {
+      const p = utf8(b)
+      checkRelPath(p)
+      const base = resolve('/fuzz/out')
+      const target = resolve(base, p)
+      if (!target.startsWith(base + sep)) fail(`accepted path ${JSON.stringify(p)} escapes the folder`)
+      if (p.split('/').some((s) => s.toLowerCase().replace(/[. ]+$/, '') === '.git')) fail(`accepted path ${JSON.stringify(p)} names .git`)
+    },
+  },
+  {
+    name: 'cid', text: true,
+    seeds: () => [OBJECT_CID.toString(), cidOf(DAG_CBOR, new Uint8Array([1])).toString()].map((s) => Buffer.from(s)),
+    run: async (b) => {
+      const c = parseCid(utf8(b))
+      if (c.multihash.code !== 0x12 || c.multihash.digest.length !== 32 || (c.code !== RAW && c.code !== DAG_CBOR)) fail(`weak CID ${c} accepted`)
+    },
+  },
+  {
+    name: 'cid-bytes',
+    seeds: () => [OBJECT_CID.bytes, cidOf(DAG_CBOR, new Uint8Array([1])).bytes],
+    run: async (b) => {
+      let c: CID
+      try { c = CID.decode(b) } catch { return } // the multiformats decoder's own refusal: never trusted further
+      checkCidForm(c)
+      if (c.multihash.code !== 0x12 || (c.code !== RAW && c.code !== DAG_CBOR)) fail(`weak CID ${c} accepted`)
+    },
+  },
+  {
+    name: 'remote-object', // an http remote answering GET of an object with mutated bytes
+    seeds: () => [OBJECT],
+    run: async (b) => {
+      const server = await replyServer()
+      server.body = b
+      server.contentLength = null
+      const store = new HttpStore(server.url, { deadlineMs: TIME_LIMIT_MS, idleTimeoutMs: TIME_LIMIT_MS })
+      try {
+        const got = await store.get(OBJECT_CID)
+        if (Buffer.compare(Buffer.from(got), Buffer.from(OBJECT)) !== 0) fail('wrong bytes returned for a CID')
+      } finally { await store.close() }
+    },
+  },
+  {
+    name: 'remote-listing', // an http remote's folder listing (autoindex HTML), mutated
+    seeds: () => [Buffer.from(`<html><body><a href="../">../</a><a href="${OBJECT_CID}">${OBJECT_CID}</a><a href='x/'>x/</a></body></html>`)],
+    run: async (b) => {
+      const server = await replyServer()
+      server.body = b
+      server.contentLength = null
+      const store = new HttpStore(server.url, { deadlineMs: TIME_LIMIT_MS, idleTimeoutMs: TIME_LIMIT_MS })
+      try {
+        for await (const c of store.list()) checkCidForm(c)
+      } finally { await store.close() }
+    },
+  },
+]
+
+// ---------- mutation ----------
+
+const INTERESTING8 = [0, 1, 0x7f, 0x80, 0xff, 0x20, 0x22, 0x2f, 0x5c, 0x2e, 0x7b, 0x7d, 0x5b, 0x5d, 0x3a, 0x30]
+const INTERESTING64 = [0n, 1n, 0x7fn, 0xffn, 0x7fffn, 0xffffn, 0x7fffffffn, 0xffffffffn, 0x100000000n, 2n ** 53n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n]
+
+export function mutate(rng: Rng, input: Uint8Array, pool: Uint8Array[]): Uint8Array {
+  let b = Buffer.from(input)
+  const rounds = 1 + rng.below(4)
+  for (let r = 0; r < rounds; r++) {
+    const at = rng.below(Math.max(1, b.length))
+    switch (rng.below(9)) {
+      case 0: if (b.length) b[at]! ^= 1 << rng.below(8); break
+      case 1: if (b.length) b[at] = rng.pick(INTERESTING8); break
+      case 2: b = b.subarray(0, rng.below(b.length + 1)); break // truncate
+      case 3: { // a length field set to a boundary value (or the input's own size, +-1)
+        const width = rng.pick([1, 2, 4, 8])
+        if (b.length < width) break
+        const pos = rng.below(b.length - width + 1)
+        const v = rng.below(4) === 0 ? BigInt(Math.max(0, b.length + rng.below(3) - 1)) : rng.pick(INTERESTING64)
+        for (let i = 0; i < width; i++) b[pos + i] = Number((v >> BigInt(8 * i)) & 0xffn)
+        break
+      }
+      case 4: { const n = rng.below(64); b = Buffer.concat([b, Buffer.from(Array.from({ length: n }, () => rng.below(256)))]); break } // extend
+      case 5: { const n = 1 + rng.below(16); b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + n))]); break } // delete
+      case 6: { const n = 1 + rng.below(32); const from = rng.below(Math.max(1, b.length)); b = Buffer.concat([b.subarray(0, at), b.subarray(from, from + n), b.subarray(at)]); break } // duplicate
+      case 7: { const other = rng.pick(pool); const from = rng.below(Math.max(1, other.length)); b = Buffer.concat([b.subarray(0, at), Buffer.from(other.subarray(from, from + 1 + rng.below(64)))]); break } // splice
+      case 8: if (b.length) { const n = Math.min(b.length - at, 1 + rng.below(8)); for (let i = 0; i < n; i++) b[at + i] = rng.below(256) } break
+    }
+  }
+  return b
+}
+
+// ---------- running ----------
+
+export interface Defect { target: string; input: Uint8Array; error: string }
+
+/** Feed one input; returns the defect it shows, if any. */
+export async function feed(t: Target, input: Uint8Array): Promise<Defect | undefined> {
+  const heap = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
+  const start = performance.now()
+  let error: string | undefined
+  try {
+    await t.run(input)
+  } catch (err) {
+    if (!(err instanceof ZooError)) error = `${(err as Error)?.name ?? 'throw'}: ${(err as Error)?.message ?? String(err)}`.slice(0, 300)
+  }
+  const ms = performance.now() - start
+  if (!error && ms > TIME_LIMIT_MS) error = `took ${Math.round(ms)} ms (limit ${TIME_LIMIT_MS})`
+  const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heap
+  if (!error && grown > HEAP_LIMIT) error = `memory grew by ${Math.round(grown / 2 ** 20)} MiB`
+  return error ? { target: t.name, input, error } : undefined
+}
+
+/** `iterations` mutated inputs for a target, from `seed`; returns the defects found (first few per error kind). */
+export async function fuzzTarget(t: Target, iterations: number, seed: number): Promise<{ runs: number; defects: Defect[] }> {
+  const rng = new Rng(seed ^ parseInt(createHash('sha256').update(t.name).digest('hex').slice(0, 8), 16))
+  const seeds = t.seeds()
+  const pool = [...seeds]
+  const defects: Defect[] = []
+  const kinds = new Set<string>()
+  for (let i = 0; i < iterations; i++) {
+    const input = mutate(rng, rng.pick(pool), pool)
+    const d = await feed(t, input)
+    if (d) {
+      const kind = d.error.replace(/\d+/g, 'N').slice(0, 80)
+      if (!kinds.has(kind)) { kinds.add(kind); defects.push(d) }
+    } else if (pool.length < 64 && rng.below(8) === 0) {
+      pool.push(input) // keep some accepted or cleanly refused inputs to mutate further
+    }
+  }
+  return { runs: iterations, defects }
+}
+
+/** The corpus file name of an input: its sha256, shortened. */
+export function corpusName(input: Uint8Array): string {
+  return createHash('sha256').update(input).digest('hex').slice(0, 16) + '.bin'
+}
