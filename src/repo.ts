@@ -3,6 +3,7 @@
  * (`.zoo/config.json`), and reading its manifests.
  */
 import { injectFaults, type StoreFault } from './cas/faulty.js'
+import { registerStoreUser } from './cas/users.js'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
 import { findRepo, runGit, git, type GitResult } from './git/git.js'
@@ -47,6 +48,13 @@ export class Repo {
 
   private storeFaults: StoreFault[] = []
 
+  /** Another repository (one sharing this store), opened with this one's environment and process. */
+  sibling(workTree: string): Promise<Repo> {
+    const env = { ...this.env }
+    delete env.GIT_DIR; delete env.GIT_WORK_TREE; delete env.GIT_INDEX_FILE
+    return Repo.open(workTree, { env, host: this.host, storeFaults: this.storeFaults })
+  }
+
   /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
   git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
   /** Run git in the work tree with this repository's environment; returns the exit code (`signal`: see runGit). */
@@ -65,7 +73,12 @@ export class Repo {
   }
 
   /** The local store, opened as this process (its handle registers as a writer when it writes: src/cas/local.ts). */
-  async openStore(): Promise<LocalStore> { return injectFaults(await LocalStore.open(await this.storeRoot(), { host: this.host }), this.storeFaults) }
+  async openStore(): Promise<LocalStore> {
+    const root = await this.storeRoot()
+    const store = await LocalStore.open(root, { host: this.host })
+    await registerStoreUser(root, this.root) // gc in another repository sharing the store keeps this one's objects
+    return injectFaults(store, this.storeFaults)
+  }
 
   /**
    * The committed `.zoo/config.json` as it is in the work tree, unknown keys kept; {} when there is

@@ -1,0 +1,86 @@
+/**
+ * Concurrent writers on one store (../shared/RELIABILITY.md, "concurrent writers", "gc racing add"):
+ * N processes adding overlapping checkpoints (safetensors files sharing most tensors, so most chunks
+ * are written by several processes at once) into one shared store (GIT_ZOO_STORE), from separate
+ * repositories or from one repository (git's index.lock: every add must commit or refuse clearly),
+ * while gc runs in a loop in another repository sharing the store. Afterwards every repository's
+ * `verify` passes and every committed model gives its exact bytes: the figures are verify failures
+ * and objects lost from committed manifests.
+ */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { encodeSafetensors } from '../src/formats/safetensors.js'
+import { auditStore, must, newZoo, seededBytes, zooTimed, type Timed } from './reliability-kit.js'
+
+/** Checkpoint i: four tensors shared by all (4 x 512 KiB) and one of its own. */
+export function overlapping(i: number): Uint8Array {
+  const t = (name: string, seed: string, n: number) => ({ name, dtype: 'F32', shape: [n / 4], data: seededBytes(n, seed) })
+  return encodeSafetensors([t('a', 'shared-a', 512 << 10), t('b', 'shared-b', 512 << 10), t('c', 'shared-c', 512 << 10), t('d', 'shared-d', 512 << 10), t('own', `own-${i}`, 256 << 10)])
+}
+
+export interface ConcurrencyResult {
+  adds: number
+  committed: number
+  /** adds that failed with a clear message (index.lock held by another add, store locked by gc) */
+  refused: number
+  /** adds that failed any other way (a crash, an unclear message) */
+  unclear: string[]
+  gcRuns: number
+  gcRemovedObjects: number
+  verifyFailures: string[]
+  /** committed models whose bytes cannot be read back exactly */
+  lost: string[]
+  badObjects: number
+}
+
+const CLEAR = /index\.lock|is locked by|in use by|git zoo: /
+
+/**
+ * `n` adds at once into the store `store` (separate repositories, or all in `repos[0]` when `oneRepo`),
+ * gc --grace 0 looping in the repository `gcRepo` until they are done.
+ */
+export async function concurrentAdds(work: string, n: number, oneRepo: boolean, tag: string): Promise<ConcurrencyResult> {
+  const store = join(work, `store-${tag}`)
+  const env = { GIT_ZOO_STORE: store }
+  const repos = oneRepo ? [await newZoo(join(work, `${tag}-one`), env)] : await Promise.all(Array.from({ length: n }, (_, i) => newZoo(join(work, `${tag}-r${i}`), env)))
+  const gcRepo = await newZoo(join(work, `${tag}-gc`), env)
+  for (const r of repos) await writeFile(join(r, '.git', 'info', 'exclude'), '*.safetensors\n')
+  await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(repos[oneRepo ? 0 : i]!, `ck${i}.safetensors`), overlapping(i))))
+  let done = false
+  let gcRuns = 0, gcRemovedObjects = 0
+  const gcLoop = (async () => {
+    while (!done) {
+      const g = await zooTimed(gcRepo, ['gc', '--grace', '0', '--json'], env)
+      gcRuns++
+      if (g.code === 0) gcRemovedObjects += (JSON.parse(g.stdout) as { removed_objects: number }).removed_objects
+    }
+  })()
+  const runs: Timed[] = await Promise.all(Array.from({ length: n }, (_, i) => {
+    const cwd = repos[oneRepo ? 0 : i]!
+    return zooTimed(cwd, ['add', `ck${i}.safetensors`, '--name', `conc/m${i}`], env)
+  }))
+  done = true
+  await gcLoop
+  const out: ConcurrencyResult = { adds: n, committed: 0, refused: 0, unclear: [], gcRuns, gcRemovedObjects, verifyFailures: [], lost: [], badObjects: 0 }
+  runs.forEach((r, i) => {
+    if (r.code === 0) out.committed++
+    else if (r.code !== null && r.code > 0 && r.signal === null && CLEAR.test(r.stderr)) out.refused++
+    else out.unclear.push(`add ${i}: exit ${r.code} ${r.signal ?? ''} ${r.stderr}`)
+  })
+  // one more gc once everyone is done, then every model must still be whole
+  await zooTimed(gcRepo, ['gc', '--grace', '0'], env)
+  for (const r of repos) {
+    const v = await zooTimed(r, ['verify'], env)
+    if (v.code !== 0) out.verifyFailures.push(`${r}: ${v.stderr}`)
+  }
+  for (let i = 0; i < n; i++) {
+    const cwd = repos[oneRepo ? 0 : i]!
+    if (runs[i]!.code !== 0) continue
+    const g = await zooTimed(cwd, ['get', `conc/m${i}`, '--out', join(work, `${tag}-out-${i}`)], env)
+    if (g.code !== 0) out.lost.push(`conc/m${i}: ${g.stderr}`)
+  }
+  out.badObjects = (await auditStore(store)).bad.length
+  return out
+}
+
+export { must }
