@@ -21,10 +21,10 @@ import { parseSafetensorsHeader, safetensorsHeaderLength, encodeSafetensors } fr
 import { readZipLayout } from '../src/formats/zip.js'
 import { readGgufLayout } from '../src/formats/gguf.js'
 import { npyHeaderLength, parseNpyHeader } from '../src/formats/npy.js'
-import { scanPickle } from '../src/formats/pickle-scan.js'
+import { scanPickle, PICKLE_ALLOWED_CALLABLES, PICKLE_ALLOWED_REFERENCES } from '../src/formats/pickle-scan.js'
 import { readOnnxLayout } from '../src/onnx/inspect.js'
 import { encodeMlpOnnx } from '../src/onnx/encode.js'
-import { computeSeal, parseManifest, serializeManifest, type ManifestBody } from '../src/manifest/manifest.js'
+import { checkSeal, computeSeal, parseManifest, serializeManifest, type ManifestBody } from '../src/manifest/manifest.js'
 import { decodeStrict, encodeCanonical } from '../src/manifest/cbor.js'
 import { decodeNode, encodeNode } from '../src/manifest/node.js'
 import { checkRelPath } from '../src/manifest/names.js'
@@ -133,8 +133,11 @@ export interface Target {
   name: string
   /** The valid inputs mutations start from. */
   seeds: () => Uint8Array[]
-  /** Feed one input; throw to report a failed property (a ZooError counts as a clean refusal). */
-  run: (input: Uint8Array) => Promise<void>
+  /**
+   * Feed one input; throw to report a failed property (a ZooError counts as a clean refusal). May
+   * return false for an input refused without an exception (the pickle scan reports ok: false).
+   */
+  run: (input: Uint8Array) => Promise<boolean | void>
   /** Mutations per run are applied to bytes; text targets mutate the UTF-8 and decode it back. */
   text?: boolean
 }
@@ -191,7 +194,14 @@ export const TARGETS: Target[] = [
     seeds: () => [npyFile()],
     run: async (b) => { const n = npyHeaderLength(b.subarray(0, Math.min(b.length, 12))); parseNpyHeader(b.subarray(0, Math.min(b.length, n)), b.length) },
   },
-  { name: 'pickle', seeds: () => [pickle()], run: async (b) => { scanPickle(b) } },
+  {
+    name: 'pickle', seeds: () => [pickle()],
+    run: async (b) => {
+      const r = scanPickle(b)
+      if (r.ok && r.globals.some((g) => !PICKLE_ALLOWED_CALLABLES.has(g) && !PICKLE_ALLOWED_REFERENCES.has(g))) fail(`a stream with global ${r.globals.join(', ')} passed the scan`)
+      return r.ok
+    },
+  },
   {
     name: 'describe', // the add pipeline's sniff + format readers (npz, .pt zips, ...), which must never throw on content
     seeds: () => [tensorsFile(), onnxFile(), gguf(), npyFile(), pickle(), zipOf([{ name: 'x.npy', data: npyFile() }]),
@@ -204,6 +214,7 @@ export const TARGETS: Target[] = [
     run: async (b) => {
       const m = parseManifest(utf8(b), 'fuzz')
       for (const f of m.files) checkRelPath(f.path) // an accepted manifest has only safe paths
+      return checkSeal(m).ok // a manifest whose seal does not hold is refused by every reader (E_SEAL_MISMATCH)
     },
   },
   {
@@ -351,4 +362,101 @@ export async function fuzzTarget(t: Target, iterations: number, seed: number): P
 /** The corpus file name of an input: its sha256, shortened. */
 export function corpusName(input: Uint8Array): string {
   return createHash('sha256').update(input).digest('hex').slice(0, 16) + '.bin'
+}
+
+// ---------- known-bad inputs (test/corpus/<target>/bad-*.bin: each must be refused with a ZooError) ----------
+
+function safetensorsWith(header: string, n?: bigint, data = 0): Uint8Array {
+  const h = Buffer.from(header)
+  const len = Buffer.alloc(8)
+  len.writeBigUInt64LE(n ?? BigInt(h.length))
+  return Buffer.concat([len, h, Buffer.alloc(data)])
+}
+
+function cborHead(major: number, n: number): number[] { return n < 24 ? [(major << 5) | n] : [(major << 5) | 26, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255] }
+
+/** Hostile inputs from ../shared/RELIABILITY.md's rows, named for what they try. */
+export function knownBad(): Record<string, Array<[string, Uint8Array]>> {
+  const manifest = JSON.parse(manifestText()) as { files: Array<{ path: string }> }
+  const withPath = (p: string): Uint8Array => { const m = structuredClone(manifest); m.files[0]!.path = p; return Buffer.from(JSON.stringify(m)) }
+  const deep = Buffer.from([...Array(100_000).fill(0x81), 0x00]) // [[[[...0]]]]: nesting far past any stack
+  const sha1 = Buffer.from([0x01, 0x55, 0x11, 0x14, ...Array(20).fill(7)])
+  const identity = Buffer.from([0x01, 0x55, 0x00, 0x03, 1, 2, 3])
+  return {
+    safetensors: [
+      ['bad-header-length-2p63', safetensorsWith('{}', 2n ** 63n)],
+      ['bad-header-longer-than-file', safetensorsWith('{"a":1}', 1_000_000n)],
+      ['bad-overlapping-offsets', safetensorsWith('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', undefined, 12)],
+      ['bad-shape-overflow', safetensorsWith('{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,8]}}', undefined, 8)],
+      ['bad-offsets-past-end', safetensorsWith('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', undefined, 4)],
+      ['bad-not-json', safetensorsWith('{"a":')],
+    ],
+    zip: [
+      ['bad-entry-count-huge', (() => { const z = Buffer.from(zipOf([{ name: 'a', data: new Uint8Array(4) }])); z.writeUInt16LE(0xffff, z.length - 12); z.writeUInt16LE(0xffff, z.length - 14); return z })()],
+      ['bad-name-dotdot', zipOf([{ name: '../../evil', data: new Uint8Array(4) }])],
+      ['bad-name-absolute', zipOf([{ name: '/etc/passwd', data: new Uint8Array(4) }])],
+      ['bad-cd-offset-past-end', (() => { const z = Buffer.from(zipOf([{ name: 'a', data: new Uint8Array(4) }])); z.writeUInt32LE(0x7fffffff, z.length - 6); return z })()],
+    ],
+    gguf: [
+      ['bad-tensor-count-2p63', (() => { const g = Buffer.from(gguf()); g.writeBigUInt64LE(2n ** 63n, 8); return g })()],
+      ['bad-kv-count-huge', (() => { const g = Buffer.from(gguf()); g.writeBigUInt64LE(2n ** 40n, 16); return g })()],
+      ['bad-string-length-huge', (() => { const g = Buffer.from(gguf()); g.writeBigUInt64LE(2n ** 62n, 24); return g })()],
+      ['bad-truncated', gguf().subarray(0, 40)],
+    ],
+    npy: [
+      ['bad-header-length-huge', Buffer.concat([Buffer.from('\x93NUMPY\x02\x00', 'latin1'), Buffer.from([0xff, 0xff, 0xff, 0x7f])])],
+      ['bad-shape-overflow', Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from([0x46, 0x00]), Buffer.from("{'descr': '<f4', 'fortran_order': False, 'shape': (9007199254740993, 4), }".padEnd(69, ' ') + '\n')])],
+      ['bad-not-a-dict', Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from([0x10, 0x00]), Buffer.from('__import__("os")'.padEnd(15, ' ') + '\n')])],
+    ],
+    pickle: [
+      ['bad-reduce-os-system', Buffer.from("\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R.", 'latin1')],
+      ['bad-reduce-builtins-eval', Buffer.from("\x80\x02cbuiltins\neval\nX\x04\x00\x00\x001+1;\x85R.", 'latin1')],
+      ['bad-stack-underflow', Buffer.from([0x80, 0x02, 0x52, 0x2e])],
+      ['bad-no-stop', Buffer.from([0x80, 0x02, 0x7d])],
+    ],
+    manifest: [
+      ['bad-path-dotdot', withPath('../../x')],
+      ['bad-path-absolute', withPath('/etc/cron.d/x')],
+      ['bad-path-git-hooks', withPath('.git/hooks/post-checkout')],
+      ['bad-path-GIT-upper', withPath('.GIT/config')],
+      ['bad-path-git-dot', withPath('sub/.git./x')],
+      ['bad-path-nul', withPath('a\u0000b')],
+      ['bad-path-backslash', withPath('..\\..\\x')],
+      ['bad-seal-changed', Buffer.from(manifestText().replace('"seed": 1', '"seed": 2'))],
+      ['bad-not-json', Buffer.from('{"zoo": 1, ')],
+    ],
+    cbor: [
+      ['bad-keys-out-of-order', Buffer.from([0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02])],
+      ['bad-float16', Buffer.from([0xf9, 0x3c, 0x00])],
+      ['bad-undefined', Buffer.from([0xf7])],
+      ['bad-length-not-minimal', Buffer.from([0x18, 0x01])],
+      ['bad-huge-array-length', Buffer.from([0x9b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
+      ['bad-huge-bytes-length', Buffer.from([...cborHead(2, 0x7fffffff)])],
+      ['bad-deep-nesting', deep],
+      ['bad-indefinite-length', Buffer.from([0x9f, 0x01, 0xff])],
+    ],
+    node: [
+      ['bad-size-not-sum', encodeCanonical({ size: 7, leaf: true, links: [[cidOf(RAW, new Uint8Array([1])), 3]] })],
+      ['bad-extra-key', encodeCanonical({ size: 0, leaf: true, links: [], x: 1 })],
+      ['bad-wrong-codec-link', encodeCanonical({ size: 3, leaf: true, links: [[cidOf(DAG_CBOR, new Uint8Array([1])), 3]] })],
+      ['bad-too-many-links', encodeCanonical({ size: 2000, leaf: true, links: Array.from({ length: 2000 }, () => [cidOf(RAW, new Uint8Array([1])), 1]) })],
+    ],
+    path: ['../x', '/abs', 'a/../../b', '.git/config', '.GIT/x', 'a/.git/x', '.git./x', '.git /x', 'a\u0000b', 'a\\b', 'C:/x', 'con.txt', 'a//b', './a', ''].map((p, i) => [`bad-${i}`, Buffer.from(p)] as [string, Uint8Array]),
+    cid: [
+      ['bad-sha1', Buffer.from(CID.decode(sha1).toString())],
+      ['bad-identity', Buffer.from(CID.decode(identity).toString())],
+      ['bad-cidv0', Buffer.from('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG')],
+      ['bad-dag-pb-codec', Buffer.from(CID.createV1(0x70, cidOf(RAW, new Uint8Array([1])).multihash).toString())],
+    ],
+    'cid-bytes': [
+      ['bad-sha1', sha1],
+      ['bad-identity', identity],
+      ['bad-dag-json-codec', Buffer.from(CID.createV1(0x0129, cidOf(RAW, new Uint8Array([1])).multihash).bytes)],
+    ],
+    'remote-object': [
+      ['bad-one-byte-flipped', (() => { const b = Buffer.from(OBJECT); b[3]! ^= 1; return b })()],
+      ['bad-one-byte-extra', Buffer.concat([OBJECT, Buffer.from([0])])],
+      ['bad-empty', new Uint8Array(0)],
+    ],
+  }
 }

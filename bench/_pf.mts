@@ -1,2 +1,0 @@
-import { buildFaultFixture } from '../test/reliability-faults.js'
-const fx = await buildFaultFixture('/tmp/reltest/pf/fx'); console.log(fx.reads)
