@@ -14,7 +14,7 @@
  *   FUZZ_RUNS=100000 npm run reliability   # a longer fuzz run
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../test/cli.js'
@@ -22,7 +22,7 @@ import { ZooError } from '../src/errors.js'
 import { buildFixture, CASES, runCase } from '../test/reliability-crash.js'
 import { buildFaultFixture, damagedRead, failedWrite, pushDamaged, slowReads, type FaultOutcome } from '../test/reliability-faults.js'
 import { concurrentAdds } from '../test/reliability-concurrency.js'
-import { TARGETS, fuzzTarget, feed, knownBad, corpusName, closeFuzzServers, mutate, Rng } from '../test/fuzz.js'
+import { TARGETS, fuzzTarget, knownBad, corpusName, closeFuzzServers, writeCorpusOf } from '../test/fuzz.js'
 
 const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 20_000)
 const writeCorpus = process.argv.includes('--write-corpus')
@@ -111,21 +111,7 @@ try {
       try { if (await t.run(input) === false) refused++ } catch (err) { if (err instanceof ZooError) refused++ }
     }
     fuzz.push({ name: t.name, runs: r.runs, defects: r.defects.length, badRefused: refused, bad: (bad[t.name] ?? []).length })
-    if (writeCorpus) {
-      const dir = join(ROOT, 'test', 'corpus', t.name)
-      await mkdir(dir, { recursive: true })
-      for (const [name, input] of bad[t.name] ?? []) await writeFile(join(dir, `${name}.bin`), input)
-      for (const d of r.defects) await writeFile(join(dir, `found-${corpusName(d.input)}`), d.input)
-      // a few refused mutants per parser, so the replay covers more than the hand-made inputs
-      const rng = new Rng(7), seeds = t.seeds()
-      let kept = 0
-      for (let i = 0; i < 2000 && kept < 12; i++) {
-        const input = mutate(rng, rng.pick(seeds), seeds)
-        if (await feed(t, input)) continue
-        try { if (await t.run(input) !== false) continue } catch { /* refused */ }
-        await writeFile(join(dir, `mutant-${corpusName(input)}`), input); kept++
-      }
-    }
+    if (writeCorpus) await writeCorpusOf(t, join(ROOT, 'test', 'corpus', t.name), r.defects)
   }
   await closeFuzzServers()
   const fz = (names: string[]): typeof fuzz => fuzz.filter((f) => names.includes(f.name))

@@ -11,7 +11,8 @@
  */
 import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import { resolve, sep } from 'node:path'
+import { join, resolve, sep } from 'node:path'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { deflateRawSync } from 'node:zlib'
 import { ZooError } from '../src/errors.js'
 import { CID } from 'multiformats/cid'
@@ -459,4 +460,26 @@ export function knownBad(): Record<string, Array<[string, Uint8Array]>> {
       ['bad-empty', new Uint8Array(0)],
     ],
   }
+}
+
+/**
+ * Write a target's corpus folder: its known-bad inputs (`bad-*.bin`), the inputs of defects found
+ * (`found-*.bin`), and a dozen mutants it refuses (`mutant-*.bin`, drawn from a fixed seed).
+ */
+export async function writeCorpusOf(t: Target, dir: string, defects: Defect[] = []): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  for (const [name, input] of knownBad()[t.name] ?? []) await writeFile(join(dir, `${name}.bin`), input)
+  for (const d of defects) await writeFile(join(dir, `found-${corpusName(d.input)}`), d.input)
+  const rng = new Rng(7), seeds = t.seeds()
+  let kept = 0
+  const accepted: Uint8Array[] = []
+  for (let i = 0; i < 4000 && kept < 12; i++) {
+    const input = mutate(rng, rng.pick(seeds), seeds)
+    if (await feed(t, input)) continue
+    try { if (await t.run(input) !== false) { if (accepted.length < 12) accepted.push(input); continue } } catch { /* refused: keep it */ }
+    await writeFile(join(dir, `mutant-${corpusName(input)}`), input)
+    kept++
+  }
+  // a reader that never refuses (describeFile falls back to opaque bytes; a listing skips bad names)
+  if (kept === 0) for (const input of accepted) await writeFile(join(dir, `mutant-${corpusName(input)}`), input)
 }
