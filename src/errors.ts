@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   E_PULL_IN_PROGRESS: 1,
   E_PULL_STOPPED: 1,
   E_PULL_CONFLICT: 1,
+  E_COMMITTED_MEANWHILE: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,
@@ -96,6 +97,7 @@ export const ERROR_CODES = {
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
   E_DISK_FULL: 3,
+  E_COMMIT_LOCKED: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
   E_MANIFEST: 3,

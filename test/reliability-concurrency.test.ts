@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git } from './cli.js'
-import { concurrentAdds, type ConcurrencyResult } from './reliability-concurrency.js'
+import { concurrentAdds, sameNameAdds, type ConcurrencyResult } from './reliability-concurrency.js'
 
 let work: string
 before(async () => { work = await mkdtemp(join(tmpdir(), 'zoo-conc-')) })
@@ -30,10 +30,18 @@ describe('concurrent writers on one store, gc racing them', { concurrency: 1 }, 
     check(r)
     assert.equal(r.committed, 8)
   })
-  it('4 adds at once in one repository: each commits or refuses clearly, nothing staged, nothing lost', async () => {
+  it('4 adds of different models at once in one repository: they take turns to commit, nothing staged, nothing lost', async () => {
     const r = await concurrentAdds(work, 4, true, 'one')
     check(r)
-    assert.ok(r.committed >= 1)
+    assert.equal(r.committed, 4)
     assert.equal(await git(join(work, 'one-one'), 'diff', '--cached', '--name-only'), '', 'nothing left staged')
+  })
+  it('3 adds of the same model at once: one makes v1, the others refuse clearly and make v2, v3 when run again', async () => {
+    const r = await sameNameAdds(work, 3)
+    assert.deepEqual([...r.first].sort(), [0, 1, 1], `exit codes ${r.first}`)
+    assert.equal(r.refusedClearly, 2)
+    assert.equal(r.staged, '')
+    assert.deepEqual(r.versions, ['v1', 'v2', 'v3'])
+    assert.equal(r.verify, 0)
   })
 })

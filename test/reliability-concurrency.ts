@@ -84,3 +84,21 @@ export async function concurrentAdds(work: string, n: number, oneRepo: boolean, 
 }
 
 export { must }
+
+/**
+ * `n` adds of one model name at once in one repository: one commits v1, each other one refuses with
+ * E_COMMITTED_MEANWHILE (exit 1, nothing staged, v1 untouched); run again they make v2..vn.
+ */
+export async function sameNameAdds(work: string, n: number): Promise<{ first: number[]; refusedClearly: number; versions: string[]; verify: number; staged: string }> {
+  const repo = await newZoo(join(work, 'same'))
+  await writeFile(join(repo, '.git', 'info', 'exclude'), '*.safetensors\n')
+  await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(repo, `ck${i}.safetensors`), overlapping(100 + i))))
+  const runs = await Promise.all(Array.from({ length: n }, (_, i) => zooTimed(repo, ['add', `ck${i}.safetensors`, '--name', 'conc/same'])))
+  const refusedClearly = runs.filter((r) => r.code === 1 && /was committed by another git zoo command while this one ran/.test(r.stderr)).length
+  const { git } = await import('./cli.js')
+  const staged = await git(repo, 'diff', '--cached', '--name-only')
+  for (let i = 0; i < n; i++) if (runs[i]!.code !== 0) await must(zooTimed(repo, ['add', `ck${i}.safetensors`, '--name', 'conc/same']), `add ${i} again`)
+  const ls = await git(repo, 'ls-tree', '-d', '--name-only', 'HEAD', 'models/conc/same/')
+  const v = await zooTimed(repo, ['verify'])
+  return { first: runs.map((r) => r.code), refusedClearly, versions: ls.split('\n').filter(Boolean).map((l) => l.split('/').pop()!), verify: v.code, staged }
+}
