@@ -7,7 +7,7 @@
  * `verify` passes and every committed model gives its exact bytes: the figures are verify failures
  * and objects lost from committed manifests.
  */
-import { writeFile } from 'node:fs/promises'
+import { cp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { auditStore, must, newZoo, seededBytes, zooTimed, type Timed } from './reliability-kit.js'
@@ -42,8 +42,12 @@ const CLEAR = /index\.lock|is locked by|in use by|git zoo: /
 export async function concurrentAdds(work: string, n: number, oneRepo: boolean, tag: string): Promise<ConcurrencyResult> {
   const store = join(work, `store-${tag}`)
   const env = { GIT_ZOO_STORE: store }
-  const repos = oneRepo ? [await newZoo(join(work, `${tag}-one`), env)] : await Promise.all(Array.from({ length: n }, (_, i) => newZoo(join(work, `${tag}-r${i}`), env)))
-  const gcRepo = await newZoo(join(work, `${tag}-gc`), env)
+  // one zoo made with git and git-zoo; the others are copies of it (their own .git each)
+  const first = await newZoo(join(work, oneRepo ? `${tag}-one` : `${tag}-r0`), env)
+  const repos = [first]
+  for (let i = 1; i < (oneRepo ? 1 : n); i++) { await cp(first, join(work, `${tag}-r${i}`), { recursive: true }); repos.push(join(work, `${tag}-r${i}`)) }
+  const gcRepo = join(work, `${tag}-gc`)
+  await cp(first, gcRepo, { recursive: true })
   for (const r of repos) await writeFile(join(r, '.git', 'info', 'exclude'), '*.safetensors\n')
   await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(repos[oneRepo ? 0 : i]!, `ck${i}.safetensors`), overlapping(i))))
   let done = false
