@@ -141,6 +141,11 @@ export interface Target {
   run: (input: Uint8Array) => Promise<boolean | void>
   /** Mutations per run are applied to bytes; text targets mutate the UTF-8 and decode it back. */
   text?: boolean
+  /**
+   * Where the input holds JSON (the whole input, or a safetensors header after its 8-byte length):
+   * half of the mutations then replace a value inside the parsed JSON (structure-aware).
+   */
+  json?: 'whole' | 'safetensors'
 }
 
 const fail = (why: string): never => { throw new Error(`property failed: ${why}`) }
@@ -178,7 +183,7 @@ const OBJECT_CID = cidOf(RAW, OBJECT)
 
 export const TARGETS: Target[] = [
   {
-    name: 'safetensors',
+    name: 'safetensors', json: 'safetensors',
     seeds: () => [tensorsFile()],
     run: async (b) => { const n = safetensorsHeaderLength(b.subarray(0, 8)); parseSafetensorsHeader(b.subarray(0, Math.min(b.length, 8 + n)), b.length) },
   },
@@ -210,7 +215,7 @@ export const TARGETS: Target[] = [
     run: async (b) => { await describeFile(readAt(b), b.length) },
   },
   {
-    name: 'manifest', text: true,
+    name: 'manifest', text: true, json: 'whole',
     seeds: () => [Buffer.from(manifestText())],
     run: async (b) => {
       const m = parseManifest(utf8(b), 'fuzz')
@@ -319,6 +324,42 @@ export function mutate(rng: Rng, input: Uint8Array, pool: Uint8Array[]): Uint8Ar
   return b
 }
 
+const JSON_VALUES: unknown[] = [0, -1, 1, 2 ** 31, 2 ** 32, 2 ** 53 + 2, 2 ** 64, 1e308, -1e308, 0.5, NaN, '', 'x'.repeat(5000), '../../x', '/abs',
+  '.git/hooks/x', 'a\u0000b', 'F32', 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', true, null, [], {}, [0, 0], [0, 2 ** 62], [2 ** 53, 1],
+  Array.from({ length: 64 }, (_, i) => i), { dtype: 'F32', shape: [1], data_offsets: [0, 4] }]
+
+/** Replace one value (or key) somewhere inside parsed JSON with an interesting one. */
+function mutateJsonValue(rng: Rng, v: unknown): unknown {
+  if (Array.isArray(v) && v.length && rng.below(3)) { const c = [...v]; const i = rng.below(c.length); c[i] = mutateJsonValue(rng, c[i]); return c }
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const keys = Object.keys(v)
+    if (keys.length && rng.below(4)) {
+      const c: Record<string, unknown> = { ...(v as Record<string, unknown>) }
+      const k = rng.pick(keys)
+      switch (rng.below(4)) {
+        case 0: delete c[k]; break
+        case 1: c[String(rng.pick(JSON_VALUES))] = c[k]; break // a new or odd key
+        default: c[k] = mutateJsonValue(rng, c[k])
+      }
+      return c
+    }
+  }
+  return structuredClone(rng.pick(JSON_VALUES))
+}
+
+/** A structure-aware mutation of a target's JSON, or undefined when the input does not parse. */
+function mutateJson(rng: Rng, t: Target, input: Uint8Array): Uint8Array | undefined {
+  const at = t.json === 'safetensors' ? 8 : 0
+  let v: unknown
+  try { v = JSON.parse(Buffer.from(input.subarray(at, t.json === 'safetensors' ? 8 + Number(Buffer.from(input).readBigUInt64LE(0)) : undefined)).toString('utf8')) } catch { return undefined }
+  const text = Buffer.from(JSON.stringify(mutateJsonValue(rng, v)) ?? 'null')
+  if (t.json === 'whole') return text
+  const head = Buffer.alloc(8)
+  head.writeBigUInt64LE(BigInt(text.length))
+  const rest = input.subarray(8 + Number(Buffer.from(input).readBigUInt64LE(0)))
+  return Buffer.concat([head, text, rest])
+}
+
 // ---------- running ----------
 
 export interface Defect { target: string; input: Uint8Array; error: string }
@@ -348,7 +389,8 @@ export async function fuzzTarget(t: Target, iterations: number, seed: number): P
   const defects: Defect[] = []
   const kinds = new Set<string>()
   for (let i = 0; i < iterations; i++) {
-    const input = mutate(rng, rng.pick(pool), pool)
+    const from = rng.pick(pool)
+    const input = (t.json && input8(from) && rng.below(2) ? mutateJson(rng, t, from) : undefined) ?? mutate(rng, from, pool)
     const d = await feed(t, input)
     if (d) {
       const kind = d.error.replace(/\d+/g, 'N').slice(0, 80)
@@ -359,6 +401,8 @@ export async function fuzzTarget(t: Target, iterations: number, seed: number): P
   }
   return { runs: iterations, defects }
 }
+
+const input8 = (b: Uint8Array): boolean => b.length >= 8
 
 /** The corpus file name of an input: its sha256, shortened. */
 export function corpusName(input: Uint8Array): string {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { zooTimed } from './reliability-kit.js'
 import { buildFaultFixture, damagedRead, failedWrite, pushDamaged, slowReads, type FaultFixture, type FaultOutcome } from './reliability-faults.js'
 
 let work: string
@@ -39,7 +40,11 @@ describe('injected store faults', { concurrency: 2 }, () => {
     const fx = await fixture
     check([await failedWrite(fx, 'fetch', 'fail', 2, 'ff'), await failedWrite(fx, 'pull', 'enospc', 1, 'pe')])
   })
-  it('get with slow reads gives the exact bytes', async () => {
-    check([await slowReads(await fixture, 20)])
+  it('get with slow reads gives the exact bytes; a malformed GIT_ZOO_FAULTS is a usage error', async () => {
+    const fx = await fixture
+    check([await slowReads(fx, 20)])
+    const r = await zooTimed(fx.a, ['verify'], { GIT_ZOO_FAULTS: 'read:melt@2' })
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /GIT_ZOO_FAULTS: "read:melt@2" is not a fault; use read:flip/)
   })
 })
