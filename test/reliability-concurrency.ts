@@ -26,6 +26,8 @@ export interface ConcurrencyResult {
   /** adds that failed any other way (a crash, an unclear message) */
   unclear: string[]
   gcRuns: number
+  /** gc runs that completed (the others refused with E_LOCKED while adds were writing) */
+  gcCompleted: number
   gcRemovedObjects: number
   verifyFailures: string[]
   /** committed models whose bytes cannot be read back exactly */
@@ -50,13 +52,17 @@ export async function concurrentAdds(work: string, n: number, oneRepo: boolean, 
   await cp(first, gcRepo, { recursive: true })
   for (const r of repos) await writeFile(join(r, '.git', 'info', 'exclude'), '*.safetensors\n')
   await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(repos[oneRepo ? 0 : i]!, `ck${i}.safetensors`), overlapping(i))))
+  // garbage for gc to find: an add killed once its objects were flushed (no manifest, no commit)
+  await writeFile(join(gcRepo, 'junk.safetensors'), overlapping(999))
+  const junk = await zooTimed(gcRepo, ['add', 'junk.safetensors', '--name', 'conc/junk'], { ...env, GIT_ZOO_CRASH_AT: 'after-flush' })
+  if (junk.signal !== 'SIGKILL') throw new Error(`the killed add did not reach after-flush: ${junk.stderr}`)
   let done = false
-  let gcRuns = 0, gcRemovedObjects = 0
+  let gcRuns = 0, gcCompleted = 0, gcRemovedObjects = 0
   const gcLoop = (async () => {
     while (!done) {
       const g = await zooTimed(gcRepo, ['gc', '--grace', '0', '--json'], env)
       gcRuns++
-      if (g.code === 0) gcRemovedObjects += (JSON.parse(g.stdout) as { removed_objects: number }).removed_objects
+      if (g.code === 0) { gcCompleted++; gcRemovedObjects += (JSON.parse(g.stdout) as { removed_objects: number }).removed_objects }
     }
   })()
   const runs: Timed[] = await Promise.all(Array.from({ length: n }, (_, i) => {
@@ -65,24 +71,26 @@ export async function concurrentAdds(work: string, n: number, oneRepo: boolean, 
   }))
   done = true
   await gcLoop
-  const out: ConcurrencyResult = { adds: n, committed: 0, refused: 0, unclear: [], gcRuns, gcRemovedObjects, verifyFailures: [], lost: [], badObjects: 0 }
+  const out: ConcurrencyResult = { adds: n, committed: 0, refused: 0, unclear: [], gcRuns, gcCompleted, gcRemovedObjects, verifyFailures: [], lost: [], badObjects: 0 }
   runs.forEach((r, i) => {
     if (r.code === 0) out.committed++
     else if (r.code !== null && r.code > 0 && r.signal === null && CLEAR.test(r.stderr)) out.refused++
     else out.unclear.push(`add ${i}: exit ${r.code} ${r.signal ?? ''} ${r.stderr}`)
   })
   // one more gc once everyone is done, then every model must still be whole
-  await zooTimed(gcRepo, ['gc', '--grace', '0'], env)
-  for (const r of repos) {
+  const last = await zooTimed(gcRepo, ['gc', '--grace', '0', '--json'], env)
+  out.gcRuns++
+  if (last.code === 0) { out.gcCompleted++; out.gcRemovedObjects += (JSON.parse(last.stdout) as { removed_objects: number }).removed_objects }
+  await Promise.all(repos.map(async (r) => {
     const v = await zooTimed(r, ['verify'], env)
     if (v.code !== 0) out.verifyFailures.push(`${r}: ${v.stderr}`)
-  }
-  for (let i = 0; i < n; i++) {
+  }))
+  await Promise.all(Array.from({ length: n }, async (_, i) => {
     const cwd = repos[oneRepo ? 0 : i]!
-    if (runs[i]!.code !== 0) continue
+    if (runs[i]!.code !== 0) return
     const g = await zooTimed(cwd, ['get', `conc/m${i}`, '--out', join(work, `${tag}-out-${i}`)], env)
     if (g.code !== 0) out.lost.push(`conc/m${i}: ${g.stderr}`)
-  }
+  }))
   out.badObjects = (await auditStore(store)).bad.length
   return out
 }
