@@ -8,7 +8,6 @@
 import { ZooError, UsageError, interruption, diskFull, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
 import { parseArgs } from './args.js'
-import { parseStoreFaults } from '../cas/faulty.js'
 import type { Command, Io } from './command.js'
 import { processHost } from '../host.js'
 
@@ -107,7 +106,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     const args = parseArgs(rest, command.flags, name)
     // a testing hook: faults injected into the local store (src/cas/faulty.ts, spec/reliability.md)
-    if (io.env.GIT_ZOO_FAULTS) io = { ...io, storeFaults: parseStoreFaults(io.env.GIT_ZOO_FAULTS) }
+    // (imported only then: hooks and small commands load no store code)
+    if (io.env.GIT_ZOO_FAULTS) io = { ...io, storeFaults: (await import('../cas/faulty.js')).parseStoreFaults(io.env.GIT_ZOO_FAULTS) }
     if (command.interrupted !== undefined) io.cooperate?.()
     try {
       return await command.run(args, io)
