@@ -46,6 +46,9 @@ export const ERROR_CODES = {
   E_SOUP_FORMAT: 2,
   E_SOUP_INCOMPATIBLE: 2,
   E_SOUP_DTYPE: 2,
+  // weight-space export (2)
+  E_EXPORT_INCOMPATIBLE: 2,
+  E_EXPORT_EPOCHS: 2,
 
   // checks and policy (1)
   E_CORRUPT_OBJECT: 1,
@@ -73,6 +76,8 @@ export const ERROR_CODES = {
   E_PULL_STOPPED: 1,
   E_PULL_CONFLICT: 1,
   E_COMMITTED_MEANWHILE: 1,
+  // torch checkpoints (1)
+  E_TORCH_REFUSED: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,
@@ -119,6 +124,7 @@ export const ERROR_CODES = {
   E_GGUF: 3,
   E_ONNX: 3,
   E_PROTOBUF: 3,
+  E_TORCH_PICKLE: 3,
 
   // interrupted (130; 143 for SIGTERM): spec/teams.md, "Interruptions"
   E_INTERRUPTED: 130,
