@@ -100,12 +100,13 @@ export const CASES: Case[] = [
   ...['after-write', 'before-commit'].map((point): Case => ({ command: 'retire', point, cwd: 'a', args: () => ['retire', 'crash/m1@v1', '--reason', 'superseded'] })),
   ...['get-file-written', 'after-write', 'before-commit'].map((point): Case => ({ command: 'eval', point, cwd: 'a', args: (dir) => ['eval', 'crash/e', '--data', join(dir, 'data', 'd.x.npy')] })),
   ...['after-chunk', 'after-flush', 'after-write', 'before-commit'].map((point): Case => ({ command: 'soup', point, cwd: 'a', args: () => ['soup', 'crash/m1', 'crash/m1b', '--name', 'crash/soup'] })),
+  { command: 'export', point: 'export-row', cwd: 'a', args: (dir) => ['export', '--population', 'name~crash/m1*', '--out', join(dir, 'export')] },
 ]
 
 /** One point per command: what `npm test` runs (the whole matrix runs in `npm run reliability`). */
 export const FAST_CASES: Case[] = CASES.filter((c) => [
   'add:add-mid-pack', 'add:before-commit', 'import:after-write', 'get:get-file-written', 'fetch:transfer-object', 'pull:pull-after-git',
-  'push:push-before-refs', 'gc:gc-after-rewrite', 'retire:before-commit', 'eval:after-write', 'soup:after-flush',
+  'push:push-before-refs', 'gc:gc-after-rewrite', 'retire:before-commit', 'eval:after-write', 'soup:after-flush', 'export:export-row',
 ].includes(`${c.command}:${c.point}`))
 
 export interface CaseResult { name: string; ok: boolean; why?: string }
