@@ -5,12 +5,13 @@
  * meet a full disk. The figures: damaged reads detected / tried, and silently wrong outputs (a
  * command that exits 0 with bytes that differ from the model, or a remote left holding bad bytes).
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { git } from './cli.js'
-import { CID } from 'multiformats/cid'
-import { verifyBytes } from '../src/cas/cid.js'
-import { must, newZoo, seededBytes, zooTimed } from './reliability-kit.js'
+import { auditStore, must, newZoo, seededBytes, zooTimed } from './reliability-kit.js'
+import { LocalStore } from '../src/cas/local.js'
+import { openRemote } from '../src/remote/index.js'
+import { NotFoundError } from '../src/errors.js'
 
 export interface FaultFixture { dir: string; a: string; b: string; model: Buffer; reads: number }
 
@@ -28,26 +29,24 @@ export async function buildFaultFixture(dir: string): Promise<FaultFixture> {
   await must(zooTimed(a, ['add', 'model.bin', '--name', 'f/net']), 'add')
   await must(zooTimed(a, ['push']), 'push')
   await must(zooTimed(dir, ['clone', join(dir, 'origin.git'), 'b']), 'clone')
-  // how many objects a get reads: every chunk and node of the model
-  const reads = (await walkObjects(join(dir, 'objects'))).length
+  // how many objects a get reads: every chunk and node of the model (all the local store holds)
+  const reads = (await auditStore(join(a, '.git', 'zoo'))).objects
   return { dir, a, b: join(dir, 'b'), model, reads }
 }
 
-async function walkObjects(root: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(join(root, 'objects'), { recursive: true, withFileTypes: true }).catch(() => [])) {
-    if (e.isFile() && !e.name.startsWith('.')) out.push(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
-  }
-  return out
-}
-
-/** Objects in a folder remote whose bytes do not hash to their name. */
-export async function badRemoteObjects(root: string): Promise<string[]> {
+/**
+ * Objects of the local store `storeRoot` that the folder remote `root` holds with bytes that do not
+ * hash to their CID (read through the remote's own reader, loose or packed, unverified by hand).
+ */
+export async function badRemoteObjects(root: string, storeRoot: string): Promise<string[]> {
   const bad: string[] = []
-  for (const file of await walkObjects(root)) {
-    const name = file.split('/').pop()!
-    try { verifyBytes(CID.parse(name), await readFile(file), 'audit') } catch { bad.push(name) }
-  }
+  const remote = openRemote(root, {})
+  const local = await LocalStore.open(storeRoot)
+  try {
+    for (const [cid] of local.entries()) {
+      try { await remote.get(cid) } catch (err) { if (!(err instanceof NotFoundError)) bad.push(`${cid}: ${(err as Error).message}`) }
+    }
+  } finally { await local.close(); await remote.close() }
   return bad
 }
 
@@ -77,7 +76,7 @@ export async function pushDamaged(fx: FaultFixture, nth: number, tag: string): P
   await git(fx.a, 'config', 'zoo.remote.origin.url', remote)
   try {
     const p = await zooTimed(fx.a, ['push'], { GIT_ZOO_FAULTS: `read:flip@${nth}` })
-    const bad = await badRemoteObjects(remote)
+    const bad = await badRemoteObjects(remote, join(fx.a, '.git', 'zoo'))
     return { name: `push, read ${nth} flipped`, detected: p.code !== 0, wrong: bad.length > 0, why: `push exit ${p.code}, bad objects on the remote: ${bad.join(', ')}\n${p.stderr}` }
   } finally { await git(fx.a, 'config', 'zoo.remote.origin.url', join(fx.dir, 'objects')) }
 }
