@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   E_PULL_IN_PROGRESS: 1,
   E_PULL_STOPPED: 1,
   E_PULL_CONFLICT: 1,
+  E_COMMITTED_MEANWHILE: 1,
   // torch checkpoints (1)
   E_TORCH_REFUSED: 1,
 
@@ -105,6 +106,8 @@ export const ERROR_CODES = {
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
   E_UI_NOT_BUILT: 3,
+  E_DISK_FULL: 3,
+  E_COMMIT_LOCKED: 3,
   E_REMOTE_LAYOUT: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
@@ -200,6 +203,18 @@ export class FormatError extends ZooError {
   constructor(message: string, code: CodeWithExit<3>, data: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, code, data, options)
   }
+}
+
+/**
+ * `err` as E_DISK_FULL when it is the operating system saying the disk is full (ENOSPC, or EDQUOT:
+ * over quota), naming `where` (the store, the output folder): a write error has no path of its own
+ * (it is a write to an open file). Any other error is returned as it is.
+ */
+export function diskFull(err: unknown, where: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err
+  return new ZooError(`no space left on the disk holding ${where} (${code}); nothing half-written was kept under a final name: free space there and run the same command again`,
+    'E_DISK_FULL', { path: where, errno: code }, { cause: err })
 }
 
 export function errorMessage(err: unknown): string {

@@ -3,6 +3,7 @@ import { open, rename, rm, mkdir, readdir } from 'node:fs/promises'
 import { openSync, writeSync, closeSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { diskFull } from '../errors.js'
 
 export function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`)
@@ -51,7 +52,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
   } catch (err) {
     await fd.close().catch(() => {})
     await rm(tmp, { force: true })
-    throw err
+    throw diskFull(err, dirname(target))
   }
   await fd.close()
   try {

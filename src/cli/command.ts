@@ -4,6 +4,7 @@
  */
 import type { FlagSpecs, Parsed } from './args.js'
 import type { Host } from '../host.js'
+import type { StoreFault } from '../cas/faulty.js'
 
 export interface Io {
   /** The working directory the command was started in. */
@@ -37,6 +38,8 @@ export interface Io {
   stdin: () => Promise<string>
   /** Kill this process at once with SIGKILL, as a power cut would (named crash points only). */
   killSelf: () => void
+  /** Store faults to inject (GIT_ZOO_FAULTS, a testing hook: src/cas/faulty.ts); Repo.open takes them from here. */
+  storeFaults?: StoreFault[]
 }
 
 export interface Command {

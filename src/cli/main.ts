@@ -5,7 +5,7 @@
  * stdin, TTY, its Host) into the Io every command takes, and all layers below get what they need
  * from it as arguments (spec/architecture.md). `cli()` is what bin/git-zoo.js runs.
  */
-import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
+import { ZooError, UsageError, interruption, diskFull, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
 import { parseArgs, nearest, GLOBAL_FLAGS } from './args.js'
 import type { Command, Io } from './command.js'
@@ -137,6 +137,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return 0
     }
     const args = parseArgs(rest, { ...GLOBAL_FLAGS, ...command.flags }, name)
+    // a testing hook: faults injected into the local store (src/cas/faulty.ts, spec/reliability.md)
+    // (imported only then: hooks and small commands load no store code)
+    if (io.env.GIT_ZOO_FAULTS) io = { ...io, storeFaults: (await import('../cas/faulty.js')).parseStoreFaults(io.env.GIT_ZOO_FAULTS) }
     const cio: Io = { ...io, quiet: args.flags.quiet === true, json: args.flags.json === true }
     if (command.interrupted !== undefined) io.cooperate?.()
     try {
@@ -195,7 +198,10 @@ export async function cli(argv: string[]): Promise<number> {
  */
 export function reportError(err: unknown, io: Io, command?: string, json = false): number {
   const e = err as NodeJS.ErrnoException
-  if (!(err instanceof ZooError) && e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
+  if (!(err instanceof ZooError) && e && typeof e === 'object' && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) {
+    // a full disk the code below did not anticipate: name the folder (E_DISK_FULL)
+    err = diskFull(e, e.path ?? io.cwd)
+  } else if (!(err instanceof ZooError) && e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
     // a failed system call the code below did not anticipate: an operational error (exit 3)
     err = new ZooError(`${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})`, 'E_IO', { path: e.path ?? null, errno: e.code }, { cause: e })
   }

@@ -18,7 +18,7 @@ import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } fro
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema } from './policy.js'
-import { UsageError, CheckError } from '../errors.js'
+import { UsageError, CheckError, diskFull } from '../errors.js'
 
 export interface SourceFile {
   source: string
@@ -269,9 +269,11 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
     })
     return { commit, results }
+  } catch (err) {
+    throw diskFull(err, store?.location ?? repo.root)
   } finally {
-    await store?.close()
-    await pool?.close()
+    // the pool's workers keep the process alive until closed: close it even when close() fails
+    try { await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
   }
 }
 

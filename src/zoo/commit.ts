@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
 import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
+import { withCommitLock } from './commit-lock.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
 export async function gitIdentity(repo: Repo): Promise<string | undefined> {
@@ -113,6 +114,18 @@ const MANY_FILES = 16
 
 export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFilesOptions): Promise<string> {
   const config = o.config ?? await checkSigningPolicy(repo)
+  // one zoo commit at a time in this repository (concurrent adds, retires, evals queue up)
+  return withCommitLock(repo, () => commitLocked(repo, files, o, config), o.signal ? { signal: o.signal } : {})
+}
+
+async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig): Promise<string> {
+  // every path the zoo commits is new (a version, a retirement, an evaluation record): one that is
+  // in HEAD now was committed by another command while this one ran, and is never overwritten
+  const taken = (await repo.runGit(['ls-tree', '-r', '--name-only', 'HEAD', '--', ...files.map((f) => f.path)])).stdout.split('\n').filter(Boolean)
+  if (taken.length) {
+    throw new CheckError(`${taken[0]} was committed by another git zoo command while this one ran, so ${o.refused}; run the same command again (objects already stored are not stored again)`,
+      'E_COMMITTED_MEANWHILE', { paths: taken })
+  }
   const written: string[] = []
   const pathspec = { input: files.map((f) => f.path).join('\0') }
   let staged = false

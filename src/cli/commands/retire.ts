@@ -1,3 +1,4 @@
+import { crashPoints } from '../crash.js'
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
 import { printJson, summary } from '../output.js'
@@ -33,7 +34,7 @@ examples:
     const reason = str(args, 'reason')
     if (reason === undefined) throw new UsageError('--reason <text> is required: a retirement records why', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
-    const { commit, retirement: r } = await retire(repo, args.positional[0]!, reason)
+    const { commit, retirement: r } = await retire(repo, args.positional[0]!, reason, { crashPoint: crashPoints(io) })
     if (bool(args, 'json')) printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, reason: r.reason, retired_by: r.retired_by, retired: r.retired })
     else summary(io, `git zoo: retired ${r.name}@v${r.version} in ${commit.slice(0, 12)}`)
     return 0
