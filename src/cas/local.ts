@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { randomBytes, createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { verifyBytes, sha256, checkCidForm } from './cid.js'
-import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
+import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir } from './atomic.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
@@ -238,6 +238,7 @@ export class LocalStore implements Store {
   putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
     // puts on one handle are serialised: one pack is appended to at a time, in call order
     const next = this.writeChain.then(async () => { this.throwIfBroken(); await this.registered(); return this.append(cid, bytes, opts) })
+      .catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
     return next
   }
@@ -259,7 +260,7 @@ export class LocalStore implements Store {
       }
       await this.writePending()
       return out
-    })
+    }).catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
     return next
   }
@@ -307,8 +308,9 @@ export class LocalStore implements Store {
         cur.written += bytesWritten
       }
     } catch (err) {
-      await this.abandonPack(cur, err as Error)
-      throw err
+      const failure = diskFull(err, this.root) as Error
+      await this.abandonPack(cur, failure)
+      throw failure
     }
     // the bytes are in the kernel now: the caller may reuse the buffers it passed
   }
@@ -422,7 +424,7 @@ export class LocalStore implements Store {
         await cur.fd.close()
         await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
       } catch (err) {
-        await this.abandonPack(cur, err as Error)
+        await this.abandonPack(cur, diskFull(err, this.root) as Error)
         throw err
       }
       this.loadedIdx.add(idx)
@@ -438,7 +440,7 @@ export class LocalStore implements Store {
     this.throwIfBroken()
     await this.rollover()
     const closing = this.closing.splice(0)
-    await Promise.all(closing)
+    try { await Promise.all(closing) } catch (err) { throw diskFull(err, this.root) }
     if (closing.length) await fsyncDir(this.packsDir)
   }
 

@@ -3,6 +3,7 @@ import type { Io } from './command.js'
 import type { Parsed, FlagSpecs } from './args.js'
 import { bool, int, str } from './args.js'
 import { printJson } from './output.js'
+import { paged } from './pager.js'
 import { openCatalog } from '../catalog/catalog.js'
 import { parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
 import { renderTable } from '../catalog/table.js'
@@ -16,6 +17,7 @@ export const QUERY_FLAGS: FlagSpecs = {
   'include-retired': { type: 'bool' },
   refresh: { type: 'bool' },
   json: { type: 'bool' },
+  'no-pager': { type: 'bool' },
 }
 
 /** Shared by ls and find: open the catalog, run the query, print a table or JSON. */
@@ -26,6 +28,7 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
   const history = [...filters.map((f) => f.field), ...sort.map((s) => s.field)].some(needsHistory)
   const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
   const c = opened.file
+  let listing: string | undefined
   try {
     const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions'), includeRetired: bool(args, 'include-retired'), everyModel: opts.everyModel ?? false })
     if (c.header.problemCount > 0) {
@@ -39,10 +42,13 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
     } else if (q.rows.length === 0) {
       io.err(c.count === 0 ? 'git zoo: this zoo has no models yet; `git zoo add` or `git zoo import` adds some\n' : 'git zoo: no model matches\n')
     } else {
-      io.out(renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total }))
+      let text = renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total })
       const shown = q.rows.filter((r) => retired[r]).map((r) => `${c.str('name', r)}@v${c.f64('version')![r]}`)
-      if (shown.length) io.out(`retired (see \`git zoo log\`): ${shown.join(', ')}\n`)
+      if (shown.length) text += `retired (see \`git zoo log\`): ${shown.join(', ')}\n`
+      listing = text
     }
   } finally { c.close() }
+  // the catalog is closed before a pager holds the terminal (it may stay open for minutes)
+  if (listing !== undefined) await paged(io, listing, bool(args, 'no-pager'))
   return 0
 }

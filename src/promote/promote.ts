@@ -4,9 +4,10 @@
  * Order (spec/format.md): objects -> store flush -> manifests written -> staged -> committed.
  */
 import { stat, readFile } from 'node:fs/promises'
+import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
-import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
+import { ingestFile, ingestBytes, WORKER_THRESHOLD, SMALL_FILE } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
@@ -17,9 +18,15 @@ import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } fro
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema } from './policy.js'
-import { UsageError, CheckError } from '../errors.js'
+import { UsageError, CheckError, diskFull } from '../errors.js'
 
-export interface SourceFile { source: string; path: string; epoch?: number }
+export interface SourceFile {
+  source: string
+  path: string
+  epoch?: number
+  /** A checkpoint's companion that is not weights (`optimizer`, `metadata`: src/importer/run.ts). */
+  role?: string
+}
 
 export interface PromotionSpec {
   name: string
@@ -68,6 +75,10 @@ export interface PromoteOptions {
    * rolled back. Once `git commit` has run, the promotion stands whatever the signal says.
    */
   signal?: AbortSignal
+  /** The code revision to record instead of the zoo's own HEAD (`add --code`: another repository). */
+  code?: ManifestBody['code']
+  /** Further files the promotion commit holds (an import's zoo-level records, src/importer/population.ts). */
+  extraFiles?: CommitFile[]
 }
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
@@ -77,6 +88,24 @@ async function committedVersions(repo: Repo, name: string): Promise<number[]> {
   if (r.code !== 0) return []
   return r.stdout.split('\n').map((l) => /\/v([1-9]\d*)$/.exec(l.trim())).filter(Boolean).map((m) => Number(m![1]))
 }
+
+/**
+ * The latest committed version of each model of a big promotion, from one `git ls-tree -r -d` of
+ * models/ (a git process per model costs more than the model's own files).
+ */
+async function latestVersions(repo: Repo): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  const r = await repo.runGit(['ls-tree', '-r', '-d', '--name-only', 'HEAD', `${MODELS_DIR}/`])
+  if (r.code !== 0) return out
+  for (const line of r.stdout.split('\n')) {
+    const m = /^models\/(.+)\/v([1-9]\d*)$/.exec(line.trim())
+    if (m) out.set(m[1]!, Math.max(out.get(m[1]!) ?? 0, Number(m[2])))
+  }
+  return out
+}
+
+/** Promotions of more models than this look up versions with one ls-tree of models/. */
+const MANY_MODELS = 8
 
 async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
   const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
@@ -115,7 +144,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
       if (paths.has(f.path.toLowerCase())) throw new UsageError(`model ${s.name}: two files would be stored as ${f.path}`, 'E_USAGE')
       paths.add(f.path.toLowerCase())
       let st
-      try { st = await stat(f.source) } catch (err) {
+      try { st = statSync(f.source) } catch (err) {
         throw new UsageError(`cannot read ${f.source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: f.source }, { cause: err })
       }
       if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
@@ -138,7 +167,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
   const totalBytes = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
-  const code = await codeRevision(repo, opts.allowDirty ?? false)
+  const code = opts.code ?? await codeRevision(repo, opts.allowDirty ?? false)
   const who = await requireIdentity(repo)
   const env = detectEnvironment(repo.host)
   const created = new Date().toISOString()
@@ -155,16 +184,21 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     await store.recoverInterrupted()
     let done = 0
     const batch = new Map<string, Manifest>()
+    const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
     for (const s of specs) {
       const before = store.storedBytes
       const files: FileEntry[] = []
       const warnings: string[] = []
       for (const f of s.files) {
-        const r = await ingestFile(f.source, store, { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        const io = { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
+        // small files (an import's checkpoints) are read in one synchronous call: the per-file
+        // round trips of a streamed read cost more than the bytes
+        const small = statSync(f.source).size <= SMALL_FILE
+        const r = small ? await ingestBytes(readFileSync(f.source), store, io) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
-        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}),
+        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
           ...(r.onnx ? { onnx: r.onnx as unknown as Json } : {}) })
       }
       files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
@@ -174,7 +208,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const m = batch.get(ref) ?? await repo.resolve(p.ref)
         parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
       }
-      const version = Math.max(0, ...(await committedVersions(repo, s.name))) + 1
+      const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
       let config: ManifestBody['config']
       if (s.configFile) {
         const { size, sha256 } = await sha256File(s.configFile)
@@ -220,6 +254,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
       files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
     }
+    files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
     const body = specs.length === 1 && specs[0]!.message ? `\n\n${specs[0]!.message}` : ''
     const trailers = results.length <= 20
@@ -234,9 +269,11 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
     })
     return { commit, results }
+  } catch (err) {
+    throw diskFull(err, store?.location ?? repo.root)
   } finally {
-    await store?.close()
-    await pool?.close()
+    // the pool's workers keep the process alive until closed: close it even when close() fails
+    try { await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
   }
 }
 

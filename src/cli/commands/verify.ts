@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
@@ -34,6 +34,7 @@ flags:
   --from <zoo-remote>  with --repair: take copies from this zoo remote only
   --signatures         also check every commit that touched a sealed model: a promotion signed by an
                        allowed signer as of its parent commit (see spec/seal.md)
+  -q, --quiet          no summary line when there is no problem
   --json               print { ok, problems: [{ model, path, object, problem }] }; in a lazy clone
                        also not_fetched: [{ model, path, object }]; with --repair also repaired:
                        [{ object, problem, models, from, url, moved_to }] and unrepaired:
@@ -90,7 +91,10 @@ examples:
       parts.push(problems.length ? plural(problems.length, 'problem') + (repaired ? ' left' : '') : 'no problems')
       if (notFetched.length) parts.push(`${plural(notFetched.length, 'object')} not fetched yet (a lazy clone fetches them when read; \`git zoo fetch\` fetches them all)`)
       const hint = problems.length && !repaired ? '; `git zoo verify --repair` replaces damaged or missing objects with good copies from the zoo remotes' : ''
-      io.err(`git zoo verify: ${parts.join('; ')}${hint}\n`)
+      // the summary: -q silences it when all is well; a failure is always said
+      const text = `git zoo verify: ${parts.join('; ')}${hint}`
+      if (problems.length) io.err(`${text}\n`)
+      else summary(io, text)
     }
     return problems.length ? 1 : 0
   },
