@@ -49,6 +49,8 @@ export interface IngestResult {
 export interface IngestOptions {
   pool?: HashPool | null
   onBytes?: (n: number) => void
+  /** ingestBytes: the file's path, to find the ONNX models beside it that place tensors in it (external data). */
+  source?: string
   /** Checked between reads: an abort throws its reason; chunks already put stay in the store. */
   signal?: AbortSignal
   /**
@@ -166,6 +168,10 @@ export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: In
     onnx = o.signature
     if (desc.segments === null) { desc.segments = o.segments; if (o.fixed) desc.fixed = o.fixed }
     if (o.warning) desc.warning = o.warning
+  } else if (opts.source !== undefined && desc.segments === null && desc.format === 'unknown' && !desc.warning && size >= WHOLE_FILE) {
+    // an ONNX model's external data file: its tensors, as the models beside it place them
+    const ext = await externalDataSegments(resolve(opts.source), size, listOnnx, openReader)
+    if (ext) { desc.segments = ext.segments; desc.fixed = ext.fixed }
   }
   const cut = (segments: number[] | null): Uint8Array[] => {
     const c = new Chunker(segments, DEFAULT_CDC, segments ? desc.fixed ?? null : null, FIXED_CHUNK)

@@ -194,7 +194,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         // small files (an import's checkpoints) are read in one synchronous call: the per-file
         // round trips of a streamed read cost more than the bytes
         const small = statSync(f.source).size <= SMALL_FILE
-        const r = small ? await ingestBytes(readFileSync(f.source), store, io) : await ingestFile(f.source, store, io)
+        const r = small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
