@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   E_PULL_IN_PROGRESS: 1,
   E_PULL_STOPPED: 1,
   E_PULL_CONFLICT: 1,
+  // stages, malformed files (1)
+  E_RETIRED_STAGE: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,

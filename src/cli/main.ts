@@ -41,6 +41,7 @@ export const COMMANDS: Record<string, string> = {
   gc: 'remove objects that nothing needs any more (locally, or from a zoo remote)',
   log: 'promotions: who promoted what, when, why, signature status',
   retire: 'retire a sealed model version, recording why',
+  tag: 'give a model version a stage (prod, staging, ...), or list the stages',
   uninstall: 'remove the zoo\'s git hooks (keeps your own)',
   remote: 'add, list or remove zoo remotes (where objects live)',
   push: 'upload missing objects to the zoo remote, then push git refs',
