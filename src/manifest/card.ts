@@ -97,7 +97,49 @@ function license(m: Manifest): string {
   return typeof l === 'string' && l ? l : 'other'
 }
 
-export function renderModelCard(m: Manifest): string {
+/** An evaluation of a version as cards and `show` list it (from its record under evals/, spec/eval.md). */
+export interface EvalSummary {
+  /** The data's name (its file names) and the sha256 of its contents. */
+  data: string
+  data_sha256: string
+  n: number
+  /** The model file evaluated. */
+  file: string
+  metrics: Record<string, number>
+  created: string
+  by: string
+  /** False when the record does not hold up against the manifest (then `problem` says why). */
+  ok: boolean
+  problem?: string
+}
+
+/** What a card shows beside the manifest's own facts. */
+export interface CardExtras {
+  evaluations?: EvalSummary[]
+  /** Current stage names of this version. */
+  stages?: string[]
+}
+
+function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
+  const facts = metricFacts(m).filter((f) => f.final !== undefined)
+  const good = evals.filter((e) => e.ok)
+  if (!facts.length && !good.length) return []
+  const task = typeof m.params.task === 'string' ? m.params.task : 'other'
+  const out = ['model-index:', `- name: ${yamlString(m.name)}`, '  results:']
+  if (facts.length) {
+    out.push('  - task:', `      type: ${yamlString(task)}`)
+    if (m.dataset) out.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
+    out.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
+  }
+  for (const e of good) {
+    out.push('  - task:', `      type: ${yamlString(task)}`, '    dataset:', `      name: ${yamlString(e.data)}`, `      type: ${yamlString(e.data)}`, `      revision: ${yamlString(e.data_sha256)}`,
+      '    metrics:', ...Object.entries(e.metrics).flatMap(([k, v]) => [`    - type: ${yamlString(k)}`, `      value: ${fmt(v)}`, `      name: ${yamlString(`${k} on ${e.data}`)}`]),
+      '    source:', `      name: ${yamlString(`git zoo eval by ${e.by}, ${e.created}`)}`)
+  }
+  return out
+}
+
+export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   const fm: string[] = ['---']
   if (m.parents.length) {
     fm.push('base_model:', ...m.parents.map((p) => `- ${yamlString(`${p.name}@v${p.version}`)}`))
@@ -108,13 +150,7 @@ export function renderModelCard(m: Manifest): string {
     ...(m.files.some((f) => f.epoch !== undefined) ? ['trajectory'] : []), ...m.parents.map((p) => p.relation)]
   fm.push('tags:', ...[...new Set(tags)].map((t) => `- ${yamlString(t)}`))
   fm.push(`license: ${yamlString(license(m))}`)
-  const facts = metricFacts(m).filter((f) => f.final !== undefined)
-  if (facts.length) {
-    const task = typeof m.params.task === 'string' ? m.params.task : 'other'
-    fm.push('model-index:', `- name: ${yamlString(m.name)}`, '  results:', '  - task:', `      type: ${yamlString(task)}`)
-    if (m.dataset) fm.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
-    fm.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
-  }
+  fm.push(...modelIndex(m, extras.evaluations ?? []))
   fm.push('---', '')
 
   const b: string[] = [`# ${m.name} v${m.version}`, '']
@@ -133,6 +169,11 @@ export function renderModelCard(m: Manifest): string {
   if (all.length) {
     b.push('## Metrics', '', '| metric | final | best | at epoch |', '|---|---|---|---|',
       ...all.map((f) => `| ${f.key} | ${f.final === undefined ? '' : fmt(f.final)} | ${f.best === undefined ? '' : `${fmt(f.best)} (${f.goal})`} | ${f.bestEpoch ?? ''} |`), '')
+  }
+  const evals = extras.evaluations ?? []
+  if (evals.length) {
+    b.push('## Evaluations', '', '| data | sha256 | samples | file | metrics | when | by |', '|---|---|---|---|---|---|---|',
+      ...evals.map((e) => `| ${e.data} | \`${e.data_sha256.slice(0, 16)}…\` | ${e.n} | ${e.file} | ${Object.entries(e.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}${e.ok ? '' : ` (does not hold up: ${e.problem ?? 'invalid'})`} | ${e.created} | ${e.by} |`), '')
   }
   const c = curve(m)
   if (c) b.push(`Curve of ${c.key} over epochs ${c.epochs[0]}-${c.epochs[c.epochs.length - 1]}: \`${sparkline(c.values)}\` (${fmt(c.values[0]!)} → ${fmt(c.values[c.values.length - 1]!)})`, '')
@@ -163,6 +204,10 @@ export interface TerminalCardOptions {
   width?: number
   /** The version's retirement record (RETIRED.json), when it is retired. */
   retired?: { reason: string; retired_by: string; retired: string } | null
+  /** Its evaluation records, oldest first. */
+  evaluations?: EvalSummary[]
+  /** The stages that name it now. */
+  stages?: string[]
 }
 
 /** The card for `git zoo show`: the README's facts, laid out for a terminal, with a small plot. */
@@ -174,6 +219,7 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   kv('seal', `${m.seal}${o.sealOk === undefined ? '' : o.sealOk ? '  (verified)' : '  (MISMATCH: the manifest was changed after sealing)'}`)
   kv('promoted', `${m.created} by ${m.promoter}`)
   if (o.retired) kv('RETIRED', `${o.retired.retired} by ${o.retired.retired_by}: ${o.retired.reason}`)
+  if (o.stages?.length) kv('stages', o.stages.map((s) => `${m.name}@${s}`).join(', '))
   if (m.code) kv('code', `${m.code.repo ? `${m.code.repo} ` : ''}${m.code.commit.slice(0, 12)}${m.code.dirty ? ' (dirty)' : ''}`)
   out.push('', 'factors')
   if (m.seed !== undefined) kv('seed', String(m.seed))
@@ -186,6 +232,14 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
     out.push('', `${'metrics'.padEnd(mw + 3)}${'final'.padStart(12)}${'best'.padStart(12)}  epoch`)
     for (const f of facts) {
       out.push(`  ${f.key.padEnd(mw)} ${(f.final === undefined ? '' : fmt(f.final)).padStart(12)}${(f.best === undefined ? '' : fmt(f.best)).padStart(12)}  ${f.bestEpoch ?? ''}`)
+    }
+  }
+  if (o.evaluations?.length) {
+    out.push('', 'evaluations')
+    for (const e of o.evaluations) {
+      out.push(`  ${e.data}  sha256 ${e.data_sha256.slice(0, 16)}…  ${e.n} samples  ${e.file}`)
+      out.push(`    ${Object.entries(e.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join('  ')}`)
+      out.push(`    ${e.created} by ${e.by}${e.ok ? '' : `  (DOES NOT HOLD UP: ${e.problem ?? 'invalid record'})`}`)
     }
   }
   const c = curve(m)
