@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { checkSeal, manifestDir, parseManifest, MANIFEST_FILE, type Manifest } from '../manifest/manifest.js'
-import { checkStageName, readStages, stageTagName, type StageMove, type StageState } from '../git/stages.js'
+import { checkStageName, readStages, stageTagName, STAGE_REF_PREFIX, type StageMove, type StageState } from '../git/stages.js'
 import { checkSigningPolicy, requireIdentity } from '../zoo/commit.js'
 import { SIGNERS_FILE, SIGNATURE_WORDS } from './signatures.js'
 import { CheckError, UnknownModelError, ZooError } from '../errors.js'
@@ -183,5 +183,64 @@ export async function judgeStageSignatures(repo: Repo, moves: StageMove[]): Prom
       else out.set(m.object, { status: SIGNATURE_WORDS.B!, signer: '', ok: false, judgedBy })
     }
   } finally { await rm(dir, { recursive: true, force: true }) }
+  return out
+}
+
+/** The zoo-stage tags on a git remote: tag name (without refs/tags/) -> tag object id. */
+async function remoteStageTags(repo: Repo, remote: string): Promise<Map<string, string>> {
+  const r = await repo.runGit(['ls-remote', '--refs', remote, `${STAGE_REF_PREFIX}*`])
+  if (r.code !== 0) throw new ZooError(`\`git ls-remote ${remote}\` failed: ${(r.stderr || r.stdout).trim()}`, 'E_GIT', { remote })
+  const out = new Map<string, string>()
+  for (const line of r.stdout.split('\n')) {
+    const [sha, ref] = line.trim().split(/\s+/)
+    if (sha && ref?.startsWith(STAGE_REF_PREFIX)) out.set(ref.slice('refs/tags/'.length), sha)
+  }
+  return out
+}
+
+/** Local stage moves whose tag name the remote holds with another tag object: both sides moved the stage. */
+export async function divergentStageMoves(repo: Repo, remote: string): Promise<StageMove[]> {
+  const theirs = await remoteStageTags(repo, remote)
+  const out: StageMove[] = []
+  for (const s of await repo.stages()) for (const mv of s.moves) { const o = theirs.get(mv.tag); if (o && o !== mv.object) out.push(mv) }
+  return out
+}
+
+export interface ReplayedMove { name: string; stage: string; action: 'set' | 'delete'; version?: number; was: string; tag: string | null }
+
+/**
+ * After `git fetch`: where the remote's chain of a stage and the local one both made move n, the
+ * remote's moves stand and the local ones from there on are made again on top of them (new tags,
+ * by whoever pulls, with the same versions by seal and the same messages), as `git zoo pull` does
+ * with clashing promotions. The local tags that lost are removed; nothing had pushed them.
+ */
+export async function integrateStages(repo: Repo, remote: string, o: StageOptions = {}, renumbered: ReadonlyMap<string, string> = new Map()): Promise<ReplayedMove[]> {
+  const theirs = await remoteStageTags(repo, remote)
+  const replay: StageMove[] = []
+  for (const s of await repo.stages()) {
+    // from the first move the remote made differently, or the first local-only move of a version
+    // the pull renumbered (its seal changed), the local moves are made again
+    const first = s.moves.findIndex((mv) => { const t = theirs.get(mv.tag); return (t !== undefined && t !== mv.object) || (t === undefined && renumbered.has(mv.seal)) })
+    if (first === -1) continue
+    for (const mv of s.moves.slice(first)) if (theirs.get(mv.tag) !== mv.object) replay.push(mv)
+  }
+  if (!replay.length) return []
+  for (const mv of replay) await repo.git(['tag', '-d', mv.tag])
+  // the stage's state is read back from the tags, so a deleted stage is replayed only when it still stands
+  const f = await repo.runGit(['fetch', '--no-tags', remote, `${STAGE_REF_PREFIX}*:${STAGE_REF_PREFIX}*`])
+  if (f.code !== 0) throw new ZooError(`\`git fetch ${remote} ${STAGE_REF_PREFIX}*\` failed: ${(f.stderr || f.stdout).trim()}; your stage moves ${replay.map((m) => m.tag).join(', ')} were removed locally and can be made again with \`git zoo tag\``, 'E_GIT', { remote })
+  const out: ReplayedMove[] = []
+  for (const mv of replay) {
+    const why = [mv.message, `(made as ${mv.tag} by ${mv.tagger}, ${mv.date}; made again after the remote's moves by git zoo pull)`].filter(Boolean).join('\n\n')
+    if (mv.action === 'set') {
+      const r = await setStage(repo, renumbered.get(mv.seal) ?? mv.seal, mv.stage, { ...o, message: why })
+      out.push({ name: mv.name, stage: mv.stage, action: 'set', ...(r.version !== undefined ? { version: r.version } : {}), was: mv.tag, tag: r.tag })
+    } else {
+      const state = (await repo.stages(mv.name)).find((s) => s.stage === mv.stage)
+      if (state?.version === undefined) { out.push({ name: mv.name, stage: mv.stage, action: 'delete', was: mv.tag, tag: null }); continue }
+      const r = await deleteStage(repo, mv.name, mv.stage, { ...o, message: why })
+      out.push({ name: mv.name, stage: mv.stage, action: 'delete', was: mv.tag, tag: r.tag })
+    }
+  }
   return out
 }

@@ -10,6 +10,7 @@ import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
 import { EMPTY_SYNC, defaultGitRemote, fetchFor, gitProgressFor } from '../transfer.js'
 import { sh } from '../../promote/precommit.js'
+import { integrateStages } from '../../promote/stages.js'
 import { abortPull, checkNotInProgress, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
 
 export const command: Command = {
@@ -118,6 +119,11 @@ examples:
         throw new UsageError(`the current branch has no upstream to pull from; name the branch (\`git zoo pull ${gitRemote} <branch>\`) or set one (\`git branch --set-upstream-to=${gitRemote}/<branch>\`)`, 'E_PULL_NO_UPSTREAM', {})
       }
       result = await integrate(repo, up.stdout.trim(), mode, hooks)
+      // stage moves made here and on the remote alike: theirs stand, ours are made again on top
+      const renamed = new Map(result.renumbered.map((r) => [r.old_seal, r.seal]))
+      for (const mv of await integrateStages(repo, gitRemote, {}, renamed)) {
+        if (!json) io.err(`git zoo: stage ${mv.name}@${mv.stage} was moved on ${gitRemote} too; your move (${mv.was}) ${mv.tag ? `was made again after theirs as ${mv.tag}` : 'was no longer needed'}\n`)
+      }
     }
     if (!json) {
       for (const r of result.renumbered) io.err(`git zoo: ${r.name}@v${r.from} is now @v${r.to}\n`)
