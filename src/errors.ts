@@ -74,6 +74,8 @@ export const ERROR_CODES = {
   E_PULL_CONFLICT: 1,
   // stages, malformed files (1)
   E_RETIRED_STAGE: 1,
+  E_MALFORMED: 1,
+  E_BLOB_TOO_LARGE: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,

@@ -92,9 +92,32 @@ function hfRelation(m: Manifest): string | undefined {
   return m.parents.length > 1 || rels.includes('merge') ? 'merge' : rels[0]
 }
 
+/** The licence as the Hub's front matter takes it (lower-case ids: apache-2.0, mit, cc-by-4.0, other). */
 function license(m: Manifest): string {
   const l = (m as Record<string, unknown>).license ?? m.params.license
-  return typeof l === 'string' && l ? l : 'other'
+  return typeof l === 'string' && l ? l.toLowerCase() : 'other'
+}
+
+/** Front matter keys the card writes itself; the same keys in a given card's front matter are dropped. */
+const OWN_KEYS = new Set(['base_model', 'base_model_relation', 'datasets', 'tags', 'license', 'model-index'])
+
+/**
+ * A given card (`add --card`, sealed as `card_text`) split into its front matter blocks (top-level
+ * YAML keys with their indented lines; the card's own keys dropped) and its markdown body.
+ */
+export function splitCardText(text: string): { frontMatter: string[]; body: string } {
+  const m = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text)
+  if (!m) return { frontMatter: [], body: text.trim() }
+  const lines = m[1]!.split(/\r?\n/)
+  const out: string[] = []
+  let keep = false
+  for (const line of lines) {
+    const key = /^([A-Za-z0-9_-]+):/.exec(line)
+    if (key) keep = !OWN_KEYS.has(key[1]!)
+    else if (line.trim() !== '' && !/^[\s-]/.test(line)) keep = false
+    if (keep) out.push(line)
+  }
+  return { frontMatter: out, body: text.slice(m[0].length).trim() }
 }
 
 /** An evaluation of a version as cards and `show` list it (from its record under evals/, spec/eval.md). */
@@ -151,10 +174,14 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   fm.push('tags:', ...[...new Set(tags)].map((t) => `- ${yamlString(t)}`))
   fm.push(`license: ${yamlString(license(m))}`)
   fm.push(...modelIndex(m, extras.evaluations ?? []))
+  const given = typeof m.card_text === 'string' ? splitCardText(m.card_text) : undefined
+  if (given) fm.push(...given.frontMatter)
   fm.push('---', '')
 
-  const b: string[] = [`# ${m.name} v${m.version}`, '']
+  // a given card with its own title keeps it
+  const b: string[] = given?.body.startsWith('# ') ? [] : [`# ${m.name} v${m.version}`, '']
   if (m.message) b.push(m.message, '')
+  if (given?.body) b.push(given.body, '', '## Facts recorded by git-zoo', '')
   b.push('| | |', '|---|---|', `| model | \`${m.name}@v${m.version}\` |`, `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
   if (m.code) b.push(`| code | ${m.code.repo ? `${m.code.repo} ` : ''}\`${m.code.commit.slice(0, 12)}\`${m.code.dirty ? ' (dirty)' : ''} |`)
   b.push('')
@@ -185,7 +212,7 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   const cps = checkpointSummary(m)
   b.push('## Files', '', `${m.files.length} file${m.files.length === 1 ? '' : 's'}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}.`, '',
     '| file | epoch | format | size | sha256 |', '|---|---|---|---|---|',
-    ...m.files.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format} | ${human(f.size)} | \`${f.sha256}\` |`), '')
+    ...m.files.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${typeof f.malformed === 'string' ? ' (opaque, malformed)' : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
   b.push('## Lineage', '')
   if (m.parents.length) b.push(...m.parents.map((p) => `- ${p.relation} of \`${p.name}@v${p.version}\` (seal \`${p.seal}\`)`), '')
   else b.push('No parents: trained from scratch or imported as a root.', '')
@@ -218,6 +245,7 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   out.push(`${m.name}@v${m.version}${m.message ? `  ${m.message.split('\n')[0]}` : ''}`, '')
   kv('seal', `${m.seal}${o.sealOk === undefined ? '' : o.sealOk ? '  (verified)' : '  (MISMATCH: the manifest was changed after sealing)'}`)
   kv('promoted', `${m.created} by ${m.promoter}`)
+  kv('license', license(m))
   if (o.retired) kv('RETIRED', `${o.retired.retired} by ${o.retired.retired_by}: ${o.retired.reason}`)
   if (o.stages?.length) kv('stages', o.stages.map((s) => `${m.name}@${s}`).join(', '))
   if (m.code) kv('code', `${m.code.repo ? `${m.code.repo} ` : ''}${m.code.commit.slice(0, 12)}${m.code.dirty ? ' (dirty)' : ''}`)
@@ -248,7 +276,7 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   const cps = checkpointSummary(m)
   kv('count', `${m.files.length}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}`)
   const shown = m.files.length > 8 ? [...m.files.slice(0, 3), undefined, ...m.files.slice(-3)] : m.files
-  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${f.sha256.slice(0, 16)}…` : `  … ${m.files.length - 6} more`)
+  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${f.sha256.slice(0, 16)}…${typeof f.malformed === 'string' ? `  (opaque: ${f.malformed})` : ''}` : `  … ${m.files.length - 6} more`)
   out.push('', 'lineage')
   if (m.parents.length === 0) out.push('  no parents')
   for (const p of m.parents) out.push(`  ${p.relation} of ${p.name}@v${p.version}`)

@@ -2,6 +2,8 @@
  * The zoo's commit rules (spec/seal.md, "What a commit may do"), applied by the pre-commit hook to
  * the index against HEAD, and by `verify --signatures` to each commit against its parent:
  *   - no raw weights file anywhere in git (sniffed by content, whatever its name);
+ *   - (the hook only) no staged file outside models/ and .zoo/ larger than policy.max_blob_bytes
+ *     (default 10 MiB), whatever its bytes: random bytes say nothing about being weights;
  *   - under models/ only model version folders `models/<name>/v<N>/`;
  *   - a folder sealed before (its manifest.json exists there) never changes; the additions
  *     allowed are RETIRED.json, a valid retirement of exactly that seal, and evaluation records
@@ -22,7 +24,7 @@ import type { RepoContext } from '../repo.js'
 import type { ZooSchema } from './policy.js'
 import type { Retirement } from './retire.js'
 
-export type RuleKind = 'weights' | 'layout' | 'manifest' | 'seal' | 'schema' | 'config' | 'sealed' | 'retire' | 'eval' | 'objects'
+export type RuleKind = 'size' | 'weights' | 'layout' | 'manifest' | 'seal' | 'schema' | 'config' | 'sealed' | 'retire' | 'eval' | 'objects'
 
 export interface RuleProblem {
   kind: RuleKind
@@ -88,6 +90,42 @@ export async function weightsProblems(changes: Change[], cat: CatFile, label = '
       fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>`,
     })
   })
+  return out
+}
+
+/** The default of `policy.max_blob_bytes`: staged files outside the zoo's own folders above this are refused. */
+export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 * 1024
+
+/**
+ * `policy.max_blob_bytes` from the work tree's `.zoo/config.json` (the default when the file or the
+ * key is absent or not a positive integer; \`git zoo\` commands report a broken config themselves).
+ */
+export function maxBlobBytes(configText: string | null): number {
+  if (configText === null) return DEFAULT_MAX_BLOB_BYTES
+  try {
+    const v = (JSON.parse(configText) as { policy?: { max_blob_bytes?: unknown } })?.policy?.max_blob_bytes
+    return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : DEFAULT_MAX_BLOB_BYTES
+  } catch { return DEFAULT_MAX_BLOB_BYTES }
+}
+
+/** Whether a path is one the zoo writes itself (models/, .zoo/): those have rules of their own. */
+export function isZooPath(path: string): boolean {
+  return path.startsWith('models/') || path.startsWith('.zoo/')
+}
+
+/** Staged files that are not zoo files and are larger than `max` bytes (raw weights are reported as such, not twice). */
+export async function sizeProblems(changes: Change[], cat: CatFile, max: number, weights: Set<string>): Promise<RuleProblem[]> {
+  const out: RuleProblem[] = []
+  for (const c of changes.filter(sniffable)) {
+    if (isZooPath(c.path) || weights.has(c.path)) continue
+    const o = await cat.head(c.newOid, 0)
+    if (!o || o.size <= max) continue
+    out.push({
+      kind: 'size', path: c.path,
+      problem: `is ${o.size} bytes, over policy.max_blob_bytes (${max}); large files belong in the zoo's store, not in git (E_BLOB_TOO_LARGE)`,
+      fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>  (or raise policy.max_blob_bytes in .zoo/config.json)`,
+    })
+  }
   return out
 }
 
@@ -241,6 +279,9 @@ export async function checkStaged(cwd: string, ctx: RepoContext, staged?: string
   const cat = new CatFile(cwd, env)
   try {
     const problems = await weightsProblems(changes, cat, '', (c) => workTreeHead(cwd, c, SNIFF_BYTES, createHash, readFileSync, lstatSync))
+    let config: string | null = null
+    try { config = readFileSync(`${cwd}/.zoo/config.json`, 'utf8') as unknown as string } catch { /* no config: the default */ }
+    problems.push(...await sizeProblems(changes, cat, maxBlobBytes(config), new Set(problems.map((p) => p.path))))
     if (!changes.some((c) => c.path.startsWith('models/'))) return problems
     const { schema, problem } = await schemaAt(cat, 'HEAD')
     if (problem) problems.push(problem)

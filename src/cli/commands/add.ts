@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import type { Command } from '../command.js'
 import { crashPoints } from '../crash.js'
 import { bool, int, list, str } from '../args.js'
@@ -49,6 +50,14 @@ flags:
   --env <key>=<value>       an environment fact to record (repeatable)
   -m, --message <text>      why this model is promoted
   --allow-dirty             promote even if tracked code has uncommitted changes (recorded as dirty)
+  --license <id>            the licence: an SPDX id (Apache-2.0, MIT) or the Hub's (apache-2.0,
+                            openrail, other); default: card.license in .zoo/config.json, else other
+  --card <markdown file>    the model card's text (its front matter keys are kept, the card's own
+                            ones, such as license and base_model, are written by git-zoo); sealed in
+                            the manifest; default: the file card.template in .zoo/config.json names
+  --allow-malformed         store files whose bytes contradict their name (random bytes named
+                            .safetensors) or whose known format is truncated or malformed, as opaque
+                            bytes recorded as malformed; without it they are refused (exit 1)
   --json                    print { name, version, seal, commit, files, stored_bytes }
 
 examples:
@@ -70,6 +79,9 @@ examples:
     env: { type: 'list', value: 'key=value' },
     message: { type: 'string', short: 'm', value: 'text' },
     'allow-dirty': { type: 'bool' },
+    license: { type: 'string', value: 'id' },
+    card: { type: 'string', value: 'file' },
+    'allow-malformed': { type: 'bool' },
     json: { type: 'bool' },
   },
   async run(args, io) {
@@ -91,6 +103,13 @@ examples:
     const metricsFile = str(args, 'metrics') ?? runMetrics
     const metrics = metricsFile ? await readMetrics(resolve(io.cwd, metricsFile)) : undefined
     const configFile = str(args, 'config')
+    const cardFile = str(args, 'card')
+    let cardText: string | undefined
+    if (cardFile) {
+      try { cardText = await readFile(resolve(io.cwd, cardFile), 'utf8') } catch (err) {
+        throw new UsageError(`cannot read --card ${cardFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: cardFile }, { cause: err })
+      }
+    }
     const progress = new Progress(io, 'add', 0)
     const { commit, results } = await promote(repo, [{
       name, files,
@@ -101,8 +120,11 @@ examples:
       ...(str(args, 'arch') ? { arch: str(args, 'arch')! } : {}),
       params, parents, env,
       ...(str(args, 'message') ? { message: str(args, 'message')! } : {}),
+      ...(str(args, 'license') ? { license: str(args, 'license')! } : {}),
+      ...(cardText !== undefined ? { cardText } : {}),
     }], {
       allowDirty: bool(args, 'allow-dirty'),
+      allowMalformed: bool(args, 'allow-malformed'),
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
       crashPoint: crashPoints(io),
       ...(io.signal ? { signal: io.signal } : {}),
