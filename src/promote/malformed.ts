@@ -7,7 +7,8 @@
  * layer, never inside the chunking pipeline.
  */
 import { open } from 'node:fs/promises'
-import { describeFile, type FormatName } from '../formats/index.js'
+import { describeFile, parseSafetensorsHeader, type FormatName, type ReadAt } from '../formats/index.js'
+import { describeOnnx } from '../onnx/inspect.js'
 import { CheckError } from '../errors.js'
 
 /** What a file name's extension claims. */
@@ -35,13 +36,34 @@ export async function precheckFile(source: string, path: string): Promise<string
   const fd = await open(source, 'r')
   try {
     const { size } = await fd.stat()
-    const desc = await describeFile(async (offset, length) => {
+    const read: ReadAt = async (offset, length) => {
       const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)))
       const { bytesRead } = await fd.read(buf, 0, buf.length, offset)
       return buf.subarray(0, bytesRead)
-    }, size)
-    return nameProblem(path, desc.format) ?? (desc.warning ? `malformed ${desc.format}: ${desc.warning}` : undefined)
+    }
+    const desc = await describeFile(read, size)
+    const named = nameProblem(path, desc.format)
+    if (named) {
+      const why = await whyNot(claimedFormats(path)![0]!, read, size)
+      return why ? `${named} (as ${claimedFormats(path)![0]}: ${why})` : named
+    }
+    return desc.warning ? `malformed ${desc.format}: ${desc.warning}` : undefined
   } finally { await fd.close() }
+}
+
+/** What the claimed format's own reader says about the bytes (a truncation, a bad header), if it says anything. */
+async function whyNot(format: FormatName, read: ReadAt, size: number): Promise<string | undefined> {
+  try {
+    if (format === 'onnx') return (await describeOnnx(read, size)).warning?.replace(/^onnx: /, '')
+    if (format === 'safetensors') {
+      const head = await read(0, Math.min(size, 1 << 20))
+      if (size < 8) return `${size} bytes, shorter than the 8-byte header length`
+      const n = Buffer.from(head.buffer, head.byteOffset, head.byteLength).readBigUInt64LE(0)
+      if (n > BigInt(size - 8)) return `the header length field says ${n} bytes but the file has ${size - 8} after it`
+      parseSafetensorsHeader(await read(0, Math.min(size, 8 + Number(n))), size)
+    }
+  } catch (err) { return (err as Error).message }
+  return undefined
 }
 
 export function malformedError(model: string, source: string, problem: string): CheckError {
