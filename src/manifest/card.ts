@@ -105,9 +105,11 @@ const OWN_KEYS = new Set(['base_model', 'base_model_relation', 'datasets', 'tags
  * A given card (`add --card`, sealed as `card_text`) split into its front matter blocks (top-level
  * YAML keys with their indented lines; the card's own keys dropped) and its markdown body.
  */
-export function splitCardText(text: string): { frontMatter: string[]; body: string } {
+export function splitCardText(text: string): { frontMatter: string[]; body: string; tags: string[] } {
+  const fields = parseFrontMatter(text).fields
+  const tags = Array.isArray(fields.tags) ? fields.tags : typeof fields.tags === 'string' ? [fields.tags] : []
   const m = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text)
-  if (!m) return { frontMatter: [], body: text.trim() }
+  if (!m) return { frontMatter: [], body: text.trim(), tags }
   const lines = m[1]!.split(/\r?\n/)
   const out: string[] = []
   let keep = false
@@ -117,7 +119,60 @@ export function splitCardText(text: string): { frontMatter: string[]; body: stri
     else if (line.trim() !== '' && !/^[\s-]/.test(line)) keep = false
     if (keep) out.push(line)
   }
-  return { frontMatter: out, body: text.slice(m[0].length).trim() }
+  return { frontMatter: out, body: text.slice(m[0].length).trim(), tags }
+}
+
+function unquote(v: string): string {
+  const t = v.trim()
+  if (t.startsWith('"') && t.endsWith('"') && t.length >= 2) { try { return JSON.parse(t) as string } catch { return t.slice(1, -1) } }
+  if (t.startsWith("'") && t.endsWith("'") && t.length >= 2) return t.slice(1, -1).replace(/''/g, "'")
+  return t
+}
+
+/**
+ * The front matter of a model card (a Hugging Face README), read as far as cards need: top-level
+ * keys with a scalar, a `[a, b]` flow list or a `- item` list of scalars; any other (nested) value
+ * is kept as its raw lines in `blocks`. Not a YAML parser; what it does not understand it leaves raw.
+ */
+export function parseFrontMatter(text: string): { fields: Record<string, string | string[]>; blocks: Record<string, string>; body: string } {
+  const m = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text)
+  if (!m) return { fields: {}, blocks: {}, body: text }
+  const fields: Record<string, string | string[]> = {}
+  const blocks: Record<string, string> = {}
+  let key: string | undefined
+  let raw: string[] = []
+  const close = (): void => {
+    if (key === undefined) return
+    const items = raw.filter((l) => l.trim() !== '')
+    if (items.length && items.every((l) => /^\s*- [^:]*$|^\s*- ["'].*["']\s*$/.test(l))) fields[key] = items.map((l) => unquote(l.replace(/^\s*- /, '')))
+    else if (items.length) blocks[key] = raw.join('\n')
+    key = undefined
+    raw = []
+  }
+  for (const line of m[1]!.split(/\r?\n/)) {
+    const k = /^([A-Za-z0-9_-]+):(.*)$/.exec(line)
+    if (k) {
+      close()
+      const value = k[2]!.trim()
+      if (value === '' || value === '|' || value === '>') { key = k[1]!; continue }
+      if (value.startsWith('[') && value.endsWith(']')) fields[k[1]!] = value.slice(1, -1).split(',').map(unquote).filter(Boolean)
+      else fields[k[1]!] = unquote(value.replace(/\s+#.*$/, ''))
+    } else if (key !== undefined) raw.push(line)
+  }
+  close()
+  return { fields, blocks, body: text.slice(m[0].length) }
+}
+
+/** Metrics of a card's model-index (`- type: <metric>` followed by `value: <number>`), first of each name. */
+export function modelIndexMetrics(block: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {}
+  if (!block) return out
+  for (const mm of block.matchAll(/-\s+type:\s*("[^"\n]*"|'[^'\n]*'|[^\n]+?)\s*\n\s+value:\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)\s*$/gm)) {
+    const k = unquote(mm[1]!).replace(/[^A-Za-z0-9_.-]+/g, '_')
+    const v = Number(mm[2])
+    if (k && Number.isFinite(v) && !(k in out)) out[k] = v
+  }
+  return out
 }
 
 /** An evaluation of a version as cards and `show` list it (from its record under evals/, spec/eval.md). */
@@ -141,13 +196,20 @@ export interface CardExtras {
   evaluations?: EvalSummary[]
   /** Current stage names of this version. */
   stages?: string[]
+  /**
+   * For a card leaving the zoo (`export --format hf`): the Hugging Face Hub ids of the parents, which
+   * replace the zoo's `name@vN` in `base_model` (the Hub takes only its own model ids there); empty
+   * leaves base_model out. Parents stay listed in the body's Lineage section either way.
+   */
+  hubBaseModels?: string[]
 }
 
 function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
   const facts = metricFacts(m).filter((f) => f.final !== undefined)
   const good = evals.filter((e) => e.ok)
   if (!facts.length && !good.length) return []
-  const task = typeof m.params.task === 'string' ? m.params.task : 'other'
+  const pipeline = typeof m.card_text === 'string' ? parseFrontMatter(m.card_text).fields.pipeline_tag : undefined
+  const task = typeof m.params.task === 'string' ? m.params.task : typeof pipeline === 'string' ? pipeline : 'other'
   const out = ['model-index:', `- name: ${yamlString(m.name)}`, '  results:']
   if (facts.length) {
     out.push('  - task:', `      type: ${yamlString(task)}`)
@@ -156,32 +218,34 @@ function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
   }
   for (const e of good) {
     out.push('  - task:', `      type: ${yamlString(task)}`, '    dataset:', `      name: ${yamlString(e.data)}`, `      type: ${yamlString(e.data)}`, `      revision: ${yamlString(e.data_sha256)}`,
-      '    metrics:', ...Object.entries(e.metrics).flatMap(([k, v]) => [`    - type: ${yamlString(k)}`, `      value: ${fmt(v)}`, `      name: ${yamlString(`${k} on ${e.data}`)}`]),
-      '    source:', `      name: ${yamlString(`git zoo eval by ${e.by}, ${e.created}`)}`)
+      '    metrics:', ...Object.entries(e.metrics).flatMap(([k, v]) => [`    - type: ${yamlString(k)}`, `      value: ${fmt(v)}`, `      name: ${yamlString(`${k} on ${e.data} (git zoo eval, ${e.created})`)}`]))
   }
   return out
 }
 
 export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   const fm: string[] = ['---']
-  if (m.parents.length) {
-    fm.push('base_model:', ...m.parents.map((p) => `- ${yamlString(`${p.name}@v${p.version}`)}`))
-    fm.push(`base_model_relation: ${hfRelation(m)}`)
+  const bases = extras.hubBaseModels ?? m.parents.map((p) => `${p.name}@v${p.version}`)
+  if (bases.length) {
+    fm.push('base_model:', ...bases.map((b) => `- ${yamlString(b)}`))
+    const rel = hfRelation(m) ?? (typeof m.params.hf_base_model_relation === 'string' ? m.params.hf_base_model_relation : undefined)
+    if (rel) fm.push(`base_model_relation: ${rel}`)
   }
+  const given = typeof m.card_text === 'string' ? splitCardText(m.card_text) : undefined
   if (m.dataset) fm.push('datasets:', `- ${yamlString(m.dataset)}`)
   const tags = ['git-zoo', ...(m.arch ? [m.arch] : []), ...new Set(m.files.map((f) => f.format).filter((f) => f !== 'unknown')),
     ...(m.files.some((f) => f.epoch !== undefined) ? ['trajectory'] : []), ...m.parents.map((p) => p.relation)]
-  fm.push('tags:', ...[...new Set(tags)].map((t) => `- ${yamlString(t)}`))
+  fm.push('tags:', ...[...new Set([...tags, ...(given?.tags ?? [])])].map((t) => `- ${yamlString(t)}`))
   fm.push(`license: ${yamlString(license(m))}`)
   fm.push(...modelIndex(m, extras.evaluations ?? []))
-  const given = typeof m.card_text === 'string' ? splitCardText(m.card_text) : undefined
   if (given) fm.push(...given.frontMatter)
   fm.push('---', '')
 
   // a given card with its own title keeps it
   const b: string[] = given?.body.startsWith('# ') ? [] : [`# ${m.name} v${m.version}`, '']
+  if (given?.body) b.push(given.body, '')
   if (m.message) b.push(m.message, '')
-  if (given?.body) b.push(given.body, '', '## Facts recorded by git-zoo', '')
+  if (given?.body) b.push('## Facts recorded by git-zoo', '')
   b.push('| | |', '|---|---|', `| model | \`${m.name}@v${m.version}\` |`, `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
   if (m.code) b.push(`| code | ${m.code.repo ? `${m.code.repo} ` : ''}\`${m.code.commit.slice(0, 12)}\`${m.code.dirty ? ' (dirty)' : ''} |`)
   b.push('')
