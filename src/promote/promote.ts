@@ -13,6 +13,7 @@ import {
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
 } from '../manifest/manifest.js'
 import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
+import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
@@ -293,6 +294,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
 
 function parseModelRefOrSeal(ref: string): string {
   if (/^baf[a-z2-7]{20,}$/.test(ref)) return ref
+  // name@<stage> names a committed version, never one of this batch
+  if (parseStageRef(ref)) return `stage:${ref}`
   return parseModelRef(ref).name
 }
 
