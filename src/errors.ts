@@ -75,7 +75,6 @@ export const ERROR_CODES = {
   // stages, malformed files (1)
   E_RETIRED_STAGE: 1,
   E_MALFORMED: 1,
-  E_BLOB_TOO_LARGE: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,

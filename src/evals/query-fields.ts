@@ -11,7 +11,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { stagesByVersion } from '../git/stages.js'
 import { MODELS_DIR } from '../manifest/manifest.js'
 import { EVALS_DIR } from './record.js'
 import { UsageError } from '../errors.js'
@@ -55,7 +54,14 @@ function matchText(pattern: string): (s: string) => boolean {
  * `git for-each-ref`) when the query names `stage` or `withStages` is set.
  */
 export async function zooFields(repo: Repo, rows: RowInfo, fields: string[], withStages = false): Promise<{ resolve: (field: string) => QueryField | undefined; stagesOf: (row: number) => string[] }> {
-  const stageMap = withStages || fields.includes('stage') ? stagesByVersion(await repo.stages()) : new Map<string, string[]>()
+  const stageMap = new Map<string, string[]>()
+  if (withStages || fields.includes('stage')) {
+    for (const s of await repo.stages()) {
+      if (s.version === undefined) continue
+      const key = `${s.name}@v${s.version}`
+      stageMap.set(key, [...(stageMap.get(key) ?? []), s.stage].sort())
+    }
+  }
   const stagesOf = (i: number): string[] => stageMap.get(`${rows.name(i)}@v${rows.version(i)}`) ?? []
   const evalCache = new Map<number, LightEval[]>()
   const evalsOf = (i: number): LightEval[] => {

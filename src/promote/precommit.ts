@@ -122,7 +122,7 @@ export async function sizeProblems(changes: Change[], cat: CatFile, max: number,
     if (!o || o.size <= max) continue
     out.push({
       kind: 'size', path: c.path,
-      problem: `is ${o.size} bytes, over policy.max_blob_bytes (${max}); large files belong in the zoo's store, not in git (E_BLOB_TOO_LARGE)`,
+      problem: `is ${o.size} bytes, over policy.max_blob_bytes (${max}); large files belong in the zoo's store, not in git`,
       fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>  (or raise policy.max_blob_bytes in .zoo/config.json)`,
     })
   }
