@@ -136,6 +136,13 @@ describe('stages', { concurrency: true }, () => {
       assert.equal(log.entries[2].signature.signer, 'researcher@example.invalid')
       const text = await ok(z.dir, ['log', 'm/a@prod'])
       assert.match(text, /signed, good \(researcher@example\.invalid\); tag zoo-stage\/m\/a@prod\/1/)
+      // a zoo that requires signing refuses an unsigned move before writing anything
+      const config = JSON.parse(await readFile(join(z.dir, '.zoo/config.json'), 'utf8'))
+      await writeFile(join(z.dir, '.zoo/config.json'), JSON.stringify({ ...config, policy: { ...config.policy, require_signed: true } }, null, 2))
+      const refused = await zoo(z.dir, ['tag', 'm/a@v2', 'prod'])
+      assert.equal(refused.code, 1)
+      assert.match(refused.stderr, /requires signed promotions .* git has no signing key/)
+      assert.equal((await git(z.dir, 'tag', '--list', 'zoo-stage/*')).trim().split('\n').length, 3)
     } finally { await z.cleanup() }
   })
 
