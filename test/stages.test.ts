@@ -112,6 +112,17 @@ describe('stages', { concurrency: true }, () => {
       const text = await ok(z.dir, ['log', 'm/a'])
       assert.match(text, /stage m\/a@candidate -> v2\n    by Test Researcher <researcher@example\.invalid>; signature: unsigned; tag zoo-stage\/m\/a@candidate\/1\n    try it on 5% of traffic/)
       assert.match(text, /promoted m\/a@v1/)
+      // a tag made by hand that skips the chain does not count, and log and verify say so
+      const seal1 = JSON.parse(await ok(z.dir, ['show', 'm/a@v1', '--json'])).seal
+      const v1commit = (await git(z.dir, 'log', '-1', '--format=%H', '--', 'models/m/a/v1/manifest.json')).trim()
+      await git(z.dir, 'tag', '-a', 'zoo-stage/m/a@prod/3', '-m', `zoo: stage m/a@prod = v1\n\nZoo-Stage: m/a@prod\nZoo-Stage-Move: 3\nZoo-Stage-Action: set\nZoo-Model: m/a@v1\nZoo-Seal: ${seal1}\nZoo-Stage-Previous: none\n`, v1commit)
+      assert.equal(JSON.parse(await ok(z.dir, ['show', 'm/a@prod', '--json'])).version, 2)
+      assert.match(await ok(z.dir, ['log', 'm/a@prod']), /DOES NOT HOLD UP: its Zoo-Stage-Previous \(none\) is not the tag before it/)
+      const audit = await zoo(z.dir, ['verify', '--signatures', '--json'])
+      assert.equal(audit.code, 1)
+      const stageIssues = JSON.parse(audit.stdout).problems.filter((p: { model: string }) => p.model === 'm/a@prod').map((p: { problem: string }) => p.problem)
+      assert.ok(stageIssues.some((p: string) => /stage move zoo-stage\/m\/a@prod\/3 does not hold up/.test(p)), stageIssues.join('\n'))
+      assert.ok(stageIssues.some((p: string) => /stage move zoo-stage\/m\/a@prod\/1 by .* is not signed by an allowed signer \(signature: unsigned/.test(p)), stageIssues.join('\n'))
     } finally { await z.cleanup() }
   })
 
@@ -134,6 +145,8 @@ describe('stages', { concurrency: true }, () => {
       assert.deepEqual(log.entries.map((e: { signature: { status: string; ok: boolean } }) => [e.signature.status, e.signature.ok]),
         [['unsigned', false], ['unknown key', false], ['good', true]])
       assert.equal(log.entries[2].signature.signer, 'researcher@example.invalid')
+      const audit = JSON.parse((await zoo(z.dir, ['verify', '--signatures', '--json'])).stdout).problems.filter((p: { model: string }) => p.model === 'm/a@prod')
+      assert.deepEqual(audit.map((p: { path: string }) => p.path), ['refs/tags/zoo-stage/m/a@prod/2', 'refs/tags/zoo-stage/m/a@prod/3'])
       const text = await ok(z.dir, ['log', 'm/a@prod'])
       assert.match(text, /signed, good \(researcher@example\.invalid\); tag zoo-stage\/m\/a@prod\/1/)
       // a zoo that requires signing refuses an unsigned move before writing anything

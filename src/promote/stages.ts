@@ -244,3 +244,29 @@ export async function integrateStages(repo: Repo, remote: string, o: StageOption
   }
   return out
 }
+
+/**
+ * The stage part of `git zoo verify --signatures`: every move of every stage must hold up (its
+ * trailers describe its own tag, its chain link names the tag before it), point at a commit whose
+ * manifest has the seal it records, and carry a good signature by an allowed signer (judged as
+ * `git zoo log` does), like every promotion.
+ */
+export async function stageProblems(repo: Repo): Promise<Array<{ model: string; path: string | null; object: string | null; problem: string }>> {
+  const moves = (await repo.stages()).flatMap((s) => s.moves)
+  if (!moves.length) return []
+  const sigs = await judgeStageSignatures(repo, moves)
+  const out: Array<{ model: string; path: string | null; object: string | null; problem: string }> = []
+  for (const mv of moves) {
+    const label = `${mv.name}@${mv.stage}`
+    const path = `refs/tags/${mv.tag}`
+    if (mv.problem) { out.push({ model: label, path, object: mv.object, problem: `stage move ${mv.tag} does not hold up: ${mv.problem}` }); continue }
+    const mpath = `${manifestDir(mv.name, mv.version)}/${MANIFEST_FILE}`
+    const r = await repo.runGit(['show', `${mv.target}:${mpath}`])
+    let seal: string | undefined
+    try { seal = r.code === 0 ? parseManifest(r.stdout, mpath).seal : undefined } catch { seal = undefined }
+    if (seal !== mv.seal) out.push({ model: label, path, object: mv.object, problem: `stage move ${mv.tag} names ${mv.name}@v${mv.version} with seal ${mv.seal}, but the commit it points at ${seal ? `holds seal ${seal}` : `has no readable ${mpath}`}` })
+    const sig = sigs.get(mv.object)!
+    if (!sig.ok) out.push({ model: label, path, object: mv.object, problem: `stage move ${mv.tag} by ${mv.tagger} is not signed by an allowed signer (signature: ${sig.status}${sig.judgedBy ? `, judged by ${sig.judgedBy}` : ''})` })
+  }
+  return out
+}
