@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, readFile, readdir, writeFile, rm } from 'node:fs/promises'
+import { mkdir, readFile, readdir, writeFile, rm, rename, symlink } from 'node:fs/promises'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { initRepo, tempDir, zoo, git } from './helpers-git.js'
@@ -91,6 +91,13 @@ test('import --layout hf reads a Hub snapshot; export --format hf gives it back 
     // a snapshot as the Hub cache keeps it: the Hub id and revision come from the path
     const snap = join(t.dir, 'hub', 'models--acme--bert-imdb', 'snapshots', '0123abcd')
     await snapshot(snap)
+    // the Hub cache keeps the bytes in blobs/ and links them from the snapshot
+    const blobs = join(t.dir, 'hub', 'models--acme--bert-imdb', 'blobs')
+    await mkdir(blobs)
+    for (const f of await readdir(snap)) {
+      await rename(join(snap, f), join(blobs, `blob-${f}`))
+      await symlink(join('..', '..', 'blobs', `blob-${f}`), join(snap, f))
+    }
     const imp = JSON.parse(await ok(z.dir, ['import', '--layout', 'hf', snap, '--json']))
     assert.equal(imp.name, 'acme/bert-imdb')
     assert.deepEqual(imp.hub_base_models, ['google-bert/bert-base-uncased'])
