@@ -16,7 +16,9 @@
  */
 import { CatFile, type CatObject } from '../git/catfile.js'
 import { git } from '../git/git.js'
-import { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF, type Change } from './staged.js'
+import { parseRawDiff, sniffable, workTreeHead, isZooPath, maxBlobBytes, STAGED_DIFF, type Change } from './staged.js'
+
+export { isZooPath, maxBlobBytes, DEFAULT_MAX_BLOB_BYTES } from './staged.js'
 
 export { parseRawDiff, type Change }
 import type { Manifest } from '../manifest/manifest.js'
@@ -91,26 +93,6 @@ export async function weightsProblems(changes: Change[], cat: CatFile, label = '
     })
   })
   return out
-}
-
-/** The default of `policy.max_blob_bytes`: staged files outside the zoo's own folders above this are refused. */
-export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 * 1024
-
-/**
- * `policy.max_blob_bytes` from the work tree's `.zoo/config.json` (the default when the file or the
- * key is absent or not a positive integer; \`git zoo\` commands report a broken config themselves).
- */
-export function maxBlobBytes(configText: string | null): number {
-  if (configText === null) return DEFAULT_MAX_BLOB_BYTES
-  try {
-    const v = (JSON.parse(configText) as { policy?: { max_blob_bytes?: unknown } })?.policy?.max_blob_bytes
-    return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : DEFAULT_MAX_BLOB_BYTES
-  } catch { return DEFAULT_MAX_BLOB_BYTES }
-}
-
-/** Whether a path is one the zoo writes itself (models/, .zoo/): those have rules of their own. */
-export function isZooPath(path: string): boolean {
-  return path.startsWith('models/') || path.startsWith('.zoo/')
 }
 
 /** Staged files that are not zoo files and are larger than `max` bytes (raw weights are reported as such, not twice). */

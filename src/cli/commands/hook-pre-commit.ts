@@ -46,7 +46,7 @@ example:
     if (!changes.some((c) => c.path.startsWith('models/'))) {
       const blobs = changes.filter(sniffable)
       if (blobs.length === 0) return passed()
-      const [{ isWeightsFile, SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }, { maxBlobBytes, isZooPath }] = await Promise.all([import('../../formats/sniff.js'), import('node:crypto'), import('node:fs'), import('../../promote/precommit.js')])
+      const [{ isWeightsFile, SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }, { maxBlobBytes, isZooPath }] = await Promise.all([import('../../formats/sniff.js'), import('node:crypto'), import('node:fs'), import('../../promote/staged.js')])
       let config: string | null = null
       try { config = readFileSync(`${io.cwd}/.zoo/config.json`, 'utf8') } catch { /* no config: the default limit */ }
       const max = maxBlobBytes(config)
