@@ -45,8 +45,9 @@ flags:
   --dataset <id>            dataset name plus version or digest, e.g. cifar10@1.0
   --arch <id>               architecture, e.g. resnet18
   --param <key>=<value>     a hyperparameter (repeatable)
-  --parent <model>[=<rel>]  a parent (name, name@vN, name@<stage>; repeatable); rel: fine-tune (default), adapter, merge,
-                            soup, quantized, sparsified, distilled, continued, pruned, derived
+  --parent <model>[=<rel>]  a parent model: name, name@vN or name@<stage> (repeatable); rel:
+                            fine-tune (default), adapter, merge, soup, quantized, sparsified,
+                            distilled, continued, pruned, derived
   --env <key>=<value>       an environment fact to record (repeatable)
   -m, --message <text>      why this model is promoted
   --allow-dirty             promote even if tracked code has uncommitted changes (recorded as dirty)
