@@ -46,6 +46,9 @@ export const ERROR_CODES = {
   E_SOUP_FORMAT: 2,
   E_SOUP_INCOMPATIBLE: 2,
   E_SOUP_DTYPE: 2,
+  // weight-space export (2)
+  E_EXPORT_INCOMPATIBLE: 2,
+  E_EXPORT_EPOCHS: 2,
 
   // checks and policy (1)
   E_CORRUPT_OBJECT: 1,
@@ -72,6 +75,8 @@ export const ERROR_CODES = {
   E_PULL_IN_PROGRESS: 1,
   E_PULL_STOPPED: 1,
   E_PULL_CONFLICT: 1,
+  // torch checkpoints (1)
+  E_TORCH_REFUSED: 1,
   // stages, malformed files (1)
   E_RETIRED_STAGE: 1,
   E_MALFORMED: 1,
@@ -98,6 +103,7 @@ export const ERROR_CODES = {
   E_INJECTED: 3,
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
+  E_REMOTE_LAYOUT: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
   E_MANIFEST: 3,
@@ -119,6 +125,7 @@ export const ERROR_CODES = {
   E_GGUF: 3,
   E_ONNX: 3,
   E_PROTOBUF: 3,
+  E_TORCH_PICKLE: 3,
 
   // interrupted (130; 143 for SIGTERM): spec/teams.md, "Interruptions"
   E_INTERRUPTED: 130,

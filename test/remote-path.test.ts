@@ -5,7 +5,7 @@ import { readdir, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { storeConformance } from './store-conformance.js'
-import { tempDir } from './remote-servers.js'
+import { damageInPack, tempDir } from './remote-servers.js'
 import { PathStore } from '../src/remote/path.js'
 import { openRemote, remoteKind, checkRemoteUrl } from '../src/remote/index.js'
 import { cidOf, RAW } from '../src/cas/cid.js'
@@ -33,7 +33,7 @@ storeConformance('path remote via file:// URL', async () => {
   return {
     store,
     reopen: async () => openRemote(pathToFileURL(dir).href, {}),
-    damage: (cid, bytes) => overwrite(new PathStore(dir).pathOf(cid), bytes),
+    damage: (cid, bytes) => damageInPack(openRemote(pathToFileURL(dir).href, {}), cid, bytes),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   }
 })

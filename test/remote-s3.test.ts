@@ -16,7 +16,6 @@ import { storeConformance } from './store-conformance.js'
 import { startS3rver, tempDir, type S3Server } from './remote-servers.js'
 import { S3Store, parseS3Url } from '../src/remote/s3.js'
 import { PathStore } from '../src/remote/path.js'
-import { openRemote } from '../src/remote/index.js'
 import { objectKey } from '../src/remote/layout.js'
 import { transfer } from '../src/remote/transfer.js'
 import { cidOf, RAW, type CID } from '../src/cas/cid.js'
@@ -44,7 +43,7 @@ async function rawPut(prefix: string, cid: CID, bytes: Uint8Array): Promise<void
 
 storeConformance('s3 remote (s3rver)', async () => {
   const u = url()
-  const store = openRemote(u, s3.env) as S3Store
+  const store = new S3Store(u, { env: s3.env })
   return {
     store,
     reopen: async () => new S3Store(u, { env: s3.env }),

@@ -6,9 +6,13 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { CID as MfCID } from 'multiformats/cid'
 import { tmpdir } from 'node:os'
 import { join, normalize } from 'node:path'
+import type { CID } from '../src/cas/cid.js'
+import { encodeIndex, parseIndex } from '../src/cas/local.js'
+import { idxKey, packKey, type PackedStore } from '../src/remote/packed.js'
 
 export interface SeenRequest { method: string; url: string; headers: http.IncomingHttpHeaders }
 
@@ -16,6 +20,8 @@ export interface StaticServer {
   url: string
   port: number
   requests: SeenRequest[]
+  /** Body bytes sent so far (what a client moved over the network, headers aside). */
+  sent: { bytes: number }
   close: () => Promise<void>
 }
 
@@ -28,6 +34,7 @@ export async function startStaticServer(root: string, opts: {
   listings?: boolean
 } = {}): Promise<StaticServer> {
   const requests: SeenRequest[] = []
+  const sent = { bytes: 0 }
   const server = http.createServer(async (req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers })
     try {
@@ -46,8 +53,23 @@ export async function startStaticServer(root: string, opts: {
         res.writeHead(200, { 'content-type': 'text/html' }).end(html)
         return
       }
+      // one byte range (`Range: bytes=a-b`), as nginx and Apache serve them: only those bytes are read
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')
+      if (range) {
+        const start = Number(range[1])
+        const end = Math.min(st.size - 1, range[2] ? Number(range[2]) : st.size - 1)
+        if (start >= st.size) { res.writeHead(416, { 'content-range': `bytes */${st.size}` }).end(); return }
+        const part = Buffer.alloc(end + 1 - start)
+        const fd = await open(file, 'r')
+        try { await fd.read(part, 0, part.length, start) } finally { await fd.close() }
+        res.writeHead(206, { 'content-length': part.length, 'content-range': `bytes ${start}-${end}/${st.size}`, 'content-type': 'application/octet-stream' })
+        if (req.method !== 'HEAD') sent.bytes += part.length
+        res.end(req.method === 'HEAD' ? undefined : part)
+        return
+      }
       const body = await readFile(file)
       res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/octet-stream' })
+      if (req.method !== 'HEAD') sent.bytes += body.length
       res.end(req.method === 'HEAD' ? undefined : body)
     } catch (err) {
       if (!res.headersSent) res.writeHead(500).end(String(err))
@@ -60,6 +82,7 @@ export async function startStaticServer(root: string, opts: {
     url: `http://127.0.0.1:${port}/`,
     port,
     requests,
+    sent,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
   }
 }
@@ -92,4 +115,49 @@ export async function startS3rver(bucket = 'zoo'): Promise<S3Server> {
 
 export async function tempDir(prefix = 'zoo-remote-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
+}
+
+/** The objects a packed path remote lists in its pack indexes: CID string, pack file, offset, length. */
+export async function packEntries(root: string): Promise<Array<{ cid: string; pack: string; offset: number; length: number }>> {
+  const dir = join(root, 'packs')
+  const out: Array<{ cid: string; pack: string; offset: number; length: number }> = []
+  for (const name of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.idx')).sort()) {
+    for (const [k, offset, length] of parseIndex(await readFile(join(dir, name)), name)) {
+      out.push({ cid: MfCID.decode(Buffer.from(k, 'latin1')).toString(), pack: join(dir, name.slice(0, -4) + '.pack'), offset, length })
+    }
+  }
+  return out
+}
+
+/** Flip one byte of an object inside its pack on a path remote (packs are read-only files: rewritten). */
+export async function poisonInPack(root: string, cid: string): Promise<void> {
+  const e = (await packEntries(root)).find((x) => x.cid === cid)
+  if (!e) throw new Error(`${cid} is in no pack index under ${root}`)
+  const bytes = await readFile(e.pack)
+  bytes[e.offset + (e.length >> 1)]! ^= 1
+  await unlink(e.pack)
+  await writeFile(e.pack, bytes)
+}
+
+/** Damage an object inside its pack through the remote's own files: same length, or shorter (its index says so). */
+export async function damageInPack(store: PackedStore, cid: CID, bytes: Uint8Array): Promise<void> {
+  const files = store.backing
+  for (const f of (await files.listFiles('packs')) ?? []) {
+    if (!f.name.endsWith('.idx')) continue
+    const name = f.name.slice(0, -4)
+    const entries = parseIndex(Buffer.from((await files.readFile(idxKey(name), 64 * 2 ** 20))!), f.name)
+    const i = entries.findIndex(([k]) => k === Buffer.from(cid.bytes).toString('latin1'))
+    if (i < 0) continue
+    const [, offset, length] = entries[i]!
+    const pack = Buffer.from(await files.readRange(packKey(name), 0, 64 * 2 ** 20, true))
+    Buffer.from(bytes).copy(pack, offset)
+    for (let j = bytes.length; j < length; j++) pack[offset + j]! ^= 0xff
+    await files.replaceFile!(packKey(name), pack)
+    if (bytes.length !== length) {
+      entries[i] = [entries[i]![0], offset, bytes.length]
+      await files.replaceFile!(idxKey(name), encodeIndex(entries))
+    }
+    return
+  }
+  throw new Error(`${cid} is in no pack`)
 }

@@ -7,13 +7,13 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { git, processCtx, run, tempRepo, zoo } from './cli.js'
 import { Repo } from '../src/repo.js'
 import { ensureObjects } from '../src/remote/sync.js'
-import { startS3rver, startStaticServer, type S3Server, type StaticServer } from './remote-servers.js'
+import { packEntries, poisonInPack, startS3rver, startStaticServer, type S3Server, type StaticServer } from './remote-servers.js'
 
 interface Kind {
   name: string
@@ -25,12 +25,9 @@ let s3: S3Server | undefined
 before(async () => { s3 = await startS3rver('zoo') })
 after(async () => { await s3?.close() })
 
+/** One byte of the object flipped inside its pack on the remote (a poisoned byte range). */
 async function poisonFile(dir: string, cid: string): Promise<void> {
-  const file = join(dir, 'objects', cid.slice(-2), cid)
-  const bytes = await readFile(file)
-  bytes[0]! ^= 1
-  await unlink(file)
-  await writeFile(file, bytes)
+  await poisonInPack(dir, cid)
 }
 
 const kinds: Kind[] = [
@@ -138,9 +135,7 @@ describe('sharing through each kind of zoo remote (side by side)', { concurrency
 
           // A poisoned object on the remote: named, nothing bad stored, non-zero exit.
           if (remote.poison) {
-            const objects = join(work, 'zoo-objects', 'objects')
-            const victims: string[] = []
-            for (const d of await readdir(objects)) for (const f of await readdir(join(objects, d))) if (f.startsWith('bafk')) victims.push(f)
+            const victims = (await packEntries(join(work, 'zoo-objects'))).map((e) => e.cid).filter((c) => c.startsWith('bafk'))
             const d = await tempRepo('zoo-share-d-')
             try {
               const cloned = await zoo(work, ['clone', '--lazy', bare, 'd'], env)

@@ -109,6 +109,30 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       } finally { await other.close() }
     }))
 
+    it('two handles writing at once: neither loses the other\'s objects, a third handle sees both', (t) => withStore(async (h) => {
+      if (h.seed || !h.reopen) { t.skip(`${name} has no second writable handle`); return }
+      const other = await h.reopen()
+      try {
+        const mine = Array.from({ length: 6 }, (_, i) => obj(1000 + i * 4099))
+        const theirs = Array.from({ length: 6 }, (_, i) => obj(2000 + i * 4099))
+        // interleaved puts, flushed at once, as two pushers to one remote would
+        await Promise.all([
+          (async () => { for (const o of mine) await h.store.put(o.cid, o.bytes); await h.store.flush() })(),
+          (async () => { for (const o of theirs) await other.put(o.cid, o.bytes); await other.flush() })(),
+        ])
+        const third = await h.reopen()
+        try {
+          for (const o of [...mine, ...theirs]) {
+            assert.equal(await third.has(o.cid), true)
+            assert.deepEqual(Buffer.from(await third.get(o.cid)), Buffer.from(o.bytes))
+          }
+          const listed = new Set<string>()
+          for await (const c of third.list()) listed.add(c.toString())
+          assert.equal(listed.size, 12)
+        } finally { await third.close() }
+      } finally { await other.close() }
+    }))
+
     it('never returns damaged bytes: get throws CorruptObjectError', (t) => withStore(async (h) => {
       if (!h.damage) { t.skip(`${name} cannot be damaged behind its back`); return }
       const o = obj(2048)

@@ -20,7 +20,7 @@ import { encodeNpy } from '../src/demo/data.js'
 import { dataset, permModel } from './eval-fixtures.js'
 
 const C = 8 // classes of the eval fixtures' model
-import { startS3rver, type S3Server } from './remote-servers.js'
+import { packEntries, startS3rver, type S3Server } from './remote-servers.js'
 import { LocalStore } from '../src/cas/local.js'
 import { lockForGc } from '../src/cas/lock.js'
 import { processHost } from '../src/host.js'
@@ -322,7 +322,7 @@ interface RemoteKind {
   age?: (work: string) => Promise<void>
 }
 const kinds: RemoteKind[] = [
-  { name: 'path', url: (work) => join(work, 'zr'), env: () => ({}), age: (work) => age(join(work, 'zr', 'objects'), 8) },
+  { name: 'path', url: (work) => join(work, 'zr'), env: () => ({}), age: (work) => age(join(work, 'zr', 'packs'), 8) },
   // S3 LastModified cannot be set back: past the grace is --grace 0 there
   { name: 's3 (s3rver)', url: (work) => `s3://${s3!.bucket}/${work.split('/').pop()}`, env: () => s3!.env },
 ]
@@ -429,9 +429,9 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
         const killed = await zoo(dir, ['gc', '--remote', 'origin', '--grace', '0'], { GIT_ZOO_CRASH_AT: 'remote-gc-after-nodes' })
         assert.notEqual(killed.code, 0)
         assert.match(killed.stderr, /crash point remote-gc-after-nodes/)
-        const left = (await readdir(join(work, 'zr', 'objects'), { recursive: true })).map(String).filter((n) => n.includes('/baf'))
-        assert.ok(!left.some((n) => n.endsWith(root)), 'the node went first')
-        assert.ok(left.some((n) => n.includes('/bafkrei')), 'its chunks are still there')
+        const left = (await packEntries(join(work, 'zr'))).map((e) => e.cid)
+        assert.ok(!left.includes(root), 'the node went first')
+        assert.ok(left.some((n) => n.startsWith('bafkrei')), 'its chunks are still there')
         // the model comes back: the push finds its root missing and uploads what is missing below it
         await git(dir, 'branch', 'feat', tip)
         await ok(zoo(dir, ['push', 'origin', 'feat']), 'push feat again')
@@ -487,11 +487,11 @@ describe('gc --remote: retention on a zoo remote', { concurrency: kinds.length }
         p.done.then(() => { ended = true }, () => { ended = true })
         while (!ended && !p.stderr().includes('waiting for a gc on the zoo remote')) await new Promise((r) => setTimeout(r, 20))
         assert.match(p.stderr(), /waiting for a gc on the zoo remote .*pid 9 on elsewhere\.invalid/)
-        assert.equal(await exists(join(work, 'zr', 'objects')), false, 'nothing uploaded while gc holds the remote')
+        assert.deepEqual((await readdir(join(work, 'zr', 'packs')).catch(() => [] as string[])).filter((n) => n.endsWith('.pack')), [], 'nothing uploaded while gc holds the remote')
         await rm(join(locks, 'gc-other.json'))
         const pushed = await p.done
         assert.equal(pushed.code, 0, pushed.stderr)
-        assert.ok((await readdir(join(work, 'zr', 'objects'))).length > 0)
+        assert.ok((await readdir(join(work, 'zr', 'packs'))).some((n) => n.endsWith('.idx')))
         assert.deepEqual(await readdir(locks), [], 'the push removed its own lock')
         // a static http remote is read-only; a missing git remote is named
         await git(dir, 'config', 'zoo.remote.web.url', 'http://127.0.0.1:9/zoo')

@@ -10,15 +10,14 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, open, readFile, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { S3Client } from '@aws-sdk/client-s3'
 import { git, processCtx, zoo, type Run } from './cli.js'
 import { Repo } from '../src/repo.js'
 import { LocalStore, encodeIndex, parseIndex } from '../src/cas/local.js'
 import { parseCid } from '../src/cas/cid.js'
-import { objectKey } from '../src/remote/layout.js'
 import { syncFiles } from '../src/remote/dag.js'
-import { PathStore } from '../src/remote/path.js'
-import { startS3rver, startStaticServer, type S3Server } from './remote-servers.js'
+import { damageInPack, startS3rver, startStaticServer, type S3Server } from './remote-servers.js'
+import { openRemote } from '../src/remote/index.js'
 
 let s3: S3Server | undefined
 let raw: S3Client | undefined
@@ -38,11 +37,9 @@ async function ok(p: Promise<Run>, what: string): Promise<Run> {
   return r
 }
 
-/** Replace an object's file in a folder remote by `bytes` (the remote is read-only to the store). */
+/** Replace an object's bytes inside its pack on a folder remote by `bytes` (same length). */
 async function overwriteFile(dir: string, cid: string, bytes: Uint8Array): Promise<void> {
-  const file = join(dir, 'objects', cid.slice(-2), cid)
-  await unlink(file)
-  await writeFile(file, bytes)
+  await damageInPack(openRemote(dir, {}), parseCid(cid), bytes)
 }
 
 interface Kind {
@@ -72,7 +69,7 @@ const kinds: Kind[] = [
       const prefix = `${work.split('/').pop()}/zoo/`
       return {
         url: `s3://${s3!.bucket}/${prefix.slice(0, -1)}`, env: s3!.env, close: async () => {},
-        poison: async (cid, b) => { await raw!.send(new PutObjectCommand({ Bucket: s3!.bucket, Key: `${prefix}${objectKey(parseCid(cid))}`, Body: b })) },
+        poison: (cid, b) => damageInPack(openRemote(`s3://${s3!.bucket}/${prefix.slice(0, -1)}`, s3!.env), parseCid(cid), b),
       }
     },
   },
@@ -248,7 +245,7 @@ describe('verify --repair', { concurrency: kinds.length + 1 }, () => {
       const m = await repo.resolve('m')
       for (const dir of [main, backup]) {
         const local = await repo.openStore()
-        const dest = new PathStore(dir)
+        const dest = openRemote(dir, {})
         await syncFiles(local, dest, m.files.map((f) => ({ root: f.root, size: f.size })))
         await dest.close(); await local.close()
       }

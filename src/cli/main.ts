@@ -57,7 +57,7 @@ export const COMMANDS: Record<string, string> = {
   agree: 'hard agreement rate of two models on a dataset',
   diff: 'compare two models: config, params, metrics and weights',
   soup: 'average compatible models (model soup, epoch averaging) into a new model',
-  export: 'write a model version for another tool: --format hf (a Hugging Face Hub folder)',
+  export: 'export a population\'s weights as a dataset (train/val/test .npz), or --format hf: one model for the Hugging Face Hub',
   'hook-pre-commit': 'run by the pre-commit hook (internal)',
   'hook-pre-push': 'run by the pre-push hook (internal)',
 }

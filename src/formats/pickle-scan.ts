@@ -22,11 +22,13 @@ export interface PickleScanOptions {
 /** Callables a torch.save state_dict / checkpoint calls while loading. */
 export const PICKLE_ALLOWED_CALLABLES: ReadonlySet<string> = new Set([
   'collections.OrderedDict',
+  'torch._utils._rebuild_tensor',
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_tensor_v3',
   'torch._utils._rebuild_parameter',
   'torch._utils._rebuild_parameter_with_state',
   '_codecs.encode', // how protocol 2 pickles a bytes object
+  'torch.Size', // a tuple of ints (a shape kept in a checkpoint)
 ])
 
 const STORAGES = ['Double', 'Float', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool',

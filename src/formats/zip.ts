@@ -3,6 +3,7 @@
  * is ever extracted or decompressed here. Hostile input is a FormatError: code E_ZIP for structure,
  * E_ZIP_PATH for entry names that would escape a folder if someone did extract them.
  */
+import * as zlib from 'node:zlib'
 import { FormatError } from '../errors.js'
 import { describeBig, readExact, safeNumber, view, type ReadAt } from './reader.js'
 
@@ -216,4 +217,190 @@ export function zipSegments(entries: ZipEntry[], fileSize: number): number[] {
   const segments: number[] = []
   for (let i = 1; i < sorted.length; i++) segments.push(sorted[i]! - sorted[i - 1]!)
   return segments
+}
+
+/** Writes `bytes` at byte `position` of the output. */
+export type WriteAt = (bytes: Uint8Array, position: number) => Promise<void>
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256)
+  for (let i = 0; i < 256; i++) {
+    let c = i
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    t[i] = c >>> 0
+  }
+  return t
+})()
+
+/** CRC-32 (the zip polynomial) of `bytes` continuing from `crc`. */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
+  if (native) return native(bytes, crc) >>> 0
+  let c = ~crc >>> 0
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
+  return ~c >>> 0
+}
+
+interface WrittenEntry { name: Buffer; size: number; crc: number; offset: number; zip64: boolean }
+
+const U32_MAX = 0xffffffff
+const PAD_ID = 0x4246 // 'FB': the padding extra field torch.save also uses to align tensor data
+
+/**
+ * A streaming writer of stored (uncompressed) zip archives: each entry's size is declared up front,
+ * its bytes are appended in pieces (the CRC is computed on the way and written back into the local
+ * header), so memory stays independent of the entry sizes. Entry data is aligned to `align` bytes
+ * (as torch.save aligns storages to 64), and zip64 records are written where sizes or offsets need
+ * them (`forceZip64` writes them always, for tests).
+ */
+export class ZipWriter {
+  private pos = 0
+  private readonly done: WrittenEntry[] = []
+  private cur: (WrittenEntry & { written: number; local: number }) | undefined
+
+  constructor(private readonly write: WriteAt, private readonly opts: { align?: number; forceZip64?: boolean } = {}) {}
+
+  /** Bytes written so far: during an entry, where its next byte goes. */
+  get offset(): number { return this.pos }
+
+  private async put(bytes: Uint8Array): Promise<void> {
+    await this.write(bytes, this.pos)
+    this.pos += bytes.length
+  }
+
+  /** Starts a stored entry of exactly `size` bytes; returns the offset its data starts at. */
+  async begin(name: string, size: number): Promise<number> {
+    if (this.cur) throw new Error(`zip writer: entry ${this.cur.name.toString()} is not finished`)
+    const why = hostileZipName(name)
+    if (why) fail(`cannot write entry ${JSON.stringify(name)}: ${why}`)
+    const nameBytes = Buffer.from(name, 'utf8')
+    const zip64 = this.opts.forceZip64 === true || size >= U32_MAX
+    const z64 = zip64 ? 20 : 0
+    const align = this.opts.align ?? 1
+    let pad = 0
+    if (align > 1) {
+      const dataAt = this.pos + 30 + nameBytes.length + z64
+      pad = (align - (dataAt % align)) % align
+      if (pad > 0 && pad < 4) pad += align
+    }
+    const head = Buffer.alloc(30 + nameBytes.length + z64 + pad)
+    head.writeUInt32LE(SIG_LOCAL, 0)
+    head.writeUInt16LE(zip64 ? 45 : 20, 4)
+    head.writeUInt16LE(0x0800, 6) // names are UTF-8
+    head.writeUInt16LE(0, 8)
+    head.writeUInt16LE(0, 10)
+    head.writeUInt16LE(0x21, 12) // 1980-01-01
+    head.writeUInt32LE(0, 14) // CRC, written back in end()
+    head.writeUInt32LE(zip64 ? U32_MAX : size, 18)
+    head.writeUInt32LE(zip64 ? U32_MAX : size, 22)
+    head.writeUInt16LE(nameBytes.length, 26)
+    head.writeUInt16LE(z64 + pad, 28)
+    nameBytes.copy(head, 30)
+    let p = 30 + nameBytes.length
+    if (zip64) {
+      head.writeUInt16LE(0x0001, p); head.writeUInt16LE(16, p + 2)
+      head.writeBigUInt64LE(BigInt(size), p + 4); head.writeBigUInt64LE(BigInt(size), p + 12)
+      p += 20
+    }
+    if (pad) { head.writeUInt16LE(PAD_ID, p); head.writeUInt16LE(pad - 4, p + 2) }
+    const local = this.pos
+    await this.put(head)
+    this.cur = { name: nameBytes, size, crc: 0, offset: local, zip64, written: 0, local }
+    return this.pos
+  }
+
+  /** Appends bytes of the current entry. */
+  async data(bytes: Uint8Array): Promise<void> {
+    const c = this.cur
+    if (!c) throw new Error('zip writer: data outside an entry')
+    if (c.written + bytes.length > c.size) throw new Error(`zip writer: entry ${c.name.toString()} is longer than the ${c.size} bytes declared`)
+    c.crc = crc32(bytes, c.crc)
+    c.written += bytes.length
+    await this.put(bytes)
+  }
+
+  /** Ends the current entry: its length must be the size declared. */
+  async end(): Promise<void> {
+    const c = this.cur
+    if (!c) throw new Error('zip writer: end outside an entry')
+    if (c.written !== c.size) throw new Error(`zip writer: entry ${c.name.toString()} got ${c.written} of the ${c.size} bytes declared`)
+    const crc = Buffer.alloc(4)
+    crc.writeUInt32LE(c.crc, 0)
+    await this.write(crc, c.local + 14)
+    this.done.push({ name: c.name, size: c.size, crc: c.crc, offset: c.offset, zip64: c.zip64 })
+    this.cur = undefined
+  }
+
+  /** A whole small entry. */
+  async add(name: string, bytes: Uint8Array): Promise<number> {
+    const at = await this.begin(name, bytes.length)
+    await this.data(bytes)
+    await this.end()
+    return at
+  }
+
+  /** Writes the central directory and end records; returns the archive's size. */
+  async finish(): Promise<number> {
+    if (this.cur) throw new Error(`zip writer: entry ${this.cur.name.toString()} is not finished`)
+    const force = this.opts.forceZip64 === true
+    const cdStart = this.pos
+    const parts: Buffer[] = []
+    for (const e of this.done) {
+      const bigSize = e.zip64
+      const bigOffset = force || e.offset >= U32_MAX
+      const fields: bigint[] = []
+      if (bigSize) fields.push(BigInt(e.size), BigInt(e.size))
+      if (bigOffset) fields.push(BigInt(e.offset))
+      const extraLen = fields.length ? 4 + 8 * fields.length : 0
+      const h = Buffer.alloc(46 + e.name.length + extraLen)
+      h.writeUInt32LE(SIG_CENTRAL, 0)
+      h.writeUInt16LE(fields.length ? 45 : 20, 4)
+      h.writeUInt16LE(fields.length ? 45 : 20, 6)
+      h.writeUInt16LE(0x0800, 8)
+      h.writeUInt16LE(0, 10)
+      h.writeUInt16LE(0, 12)
+      h.writeUInt16LE(0x21, 14)
+      h.writeUInt32LE(e.crc, 16)
+      h.writeUInt32LE(bigSize ? U32_MAX : e.size, 20)
+      h.writeUInt32LE(bigSize ? U32_MAX : e.size, 24)
+      h.writeUInt16LE(e.name.length, 28)
+      h.writeUInt16LE(extraLen, 30)
+      h.writeUInt32LE(bigOffset ? U32_MAX : e.offset, 42)
+      e.name.copy(h, 46)
+      if (fields.length) {
+        let p = 46 + e.name.length
+        h.writeUInt16LE(0x0001, p); h.writeUInt16LE(8 * fields.length, p + 2); p += 4
+        for (const f of fields) { h.writeBigUInt64LE(f, p); p += 8 }
+      }
+      parts.push(h)
+    }
+    const cd = Buffer.concat(parts)
+    await this.put(cd)
+    const count = this.done.length
+    const z64 = force || this.done.some((e) => e.zip64) || cdStart >= U32_MAX || cd.length >= U32_MAX || count >= 0xffff
+    if (z64) {
+      const rec = Buffer.alloc(56 + 20)
+      const recAt = this.pos
+      rec.writeUInt32LE(SIG_ZIP64_EOCD, 0)
+      rec.writeBigUInt64LE(44n, 4)
+      rec.writeUInt16LE(45, 12)
+      rec.writeUInt16LE(45, 14)
+      rec.writeBigUInt64LE(BigInt(count), 24)
+      rec.writeBigUInt64LE(BigInt(count), 32)
+      rec.writeBigUInt64LE(BigInt(cd.length), 40)
+      rec.writeBigUInt64LE(BigInt(cdStart), 48)
+      rec.writeUInt32LE(SIG_ZIP64_LOCATOR, 56)
+      rec.writeBigUInt64LE(BigInt(recAt), 64)
+      rec.writeUInt32LE(1, 72)
+      await this.put(rec)
+    }
+    const end = Buffer.alloc(22)
+    end.writeUInt32LE(SIG_EOCD, 0)
+    end.writeUInt16LE(z64 ? 0xffff : count, 8)
+    end.writeUInt16LE(z64 ? 0xffff : count, 10)
+    end.writeUInt32LE(z64 ? U32_MAX : cd.length, 12)
+    end.writeUInt32LE(z64 ? U32_MAX : cdStart, 16)
+    await this.put(end)
+    return this.pos
+  }
 }

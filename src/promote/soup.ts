@@ -1,8 +1,8 @@
 /**
  * A soup promoted (`git zoo soup`): the members chosen (models, or the last k checkpoints of one
- * trajectory), their safetensors averaged by weights/soup.ts (and model.onnx written from the first
- * model's graph when it fits), and the result promoted as a new model whose parents carry the
- * relation `soup`, through the one promotion path.
+ * trajectory), their safetensors files or torch.save checkpoints averaged by weights/soup.ts (and
+ * model.onnx written from the first model's graph when it fits), and the result promoted as a new
+ * model whose parents carry the relation `soup`, through the one promotion path.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { promote, type PromotionResult } from './promote.js'
 import { FileOpener } from '../weights/tensors.js'
 import { openReader, prefetchFiles } from '../zoo/reader.js'
 import { planSoup, writeSoup, writeSoupOnnx, type SoupMember } from '../weights/soup.js'
+import { checkpointsByEpoch, finalWeights } from '../weights/checkpoints.js'
 import { UsageError } from '../errors.js'
 
 export interface SoupOptions {
@@ -24,7 +25,7 @@ export interface SoupOptions {
   weights?: number[]
   /** Epoch averaging: the last k checkpoints of the one model in `refs`. */
   lastK?: number
-  /** Which safetensors file of each model (with lastK: the checkpoint file's name in each epoch). */
+  /** Which weights file of each model (with lastK: the checkpoint file's name in each epoch). */
   file?: string
   /** Write model.onnx from the first model's graph when it fits (default true). */
   onnx?: boolean
@@ -50,37 +51,12 @@ export interface SoupResult {
   first: Manifest
 }
 
-/** The safetensors file of a model to put in a soup: --file, the only one, or the last epoch's. */
-function soupFile(m: Manifest, file?: string): FileEntry {
-  const st = m.files.filter((f) => f.format === 'safetensors')
-  if (file !== undefined) {
-    const f = m.files.find((x) => x.path === file)
-    if (!f || f.format !== 'safetensors') throw new UsageError(`${m.name}@v${m.version} has no safetensors file ${file}`, 'E_USAGE')
-    return f
-  }
-  if (st.length === 1) return st[0]!
-  const plain = st.filter((f) => f.epoch === undefined)
-  if (plain.length === 1) return plain[0]!
-  const epochs = st.filter((f) => f.epoch !== undefined)
-  if (epochs.length) {
-    const last = Math.max(...epochs.map((f) => f.epoch!))
-    const at = epochs.filter((f) => f.epoch === last)
-    if (at.length === 1) return at[0]!
-  }
-  throw new UsageError(`${m.name}@v${m.version} has ${st.length ? `${st.length} safetensors files (${st.map((f) => f.path).slice(0, 4).join(', ')}${st.length > 4 ? ', ...' : ''}); choose one with --file` : 'no safetensors file; soups average safetensors'}`, 'E_USAGE')
-}
-
-/** The last k checkpoints (safetensors, one per epoch) of a trajectory model, oldest first. */
+/** The last k checkpoints (safetensors or torch.save, one per epoch) of a trajectory model, oldest first. */
 function lastK(m: Manifest, k: number, file?: string): FileEntry[] {
-  const base = file?.split('/').pop()
-  const st = m.files.filter((f) => f.format === 'safetensors' && f.epoch !== undefined && (base === undefined || f.path.split('/').pop() === base))
-  const byEpoch = new Map<number, FileEntry[]>()
-  for (const f of st) byEpoch.set(f.epoch!, [...(byEpoch.get(f.epoch!) ?? []), f])
-  if (byEpoch.size === 0) throw new UsageError(`${m.name}@v${m.version} holds no trajectory (no safetensors files with an epoch); --last-k averages the checkpoints of one trajectory`, 'E_USAGE')
-  for (const [e, fs] of byEpoch) if (fs.length > 1) throw new UsageError(`epoch ${e} of ${m.name}@v${m.version} has ${fs.length} safetensors files; choose one with --file <name>`, 'E_USAGE')
-  const epochs = [...byEpoch.keys()].sort((x, y) => x - y)
-  if (k < 2 || k > epochs.length) throw new UsageError(`--last-k must be between 2 and the ${epochs.length} checkpoints of ${m.name}@v${m.version}`, 'E_USAGE')
-  return epochs.slice(-k).map((e) => byEpoch.get(e)![0]!)
+  const traj = checkpointsByEpoch(m, file)
+  if (traj.length === 0) throw new UsageError(`${m.name}@v${m.version} holds no trajectory (no safetensors or torch.save checkpoints with an epoch); --last-k averages the checkpoints of one trajectory`, 'E_USAGE')
+  if (k < 2 || k > traj.length) throw new UsageError(`--last-k must be between 2 and the ${traj.length} checkpoints of ${m.name}@v${m.version}`, 'E_USAGE')
+  return traj.slice(-k).map((c) => c.file)
 }
 
 export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResult> {
@@ -90,7 +66,7 @@ export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResul
   if (new Set(models.map((m) => m.seal)).size !== models.length) throw new UsageError('a model is named twice; use --weights to weigh one model more', 'E_USAGE')
   const members: SoupMember[] = k !== undefined
     ? lastK(models[0]!, k, o.file).map((f) => ({ manifest: models[0]!, file: f, weight: 1, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) }))
-    : models.map((m) => ({ manifest: m, file: soupFile(m, o.file), weight: 1 }))
+    : models.map((m) => ({ manifest: m, file: finalWeights(m, o.file), weight: 1 }))
   const weights = o.weights
   if (weights) {
     if (weights.length !== members.length) throw new UsageError(`--weights has ${weights.length} values for ${members.length} checkpoints`, 'E_USAGE')
@@ -104,11 +80,13 @@ export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResul
   try {
     const store = await openReader(repo) // a lazy clone fetches what it reads (spec/teams.md)
     let onnxNote: SoupOnnxNote | undefined
-    const files = [{ source: join(tmp, 'model.safetensors'), path: 'model.safetensors' }]
+    const files: Array<{ source: string; path: string }> = []
     try {
       await prefetchFiles(store, members.map((m) => m.file)) // every member is read whole
       const opener = new FileOpener(store)
-      const plan = await planSoup(members, opener)
+      const plan = await planSoup(members, opener, { nonFloat: k !== undefined ? 'last' : 'agree' })
+      const out = plan.format === 'pytorch-zip' ? 'model.pt' : 'model.safetensors' // the first member's format
+      files.push({ source: join(tmp, out), path: out })
       const where = await writeSoup(plan, members.map((m) => m.weight), files[0]!.source, { 'git-zoo': `soup/${method}` })
       if (o.onnx ?? true) {
         const first = models[0]!

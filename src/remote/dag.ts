@@ -27,7 +27,36 @@ export interface SyncOptions {
   onProgress?: (p: TransferProgress) => void
 }
 
-export async function syncFiles(from: Store, to: Store, files: Iterable<FileRoot>, opts: SyncOptions = {}): Promise<TransferResult> {
+/**
+ * A destination that makes objects visible in put order (`ordered`, the packed remotes) keeps
+ * invariant 2 without a flush between the chunks and each level of nodes: each level's transfer
+ * goes through a view whose flush waits for nothing, and the one real flush comes at the end (or
+ * on failure). Each flush of a packed remote would otherwise seal a pack per level.
+ */
+function deferFlush(to: Store): Store {
+  return {
+    get location() { return to.location },
+    put: (c, b) => to.put(c, b), get: (c) => to.get(c), has: (c) => to.has(c), list: () => to.list(),
+    flush: async () => {}, close: () => to.close(),
+  }
+}
+
+export async function syncFiles(from: Store, dest: Store, files: Iterable<FileRoot>, opts: SyncOptions = {}): Promise<TransferResult> {
+  if ((dest as { ordered?: boolean }).ordered === true) {
+    let result: TransferResult
+    try {
+      result = await copyFiles(from, deferFlush(dest), files, opts)
+    } catch (err) {
+      await dest.flush().catch(() => {}) // what was copied stays durable; the first error is the one to tell
+      throw err
+    }
+    await dest.flush()
+    return result
+  }
+  return copyFiles(from, dest, files, opts)
+}
+
+async function copyFiles(from: Store, to: Store, files: Iterable<FileRoot>, opts: SyncOptions): Promise<TransferResult> {
   const done: TransferResult = { objects: 0, bytes: 0, skippedObjects: 0, skippedBytes: 0 }
   /** Subtrees skipped by the walk (the destination had their root). */
   const skipped = { objects: 0, bytes: 0 }

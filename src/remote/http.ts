@@ -1,6 +1,7 @@
 /**
- * HttpStore: a read-only remote served by any static web server over the shared layout
- * (./layout.ts). Writes go to the path or s3 remote behind the web server.
+ * HttpStore: a read-only remote served by any static web server: byte ranges of packs and small
+ * files for the pack layout (./packed.ts), and loose objects of a layout-1 remote (./layout.ts).
+ * Writes go to the path or s3 remote behind the web server.
  *
  * Safety rules (spec/remotes.md, "HTTP"):
  * - URLs with control characters are refused before parsing; the base URL takes no query or fragment.
@@ -133,6 +134,45 @@ export class HttpStore implements Store {
     }
   }
 
+  // ---- files, for the pack layout (./packed.ts): byte ranges of packs, small index files ----
+
+  /** Bytes [offset, offset + length) of a file under the remote (HTTP Range; 206 required). */
+  async readRange(key: string, offset: number, length: number, partial = false): Promise<Uint8Array> {
+    const what = `bytes ${offset}-${offset + length - 1} of ${key}`
+    const reply = await this.send('GET', new URL(key, this.base), what, length, [offset, length], partial)
+    if (reply.status === 404 || reply.status === 410) throw new NotFoundError(`${key} is not in ${this.location}`, { key, remote: this.location })
+    if (reply.status === 416 && partial) return new Uint8Array(0)
+    if (reply.status === 200) {
+      throw new ZooError(`the http remote ${this.location} does not serve byte ranges (it answered 200 for ${what}); packs are read in ranges: `
+        + 'use a server that honours Range requests (nginx, Apache, any CDN)', 'E_REMOTE_HTTP', { remote: this.location, status: 200 })
+    }
+    this.expectOk(reply, what)
+    if (reply.body!.length !== length && !partial) {
+      throw new ZooError(`the http remote sent ${reply.body!.length} of the ${length} bytes asked for in ${what}`, 'E_REMOTE_HTTP', { remote: this.location })
+    }
+    return reply.body!
+  }
+
+  /** A whole small file (an index, the layout record), or undefined when the server has none. */
+  async readFile(key: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    const reply = await this.send('GET', new URL(key, this.base), key, maxBytes)
+    if (reply.status === 404 || reply.status === 410) return undefined
+    this.expectOk(reply, key)
+    return reply.body!
+  }
+
+  /** The files directly in a folder, from its listing page; undefined when the server lists nothing. */
+  async listFiles(dir: string): Promise<Array<{ name: string; size: number; modified: number }> | undefined> {
+    let names: string[]
+    try {
+      names = await this.listing(new URL(`${dir}/`, this.base))
+    } catch (err) {
+      if (err instanceof ZooError && (err.code === 'E_UNSUPPORTED' || err.code === 'E_REMOTE_HTTP')) return undefined
+      throw err
+    }
+    return names.filter((n) => !n.endsWith('/')).map((name) => ({ name, size: 0, modified: 0 }))
+  }
+
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -178,11 +218,11 @@ export class HttpStore implements Store {
   }
 
   /** One request, following same-origin redirects; the body is read (bounded) only for a 2xx GET. */
-  private async send(method: 'GET' | 'HEAD', url: URL, what: string, maxBody: number): Promise<Reply> {
+  private async send(method: 'GET' | 'HEAD', url: URL, what: string, maxBody: number, range?: [number, number], partial = false): Promise<Reply> {
     const started = Date.now()
     for (let hop = 0; ; hop++) {
       const remaining = this.deadlineMs - (Date.now() - started)
-      const reply = await this.once(method, url, what, maxBody, remaining)
+      const reply = await this.once(method, url, what, maxBody, remaining, range, partial)
       if (!('redirect' in reply)) return reply
       const where = reply.redirect
       if (where === undefined) {
@@ -207,9 +247,12 @@ export class HttpStore implements Store {
     }
   }
 
-  private once(method: 'GET' | 'HEAD', url: URL, what: string, maxBody: number, deadlineMs: number): Promise<Reply | { redirect: string | undefined }> {
+  private once(method: 'GET' | 'HEAD', url: URL, what: string, maxBody: number, deadlineMs: number,
+    range?: [number, number], partial = false): Promise<Reply | { redirect: string | undefined }> {
     const shown = redactUrl(url.href)
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'git-zoo' }
+    // [start, length]: one byte range of a pack (HTTP Range, RFC 9110; the end is inclusive)
+    if (range) headers.range = `bytes=${range[0]}-${range[0] + range[1] - 1}`
     // Credentials only ever go to the base origin (redirects elsewhere are refused in send()).
     if (this.authorization && url.origin === this.base.origin) headers.authorization = this.authorization
     const mod = url.protocol === 'https:' ? https : http
@@ -257,9 +300,14 @@ export class HttpStore implements Store {
           done({ status, body: undefined, url })
           return
         }
-        if (status < 200 || status >= 300) {
-          res.destroy() // an error body may be endless: never read it
+        if (status < 200 || status >= 300 || (range && status !== 206)) {
+          res.destroy() // an error body may be endless: never read it (nor a whole pack sent for a range)
           done({ status, body: undefined, url })
+          return
+        }
+        if (range && !contentRangeIs(res.headers['content-range'], range, partial)) {
+          fail(new ZooError(`the http remote answered ${what} with Content-Range ${res.headers['content-range'] ?? '(none)'}, not the bytes asked for`,
+            'E_REMOTE_HTTP', { remote: this.location, url: shown }))
           return
         }
         const encoding = res.headers['content-encoding']
@@ -311,6 +359,14 @@ export class HttpStore implements Store {
       req.end()
     })
   }
+}
+
+/** Whether a Content-Range header names exactly the range [start, start + length). */
+function contentRangeIs(header: string | undefined, [start, length]: [number, number], partial: boolean): boolean {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header ?? '')
+  if (!m || Number(m[1]) !== start) return false
+  const end = Number(m[2])
+  return partial ? end <= start + length - 1 : end === start + length - 1
 }
 
 function tooLarge(remote: string, what: string, detail: string): CheckError {

@@ -1,5 +1,6 @@
 /**
- * Remotes by URL kind: one registry, so commands never branch on the kind themselves.
+ * Remotes by URL kind: one registry, so commands never branch on the kind themselves. Every kind
+ * is opened as a PackedStore (./packed.ts) over the kind's files.
  *
  *   /abs/path, ./rel/path, file:///abs/path   PathStore  (read-write; a shared disk, NFS)
  *   http://host/prefix, https://host/prefix    HttpStore  (read-only; any static web server)
@@ -7,13 +8,13 @@
  */
 import { isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Store } from '../cas/store.js'
 import { UsageError } from '../errors.js'
 import { HttpStore } from './http.js'
 import { rejectControlChars, redactUrl } from './layout.js'
 import { PathStore } from './path.js'
 import { S3Store, parseS3Url } from './s3.js'
 import type { Digester } from './verify.js'
+import { PackedStore, WritablePackedStore } from './packed.js'
 
 export { redactUrl } from './layout.js'
 export { transfer, type TransferResult, type TransferOptions, type TransferProgress } from './transfer.js'
@@ -28,6 +29,8 @@ export interface OpenRemoteOptions {
   cwd?: string
   /** Hash objects off the main thread (./verify.ts). */
   digest?: Digester
+  /** Crash and pause points of pack uploads (./packed.ts). */
+  point?: (name: string) => void | Promise<void>
 }
 
 /** The kind of a remote URL; throws UsageError for anything else. Opens nothing. */
@@ -71,15 +74,19 @@ export function checkRemoteUrl(url: string): string {
   return url
 }
 
-/** Open the Store for a remote URL. Credentials come from `env`, never from committed files. */
-export function openRemote(url: string, env: NodeJS.ProcessEnv, opts: OpenRemoteOptions = {}): Store {
+/**
+ * Open the Store for a remote URL: objects in packs (./packed.ts) over the kind's files, loose
+ * objects of a layout-1 remote read as well. Credentials come from `env`, never from committed files.
+ */
+export function openRemote(url: string, env: NodeJS.ProcessEnv, opts: OpenRemoteOptions = {}): PackedStore {
+  const packed = { digest: opts.digest, point: opts.point }
   switch (remoteKind(url)) {
     case 'path': {
       const path = url.toLowerCase().startsWith('file:') ? fileUrlPath(url) : url
-      return new PathStore(isAbsolute(path) ? path : resolve(opts.cwd ?? '.', path), { digest: opts.digest })
+      return new WritablePackedStore(new PathStore(isAbsolute(path) ? path : resolve(opts.cwd ?? '.', path), { digest: opts.digest }), packed)
     }
-    case 'http': return new HttpStore(url, { env, digest: opts.digest })
-    case 's3': return new S3Store(url, { env, digest: opts.digest })
+    case 'http': return new PackedStore(new HttpStore(url, { env, digest: opts.digest }), packed)
+    case 's3': return new WritablePackedStore(new S3Store(url, { env, digest: opts.digest }), packed)
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * The one on-disk layout every remote kind shares (spec/remotes.md):
+ * The loose-object layout (layout 1, spec/remotes.md "Layout versions"): what git-zoo wrote before
+ * packs (./packed.ts), still read on remotes that hold it and written by `remote migrate` never:
  *
  *   <root>/objects/<last 2 chars of the CID string>/<CID string>
  *

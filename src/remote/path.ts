@@ -1,6 +1,7 @@
 /**
- * PathStore: a remote in a local folder (a shared disk, NFS), one file per object in the shared
- * layout (./layout.ts).
+ * PathStore: a remote in a local folder (a shared disk, NFS): the files the pack layout is built on
+ * (./packed.ts: ranges, create-if-absent, replace, list, remove), and loose objects, one file per
+ * object in the layout-1 layout (./layout.ts), which older remotes hold.
  *
  * Writes: temp file in the object's folder -> write -> fsync -> link() to the final name (link fails
  * when the name exists, so an existing object is never overwritten) -> unlink the temp file. Where a
@@ -188,6 +189,117 @@ export class PathStore implements Store, RetentionStore {
     await this.flush()
   }
 
+  // ---- files, for the pack layout (./packed.ts) ----
+
+  private file(key: string): string {
+    if (!/^[a-z]+\/[A-Za-z0-9._-]+$/.test(key) && !/^[A-Za-z0-9._-]+$/.test(key)) {
+      throw new ZooError(`not a file name of ${this.location}: ${key}`, 'E_REMOTE_IO', { key })
+    }
+    return join(this.root, key)
+  }
+
+  /** Bytes [offset, offset + length) of a file; NotFoundError when it is absent. */
+  async readRange(key: string, offset: number, length: number, _partial?: boolean): Promise<Uint8Array> {
+    let fd
+    try { fd = await open(this.file(key), 'r') } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${key} is not in ${this.location}`, { key, remote: this.location })
+      throw err
+    }
+    try {
+      const bytes = Buffer.allocUnsafe(length)
+      let off = 0
+      while (off < length) {
+        const { bytesRead } = await fd.read(bytes, off, length - off, offset + off)
+        if (bytesRead === 0) break
+        off += bytesRead
+      }
+      return bytes.subarray(0, off)
+    } finally { await fd.close() }
+  }
+
+  /** A whole small file, or undefined when absent. */
+  async readFile(key: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    try {
+      const st = await stat(this.file(key))
+      if (st.size > maxBytes) throw new ZooError(`${key} in ${this.location} is ${st.size} bytes, over the ${maxBytes}-byte limit`, 'E_REMOTE_TOO_LARGE', { key })
+      return await readFile(this.file(key))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  /**
+   * Create a file that must not exist yet: temp file, write, fsync, link() to the final name (never
+   * replaces; false when the name exists). `midway` runs after half the parts are written (crash tests).
+   */
+  async createFile(key: string, parts: Uint8Array[], midway?: () => void | Promise<void>): Promise<boolean> {
+    const target = this.file(key)
+    const dir = dirname(target)
+    await mkdir(dir, { recursive: true })
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`)
+    const fd = await open(tmp, 'wx', 0o444)
+    try {
+      const half = Math.ceil(parts.length / 2)
+      await writeAll(fd, parts.slice(0, half), 0)
+      await midway?.()
+      await writeAll(fd, parts.slice(half), parts.slice(0, half).reduce((a, b) => a + b.length, 0))
+      await fd.sync()
+    } catch (err) {
+      await fd.close().catch(() => {})
+      await unlink(tmp).catch(() => {})
+      throw err
+    }
+    await fd.close()
+    try {
+      return await this.publish(tmp, target)
+    } finally {
+      await unlink(tmp).catch(() => {})
+      this.dirtyDirs.add(dir).add(this.root)
+    }
+  }
+
+  /** Write a file, replacing any earlier one atomically (temp, fsync, rename). */
+  async replaceFile(key: string, bytes: Uint8Array): Promise<void> {
+    const target = this.file(key)
+    const dir = dirname(target)
+    await mkdir(dir, { recursive: true })
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`)
+    try {
+      const fd = await open(tmp, 'wx', 0o644)
+      try { await writeAll(fd, [bytes], 0); await fd.sync() } finally { await fd.close() }
+      await rename(tmp, target)
+    } catch (err) {
+      await unlink(tmp).catch(() => {})
+      throw err
+    }
+    this.dirtyDirs.add(dir)
+  }
+
+  /** The files directly in a folder (names starting with `.` included: temp files), or [] when it is absent. */
+  async listFiles(dir: string): Promise<Array<{ name: string; size: number; modified: number }>> {
+    let names: string[]
+    try { names = await readdir(this.file(dir)) } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    const out = []
+    for (const name of names) {
+      const st = await stat(join(this.file(dir), name)).catch(() => null)
+      if (st?.isFile()) out.push({ name, size: st.size, modified: st.mtimeMs })
+    }
+    return out
+  }
+
+  async removeFiles(keys: string[]): Promise<void> {
+    for (const k of keys) {
+      const file = this.file(k)
+      await rm(file, { force: true })
+      this.dirtyDirs.add(dirname(file))
+    }
+    await this.flush()
+  }
+
   async putLock(name: string, body: string): Promise<void> {
     const dir = join(this.root, LOCKS_DIR)
     await mkdir(dir, { recursive: true })
@@ -219,6 +331,26 @@ export class PathStore implements Store, RetentionStore {
 
   async close(): Promise<void> {
     await this.flush()
+  }
+}
+
+async function writeAll(fd: import('node:fs/promises').FileHandle, parts: Uint8Array[], at: number): Promise<void> {
+  let bufs = parts.filter((p) => p.length > 0)
+  let total = bufs.reduce((a, b) => a + b.length, 0)
+  // writev may write fewer bytes than asked (and takes at most IOV_MAX buffers): loop
+  while (total > 0) {
+    const batch = bufs.slice(0, 1024)
+    const { bytesWritten } = await fd.writev(batch, at)
+    at += bytesWritten
+    total -= bytesWritten
+    let skip = bytesWritten
+    const rest: Uint8Array[] = []
+    for (const b of bufs) {
+      if (skip >= b.length) { skip -= b.length; continue }
+      rest.push(skip > 0 ? b.subarray(skip) : b)
+      skip = 0
+    }
+    bufs = rest
   }
 }
 

@@ -27,6 +27,147 @@ import { isRetentionStore, type AgedEntry, type RetentionStore } from './aged.js
 import { redactUrl } from './layout.js'
 import { openZooRemote, pickZooRemote } from './sync.js'
 import { lockRemoteForGc } from './remote-lock.js'
+import { cidOfKey, packKey, WritablePackedStore, type PackInfo } from './packed.js'
+
+/** A partly dead pack is rewritten when at least this share of its bytes is dead; else only its index drops them. */
+export const REPACK_DEAD_SHARE = 0.25
+/** Packs under this share of the pack size (one per small push) are merged when a gc finds several. */
+export const SMALL_PACK_SHARE = 0.25
+
+/**
+ * gc of the packs of a remote (spec/remotes.md, "Remote gc with packs"). Objects are kept when live,
+ * when in a pack younger than the grace (a push in progress), or below a node in such a pack.
+ * 1. Dead nodes leave the indexes first, parents before children (rounds of index rewrites), so an
+ *    interrupted gc never leaves a visible node without the objects below it (invariant 2).
+ * 2. Then each old pack: nothing kept -> its index, then the pack, removed; a quarter or more of
+ *    its bytes dead -> the kept objects rewritten into a new pack (published), then the old index
+ *    and pack removed; less -> its index rewritten without the dead objects.
+ * 3. Packs no index lists (a writer killed between pack and index) and temp files past the grace go.
+ */
+async function sweepPacks(store: WritablePackedStore, live: Set<string>, opts: RemoteGcOptions & { now: number }, s: RemoteGcSummary): Promise<void> {
+  const { packs, orphans } = await store.inventory()
+  const young = (p: { modified: number }): boolean => opts.now - p.modified < opts.graceMs
+  const keep = new Set(live)
+  const all = new Map<string, { size: number; packs: PackInfo[] }>()
+  for (const p of packs) {
+    for (const [k, , length] of p.entries) {
+      const c = cidOfKey(k).toString()
+      const e = all.get(c) ?? { size: length, packs: [] }
+      e.packs.push(p)
+      all.set(c, e)
+    }
+  }
+  // whatever is in a young pack, and everything below its nodes, stays (a push may be relying on it)
+  const below: string[] = []
+  for (const p of packs) if (young(p)) for (const [k] of p.entries) { const c = cidOfKey(k).toString(); if (!keep.has(c)) { keep.add(c); below.push(c) } }
+  while (below.length) {
+    const c = below.pop()!
+    const cid = parseCid(c)
+    if (cid.code !== DAG_CBOR) continue
+    let links: string[] = []
+    try { links = decodeNode(await store.get(cid), cid).links.map(([x]) => x.toString()) } catch { /* unreadable: nothing to name */ }
+    for (const l of links) if (!keep.has(l)) { keep.add(l); below.push(l) }
+  }
+  const dead = new Set<string>()
+  for (const [c, e] of all) {
+    s.listed_objects++
+    if (live.has(c)) { s.live_objects++; continue }
+    if (keep.has(c)) { s.young_objects++; s.young_bytes += e.size; continue }
+    dead.add(c)
+  }
+  s.removed_objects += dead.size
+  const oldPacks = packs.filter((p) => !young(p))
+  const staleOrphans = orphans.filter((o) => !young(o))
+  s.temp_files_removed += staleOrphans.length
+  if (opts.dry) {
+    for (const c of dead) s.freed_bytes += all.get(c)!.size
+    for (const o of staleOrphans) s.freed_bytes += o.size
+    return
+  }
+  // 1. dead nodes out of the indexes, parents first
+  const removed = new Set<string>()
+  const deadNodes = [...dead].filter((c) => parseCid(c).code === DAG_CBOR)
+  const parents = new Map<string, number>()
+  const children = new Map<string, string[]>()
+  for (const c of deadNodes) {
+    let links: string[] = []
+    try { links = decodeNode(await store.get(parseCid(c)), parseCid(c)).links.map(([x]) => x.toString()).filter((x) => dead.has(x) && parseCid(x).code === DAG_CBOR) } catch { /* goes early */ }
+    children.set(c, links)
+    for (const l of links) parents.set(l, (parents.get(l) ?? 0) + 1)
+  }
+  let ready = deadNodes.filter((c) => !parents.get(c))
+  const current = new Map(oldPacks.map((p) => [p.name, p.entries]))
+  const dropFrom = async (names: Set<string>, gone: Set<string>): Promise<void> => {
+    for (const name of names) {
+      const entries = current.get(name)!
+      const kept = entries.filter(([k]) => !gone.has(cidOfKey(k).toString()))
+      if (kept.length === entries.length) continue
+      await store.rewriteIndex(name, kept)
+      current.set(name, kept)
+    }
+  }
+  while (ready.length) {
+    const round = new Set(ready)
+    const touched = new Set<string>()
+    for (const c of round) for (const p of all.get(c)!.packs) touched.add(p.name)
+    await dropFrom(touched, round)
+    for (const c of round) removed.add(c)
+    const next: string[] = []
+    for (const c of round) for (const l of children.get(c) ?? []) { const left = parents.get(l)! - 1; parents.set(l, left); if (left === 0) next.push(l) }
+    ready = next
+  }
+  opts.crashPoint?.('remote-gc-after-nodes')
+  // 2. the packs themselves: wholly dead ones removed; mostly dead ones, and small ones (one per
+  // small push) when there are several, rewritten together into full packs
+  const rewrites: Array<{ p: PackInfo; kept: Array<[string, number, number]>; deadBytes: number }> = []
+  const small: typeof rewrites = []
+  for (const p of oldPacks) {
+    const entries = current.get(p.name)!
+    const kept = entries.filter(([k]) => !dead.has(cidOfKey(k).toString()))
+    const deadBytes = p.entries.filter(([k]) => dead.has(cidOfKey(k).toString())).reduce((a, [, , l]) => a + l, 0)
+    if (kept.length === 0) {
+      await store.rewriteIndex(p.name, [])
+      await store.removeFiles([packKey(p.name)])
+      s.packs_removed++
+      s.freed_bytes += p.size
+    } else if (deadBytes > 0 && deadBytes >= REPACK_DEAD_SHARE * p.size) {
+      rewrites.push({ p, kept, deadBytes })
+    } else if (p.size < store.packTarget * SMALL_PACK_SHARE) {
+      small.push({ p, kept, deadBytes })
+    } else if (kept.length !== entries.length) {
+      await store.rewriteIndex(p.name, kept)
+    }
+  }
+  if (small.length >= 2) rewrites.push(...small)
+  else for (const x of small) if (x.kept.length !== current.get(x.p.name)!.length) await store.rewriteIndex(x.p.name, x.kept)
+  // in batches of about a pack: the new packs are published before the old ones go
+  let batch: typeof rewrites = []
+  let objects: Array<{ cid: ReturnType<typeof cidOfKey>; bytes: Uint8Array }> = []
+  let bytes = 0
+  const publish = async (): Promise<void> => {
+    if (batch.length === 0) return
+    await store.rewrite(objects)
+    for (const x of batch) {
+      await store.rewriteIndex(x.p.name, [])
+      await store.removeFiles([packKey(x.p.name)])
+      s.packs_rewritten++
+      s.freed_bytes += x.deadBytes
+    }
+    batch = []; objects = []; bytes = 0
+  }
+  for (const x of rewrites) {
+    for (const [k, offset, length] of x.kept) { objects.push({ cid: cidOfKey(k), bytes: await store.readFromPack(x.p.name, k, offset, length) }); bytes += length }
+    batch.push(x)
+    if (bytes >= store.packTarget) await publish()
+  }
+  await publish()
+  // 3. interrupted writes
+  if (staleOrphans.length) {
+    await store.removeFiles(staleOrphans.map((o) => `packs/${o.name}`))
+    for (const o of staleOrphans) s.freed_bytes += o.size
+  }
+  await store.publishList()
+}
 
 /** Default grace for remote gc: longer than any push is expected to take between uploading its first object and sending its refs. */
 export const REMOTE_DEFAULT_GRACE = '7d'
@@ -44,8 +185,11 @@ export interface RemoteGcSummary {
   /** Dead objects kept because they are younger than the grace period. */
   young_objects: number
   young_bytes: number
-  /** Leftover temporary files of interrupted uploads removed (path remotes). */
+  /** Leftover temporary files of interrupted uploads removed (path remotes), and packs no index lists. */
   temp_files_removed: number
+  /** Packs removed whole (every object in them dead), and packs rewritten without their dead objects. */
+  packs_removed: number
+  packs_rewritten: number
   /** Files of live manifests found neither locally nor on the remote (nothing of theirs can be named). */
   missing_roots: number
   grace_ms: number
@@ -153,7 +297,7 @@ async function sweep(repo: Repo, store: RetentionStore, opts: RemoteGcOptions & 
   names: { remote: string; url: string }): Promise<RemoteGcSummary> {
   const s: RemoteGcSummary = {
     ...names, git_remote: opts.gitRemote, listed_objects: 0, live_objects: 0, removed_objects: 0, freed_bytes: 0,
-    young_objects: 0, young_bytes: 0, temp_files_removed: 0, missing_roots: 0, grace_ms: opts.graceMs, dry_run: opts.dry,
+    young_objects: 0, young_bytes: 0, temp_files_removed: 0, packs_removed: 0, packs_rewritten: 0, missing_roots: 0, grace_ms: opts.graceMs, dry_run: opts.dry,
   }
   let manifests: Manifest[]
   await fetchRemoteRefs(repo, opts.gitRemote)
@@ -184,6 +328,7 @@ async function sweep(repo: Repo, store: RetentionStore, opts: RemoteGcOptions & 
   } finally {
     await local.close()
   }
+  if (store instanceof WritablePackedStore) await sweepPacks(store, live, opts, s)
   const dead: AgedEntry[] = []
   const temps: AgedEntry[] = []
   for await (const e of store.listAged()) {
@@ -198,9 +343,9 @@ async function sweep(repo: Repo, store: RetentionStore, opts: RemoteGcOptions & 
   const nodes = opts.dry ? deadNodes : await parentsFirst(deadNodes, store)
   const chunks = dead.filter((e) => e.cid!.code !== DAG_CBOR)
   const order = [...nodes, ...chunks]
-  s.removed_objects = order.length
-  s.freed_bytes = order.reduce((a, e) => a + e.size, 0) + temps.reduce((a, e) => a + e.size, 0)
-  s.temp_files_removed = temps.length
+  s.removed_objects += order.length
+  s.freed_bytes += order.reduce((a, e) => a + e.size, 0) + temps.reduce((a, e) => a + e.size, 0)
+  s.temp_files_removed += temps.length
   if (!opts.dry) {
     for (let i = 0; i < nodes.length; i += 1000) await store.deleteEntries(nodes.slice(i, i + 1000).map((e) => e.key))
     opts.crashPoint?.('remote-gc-after-nodes')

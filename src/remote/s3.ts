@@ -1,6 +1,8 @@
 /**
- * S3Store: a remote in S3 or an S3-compatible server (MinIO, Ceph, R2), `s3://bucket/prefix`,
- * holding the shared layout (./layout.ts) under the prefix: `<prefix>/objects/<xx>/<cid>`.
+ * S3Store: a remote in S3 or an S3-compatible server (MinIO, Ceph, R2), `s3://bucket/prefix`: the
+ * files the pack layout is built on (./packed.ts: ranged GetObject, conditional PutObject, listing
+ * with a delimiter, DeleteObjects) under the prefix, and the loose objects of a layout-1 remote
+ * (./layout.ts): `<prefix>/objects/<xx>/<cid>`.
  *
  * Configuration (spec/remotes.md, "S3"): credentials from the standard AWS chain (environment,
  * shared profiles, SSO, container and instance roles); region from AWS_REGION, AWS_DEFAULT_REGION or
@@ -229,6 +231,120 @@ export class S3Store implements Store, RetentionStore {
         throw new ZooError(`could not delete ${failed.Key} from ${this.location}: ${failed.Code ?? 'error'} ${failed.Message ?? ''}`.trim(), 'E_REMOTE_IO',
           { remote: this.location, key: failed.Key, failed: out.Errors?.length })
       }
+    }
+  }
+
+  // ---- files, for the pack layout (./packed.ts) ----
+
+  /** Bytes [offset, offset + length) of a file (ranged GetObject); NotFoundError when absent. */
+  async readRange(key: string, offset: number, length: number, _partial?: boolean): Promise<Uint8Array> {
+    const { client, sdk } = await this.ready()
+    let out
+    try {
+      out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${offset}-${offset + length - 1}` }))
+    } catch (err) {
+      if (statusOf(err) === 404) throw new NotFoundError(`${key} is not in ${this.location}`, { key, remote: this.location })
+      throw this.wrap(err, 'read', undefined, key)
+    }
+    return this.body(out, length, key)
+  }
+
+  /** Read a response body of at most `limit` bytes, refusing more. */
+  private async body(out: { Body?: unknown; ContentLength?: number }, limit: number, key: string): Promise<Buffer> {
+    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined
+    if (out.ContentLength !== undefined && out.ContentLength > limit) {
+      body?.destroy?.()
+      throw new CheckError(`refused ${key} from ${this.location}: the server declares ${out.ContentLength} bytes, over the ${limit} asked for`, 'E_REMOTE_TOO_LARGE', { remote: this.location })
+    }
+    const chunks: Uint8Array[] = []
+    let received = 0
+    try {
+      for await (const chunk of body ?? []) {
+        received += chunk.length
+        if (received > limit) {
+          body?.destroy?.()
+          throw new CheckError(`refused ${key} from ${this.location}: the server sent more than ${limit} bytes`, 'E_REMOTE_TOO_LARGE', { remote: this.location })
+        }
+        chunks.push(chunk)
+      }
+    } catch (err) { throw err instanceof ZooError ? err : this.wrap(err, 'read', undefined, key) }
+    return Buffer.concat(chunks, received)
+  }
+
+  /** A whole small file, or undefined when absent. */
+  async readFile(key: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    const { client, sdk } = await this.ready()
+    let out
+    try {
+      out = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }))
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined
+      throw this.wrap(err, 'read', undefined, key)
+    }
+    return this.body(out, maxBytes, key)
+  }
+
+  /**
+   * Create a file that must not exist yet: PutObject with `If-None-Match: *` (412: it exists, false).
+   * A PutObject is atomic: nothing is visible until the whole body is stored. `midway` runs first.
+   */
+  async createFile(key: string, parts: Uint8Array[], midway?: () => void | Promise<void>): Promise<boolean> {
+    const { client, sdk } = await this.ready()
+    await midway?.()
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+    const input = { Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream' }
+    try {
+      await client.send(new sdk.PutObjectCommand({ ...input, IfNoneMatch: '*' }))
+      return true
+    } catch (err) {
+      const status = statusOf(err)
+      if (status === 412 || status === 409) return false // another writer stored it first (same name: same bytes)
+      if (status !== 501) throw this.wrap(err, 'store', undefined, key)
+    }
+    try {
+      await client.send(new sdk.PutObjectCommand(input))
+      return true
+    } catch (err) { throw this.wrap(err, 'store', undefined, key) }
+  }
+
+  /** Write a file, replacing any earlier one (a PutObject replaces atomically). */
+  async replaceFile(key: string, bytes: Uint8Array): Promise<void> {
+    const { client, sdk } = await this.ready()
+    try {
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: bytes, ContentLength: bytes.length }))
+    } catch (err) { throw this.wrap(err, 'store', undefined, key) }
+  }
+
+  /** The files directly under `dir/` (ListObjectsV2 with a delimiter). */
+  async listFiles(dir: string): Promise<Array<{ name: string; size: number; modified: number }>> {
+    const { client, sdk } = await this.ready()
+    const base = `${this.prefix}${dir}/`
+    const out: Array<{ name: string; size: number; modified: number }> = []
+    let token: string | undefined
+    do {
+      let page
+      try {
+        page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }))
+      } catch (err) { throw this.wrap(err, 'list', undefined, `${dir}/`) }
+      for (const obj of page.Contents ?? []) {
+        const name = (obj.Key ?? '').slice(base.length)
+        if (name && !name.includes('/')) out.push({ name, size: obj.Size ?? 0, modified: obj.LastModified?.getTime() ?? Date.now() })
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+    return out
+  }
+
+  async removeFiles(keys: string[]): Promise<void> {
+    const { client, sdk } = await this.ready()
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000)
+      let out
+      try {
+        out = await client.send(new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.prefix + k })) } }))
+      } catch (err) { throw this.wrap(err, 'delete') }
+      const failed = out.Errors?.[0]
+      if (failed) throw new ZooError(`could not delete ${failed.Key} from ${this.location}: ${failed.Code ?? 'error'}`, 'E_REMOTE_IO', { remote: this.location, key: failed.Key })
     }
   }
 

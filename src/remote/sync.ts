@@ -23,6 +23,7 @@ import { checkRemoteFolder, resolveRemoteUrl } from './resolve.js'
 import type { Held } from '../cas/lock.js'
 import { isRetentionStore } from './aged.js'
 import { registerPush } from './remote-lock.js'
+import type { PackedStore } from './packed.js'
 
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
@@ -90,10 +91,11 @@ export async function pickZooRemote(repo: Repo, opts: { name?: string; gitRemote
  * a path remote whose folder does not exist is refused by name (E_REMOTE_MISSING) rather than
  * reporting each object as missing; a push creates the folder.
  */
-export async function openZooRemote(repo: Repo, remote: ZooRemote, opts: { digest?: Digester; read?: boolean } = {}): Promise<Store> {
+export async function openZooRemote(repo: Repo, remote: ZooRemote,
+  opts: { digest?: Digester; read?: boolean; point?: (name: string) => void | Promise<void> } = {}): Promise<PackedStore> {
   const resolved = await resolveRemoteUrl(repo, remote.url, remote.source)
   if (opts.read) await checkRemoteFolder(remote.name, remote.url, resolved)
-  return openRemote(resolved.url, repo.env, { cwd: repo.root, digest: opts.digest })
+  return openRemote(resolved.url, repo.env, { cwd: repo.root, digest: opts.digest, point: opts.point })
 }
 
 /** Objects in flight: --jobs, else GIT_ZOO_JOBS, else 8. */
@@ -124,6 +126,8 @@ export class TransferSide implements Store {
   constructor(readonly inner: Store & Unchecked,
     private readonly opts: { serial?: boolean; trustPuts?: boolean; digest?: Digester } = {}) {}
   get location(): string { return this.inner.location }
+  /** Whether the store makes objects visible in put order (./packed.ts): then DAG copies flush once. */
+  get ordered(): boolean { return (this.inner as { ordered?: boolean }).ordered === true }
   put(cid: CID, bytes: Uint8Array): Promise<boolean> {
     const write = (): Promise<boolean> => this.opts.trustPuts && this.inner.putVerified
       ? this.inner.putVerified(cid, bytes) : this.inner.put(cid, bytes)
@@ -253,7 +257,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
   const { roots, total, models } = fileRoots(manifests)
-  const raw = await openZooRemote(repo, remote)
+  const raw = await openZooRemote(repo, remote, { point: opts.point })
   const to = new TransferSide(raw, { trustPuts: true })
   const pool = hashing(total)
   const local = new TransferSide(await repo.openStore(), { digest: pool.digest })

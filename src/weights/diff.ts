@@ -5,7 +5,9 @@
  */
 import type { FileEntry, Manifest } from '../manifest/manifest.js'
 import { decodable, decodeInto, ITEM_SIZE } from './dtype.js'
-import { FileOpener, listTensors, scanStoredPickle, zipEntries, TENSOR_FORMATS, type TensorRef } from './tensors.js'
+import { FileOpener, listTensors, scanStoredPickle, zipEntries, TENSOR_FORMATS, type TensorListing, type TensorRef } from './tensors.js'
+import { ZooError } from '../errors.js'
+import { isCompanionFile } from './checkpoints.js'
 
 /** Elements per read window: memory stays O(window) whatever the tensor size. */
 const WINDOW = 1 << 18
@@ -29,9 +31,10 @@ interface Sums { sq: number; dot: number; na: number; nb: number }
 export interface FileWeightDiff {
   a_file: string
   b_file: string
+  /** The format of a's file (`pytorch-zip/safetensors` when the two differ). */
   format: string
   inspectable: boolean
-  /** Why the weights were not compared (pickle checkpoints are never unpickled). */
+  /** Why the weights were not compared (a torch file the restricted reader refused, other formats). */
   reason?: string
   pickle?: { a: { ok: boolean; problems: string[]; globals: string[] }; b: { ok: boolean; problems: string[]; globals: string[] } }
   /** For not-inspectable zips: entries whose stored bytes are equal (CRC and chunks), out of those matched by name. */
@@ -119,18 +122,30 @@ export interface DiffOptions {
 export async function diffFiles(ma: Manifest, fa: FileEntry, mb: Manifest, fb: FileEntry,
                                 oa: FileOpener, ob: FileOpener, opts: DiffOptions = {}): Promise<FileWeightDiff> {
   const out: FileWeightDiff = {
-    a_file: fa.path, b_file: fb.path, format: fa.format, inspectable: true,
+    a_file: fa.path, b_file: fb.path, format: fa.format === fb.format ? fa.format : `${fa.format}/${fb.format}`, inspectable: true,
     tensors: [], missing: [], extra: [], mismatched: [], skipped: [],
     summary: { compared: 0, identical: 0, identical_bytes: 0, l2: 0, cosine: null },
   }
-  if (fa.format === 'pytorch-zip' || fb.format === 'pytorch-zip' || !TENSOR_FORMATS.has(fa.format) || fa.format !== fb.format) {
+  let listings: [TensorListing, TensorListing] | undefined
+  let refusal: string | undefined
+  const torch = fa.format === 'pytorch-zip' || fb.format === 'pytorch-zip'
+  const comparable = TENSOR_FORMATS.has(fa.format) && TENSOR_FORMATS.has(fb.format) && (fa.format === fb.format || (torch && fa.format !== 'onnx' && fb.format !== 'onnx'))
+  if (comparable) {
+    try {
+      listings = await Promise.all([listTensors(ma, fa, oa), listTensors(mb, fb, ob)])
+    } catch (err) {
+      // a torch file the restricted reader refuses (a global off the allow-list) or cannot parse
+      if (!torch || !(err instanceof ZooError) || (err.code !== 'E_TORCH_REFUSED' && err.code !== 'E_TORCH_PICKLE')) throw err
+      refusal = err.message
+    }
+  }
+  if (!listings) {
     out.inspectable = false
     if (fa.format === 'pytorch-zip' && fb.format === 'pytorch-zip') {
       const [sa, sb] = await Promise.all([scanStoredPickle(fa, oa), scanStoredPickle(fb, ob)])
       const pick = (s: typeof sa) => ({ ok: s.ok, problems: s.problems, globals: s.globals })
       out.pickle = { a: pick(sa), b: pick(sb) }
-      out.reason = 'not inspectable: pickle checkpoints are never unpickled, so tensor names and shapes are unknown'
-        + (sa.ok && sb.ok ? '' : ' (and the static scan refused: ' + [...sa.problems.map((p) => `a: ${p}`), ...sb.problems.map((p) => `b: ${p}`)].slice(0, 4).join('; ') + ')')
+      out.reason = `not inspectable: ${refusal ?? 'the restricted reader could not read data.pkl'}`
       // byte-level facts that need no interpretation: which zip entries hold equal stored bytes
       const [ea, eb] = await Promise.all([zipEntries(fa, oa), zipEntries(fb, ob)])
       const [fa2, fb2] = await Promise.all([oa.get(fa), ob.get(fb)])
@@ -149,11 +164,11 @@ export async function diffFiles(ma: Manifest, fa: FileEntry, mb: Manifest, fb: F
       }
       out.entries = { matched, identical, only_a: ea.length - matched, only_b: eb.length - matched }
     } else {
-      out.reason = fa.format === fb.format ? `not inspectable: ${fa.format} files hold no tensors git-zoo reads` : `not comparable: ${fa.format} vs ${fb.format}`
+      out.reason = refusal ? `not inspectable: ${refusal}` : fa.format === fb.format ? `not inspectable: ${fa.format} files hold no tensors git-zoo reads` : `not comparable: ${fa.format} vs ${fb.format}`
     }
     return out
   }
-  const [la, lb] = await Promise.all([listTensors(ma, fa, oa), listTensors(mb, fb, ob)])
+  const [la, lb] = listings
   out.skipped = [...la.skipped.map((s) => ({ ...s, name: `a:${s.name}` })), ...lb.skipped.map((s) => ({ ...s, name: `b:${s.name}` }))]
   const bByName = new Map(lb.tensors.map((t) => [t.name, t]))
   const aNames = new Set(la.tensors.map((t) => t.name))
@@ -193,12 +208,15 @@ export async function diffFiles(ma: Manifest, fa: FileEntry, mb: Manifest, fb: F
  */
 export function pairFiles(a: Manifest, b: Manifest, opts: { epoch?: number; file?: string } = {}): Array<[FileEntry, FileEntry]> {
   const weights = (m: Manifest): FileEntry[] => {
-    const w = m.files.filter((f) => TENSOR_FORMATS.has(f.format) || f.format === 'pytorch-zip')
+    const w = m.files.filter((f) => TENSOR_FORMATS.has(f.format))
     if (opts.file !== undefined) return w.filter((f) => f.path === opts.file)
-    const epochs = w.filter((f) => f.epoch !== undefined).map((f) => f.epoch!)
-    if (epochs.length === 0) return w
+    // companion files (optimizer state beside a checkpoint) are not the model's weights
+    const own = w.filter((f) => !isCompanionFile(f))
+    if (own.length === 0) return own
+    const epochs = own.filter((f) => f.epoch !== undefined).map((f) => f.epoch!)
+    if (epochs.length === 0) return own
     const pick = opts.epoch ?? Math.max(...epochs)
-    return w.filter((f) => f.epoch === undefined || f.epoch === pick)
+    return own.filter((f) => f.epoch === undefined || f.epoch === pick)
   }
   const key = (f: FileEntry): string => (f.epoch !== undefined ? `epoch:${f.path.split('/').pop()}` : f.path)
   const wa = weights(a), wb = weights(b)
@@ -210,10 +228,14 @@ export function pairFiles(a: Manifest, b: Manifest, opts: { epoch?: number; file
     if (fb) { pairs.push([fa, fb]); usedB.add(fb) } else restA.push(fa)
   }
   const restB = wb.filter((f) => !usedB.has(f))
+  const usedA = new Set<FileEntry>()
   for (const format of new Set(restA.map((f) => f.format))) {
     const xa = restA.filter((f) => f.format === format), xb = restB.filter((f) => f.format === format)
-    if (xa.length === 1 && xb.length === 1) pairs.push([xa[0]!, xb[0]!])
+    if (xa.length === 1 && xb.length === 1) { pairs.push([xa[0]!, xb[0]!]); usedB.add(xb[0]!); usedA.add(xa[0]!) }
   }
+  // the same weights saved in the other format: a lone safetensors file against a lone torch.save file
+  const lastA = restA.filter((f) => !usedA.has(f) && f.format !== 'onnx'), lastB = restB.filter((f) => !usedB.has(f) && f.format !== 'onnx')
+  if (lastA.length === 1 && lastB.length === 1 && lastA[0]!.format !== lastB[0]!.format) pairs.push([lastA[0]!, lastB[0]!])
   return pairs
 }
 

@@ -1,34 +1,58 @@
 /**
  * Model soups and epoch averaging (spec/eval.md, "soup"): the element-wise weighted mean of
- * compatible safetensors files, computed in float64 and rounded once to each tensor's dtype, written
- * as a new safetensors file without holding whole tensors in memory. Optionally an ONNX file: the
- * graph of a template model with its initializers replaced by the soup's tensors of the same name.
+ * compatible safetensors files or torch.save checkpoints, computed in float64 and rounded once to
+ * each tensor's dtype, written without holding whole tensors in memory in the first member's format:
+ * a safetensors file, or a torch.save zip (the first member's object tree, e.g. a state dict, with
+ * its tensors averaged) that `torch.load(path, weights_only=True)` reads. Optionally an ONNX file:
+ * the graph of a template model with its initializers replaced by the soup's tensors of the same name.
  */
 import { open, type FileHandle } from 'node:fs/promises'
 import type { FileEntry, Manifest } from '../manifest/manifest.js'
 import { SAFETENSORS_DTYPES } from '../formats/safetensors.js'
 import { readOnnxLayout, ONNX_TYPES } from '../onnx/inspect.js'
 import { decodeInto, encodeFloats, FLOAT_DTYPES, ITEM_SIZE } from './dtype.js'
-import { FileOpener, listTensors, type TensorRef } from './tensors.js'
+import { FileOpener, listTensors, type TensorListing, type TensorRef } from './tensors.js'
+import { WEIGHT_FORMATS } from './checkpoints.js'
+import { writeTorchArchive, type TorchWriteTensor } from '../formats/torch.js'
+import { mapTensors, TorchTensor } from '../formats/torch-pickle.js'
 import { UsageError } from '../errors.js'
 
 const WINDOW = 1 << 18
 
 export interface SoupMember { manifest: Manifest; file: FileEntry; weight: number; epoch?: number }
 
-export interface SoupTensor { name: string; dtype: string; shape: number[]; bytes: number; refs: TensorRef[]; averaged: boolean }
+export interface SoupTensor {
+  name: string; dtype: string; shape: number[]; bytes: number; refs: TensorRef[]; averaged: boolean
+  /** For a tensor that is not averaged: the member whose bytes are copied. */
+  copyFrom: number
+}
+
+/** What a soup writes: its tensors, in the first member's format (and, for torch, its object tree). */
+export interface SoupPlan { tensors: SoupTensor[]; format: 'safetensors' | 'pytorch-zip'; torch?: NonNullable<TensorListing['torch']> }
 
 const RANK = new Map(SAFETENSORS_DTYPES.map(([name], i) => [name, i]))
 
 function label(m: SoupMember): string { return `${m.manifest.name}@v${m.manifest.version}:${m.file.path}` }
 
 /** Checks that every member holds the same tensor names, dtypes and shapes; returns them in file order. */
-export async function planSoup(members: SoupMember[], opener: FileOpener): Promise<SoupTensor[]> {
+export interface PlanOptions {
+  /**
+   * Tensors that are not floats (step counters such as BatchNorm's num_batches_tracked, masks):
+   * 'agree' (model soups) requires them identical in every member; 'last' (epoch averaging) takes
+   * the last member's, the newest checkpoint of the trajectory.
+   */
+  nonFloat?: 'agree' | 'last'
+}
+
+export async function planSoup(members: SoupMember[], opener: FileOpener, opts: PlanOptions = {}): Promise<SoupPlan> {
   if (members.length < 2) throw new UsageError('a soup needs at least two checkpoints', 'E_USAGE')
   const listings = []
   for (const m of members) {
-    if (m.file.format !== 'safetensors') throw new UsageError(`${label(m)} is ${m.file.format}; soups average safetensors files`, 'E_SOUP_FORMAT')
-    listings.push(await listTensors(m.manifest, m.file, opener))
+    if (!WEIGHT_FORMATS.has(m.file.format)) throw new UsageError(`${label(m)} is ${m.file.format}; soups average safetensors files and torch.save checkpoints`, 'E_SOUP_FORMAT')
+    const l = await listTensors(m.manifest, m.file, opener)
+    const s = l.skipped[0]
+    if (s) throw new UsageError(`tensor ${s.name} of ${label(m)} cannot be averaged: ${s.reason}`, 'E_SOUP_INCOMPATIBLE')
+    listings.push(l)
   }
   const first = listings[0]!.tensors
   const out: SoupTensor[] = []
@@ -51,7 +75,8 @@ export async function planSoup(members: SoupMember[], opener: FileOpener): Promi
       }
     }
     const averaged = FLOAT_DTYPES.has(t.dtype)
-    if (!averaged) {
+    const copyFrom = opts.nonFloat === 'last' ? refs.length - 1 : 0
+    if (!averaged && opts.nonFloat !== 'last') {
       // integer, bool and exotic tensors (step counters, masks) must agree exactly: copied, not averaged
       for (let i = 1; i < refs.length; i++) {
         if (!(await sameBytes(refs[0]!, refs[i]!))) {
@@ -59,9 +84,10 @@ export async function planSoup(members: SoupMember[], opener: FileOpener): Promi
         }
       }
     }
-    out.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.end - t.start, refs, averaged })
+    out.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.end - t.start, refs, averaged, copyFrom })
   }
-  return out
+  const head = listings[0]!
+  return head.torch ? { tensors: out, format: 'pytorch-zip', torch: head.torch } : { tensors: out, format: 'safetensors' }
 }
 
 async function sameBytes(a: TensorRef, b: TensorRef): Promise<boolean> {
@@ -111,44 +137,77 @@ async function writeAll(fd: FileHandle, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Writes the soup: out = sum_i w_i x_i / sum_i w_i per element (float64), rounded to the tensor's
- * dtype; non-float tensors are copied from the first member. Returns where each tensor landed.
+ * The soup's bytes of one tensor, window by window: sum_i w_i x_i / sum_i w_i per element
+ * (float64), rounded to the tensor's dtype; a non-float tensor is copied (see PlanOptions).
  */
-export async function writeSoup(plan: SoupTensor[], weights: number[], outPath: string, metadata?: Record<string, string>): Promise<Map<string, { start: number; end: number; dtype: string; shape: number[] }>> {
+async function soupTensorBytes(t: SoupTensor, weights: number[], total: number, put: (bytes: Uint8Array) => Promise<void>): Promise<void> {
+  if (!t.averaged) {
+    const r = t.refs[t.copyFrom]!
+    for (let o = 0; o < t.bytes; o += 16 << 20) await put(await r.file.read(r.start + o, Math.min(16 << 20, t.bytes - o)))
+    return
+  }
+  const item = ITEM_SIZE[t.dtype]!
+  const n = t.bytes / item
+  const acc = new Float64Array(Math.min(WINDOW, n))
+  const x = new Float64Array(Math.min(WINDOW, n))
+  for (let e = 0; e < n; e += WINDOW) {
+    const k = Math.min(WINDOW, n - e)
+    const a = k === acc.length ? acc : acc.subarray(0, k)
+    const v = k === x.length ? x : x.subarray(0, k)
+    a.fill(0)
+    for (const [m, r] of t.refs.entries()) {
+      const w = weights[m]!
+      if (w === 0) continue
+      decodeInto(await r.file.read(r.start + e * item, k * item), t.dtype, v)
+      for (let j = 0; j < k; j++) a[j]! += w * v[j]!
+    }
+    for (let j = 0; j < k; j++) a[j] = a[j]! / total
+    await put(encodeFloats(a, t.dtype))
+  }
+}
+
+async function writeAt(fd: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0
+  while (done < bytes.length) done += (await fd.write(bytes, done, bytes.length - done, position + done)).bytesWritten
+}
+
+/**
+ * Writes the soup in the plan's format (safetensors, or a torch.save zip whose object tree is the
+ * first member's with each tensor averaged; other values, e.g. an `epoch` entry, are the first
+ * member's). Returns where each tensor's bytes landed in the file.
+ */
+export async function writeSoup(plan: SoupPlan, weights: number[], outPath: string, metadata?: Record<string, string>): Promise<Map<string, { start: number; end: number; dtype: string; shape: number[] }>> {
   const total = weights.reduce((a, b) => a + b, 0)
   if (!(total > 0) || weights.some((w) => !(w >= 0) || !Number.isFinite(w))) throw new UsageError('soup weights must be finite, non-negative and not all zero', 'E_USAGE')
-  const { head, order } = safetensorsHeader(plan, metadata)
   const where = new Map<string, { start: number; end: number; dtype: string; shape: number[] }>()
   const fd = await open(outPath, 'wx', 0o644)
   try {
-    await writeAll(fd, head)
-    let at = head.length
-    for (const i of order) {
-      const t = plan[i]!
-      where.set(t.name, { start: at, end: at + t.bytes, dtype: t.dtype, shape: t.shape })
-      at += t.bytes
-      if (!t.averaged) {
-        const r = t.refs[0]!
-        for (let o = 0; o < t.bytes; o += 16 << 20) await writeAll(fd, await r.file.read(r.start + o, Math.min(16 << 20, t.bytes - o)))
-        continue
+    if (plan.format === 'pytorch-zip' && plan.torch) {
+      const byName = new Map(plan.tensors.map((t) => [t.name, t]))
+      const written: TorchWriteTensor[] = []
+      const node = new Map<string, TorchTensor>()
+      const tree = mapTensors(plan.torch.root, (old, name) => {
+        const t = byName.get(name)
+        if (!t) throw new UsageError(`tensor ${name} of the first checkpoint is not in the soup`, 'E_SOUP_INCOMPATIBLE')
+        const fresh = new TorchTensor(old.storage, t.dtype, 0, t.shape, [], false)
+        node.set(name, fresh)
+        written.push({ tensor: fresh, dtype: t.dtype, bytes: t.bytes, fill: (put) => soupTensorBytes(t, weights, total, put) })
+        return fresh
+      })
+      const { offsets } = await writeTorchArchive((b, p) => writeAt(fd, b, p), tree, written)
+      for (const t of plan.tensors) {
+        const at = offsets.get(node.get(t.name)!)!
+        where.set(t.name, { start: at, end: at + t.bytes, dtype: t.dtype, shape: t.shape })
       }
-      const item = ITEM_SIZE[t.dtype]!
-      const n = t.bytes / item
-      const acc = new Float64Array(Math.min(WINDOW, n))
-      const x = new Float64Array(Math.min(WINDOW, n))
-      for (let e = 0; e < n; e += WINDOW) {
-        const k = Math.min(WINDOW, n - e)
-        const a = k === acc.length ? acc : acc.subarray(0, k)
-        const v = k === x.length ? x : x.subarray(0, k)
-        a.fill(0)
-        for (const [m, r] of t.refs.entries()) {
-          const w = weights[m]!
-          if (w === 0) continue
-          decodeInto(await r.file.read(r.start + e * item, k * item), t.dtype, v)
-          for (let j = 0; j < k; j++) a[j]! += w * v[j]!
-        }
-        for (let j = 0; j < k; j++) a[j] = a[j]! / total
-        await writeAll(fd, encodeFloats(a, t.dtype))
+    } else {
+      const { head, order } = safetensorsHeader(plan.tensors, metadata)
+      await writeAll(fd, head)
+      let at = head.length
+      for (const i of order) {
+        const t = plan.tensors[i]!
+        where.set(t.name, { start: at, end: at + t.bytes, dtype: t.dtype, shape: t.shape })
+        at += t.bytes
+        await soupTensorBytes(t, weights, total, (b) => writeAll(fd, b))
       }
     }
     await fd.sync()
@@ -171,7 +230,7 @@ export const ONNX_CONSTANT_MAX = 16
  */
 export async function writeSoupOnnx(template: FileEntry, tm: Manifest, opener: FileOpener, soupPath: string,
                                     where: Map<string, { start: number; end: number; dtype: string; shape: number[] }>,
-                                    plan: SoupTensor[], outPath: string,
+                                    plan: SoupPlan, outPath: string,
                                     others: Array<{ manifest: Manifest; file: FileEntry }> = []): Promise<{ replaced: number; kept: number; unused: number } | { refused: string }> {
   const file = await opener.get(template)
   const layout = await readOnnxLayout((o, l) => file.read(o, l), file.size)
@@ -181,7 +240,7 @@ export async function writeSoupOnnx(template: FileEntry, tm: Manifest, opener: F
     otherLayouts.push({ f, label: `${o.manifest.name}@v${o.manifest.version}:${o.file.path}`, inits: new Map((await readOnnxLayout((a, l) => f.read(a, l), f.size)).initializers.map((t) => [t.name, t])) })
   }
   const replace: Array<{ start: number; end: number; src: { start: number; end: number } }> = []
-  const soup = new Map(plan.map((t) => [t.name, t]))
+  const soup = new Map(plan.tensors.map((t) => [t.name, t]))
   let kept = 0
   for (const init of layout.initializers) {
     const t = soup.get(init.name)
@@ -233,5 +292,5 @@ export async function writeSoupOnnx(template: FileEntry, tm: Manifest, opener: F
     await fd.close()
     await src.close()
   }
-  return { replaced: replace.length, kept, unused: plan.length - replace.length }
+  return { replaced: replace.length, kept, unused: plan.tensors.length - replace.length }
 }

@@ -11,8 +11,12 @@ import { CorruptObjectError } from '../errors.js'
 
 export interface ChunkRef { cid: string; offset: number; size: number }
 
+/** Bytes of recently read chunks a StoredFile keeps (beyond its last 4 chunks). */
+const CACHE_BYTES = 4 << 20
+
 export class StoredFile {
   private cache = new Map<string, Uint8Array>()
+  private cached = 0
 
   private constructor(readonly entry: FileEntry, private readonly store: Store,
                       readonly chunks: ChunkRef[], readonly nodes: string[]) {}
@@ -52,8 +56,15 @@ export class StoredFile {
     if (hit) return hit
     const bytes = await this.store.get(CID.parse(c.cid))
     if (bytes.length !== c.size) throw new CorruptObjectError(`chunk ${c.cid} of ${this.entry.path} is ${bytes.length} bytes, its node says ${c.size}`, { object: c.cid })
-    if (this.cache.size >= 4) this.cache.delete(this.cache.keys().next().value!)
+    // keep the most recent chunks up to CACHE_BYTES (at least 4): reading a zip's directory, its
+    // local headers and then its entries goes over a small file several times
     this.cache.set(c.cid, bytes)
+    this.cached += bytes.length
+    while (this.cache.size > 4 && this.cached > CACHE_BYTES) {
+      const [k, v] = this.cache.entries().next().value!
+      this.cache.delete(k)
+      this.cached -= v.length
+    }
     return bytes
   }
 

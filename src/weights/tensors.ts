@@ -1,8 +1,8 @@
 /**
  * The tensors of a model file as the store holds it: names, dtypes, shapes and byte extents, from
- * safetensors headers and ONNX initializers (inline raw_data, or external data in another file of
- * the same model). Nothing is unpickled: PyTorch checkpoints are described by `scanStoredPickle`
- * only, which fails closed.
+ * safetensors headers, ONNX initializers (inline raw_data, or external data in another file of
+ * the same model) and torch.save zips (data.pkl read by the restricted VM of
+ * formats/torch-pickle.ts, which refuses any global off its allow-list and runs nothing).
  */
 import { posix } from 'node:path'
 import type { FileEntry, Manifest } from '../manifest/manifest.js'
@@ -10,6 +10,8 @@ import type { Store } from '../cas/store.js'
 import { parseSafetensorsHeader, safetensorsHeaderLength } from '../formats/safetensors.js'
 import { readZipLayout } from '../formats/zip.js'
 import { scanPickle, type PickleScan } from '../formats/pickle-scan.js'
+import { readTorchLayout } from '../formats/torch.js'
+import type { PyValue, TorchTensor } from '../formats/torch-pickle.js'
 import { readOnnxLayout, ONNX_TYPES, onnxItemSize } from '../onnx/inspect.js'
 import { StoredFile } from './stored-file.js'
 import { FormatError } from '../errors.js'
@@ -28,6 +30,8 @@ export interface TensorRef {
 export interface TensorListing {
   format: string
   tensors: TensorRef[]
+  /** pytorch-zip: the object data.pkl holds, and each listed tensor's node in it (for writing a soup back). */
+  torch?: { root: PyValue; nodes: Map<string, TorchTensor> }
   /** Tensors that exist but cannot be compared byte-wise, with why. */
   skipped: Array<{ name: string; reason: string }>
 }
@@ -43,7 +47,7 @@ export class FileOpener {
   }
 }
 
-export const TENSOR_FORMATS = new Set(['safetensors', 'onnx'])
+export const TENSOR_FORMATS = new Set(['safetensors', 'onnx', 'pytorch-zip'])
 
 export async function listTensors(m: Manifest, entry: FileEntry, files: FileOpener): Promise<TensorListing> {
   const file = await files.get(entry)
@@ -86,7 +90,19 @@ export async function listTensors(m: Manifest, entry: FileEntry, files: FileOpen
     }
     return { format: 'onnx', tensors, skipped }
   }
-  throw new FormatError(`${entry.path} is ${entry.format}; tensors are read from safetensors and ONNX files`, 'E_NOT_TENSORS')
+  if (entry.format === 'pytorch-zip') {
+    const layout = await readTorchLayout((o, l) => file.read(o, l), file.size)
+    const tensors: TensorRef[] = []
+    const skipped: TensorListing['skipped'] = []
+    const nodes = new Map<string, TorchTensor>()
+    for (const t of layout.tensors) {
+      nodes.set(t.name, t.tensor)
+      if (t.start === undefined || t.end === undefined) skipped.push({ name: t.name, reason: t.problem ?? 'no byte extent' })
+      else tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, file, start: t.start, end: t.end })
+    }
+    return { format: 'pytorch-zip', tensors, skipped, torch: { root: layout.root, nodes } }
+  }
+  throw new FormatError(`${entry.path} is ${entry.format}; tensors are read from safetensors, ONNX and torch.save files`, 'E_NOT_TENSORS')
 }
 
 /**

@@ -49,15 +49,19 @@ export const command: Command = {
 
 Compare two model versions: generating factors (seed, dataset, arch, params), metrics, the config
 snapshot (key by key when both are JSON), files and ONNX signatures; then the weights of matching
-safetensors and ONNX files, tensor by tensor (matched by name; same shape and dtype): L2 distance,
-cosine similarity, max |a - b|, and whether the bytes are identical (equal chunk CIDs prove it without
-reading anything). Also the storage the two models share: objects (chunks and nodes) and bytes.
+safetensors, torch.save and ONNX files, tensor by tensor (matched by name; same shape and dtype): L2
+distance, cosine similarity, max |a - b|, and whether the bytes are identical (equal chunk CIDs prove
+it without reading anything). Also the storage the two models share: objects (chunks and nodes) and
+bytes.
 
 Files are paired by path; trajectories by their path inside the checkpoint, at each model's last
-epoch unless --epoch is given; a lone tensor file on each side pairs with the other. PyTorch pickle
-checkpoints are never unpickled: they are reported as not inspectable, with a static scan of their
-pickle (which fails closed) and which zip entries hold identical bytes. Formulas: spec/eval.md.
-In a lazy clone the objects read are fetched from the zoo remotes, each checked against its CID.
+epoch unless --epoch is given; a lone weights file on each side pairs with the other (a safetensors
+file with a torch.save file too). Companion files (optimizer state) are not paired. torch.save files
+are read by a restricted reader of data.pkl (an allow-list of globals, nothing is run; tensors are
+named by their key path: conv1.weight, or state_dict.conv1.weight in a checkpoint dict); a file it
+refuses is reported as not inspectable, with a static scan of its pickle and which zip entries hold
+identical bytes. Formulas: spec/eval.md. In a lazy clone the objects read are fetched from the zoo
+remotes, each checked against its CID.
 
 flags:
   --file <path>     compare only this file (same path in both models)

@@ -46,7 +46,10 @@ packs and temp files left by interrupted commands are removed and counted in the
 With --remote, remove from that zoo remote (a path or s3 remote; an http remote is read-only) the
 objects that no branch or tag of the git remote of the same name (or --git-remote) needs, after
 fetching its refs; local refs, the index and the working tree count as live too. Objects younger
-than the grace period are kept (a push uploads objects before its refs), default ${REMOTE_DEFAULT_GRACE}. A remote gc
+than the grace period are kept (a push uploads objects before its refs), default ${REMOTE_DEFAULT_GRACE}: on a packed
+remote, whatever is in a pack younger than that. Packs whose objects are all dead are removed,
+packs a quarter or more dead are rewritten without them, and small packs (one per small push)
+are merged into full ones (spec/remotes.md). A remote gc
 never runs beside another one or beside a push (locks on the remote: E_REMOTE_LOCKED; pushes wait
 for gc). See spec/teams.md.
 
@@ -60,7 +63,8 @@ flags:
   --json                 print { freed_bytes, removed_objects, removed_bytes, kept_objects, packs_removed,
                          packs_rewritten, orphan_packs_removed, orphan_bytes, temp_files_removed, missing_roots, dry_run };
                          with --remote { remote, url, git_remote, listed_objects, live_objects, removed_objects,
-                         freed_bytes, young_objects, young_bytes, temp_files_removed, missing_roots, grace_ms, dry_run }
+                         freed_bytes, young_objects, young_bytes, temp_files_removed, packs_removed, packs_rewritten,
+                         missing_roots, grace_ms, dry_run }
 
 examples:
   git zoo gc --grace 0

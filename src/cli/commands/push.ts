@@ -63,8 +63,9 @@ integrates them, promoting your clashing versions again as the next free numbers
 
 Manifests already on the git remote (reachable from its tracking refs) were uploaded when they
 were pushed and are not checked again; --all checks every manifest of the pushed history.
+Objects travel in packs of up to 64 MiB, each with its own index (spec/remotes.md, "Packs").
 Ctrl-C stops it cleanly (exit 130): no ref is pushed before every object is up, and the objects
-already uploaded are kept, so running it again uploads only the rest.
+already packed are uploaded and kept, so running it again uploads only the rest.
 
 While it runs, a push is registered on the zoo remote (a path or s3 remote: locks/push-*), so a
 \`git zoo gc --remote\` never runs beside it; a push that finds a remote gc running waits for it.

@@ -6,8 +6,10 @@ import { UsageError } from '../../errors.js'
 import { checkRemoteUrl, redactUrl, remoteKind } from '../../remote/index.js'
 import { resolveRemoteUrl, urlToRecord } from '../../remote/resolve.js'
 import { REMOTE_NAME, zooRemotes } from '../../remote/sync.js'
+import { migrateRemote } from '../../remote/migrate.js'
+import { crashPoints } from '../crash.js'
 
-const USAGE = 'usage: git zoo remote [list] | add <name> <url> [--default] | remove <name> | set-default <name>'
+const USAGE = 'usage: git zoo remote [list] | add <name> <url> [--default] | remove <name> | set-default <name> | migrate <name>'
 
 function remotesOf(config: ZooConfig): Record<string, { url: string }> {
   const r = config.remotes
@@ -35,18 +37,27 @@ S3 uses the standard AWS configuration: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KE
 AWS_REGION (default us-east-1), and for MinIO, Ceph, R2 or a local server AWS_ENDPOINT_URL_S3 or
 AWS_ENDPOINT_URL (path-style). HTTP credentials: GIT_ZOO_HTTP_AUTHORIZATION="Bearer <token>".
 
+Objects travel and rest in packs (~64 MiB, each with an index) on every kind; a lazy get reads byte
+ranges of them. A remote written by git-zoo before packs (one file per object, layout 1) stays
+readable; \`git zoo remote migrate <name>\` packs its objects, records layout 2 in zoo-remote.json
+on the remote and removes the loose files (rerun it if it is interrupted; it waits for no push:
+a push in progress makes it stop with E_REMOTE_LOCKED). Older git-zoo versions cannot read a
+migrated remote.
+
 A clone can point a remote elsewhere without changing the committed file:
   git config zoo.remote.<name>.url <url>     (e.g. push to the folder an http remote serves)
 
 flags:
   --default   (add) make this the remote used when none is named
   --json      (list) print { remotes: [{ name, url, kind, path, source, default }] } (path: where
-              a path remote is on this machine)
+              a path remote is on this machine); (migrate) print { remote, url, layout_before,
+              layout, objects_packed, bytes_packed, loose_removed }
 
 examples:
   git zoo remote add origin s3://ml-team/zoo && git commit -m "zoo remote" .zoo/config.json
   git zoo remote add nfs /mnt/shared/zoo --default
   git zoo remote list
+  git zoo remote migrate origin
 `,
   interrupted: 'the zoo configuration was not changed; run the same command again',
   flags: { default: { type: 'bool' }, json: { type: 'bool' } },
@@ -116,6 +127,14 @@ examples:
         if (!remotesOf(config)[name]) throw new UsageError(`no zoo remote named ${name} in ${ZOO_CONFIG}`, 'E_USAGE')
         config.default_remote = name
         await repo.writeConfig(config)
+        return 0
+      }
+      case 'migrate': {
+        if (rest.length !== 1) throw new UsageError(`name the zoo remote to migrate; ${USAGE}`, 'E_USAGE')
+        const s = await migrateRemote(repo, needName(rest[0]), { crashPoint: crashPoints(io) })
+        if (bool(args, 'json')) printJson(io, s)
+        io.err(`git zoo: zoo remote ${s.remote} is at layout ${s.layout} (packs): ${s.objects_packed} objects packed `
+          + `(${(s.bytes_packed / 2 ** 20).toFixed(1)} MiB), ${s.loose_removed} loose files removed\n`)
         return 0
       }
       default:

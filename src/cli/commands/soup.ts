@@ -19,12 +19,16 @@ export const command: Command = {
   help: `usage: git zoo soup <model>... --name <new> [--weights w1,w2,...] [options]
        git zoo soup <model> --last-k <k> --name <new> [options]
 
-Average the weights of compatible safetensors models element-wise (a model soup: uniform, or
-weighted by --weights), or the last k checkpoints of one trajectory (epoch averaging), and promote
-the result as a new model whose parents carry the relation soup. Compatible: the same tensor names,
+Average the weights of compatible models element-wise (a model soup: uniform, or weighted by
+--weights), or the last k checkpoints of one trajectory (epoch averaging), and promote the result as
+a new model whose parents carry the relation soup. Members are safetensors files or torch.save
+checkpoints (read by a restricted reader: nothing in them is run). Compatible: the same tensor names,
 shapes and dtypes. F32, F16, BF16 and F64 tensors are averaged (in float64, rounded once to their
-dtype); other tensors (integer counters, masks) must be identical and are copied. The result has no
-metrics until it is evaluated (git zoo eval).
+dtype); other tensors (integer counters, masks) must be identical in a model soup and are copied; in
+epoch averaging they are the newest checkpoint's. The result is written in the first member's format:
+model.safetensors, or model.pt, a torch.save zip of the first member's object (its state dict, or
+checkpoint dict, with the tensors averaged) that torch.load(path, weights_only=True) reads. The
+result has no metrics until it is evaluated (git zoo eval).
 
 When the first model has an ONNX file whose initializers match the soup's tensors by name, dtype
 and shape, a model.onnx is written too: that graph with the averaged weights, ready for eval.
@@ -33,8 +37,9 @@ flags:
   --name <model>        the new model's name (required)
   --weights <w,...>     one non-negative weight per checkpoint (normalised by their sum)
   --last-k <k>          epoch averaging: the last k checkpoints of the one model given
-  --file <path>         which safetensors file of each model (default: the only one, or the last
-                        epoch's); with --last-k, the checkpoint file's name inside each epoch
+  --file <path>         which weights file of each model (default: the only one, or the last
+                        epoch's; optimizer files are not weights); with --last-k, the checkpoint
+                        file's name inside each epoch
   --no-onnx             do not write model.onnx
   -m, --message <text>  why this soup is promoted
   --allow-dirty         promote even if tracked code has uncommitted changes
@@ -44,6 +49,7 @@ examples:
   git zoo soup vit-s/ft-lr1e-4 vit-s/ft-lr3e-4 vit-s/ft-lr1e-3 --name vit-s/soup-uniform
   git zoo soup a b --weights 0.7,0.3 --name ab-soup
   git zoo soup grid/seed1 --last-k 5 --name grid/seed1-ema5
+  git zoo soup modelzoo/cifar10/trial-07 --last-k 3 --name modelzoo/cifar10/trial-07-avg3
 `,
   interrupted: 'nothing was committed, run the same command again',
   flags: {
