@@ -27,6 +27,9 @@ export const ERROR_CODES = {
   E_NO_PARENT: 2,
   E_IMPORT_CYCLE: 2,
   E_RUN_CONFIG: 2,
+  // signing set-up and code elsewhere (2): spec/seal.md, spec/cli.md
+  E_NO_SIGNING_KEY: 2,
+  E_CODE_REPO: 2,
   // remotes: configuration (2)
   E_BAD_URL: 2,
   E_CREDENTIALS_IN_URL: 2,
@@ -75,6 +78,7 @@ export const ERROR_CODES = {
   E_PULL_IN_PROGRESS: 1,
   E_PULL_STOPPED: 1,
   E_PULL_CONFLICT: 1,
+  E_COMMITTED_MEANWHILE: 1,
   // torch checkpoints (1)
   E_TORCH_REFUSED: 1,
   // stages, malformed files (1)
@@ -103,6 +107,8 @@ export const ERROR_CODES = {
   E_INJECTED: 3,
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
+  E_DISK_FULL: 3,
+  E_COMMIT_LOCKED: 3,
   E_REMOTE_LAYOUT: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
@@ -129,10 +135,18 @@ export const ERROR_CODES = {
 
   // interrupted (130; 143 for SIGTERM): spec/teams.md, "Interruptions"
   E_INTERRUPTED: 130,
+
+  // the CLI's own (spec/cli.md): in `--json` failures; a failed system call (3), a bug (70)
+  E_IO: 3,
+  E_SIGNING_SETUP: 3,
+  E_INTERNAL: 70,
 } as const satisfies Record<`E_${string}`, ExitStatus>
 
-/** 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError). */
-export type ExitStatus = 1 | 2 | 3 | 130 | 143
+/**
+ * 130 and 143: stopped by SIGINT / SIGTERM, as shells report it (E_INTERRUPTED; InterruptedError).
+ * 70: an internal error, a bug (E_INTERNAL; only the CLI's last resort uses it).
+ */
+export type ExitStatus = 1 | 2 | 3 | 70 | 130 | 143
 export type ErrorCode = keyof typeof ERROR_CODES
 /** The codes whose exit status is `N`. */
 export type CodeWithExit<N extends ExitStatus> = { [K in ErrorCode]: (typeof ERROR_CODES)[K] extends N ? K : never }[ErrorCode]
@@ -190,6 +204,18 @@ export class FormatError extends ZooError {
   constructor(message: string, code: CodeWithExit<3>, data: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, code, data, options)
   }
+}
+
+/**
+ * `err` as E_DISK_FULL when it is the operating system saying the disk is full (ENOSPC, or EDQUOT:
+ * over quota), naming `where` (the store, the output folder): a write error has no path of its own
+ * (it is a write to an open file). Any other error is returned as it is.
+ */
+export function diskFull(err: unknown, where: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err
+  return new ZooError(`no space left on the disk holding ${where} (${code}); nothing half-written was kept under a final name: free space there and run the same command again`,
+    'E_DISK_FULL', { path: where, errno: code }, { cause: err })
 }
 
 export function errorMessage(err: unknown): string {

@@ -2,6 +2,8 @@
  * The zoo around the current git repository: where its store is, its committed configuration
  * (`.zoo/config.json`), and reading its manifests.
  */
+import { injectFaults, type StoreFault } from './cas/faulty.js'
+import { registerStoreUser } from './cas/users.js'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join, resolve, isAbsolute } from 'node:path'
 import { findRepo, runGit, git, type GitResult } from './git/git.js'
@@ -27,7 +29,12 @@ export interface ZooConfig {
 }
 
 /** What a Repo is opened with: the environment every git it runs gets, and the running process. */
-export interface RepoContext { env: NodeJS.ProcessEnv; host: Host }
+export interface RepoContext {
+  env: NodeJS.ProcessEnv
+  host: Host
+  /** Faults to inject into every store handle opened (tests only: GIT_ZOO_FAULTS, src/cas/faulty.ts). */
+  storeFaults?: StoreFault[]
+}
 
 export class Repo {
   private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv, readonly host: Host) {}
@@ -35,7 +42,18 @@ export class Repo {
   /** The repository around `cwd`. `ctx` is the CLI's Io (or any { env, host }): nothing is read from the process here. */
   static async open(cwd: string, ctx: RepoContext): Promise<Repo> {
     const info = await findRepo(cwd, ctx.env)
-    return new Repo(info.root, info.commonDir, ctx.env, ctx.host)
+    const repo = new Repo(info.root, info.commonDir, ctx.env, ctx.host)
+    repo.storeFaults = ctx.storeFaults ?? []
+    return repo
+  }
+
+  private storeFaults: StoreFault[] = []
+
+  /** Another repository (one sharing this store), opened with this one's environment and process. */
+  sibling(workTree: string): Promise<Repo> {
+    const env = { ...this.env }
+    delete env.GIT_DIR; delete env.GIT_WORK_TREE; delete env.GIT_INDEX_FILE
+    return Repo.open(workTree, { env, host: this.host, storeFaults: this.storeFaults })
   }
 
   /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
@@ -56,7 +74,12 @@ export class Repo {
   }
 
   /** The local store, opened as this process (its handle registers as a writer when it writes: src/cas/local.ts). */
-  async openStore(): Promise<LocalStore> { return LocalStore.open(await this.storeRoot(), { host: this.host }) }
+  async openStore(): Promise<LocalStore> {
+    const root = await this.storeRoot()
+    const store = await LocalStore.open(root, { host: this.host })
+    await registerStoreUser(root, this.root) // gc in another repository sharing the store keeps this one's objects
+    return injectFaults(store, this.storeFaults)
+  }
 
   /**
    * The committed `.zoo/config.json` as it is in the work tree, unknown keys kept; {} when there is

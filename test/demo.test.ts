@@ -39,7 +39,7 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
   // Every step is shown as the command a user would type, on the machine where it runs.
   for (const line of [
     /^alice:~\$ git init -q -b main zoo$/m,
-    /^alice:~\/zoo\$ git zoo init$/m,
+    /^alice:~\/zoo\$ git zoo init --sign --new-key$/m,
     /^alice:~\/zoo\$ git zoo verify$/m,
     /^alice:~\/zoo\$ git zoo remote add origin \.\.\/\.\.\/shared\/zoo-objects$/m,
     /^alice:~\/zoo\$ git zoo import \.\.\/runs --json$/m,
@@ -71,8 +71,16 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
   assert.ok(trainedIn! > 0)
 
   // The import is one commit, right after the setup commit.
-  const log = grab(out, /git log --oneline -3\n {4}([0-9a-f]{7,}) zoo: import 12 models from runs\n {4}[0-9a-f]{7,} Set up the model zoo\n(?! {4})/)
+  const log = grab(out, /git log --oneline -3\n {4}([0-9a-f]{7,}) zoo: import 12 models from runs\n {4}[0-9a-f]{7,} zoo: set up signed promotions\n(?! {4})/)
   assert.ok(log)
+
+  // Signed by both users, with keys made in the demo; the audit judges every promotion good.
+  grab(out, /^ {4}[0-9a-f]{7,} G zoo: set up signed promotions$/m)
+  grab(out, /^ {6}bob@example\.org namespaces="git" ssh-ed25519 \S+$/m)
+  grab(out, /by Alice Example <alice@example\.org>; signed, good \(alice@example\.org\)|by Bob Example <bob@example\.org>; signed, good \(bob@example\.org\)/)
+  grab(out, /^ {4}5 commits that changed models\/: 4 signed good \(bob@example\.org\), 1 signed good \(alice@example\.org\)$/m)
+  grab(out, /^alice:~\/zoo\$ git zoo verify --signatures\n {4}git zoo verify: no problems$/m)
+  assert.doesNotMatch(out, /unsigned/)
 
   // After the clone, the accuracy evaluated with onnxruntime-node is the one recorded at promotion.
   const matches = [...out.matchAll(/^ {3}MATCH: (\S+) accuracy evaluated after the clone ([\d.]+) = recorded at promotion ([\d.]+)(?:;|$)/gm)]

@@ -166,7 +166,7 @@ describe('names the user typed, objects the store lacks, and where help is', () 
     }
     const unknown = await zoo(z.dir, ['frobnicate'])
     assert.equal(unknown.code, 2)
-    assert.match(unknown.stderr, /'frobnicate' is not a git zoo command; see `git zoo --help`/)
+    assert.match(unknown.stderr, /'frobnicate' is not a git zoo command; see `git zoo help`/)
     const proto = await zoo(z.dir, ['constructor'])
     noBug(proto)
     assert.equal(proto.code, 2, 'a name from Object.prototype is not a command')

@@ -1,7 +1,9 @@
 /** Atomic file writes: temp file beside the target, fsync, rename, fsync the folder. */
 import { open, rename, rm, mkdir, readdir } from 'node:fs/promises'
+import { openSync, writeSync, closeSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { diskFull } from '../errors.js'
 
 export function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`)
@@ -50,7 +52,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
   } catch (err) {
     await fd.close().catch(() => {})
     await rm(tmp, { force: true })
-    throw err
+    throw diskFull(err, dirname(target))
   }
   await fd.close()
   try {
@@ -60,4 +62,38 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     throw err
   }
   await fsyncDir(dirname(target))
+}
+
+/**
+ * writeFileAtomic for many small files at once (a promotion of thousands of models): every file is
+ * written to its temp name, then the temps are fsynced together (the file system folds their journal
+ * commits into a few), renamed into place, and each folder is fsynced once. Each target is either
+ * its old content or its new one at any moment; on an error the temps are removed.
+ * `data` is called for one file at a time, so the caller need not hold every file's bytes at once.
+ */
+export async function writeFilesAtomic(targets: Array<{ path: string; data: () => Promise<Uint8Array | string> }>): Promise<void> {
+  const made = new Set<string>()
+  const temps: Array<[string, string]> = []
+  try {
+    for (const t of targets) {
+      const dir = dirname(t.path)
+      if (!made.has(dir)) { mkdirSync(dir, { recursive: true }); made.add(dir) }
+      const tmp = tempName(t.path)
+      const data = await t.data()
+      const fd = openSync(tmp, 'wx', 0o644)
+      temps.push([tmp, t.path])
+      try { writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data) } finally { closeSync(fd) }
+    }
+    await parallel(temps, 64, async ([tmp]) => { const fh = await open(tmp, 'r+'); try { await fh.sync() } finally { await fh.close() } })
+    for (const [tmp, target] of temps) renameSync(tmp, target)
+    temps.length = 0
+    await parallel([...made], 64, fsyncDir)
+  } finally {
+    for (const [tmp] of temps) rmSync(tmp, { force: true })
+  }
+}
+
+async function parallel<T>(items: T[], width: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => { while (next < items.length) await fn(items[next++]!) }))
 }

@@ -22,7 +22,7 @@ import { join } from 'node:path'
 import { randomBytes, createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { verifyBytes, sha256, checkCidForm } from './cid.js'
-import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
+import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir } from './atomic.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
@@ -236,6 +236,7 @@ export class LocalStore implements Store {
   putVerified(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean } = {}): Promise<boolean> {
     // puts on one handle are serialised: one pack is appended to at a time, in call order
     const next = this.writeChain.then(async () => { await this.registered(); return this.append(cid, bytes, opts) })
+      .catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
     return next
   }
@@ -276,12 +277,29 @@ export class LocalStore implements Store {
     for (const b of bufs) total += b.length
     // writev may write fewer bytes than asked; loop until all are down
     let done = 0
-    while (done < total) {
-      const { bytesWritten } = await cur.fd.writev(sliceFrom(bufs, done), cur.written)
-      done += bytesWritten
-      cur.written += bytesWritten
+    try {
+      while (done < total) {
+        const { bytesWritten } = await cur.fd.writev(sliceFrom(bufs, done), cur.written)
+        done += bytesWritten
+        cur.written += bytesWritten
+      }
+    } catch (err) {
+      await this.abandonPack(cur)
+      throw diskFull(err, this.root)
     }
     // the bytes are on disk now: the caller may reuse the buffers it passed
+  }
+
+  /**
+   * A write to the open pack failed (disk full, I/O error): some of its records are not on disk, so
+   * the pack must never get an index. It is closed and left as an interrupted write (the next add
+   * indexes its intact records, each checked against its CID; gc removes it after the grace), and
+   * this handle forgets what it put there.
+   */
+  private async abandonPack(cur: NonNullable<LocalStore['cur']>): Promise<void> {
+    if (this.cur === cur) this.cur = null
+    for (const [k] of cur.entries) if (this.index.get(k)?.pack === cur.name) this.index.delete(k)
+    await cur.fd.close().catch(() => {})
   }
 
   async get(cid: CID): Promise<Uint8Array> {
@@ -365,7 +383,7 @@ export class LocalStore implements Store {
     await this.writeChain
     await this.rollover()
     const closing = this.closing.splice(0)
-    await Promise.all(closing)
+    try { await Promise.all(closing) } catch (err) { throw diskFull(err, this.root) }
     if (closing.length) await fsyncDir(this.packsDir)
   }
 

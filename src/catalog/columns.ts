@@ -17,11 +17,11 @@ import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
-export const CATALOG_FORMAT = 4
+export const CATALOG_FORMAT = 5
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
-  return col === 'dataset' || col === 'arch' || col === 'relations' || col.startsWith('p:')
+  return col === 'dataset' || col === 'arch' || col === 'population' || col === 'relations' || col.startsWith('p:')
 }
 
 export interface SectionInfo { kind: 'f64' | 'f32' | 'u8' | 'str' | 'dict'; offset: number; length: number; dict?: number }

@@ -23,6 +23,8 @@ export interface CatalogRow {
   seed?: number
   dataset?: string
   arch?: string
+  /** The zoo (population) an import took the model from (manifest `population`). */
+  population?: string
   created?: string
   promoter?: string
   params: Record<string, Json>
@@ -158,7 +160,7 @@ function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow 
     params: m.params as Record<string, Json>, metrics, history, parents, ...counts,
   }
   if (m.seed !== undefined) { if (!Number.isSafeInteger(m.seed)) bad('seed is not an integer'); row.seed = m.seed as number }
-  for (const k of ['dataset', 'arch', 'created', 'promoter'] as const) {
+  for (const k of ['dataset', 'arch', 'created', 'promoter', 'population'] as const) {
     const v = m[k]
     if (v !== undefined) { if (typeof v !== 'string') bad(`${k} is not a string`); row[k] = v }
   }

@@ -56,7 +56,7 @@ export function paramKeys(c: CatalogFile): string[] {
 }
 
 const NUM_FIELDS = ['version', 'seed', 'files', 'size', 'checkpoints', 'epochs']
-const STR_FIELDS = ['name', 'seal', 'dataset', 'arch', 'created', 'promoter']
+const STR_FIELDS = ['name', 'seal', 'dataset', 'arch', 'created', 'promoter', 'population']
 
 function numField(c: CatalogFile, name: string, col: string): Field {
   const a = c.f64(col) ?? new Float64Array(c.count).fill(NaN)
@@ -121,7 +121,7 @@ export function resolveField(c: CatalogFile, field: string, graph: () => Lineage
   }
   if (hasMetric(c, field)) return numField(c, `metrics.${field}`, `m:${field}`)
   if (c.hasNum(`p:${field}`) || c.has(`dict:p:${field}`)) return paramField(c, field, `params.${field}`)
-  throw new UsageError(`unknown field ${JSON.stringify(field)}; fields: name, version, seal, seed, dataset, arch, created, promoter, files, size, checkpoints, epochs, params.<k>, metrics.<k>, best.<k>, max.<k>, min.<k>, <metric>@<epoch>, relation, parent, ancestor, stage, eval.<metric>, eval[<data>].<metric> (metrics here: ${metricKeys(c).join(', ') || 'none'})`, 'E_USAGE', { field })
+  throw new UsageError(`unknown field ${JSON.stringify(field)}; fields: name, version, seal, seed, dataset, arch, population, created, promoter, files, size, checkpoints, epochs, params.<k>, metrics.<k>, best.<k>, max.<k>, min.<k>, <metric>@<epoch>, relation, parent, ancestor, stage, eval.<metric>, eval[<data>].<metric> (metrics here: ${metricKeys(c).join(', ') || 'none'})`, 'E_USAGE', { field })
 }
 
 function paramField(c: CatalogFile, key: string, name: string): Field {
@@ -349,6 +349,7 @@ export interface ModelSummary {
   seed?: number
   dataset?: string
   arch?: string
+  population?: string
   params: Record<string, Json>
   metrics: Record<string, number>
   parents: Array<{ name: string; version: number; relation: string; seal: string }>
@@ -369,13 +370,14 @@ export function summarize(c: CatalogFile, i: number, extra: Field[] = [], metric
     ...(num('seed') !== undefined ? { seed: num('seed')! } : {}),
     ...(c.str('dataset', i) !== undefined ? { dataset: c.str('dataset', i)! } : {}),
     ...(c.str('arch', i) !== undefined ? { arch: c.str('arch', i)! } : {}),
+    ...(c.str('population', i) !== undefined ? { population: c.str('population', i)! } : {}),
     params: JSON.parse(c.str('params', i) ?? '{}') as Record<string, Json>,
     metrics,
     parents: JSON.parse(c.str('parents', i) ?? '[]') as ModelSummary['parents'],
     ...(c.str('created', i) !== undefined ? { created: c.str('created', i)! } : {}),
     files: num('files') ?? 0, size: num('size') ?? 0, checkpoints: num('checkpoints') ?? 0,
   }
-  const derived = extra.filter((f) => !['name', 'version', 'seal', 'seed', 'dataset', 'arch', 'created', 'files', 'size', 'checkpoints'].includes(f.name) && !f.name.startsWith('params.') && !f.name.startsWith('metrics.'))
+  const derived = extra.filter((f) => !['name', 'version', 'seal', 'seed', 'dataset', 'arch', 'population', 'created', 'files', 'size', 'checkpoints'].includes(f.name) && !f.name.startsWith('params.') && !f.name.startsWith('metrics.'))
   if (derived.length) s.fields = Object.fromEntries(derived.map((f) => [f.name, f.get(i) ?? null]))
   return s
 }

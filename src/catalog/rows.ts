@@ -35,6 +35,7 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
   if (row.seed !== undefined) cols.setNum('seed', i, row.seed)
   if (row.dataset !== undefined) cols.setStr('dataset', i, row.dataset)
   if (row.arch !== undefined) cols.setStr('arch', i, row.arch)
+  if (row.population !== undefined) cols.setStr('population', i, row.population)
   if (row.created !== undefined) cols.setStr('created', i, row.created)
   if (row.promoter !== undefined) cols.setStr('promoter', i, row.promoter)
   if (row.retired) cols.setNum('retired', i, 1)

@@ -4,6 +4,7 @@
  */
 import type { FlagSpecs, Parsed } from './args.js'
 import type { Host } from '../host.js'
+import type { StoreFault } from '../cas/faulty.js'
 
 export interface Io {
   /** The working directory the command was started in. */
@@ -13,6 +14,12 @@ export interface Io {
   err: (text: string) => void
   /** Whether stderr is a TTY (progress bars only then). */
   tty: boolean
+  /** `-q/--quiet` was given: no summary line on success (src/cli/output.ts summary()). */
+  quiet?: boolean
+  /** `--json` was given: stdout holds one JSON document, so no summary line either. */
+  json?: boolean
+  /** Whether stdout is a TTY (long listings go through the pager only then: src/cli/pager.ts). */
+  outTty?: boolean
   /**
    * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
    * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.
@@ -22,10 +29,17 @@ export interface Io {
   cooperate?: () => void
   /** The running process (pid, host name, node version), for locks and recorded environments. */
   host: Host
+  /**
+   * Ask the person at the terminal a question (on stderr) and return their answer; absent when stdin
+   * or stderr is not a terminal (scripts, CI, tests), where commands must not wait for anyone.
+   */
+  ask?: (question: string) => Promise<string>
   /** Standard input as text ('' when it is a terminal); the pre-push hook reads git's ref lines. */
   stdin: () => Promise<string>
   /** Kill this process at once with SIGKILL, as a power cut would (named crash points only). */
   killSelf: () => void
+  /** Store faults to inject (GIT_ZOO_FAULTS, a testing hook: src/cas/faulty.ts); Repo.open takes them from here. */
+  storeFaults?: StoreFault[]
 }
 
 export interface Command {

@@ -5,9 +5,9 @@
  * stdin, TTY, its Host) into the Io every command takes, and all layers below get what they need
  * from it as arguments (spec/architecture.md). `cli()` is what bin/git-zoo.js runs.
  */
-import { ZooError, UsageError, interruption, type InterruptedError } from '../errors.js'
+import { ZooError, UsageError, interruption, diskFull, type InterruptedError } from '../errors.js'
 import { installInterrupts } from './interrupt.js'
-import { parseArgs } from './args.js'
+import { parseArgs, nearest, GLOBAL_FLAGS } from './args.js'
 import type { Command, Io } from './command.js'
 import { processHost } from '../host.js'
 
@@ -21,7 +21,9 @@ export function processIo(): Io {
     out: (t) => { process.stdout.write(t) },
     err: (t) => { process.stderr.write(t) },
     tty: Boolean(process.stderr.isTTY),
+    outTty: Boolean(process.stdout.isTTY),
     host: processHost(),
+    ...(process.stdin.isTTY && process.stderr.isTTY ? { ask: askOnTerminal } : {}),
     stdin: async () => {
       if (process.stdin.isTTY) return ''
       const chunks: Buffer[] = []
@@ -30,6 +32,13 @@ export function processIo(): Io {
     },
     killSelf: () => { process.kill(process.pid, 'SIGKILL') },
   }
+}
+
+/** A question on stderr, the answer read from the terminal (Io.ask). */
+async function askOnTerminal(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline/promises')
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try { return await rl.question(question) } finally { rl.close() }
 }
 
 /** Every command, with its one-line summary (kept here so `git zoo --help` loads no command). */
@@ -64,8 +73,19 @@ export const COMMANDS: Record<string, string> = {
 
 const HIDDEN = new Set(['hook-pre-commit', 'hook-pre-push'])
 
+/** The commands a user is shown (help, manual pages, suggestions). */
+export function visibleCommands(): string[] { return Object.keys(COMMANDS).filter((n) => !HIDDEN.has(n)) }
+
+/** The flags every command takes: in `git zoo help` and each manual page's GLOBAL OPTIONS (src/cli/manpages.ts). */
+export const GLOBAL_HELP = `global flags (every command):
+  -q, --quiet  no summary line on success (warnings and errors are still printed)
+  --json       (commands that have it) one JSON document on stdout; a failure prints
+               { "error": { "code", "message" } } there too, with the same exit status
+  --help       this help; \`git zoo help <command>\` prints it too
+`
+
 export function mainHelp(): string {
-  const names = Object.keys(COMMANDS).filter((n) => !HIDDEN.has(n))
+  const names = visibleCommands()
   const width = Math.max(...names.map((n) => n.length))
   return [
     'usage: git zoo <command> [<args>] [--help]',
@@ -75,7 +95,9 @@ export function mainHelp(): string {
     'commands:',
     ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n]}`),
     '',
-    'Run `git zoo <command> --help` for a command\'s flags and examples.',
+    GLOBAL_HELP,
+    'Run `git zoo <command> --help` (or `git zoo help <command>`) for a command\'s flags and examples;',
+    '`git help zoo` and `man git-zoo` show the manual.',
     '',
   ].join('\n')
 }
@@ -85,10 +107,19 @@ export async function loadCommand(name: string): Promise<Command> {
   return mod.command
 }
 
+/** Whether the user asked for JSON: `--json` before any `--`. */
+function wantsJson(args: string[]): boolean {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).includes('--json')
+}
+
 export async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    if (name === 'help' && rest[0] && Object.hasOwn(COMMANDS, rest[0])) return main([rest[0], '--help'], io)
+    if (name === 'help' && rest[0] !== undefined) {
+      if (Object.hasOwn(COMMANDS, rest[0])) return main([rest[0], '--help'], io)
+      return reportError(unknownCommand(rest[0]), io, undefined, false)
+    }
     io.out(mainHelp())
     return name === undefined ? 2 : 0
   }
@@ -97,35 +128,52 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(`git-zoo ${version}\n`)
     return 0
   }
+  const json = wantsJson(rest)
   try {
-    if (!Object.hasOwn(COMMANDS, name)) {
-      throw new UsageError(`'${name}' is not a git zoo command; see \`git zoo --help\``, 'E_USAGE', { command: name })
-    }
+    if (!Object.hasOwn(COMMANDS, name)) throw unknownCommand(name)
     const command = await loadCommand(name)
     if (rest.includes('--help') || rest.includes('-h')) {
       io.out(command.help.endsWith('\n') ? command.help : command.help + '\n')
       return 0
     }
-    const args = parseArgs(rest, command.flags, name)
+    const args = parseArgs(rest, { ...GLOBAL_FLAGS, ...command.flags }, name)
+    // a testing hook: faults injected into the local store (src/cas/faulty.ts, spec/reliability.md)
+    // (imported only then: hooks and small commands load no store code)
+    if (io.env.GIT_ZOO_FAULTS) io = { ...io, storeFaults: (await import('../cas/faulty.js')).parseStoreFaults(io.env.GIT_ZOO_FAULTS) }
+    const cio: Io = { ...io, quiet: args.flags.quiet === true, json: args.flags.json === true }
     if (command.interrupted !== undefined) io.cooperate?.()
     try {
-      return await command.run(args, io)
+      return await command.run(args, cio)
     } catch (err) {
       // after a signal, whatever failed failed because of it (a killed git child, an aborted read)
       const stop = interruption(err) ?? (io.signal?.aborted ? interruption(io.signal.reason) : undefined)
-      if (stop) return reportInterrupted(stop, command.interrupted, err, io)
+      if (stop) return reportInterrupted(stop, command.interrupted, err, io, json)
       throw err
     }
   } catch (err) {
-    return reportError(err, io, Object.hasOwn(COMMANDS, name) && !HIDDEN.has(name) ? name : undefined)
+    return reportError(err, io, Object.hasOwn(COMMANDS, name) && !HIDDEN.has(name) ? name : undefined, json)
   }
 }
 
-function reportInterrupted(stop: InterruptedError, what: string | undefined, err: unknown, io: Io): number {
+/** A usage error for a command git zoo does not have, suggesting the nearest one. */
+function unknownCommand(name: string): UsageError {
+  const near = nearest(name, visibleCommands())
+  return new UsageError(`'${name}' is not a git zoo command; ${near ? `did you mean \`git zoo ${near}\`? ` : ''}see \`git zoo help\``,
+    'E_USAGE', { command: name, ...(near ? { suggestion: near } : {}) })
+}
+
+function reportInterrupted(stop: InterruptedError, what: string | undefined, err: unknown, io: Io, json: boolean): number {
   // a progress bar may be half drawn on the terminal's line (with the ^C the terminal echoed)
-  io.err(`${io.tty ? '\r\x1b[K' : ''}git zoo: interrupted${what ? `; ${what}` : ''}\n`)
+  const message = `interrupted${what ? `; ${what}` : ''}`
+  io.err(`${io.tty ? '\r\x1b[K' : ''}git zoo: ${message}\n`)
+  if (json) printJsonError(io, stop.code, message)
   if (io.env.GIT_ZOO_DEBUG && err !== stop) io.err(`${(err as Error)?.stack ?? String(err)}\n`)
   return stop.exitCode
+}
+
+/** `--json` failures: { "error": { "code", "message" } } on stdout (the human message is on stderr). */
+function printJsonError(io: Io, code: string, message: string): void {
+  io.out(JSON.stringify({ error: { code, message } }, null, 2) + '\n')
 }
 
 /**
@@ -145,22 +193,29 @@ export async function cli(argv: string[]): Promise<number> {
 /**
  * Print a failure and return its exit status. A usage error (exit 2) that does not already say
  * where to look points to the help of the command that was run (`git zoo <command> --help`), or to
- * `git zoo --help` when no command was recognised.
+ * `git zoo help` when no command was recognised. With `json`, stdout gets
+ * { "error": { "code", "message" } } as well (E_IO for a failed system call, E_INTERNAL for a bug).
  */
-export function reportError(err: unknown, io: Io, command?: string): number {
+export function reportError(err: unknown, io: Io, command?: string, json = false): number {
+  const e = err as NodeJS.ErrnoException
+  if (!(err instanceof ZooError) && e && typeof e === 'object' && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) {
+    // a full disk the code below did not anticipate: name the folder (E_DISK_FULL)
+    err = diskFull(e, e.path ?? io.cwd)
+  } else if (!(err instanceof ZooError) && e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
+    // a failed system call the code below did not anticipate: an operational error (exit 3)
+    err = new ZooError(`${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})`, 'E_IO', { path: e.path ?? null, errno: e.code }, { cause: e })
+  }
   if (err instanceof ZooError) {
     io.err(`git zoo: ${err.message}\n`)
-    if (err.code === 'E_USAGE' && !err.message.includes('--help')) {
-      io.err(`run \`git zoo ${command ? `${command} ` : ''}--help\` for usage\n`)
+    if (err.code === 'E_USAGE' && !err.message.includes('--help') && !err.message.includes('git zoo help')) {
+      io.err(`run \`git zoo ${command ? `${command} --help` : 'help'}\` for usage\n`)
     }
     if (io.env.GIT_ZOO_DEBUG) io.err(`${err.code} ${JSON.stringify(err.data)}\n${err.stack}\n`)
+    if (json) printJsonError(io, err.code, err.message)
     return err.exitCode
   }
-  const e = err as NodeJS.ErrnoException
-  if (e && typeof e === 'object' && typeof e.code === 'string' && e.syscall) {
-    io.err(`git zoo: ${e.syscall} failed on ${e.path ?? 'a file'}: ${e.code} (${e.message})\n`)
-    return 3
-  }
+  const bug = new ZooError(`internal error: ${e?.message ?? String(err)}`, 'E_INTERNAL', {}, { cause: err })
   io.err(`git zoo: internal error: ${e?.stack ?? String(err)}\nThis is a bug in git-zoo; please report it with the command you ran.\n`)
-  return 70
+  if (json) printJsonError(io, bug.code, bug.message)
+  return bug.exitCode
 }

@@ -1,5 +1,17 @@
-/** Helpers for printing: one JSON document on stdout for --json, and a TTY-only progress line. */
+/**
+ * Helpers for printing, the CLI's output conventions (spec/cli.md, "Output"):
+ *   - `--json`: exactly one JSON document on stdout (printJson); a failure prints
+ *     { "error": { "code", "message" } } there instead (main.ts reportError);
+ *   - a command that changes something ends with one summary line on stderr (summary), like
+ *     `git commit` does, whether or not stderr is a terminal; `-q/--quiet` silences it;
+ *   - progress bars only on a terminal (Progress).
+ */
 import type { Io } from './command.js'
+
+/** The one line a command prints when it succeeded (stderr; nothing with --quiet or --json). */
+export function summary(io: Io, line: string): void {
+  if (!io.quiet && !io.json) io.err(line.endsWith('\n') ? line : line + '\n')
+}
 
 export function printJson(io: Io, value: unknown): void {
   io.out(JSON.stringify(value, null, 2) + '\n')
@@ -32,4 +44,15 @@ export class Progress {
   done(): void {
     if (this.io.tty && this.last !== 0) this.io.err('\r\x1b[K')
   }
+}
+
+/**
+ * After a promotion commit: a one-line warning when git did not sign it (every promotion is meant
+ * to be a signed commit; `git zoo init --sign` sets that up). Not silenced by --quiet; not printed
+ * with --json, whose document says it (`add`: "signed").
+ */
+export async function warnIfUnsigned(io: Io, repo: import('../repo.js').Repo, commit: string): Promise<void> {
+  if (io.json) return // the JSON says it (add: "signed")
+  const { isSignedCommit } = await import('../promote/signing.js')
+  if (!(await isSignedCommit(repo, commit))) io.err(`git zoo: warning: promotion ${commit.slice(0, 12)} is not signed; \`git zoo init --sign\` sets up signed promotions\n`)
 }

@@ -3,6 +3,7 @@ import type { Io } from './command.js'
 import type { Parsed, FlagSpecs } from './args.js'
 import { bool, int, str } from './args.js'
 import { printJson } from './output.js'
+import { paged } from './pager.js'
 import { openCatalog } from '../catalog/catalog.js'
 import { parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
 import { renderTable } from '../catalog/table.js'
@@ -18,6 +19,7 @@ export const QUERY_FLAGS: FlagSpecs = {
   'include-retired': { type: 'bool' },
   refresh: { type: 'bool' },
   json: { type: 'bool' },
+  'no-pager': { type: 'bool' },
 }
 
 /** Shared by ls and find: open the catalog, run the query, print a table or JSON. */
@@ -28,6 +30,7 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
   const history = [...filters.map((f) => f.field), ...sort.map((s) => s.field)].some(needsHistory)
   const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
   const c = opened.file
+  let listing: string | undefined
   try {
     // stages (shown in every listing) and evaluations live outside the catalog: read when needed
     const named = [...filters.map((f) => f.field), ...sort.map((s) => s.field)]
@@ -48,10 +51,13 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
     } else {
       const used = [...q.fields.filter((f) => !f.test), ...q.sortFields]
       if (q.rows.some((r) => extra.stagesOf(r).length)) used.push({ name: 'stage', numeric: false, get: (i) => extra.stagesOf(i).join(',') || undefined })
-      io.out(renderTable(c, q.rows, used, { total: q.total }))
+      let text = renderTable(c, q.rows, used, { total: q.total })
       const shown = q.rows.filter((r) => retired[r]).map((r) => `${c.str('name', r)}@v${c.f64('version')![r]}`)
-      if (shown.length) io.out(`retired (see \`git zoo log\`): ${shown.join(', ')}\n`)
+      if (shown.length) text += `retired (see \`git zoo log\`): ${shown.join(', ')}\n`
+      listing = text
     }
   } finally { c.close() }
+  // the catalog is closed before a pager holds the terminal (it may stay open for minutes)
+  if (listing !== undefined) await paged(io, listing, bool(args, 'no-pager'))
   return 0
 }

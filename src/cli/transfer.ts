@@ -3,7 +3,7 @@
  * the progress bar, the one-line summary, choosing the git remote, fetching for a set of manifests.
  */
 import type { Io } from './command.js'
-import { humanBytes, Progress } from './output.js'
+import { humanBytes, Progress, summary } from './output.js'
 import type { Repo } from '../repo.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { GitProgress } from '../git/git.js'
@@ -73,7 +73,7 @@ export async function fetchFor(repo: Repo, manifests: Manifest[], io: Io,
       ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io),
     })
   } finally { progress.done() }
-  if (!opts.json) io.err(describeSync('fetched', 'from', sync))
+  if (!opts.json) summary(io, describeSync('fetched', 'from', sync))
   return sync
 }
 

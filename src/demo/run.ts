@@ -137,9 +137,11 @@ class Demo {
     const shown = [program, ...args.map((a) => shellQuote(this.display(a, cwd)))].join(' ')
     const where = relative(m.home, cwd)
     write(`${m.name}:${where === '' ? '~' : `~/${where.split(sep).join('/')}`}$ ${shown}\n`)
+    // each machine has its own home: ~/.ssh holds that user's signing key
+    const env = { ...this.env, HOME: m.home }
     const r = program === 'git'
-      ? await run('git', args, cwd, this.env)
-      : await run(process.execPath, [CLI, ...args], cwd, this.env)
+      ? await run('git', args, cwd, env)
+      : await run(process.execPath, [CLI, ...args], cwd, env)
     this.commands++
     this.commandMs += r.ms
     if (r.timedOut) this.fail(`\`${shown}\` did not finish within ${COMMAND_TIMEOUT_MS / 1000} s and was killed`, r.stderr.trim())
@@ -224,12 +226,14 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   demo.note(`held-out test accuracy ${pct(Math.min(...accs))} .. ${pct(Math.max(...accs))} (chance: ${pct(1 / TASK_A.classes)} on taskA, ${pct(1 / TASK_B.classes)} on taskB)`)
   if (beat !== pop.models.length) demo.fail(`only ${beat} of ${pop.models.length} models reach twice chance accuracy`)
 
-  demo.section('Make a git repository a model zoo')
+  demo.section('Make a git repository a model zoo, with signed promotions')
   await demo.git(alice, alice.home, ['init', '-q', '-b', 'main', aliceZoo])
   await demo.git(alice, aliceZoo, ['config', 'user.name', 'Alice Example'])
   await demo.git(alice, aliceZoo, ['config', 'user.email', 'alice@example.org'])
-  await demo.zoo(alice, aliceZoo, ['init'])
-  await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Set up the model zoo'])
+  // a new SSH key in alice's ~/.ssh; the set-up and .zoo/allowed_signers in one commit signed by it
+  await demo.zoo(alice, aliceZoo, ['init', '--sign', '--new-key'])
+  const setup = await demo.git(alice, aliceZoo, ['log', '-1', '--format=%h %G? %s'], { lines: 1 })
+  if (!/^\S+ G zoo: set up signed promotions/.test(setup.stdout)) demo.fail(`the set-up commit is not signed with a good signature: ${setup.stdout.trim()}`)
 
   demo.section('Promote the whole population in one commit')
   const imported = await demo.zooJson<ImportDoc>(alice, aliceZoo, ['import', runs], (doc) => [
@@ -275,6 +279,17 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   await demo.zoo(bob, bob.home, ['clone', bareRepo, bobZoo])
   await demo.git(bob, bobZoo, ['config', 'user.name', 'Bob Example'])
   await demo.git(bob, bobZoo, ['config', 'user.email', 'bob@example.org'])
+  // bob signs too: init prints the line an allowed signer must add (a key cannot authorise itself);
+  // alice adds it in a commit signed by her, and bob pulls it before promoting anything
+  const bobSign = await demo.zoo(bob, bobZoo, ['init', '--sign', '--new-key', '--json'], {
+    summary: (r) => { const s = (JSON.parse(r.stdout) as { signing: { signers: string; line: string } }).signing; return [`signers: ${s.signers}; the line for .zoo/allowed_signers:`, `  ${s.line}`] },
+  })
+  const bobLine = (JSON.parse(bobSign.stdout) as { signing: { line: string } }).signing.line
+  await writeFile(join(aliceZoo, '.zoo', 'allowed_signers'), (await readFile(join(aliceZoo, '.zoo', 'allowed_signers'), 'utf8')) + bobLine + '\n')
+  demo.note('alice appends that line to .zoo/allowed_signers')
+  await demo.git(alice, aliceZoo, ['commit', '-q', '-m', 'Allow Bob to sign promotions', '.zoo/allowed_signers'])
+  await demo.zoo(alice, aliceZoo, ['push'], { lines: 2 })
+  await demo.zoo(bob, bobZoo, ['pull'], { lines: 2 })
   await demo.zoo(bob, bobZoo, ['ls'], { lines: 14 })
   const got = await demo.zooJson<{ files: { path: string; size: number }[] }>(bob, bobZoo, ['get', best.name, '--out', join(bob.home, 'best')], (doc) => [
     `${doc.files.length} files, ${(doc.files.reduce((n, f) => n + f.size, 0) / 1024).toFixed(1)} KiB, every byte verified: ` +
@@ -300,6 +315,19 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   await demo.zoo(alice, aliceZoo, ['lineage', pretrained])
   await demo.zoo(alice, aliceZoo, ['log'], { lines: 11 })
   await verify(demo, alice, aliceZoo)
+
+  demo.section('Audit the signatures: every promotion signed by an allowed signer')
+  const log = await demo.zooJson<{ entries: Array<{ signature: { ok: boolean; signer: string } }> }>(alice, aliceZoo, ['log'], (doc) => {
+    const by = new Map<string, number>()
+    for (const e of doc.entries) { const k = e.signature.ok ? `good (${e.signature.signer})` : 'not good'; by.set(k, (by.get(k) ?? 0) + 1) }
+    return [`${doc.entries.length} commits that changed models/: ${[...by].map(([k, n]) => `${n} signed ${k}`).join(', ')}`]
+  })
+  const signers = new Set(log.entries.filter((e) => e.signature.ok).map((e) => e.signature.signer))
+  if (log.entries.some((e) => !e.signature.ok) || !signers.has('alice@example.org') || !signers.has('bob@example.org')) {
+    demo.fail(`expected every promotion signed, by alice and by bob; got ${JSON.stringify(log.entries.map((e) => e.signature))}`)
+  }
+  const audit = await demo.zoo(alice, aliceZoo, ['verify', '--signatures'])
+  if (audit.code === 0) demo.note('(exit 0: each commit that touched models/ or .zoo/allowed_signers carries a good signature by a signer allowed as of its parent)')
 }
 
 /** `git zoo verify` prints nothing when everything holds; say what its exit 0 means. */

@@ -159,14 +159,14 @@ export async function recordedEvaluation(repo: Repo, m: Manifest, path: string):
  * checks first. Signed when the zoo requires it (and refused before anything is written when git
  * cannot sign); on a refused commit the file is removed again and nothing is left staged.
  */
-export async function commitEvaluation(repo: Repo, record: EvaluationRecord, path: string): Promise<string> {
+export async function commitEvaluation(repo: Repo, record: EvaluationRecord, path: string, opts: { crashPoint?: (name: string) => void | Promise<void> } = {}): Promise<string> {
   const text = JSON.stringify(record, null, 2) + '\n'
   const m = record.model
   const fmt = (x: number | undefined): string => (x === undefined ? 'n/a' : String(Math.round(x * 1e6) / 1e6))
   const message = `zoo: evaluate ${m.name}@v${m.version} on ${record.data.source}\n\n` +
     `accuracy ${fmt(record.metrics.accuracy)}, loss ${fmt(record.metrics.loss)}${record.metrics.top5 !== undefined ? `, top5 ${fmt(record.metrics.top5)}` : ''} on ${record.data.n} samples\n\n` +
     `Zoo-Model: ${m.name}@v${m.version}\nZoo-Seal: ${m.seal}\nZoo-Eval-Data: ${record.data.sha256}\n`
-  return commitFiles(repo, [{ path, data: text }], { message, kind: 'evaluation', refused: 'nothing was recorded' })
+  return commitFiles(repo, [{ path, data: text }], { message, kind: 'evaluation', refused: 'nothing was recorded', ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}) })
 }
 
 /** A record as cards, `show` and `find` list it (src/manifest/card.ts, EvalSummary). */

@@ -6,12 +6,16 @@
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { stat, readFile } from 'node:fs/promises'
+import { statSync, readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Repo } from '../repo.js'
 import { promote, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
-import { describeRunDir } from './run.js'
-import { factorsFromConfig, readConfig, readRunMetrics } from './factors.js'
+import { describeRunDir, CONFIG_FILES } from './run.js'
+import { factorsFromConfig, readConfig, runMetricsOf } from './factors.js'
 import { openCatalog } from '../catalog/catalog.js'
+import { ParentIndex } from './parents.js'
+import { findPopulations, populationFiles } from './population.js'
 import type { Manifest } from '../manifest/manifest.js'
 import { UsageError } from '../errors.js'
 
@@ -41,6 +45,8 @@ export interface ImportedModel { name: string; version?: number; seal?: string; 
 
 export interface ImportReport {
   layout: Layout
+  /** The zoos (Ray Tune experiment folders) the models came from, recorded under zoos/<name>/. */
+  populations?: Array<{ name: string; source: string; files: string[]; models: number }>
   models: ImportedModel[]
   promoted: number
   unchanged: number
@@ -53,6 +59,11 @@ export interface ImportReport {
 }
 
 interface Planned { found: FoundModel; spec: PromotionSpec; bytes: number; checkpoints: number }
+
+/** A model name for a reference that may not be a valid folder path (an absolute path, say): never throws. */
+function safeName(prefix: string | undefined, ref: string): string {
+  try { return nameFor(prefix, ref) } catch { return '' }
+}
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256')
@@ -82,31 +93,21 @@ async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
   return same
 }
 
-/**
- * Split the (parents-first) plans into commits of at most `size` models. (The promotion hands git
- * its paths on stdin, so no command-line length limits a commit.)
- */
-function commitChunks(plans: Planned[], size: number): Planned[][] {
-  const out: Planned[][] = []
-  for (let i = 0; i < plans.length; i += size) out.push(plans.slice(i, i + size))
-  return out
-}
-
-/** Order specs so every parent named inside the batch comes before its children. */
-function parentsFirst(plans: Planned[]): Planned[] {
-  const byName = new Map(plans.map((p) => [p.spec.name, p]))
-  const out: Planned[] = []
+/** Order models so every parent named inside the import comes before its children. */
+function parentsFirst<T>(nodes: Array<{ name: string; parents: string[]; item: T }>): T[] {
+  const byName = new Map(nodes.map((p) => [p.name, p]))
+  const out: T[] = []
   const state = new Map<string, 1 | 2>()
-  const visit = (p: Planned, path: string[]): void => {
-    const s = state.get(p.spec.name)
+  const visit = (p: (typeof nodes)[number], path: string[]): void => {
+    const s = state.get(p.name)
     if (s === 2) return
-    if (s === 1) throw new UsageError(`the import's parent links form a cycle: ${[...path, p.spec.name].join(' -> ')}; fix the configs' parent keys`, 'E_IMPORT_CYCLE')
-    state.set(p.spec.name, 1)
-    for (const par of p.spec.parents ?? []) { const q = byName.get(par.ref); if (q) visit(q, [...path, p.spec.name]) }
-    state.set(p.spec.name, 2)
-    out.push(p)
+    if (s === 1) throw new UsageError(`the import's parent links form a cycle: ${[...path, p.name].join(' -> ')}; fix the configs' parent keys`, 'E_IMPORT_CYCLE')
+    state.set(p.name, 1)
+    for (const par of p.parents) { const q = byName.get(par); if (q) visit(q, [...path, p.name]) }
+    state.set(p.name, 2)
+    out.push(p.item)
   }
-  for (const p of plans) visit(p, [])
+  for (const p of nodes) visit(p, [])
   return out
 }
 
@@ -120,7 +121,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   o.onPhase?.(`scanning ${dir} (${layout} layout)\n`)
   const found = await scanModels(dir, layout, o.prefix)
   if (found.length === 0) throw new UsageError(`no models found in ${dir} with the ${layout} layout (a model is a folder holding checkpoint_<epoch>/ folders${layout === 'generic' ? ' or weight files' : ''}); see \`git zoo import --help\``, 'E_NO_MODELS')
-  const byRel = new Map(found.map((f) => [f.rel, f]))
+  const parentsIndex = new ParentIndex(found)
+  const populations = await findPopulations(dir, found, o.prefix)
 
   // what the zoo already holds: names and latest versions, from the catalog
   const opened = await openCatalog({ cwd: repo.root, env: repo.env })
@@ -132,24 +134,37 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     for (let i = 0; i < c.count; i++) if (isLatest[i]) latest.set(c.str('name', i)!, v![i]!)
   } finally { opened.file.close() }
 
-  const plans: Planned[] = []
+  // pass 1, light: each model's parent (config keys and nesting), so parents come first; the full
+  // plan of a model (its files, history, resume check) is made only for the commit it goes in, so
+  // memory follows one commit's models, not the whole import's
+  const lineage = found.map((f) => {
+    const configFile = CONFIG_FILES.map((n) => join(f.dir, n)).find((p) => existsSync(p))
+    const factors = factorsFromConfig(configFile ? readConfig(configFile) : {})
+    // a config's `parent` key, else the folder nesting (vit, generic), else a config key naming the
+    // run's starting point (training::init_checkpoint_path, pretraining::model)
+    const parentKey = factors.parent ?? f.nestedIn ?? factors.initParent
+    let parentRef: string | undefined
+    if (parentKey) {
+      parentRef = parentsIndex.resolve(parentKey)?.name
+        ?? (latest.has(parentKey) ? parentKey : latest.has(safeName(o.prefix, parentKey)) ? safeName(o.prefix, parentKey) : undefined)
+    }
+    if (parentKey && !parentRef) throw new UsageError(`model ${f.rel}: its parent ${parentKey} is neither a model folder of this import (by path, trial folder name, Ray trial id or name prefix) nor a model in the zoo; import the parent's folder too`, 'E_NO_PARENT', { model: f.rel, parent: parentKey })
+    const relation = factors.relation ?? (factors.parent === undefined && f.nestedIn === undefined ? factors.initRelation : undefined) ?? 'fine-tune'
+    if (!(RELATIONS as readonly string[]).includes(relation)) throw new UsageError(`model ${f.rel}: unknown relation ${JSON.stringify(relation)}; use one of ${RELATIONS.join(', ')}`, 'E_USAGE')
+    return { f, ...(parentRef ? { parentRef } : {}), relation }
+  })
+  const order = parentsFirst(lineage.map((l) => ({ name: l.f.name, parents: l.parentRef ? [l.parentRef] : [], item: l })))
+
   const report: ImportedModel[] = []
   let checked = 0
-  // models are read and checked several at a time (each waits mostly on file system round trips)
-  const plan = async (f: FoundModel): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
+  const plan = async ({ f, parentRef, relation }: (typeof lineage)[number]): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
     o.signal?.throwIfAborted()
     const run = await describeRunDir(f.dir, new Set(f.nested))
     const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
     if (files.length === 0) return undefined
-    const config = run.configFile ? await readConfig(run.configFile) : {}
-    const factors = factorsFromConfig(config)
-    const metrics = run.metricsFile ? await readRunMetrics(run.metricsFile) : undefined
-    let parentRef: string | undefined
-    const parentKey = factors.parent ?? f.nestedIn
-    if (parentKey) parentRef = byRel.get(parentKey)?.name ?? (latest.has(parentKey) ? parentKey : latest.has(nameFor(o.prefix, parentKey)) ? nameFor(o.prefix, parentKey) : undefined)
-    if (parentKey && !parentRef) throw new UsageError(`model ${f.rel}: its parent ${parentKey} is neither a model folder of this import nor a model in the zoo`, 'E_NO_PARENT', { model: f.rel, parent: parentKey })
-    const relation = factors.relation ?? 'fine-tune'
-    if (!(RELATIONS as readonly string[]).includes(relation)) throw new UsageError(`model ${f.rel}: unknown relation ${JSON.stringify(relation)}; use one of ${RELATIONS.join(', ')}`, 'E_USAGE')
+    const factors = factorsFromConfig(run.configFile ? readConfig(run.configFile) : {})
+    const metrics = run.metricsFile ? runMetricsOf(readFileSync(run.metricsFile, 'utf8'), run.metricsFile) : undefined
+    const population = populations.of(f.rel)
     const spec: PromotionSpec = {
       name: f.name, files,
       ...(run.configFile ? { configFile: run.configFile } : {}),
@@ -160,8 +175,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       params: factors.params,
       parents: parentRef ? [{ ref: parentRef, relation }] : [],
       message: `imported from ${f.rel}`,
+      ...(population ? { extra: { population: population.name } } : {}),
     }
-    const sizes = await Promise.all(files.map(async (x) => (await stat(x.source)).size))
+    const sizes = files.map((x) => statSync(x.source).size)
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
     const have = latest.get(f.name)
     if (have !== undefined) {
@@ -171,61 +187,66 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
     return { item, planned: { found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length } }
   }
-  const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(found.length)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(8, found.length) }, async () => {
-    while (next < found.length) { const i = next++; results[i] = await plan(found[i]!) }
-  }))
-  for (const r of results) {
-    if (!r) continue
-    report.push(r.item)
-    if (r.planned) plans.push(r.planned)
+
+  const size = o.batch ?? DEFAULT_BATCH
+  if (o.batch === undefined && !o.dryRun && order.length > size) {
+    o.onWarning?.(`importing ${order.length} models in ${Math.ceil(order.length / size)} commits (at most ${DEFAULT_BATCH} models per commit); pass --batch <n> to choose\n`)
   }
+  const commits: string[] = []
+  let stored = 0, doneBytes = 0, checkpoints = 0, fileCount = 0, bytes = 0
+  let zooFiles = populations.list.length && !o.dryRun ? await populationFiles(populations.list) : []
   // (an unchanged child keeps linking to the parent version it was trained from, even when that
   // parent's folder changed and is promoted again as a new version here)
-  const ordered = parentsFirst(plans)
-  const totalBytes = ordered.reduce((a, p) => a + p.bytes, 0)
-  const commits: string[] = []
-  let stored = 0
-  if (!o.dryRun && ordered.length) {
-    const chunks = commitChunks(ordered, o.batch ?? DEFAULT_BATCH)
-    if (o.batch === undefined && chunks.length > 1) {
-      o.onWarning?.(`importing ${ordered.length} models in ${chunks.length} commits (at most ${DEFAULT_BATCH} models per commit); pass --batch <n> to choose\n`)
+  for (let at = 0; at < order.length; at += size) {
+    const slice = order.slice(at, at + size)
+    const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
+    let next = 0
+    // models are read and checked several at a time (the resume check waits on git and hashing)
+    await Promise.all(Array.from({ length: Math.min(8, slice.length) }, async () => {
+      while (next < slice.length) { const i = next++; results[i] = await plan(slice[i]!) }
+    }))
+    const chunk: Planned[] = []
+    for (const r of results) {
+      if (!r) continue
+      report.push(r.item)
+      if (r.planned) chunk.push(r.planned)
     }
-    let doneBytes = 0
-    let i = 0
-    for (const chunk of chunks) {
-      i += chunk.length
-      const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
-      o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${chunks.length > 1 ? ` (${i} of ${ordered.length})` : ''}\n`)
-      const base = doneBytes
-      const { commit, results } = await promote(repo, chunk.map((p) => p.spec), {
-        allowDirty: o.allowDirty ?? false,
-        subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
-        onProgress: (done) => o.onProgress?.(base + done, totalBytes),
-        ...(o.signal ? { signal: o.signal } : {}),
-        ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
-      })
-      doneBytes += chunkBytes
-      commits.push(commit)
-      const byName = new Map(report.map((x) => [x.name, x]))
-      for (const r of results) {
-        stored += r.stored_bytes
-        const item = byName.get(r.name)!
-        item.status = 'promoted'; item.version = r.version; item.seal = r.seal
-      }
+    if (o.dryRun || chunk.length === 0) continue
+    const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
+    const last = at + size >= order.length
+    o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${Math.min(at + size, order.length)} of ${order.length} checked)` : ''}\n`)
+    const base = doneBytes
+    const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
+      allowDirty: o.allowDirty ?? false,
+      subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
+      onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
+      ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
+    })
+    zooFiles = []
+    doneBytes += chunkBytes
+    commits.push(commit)
+    const byName = new Map(report.map((x) => [x.name, x]))
+    for (const r of promoted) {
+      stored += r.stored_bytes
+      const item = byName.get(r.name)!
+      item.status = 'promoted'; item.version = r.version; item.seal = r.seal
     }
+    for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
   }
-  const promotedPlans = o.dryRun ? [] : ordered
+  const rank = new Map(found.map((f, i) => [f.name, i]))
+  report.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!)
   return {
     layout,
+    ...(populations.list.length ? { populations: populations.list.map((p) => ({ name: p.name, source: p.rel, files: p.files.map((f) => f.path), models: p.models })) } : {}),
     models: report,
     promoted: report.filter((r) => r.status === 'promoted').length,
     unchanged: report.filter((r) => r.status === 'unchanged').length,
     commits,
-    checkpoints: promotedPlans.reduce((a, p) => a + p.checkpoints, 0),
-    files: promotedPlans.reduce((a, p) => a + p.spec.files.length, 0),
-    bytes: promotedPlans.reduce((a, p) => a + p.bytes, 0),
+    checkpoints,
+    files: fileCount,
+    bytes,
     stored_bytes: stored,
     seconds: (performance.now() - started) / 1000,
   }

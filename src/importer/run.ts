@@ -7,8 +7,14 @@
  *   result.json results.json metrics.json metrics.jsonl metrics.csv progress.csv history.json history.csv
  *                                         per-epoch metrics (the first found, in this order)
  *   config.json params.json hparams.json  the training config / generating factors
+ *
+ * Inside a checkpoint folder, files beside the weights are companions, kept with the checkpoint and
+ * marked with a `role` so nothing reads them as weights: `optimizer` (optimizer / scheduler / scaler
+ * state, `optimizer`, `optimizer.pt`, ...) and `metadata` (Ray Tune's `.tune_metadata`,
+ * `<checkpoint>.tune_metadata`, `.is_checkpoint`, Hugging Face's trainer_state.json, rng_state.pth).
+ * Ray's hidden files are kept (other hidden entries are skipped).
  */
-import { readdir } from 'node:fs/promises'
+import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { SourceFile } from '../promote/promote.js'
 import { UsageError } from '../errors.js'
@@ -38,6 +44,19 @@ export function epochOf(relPath: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
+/** Hidden files Ray Tune writes into a checkpoint folder; kept, as metadata. */
+const RAY_HIDDEN = /^\.(tune_metadata|is_checkpoint|orig_checkpoint_path)$|\.tune_metadata$/
+const OPTIMIZER = /^(optim|optimizer|optimiser|scheduler|lr_scheduler|scaler|amp)(_state|_state_dict)?(\.[a-z0-9]+)?$/i
+const METADATA = /^(\.tune_metadata|\.is_checkpoint|\.orig_checkpoint_path|trainer_state\.json|training_args\.bin|rng_state(_\d+)?\.pth)$|\.tune_metadata$/i
+
+/** The role of a checkpoint folder's file that is not model weights, if it is one (see above). */
+export function companionRole(relPath: string): 'optimizer' | 'metadata' | undefined {
+  const base = relPath.split('/').pop()!
+  if (METADATA.test(base)) return 'metadata'
+  if (OPTIMIZER.test(base)) return 'optimizer'
+  return undefined
+}
+
 export function isCheckpointEntry(name: string, isDir: boolean): boolean {
   return isDir ? CHECKPOINT_DIR.test(name) : CHECKPOINT_FILE.test(name)
 }
@@ -48,20 +67,23 @@ export function isCheckpointEntry(name: string, isDir: boolean): boolean {
  */
 export async function describeRunDir(dir: string, skip: Set<string> = new Set()): Promise<RunDir> {
   const files: SourceFile[] = []
-  const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true })
+  // synchronous listing: a run folder is dozens of small folders, and a readdir round trip through
+  // the thread pool costs more than the listing itself (import reads thousands of runs)
+  const walk = (d: string): void => {
+    const entries = readdirSync(d, { withFileTypes: true })
     for (const e of entries) {
-      if (e.name.startsWith('.')) continue
+      if (e.name.startsWith('.') && !(e.isFile() && RAY_HIDDEN.test(e.name) && d !== dir)) continue
       const full = join(d, e.name)
-      if (e.isDirectory()) { if (!skip.has(full)) await walk(full) }
+      if (e.isDirectory()) { if (!skip.has(full)) walk(full) }
       else if (e.isFile()) {
         const path = relative(dir, full).split('\\').join('/')
         const epoch = epochOf(path)
-        files.push({ source: full, path, ...(epoch !== undefined ? { epoch } : {}) })
+        const role = epoch !== undefined ? companionRole(path) : undefined
+        files.push({ source: full, path, ...(epoch !== undefined ? { epoch } : {}), ...(role ? { role } : {}) })
       } else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; copy the file it points to instead`, 'E_NO_FILE', { path: full })
     }
   }
-  await walk(dir)
+  walk(dir)
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   const top = new Set(files.filter((f) => !f.path.includes('/')).map((f) => f.path))
   const metrics = METRICS_FILES.find((n) => top.has(n))

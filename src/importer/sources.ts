@@ -1,13 +1,14 @@
 /**
  * What `add` promotes from the paths it is given: a checkpoint file is stored under its base name;
  * a run folder contributes all its files (paths relative to it), with the epoch of checkpoint_<n>/
- * folders and epoch_<n> files, and its metrics file (result.json, metrics.csv, ...) when it holds a
+ * folders and epoch_<n> files (a checkpoint's optimizer state and metadata marked with their role),
+ * and its metrics file (result.json, metrics.csv, ...) when it holds a
  * trajectory.
  */
 import { stat, readdir } from 'node:fs/promises'
 import { resolve, join, basename, relative } from 'node:path'
 import type { SourceFile } from '../promote/promote.js'
-import { epochOf, METRICS_FILES } from './run.js'
+import { epochOf, companionRole, METRICS_FILES } from './run.js'
 import { UsageError } from '../errors.js'
 
 /** The files of a run directory, with paths relative to it (sorted; no symlinks followed). */
@@ -36,7 +37,11 @@ export async function sourcesOf(paths: string[], cwd: string): Promise<{ files: 
       throw new UsageError(`cannot read ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, 'E_NO_FILE', { path: p }, { cause: err })
     }
     if (st.isDirectory()) {
-      const dirFiles = (await collectDir(abs)).map((f) => { const e = epochOf(f.path); return e === undefined ? f : { ...f, epoch: e } })
+      const dirFiles = (await collectDir(abs)).map((f) => {
+        const e = epochOf(f.path)
+        const role = e === undefined ? undefined : companionRole(f.path)
+        return e === undefined ? f : { ...f, epoch: e, ...(role ? { role } : {}) }
+      })
       files.push(...dirFiles)
       if (!runMetrics && dirFiles.some((f) => f.epoch !== undefined)) runMetrics = METRICS_FILES.map((n) => dirFiles.find((f) => f.path === n)?.source).find(Boolean)
     } else files.push({ source: abs, path: basename(abs) })

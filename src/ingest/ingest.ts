@@ -5,10 +5,10 @@
  */
 import { open, type FileHandle } from 'node:fs/promises'
 import type { CID } from 'multiformats/cid'
-import { cidFromDigest, cidOf, RAW } from '../cas/cid.js'
+import { cidFromDigest, cidOf, sha256 as sha256Of, RAW } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { HashPool, inlineStreamHasher, type StreamHasher } from '../cas/hash-pool.js'
-import { chunkStream } from '../chunk/chunker.js'
+import { chunkStream, Chunker } from '../chunk/chunker.js'
 import { DEFAULT_CDC } from '../chunk/params.js'
 import { buildTree } from '../manifest/node.js'
 import { describeFile } from '../formats/index.js'
@@ -83,6 +83,7 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
       if (desc.segments === null) desc.segments = o.segments
       if (o.warning) desc.warning = o.warning
     }
+    if (size < WHOLE_FILE) desc.segments = null
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
     try {
       const r = await chunkAndStore(fd, size, desc.segments, store, pool, opts, desc.format, desc.warning)
@@ -96,6 +97,64 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
   } finally {
     await fd.close()
   }
+}
+
+/**
+ * A file smaller than the chunker's minimum is stored as one chunk, whatever its format says about
+ * tensors (spec/chunking.md, "Small files"): its tensors would be objects of a few bytes each, whose
+ * headers and index entries outweigh them, and a population of small models would cost one object
+ * per tensor per checkpoint.
+ */
+export const WHOLE_FILE = DEFAULT_CDC.min
+
+/** Files up to this size may be ingested from memory (ingestBytes): one read, no streaming. */
+export const SMALL_FILE = 1024 * 1024
+
+/**
+ * ingestFile for a small file already read into memory (an import's checkpoints: a few KiB each).
+ * Same result and crash points; the chunker runs synchronously over the one buffer and a file
+ * that is a single chunk is hashed once (its sha256 is its chunk's digest).
+ */
+export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
+  const size = bytes.length
+  const read = async (offset: number, length: number): Promise<Uint8Array> => bytes.subarray(offset, Math.min(size, offset + length))
+  const desc = await describeFile(read, size)
+  let onnx: OnnxSignature | undefined
+  if (desc.format === 'onnx') {
+    const o = await describeOnnx(read, size)
+    onnx = o.signature
+    if (desc.segments === null) desc.segments = o.segments
+    if (o.warning) desc.warning = o.warning
+  }
+  const cut = (segments: number[] | null): Uint8Array[] => { const c = new Chunker(segments); return [...c.push(bytes), ...c.end()] }
+  if (size < WHOLE_FILE) desc.segments = null
+  let warning = desc.warning
+  let pieces: Uint8Array[]
+  try { pieces = cut(desc.segments) } catch (err) {
+    if (!(err instanceof FormatError) || desc.segments === null) throw err
+    warning = `its ${desc.format} layout did not match its bytes (${err.message}); stored as opaque bytes`
+    pieces = cut(null)
+  }
+  opts.signal?.throwIfAborted()
+  if (pieces.length === 0) pieces = [new Uint8Array(0)] // the empty file: one zero-length raw chunk
+  const chunks: Array<[CID, number]> = []
+  let whole: Uint8Array | undefined
+  let appended = 0
+  for (const piece of pieces) {
+    const digest = sha256Of(piece)
+    if (pieces.length === 1) whole = digest
+    const cid = cidFromDigest(RAW, digest)
+    await store.putVerified(cid, piece)
+    chunks.push([cid, piece.length])
+    if (opts.crashPoint) await opts.crashPoint('after-chunk')
+    const half = appended < size / 2
+    appended += piece.length
+    if (half && appended >= size / 2) await opts.crashPoint?.('add-mid-pack')
+  }
+  opts.onBytes?.(size)
+  const sha256 = Buffer.from(whole ?? sha256Of(bytes)).toString('hex')
+  const root = await buildTree(chunks, (cid, b) => store.putVerified(cid, b))
+  return { size, sha256, root, format: desc.format, chunks: chunks.length, ...(warning ? { warning } : {}), ...(onnx ? { onnx } : {}) }
 }
 
 async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | null, store: LocalStore,

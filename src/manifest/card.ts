@@ -223,6 +223,9 @@ function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
   return out
 }
 
+/** Trajectories with more checkpoints than this list only the last one's files in the card. */
+export const CARD_EPOCHS = 3
+
 export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   const fm: string[] = ['---']
   const bases = extras.hubBaseModels ?? m.parents.map((p) => `${p.name}@v${p.version}`)
@@ -274,9 +277,15 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
       ...m.history.map((h) => `| ${keys.map((k) => (h[k] === undefined ? '' : fmt(h[k]!))).join(' | ')} |`), '', '</details>', '')
   }
   const cps = checkpointSummary(m)
+  // a long trajectory lists its last checkpoint's files only: the manifest holds every file's digest,
+  // and a card per model repeating thousands of them would double what a population costs in git
+  const epochs = [...new Set(m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!))].sort((x, y) => x - y)
+  const lastEpoch = epochs[epochs.length - 1]
+  const listed = epochs.length > CARD_EPOCHS ? m.files.filter((f) => f.epoch === undefined || f.epoch === lastEpoch) : m.files
   b.push('## Files', '', `${m.files.length} file${m.files.length === 1 ? '' : 's'}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}.`, '',
     '| file | epoch | format | size | sha256 |', '|---|---|---|---|---|',
-    ...m.files.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${typeof f.malformed === 'string' ? ' (opaque, malformed)' : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
+    ...listed.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${f.role ? ` (${f.role})` : ''}${typeof f.malformed === 'string' ? ' (opaque, malformed)' : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
+  if (listed.length < m.files.length) b.push(`The ${m.files.length - listed.length} files of epochs ${epochs[0]}-${epochs[epochs.length - 2]} are listed with their sizes and sha256 in [manifest.json](manifest.json).`, '')
   b.push('## Lineage', '')
   if (m.parents.length) b.push(...m.parents.map((p) => `- ${p.relation} of \`${p.name}@v${p.version}\` (seal \`${p.seal}\`)`), '')
   else b.push('No parents: trained from scratch or imported as a root.', '')

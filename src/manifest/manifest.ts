@@ -28,6 +28,11 @@ export interface FileEntry {
   format: string
   /** For trajectories: the epoch this checkpoint was taken at. */
   epoch?: number
+  /**
+   * A checkpoint's companion that is not model weights: `optimizer` (optimizer / scheduler state) or
+   * `metadata` (Ray Tune's .tune_metadata and .is_checkpoint, ...). Absent on weights files.
+   */
+  role?: string
   [extra: string]: Json | undefined
 }
 
@@ -106,6 +111,7 @@ export function validateManifest(m: unknown): Manifest {
     parseCid(f.root)
     if (typeof f.format !== 'string') bad(`file ${f.path}: format is missing`)
     if (f.epoch !== undefined && (!Number.isSafeInteger(f.epoch) || (f.epoch as number) < 0)) bad(`file ${f.path}: epoch is not a non-negative integer`)
+    if (f.role !== undefined && (typeof f.role !== 'string' || f.role === '')) bad(`file ${f.path}: role is not a non-empty string`)
   }
   if (m.config !== undefined) {
     const c = m.config
@@ -202,6 +208,11 @@ export function parseManifest(text: string, where = 'manifest'): Manifest {
 export function checkSeal(m: Manifest): { ok: boolean; expected: string } {
   const expected = computeSeal(m)
   return { ok: expected === m.seal, expected }
+}
+
+/** Whether a manifest file entry holds model weights (not a companion such as optimizer state). */
+export function isWeightsEntry(f: FileEntry): boolean {
+  return f.role === undefined
 }
 
 export function manifestDir(name: string, version: number): string {

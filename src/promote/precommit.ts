@@ -297,8 +297,10 @@ async function duringIntegration(cwd: string, env: NodeJS.ProcessEnv, problems: 
 /** New manifests whose objects are not all in the local store (those merged in from MERGE_HEAD excepted). */
 async function missingObjects(cwd: string, ctx: RepoContext, cat: CatFile, manifests: NewVersion[]): Promise<RuleProblem[]> {
   const todo: NewVersion[] = []
+  // outside a merge there is no MERGE_HEAD: one look instead of one per manifest (an import commits thousands)
+  const merging = (await cat.read('MERGE_HEAD', 0)) !== null
   for (const v of manifests) {
-    const merged = await cat.read(`MERGE_HEAD:${v.path}`, 0)
+    const merged = merging ? await cat.read(`MERGE_HEAD:${v.path}`, 0) : null
     if (merged?.oid !== v.oid) todo.push(v) // promoted on the merged branch: fetch's job, not this commit's
   }
   if (!todo.length) return []

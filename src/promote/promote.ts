@@ -4,9 +4,10 @@
  * Order (spec/format.md): objects -> store flush -> manifests written -> staged -> committed.
  */
 import { stat, readFile } from 'node:fs/promises'
+import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
-import { ingestFile, WORKER_THRESHOLD } from '../ingest/ingest.js'
+import { ingestFile, ingestBytes, WORKER_THRESHOLD, SMALL_FILE } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
@@ -18,12 +19,18 @@ import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } fro
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema } from './policy.js'
-import { UsageError, CheckError, ZooError } from '../errors.js'
+import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
 import type { ZooConfig } from '../repo.js'
 import { resolve as resolvePath } from 'node:path'
 import { precheckFile, nameProblem, malformedError } from './malformed.js'
 
-export interface SourceFile { source: string; path: string; epoch?: number }
+export interface SourceFile {
+  source: string
+  path: string
+  epoch?: number
+  /** A checkpoint's companion that is not weights (`optimizer`, `metadata`: src/importer/run.ts). */
+  role?: string
+}
 
 export interface PromotionSpec {
   name: string
@@ -78,6 +85,10 @@ export interface PromoteOptions {
    * rolled back. Once `git commit` has run, the promotion stands whatever the signal says.
    */
   signal?: AbortSignal
+  /** The code revision to record instead of the zoo's own HEAD (`add --code`: another repository). */
+  code?: ManifestBody['code']
+  /** Further files the promotion commit holds (an import's zoo-level records, src/importer/population.ts). */
+  extraFiles?: CommitFile[]
 }
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
@@ -87,6 +98,24 @@ async function committedVersions(repo: Repo, name: string): Promise<number[]> {
   if (r.code !== 0) return []
   return r.stdout.split('\n').map((l) => /\/v([1-9]\d*)$/.exec(l.trim())).filter(Boolean).map((m) => Number(m![1]))
 }
+
+/**
+ * The latest committed version of each model of a big promotion, from one `git ls-tree -r -d` of
+ * models/ (a git process per model costs more than the model's own files).
+ */
+async function latestVersions(repo: Repo): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  const r = await repo.runGit(['ls-tree', '-r', '-d', '--name-only', 'HEAD', `${MODELS_DIR}/`])
+  if (r.code !== 0) return out
+  for (const line of r.stdout.split('\n')) {
+    const m = /^models\/(.+)\/v([1-9]\d*)$/.exec(line.trim())
+    if (m) out.set(m[1]!, Math.max(out.get(m[1]!) ?? 0, Number(m[2])))
+  }
+  return out
+}
+
+/** Promotions of more models than this look up versions with one ls-tree of models/. */
+const MANY_MODELS = 8
 
 async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
   const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
@@ -125,7 +154,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
       if (paths.has(f.path.toLowerCase())) throw new UsageError(`model ${s.name}: two files would be stored as ${f.path}`, 'E_USAGE')
       paths.add(f.path.toLowerCase())
       let st
-      try { st = await stat(f.source) } catch (err) {
+      try { st = statSync(f.source) } catch (err) {
         throw new UsageError(`cannot read ${f.source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: f.source }, { cause: err })
       }
       if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
@@ -177,15 +206,17 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     if (text !== undefined && Buffer.byteLength(text) > MAX_CARD_TEXT) throw new UsageError(`the card text is ${Buffer.byteLength(text)} bytes; a card holds at most ${MAX_CARD_TEXT}`, 'E_USAGE')
   }
   // bad input is refused before anything is stored: names that lie about the bytes, broken headers
+  // (files above SMALL_FILE; small ones are judged on the description their ingest gives, below)
   const malformed = new Map<string, string>()
   for (const s of specs) {
     for (const f of s.files) {
+      if (statSync(f.source).size <= SMALL_FILE) continue
       const problem = await precheckFile(f.source, f.path)
       if (problem && !opts.allowMalformed) throw malformedError(s.name, f.source, problem)
       if (problem) malformed.set(f.source, problem)
     }
   }
-  const code = await codeRevision(repo, opts.allowDirty ?? false)
+  const code = opts.code ?? await codeRevision(repo, opts.allowDirty ?? false)
   const who = await requireIdentity(repo)
   const env = detectEnvironment(repo.host)
   const created = new Date().toISOString()
@@ -202,19 +233,25 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     await store.recoverInterrupted()
     let done = 0
     const batch = new Map<string, Manifest>()
+    const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
     for (const s of specs) {
       const before = store.storedBytes
       const files: FileEntry[] = []
       const warnings: string[] = []
       for (const f of s.files) {
-        const r = await ingestFile(f.source, store, { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n) => { done += n; opts.onProgress?.(done, totalBytes) } })
+        const io = { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
+        // small files (an import's checkpoints) are read in one synchronous call: the per-file
+        // round trips of a streamed read cost more than the bytes
+        const small = statSync(f.source).size <= SMALL_FILE
+        const r = small ? await ingestBytes(readFileSync(f.source), store, io) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
-        const bad = malformed.get(f.source) ?? nameProblem(f.path, r.format) ?? (r.warning ? `malformed ${r.format}: ${r.warning}` : undefined)
+        let bad = malformed.get(f.source)
+        if (bad === undefined && (nameProblem(f.path, r.format) || r.warning)) bad = await precheckFile(f.source, f.path) ?? nameProblem(f.path, r.format) ?? `malformed ${r.format}: ${r.warning}`
         if (bad && !opts.allowMalformed) throw malformedError(s.name, f.source, bad)
         if (bad) warnings.push(`${f.source}: ${bad}; stored as opaque bytes (--allow-malformed)`)
-        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: bad ? 'unknown' : r.format, ...(bad ? { malformed: bad } : {}), ...(f.epoch !== undefined ? { epoch: f.epoch } : {}),
+        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: bad ? 'unknown' : r.format, ...(bad ? { malformed: bad } : {}), ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
           ...(r.onnx && !bad ? { onnx: r.onnx as unknown as Json } : {}) })
       }
       files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
@@ -224,7 +261,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const m = batch.get(ref) ?? await repo.resolve(p.ref)
         parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
       }
-      const version = Math.max(0, ...(await committedVersions(repo, s.name))) + 1
+      const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
       let config: ManifestBody['config']
       if (s.configFile) {
         const { size, sha256 } = await sha256File(s.configFile)
@@ -272,6 +309,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
       files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
     }
+    files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
     const body = specs.length === 1 && specs[0]!.message ? `\n\n${specs[0]!.message}` : ''
     const trailers = results.length <= 20
@@ -286,9 +324,11 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
     })
     return { commit, results }
+  } catch (err) {
+    throw diskFull(err, store?.location ?? repo.root)
   } finally {
-    await store?.close()
-    await pool?.close()
+    // the pool's workers keep the process alive until closed: close it even when close() fails
+    try { await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
   }
 }
 

@@ -33,7 +33,7 @@ export async function isRetired(repo: Repo, name: string, version: number): Prom
  * in HEAD, its manifest does not match its seal, it is already retired, or signing is required and
  * git cannot sign.
  */
-export async function retire(repo: Repo, ref: string, reason: string): Promise<{ commit: string; retirement: Retirement }> {
+export async function retire(repo: Repo, ref: string, reason: string, opts: { crashPoint?: (name: string) => void | Promise<void> } = {}): Promise<{ commit: string; retirement: Retirement }> {
   if (reason.trim() === '') throw new UsageError('--reason must say why the version is retired', 'E_USAGE')
   let name: string; let version: number
   if (/^baf[a-z2-7]{20,}$/.test(ref) || parseStageRef(ref)) {
@@ -58,6 +58,6 @@ export async function retire(repo: Repo, ref: string, reason: string): Promise<{
   const config = await checkSigningPolicy(repo)
   const retirement: Retirement = { zoo: 1, name, version, seal: m.seal, reason: reason.trim(), retired_by: await requireIdentity(repo), retired: new Date().toISOString() }
   const message = `zoo: retire ${label}\n\n${retirement.reason}\n\nZoo-Retire: ${label}\nZoo-Seal: ${m.seal}\n`
-  const commit = await commitFiles(repo, [{ path: rel, data: serializeRetirement(retirement) }], { message, kind: 'retirement', refused: `${label} is still in service`, config })
+  const commit = await commitFiles(repo, [{ path: rel, data: serializeRetirement(retirement) }], { message, kind: 'retirement', refused: `${label} is still in service`, config, ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}) })
   return { commit, retirement }
 }

@@ -146,7 +146,7 @@ export async function transfer(from: Store, to: Store, cids: Iterable<CID> | Asy
     await to.flush()
   } catch (err) {
     failure ??= new TransferError(`making copied objects durable in ${to.location} failed: ${errorMessage(err)}`,
-      'E_TRANSFER', { to: to.location }, { cause: err })
+      err instanceof ZooError ? err.code : 'E_TRANSFER', { to: to.location }, { cause: err })
   }
   if (failure !== undefined) {
     if (failure instanceof ZooError) Object.assign(failure.data, { transferred: { ...progress } })

@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import { fileChunks } from '../manifest/node.js'
 import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
-import { CheckError, CorruptObjectError, FormatError } from '../errors.js'
+import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
 import type { Store } from '../cas/store.js'
 import { tempName, ownedTempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
@@ -121,6 +121,8 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
     temps.length = 0
     createdDirs.length = 0
     return out
+  } catch (err) {
+    throw diskFull(err, base)
   } finally {
     for (const t of temps) await rm(t.tmp, { force: true })
     // folders this call created stay only if the model was written

@@ -8,8 +8,9 @@ import { readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
-import { writeFileAtomic } from '../cas/atomic.js'
+import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
+import { withCommitLock } from './commit-lock.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
 export async function gitIdentity(repo: Repo): Promise<string | undefined> {
@@ -108,16 +109,37 @@ async function unstage(repo: Repo, pathspec: { input: string }): Promise<void> {
  * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
  * error) the paths are unstaged, the files removed and the folders this left empty pruned.
  */
+/** Commits of more files than this write them with writeFilesAtomic. */
+const MANY_FILES = 16
+
 export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFilesOptions): Promise<string> {
   const config = o.config ?? await checkSigningPolicy(repo)
+  // one zoo commit at a time in this repository (concurrent adds, retires, evals queue up)
+  return withCommitLock(repo, () => commitLocked(repo, files, o, config), o.signal ? { signal: o.signal } : {})
+}
+
+async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig): Promise<string> {
+  // every path the zoo commits is new (a version, a retirement, an evaluation record): one that is
+  // in HEAD now was committed by another command while this one ran, and is never overwritten
+  const taken = (await repo.runGit(['ls-tree', '-r', '--name-only', 'HEAD', '--', ...files.map((f) => f.path)])).stdout.split('\n').filter(Boolean)
+  if (taken.length) {
+    throw new CheckError(`${taken[0]} was committed by another git zoo command while this one ran, so ${o.refused}; run the same command again (objects already stored are not stored again)`,
+      'E_COMMITTED_MEANWHILE', { paths: taken })
+  }
   const written: string[] = []
   const pathspec = { input: files.map((f) => f.path).join('\0') }
   let staged = false
   try {
     for (const dir of o.fresh ?? []) await rm(join(repo.root, dir), { recursive: true, force: true })
-    for (const f of files) {
-      written.push(f.path)
-      await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
+    if (files.length <= MANY_FILES) {
+      for (const f of files) {
+        written.push(f.path)
+        await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
+      }
+    } else {
+      // a big promotion (import): written together, fsynced together (src/cas/atomic.ts)
+      written.push(...files.map((f) => f.path))
+      await writeFilesAtomic(files.map((f) => ({ path: join(repo.root, f.path), data: async () => ('data' in f ? f.data : await readFile(f.copyFrom)) })))
     }
     await o.crashPoint?.('after-write')
     staged = true

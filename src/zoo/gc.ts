@@ -7,7 +7,8 @@
  * temp files) are removed once older than the grace period and counted in the bytes freed.
  */
 import { readdir, stat, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { storeUsers, forgetStoreUser } from '../cas/users.js'
 import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
 import { historyManifests } from '../git/manifests.js'
@@ -50,21 +51,44 @@ async function folderBytes(dir: string): Promise<number> {
   return total
 }
 
-export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean }): Promise<GcSummary> {
+export async function collectGarbage(repo: Repo, opts: { graceMs: number; dry: boolean; crashPoint?: (name: string) => void | Promise<void> }): Promise<GcSummary> {
   const { graceMs, dry } = opts
   const root = await repo.storeRoot()
   const lock = await lockForGc(repo.host, root)
   try {
     const store = await LocalStore.open(root, { gcLock: lock })
     try {
-      return await sweep(repo, store, root, graceMs, dry, lock)
+      return await sweep(repo, store, root, graceMs, dry, lock, opts.crashPoint)
     } finally { await store.close() }
   } finally {
     await lock.release()
   }
 }
 
-async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: number, dry: boolean, lock: Awaited<ReturnType<typeof lockForGc>>): Promise<GcSummary> {
+/**
+ * The manifests of the other repositories that share this store (src/cas/users.ts): their history,
+ * index and work tree, so gc here never removes what they need. A repository that no longer exists
+ * is forgotten; one that exists but cannot be read stops gc before anything is removed.
+ */
+async function otherUsersManifests(repo: Repo, storeRoot: string): Promise<Manifest[]> {
+  const out: Manifest[] = []
+  for (const user of await storeUsers(storeRoot)) {
+    if (resolve(user.workTree) === resolve(repo.root)) continue
+    if (!(await stat(join(user.workTree, '.git')).catch(() => null))) { await forgetStoreUser(user); continue }
+    try {
+      const other = await repo.sibling(user.workTree)
+      if (resolve(await other.storeRoot()) !== resolve(storeRoot)) { await forgetStoreUser(user); continue } // it moved to another store
+      out.push(...await historyManifests(other.root, ['--all', '--reflog', '--indexed-objects'], other.env), ...await other.allManifests())
+    } catch (err) {
+      throw new CheckError(`gc stopped before removing anything: the repository ${user.workTree}, which shares this store, cannot be read (${(err as Error).message}); `
+        + `fix it, or remove ${user.file} if it no longer uses the store`, 'E_GC_UNSAFE', {}, { cause: err })
+    }
+  }
+  return out
+}
+
+async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: number, dry: boolean, lock: Awaited<ReturnType<typeof lockForGc>>,
+                     crashPoint?: (name: string) => void | Promise<void>): Promise<GcSummary> {
   const manifests: Manifest[] = await historyManifests(repo.root, ['--all', '--reflog', '--indexed-objects'], repo.env)
   try {
     manifests.push(...await repo.allManifests())
@@ -73,6 +97,7 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
     throw new CheckError(`gc stopped before removing anything: a manifest in the work tree cannot be read (${(err as Error).message}); `
       + 'fix or remove it, or run gc again when a checkout, merge or pull in progress has finished', 'E_GC_UNSAFE', {}, { cause: err })
   }
+  manifests.push(...await otherUsersManifests(repo, root))
   // A file whose root is not in the store (a lazy clone, a fetch not run yet or cut short: nodes
   // are stored last) has nothing here a reader can reach; fetch brings it back. A root that is here
   // with a node below it missing or damaged is a broken store: then nothing is removed.
@@ -130,6 +155,7 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
           await rewriter!.putVerified(cid, await store.get(cid), { rewrite: true })
         }
         await rewriter!.flush()
+        await crashPoint?.('gc-after-rewrite')
         s.packs_rewritten++
       } else {
         estimate += (st?.size ?? 0) + await sizeOf(store.packPath(pack).slice(0, -5) + '.idx')
@@ -137,6 +163,7 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
         s.packs_removed++
       }
       await store.removePack(pack)
+      await crashPoint?.('gc-after-remove')
     }
     // interrupted writes: packs that never got an index, and stray temp files
     for (const name of await readdir(dir)) {

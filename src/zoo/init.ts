@@ -3,13 +3,53 @@
  * files that exist are kept, hooks already installed are left as they are.
  */
 import { readdir, readFile, mkdir, copyFile, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve, dirname, relative, sep, isAbsolute } from 'node:path'
+import { writeFileAtomic } from '../cas/atomic.js'
 import { type Repo, ZOO_DIR } from '../repo.js'
 import { installHooks, type HookChange } from '../hooks.js'
 import { PROJECT_ROOT } from '../version.js'
 
 /** Lines .gitignore must hold: the derived catalog index is never committed. */
 const IGNORE = ['.zoo/cache/']
+
+/**
+ * What `ignoreOutput` did: `ignored` (lines were added to .git/info/exclude: `patterns`), `already`
+ * (git ignores it all already), `outside` (nothing written is in the work tree).
+ */
+export interface IgnoreResult { result: 'ignored' | 'already' | 'outside'; patterns: string[] }
+
+/**
+ * Make git ignore what `git zoo get` wrote inside the work tree, so `git add .` never picks the
+ * weights up (the pre-commit hook would refuse them). The lines go to .git/info/exclude, which
+ * belongs to this clone only (nothing to commit): `/<folder>/` for the output folder, or, when that
+ * folder is the top of the work tree or holds tracked files (not the zoo's to hide), `/<file>` for
+ * each file written that git does not track.
+ */
+export async function ignoreOutput(repo: Repo, dir: string, files: string[]): Promise<IgnoreResult> {
+  const relOf = (p: string): string | undefined => {
+    const rel = relative(repo.root, p).split(sep).join('/')
+    return rel === '' || rel.startsWith('../') || rel === '..' || isAbsolute(rel) ? undefined : rel
+  }
+  const ignored = async (rel: string): Promise<boolean> => (await repo.runGit(['check-ignore', '-q', '--no-index', '--', rel])).code === 0
+  const inside = files.map(relOf).filter((r): r is string => r !== undefined)
+  if (inside.length === 0) return { result: 'outside', patterns: [] }
+  const relDir = relOf(dir)
+  let patterns: string[]
+  if (relDir !== undefined && (await repo.git(['ls-files', '--', relDir])).trim() === '') {
+    patterns = (await ignored(`${relDir}/x`)) ? [] : [`/${relDir}/`]
+  } else {
+    const tracked = new Set((await repo.git(['ls-files', '-z', '--', ...inside])).split('\0'))
+    patterns = []
+    for (const rel of inside) if (!tracked.has(rel) && !(await ignored(rel))) patterns.push(`/${rel}`)
+  }
+  if (patterns.length === 0) return { result: 'already', patterns }
+  const exclude = resolve(repo.root, (await repo.git(['rev-parse', '--git-path', 'info/exclude'])).trim())
+  let text = ''
+  try { text = await readFile(exclude, 'utf8') } catch { /* none yet */ }
+  await mkdir(dirname(exclude), { recursive: true })
+  await writeFileAtomic(exclude, text + (text && !text.endsWith('\n') ? '\n' : '') + `# written by git zoo get\n${patterns.join('\n')}\n`)
+  return { result: 'ignored', patterns }
+}
 
 export interface InitResult { root: string; store: string; created: string[]; hooks: HookChange[] }
 

@@ -112,7 +112,7 @@ examples:
         progress.done()
       } finally { await store.close() }
       let commit: string | undefined
-      if (record) commit = await commitEvaluation(repo, result.record, result.path)
+      if (record) commit = await commitEvaluation(repo, result.record, result.path, { crashPoint: crashPoints(io) })
       if (json) printJson(io, summary(result.record, { recorded: record, existing: false, ...(record ? { path: result.path } : {}), ...(commit ? { commit } : {}) }))
       else io.out(describeRecord(result.record) + (commit ? `recorded in ${result.path} (commit ${commit.slice(0, 12)})\n` : ''))
       return 0

@@ -45,6 +45,8 @@ flags:
   --include-retired         retired versions count too (marked "retired": true in --json)
   --refresh                 rebuild the catalog, looking at every manifest file in the work tree
   --json                    print { "models": [{ name, version, seal, metrics, params, ... }], "total" }
+  --no-pager                print the whole listing; on a terminal it otherwise goes through
+                            git's pager (GIT_PAGER, core.pager, PAGER, less), as git log does
 
 examples:
   git zoo find dataset=cifar10 'metrics.test_acc>0.6' seed=3

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { printJson, humanBytes } from '../output.js'
+import { printJson, humanBytes, summary as printSummary } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
@@ -42,6 +42,8 @@ than the grace period are never touched, and gc does not run while any git zoo c
 to the store (add, import, soup, fetch, pull, clone, get, eval...: it stops with E_LOCKED; run it
 again later). Packs holding both live and dead objects are rewritten with only the live ones;
 packs and temp files left by interrupted commands are removed and counted in the bytes freed.
+A store shared by several repositories (zoo.store, GIT_ZOO_STORE) keeps what any of them needs:
+each repository records itself in <store>/repos/ when it uses the store, and gc reads them all.
 
 With --remote, remove from that zoo remote (a path or s3 remote; an http remote is read-only) the
 objects that no branch or tag of the git remote of the same name (or --git-remote) needs, after
@@ -85,12 +87,12 @@ examples:
     if (remote !== undefined) {
       const summary = await collectRemoteGarbage(repo, { remote, gitRemote: str(args, 'git-remote'), graceMs, dry, crashPoint: crashPoints(io) })
       if (bool(args, 'json')) printJson(io, summary)
-      else io.err(remoteLine(summary))
+      else printSummary(io, remoteLine(summary))
       return 0
     }
-    const summary = await collectGarbage(repo, { graceMs, dry })
+    const summary = await collectGarbage(repo, { graceMs, dry, crashPoint: crashPoints(io) })
     if (bool(args, 'json')) printJson(io, summary)
-    else io.err(localLine(summary))
+    else printSummary(io, localLine(summary))
     return 0
   },
 }

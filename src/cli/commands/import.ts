@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { printJson, Progress, humanBytes } from '../output.js'
+import { printJson, Progress, humanBytes, summary, warnIfUnsigned } from '../output.js'
 import { Repo } from '../../repo.js'
 import { importZoo } from '../../importer/import.js'
 import { LAYOUTS, type Layout } from '../../importer/layout.js'
@@ -58,9 +58,16 @@ layouts (spec/import.md):
               as they are (sharded safetensors checked against model.safetensors.index.json),
               README.md as its card (license, datasets, model-index metrics), lineage from the
               card's base_model (a zoo model, or recorded as params.hf_base_model); spec/hf.md
-A config key "parent" (a folder relative to <dir>, or a zoo model name) and "relation" override
-the nesting. Model names are the folder paths (lower-cased; other characters become -), under
---prefix when given.
+Factors are read as the published zoos' authors write them: "dataset::name", else the dataset a
+"dataset::dump" path names (zoos/CIFAR10/.../dataset.pt is CIFAR10); "model::type"; "seed" (not
+"model::head::seed"). A config key "parent" (a folder relative to <dir>, or a zoo model name) and
+"relation" override the nesting; without either, "training::init_checkpoint_path" (Model Zoos'
+sparsified twins: relation sparsified) or "pretraining::model" (fine-tune) names the parent,
+found by folder, Ray trial id or name prefix. Ray's -999 placeholders are no metric values.
+Optimizer state and Ray metadata in a checkpoint folder are kept with it, marked as not weights.
+A zoo's config.json / index_dict.json / readme.md beside its models go to zoos/<name>/, and each
+manifest names its "population". Model names are the folder paths (lower-cased; other characters
+become -), under --prefix when given.
 
 Resumable: a model the zoo already holds with identical content (same name, file paths, sizes,
 sha256 and config) is skipped, so running the same import again after an interruption promotes
@@ -77,8 +84,8 @@ flags:
   --allow-malformed  (hf) store malformed files as opaque bytes instead of refusing them
   --dry-run        list what would be promoted, store nothing
   --allow-dirty    promote even if tracked code has uncommitted changes (recorded as dirty)
-  --json           print { layout, models: [{ name, version, seal, status }], promoted, unchanged,
-                   commits, checkpoints, files, bytes, stored_bytes, seconds }
+  --json           print { layout, populations, models: [{ name, version, seal, status }],
+                   promoted, unchanged, commits, checkpoints, files, bytes, stored_bytes, seconds }
 
 examples:
   git zoo import ~/zoos/mnist-uniform --prefix mz/mnist-uniform
@@ -119,11 +126,12 @@ examples:
       ...(io.signal ? { signal: io.signal } : {}),
     })
     progress.done()
+    for (const c of r.commits) await warnIfUnsigned(io, repo, c)
     if (bool(args, 'json')) printJson(io, r)
     else {
       const rate = r.seconds > 0 ? Math.round(r.checkpoints / r.seconds) : 0
       if (bool(args, 'dry-run')) for (const m of r.models) io.out(`${m.status === 'unchanged' ? 'unchanged' : 'would promote'}  ${m.name}${m.parent ? `  (child of ${m.parent})` : ''}\n`)
-      io.err(`git zoo: ${bool(args, 'dry-run') ? 'would import' : 'imported'} ${r.promoted || r.models.filter((m) => m.status === 'planned').length} model(s) (${r.unchanged} unchanged) from a ${r.layout} layout: ` +
+      summary(io, `git zoo: ${bool(args, 'dry-run') ? 'would import' : 'imported'} ${r.promoted || r.models.filter((m) => m.status === 'planned').length} model(s) (${r.unchanged} unchanged) from a ${r.layout} layout: ` +
         `${r.checkpoints} checkpoints, ${r.files} files, ${humanBytes(r.bytes)} read, ${humanBytes(r.stored_bytes)} newly stored, ` +
         `${r.seconds.toFixed(1)} s (${rate} checkpoints/s)${r.commits.length ? ` in ${r.commits.length} commit(s) ${r.commits.map((c) => c.slice(0, 12)).join(' ')}` : ''}\n`)
     }

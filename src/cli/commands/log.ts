@@ -128,6 +128,8 @@ examples:
       io.out('\n')
     }
     if (!entries.length) io.err(`git zoo: no promotions${ref ? ` of ${args.positional[0]}` : ''} in this branch's history\n`)
+    const unsigned = entries.filter((e) => e.signature.letter === 'N').length
+    if (unsigned) io.err(`git zoo: ${unsigned === entries.length ? (unsigned === 1 ? 'it is' : 'all are') : `${unsigned} of ${entries.length} are`} unsigned; \`git zoo init --sign\` sets up signed promotions\n`)
     return 0
   },
 }

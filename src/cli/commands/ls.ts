@@ -3,7 +3,7 @@ import { runCatalogQuery, QUERY_FLAGS } from '../query.js'
 import { UsageError } from '../../errors.js'
 
 export const command: Command = {
-  help: `usage: git zoo ls [--all-versions] [--include-retired] [--sort [-]<field>] [--limit <n>] [--json]
+  help: `usage: git zoo ls [--all-versions] [--include-retired] [--sort [-]<field>] [--limit <n>] [--no-pager] [--json]
 
 List the zoo's models (sorted by name) from the catalog, with their dataset, architecture, seed,
 main metric and parents: for each model its latest version in service (retired versions are
@@ -18,6 +18,8 @@ flags:
   --limit <n>               show at most n models
   --refresh                 rebuild the catalog, looking at every manifest file in the work tree
   --json                    print { "models": [{ name, version, seal, metrics, params, ... }], "total" }
+  --no-pager                print the whole listing; on a terminal it otherwise goes through
+                            git's pager (GIT_PAGER, core.pager, PAGER, less), as git log does
 
 examples:
   git zoo ls

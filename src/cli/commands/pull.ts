@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { runGitRemote, type GitResult } from '../../git/git.js'
@@ -147,7 +147,7 @@ examples:
         lazy, ...sync,
       })
     } else if (result.action === 'up-to-date') {
-      io.err('git zoo: already up to date\n')
+      summary(io, 'git zoo: already up to date')
     }
     return 0
   },

@@ -1,6 +1,6 @@
 import type { Command, Io } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { defaultGitRemote, describeSync, EMPTY_SYNC, gitProgressFor, progressFor } from '../transfer.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
@@ -113,7 +113,7 @@ examples:
           ...(io.signal ? { signal: io.signal } : {}), point,
         })
       } finally { progress.done() }
-      if (sync && !bool(args, 'json')) io.err(describeSync('uploaded', 'to', sync))
+      if (sync && !bool(args, 'json')) summary(io, describeSync('uploaded', 'to', sync))
       await point('push-after-objects') // objects are on the zoo remote, refs not yet sent (tests)
       // The hook would redo the check just made: tell it which tips are covered.
       const tips = updates.map((u) => u.localSha).sort().join(',')

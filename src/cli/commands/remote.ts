@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { Repo, ZOO_CONFIG, type ZooConfig } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { checkRemoteUrl, redactUrl, remoteKind } from '../../remote/index.js'
@@ -105,7 +105,7 @@ examples:
         config.remotes = { ...remotes, [name]: { url } }
         if (bool(args, 'default')) config.default_remote = name
         await repo.writeConfig(config)
-        io.err(`git zoo: added zoo remote ${name} (${remoteKind(url)}); commit ${ZOO_CONFIG} so clones use it\n`)
+        summary(io, `git zoo: added zoo remote ${name} (${remoteKind(url)}); commit ${ZOO_CONFIG} so clones use it`)
         return 0
       }
       case 'remove': case 'rm': {

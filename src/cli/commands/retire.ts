@@ -1,6 +1,7 @@
+import { crashPoints } from '../crash.js'
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { Repo } from '../../repo.js'
 import { retire } from '../../promote/retire.js'
 import { UsageError } from '../../errors.js'
@@ -33,9 +34,9 @@ examples:
     const reason = str(args, 'reason')
     if (reason === undefined) throw new UsageError('--reason <text> is required: a retirement records why', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
-    const { commit, retirement: r } = await retire(repo, args.positional[0]!, reason)
+    const { commit, retirement: r } = await retire(repo, args.positional[0]!, reason, { crashPoint: crashPoints(io) })
     if (bool(args, 'json')) printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, reason: r.reason, retired_by: r.retired_by, retired: r.retired })
-    else io.err(`retired ${r.name}@v${r.version} in ${commit.slice(0, 12)}\n`)
+    else summary(io, `git zoo: retired ${r.name}@v${r.version} in ${commit.slice(0, 12)}`)
     return 0
   },
 }

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
-import { printJson, humanBytes } from '../output.js'
+import { printJson, humanBytes, warnIfUnsigned } from '../output.js'
 import { Repo } from '../../repo.js'
 import { promoteSoup } from '../../promote/soup.js'
 import { UsageError } from '../../errors.js'
@@ -78,6 +78,7 @@ examples:
       ...(io.signal ? { signal: io.signal } : {}), crashPoint: crashPoints(io),
     })
     for (const w of r.warnings) io.err(`git zoo: warning: ${w}\n`)
+    await warnIfUnsigned(io, repo, commit)
     if (onnxNote && 'refused' in onnxNote) io.err(`git zoo: note: no model.onnx written: ${onnxNote.refused}\n`)
     if (bool(args, 'json')) {
       printJson(io, { name: r.name, version: r.version, seal: r.seal, commit, files: r.files, stored_bytes: r.stored_bytes, soup, ...(onnxNote ? { onnx: onnxNote } : {}) })

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { Repo } from '../../repo.js'
 import { uninstallHooks } from '../../hooks.js'
 
@@ -25,11 +25,10 @@ example:
     const hooks = await uninstallHooks(repo)
     if (bool(args, 'json')) printJson(io, { hooks })
     else {
-      for (const h of hooks) {
-        if (h.action === 'restored') io.err(`git zoo: removed the zoo's ${h.hook} hook and put your own back\n`)
-        else if (h.action === 'removed') io.err(`git zoo: removed the zoo's ${h.hook} hook\n`)
-        else io.err(`git zoo: no zoo ${h.hook} hook installed; left as it is\n`)
-      }
+      // one summary line: what happened to each hook
+      const said = hooks.map((h) => h.action === 'restored' ? `removed the zoo's ${h.hook} hook and put your own back`
+        : h.action === 'removed' ? `removed the zoo's ${h.hook} hook` : `no zoo ${h.hook} hook installed (left as it is)`)
+      summary(io, `git zoo: ${said.join('; ')}`)
     }
     return 0
   },

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { printJson } from '../output.js'
+import { printJson, summary } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
@@ -36,6 +36,7 @@ flags:
                        allowed signer as of its parent commit (see spec/seal.md); and every stage
                        move (git zoo tag): its tag chain, its seal, a good signature by an allowed
                        signer (see spec/stages.md)
+  -q, --quiet          no summary line when there is no problem
   --json               print { ok, problems: [{ model, path, object, problem }] }; in a lazy clone
                        also not_fetched: [{ model, path, object }]; with --repair also repaired:
                        [{ object, problem, models, from, url, moved_to }] and unrepaired:
@@ -93,7 +94,10 @@ examples:
       parts.push(problems.length ? plural(problems.length, 'problem') + (repaired ? ' left' : '') : 'no problems')
       if (notFetched.length) parts.push(`${plural(notFetched.length, 'object')} not fetched yet (a lazy clone fetches them when read; \`git zoo fetch\` fetches them all)`)
       const hint = problems.length && !repaired ? '; `git zoo verify --repair` replaces damaged or missing objects with good copies from the zoo remotes' : ''
-      io.err(`git zoo verify: ${parts.join('; ')}${hint}\n`)
+      // the summary: -q silences it when all is well; a failure is always said
+      const text = `git zoo verify: ${parts.join('; ')}${hint}`
+      if (problems.length) io.err(`${text}\n`)
+      else summary(io, text)
     }
     return problems.length ? 1 : 0
   },
