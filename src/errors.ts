@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   E_NO_IDENTITY: 2,
   E_METRICS: 2,
   E_CDC_PARAMS: 2,
+  E_PORT_IN_USE: 2,
   // import (2)
   E_NO_MODELS: 2,
   E_NO_PARENT: 2,
@@ -107,6 +108,7 @@ export const ERROR_CODES = {
   E_INJECTED: 3,
   E_ORT_MISSING: 3,
   E_ORT_LOAD: 3,
+  E_UI_NOT_BUILT: 3,
   E_DISK_FULL: 3,
   E_COMMIT_LOCKED: 3,
   E_REMOTE_LAYOUT: 3,

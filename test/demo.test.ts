@@ -94,6 +94,7 @@ test('npm run demo: trains, promotes, finds, shares and re-evaluates a model zoo
   // Timing is reported, and the temporary folder is gone.
   const total = Number(grab(out, /^demo finished in ([\d.]+) s/m)[1])
   assert.ok(total > 0 && total < 120, `demo took ${total} s`)
+  grab(out, /^look at what it built in a browser: .*git zoo ui --open$/m)
   const tmp = grab(out, /two machines, alice and bob, in (\S+?);/)[1]!
   assert.equal(existsSync(tmp), false, `${tmp} was not removed`)
 })

@@ -67,6 +67,7 @@ export const COMMANDS: Record<string, string> = {
   diff: 'compare two models: config, params, metrics and weights',
   soup: 'average compatible models (model soup, epoch averaging) into a new model',
   export: 'export a population\'s weights as a dataset (train/val/test .npz), or --format hf: one model for the Hugging Face Hub',
+  ui: 'look at the zoo in a browser (read-only web app), or export it as a static site',
   'hook-pre-commit': 'run by the pre-commit hook (internal)',
   'hook-pre-push': 'run by the pre-push hook (internal)',
 }

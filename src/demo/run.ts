@@ -201,7 +201,8 @@ interface ImportDoc {
 }
 interface EvalDoc { name: string; version: number; seal: string; file: string; data: { n: number }; metrics: { accuracy: number; loss?: number }; recorded: boolean; commit?: string }
 
-async function walkthrough(demo: Demo, tmp: string): Promise<void> {
+/** The walkthrough; returns alice's zoo (the one the closing `git zoo ui` line names). */
+async function walkthrough(demo: Demo, tmp: string): Promise<string> {
   const alice: Machine = { name: 'alice', home: join(tmp, 'alice') }
   const bob: Machine = { name: 'bob', home: join(tmp, 'bob') }
   const runs = join(alice.home, 'runs')
@@ -328,6 +329,7 @@ async function walkthrough(demo: Demo, tmp: string): Promise<void> {
   }
   const audit = await demo.zoo(alice, aliceZoo, ['verify', '--signatures'])
   if (audit.code === 0) demo.note('(exit 0: each commit that touched models/ or .zoo/allowed_signers carries a good signature by a signer allowed as of its parent)')
+  return aliceZoo
 }
 
 /** `git zoo verify` prints nothing when everything holds; say what its exit 0 means. */
@@ -386,8 +388,11 @@ async function main(argv: string[]): Promise<number> {
   }
   process.once('SIGINT', interrupted)
   try {
-    await walkthrough(demo, tmp)
+    const aliceZoo = await walkthrough(demo, tmp)
     write(`\ndemo finished in ${secs(performance.now() - started)} (training ${secs(demo.trainMs)}, ${demo.commands} commands ${secs(demo.commandMs)})\n`)
+    // what it built, in a browser (the folder stays only with --keep)
+    write(keep ? `look at what it built in a browser: cd ${shellQuote(aliceZoo)} && git zoo ui --open\n`
+      : `look at what it built in a browser: npm run demo -- --keep, then cd <kept folder>/alice/zoo && git zoo ui --open\n`)
   } catch (err) {
     code = 1
     if (err instanceof StepFailed) {
