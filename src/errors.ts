@@ -82,6 +82,9 @@ export const ERROR_CODES = {
   E_COMMITTED_MEANWHILE: 1,
   // torch checkpoints (1)
   E_TORCH_REFUSED: 1,
+  // stages, malformed files (1)
+  E_RETIRED_STAGE: 1,
+  E_MALFORMED: 1,
 
   // operational (3): git, the store, remotes, configuration files
   E_GIT: 3,

@@ -11,6 +11,7 @@ import { LocalStore } from './cas/local.js'
 import { writeFileAtomic } from './cas/atomic.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
 import { parseModelRef } from './manifest/names.js'
+import { parseStageRef, readStages, type StageState } from './git/stages.js'
 import { CheckError, UnknownModelError, ZooError } from './errors.js'
 import { parseRetirement, RETIRED_FILE, type Retirement } from './manifest/retirement.js'
 import type { Host } from './host.js'
@@ -147,15 +148,28 @@ export class Repo {
   }
 
   /**
-   * Resolve `name`, `name@vN` or a seal CID to a manifest. A bare name means its latest version in
-   * service: retired versions (RETIRED.json beside the manifest) are skipped, and a model whose
-   * every version is retired is refused (E_ALL_RETIRED) with the `@vN` that forces one. An explicit
-   * `@vN` or seal always resolves, retired or not.
+   * Resolve `name`, `name@vN`, `name@<stage>` or a seal CID to a manifest. A bare name means its
+   * latest version in service: retired versions (RETIRED.json beside the manifest) are skipped, and
+   * a model whose every version is retired is refused (E_ALL_RETIRED) with the `@vN` that forces
+   * one. An explicit `@vN`, stage or seal always resolves, retired or not; a stage resolves only
+   * when the manifest in the work tree has the seal its stage tag records (spec/stages.md).
    */
   async resolve(ref: string): Promise<Manifest> {
     if (/^baf[a-z2-7]{20,}$/.test(ref)) {
       for (const m of await this.allManifests()) if (m.seal === ref) return m
       throw new UnknownModelError(`no model in this zoo has seal ${ref}`, { seal: ref })
+    }
+    const staged = parseStageRef(ref)
+    if (staged) {
+      const state = (await this.stages(staged.name)).find((s) => s.stage === staged.stage)
+      if (!state || state.version === undefined) {
+        throw new UnknownModelError(`${ref}: model ${staged.name} has no stage ${staged.stage}${state ? ' (it was deleted)' : ''}; \`git zoo tag ${staged.name}@vN ${staged.stage}\` sets it, \`git zoo show ${staged.name}\` lists its stages`, { name: staged.name, stage: staged.stage })
+      }
+      const m = await this.readManifest(staged.name, state.version)
+      if (m.seal !== state.seal) {
+        throw new CheckError(`${ref} names ${staged.name}@v${state.version} with seal ${state.seal}, but the manifest in the work tree has seal ${m.seal}; restore it with \`git checkout -- ${MODELS_DIR}/${staged.name}/v${state.version}\` and run \`git zoo verify\``, 'E_SEAL_MISMATCH', { name: staged.name, stage: staged.stage })
+      }
+      return m
     }
     const { name, version } = parseModelRef(ref)
     if (version !== undefined) return this.readManifest(name, version)
@@ -168,6 +182,9 @@ export class Repo {
     throw new CheckError(`every version of ${name} is retired (${vs.map((v) => `v${v}`).join(', ')}); to use one anyway, name it: ${name}@v${last} (\`git zoo show ${name}@v${last}\` says why it was retired)`,
       'E_ALL_RETIRED', { name, versions: vs })
   }
+
+  /** The stages of the zoo (or of one model), read from their tags (src/git/stages.ts). */
+  stages(model?: string): Promise<StageState[]> { return readStages(this.root, this.env, model) }
 
   /** The retirement record of name@vN in the working tree (RETIRED.json), or null when it is in service. */
   async retirement(name: string, version: number): Promise<Retirement | null> {

@@ -101,6 +101,7 @@ export const CASES: Case[] = [
   ...['get-file-written', 'after-write', 'before-commit'].map((point): Case => ({ command: 'eval', point, cwd: 'a', args: (dir) => ['eval', 'crash/e', '--data', join(dir, 'data', 'd.x.npy')] })),
   ...['after-chunk', 'after-flush', 'after-write', 'before-commit'].map((point): Case => ({ command: 'soup', point, cwd: 'a', args: () => ['soup', 'crash/m1', 'crash/m1b', '--name', 'crash/soup'] })),
   { command: 'export', point: 'export-row', cwd: 'a', args: (dir) => ['export', '--population', 'name~crash/m1*', '--out', join(dir, 'export')] },
+  ...['tag-before-write', 'tag-after-write'].map((point): Case => ({ command: 'tag', point, cwd: 'a', args: () => ['tag', 'crash/m1@v1', 'prod'] })),
 ]
 
 /** One point per command: what `npm test` runs (the whole matrix runs in `npm run reliability`). */

@@ -121,7 +121,7 @@ export function resolveField(c: CatalogFile, field: string, graph: () => Lineage
   }
   if (hasMetric(c, field)) return numField(c, `metrics.${field}`, `m:${field}`)
   if (c.hasNum(`p:${field}`) || c.has(`dict:p:${field}`)) return paramField(c, field, `params.${field}`)
-  throw new UsageError(`unknown field ${JSON.stringify(field)}; fields: name, version, seal, seed, dataset, arch, population, created, promoter, files, size, checkpoints, epochs, params.<k>, metrics.<k>, best.<k>, max.<k>, min.<k>, <metric>@<epoch>, relation, parent, ancestor (metrics here: ${metricKeys(c).join(', ') || 'none'})`, 'E_USAGE', { field })
+  throw new UsageError(`unknown field ${JSON.stringify(field)}; fields: name, version, seal, seed, dataset, arch, population, created, promoter, files, size, checkpoints, epochs, params.<k>, metrics.<k>, best.<k>, max.<k>, min.<k>, <metric>@<epoch>, relation, parent, ancestor, stage, eval.<metric>, eval[<data>].<metric> (metrics here: ${metricKeys(c).join(', ') || 'none'})`, 'E_USAGE', { field })
 }
 
 function paramField(c: CatalogFile, key: string, name: string): Field {
@@ -256,6 +256,11 @@ export interface QueryOptions {
   includeRetired?: boolean
   /** Also the latest version of a model whose every version is retired (`ls` lists every model). */
   everyModel?: boolean
+  /**
+   * Fields that live outside the catalog (stage, eval.<metric>: src/evals/query-fields.ts), tried
+   * before the catalog's own. A filter on `stage` searches every version, as one on `version` does.
+   */
+  extraField?: (field: string) => Field | undefined
 }
 
 export interface QueryResult { rows: number[]; total: number; fields: Field[]; sortFields: Field[] }
@@ -287,8 +292,9 @@ function predicate(field: Field, op: Op, value: string, num: number | undefined,
 export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
   let lineage: Lineage | undefined
   const graph = (): Lineage => (lineage ??= new Lineage(c))
+  const resolve = (name: string): Field => q.extraField?.(name) ?? resolveField(c, name, graph)
   const compiled = q.filters.map((f) => {
-    const field = resolveField(c, f.field, graph)
+    const field = resolve(f.field)
     const num = f.value.trim() !== '' && Number.isFinite(Number(f.value)) ? Number(f.value) : undefined
     if (field.numeric && !field.test && num === undefined && f.op !== '~' && f.value !== '') {
       throw new UsageError(`${field.name} is a number; compare it with a number, not ${JSON.stringify(f.value)}`, 'E_USAGE')
@@ -296,10 +302,10 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
     const pattern = f.op === '~' ? matcher(f.value) : undefined
     return { field, pred: predicate(field, f.op, f.value, num, pattern) }
   })
-  const sortFields = q.sort.map((s) => ({ field: resolveField(c, s.field, graph), desc: s.desc }))
+  const sortFields = q.sort.map((s) => ({ field: resolve(s.field), desc: s.desc }))
   // the candidates: one version per name (the latest in service, or the latest at all with
   // includeRetired), or every version (retired ones only with includeRetired)
-  const allVersions = q.allVersions || q.filters.some((f) => f.field === 'version')
+  const allVersions = q.allVersions || q.filters.some((f) => f.field === 'version' || f.field === 'stage')
   const pick = allVersions ? (q.includeRetired ? undefined : c.retired()) : q.includeRetired ? c.latest() : c.current()
   const want = allVersions ? 0 : 1
   let rows: number[] = []

@@ -8,6 +8,8 @@ import { openCatalog } from '../catalog/catalog.js'
 import { parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
 import { renderTable } from '../catalog/table.js'
 import { UsageError } from '../errors.js'
+import { Repo } from '../repo.js'
+import { zooFields, isZooField } from '../evals/query-fields.js'
 
 /** The flags ls and find share. */
 export const QUERY_FLAGS: FlagSpecs = {
@@ -30,7 +32,12 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
   const c = opened.file
   let listing: string | undefined
   try {
-    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions'), includeRetired: bool(args, 'include-retired'), everyModel: opts.everyModel ?? false })
+    // stages (shown in every listing) and evaluations live outside the catalog: read when needed
+    const named = [...filters.map((f) => f.field), ...sort.map((s) => s.field)]
+    const repo = await Repo.open(io.cwd, io)
+    const version = c.f64('version')
+    const extra = await zooFields(repo, { name: (i) => c.str('name', i)!, version: (i) => version![i]!, seal: (i) => c.str('seal', i)! }, named.filter(isZooField), true)
+    const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions'), includeRetired: bool(args, 'include-retired'), everyModel: opts.everyModel ?? false, extraField: extra.resolve })
     if (c.header.problemCount > 0) {
       const p = c.header.problems[0]
       io.err(`git zoo: warning: ${c.header.problemCount} manifest${c.header.problemCount === 1 ? '' : 's'} could not be indexed${p ? ` (${p.path}: ${p.problem})` : ''}; run \`git zoo verify\`\n`)
@@ -38,11 +45,13 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
     const retired = c.retired()
     if (bool(args, 'json')) {
       const keys = finalMetricKeys(c)
-      printJson(io, { models: q.rows.map((r) => { const m = summarize(c, r, [...q.fields, ...q.sortFields], keys); return retired[r] ? { ...m, retired: true } : m }), total: q.total })
+      printJson(io, { models: q.rows.map((r) => { const m = { ...summarize(c, r, [...q.fields, ...q.sortFields], keys), stages: extra.stagesOf(r) }; return retired[r] ? { ...m, retired: true } : m }), total: q.total })
     } else if (q.rows.length === 0) {
       io.err(c.count === 0 ? 'git zoo: this zoo has no models yet; `git zoo add` or `git zoo import` adds some\n' : 'git zoo: no model matches\n')
     } else {
-      let text = renderTable(c, q.rows, [...q.fields.filter((f) => !f.test), ...q.sortFields], { total: q.total })
+      const used = [...q.fields.filter((f) => !f.test), ...q.sortFields]
+      if (q.rows.some((r) => extra.stagesOf(r).length)) used.push({ name: 'stage', numeric: false, get: (i) => extra.stagesOf(i).join(',') || undefined })
+      let text = renderTable(c, q.rows, used, { total: q.total })
       const shown = q.rows.filter((r) => retired[r]).map((r) => `${c.str('name', r)}@v${c.f64('version')![r]}`)
       if (shown.length) text += `retired (see \`git zoo log\`): ${shown.join(', ')}\n`
       listing = text

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { manifestDir, type Manifest } from '../manifest/manifest.js'
+import type { EvalSummary } from '../manifest/card.js'
 import { commitFiles } from '../zoo/commit.js'
 import { FormatError, UsageError } from '../errors.js'
 
@@ -166,4 +167,13 @@ export async function commitEvaluation(repo: Repo, record: EvaluationRecord, pat
     `accuracy ${fmt(record.metrics.accuracy)}, loss ${fmt(record.metrics.loss)}${record.metrics.top5 !== undefined ? `, top5 ${fmt(record.metrics.top5)}` : ''} on ${record.data.n} samples\n\n` +
     `Zoo-Model: ${m.name}@v${m.version}\nZoo-Seal: ${m.seal}\nZoo-Eval-Data: ${record.data.sha256}\n`
   return commitFiles(repo, [{ path, data: text }], { message, kind: 'evaluation', refused: 'nothing was recorded', ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}) })
+}
+
+/** A record as cards, `show` and `find` list it (src/manifest/card.ts, EvalSummary). */
+export function summarizeEvaluation(e: Evaluation): EvalSummary {
+  return {
+    data: String(e.data?.source ?? ''), data_sha256: String(e.data?.sha256 ?? ''), n: Number(e.data?.n ?? 0),
+    file: String(e.model?.file ?? ''), metrics: { ...(e.metrics ?? {}) } as Record<string, number>,
+    created: String(e.created ?? ''), by: String(e.evaluator ?? ''), ok: e.ok, ...(e.problem ? { problem: e.problem } : {}),
+  }
 }

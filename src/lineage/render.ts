@@ -10,20 +10,28 @@ function sortedNodes(g: LineageGraph): string[] {
   return [...g.nodes.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
 }
 
-export function renderJson(g: LineageGraph): object {
+/** Current stage names by `name@vN` (src/git/stages.ts stagesByVersion); shown beside the nodes. */
+export type StageLabels = ReadonlyMap<string, string[]>
+
+function stageText(stages: StageLabels | undefined, k: string): string {
+  const s = stages?.get(k)
+  return s?.length ? `  [${s.join(', ')}]` : ''
+}
+
+export function renderJson(g: LineageGraph, stages?: StageLabels): object {
   return {
     focus: g.focus,
-    nodes: sortedNodes(g).map((k) => { const n = g.nodes.get(k)!; return { name: n.name, version: n.version, seal: n.seal, ...(n.missing ? { missing: true } : {}) } }),
+    nodes: sortedNodes(g).map((k) => { const n = g.nodes.get(k)!; return { name: n.name, version: n.version, seal: n.seal, ...(stages?.get(k)?.length ? { stages: stages.get(k) } : {}), ...(n.missing ? { missing: true } : {}) } }),
     edges: g.edges,
     problems: g.problems,
   }
 }
 
-export function renderText(g: LineageGraph): string {
+export function renderText(g: LineageGraph, stages?: StageLabels): string {
   const out: string[] = []
   const label = (k: string): string => {
     const n = g.nodes.get(k)!
-    return `${k}${k === g.focus ? ' *' : ''}  ${n.missing ? '(not in this zoo)' : short(n.seal)}${n.sealOk === false ? '  SEAL MISMATCH' : ''}`
+    return `${k}${k === g.focus ? ' *' : ''}  ${n.missing ? '(not in this zoo)' : short(n.seal)}${stageText(stages, k)}${n.sealOk === false ? '  SEAL MISMATCH' : ''}`
   }
   const parentsOf = (k: string): Array<{ key: string; relation: string }> => g.edges.filter((e) => e.to === k).map((e) => ({ key: e.from, relation: e.relation }))
   const childrenOf = (k: string): Array<{ key: string; relation: string }> => g.edges.filter((e) => e.from === k && (g.descendants.has(e.to) || e.to === g.focus)).map((e) => ({ key: e.to, relation: e.relation }))
@@ -50,11 +58,11 @@ export function renderText(g: LineageGraph): string {
 
 function quote(s: string): string { return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"` }
 
-export function renderDot(g: LineageGraph): string {
+export function renderDot(g: LineageGraph, stages?: StageLabels): string {
   const out = ['digraph lineage {', '  rankdir=TB;', '  node [shape=box, fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];']
   for (const k of sortedNodes(g)) {
     const n = g.nodes.get(k)!
-    const attrs = [`label=${quote(`${k}\n${n.missing ? 'not in this zoo' : short(n.seal)}`)}`]
+    const attrs = [`label=${quote(`${k}\n${n.missing ? 'not in this zoo' : short(n.seal)}${stages?.get(k)?.length ? `\n[${stages.get(k)!.join(', ')}]` : ''}`)}`]
     if (k === g.focus) attrs.push('style=bold')
     if (n.missing) attrs.push('style=dashed')
     if (n.sealOk === false) attrs.push('color=red')
@@ -65,10 +73,10 @@ export function renderDot(g: LineageGraph): string {
   return out.join('\n') + '\n'
 }
 
-export function renderMermaid(g: LineageGraph): string {
+export function renderMermaid(g: LineageGraph, stages?: StageLabels): string {
   const ids = new Map(sortedNodes(g).map((k, i) => [k, `n${i}`]))
   const out = ['graph TD']
-  for (const [k, id] of ids) out.push(`  ${id}["${k.replace(/"/g, '#quot;')}"]`)
+  for (const [k, id] of ids) out.push(`  ${id}["${(k + stageText(stages, k)).replace(/"/g, '#quot;')}"]`)
   for (const e of g.edges) out.push(`  ${ids.get(e.from)} -->|${e.relation}| ${ids.get(e.to)}`)
   out.push('  classDef focus stroke-width:3px', `  class ${ids.get(g.focus)} focus`)
   return out.join('\n') + '\n'

@@ -92,36 +92,163 @@ function hfRelation(m: Manifest): string | undefined {
   return m.parents.length > 1 || rels.includes('merge') ? 'merge' : rels[0]
 }
 
+/** The licence as the Hub's front matter takes it (lower-case ids: apache-2.0, mit, cc-by-4.0, other). */
 function license(m: Manifest): string {
   const l = (m as Record<string, unknown>).license ?? m.params.license
-  return typeof l === 'string' && l ? l : 'other'
+  return typeof l === 'string' && l ? l.toLowerCase() : 'other'
+}
+
+/** Front matter keys the card writes itself; the same keys in a given card's front matter are dropped. */
+const OWN_KEYS = new Set(['base_model', 'base_model_relation', 'datasets', 'tags', 'license', 'model-index'])
+
+/**
+ * A given card (`add --card`, sealed as `card_text`) split into its front matter blocks (top-level
+ * YAML keys with their indented lines; the card's own keys dropped) and its markdown body.
+ */
+export function splitCardText(text: string): { frontMatter: string[]; body: string; tags: string[] } {
+  const fields = parseFrontMatter(text).fields
+  const tags = Array.isArray(fields.tags) ? fields.tags : typeof fields.tags === 'string' ? [fields.tags] : []
+  const m = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text)
+  if (!m) return { frontMatter: [], body: text.trim(), tags }
+  const lines = m[1]!.split(/\r?\n/)
+  const out: string[] = []
+  let keep = false
+  for (const line of lines) {
+    const key = /^([A-Za-z0-9_-]+):/.exec(line)
+    if (key) keep = !OWN_KEYS.has(key[1]!)
+    else if (line.trim() !== '' && !/^[\s-]/.test(line)) keep = false
+    if (keep) out.push(line)
+  }
+  return { frontMatter: out, body: text.slice(m[0].length).trim(), tags }
+}
+
+function unquote(v: string): string {
+  const t = v.trim()
+  if (t.startsWith('"') && t.endsWith('"') && t.length >= 2) { try { return JSON.parse(t) as string } catch { return t.slice(1, -1) } }
+  if (t.startsWith("'") && t.endsWith("'") && t.length >= 2) return t.slice(1, -1).replace(/''/g, "'")
+  return t
+}
+
+/**
+ * The front matter of a model card (a Hugging Face README), read as far as cards need: top-level
+ * keys with a scalar, a `[a, b]` flow list or a `- item` list of scalars; any other (nested) value
+ * is kept as its raw lines in `blocks`. Not a YAML parser; what it does not understand it leaves raw.
+ */
+export function parseFrontMatter(text: string): { fields: Record<string, string | string[]>; blocks: Record<string, string>; body: string } {
+  const m = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text)
+  if (!m) return { fields: {}, blocks: {}, body: text }
+  const fields: Record<string, string | string[]> = {}
+  const blocks: Record<string, string> = {}
+  let key: string | undefined
+  let raw: string[] = []
+  const close = (): void => {
+    if (key === undefined) return
+    const items = raw.filter((l) => l.trim() !== '')
+    if (items.length && items.every((l) => /^\s*- [^:]*$|^\s*- ["'].*["']\s*$/.test(l))) fields[key] = items.map((l) => unquote(l.replace(/^\s*- /, '')))
+    else if (items.length) blocks[key] = raw.join('\n')
+    key = undefined
+    raw = []
+  }
+  for (const line of m[1]!.split(/\r?\n/)) {
+    const k = /^([A-Za-z0-9_-]+):(.*)$/.exec(line)
+    if (k) {
+      close()
+      const value = k[2]!.trim()
+      if (value === '' || value === '|' || value === '>') { key = k[1]!; continue }
+      if (value.startsWith('[') && value.endsWith(']')) fields[k[1]!] = value.slice(1, -1).split(',').map(unquote).filter(Boolean)
+      else fields[k[1]!] = unquote(value.replace(/\s+#.*$/, ''))
+    } else if (key !== undefined) raw.push(line)
+  }
+  close()
+  return { fields, blocks, body: text.slice(m[0].length) }
+}
+
+/** Metrics of a card's model-index (`- type: <metric>` followed by `value: <number>`), first of each name. */
+export function modelIndexMetrics(block: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {}
+  if (!block) return out
+  for (const mm of block.matchAll(/-\s+type:\s*("[^"\n]*"|'[^'\n]*'|[^\n]+?)\s*\n\s+value:\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)\s*$/gm)) {
+    const k = unquote(mm[1]!).replace(/[^A-Za-z0-9_.-]+/g, '_')
+    const v = Number(mm[2])
+    if (k && Number.isFinite(v) && !(k in out)) out[k] = v
+  }
+  return out
+}
+
+/** An evaluation of a version as cards and `show` list it (from its record under evals/, spec/eval.md). */
+export interface EvalSummary {
+  /** The data's name (its file names) and the sha256 of its contents. */
+  data: string
+  data_sha256: string
+  n: number
+  /** The model file evaluated. */
+  file: string
+  metrics: Record<string, number>
+  created: string
+  by: string
+  /** False when the record does not hold up against the manifest (then `problem` says why). */
+  ok: boolean
+  problem?: string
+}
+
+/** What a card shows beside the manifest's own facts. */
+export interface CardExtras {
+  evaluations?: EvalSummary[]
+  /** Current stage names of this version. */
+  stages?: string[]
+  /**
+   * For a card leaving the zoo (`export --format hf`): the Hugging Face Hub ids of the parents, which
+   * replace the zoo's `name@vN` in `base_model` (the Hub takes only its own model ids there); empty
+   * leaves base_model out. Parents stay listed in the body's Lineage section either way.
+   */
+  hubBaseModels?: string[]
+}
+
+function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
+  const facts = metricFacts(m).filter((f) => f.final !== undefined)
+  const good = evals.filter((e) => e.ok)
+  if (!facts.length && !good.length) return []
+  const pipeline = typeof m.card_text === 'string' ? parseFrontMatter(m.card_text).fields.pipeline_tag : undefined
+  const task = typeof m.params.task === 'string' ? m.params.task : typeof pipeline === 'string' ? pipeline : 'other'
+  const out = ['model-index:', `- name: ${yamlString(m.name)}`, '  results:']
+  if (facts.length) {
+    out.push('  - task:', `      type: ${yamlString(task)}`)
+    if (m.dataset) out.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
+    out.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
+  }
+  for (const e of good) {
+    out.push('  - task:', `      type: ${yamlString(task)}`, '    dataset:', `      name: ${yamlString(e.data)}`, `      type: ${yamlString(e.data)}`, `      revision: ${yamlString(e.data_sha256)}`,
+      '    metrics:', ...Object.entries(e.metrics).flatMap(([k, v]) => [`    - type: ${yamlString(k)}`, `      value: ${fmt(v)}`, `      name: ${yamlString(`${k} on ${e.data} (git zoo eval, ${e.created})`)}`]))
+  }
+  return out
 }
 
 /** Trajectories with more checkpoints than this list only the last one's files in the card. */
 export const CARD_EPOCHS = 3
 
-export function renderModelCard(m: Manifest): string {
+export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   const fm: string[] = ['---']
-  if (m.parents.length) {
-    fm.push('base_model:', ...m.parents.map((p) => `- ${yamlString(`${p.name}@v${p.version}`)}`))
-    fm.push(`base_model_relation: ${hfRelation(m)}`)
+  const bases = extras.hubBaseModels ?? m.parents.map((p) => `${p.name}@v${p.version}`)
+  if (bases.length) {
+    fm.push('base_model:', ...bases.map((b) => `- ${yamlString(b)}`))
+    const rel = hfRelation(m) ?? (typeof m.params.hf_base_model_relation === 'string' ? m.params.hf_base_model_relation : undefined)
+    if (rel) fm.push(`base_model_relation: ${rel}`)
   }
+  const given = typeof m.card_text === 'string' ? splitCardText(m.card_text) : undefined
   if (m.dataset) fm.push('datasets:', `- ${yamlString(m.dataset)}`)
   const tags = ['git-zoo', ...(m.arch ? [m.arch] : []), ...new Set(m.files.map((f) => f.format).filter((f) => f !== 'unknown')),
     ...(m.files.some((f) => f.epoch !== undefined) ? ['trajectory'] : []), ...m.parents.map((p) => p.relation)]
-  fm.push('tags:', ...[...new Set(tags)].map((t) => `- ${yamlString(t)}`))
+  fm.push('tags:', ...[...new Set([...tags, ...(given?.tags ?? [])])].map((t) => `- ${yamlString(t)}`))
   fm.push(`license: ${yamlString(license(m))}`)
-  const facts = metricFacts(m).filter((f) => f.final !== undefined)
-  if (facts.length) {
-    const task = typeof m.params.task === 'string' ? m.params.task : 'other'
-    fm.push('model-index:', `- name: ${yamlString(m.name)}`, '  results:', '  - task:', `      type: ${yamlString(task)}`)
-    if (m.dataset) fm.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
-    fm.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
-  }
+  fm.push(...modelIndex(m, extras.evaluations ?? []))
+  if (given) fm.push(...given.frontMatter)
   fm.push('---', '')
 
-  const b: string[] = [`# ${m.name} v${m.version}`, '']
+  // a given card with its own title keeps it
+  const b: string[] = given?.body.startsWith('# ') ? [] : [`# ${m.name} v${m.version}`, '']
+  if (given?.body) b.push(given.body, '')
   if (m.message) b.push(m.message, '')
+  if (given?.body) b.push('## Facts recorded by git-zoo', '')
   b.push('| | |', '|---|---|', `| model | \`${m.name}@v${m.version}\` |`, `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
   if (m.code) b.push(`| code | ${m.code.repo ? `${m.code.repo} ` : ''}\`${m.code.commit.slice(0, 12)}\`${m.code.dirty ? ' (dirty)' : ''} |`)
   b.push('')
@@ -136,6 +263,11 @@ export function renderModelCard(m: Manifest): string {
   if (all.length) {
     b.push('## Metrics', '', '| metric | final | best | at epoch |', '|---|---|---|---|',
       ...all.map((f) => `| ${f.key} | ${f.final === undefined ? '' : fmt(f.final)} | ${f.best === undefined ? '' : `${fmt(f.best)} (${f.goal})`} | ${f.bestEpoch ?? ''} |`), '')
+  }
+  const evals = extras.evaluations ?? []
+  if (evals.length) {
+    b.push('## Evaluations', '', '| data | sha256 | samples | file | metrics | when | by |', '|---|---|---|---|---|---|---|',
+      ...evals.map((e) => `| ${e.data} | \`${e.data_sha256.slice(0, 16)}…\` | ${e.n} | ${e.file} | ${Object.entries(e.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}${e.ok ? '' : ` (does not hold up: ${e.problem ?? 'invalid'})`} | ${e.created} | ${e.by} |`), '')
   }
   const c = curve(m)
   if (c) b.push(`Curve of ${c.key} over epochs ${c.epochs[0]}-${c.epochs[c.epochs.length - 1]}: \`${sparkline(c.values)}\` (${fmt(c.values[0]!)} → ${fmt(c.values[c.values.length - 1]!)})`, '')
@@ -152,7 +284,7 @@ export function renderModelCard(m: Manifest): string {
   const listed = epochs.length > CARD_EPOCHS ? m.files.filter((f) => f.epoch === undefined || f.epoch === lastEpoch) : m.files
   b.push('## Files', '', `${m.files.length} file${m.files.length === 1 ? '' : 's'}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}.`, '',
     '| file | epoch | format | size | sha256 |', '|---|---|---|---|---|',
-    ...listed.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${f.role ? ` (${f.role})` : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
+    ...listed.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${f.role ? ` (${f.role})` : ''}${typeof f.malformed === 'string' ? ' (opaque, malformed)' : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
   if (listed.length < m.files.length) b.push(`The ${m.files.length - listed.length} files of epochs ${epochs[0]}-${epochs[epochs.length - 2]} are listed with their sizes and sha256 in [manifest.json](manifest.json).`, '')
   b.push('## Lineage', '')
   if (m.parents.length) b.push(...m.parents.map((p) => `- ${p.relation} of \`${p.name}@v${p.version}\` (seal \`${p.seal}\`)`), '')
@@ -172,6 +304,10 @@ export interface TerminalCardOptions {
   width?: number
   /** The version's retirement record (RETIRED.json), when it is retired. */
   retired?: { reason: string; retired_by: string; retired: string } | null
+  /** Its evaluation records, oldest first. */
+  evaluations?: EvalSummary[]
+  /** The stages that name it now. */
+  stages?: string[]
 }
 
 /** The card for `git zoo show`: the README's facts, laid out for a terminal, with a small plot. */
@@ -182,7 +318,9 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   out.push(`${m.name}@v${m.version}${m.message ? `  ${m.message.split('\n')[0]}` : ''}`, '')
   kv('seal', `${m.seal}${o.sealOk === undefined ? '' : o.sealOk ? '  (verified)' : '  (MISMATCH: the manifest was changed after sealing)'}`)
   kv('promoted', `${m.created} by ${m.promoter}`)
+  kv('license', license(m))
   if (o.retired) kv('RETIRED', `${o.retired.retired} by ${o.retired.retired_by}: ${o.retired.reason}`)
+  if (o.stages?.length) kv('stages', o.stages.map((s) => `${m.name}@${s}`).join(', '))
   if (m.code) kv('code', `${m.code.repo ? `${m.code.repo} ` : ''}${m.code.commit.slice(0, 12)}${m.code.dirty ? ' (dirty)' : ''}`)
   out.push('', 'factors')
   if (m.seed !== undefined) kv('seed', String(m.seed))
@@ -197,13 +335,21 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
       out.push(`  ${f.key.padEnd(mw)} ${(f.final === undefined ? '' : fmt(f.final)).padStart(12)}${(f.best === undefined ? '' : fmt(f.best)).padStart(12)}  ${f.bestEpoch ?? ''}`)
     }
   }
+  if (o.evaluations?.length) {
+    out.push('', 'evaluations')
+    for (const e of o.evaluations) {
+      out.push(`  ${e.data}  sha256 ${e.data_sha256.slice(0, 16)}…  ${e.n} samples  ${e.file}`)
+      out.push(`    ${Object.entries(e.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join('  ')}`)
+      out.push(`    ${e.created} by ${e.by}${e.ok ? '' : `  (DOES NOT HOLD UP: ${e.problem ?? 'invalid record'})`}`)
+    }
+  }
   const c = curve(m)
   if (c) out.push('', ...plot(c, Math.min(o.width ?? 80, 100)))
   out.push('', 'files')
   const cps = checkpointSummary(m)
   kv('count', `${m.files.length}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}`)
   const shown = m.files.length > 8 ? [...m.files.slice(0, 3), undefined, ...m.files.slice(-3)] : m.files
-  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${f.sha256.slice(0, 16)}…` : `  … ${m.files.length - 6} more`)
+  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${f.sha256.slice(0, 16)}…${typeof f.malformed === 'string' ? `  (opaque: ${f.malformed})` : ''}` : `  … ${m.files.length - 6} more`)
   out.push('', 'lineage')
   if (m.parents.length === 0) out.push('  no parents')
   for (const p of m.parents) out.push(`  ${p.relation} of ${p.name}@v${p.version}`)

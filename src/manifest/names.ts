@@ -29,7 +29,7 @@ export function parseModelRef(ref: string): ModelRef {
   const at = ref.lastIndexOf('@')
   if (at === -1) return { name: checkModelName(ref) }
   const v = ref.slice(at + 1)
-  if (!/^v[1-9]\d*$/.test(v)) throw new UsageError(`invalid version in ${JSON.stringify(ref)}: write name@vN with N >= 1`, 'E_BAD_NAME', { ref })
+  if (!/^v[1-9]\d*$/.test(v)) throw new UsageError(`invalid version in ${JSON.stringify(ref)}: write name@vN with N >= 1 (a stage, name@prod, works where a command resolves models)`, 'E_BAD_NAME', { ref })
   return { name: checkModelName(ref.slice(0, at)), version: Number(v.slice(1)) }
 }
 

@@ -2,6 +2,8 @@
  * The zoo's commit rules (spec/seal.md, "What a commit may do"), applied by the pre-commit hook to
  * the index against HEAD, and by `verify --signatures` to each commit against its parent:
  *   - no raw weights file anywhere in git (sniffed by content, whatever its name);
+ *   - (the hook only) no staged file outside models/ and .zoo/ larger than policy.max_blob_bytes
+ *     (default 10 MiB), whatever its bytes: random bytes say nothing about being weights;
  *   - under models/ only model version folders `models/<name>/v<N>/`;
  *   - a folder sealed before (its manifest.json exists there) never changes; the additions
  *     allowed are RETIRED.json, a valid retirement of exactly that seal, and evaluation records
@@ -14,7 +16,9 @@
  */
 import { CatFile, type CatObject } from '../git/catfile.js'
 import { git } from '../git/git.js'
-import { parseRawDiff, sniffable, workTreeHead, STAGED_DIFF, type Change } from './staged.js'
+import { parseRawDiff, sniffable, workTreeHead, isZooPath, maxBlobBytes, STAGED_DIFF, type Change } from './staged.js'
+
+export { isZooPath, maxBlobBytes, DEFAULT_MAX_BLOB_BYTES } from './staged.js'
 
 export { parseRawDiff, type Change }
 import type { Manifest } from '../manifest/manifest.js'
@@ -22,7 +26,7 @@ import type { RepoContext } from '../repo.js'
 import type { ZooSchema } from './policy.js'
 import type { Retirement } from './retire.js'
 
-export type RuleKind = 'weights' | 'layout' | 'manifest' | 'seal' | 'schema' | 'config' | 'sealed' | 'retire' | 'eval' | 'objects'
+export type RuleKind = 'size' | 'weights' | 'layout' | 'manifest' | 'seal' | 'schema' | 'config' | 'sealed' | 'retire' | 'eval' | 'objects'
 
 export interface RuleProblem {
   kind: RuleKind
@@ -88,6 +92,22 @@ export async function weightsProblems(changes: Change[], cat: CatFile, label = '
       fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>`,
     })
   })
+  return out
+}
+
+/** Staged files that are not zoo files and are larger than `max` bytes (raw weights are reported as such, not twice). */
+export async function sizeProblems(changes: Change[], cat: CatFile, max: number, weights: Set<string>): Promise<RuleProblem[]> {
+  const out: RuleProblem[] = []
+  for (const c of changes.filter(sniffable)) {
+    if (isZooPath(c.path) || weights.has(c.path)) continue
+    const o = await cat.head(c.newOid, 0)
+    if (!o || o.size <= max) continue
+    out.push({
+      kind: 'size', path: c.path,
+      problem: `is ${o.size} bytes, over policy.max_blob_bytes (${max}); large files belong in the zoo's store, not in git`,
+      fix: `git rm --cached -- ${sh(c.path)} && git zoo add ${sh(c.path)} --name <model>  (or raise policy.max_blob_bytes in .zoo/config.json)`,
+    })
+  }
   return out
 }
 
@@ -241,6 +261,9 @@ export async function checkStaged(cwd: string, ctx: RepoContext, staged?: string
   const cat = new CatFile(cwd, env)
   try {
     const problems = await weightsProblems(changes, cat, '', (c) => workTreeHead(cwd, c, SNIFF_BYTES, createHash, readFileSync, lstatSync))
+    let config: string | null = null
+    try { config = readFileSync(`${cwd}/.zoo/config.json`, 'utf8') as unknown as string } catch { /* no config: the default */ }
+    problems.push(...await sizeProblems(changes, cat, maxBlobBytes(config), new Set(problems.map((p) => p.path))))
     if (!changes.some((c) => c.path.startsWith('models/'))) return problems
     const { schema, problem } = await schemaAt(cat, 'HEAD')
     if (problem) problems.push(problem)

@@ -14,11 +14,15 @@ import {
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
 } from '../manifest/manifest.js'
 import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
+import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema } from './policy.js'
-import { UsageError, CheckError, diskFull } from '../errors.js'
+import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
+import type { ZooConfig } from '../repo.js'
+import { resolve as resolvePath } from 'node:path'
+import { precheckFile, nameProblem, malformedError } from './malformed.js'
 
 export interface SourceFile {
   source: string
@@ -44,6 +48,10 @@ export interface PromotionSpec {
   message?: string
   /** Extra sealed fields (evaluation results, ONNX signatures, ...). */
   extra?: Record<string, Json>
+  /** The licence (an SPDX id or a Hugging Face licence id); default: `.zoo/config.json` card.license. */
+  license?: string
+  /** Markdown for the model card's text (sealed as `card_text`); default: the file config card.template names. */
+  cardText?: string
 }
 
 export interface PromotionResult {
@@ -58,6 +66,8 @@ export interface PromotionResult {
 
 export interface PromoteOptions {
   allowDirty?: boolean
+  /** Store files that are malformed or whose bytes contradict their name as opaque bytes instead of refusing them. */
+  allowMalformed?: boolean
   /** The commit message's subject; default "zoo: promote <name>@v<N>". */
   subject?: string
   onProgress?: (bytesDone: number, bytesTotal: number) => void
@@ -164,9 +174,48 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
   return total
 }
 
+/** Licence ids as the Hub takes them: letters, digits, `.`, `-`, `+`. */
+const LICENSE = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/
+/** Card text is sealed in the manifest: keep it a card, not a payload. */
+export const MAX_CARD_TEXT = 256 * 1024
+
+/** The card defaults of `.zoo/config.json` ({ "card": { "license": "apache-2.0", "template": "docs/card.md" } }). */
+async function cardDefaults(repo: Repo, config: ZooConfig): Promise<{ license?: string; text?: string }> {
+  const card = config.card as { license?: unknown; template?: unknown } | undefined
+  if (card === undefined) return {}
+  if (!card || typeof card !== 'object' || Array.isArray(card)) throw new ZooError('.zoo/config.json: "card" is not an object like { "license": "apache-2.0", "template": "docs/card.md" }', 'E_CONFIG')
+  if (card.license !== undefined && (typeof card.license !== 'string' || !LICENSE.test(card.license))) throw new ZooError('.zoo/config.json: card.license is not a licence id such as apache-2.0 or MIT', 'E_CONFIG')
+  let text: string | undefined
+  if (card.template !== undefined) {
+    if (typeof card.template !== 'string') throw new ZooError('.zoo/config.json: card.template is not a path to a markdown file', 'E_CONFIG')
+    try { text = await readFile(resolvePath(repo.root, card.template), 'utf8') } catch (err) {
+      throw new ZooError(`.zoo/config.json: card.template ${card.template} cannot be read (${(err as Error).message})`, 'E_CONFIG', {}, { cause: err })
+    }
+  }
+  return { ...(typeof card.license === 'string' ? { license: card.license } : {}), ...(text !== undefined ? { text } : {}) }
+}
+
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
   const totalBytes = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
+  const defaults = await cardDefaults(repo, config)
+  for (const s of specs) {
+    const license = s.license ?? defaults.license
+    if (license !== undefined && !LICENSE.test(license)) throw new UsageError(`--license ${JSON.stringify(license)} is not a licence id; use an SPDX id (Apache-2.0, MIT, CC-BY-4.0) or the Hub's (apache-2.0, openrail, other)`, 'E_USAGE')
+    const text = s.cardText ?? defaults.text
+    if (text !== undefined && Buffer.byteLength(text) > MAX_CARD_TEXT) throw new UsageError(`the card text is ${Buffer.byteLength(text)} bytes; a card holds at most ${MAX_CARD_TEXT}`, 'E_USAGE')
+  }
+  // bad input is refused before anything is stored: names that lie about the bytes, broken headers
+  // (files above SMALL_FILE; small ones are judged on the description their ingest gives, below)
+  const malformed = new Map<string, string>()
+  for (const s of specs) {
+    for (const f of s.files) {
+      if (statSync(f.source).size <= SMALL_FILE) continue
+      const problem = await precheckFile(f.source, f.path)
+      if (problem && !opts.allowMalformed) throw malformedError(s.name, f.source, problem)
+      if (problem) malformed.set(f.source, problem)
+    }
+  }
   const code = opts.code ?? await codeRevision(repo, opts.allowDirty ?? false)
   const who = await requireIdentity(repo)
   const env = detectEnvironment(repo.host)
@@ -197,9 +246,13 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const r = small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
-        if (r.warning) warnings.push(`${f.source}: ${r.warning}`)
-        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: r.format, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
-          ...(r.onnx ? { onnx: r.onnx as unknown as Json } : {}) })
+        // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
+        let bad = malformed.get(f.source)
+        if (bad === undefined && (nameProblem(f.path, r.format) || r.warning)) bad = await precheckFile(f.source, f.path) ?? nameProblem(f.path, r.format) ?? `malformed ${r.format}: ${r.warning}`
+        if (bad && !opts.allowMalformed) throw malformedError(s.name, f.source, bad)
+        if (bad) warnings.push(`${f.source}: ${bad}; stored as opaque bytes (--allow-malformed)`)
+        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: bad ? 'unknown' : r.format, ...(bad ? { malformed: bad } : {}), ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
+          ...(r.onnx && !bad ? { onnx: r.onnx as unknown as Json } : {}) })
       }
       files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       const parents: ParentLink[] = []
@@ -234,6 +287,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         env: { ...env, ...(s.env ?? {}) },
         promoter: who,
         created,
+        ...((s.license ?? defaults.license) ? { license: (s.license ?? defaults.license)! } : {}),
+        ...((s.cardText ?? defaults.text) !== undefined ? { card_text: (s.cardText ?? defaults.text)! } : {}),
         ...(s.extra ?? {}),
       }
       await validateAgainstSchema(repo, body)
@@ -279,6 +334,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
 
 function parseModelRefOrSeal(ref: string): string {
   if (/^baf[a-z2-7]{20,}$/.test(ref)) return ref
+  // name@<stage> names a committed version, never one of this batch
+  if (parseStageRef(ref)) return `stage:${ref}`
   return parseModelRef(ref).name
 }
 

@@ -8,6 +8,7 @@ import type { Repo } from '../repo.js'
 import { manifestDir, parseManifest, checkSeal, MANIFEST_FILE } from '../manifest/manifest.js'
 import { RETIRED_FILE, serializeRetirement, type Retirement } from '../manifest/retirement.js'
 import { parseModelRef } from '../manifest/names.js'
+import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity } from '../zoo/commit.js'
 import { CheckError, UnknownModelError, UsageError } from '../errors.js'
 
@@ -35,7 +36,7 @@ export async function isRetired(repo: Repo, name: string, version: number): Prom
 export async function retire(repo: Repo, ref: string, reason: string, opts: { crashPoint?: (name: string) => void | Promise<void> } = {}): Promise<{ commit: string; retirement: Retirement }> {
   if (reason.trim() === '') throw new UsageError('--reason must say why the version is retired', 'E_USAGE')
   let name: string; let version: number
-  if (/^baf[a-z2-7]{20,}$/.test(ref)) {
+  if (/^baf[a-z2-7]{20,}$/.test(ref) || parseStageRef(ref)) {
     const m = await repo.resolve(ref)
     name = m.name; version = m.version
   } else {

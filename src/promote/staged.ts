@@ -67,3 +67,23 @@ export function workTreeHead(cwd: string, c: Change, limit: number, createHash: 
     return null
   }
 }
+
+/** The default of `policy.max_blob_bytes`: staged files outside the zoo's own folders above this are refused. */
+export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 * 1024
+
+/**
+ * `policy.max_blob_bytes` from the work tree's `.zoo/config.json` (the default when the file or the
+ * key is absent or not a positive integer; `git zoo` commands report a broken config themselves).
+ */
+export function maxBlobBytes(configText: string | null): number {
+  if (configText === null) return DEFAULT_MAX_BLOB_BYTES
+  try {
+    const v = (JSON.parse(configText) as { policy?: { max_blob_bytes?: unknown } })?.policy?.max_blob_bytes
+    return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : DEFAULT_MAX_BLOB_BYTES
+  } catch { return DEFAULT_MAX_BLOB_BYTES }
+}
+
+/** Whether a path is one the zoo writes itself (models/, .zoo/): those have rules of their own. */
+export function isZooPath(path: string): boolean {
+  return path.startsWith('models/') || path.startsWith('.zoo/')
+}

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import type { Command } from '../command.js'
 import { crashPoints } from '../crash.js'
 import { bool, int, list, str } from '../args.js'
@@ -55,12 +56,21 @@ flags:
   --dataset <id>            dataset name plus version or digest, e.g. cifar10@1.0
   --arch <id>               architecture, e.g. resnet18
   --param <key>=<value>     a hyperparameter (repeatable)
-  --parent <model>[=<rel>]  a parent model (repeatable); rel: fine-tune (default), adapter, merge,
-                            soup, quantized, sparsified, distilled, continued, pruned, derived
+  --parent <model>[=<rel>]  a parent model: name, name@vN or name@<stage> (repeatable); rel:
+                            fine-tune (default), adapter, merge, soup, quantized, sparsified,
+                            distilled, continued, pruned, derived
   --env <key>=<value>       an environment fact to record (repeatable)
   -m, --message <text>      why this model is promoted
   --code <path>             the repository holding the training code, when it is not this one
   --allow-dirty             promote even if tracked code has uncommitted changes (recorded as dirty)
+  --license <id>            the licence: an SPDX id (Apache-2.0, MIT) or the Hub's (apache-2.0,
+                            openrail, other); default: card.license in .zoo/config.json, else other
+  --card <markdown file>    the model card's text (its front matter keys are kept, the card's own
+                            ones, such as license and base_model, are written by git-zoo); sealed in
+                            the manifest; default: the file card.template in .zoo/config.json names
+  --allow-malformed         store files whose bytes contradict their name (random bytes named
+                            .safetensors) or whose known format is truncated or malformed, as opaque
+                            bytes recorded as malformed; without it they are refused (exit 1)
   -q, --quiet               no summary line
   --json                    print { name, version, seal, commit, signed, files, stored_bytes }
 
@@ -85,6 +95,9 @@ examples:
     message: { type: 'string', short: 'm', value: 'text' },
     code: { type: 'string', value: 'path' },
     'allow-dirty': { type: 'bool' },
+    license: { type: 'string', value: 'id' },
+    card: { type: 'string', value: 'file' },
+    'allow-malformed': { type: 'bool' },
     json: { type: 'bool' },
   },
   async run(args, io) {
@@ -133,6 +146,13 @@ examples:
       if (ext.localOnly) io.err(`git zoo: warning: the code repository ${ext.code.repo} has no remote; its local path is recorded, which other machines cannot fetch\n`)
       code = ext.code
     }
+    const cardFile = str(args, 'card')
+    let cardText: string | undefined
+    if (cardFile) {
+      try { cardText = await readFile(resolve(io.cwd, cardFile), 'utf8') } catch (err) {
+        throw new UsageError(`cannot read --card ${cardFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: cardFile }, { cause: err })
+      }
+    }
     const progress = new Progress(io, 'add', 0)
     const { commit, results } = await promote(repo, [{
       name, files,
@@ -143,8 +163,11 @@ examples:
       ...(arch ? { arch } : {}),
       params, parents, env,
       ...(str(args, 'message') ? { message: str(args, 'message')! } : {}),
+      ...(str(args, 'license') ? { license: str(args, 'license')! } : {}),
+      ...(cardText !== undefined ? { cardText } : {}),
     }], {
       allowDirty: bool(args, 'allow-dirty'),
+      allowMalformed: bool(args, 'allow-malformed'),
       ...(code ? { code } : {}),
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
       crashPoint: crashPoints(io),

@@ -10,10 +10,51 @@ import { exportPopulation, parseEpochs, parseSplit } from '../../weights/populat
 import type { Manifest } from '../../manifest/manifest.js'
 import { UsageError } from '../../errors.js'
 import { crashPoints } from '../crash.js'
+import { Progress } from '../output.js'
+import { exportHf } from '../../zoo/export-hf.js'
+import { readEvaluations, summarizeEvaluation } from '../../evals/record.js'
+import { stagesByVersion } from '../../git/stages.js'
+import type { Parsed } from '../args.js'
+import type { Io } from '../command.js'
+
+/** `export <model> --format hf`: one version as a folder the Hugging Face Hub takes (src/zoo/export-hf.ts). */
+async function exportHfRun(args: Parsed, io: Io): Promise<number> {
+  if (args.positional.length !== 1) throw new UsageError('name one model: git zoo export <model>[@vN] --format hf --out <dir>', 'E_USAGE')
+  const format = str(args, 'format')
+  if (format !== 'hf') throw new UsageError(`--format takes hf, not ${JSON.stringify(format)}`, 'E_USAGE')
+  for (const f of ['split', 'seed', 'epochs', 'file', 'tensors', 'all-versions', 'include-retired']) {
+    if (args.flags[f] !== undefined) throw new UsageError(`--${f} goes with --population, not --format hf`, 'E_USAGE')
+  }
+  const outArg = str(args, 'out')
+  if (!outArg) throw new UsageError('--out <dir> is required: the folder to write the Hub layout into', 'E_USAGE')
+  const repo = await Repo.open(io.cwd, io)
+  const m = await repo.resolve(args.positional[0]!)
+  const { ensureObjects } = await import('../../remote/sync.js')
+  await ensureObjects(repo, [m], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
+  const evaluations = (await readEvaluations(repo, m)).map(summarizeEvaluation)
+  const stages = stagesByVersion(await repo.stages(m.name)).get(`${m.name}@v${m.version}`) ?? []
+  const store = await repo.openStore()
+  const progress = new Progress(io, 'export', m.files.reduce((a, f) => a + f.size, 0))
+  let done = 0
+  try {
+    const r = await exportHf(repo, m, store, resolve(io.cwd, outArg), { evaluations, stages }, {
+      onBytes: (n) => { done += n; progress.update(done) },
+      ...(io.signal ? { signal: io.signal } : {}),
+      crashPoint: crashPoints(io),
+      owner: io.host,
+    })
+    progress.done()
+    if (bool(args, 'json')) {
+      printJson(io, { name: m.name, version: m.version, seal: m.seal, out: r.out, files: r.files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), card: r.card || null, base_model: r.base_model })
+    } else io.err(`exported ${m.name}@v${m.version} to ${r.out} (${r.files.length} file${r.files.length === 1 ? '' : 's'}${r.card ? ' and README.md' : ''}) for the Hugging Face Hub\n`)
+  } finally { await store.close() }
+  return 0
+}
 
 export const command: Command = {
   help: `usage: git zoo export --population [<filter>...] --out <dir> [--split 70/15/15] [--seed <n>]
                        [--epochs <list>] [--file <name>] [--tensors <prefix>] [--json]
+       git zoo export <model>[@vN|@<stage>] --format hf --out <dir> [--json]
 
 Export a population of models as a weight-space dataset: every checkpoint of the models the filters
 select (the filter language of \`git zoo find\`; no filter: every model) becomes one float32 row
@@ -31,8 +72,17 @@ refused, naming them. Tensors that are not floats (counters, masks) are left out
 from safetensors files and torch.save checkpoints (companion optimizer files are not weights).
 Memory stays bounded whatever the population's size. Format: spec/export.md.
 
+With --format hf, one model version becomes a folder the Hugging Face Hub takes as is
+(\`huggingface-cli upload <repo> <dir>\`): the model's files exactly as stored (weights, sharded
+safetensors with their model.safetensors.index.json, config.json, tokenizer files, ...; every byte
+verified against its sealed digest), the training config snapshot, and README.md: the model card
+with the Hub's front matter (license, base_model: the Hub ids of parents that came from the Hub,
+base_model_relation in the Hub's words, datasets, tags, model-index with the final metrics and
+every recorded evaluation). Format: spec/hf.md.
+
 flags:
-  --population          export a population's weights (required)
+  --population          export a population's weights
+  --format hf           export one model version for the Hugging Face Hub
   --out <dir>           the output folder (new or empty; required)
   --split <a/b/c>       relative sizes of train/val/test (default 70/15/15)
   --seed <n>            the seed of the split (default 0)
@@ -43,14 +93,18 @@ flags:
   --all-versions        every version in service, not only the latest of each model
   --include-retired     retired versions count too
   --json                print { out, models, rows, split_models, width, tensors, excluded, bytes }
+                        (--format hf: { name, version, seal, out, files: [{ path, size, sha256 }],
+                        card, base_model })
 
 examples:
   git zoo export --population dataset=cifar10 --out zoo-cifar10 --seed 1
   git zoo export --population 'arch=cnn-s' 'test_acc>0.5' --out ds --split 80/10/10 --epochs 0,25,50
+  git zoo export bert/imdb@prod --format hf --out /tmp/bert-imdb
 `,
   interrupted: 'nothing was written, run the same command again',
   flags: {
     population: { type: 'bool' },
+    format: { type: 'string', value: 'hf' },
     out: { type: 'string', value: 'dir' },
     split: { type: 'string', value: 'a/b/c' },
     seed: { type: 'string', value: 'n' },
@@ -62,7 +116,9 @@ examples:
     json: { type: 'bool' },
   },
   async run(args, io) {
-    if (!bool(args, 'population')) throw new UsageError('say what to export: --population writes the weights of the selected models as a dataset', 'E_USAGE')
+    if (str(args, 'format') !== undefined && !bool(args, 'population')) return exportHfRun(args, io)
+    if (str(args, 'format') !== undefined) throw new UsageError('--format and --population do not go together: --population writes a dataset, --format hf one model', 'E_USAGE')
+    if (!bool(args, 'population')) throw new UsageError('say what to export: --population writes the weights of the selected models as a dataset; <model> --format hf writes one model for the Hugging Face Hub', 'E_USAGE')
     const out = str(args, 'out')
     if (!out) throw new UsageError('--out <dir> is required: the folder the dataset is written to', 'E_USAGE')
     const split = parseSplit(str(args, 'split') ?? '70/15/15')

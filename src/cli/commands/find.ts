@@ -25,6 +25,11 @@ fields:
   <k>@<epoch>                       the value at an epoch, e.g. test_acc@10 (epochs 0-255)
   relation                          a parent's relation: fine-tune, adapter, merge, soup, ...
   parent  ancestor                  a direct parent / any ancestor: name, name@vN or seal
+  stage                             a stage naming the version (git zoo tag); a filter on it
+                                    searches every version: stage=prod, stage= (none), stage~p*
+  eval.<k>                          metric k of the version's latest evaluation (git zoo eval)
+  eval[<data>].<k>                  metric k of its latest evaluation on <data>: the data's
+                                    name as recorded (test.npz) or a sha256 prefix (8+ hex)
 
 ops:
   =  !=  <  <=  >  >=               numbers compare as numbers, text as text;
@@ -50,6 +55,8 @@ examples:
   git zoo find ancestor=vit-s/pretrain relation=fine-tune --json
   git zoo find 'name~vit-*/cifar100/*' --sort -created
   git zoo find dataset=cifar10 --all-versions --include-retired   # every version ever promoted
+  git zoo find stage=prod
+  git zoo find 'eval.accuracy>0.9' --sort '-eval[test.npz].accuracy'
 `,
   flags: QUERY_FLAGS,
   async run(args, io) {

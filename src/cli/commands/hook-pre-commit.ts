@@ -12,6 +12,8 @@ Run by the zoo's pre-commit hook (\`git zoo init\` installs it). Checks what is 
 and refuses (exit 1) a commit that stages:
   - a raw weights file anywhere (safetensors, PyTorch zip or pickle, ONNX, GGUF, HDF5, numpy),
     recognised by its bytes whatever its name
+  - any other file outside models/ and .zoo/ larger than policy.max_blob_bytes in .zoo/config.json
+    (default 10 MiB), whatever its bytes: the fix is \`git zoo add\`
   - a manifest that fails validation, does not match its seal, is not canonical, sits in the wrong
     folder, or fails .zoo/schema.json; a config snapshot that does not match its digest
   - any change to a sealed version (models/<name>/v<N>/ as committed in HEAD), README.md included;
@@ -44,10 +46,13 @@ example:
     if (!changes.some((c) => c.path.startsWith('models/'))) {
       const blobs = changes.filter(sniffable)
       if (blobs.length === 0) return passed()
-      const [{ isWeightsFile, SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }] = await Promise.all([import('../../formats/sniff.js'), import('node:crypto'), import('node:fs')])
+      const [{ isWeightsFile, SNIFF_BYTES }, { createHash }, { readFileSync, lstatSync }, { maxBlobBytes, isZooPath }] = await Promise.all([import('../../formats/sniff.js'), import('node:crypto'), import('node:fs'), import('../../promote/staged.js')])
+      let config: string | null = null
+      try { config = readFileSync(`${io.cwd}/.zoo/config.json`, 'utf8') } catch { /* no config: the default limit */ }
+      const max = maxBlobBytes(config)
       const clean = blobs.every((c) => {
         const head = workTreeHead(io.cwd, c, SNIFF_BYTES, createHash, readFileSync, lstatSync)
-        return head !== null && !isWeightsFile(head.bytes, head.size)
+        return head !== null && !isWeightsFile(head.bytes, head.size) && (isZooPath(c.path) || head.size <= max)
       })
       if (clean) return passed()
     }

@@ -6,11 +6,12 @@ import { buildLineage } from '../../lineage/graph.js'
 import { renderDot, renderJson, renderMermaid, renderText, type LineageFormat } from '../../lineage/render.js'
 import { zooSource } from '../../lineage/source.js'
 import { UsageError } from '../../errors.js'
+import { stagesByVersion } from '../../git/stages.js'
 
 const FORMATS: LineageFormat[] = ['text', 'json', 'dot', 'mermaid']
 
 export const command: Command = {
-  help: `usage: git zoo lineage <model>[@vN] [--format text|json|dot|mermaid] [--ancestors|--descendants]
+  help: `usage: git zoo lineage <model>[@vN|@<stage>] [--format text|json|dot|mermaid] [--ancestors|--descendants]
 
 Draw the lineage of a model version: its ancestors (from the parent links sealed in the
 manifests) and its descendants (every model in the zoo that names it, directly or not, as a
@@ -18,6 +19,7 @@ parent), with the relation on each edge (fine-tune, adapter, merge, soup, quanti
 distilled, continued, pruned, derived). Every link is checked: the parent seal a child records
 must be the parent manifest's seal, and each manifest must match its own seal; a mismatch is shown
 and the exit code is 1. A cycle (only possible through a hand-edited manifest) is refused, naming it.
+Versions that a stage names (\`git zoo tag\`) show it: [prod, staging] (json: nodes[].stages).
 
 flags:
   --format <f>     text (default; a tree), json ({ nodes: [{ name, version, seal }],
@@ -48,8 +50,9 @@ examples:
     const src = await zooSource(repo)
     try {
       const g = await buildLineage(focus, src, { ancestors: !bool(args, 'descendants'), descendants: !bool(args, 'ancestors') })
-      if (format === 'json') printJson(io, renderJson(g))
-      else io.out(format === 'dot' ? renderDot(g) : format === 'mermaid' ? renderMermaid(g) : renderText(g))
+      const stages = stagesByVersion(await repo.stages())
+      if (format === 'json') printJson(io, renderJson(g, stages))
+      else io.out(format === 'dot' ? renderDot(g, stages) : format === 'mermaid' ? renderMermaid(g, stages) : renderText(g, stages))
       if (g.problems.length) {
         if (format !== 'text') for (const p of g.problems) io.err(`git zoo: ${p.model}: ${p.problem}\n`)
         io.err('git zoo: the lineage has broken links; run `git zoo verify` for details\n')

@@ -10,6 +10,7 @@ import { UsageError, ZooError } from '../../errors.js'
 import { isLazy } from '../../remote/sync.js'
 import { EMPTY_SYNC, defaultGitRemote, fetchFor, gitProgressFor } from '../transfer.js'
 import { sh } from '../../promote/precommit.js'
+import { integrateStages, type ReplayedMove } from '../../promote/stages.js'
 import { abortPull, checkNotInProgress, continuePull, editTodo, integrate, pullMode, replayCommit, type IntegrateHooks, type IntegrateResult, type PullMode } from '../../promote/integrate.js'
 
 export const command: Command = {
@@ -19,8 +20,10 @@ export const command: Command = {
 Fetch the branch's upstream (or <branch> of <git-remote>) and integrate it, then copy into the
 local store the objects of every model version in the working tree that are missing (see
 \`git zoo fetch\`). In a clone made with --lazy, objects are left for \`git zoo get\` to fetch when
-it needs them. Ctrl-C stops it cleanly (exit 130); the objects fetched so far are kept, so
-running it again fetches only the rest.
+it needs them. Stage moves (\`git zoo tag\`) made here and on the remote under the same number
+are reconciled: the remote's stand, yours are made again after them (spec/stages.md). Ctrl-C
+stops it cleanly (exit 130); the objects fetched so far are kept, so running it again fetches
+only the rest.
 
 When your unpushed promotions claim versions the upstream promoted too (two people ran
 \`git zoo add --name silero/vad\` and both got v3), yours are promoted again on top as the next free
@@ -45,6 +48,7 @@ flags:
                        remote, else the zoo's default remote)
   -j, --jobs <n>       objects in flight at once (default 8, or GIT_ZOO_JOBS)
   --json               print { git_remote, action, renumbered: [{ name, from, to, seal, old_seal }],
+                       stages_replayed: [{ name, stage, action, version, was, tag }],
                        lazy, remote, url, models, objects, bytes, skipped_objects, skipped_bytes }
                        (action: up-to-date, fast-forward, rebase or merge; --abort prints { aborted })
 internal (run by the rebase this command starts):
@@ -95,6 +99,7 @@ examples:
     }
     let result: IntegrateResult
     let gitRemote: string
+    let replayed: ReplayedMove[] = []
     if (bool(args, 'continue')) {
       gitRemote = await defaultGitRemote(repo)
       result = await continuePull(repo, hooks)
@@ -118,6 +123,12 @@ examples:
         throw new UsageError(`the current branch has no upstream to pull from; name the branch (\`git zoo pull ${gitRemote} <branch>\`) or set one (\`git branch --set-upstream-to=${gitRemote}/<branch>\`)`, 'E_PULL_NO_UPSTREAM', {})
       }
       result = await integrate(repo, up.stdout.trim(), mode, hooks)
+      // stage moves made here and on the remote alike: theirs stand, ours are made again on top
+      const renamed = new Map(result.renumbered.map((r) => [r.old_seal, r.seal]))
+      replayed = await integrateStages(repo, gitRemote, {}, renamed)
+      for (const mv of replayed) {
+        if (!json) io.err(`git zoo: stage ${mv.name}@${mv.stage} was moved on ${gitRemote} too; your move (${mv.was}) ${mv.tag ? `was made again after theirs as ${mv.tag}` : 'was no longer needed'}\n`)
+      }
     }
     if (!json) {
       for (const r of result.renumbered) io.err(`git zoo: ${r.name}@v${r.from} is now @v${r.to}\n`)
@@ -132,6 +143,7 @@ examples:
       printJson(io, {
         git_remote: gitRemote, action: result.action,
         renumbered: result.renumbered.map((r) => ({ name: r.name, from: r.from, to: r.to, seal: r.seal, old_seal: r.old_seal })),
+        stages_replayed: replayed.map((mv) => ({ name: mv.name, stage: mv.stage, action: mv.action, version: mv.version ?? null, was: mv.was, tag: mv.tag })),
         lazy, ...sync,
       })
     } else if (result.action === 'up-to-date') {

@@ -6,6 +6,7 @@ import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { runGit, runGitRemote, type GitResult } from '../../git/git.js'
 import { CheckError, UsageError, ZooError } from '../../errors.js'
+import { divergentStageMoves } from '../../promote/stages.js'
 import { holdRemoteForPush, jobs, pushObjects, type RefUpdate, type SyncSummary } from '../../remote/sync.js'
 
 /** The current branch when it has no upstream (a first push), else undefined. */
@@ -54,6 +55,7 @@ lacks, then push the git refs: objects first, always, so no clone ever sees a ma
 objects are not on the zoo remote. <git-remote> defaults to the branch's upstream remote, else
 origin; refspecs are git push's. A branch without an upstream is pushed and gets one (like -u). The objects go to the zoo remote named like the git remote, else
 the zoo's default remote. A plain \`git push\` does the same through the pre-push hook.
+Stage tags (\`git zoo tag\`) go along (git push --follow-tags: annotated tags on the commits pushed).
 
 When git refuses the push because the remote branch has commits you do not have (someone pushed
 first), the command exits 1 (E_PUSH_NOT_FAST_FORWARD) and says to run \`git zoo pull\`: it
@@ -93,6 +95,11 @@ examples:
     if (setUpstream) pushArgs.push(setUpstream)
     const concurrency = jobs(int(args, 'jobs'), io.env)
     const updates = await plannedUpdates(repo, pushArgs, io.env)
+    const clash = await divergentStageMoves(repo, gitRemote)
+    if (clash.length) {
+      throw new CheckError(`the git remote holds other moves of ${[...new Set(clash.map((m) => `${m.name}@${m.stage}`))].join(', ')} under the tags you made (${clash.map((m) => m.tag).join(', ')}): someone moved the stage first; run \`git zoo pull\` (your moves are made again after theirs), then \`git zoo push\` again`,
+        'E_PUSH_NOT_FAST_FORWARD', { tags: clash.map((m) => m.tag) })
+    }
     // registered on the zoo remote until the refs are sent: a remote gc waits for this push
     const onWait = (why: string): void => io.err(`git zoo: ${why}\n`)
     const hold = await holdRemoteForPush(repo, gitRemote, str(args, 'to'), onWait)
@@ -115,7 +122,7 @@ examples:
       const gitBar = gitProgressFor(io)
       let r: GitResult
       try {
-        r = await runGitRemote(repo.root, ['push', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress, ...(io.signal ? { signal: io.signal } : {}) })
+        r = await runGitRemote(repo.root, ['push', '--follow-tags', ...(setUpstream ? ['--set-upstream'] : []), ...pushArgs], { env: { ...io.env, GIT_ZOO_PUSHED: tips }, onProgress: gitBar.onProgress, ...(io.signal ? { signal: io.signal } : {}) })
       } finally { gitBar.done() }
       if (r.stdout) io.err(r.stdout)
       if (r.stderr) io.err(r.stderr)

@@ -6,25 +6,30 @@ import { checkSeal } from '../../manifest/manifest.js'
 import { renderTerminalCard, metricFacts, curve } from '../../manifest/card.js'
 import { zooSource } from '../../lineage/source.js'
 import { UsageError } from '../../errors.js'
-import { retirementOf } from '../../promote/retire.js'
+import { readEvaluations, summarizeEvaluation } from '../../evals/record.js'
+import { stagesByVersion } from '../../git/stages.js'
 
 export const command: Command = {
-  help: `usage: git zoo show <model>[@vN] [--json]
+  help: `usage: git zoo show <model>[@vN|@<stage>] [--json]
 
 Print a model version's card: identity and seal (checked), generating factors, metrics (final, best
 and the epoch of the best), a small plot of the main metric over epochs, files, parents and
 children, and how to get it. The same facts as the README.md card beside its manifest. A retired
-version says so: when, by whom and why (its RETIRED.json). <model> without @vN is the latest
-version in service (retired versions are skipped).
+version says so: when, by whom and why (its RETIRED.json). The stages that name the version
+(\`git zoo tag\`) and every evaluation recorded for it (\`git zoo eval\`: the data's name and
+digest, metrics, when and by whom) are listed too. <model> without @vN is the latest version in
+service (retired versions are skipped).
 
 
 flags:
-  --json    print the manifest with { seal_ok, retired, metric_summary, curve, children } added
-            (retired: { reason, retired_by, retired } or null)
+  --json    print the manifest with { seal_ok, retired, stages, evaluations, metric_summary,
+            curve, children } added (retired: { reason, retired_by, retired } or null;
+            evaluations: [{ data, data_sha256, n, file, metrics, created, by, ok, problem? }])
 
 examples:
   git zoo show resnet18/cifar10
   git zoo show vit-s/cifar100/ft-lr3e-4-s2@v2 --json | jq .metrics
+  git zoo show resnet18/cifar10@prod --json | jq '.evaluations[].metrics'
 `,
   flags: { json: { type: 'bool' } },
   async run(args, io) {
@@ -43,10 +48,12 @@ examples:
       }
     } finally { src.close() }
     children = children.sort((a, b) => (a.name < b.name ? -1 : 1))
+    const stages = stagesByVersion(await repo.stages(m.name)).get(`${m.name}@v${m.version}`) ?? []
+    const evaluations = (await readEvaluations(repo, m)).map(summarizeEvaluation)
     if (bool(args, 'json')) {
-      printJson(io, { ...m, seal_ok: sealOk, retired, metric_summary: metricFacts(m), curve: curve(m) ?? null, children })
+      printJson(io, { ...m, seal_ok: sealOk, retired, stages, evaluations, metric_summary: metricFacts(m), curve: curve(m) ?? null, children })
     } else {
-      io.out(renderTerminalCard(m, { sealOk, children, retired, width: Number(io.env.COLUMNS) || 80 }))
+      io.out(renderTerminalCard(m, { sealOk, children, retired, stages, evaluations, width: Number(io.env.COLUMNS) || 80 }))
     }
     if (!sealOk) io.err(`git zoo: ${m.name}@v${m.version}: the manifest does not match its seal; run \`git zoo verify\`\n`)
     return sealOk ? 0 : 1

@@ -33,7 +33,9 @@ flags:
   --repair             replace damaged or missing objects from the zoo remotes (see above)
   --from <zoo-remote>  with --repair: take copies from this zoo remote only
   --signatures         also check every commit that touched a sealed model: a promotion signed by an
-                       allowed signer as of its parent commit (see spec/seal.md)
+                       allowed signer as of its parent commit (see spec/seal.md); and every stage
+                       move (git zoo tag): its tag chain, its seal, a good signature by an allowed
+                       signer (see spec/stages.md)
   -q, --quiet          no summary line when there is no problem
   --json               print { ok, problems: [{ model, path, object, problem }] }; in a lazy clone
                        also not_fetched: [{ model, path, object }]; with --repair also repaired:
@@ -77,7 +79,8 @@ examples:
     problems.unshift(...unreadable)
     if (bool(args, 'signatures')) {
       const { verifySignatures } = await import('../../promote/signatures.js')
-      for (const p of await verifySignatures(repo)) {
+      const { stageProblems } = await import('../../promote/stages.js')
+      for (const p of [...await verifySignatures(repo), ...await stageProblems(repo)]) {
         problems.push(p)
         if (!json) io.err(line(p))
       }
