@@ -14,6 +14,7 @@ import type { Repo } from '../repo.js'
 import { MODELS_DIR } from '../manifest/manifest.js'
 import { EVALS_DIR } from './record.js'
 import { UsageError } from '../errors.js'
+import { matcher } from '../catalog/query.js'
 
 type Op = '=' | '!=' | '<' | '<=' | '>' | '>=' | '~'
 
@@ -33,21 +34,6 @@ export function isZooField(field: string): boolean {
 }
 
 interface LightEval { data: string; dataSha: string; created: string; metrics: Record<string, number> }
-
-function matchText(pattern: string): (s: string) => boolean {
-  const re = /^\/(.*)\/([a-z]*)$/s.exec(pattern)
-  if (re) {
-    let r: RegExp
-    try { r = new RegExp(re[1]!, re[2]) } catch (err) { throw new UsageError(`bad regular expression ${pattern}: ${(err as Error).message}`, 'E_USAGE', {}, { cause: err }) }
-    return (s) => r.test(s)
-  }
-  if (/[*?]/.test(pattern)) {
-    const r = new RegExp('^' + pattern.split('').map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('') + '$', 'is')
-    return (s) => r.test(s)
-  }
-  const low = pattern.toLowerCase()
-  return (s) => s.toLowerCase().includes(low)
-}
 
 /**
  * The resolver of stage and eval fields for the rows of one catalog. Stages are read once (one
@@ -94,7 +80,7 @@ export async function zooFields(repo: Repo, rows: RowInfo, fields: string[], wit
           const s = stagesOf(i)
           if (op === '=') return v === '' ? s.length === 0 : s.includes(v)
           if (op === '!=') return v === '' ? s.length > 0 : !s.includes(v)
-          if (op === '~') { const m = matchText(v); return s.some(m) }
+          if (op === '~') { const m = matcher(v); return s.some(m) }
           throw new UsageError('stage takes =, != or ~ (e.g. stage=prod)', 'E_USAGE')
         },
       }

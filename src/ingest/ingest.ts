@@ -21,7 +21,7 @@ import { chunkStream, Chunker } from '../chunk/chunker.js'
 import { ChunkPlanner } from '../chunk/plan.js'
 import { DEFAULT_CDC, FIXED_CHUNK } from '../chunk/params.js'
 import { buildTree, encodeNode, MAX_LINKS } from '../manifest/node.js'
-import { describeFile } from '../formats/index.js'
+import { describeFile, type FileDescription } from '../formats/index.js'
 import { describeOnnx, externalDataSegments, ONNX_SEGMENT_MIN, type OnnxSignature } from '../onnx/inspect.js'
 import { FormatError, ZooError } from '../errors.js'
 
@@ -81,6 +81,29 @@ async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => v
   if (pos !== size) throw new ZooError(`the file shrank while it was being read (${pos} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
 }
 
+/**
+ * What ingest needs to know of a file before cutting it: its format and tensor segments
+ * (describeFile), for ONNX its sealed signature and the tensors inside it, for an ONNX model's
+ * external data file (`source` names where it lies) the tensors the models beside it place there.
+ * A file smaller than one chunk keeps no segments: it is stored whole.
+ */
+async function describeForIngest(read: (offset: number, length: number) => Promise<Uint8Array>, size: number, source: string | undefined): Promise<{ desc: FileDescription; onnx?: OnnxSignature }> {
+  const desc = await describeFile(read, size)
+  let onnx: OnnxSignature | undefined
+  if (desc.format === 'onnx') {
+    // ONNX: the signature sealed at add time, and boundaries around every tensor it holds
+    const o = await describeOnnx(read, size)
+    onnx = o.signature
+    if (desc.segments === null) { desc.segments = o.segments; if (o.fixed) desc.fixed = o.fixed }
+    if (o.warning) desc.warning = o.warning
+  } else if (source !== undefined && desc.segments === null && desc.format === 'unknown' && !desc.warning && size >= WHOLE_FILE && size > ONNX_SEGMENT_MIN) {
+    const ext = await externalDataSegments(resolve(source), size, listOnnx, openReader)
+    if (ext) { desc.segments = ext.segments; desc.fixed = ext.fixed }
+  }
+  if (size < WHOLE_FILE) desc.segments = null
+  return onnx ? { desc, onnx } : { desc }
+}
+
 /** The `.onnx` files of a folder (none when it cannot be read). */
 async function listOnnx(dir: string): Promise<string[]> {
   try {
@@ -111,20 +134,7 @@ export async function ingestFile(path: string, store: LocalStore, opts: IngestOp
       const { bytesRead } = await fd.read(buf, 0, buf.length, offset)
       return buf.subarray(0, bytesRead)
     }
-    const desc = await describeFile(read, size)
-    let onnx: OnnxSignature | undefined
-    if (desc.format === 'onnx') {
-      // ONNX: the signature sealed at add time, and boundaries around every inline raw_data tensor
-      const o = await describeOnnx(read, size)
-      onnx = o.signature
-      if (desc.segments === null) { desc.segments = o.segments; if (o.fixed) desc.fixed = o.fixed }
-      if (o.warning) desc.warning = o.warning
-    } else if (desc.segments === null && desc.format === 'unknown' && !desc.warning && size > ONNX_SEGMENT_MIN) {
-      // an ONNX model's external data file: its tensors, as the models beside it place them
-      const ext = await externalDataSegments(resolve(path), size, listOnnx, openReader)
-      if (ext) { desc.segments = ext.segments; desc.fixed = ext.fixed }
-    }
-    if (size < WHOLE_FILE) desc.segments = null
+    const { desc, onnx } = await describeForIngest(read, size, path)
     const pool = size >= WORKER_THRESHOLD ? opts.pool ?? null : null
     const store1 = (segments: number[] | null, fixed: boolean[] | null, warning?: string): Promise<IngestResult> =>
       pool ? slabsAndStore(fd, size, segments, fixed, store, pool, opts, desc.format, warning)
@@ -161,23 +171,11 @@ export const SMALL_FILE = 1024 * 1024
 export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
   const size = bytes.length
   const read = async (offset: number, length: number): Promise<Uint8Array> => bytes.subarray(offset, Math.min(size, offset + length))
-  const desc = await describeFile(read, size)
-  let onnx: OnnxSignature | undefined
-  if (desc.format === 'onnx') {
-    const o = await describeOnnx(read, size)
-    onnx = o.signature
-    if (desc.segments === null) { desc.segments = o.segments; if (o.fixed) desc.fixed = o.fixed }
-    if (o.warning) desc.warning = o.warning
-  } else if (opts.source !== undefined && desc.segments === null && desc.format === 'unknown' && !desc.warning && size >= WHOLE_FILE) {
-    // an ONNX model's external data file: its tensors, as the models beside it place them
-    const ext = await externalDataSegments(resolve(opts.source), size, listOnnx, openReader)
-    if (ext) { desc.segments = ext.segments; desc.fixed = ext.fixed }
-  }
+  const { desc, onnx } = await describeForIngest(read, size, opts.source)
   const cut = (segments: number[] | null): Uint8Array[] => {
     const c = new Chunker(segments, DEFAULT_CDC, segments ? desc.fixed ?? null : null, FIXED_CHUNK)
     return [...c.push(bytes), ...c.end()]
   }
-  if (size < WHOLE_FILE) desc.segments = null
   let warning = desc.warning
   let pieces: Uint8Array[]
   try { pieces = cut(desc.segments) } catch (err) {
