@@ -13,6 +13,9 @@
  *   write:enospc[@n]   the n-th object write fails as a full disk does (E_DISK_FULL)
  *   flush:fail[@n]     making writes durable fails (E_INJECTED)
  *
+ * A read is one object read: `readUnverified`, or one object of a run that get and verify read
+ * straight from a pack (src/cas/pack-read.ts), where truncate and empty show as a short read does
+ * (the missing bytes read as zeros).
  * Read faults damage the bytes *below* the store's own check: `get` re-hashes them and refuses
  * (E_CORRUPT_OBJECT), and callers that hash elsewhere (verify, get's worker threads) must catch them
  * themselves; the figure is how many damaged reads came out as wrong bytes (none may). Positions are
@@ -79,6 +82,25 @@ export function injectFaults(store: LocalStore, faults: StoreFault[]): LocalStor
       }
     }
     return bytes
+  }
+  // runs of chunks read straight from a pack (get and verify: src/cas/pack-read.ts) count one read
+  // per object in the run, in order, and damage only that object's bytes in the caller's buffer
+  const readPackRange = store.readPackRange.bind(store)
+  store.readPackRange = async (pack, offset, target, objects) => {
+    await readPackRange(pack, offset, target, objects)
+    for (const o of objects ?? []) {
+      const now = due('read')
+      for (const f of now) if (f.fault === 'slow') await sleep(f.ms ?? 0)
+      if (now.some((f) => f.fault === 'fail')) throw injected('read', o.cid)
+      if (o.len === 0) continue
+      const bytes = target.subarray(o.off, o.off + o.len)
+      for (const f of now) {
+        if (f.fault === 'flip') bytes[random() % bytes.length]! ^= 1 << (random() % 8)
+        // a short read: what is missing reads as zeros (a zero that was lost reads wrong instead)
+        else if (f.fault === 'truncate') bytes[bytes.length - 1] = bytes[bytes.length - 1] === 0 ? 0xff : 0
+        else if (f.fault === 'empty') bytes.fill(0)
+      }
+    }
   }
   const putVerified = store.putVerified.bind(store)
   store.putVerified = (cid, bytes, opts) => {

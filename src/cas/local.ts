@@ -34,6 +34,9 @@ export const IDX_MAGIC = Buffer.from('ZOOIDX01')
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
 const WRITE_BUFFER = 4 * 1024 * 1024
 
+/** An object inside a range read from a pack: where its bytes lie in the caller's buffer. */
+export interface RangeObject { cid: CID; off: number; len: number }
+
 export interface Entry { pack: string; offset: number; length: number }
 
 function key(cid: CID): string { return Buffer.from(cid.bytes).toString('latin1') }
@@ -368,8 +371,10 @@ export class LocalStore implements Store {
    * Read `target.length` bytes of pack `pack` from `offset` into `target`, unchecked (several
    * objects and the record headers between them: src/cas/pack-read.ts hashes each object). Bytes
    * past the end of a truncated pack read as zeros, so the objects there fail their check.
+   * `objects` names the objects the caller will check in the range (where each lies in `target`):
+   * unused here; the fault-injecting wrapper (src/cas/faulty.ts) counts and damages reads per object.
    */
-  async readPackRange(pack: string, offset: number, target: Uint8Array): Promise<void> {
+  async readPackRange(pack: string, offset: number, target: Uint8Array, _objects?: readonly RangeObject[]): Promise<void> {
     if (this.cur && pack === this.cur.name) await this.writePending()
     const fd = await this.fd(pack)
     let got = 0

@@ -71,7 +71,7 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: read
             batch.push({ index: k, off: e.offset - first.offset, len: e.length })
           }
           try {
-            await store.readPackRange(first.pack, first.offset, buf.subarray(0, end - first.offset))
+            await store.readPackRange(first.pack, first.offset, buf.subarray(0, end - first.offset), batch.map((b) => ({ cid: items[b.index]!.cid, off: b.off, len: b.len })))
           } catch (err) {
             // the pack is gone or unreadable: object by object, with the store's own errors
             // (gc may have moved them: readUnverified looks again) for the caller to classify
