@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { join, resolve, sep } from 'node:path'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { deflateRawSync } from 'node:zlib'
 import { ZooError } from '../src/errors.js'
 import { CID } from 'multiformats/cid'
 import { cidOf, RAW, DAG_CBOR, parseCid, checkCidForm } from '../src/cas/cid.js'
@@ -25,6 +24,7 @@ import { npyHeaderLength, parseNpyHeader } from '../src/formats/npy.js'
 import { scanPickle, PICKLE_ALLOWED_CALLABLES, PICKLE_ALLOWED_REFERENCES } from '../src/formats/pickle-scan.js'
 import { readOnnxLayout } from '../src/onnx/inspect.js'
 import { encodeMlpOnnx } from '../src/onnx/encode.js'
+import { zipFile } from './eval-fixtures.js'
 import { checkSeal, computeSeal, parseManifest, serializeManifest, type ManifestBody } from '../src/manifest/manifest.js'
 import { decodeStrict, encodeCanonical } from '../src/manifest/cbor.js'
 import { decodeNode, encodeNode } from '../src/manifest/node.js'
@@ -48,37 +48,6 @@ const readAt = (b: Uint8Array) => async (offset: number, length: number): Promis
   b.subarray(Math.min(offset, b.length), Math.min(offset + length, b.length))
 
 // ---------- seeds ----------
-
-function zipOf(entries: Array<{ name: string; data: Uint8Array; deflate?: boolean }>): Uint8Array {
-  const locals: Buffer[] = [], centrals: Buffer[] = []
-  let offset = 0
-  for (const e of entries) {
-    const name = Buffer.from(e.name)
-    const body = e.deflate ? deflateRawSync(e.data) : Buffer.from(e.data)
-    const crc = crc32(e.data)
-    const lh = Buffer.alloc(30)
-    lh.writeUInt32LE(0x04034b50, 0); lh.writeUInt16LE(20, 4); lh.writeUInt16LE(e.deflate ? 8 : 0, 8)
-    lh.writeUInt32LE(crc, 14); lh.writeUInt32LE(body.length, 18); lh.writeUInt32LE(e.data.length, 22); lh.writeUInt16LE(name.length, 26)
-    locals.push(lh, name, body)
-    const ch = Buffer.alloc(46)
-    ch.writeUInt32LE(0x02014b50, 0); ch.writeUInt16LE(20, 4); ch.writeUInt16LE(20, 6); ch.writeUInt16LE(e.deflate ? 8 : 0, 10)
-    ch.writeUInt32LE(crc, 16); ch.writeUInt32LE(body.length, 20); ch.writeUInt32LE(e.data.length, 24); ch.writeUInt16LE(name.length, 28)
-    ch.writeUInt32LE(offset, 42)
-    centrals.push(ch, name)
-    offset += 30 + name.length + body.length
-  }
-  const cd = Buffer.concat(centrals)
-  const end = Buffer.alloc(22)
-  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10)
-  end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(offset, 16)
-  return Buffer.concat([...locals, cd, end])
-}
-
-function crc32(b: Uint8Array): number {
-  let c = ~0
-  for (const x of b) { c ^= x; for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1)) }
-  return ~c >>> 0
-}
 
 function gguf(): Uint8Array {
   const parts: Buffer[] = []
@@ -190,8 +159,8 @@ export const TARGETS: Target[] = [
   { name: 'onnx', seeds: () => [onnxFile()], run: async (b) => { await readOnnxLayout(readAt(b), b.length) } },
   {
     name: 'zip',
-    seeds: () => [zipOf([{ name: 'archive/data.pkl', data: pickle() }, { name: 'archive/data/0', data: new Uint8Array(64), deflate: true }]),
-      zipOf([{ name: 'x.npy', data: npyFile() }, { name: 'y.npy', data: npyFile(), deflate: true }])],
+    seeds: () => [zipFile([{ name: 'archive/data.pkl', data: pickle() }, { name: 'archive/data/0', data: new Uint8Array(64), deflate: true }]),
+      zipFile([{ name: 'x.npy', data: npyFile() }, { name: 'y.npy', data: npyFile(), deflate: true }])],
     run: async (b) => { await readZipLayout(readAt(b), b.length) },
   },
   { name: 'gguf', seeds: () => [gguf()], run: async (b) => { await readGgufLayout(readAt(b), b.length) } },
@@ -210,8 +179,8 @@ export const TARGETS: Target[] = [
   },
   {
     name: 'describe', // the add pipeline's sniff + format readers (npz, .pt zips, ...), which must never throw on content
-    seeds: () => [tensorsFile(), onnxFile(), gguf(), npyFile(), pickle(), zipOf([{ name: 'x.npy', data: npyFile() }]),
-      zipOf([{ name: 'archive/data.pkl', data: pickle() }, { name: 'archive/data/0', data: new Uint8Array(64) }])],
+    seeds: () => [tensorsFile(), onnxFile(), gguf(), npyFile(), pickle(), zipFile([{ name: 'x.npy', data: npyFile() }]),
+      zipFile([{ name: 'archive/data.pkl', data: pickle() }, { name: 'archive/data/0', data: new Uint8Array(64) }])],
     run: async (b) => { await describeFile(readAt(b), b.length) },
   },
   {
@@ -437,10 +406,10 @@ export function knownBad(): Record<string, Array<[string, Uint8Array]>> {
       ['bad-not-json', safetensorsWith('{"a":')],
     ],
     zip: [
-      ['bad-entry-count-huge', (() => { const z = Buffer.from(zipOf([{ name: 'a', data: new Uint8Array(4) }])); z.writeUInt16LE(0xffff, z.length - 12); z.writeUInt16LE(0xffff, z.length - 14); return z })()],
-      ['bad-name-dotdot', zipOf([{ name: '../../evil', data: new Uint8Array(4) }])],
-      ['bad-name-absolute', zipOf([{ name: '/etc/passwd', data: new Uint8Array(4) }])],
-      ['bad-cd-offset-past-end', (() => { const z = Buffer.from(zipOf([{ name: 'a', data: new Uint8Array(4) }])); z.writeUInt32LE(0x7fffffff, z.length - 6); return z })()],
+      ['bad-entry-count-huge', (() => { const z = Buffer.from(zipFile([{ name: 'a', data: new Uint8Array(4) }])); z.writeUInt16LE(0xffff, z.length - 12); z.writeUInt16LE(0xffff, z.length - 14); return z })()],
+      ['bad-name-dotdot', zipFile([{ name: '../../evil', data: new Uint8Array(4) }])],
+      ['bad-name-absolute', zipFile([{ name: '/etc/passwd', data: new Uint8Array(4) }])],
+      ['bad-cd-offset-past-end', (() => { const z = Buffer.from(zipFile([{ name: 'a', data: new Uint8Array(4) }])); z.writeUInt32LE(0x7fffffff, z.length - 6); return z })()],
     ],
     gguf: [
       ['bad-tensor-count-2p63', (() => { const g = Buffer.from(gguf()); g.writeBigUInt64LE(2n ** 63n, 8); return g })()],

@@ -82,6 +82,21 @@ async function* readAll(fd: FileHandle, size: number, onBytes?: (n: number) => v
 }
 
 /**
+ * The crash points of a file's chunks as they are stored (see IngestOptions.crashPoint):
+ * `after-chunk` after each, `add-mid-pack` when the chunks stored reach half of the file's bytes.
+ */
+function chunkPoints(size: number, crashPoint: IngestOptions['crashPoint']): (bytes: number) => Promise<void> {
+  let appended = 0
+  return async (bytes) => {
+    if (!crashPoint) return
+    await crashPoint('after-chunk')
+    const before = appended
+    appended += bytes
+    if (before < size / 2 && appended >= size / 2) await crashPoint('add-mid-pack')
+  }
+}
+
+/**
  * What ingest needs to know of a file before cutting it: its format and tensor segments
  * (describeFile), for ONNX its sealed signature and the tensors inside it, for an ONNX model's
  * external data file (`source` names where it lies) the tensors the models beside it place there.
@@ -187,17 +202,14 @@ export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: In
   if (pieces.length === 0) pieces = [new Uint8Array(0)] // the empty file: one zero-length raw chunk
   const chunks: Array<[CID, number]> = []
   let whole: Uint8Array | undefined
-  let appended = 0
+  const stored = chunkPoints(size, opts.crashPoint)
   for (const piece of pieces) {
     const digest = sha256Of(piece)
     if (pieces.length === 1) whole = digest
     const cid = cidFromDigest(RAW, digest)
     await store.putVerified(cid, piece)
     chunks.push([cid, piece.length])
-    if (opts.crashPoint) await opts.crashPoint('after-chunk')
-    const half = appended < size / 2
-    appended += piece.length
-    if (half && appended >= size / 2) await opts.crashPoint?.('add-mid-pack')
+    await stored(piece.length)
   }
   opts.onBytes?.(size)
   const sha256 = Buffer.from(whole ?? sha256Of(bytes)).toString('hex')
@@ -220,15 +232,12 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   })()
   const chunks: Array<[CID, number]> = []
   const inflight: Array<Promise<{ cid: CID, bytes: Uint8Array }>> = []
-  let appended = 0
+  const stored = chunkPoints(size, opts.crashPoint)
   const drainOne = async (): Promise<void> => {
     const { cid, bytes } = await inflight.shift()!
     await store.putVerified(cid, bytes)
     chunks.push([cid, bytes.length])
-    if (opts.crashPoint) await opts.crashPoint('after-chunk')
-    const half = appended < size / 2
-    appended += bytes.length
-    if (half && appended >= size / 2) await opts.crashPoint?.('add-mid-pack')
+    await stored(bytes.length)
   }
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC, fixed, FIXED_CHUNK)) {
@@ -316,8 +325,7 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
   const tree = new TreeBuilder((cid, bytes) => store.putVerified(cid, bytes))
   let chunkCount = 0
   const inflight: SlabWork[] = []
-  let appended = 0
-  let halfway = false
+  const stored = chunkPoints(size, opts.crashPoint)
   let failed = null as { err: unknown } | null
   // the whole-file digest sees each byte once, in file order (carried bytes are not fed again); its
   // worker takes messages in the order they are posted
@@ -331,12 +339,7 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
     } finally { ring.release(w.slab) }
     for (const [cid, n] of got) await tree.add(cid, n)
     chunkCount += got.length
-    if (!opts.crashPoint) return
-    for (const [, n] of got) {
-      await opts.crashPoint('after-chunk')
-      appended += n
-      if (!halfway && appended >= size / 2) { halfway = true; await opts.crashPoint('add-mid-pack') }
-    }
+    if (opts.crashPoint) for (const [, n] of got) await stored(n)
   }
   let pos = 0 // next file byte to read
   let prev: { slab: number; start: number; length: number } | null = null // window of the previous slab
