@@ -7,7 +7,7 @@
  * small MNIST CNN (2,464 parameters, 12.6 KiB). The first checkpoint is written by Debian's torch
  * (/usr/bin/python3); every other one is that archive with new tensor bytes and their CRC-32 patched
  * in (central directory and data descriptor, as torch's writer puts them), written synchronously;
- * two of them are loaded back with torch.load(weights_only=True) in every run.
+ * two of them are checked in every run (CRCs by Python's zipfile, then torch.load(weights_only=True)).
  * With --companions each checkpoint folder also holds the optimizer state (a torch.save zip) and
  * Ray's .is_checkpoint and .tune_metadata, as the published zoos do.
  *
@@ -131,10 +131,25 @@ opt = {'state': {i: {'step': torch.tensor(1.0), 'exp_avg': torch.zeros_like(t), 
        'param_groups': [{'lr': 0.0003, 'betas': (0.9, 0.999), 'eps': 1e-08, 'weight_decay': 0.0, 'amsgrad': False, 'params': list(range(len(sd)))}]}
 torch.save(opt, sys.argv[1] + '/optimizer')
 `
-/** Loads each file named on the command line as torch.load(weights_only=True) does; prints tensor counts and a checksum. */
+/**
+ * Checks each file named on the command line: every zip entry's CRC-32 against the central directory
+ * (zipfile's testzip) and against its data descriptor, then torch.load(weights_only=True) (which does
+ * not check CRCs); prints the tensor count and a checksum of the values.
+ */
 const CHECK = String.raw`
-import torch, sys
+import torch, sys, zipfile, struct, zlib
 for p in sys.argv[1:]:
+    z = zipfile.ZipFile(p)
+    bad = z.testzip()
+    if bad: sys.exit(p + ': bad CRC-32 for ' + bad)
+    raw = open(p, 'rb').read()
+    for i in z.infolist():
+        if i.flag_bits & 8:
+            o = i.header_offset
+            n, e = struct.unpack('<HH', raw[o + 26:o + 30])
+            d = o + 30 + n + e + i.compress_size
+            if raw[d:d + 4] == b'PK\x07\x08': d += 4
+            if struct.unpack('<I', raw[d:d + 4])[0] != zlib.crc32(raw[o + 30 + n + e:o + 30 + n + e + i.compress_size]): sys.exit(p + ': data descriptor CRC-32 differs for ' + i.filename)
     sd = torch.load(p, weights_only=True)
     print(len(sd), float(sum(t.double().abs().sum() for t in sd.values())))
 `
@@ -419,7 +434,7 @@ async function main(): Promise<number> {
       const r = spawnSync('/usr/bin/python3', ['-c', CHECK, ...files], { encoding: 'utf8' })
       const sums = r.stdout.trim().split('\n').map((l) => l.split(' '))
       if (r.status !== 0 || sums.length !== 2 || sums.some((x) => x[0] !== '10') || (o.epochs > 0 && sums[0]![1] === sums[1]![1])) {
-        throw new Error(`Debian's torch does not read the generated checkpoints back as 10 distinct tensors (${files.join(', ')}): ${r.stderr.slice(-1500) || r.stdout}`)
+        throw new Error(`the generated checkpoints are not valid zips that Debian's torch reads back as 10 distinct tensors (${files.join(', ')}): ${r.stderr.slice(-1500) || r.stdout}`)
       }
     }
     const add = (a: Gen, b: Gen): Gen => ({ files: a.files + b.files, dirs: a.dirs + b.dirs, bytes: a.bytes + b.bytes, disk: a.disk + b.disk, ms: a.ms + b.ms, cpu: a.cpu + b.cpu })
@@ -591,4 +606,9 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main()
+try {
+  process.exitCode = await main()
+} catch (e) {
+  process.stderr.write(`bench/import: ${(e as Error).message}\n`)
+  process.exitCode = 1
+}
