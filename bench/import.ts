@@ -87,7 +87,7 @@ function parseArgs(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // the population: zoos, and which are imported together
 
-interface Zoo { index: number; dataset: string; experiment: string; trialHex: string; models: number; first: number }
+interface Zoo { dataset: string; experiment: string; trialHex: string; models: number; first: number }
 
 const DATASETS: Array<[string, string]> = [['MNIST', 'mnist'], ['F_MNIST', 'f_mnist'], ['SVHN', 'svhn'], ['USPS', 'usps']]
 // the Model Zoos generators' initialisation / variation axes, one experiment folder each
@@ -108,7 +108,7 @@ function planZoos(o: Options): { stages: Zoo[][]; note?: string } {
     const [dataset, slug] = DATASETS[i % DATASETS.length]!
     const round = Math.floor(i / DATASETS.length)
     const kind = KINDS[round % KINDS.length]! + (round >= KINDS.length ? `_${Math.floor(round / KINDS.length) + 1}` : '')
-    zoos.push({ index: i, dataset, experiment: `tune_zoo_${slug}_${kind}`, trialHex: (0x3c5e1 + i * 0x1f3).toString(16).slice(-5), models: n, first })
+    zoos.push({ dataset, experiment: `tune_zoo_${slug}_${kind}`, trialHex: (0x3c5e1 + i * 0x1f3).toString(16).slice(-5), models: n, first })
     first += n
   }
   return { stages: staged ? zoos.map((z) => [z]) : [zoos], ...(note ? { note } : {}) }
@@ -460,7 +460,7 @@ async function main(): Promise<number> {
 
     say(`population: ${int(o.models)} Model Zoos-shaped Ray trials x ${o.epochs + 1} torch.save checkpoints (${(weights.buf.length / 1024).toFixed(1)} KiB)${o.companions ? ' with optimizer state and Ray metadata' : ''}, ` +
       `${allZoos.length} zoos, ${stages.length} import(s); source on ${where.why}, repository and store under ${o.dir}; load average ${loadavg()}`)
-    interface Row { models: number; ckpts: number; ms: number; cpu: number; rssMb: number }
+    interface Row { models: number; ckpts: number; ms: number; cpu: number; rssMb: number; load1: number }
     const rows: Row[] = []
     let rmMs = 0, peakDisk = 0, modelsDone = 0, beforeLast = '', repoDisk = repoStart
     const storeBytes = (): number => treeBytes(join(repo, '.git', 'zoo')).bytes
@@ -491,7 +491,7 @@ async function main(): Promise<number> {
       const ckpts = r.checkpoints ?? stModels * (o.epochs + 1)
       if (r.promoted !== undefined && r.promoted !== stModels) throw new Error(`import ${i + 1} promoted ${r.promoted} models, not ${stModels}`)
       const load = loadavg()
-      rows.push({ models: stModels, ckpts, ms: imp.ms, cpu: imp.cpu, rssMb: imp.rssMb })
+      rows.push({ models: stModels, ckpts, ms: imp.ms, cpu: imp.cpu, rssMb: imp.rssMb, load1: Number(load.split(' ')[0]) })
       modelsDone += stModels
       const store = storeBytes()
       repoDisk = diskUse(repo)
@@ -509,7 +509,7 @@ async function main(): Promise<number> {
     say(`generation: ${int(gen.files)} files, ${(gen.bytes / MiB).toFixed(0)} MiB in ${secs(gen.ms)} (${int(gen.files / (gen.ms / 1000))} files/s wall, ${int(gen.files / gen.cpu)} per CPU-second)` +
       `${staged ? `; deleting the imported sources took ${secs(rmMs)}` : ''}`)
     say(`imports: ${int(totalCkpts)} checkpoints in ${secs(impMs)}: ${int(totalCkpts / (impMs / 1000))} checkpoints/s wall, ${int(totalCkpts / impCpu)} per CPU-second (${impCpu.toFixed(0)} CPU-s); ` +
-      `peak RSS ${Math.max(...rows.map((r) => r.rssMb)).toFixed(0)} MB (largest import); store ${store.files} files, ${sizeOf(store.bytes)} for ${sizeOf(totalCkpts * weights.buf.length + (optim ? totalCkpts * optim.buf.length : 0))} of checkpoints`)
+      `peak RSS ${Math.max(...rows.map((r) => r.rssMb)).toFixed(0)} MB (largest import), load average ${Math.min(...rows.map((r) => r.load1))}-${Math.max(...rows.map((r) => r.load1))} after them; store ${store.files} files, ${sizeOf(store.bytes)} for ${sizeOf(totalCkpts * weights.buf.length + (optim ? totalCkpts * optim.buf.length : 0))} of checkpoints`)
 
     // after the imports each measurement stands alone: one that fails (a command changed under the
     // benchmark) is reported and the others still run
