@@ -397,8 +397,11 @@ async function main(): Promise<number> {
     }
     say(`time at the targets: generation ${secs(totalCkpts * (o.companions ? 4 : 1) / 20_000 * 1000)} at 20,000 files/s${o.generateOnly ? '' : `, imports ${secs(totalCkpts / 5_000 * 1000)} at 5,000 checkpoints/s`}`)
   }
+  const fixed = need - (srcOnDisk ? plan.zooSource : 0) // store, git and the clone: what smaller zoos do not change
   const problem = need > o.diskBudget
-    ? `the plan needs ~${gib(need)} of disk at its peak, over the budget of ${gib(o.diskBudget)}: import in more, smaller zoos (--per-import K), use fewer models, or raise --disk-budget`
+    ? `the plan needs ~${gib(need)} of disk at its peak, over the budget of ${gib(o.diskBudget)}: ` + (fixed > o.diskBudget
+      ? `the store, git and a clone alone take ~${gib(fixed)}; use fewer models${o.companions ? ' or leave out --companions' : ''}, or raise --disk-budget`
+      : `import in more, smaller zoos (--per-import K), put the source elsewhere (--src-dir), or raise --disk-budget`)
     : need + MARGIN > free
       ? `the plan needs ~${gib(need)} of disk at its peak (+ ${gib(MARGIN)} to spare), but ${o.dir} has ${gib(free)} free: free some space, or run with --dir <folder on a bigger disk>`
       : !srcOnDisk && plan.zooSource + GiB > srcFree
