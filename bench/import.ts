@@ -87,7 +87,7 @@ function parseArgs(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // the population: zoos, and which are imported together
 
-interface Zoo { dataset: string; experiment: string; trialHex: string; models: number; first: number }
+interface Zoo { dataset: string; experiment: string; init: string; trialHex: string; models: number; first: number }
 
 const DATASETS: Array<[string, string]> = [['MNIST', 'mnist'], ['F_MNIST', 'f_mnist'], ['SVHN', 'svhn'], ['USPS', 'usps']]
 // the Model Zoos generators' initialisation / variation axes, one experiment folder each
@@ -108,7 +108,8 @@ function planZoos(o: Options): { stages: Zoo[][]; note?: string } {
     const [dataset, slug] = DATASETS[i % DATASETS.length]!
     const round = Math.floor(i / DATASETS.length)
     const kind = KINDS[round % KINDS.length]! + (round >= KINDS.length ? `_${Math.floor(round / KINDS.length) + 1}` : '')
-    zoos.push({ dataset, experiment: `tune_zoo_${slug}_${kind}`, trialHex: (0x3c5e1 + i * 0x1f3).toString(16).slice(-5), models: n, first })
+    const init = kind.includes('kaiming') ? (kind.includes('normal') ? 'kaiming_normal' : 'kaiming_uniform') : kind.includes('normal') ? 'normal' : 'uniform'
+    zoos.push({ dataset, experiment: `tune_zoo_${slug}_${kind}`, init, trialHex: (0x3c5e1 + i * 0x1f3).toString(16).slice(-5), models: n, first })
     first += n
   }
   return { stages: staged ? zoos.map((z) => [z]) : [zoos], ...(note ? { note } : {}) }
@@ -232,7 +233,7 @@ function generateZoo(root: string, z: Zoo, epochs: number, weights: TorchZip, op
   const zooDir = join(root, 'zoos', z.dataset, z.experiment)
   mkdirSync(zooDir, { recursive: true })
   const dump = `/home/zoo/zoos/${z.dataset}/${z.experiment}/dataset.pt`
-  put(join(zooDir, 'config.json'), JSON.stringify({ 'model::type': 'CNN', 'model::channels_in': 1, 'model::o_dim': 10, 'model::nlin': { grid_search: NLIN }, 'optim::optimizer': 'adam', 'optim::lr': 0.0003,
+  put(join(zooDir, 'config.json'), JSON.stringify({ 'model::type': 'CNN', 'model::channels_in': 1, 'model::o_dim': 10, 'model::nlin': { grid_search: NLIN }, 'model::init_type': z.init, 'optim::optimizer': 'adam', 'optim::lr': 0.0003,
     seed: { grid_search: Array.from({ length: Math.ceil(z.models / NLIN.length) }, (_, i) => i + 1) }, 'training::epochs_train': epochs, 'dataset::dump': dump }))
   put(join(zooDir, 'index_dict.json'), JSON.stringify({ layer: [0, 3, 6, 9, 11], kernel_no: [8, 6, 4, 20, 10] }))
   const cpNames = Array.from({ length: epochs + 1 }, (_, e) => `/checkpoint_${String(e).padStart(6, '0')}`)
@@ -244,7 +245,7 @@ function generateZoo(root: string, z: Zoo, epochs: number, weights: TorchZip, op
     const id = `${z.trialHex}_${String(k).padStart(5, '0')}`
     const trial = `${zooDir}/NN_tune_trainable_${id}_${k}_model::nlin=${nlin},seed=${seed}_2021-09-28_15-04-11`
     dir(trial)
-    const params = { cuda: false, 'dataset::dump': dump, 'model::channels_in': 1, 'model::dropout': 0.0, 'model::init_type': 'uniform',
+    const params = { cuda: false, 'dataset::dump': dump, 'model::channels_in': 1, 'model::dropout': 0.0, 'model::init_type': z.init,
       'model::nlin': nlin, 'model::o_dim': 10, 'model::type': 'CNN', 'model::use_bias': true, 'optim::lr': 0.0003, 'optim::optimizer': 'adam', 'optim::wd': 0.0,
       seed, 'training::batchsize': 10, 'training::checkpoint_dir': null, 'training::epochs_train': epochs, 'training::idx_out': 500, 'training::output_epoch': 1, 'training::start_epoch': 1, 'training::val_epochs': 1 }
     put(`${trial}/params.json`, JSON.stringify(params, null, 2))
