@@ -514,6 +514,13 @@ async function main(): Promise<number> {
       `${staged ? `; deleting the imported sources took ${secs(rmMs)}` : ''}`)
     say(`imports: ${int(totalCkpts)} checkpoints in ${secs(impMs)}: ${int(totalCkpts / (impMs / 1000))} checkpoints/s wall, ${int(totalCkpts / impCpu)} per CPU-second (${impCpu.toFixed(0)} CPU-s); ` +
       `peak RSS ${Math.max(...rows.map((r) => r.rssMb)).toFixed(0)} MB (largest import), load average ${Math.min(...rows.map((r) => r.load1))}-${Math.max(...rows.map((r) => r.load1))} after them; store ${store.files} files, ${sizeOf(store.bytes)} for ${sizeOf(totalCkpts * weights.buf.length + (optim ? totalCkpts * optim.buf.length : 0))} of checkpoints`)
+    if (staged) {
+      const perCpu = (r: Row): number => r.ckpts / r.cpu
+      const half = Math.max(1, Math.floor(rows.length / 2))
+      const mean = (rs: Row[]): number => rs.reduce((a, r) => a + perCpu(r), 0) / rs.length
+      say(`imports as the zoo grows: first ${int(perCpu(rows[0]!))}, last ${int(perCpu(rows[rows.length - 1]!))} checkpoints per CPU-second; ` +
+        `mean of the first ${half} ${int(mean(rows.slice(0, half)))}, of the last ${rows.length - half} ${int(mean(rows.slice(half)))}`)
+    }
 
     // after the imports each measurement stands alone: one that fails (a command changed under the
     // benchmark) is reported and the others still run
