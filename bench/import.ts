@@ -32,6 +32,8 @@
  *   node dist/bench/import.js --generate-only [--models 1000]     (generation speed alone)
  *   [--dir <folder for the repository and store; default the OS temp dir>] [--disk-budget <GiB; 45>]
  *   [--src-dir <folder for the generated sources; default /dev/shm when it has room, else --dir>]
+ * Ctrl-C, or SIGINT / SIGTERM to its pid, stops it after the step under way and removes its folders
+ * (kept with --keep).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, readdirSync, statSync, existsSync, readFileSync, writeFileSync, statfsSync } from 'node:fs'
@@ -368,6 +370,9 @@ const removeTree = (path: string): number => {
   return performance.now() - t
 }
 
+/** Lets the event loop turn, so that a SIGINT / SIGTERM sent while a synchronous step ran is handled now. */
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
+
 async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2))
   const { stages, note } = planZoos(o)
@@ -419,7 +424,7 @@ async function main(): Promise<number> {
     rmSync(base, { recursive: true, force: true })
     if (srcBase !== base) rmSync(srcBase, { recursive: true, force: true })
   }
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { cleanup(); process.exit(130) })
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { progress(`bench/import: ${sig}: stopping${o.keep ? '' : `, removing ${base}`}`); cleanup(); process.exit(130) })
   try {
     mkdirSync(tdir)
     mkdirSync(src, { recursive: true })
@@ -445,7 +450,7 @@ async function main(): Promise<number> {
     let gen: Gen = { files: 0, dirs: 0, bytes: 0, disk: 0, ms: 0, cpu: 0 }
 
     if (o.generateOnly) {
-      for (const z of allZoos) gen = add(gen, generateZoo(src, z, o.epochs, weights, optim))
+      for (const z of allZoos) { gen = add(gen, generateZoo(src, z, o.epochs, weights, optim)); await tick() }
       checkWithTorch(allZoos[0]!)
       const rm = o.keep ? 0 : removeTree(src)
       say(`generated ${int(o.models)} Ray trials x ${o.epochs + 1} checkpoints in ${allZoos.length} zoos on ${where.why}: ${int(gen.files)} files and ${int(gen.dirs)} folders, ${(gen.bytes / MiB).toFixed(0)} MiB ` +
@@ -487,6 +492,7 @@ async function main(): Promise<number> {
         stageDisk += g.disk
         gen = add(gen, g)
         if (staged) progress(`  generated zoos/${z.dataset}/${z.experiment}: ${int(g.files)} files in ${secs(g.ms)} (${int(g.files / (g.ms / 1000))} files/s)`)
+        await tick()
       }
       checkWithTorch(st[0]!)
       if (i === stages.length - 1) beforeLast = git('rev-parse', 'HEAD').trim()
@@ -505,6 +511,7 @@ async function main(): Promise<number> {
       say(`${label}: ${int(stModels)} models, ${int(ckpts)} checkpoints in ${secs(imp.ms)}: ${int(ckpts / (imp.ms / 1000))} checkpoints/s wall, ` +
         `${int(ckpts / imp.cpu)} per CPU-second (${imp.cpu.toFixed(1)} CPU-s), peak RSS ${imp.rssMb.toFixed(0)} MB, ${r.commits?.length ?? '?'} commit(s); store ${sizeOf(store)}, disk in use ${sizeOf(inUse)}; load average ${load}`)
       if (staged && i < stages.length - 1) rmMs += removeTree(join(src, 'zoos'))
+      await tick()
     }
 
     // overall
@@ -547,6 +554,7 @@ async function main(): Promise<number> {
       return { warm }
     })
 
+    await tick()
     // git size, a plain clone, a pull
     const size = step('git', () => {
       const tracked = git('ls-files', '-z').split('\0').filter(Boolean)
@@ -558,6 +566,7 @@ async function main(): Promise<number> {
       say(`git: ${int(tracked.length)} tracked files, ${mb(workBytes)} in the work tree; packed ${mb(packed)} (git repack -ad: ${secs(packMs)})`)
       return { workBytes, packed }
     })
+    await tick()
     const clone = join(base, 'clone')
     const cl = step('clone', () => {
       const c = timed('git', ['clone', '-q', '--no-local', repo, clone], base)
@@ -567,6 +576,7 @@ async function main(): Promise<number> {
       say(`clone: plain git clone ${secs(c.ms)}; first find ${first === undefined ? '-' : msOrS(first)}, then ${then === undefined ? '-' : msOrS(then)}`)
       return { ms: c.ms, first }
     })
+    await tick()
     const pull = !staged || !cl ? undefined : step('pull', () => {
       // the clone as it was before the last zoo, its catalog up to date; then the pull that brings that zoo
       execFileSync('git', ['reset', '-q', '--hard', beforeLast], { cwd: clone })
@@ -579,6 +589,7 @@ async function main(): Promise<number> {
     })
     rmSync(clone, { recursive: true, force: true })
 
+    await tick()
     // the resume check: the last import again, everything unchanged
     if (o.again) {
       step('resume check', () => {
