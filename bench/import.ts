@@ -387,7 +387,7 @@ async function main(): Promise<number> {
   const plan = diskPlan(o.generateOnly ? [allZoos] : stages, o.epochs, EST_CKPT_BYTES, o.companions ? EST_OPTIM_BYTES : 0, o.generateOnly ? 0 : EST_GIT_PER_MODEL, o.generateOnly ? 0 : EST_CLONE_PER_MODEL)
   const where = sourceFolder(o, plan.zooSource)
   const srcOnDisk = sameFs(where.dir, o.dir)
-  const need = o.generateOnly ? 0 : plan.peak - (srcOnDisk ? 0 : plan.zooSource)
+  const need = (o.generateOnly ? 0 : plan.peak - plan.zooSource) + (srcOnDisk ? plan.zooSource : 0) // what goes on the disk of --dir
   const free = freeDisk(o.dir), srcFree = freeDisk(where.dir)
   if (o.dryRun) {
     say(`plan: ${int(o.models)} models x ${o.epochs + 1} checkpoints = ${int(totalCkpts)} checkpoints${o.companions ? ' (with optimizer state and Ray metadata)' : ''}, ` +
