@@ -5,7 +5,7 @@
 import { open, rename, rm, lstat, mkdir, type FileHandle } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { fileChunks } from '../manifest/node.js'
+import { fileChunksFast } from './file-node.js'
 import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
@@ -119,7 +119,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
           onBytes?.(bytes.length)
         }
         try {
-          for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+          for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
             signal?.throwIfAborted()
             const next = readVerified(store, cid, pool)
             next.catch(() => {}) // handled when its turn comes; never an unhandled rejection meanwhile
@@ -190,7 +190,7 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     onBytes?.(n)
   }
   try {
-    for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+    for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
       signal?.throwIfAborted()
       const entry = await store.locate(cid)
       if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
