@@ -1,11 +1,13 @@
 /**
- * The fast file-node reader of get and verify (src/zoo/file-node.ts) against the strict decoder: it
- * takes exactly the canonical bytes encodeNode writes and gives the same node; anything else goes
- * back to decodeNode, so a malformed node is still reported as one through the CLI.
+ * Parts of the local data path (spec/performance.md) on their own:
+ * - the fast file-node reader of get and verify (src/zoo/file-node.ts) against the strict decoder:
+ *   it takes exactly the canonical bytes encodeNode writes and gives the same node; anything else
+ *   goes back to decodeNode, so a malformed node is still reported as one through the CLI;
+ * - the early writeback of get's output files (EarlyWriteback, src/cas/atomic.ts).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { open, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
@@ -14,6 +16,7 @@ import { decodeNode, encodeNode, type FileNode } from '../src/manifest/node.js'
 import { readFileNodeFast } from '../src/zoo/file-node.js'
 import { computeSeal, parseManifest, serializeManifest } from '../src/manifest/manifest.js'
 import { LocalStore } from '../src/cas/local.js'
+import { EarlyWriteback } from '../src/cas/atomic.js'
 import { tempRepo, zoo } from './cli.js'
 
 const links = (n: number, codec: number, size: (i: number) => number): Array<[CID, number]> =>
@@ -105,5 +108,32 @@ test('verify reports a node with a matching CID but non-canonical bytes as malfo
     const get = await zoo(dir, ['get', 'm/a', '--out', join(dir, 'out')])
     assert.notEqual(get.code, 0)
     assert.match(get.stderr, /more bytes than necessary/)
+  } finally { await cleanup() }
+})
+
+test('EarlyWriteback starts one datasync per `every` bytes written, one at a time, and surfaces a failed one', async () => {
+  const { dir, cleanup } = await tempRepo('zoo-writeback-')
+  try {
+    const fd = await open(join(dir, 'f.bin'), 'w')
+    let syncs = 0
+    const counted = Object.assign(Object.create(fd), { datasync: () => { syncs++; return fd.datasync() } })
+    const wb = new EarlyWriteback(counted, 1000)
+    const chunk = Buffer.alloc(400, 1)
+    for (let i = 0; i < 10; i++) { await fd.write(chunk); wb.wrote(chunk.length); await wb.settle() }
+    assert.equal(syncs, 3, 'a datasync each time 1,000 more bytes were written (at 1,200, 2,400 and 3,600)')
+    // while one is in flight no other starts (no await between the calls: the first cannot settle)
+    await fd.write(Buffer.alloc(4000, 2))
+    for (let i = 0; i < 10; i++) wb.wrote(chunk.length)
+    assert.equal(syncs, 4)
+    await wb.settle()
+    await fd.close()
+    assert.equal((await readFile(join(dir, 'f.bin'))).length, 8000)
+    // a datasync that fails (here: the file was closed under it) is thrown by settle and by the next write
+    const closed = await open(join(dir, 'g.bin'), 'w')
+    await closed.close()
+    const broken = new EarlyWriteback(closed, 10)
+    broken.wrote(20)
+    await assert.rejects(broken.settle(), /EBADF|closed/)
+    assert.throws(() => broken.wrote(1), /EBADF|closed/)
   } finally { await cleanup() }
 })
