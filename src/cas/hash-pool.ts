@@ -145,22 +145,25 @@ export class HashPool {
    * place: the data paths (add, get, verify) read file or pack bytes into a slab, have the workers
    * hash ranges of it, write from it, then reuse it. No byte is copied to reach a worker.
    */
-  async slabs(count: number, size: number): Promise<SlabRing> {
+  async slabs(count: number, size: number, opts: { stream?: boolean } = {}): Promise<SlabRing> {
     // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
     const r = this.ring
     if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
     const bufs = Array.from({ length: count }, () => new SharedArrayBuffer(size))
     await Promise.all(this.workers.map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
-    // the whole-stream worker starts on the ring's first update (verify never needs it: one thread
-    // fewer to start and to share the cores with)
+    // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
+    // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
+    // start and to share the cores with)
     let stream: HashWorker | null = null
-    this.ring = new SlabRing(bufs, this.workers, () => {
+    const streamWorker = (): HashWorker => {
       if (stream) return stream
       stream = this.streamWorker ??= new HashWorker()
       // messages are taken in order: the slabs arrive before any update that reads them
       stream.call({ op: 'slabs', slabs: bufs }, []).catch(() => {}) // a dead worker fails the update too
       return stream
-    })
+    }
+    if (opts.stream !== false) streamWorker()
+    this.ring = new SlabRing(bufs, this.workers, streamWorker)
     return this.ring
   }
   private ring: SlabRing | null = null

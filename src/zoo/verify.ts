@@ -82,7 +82,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
   }
   // the worker threads start while the trees are walked
   const pool = new HashPool()
-  const ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE)
+  const ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false }) // no whole-file hash: two threads, not three
   ringReady.catch(() => {}) // awaited below
   try {
     await verifyWith(manifests, store, ringReady, report)
