@@ -41,8 +41,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   try { await fd.sync() } catch { /* some filesystems cannot fsync a folder */ } finally { await fd.close() }
 }
 
-/** Write `data` to `target` atomically; the folder is created if needed. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Write `data` to `target` atomically; the folder is created if needed. With `syncDir: false` the
+ * folder is not fsynced: the rename is visible at once but durable only once the caller fsyncs the
+ * folder (the local store does it once per flush for all the pack indexes it renamed).
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array | string, opts: { syncDir?: boolean } = {}): Promise<void> {
   await mkdir(dirname(target), { recursive: true })
   const tmp = tempName(target)
   const fd = await open(tmp, 'wx', 0o644)
@@ -61,7 +65,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     await rm(tmp, { force: true })
     throw err
   }
-  await fsyncDir(dirname(target))
+  if (opts.syncDir !== false) await fsyncDir(dirname(target))
 }
 
 /**
