@@ -16,10 +16,10 @@
  * (user + sys of the process tree) and peak RSS, with the 1-minute load average when it started: the
  * machine may be shared, so compare ratios from the same run. Then each ratio against its target.
  *
- *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep]
+ *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep] [--bin <other>/bin/git-zoo.js]
  *   npx tsx bench/peers.ts --memory --size 16
  *
- * --size is in GiB. --zoo-only skips the peers. --memory is the memory run: one checkpoint (no
+ * --size is in GiB. --zoo-only skips the peers. --bin times another build of git-zoo (before/after). --memory is the memory run: one checkpoint (no
  * fine-tune), git zoo add and get only, one round, peak RSS of each against 256 MiB; it needs about
  * 3x --size GiB free under the temp folder (the file, the store, the file got back), a full run
  * about 10x.
@@ -32,8 +32,9 @@ import { fileURLToPath } from 'node:url'
 import { writeBaseAndFineTune, writeCheckpoint, TENSOR } from './checkpoint.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const BIN = join(ROOT, 'bin', 'git-zoo.js')
 const argv = process.argv.slice(2)
+// --bin <path to bin/git-zoo.js>: time another build (an A/B of two checkouts in the same run)
+const BIN = argv.includes('--bin') ? resolve(argv[argv.indexOf('--bin') + 1]!) : join(ROOT, 'bin', 'git-zoo.js')
 const opt = (name: string, def: number): number => { const i = argv.indexOf(name); return i === -1 ? def : Number(argv[i + 1]) }
 const GIB = opt('--size', 1)
 const ROUNDS = Math.max(1, opt('--rounds', 2))
