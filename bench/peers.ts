@@ -19,7 +19,8 @@
  *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep] [--bin <other>/bin/git-zoo.js]
  *   npx tsx bench/peers.ts --memory --size 16
  *
- * --size is in GiB. --zoo-only skips the peers. --bin times another build of git-zoo (before/after). --memory is the memory run: one checkpoint (no
+ * --size is in GiB. --zoo-only skips the peers. --bin times another build of git-zoo (before/after).
+ * --memory is the memory run: one checkpoint (no
  * fine-tune), git zoo add and get only, one round, peak RSS of each against 256 MiB; it needs about
  * 3x --size GiB free under the temp folder (the file, the store, the file got back), a full run
  * about 10x.
