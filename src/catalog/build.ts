@@ -80,13 +80,13 @@ export function walkModels(root: string): { paths: string[]; dirs: Array<[string
   return { paths: paths.sort(byNameVersion), dirs }
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
+async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean, store?: string): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
   const n = Math.min(4, availableParallelism())
-  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat, history })
+  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat, history, ...(store ? { store } : {}) })
   const per = Math.ceil(items.length / n)
   const url = new URL('./worker.js', import.meta.url)
   const parts = await Promise.all(Array.from({ length: n }, (_, w) => new Promise<{ cols: ColumnSet; problems: Problem[] }>((resolve, reject) => {
-    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history } })
+    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history, ...(store ? { store } : {}) } })
     worker.once('message', (m: { cols: Parameters<typeof ColumnSet.fromMessage>[0]; problems: Problem[] }) => resolve({ cols: ColumnSet.fromMessage(m.cols), problems: m.problems }))
     worker.once('error', reject)
     worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
@@ -94,7 +94,8 @@ async function readAll(root: string, items: ReadItem[], stat: boolean, history: 
   return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
 }
 
-export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
+/** `store`: the local object store's folder (format 2 histories are read from checkpoint nodes there). */
+export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; store?: string; progress?: (text: string) => void }
 
 function header(mode: CatalogHeader['mode'], history: boolean, key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
   return {
@@ -117,7 +118,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     items = [...tracked].sort(([a], [b]) => byNameVersion(a, b)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
   }
   if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
-  const { cols, problems } = await readAll(o.root, items, worktree, o.history)
+  const { cols, problems } = await readAll(o.root, items, worktree, o.history, o.store)
   return encodeCatalog(cols, header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
 }
 
@@ -170,7 +171,7 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
 export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>, mode: CatalogHeader['mode'] = file.header.mode): Promise<Buffer> {
   const started = performance.now()
   const h = file.header
-  const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history)
+  const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history, o.store)
   const fresh = { cols: Array.isArray(read.cols) ? concat(read.cols) : read.cols, problems: read.problems }
   const cols = file.toColumnSet(fresh.cols.count)
   const rowOf = new Map<string, number>()

@@ -5,9 +5,11 @@ import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
 import { putRow } from './rows.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
+import { NodeHistory } from './node-history.js'
 
 export interface ReadItem { path: string; blob?: string }
-export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean }
+/** `store`: the local object store's folder, where format 2 manifests' histories are read (history builds). */
+export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean; store?: string }
 /** A manifest that could not be indexed, with what identified its content then (to notice a fix). */
 export interface Problem { path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }
 
@@ -15,6 +17,7 @@ export interface Problem { path: string; problem: string; blob?: string; mtime?:
 export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] } {
   const cols = new ColumnSet(job.items.length)
   const problems: Problem[] = []
+  const nodes = job.history && job.store ? new NodeHistory(job.store) : undefined
   for (const it of job.items) {
     const full = join(job.root, it.path)
     let text: Buffer
@@ -34,6 +37,7 @@ export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] 
         ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
       continue
     }
+    if (nodes && row.checkpointsLink) row.history = nodes.history(row.checkpointsLink) ?? []
     // retired: a RETIRED.json beside the manifest (src/promote/retire.ts); its content is for `show`
     if (existsSync(join(job.root, dirname(it.path), RETIRED_FILE))) row.retired = true
     const i = cols.addRow()

@@ -3,6 +3,7 @@
  * skipping models the zoo already holds with identical content, so an interrupted or repeated
  * import picks up where it stopped (spec/import.md).
  */
+import { completeManifest } from '../zoo/reader.js'
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { stat, readFile } from 'node:fs/promises'
@@ -182,7 +183,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     const have = latest.get(f.name)
     if (have !== undefined) {
       if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
-      const m = await repo.readManifest(f.name, have)
+      // every file of the version: a trajectory's checkpoint entries are in its checkpoint node
+      const m = await completeManifest(repo, await repo.readManifest(f.name, have))
       if (await sameContent(m, spec)) return { item: { ...item, status: 'unchanged', version: m.version, seal: m.seal } }
     }
     return { item, planned: { found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length } }
