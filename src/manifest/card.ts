@@ -232,7 +232,8 @@ function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
   if (facts.length) {
     out.push('  - task:', `      type: ${yamlString(task)}`)
     if (m.dataset) out.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
-    out.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
+    // a trajectory's card stays small: the metric's display name (optional on the Hub) is left out
+    out.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, ...(m.checkpoints ? [] : [`      name: ${yamlString(`${f.key} (final)`)}`])]))
   }
   for (const e of good) {
     out.push('  - task:', `      type: ${yamlString(task)}`, '    dataset:', `      name: ${yamlString(e.data)}`, `      type: ${yamlString(e.data)}`, `      revision: ${yamlString(e.data_sha256)}`,
@@ -267,14 +268,17 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   if (given?.body) b.push(given.body, '')
   if (m.message) b.push(m.message, '')
   if (given?.body) b.push('## Facts recorded by git-zoo', '')
-  b.push('| | |', '|---|---|', `| model | \`${m.name}@v${m.version}\` |`, `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
+  b.push('| | |', '|---|---|', ...(m.checkpoints ? [] : [`| model | \`${m.name}@v${m.version}\` |`]), `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
   if (m.code) b.push(`| code | ${m.code.repo ? `${m.code.repo} ` : ''}\`${m.code.commit.slice(0, 12)}\`${m.code.dirty ? ' (dirty)' : ''} |`)
   b.push('')
   b.push('## Generating factors', '', '| factor | value |', '|---|---|')
   if (m.seed !== undefined) b.push(`| seed | ${m.seed} |`)
   if (m.dataset) b.push(`| dataset | ${m.dataset} |`)
   if (m.arch) b.push(`| arch | ${m.arch} |`)
-  for (const [k, v] of Object.entries(m.params)) b.push(`| params.${k} | ${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|')} |`)
+  const paramText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|')
+  // a trajectory's card (one per model of a population) lists its params on one row
+  if (m.checkpoints && Object.keys(m.params).length) b.push(`| params | ${Object.entries(m.params).map(([k, v]) => `${k}=${paramText(v)}`).join(', ')} |`)
+  else for (const [k, v] of Object.entries(m.params)) b.push(`| params.${k} | ${paramText(v)} |`)
   if (m.config) b.push(`| config | [${m.config.path}](${m.config.path}) (sha256 \`${m.config.sha256.slice(0, 16)}…\`) |`)
   b.push('')
   const all = metricFacts(m)
@@ -287,7 +291,7 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
     b.push('## Evaluations', '', '| data | sha256 | samples | file | metrics | when | by |', '|---|---|---|---|---|---|---|',
       ...evals.map((e) => `| ${e.data} | \`${e.data_sha256.slice(0, 16)}…\` | ${e.n} | ${e.file} | ${Object.entries(e.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}${e.ok ? '' : ` (does not hold up: ${e.problem ?? 'invalid'})`} | ${e.created} | ${e.by} |`), '')
   }
-  const c = curve(m)
+  const c = m.checkpoints ? undefined : curve(m) // a trajectory's curve: `git zoo show` plots it
   if (c) b.push(`Curve of ${c.key} over epochs ${c.epochs[0]}-${c.epochs[c.epochs.length - 1]}: \`${sparkline(c.values)}\` (${fmt(c.values[0]!)} → ${fmt(c.values[c.values.length - 1]!)})`, '')
   if (m.history?.length && !m.checkpoints) {
     const keys = [...new Set(m.history.flatMap((h) => Object.keys(h)))]
@@ -300,8 +304,8 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
     // a trajectory's card stays small: its checkpoint files and history are in the checkpoint node
     // (spec/format.md); `git zoo show` lists them, the manifest holds every other file's digest
     const own = m.files.filter((f) => f.epoch === undefined)
-    b.push('## Files', '', `${totals.count} files, ${human(totals.bytes)}; ${cps}${own.length ? `, and ${own.map((f) => f.path).join(', ')}` : ''}. `
-      + `Sizes and sha256: \`git zoo show ${m.name}@v${m.version} --files\`.`, '')
+    b.push('## Files', '', `${totals.count} files, ${human(totals.bytes)}: ${cps}${own.length ? `, ${own.map((f) => f.path).join(', ')}` : ''}; `
+      + `every file's size and sha256: \`git zoo show\` with \`--files\`.`, '')
   } else {
     // a long trajectory lists its last checkpoint's files only: the manifest holds every file's digest,
     // and a card per model repeating thousands of them would double what a population costs in git
@@ -316,7 +320,7 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   b.push('## Lineage', '')
   if (m.parents.length) b.push(...m.parents.map((p) => `- ${p.relation} of \`${p.name}@v${p.version}\` (seal \`${p.seal}\`)`), '')
   else b.push('No parents: trained from scratch or imported as a root.', '')
-  b.push(`Ancestors and descendants: \`git zoo lineage ${m.name}@v${m.version}\``, '')
+  if (!m.checkpoints) b.push(`Ancestors and descendants: \`git zoo lineage ${m.name}@v${m.version}\``, '')
   b.push('## Get it', '', '```', `git zoo get ${m.name}@v${m.version}`)
   const last = checkpointFacts(m)?.last
   if (last !== undefined) b.push(`git zoo get ${m.name}@v${m.version} --checkpoint ${last}`)
