@@ -10,11 +10,12 @@ import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { parseIndex } from '../cas/local.js'
-import { readCheckpointsSync } from '../manifest/checkpoints.js'
+import { readHistorySync } from '../manifest/checkpoints.js'
 import type { CheckpointsLink } from '../manifest/manifest.js'
 
 export class NodeHistory {
   private index: Map<string, { pack: string; offset: number; length: number }> | undefined
+  private readonly fds = new Map<string, number>()
 
   constructor(private readonly storeRoot: string) {}
 
@@ -37,15 +38,22 @@ export class NodeHistory {
     const e = this.load().get(Buffer.from(cid.bytes).toString('latin1'))
     if (!e) throw new Error(`object ${cid} is not in the local store`)
     const bytes = Buffer.allocUnsafe(e.length)
-    const fd = openSync(join(this.storeRoot, 'packs', e.pack), 'r')
-    try { if (readSync(fd, bytes, 0, e.length, e.offset) !== e.length) throw new Error(`object ${cid} is truncated`) } finally { closeSync(fd) }
+    let fd = this.fds.get(e.pack)
+    if (fd === undefined) { fd = openSync(join(this.storeRoot, 'packs', e.pack), 'r'); this.fds.set(e.pack, fd) }
+    if (readSync(fd, bytes, 0, e.length, e.offset) !== e.length) throw new Error(`object ${cid} is truncated`)
     const digest = createHash('sha256').update(bytes).digest()
     if (!digest.equals(Buffer.from(cid.multihash.digest))) throw new Error(`object ${cid} does not match its CID`)
     return bytes
   }
 
+  /** Close the pack files read. */
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd)
+    this.fds.clear()
+  }
+
   /** The history a checkpoint node holds, or undefined when it cannot be read whole and checked. */
   history(link: CheckpointsLink): Array<Record<string, number>> | undefined {
-    try { return readCheckpointsSync(link, (cid) => this.get(cid)).history } catch { return undefined }
+    try { return readHistorySync(link, (cid) => this.get(cid)) } catch { return undefined }
   }
 }

@@ -43,5 +43,6 @@ export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] 
     const i = cols.addRow()
     putRow(cols, i, row, job.history, { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
   }
+  nodes?.close()
   return { cols, problems }
 }

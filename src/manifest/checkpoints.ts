@@ -16,6 +16,7 @@ import type { CID } from 'multiformats/cid'
 import { cidOf, DAG_CBOR, parseCid } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { FormatError } from '../errors.js'
+import * as dagCbor from '@ipld/dag-cbor'
 import { encodeCanonical, decodeStrict } from './cbor.js'
 import { checkFileEntry, isView, registerView, type BestMap, type CheckpointsLink, type FileEntry, type ManifestBody } from './manifest.js'
 import { metricGoal } from './card.js'
@@ -149,6 +150,43 @@ export function readCheckpointsSync(link: CheckpointsLink, get: (cid: CID) => Ui
   const seen = new Set<string>()
   const first = decodePage(get(root), root, true, seen)
   return joinPages(link, root, [first, ...first.more.map((c) => decodePage(get(c), c, false, seen))])
+}
+
+/**
+ * Only the history of a checkpoint node, for the catalog (a finding aid, rebuilt from the manifests
+ * at will): `get` returns blocks already checked against their CIDs, so the bytes are the sealed
+ * ones; the pages are decoded without the strict re-encoding and the per-entry checks (verify and
+ * every reader of files do those), and the entries' count, epochs and sizes are still checked
+ * against the manifest's summary. Throws E_NODE when they disagree.
+ */
+export function readHistorySync(link: CheckpointsLink, get: (cid: CID) => Uint8Array): Array<Record<string, number>> {
+  const root = parseCid(link.node)
+  const history: Array<Record<string, number>> = []
+  const epochs = new Set<number>()
+  let files = 0, bytes = 0, first = Infinity, last = -Infinity
+  const page = (cid: CID, isRoot: boolean): CID[] => {
+    const v = dagCbor.decode(get(cid)) as unknown
+    if (!isObject(v) || !Array.isArray(v.files) || !Array.isArray(v.history)) bad(cid, 'not { files, history }')
+    for (const f of v.files as unknown[]) {
+      if (!isObject(f) || !Number.isSafeInteger(f.epoch) || !Number.isSafeInteger(f.size)) bad(cid, 'a file entry has no epoch or size')
+      const e = f.epoch as number
+      files++; bytes += f.size as number; epochs.add(e)
+      if (e < first) first = e
+      if (e > last) last = e
+    }
+    for (const h of v.history as unknown[]) {
+      if (!isObject(h) || !Object.values(h).every((x) => typeof x === 'number' && Number.isFinite(x))) bad(cid, 'a history record is not a map of numbers')
+      history.push(h as Record<string, number>)
+    }
+    const more = isRoot && v.more !== undefined ? v.more : []
+    if (!Array.isArray(more) || !more.every(isCid)) bad(cid, 'more is not a list of CIDs')
+    return more as CID[]
+  }
+  for (const c of page(root, true)) page(c, false)
+  if (files !== link.files || epochs.size !== link.count || bytes !== link.bytes || first !== link.epochs[0] || last !== link.epochs[1]) {
+    throw new FormatError(`checkpoint node ${root} does not match the manifest's checkpoints summary`, 'E_NODE', { cid: link.node })
+  }
+  return history
 }
 
 function joinPages(link: CheckpointsLink, root: CID, pages: Array<ReturnType<typeof decodePage>>): Checkpoints {
