@@ -5,7 +5,7 @@ import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
 import { putRow } from './rows.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
-import { NodeHistory } from './node-history.js'
+import { NodeHistory } from '../manifest/node-history.js'
 
 export interface ReadItem { path: string; blob?: string }
 /** `store`: the local object store's folder, where format 2 manifests' histories are read (history builds). */

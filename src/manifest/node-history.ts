@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { parseIndex } from '../cas/local.js'
-import { readHistorySync } from '../manifest/checkpoints.js'
-import type { CheckpointsLink } from '../manifest/manifest.js'
+import { readHistorySync } from './checkpoints.js'
+import type { CheckpointsLink } from './manifest.js'
 
 export class NodeHistory {
   private index: Map<string, { pack: string; offset: number; length: number }> | undefined
