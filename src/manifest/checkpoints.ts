@@ -222,6 +222,19 @@ export async function expandAll<T extends ManifestBody>(manifests: Iterable<T>, 
   return out
 }
 
+/**
+ * What a checkpoint node block links to (its entries' roots and its further pages), for a repair
+ * that must store them before the node (invariant 2); undefined when the bytes are not a checkpoint
+ * node.
+ */
+export function checkpointLinks(bytes: Uint8Array): CID[] | undefined {
+  let v: unknown
+  try { v = dagCbor.decode(bytes) } catch { return undefined }
+  if (!isObject(v) || !Array.isArray(v.files) || !Array.isArray(v.history)) return undefined
+  const roots = (v.files as unknown[]).map((f) => (isObject(f) ? f.root : undefined)).filter(isCid)
+  return [...roots, ...(Array.isArray(v.more) ? v.more.filter(isCid) : [])]
+}
+
 /** The checkpoint node CID of a manifest, if it has one. */
 export function checkpointNode(m: ManifestBody): CID | undefined {
   return m.checkpoints ? parseCid(m.checkpoints.node) : undefined
