@@ -148,7 +148,8 @@ export function validateManifest(m: unknown): Manifest {
     const c = m.checkpoints
     if (!isObject(c) || typeof c.node !== 'string') bad(`checkpoints is not { node, count, files, bytes, epochs } (format ${MANIFEST_FORMAT_NODES} links its checkpoint node there)`)
     if (parseCid(c.node).code !== DAG_CBOR) bad('checkpoints.node is not a dag-cbor CID')
-    for (const k of ['count', 'files', 'bytes'] as const) if (!Number.isSafeInteger(c[k]) || (c[k] as number) < 1) bad(`checkpoints.${k} is not a positive integer`)
+    for (const k of ['count', 'files'] as const) if (!Number.isSafeInteger(c[k]) || (c[k] as number) < 1) bad(`checkpoints.${k} is not a positive integer`)
+    if (!Number.isSafeInteger(c.bytes) || (c.bytes as number) < 0) bad('checkpoints.bytes is not a non-negative integer')
     const e = c.epochs
     if (!Array.isArray(e) || e.length !== 2 || !e.every((x) => Number.isSafeInteger(x) && (x as number) >= 0) || (e[0] as number) > (e[1] as number)) bad('checkpoints.epochs is not [first, last]')
     if (Object.keys(c).some((k) => !['node', 'count', 'files', 'bytes', 'epochs'].includes(k))) bad('checkpoints has unknown keys')
