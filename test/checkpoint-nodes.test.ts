@@ -16,7 +16,7 @@ import { CID } from 'multiformats/cid'
 import { zoo, git, run, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { computeSeal, serializeManifest, validateManifest, type Manifest } from '../src/manifest/manifest.js'
-import { LocalStore } from '../src/cas/local.js'
+import { LocalStore, parseIndex, encodeIndex } from '../src/cas/local.js'
 import { PY } from './torch-helpers.js'
 
 const EPOCHS = [0, 1, 2, 3]
@@ -166,7 +166,7 @@ describe('checkpoint nodes', () => {
     assert.ok(d.files.changed.includes('checkpoint_000003/model.safetensors'), JSON.stringify(d.files))
   })
 
-  it('gc keeps the nodes and what they list; verify finds a damaged node and repairs it from the zoo remote', async () => {
+  it('gc keeps the nodes and what they list; verify finds a damaged or missing node and repairs it from the zoo remote', async () => {
     await ok(zoo(a, ['push']), 'push')
     const gc = JSON.parse((await ok(zoo(a, ['gc', '--grace', '0', '--json']), 'gc')).stdout) as { missing_roots: number }
     assert.equal(gc.missing_roots, 0)
@@ -186,6 +186,22 @@ describe('checkpoint nodes', () => {
     const r = await zoo(a, ['verify', '--repair', '--json'])
     assert.equal(r.code, 0, r.stderr)
     await ok(zoo(a, ['verify']), 'verify after repair')
+
+    // a node its index no longer lists is missing: verify names it, the repair brings it back
+    const t1 = JSON.parse(await readFile(join(a, 'models', T1, 'v1', 'manifest.json'), 'utf8')) as Manifest
+    const gone = await whereIs(join(a, '.git', 'zoo'), t1.checkpoints!.node)
+    const idx = gone.path.replace(/\.pack$/, '.idx')
+    const key = Buffer.from(CID.parse(t1.checkpoints!.node).bytes).toString('latin1')
+    const kept = parseIndex(await readFile(idx), 'idx').filter(([k]) => k !== key)
+    await rm(idx)
+    await writeFile(idx, encodeIndex(kept))
+    const v2 = await zoo(a, ['verify', '--json'])
+    assert.equal(v2.code, 1, v2.stderr)
+    assert.deepEqual((JSON.parse(v2.stdout) as { problems: Array<{ object: string; problem: string }> }).problems.map((p) => [p.object, p.problem]), [[t1.checkpoints!.node, 'missing']])
+    const r2 = JSON.parse((await ok(zoo(a, ['verify', '--repair', '--json']), 'repair a missing node')).stdout) as { repaired: Array<{ object: string; problem: string }> }
+    assert.deepEqual(r2.repaired.map((x) => [x.object, x.problem]), [[t1.checkpoints!.node, 'missing']])
+    await ok(zoo(a, ['get', T1, '--checkpoint', '0', '--out', join(work, 'after-repair')]), 'get after the repair')
+    assert.equal(sha(await readFile(join(work, 'after-repair', 'checkpoint_000000', 'model.safetensors'))), sums.get('1/0'))
   })
 
   it('push, then a lazy clone reads the node from the zoo remote for get --checkpoint and show', async () => {
