@@ -2,7 +2,7 @@
  * Checkpoint nodes (manifest format 2, spec/format.md "Checkpoint nodes"), through the real CLI and
  * real git: an imported Model Zoos-shaped population (Ray Tune trials of safetensors checkpoints)
  * commits manifests that link a sealed dag-cbor node instead of listing every checkpoint; get,
- * get --checkpoint, show, find on history, soup --last-k, diff, gc, verify (a damaged node found and
+ * get --checkpoint, show, find on history, soup --last-k, diff, gc, verify (a damaged or missing node found and
  * repaired), push and a lazy clone read through the node; a zoo written in format 1 (every file and
  * the history in the manifest) still reads, verifies and pushes.
  */
