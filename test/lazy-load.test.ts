@@ -11,10 +11,25 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { BIN, git, run, tempRepo, zoo, type Run } from './cli.js'
+import { BIN, ROOT, git, run, tempRepo, zoo, type Run } from './cli.js'
 import { startS3rver, type S3Server } from './remote-servers.js'
 
 interface Loaded { argv: string[]; urls: string[] }
+
+/**
+ * The CLI runs from the bundle (dist/cli/, scripts/build-cli.mjs), whose files hold several source
+ * modules each: a loaded bundle file stands for the sources its meta.json lists, written as the
+ * dist/src/ URLs tsc would have given them (`.../dist/src/remote/path.js`), so the checks below read
+ * the same either way.
+ */
+async function sourcesOf(urls: string[]): Promise<string[]> {
+  const dir = join(ROOT, 'dist', 'cli')
+  let meta: Record<string, string[]> = {}
+  try { meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Record<string, string[]> } catch { return urls }
+  const base = pathToFileURL(dir).href + '/'
+  const asDist = (src: string): string => pathToFileURL(join(ROOT, 'dist', src.replace(/\.ts$/, '.js'))).href
+  return urls.flatMap((u) => (u.startsWith(base) && meta[u.slice(base.length)] ? meta[u.slice(base.length)]!.map(asDist) : [u]))
+}
 
 /** A folder with the probe: each node process appends its argv and every module it resolves to <pid>.log. */
 async function probe(): Promise<{ env: NodeJS.ProcessEnv; dir: string; read: () => Promise<Loaded[]>; clear: () => Promise<void>; cleanup: () => Promise<void> }> {
@@ -42,7 +57,7 @@ async function probe(): Promise<{ env: NodeJS.ProcessEnv; dir: string; read: () 
     for (const n of names) {
       const lines = (await readFile(join(logs, n), 'utf8')).split('\n').filter(Boolean)
       const argvLine = lines.find((l) => l.startsWith('argv '))
-      out.push({ argv: argvLine ? JSON.parse(argvLine.slice(5)) as string[] : [], urls: lines.filter((l) => !l.startsWith('argv ')) })
+      out.push({ argv: argvLine ? JSON.parse(argvLine.slice(5)) as string[] : [], urls: await sourcesOf(lines.filter((l) => !l.startsWith('argv '))) })
     }
     return out
   }
