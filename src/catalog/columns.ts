@@ -236,10 +236,6 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
   plans.push({ name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) })
   plans.push({ name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) })
   const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
-  const cell = (k: string, row: number): string | undefined => {
-    for (const p of parts) { if (row < p.count) return p.str.get(k)?.[row]; row -= p.count }
-    return undefined
-  }
   for (const k of strKeys) {
     if (isDictColumn(k)) {
       const values: string[] = []
@@ -260,19 +256,25 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
       dicts.push(values)
       plans.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
     } else {
+      // one UTF-8 encoding of the whole column (per-cell writes cost ~10x more at 50,000 rows);
+      // when it is all ASCII, byte offsets are the string lengths
+      const cells: string[] = new Array(n)
+      let row = 0
+      for (const p of parts) {
+        const a = p.str.get(k)
+        for (let i = 0; i < p.count; i++, row++) cells[row] = a?.[i] ?? ''
+      }
+      const joined = cells.join('')
+      const bytes = Buffer.from(joined, 'utf8')
+      const ascii = bytes.length === joined.length
       const offsets = new Uint32Array(n + 1)
       let pos = 0
-      for (let i = 0; i < n; i++) { const s = cell(k, i); if (s) pos += Buffer.byteLength(s); offsets[i + 1] = pos }
+      for (let i = 0; i < n; i++) { pos += ascii ? cells[i]!.length : Buffer.byteLength(cells[i]!); offsets[i + 1] = pos }
       plans.push({
-        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
+        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + bytes.length,
         fill: (out, at) => {
           out.set(new Uint8Array(offsets.buffer), at)
-          const data = at + (n + 1) * 4
-          let row = 0
-          for (const p of parts) {
-            const a = p.str.get(k)
-            for (let i = 0; i < p.count; i++, row++) { const s = a?.[i]; if (s) out.write(s, data + offsets[row]!, 'utf8') }
-          }
+          out.set(bytes, at + (n + 1) * 4)
         },
       })
     }
