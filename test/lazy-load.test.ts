@@ -164,3 +164,33 @@ describe('the pre-push hook with nothing to push', () => {
     }
   })
 })
+
+describe('a warm ls or find', () => {
+  it('starts no process and loads no store, manifest or git-runner code and no package', async () => {
+    const p = await probe()
+    const a = await tempRepo('zoo-lazy-find-')
+    try {
+      ok(await zoo(a.dir, ['init'], {}), 'init')
+      await writeFile(join(a.dir, 'm.bin'), randomBytes(4096))
+      await writeFile(join(a.dir, 'metrics.json'), '{ "test_acc": 0.75 }\n')
+      ok(await zoo(a.dir, ['add', 'm.bin', '--name', 'demo/net', '--metrics', 'metrics.json', '--param', 'lr=0.1'], {}), 'add')
+      ok(await zoo(a.dir, ['tag', 'demo/net@v1', 'prod'], {}), 'tag')
+      // git check mode: the mode of zoos over 1,000 models, where a fresh cache is the whole check
+      const env = { ...p.env, GIT_ZOO_CATALOG_CHECK: 'git' }
+      ok(await zoo(a.dir, ['ls'], env), 'first ls (builds the cache, reads the stages once)')
+      for (const args of [['ls'], ['find', 'test_acc>0.5', 'lr=0.1', '--sort', '-test_acc']]) {
+        await p.clear()
+        const r = ok(await zoo(a.dir, args, env), args.join(' '))
+        assert.match(r.stdout, /^demo\/net@v1 .*\bprod\b/m, r.stderr)
+        const [only, ...more] = await p.read()
+        assert.ok(only && more.length === 0)
+        assert.ok(only.urls.some((u) => u.endsWith(`/dist/src/cli/commands/${args[0]}.js`)), 'the probe saw the command module')
+        const heavy = only.urls.filter((u) => /^node:(child_process|net|stream|worker_threads|crypto)$|\/node_modules\/|\/dist\/src\/(?:remote|cas|git|zoo)\/|\/dist\/src\/(?:repo|manifest\/manifest)\.js$|\/dist\/src\/catalog\/build\.js$/.test(u))
+        assert.deepEqual(heavy, [], `git zoo ${args.join(' ')} loaded more than it needs`)
+      }
+    } finally {
+      await a.cleanup()
+      await p.cleanup()
+    }
+  })
+})
