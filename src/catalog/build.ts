@@ -11,7 +11,7 @@ import { join, dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
+import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, type CatalogHeader, type HeadFields } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
@@ -80,18 +80,37 @@ export function walkModels(root: string): { paths: string[]; dirs: Array<[string
   return { paths: paths.sort(byNameVersion), dirs }
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
+type WorkerReply = { cols?: Parameters<typeof ColumnSet.fromMessage>[0]; bytes?: Uint8Array; problems: Problem[] }
+
+/** Split the items among worker threads (build workers: worker.ts); their replies in item order. */
+async function inWorkers(root: string, items: ReadItem[], stat: boolean, history: boolean, encode: boolean): Promise<WorkerReply[] | undefined> {
   const n = Math.min(4, availableParallelism())
-  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat, history })
+  if (items.length < WORKER_MIN || n < 2) return undefined
   const per = Math.ceil(items.length / n)
   const url = new URL('./worker.js', import.meta.url)
-  const parts = await Promise.all(Array.from({ length: n }, (_, w) => new Promise<{ cols: ColumnSet; problems: Problem[] }>((resolve, reject) => {
-    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history } })
-    worker.once('message', (m: { cols: Parameters<typeof ColumnSet.fromMessage>[0]; problems: Problem[] }) => resolve({ cols: ColumnSet.fromMessage(m.cols), problems: m.problems }))
+  return Promise.all(Array.from({ length: n }, (_, w) => new Promise<WorkerReply>((resolve, reject) => {
+    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history, encode } })
+    worker.once('message', resolve)
     worker.once('error', reject)
     worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
   })))
-  return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
+}
+
+async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
+  const parts = await inWorkers(root, items, stat, history, false)
+  if (!parts) return readItems({ root, items, stat, history })
+  return { cols: parts.map((p) => ColumnSet.fromMessage(p.cols!)), problems: parts.flatMap((p) => p.problems) }
+}
+
+/** Read, extract and encode every item (a cold build): in workers whose encoded parts are merged. */
+async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, history: boolean, head: (problems: Problem[]) => HeadFields): Promise<Buffer> {
+  const parts = await inWorkers(root, items, stat, history, true)
+  if (!parts) {
+    const { cols, problems } = readItems({ root, items, stat, history })
+    return encodeCatalog(cols, head(problems))
+  }
+  const files = parts.map((p) => CatalogFile.fromBytes(Buffer.from(p.bytes!.buffer, p.bytes!.byteOffset, p.bytes!.byteLength)))
+  return mergeCatalogs(files, head(parts.flatMap((p) => p.problems)))
 }
 
 export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
@@ -117,8 +136,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     items = [...tracked].sort(([a], [b]) => byNameVersion(a, b)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
   }
   if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
-  const { cols, problems } = await readAll(o.root, items, worktree, o.history)
-  return encodeCatalog(cols, header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
+  return readAllEncoded(o.root, items, worktree, o.history, (problems) => header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
 }
 
 /**

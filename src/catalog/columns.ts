@@ -8,7 +8,7 @@
  *   f64:<col>   Float64Array, NaN = missing         (version, seed, m:<metric>, h:<metric>:<epoch>, ...)
  *   u8:latest   1 for the latest version of its name
  *   u8:current  1 for the latest version of its name that is not retired (the one in service)
- *   str:<col>   u32 offsets[count + 1] then UTF-8   (path, name, seal, params JSON, parents JSON, ...)
+ *   str:<col>   u32 offsets[count + 1] then UTF-8   (path, name, seal, pjson, parents JSON, ...)
  *   dict:<col>  u32 codes (0 = missing) + the values as a JSON list in the header's `dicts`
  * The warm path reads the header and then only the sections a query touches.
  */
@@ -17,7 +17,7 @@ import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
-export const CATALOG_FORMAT = 5
+export const CATALOG_FORMAT = 6
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
@@ -174,16 +174,146 @@ export class ColumnSet {
 
 function align8(n: number): number { return (n + 7) & ~7 }
 
+/** The header fields a build supplies (the rest come from the sections). */
+export type HeadFields = Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>
+
+/** A section to be written: its name, kind, byte length, and how to fill its bytes. */
+type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
+
+/** u8:latest and u8:current: the latest version of each name, and the latest one in service. */
+function latestPlans(n: number, nameAt: (i: number) => string, version: ArrayLike<number> | undefined, retired: ArrayLike<number> | undefined): Plan[] {
+  const latest = new Uint8Array(n)
+  const current = new Uint8Array(n)
+  const best = new Map<string, [number, number]>()
+  const inService = new Map<string, [number, number]>()
+  for (let i = 0; i < n; i++) {
+    const nm = nameAt(i), v = version?.[i] ?? 0
+    const cur = best.get(nm)
+    if (!cur || cur[1] < v) best.set(nm, [i, v])
+    if (retired?.[i] === 1) continue
+    const live = inService.get(nm)
+    if (!live || live[1] < v) inService.set(nm, [i, v])
+  }
+  for (const [i] of best.values()) latest[i] = 1
+  for (const [i] of inService.values()) current[i] = 1
+  return [
+    { name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) },
+    { name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) },
+  ]
+}
+
+/** The file's bytes: magic, header (two passes: its length depends on the offsets in it), sections. */
+function assemble(plans: Plan[], head: HeadFields, n: number, dicts: string[][]): Buffer {
+  let headerLen = 0
+  for (;;) {
+    let off = align8(16 + headerLen)
+    const sections: Record<string, SectionInfo> = {}
+    for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
+    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
+    const hb = Buffer.from(JSON.stringify(header), 'utf8')
+    if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
+    const out = Buffer.alloc(off)
+    out.write(CATALOG_MAGIC, 0, 'latin1')
+    out.writeUInt32LE(hb.length, 8)
+    hb.copy(out, 16)
+    for (const p of plans) p.fill(out, sections[p.name]!.offset)
+    return out
+  }
+}
+
+/**
+ * One catalog from catalogs of consecutive row ranges (the parts a cold build's workers encoded, in
+ * row order): numeric sections concatenated (f32 when every part stored f32), string sections'
+ * offsets shifted, dictionaries merged and codes renumbered, latest/current recomputed over all rows.
+ */
+export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
+  const n = parts.reduce((a, p) => a + p.count, 0)
+  const plans: Plan[] = []
+  const dicts: string[][] = []
+  const cols = { num: new Set<string>(), str: new Set<string>(), dict: new Set<string>() }
+  for (const p of parts) {
+    for (const s of p.sectionNames()) {
+      const kind = s.slice(0, s.indexOf(':')), col = s.slice(s.indexOf(':') + 1)
+      if (kind === 'f64' || kind === 'f32') cols.num.add(col)
+      else if (kind === 'str') cols.str.add(col)
+      else if (kind === 'dict') cols.dict.add(col)
+    }
+  }
+  for (const col of [...cols.num].sort()) {
+    const f32 = parts.every((p) => !p.has(`f64:${col}`))
+    plans.push({
+      name: `${f32 ? 'f32' : 'f64'}:${col}`, info: { kind: f32 ? 'f32' : 'f64' }, length: n * (f32 ? 4 : 8),
+      fill: (out, at) => {
+        const view = f32 ? new Float32Array(out.buffer, out.byteOffset + at, n) : new Float64Array(out.buffer, out.byteOffset + at, n)
+        let base = 0
+        for (const p of parts) {
+          const a = f32 ? p.f32raw(col) : p.f64(col)
+          if (a) view.set(a, base)
+          else view.fill(NaN, base, base + p.count)
+          base += p.count
+        }
+      },
+    })
+  }
+  const names: string[] = []
+  for (const p of parts) for (let i = 0; i < p.count; i++) names.push(p.str('name', i) ?? '')
+  const cat = <T extends Float64Array>(get: (p: CatalogFile) => T | undefined): Float64Array => {
+    const a = new Float64Array(n).fill(NaN)
+    let base = 0
+    for (const p of parts) { const v = get(p); if (v) a.set(v, base); base += p.count }
+    return a
+  }
+  plans.push(...latestPlans(n, (i) => names[i]!, cat((p) => p.f64('version')), cat((p) => p.f64('retired'))))
+  for (const col of [...cols.str].sort()) {
+    const raws = parts.map((p) => p.strRaw(col))
+    const total = raws.reduce((a, r) => a + (r ? r.data.length : 0), 0)
+    const offsets = new Uint32Array(n + 1)
+    let row = 0, base = 0
+    for (let j = 0; j < parts.length; j++) {
+      const r = raws[j]
+      for (let i = 0; i < parts[j]!.count; i++, row++) offsets[row + 1] = base + (r ? r.offsets[i + 1]! : 0)
+      base += r ? r.data.length : 0
+    }
+    plans.push({
+      name: `str:${col}`, info: { kind: 'str' }, length: (n + 1) * 4 + total,
+      fill: (out, at) => {
+        out.set(new Uint8Array(offsets.buffer), at)
+        let pos = at + (n + 1) * 4
+        for (const r of raws) if (r) { out.set(r.data, pos); pos += r.data.length }
+      },
+    })
+  }
+  for (const col of [...cols.dict].sort()) {
+    const values: string[] = []
+    const codeOf = new Map<string, number>()
+    const codes = new Uint32Array(n)
+    let row = 0
+    for (const p of parts) {
+      const d = p.dict(col)
+      if (!d) { row += p.count; continue }
+      const map = new Uint32Array(d.values.length + 1)
+      d.values.forEach((v, k) => {
+        let c = codeOf.get(v)
+        if (c === undefined) { values.push(v); c = values.length; codeOf.set(v, c) }
+        map[k + 1] = c
+      })
+      for (let i = 0; i < p.count; i++, row++) codes[row] = map[d.codes[i]!]!
+    }
+    dicts.push(values)
+    plans.push({ name: `dict:${col}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
+  }
+  return assemble(plans, head, n, dicts)
+}
+
 /**
  * Serialize column sets (concatenated in order: the parts of a build) with the header fields into
  * the cache file's bytes, writing each section straight into the one output buffer. A numeric
  * column whose every value is exactly a float32 (metrics logged from float32 tensors usually are)
  * is stored as f32: half the bytes, nothing lost.
  */
-export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>): Buffer {
+export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields): Buffer {
   const parts = Array.isArray(input) ? input : [input]
   const n = parts.reduce((a, p) => a + p.count, 0)
-  type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
   const plans: Plan[] = []
   const dicts: string[][] = []
   const numKeys = [...new Set(parts.flatMap((p) => [...p.num.keys()]))].sort()
@@ -214,27 +344,15 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
     })
   }
   // latest version of each name, and latest version in service (retired ones skipped)
-  const latest = new Uint8Array(n)
-  const current = new Uint8Array(n)
-  const best = new Map<string, [number, number]>()
-  const inService = new Map<string, [number, number]>()
-  let base = 0
-  for (const p of parts) {
-    const names = p.str.get('name') ?? [], version = p.num.get('version'), retired = p.num.get('retired')
-    for (let i = 0; i < p.count; i++) {
-      const nm = names[i]!, v = version?.[i] ?? 0
-      const cur = best.get(nm)
-      if (!cur || cur[1] < v) best.set(nm, [base + i, v])
-      if (retired?.[i] === 1) continue
-      const live = inService.get(nm)
-      if (!live || live[1] < v) inService.set(nm, [base + i, v])
-    }
-    base += p.count
+  const nameAt: string[] = [], version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
+  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
+    const p = parts[j]!, names = p.str.get('name') ?? []
+    for (let i = 0; i < p.count; i++) nameAt.push(names[i]!)
+    const v = p.num.get('version'), r = p.num.get('retired')
+    if (v) version.set(v.subarray(0, p.count), base)
+    if (r) retired.set(r.subarray(0, p.count), base)
   }
-  for (const [i] of best.values()) latest[i] = 1
-  for (const [i] of inService.values()) current[i] = 1
-  plans.push({ name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) })
-  plans.push({ name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) })
+  plans.push(...latestPlans(n, (i) => nameAt[i]!, version, retired))
   const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
   for (const k of strKeys) {
     if (isDictColumn(k)) {
@@ -279,22 +397,7 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
       })
     }
   }
-  // two passes: the header's length depends on the offsets written in it
-  let headerLen = 0
-  for (;;) {
-    let off = align8(16 + headerLen)
-    const sections: Record<string, SectionInfo> = {}
-    for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
-    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
-    const hb = Buffer.from(JSON.stringify(header), 'utf8')
-    if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
-    const out = Buffer.alloc(off)
-    out.write(CATALOG_MAGIC, 0, 'latin1')
-    out.writeUInt32LE(hb.length, 8)
-    hb.copy(out, 16)
-    for (const p of plans) p.fill(out, sections[p.name]!.offset)
-    return out
-  }
+  return assemble(plans, head, n, dicts)
 }
 
 function parseHeader(head: Buffer, hb: Buffer, size: number): CatalogHeader {
@@ -368,6 +471,14 @@ export class CatalogFile {
     return v
   }
 
+  /** A column stored as f32, as stored (for merging parts without converting); undefined otherwise. */
+  f32raw(col: string): Float32Array | undefined {
+    if (!this.has(`f32:${col}`)) return undefined
+    const f = new Float32Array(this.count)
+    this.read(`f32:${col}`, new Uint8Array(f.buffer))
+    return f
+  }
+
   /** Names of the numeric columns (without the f64:/f32: prefix). */
   numColumns(): string[] {
     return this.sectionNames().filter((s) => s.startsWith('f64:') || s.startsWith('f32:')).map((s) => s.slice(4))
@@ -413,7 +524,8 @@ export class CatalogFile {
     return v
   }
 
-  private strSection(col: string): { offsets: Uint32Array; data: Buffer } | undefined {
+  /** A string section as stored: offsets[count + 1] into UTF-8 data. */
+  strRaw(col: string): { offsets: Uint32Array; data: Buffer } | undefined {
     const name = `str:${col}`
     if (!this.has(name)) return undefined
     let v = this.cache.get(name) as { offsets: Uint32Array; data: Buffer } | undefined
@@ -435,7 +547,7 @@ export class CatalogFile {
       const c = d?.codes[row] ?? 0
       return c === 0 ? undefined : d!.values[c - 1]
     }
-    const s = this.strSection(col)
+    const s = this.strRaw(col)
     if (!s) return undefined
     const a = s.offsets[row]!, b = s.offsets[row + 1]!
     return a === b ? undefined : s.data.toString('utf8', a, b)
