@@ -11,7 +11,7 @@ import { join, dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, type CatalogHeader, type HeadFields } from './columns.js'
+import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
@@ -147,7 +147,8 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()
-  for (let i = 0; i < n; i++) known.set(file.str('path', i)!, { row: i, blob: file.str('blob', i) })
+  const paths = file.strings('path'), blobs = file.strings('blob')
+  for (let i = 0; i < n; i++) known.set(paths[i]!, { row: i, ...(blobs[i] ? { blob: blobs[i] } : {}) })
   const problemAt = new Map(h.problems.map((p) => [p.path, p]))
   for (const p of h.problems) known.set(p.path, { ...(p.blob ? { blob: p.blob } : {}) })
   const reread: ReadItem[] = []
@@ -184,37 +185,40 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
   return { reread, drop }
 }
 
-/** Apply changes to a cache file's columns and encode the result. */
+/**
+ * Apply changes to a cache file: the re-read manifests are encoded as a small catalog of their own,
+ * and the new file is composed of runs of the old file's unchanged rows and those rows, in row order
+ * (columns.ts composeCatalog): nothing of the unchanged rows is decoded but their paths and names.
+ */
 export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>, mode: CatalogHeader['mode'] = file.header.mode): Promise<Buffer> {
   const started = performance.now()
   const h = file.header
   const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history)
-  const fresh = { cols: Array.isArray(read.cols) ? concat(read.cols) : read.cols, problems: read.problems }
-  const cols = file.toColumnSet(fresh.cols.count)
-  const rowOf = new Map<string, number>()
-  for (let i = 0; i < cols.count; i++) rowOf.set(cols.getStr('path', i)!, i)
+  const cols = Array.isArray(read.cols) ? concat(read.cols) : read.cols
+  const order = Array.from({ length: cols.count }, (_, j) => j).sort((a, b) => byNameVersion(cols.getStr('path', a)!, cols.getStr('path', b)!))
+  const fresh = CatalogFile.fromBytes(encodeCatalog(cols.permute(order), header(mode, h.history, o.key, started, [])))
+  const paths = file.strings('path')
+  const freshPaths = fresh.strings('path')
   const touched = new Set([...changes.drop, ...changes.reread.map((r) => r.path)])
-  const keep = new Uint8Array(cols.capacity).fill(1)
-  for (const p of touched) { const r = rowOf.get(p); if (r !== undefined) keep[r] = 0 }
-  let appended = false
-  for (let j = 0; j < fresh.cols.count; j++) {
-    const p = fresh.cols.getStr('path', j)!
-    let r = rowOf.get(p)
-    if (r === undefined) { r = cols.addRow(); appended = true }
-    cols.copyRow(r, fresh.cols, j)
-    keep[r] = 1
+  // where each re-read row goes: before the first old row that sorts after it
+  const insertAt = freshPaths.map((p) => {
+    let lo = 0, hi = paths.length
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (byNameVersion(paths[mid]!, p) > 0) hi = mid; else lo = mid + 1 }
+    return lo
+  })
+  const runs: RowRun[] = []
+  const take = (src: number, row: number): void => {
+    const last = runs[runs.length - 1]
+    if (last && last.src === src && last.to === row) last.to++
+    else runs.push({ src, from: row, to: row + 1 })
   }
-  let out = cols
-  if (appended || keep.subarray(0, cols.count).includes(0)) {
-    // rows stay in name/version order, as a cold build leaves them
-    const order: number[] = []
-    for (let i = 0; i < cols.count; i++) if (keep[i]) order.push(i)
-    if (appended) order.sort((a, b) => byNameVersion(cols.getStr('path', a)!, cols.getStr('path', b)!))
-    out = cols.permute(order)
+  for (let i = 0, g = 0; i <= paths.length; i++) {
+    while (g < freshPaths.length && insertAt[g] === i) take(1, g++)
+    if (i < paths.length && !touched.has(paths[i]!)) take(0, i)
   }
-  const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...fresh.problems]
+  const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...read.problems]
   const head = header(mode, h.history, o.key, started, problems, mode === 'worktree' ? changes.dirs ?? h.dirs : undefined)
-  return encodeCatalog(out, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
+  return composeCatalog([file, fresh], runs, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
 }
 
 function concat(parts: ColumnSet[]): ColumnSet {

@@ -221,17 +221,22 @@ function assemble(plans: Plan[], head: HeadFields, n: number, dicts: string[][])
   }
 }
 
+/** Rows [from, to) of sources[src]: a piece of a composed catalog (composeCatalog). */
+export interface RowRun { src: number; from: number; to: number }
+
 /**
- * One catalog from catalogs of consecutive row ranges (the parts a cold build's workers encoded, in
- * row order): numeric sections concatenated (f32 when every part stored f32), string sections'
- * offsets shifted, dictionaries merged and codes renumbered, latest/current recomputed over all rows.
+ * One catalog from consecutive parts of catalogs (the parts a cold build's workers encoded, or an
+ * old cache's unchanged rows around the re-read ones), in the order of `runs`: numeric sections
+ * copied run by run (f32 when every source stored f32), string bytes copied and offsets rebased,
+ * dictionaries merged and codes renumbered, latest/current recomputed over all rows. Nothing is
+ * decoded but names (for latest/current).
  */
-export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
-  const n = parts.reduce((a, p) => a + p.count, 0)
+export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: HeadFields): Buffer {
+  const n = runs.reduce((a, r) => a + r.to - r.from, 0)
   const plans: Plan[] = []
   const dicts: string[][] = []
   const cols = { num: new Set<string>(), str: new Set<string>(), dict: new Set<string>() }
-  for (const p of parts) {
+  for (const p of sources) {
     for (const s of p.sectionNames()) {
       const kind = s.slice(0, s.indexOf(':')), col = s.slice(s.indexOf(':') + 1)
       if (kind === 'f64' || kind === 'f32') cols.num.add(col)
@@ -240,69 +245,92 @@ export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
     }
   }
   for (const col of [...cols.num].sort()) {
-    const f32 = parts.every((p) => !p.has(`f64:${col}`))
+    // a column whose every value left with the rows dropped goes, as a fresh build would leave it out
+    const arrays = sources.map((p) => p.f64(col))
+    if (!runs.some((r) => { const a = arrays[r.src]; if (a) for (let i = r.from; i < r.to; i++) if (a[i] === a[i]) return true; return false })) continue
+    const f32 = sources.every((p) => !p.has(`f64:${col}`))
     plans.push({
       name: `${f32 ? 'f32' : 'f64'}:${col}`, info: { kind: f32 ? 'f32' : 'f64' }, length: n * (f32 ? 4 : 8),
       fill: (out, at) => {
         const view = f32 ? new Float32Array(out.buffer, out.byteOffset + at, n) : new Float64Array(out.buffer, out.byteOffset + at, n)
+        const arrays = sources.map((p) => (f32 ? p.f32raw(col) : p.f64(col)))
         let base = 0
-        for (const p of parts) {
-          const a = f32 ? p.f32raw(col) : p.f64(col)
-          if (a) view.set(a, base)
-          else view.fill(NaN, base, base + p.count)
-          base += p.count
+        for (const r of runs) {
+          const a = arrays[r.src]
+          if (a) view.set(a.subarray(r.from, r.to), base)
+          else view.fill(NaN, base, base + r.to - r.from)
+          base += r.to - r.from
         }
       },
     })
   }
-  const names: string[] = []
-  for (const p of parts) for (let i = 0; i < p.count; i++) names.push(p.str('name', i) ?? '')
-  const cat = <T extends Float64Array>(get: (p: CatalogFile) => T | undefined): Float64Array => {
+  const names = sources.map((p) => p.strings('name'))
+  const nameAt: string[] = []
+  for (const r of runs) for (let i = r.from; i < r.to; i++) nameAt.push(names[r.src]![i] ?? '')
+  const gather = (col: string): Float64Array => {
     const a = new Float64Array(n).fill(NaN)
+    const arrays = sources.map((p) => p.f64(col))
     let base = 0
-    for (const p of parts) { const v = get(p); if (v) a.set(v, base); base += p.count }
+    for (const r of runs) { const v = arrays[r.src]; if (v) a.set(v.subarray(r.from, r.to), base); base += r.to - r.from }
     return a
   }
-  plans.push(...latestPlans(n, (i) => names[i]!, cat((p) => p.f64('version')), cat((p) => p.f64('retired'))))
+  plans.push(...latestPlans(n, (i) => nameAt[i]!, gather('version'), gather('retired')))
   for (const col of [...cols.str].sort()) {
-    const raws = parts.map((p) => p.strRaw(col))
-    const total = raws.reduce((a, r) => a + (r ? r.data.length : 0), 0)
+    const raws = sources.map((p) => p.strRaw(col))
     const offsets = new Uint32Array(n + 1)
-    let row = 0, base = 0
-    for (let j = 0; j < parts.length; j++) {
-      const r = raws[j]
-      for (let i = 0; i < parts[j]!.count; i++, row++) offsets[row + 1] = base + (r ? r.offsets[i + 1]! : 0)
-      base += r ? r.data.length : 0
+    let row = 0, pos = 0
+    for (const r of runs) {
+      const raw = raws[r.src]
+      for (let i = r.from; i < r.to; i++, row++) { if (raw) pos += raw.offsets[i + 1]! - raw.offsets[i]!; offsets[row + 1] = pos }
     }
     plans.push({
-      name: `str:${col}`, info: { kind: 'str' }, length: (n + 1) * 4 + total,
+      name: `str:${col}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
       fill: (out, at) => {
         out.set(new Uint8Array(offsets.buffer), at)
-        let pos = at + (n + 1) * 4
-        for (const r of raws) if (r) { out.set(r.data, pos); pos += r.data.length }
+        let to = at + (n + 1) * 4
+        for (const r of runs) {
+          const raw = raws[r.src]
+          if (!raw) continue
+          const piece = raw.data.subarray(raw.offsets[r.from]!, raw.offsets[r.to]!)
+          out.set(piece, to)
+          to += piece.length
+        }
       },
     })
   }
   for (const col of [...cols.dict].sort()) {
     const values: string[] = []
     const codeOf = new Map<string, number>()
+    // codes renumbered in order of first use: values only dropped rows had are left out
+    const maps = sources.map((p) => { const d = p.dict(col); return d ? { d, map: new Uint32Array(d.values.length + 1) } : undefined })
     const codes = new Uint32Array(n)
     let row = 0
-    for (const p of parts) {
-      const d = p.dict(col)
-      if (!d) { row += p.count; continue }
-      const map = new Uint32Array(d.values.length + 1)
-      d.values.forEach((v, k) => {
-        let c = codeOf.get(v)
-        if (c === undefined) { values.push(v); c = values.length; codeOf.set(v, c) }
-        map[k + 1] = c
-      })
-      for (let i = 0; i < p.count; i++, row++) codes[row] = map[d.codes[i]!]!
+    for (const r of runs) {
+      const m = maps[r.src]
+      if (!m) { row += r.to - r.from; continue }
+      for (let i = r.from; i < r.to; i++, row++) {
+        const local = m.d.codes[i]!
+        if (local === 0) continue
+        let c = m.map[local]!
+        if (c === 0) {
+          const v = m.d.values[local - 1]!
+          c = codeOf.get(v) ?? 0
+          if (c === 0) { values.push(v); c = values.length; codeOf.set(v, c) }
+          m.map[local] = c
+        }
+        codes[row] = c
+      }
     }
+    if (values.length === 0) continue
     dicts.push(values)
     plans.push({ name: `dict:${col}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
   }
   return assemble(plans, head, n, dicts)
+}
+
+/** The catalogs of consecutive row ranges (a cold build's parts, in row order) as one. */
+export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
+  return composeCatalog(parts, parts.map((p, src) => ({ src, from: 0, to: p.count })), head)
 }
 
 /**
@@ -474,9 +502,27 @@ export class CatalogFile {
   /** A column stored as f32, as stored (for merging parts without converting); undefined otherwise. */
   f32raw(col: string): Float32Array | undefined {
     if (!this.has(`f32:${col}`)) return undefined
-    const f = new Float32Array(this.count)
-    this.read(`f32:${col}`, new Uint8Array(f.buffer))
+    let f = this.cache.get(`f32raw:${col}`) as Float32Array | undefined
+    if (!f) {
+      f = new Float32Array(this.count)
+      this.read(`f32:${col}`, new Uint8Array(f.buffer))
+      this.cache.set(`f32raw:${col}`, f)
+    }
     return f
+  }
+
+  /** Every cell of a plain string column ('' for missing ones), decoded in one pass. */
+  strings(col: string): string[] {
+    const out: string[] = new Array(this.count)
+    const s = this.strRaw(col)
+    if (!s) return out.fill('')
+    const text = s.data.toString('utf8', 0, s.offsets[this.count])
+    const ascii = text.length === s.offsets[this.count]
+    for (let i = 0; i < this.count; i++) {
+      const a = s.offsets[i]!, b = s.offsets[i + 1]!
+      out[i] = ascii ? text.slice(a, b) : s.data.toString('utf8', a, b)
+    }
+    return out
   }
 
   /** Names of the numeric columns (without the f64:/f32: prefix). */
