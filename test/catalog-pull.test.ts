@@ -2,8 +2,9 @@
  * The catalog of a clone, and after a pull (spec/catalog.md, "Freshness"): a plain `git clone`
  * answers its first `find` like the manifests say; a `git pull` that adds, changes and removes
  * manifests (and retires a version) is taken in by re-reading only the manifests whose blobs changed;
- * stage tags moved, fetched or packed show in `ls` without a stale answer. Real git, the real CLI,
- * a slim synthetic zoo (bench/gen-zoo.ts) in git check mode, the mode of zoos over 1,000 models.
+ * stage tags moved, fetched or packed show in `ls` without a stale answer; a cold build large enough
+ * for worker threads (their encoded parts merged) gives what the manifests say. Real git, the real
+ * CLI, slim synthetic zoos (bench/gen-zoo.ts) in git check mode, the mode of zoos over 1,000 models.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -125,6 +126,39 @@ test('stages in ls follow tags moved, fetched and packed (read from the refs, ca
     await tag([`${names[2]}@v1`, 'prod'])
     await git(clone, 'fetch', '-q', '--tags')
     assert.deepEqual(await stagesOf(clone), { [names[0]!]: ['prod'], [names[1]!]: ['staging'], [names[2]!]: ['prod'] })
+  } finally {
+    await rm(base, { recursive: true, force: true })
+  }
+})
+
+test('a cold build of 1,600 manifests in worker threads, merged, answers as the manifests say', async () => {
+  const base = await mkdtemp(join(tmpdir(), 'zoo-catalog-workers-'))
+  try {
+    const dir = join(base, 'zoo')
+    await generateZoo(dir, { models: 1600, epochs: 3, checkEvery: 400, slim: true })
+    const paths = (await git(dir, 'ls-files', 'models')).trim().split('\n').filter((p) => p.endsWith('/manifest.json'))
+    // a retired version in the middle of the rows (latest/current are recomputed over the merged parts)
+    await writeFile(join(dir, paths[800]!, '..', 'RETIRED.json'), '{ "reason": "test" }\n')
+    await git(dir, 'add', 'models')
+    await git(dir, 'commit', '-q', '-m', 'retire one')
+    type Row = { name: string; version: number; dataset: string; params: Record<string, unknown>; metrics: Record<string, number>; retired?: boolean }
+    const want = await Promise.all(paths.map(async (p, i) => {
+      const m = JSON.parse(await readFile(join(dir, p), 'utf8')) as Row
+      return { name: m.name, version: m.version, dataset: m.dataset, params: m.params, metrics: m.metrics, ...(i === 800 ? { retired: true } : {}) }
+    }))
+    const r = await zoo(dir, ['ls', '--all-versions', '--include-retired', '--json'], GIT_MODE)
+    assert.equal(r.code, 0, r.stderr)
+    const got = (JSON.parse(r.stdout) as { models: Row[] }).models.map((m) => ({ name: m.name, version: m.version, dataset: m.dataset, params: m.params, metrics: m.metrics, ...(m.retired ? { retired: true } : {}) }))
+    const key = (m: Row): string => `${m.name}@v${m.version}`
+    assert.deepEqual(got.sort((a, b) => (key(a) < key(b) ? -1 : 1)), want.sort((a, b) => (key(a) < key(b) ? -1 : 1)))
+    // params that are neither text nor numbers keep their type (true, not "true")
+    assert.equal(got[0]!.params.cuda, true)
+    // the retired version is skipped by find, and ls lists the model anyway
+    const name = want.find((m) => m.retired)!.name
+    const found = await zoo(dir, ['find', `name=${name}`, '--json'], GIT_MODE)
+    assert.equal((JSON.parse(found.stdout) as { total: number }).total, 0)
+    const listed = await zoo(dir, ['ls', '--json'], GIT_MODE)
+    assert.ok((JSON.parse(listed.stdout) as { models: Row[] }).models.some((m) => m.name === name && m.retired))
   } finally {
     await rm(base, { recursive: true, force: true })
   }

@@ -94,18 +94,6 @@ export class ColumnSet {
   getNum(col: string, row: number): number { return this.num.get(col)?.[row] ?? NaN }
   getStr(col: string, row: number): string | undefined { return this.str.get(col)?.[row] }
 
-  clearRow(row: number): void {
-    for (const a of this.num.values()) a[row] = NaN
-    for (const a of this.str.values()) a[row] = undefined
-  }
-
-  /** Copy row `from` of `other` over row `to` of this set (cells `other` lacks become missing). */
-  copyRow(to: number, other: ColumnSet, from: number): void {
-    this.clearRow(to)
-    for (const [k, a] of other.num) { const v = a[from]!; if (!Number.isNaN(v)) this.column(k)[to] = v }
-    for (const [k, a] of other.str) { const v = a[from]; if (v !== undefined) this.setStr(k, to, v) }
-  }
-
   /** A new set with the rows listed in `order`, in that order. */
   permute(order: ArrayLike<number>): ColumnSet {
     const out = new ColumnSet(order.length)
@@ -137,21 +125,6 @@ export class ColumnSet {
       if (!mine) { mine = []; this.str.set(k, mine) }
       for (let i = 0; i < other.count; i++) if (a[i] !== undefined) mine[base + i] = a[i]
     }
-  }
-
-  /** A new set holding only the rows for which keep(i) is true, in order. */
-  filter(keep: (row: number) => boolean): ColumnSet {
-    const idx: number[] = []
-    for (let i = 0; i < this.count; i++) if (keep(i)) idx.push(i)
-    const out = new ColumnSet(idx.length)
-    out.count = idx.length
-    for (const [k, a] of this.num) {
-      const b = new Float64Array(out.capacity).fill(NaN)
-      idx.forEach((r, j) => { b[j] = a[r]! })
-      out.num.set(k, b)
-    }
-    for (const [k, a] of this.str) out.str.set(k, idx.map((r) => a[r]))
-    return out
   }
 
   /** Plain data for postMessage (the Float64Arrays' buffers can be transferred). */
@@ -597,26 +570,5 @@ export class CatalogFile {
     if (!s) return undefined
     const a = s.offsets[row]!, b = s.offsets[row + 1]!
     return a === b ? undefined : s.data.toString('utf8', a, b)
-  }
-
-  /** Load everything back into a column set (for an incremental rebuild), with room for `extra` rows. */
-  toColumnSet(extra = 0): ColumnSet {
-    const c = new ColumnSet(this.count + extra)
-    c.count = this.count
-    for (const name of this.sectionNames()) {
-      const kind = this.header.sections[name]!.kind
-      const col = name.slice(name.indexOf(':') + 1)
-      if (kind === 'f64' || kind === 'f32') {
-        const v = new Float64Array(c.capacity).fill(NaN)
-        v.set(this.f64(col)!)
-        this.cache.delete(col)
-        c.num.set(col, v)
-      } else if (kind === 'str' || kind === 'dict') {
-        const a: Array<string | undefined> = new Array(this.count)
-        for (let i = 0; i < this.count; i++) a[i] = this.str(col, i)
-        c.str.set(col, a)
-      }
-    }
-    return c
   }
 }
