@@ -4,8 +4,7 @@
  * query touches; build code is imported only when a rebuild is needed.
  */
 import { existsSync } from 'node:fs'
-import { isAbsolute, join, resolve } from 'node:path'
-import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import { CatalogFile, WORKTREE_LIMIT } from './columns.js'
 import { findGitPlaces, gitKey, type GitPlaces } from './gitstate.js'
 import type { CheckMode } from './build.js'
@@ -38,7 +37,7 @@ function checkMode(env: NodeJS.ProcessEnv): CheckMode {
 
 export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog> {
   const env = o.env
-  const places = findGitPlaces(o.cwd, env)
+  const places = await findGitPlaces(o.cwd, env)
   const path = cachePath(places)
   const key = gitKey(places)
   const check = checkMode(env)
@@ -55,7 +54,7 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   }
   const build = await import('./build.js')
   const history = Boolean(o.history) || hadHistory
-  const store = history ? storeFolder(places, env) : undefined
+  const store = history ? build.storeFolder(places, env) : undefined
   const opts = { root: places.root, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
     const worktree = wantWorktree(file.count)
@@ -67,15 +66,6 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   }
   const bytes = await build.coldBuild(opts)
   return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'cold', path }
-}
-
-/** The local object store's folder, as Repo.storeRoot finds it ($GIT_ZOO_STORE, zoo.store, <git common dir>/zoo). */
-function storeFolder(places: GitPlaces, env: NodeJS.ProcessEnv): string {
-  if (env.GIT_ZOO_STORE) return resolve(places.root, env.GIT_ZOO_STORE)
-  const r = spawnSync('git', ['config', '--get', 'zoo.store'], { cwd: places.root, env, encoding: 'utf8' })
-  const configured = r.status === 0 ? r.stdout.trim() : ''
-  if (configured) return isAbsolute(configured) ? configured : resolve(places.root, configured)
-  return join(places.commonDir, 'zoo')
 }
 
 function reopen(path: string, bytes: Buffer, write: (p: string, b: Buffer) => void): CatalogFile {

@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import { cidOf, DAG_CBOR, parseCid } from '../cas/cid.js'
 import { encodeCanonical } from './cbor.js'
 import { FormatError } from '../errors.js'
-import { checkModelName, checkRelPath } from './names.js'
+import { checkModelName, checkRelPath, MODELS_DIR } from './names.js'
 
 /** Format of manifests that list every file (and the history) themselves. */
 export const MANIFEST_FORMAT = 1
@@ -20,7 +20,7 @@ export const MANIFEST_FORMAT_NODES = 2
 /** The formats this git-zoo reads. */
 export const MANIFEST_FORMATS: readonly number[] = [MANIFEST_FORMAT, MANIFEST_FORMAT_NODES]
 export const MANIFEST_FILE = 'manifest.json'
-export const MODELS_DIR = 'models'
+export { MODELS_DIR }
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
