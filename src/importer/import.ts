@@ -3,6 +3,8 @@
  * skipping models the zoo already holds with identical content, so an interrupted or repeated
  * import picks up where it stopped (spec/import.md).
  */
+import { openReader } from '../zoo/reader.js'
+import { expandManifest } from '../manifest/checkpoints.js'
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { stat, readFile } from 'node:fs/promises'
@@ -157,6 +159,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
 
   const report: ImportedModel[] = []
   let checked = 0
+  // one store handle (it only reads) for every resume check
+  let reader: ReturnType<typeof openReader> | undefined
   const plan = async ({ f, parentRef, relation }: (typeof lineage)[number]): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
     o.signal?.throwIfAborted()
     const run = await describeRunDir(f.dir, new Set(f.nested))
@@ -182,7 +186,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     const have = latest.get(f.name)
     if (have !== undefined) {
       if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
-      const m = await repo.readManifest(f.name, have)
+      // every file of the version: a trajectory's checkpoint entries are in its checkpoint node
+      const m = await expandManifest(await repo.readManifest(f.name, have), await (reader ??= openReader(repo)))
       if (await sameContent(m, spec)) return { item: { ...item, status: 'unchanged', version: m.version, seal: m.seal } }
     }
     return { item, planned: { found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length } }
@@ -235,6 +240,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
     for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
   }
+  await (await reader)?.close()
   const rank = new Map(found.map((f, i) => [f.name, i]))
   report.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!)
   return {

@@ -10,14 +10,15 @@ import type { Repo } from '../repo.js'
 import { ingestFile, ingestBytes, WORKER_THRESHOLD, SMALL_FILE } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
 import {
-  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
-  type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
+  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FORMAT_NODES, MANIFEST_FILE, MODELS_DIR,
+  registerView, type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
 } from '../manifest/manifest.js'
 import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
 import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
+import { buildCheckpoints, bestOf } from '../manifest/checkpoints.js'
 import { validateAgainstSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
 import type { ZooConfig } from '../repo.js'
@@ -233,6 +234,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     await store.recoverInterrupted()
     let done = 0
     const batch = new Map<string, Manifest>()
+    const views = new Map<Manifest, Manifest>()
     const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
     for (const s of specs) {
       const before = store.storedBytes
@@ -269,8 +271,13 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const path = files.some((f) => f.path === base) ? `config-${base}` : base
         config = { path, size, sha256 }
       }
+      // a trajectory's checkpoint entries and history go into its checkpoint node (format 2);
+      // the manifest keeps the other files, the final and best metrics and the node's link
+      const epochFiles = files.filter((f) => f.epoch !== undefined)
+      const checkpoints = epochFiles.length ? await buildCheckpoints(epochFiles, s.history ?? [], (cid, bytes) => store!.put(cid, bytes)) : undefined
+      const best = checkpoints && s.history?.length ? bestOf(s.history) : undefined
       const body: ManifestBody = {
-        zoo: MANIFEST_FORMAT,
+        zoo: checkpoints ? MANIFEST_FORMAT_NODES : MANIFEST_FORMAT,
         name: s.name,
         version,
         ...(s.message ? { message: s.message } : {}),
@@ -279,9 +286,11 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         ...(s.arch ? { arch: s.arch } : {}),
         params: s.params ?? {},
         metrics: s.metrics ?? {},
-        ...(s.history ? { history: s.history } : {}),
+        ...(best ? { best } : {}),
+        ...(s.history && !checkpoints ? { history: s.history } : {}),
         ...(config ? { config } : {}),
-        files,
+        files: checkpoints ? files.filter((f) => f.epoch === undefined) : files,
+        ...(checkpoints ? { checkpoints } : {}),
         parents,
         ...(code ? { code } : {}),
         env: { ...env, ...(s.env ?? {}) },
@@ -293,6 +302,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       }
       await validateAgainstSchema(repo, body)
       const manifest: Manifest = { ...body, seal: computeSeal(body) }
+      // the card is rendered from the complete view: every file and the history
+      if (checkpoints) views.set(manifest, registerView({ ...manifest, files, ...(s.history ? { history: s.history } : {}) }, manifest))
       batch.set(s.name, manifest)
       results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })
     }
@@ -307,7 +318,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const spec = specs.find((s) => s.name === r.name)!
       if (spec.configFile && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, copyFrom: spec.configFile })
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
-      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
+      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(views.get(r.manifest) ?? r.manifest) })
     }
     files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
