@@ -20,20 +20,20 @@ import type { Manifest } from '../manifest/manifest.js'
 import { UsageError } from '../errors.js'
 
 /**
- * Without --batch, one commit holds up to this many models; a bigger import commits every this many
- * (memory grows by ~130 KB per model held for one commit: 660 MB peak for 5,000 models).
+ * Without --batch, a commit holds up to this many models (parents first): a promotion holds its
+ * models' manifests until it commits (~130-160 KB per Model Zoos model), so bounded batches keep the
+ * peak RSS of an import flat in the population's size (spec/import.md, "Batches").
  */
-export const DEFAULT_BATCH = 10_000
+export const DEFAULT_BATCH = 500
 
 export interface ImportOptions {
   layout: Layout | 'auto'
   prefix?: string
-  /** Models per commit; default: all in one commit. */
+  /** Models per commit; default DEFAULT_BATCH. */
   batch?: number
   allowDirty?: boolean
   dryRun?: boolean
   onPhase?: (text: string) => void
-  onWarning?: (text: string) => void
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /** Stops the import between models and between chunks; commits already made stay (spec/teams.md). */
   signal?: AbortSignal
@@ -189,16 +189,14 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   }
 
   const size = o.batch ?? DEFAULT_BATCH
-  if (o.batch === undefined && !o.dryRun && order.length > size) {
-    o.onWarning?.(`importing ${order.length} models in ${Math.ceil(order.length / size)} commits (at most ${DEFAULT_BATCH} models per commit); pass --batch <n> to choose\n`)
-  }
   const commits: string[] = []
   let stored = 0, doneBytes = 0, checkpoints = 0, fileCount = 0, bytes = 0
   let zooFiles = populations.list.length && !o.dryRun ? await populationFiles(populations.list) : []
   // (an unchanged child keeps linking to the parent version it was trained from, even when that
   // parent's folder changed and is promoted again as a new version here)
-  for (let at = 0; at < order.length; at += size) {
-    const slice = order.slice(at, at + size)
+  for (let at = 0, end = 0; at < order.length; at = end) {
+    end = Math.min(order.length, at + size)
+    const slice = order.slice(at, end)
     const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
     let next = 0
     // models are read and checked several at a time (the resume check waits on git and hashing)
@@ -213,8 +211,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
     if (o.dryRun || chunk.length === 0) continue
     const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
-    const last = at + size >= order.length
-    o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${Math.min(at + size, order.length)} of ${order.length} checked)` : ''}\n`)
+    const last = end >= order.length
+    o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${end} of ${order.length} checked)` : ''}\n`)
     const base = doneBytes
     const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
       allowDirty: o.allowDirty ?? false,

@@ -134,11 +134,6 @@ async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBo
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
 }
 
-async function sha256File(path: string): Promise<{ size: number; sha256: string }> {
-  const bytes = await readFile(path)
-  return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
-}
-
 /** Check every input before anything is written: names, files, relations. */
 async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
   let total = 0
@@ -233,6 +228,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     await store.recoverInterrupted()
     let done = 0
     const batch = new Map<string, Manifest>()
+    const configBytes = new Map<string, Buffer>()
     const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
     for (const s of specs) {
       const before = store.storedBytes
@@ -264,10 +260,12 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
       let config: ManifestBody['config']
       if (s.configFile) {
-        const { size, sha256 } = await sha256File(s.configFile)
+        // read once: the snapshot committed is the bytes the digest was taken of
+        const bytes = await readFile(s.configFile)
+        configBytes.set(s.name, bytes)
         const base = s.configFile.split('/').pop()!
         const path = files.some((f) => f.path === base) ? `config-${base}` : base
-        config = { path, size, sha256 }
+        config = { path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
       }
       const body: ManifestBody = {
         zoo: MANIFEST_FORMAT,
@@ -304,8 +302,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     const files: CommitFile[] = []
     for (const r of results) {
       const dir = manifestDir(r.name, r.version)
-      const spec = specs.find((s) => s.name === r.name)!
-      if (spec.configFile && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, copyFrom: spec.configFile })
+      const config = configBytes.get(r.name)
+      if (config && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, data: config })
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
       files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
     }
@@ -320,6 +318,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     const commit = await commitFiles(repo, files, {
       message, kind: 'promotion', refused: 'nothing was promoted', config,
       fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
+      // built and checked here: sealed, canonical, schema-checked manifests over flushed objects
+      verified: true,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
     })
