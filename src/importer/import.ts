@@ -6,16 +6,18 @@
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { stat, readFile } from 'node:fs/promises'
-import { statSync, readFileSync, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { promote, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
+import { promote, codeRevision, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
-import { describeRunDir, CONFIG_FILES } from './run.js'
-import { factorsFromConfig, readConfig, runMetricsOf } from './factors.js'
+import { CONFIG_FILES } from './run.js'
+import { readRun } from './read-run.js'
+import { factorsFromConfig, readConfig } from './factors.js'
 import { openCatalog } from '../catalog/catalog.js'
 import { ParentIndex } from './parents.js'
 import { findPopulations, populationFiles } from './population.js'
+import { PreparePool } from './prepare.js'
 import type { Manifest } from '../manifest/manifest.js'
 import { UsageError } from '../errors.js'
 
@@ -155,15 +157,23 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   })
   const order = parentsFirst(lineage.map((l) => ({ name: l.f.name, parents: l.parentRef ? [l.parentRef] : [], item: l })))
 
+  let zooFiles = populations.list.length && !o.dryRun ? await populationFiles(populations.list) : []
+  // worker threads read the model folders and hash the checkpoints while this thread stores them and
+  // seals manifests (closed below, whatever happens)
+  const preparer = o.dryRun ? null : PreparePool.open()
   const report: ImportedModel[] = []
   let checked = 0
+  // set once the batches are over (finished or failed): a plan still running for a next batch stops
+  let stopped = false
   const plan = async ({ f, parentRef, relation }: (typeof lineage)[number]): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
     o.signal?.throwIfAborted()
-    const run = await describeRunDir(f.dir, new Set(f.nested))
+    if (stopped) return undefined
+    // read by a worker thread when there are some (a failure there is read again here, for its error)
+    const read = (preparer ? await preparer.readRun(f.dir, f.nested).catch(() => null) : null) ?? await readRun(f.dir, f.nested)
+    const { run, metrics } = read
     const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
     if (files.length === 0) return undefined
-    const factors = factorsFromConfig(run.configFile ? readConfig(run.configFile) : {})
-    const metrics = run.metricsFile ? runMetricsOf(readFileSync(run.metricsFile, 'utf8'), run.metricsFile) : undefined
+    const factors = factorsFromConfig(read.config)
     const population = populations.of(f.rel)
     const spec: PromotionSpec = {
       name: f.name, files,
@@ -177,7 +187,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       message: `imported from ${f.rel}`,
       ...(population ? { extra: { population: population.name } } : {}),
     }
-    const sizes = files.map((x) => statSync(x.source).size)
+    const sizes = run.files.flatMap((x, i) => (x.source !== run.configFile ? [read.sizes[i]!] : []))
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
     const have = latest.get(f.name)
     if (have !== undefined) {
@@ -191,47 +201,64 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const size = o.batch ?? DEFAULT_BATCH
   const commits: string[] = []
   let stored = 0, doneBytes = 0, checkpoints = 0, fileCount = 0, bytes = 0
-  let zooFiles = populations.list.length && !o.dryRun ? await populationFiles(populations.list) : []
-  // (an unchanged child keeps linking to the parent version it was trained from, even when that
-  // parent's folder changed and is promoted again as a new version here)
-  for (let at = 0, end = 0; at < order.length; at = end) {
-    end = Math.min(order.length, at + size)
-    const slice = order.slice(at, end)
-    const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
-    let next = 0
-    // models are read and checked several at a time (the resume check waits on git and hashing)
-    await Promise.all(Array.from({ length: Math.min(8, slice.length) }, async () => {
-      while (next < slice.length) { const i = next++; results[i] = await plan(slice[i]!) }
-    }))
-    const chunk: Planned[] = []
-    for (const r of results) {
-      if (!r) continue
-      report.push(r.item)
-      if (r.planned) chunk.push(r.planned)
+  // worker threads read and hash the checkpoints while this thread stores them and seals manifests
+  // every batch records the code revision the import started from (not the batch before it)
+  let code: Awaited<ReturnType<typeof codeRevision>> | undefined
+  try {
+    // (an unchanged child keeps linking to the parent version it was trained from, even when that
+    // parent's folder changed and is promoted again as a new version here)
+    // the next batch is planned (its folders read by the workers) while this one is stored
+    const planSlice = async (from: number): Promise<Array<Awaited<ReturnType<typeof plan>>>> => {
+      const slice = order.slice(from, from + size)
+      const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
+      let next = 0
+      // models are read and checked several at a time (the resume check waits on git and hashing)
+      await Promise.all(Array.from({ length: Math.min(8, slice.length) }, async () => {
+        while (next < slice.length) { const i = next++; results[i] = await plan(slice[i]!) }
+      }))
+      return results
     }
-    if (o.dryRun || chunk.length === 0) continue
-    const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
-    const last = end >= order.length
-    o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${end} of ${order.length} checked)` : ''}\n`)
-    const base = doneBytes
-    const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
-      allowDirty: o.allowDirty ?? false,
-      subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
-      onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
-      ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
-    })
-    zooFiles = []
-    doneBytes += chunkBytes
-    commits.push(commit)
-    const byName = new Map(report.map((x) => [x.name, x]))
-    for (const r of promoted) {
-      stored += r.stored_bytes
-      const item = byName.get(r.name)!
-      item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+    let planned = planSlice(0)
+    for (let at = 0, end = 0; at < order.length; at = end) {
+      end = Math.min(order.length, at + size)
+      const results = await planned
+      if (end < order.length) { planned = planSlice(end); planned.catch(() => {}) } // awaited next round
+      const chunk: Planned[] = []
+      for (const r of results) {
+        if (!r) continue
+        report.push(r.item)
+        if (r.planned) chunk.push(r.planned)
+      }
+      if (o.dryRun || chunk.length === 0) continue
+      const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
+      const last = end >= order.length
+      o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${end} of ${order.length} checked)` : ''}\n`)
+      const base = doneBytes
+      code ??= await codeRevision(repo, o.allowDirty ?? false)
+      const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
+        code,
+        allowDirty: o.allowDirty ?? false,
+        subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
+        onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
+        ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
+        ...(preparer ? { preparer } : {}),
+      })
+      zooFiles = []
+      doneBytes += chunkBytes
+      commits.push(commit)
+      const byName = new Map(report.map((x) => [x.name, x]))
+      for (const r of promoted) {
+        stored += r.stored_bytes
+        const item = byName.get(r.name)!
+        item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+      }
+      for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
     }
-    for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
+  } finally {
+    stopped = true
+    await preparer?.close()
   }
   const rank = new Map(found.map((f, i) => [f.name, i]))
   report.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!)

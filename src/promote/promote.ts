@@ -7,7 +7,7 @@ import { stat, readFile } from 'node:fs/promises'
 import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
-import { ingestFile, ingestBytes, WORKER_THRESHOLD, SMALL_FILE } from '../ingest/ingest.js'
+import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, type PreparedBytes } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
@@ -18,7 +18,7 @@ import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
-import { validateAgainstSchema } from './policy.js'
+import { validateAgainstSchema, readSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
 import type { ZooConfig } from '../repo.js'
 import { resolve as resolvePath } from 'node:path'
@@ -89,7 +89,16 @@ export interface PromoteOptions {
   code?: ManifestBody['code']
   /** Further files the promotion commit holds (an import's zoo-level records, src/importer/population.ts). */
   extraFiles?: CommitFile[]
+  /**
+   * Reads and prepares small files (up to SMALL_FILE) off this thread, a few models ahead of the
+   * one being stored (an import's worker threads, src/importer/prepare.ts). A model whose
+   * preparation fails is ingested here instead, so its error is the usual one.
+   */
+  preparer?: { prepare(paths: string[]): Promise<PreparedBytes[]> }
 }
+
+/** How many models ahead of the one being stored the preparer works. */
+const PREPARE_AHEAD = 12
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
 
@@ -117,7 +126,8 @@ async function latestVersions(repo: Repo): Promise<Map<string, number>> {
 /** Promotions of more models than this look up versions with one ls-tree of models/. */
 const MANY_MODELS = 8
 
-async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
+/** The zoo's code revision a promotion records (HEAD, and a digest of the diff when the tree is dirty). */
+export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
   const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
   const commit = head.code === 0 ? head.stdout.trim() : '0'.repeat(40)
   // tracked changes outside the zoo's own folders make the tree dirty
@@ -134,9 +144,10 @@ async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBo
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
 }
 
-/** Check every input before anything is written: names, files, relations. */
-async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
+/** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */
+async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; sizes: Map<SourceFile, number> }> {
   let total = 0
+  const sizes = new Map<SourceFile, number>()
   const names = new Set<string>()
   for (const s of specs) {
     checkModelName(s.name)
@@ -154,6 +165,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
       }
       if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
       total += st.size
+      sizes.set(f, st.size)
     }
     if (s.configFile) {
       try { if (!(await stat(s.configFile)).isFile()) throw new Error('not a file') } catch (err) {
@@ -166,7 +178,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
       }
     }
   }
-  return total
+  return { total, sizes }
 }
 
 /** Licence ids as the Hub takes them: letters, digits, `.`, `-`, `+`. */
@@ -191,7 +203,7 @@ async function cardDefaults(repo: Repo, config: ZooConfig): Promise<{ license?: 
 }
 
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
-  const totalBytes = await checkSpecs(specs)
+  const { total: totalBytes, sizes } = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
   for (const s of specs) {
@@ -205,7 +217,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const malformed = new Map<string, string>()
   for (const s of specs) {
     for (const f of s.files) {
-      if (statSync(f.source).size <= SMALL_FILE) continue
+      if (sizes.get(f)! <= SMALL_FILE) continue
       const problem = await precheckFile(f.source, f.path)
       if (problem && !opts.allowMalformed) throw malformedError(s.name, f.source, problem)
       if (problem) malformed.set(f.source, problem)
@@ -220,7 +232,10 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   // the store handle registers as a writer on its first put and holds gc off until close(), which
   // comes after the manifests are committed (src/cas/local.ts)
   const results: PromotionResult[] = []
-  const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
+  // read once: every manifest of the promotion meets the same schema
+  const schema = await readSchema(repo)
+  // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
+  const pool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
   let store
   try {
     store = await repo.openStore()
@@ -230,7 +245,20 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     const batch = new Map<string, Manifest>()
     const configBytes = new Map<string, Buffer>()
     const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
-    for (const s of specs) {
+    // the preparer reads and hashes the next models' small files while this thread stores
+    const ahead = new Map<number, Promise<Map<SourceFile, PreparedBytes> | null>>()
+    const launch = (i: number): void => {
+      const s = specs[i]
+      if (!opts.preparer || !s || ahead.has(i)) return
+      const small = s.files.filter((f) => sizes.get(f)! <= SMALL_FILE)
+      if (!small.length) return
+      ahead.set(i, opts.preparer.prepare(small.map((f) => f.source)).then((out) => new Map(small.map((f, k) => [f, out[k]!])), () => null))
+    }
+    for (let i = 0; i < PREPARE_AHEAD; i++) launch(i)
+    for (const [at, s] of specs.entries()) {
+      launch(at + PREPARE_AHEAD)
+      const prepared = await ahead.get(at)
+      ahead.delete(at)
       const before = store.storedBytes
       const files: FileEntry[] = []
       const warnings: string[] = []
@@ -238,8 +266,10 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const io = { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
         // small files (an import's checkpoints) are read in one synchronous call: the per-file
         // round trips of a streamed read cost more than the bytes
-        const small = statSync(f.source).size <= SMALL_FILE
-        const r = small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
+        const p = prepared?.get(f)
+        const small = sizes.get(f)! <= SMALL_FILE
+        const r = p ? await storePrepared(p, store, io)
+          : small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
@@ -289,7 +319,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         ...((s.cardText ?? defaults.text) !== undefined ? { card_text: (s.cardText ?? defaults.text)! } : {}),
         ...(s.extra ?? {}),
       }
-      await validateAgainstSchema(repo, body)
+      await validateAgainstSchema(repo, body, schema)
       const manifest: Manifest = { ...body, seal: computeSeal(body) }
       batch.set(s.name, manifest)
       results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })

@@ -201,7 +201,9 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     }
     await o.crashPoint?.('after-write')
     staged = true
-    await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    // exactly these paths (`git add <pathspec>` would walk every folder under their common prefix:
+    // all of models/ once a zoo holds thousands of models)
+    await repo.git(['update-index', '--add', '-z', '--stdin'], pathspec)
     await o.crashPoint?.('before-commit')
     o.signal?.throwIfAborted()
     const before = (await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])).stdout.trim()
