@@ -26,7 +26,7 @@ import { UsageError } from '../errors.js'
  * models' manifests until it commits (~130-160 KB per Model Zoos model), so bounded batches keep the
  * peak RSS of an import flat in the population's size (spec/import.md, "Batches").
  */
-export const DEFAULT_BATCH = 500
+export const DEFAULT_BATCH = 250
 
 export interface ImportOptions {
   layout: Layout | 'auto'

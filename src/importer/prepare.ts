@@ -19,7 +19,9 @@ class PrepareWorker {
   readonly pending = new Map<number, Pending>()
   private dead: Error | null = null
   constructor(url: URL) {
-    this.worker = new Worker(url)
+    // small heaps: a worker's garbage (zip and pickle scans) is collected early instead of growing
+    // the import's peak RSS (spec/import.md, "Batches")
+    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 96 } })
     this.worker.on('message', (m: { id: number; out?: unknown; error?: string }) => {
       const p = this.pending.get(m.id)
       this.pending.delete(m.id)
