@@ -21,7 +21,9 @@ import { renderModelCard, CARD_FILE } from '../manifest/card.js'
 import { validateAgainstSchema, readSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
 import type { ZooConfig } from '../repo.js'
-import { resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath, join } from 'node:path'
+import { isWeightsFile, SNIFF_BYTES } from '../formats/sniff.js'
+import { isZooPath, maxBlobBytes } from './staged.js'
 import { precheckFile, nameProblem, malformedError } from './malformed.js'
 
 export interface SourceFile {
@@ -348,8 +350,9 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     const commit = await commitFiles(repo, files, {
       message, kind: 'promotion', refused: 'nothing was promoted', config,
       fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
-      // built and checked here: sealed, canonical, schema-checked manifests over flushed objects
-      verified: true,
+      // built and checked here: sealed, canonical, schema-checked manifests over flushed objects;
+      // each file is judged by the hook's rules for any staged file
+      verified: { ok: hookAccepts(maxBlobBytes(await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8').catch(() => null))) },
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
     })
@@ -360,6 +363,11 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     // the pool's workers keep the process alive until closed: close it even when close() fails
     try { await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
   }
+}
+
+/** The pre-commit hook's rules for any staged file (src/promote/precommit.ts): no raw weights; the size limit outside models/ and .zoo/. */
+function hookAccepts(max: number): (path: string, bytes: Uint8Array) => boolean {
+  return (path, bytes) => !isWeightsFile(bytes.subarray(0, SNIFF_BYTES), bytes.length) && (isZooPath(path) || bytes.length <= max)
 }
 
 function parseModelRefOrSeal(ref: string): string {

@@ -11,8 +11,6 @@ import type { Repo, ZooConfig } from '../repo.js'
 import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
 import { runGit } from '../git/git.js'
-import { isWeightsFile, SNIFF_BYTES } from '../formats/sniff.js'
-import { isZooPath, maxBlobBytes } from '../promote/staged.js'
 import { withCommitLock } from './commit-lock.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
@@ -74,12 +72,13 @@ export interface CommitFilesOptions {
   /**
    * The caller built every file itself and vouches for the rules the pre-commit hook applies to
    * model folders (a promotion: manifests sealed, canonical and schema-checked, config snapshots
-   * the bytes their digest was taken of, objects flushed to the store). The commit then checks the
-   * rest in-process (no raw weights, the size limit outside the zoo's folders, the schema it used is
-   * HEAD's) and hands the hook the exact staged diff it checked, so the hook has nothing to redo
-   * (spec/seal.md, "Commits the zoo makes").
+   * the bytes their digest was taken of, objects flushed to the store), and judges each file by the
+   * hook's rules for any staged file (`ok`: no raw weights, the size limit outside the zoo's
+   * folders). When every file passes and the schema the caller used is HEAD's, the commit hands the
+   * hook the exact staged diff that was checked, so the hook has nothing to redo (spec/seal.md,
+   * "Commits the zoo makes").
    */
-  verified?: boolean
+  verified?: { ok: (path: string, bytes: Uint8Array) => boolean }
 }
 
 /** The environment variable naming the file that holds the staged diff a zoo commit checked in-process (hooks/pre-commit). */
@@ -95,19 +94,17 @@ function blobId(bytes: Uint8Array, format: string): string {
  * exactly `files` to HEAD, when every rule the hook applies holds for them; null when one does not
  * or cannot be judged here (then the hook runs its full check and says what is wrong).
  */
-async function checkedDiff(repo: Repo, files: Array<{ path: string; bytes: Uint8Array }>, schemaInHead: string | undefined): Promise<string | null> {
+async function checkedDiff(repo: Repo, files: Array<{ path: string; bytes: Uint8Array }>, schemaInHead: string | undefined,
+                           ok: (path: string, bytes: Uint8Array) => boolean): Promise<string | null> {
   const format = (await repo.runGit(['rev-parse', '--show-object-format'])).stdout.trim() || 'sha1'
-  let schema: Buffer | undefined, config: string | null = null
+  let schema: Buffer | undefined
   try { schema = await readFile(join(repo.root, '.zoo', 'schema.json')) } catch { /* none */ }
   // the promotion checked its manifests against the work tree's schema; the hook checks against HEAD's
   if ((schema ? blobId(schema, format) : undefined) !== schemaInHead) return null
-  try { config = await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8') } catch { /* the default limit */ }
-  const max = maxBlobBytes(config)
   const zeros = '0'.repeat(format === 'sha256' ? 64 : 40)
   const rows: Array<{ path: Buffer; text: string }> = []
   for (const f of files) {
-    if (isWeightsFile(f.bytes.subarray(0, SNIFF_BYTES), f.bytes.length)) return null
-    if (!isZooPath(f.path) && f.bytes.length > max) return null
+    if (!ok(f.path, f.bytes)) return null
     rows.push({ path: Buffer.from(f.path), text: `:000000 100644 ${zeros} ${blobId(f.bytes, format)} A\0${f.path}\0` })
   }
   // git lists the index in byte order of the paths
@@ -194,7 +191,7 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
       written.push(...files.map((f) => f.path))
       await writeFilesAtomic(files.map((f, i) => ({ path: join(repo.root, f.path), data: () => dataOf(f, i) })))
     }
-    const diff = bytes ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead) : null
+    const diff = bytes && o.verified ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead, o.verified.ok) : null
     if (diff !== null) {
       token = join(repo.commonDir, `zoo-verified.${randomBytes(8).toString('hex')}`)
       await writeFile(token, diff)
