@@ -19,6 +19,7 @@ import { ParentIndex } from './parents.js'
 import { findPopulations, populationFiles } from './population.js'
 import { PreparePool } from './prepare.js'
 import type { Manifest } from '../manifest/manifest.js'
+import type { LocalStore } from '../cas/local.js'
 import { UsageError } from '../errors.js'
 
 /**
@@ -204,6 +205,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   // worker threads read and hash the checkpoints while this thread stores them and seals manifests
   // every batch records the code revision the import started from (not the batch before it)
   let code: Awaited<ReturnType<typeof codeRevision>> | undefined
+  // one store handle for every batch: the store's indexes are loaded once (it holds gc off until
+  // closed, after the last commit)
+  let store: LocalStore | undefined
   try {
     // (an unchanged child keeps linking to the parent version it was trained from, even when that
     // parent's folder changed and is promoted again as a new version here)
@@ -235,8 +239,13 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${end} of ${order.length} checked)` : ''}\n`)
       const base = doneBytes
       code ??= await codeRevision(repo, o.allowDirty ?? false)
+      if (!store) {
+        store = await repo.openStore()
+        // what an add or import killed earlier (kill -9) stored is indexed now, so it is not written again
+        await store.recoverInterrupted()
+      }
       const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
-        code,
+        code, store,
         allowDirty: o.allowDirty ?? false,
         subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
         onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
@@ -258,7 +267,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
   } finally {
     stopped = true
-    await preparer?.close()
+    try { await store?.close() } finally { await preparer?.close() }
   }
   const rank = new Map(found.map((f, i) => [f.name, i]))
   report.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!)

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, type PreparedBytes } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
+import type { LocalStore } from '../cas/local.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
   type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
@@ -97,6 +98,11 @@ export interface PromoteOptions {
    * preparation fails is ingested here instead, so its error is the usual one.
    */
   preparer?: { prepare(paths: string[]): Promise<PreparedBytes[]> }
+  /**
+   * A store handle the caller opened (and recovered, and closes): an import's batches share one, so
+   * the store's indexes are loaded once per import, not once per batch. Flushed here as usual.
+   */
+  store?: LocalStore
 }
 
 /** How many models ahead of the one being stored the preparer works. */
@@ -240,9 +246,12 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const pool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
   let store
   try {
-    store = await repo.openStore()
-    // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
-    await store.recoverInterrupted()
+    if (opts.store) store = opts.store
+    else {
+      store = await repo.openStore()
+      // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
+      await store.recoverInterrupted()
+    }
     let done = 0
     const batch = new Map<string, Manifest>()
     const configBytes = new Map<string, Buffer>()
@@ -361,7 +370,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     throw diskFull(err, store?.location ?? repo.root)
   } finally {
     // the pool's workers keep the process alive until closed: close it even when close() fails
-    try { await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
+    try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
   }
 }
 
