@@ -17,7 +17,7 @@ function readWhole(path: string): Uint8Array {
     const out = new Uint8Array(size)
     for (let at = 0; at < size;) {
       const n = readSync(fd, out, at, size - at, at)
-      if (n === 0) throw Object.assign(new Error(`${path} shrank while it was read`), { code: 'E_CHANGED' })
+      if (n === 0) throw new Error(`${path} shrank while it was read`) // (the main thread reads it again and reports)
       at += n
     }
     return out
