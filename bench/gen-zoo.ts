@@ -6,6 +6,11 @@
  *
  *   node dist/bench/gen-zoo.js <dir> [--models 50000] [--epochs 50] [--check-every 997] [--commits]
  *
+ * With --slim the manifests look like the slim ones of issue 13 (per-checkpoint detail in the store,
+ * not in the manifest): no history and no per-checkpoint file entries, but the final and best metrics,
+ * the generating factors of a Model Zoos config (~20), the last checkpoint and its optimizer state;
+ * about 2.5 KB each instead of 29 KB.
+ *
  * With --commits each model is its own promotion commit (Zoo-Model, Zoo-Seal and Zoo-Code
  * trailers, one minute apart), for benchmarks that walk history (bench/git-packages.ts).
  *
@@ -104,7 +109,7 @@ const ACTIVATIONS = ['relu', 'tanh', 'gelu', 'sigmoid']
 const INITS = ['kaiming_uniform', 'kaiming_normal', 'xavier_uniform', 'uniform']
 const LRS = [1e-4, 3e-4, 1e-3, 3e-3]
 
-export interface GenOptions { models: number; epochs: number; checkEvery: number; log?: (s: string) => void; commits?: boolean }
+export interface GenOptions { models: number; epochs: number; checkEvery: number; log?: (s: string) => void; commits?: boolean; slim?: boolean }
 
 export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: number; bytes: number; models: number }> {
   const t0 = performance.now()
@@ -175,13 +180,27 @@ export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: num
       const tr = acc(1.05), va = acc(1), te = acc(0.98)
       history.push({ epoch: e, train_loss: loss(tr), train_acc: tr, val_loss: loss(va), val_acc: va, test_loss: loss(te), test_acc: te })
     }
-    const { epoch: _e, ...metrics } = history[history.length - 1]!
-    const fileList = []
-    for (let e = 0; e <= o.epochs; e++) {
-      const d = digest()
-      const r = cid(0x55, d)
+    const { epoch: _e, ...final } = history[history.length - 1]!
+    const metrics: Record<string, number> = { ...final }
+    const fileList: ManifestBody['files'] = []
+    const fileEntry = (path: string, e: number, format: string, size: number): void => {
+      const r = cid(0x55, digest())
       roots.set(r.text, r.bytes)
-      fileList.push({ path: `checkpoint_${String(e).padStart(6, '0')}/model.safetensors`, size: 10240 + 4 * (i % 7), sha256: Buffer.from(digest()).toString('hex'), root: r.text, format: 'safetensors', epoch: e })
+      fileList.push({ path, size, sha256: Buffer.from(digest()).toString('hex'), root: r.text, format, epoch: e })
+    }
+    if (o.slim) {
+      // the best of each metric over the run (min for losses), and its epoch
+      for (const k of Object.keys(final)) {
+        const lower = k.includes('loss')
+        let best = history[0]!
+        for (const h of history) if (lower ? h[k]! < best[k]! : h[k]! > best[k]!) best = h
+        metrics[`best_${k}`] = best[k]!
+        metrics[`best_${k}_epoch`] = best.epoch!
+      }
+      fileEntry(`checkpoint_${String(o.epochs).padStart(6, '0')}/model.safetensors`, o.epochs, 'safetensors', 10240 + 4 * (i % 7))
+      fileEntry(`checkpoint_${String(o.epochs).padStart(6, '0')}/optimizer.pt`, o.epochs, 'torch', 20480 + 8 * (i % 7))
+    } else {
+      for (let e = 0; e <= o.epochs; e++) fileEntry(`checkpoint_${String(e).padStart(6, '0')}/model.safetensors`, e, 'safetensors', 10240 + 4 * (i % 7))
     }
     let name = `mz/${dataset}/${arch}/seed${seed}-${optimizer}-lr${lr}-${activation}-${String(i).padStart(5, '0')}`
     const parents: ManifestBody['parents'] = []
@@ -195,8 +214,17 @@ export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: num
     }
     const body: ManifestBody = {
       zoo: 1, name, version: 1, seed, dataset, arch,
-      params: { optimizer, lr, activation, init, dropout, weight_decay: wd, batch_size: 32, epochs: o.epochs },
-      metrics, history, files: fileList, parents,
+      params: o.slim
+        ? {
+          optimizer, lr, activation, init, dropout, weight_decay: wd, batch_size: 32, epochs: o.epochs,
+          'model::type': arch === 'resnet18' ? 'Resnet18' : 'CNN', 'model::channels_in': dataset.includes('mnist') || dataset === 'usps' ? 1 : 3,
+          'model::o_dim': dataset === 'tiny-imagenet' ? 200 : 10, 'model::nlayers': arch === 'cnn-m' ? 5 : 3, 'model::kernel_size': 5,
+          'model::use_bias': true, 'training::mode': 'cl', 'training::output_epoch': 1, 'training::test_epochs': 1,
+          'optim::momentum': optimizer === 'sgd' ? 0.9 : 0, 'trainset::batchsize': 32, 'cuda': true,
+          'dataset::dump': `/data/${dataset}/dataset.pt`, 'trial_id': `${(i * 2654435761 >>> 0).toString(16).padStart(8, '0')}_${i}`,
+        }
+        : { optimizer, lr, activation, init, dropout, weight_decay: wd, batch_size: 32, epochs: o.epochs },
+      metrics, ...(o.slim ? {} : { history }), files: fileList, parents,
       code: { commit: '0123456789abcdef0123456789abcdef01234567', dirty: false },
       env: { node: 'v20.0.0', platform: 'linux-x64' }, promoter: 'Bench <bench@example.invalid>',
       created: new Date(created + i * 60_000).toISOString(),
@@ -218,7 +246,7 @@ export async function generateZoo(dir: string, o: GenOptions): Promise<{ ms: num
     inflight.add(w)
     if (inflight.size >= 32) await Promise.race(inflight)
     paths.push(path)
-    made.push({ name, seal: s.text, test_acc: metrics.test_acc! })
+    made.push({ name, seal: s.text, test_acc: final.test_acc! })
     if (i % 5000 === 4999) o.log?.(`  ${i + 1} manifests (${(bytes / 1e6).toFixed(0)} MB) ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   }
   await Promise.all(inflight)
@@ -247,7 +275,7 @@ function flag(args: string[], name: string, dflt: number): number {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2)
   const dir = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1]!.startsWith('--')))
-  if (!dir) { process.stderr.write('usage: node dist/bench/gen-zoo.js <dir> [--models 50000] [--epochs 50] [--check-every 997]\n'); process.exit(2) }
-  const r = await generateZoo(dir, { models: flag(args, 'models', 50000), epochs: flag(args, 'epochs', 50), checkEvery: flag(args, 'check-every', 997), log: (s) => process.stderr.write(s + '\n'), commits: args.includes('--commits') })
+  if (!dir) { process.stderr.write('usage: node dist/bench/gen-zoo.js <dir> [--models 50000] [--epochs 50] [--check-every 997] [--commits] [--slim]\n'); process.exit(2) }
+  const r = await generateZoo(dir, { models: flag(args, 'models', 50000), epochs: flag(args, 'epochs', 50), checkEvery: flag(args, 'check-every', 997), log: (s) => process.stderr.write(s + '\n'), commits: args.includes('--commits'), slim: args.includes('--slim') })
   process.stdout.write(`generated ${r.models} manifests, ${(r.bytes / 1e6).toFixed(0)} MB, in ${(r.ms / 1000).toFixed(1)} s\n`)
 }

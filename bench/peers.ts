@@ -5,7 +5,9 @@
  * Writes a safetensors checkpoint of 16 MiB float32 tensors (1 GiB: 64 tensors) and a fine-tune that
  * changes every tenth tensor, then, for each of `--rounds` rounds (median reported), times:
  *   cp + sync of the file, openssl dgst -sha256 of each file,
- *   git zoo add (new checkpoint), add (fine-tune), get (+ fsync, done by get), verify,
+ *   git zoo add of a 1 KiB file (the fixed cost: start-up, git, the commit and its hook),
+ *   git zoo add (new checkpoint), add (fine-tune), get (+ fsync, done by get) twice, verify, and
+ *   verify of the 1 KiB model (start-up),
  *   borg create --compression none (each file), borg extract, borg check --verify-data,
  *   restic backup (each file), restic restore, restic check --read-data,
  *   git annex add + commit (each file), git annex fsck,
@@ -14,24 +16,26 @@
  * (user + sys of the process tree) and peak RSS, with the 1-minute load average when it started: the
  * machine may be shared, so compare ratios from the same run. Then each ratio against its target.
  *
- *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep]
+ *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep] [--bin <other>/bin/git-zoo.js]
  *   npx tsx bench/peers.ts --memory --size 16
  *
- * --size is in GiB. --zoo-only skips the peers. --memory is the memory run: one checkpoint (no
+ * --size is in GiB. --zoo-only skips the peers. --bin times another build of git-zoo (before/after).
+ * --memory is the memory run: one checkpoint (no
  * fine-tune), git zoo add and get only, one round, peak RSS of each against 256 MiB; it needs about
  * 3x --size GiB free under the temp folder (the file, the store, the file got back), a full run
  * about 10x.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, readFileSync, mkdirSync } from 'node:fs'
+import { mkdtempSync, rmSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeBaseAndFineTune, writeCheckpoint, TENSOR } from './checkpoint.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const BIN = join(ROOT, 'bin', 'git-zoo.js')
 const argv = process.argv.slice(2)
+// --bin <path to bin/git-zoo.js>: time another build (an A/B of two checkouts in the same run)
+const BIN = argv.includes('--bin') ? resolve(argv[argv.indexOf('--bin') + 1]!) : join(ROOT, 'bin', 'git-zoo.js')
 const opt = (name: string, def: number): number => { const i = argv.indexOf(name); return i === -1 ? def : Number(argv[i + 1]) }
 const GIB = opt('--size', 1)
 const ROUNDS = Math.max(1, opt('--rounds', 2))
@@ -91,6 +95,7 @@ try {
   if (MEMORY) {
     const file = join(work, 'model.safetensors')
     writeCheckpoint(file, SIZE, new Set(), 0)
+    sh('sync', work)
     const zoo = join(work, 'zoo')
     gitRepo(zoo)
     sh(`${zooCmd} init >/dev/null`, zoo)
@@ -107,6 +112,12 @@ try {
     process.exit(0)
   }
   const { base, fineTune, tensors, changed } = writeBaseAndFineTune(work, SIZE)
+  // the checkpoints just written are still dirty in the page cache: write them out now, so no
+  // command below pays for (or is throttled by) writeback that is not its own
+  sh('sync', work)
+  // the fixed cost of a command: node start-up, git, the commit with its pre-commit hook
+  const tiny = join(work, 'tiny.bin')
+  writeFileSync(tiny, Buffer.alloc(1024, 7))
   console.log(`checkpoint ${(SIZE / 2 ** 30).toFixed(2)} GiB, ${tensors} float32 tensors of 16 MiB; fine-tune changes ${changed} (${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB); ${ROUNDS} rounds, medians; CPU = user+sys`)
   const peers = {
     borg: !ZOO_ONLY && have('borg', ['--version']),
@@ -126,6 +137,7 @@ try {
     const zoo = join(work, 'zoo')
     gitRepo(zoo)
     sh(`${zooCmd} init >/dev/null`, zoo)
+    record('git-zoo add (1 KiB: start-up + commit)', timed(`${zooCmd} add ${tiny} --name bench/tiny >/dev/null`, zoo))
     record('git-zoo add (new)', timed(`${zooCmd} add ${base} --name bench/base >/dev/null`, zoo))
     const ft = timed(`${zooCmd} add ${fineTune} --name bench/ft --json`, zoo)
     record('git-zoo add (fine-tune)', ft)
@@ -134,7 +146,11 @@ try {
       notes.push(`git-zoo fine-tune: ${(stored / 2 ** 20).toFixed(1)} MiB stored for ${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB changed`)
     }
     record('git-zoo get', timed(`${zooCmd} get bench/base --out ${work}/zoo-out`, zoo))
+    // the same get once more, with nothing of the adds left to write back
+    record('git-zoo get (again)', timed(`${zooCmd} get bench/base --out ${work}/zoo-out2`, zoo))
+    rmSync(join(work, 'zoo-out2'), { recursive: true, force: true })
     record('git-zoo verify', timed(`${zooCmd} verify bench/base`, zoo))
+    record('git-zoo verify (1 KiB: start-up)', timed(`${zooCmd} verify bench/tiny`, zoo))
     rmSync(zoo, { recursive: true, force: true }); rmSync(join(work, 'zoo-out'), { recursive: true, force: true })
 
     if (peers.borg) {
@@ -201,8 +217,11 @@ try {
   ratio('borg create fine-tune / add fine-tune', 'borg create (fine-tune)', 'git-zoo add (fine-tune)', '>= 2', (v) => v >= 2)
   ratio('get / (cp + sync)', 'git-zoo get', 'cp + sync', '<= 1.3', (v) => v <= 1.3)
   ratio('restic restore / get', 'restic restore', 'git-zoo get', '>= 1.5', (v) => v >= 1.5)
+  ratio('get again / (cp + sync)', 'git-zoo get (again)', 'cp + sync', '<= 1.3', (v) => v <= 1.3)
   ratio('verify / openssl sha256', 'git-zoo verify', 'openssl dgst -sha256 (new)', '<= 0.6', (v) => v <= 0.6)
   ratio('add new, CPU / openssl CPU', 'git-zoo add (new)', 'openssl dgst -sha256 (new)', '(CPU; floor 2: chunk + file sha256)', () => true, (r) => r.cpu)
+  const fixed = median('git-zoo add (1 KiB: start-up + commit)'), ft = median('git-zoo add (fine-tune)')
+  if (fixed && ft) console.log(`| add fine-tune: share of start-up + commit (1 KiB add) | ${(fixed.wall / ft.wall).toFixed(2)} of wall, ${(fixed.cpu / ft.cpu).toFixed(2)} of CPU | (not data path) | |`)
   ratio('add fine-tune, CPU / openssl CPU', 'git-zoo add (fine-tune)', 'openssl dgst -sha256 (fine-tune)', '(CPU; floor 2)', () => true, (r) => r.cpu)
   for (const op of ['git-zoo add (new)', 'git-zoo get']) {
     const r = median(op)!

@@ -11,10 +11,25 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { BIN, git, run, tempRepo, zoo, type Run } from './cli.js'
+import { BIN, ROOT, git, run, tempRepo, zoo, type Run } from './cli.js'
 import { startS3rver, type S3Server } from './remote-servers.js'
 
 interface Loaded { argv: string[]; urls: string[] }
+
+/**
+ * The CLI runs from the bundle (dist/cli/, scripts/build-cli.mjs), whose files hold several source
+ * modules each: a loaded bundle file stands for the sources its meta.json lists, written as the
+ * dist/src/ URLs tsc would have given them (`.../dist/src/remote/path.js`), so the checks below read
+ * the same either way.
+ */
+async function sourcesOf(urls: string[]): Promise<string[]> {
+  const dir = join(ROOT, 'dist', 'cli')
+  let meta: Record<string, string[]> = {}
+  try { meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Record<string, string[]> } catch { return urls }
+  const base = pathToFileURL(dir).href + '/'
+  const asDist = (src: string): string => pathToFileURL(join(ROOT, 'dist', src.replace(/\.ts$/, '.js'))).href
+  return urls.flatMap((u) => (u.startsWith(base) && meta[u.slice(base.length)] ? meta[u.slice(base.length)]!.map(asDist) : [u]))
+}
 
 /** A folder with the probe: each node process appends its argv and every module it resolves to <pid>.log. */
 async function probe(): Promise<{ env: NodeJS.ProcessEnv; dir: string; read: () => Promise<Loaded[]>; clear: () => Promise<void>; cleanup: () => Promise<void> }> {
@@ -42,7 +57,7 @@ async function probe(): Promise<{ env: NodeJS.ProcessEnv; dir: string; read: () 
     for (const n of names) {
       const lines = (await readFile(join(logs, n), 'utf8')).split('\n').filter(Boolean)
       const argvLine = lines.find((l) => l.startsWith('argv '))
-      out.push({ argv: argvLine ? JSON.parse(argvLine.slice(5)) as string[] : [], urls: lines.filter((l) => !l.startsWith('argv ')) })
+      out.push({ argv: argvLine ? JSON.parse(argvLine.slice(5)) as string[] : [], urls: await sourcesOf(lines.filter((l) => !l.startsWith('argv '))) })
     }
     return out
   }
@@ -142,6 +157,36 @@ describe('the pre-push hook with nothing to push', () => {
         assert.ok(only.urls.some((u) => u.endsWith('/dist/src/cli/commands/hook-pre-push.js')), 'the probe saw the command module')
         const heavy = only.urls.filter((u) => /\/node_modules\/|\/dist\/src\/(?:remote|cas|manifest|git|zoo)\/|\/dist\/src\/repo\.js$/.test(u))
         assert.deepEqual(heavy, [])
+      }
+    } finally {
+      await a.cleanup()
+      await p.cleanup()
+    }
+  })
+})
+
+describe('a warm ls or find', () => {
+  it('starts no process and loads no store, manifest or git-runner code and no package', async () => {
+    const p = await probe()
+    const a = await tempRepo('zoo-lazy-find-')
+    try {
+      ok(await zoo(a.dir, ['init'], {}), 'init')
+      await writeFile(join(a.dir, 'm.bin'), randomBytes(4096))
+      await writeFile(join(a.dir, 'metrics.json'), '{ "test_acc": 0.75 }\n')
+      ok(await zoo(a.dir, ['add', 'm.bin', '--name', 'demo/net', '--metrics', 'metrics.json', '--param', 'lr=0.1'], {}), 'add')
+      ok(await zoo(a.dir, ['tag', 'demo/net@v1', 'prod'], {}), 'tag')
+      // git check mode: the mode of zoos over 1,000 models, where a fresh cache is the whole check
+      const env = { ...p.env, GIT_ZOO_CATALOG_CHECK: 'git' }
+      ok(await zoo(a.dir, ['ls'], env), 'first ls (builds the cache, reads the stages once)')
+      for (const args of [['ls'], ['find', 'test_acc>0.5', 'lr=0.1', '--sort', '-test_acc']]) {
+        await p.clear()
+        const r = ok(await zoo(a.dir, args, env), args.join(' '))
+        assert.match(r.stdout, /^demo\/net@v1 .*\bprod\b/m, r.stderr)
+        const [only, ...more] = await p.read()
+        assert.ok(only && more.length === 0)
+        assert.ok(only.urls.some((u) => u.endsWith(`/dist/src/cli/commands/${args[0]}.js`)), 'the probe saw the command module')
+        const heavy = only.urls.filter((u) => /^node:(child_process|net|stream|worker_threads|crypto)$|\/node_modules\/|\/dist\/src\/(?:remote|cas|git|zoo)\/|\/dist\/src\/(?:repo|manifest\/manifest)\.js$|\/dist\/src\/catalog\/build\.js$/.test(u))
+        assert.deepEqual(heavy, [], `git zoo ${args.join(' ')} loaded more than it needs`)
       }
     } finally {
       await a.cleanup()

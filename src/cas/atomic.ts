@@ -1,5 +1,5 @@
 /** Atomic file writes: temp file beside the target, fsync, rename, fsync the folder. */
-import { open, rename, rm, mkdir, readdir } from 'node:fs/promises'
+import { open, rename, rm, mkdir, readdir, type FileHandle } from 'node:fs/promises'
 import { openSync, writeSync, closeSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -41,8 +41,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   try { await fd.sync() } catch { /* some filesystems cannot fsync a folder */ } finally { await fd.close() }
 }
 
-/** Write `data` to `target` atomically; the folder is created if needed. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Write `data` to `target` atomically; the folder is created if needed. With `syncDir: false` the
+ * folder is not fsynced: the rename is visible at once but durable only once the caller fsyncs the
+ * folder (the local store does it once per flush for all the pack indexes it renamed).
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array | string, opts: { syncDir?: boolean } = {}): Promise<void> {
   await mkdir(dirname(target), { recursive: true })
   const tmp = tempName(target)
   const fd = await open(tmp, 'wx', 0o644)
@@ -61,7 +65,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     await rm(tmp, { force: true })
     throw err
   }
-  await fsyncDir(dirname(target))
+  if (opts.syncDir !== false) await fsyncDir(dirname(target))
 }
 
 /**
@@ -96,4 +100,38 @@ export async function writeFilesAtomic(targets: Array<{ path: string; data: () =
 async function parallel<T>(items: T[], width: number, fn: (x: T) => Promise<void>): Promise<void> {
   let next = 0
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => { while (next < items.length) await fn(items[next++]!) }))
+}
+
+/** Bytes written to a large file between two early writebacks (EarlyWriteback). */
+export const WRITEBACK_EVERY = 64 * 1024 * 1024
+
+/**
+ * Writeback of a large file started while it is still being written: after every WRITEBACK_EVERY
+ * bytes a datasync is started in the background (one at a time), so the disk works while the writer
+ * goes on and the final fsync finds little left. Without it the dirty pages pile up, the kernel
+ * throttles the writer, and the fsync at the end waits for the whole file (measured on a 1 GiB get:
+ * writes plus fsync 4.8-6.8 s with one fsync at the end, 1.0-3.0 s with a datasync per 64 MiB, and
+ * a third of the system time). A failed datasync (EIO, ENOSPC) is thrown by the next wrote() or by
+ * settle(). Call settle() before the final fsync and before closing the file.
+ */
+export class EarlyWriteback {
+  #since = 0
+  #inflight: Promise<void> | null = null
+  #err: { err: unknown } | null = null
+  constructor(private readonly fd: FileHandle, private readonly every = WRITEBACK_EVERY) {}
+
+  /** `n` more bytes were written to the file. */
+  wrote(n: number): void {
+    if (this.#err) throw this.#err.err
+    this.#since += n
+    if (this.#since < this.every || this.#inflight) return
+    this.#since = 0
+    this.#inflight = this.fd.datasync().then(() => { this.#inflight = null }, (err: unknown) => { this.#err ??= { err }; this.#inflight = null })
+  }
+
+  /** Wait for the writeback in flight; throws the error of a failed one. */
+  async settle(): Promise<void> {
+    await this.#inflight
+    if (this.#err) throw this.#err.err
+  }
 }

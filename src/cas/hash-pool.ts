@@ -145,14 +145,25 @@ export class HashPool {
    * place: the data paths (add, get, verify) read file or pack bytes into a slab, have the workers
    * hash ranges of it, write from it, then reuse it. No byte is copied to reach a worker.
    */
-  async slabs(count: number, size: number): Promise<SlabRing> {
+  async slabs(count: number, size: number, opts: { stream?: boolean } = {}): Promise<SlabRing> {
     // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
     const r = this.ring
     if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
     const bufs = Array.from({ length: count }, () => new SharedArrayBuffer(size))
-    const stream = this.streamWorker ??= new HashWorker()
-    await Promise.all([...this.workers, stream].map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
-    this.ring = new SlabRing(bufs, this.workers, stream)
+    await Promise.all(this.workers.map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
+    // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
+    // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
+    // start and to share the cores with)
+    let stream: HashWorker | null = null
+    const streamWorker = (): HashWorker => {
+      if (stream) return stream
+      stream = this.streamWorker ??= new HashWorker()
+      // messages are taken in order: the slabs arrive before any update that reads them
+      stream.call({ op: 'slabs', slabs: bufs }, []).catch(() => {}) // a dead worker fails the update too
+      return stream
+    }
+    if (opts.stream !== false) streamWorker()
+    this.ring = new SlabRing(bufs, this.workers, streamWorker)
     return this.ring
   }
   private ring: SlabRing | null = null
@@ -165,7 +176,7 @@ export class SlabRing {
   private readonly waiting: Array<(i: number) => void> = []
   private next = 0
 
-  constructor(bufs: SharedArrayBuffer[], private readonly workers: HashWorker[], private readonly stream: HashWorker) {
+  constructor(bufs: SharedArrayBuffer[], private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker) {
     this.slabs = bufs.map((b) => new Uint8Array(b))
     this.free = this.slabs.map((_, i) => i)
   }
@@ -215,17 +226,17 @@ export class SlabRing {
 
   /** Feed slab bytes, in order, to the whole-stream digest (one worker; see digest()). */
   async update(slab: number, off: number, len: number): Promise<void> {
-    if (len > 0) await this.stream.call({ op: 'slab-update', slab, offs: [off], lens: [len] }, [])
+    if (len > 0) await this.streamWorker().call({ op: 'slab-update', slab, offs: [off], lens: [len] }, [])
   }
 
   /** update() for several ranges of one slab, in order, in one message. */
   async updateRanges(slab: number, offs: number[], lens: number[]): Promise<void> {
-    if (offs.length > 0) await this.stream.call({ op: 'slab-update', slab, offs, lens }, [])
+    if (offs.length > 0) await this.streamWorker().call({ op: 'slab-update', slab, offs, lens }, [])
   }
 
   /** Hex sha256 of everything passed to update() since the last digest. */
   async digest(): Promise<string> {
-    return (await this.stream.call({ op: 'digest' }, [])).hex!
+    return (await this.streamWorker().call({ op: 'digest' }, [])).hex!
   }
 }
 

@@ -6,9 +6,10 @@
  *   packs/pack-<id>.idx    "ZOOIDX01", u32 count, entries (u8 cid length, cid, u64 offset, u32 length),
  *                          then the sha256 of everything before it
  * A pack is written by one process only and becomes visible when its index is renamed into place
- * after the pack and the index were fsynced. A pack without an index is an interrupted write: it is
- * invisible until the next add or import indexes it (recoverInterrupted: every record checked
- * against its CID) or gc removes it after the grace period. Many small objects cost one file per 64 MiB.
+ * after the pack and the index were fsynced (the folder is fsynced once per flush, for all the indexes
+ * renamed since the last one: a command's packs are durable when its flush returns). A pack without
+ * an index is an interrupted write: it is invisible until the next add or import indexes it
+ * (recoverInterrupted: every record checked against its CID) or gc removes it after the grace period. Many small objects cost one file per 64 MiB.
  *
  * Writers and gc (src/cas/lock.ts): a handle registers itself as a writer of the store the first
  * time it is asked to write or asked whether it holds an object (`has`, `put`, `putVerified`: a
@@ -136,6 +137,8 @@ export class LocalStore implements Store {
   /** The write error that stopped this handle's pack (ENOSPC, EIO): every later write and flush rethrows it. */
   private broken: Error | null = null
   private writeChain: Promise<unknown> = Promise.resolve()
+  /** An index was renamed into place since the packs folder was last fsynced (see flush). */
+  private dirDirty = false
 
   private constructor(readonly root: string, opts: LocalStoreOptions) {
     this.location = root
@@ -427,7 +430,9 @@ export class LocalStore implements Store {
       try {
         await cur.fd.sync()
         await cur.fd.close()
-        await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries))
+        // the folder is fsynced once per flush for every index renamed before it, not once per pack
+        this.dirDirty = true
+        await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries), { syncDir: false })
       } catch (err) {
         await this.abandonPack(cur, diskFull(err, this.root) as Error)
         throw err
@@ -446,7 +451,10 @@ export class LocalStore implements Store {
     await this.rollover()
     const closing = this.closing.splice(0)
     try { await Promise.all(closing) } catch (err) { throw diskFull(err, this.root) }
-    if (closing.length) await fsyncDir(this.packsDir)
+    if (this.dirDirty) {
+      this.dirDirty = false
+      await fsyncDir(this.packsDir)
+    }
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import { join, dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { ColumnSet, encodeCatalog, type CatalogFile, type CatalogHeader } from './columns.js'
+import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
 import { readItems, type ReadItem, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
@@ -80,18 +80,37 @@ export function walkModels(root: string): { paths: string[]; dirs: Array<[string
   return { paths: paths.sort(byNameVersion), dirs }
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
+type WorkerReply = { cols?: Parameters<typeof ColumnSet.fromMessage>[0]; bytes?: Uint8Array; problems: Problem[] }
+
+/** Split the items among worker threads (build workers: worker.ts); their replies in item order. */
+async function inWorkers(root: string, items: ReadItem[], stat: boolean, history: boolean, encode: boolean): Promise<WorkerReply[] | undefined> {
   const n = Math.min(4, availableParallelism())
-  if (items.length < WORKER_MIN || n < 2) return readItems({ root, items, stat, history })
+  if (items.length < WORKER_MIN || n < 2) return undefined
   const per = Math.ceil(items.length / n)
   const url = new URL('./worker.js', import.meta.url)
-  const parts = await Promise.all(Array.from({ length: n }, (_, w) => new Promise<{ cols: ColumnSet; problems: Problem[] }>((resolve, reject) => {
-    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history } })
-    worker.once('message', (m: { cols: Parameters<typeof ColumnSet.fromMessage>[0]; problems: Problem[] }) => resolve({ cols: ColumnSet.fromMessage(m.cols), problems: m.problems }))
+  return Promise.all(Array.from({ length: n }, (_, w) => new Promise<WorkerReply>((resolve, reject) => {
+    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history, encode } })
+    worker.once('message', resolve)
     worker.once('error', reject)
     worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
   })))
-  return { cols: parts.map((p) => p.cols), problems: parts.flatMap((p) => p.problems) }
+}
+
+async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
+  const parts = await inWorkers(root, items, stat, history, false)
+  if (!parts) return readItems({ root, items, stat, history })
+  return { cols: parts.map((p) => ColumnSet.fromMessage(p.cols!)), problems: parts.flatMap((p) => p.problems) }
+}
+
+/** Read, extract and encode every item (a cold build): in workers whose encoded parts are merged. */
+async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, history: boolean, head: (problems: Problem[]) => HeadFields): Promise<Buffer> {
+  const parts = await inWorkers(root, items, stat, history, true)
+  if (!parts) {
+    const { cols, problems } = readItems({ root, items, stat, history })
+    return encodeCatalog(cols, head(problems))
+  }
+  const files = parts.map((p) => CatalogFile.fromBytes(Buffer.from(p.bytes!.buffer, p.bytes!.byteOffset, p.bytes!.byteLength)))
+  return mergeCatalogs(files, head(parts.flatMap((p) => p.problems)))
 }
 
 export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
@@ -117,8 +136,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     items = [...tracked].sort(([a], [b]) => byNameVersion(a, b)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
   }
   if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
-  const { cols, problems } = await readAll(o.root, items, worktree, o.history)
-  return encodeCatalog(cols, header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
+  return readAllEncoded(o.root, items, worktree, o.history, (problems) => header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
 }
 
 /**
@@ -129,7 +147,8 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()
-  for (let i = 0; i < n; i++) known.set(file.str('path', i)!, { row: i, blob: file.str('blob', i) })
+  const paths = file.strings('path'), blobs = file.strings('blob')
+  for (let i = 0; i < n; i++) known.set(paths[i]!, { row: i, ...(blobs[i] ? { blob: blobs[i] } : {}) })
   const problemAt = new Map(h.problems.map((p) => [p.path, p]))
   for (const p of h.problems) known.set(p.path, { ...(p.blob ? { blob: p.blob } : {}) })
   const reread: ReadItem[] = []
@@ -166,37 +185,40 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
   return { reread, drop }
 }
 
-/** Apply changes to a cache file's columns and encode the result. */
+/**
+ * Apply changes to a cache file: the re-read manifests are encoded as a small catalog of their own,
+ * and the new file is composed of runs of the old file's unchanged rows and those rows, in row order
+ * (columns.ts composeCatalog): nothing of the unchanged rows is decoded but their paths and names.
+ */
 export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>, mode: CatalogHeader['mode'] = file.header.mode): Promise<Buffer> {
   const started = performance.now()
   const h = file.header
   const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history)
-  const fresh = { cols: Array.isArray(read.cols) ? concat(read.cols) : read.cols, problems: read.problems }
-  const cols = file.toColumnSet(fresh.cols.count)
-  const rowOf = new Map<string, number>()
-  for (let i = 0; i < cols.count; i++) rowOf.set(cols.getStr('path', i)!, i)
+  const cols = Array.isArray(read.cols) ? concat(read.cols) : read.cols
+  const order = Array.from({ length: cols.count }, (_, j) => j).sort((a, b) => byNameVersion(cols.getStr('path', a)!, cols.getStr('path', b)!))
+  const fresh = CatalogFile.fromBytes(encodeCatalog(cols.permute(order), header(mode, h.history, o.key, started, [])))
+  const paths = file.strings('path')
+  const freshPaths = fresh.strings('path')
   const touched = new Set([...changes.drop, ...changes.reread.map((r) => r.path)])
-  const keep = new Uint8Array(cols.capacity).fill(1)
-  for (const p of touched) { const r = rowOf.get(p); if (r !== undefined) keep[r] = 0 }
-  let appended = false
-  for (let j = 0; j < fresh.cols.count; j++) {
-    const p = fresh.cols.getStr('path', j)!
-    let r = rowOf.get(p)
-    if (r === undefined) { r = cols.addRow(); appended = true }
-    cols.copyRow(r, fresh.cols, j)
-    keep[r] = 1
+  // where each re-read row goes: before the first old row that sorts after it
+  const insertAt = freshPaths.map((p) => {
+    let lo = 0, hi = paths.length
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (byNameVersion(paths[mid]!, p) > 0) hi = mid; else lo = mid + 1 }
+    return lo
+  })
+  const runs: RowRun[] = []
+  const take = (src: number, row: number): void => {
+    const last = runs[runs.length - 1]
+    if (last && last.src === src && last.to === row) last.to++
+    else runs.push({ src, from: row, to: row + 1 })
   }
-  let out = cols
-  if (appended || keep.subarray(0, cols.count).includes(0)) {
-    // rows stay in name/version order, as a cold build leaves them
-    const order: number[] = []
-    for (let i = 0; i < cols.count; i++) if (keep[i]) order.push(i)
-    if (appended) order.sort((a, b) => byNameVersion(cols.getStr('path', a)!, cols.getStr('path', b)!))
-    out = cols.permute(order)
+  for (let i = 0, g = 0; i <= paths.length; i++) {
+    while (g < freshPaths.length && insertAt[g] === i) take(1, g++)
+    if (i < paths.length && !touched.has(paths[i]!)) take(0, i)
   }
-  const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...fresh.problems]
+  const problems = [...h.problems.filter((p) => !touched.has(p.path)), ...read.problems]
   const head = header(mode, h.history, o.key, started, problems, mode === 'worktree' ? changes.dirs ?? h.dirs : undefined)
-  return encodeCatalog(out, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
+  return composeCatalog([file, fresh], runs, { ...head, problemCount: problems.length + Math.max(0, h.problemCount - h.problems.length) })
 }
 
 function concat(parts: ColumnSet[]): ColumnSet {

@@ -37,7 +37,7 @@ function checkMode(env: NodeJS.ProcessEnv): CheckMode {
 
 export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog> {
   const env = o.env
-  const places = findGitPlaces(o.cwd, env)
+  const places = await findGitPlaces(o.cwd, env)
   const path = cachePath(places)
   const key = gitKey(places)
   const check = checkMode(env)

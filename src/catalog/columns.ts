@@ -8,7 +8,7 @@
  *   f64:<col>   Float64Array, NaN = missing         (version, seed, m:<metric>, h:<metric>:<epoch>, ...)
  *   u8:latest   1 for the latest version of its name
  *   u8:current  1 for the latest version of its name that is not retired (the one in service)
- *   str:<col>   u32 offsets[count + 1] then UTF-8   (path, name, seal, params JSON, parents JSON, ...)
+ *   str:<col>   u32 offsets[count + 1] then UTF-8   (path, name, seal, pjson, parents JSON, ...)
  *   dict:<col>  u32 codes (0 = missing) + the values as a JSON list in the header's `dicts`
  * The warm path reads the header and then only the sections a query touches.
  */
@@ -17,7 +17,7 @@ import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
-export const CATALOG_FORMAT = 5
+export const CATALOG_FORMAT = 6
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
@@ -94,18 +94,6 @@ export class ColumnSet {
   getNum(col: string, row: number): number { return this.num.get(col)?.[row] ?? NaN }
   getStr(col: string, row: number): string | undefined { return this.str.get(col)?.[row] }
 
-  clearRow(row: number): void {
-    for (const a of this.num.values()) a[row] = NaN
-    for (const a of this.str.values()) a[row] = undefined
-  }
-
-  /** Copy row `from` of `other` over row `to` of this set (cells `other` lacks become missing). */
-  copyRow(to: number, other: ColumnSet, from: number): void {
-    this.clearRow(to)
-    for (const [k, a] of other.num) { const v = a[from]!; if (!Number.isNaN(v)) this.column(k)[to] = v }
-    for (const [k, a] of other.str) { const v = a[from]; if (v !== undefined) this.setStr(k, to, v) }
-  }
-
   /** A new set with the rows listed in `order`, in that order. */
   permute(order: ArrayLike<number>): ColumnSet {
     const out = new ColumnSet(order.length)
@@ -139,21 +127,6 @@ export class ColumnSet {
     }
   }
 
-  /** A new set holding only the rows for which keep(i) is true, in order. */
-  filter(keep: (row: number) => boolean): ColumnSet {
-    const idx: number[] = []
-    for (let i = 0; i < this.count; i++) if (keep(i)) idx.push(i)
-    const out = new ColumnSet(idx.length)
-    out.count = idx.length
-    for (const [k, a] of this.num) {
-      const b = new Float64Array(out.capacity).fill(NaN)
-      idx.forEach((r, j) => { b[j] = a[r]! })
-      out.num.set(k, b)
-    }
-    for (const [k, a] of this.str) out.str.set(k, idx.map((r) => a[r]))
-    return out
-  }
-
   /** Plain data for postMessage (the Float64Arrays' buffers can be transferred). */
   toMessage(): { count: number; num: Array<[string, Float64Array]>; str: Array<[string, Array<string | undefined>]> } {
     return { count: this.count, num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]), str: [...this.str] }
@@ -174,16 +147,174 @@ export class ColumnSet {
 
 function align8(n: number): number { return (n + 7) & ~7 }
 
+/** The header fields a build supplies (the rest come from the sections). */
+export type HeadFields = Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>
+
+/** A section to be written: its name, kind, byte length, and how to fill its bytes. */
+type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
+
+/** u8:latest and u8:current: the latest version of each name, and the latest one in service. */
+function latestPlans(n: number, nameAt: (i: number) => string, version: ArrayLike<number> | undefined, retired: ArrayLike<number> | undefined): Plan[] {
+  const latest = new Uint8Array(n)
+  const current = new Uint8Array(n)
+  const best = new Map<string, [number, number]>()
+  const inService = new Map<string, [number, number]>()
+  for (let i = 0; i < n; i++) {
+    const nm = nameAt(i), v = version?.[i] ?? 0
+    const cur = best.get(nm)
+    if (!cur || cur[1] < v) best.set(nm, [i, v])
+    if (retired?.[i] === 1) continue
+    const live = inService.get(nm)
+    if (!live || live[1] < v) inService.set(nm, [i, v])
+  }
+  for (const [i] of best.values()) latest[i] = 1
+  for (const [i] of inService.values()) current[i] = 1
+  return [
+    { name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) },
+    { name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) },
+  ]
+}
+
+/** The file's bytes: magic, header (two passes: its length depends on the offsets in it), sections. */
+function assemble(plans: Plan[], head: HeadFields, n: number, dicts: string[][]): Buffer {
+  let headerLen = 0
+  for (;;) {
+    let off = align8(16 + headerLen)
+    const sections: Record<string, SectionInfo> = {}
+    for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
+    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
+    const hb = Buffer.from(JSON.stringify(header), 'utf8')
+    if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
+    const out = Buffer.alloc(off)
+    out.write(CATALOG_MAGIC, 0, 'latin1')
+    out.writeUInt32LE(hb.length, 8)
+    hb.copy(out, 16)
+    for (const p of plans) p.fill(out, sections[p.name]!.offset)
+    return out
+  }
+}
+
+/** Rows [from, to) of sources[src]: a piece of a composed catalog (composeCatalog). */
+export interface RowRun { src: number; from: number; to: number }
+
+/**
+ * One catalog from consecutive parts of catalogs (the parts a cold build's workers encoded, or an
+ * old cache's unchanged rows around the re-read ones), in the order of `runs`: numeric sections
+ * copied run by run (f32 when every source stored f32), string bytes copied and offsets rebased,
+ * dictionaries merged and codes renumbered, latest/current recomputed over all rows. Nothing is
+ * decoded but names (for latest/current).
+ */
+export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: HeadFields): Buffer {
+  const n = runs.reduce((a, r) => a + r.to - r.from, 0)
+  const plans: Plan[] = []
+  const dicts: string[][] = []
+  const cols = { num: new Set<string>(), str: new Set<string>(), dict: new Set<string>() }
+  for (const p of sources) {
+    for (const s of p.sectionNames()) {
+      const kind = s.slice(0, s.indexOf(':')), col = s.slice(s.indexOf(':') + 1)
+      if (kind === 'f64' || kind === 'f32') cols.num.add(col)
+      else if (kind === 'str') cols.str.add(col)
+      else if (kind === 'dict') cols.dict.add(col)
+    }
+  }
+  for (const col of [...cols.num].sort()) {
+    // a column whose every value left with the rows dropped goes, as a fresh build would leave it out
+    const arrays = sources.map((p) => p.f64(col))
+    if (!runs.some((r) => { const a = arrays[r.src]; if (a) for (let i = r.from; i < r.to; i++) if (a[i] === a[i]) return true; return false })) continue
+    const f32 = sources.every((p) => !p.has(`f64:${col}`))
+    plans.push({
+      name: `${f32 ? 'f32' : 'f64'}:${col}`, info: { kind: f32 ? 'f32' : 'f64' }, length: n * (f32 ? 4 : 8),
+      fill: (out, at) => {
+        const view = f32 ? new Float32Array(out.buffer, out.byteOffset + at, n) : new Float64Array(out.buffer, out.byteOffset + at, n)
+        const arrays = sources.map((p) => (f32 ? p.f32raw(col) : p.f64(col)))
+        let base = 0
+        for (const r of runs) {
+          const a = arrays[r.src]
+          if (a) view.set(a.subarray(r.from, r.to), base)
+          else view.fill(NaN, base, base + r.to - r.from)
+          base += r.to - r.from
+        }
+      },
+    })
+  }
+  const names = sources.map((p) => p.strings('name'))
+  const nameAt: string[] = []
+  for (const r of runs) for (let i = r.from; i < r.to; i++) nameAt.push(names[r.src]![i] ?? '')
+  const gather = (col: string): Float64Array => {
+    const a = new Float64Array(n).fill(NaN)
+    const arrays = sources.map((p) => p.f64(col))
+    let base = 0
+    for (const r of runs) { const v = arrays[r.src]; if (v) a.set(v.subarray(r.from, r.to), base); base += r.to - r.from }
+    return a
+  }
+  plans.push(...latestPlans(n, (i) => nameAt[i]!, gather('version'), gather('retired')))
+  for (const col of [...cols.str].sort()) {
+    const raws = sources.map((p) => p.strRaw(col))
+    const offsets = new Uint32Array(n + 1)
+    let row = 0, pos = 0
+    for (const r of runs) {
+      const raw = raws[r.src]
+      for (let i = r.from; i < r.to; i++, row++) { if (raw) pos += raw.offsets[i + 1]! - raw.offsets[i]!; offsets[row + 1] = pos }
+    }
+    plans.push({
+      name: `str:${col}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
+      fill: (out, at) => {
+        out.set(new Uint8Array(offsets.buffer), at)
+        let to = at + (n + 1) * 4
+        for (const r of runs) {
+          const raw = raws[r.src]
+          if (!raw) continue
+          const piece = raw.data.subarray(raw.offsets[r.from]!, raw.offsets[r.to]!)
+          out.set(piece, to)
+          to += piece.length
+        }
+      },
+    })
+  }
+  for (const col of [...cols.dict].sort()) {
+    const values: string[] = []
+    const codeOf = new Map<string, number>()
+    // codes renumbered in order of first use: values only dropped rows had are left out
+    const maps = sources.map((p) => { const d = p.dict(col); return d ? { d, map: new Uint32Array(d.values.length + 1) } : undefined })
+    const codes = new Uint32Array(n)
+    let row = 0
+    for (const r of runs) {
+      const m = maps[r.src]
+      if (!m) { row += r.to - r.from; continue }
+      for (let i = r.from; i < r.to; i++, row++) {
+        const local = m.d.codes[i]!
+        if (local === 0) continue
+        let c = m.map[local]!
+        if (c === 0) {
+          const v = m.d.values[local - 1]!
+          c = codeOf.get(v) ?? 0
+          if (c === 0) { values.push(v); c = values.length; codeOf.set(v, c) }
+          m.map[local] = c
+        }
+        codes[row] = c
+      }
+    }
+    if (values.length === 0) continue
+    dicts.push(values)
+    plans.push({ name: `dict:${col}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
+  }
+  return assemble(plans, head, n, dicts)
+}
+
+/** The catalogs of consecutive row ranges (a cold build's parts, in row order) as one. */
+export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
+  return composeCatalog(parts, parts.map((p, src) => ({ src, from: 0, to: p.count })), head)
+}
+
 /**
  * Serialize column sets (concatenated in order: the parts of a build) with the header fields into
  * the cache file's bytes, writing each section straight into the one output buffer. A numeric
  * column whose every value is exactly a float32 (metrics logged from float32 tensors usually are)
  * is stored as f32: half the bytes, nothing lost.
  */
-export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>): Buffer {
+export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields): Buffer {
   const parts = Array.isArray(input) ? input : [input]
   const n = parts.reduce((a, p) => a + p.count, 0)
-  type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
   const plans: Plan[] = []
   const dicts: string[][] = []
   const numKeys = [...new Set(parts.flatMap((p) => [...p.num.keys()]))].sort()
@@ -214,32 +345,16 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
     })
   }
   // latest version of each name, and latest version in service (retired ones skipped)
-  const latest = new Uint8Array(n)
-  const current = new Uint8Array(n)
-  const best = new Map<string, [number, number]>()
-  const inService = new Map<string, [number, number]>()
-  let base = 0
-  for (const p of parts) {
-    const names = p.str.get('name') ?? [], version = p.num.get('version'), retired = p.num.get('retired')
-    for (let i = 0; i < p.count; i++) {
-      const nm = names[i]!, v = version?.[i] ?? 0
-      const cur = best.get(nm)
-      if (!cur || cur[1] < v) best.set(nm, [base + i, v])
-      if (retired?.[i] === 1) continue
-      const live = inService.get(nm)
-      if (!live || live[1] < v) inService.set(nm, [base + i, v])
-    }
-    base += p.count
+  const nameAt: string[] = [], version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
+  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
+    const p = parts[j]!, names = p.str.get('name') ?? []
+    for (let i = 0; i < p.count; i++) nameAt.push(names[i]!)
+    const v = p.num.get('version'), r = p.num.get('retired')
+    if (v) version.set(v.subarray(0, p.count), base)
+    if (r) retired.set(r.subarray(0, p.count), base)
   }
-  for (const [i] of best.values()) latest[i] = 1
-  for (const [i] of inService.values()) current[i] = 1
-  plans.push({ name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) })
-  plans.push({ name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) })
+  plans.push(...latestPlans(n, (i) => nameAt[i]!, version, retired))
   const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
-  const cell = (k: string, row: number): string | undefined => {
-    for (const p of parts) { if (row < p.count) return p.str.get(k)?.[row]; row -= p.count }
-    return undefined
-  }
   for (const k of strKeys) {
     if (isDictColumn(k)) {
       const values: string[] = []
@@ -260,39 +375,30 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: Omit<Catalog
       dicts.push(values)
       plans.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
     } else {
+      // one UTF-8 encoding of the whole column (per-cell writes cost ~10x more at 50,000 rows);
+      // when it is all ASCII, byte offsets are the string lengths
+      const cells: string[] = new Array(n)
+      let row = 0
+      for (const p of parts) {
+        const a = p.str.get(k)
+        for (let i = 0; i < p.count; i++, row++) cells[row] = a?.[i] ?? ''
+      }
+      const joined = cells.join('')
+      const bytes = Buffer.from(joined, 'utf8')
+      const ascii = bytes.length === joined.length
       const offsets = new Uint32Array(n + 1)
       let pos = 0
-      for (let i = 0; i < n; i++) { const s = cell(k, i); if (s) pos += Buffer.byteLength(s); offsets[i + 1] = pos }
+      for (let i = 0; i < n; i++) { pos += ascii ? cells[i]!.length : Buffer.byteLength(cells[i]!); offsets[i + 1] = pos }
       plans.push({
-        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
+        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + bytes.length,
         fill: (out, at) => {
           out.set(new Uint8Array(offsets.buffer), at)
-          const data = at + (n + 1) * 4
-          let row = 0
-          for (const p of parts) {
-            const a = p.str.get(k)
-            for (let i = 0; i < p.count; i++, row++) { const s = a?.[i]; if (s) out.write(s, data + offsets[row]!, 'utf8') }
-          }
+          out.set(bytes, at + (n + 1) * 4)
         },
       })
     }
   }
-  // two passes: the header's length depends on the offsets written in it
-  let headerLen = 0
-  for (;;) {
-    let off = align8(16 + headerLen)
-    const sections: Record<string, SectionInfo> = {}
-    for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
-    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
-    const hb = Buffer.from(JSON.stringify(header), 'utf8')
-    if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
-    const out = Buffer.alloc(off)
-    out.write(CATALOG_MAGIC, 0, 'latin1')
-    out.writeUInt32LE(hb.length, 8)
-    hb.copy(out, 16)
-    for (const p of plans) p.fill(out, sections[p.name]!.offset)
-    return out
-  }
+  return assemble(plans, head, n, dicts)
 }
 
 function parseHeader(head: Buffer, hb: Buffer, size: number): CatalogHeader {
@@ -366,6 +472,32 @@ export class CatalogFile {
     return v
   }
 
+  /** A column stored as f32, as stored (for merging parts without converting); undefined otherwise. */
+  f32raw(col: string): Float32Array | undefined {
+    if (!this.has(`f32:${col}`)) return undefined
+    let f = this.cache.get(`f32raw:${col}`) as Float32Array | undefined
+    if (!f) {
+      f = new Float32Array(this.count)
+      this.read(`f32:${col}`, new Uint8Array(f.buffer))
+      this.cache.set(`f32raw:${col}`, f)
+    }
+    return f
+  }
+
+  /** Every cell of a plain string column ('' for missing ones), decoded in one pass. */
+  strings(col: string): string[] {
+    const out: string[] = new Array(this.count)
+    const s = this.strRaw(col)
+    if (!s) return out.fill('')
+    const text = s.data.toString('utf8', 0, s.offsets[this.count])
+    const ascii = text.length === s.offsets[this.count]
+    for (let i = 0; i < this.count; i++) {
+      const a = s.offsets[i]!, b = s.offsets[i + 1]!
+      out[i] = ascii ? text.slice(a, b) : s.data.toString('utf8', a, b)
+    }
+    return out
+  }
+
   /** Names of the numeric columns (without the f64:/f32: prefix). */
   numColumns(): string[] {
     return this.sectionNames().filter((s) => s.startsWith('f64:') || s.startsWith('f32:')).map((s) => s.slice(4))
@@ -411,7 +543,8 @@ export class CatalogFile {
     return v
   }
 
-  private strSection(col: string): { offsets: Uint32Array; data: Buffer } | undefined {
+  /** A string section as stored: offsets[count + 1] into UTF-8 data. */
+  strRaw(col: string): { offsets: Uint32Array; data: Buffer } | undefined {
     const name = `str:${col}`
     if (!this.has(name)) return undefined
     let v = this.cache.get(name) as { offsets: Uint32Array; data: Buffer } | undefined
@@ -433,30 +566,9 @@ export class CatalogFile {
       const c = d?.codes[row] ?? 0
       return c === 0 ? undefined : d!.values[c - 1]
     }
-    const s = this.strSection(col)
+    const s = this.strRaw(col)
     if (!s) return undefined
     const a = s.offsets[row]!, b = s.offsets[row + 1]!
     return a === b ? undefined : s.data.toString('utf8', a, b)
-  }
-
-  /** Load everything back into a column set (for an incremental rebuild), with room for `extra` rows. */
-  toColumnSet(extra = 0): ColumnSet {
-    const c = new ColumnSet(this.count + extra)
-    c.count = this.count
-    for (const name of this.sectionNames()) {
-      const kind = this.header.sections[name]!.kind
-      const col = name.slice(name.indexOf(':') + 1)
-      if (kind === 'f64' || kind === 'f32') {
-        const v = new Float64Array(c.capacity).fill(NaN)
-        v.set(this.f64(col)!)
-        this.cache.delete(col)
-        c.num.set(col, v)
-      } else if (kind === 'str' || kind === 'dict') {
-        const a: Array<string | undefined> = new Array(this.count)
-        for (let i = 0; i < this.count; i++) a[i] = this.str(col, i)
-        c.str.set(col, a)
-      }
-    }
-    return c
   }
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve, isAbsolute } from 'node:path'
-import { runGitSync, type GitEnv } from '../git/git.js'
+import type { GitEnv } from '../git/git.js'
 import { UsageError } from '../errors.js'
 
 export interface GitPlaces {
@@ -22,8 +22,10 @@ function readText(path: string): string | undefined {
   try { return readFileSync(path, 'utf8') } catch { return undefined }
 }
 
-function askGit(cwd: string, env: GitEnv): GitPlaces {
-  const r = runGitSync(cwd, ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], { env })
+/** git's own answer (its runner is imported only then: the usual path starts no process). */
+async function askGit(cwd: string, env: GitEnv): Promise<GitPlaces> {
+  const { runGit } = await import('../git/git.js')
+  const r = await runGit(cwd, ['rev-parse', '--show-toplevel', '--absolute-git-dir', '--git-common-dir'], { env })
   if (r.code !== 0) {
     throw new UsageError(`not inside a git repository with a work tree (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd, git: r.stderr.trim() })
   }
@@ -32,7 +34,7 @@ function askGit(cwd: string, env: GitEnv): GitPlaces {
 }
 
 /** Find the repository around `cwd` by walking up to a `.git` folder or file. */
-export function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv): GitPlaces {
+export async function findGitPlaces(cwd: string, env: NodeJS.ProcessEnv): Promise<GitPlaces> {
   if (env.GIT_DIR || env.GIT_WORK_TREE || env.GIT_COMMON_DIR) return askGit(cwd, env)
   let dir = resolve(cwd)
   for (;;) {

@@ -51,7 +51,13 @@ export function needsHistory(field: string): boolean {
 export function finalMetricKeys(c: CatalogFile): string[] {
   return c.numColumns().filter((s) => s.startsWith('m:')).map((s) => s.slice(2))
 }
+const paramKeyCache = new WeakMap<CatalogFile, string[]>()
 export function paramKeys(c: CatalogFile): string[] {
+  let keys = paramKeyCache.get(c)
+  if (!keys) { keys = paramKeysOf(c); paramKeyCache.set(c, keys) }
+  return keys
+}
+function paramKeysOf(c: CatalogFile): string[] {
   return [...new Set([...c.numColumns().filter((s) => s.startsWith('p:')).map((s) => s.slice(2)), ...c.sectionNames().filter((s) => s.startsWith('dict:p:')).map((s) => s.slice(7))])].sort()
 }
 
@@ -361,6 +367,23 @@ export interface ModelSummary {
   fields?: Record<string, number | string | null>
 }
 
+/**
+ * A row's generating factors, from its p:<key> columns (a number, else the text) and `pjson` (the
+ * values that are neither, as JSON); keys in sorted order.
+ */
+export function paramsOf(c: CatalogFile, i: number): Record<string, Json> {
+  const out: Record<string, Json> = {}
+  for (const k of paramKeys(c)) {
+    const v = c.f64(`p:${k}`)?.[i]
+    if (v !== undefined && !Number.isNaN(v)) { out[k] = v; continue }
+    const s = c.str(`p:${k}`, i)
+    if (s !== undefined) out[k] = s
+  }
+  const whole = c.str('pjson', i)
+  if (whole !== undefined) Object.assign(out, JSON.parse(whole) as Record<string, Json>)
+  return out
+}
+
 export function summarize(c: CatalogFile, i: number, extra: Field[] = [], metricList = finalMetricKeys(c)): ModelSummary {
   const num = (col: string): number | undefined => { const v = c.f64(col)?.[i]; return v === undefined || Number.isNaN(v) ? undefined : v }
   const metrics: Record<string, number> = {}
@@ -371,7 +394,7 @@ export function summarize(c: CatalogFile, i: number, extra: Field[] = [], metric
     ...(c.str('dataset', i) !== undefined ? { dataset: c.str('dataset', i)! } : {}),
     ...(c.str('arch', i) !== undefined ? { arch: c.str('arch', i)! } : {}),
     ...(c.str('population', i) !== undefined ? { population: c.str('population', i)! } : {}),
-    params: JSON.parse(c.str('params', i) ?? '{}') as Record<string, Json>,
+    params: paramsOf(c, i),
     metrics,
     parents: JSON.parse(c.str('parents', i) ?? '[]') as ModelSummary['parents'],
     ...(c.str('created', i) !== undefined ? { created: c.str('created', i)! } : {}),

@@ -1,6 +1,6 @@
 /**
  * How one manifest's facts become cells of the column set (names of columns in spec/catalog.md):
- *   path name seal created promoter params parents blob      plain strings
+ *   path name seal created promoter pjson parents blob       plain strings (pjson: params neither text nor number)
  *   dataset arch relations p:<key> (non-numeric params)      dictionary strings
  *   version seed files size checkpoints epochs p:<key>       numbers
  *   m:<metric> (final) max:<metric> min:<metric>             numbers over history and final
@@ -43,7 +43,11 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
   cols.setNum('size', i, row.size)
   cols.setNum('checkpoints', i, row.checkpoints)
   if (history) cols.setNum('epochs', i, row.history.length)
-  cols.setStr('params', i, JSON.stringify(row.params))
+  // params live in their p:<key> columns; only values that are neither text nor a number (true,
+  // null, lists, objects) are kept whole as JSON too, since their p: text cannot tell "true" from true
+  let pjson: Record<string, unknown> | undefined
+  for (const k in row.params) { const v = row.params[k]; if (typeof v !== 'string' && typeof v !== 'number') (pjson ??= {})[k] = v }
+  if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))
   cols.setStr('parents', i, JSON.stringify(row.parents))
   if (row.parents.length) cols.setStr('relations', i, [...new Set(row.parents.map((p) => p.relation))].sort().join(','))
   for (const [k, v] of Object.entries(row.params)) {

@@ -1,11 +1,20 @@
 /**
- * A catalog build worker: reads and extracts its share of the manifests and sends the columns back
- * (numbers as transferable Float64Arrays). Started by build.ts for cold builds of large zoos.
+ * A catalog build worker: reads and extracts its share of the manifests and sends them back, either
+ * as columns (numbers as transferable Float64Arrays; incremental builds merge them into the cache's
+ * rows) or, for a cold build (`encode`), already encoded as a catalog of its rows that the main
+ * thread concatenates with the others' (columns.ts mergeCatalogs): the encoding work is shared out
+ * and no string crosses threads one by one.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { readItems, type ReadJob } from './read.js'
+import { encodeCatalog } from './columns.js'
 
-const job = workerData as ReadJob
+const job = workerData as ReadJob & { encode?: boolean }
 const { cols, problems } = readItems(job)
-const msg = cols.toMessage()
-parentPort!.postMessage({ cols: msg, problems }, msg.num.map(([, a]) => a.buffer as ArrayBuffer))
+if (job.encode) {
+  const bytes = encodeCatalog(cols, { key: '', mode: 'git', history: job.history, built: '', buildMs: 0, problems: [], problemCount: 0 })
+  parentPort!.postMessage({ bytes, problems }, [bytes.buffer as ArrayBuffer])
+} else {
+  const msg = cols.toMessage()
+  parentPort!.postMessage({ cols: msg, problems }, msg.num.map(([, a]) => a.buffer as ArrayBuffer))
+}

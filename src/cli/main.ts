@@ -103,8 +103,13 @@ export function mainHelp(): string {
   ].join('\n')
 }
 
+/**
+ * A command's module, `commands/<name>.js` beside this file: in dist/src/cli/ (tsc) and in the
+ * bundle dist/cli/ (scripts/build-cli.mjs makes each command an entry point of that name), so only
+ * the command that runs is loaded. A URL, not a path pattern, so the bundler leaves it to run time.
+ */
 export async function loadCommand(name: string): Promise<Command> {
-  const mod = await import(`./commands/${name}.js`) as { command: Command }
+  const mod = await import(new URL(`./commands/${name}.js`, import.meta.url).href) as { command: Command }
   return mod.command
 }
 

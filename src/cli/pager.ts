@@ -5,11 +5,12 @@
  * fits one screen prints and returns at once. Pipes and files get the text directly; so does a
  * pager of `cat` or an empty one. A pager that cannot start falls back to printing.
  */
-import { spawn, spawnSync } from 'node:child_process'
 import type { Io } from './command.js'
 
 /** The pager git would use here, or undefined for none. */
-export function pagerCommand(cwd: string, env: NodeJS.ProcessEnv): string | undefined {
+export async function pagerCommand(cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  // child_process is loaded only here: a listing on a pipe starts no process and loads no such module
+  const { spawnSync } = await import('node:child_process')
   const r = spawnSync('git', ['var', 'GIT_PAGER'], { cwd, env, encoding: 'utf8' })
   const cmd = r.status === 0 ? r.stdout.trim() : (env.GIT_PAGER ?? env.PAGER ?? 'less')
   return cmd === '' || cmd === 'cat' ? undefined : cmd
@@ -17,8 +18,9 @@ export function pagerCommand(cwd: string, env: NodeJS.ProcessEnv): string | unde
 
 /** Write `text` to stdout, through the pager when `io.outTty` and paging is not turned off. */
 export async function paged(io: Io, text: string, noPager: boolean): Promise<void> {
-  const cmd = !noPager && io.outTty ? pagerCommand(io.cwd, io.env) : undefined
+  const cmd = !noPager && io.outTty ? await pagerCommand(io.cwd, io.env) : undefined
   if (!cmd) { io.out(text); return }
+  const { spawn } = await import('node:child_process')
   const ok = await new Promise<boolean>((resolve) => {
     const child = spawn(cmd, { shell: true, cwd: io.cwd, stdio: ['pipe', 'inherit', 'inherit'], env: { LESS: 'FRX', LV: '-c', ...io.env } })
     let started = false

@@ -1,14 +1,15 @@
 /** What `ls` and `find` share: their flags, and running a catalog query to a table or JSON. */
+import { dirname } from 'node:path'
 import type { Io } from './command.js'
 import type { Parsed, FlagSpecs } from './args.js'
 import { bool, int, str } from './args.js'
 import { printJson } from './output.js'
 import { paged } from './pager.js'
-import { openCatalog } from '../catalog/catalog.js'
+import { openCatalog, cachePath } from '../catalog/catalog.js'
+import { stagesByVersion } from '../catalog/stages.js'
 import { parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type Filter } from '../catalog/query.js'
 import { renderTable } from '../catalog/table.js'
 import { UsageError } from '../errors.js'
-import { Repo } from '../repo.js'
 import { zooFields, isZooField } from '../evals/query-fields.js'
 
 /** The flags ls and find share. */
@@ -34,9 +35,9 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
   try {
     // stages (shown in every listing) and evaluations live outside the catalog: read when needed
     const named = [...filters.map((f) => f.field), ...sort.map((s) => s.field)]
-    const repo = await Repo.open(io.cwd, io)
+    const zoo = { root: opened.places.root, stagesByVersion: () => stagesByVersion(opened.places, io.env, dirname(opened.path)) }
     const version = c.f64('version')
-    const extra = await zooFields(repo, { name: (i) => c.str('name', i)!, version: (i) => version![i]!, seal: (i) => c.str('seal', i)! }, named.filter(isZooField), true)
+    const extra = await zooFields(zoo, { name: (i) => c.str('name', i)!, version: (i) => version![i]!, seal: (i) => c.str('seal', i)! }, named.filter(isZooField), true)
     const q = runQuery(c, { filters, sort, ...(limit !== undefined ? { limit } : {}), allVersions: bool(args, 'all-versions'), includeRetired: bool(args, 'include-retired'), everyModel: opts.everyModel ?? false, extraField: extra.resolve })
     if (c.header.problemCount > 0) {
       const p = c.header.problems[0]

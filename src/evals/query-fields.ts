@@ -10,9 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Repo } from '../repo.js'
-import { MODELS_DIR } from '../manifest/manifest.js'
-import { EVALS_DIR } from './record.js'
+import { MODELS_DIR, EVALS_DIR } from '../manifest/names.js'
 import { UsageError } from '../errors.js'
 import { matcher } from '../catalog/query.js'
 
@@ -36,25 +34,24 @@ export function isZooField(field: string): boolean {
 interface LightEval { data: string; dataSha: string; created: string; metrics: Record<string, number> }
 
 /**
- * The resolver of stage and eval fields for the rows of one catalog. Stages are read once (one
- * `git for-each-ref`) when the query names `stage` or `withStages` is set.
+ * Where the fields come from: the work tree's top folder (evaluation records) and the stages naming
+ * each version, by `name@vN` (src/catalog/stages.ts reads them, cached by the state of the refs).
  */
-export async function zooFields(repo: Repo, rows: RowInfo, fields: string[], withStages = false): Promise<{ resolve: (field: string) => QueryField | undefined; stagesOf: (row: number) => string[] }> {
-  const stageMap = new Map<string, string[]>()
-  if (withStages || fields.includes('stage')) {
-    for (const s of await repo.stages()) {
-      if (s.version === undefined) continue
-      const key = `${s.name}@v${s.version}`
-      stageMap.set(key, [...(stageMap.get(key) ?? []), s.stage].sort())
-    }
-  }
+export interface ZooSource { root: string; stagesByVersion(): Promise<Map<string, string[]>> }
+
+/**
+ * The resolver of stage and eval fields for the rows of one catalog. Stages are read once when the
+ * query names `stage` or `withStages` is set.
+ */
+export async function zooFields(zoo: ZooSource, rows: RowInfo, fields: string[], withStages = false): Promise<{ resolve: (field: string) => QueryField | undefined; stagesOf: (row: number) => string[] }> {
+  const stageMap = withStages || fields.includes('stage') ? await zoo.stagesByVersion() : new Map<string, string[]>()
   const stagesOf = (i: number): string[] => stageMap.get(`${rows.name(i)}@v${rows.version(i)}`) ?? []
   const evalCache = new Map<number, LightEval[]>()
   const evalsOf = (i: number): LightEval[] => {
     let list = evalCache.get(i)
     if (list) return list
     list = []
-    const dir = join(repo.root, MODELS_DIR, rows.name(i), `v${rows.version(i)}`, EVALS_DIR)
+    const dir = join(zoo.root, MODELS_DIR, rows.name(i), `v${rows.version(i)}`, EVALS_DIR)
     let names: string[] = []
     try { names = readdirSync(dir) } catch { /* no evaluations */ }
     for (const n of names.sort()) {

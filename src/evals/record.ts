@@ -14,7 +14,8 @@ import { commitFiles } from '../zoo/commit.js'
 import { FormatError, UsageError } from '../errors.js'
 
 export const EVAL_FORMAT = 1
-export const EVALS_DIR = 'evals'
+import { EVALS_DIR } from '../manifest/names.js'
+export { EVALS_DIR }
 /** Paths of evaluation records, for the pre-commit hook: name, version, data digest, file digest prefix. */
 export const EVAL_PATH = /^models\/(.+)\/v([1-9][0-9]*)\/evals\/([0-9a-f]{64})(?:-([0-9a-f]{16}))?\.json$/
 /** Predictions are kept in the record up to this many samples; above, only their digest. */

@@ -8,11 +8,11 @@ import { CID } from 'multiformats/cid'
 import { cidOf, DAG_CBOR, parseCid } from '../cas/cid.js'
 import { encodeCanonical } from './cbor.js'
 import { FormatError } from '../errors.js'
-import { checkModelName, checkRelPath } from './names.js'
+import { checkModelName, checkRelPath, MODELS_DIR } from './names.js'
 
 export const MANIFEST_FORMAT = 1
 export const MANIFEST_FILE = 'manifest.json'
-export const MODELS_DIR = 'models'
+export { MODELS_DIR }
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 

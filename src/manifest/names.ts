@@ -1,6 +1,11 @@
 /** Model names, model references (`name@vN` or a seal CID) and paths inside a model folder. */
 import { UsageError, FormatError } from '../errors.js'
 
+/** The folder of model versions: `models/<name>/v<N>/` (re-exported by manifest.ts). */
+export const MODELS_DIR = 'models'
+/** A version's evaluation records: `models/<name>/v<N>/evals/` (re-exported by evals/record.ts). */
+export const EVALS_DIR = 'evals'
+
 const SEGMENT = /^[a-z0-9][a-z0-9._-]*$/
 
 /** A model name: lower-case segments of [a-z0-9._-] joined by `/`; no `..`, no `vN` segment. */

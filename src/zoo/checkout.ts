@@ -5,12 +5,12 @@
 import { open, rename, rm, lstat, mkdir, type FileHandle } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { fileChunks } from '../manifest/node.js'
+import { fileChunksFast } from './file-node.js'
 import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
 import type { Store } from '../cas/store.js'
-import { tempName, ownedTempName, fsyncDir, removeStaleTemps } from '../cas/atomic.js'
+import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher, type SlabRing } from '../cas/hash-pool.js'
@@ -90,12 +90,15 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       const tmp = opts.owner ? ownedTempName(target, opts.owner.pid) : tempName(target)
       const fd = await open(tmp, 'wx', 0o644)
       temps.push({ tmp, target })
+      // the disk starts writing the file while it is written (src/cas/atomic.ts)
+      const writeback = new EarlyWriteback(fd)
       if (ring && store instanceof LocalStore) {
         let written: { size: number; sha256: string }
         try {
-          written = await writeFromPacks(f, store, ring, fd, onBytes, signal)
+          written = await writeFromPacks(f, store, ring, fd, writeback, onBytes, signal)
+          await writeback.settle()
           await fd.sync()
-        } finally { await fd.close() }
+        } finally { await writeback.settle().catch(() => {}); await fd.close() }
         if (written.size !== f.size || written.sha256 !== f.sha256) {
           throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${written.size} bytes with sha256 ${written.sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
         }
@@ -116,10 +119,11 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
           size += bytes.length
           let done = 0
           while (done < bytes.length) done += (await fd.write(bytes, done, bytes.length - done, null)).bytesWritten
+          writeback.wrote(bytes.length)
           onBytes?.(bytes.length)
         }
         try {
-          for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+          for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
             signal?.throwIfAborted()
             const next = readVerified(store, cid, pool)
             next.catch(() => {}) // handled when its turn comes; never an unhandled rejection meanwhile
@@ -130,8 +134,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
           while (ahead.length && size <= f.size) await writeNext()
           await Promise.all(hashing)
         } finally { await Promise.allSettled([...ahead, ...hashing]) }
+        await writeback.settle()
         await fd.sync()
-      } finally { await fd.close() }
+      } finally { await writeback.settle().catch(() => {}); await fd.close() }
       const sha256 = await whole.digest()
       if (size !== f.size || sha256 !== f.sha256) {
         throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${size} bytes with sha256 ${sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
@@ -159,7 +164,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
  * checked against its CID in the workers, written at their place in the file with one vectored write
  * per slab while the whole-file sha256 reads the same slab. Returns the size and sha256 written.
  */
-async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, fd: FileHandle,
+async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, fd: FileHandle, writeback: EarlyWriteback,
                               onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   // the chunk list is read in windows, so memory does not grow with the file
   let items: ReadItem[] = []
@@ -186,11 +191,12 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     const hashed = ring.updateRanges(b.slab, offs, lens)
     hashed.catch(() => {}) // awaited below
     await writeAllAt(fd, b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)), at)
+    writeback.wrote(n)
     await hashed
     onBytes?.(n)
   }
   try {
-    for await (const [cid] of fileChunks(CID.parse(f.root), store)) {
+    for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
       signal?.throwIfAborted()
       const entry = await store.locate(cid)
       if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError

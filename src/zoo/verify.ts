@@ -3,7 +3,7 @@
  */
 import { CID } from 'multiformats/cid'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
-import { decodeNode } from '../manifest/node.js'
+import { readFileNode } from './file-node.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
 import { HashPool, type SlabRing } from '../cas/hash-pool.js'
 import { RAW, digestMatches } from '../cas/cid.js'
@@ -82,7 +82,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
   }
   // the worker threads start while the trees are walked
   const pool = new HashPool()
-  const ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE)
+  const ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false }) // no whole-file hash: two threads, not three
   ringReady.catch(() => {}) // awaited below
   try {
     await verifyWith(manifests, store, ringReady, report)
@@ -111,7 +111,7 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
           return -1
         }
         let node
-        try { node = decodeNode(await store.get(cid), cid) } catch (err) {
+        try { node = await readFileNode(store, cid) } catch (err) {
           const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed node: ${err.message}` : null)
           if (!problem) throw err
           report({ model, path: f.path, object: cid.toString(), problem })
