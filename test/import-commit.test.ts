@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile, mkdir, readdir, mkdtemp, rm, cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { tempRepo, zoo, git, run } from './cli.js'
+import { tempRepo, zoo, git, run, BIN } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 
 async function initZoo(dir: string): Promise<void> {
@@ -109,5 +109,11 @@ test('import through worker threads stores what add stores; every batch records 
     assert.ok(manifests[1]!.files.some((f) => f.path.endsWith('model.safetensors') && f.format === 'safetensors' && f.root.startsWith('bafy')), 'a file of several chunks has a tree node')
     const v = await zoo(dir, ['verify', '--json'])
     assert.equal(v.code, 0, v.stdout + v.stderr)
+    // the import ran on worker threads too: a CPU profile per thread (main and each worker); a
+    // worker not found beside the built code would leave one
+    const profiles = join(src, 'profiles')
+    const again = await run(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profiles, BIN, 'import', src, '--prefix', 'mz2', '--json'], { cwd: dir })
+    assert.equal(again.code, 0, again.stderr)
+    assert.ok((await readdir(profiles)).length >= 2, `threads profiled: ${(await readdir(profiles)).join(', ')}`)
   } finally { await cleanup(); await rm(src, { recursive: true, force: true }) }
 })

@@ -54,13 +54,15 @@ export class PreparePool {
   private constructor(url: URL, n: number) { this.workers = Array.from({ length: n }, () => new PrepareWorker(url)) }
 
   /**
-   * A pool of `n` workers (default: one per core), or null where the compiled worker is not beside
-   * this module (the TypeScript sources run in place): the caller then prepares on its own thread.
+   * A pool of `n` workers (default: one per core), or null where no compiled worker is found (the
+   * TypeScript sources run in place): the caller then prepares on its own thread.
    */
   static open(n = Math.max(1, Math.min(4, availableParallelism()))): PreparePool | null {
-    const url = new URL('./prepare-worker.js', import.meta.url)
-    if (url.protocol !== 'file:' || !existsSync(fileURLToPath(url))) return null
-    return new PreparePool(url, n)
+    // beside this module (tsc's dist/src/importer/), or at the top of the CLI bundle when this code
+    // was bundled into a command's file (dist/cli/commands/import.js; scripts/build-cli.mjs)
+    const url = [new URL('./prepare-worker.js', import.meta.url), new URL('../prepare-worker.js', import.meta.url)]
+      .find((u) => u.protocol === 'file:' && existsSync(fileURLToPath(u)))
+    return url ? new PreparePool(url, n) : null
   }
 
   private least(): PrepareWorker { return this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a)) }
