@@ -97,12 +97,18 @@ test('import through worker threads stores what add stores; every batch records 
     assert.equal(out.promoted, 3)
     assert.equal(out.commits.length, 2)
     type Files = Array<{ path: string; size: number; sha256: string; root: string; format: string; epoch?: number }>
-    const manifests = await Promise.all(out.models.map(async (m) => JSON.parse(await readFile(join(dir, 'models', m.name, 'v1', 'manifest.json'), 'utf8')) as { code: { commit: string }; files: Files }))
+    // `show --json` gives a version's complete view (a trajectory's checkpoint entries live in its node)
+    const shown = async (name: string): Promise<{ code: { commit: string }; files: Files }> => {
+      const s = await zoo(dir, ['show', name, '--json'])
+      assert.equal(s.code, 0, s.stderr)
+      return JSON.parse(s.stdout) as { code: { commit: string }; files: Files }
+    }
+    const manifests = await Promise.all(out.models.map((m) => shown(`${m.name}@v1`)))
     assert.deepEqual(manifests.map((m) => m.code.commit), [head, head, head], 'both batches record the revision the import started from')
     // the same run folder through `git zoo add` (read and hashed on the main thread)
     const a = await zoo(dir, ['add', trials[1]!, '--name', 'added'])
     assert.equal(a.code, 0, a.stderr)
-    const added = JSON.parse(await readFile(join(dir, 'models', 'added', 'v1', 'manifest.json'), 'utf8')) as { files: Files }
+    const added = await shown('added@v1')
     const pick = (fs: Files): unknown[] => fs.filter((f) => f.epoch !== undefined).map(({ path, size, sha256, root, format, epoch }) => ({ path, size, sha256, root, format, epoch }))
     assert.equal(pick(manifests[1]!.files).length, 6)
     assert.deepEqual(pick(manifests[1]!.files), pick(added.files))
