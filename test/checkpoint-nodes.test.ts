@@ -8,12 +8,12 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, writeFile, mkdir, mkdtemp, rm, readdir, open, stat } from 'node:fs/promises'
+import { readFile, writeFile, mkdir, mkdtemp, rm, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { zoo, git, run, type Run } from './cli.js'
+import { flipByte, zoo, git, run, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { computeSeal, serializeManifest, validateManifest, type Manifest } from '../src/manifest/manifest.js'
 import { LocalStore, parseIndex, encodeIndex } from '../src/cas/local.js'
@@ -56,15 +56,6 @@ async function whereIs(storeRoot: string, cid: string): Promise<{ path: string; 
   } finally { await store.close() }
 }
 
-async function flipByte(path: string, at: number): Promise<void> {
-  const fd = await open(path, 'r+')
-  try {
-    const one = Buffer.alloc(1)
-    await fd.read(one, 0, 1, at)
-    one[0]! ^= 0x5a
-    await fd.write(one, 0, 1, at)
-  } finally { await fd.close() }
-}
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'zoo-nodes-'))

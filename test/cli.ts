@@ -1,6 +1,6 @@
 /** Test helpers: temporary git repositories and the real CLI (bin/git-zoo.js on the built dist/). */
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,4 +44,16 @@ export async function tempRepo(prefix = 'zoo-test-'): Promise<{ dir: string; cle
   await git(dir, 'config', 'commit.gpgsign', 'false')
   await git(dir, 'commit', '-q', '--allow-empty', '-m', 'start')
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Damage one byte of a file in place (xor 0x5a) as a bad disk would; returns the file's bytes after. */
+export async function flipByte(path: string, at: number): Promise<Buffer> {
+  const fd = await open(path, 'r+')
+  try {
+    const one = Buffer.alloc(1)
+    await fd.read(one, 0, 1, at)
+    one[0]! ^= 0x5a
+    await fd.write(one, 0, 1, at)
+  } finally { await fd.close() }
+  return readFile(path)
 }

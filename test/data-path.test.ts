@@ -5,12 +5,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
-import { BIN, git, run, tempRepo, zoo } from './cli.js'
+import { BIN, flipByte, git, run, tempRepo, zoo } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { encodeModel, type GraphSpec, type NodeSpec, type TensorSpec } from '../src/onnx/encode.js'
 
@@ -71,12 +71,7 @@ test('a 20 MiB checkpoint takes the slab path: a fine-tune stores only its chang
     // one flipped byte inside a chunk of the base's pack: verify names it, get refuses and writes nothing
     const packs = join(dir, '.git', 'zoo', 'packs')
     const pack = (await readdir(packs)).filter((n) => n.endsWith('.pack')).sort()[0]!
-    const fd = await open(join(packs, pack), 'r+')
-    const one = Buffer.alloc(1)
-    await fd.read(one, 0, 1, 10 * MiB)
-    one[0] ^= 0x5a
-    await fd.write(one, 0, 1, 10 * MiB)
-    await fd.close()
+    await flipByte(join(packs, pack), 10 * MiB)
     const v = await zoo(dir, ['verify', 'm/base', '--json'])
     assert.equal(v.code, 1, v.stderr)
     const problems = JSON.parse(v.stdout).problems as Array<{ model: string; problem: string; object: string }>

@@ -7,11 +7,11 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, open, readFile, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { S3Client } from '@aws-sdk/client-s3'
-import { git, processCtx, zoo, type Run } from './cli.js'
+import { flipByte, git, processCtx, zoo, type Run } from './cli.js'
 import { Repo } from '../src/repo.js'
 import { LocalStore, encodeIndex, parseIndex } from '../src/cas/local.js'
 import { parseCid } from '../src/cas/cid.js'
@@ -85,16 +85,6 @@ async function storeObjects(storeRoot: string): Promise<Obj[]> {
   } finally { await store.close() }
 }
 
-async function flipByte(path: string, at: number): Promise<Buffer> {
-  const fd = await open(path, 'r+')
-  try {
-    const one = Buffer.alloc(1)
-    await fd.read(one, 0, 1, at)
-    one[0]! ^= 0x5a
-    await fd.write(one, 0, 1, at)
-  } finally { await fd.close() }
-  return readFile(path)
-}
 
 describe('verify --repair', { concurrency: kinds.length + 1 }, () => {
   for (const kind of kinds) {
