@@ -141,10 +141,11 @@ function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow 
   if (typeof m.seal !== 'string') bad('seal is missing')
   if (!isObject(m.params)) bad('params is not an object')
   if (!isObject(m.metrics)) bad('metrics is not an object')
-  const metrics: Record<string, number> = {}
-  for (const [k, v] of Object.entries(m.metrics)) {
+  // the parsed object is our own: checked in place, not copied
+  const metrics = m.metrics as Record<string, number>
+  for (const k in metrics) {
+    const v = metrics[k]
     if (typeof v !== 'number' || !Number.isFinite(v)) bad(`metrics.${k} is not a number`)
-    metrics[k] = v
   }
   const history: Array<Record<string, number>> = []
   if (withHistory && m.history !== undefined) {

@@ -66,9 +66,7 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
   // params live in their p:<key> columns; only values that are neither text nor a number (true,
   // null, lists, objects) are kept whole as JSON too, since their p: text cannot tell "true" from true
   let pjson: Record<string, unknown> | undefined
-  for (const k in row.params) { const v = row.params[k]; if (typeof v !== 'string' && typeof v !== 'number') (pjson ??= {})[k] = v }
-  if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))
-  cols.setStr('parents', i, JSON.stringify(row.parents))
+  cols.setStr('parents', i, row.parents.length === 0 ? '[]' : JSON.stringify(row.parents))
   if (row.parents.length) cols.setStr('relations', i, [...new Set(row.parents.map((p) => p.relation))].sort().join(','))
   const memo = memoOf(cols)
   for (const k in row.params) {
@@ -78,11 +76,13 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
       if (!a) { a = cols.column(`p:${k}`); memo.pnum.set(k, a) }
       a[i] = v
     } else {
+      if (typeof v !== 'string') (pjson ??= {})[k] = v
       let a = memo.pstr.get(k)
       if (!a) { a = strColumn(cols, `p:${k}`); memo.pstr.set(k, a) }
       a[i] = paramText(v)
     }
   }
+  if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))
   const max: Record<string, number> = {}, min: Record<string, number> = {}
   for (const k in row.metrics) {
     const v = row.metrics[k]!
