@@ -8,6 +8,8 @@
  *   dist/cli/commands/<name>.js    one entry per src/cli/commands/<name>.ts, loaded by name at run time
  *   dist/cli/worker.js             the catalog's build worker (src/catalog/worker.ts; build code finds
  *                                  it as ./worker.js beside the chunk that holds it)
+ *   dist/cli/prepare-worker.js     import's file-preparing worker (src/importer/prepare-worker.ts; found
+ *                                  the same way, as ./prepare-worker.js)
  *   dist/cli/chunk-*.js            code shared by several of them (esbuild code splitting), loaded
  *                                  only by the entries that import it
  *   dist/cli/meta.json             which source files each output holds (for tests that check what a
@@ -28,7 +30,7 @@ const out = join(root, 'dist', 'cli')
 const tmp = `${out}.${process.pid}.tmp`
 const old = `${out}.${process.pid}.old`
 
-const entryPoints = { main: join(root, 'src', 'cli', 'main.ts'), worker: join(root, 'src', 'catalog', 'worker.ts') }
+const entryPoints = { main: join(root, 'src', 'cli', 'main.ts'), worker: join(root, 'src', 'catalog', 'worker.ts'), 'prepare-worker': join(root, 'src', 'importer', 'prepare-worker.ts') }
 for (const f of await readdir(join(root, 'src', 'cli', 'commands'))) {
   if (f.endsWith('.ts') && !f.endsWith('.d.ts')) entryPoints[`commands/${f.slice(0, -3)}`] = join(root, 'src', 'cli', 'commands', f)
 }

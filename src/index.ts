@@ -20,6 +20,7 @@ import { readMetrics } from './promote/metrics.js'
 import { sourcesOf } from './importer/sources.js'
 import { writeModelFiles } from './zoo/checkout.js'
 import { ensureObjects } from './remote/sync.js'
+import { completeManifest } from './zoo/reader.js'
 import { openCatalog } from './catalog/catalog.js'
 import { parseFilter, parseSort, runQuery, summarize, finalMetricKeys, needsHistory, type ModelSummary } from './catalog/query.js'
 import { zooSource } from './lineage/source.js'
@@ -135,9 +136,10 @@ export class Zoo {
    * verified; a lazy clone fetches the objects from its zoo remote first.
    */
   async get(ref: string, opts: { out?: string } = {}): Promise<GetResult> {
-    const m = await this.repo.resolve(ref)
+    const sealed = await this.repo.resolve(ref)
+    const m = await completeManifest(this.repo, sealed)
     const out = resolve(this.dir, opts.out ?? m.name)
-    await ensureObjects(this.repo, [m])
+    await ensureObjects(this.repo, [sealed])
     const store = await this.repo.openStore()
     try {
       const files = await writeModelFiles(m, store, out)

@@ -196,7 +196,8 @@ test('a progress.csv with a quoted comma ("[64, 32]") imports; its numeric colum
     const r = await zoo(dir, ['import', runs, '--json'])
     assert.equal(r.code, 0, r.stderr)
     assert.equal((JSON.parse(r.stdout) as { promoted: number }).promoted, 1)
-    const m = JSON.parse(await readFile(join(dir, 'models/mlp-a/v1/manifest.json'), 'utf8')) as { metrics: Record<string, number>; history: Array<Record<string, number>> }
+    // a trajectory's history is in its checkpoint node: `show --json` reads it
+    const m = JSON.parse((await zoo(dir, ['show', 'mlp-a@v1', '--json'])).stdout) as { metrics: Record<string, number>; history: Array<Record<string, number>> }
     assert.deepEqual(m.metrics, { test_acc: 0.75 })
     assert.deepEqual(m.history, [{ epoch: 0, test_acc: 0.5 }, { epoch: 1, test_acc: 0.75 }])
     // a row with a cell too many is still refused, naming the file

@@ -170,7 +170,12 @@ test('import of faithful copies of the Model Zoos and ViT zoo layouts: factors, 
     assert.equal(rep.commits.length, 4)
     const nameOf = (folder: string): string => nameFor('mz', `zoos/MNIST/tune_zoo_mnist_uniform/${folder}`)
     assert.ok(made.sources.every((s) => rep.models.some((m) => m.name === nameOf(s))))
-    const read = async (name: string): Promise<Man> => JSON.parse(await readFile(join(dir, 'models', name, 'v1', 'manifest.json'), 'utf8')) as Man
+    // every file and the history: `show --json` reads a trajectory's checkpoint node (manifest format 2)
+    const read = async (name: string): Promise<Man> => {
+      const r = await zoo(dir, ['show', `${name}@v1`, '--json'])
+      assert.equal(r.code, 0, r.stderr)
+      return JSON.parse(r.stdout) as Man
+    }
     const source = await read(nameOf(made.sources[1]!))
     // factors as the authors meant them: the dataset is the one the dump path names, never "dataset"
     assert.equal(source.dataset, 'MNIST')

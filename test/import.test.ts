@@ -49,10 +49,16 @@ test('add of a run directory makes a trajectory: epochs, history, frozen tensors
     // the body is stored once; each epoch adds its 4 KiB head (plus small headers and nodes)
     assert.ok(out.stored_bytes < frozenFloats * 4 + 4 * 4096 + 16 * 1024, `stored ${out.stored_bytes} of ${read} bytes read`)
     assert.ok(read > 4 * frozenFloats * 4)
-    const man = JSON.parse(await readFile(join(dir, 'models/traj/mlp/v1/manifest.json'), 'utf8')) as { files: Array<{ path: string; epoch?: number }>; history: unknown[]; metrics: Record<string, number> }
-    assert.deepEqual(man.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch), [0, 1, 2, 3])
-    assert.equal(man.history.length, 4)
+    // format 2: the checkpoint entries and history are in the checkpoint node, `show` reads them
+    const man = JSON.parse(await readFile(join(dir, 'models/traj/mlp/v1/manifest.json'), 'utf8')) as { zoo: number; files: Array<{ path: string; epoch?: number }>; history?: unknown[]; metrics: Record<string, number>; checkpoints: { count: number } }
+    assert.equal(man.zoo, 2)
+    assert.equal(man.checkpoints.count, 4)
+    assert.equal(man.history, undefined)
+    assert.deepEqual(man.files.filter((f) => f.epoch !== undefined), [])
     assert.equal(man.metrics.test_acc, 0.8)
+    const shown = JSON.parse((await zoo(dir, ['show', 'traj/mlp', '--json'])).stdout) as { files: Array<{ path: string; epoch?: number }>; history: unknown[] }
+    assert.deepEqual(shown.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch), [0, 1, 2, 3])
+    assert.equal(shown.history.length, 4)
     const g = await zoo(dir, ['get', 'traj/mlp', '--checkpoint', '2', '--out', 'out2', '--json'])
     assert.equal(g.code, 0, g.stderr)
     assert.deepEqual(await readdir(join(dir, 'out2')), ['checkpoint_000002'])
@@ -80,7 +86,9 @@ test('import of the demo population (ViT layout): one commit, factors, history, 
     assert.equal(rep.commits.length, 1)
     assert.equal(Number((await git(dir, 'rev-list', '--count', 'HEAD')).trim()), before + 1)
     assert.equal(rep.checkpoints, 6 * 3)
-    assert.ok(rep.stored_bytes < rep.bytes, 'frozen bodies of the head-only fine-tunes are stored once')
+    // frozen bodies of the head-only fine-tunes are stored once; each model also stores its
+    // checkpoint node (under 1 KiB here: 3 checkpoints, 3 history records)
+    assert.ok(rep.stored_bytes < rep.bytes + rep.promoted * 1024, 'frozen bodies of the head-only fine-tunes are stored once')
     const pre = 'demo/pretraining/mlp-taska-seed1-gelu'
     const kids = rep.models.filter((m) => m.parent === pre).map((m) => m.name).sort()
     assert.deepEqual(kids, ['demo/finetuning/mlp-taska-seed1-gelu/ft-full-lr0.05', 'demo/finetuning/mlp-taska-seed1-gelu/ft-head-lr0.02', 'demo/finetuning/mlp-taska-seed1-gelu/ft-head-lr0.1'])

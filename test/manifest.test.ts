@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs'
 import { encode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import {
-  computeSeal, sealBytes, serializeManifest, parseManifest, checkSeal, type Manifest, type ManifestBody,
+  computeSeal, sealBytes, serializeManifest, parseManifest, checkSeal, validateManifest, type Manifest, type ManifestBody, type FileEntry,
 } from '../src/manifest/manifest.js'
+import { buildCheckpoints, expandManifest, readCheckpoints } from '../src/manifest/checkpoints.js'
 import { decodeStrict } from '../src/manifest/cbor.js'
 import { decodeNode, encodeNode, buildTree, fileChunks, MAX_LINKS } from '../src/manifest/node.js'
 import { checkRelPath, checkModelName, parseModelRef } from '../src/manifest/names.js'
@@ -34,7 +35,11 @@ function sample(): ManifestBody {
  * library only, written from spec/format.md; it never imports src/). Regenerate with
  * `/usr/bin/python3 test/vectors/manifests.py`.
  */
-interface Vector { name: string; manifest: ManifestBody; cbor_hex: string; seal: string }
+interface Vector {
+  name: string; manifest: ManifestBody; cbor_hex: string; seal: string
+  /** Format 2: the checkpoint node the manifest links (its entries, history, bytes and CID). */
+  node?: { files: FileEntry[]; history: Array<Record<string, number>>; cbor_hex: string; cid: string }
+}
 
 test('seal vectors: manifest -> canonical dag-cbor -> CID', () => {
   const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')) as Vector[]
@@ -47,6 +52,42 @@ test('seal vectors: manifest -> canonical dag-cbor -> CID', () => {
     assert.equal(computeSeal(v.manifest), v.seal, v.name)
     assert.equal(cidOf(DAG_CBOR, Buffer.from(v.cbor_hex, 'hex')).toString(), v.seal, v.name)
   }
+  assert.ok(vectors.some((v) => v.node), 'a format 2 vector with its checkpoint node')
+})
+
+test('checkpoint node vectors: the node git-zoo builds is the bytes the independent implementation gives; reads check it', async () => {
+  const vectors = (JSON.parse(readFileSync(VECTORS, 'utf8')) as Vector[]).filter((v) => v.node)
+  for (const v of vectors) {
+    const n = v.node!
+    const store = new MemoryStore()
+    const link = await buildCheckpoints(n.files, n.history, (cid, bytes) => store.put(cid, bytes))
+    assert.equal(link.node, n.cid, v.name)
+    assert.equal(Buffer.from(await store.get(CID.parse(n.cid))).toString('hex'), n.cbor_hex, v.name)
+    assert.deepEqual(link, v.manifest.checkpoints, v.name)
+    const m = parseManifest(JSON.stringify({ ...v.manifest, seal: v.seal }), v.name)
+    const full = await expandManifest(m, store)
+    assert.deepEqual(full.files.map((f) => f.path), [...m.files, ...n.files].map((f) => f.path))
+    assert.deepEqual(full.history, n.history)
+    assert.equal(checkSeal(full).ok, true, 'a complete view seals as its manifest')
+    assert.equal(serializeManifest(full), serializeManifest(m), 'and serializes as it')
+    // a summary that disagrees with the node is refused on read
+    const wrong = parseManifest(JSON.stringify({ ...v.manifest, checkpoints: { ...v.manifest.checkpoints, files: 3 }, seal: v.seal }), v.name)
+    await assert.rejects(expandManifest(wrong, store), (e: FormatError) => e.code === 'E_NODE' && /does not match the manifest's checkpoints summary/.test(e.message))
+  }
+  // paging: 2,500 checkpoint files make a root and two more pages, read back in order
+  const many = Array.from({ length: 2500 }, (_, e) => ({ path: `c${e}/w.safetensors`, size: 10, sha256: 'a'.repeat(64), root: cidOf(RAW, new Uint8Array([e & 255, e >> 8])).toString(), format: 'safetensors', epoch: e }))
+  const store = new MemoryStore()
+  const puts: string[] = []
+  const link = await buildCheckpoints(many, many.map((f) => ({ epoch: f.epoch, acc: f.epoch / 2500 })), async (cid, bytes) => { puts.push(cid.toString()); await store.put(cid, bytes) })
+  assert.equal(puts.length, 3)
+  assert.equal(puts[2], link.node, 'the root is stored after its pages')
+  const got = await readCheckpoints(link, store)
+  assert.deepEqual(got.files.map((f) => f.epoch), many.map((f) => f.epoch))
+  assert.equal(got.history.length, 2500)
+  // older or newer formats are refused with a clear message
+  const body = sample()
+  assert.throws(() => validateManifest({ ...body, zoo: 3, seal: computeSeal(body) }), /unsupported format version 3 \(this git-zoo reads 1 and 2\); upgrade git-zoo/)
+  assert.throws(() => validateManifest({ ...body, zoo: 2, seal: 'x' }), /checkpoints is not/)
 })
 
 test('manifest text round trips and has exactly one encoding', () => {

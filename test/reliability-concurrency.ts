@@ -7,7 +7,8 @@
  * `verify` passes and every committed model gives its exact bytes: the figures are verify failures
  * and objects lost from committed manifests.
  */
-import { cp, writeFile } from 'node:fs/promises'
+import { cp, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { auditStore, must, newZoo, seededBytes, zooTimed, type Timed } from './reliability-kit.js'
@@ -98,14 +99,24 @@ export async function concurrentAdds(work: string, n: number, oneRepo: boolean, 
 export { must }
 
 /**
- * `n` adds of one model name at once in one repository: one commits v1, each other one refuses with
- * E_COMMITTED_MEANWHILE (exit 1, nothing staged, v1 untouched); run again they make v2..vn.
+ * `n` adds of one model name at once in one repository, held at the `before-flush` pause point until
+ * all have chosen their version: one commits v1, each other one refuses with E_COMMITTED_MEANWHILE
+ * (exit 1, nothing staged, v1 untouched); run again they make v2..vn.
  */
 export async function sameNameAdds(work: string, n: number): Promise<{ first: number[]; refusedClearly: number; versions: string[]; verify: number; staged: string }> {
   const repo = await newZoo(join(work, 'same'))
   await writeFile(join(repo, '.git', 'info', 'exclude'), '*.safetensors\n')
   await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(repo, `ck${i}.safetensors`), overlapping(100 + i))))
-  const runs = await Promise.all(Array.from({ length: n }, (_, i) => zooTimed(repo, ['add', `ck${i}.safetensors`, '--name', 'conc/same'])))
+  // every add stops before it flushes and commits (each has chosen v1 by then, since none has
+  // committed); once all n are there they are let go together, so they race for the commit whatever
+  // the machine's speed
+  const pauseFiles = Array.from({ length: n }, (_, i) => join(repo, '.git', `pause-same-${i}`))
+  const pending = Array.from({ length: n }, (_, i) => zooTimed(repo, ['add', `ck${i}.safetensors`, '--name', 'conc/same'], { GIT_ZOO_PAUSE_AT: 'before-flush', GIT_ZOO_PAUSE_FILE: pauseFiles[i]! }))
+  let ended = false
+  const all = Promise.all(pending).finally(() => { ended = true })
+  while (!ended && !pauseFiles.every((f) => existsSync(f))) await new Promise((r) => setTimeout(r, 20))
+  for (const f of pauseFiles) await rm(f, { force: true })
+  const runs = await all
   const refusedClearly = runs.filter((r) => r.code === 1 && /was committed by another git zoo command while this one ran/.test(r.stderr)).length
   const { git } = await import('./cli.js')
   const staged = await git(repo, 'diff', '--cached', '--name-only')

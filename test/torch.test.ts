@@ -240,7 +240,9 @@ for e in range(5):
       for (const f of ['checkpoints', 'optimizer']) files.push({ source: join(dir, `run/checkpoint_00000${e}/${f}`), path: `checkpoint_00000${e}/${f}`, epoch: e })
     }
     await promoteInProcess(dir, [{ name: 'traj/cnn', files }])
-    const man = JSON.parse(await readFile(join(dir, 'models/traj/cnn/v1/manifest.json'), 'utf8'))
+    // every file, the checkpoint node's included (manifest format 2): `show --json` reads them
+    const man = JSON.parse((await zoo(dir, ['show', 'traj/cnn@v1', '--json'])).stdout)
+    assert.equal(man.files.length, 10)
     assert.ok(man.files.every((f: { format: string }) => f.format === 'pytorch-zip'))
 
     const r = await zoo(dir, ['soup', 'traj/cnn', '--last-k', '3', '--name', 'traj/cnn-avg3', '--json'])

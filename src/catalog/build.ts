@@ -7,12 +7,14 @@
  * blob changed (git mode) or whose stat changed (worktree mode), drop the vanished ones, rewrite.
  */
 import { readdirSync, statSync, mkdirSync, writeFileSync, renameSync, existsSync } from 'node:fs'
-import { join, dirname } from 'node:path'
+import { join, dirname, isAbsolute, resolve } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import type { GitPlaces } from './gitstate.js'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
-import { readItems, type ReadItem, type Problem } from './read.js'
+import { readItems, nodeHistoryFor, type ReadItem, type ReadJob, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
 import { git, type GitEnv } from '../git/git.js'
@@ -83,37 +85,53 @@ export function walkModels(root: string): { paths: string[]; dirs: Array<[string
 type WorkerReply = { cols?: Parameters<typeof ColumnSet.fromMessage>[0]; bytes?: Uint8Array; problems: Problem[] }
 
 /** Split the items among worker threads (build workers: worker.ts); their replies in item order. */
-async function inWorkers(root: string, items: ReadItem[], stat: boolean, history: boolean, encode: boolean): Promise<WorkerReply[] | undefined> {
+async function inWorkers(root: string, items: ReadItem[], stat: boolean, history: boolean, encode: boolean, store?: string): Promise<WorkerReply[] | undefined> {
   const n = Math.min(4, availableParallelism())
   if (items.length < WORKER_MIN || n < 2) return undefined
   const per = Math.ceil(items.length / n)
   const url = new URL('./worker.js', import.meta.url)
   return Promise.all(Array.from({ length: n }, (_, w) => new Promise<WorkerReply>((resolve, reject) => {
-    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history, encode } })
+    const worker = new Worker(url, { workerData: { root, items: items.slice(w * per, (w + 1) * per), stat, history, encode, ...(store ? { store } : {}) } })
     worker.once('message', resolve)
     worker.once('error', reject)
     worker.once('exit', (code) => { if (code !== 0) reject(new ZooError(`a catalog build worker exited with code ${code}`, 'E_CATALOG')) })
   })))
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
-  const parts = await inWorkers(root, items, stat, history, false)
-  if (!parts) return readItems({ root, items, stat, history })
+/** The local object store's folder, as Repo.storeRoot finds it ($GIT_ZOO_STORE, zoo.store, <git common dir>/zoo). */
+export function storeFolder(places: GitPlaces, env: NodeJS.ProcessEnv): string {
+  if (env.GIT_ZOO_STORE) return resolve(places.root, env.GIT_ZOO_STORE)
+  const r = spawnSync('git', ['config', '--get', 'zoo.store'], { cwd: places.root, env, encoding: 'utf8' })
+  const configured = r.status === 0 ? r.stdout.trim() : ''
+  if (configured) return isAbsolute(configured) ? configured : resolve(places.root, configured)
+  return join(places.commonDir, 'zoo')
+}
+
+/** readItems in this thread, with the history reader when the job indexes history. */
+async function readHere(job: ReadJob): Promise<{ cols: ColumnSet; problems: Problem[] }> {
+  const nodes = await nodeHistoryFor(job)
+  try { return readItems(job, nodes) } finally { nodes?.close() }
+}
+
+async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean, store?: string): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
+  const parts = await inWorkers(root, items, stat, history, false, store)
+  if (!parts) return readHere({ root, items, stat, history, ...(store ? { store } : {}) })
   return { cols: parts.map((p) => ColumnSet.fromMessage(p.cols!)), problems: parts.flatMap((p) => p.problems) }
 }
 
 /** Read, extract and encode every item (a cold build): in workers whose encoded parts are merged. */
-async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, history: boolean, head: (problems: Problem[]) => HeadFields): Promise<Buffer> {
-  const parts = await inWorkers(root, items, stat, history, true)
+async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, history: boolean, head: (problems: Problem[]) => HeadFields, store?: string): Promise<Buffer> {
+  const parts = await inWorkers(root, items, stat, history, true, store)
   if (!parts) {
-    const { cols, problems } = readItems({ root, items, stat, history })
+    const { cols, problems } = await readHere({ root, items, stat, history, ...(store ? { store } : {}) })
     return encodeCatalog(cols, head(problems))
   }
   const files = parts.map((p) => CatalogFile.fromBytes(Buffer.from(p.bytes!.buffer, p.bytes!.byteOffset, p.bytes!.byteLength)))
   return mergeCatalogs(files, head(parts.flatMap((p) => p.problems)))
 }
 
-export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; progress?: (text: string) => void }
+/** `store`: the local object store's folder (format 2 histories are read from checkpoint nodes there). */
+export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; store?: string; progress?: (text: string) => void }
 
 function header(mode: CatalogHeader['mode'], history: boolean, key: string, started: number, problems: Problem[], dirs?: Array<[string, number]>): Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'> {
   return {
@@ -136,7 +154,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     items = [...tracked].sort(([a], [b]) => byNameVersion(a, b)).map(([path, blob]) => ({ path, ...(blob ? { blob } : {}) }))
   }
   if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
-  return readAllEncoded(o.root, items, worktree, o.history, (problems) => header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs))
+  return readAllEncoded(o.root, items, worktree, o.history, (problems) => header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs), o.store)
 }
 
 /**
@@ -193,7 +211,7 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
 export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>, mode: CatalogHeader['mode'] = file.header.mode): Promise<Buffer> {
   const started = performance.now()
   const h = file.header
-  const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history)
+  const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history, o.store)
   const cols = Array.isArray(read.cols) ? concat(read.cols) : read.cols
   const order = Array.from({ length: cols.count }, (_, j) => j).sort((a, b) => byNameVersion(cols.getStr('path', a)!, cols.getStr('path', b)!))
   const fresh = CatalogFile.fromBytes(encodeCatalog(cols.permute(order), header(mode, h.history, o.key, started, [])))

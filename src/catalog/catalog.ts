@@ -53,7 +53,9 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
     if (worktree && file.header.mode !== 'worktree') { file.close(); file = undefined }
   }
   const build = await import('./build.js')
-  const opts = { root: places.root, env, key, history: Boolean(o.history) || hadHistory, check: o.refresh ? 'always' as const : check, ...(o.progress ? { progress: o.progress } : {}) }
+  const history = Boolean(o.history) || hadHistory
+  const store = history ? build.storeFolder(places, env) : undefined
+  const opts = { root: places.root, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
     const worktree = wantWorktree(file.count)
     const changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)

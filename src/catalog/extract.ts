@@ -36,6 +36,8 @@ export interface CatalogRow {
   files: number
   size: number
   checkpoints: number
+  /** Format 2: the checkpoint node link, whose history the catalog reads from the store (read.ts). */
+  checkpointsLink?: { node: string; count: number; files: number; bytes: number; epochs: [number, number] }
 }
 
 const NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/
@@ -134,6 +136,12 @@ function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow 
       checkpoints: new Set(fs.map((f) => f?.epoch).filter((e) => typeof e === 'number')).size,
     }
   }
+  // format 2: a trajectory's checkpoint entries are in its checkpoint node; the manifest's summary counts them
+  if (m.checkpoints !== undefined) {
+    const c = m.checkpoints
+    if (!isObject(c) || !Number.isSafeInteger(c.count) || !Number.isSafeInteger(c.files) || !Number.isSafeInteger(c.bytes)) bad('checkpoints is not { node, count, files, bytes, epochs }')
+    counts = { files: counts.files + (c.files as number), size: counts.size + (c.bytes as number), checkpoints: c.count as number }
+  }
   if (typeof m.name !== 'string' || !NAME.test(m.name)) bad('name is missing or invalid')
   if (!Number.isSafeInteger(m.version) || (m.version as number) < 1) bad('version is not a positive integer')
   const expect = `models/${m.name}/v${m.version}/manifest.json`
@@ -165,6 +173,7 @@ function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow 
   const row: CatalogRow = {
     path, name: m.name, version: m.version as number, seal: m.seal,
     params: m.params as Record<string, Json>, metrics, history, parents, ...counts,
+    ...(isObject(m.checkpoints) && typeof m.checkpoints.node === 'string' && Array.isArray(m.checkpoints.epochs) ? { checkpointsLink: m.checkpoints as unknown as NonNullable<CatalogRow['checkpointsLink']> } : {}),
   }
   if (m.seed !== undefined) { if (!Number.isSafeInteger(m.seed)) bad('seed is not an integer'); row.seed = m.seed as number }
   for (const k of ['dataset', 'arch', 'created', 'promoter', 'population'] as const) {

@@ -5,9 +5,11 @@ import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
 import { putRow } from './rows.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
+import type { NodeHistory } from '../manifest/node-history.js'
 
 export interface ReadItem { path: string; blob?: string }
-export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean }
+/** `store`: the local object store's folder, where format 2 manifests' histories are read (history builds). */
+export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean; store?: string }
 /** A manifest that could not be indexed, with what identified its content then (to notice a fix). */
 export interface Problem { path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }
 
@@ -32,8 +34,18 @@ function reader(): (path: string) => Buffer {
   }
 }
 
+/**
+ * The reader of format 2 histories for a job that indexes history (checkpoint nodes in the local
+ * store); loaded only then, so other builds load no store code. Close it after readItems.
+ */
+export async function nodeHistoryFor(job: ReadJob): Promise<NodeHistory | undefined> {
+  if (!job.history || !job.store) return undefined
+  const { NodeHistory } = await import('../manifest/node-history.js')
+  return new NodeHistory(job.store)
+}
+
 /** Manifests that are gone from the work tree are skipped silently: they are not in the zoo. */
-export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] } {
+export function readItems(job: ReadJob, nodes?: NodeHistory): { cols: ColumnSet; problems: Problem[] } {
   const cols = new ColumnSet(job.items.length)
   const problems: Problem[] = []
   const readFile = reader()
@@ -56,6 +68,7 @@ export function readItems(job: ReadJob): { cols: ColumnSet; problems: Problem[] 
         ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
       continue
     }
+    if (nodes && row.checkpointsLink) row.history = nodes.history(row.checkpointsLink) ?? []
     // retired: a RETIRED.json beside the manifest (src/promote/retire.ts); its content is for `show`.
     // git mode knows from the index (the id of a retired version is `<manifest>+<RETIRED.json>`,
     // build.ts listTracked): one file system lookup less per manifest

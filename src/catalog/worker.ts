@@ -6,11 +6,13 @@
  * and no string crosses threads one by one.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { readItems, type ReadJob } from './read.js'
+import { readItems, nodeHistoryFor, type ReadJob } from './read.js'
 import { encodeCatalog } from './columns.js'
 
 const job = workerData as ReadJob & { encode?: boolean }
-const { cols, problems } = readItems(job)
+const nodes = await nodeHistoryFor(job)
+const { cols, problems } = readItems(job, nodes)
+nodes?.close()
 if (job.encode) {
   const bytes = encodeCatalog(cols, { key: '', mode: 'git', history: job.history, built: '', buildMs: 0, problems: [], problemCount: 0 })
   parentPort!.postMessage({ bytes, problems }, [bytes.buffer as ArrayBuffer])

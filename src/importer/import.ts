@@ -3,37 +3,42 @@
  * skipping models the zoo already holds with identical content, so an interrupted or repeated
  * import picks up where it stopped (spec/import.md).
  */
+import { openReader } from '../zoo/reader.js'
+import { expandManifest } from '../manifest/checkpoints.js'
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { stat, readFile } from 'node:fs/promises'
-import { statSync, readFileSync, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { promote, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
+import { promote, codeRevision, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
-import { describeRunDir, CONFIG_FILES } from './run.js'
-import { factorsFromConfig, readConfig, runMetricsOf } from './factors.js'
+import { CONFIG_FILES } from './run.js'
+import { readRun } from './read-run.js'
+import { factorsFromConfig, readConfig } from './factors.js'
 import { openCatalog } from '../catalog/catalog.js'
 import { ParentIndex } from './parents.js'
 import { findPopulations, populationFiles } from './population.js'
+import { PreparePool } from './prepare.js'
 import type { Manifest } from '../manifest/manifest.js'
+import type { LocalStore } from '../cas/local.js'
 import { UsageError } from '../errors.js'
 
 /**
- * Without --batch, one commit holds up to this many models; a bigger import commits every this many
- * (memory grows by ~130 KB per model held for one commit: 660 MB peak for 5,000 models).
+ * Without --batch, a commit holds up to this many models (parents first): a promotion holds its
+ * models' manifests until it commits (~130-160 KB per Model Zoos model), so bounded batches keep the
+ * peak RSS of an import flat in the population's size (spec/import.md, "Batches").
  */
-export const DEFAULT_BATCH = 10_000
+export const DEFAULT_BATCH = 250
 
 export interface ImportOptions {
   layout: Layout | 'auto'
   prefix?: string
-  /** Models per commit; default: all in one commit. */
+  /** Models per commit; default DEFAULT_BATCH. */
   batch?: number
   allowDirty?: boolean
   dryRun?: boolean
   onPhase?: (text: string) => void
-  onWarning?: (text: string) => void
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /** Stops the import between models and between chunks; commits already made stay (spec/teams.md). */
   signal?: AbortSignal
@@ -155,15 +160,25 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   })
   const order = parentsFirst(lineage.map((l) => ({ name: l.f.name, parents: l.parentRef ? [l.parentRef] : [], item: l })))
 
+  let zooFiles = populations.list.length && !o.dryRun ? await populationFiles(populations.list) : []
+  // worker threads read the model folders and hash the checkpoints while this thread stores them and
+  // seals manifests (closed below, whatever happens)
+  const preparer = o.dryRun ? null : PreparePool.open()
   const report: ImportedModel[] = []
   let checked = 0
+  // one store handle (it only reads) for every resume check
+  let reader: ReturnType<typeof openReader> | undefined
+  // set once the batches are over (finished or failed): a plan still running for a next batch stops
+  let stopped = false
   const plan = async ({ f, parentRef, relation }: (typeof lineage)[number]): Promise<{ item: ImportedModel; planned?: Planned } | undefined> => {
     o.signal?.throwIfAborted()
-    const run = await describeRunDir(f.dir, new Set(f.nested))
+    if (stopped) return undefined
+    // read by a worker thread when there are some (a failure there is read again here, for its error)
+    const read = (preparer ? await preparer.readRun(f.dir, f.nested).catch(() => null) : null) ?? await readRun(f.dir, f.nested)
+    const { run, metrics } = read
     const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
     if (files.length === 0) return undefined
-    const factors = factorsFromConfig(run.configFile ? readConfig(run.configFile) : {})
-    const metrics = run.metricsFile ? runMetricsOf(readFileSync(run.metricsFile, 'utf8'), run.metricsFile) : undefined
+    const factors = factorsFromConfig(read.config)
     const population = populations.of(f.rel)
     const spec: PromotionSpec = {
       name: f.name, files,
@@ -177,64 +192,89 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       message: `imported from ${f.rel}`,
       ...(population ? { extra: { population: population.name } } : {}),
     }
-    const sizes = files.map((x) => statSync(x.source).size)
+    const sizes = run.files.flatMap((x, i) => (x.source !== run.configFile ? [read.sizes[i]!] : []))
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
     const have = latest.get(f.name)
     if (have !== undefined) {
       if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
-      const m = await repo.readManifest(f.name, have)
+      // every file of the version: a trajectory's checkpoint entries are in its checkpoint node
+      const m = await expandManifest(await repo.readManifest(f.name, have), await (reader ??= openReader(repo)))
       if (await sameContent(m, spec)) return { item: { ...item, status: 'unchanged', version: m.version, seal: m.seal } }
     }
     return { item, planned: { found: f, spec, bytes: sizes.reduce((a, b) => a + b, 0), checkpoints: run.epochs.length } }
   }
 
   const size = o.batch ?? DEFAULT_BATCH
-  if (o.batch === undefined && !o.dryRun && order.length > size) {
-    o.onWarning?.(`importing ${order.length} models in ${Math.ceil(order.length / size)} commits (at most ${DEFAULT_BATCH} models per commit); pass --batch <n> to choose\n`)
-  }
   const commits: string[] = []
   let stored = 0, doneBytes = 0, checkpoints = 0, fileCount = 0, bytes = 0
-  let zooFiles = populations.list.length && !o.dryRun ? await populationFiles(populations.list) : []
-  // (an unchanged child keeps linking to the parent version it was trained from, even when that
-  // parent's folder changed and is promoted again as a new version here)
-  for (let at = 0; at < order.length; at += size) {
-    const slice = order.slice(at, at + size)
-    const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
-    let next = 0
-    // models are read and checked several at a time (the resume check waits on git and hashing)
-    await Promise.all(Array.from({ length: Math.min(8, slice.length) }, async () => {
-      while (next < slice.length) { const i = next++; results[i] = await plan(slice[i]!) }
-    }))
-    const chunk: Planned[] = []
-    for (const r of results) {
-      if (!r) continue
-      report.push(r.item)
-      if (r.planned) chunk.push(r.planned)
+  // worker threads read and hash the checkpoints while this thread stores them and seals manifests
+  // every batch records the code revision the import started from (not the batch before it)
+  let code: Awaited<ReturnType<typeof codeRevision>> | undefined
+  // one store handle for every batch: the store's indexes are loaded once (it holds gc off until
+  // closed, after the last commit)
+  let store: LocalStore | undefined
+  try {
+    // (an unchanged child keeps linking to the parent version it was trained from, even when that
+    // parent's folder changed and is promoted again as a new version here)
+    // the next batch is planned (its folders read by the workers) while this one is stored
+    const planSlice = async (from: number): Promise<Array<Awaited<ReturnType<typeof plan>>>> => {
+      const slice = order.slice(from, from + size)
+      const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
+      let next = 0
+      // models are read and checked several at a time (the resume check waits on git and hashing)
+      await Promise.all(Array.from({ length: Math.min(8, slice.length) }, async () => {
+        while (next < slice.length) { const i = next++; results[i] = await plan(slice[i]!) }
+      }))
+      return results
     }
-    if (o.dryRun || chunk.length === 0) continue
-    const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
-    const last = at + size >= order.length
-    o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${Math.min(at + size, order.length)} of ${order.length} checked)` : ''}\n`)
-    const base = doneBytes
-    const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
-      allowDirty: o.allowDirty ?? false,
-      subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
-      onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
-      ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
-    })
-    zooFiles = []
-    doneBytes += chunkBytes
-    commits.push(commit)
-    const byName = new Map(report.map((x) => [x.name, x]))
-    for (const r of promoted) {
-      stored += r.stored_bytes
-      const item = byName.get(r.name)!
-      item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+    let planned = planSlice(0)
+    for (let at = 0, end = 0; at < order.length; at = end) {
+      end = Math.min(order.length, at + size)
+      const results = await planned
+      if (end < order.length) { planned = planSlice(end); planned.catch(() => {}) } // awaited next round
+      const chunk: Planned[] = []
+      for (const r of results) {
+        if (!r) continue
+        report.push(r.item)
+        if (r.planned) chunk.push(r.planned)
+      }
+      if (o.dryRun || chunk.length === 0) continue
+      const chunkBytes = chunk.reduce((a, p) => a + p.bytes, 0)
+      const last = end >= order.length
+      o.onPhase?.(`storing ${chunk.length} model${chunk.length === 1 ? '' : 's'}${at > 0 || !last ? ` (${end} of ${order.length} checked)` : ''}\n`)
+      const base = doneBytes
+      code ??= await codeRevision(repo, o.allowDirty ?? false)
+      if (!store) {
+        store = await repo.openStore()
+        // what an add or import killed earlier (kill -9) stored is indexed now, so it is not written again
+        await store.recoverInterrupted()
+      }
+      const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
+        code, store,
+        allowDirty: o.allowDirty ?? false,
+        subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
+        onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
+        ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
+        ...(preparer ? { preparer } : {}),
+      })
+      zooFiles = []
+      doneBytes += chunkBytes
+      commits.push(commit)
+      const byName = new Map(report.map((x) => [x.name, x]))
+      for (const r of promoted) {
+        stored += r.stored_bytes
+        const item = byName.get(r.name)!
+        item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+      }
+      for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
     }
-    for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
+  } finally {
+    stopped = true
+    try { await store?.close() } finally { await preparer?.close() }
   }
+  await (await reader)?.close()
   const rank = new Map(found.map((f, i) => [f.name, i]))
   report.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!)
   return {

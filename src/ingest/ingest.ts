@@ -13,7 +13,7 @@
  */
 import { open, readdir, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import { cidFromDigest, cidOf, sha256 as sha256Of, RAW } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { HashPool, inlineStreamHasher, type StreamHasher } from '../cas/hash-pool.js'
@@ -184,9 +184,30 @@ export const SMALL_FILE = 1024 * 1024
  * that is a single chunk is hashed once (its sha256 is its chunk's digest).
  */
 export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
+  return storePrepared(await prepareBytes(bytes, opts.source, opts.signal), store, opts)
+}
+
+/**
+ * ingestBytes' work before the store, on any thread (an import prepares files in worker threads,
+ * src/importer/prepare.ts): the description, the chunks with their CIDs, the file's tree nodes and
+ * sha256. CIDs travel as bytes so the result can be posted between threads.
+ */
+export interface PreparedBytes {
+  size: number
+  sha256: string
+  format: string
+  warning?: string
+  onnx?: OnnxSignature
+  /** The file's root CID, as bytes. */
+  root: Uint8Array
+  /** Raw chunks in file order, then tree nodes bottom up, as storePrepared puts them. */
+  blocks: Array<{ cid: Uint8Array; bytes: Uint8Array; chunk: boolean }>
+}
+
+export async function prepareBytes(bytes: Uint8Array, source?: string, signal?: AbortSignal): Promise<PreparedBytes> {
   const size = bytes.length
   const read = async (offset: number, length: number): Promise<Uint8Array> => bytes.subarray(offset, Math.min(size, offset + length))
-  const { desc, onnx } = await describeForIngest(read, size, opts.source)
+  const { desc, onnx } = await describeForIngest(read, size, source)
   const cut = (segments: number[] | null): Uint8Array[] => {
     const c = new Chunker(segments, DEFAULT_CDC, segments ? desc.fixed ?? null : null, FIXED_CHUNK)
     return [...c.push(bytes), ...c.end()]
@@ -198,23 +219,37 @@ export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: In
     warning = `its ${desc.format} layout did not match its bytes (${err.message}); stored as opaque bytes`
     pieces = cut(null)
   }
-  opts.signal?.throwIfAborted()
+  signal?.throwIfAborted()
   if (pieces.length === 0) pieces = [new Uint8Array(0)] // the empty file: one zero-length raw chunk
   const chunks: Array<[CID, number]> = []
+  const blocks: PreparedBytes['blocks'] = []
   let whole: Uint8Array | undefined
-  const stored = chunkPoints(size, opts.crashPoint)
   for (const piece of pieces) {
     const digest = sha256Of(piece)
     if (pieces.length === 1) whole = digest
     const cid = cidFromDigest(RAW, digest)
-    await store.putVerified(cid, piece)
+    blocks.push({ cid: cid.bytes, bytes: piece, chunk: true })
     chunks.push([cid, piece.length])
-    await stored(piece.length)
   }
-  opts.onBytes?.(size)
   const sha256 = Buffer.from(whole ?? sha256Of(bytes)).toString('hex')
-  const root = await buildTree(chunks, (cid, b) => store.putVerified(cid, b))
-  return { size, sha256, root, format: desc.format, chunks: chunks.length, ...(warning ? { warning } : {}), ...(onnx ? { onnx } : {}) }
+  const root = await buildTree(chunks, async (cid, b) => { blocks.push({ cid: cid.bytes, bytes: b, chunk: false }) })
+  return { size, sha256, format: desc.format, root: root.bytes, blocks, ...(warning ? { warning } : {}), ...(onnx ? { onnx } : {}) }
+}
+
+/** Put a prepared file's chunks and nodes in the store (ingestBytes' crash points fire here). */
+export async function storePrepared(p: PreparedBytes, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
+  opts.signal?.throwIfAborted()
+  const stored = chunkPoints(p.size, opts.crashPoint)
+  let chunks = 0
+  for (const b of p.blocks) {
+    if (!b.chunk) continue
+    await store.putVerified(CID.decode(b.cid), b.bytes)
+    chunks++
+    await stored(b.bytes.length)
+  }
+  opts.onBytes?.(p.size)
+  for (const b of p.blocks) if (!b.chunk) await store.putVerified(CID.decode(b.cid), b.bytes)
+  return { size: p.size, sha256: p.sha256, root: CID.decode(p.root), format: p.format, chunks, ...(p.warning ? { warning: p.warning } : {}), ...(p.onnx ? { onnx: p.onnx } : {}) }
 }
 
 /** Small files: chunks hashed on this thread as they are cut. */

@@ -56,11 +56,13 @@ function yamlString(s: string): string { return JSON.stringify(s) }
 export interface MetricFacts { key: string; final?: number; best?: number; bestEpoch?: number; goal: 'min' | 'max' }
 
 /** Final value, best value and the epoch it was reached at, for every metric. */
-export function metricFacts(m: Pick<Manifest, 'metrics' | 'history'>): MetricFacts[] {
-  const keys = [...new Set([...Object.keys(m.metrics), ...(m.history ?? []).flatMap((h) => Object.keys(h))])].filter((k) => k !== 'epoch')
+export function metricFacts(m: Pick<Manifest, 'metrics' | 'history' | 'best'>): MetricFacts[] {
+  // a format 2 manifest read without its checkpoint node has no history: its `best` map gives the bests
+  const stored = !m.history?.length ? m.best ?? {} : {}
+  const keys = [...new Set([...Object.keys(m.metrics), ...Object.keys(stored), ...(m.history ?? []).flatMap((h) => Object.keys(h))])].filter((k) => k !== 'epoch')
   return keys.map((key) => {
     const goal = metricGoal(key)
-    let best: number | undefined, bestEpoch: number | undefined
+    let best: number | undefined = stored[key]?.value, bestEpoch: number | undefined = stored[key]?.epoch
     ;(m.history ?? []).forEach((h, i) => {
       const v = h[key]
       if (v === undefined) return
@@ -80,10 +82,26 @@ export function curve(m: Pick<Manifest, 'metrics' | 'history'>): { key: string; 
   return values.length >= 2 ? { key, epochs, values } : undefined
 }
 
-function checkpointSummary(m: Manifest): string | undefined {
+/** Checkpoint count, first and last epoch: from a format 2 manifest's summary, else from its files. */
+function checkpointFacts(m: Manifest): { count: number; first: number; last: number } | undefined {
+  if (m.checkpoints) return { count: m.checkpoints.count, first: m.checkpoints.epochs[0], last: m.checkpoints.epochs[1] }
   const epochs = [...new Set(m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!))].sort((a, b) => a - b)
   if (epochs.length === 0) return undefined
-  return `${epochs.length} checkpoint${epochs.length === 1 ? '' : 's'} (epoch${epochs.length === 1 ? '' : 's'} ${epochs[0]}${epochs.length > 1 ? `-${epochs[epochs.length - 1]}` : ''})`
+  return { count: epochs.length, first: epochs[0]!, last: epochs[epochs.length - 1]! }
+}
+
+function checkpointSummary(m: Manifest): string | undefined {
+  const c = checkpointFacts(m)
+  if (!c) return undefined
+  return `${c.count} checkpoint${c.count === 1 ? '' : 's'} (epoch${c.count === 1 ? '' : 's'} ${c.first}${c.count > 1 ? `-${c.last}` : ''})`
+}
+
+/** File count and bytes of a version: a format 2 manifest's own files plus its checkpoint summary (a complete view lists them all). */
+function fileTotals(m: Manifest): { count: number; bytes: number } {
+  const own = m.checkpoints ? m.files.filter((f) => f.epoch === undefined) : m.files
+  const count = own.length + (m.checkpoints?.files ?? 0)
+  const bytes = own.reduce((a, f) => a + f.size, 0) + (m.checkpoints?.bytes ?? 0)
+  return { count, bytes }
 }
 
 function hfRelation(m: Manifest): string | undefined {
@@ -214,7 +232,8 @@ function modelIndex(m: Manifest, evals: EvalSummary[]): string[] {
   if (facts.length) {
     out.push('  - task:', `      type: ${yamlString(task)}`)
     if (m.dataset) out.push('    dataset:', `      name: ${yamlString(m.dataset)}`, `      type: ${yamlString(m.dataset)}`)
-    out.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, `      name: ${yamlString(`${f.key} (final)`)}`]))
+    // a trajectory's card stays small: the metric's display name (optional on the Hub) is left out
+    out.push('    metrics:', ...facts.flatMap((f) => [`    - type: ${yamlString(f.key)}`, `      value: ${fmt(f.final!)}`, ...(m.checkpoints ? [] : [`      name: ${yamlString(`${f.key} (final)`)}`])]))
   }
   for (const e of good) {
     out.push('  - task:', `      type: ${yamlString(task)}`, '    dataset:', `      name: ${yamlString(e.data)}`, `      type: ${yamlString(e.data)}`, `      revision: ${yamlString(e.data_sha256)}`,
@@ -237,7 +256,7 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   const given = typeof m.card_text === 'string' ? splitCardText(m.card_text) : undefined
   if (m.dataset) fm.push('datasets:', `- ${yamlString(m.dataset)}`)
   const tags = ['git-zoo', ...(m.arch ? [m.arch] : []), ...new Set(m.files.map((f) => f.format).filter((f) => f !== 'unknown')),
-    ...(m.files.some((f) => f.epoch !== undefined) ? ['trajectory'] : []), ...m.parents.map((p) => p.relation)]
+    ...(m.checkpoints || m.files.some((f) => f.epoch !== undefined) ? ['trajectory'] : []), ...m.parents.map((p) => p.relation)]
   fm.push('tags:', ...[...new Set([...tags, ...(given?.tags ?? [])])].map((t) => `- ${yamlString(t)}`))
   fm.push(`license: ${yamlString(license(m))}`)
   fm.push(...modelIndex(m, extras.evaluations ?? []))
@@ -249,14 +268,17 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   if (given?.body) b.push(given.body, '')
   if (m.message) b.push(m.message, '')
   if (given?.body) b.push('## Facts recorded by git-zoo', '')
-  b.push('| | |', '|---|---|', `| model | \`${m.name}@v${m.version}\` |`, `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
+  b.push('| | |', '|---|---|', ...(m.checkpoints ? [] : [`| model | \`${m.name}@v${m.version}\` |`]), `| seal | \`${m.seal}\` |`, `| promoted by | ${m.promoter} |`, `| created | ${m.created} |`)
   if (m.code) b.push(`| code | ${m.code.repo ? `${m.code.repo} ` : ''}\`${m.code.commit.slice(0, 12)}\`${m.code.dirty ? ' (dirty)' : ''} |`)
   b.push('')
   b.push('## Generating factors', '', '| factor | value |', '|---|---|')
   if (m.seed !== undefined) b.push(`| seed | ${m.seed} |`)
   if (m.dataset) b.push(`| dataset | ${m.dataset} |`)
   if (m.arch) b.push(`| arch | ${m.arch} |`)
-  for (const [k, v] of Object.entries(m.params)) b.push(`| params.${k} | ${(typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|')} |`)
+  const paramText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v)).replace(/\|/g, '\\|')
+  // a trajectory's card (one per model of a population) lists its params on one row
+  if (m.checkpoints && Object.keys(m.params).length) b.push(`| params | ${Object.entries(m.params).map(([k, v]) => `${k}=${paramText(v)}`).join(', ')} |`)
+  else for (const [k, v] of Object.entries(m.params)) b.push(`| params.${k} | ${paramText(v)} |`)
   if (m.config) b.push(`| config | [${m.config.path}](${m.config.path}) (sha256 \`${m.config.sha256.slice(0, 16)}…\`) |`)
   b.push('')
   const all = metricFacts(m)
@@ -269,29 +291,38 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
     b.push('## Evaluations', '', '| data | sha256 | samples | file | metrics | when | by |', '|---|---|---|---|---|---|---|',
       ...evals.map((e) => `| ${e.data} | \`${e.data_sha256.slice(0, 16)}…\` | ${e.n} | ${e.file} | ${Object.entries(e.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}${e.ok ? '' : ` (does not hold up: ${e.problem ?? 'invalid'})`} | ${e.created} | ${e.by} |`), '')
   }
-  const c = curve(m)
+  const c = m.checkpoints ? undefined : curve(m) // a trajectory's curve: `git zoo show` plots it
   if (c) b.push(`Curve of ${c.key} over epochs ${c.epochs[0]}-${c.epochs[c.epochs.length - 1]}: \`${sparkline(c.values)}\` (${fmt(c.values[0]!)} → ${fmt(c.values[c.values.length - 1]!)})`, '')
-  if (m.history?.length) {
+  if (m.history?.length && !m.checkpoints) {
     const keys = [...new Set(m.history.flatMap((h) => Object.keys(h)))]
     b.push('<details><summary>History: ' + `${m.history.length} records</summary>`, '', `| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`,
       ...m.history.map((h) => `| ${keys.map((k) => (h[k] === undefined ? '' : fmt(h[k]!))).join(' | ')} |`), '', '</details>', '')
   }
   const cps = checkpointSummary(m)
-  // a long trajectory lists its last checkpoint's files only: the manifest holds every file's digest,
-  // and a card per model repeating thousands of them would double what a population costs in git
-  const epochs = [...new Set(m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!))].sort((x, y) => x - y)
-  const lastEpoch = epochs[epochs.length - 1]
-  const listed = epochs.length > CARD_EPOCHS ? m.files.filter((f) => f.epoch === undefined || f.epoch === lastEpoch) : m.files
-  b.push('## Files', '', `${m.files.length} file${m.files.length === 1 ? '' : 's'}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}.`, '',
-    '| file | epoch | format | size | sha256 |', '|---|---|---|---|---|',
-    ...listed.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${f.role ? ` (${f.role})` : ''}${typeof f.malformed === 'string' ? ' (opaque, malformed)' : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
-  if (listed.length < m.files.length) b.push(`The ${m.files.length - listed.length} files of epochs ${epochs[0]}-${epochs[epochs.length - 2]} are listed with their sizes and sha256 in [manifest.json](manifest.json).`, '')
+  const totals = fileTotals(m)
+  if (m.checkpoints) {
+    // a trajectory's card stays small: its checkpoint files and history are in the checkpoint node
+    // (spec/format.md); `git zoo show` lists them, the manifest holds every other file's digest
+    const own = m.files.filter((f) => f.epoch === undefined)
+    b.push('## Files', '', `${totals.count} files, ${human(totals.bytes)}: ${cps}${own.length ? `, ${own.map((f) => f.path).join(', ')}` : ''}; `
+      + `every file's size and sha256: \`git zoo show\` with \`--files\`.`, '')
+  } else {
+    // a long trajectory lists its last checkpoint's files only: the manifest holds every file's digest,
+    // and a card per model repeating thousands of them would double what a population costs in git
+    const epochs = [...new Set(m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!))].sort((x, y) => x - y)
+    const lastEpoch = epochs[epochs.length - 1]
+    const listed = epochs.length > CARD_EPOCHS ? m.files.filter((f) => f.epoch === undefined || f.epoch === lastEpoch) : m.files
+    b.push('## Files', '', `${m.files.length} file${m.files.length === 1 ? '' : 's'}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}.`, '',
+      '| file | epoch | format | size | sha256 |', '|---|---|---|---|---|',
+      ...listed.map((f) => `| ${f.path} | ${f.epoch ?? ''} | ${f.format}${f.role ? ` (${f.role})` : ''}${typeof f.malformed === 'string' ? ' (opaque, malformed)' : ''} | ${human(f.size)} | \`${f.sha256}\` |`), '')
+    if (listed.length < m.files.length) b.push(`The ${m.files.length - listed.length} files of epochs ${epochs[0]}-${epochs[epochs.length - 2]} are listed with their sizes and sha256 in [manifest.json](manifest.json).`, '')
+  }
   b.push('## Lineage', '')
   if (m.parents.length) b.push(...m.parents.map((p) => `- ${p.relation} of \`${p.name}@v${p.version}\` (seal \`${p.seal}\`)`), '')
   else b.push('No parents: trained from scratch or imported as a root.', '')
-  b.push(`Ancestors and descendants: \`git zoo lineage ${m.name}@v${m.version}\``, '')
+  if (!m.checkpoints) b.push(`Ancestors and descendants: \`git zoo lineage ${m.name}@v${m.version}\``, '')
   b.push('## Get it', '', '```', `git zoo get ${m.name}@v${m.version}`)
-  const last = m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!).sort((a, b2) => b2 - a)[0]
+  const last = checkpointFacts(m)?.last
   if (last !== undefined) b.push(`git zoo get ${m.name}@v${m.version} --checkpoint ${last}`)
   b.push('```', '')
   return fm.join('\n') + '\n' + b.join('\n')
@@ -308,6 +339,8 @@ export interface TerminalCardOptions {
   evaluations?: EvalSummary[]
   /** The stages that name it now. */
   stages?: string[]
+  /** List every file with its whole sha256 (`show --files`), not the first and last three. */
+  allFiles?: boolean
 }
 
 /** The card for `git zoo show`: the README's facts, laid out for a terminal, with a small plot. */
@@ -347,16 +380,19 @@ export function renderTerminalCard(m: Manifest, o: TerminalCardOptions = {}): st
   if (c) out.push('', ...plot(c, Math.min(o.width ?? 80, 100)))
   out.push('', 'files')
   const cps = checkpointSummary(m)
-  kv('count', `${m.files.length}, ${human(m.files.reduce((a, f) => a + f.size, 0))}${cps ? `; ${cps}` : ''}`)
-  const shown = m.files.length > 8 ? [...m.files.slice(0, 3), undefined, ...m.files.slice(-3)] : m.files
-  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${f.sha256.slice(0, 16)}…${typeof f.malformed === 'string' ? `  (opaque: ${f.malformed})` : ''}` : `  … ${m.files.length - 6} more`)
+  const totals = fileTotals(m)
+  kv('count', `${totals.count}, ${human(totals.bytes)}${cps ? `; ${cps}` : ''}`)
+  const all = o.allFiles ? m.files : undefined
+  const shown = all ?? (m.files.length > 8 ? [...m.files.slice(0, 3), undefined, ...m.files.slice(-3)] : m.files)
+  for (const f of shown) out.push(f ? `  ${f.path}  ${human(f.size)}  ${f.format}  sha256 ${all ? f.sha256 : `${f.sha256.slice(0, 16)}…`}${typeof f.malformed === 'string' ? `  (opaque: ${f.malformed})` : ''}` : `  … ${m.files.length - 6} more`)
+  if (m.files.length < totals.count) out.push(`  … ${totals.count - m.files.length} checkpoint files in checkpoint node ${m.checkpoints!.node}, not in this store (\`git zoo fetch\`)`)
   out.push('', 'lineage')
   if (m.parents.length === 0) out.push('  no parents')
   for (const p of m.parents) out.push(`  ${p.relation} of ${p.name}@v${p.version}`)
   for (const ch of o.children ?? []) out.push(`  ${ch.relation} -> ${ch.name}@v${ch.version}`)
   out.push('', 'get it')
   out.push(`  git zoo get ${m.name}@v${m.version}`)
-  const last = m.files.filter((f) => f.epoch !== undefined).map((f) => f.epoch!).sort((a, b) => b - a)[0]
+  const last = checkpointFacts(m)?.last
   if (last !== undefined) out.push(`  git zoo get ${m.name}@v${m.version} --checkpoint ${last}`)
   return out.join('\n') + '\n'
 }

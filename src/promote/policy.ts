@@ -85,8 +85,8 @@ export function schemaProblems(body: Record<string, unknown>, schema: ZooSchema)
   return problems
 }
 
-export async function validateAgainstSchema(repo: Repo, body: ManifestBody): Promise<void> {
-  const problems = schemaProblems(body, await readSchema(repo))
+export async function validateAgainstSchema(repo: Repo, body: ManifestBody, schema?: ZooSchema): Promise<void> {
+  const problems = schemaProblems(body, schema ?? await readSchema(repo))
   if (problems.length) {
     throw new CheckError(`model ${body.name} does not meet this zoo's metadata schema:\n  ${problems.join('\n  ')}\npass the missing values (for example --param lr=3e-4, --metrics metrics.json, --seed 1)`, 'E_SCHEMA', { problems })
   }

@@ -116,7 +116,9 @@ export async function sizeProblems(changes: Change[], cat: CatFile, max: number,
  * `sides.after`. `schema` is the zoo's schema as of before. Manifests and retirements it accepts
  * are returned for the callers' own checks (objects in the store, trailers).
  */
-export async function modelRules(changes: Change[], cat: CatFile, sides: Sides, schema: ZooSchema): Promise<RuleResult> {
+export async function modelRules(changes: Change[], cat: CatFile, sides: Sides, schema: ZooSchema,
+  /** The complete view of a format 2 manifest (its checkpoint node read): an evaluation may name a checkpoint file. */
+  complete?: (m: Manifest) => Promise<Manifest>): Promise<RuleResult> {
   const { parseManifest, checkSeal, serializeManifest, MANIFEST_FILE } = await import('../manifest/manifest.js')
   const { schemaProblems } = await import('./policy.js')
   const { parseRetirement, RETIRED_FILE } = await import('./retire.js')
@@ -160,7 +162,8 @@ export async function modelRules(changes: Change[], cat: CatFile, sides: Sides, 
       }
       if (c.status === 'A' && EVAL_PATH.test(c.path) && REGULAR.has(c.newMode)) {
         try {
-          const m = parseManifest(sealed, `${mp.dir}/${MANIFEST_FILE}`)
+          const parsed = parseManifest(sealed, `${mp.dir}/${MANIFEST_FILE}`)
+          const m = parsed.checkpoints && complete ? await complete(parsed) : parsed
           const r = validateEvalRecord((await cat.text(c.newOid)) ?? '', m, c.path)
           res.evaluations.push({ model, path: c.path, seal: m.seal, data: r.data.sha256 })
         } catch (err) {
@@ -267,7 +270,10 @@ export async function checkStaged(cwd: string, ctx: RepoContext, staged?: string
     if (!changes.some((c) => c.path.startsWith('models/'))) return problems
     const { schema, problem } = await schemaAt(cat, 'HEAD')
     if (problem) problems.push(problem)
-    const r = await modelRules(changes, cat, { before: 'HEAD', after: '' }, schema)
+    const r = await modelRules(changes, cat, { before: 'HEAD', after: '' }, schema, async (m) => {
+      const [{ Repo }, { completeManifest }] = await Promise.all([import('../repo.js'), import('../zoo/reader.js')])
+      return completeManifest(await Repo.open(cwd, ctx), m)
+    })
     problems.push(...r.problems)
     if (r.manifests.length) problems.push(...await missingObjects(cwd, ctx, cat, r.manifests))
     return await duringIntegration(cwd, env, problems)

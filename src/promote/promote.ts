@@ -7,21 +7,25 @@ import { stat, readFile } from 'node:fs/promises'
 import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
-import { ingestFile, ingestBytes, WORKER_THRESHOLD, SMALL_FILE } from '../ingest/ingest.js'
+import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, type PreparedBytes } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
+import type { LocalStore } from '../cas/local.js'
 import {
-  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FILE, MODELS_DIR,
-  type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
+  computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FORMAT_NODES, MANIFEST_FILE, MODELS_DIR,
+  registerView, type Manifest, type ManifestBody, type FileEntry, type ParentLink, type Json,
 } from '../manifest/manifest.js'
 import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.js'
 import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
 import { renderModelCard, CARD_FILE } from '../manifest/card.js'
-import { validateAgainstSchema } from './policy.js'
+import { buildCheckpoints, bestOf } from '../manifest/checkpoints.js'
+import { validateAgainstSchema, readSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
 import type { ZooConfig } from '../repo.js'
-import { resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath, join } from 'node:path'
+import { isWeightsFile, SNIFF_BYTES } from '../formats/sniff.js'
+import { isZooPath, maxBlobBytes } from './staged.js'
 import { precheckFile, nameProblem, malformedError } from './malformed.js'
 
 export interface SourceFile {
@@ -89,7 +93,21 @@ export interface PromoteOptions {
   code?: ManifestBody['code']
   /** Further files the promotion commit holds (an import's zoo-level records, src/importer/population.ts). */
   extraFiles?: CommitFile[]
+  /**
+   * Reads and prepares small files (up to SMALL_FILE) off this thread, a few models ahead of the
+   * one being stored (an import's worker threads, src/importer/prepare.ts). A model whose
+   * preparation fails is ingested here instead, so its error is the usual one.
+   */
+  preparer?: { prepare(paths: string[]): Promise<PreparedBytes[]> }
+  /**
+   * A store handle the caller opened (and recovered, and closes): an import's batches share one, so
+   * the store's indexes are loaded once per import, not once per batch. Flushed here as usual.
+   */
+  store?: LocalStore
 }
+
+/** How many models ahead of the one being stored the preparer works. */
+const PREPARE_AHEAD = 12
 
 export const RELATIONS = ['fine-tune', 'finetune', 'adapter', 'merge', 'soup', 'quantized', 'sparsified', 'distilled', 'continued', 'pruned', 'derived'] as const
 
@@ -117,7 +135,8 @@ async function latestVersions(repo: Repo): Promise<Map<string, number>> {
 /** Promotions of more models than this look up versions with one ls-tree of models/. */
 const MANY_MODELS = 8
 
-async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
+/** The zoo's code revision a promotion records (HEAD, and a digest of the diff when the tree is dirty). */
+export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
   const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
   const commit = head.code === 0 ? head.stdout.trim() : '0'.repeat(40)
   // tracked changes outside the zoo's own folders make the tree dirty
@@ -134,14 +153,10 @@ async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBo
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
 }
 
-async function sha256File(path: string): Promise<{ size: number; sha256: string }> {
-  const bytes = await readFile(path)
-  return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
-}
-
-/** Check every input before anything is written: names, files, relations. */
-async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
+/** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */
+async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; sizes: Map<SourceFile, number> }> {
   let total = 0
+  const sizes = new Map<SourceFile, number>()
   const names = new Set<string>()
   for (const s of specs) {
     checkModelName(s.name)
@@ -159,6 +174,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
       }
       if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
       total += st.size
+      sizes.set(f, st.size)
     }
     if (s.configFile) {
       try { if (!(await stat(s.configFile)).isFile()) throw new Error('not a file') } catch (err) {
@@ -171,7 +187,7 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<number> {
       }
     }
   }
-  return total
+  return { total, sizes }
 }
 
 /** Licence ids as the Hub takes them: letters, digits, `.`, `-`, `+`. */
@@ -196,7 +212,7 @@ async function cardDefaults(repo: Repo, config: ZooConfig): Promise<{ license?: 
 }
 
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
-  const totalBytes = await checkSpecs(specs)
+  const { total: totalBytes, sizes } = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
   for (const s of specs) {
@@ -210,7 +226,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const malformed = new Map<string, string>()
   for (const s of specs) {
     for (const f of s.files) {
-      if (statSync(f.source).size <= SMALL_FILE) continue
+      if (sizes.get(f)! <= SMALL_FILE) continue
       const problem = await precheckFile(f.source, f.path)
       if (problem && !opts.allowMalformed) throw malformedError(s.name, f.source, problem)
       if (problem) malformed.set(f.source, problem)
@@ -225,16 +241,37 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   // the store handle registers as a writer on its first put and holds gc off until close(), which
   // comes after the manifests are committed (src/cas/local.ts)
   const results: PromotionResult[] = []
-  const pool = totalBytes >= WORKER_THRESHOLD ? new HashPool() : null
+  // read once: every manifest of the promotion meets the same schema
+  const schema = await readSchema(repo)
+  // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
+  const pool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
   let store
   try {
-    store = await repo.openStore()
-    // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
-    await store.recoverInterrupted()
+    if (opts.store) store = opts.store
+    else {
+      store = await repo.openStore()
+      // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
+      await store.recoverInterrupted()
+    }
     let done = 0
     const batch = new Map<string, Manifest>()
+    const views = new Map<Manifest, Manifest>()
+    const configBytes = new Map<string, Buffer>()
     const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
-    for (const s of specs) {
+    // the preparer reads and hashes the next models' small files while this thread stores
+    const ahead = new Map<number, Promise<Map<SourceFile, PreparedBytes> | null>>()
+    const launch = (i: number): void => {
+      const s = specs[i]
+      if (!opts.preparer || !s || ahead.has(i)) return
+      const small = s.files.filter((f) => sizes.get(f)! <= SMALL_FILE)
+      if (!small.length) return
+      ahead.set(i, opts.preparer.prepare(small.map((f) => f.source)).then((out) => new Map(small.map((f, k) => [f, out[k]!])), () => null))
+    }
+    for (let i = 0; i < PREPARE_AHEAD; i++) launch(i)
+    for (const [at, s] of specs.entries()) {
+      launch(at + PREPARE_AHEAD)
+      const prepared = await ahead.get(at)
+      ahead.delete(at)
       const before = store.storedBytes
       const files: FileEntry[] = []
       const warnings: string[] = []
@@ -242,8 +279,10 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const io = { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
         // small files (an import's checkpoints) are read in one synchronous call: the per-file
         // round trips of a streamed read cost more than the bytes
-        const small = statSync(f.source).size <= SMALL_FILE
-        const r = small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
+        const p = prepared?.get(f)
+        const small = sizes.get(f)! <= SMALL_FILE
+        const r = p ? await storePrepared(p, store, io)
+          : small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
@@ -264,13 +303,20 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
       let config: ManifestBody['config']
       if (s.configFile) {
-        const { size, sha256 } = await sha256File(s.configFile)
+        // read once: the snapshot committed is the bytes the digest was taken of
+        const bytes = await readFile(s.configFile)
+        configBytes.set(s.name, bytes)
         const base = s.configFile.split('/').pop()!
         const path = files.some((f) => f.path === base) ? `config-${base}` : base
-        config = { path, size, sha256 }
+        config = { path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
       }
+      // a trajectory's checkpoint entries and history go into its checkpoint node (format 2);
+      // the manifest keeps the other files, the final and best metrics and the node's link
+      const epochFiles = files.filter((f) => f.epoch !== undefined)
+      const checkpoints = epochFiles.length ? await buildCheckpoints(epochFiles, s.history ?? [], (cid, bytes) => store!.put(cid, bytes)) : undefined
+      const best = checkpoints && s.history?.length ? bestOf(s.history) : undefined
       const body: ManifestBody = {
-        zoo: MANIFEST_FORMAT,
+        zoo: checkpoints ? MANIFEST_FORMAT_NODES : MANIFEST_FORMAT,
         name: s.name,
         version,
         ...(s.message ? { message: s.message } : {}),
@@ -279,9 +325,11 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         ...(s.arch ? { arch: s.arch } : {}),
         params: s.params ?? {},
         metrics: s.metrics ?? {},
-        ...(s.history ? { history: s.history } : {}),
+        ...(best ? { best } : {}),
+        ...(s.history && !checkpoints ? { history: s.history } : {}),
         ...(config ? { config } : {}),
-        files,
+        files: checkpoints ? files.filter((f) => f.epoch === undefined) : files,
+        ...(checkpoints ? { checkpoints } : {}),
         parents,
         ...(code ? { code } : {}),
         env: { ...env, ...(s.env ?? {}) },
@@ -291,8 +339,10 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         ...((s.cardText ?? defaults.text) !== undefined ? { card_text: (s.cardText ?? defaults.text)! } : {}),
         ...(s.extra ?? {}),
       }
-      await validateAgainstSchema(repo, body)
+      await validateAgainstSchema(repo, body, schema)
       const manifest: Manifest = { ...body, seal: computeSeal(body) }
+      // the card is rendered from the complete view: every file and the history
+      if (checkpoints) views.set(manifest, registerView({ ...manifest, files, ...(s.history ? { history: s.history } : {}) }, manifest))
       batch.set(s.name, manifest)
       results.push({ name: s.name, version, seal: manifest.seal, files: files.map(({ path, size, sha256 }) => ({ path, size, sha256 })), stored_bytes: store.storedBytes - before, warnings, manifest })
     }
@@ -304,10 +354,10 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     const files: CommitFile[] = []
     for (const r of results) {
       const dir = manifestDir(r.name, r.version)
-      const spec = specs.find((s) => s.name === r.name)!
-      if (spec.configFile && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, copyFrom: spec.configFile })
+      const config = configBytes.get(r.name)
+      if (config && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, data: config })
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
-      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(r.manifest) })
+      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(views.get(r.manifest) ?? r.manifest) })
     }
     files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
@@ -320,6 +370,9 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     const commit = await commitFiles(repo, files, {
       message, kind: 'promotion', refused: 'nothing was promoted', config,
       fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
+      // built and checked here: sealed, canonical, schema-checked manifests over flushed objects;
+      // each file is judged by the hook's rules for any staged file
+      verified: { ok: hookAccepts(maxBlobBytes(await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8').catch(() => null))) },
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
     })
@@ -328,8 +381,13 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
     throw diskFull(err, store?.location ?? repo.root)
   } finally {
     // the pool's workers keep the process alive until closed: close it even when close() fails
-    try { await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
+    try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
   }
+}
+
+/** The pre-commit hook's rules for any staged file (src/promote/precommit.ts): no raw weights; the size limit outside models/ and .zoo/. */
+function hookAccepts(max: number): (path: string, bytes: Uint8Array) => boolean {
+  return (path, bytes) => !isWeightsFile(bytes.subarray(0, SNIFF_BYTES), bytes.length) && (isZooPath(path) || bytes.length <= max)
 }
 
 function parseModelRefOrSeal(ref: string): string {

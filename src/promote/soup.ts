@@ -11,7 +11,7 @@ import type { Repo } from '../repo.js'
 import type { FileEntry, Json, Manifest } from '../manifest/manifest.js'
 import { promote, type PromotionResult } from './promote.js'
 import { FileOpener } from '../weights/tensors.js'
-import { openReader, prefetchFiles } from '../zoo/reader.js'
+import { openReader, prefetchFiles, completeManifest } from '../zoo/reader.js'
 import { planSoup, writeSoup, writeSoupOnnx, type SoupMember } from '../weights/soup.js'
 import { checkpointsByEpoch, finalWeights } from '../weights/checkpoints.js'
 import { UsageError } from '../errors.js'
@@ -62,7 +62,8 @@ function lastK(m: Manifest, k: number, file?: string): FileEntry[] {
 export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResult> {
   const k = o.lastK
   const models: Manifest[] = []
-  for (const ref of o.refs) models.push(await repo.resolve(ref))
+  // complete views: a trajectory's checkpoint files are in its checkpoint node
+  for (const ref of o.refs) models.push(await completeManifest(repo, await repo.resolve(ref)))
   if (new Set(models.map((m) => m.seal)).size !== models.length) throw new UsageError('a model is named twice; use --weights to weigh one model more', 'E_USAGE')
   const members: SoupMember[] = k !== undefined
     ? lastK(models[0]!, k, o.file).map((f) => ({ manifest: models[0]!, file: f, weight: 1, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) }))

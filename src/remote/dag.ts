@@ -25,6 +25,11 @@ export interface SyncOptions {
   crashPoint?: (name: string) => void | Promise<void>
   /** Called as objects are copied or skipped. */
   onProgress?: (p: TransferProgress) => void
+  /**
+   * Objects that link to the files' DAGs (checkpoint nodes, src/manifest/checkpoints.ts): copied
+   * after every file's DAG is in, so they land after what they link to (invariant 2).
+   */
+  last?: Iterable<string>
 }
 
 /**
@@ -122,6 +127,8 @@ async function copyFiles(from: Store, to: Store, files: Iterable<FileRoot>, opts
   for (const level of levels) {
     if (level?.length) add(await transfer(from, to, level.map(parseCid), { ...base, onProgress: emit }))
   }
+  const last = [...new Set(opts.last ?? [])]
+  if (last.length) add(await transfer(from, to, last.map(parseCid), { ...base, onProgress: emit }))
   done.skippedObjects += skipped.objects
   done.skippedBytes += skipped.bytes
   return done

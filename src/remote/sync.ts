@@ -11,6 +11,7 @@ import { parseCid, type CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { CheckError, UsageError, ZooError } from '../errors.js'
 import { historyManifests } from '../git/manifests.js'
+import { expandAll, expandManifest, checkpointNode } from '../manifest/checkpoints.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Repo } from '../repo.js'
 import { syncFiles, type FileRoot } from './dag.js'
@@ -156,6 +157,21 @@ function hashing(total: number): { digest?: Digester; close: () => Promise<void>
 }
 const POOL_THRESHOLD = 16 * 1024 * 1024
 
+/**
+ * The complete views of `manifests` (src/manifest/checkpoints.ts) and the checkpoint nodes they
+ * link: each node is read from `local` when it is there, else from `remote` (verified by the store).
+ */
+export async function completeViews(manifests: Iterable<Manifest>, local: Store, remote?: Store): Promise<{ views: Manifest[]; nodes: string[] }> {
+  const nodes: string[] = []
+  const source: Store = remote ? {
+    location: local.location,
+    get: async (cid) => (await local.has(cid) ? local.get(cid) : remote.get(cid)),
+    put: (c, b) => local.put(c, b), has: (c) => local.has(c), list: () => local.list(), flush: () => local.flush(), close: async () => {},
+  } : local
+  const views = await expandAll(manifests, source, (cid) => nodes.push(cid.toString()))
+  return { views, nodes }
+}
+
 /** The distinct file roots of manifests, with their sizes and the total. */
 export function fileRoots(manifests: Iterable<Manifest>): { roots: FileRoot[]; total: number; models: number } {
   const seen = new Map<string, number>()
@@ -194,12 +210,15 @@ function progressOf(total: number, opts: MoveOptions): ((p: TransferProgress) =>
 
 /** Copy the objects of `manifests` from the zoo remote into the local store. */
 export async function fetchObjects(repo: Repo, manifests: Manifest[], remote: ZooRemote, opts: MoveOptions = {}): Promise<SyncSummary> {
-  const { roots, total, models } = fileRoots(manifests)
-  const pool = hashing(total)
+  // the sizes of checkpoint files are known only once their nodes are read: hashing is sized on
+  // the manifests' own files (checkpoints of many small files gain nothing from worker threads)
+  const pool = hashing(fileRoots(manifests).total)
   const from = await openZooRemote(repo, remote, { digest: pool.digest, read: true }).catch(async (err) => { await pool.close(); throw err })
   const local = new TransferSide(await repo.openStore(), { serial: true, trustPuts: true })
   try {
-    const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.point, onProgress: progressOf(total, opts) })
+    const { views, nodes } = await completeViews(manifests, local, from)
+    const { roots, total, models } = fileRoots(views)
+    const r = await syncFiles(from, local, roots, { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.point, onProgress: progressOf(total, opts), last: nodes })
     return summary(remote, models, r)
   } finally {
     await local.close()
@@ -217,7 +236,9 @@ export async function ensureObjects(repo: Repo, manifests: Manifest[], opts: Mov
   let missing = false
   try {
     for (const m of manifests) {
-      for (const f of m.files) {
+      const node = checkpointNode(m)
+      if (node && !(await local.has(node))) { missing = true; break }
+      for (const f of (await expandManifest(m, local)).files) {
         if (!(await local.has(parseCid(f.root)))) { missing = true; break }
       }
       if (missing) break
@@ -256,7 +277,11 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
   const manifests = await historyManifests(repo.root, revs, repo.env)
   if (manifests.length === 0) return undefined
   const remote = await pickZooRemote(repo, { name: opts.zooRemote, gitRemote })
-  const { roots, total, models } = fileRoots(manifests)
+  // checkpoint nodes are read from the local store: a manifest's node and files go up with it
+  const plain = await repo.openStore()
+  let complete: { views: Manifest[]; nodes: string[] }
+  try { complete = await completeViews(manifests, plain) } finally { await plain.close() }
+  const { roots, total, models } = fileRoots(complete.views)
   const raw = await openZooRemote(repo, remote, { point: opts.point })
   const to = new TransferSide(raw, { trustPuts: true })
   const pool = hashing(total)
@@ -266,7 +291,7 @@ export async function pushObjects(repo: Repo, gitRemote: string, updates: RefUpd
     // (`registered`: the caller holds a registration until its refs are sent: holdRemoteForPush)
     const registration = isRetentionStore(raw) && !opts.registered ? await registerPush(raw, repo.host, { onWait: opts.onWait }) : undefined
     try {
-      const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.point, onProgress: progressOf(total, opts) })
+      const r = await syncFiles(local, to, roots, { concurrency: opts.concurrency, signal: opts.signal, crashPoint: opts.point, onProgress: progressOf(total, opts), last: complete.nodes })
       return summary(remote, models, r)
     } finally { await registration?.release() }
   } catch (err) {

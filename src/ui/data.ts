@@ -20,7 +20,7 @@ import { buildLineage, type ManifestSource } from '../lineage/graph.js'
 import { zooSource } from '../lineage/source.js'
 import { readEvaluations, evalsDir } from '../evals/record.js'
 import { readLog, type LogEntry } from '../promote/log.js'
-import { openReader } from '../zoo/reader.js'
+import { openReader, completeManifest } from '../zoo/reader.js'
 import { diffMetadata } from '../weights/metadata-diff.js'
 import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../weights/diff.js'
 import { FileOpener } from '../weights/tensors.js'
@@ -128,7 +128,8 @@ async function resolveInside(repo: Repo, ref: string): Promise<Manifest> {
   const m = await repo.resolve(ref)
   await insideZoo(repo, manifestDir(m.name, m.version))
   await insideZoo(repo, `${manifestDir(m.name, m.version)}/${MANIFEST_FILE}`)
-  return m
+  // the complete view: a trajectory's checkpoint files and history are in its checkpoint node
+  return completeManifest(repo, m)
 }
 
 /** The card Markdown: README.md beside the manifest, or the card `git zoo add` writes when there is none. */

@@ -6,10 +6,11 @@
  */
 import { readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
 import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
+import { runGit } from '../git/git.js'
 import { withCommitLock } from './commit-lock.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
@@ -68,6 +69,47 @@ export interface CommitFilesOptions {
    * tree, not staged) and `before-commit` (staged, not committed).
    */
   crashPoint?: (name: string) => void | Promise<void>
+  /**
+   * The caller built every file itself and vouches for the rules the pre-commit hook applies to
+   * model folders (a promotion: manifests sealed, canonical and schema-checked, config snapshots
+   * the bytes their digest was taken of, objects flushed to the store), and judges each file by the
+   * hook's rules for any staged file (`ok`: no raw weights, the size limit outside the zoo's
+   * folders). When every file passes and the schema the caller used is HEAD's, the commit hands the
+   * hook the exact staged diff that was checked, so the hook has nothing to redo (spec/seal.md,
+   * "Commits the zoo makes").
+   */
+  verified?: { ok: (path: string, bytes: Uint8Array) => boolean }
+}
+
+/** The environment variable naming the file that holds the staged diff a zoo commit checked in-process (hooks/pre-commit). */
+export const VERIFIED_ENV = 'GIT_ZOO_VERIFIED'
+
+/** Git's blob id of `bytes` in the repository's object format. */
+function blobId(bytes: Uint8Array, format: string): string {
+  return createHash(format === 'sha256' ? 'sha256' : 'sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')
+}
+
+/**
+ * The `git diff --cached --raw -z` text (hooks/pre-commit's STAGED_DIFF) of a commit that adds
+ * exactly `files` to HEAD, when every rule the hook applies holds for them; null when one does not
+ * or cannot be judged here (then the hook runs its full check and says what is wrong).
+ */
+async function checkedDiff(repo: Repo, files: Array<{ path: string; bytes: Uint8Array }>, schemaInHead: string | undefined,
+                           ok: (path: string, bytes: Uint8Array) => boolean): Promise<string | null> {
+  const format = (await repo.runGit(['rev-parse', '--show-object-format'])).stdout.trim() || 'sha1'
+  let schema: Buffer | undefined
+  try { schema = await readFile(join(repo.root, '.zoo', 'schema.json')) } catch { /* none */ }
+  // the promotion checked its manifests against the work tree's schema; the hook checks against HEAD's
+  if ((schema ? blobId(schema, format) : undefined) !== schemaInHead) return null
+  const zeros = '0'.repeat(format === 'sha256' ? 64 : 40)
+  const rows: Array<{ path: Buffer; text: string }> = []
+  for (const f of files) {
+    if (!ok(f.path, f.bytes)) return null
+    rows.push({ path: Buffer.from(f.path), text: `:000000 100644 ${zeros} ${blobId(f.bytes, format)} A\0${f.path}\0` })
+  }
+  // git lists the index in byte order of the paths
+  rows.sort((a, b) => Buffer.compare(a.path, b.path))
+  return rows.map((r) => r.text).join('')
 }
 
 /**
@@ -121,7 +163,11 @@ export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFile
 async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig): Promise<string> {
   // every path the zoo commits is new (a version, a retirement, an evaluation record): one that is
   // in HEAD now was committed by another command while this one ran, and is never overwritten
-  const taken = (await repo.runGit(['ls-tree', '-r', '--name-only', 'HEAD', '--', ...files.map((f) => f.path)])).stdout.split('\n').filter(Boolean)
+  const SCHEMA = '.zoo/schema.json'
+  const listed = (await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])])).stdout.split('\0').filter(Boolean)
+    .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } })
+  const schemaInHead = listed.find((e) => e.path === SCHEMA)?.oid
+  const taken = listed.filter((e) => e.path !== SCHEMA || files.some((f) => f.path === SCHEMA)).map((e) => e.path)
   if (taken.length) {
     throw new CheckError(`${taken[0]} was committed by another git zoo command while this one ran, so ${o.refused}; run the same command again (objects already stored are not stored again)`,
       'E_COMMITTED_MEANWHILE', { paths: taken })
@@ -129,21 +175,32 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
   const written: string[] = []
   const pathspec = { input: files.map((f) => f.path).join('\0') }
   let staged = false
+  let token: string | undefined
   try {
     for (const dir of o.fresh ?? []) await rm(join(repo.root, dir), { recursive: true, force: true })
+    // each file's bytes are read once: what is checked is what is written
+    const bytes = o.verified ? await Promise.all(files.map(async (f) => 'data' in f ? (typeof f.data === 'string' ? Buffer.from(f.data) : f.data) : await readFile(f.copyFrom))) : undefined
+    const dataOf = async (f: CommitFile, i: number): Promise<string | Uint8Array> => bytes ? bytes[i]! : 'data' in f ? f.data : await readFile(f.copyFrom)
     if (files.length <= MANY_FILES) {
-      for (const f of files) {
+      for (const [i, f] of files.entries()) {
         written.push(f.path)
-        await writeFileAtomic(join(repo.root, f.path), 'data' in f ? f.data : await readFile(f.copyFrom))
+        await writeFileAtomic(join(repo.root, f.path), await dataOf(f, i))
       }
     } else {
       // a big promotion (import): written together, fsynced together (src/cas/atomic.ts)
       written.push(...files.map((f) => f.path))
-      await writeFilesAtomic(files.map((f) => ({ path: join(repo.root, f.path), data: async () => ('data' in f ? f.data : await readFile(f.copyFrom)) })))
+      await writeFilesAtomic(files.map((f, i) => ({ path: join(repo.root, f.path), data: () => dataOf(f, i) })))
+    }
+    const diff = bytes && o.verified ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead, o.verified.ok) : null
+    if (diff !== null) {
+      token = join(repo.commonDir, `zoo-verified.${randomBytes(8).toString('hex')}`)
+      await writeFile(token, diff)
     }
     await o.crashPoint?.('after-write')
     staged = true
-    await repo.git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], pathspec)
+    // exactly these paths (`git add <pathspec>` would walk every folder under their common prefix:
+    // all of models/ once a zoo holds thousands of models)
+    await repo.git(['update-index', '--add', '-z', '--stdin'], pathspec)
     await o.crashPoint?.('before-commit')
     o.signal?.throwIfAborted()
     const before = (await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])).stdout.trim()
@@ -152,18 +209,20 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     let c
     try {
       // git (and the pre-commit hook it runs) gets the interruption too; then HEAD says what happened
-      c = await repo.runGit(['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], { ...pathspec, ...(o.signal ? { signal: o.signal } : {}) })
+      c = await runGit(repo.root, ['commit', '-q', '-F', msgFile, ...(config.policy?.require_signed ? ['-S'] : []), '--pathspec-from-file=-', '--pathspec-file-nul'],
+        { ...pathspec, env: token ? { ...repo.env, [VERIFIED_ENV]: token } : repo.env, ...(o.signal ? { signal: o.signal } : {}) })
         .catch(async (err: unknown) => {
           if (!o.signal?.aborted || !(await landed(repo, before, files[0]?.path))) throw err
           return { code: 0, stdout: '', stderr: '' }
         })
-    } finally { await rm(msgFile, { force: true }) }
+    } finally { await rm(msgFile, { force: true }); if (token) await rm(token, { force: true }) }
     if (c.code !== 0 && o.signal?.aborted) {
       if (await landed(repo, before, files[0]?.path)) c = { ...c, code: 0 }
       else throw o.signal.reason
     }
     if (c.code !== 0) throw new CheckError(`the ${o.kind} commit was refused, so ${o.refused}:\n${(c.stderr + c.stdout).trim()}`, 'E_COMMIT_REFUSED')
   } catch (err) {
+    if (token) await rm(token, { force: true })
     if (staged) await unstage(repo, pathspec)
     for (const p of written) await rm(join(repo.root, p), { force: true })
     for (const p of written) await pruneEmpty(repo.root, p)

@@ -13,6 +13,7 @@ import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
 import { historyManifests } from '../git/manifests.js'
 import { reachableObjects } from '../manifest/walk.js'
+import { checkpointNode, expandManifest } from '../manifest/checkpoints.js'
 import { lockForGc } from '../cas/lock.js'
 import { LocalStore } from '../cas/local.js'
 import { CheckError } from '../errors.js'
@@ -103,17 +104,24 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
   // with a node below it missing or damaged is a broken store: then nothing is removed.
   let missingRoots = 0
   const present: Manifest[] = []
-  for (const m of manifests) {
-    const files = []
-    for (const f of m.files) {
-      if (await store.has(CID.parse(f.root))) files.push(f)
-      else missingRoots++
-    }
-    present.push({ ...m, files })
-  }
+  // checkpoint nodes are live with what they list; a node not here counts its files as missing roots
+  const seen = new Set<string>()
   let live: Set<string>
   try {
-    live = await reachableObjects(present, store)
+    for (const m of manifests) {
+      const node = checkpointNode(m)
+      const absent = node !== undefined && !(await store.has(node))
+      if (absent) missingRoots += m.checkpoints!.files
+      const full = absent ? m : await expandManifest(m, store, (c) => seen.add(c.toString()))
+      const files = []
+      for (const f of full.files) {
+        if (await store.has(CID.parse(f.root))) files.push(f)
+        else missingRoots++
+      }
+      const { checkpoints: _c, ...plain } = full
+      present.push({ ...plain, files })
+    }
+    live = await reachableObjects(present, store, seen)
   } catch (err) {
     // without the whole live set nothing can be removed safely
     throw new CheckError(`gc stopped before removing anything: a node a manifest needs cannot be read (${(err as Error).message}); run \`git zoo verify\` and \`git zoo fetch\` first`, 'E_GC_UNSAFE', {}, { cause: err })

@@ -5,6 +5,8 @@
  * that names `git zoo fetch`.
  */
 import type { Store } from '../cas/store.js'
+import type { ManifestBody } from '../manifest/manifest.js'
+import { expandManifest } from '../manifest/checkpoints.js'
 import type { Repo } from '../repo.js'
 import { OnDemandStore, RemoteObjects, remotesInOrder } from '../remote/objects.js'
 import { isLazy, type ZooRemote } from '../remote/sync.js'
@@ -19,4 +21,14 @@ export async function openReader(repo: Repo): Promise<Store> {
 /** For reads of whole files: fetch them ahead in a lazy clone, several objects at once; nothing otherwise. */
 export async function prefetchFiles(store: Store, files: Array<{ root: string; size: number }>): Promise<void> {
   if (store instanceof OnDemandStore) await store.prefetch(files)
+}
+
+/**
+ * A version's complete manifest view (every file and the history, src/manifest/checkpoints.ts),
+ * its checkpoint node read through openReader: fetched from the zoo remote in a lazy clone.
+ */
+export async function completeManifest<T extends ManifestBody>(repo: Repo, m: T): Promise<T> {
+  if (!m.checkpoints) return m
+  const store = await openReader(repo)
+  try { return await expandManifest(m, store) } finally { await store.close() }
 }

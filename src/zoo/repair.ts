@@ -15,6 +15,7 @@
  * The result lists what was repaired and what was not; the command exits 0 only when verify finds
  * nothing damaged any more.
  */
+import { checkpointLinks } from '../manifest/checkpoints.js'
 import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
@@ -149,7 +150,11 @@ export async function repairModels(repo: Repo, manifests: Manifest[], opts: Repa
           let complete = true
           if (cid.code !== RAW) {
             let links: Array<[CID, number]> = []
-            try { links = decodeNode(found.bytes, cid).links } catch { /* malformed everywhere: verify reports it */ }
+            try { links = decodeNode(found.bytes, cid).links } catch {
+              // a checkpoint node (manifest format 2) links its entries' roots and its pages;
+              // else it is malformed everywhere and verify reports it
+              links = (checkpointLinks(found.bytes) ?? []).map((c) => [c, 0])
+            }
             for (const [child] of links) {
               if (attempted.has(child.toString())) continue
               const state = await localState(store, child)

@@ -4,6 +4,7 @@
 import { CID } from 'multiformats/cid'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { readFileNode } from './file-node.js'
+import { expandManifest } from '../manifest/checkpoints.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
 import { HashPool, type SlabRing } from '../cas/hash-pool.js'
 import { RAW, digestMatches } from '../cas/cid.js'
@@ -101,7 +102,18 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
     const model = `${m.name}@v${m.version}`
     const seal = checkSeal(m)
     if (!seal.ok) report({ model, path: null, object: m.seal, problem: `seal mismatch: the manifest's content gives ${seal.expected}` })
-    for (const f of m.files) {
+    // a trajectory's checkpoint node(s): read (each block against its CID), decoded strictly and
+    // checked against the manifest's summary; a bad node is a problem, its files cannot be listed
+    let full = m
+    if (m.checkpoints) {
+      try { full = await expandManifest(m, store) } catch (err) {
+        const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed checkpoint node: ${err.message}` : null)
+        if (!problem) throw err
+        const object = err instanceof FormatError && typeof err.data.cid === 'string' ? err.data.cid : (err as { data?: { cid?: unknown } }).data?.cid
+        report({ model, path: null, object: typeof object === 'string' ? object : m.checkpoints.node, problem })
+      }
+    }
+    for (const f of full.files) {
       const walk = async (cid: CID): Promise<number> => {
         if (cid.code === RAW) {
           const k = Buffer.from(cid.multihash.digest).toString('latin1') // cheaper than base32

@@ -93,11 +93,26 @@ def encode(v) -> bytes:
 
 
 def seal_input(m: dict) -> dict:
-    """The manifest without `seal`, with files[].root and parents[].seal as CID links."""
+    """The manifest without `seal`, with files[].root, checkpoints.node and parents[].seal as CID links."""
     out = {k: v for k, v in m.items() if k != 'seal'}
     out['files'] = [{**f, 'root': Cid.parse(f['root'])} for f in m['files']]
     out['parents'] = [{**p, 'seal': Cid.parse(p['seal'])} for p in m['parents']]
+    if 'checkpoints' in m:
+        out['checkpoints'] = {**m['checkpoints'], 'node': Cid.parse(m['checkpoints']['node'])}
     return out
+
+
+def checkpoint_node(files: list, history: list) -> bytes:
+    """A checkpoint node of one page (spec/format.md "Checkpoint nodes"): entries with root as a CID link."""
+    return encode({'files': [{**f, 'root': Cid.parse(f['root'])} for f in files], 'history': history})
+
+
+NODE_FILES = [{'path': f'checkpoint_{e:06d}/checkpoints', 'size': 13000 + e, 'sha256': f'{e + 10:x}' * 64,
+               'root': str(Cid.of(RAW, bytes([e, 7]))), 'format': 'pytorch-zip', 'epoch': e} for e in range(3)] + [
+              {'path': 'checkpoint_000002/optimizer', 'size': 20000, 'sha256': 'e' * 64,
+               'root': str(Cid.of(RAW, b'opt')), 'format': 'pytorch-zip', 'epoch': 2, 'role': 'optimizer'}]
+NODE_HISTORY = [{'epoch': 0, 'test_acc': 0.1}, {'epoch': 1, 'test_acc': 0.6, 'test_loss': 1.25}, {'epoch': 2, 'test_acc': 0.5, 'test_loss': 1.0}]
+NODE_BYTES = checkpoint_node(NODE_FILES, NODE_HISTORY)
 
 
 MINIMAL = {'zoo': 1, 'name': 'm', 'version': 1, 'params': {}, 'metrics': {}, 'files': [], 'parents': [],
@@ -138,6 +153,12 @@ VECTORS = [
                   for e in range(3)],
         'parents': [{'name': 'a/b', 'version': 1, 'seal': str(Cid.of(DAG_CBOR, b'a')), 'relation': 'soup'},
                     {'name': 'a/c', 'version': 2, 'seal': str(Cid.of(DAG_CBOR, b'c')), 'relation': 'soup'}]}),
+    # format 2: the checkpoint entries and history in a checkpoint node the manifest links
+    ('format 2: checkpoint node', {**MINIMAL, 'zoo': 2, 'name': 'mz/trial-0',
+        'metrics': {'test_acc': 0.5, 'test_loss': 1.0},
+        'best': {'test_acc': {'value': 0.6, 'epoch': 1}, 'test_loss': {'value': 1.0, 'epoch': 2}},
+        'files': [{'path': 'result.json', 'size': 300, 'sha256': 'f' * 64, 'root': str(Cid.of(RAW, b'result')), 'format': 'unknown'}],
+        'checkpoints': {'node': str(Cid.of(DAG_CBOR, NODE_BYTES)), 'count': 3, 'files': 4, 'bytes': 13000 * 3 + 3 + 20000, 'epochs': [0, 2]}}),
 ]
 
 
@@ -145,7 +166,10 @@ def main() -> None:
     out = []
     for name, manifest in VECTORS:
         cbor = encode(seal_input(manifest))
-        out.append({'name': name, 'manifest': manifest, 'cbor_hex': cbor.hex(), 'seal': str(Cid.of(DAG_CBOR, cbor))})
+        vector = {'name': name, 'manifest': manifest, 'cbor_hex': cbor.hex(), 'seal': str(Cid.of(DAG_CBOR, cbor))}
+        if 'checkpoints' in manifest:
+            vector['node'] = {'files': NODE_FILES, 'history': NODE_HISTORY, 'cbor_hex': NODE_BYTES.hex(), 'cid': str(Cid.of(DAG_CBOR, NODE_BYTES))}
+        out.append(vector)
     target = Path(__file__).with_name('manifests.json')
     target.write_text(json.dumps(out, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
     print(f'wrote {len(out)} vectors to {target}', file=sys.stderr)

@@ -3,7 +3,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader } from '../../zoo/reader.js'
+import { openReader, completeManifest } from '../../zoo/reader.js'
 import { openDataset, type Dataset } from '../../evals/data.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
@@ -60,8 +60,8 @@ examples:
     if (!dataPath) throw new UsageError('--data <file> is required', 'E_USAGE')
     const batchSize = int(args, 'batch-size')
     const repo = await Repo.open(io.cwd, io)
-    const ma = await repo.resolve(args.positional[0]!)
-    const mb = await repo.resolve(args.positional[1]!)
+    const ma = await completeManifest(repo, await repo.resolve(args.positional[0]!))
+    const mb = await completeManifest(repo, await repo.resolve(args.positional[1]!))
     const labels = str(args, 'labels')
     const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
     let store: Store | undefined

@@ -4,7 +4,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader } from '../../zoo/reader.js'
+import { openReader, completeManifest } from '../../zoo/reader.js'
 import { manifestDir, type Manifest } from '../../manifest/manifest.js'
 import { diffMetadata, type FieldChange } from '../../weights/metadata-diff.js'
 import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../../weights/diff.js'
@@ -85,8 +85,9 @@ examples:
     if (args.positional.length !== 2) throw new UsageError('name two models: git zoo diff <model> <model>', 'E_USAGE')
     const epoch = int(args, 'epoch')
     const repo = await Repo.open(io.cwd, io)
-    const a = await repo.resolve(args.positional[0]!)
-    const b = await repo.resolve(args.positional[1]!)
+    // complete views: a trajectory's checkpoint files are in its checkpoint node
+    const a = await completeManifest(repo, await repo.resolve(args.positional[0]!))
+    const b = await completeManifest(repo, await repo.resolve(args.positional[1]!))
     const meta = diffMetadata(a, b, { a: await configText(repo, a), b: await configText(repo, b) })
     const store = await openReader(repo)
     try {

@@ -3,7 +3,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader, prefetchFiles } from '../../zoo/reader.js'
+import { openReader, prefetchFiles, completeManifest } from '../../zoo/reader.js'
 import { openDataset } from '../../evals/data.js'
 import { checkSigningPolicy } from '../../zoo/commit.js'
 import { commitEvaluation, evalRecordPath, recordedEvaluation, type EvaluationRecord } from '../../evals/record.js'
@@ -83,7 +83,7 @@ examples:
     const record = !bool(args, 'no-record')
     // a zoo that requires signed commits refuses an unsignable record before the evaluation runs
     if (record) await checkSigningPolicy(repo)
-    const m = await repo.resolve(args.positional[0]!)
+    const m = await completeManifest(repo, await repo.resolve(args.positional[0]!))
     const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
     const file = chooseOnnxFile(m, str(args, 'file'))
     const labels = str(args, 'labels')

@@ -3,7 +3,8 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader, prefetchFiles } from '../../zoo/reader.js'
+import { openReader, prefetchFiles, completeManifest } from '../../zoo/reader.js'
+import { expandManifest } from '../../manifest/checkpoints.js'
 import { openCatalog } from '../../catalog/catalog.js'
 import { needsHistory, parseFilter, runQuery } from '../../catalog/query.js'
 import { exportPopulation, parseEpochs, parseSplit } from '../../weights/population.js'
@@ -28,9 +29,10 @@ async function exportHfRun(args: Parsed, io: Io): Promise<number> {
   const outArg = str(args, 'out')
   if (!outArg) throw new UsageError('--out <dir> is required: the folder to write the Hub layout into', 'E_USAGE')
   const repo = await Repo.open(io.cwd, io)
-  const m = await repo.resolve(args.positional[0]!)
+  const sealed = await repo.resolve(args.positional[0]!)
+  const m = await completeManifest(repo, sealed)
   const { ensureObjects } = await import('../../remote/sync.js')
-  await ensureObjects(repo, [m], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
+  await ensureObjects(repo, [sealed], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
   const evaluations = (await readEvaluations(repo, m)).map(summarizeEvaluation)
   const stages = stagesByVersion(await repo.stages(m.name)).get(`${m.name}@v${m.version}`) ?? []
   const store = await repo.openStore()
@@ -134,9 +136,10 @@ examples:
       for (const r of q.rows) refs.push(`${c.str('name', r)}@v${c.f64('version')![r]}`)
     } finally { opened.file.close() }
     const models: Manifest[] = []
-    for (const ref of refs) models.push(await repo.resolve(ref))
     const store = await openReader(repo)
     try {
+      // complete views: a trajectory's checkpoint files are in its checkpoint node
+      for (const ref of refs) models.push(await expandManifest(await repo.resolve(ref), store))
       const r = await exportPopulation(models, store, {
         out: resolve(io.cwd, out), split, seed, ...(epochs ? { epochs } : {}), ...(str(args, 'file') !== undefined ? { file: str(args, 'file')! } : {}),
         ...(str(args, 'tensors') !== undefined ? { tensors: str(args, 'tensors')! } : {}),

@@ -8,6 +8,7 @@ import { writeModelFiles } from '../../zoo/checkout.js'
 import { crashPoints } from '../crash.js'
 import { retirementOf } from '../../promote/retire.js'
 import { ignoreOutput } from '../../zoo/init.js'
+import { completeManifest } from '../../zoo/reader.js'
 
 export const command: Command = {
   help: `usage: git zoo get <model>[@vN] [--out <dir>] [--file <path>]... [--json]
@@ -50,7 +51,9 @@ examples:
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
-    const m = await repo.resolve(args.positional[0]!)
+    const sealed = await repo.resolve(args.positional[0]!)
+    // every file of a trajectory, its checkpoint node read (a lazy clone fetches it)
+    const m = await completeManifest(repo, sealed)
     const retired = await retirementOf(repo, m.name, m.version)
     if (retired) io.err(`git zoo: warning: ${m.name}@v${m.version} is retired (${retired.retired} by ${retired.retired_by}: ${retired.reason})\n`)
     const out = str(args, 'out')
@@ -79,7 +82,7 @@ examples:
     if (only && !m.files.some((f) => only(f.path))) throw new UsageError(`no file of ${m.name}@v${m.version} is both named by --file and in checkpoint ${cp}`, 'E_USAGE')
     // a lazy clone fetches what this model needs from the zoo remote first
     const { ensureObjects } = await import('../../remote/sync.js')
-    await ensureObjects(repo, [m], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
+    await ensureObjects(repo, [sealed], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
     const store = await repo.openStore()
     const total = m.files.filter((f) => !only || only(f.path)).reduce((a, f) => a + f.size, 0)
     const progress = new Progress(io, 'get', total)

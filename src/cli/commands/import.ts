@@ -72,14 +72,14 @@ become -), under --prefix when given.
 Resumable: a model the zoo already holds with identical content (same name, file paths, sizes,
 sha256 and config) is skipped, so running the same import again after an interruption promotes
 only what is missing; an import that was killed leaves no commit, and objects it already stored are
-not stored again. --batch <n> commits every n models, so a long import keeps its progress. Ctrl-C
+not stored again. A commit holds at most 250 models (parents first; --batch <n> chooses n), so a
+long import keeps its progress and its memory stays flat however many models it imports. Ctrl-C
 stops it cleanly (exit 130): the commit in progress is not made, stored objects are kept.
 
 flags:
   --layout <l>     model-zoos, vit, generic or auto (default)
   --prefix <name>  put every model under this name, e.g. --prefix zoos/mnist
-  --batch <n>      one commit per n models (default: one commit for up to 10,000 models;
-                   bigger imports commit every 10,000 to bound memory)
+  --batch <n>      one commit per n models (default 250; each commit is one promotion)
   --name <model>   (hf) the model's name; default: the Hub id or the folder name, under --prefix
   --allow-malformed  (hf) store malformed files as opaque bytes instead of refusing them
   --dry-run        list what would be promoted, store nothing
@@ -120,7 +120,6 @@ examples:
       allowDirty: bool(args, 'allow-dirty'),
       dryRun: bool(args, 'dry-run'),
       onPhase: (t) => { if (io.tty) { progress.done(); io.err(`git zoo: ${t}`) } },
-      onWarning: (t) => { progress.done(); io.err(`git zoo: ${t}`) },
       onProgress: (done, total) => { progress.total = total; progress.update(done) },
       crashPoint: crashPoints(io),
       ...(io.signal ? { signal: io.signal } : {}),

@@ -5,7 +5,8 @@ import { Repo } from '../../repo.js'
 import { checkSeal } from '../../manifest/manifest.js'
 import { renderTerminalCard, metricFacts, curve } from '../../manifest/card.js'
 import { zooSource } from '../../lineage/source.js'
-import { UsageError } from '../../errors.js'
+import { UsageError, ZooError } from '../../errors.js'
+import { completeManifest } from '../../zoo/reader.js'
 import { readEvaluations, summarizeEvaluation } from '../../evals/record.js'
 import { stagesByVersion } from '../../git/stages.js'
 
@@ -18,10 +19,12 @@ children, and how to get it. The same facts as the README.md card beside its man
 version says so: when, by whom and why (its RETIRED.json). The stages that name the version
 (\`git zoo tag\`) and every evaluation recorded for it (\`git zoo eval\`: the data's name and
 digest, metrics, when and by whom) are listed too. <model> without @vN is the latest version in
-service (retired versions are skipped).
+service (retired versions are skipped). A trajectory's checkpoint files and per-epoch history are
+read from its checkpoint node in the object store (spec/format.md; a lazy clone fetches it).
 
 
 flags:
+  --files   list every file with its size, format and whole sha256 (default: the first and last three)
   --json    print the manifest with { seal_ok, retired, stages, evaluations, metric_summary,
             curve, children } added (retired: { reason, retired_by, retired } or null;
             evaluations: [{ data, data_sha256, n, file, metrics, created, by, ok, problem? }])
@@ -31,12 +34,19 @@ examples:
   git zoo show vit-s/cifar100/ft-lr3e-4-s2@v2 --json | jq .metrics
   git zoo show resnet18/cifar10@prod --json | jq '.evaluations[].metrics'
 `,
-  flags: { json: { type: 'bool' } },
+  flags: { json: { type: 'bool' }, files: { type: 'bool' } },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo show <model>[@vN]', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
-    const m = await repo.resolve(args.positional[0]!)
-    const sealOk = checkSeal(m).ok
+    const sealed = await repo.resolve(args.positional[0]!)
+    const sealOk = checkSeal(sealed).ok
+    // a trajectory's checkpoint files and history are in its checkpoint node (a lazy clone fetches
+    // it); when no copy can be read the card says what the manifest itself holds
+    let m = sealed
+    try { m = await completeManifest(repo, sealed) } catch (err) {
+      if (!(err instanceof ZooError) || sealed.checkpoints === undefined) throw err
+      io.err(`git zoo: warning: the checkpoint node of ${sealed.name}@v${sealed.version} cannot be read (${(err as Error).message}); showing what its manifest holds\n`)
+    }
     const r = await repo.retirement(m.name, m.version)
     const retired = r ? { reason: r.reason, retired_by: r.retired_by, retired: r.retired } : null
     const src = await zooSource(repo)
@@ -53,7 +63,7 @@ examples:
     if (bool(args, 'json')) {
       printJson(io, { ...m, seal_ok: sealOk, retired, stages, evaluations, metric_summary: metricFacts(m), curve: curve(m) ?? null, children })
     } else {
-      io.out(renderTerminalCard(m, { sealOk, children, retired, stages, evaluations, width: Number(io.env.COLUMNS) || 80 }))
+      io.out(renderTerminalCard(m, { sealOk, children, retired, stages, evaluations, width: Number(io.env.COLUMNS) || 80, allFiles: bool(args, 'files') }))
     }
     if (!sealOk) io.err(`git zoo: ${m.name}@v${m.version}: the manifest does not match its seal; run \`git zoo verify\`\n`)
     return sealOk ? 0 : 1
