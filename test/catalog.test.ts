@@ -166,3 +166,25 @@ test('the byte-level extraction equals a full parse, with and without history; o
     assert.throws(() => extractRow('models/x/v1/manifest.json', Buffer.from(JSON.stringify({ ...all[0], name: 'x', version: 2 }))), /belongs at models\/x\/v2\/manifest\.json/)
   } finally { await cleanup() }
 })
+
+test('the byte-level extraction mends a files or history list cut from the end of a two-space manifest', async () => {
+  const { extractRow } = await import('../src/catalog/extract.js')
+  const path = 'models/a/b/v1/manifest.json'
+  const base = { zoo: 1, name: 'a/b', version: 1, seal: 's', params: { lr: 0.1, opt: 'adam', bias: true }, metrics: { acc: 0.5, loss: 2 }, parents: [] }
+  const files = [{ path: 'c1/w.safetensors', size: 10, epoch: 1 }, { path: 'c2/w.safetensors', size: 5, epoch: 2 }, { path: 'c2/o.pt', size: 7, epoch: 2 }]
+  const history = [{ epoch: 0, acc: 0.1, loss: 3 }, { epoch: 1, acc: 0.9, loss: 1 }]
+  // files and history last (both adjacent, or one of them) and in either order: the cut leaves a
+  // trailing comma the extraction must drop; the result must equal a full parse of compact JSON
+  const layouts = [{ ...base, files, history }, { ...base, history, files }, { ...base, files, x: 1, history }, { ...base, history, x: 1, files }]
+  for (const m of layouts) {
+    const pretty = Buffer.from(JSON.stringify(m, null, 2) + '\n'), compact = Buffer.from(JSON.stringify(m))
+    for (const withHistory of [true, false]) {
+      const fast = extractRow(path, pretty, withHistory), full = extractRow(path, compact, withHistory)
+      assert.deepEqual(fast, full, `keys ${Object.keys(m).join(',')}, history ${withHistory}`)
+      assert.equal(fast.files, 3)
+      assert.equal(fast.size, 22)
+      assert.equal(fast.checkpoints, 2)
+      assert.equal(fast.history.length, withHistory ? 2 : 0)
+    }
+  }
+})

@@ -50,14 +50,18 @@ class Bad extends Error {}
 function bad(why: string): never { throw new Bad(why) }
 
 const NL_KEY = Buffer.from('\n  "')
+const CLOSE = Buffer.from('\n}')
+/** `\n  "<key>": [` as bytes, made once per key (a string needle is converted on every search). */
+const markers = new Map<string, Buffer>()
 
 /** The byte range of top-level key `key` in the canonical layout: [line start, end], and whether its value is a list. */
 function cutKey(buf: Buffer, key: string): [number, number] | undefined {
-  const marker = `\n  "${key}": [`
+  let marker = markers.get(key)
+  if (!marker) { marker = Buffer.from(`\n  "${key}": [`); markers.set(key, marker) }
   const at = buf.indexOf(marker)
   if (at === -1) return undefined
   const next = buf.indexOf(NL_KEY, at + marker.length)
-  const end = next === -1 ? buf.lastIndexOf('\n}') : next
+  const end = next === -1 ? buf.lastIndexOf(CLOSE) : next
   if (end < at) return undefined
   // the value must close the list: "]" or "]," before the next key
   let e = end - 1
@@ -78,12 +82,14 @@ function fastParse(buf: Buffer, withHistory: boolean): { obj: Record<string, unk
   const cuts = [files]
   if (!withHistory) { const h = cutKey(buf, 'history'); if (h) cuts.push(h) }
   cuts.sort((a, b) => a[0] - b[0])
+  const close = cuts[cuts.length - 1]![1] === buf.lastIndexOf(CLOSE)
   let rest = ''
   let pos = 0
   for (const [a, b] of cuts) { rest += buf.toString('utf8', pos, a); pos = b }
+  // a removed last key leaves the comma of the value before it: drop it (any other layout fails
+  // JSON.parse below and is parsed in full)
+  if (close && rest.endsWith(',')) rest = rest.slice(0, -1)
   rest += buf.toString('utf8', pos)
-  // a removed last key leaves "...,\n}": mend it
-  rest = rest.replace(/,(\s*\n\})\s*$/, '$1')
   try {
     return { obj: JSON.parse(rest) as Record<string, unknown>, files }
   } catch { return undefined }
@@ -143,10 +149,11 @@ function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow 
   if (typeof m.seal !== 'string') bad('seal is missing')
   if (!isObject(m.params)) bad('params is not an object')
   if (!isObject(m.metrics)) bad('metrics is not an object')
-  const metrics: Record<string, number> = {}
-  for (const [k, v] of Object.entries(m.metrics)) {
+  // the parsed object is our own: checked in place, not copied
+  const metrics = m.metrics as Record<string, number>
+  for (const k in metrics) {
+    const v = metrics[k]
     if (typeof v !== 'number' || !Number.isFinite(v)) bad(`metrics.${k} is not a number`)
-    metrics[k] = v
   }
   const history: Array<Record<string, number>> = []
   if (withHistory && m.history !== undefined) {

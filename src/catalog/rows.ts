@@ -18,13 +18,33 @@ export interface FileFacts { blob?: string; mtime?: number; size?: number; ino?:
 
 export function paramText(v: unknown): string { return typeof v === 'string' ? v : JSON.stringify(v) }
 
-const historyCache = new WeakMap<ColumnSet, { generation: number; cols: Map<string, Float64Array[]> }>()
+/**
+ * Per column set, until its arrays are reallocated: history arrays by metric and epoch, and the
+ * numeric and string columns of params and final metrics by bare key, so a row's dozens of params
+ * and metrics find their arrays without building a `p:<key>` name and hashing it each time.
+ */
+interface Memo {
+  generation: number
+  hist: Map<string, Float64Array[]>
+  pnum: Map<string, Float64Array>
+  pstr: Map<string, Array<string | undefined>>
+  metric: Map<string, Float64Array>
+}
+const memos = new WeakMap<ColumnSet, Memo>()
 
-/** History arrays by metric and epoch, cached per column set until its arrays are reallocated. */
-function historyColumns(cols: ColumnSet): { cols: Map<string, Float64Array[]> } {
-  let c = historyCache.get(cols)
-  if (!c || c.generation !== cols.generation) { c = { generation: cols.generation, cols: new Map() }; historyCache.set(cols, c) }
+function memoOf(cols: ColumnSet): Memo {
+  let c = memos.get(cols)
+  if (!c || c.generation !== cols.generation) {
+    c = { generation: cols.generation, hist: new Map(), pnum: new Map(), pstr: c?.pstr ?? new Map(), metric: new Map() }
+    memos.set(cols, c)
+  }
   return c
+}
+
+function strColumn(cols: ColumnSet, col: string): Array<string | undefined> {
+  let a = cols.str.get(col)
+  if (!a) { a = []; cols.str.set(col, a) }
+  return a
 }
 
 export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boolean, facts: FileFacts = {}): void {
@@ -46,17 +66,31 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
   // params live in their p:<key> columns; only values that are neither text nor a number (true,
   // null, lists, objects) are kept whole as JSON too, since their p: text cannot tell "true" from true
   let pjson: Record<string, unknown> | undefined
-  for (const k in row.params) { const v = row.params[k]; if (typeof v !== 'string' && typeof v !== 'number') (pjson ??= {})[k] = v }
-  if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))
-  cols.setStr('parents', i, JSON.stringify(row.parents))
+  cols.setStr('parents', i, row.parents.length === 0 ? '[]' : JSON.stringify(row.parents))
   if (row.parents.length) cols.setStr('relations', i, [...new Set(row.parents.map((p) => p.relation))].sort().join(','))
-  for (const [k, v] of Object.entries(row.params)) {
-    if (typeof v === 'number') cols.setNum(`p:${k}`, i, v)
-    else cols.setStr(`p:${k}`, i, paramText(v))
+  const memo = memoOf(cols)
+  for (const k in row.params) {
+    const v = row.params[k]
+    if (typeof v === 'number') {
+      let a = memo.pnum.get(k)
+      if (!a) { a = cols.column(`p:${k}`); memo.pnum.set(k, a) }
+      a[i] = v
+    } else {
+      if (typeof v !== 'string') (pjson ??= {})[k] = v
+      let a = memo.pstr.get(k)
+      if (!a) { a = strColumn(cols, `p:${k}`); memo.pstr.set(k, a) }
+      a[i] = paramText(v)
+    }
   }
+  if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))
   const max: Record<string, number> = {}, min: Record<string, number> = {}
-  for (const k in row.metrics) { const v = row.metrics[k]!; cols.setNum(`m:${k}`, i, v); max[k] = v; min[k] = v }
-  const hc = historyColumns(cols)
+  for (const k in row.metrics) {
+    const v = row.metrics[k]!
+    let a = memo.metric.get(k)
+    if (!a) { a = cols.column(`m:${k}`); memo.metric.set(k, a) }
+    a[i] = v
+    if (history) { max[k] = v; min[k] = v }
+  }
   for (let pos = 0; pos < row.history.length; pos++) {
     const h = row.history[pos]!
     const e = Number.isSafeInteger(h.epoch) && h.epoch! >= 0 ? h.epoch! : pos
@@ -66,8 +100,8 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
       const a = max[k]; if (a === undefined || v > a) max[k] = v
       const b = min[k]; if (b === undefined || v < b) min[k] = v
       if (e >= HISTORY_EPOCHS) continue
-      let arrs = hc.cols.get(k)
-      if (!arrs) { arrs = []; hc.cols.set(k, arrs) }
+      let arrs = memo.hist.get(k)
+      if (!arrs) { arrs = []; memo.hist.set(k, arrs) }
       let col = arrs[e]
       if (!col) { col = cols.column(`h:${k}:${e}`); arrs[e] = col }
       col[i] = v
