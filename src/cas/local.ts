@@ -25,7 +25,7 @@ import { CID } from 'multiformats/cid'
 import { verifyBytes, sha256, checkCidForm } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
-import { writeFileAtomic, fsyncDir } from './atomic.js'
+import { writeFileAtomic, fsyncDir, writeAllAt } from './atomic.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
 
@@ -303,16 +303,8 @@ export class LocalStore implements Store {
     const bufs = cur.pending
     cur.pending = []
     cur.pendingBytes = 0
-    let total = 0
-    for (const b of bufs) total += b.length
-    // writev may write fewer bytes than asked; loop until all are down
-    let done = 0
     try {
-      while (done < total) {
-        const { bytesWritten } = await cur.fd.writev(sliceFrom(bufs, done), cur.written)
-        done += bytesWritten
-        cur.written += bytesWritten
-      }
+      cur.written += await writeAllAt(cur.fd, bufs, cur.written)
     } catch (err) {
       const failure = diskFull(err, this.root) as Error
       await this.abandonPack(cur, failure)
@@ -571,13 +563,3 @@ export class LocalStore implements Store {
   }
 }
 
-function sliceFrom(bufs: Buffer[], skip: number): Buffer[] {
-  if (skip === 0) return bufs
-  const out: Buffer[] = []
-  for (const b of bufs) {
-    if (skip >= b.length) { skip -= b.length; continue }
-    out.push(skip > 0 ? b.subarray(skip) : b)
-    skip = 0
-  }
-  return out
-}

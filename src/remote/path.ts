@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path'
 import type { CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
+import { writeAllAt } from '../cas/atomic.js'
 import { CorruptObjectError, NotFoundError, ZooError } from '../errors.js'
 import { cidFromName, fanout, isFanoutDir, OBJECTS_DIR } from './layout.js'
 import { verifyObject, type Digester } from './verify.js'
@@ -241,9 +242,9 @@ export class PathStore implements Store, RetentionStore {
     const fd = await open(tmp, 'wx', 0o444)
     try {
       const half = Math.ceil(parts.length / 2)
-      await writeAll(fd, parts.slice(0, half), 0)
+      await writeAllAt(fd, parts.slice(0, half), 0)
       await midway?.()
-      await writeAll(fd, parts.slice(half), parts.slice(0, half).reduce((a, b) => a + b.length, 0))
+      await writeAllAt(fd, parts.slice(half), parts.slice(0, half).reduce((a, b) => a + b.length, 0))
       await fd.sync()
     } catch (err) {
       await fd.close().catch(() => {})
@@ -267,7 +268,7 @@ export class PathStore implements Store, RetentionStore {
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`)
     try {
       const fd = await open(tmp, 'wx', 0o644)
-      try { await writeAll(fd, [bytes], 0); await fd.sync() } finally { await fd.close() }
+      try { await writeAllAt(fd, [bytes], 0); await fd.sync() } finally { await fd.close() }
       await rename(tmp, target)
     } catch (err) {
       await unlink(tmp).catch(() => {})
@@ -334,25 +335,6 @@ export class PathStore implements Store, RetentionStore {
   }
 }
 
-async function writeAll(fd: import('node:fs/promises').FileHandle, parts: Uint8Array[], at: number): Promise<void> {
-  let bufs = parts.filter((p) => p.length > 0)
-  let total = bufs.reduce((a, b) => a + b.length, 0)
-  // writev may write fewer bytes than asked (and takes at most IOV_MAX buffers): loop
-  while (total > 0) {
-    const batch = bufs.slice(0, 1024)
-    const { bytesWritten } = await fd.writev(batch, at)
-    at += bytesWritten
-    total -= bytesWritten
-    let skip = bytesWritten
-    const rest: Uint8Array[] = []
-    for (const b of bufs) {
-      if (skip >= b.length) { skip -= b.length; continue }
-      rest.push(skip > 0 ? b.subarray(skip) : b)
-      skip = 0
-    }
-    bufs = rest
-  }
-}
 
 async function exists(file: string): Promise<boolean> {
   try {

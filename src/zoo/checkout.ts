@@ -10,7 +10,7 @@ import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
 import type { Store } from '../cas/store.js'
-import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback } from '../cas/atomic.js'
+import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback, writeAllAt } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher, type SlabRing } from '../cas/hash-pool.js'
@@ -213,22 +213,6 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
   return { size: pos, sha256: await ring.digest() }
 }
 
-/** Write every byte of `views`, in order, from file position `at` (writev may write less than asked). */
-async function writeAllAt(fd: FileHandle, views: Uint8Array[], at: number): Promise<void> {
-  let total = 0
-  for (const v of views) total += v.length
-  let done = 0
-  while (done < total) {
-    let skip = done
-    const rest: Uint8Array[] = []
-    for (const v of views) {
-      if (skip >= v.length) { skip -= v.length; continue }
-      rest.push(skip > 0 ? v.subarray(skip) : v)
-      skip = 0
-    }
-    done += (await fd.writev(rest, at + done)).bytesWritten
-  }
-}
 
 /** An object's bytes, checked against its CID (hashed in the pool when there is one). */
 async function readVerified(store: Store, cid: CID, pool: HashPool | null): Promise<Uint8Array> {
