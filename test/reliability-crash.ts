@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { git } from './cli.js'
 import { dataset, permModel } from './eval-fixtures.js'
 import { encodeNpy } from '../src/demo/data.js'
-import { auditStore, must, newZoo, seededBytes, zooTimed, type Timed } from './reliability-kit.js'
+import { auditStore, must, newZooWithOrigin, seededBytes, zooTimed, type Timed } from './reliability-kit.js'
 
 /** A safetensors file of one F32 tensor `w` of `n` values drawn from `seed`. */
 export function safetensors(n: number, seed: string): Buffer {
@@ -28,12 +28,7 @@ export function safetensors(n: number, seed: string): Buffer {
 
 /** Build the shared fixture under `base` (about 20 s of real git and git-zoo runs). */
 export async function buildFixture(base: string): Promise<void> {
-  await mkdir(base, { recursive: true })
-  await git(base, 'init', '-q', '--bare', '-b', 'main', join(base, 'origin.git'))
-  const a = await newZoo(join(base, 'a'))
-  await git(a, 'remote', 'add', 'origin', join(base, 'origin.git'))
-  await must(zooTimed(a, ['remote', 'add', 'origin', join(base, 'objects')]), 'remote add')
-  await git(a, 'commit', '-q', '-am', 'zoo remote')
+  const a = await newZooWithOrigin(base)
   await writeFile(join(a, 'm1.safetensors'), safetensors(1 << 20, 'm1'))
   await writeFile(join(a, 'm1b.safetensors'), safetensors(1 << 20, 'm1b'))
   await must(zooTimed(a, ['add', 'm1.safetensors', '--name', 'crash/m1']), 'add m1')

@@ -5,10 +5,10 @@
  * meet a full disk. The figures: damaged reads detected / tried, and silently wrong outputs (a
  * command that exits 0 with bytes that differ from the model, or a remote left holding bad bytes).
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { git } from './cli.js'
-import { auditStore, must, newZoo, seededBytes, zooTimed } from './reliability-kit.js'
+import { auditStore, must, newZooWithOrigin, seededBytes, zooTimed } from './reliability-kit.js'
 import { LocalStore } from '../src/cas/local.js'
 import { openRemote } from '../src/remote/index.js'
 import { NotFoundError } from '../src/errors.js'
@@ -17,12 +17,7 @@ export interface FaultFixture { dir: string; a: string; b: string; model: Buffer
 
 /** A zoo `a` with one 3 MiB model pushed to a folder zoo remote, and its clone `b`. */
 export async function buildFaultFixture(dir: string): Promise<FaultFixture> {
-  await mkdir(dir, { recursive: true })
-  await git(dir, 'init', '-q', '--bare', '-b', 'main', join(dir, 'origin.git'))
-  const a = await newZoo(join(dir, 'a'))
-  await git(a, 'remote', 'add', 'origin', join(dir, 'origin.git'))
-  await must(zooTimed(a, ['remote', 'add', 'origin', join(dir, 'objects')]), 'remote add')
-  await git(a, 'commit', '-q', '-am', 'zoo remote')
+  const a = await newZooWithOrigin(dir)
   const model = seededBytes(3 << 20, 'faults')
   await writeFile(join(a, 'model.bin'), model)
   await writeFile(join(a, '.git', 'info', 'exclude'), '*.bin\n')

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process'
 import { createCipheriv, createHash } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, git, type Run } from './cli.js'
@@ -42,6 +42,20 @@ export async function newZoo(dir: string, env: NodeJS.ProcessEnv = {}): Promise<
   await git(dir, 'add', '-A')
   await git(dir, 'commit', '-q', '-m', 'zoo set up')
   return dir
+}
+
+/**
+ * Under `base`: a bare git remote `origin.git` and a zoo `a` whose git and zoo remotes are both
+ * `origin` (the zoo remote a folder, `objects`), that setup committed. Returns `a`'s path.
+ */
+export async function newZooWithOrigin(base: string): Promise<string> {
+  await mkdir(base, { recursive: true })
+  await git(base, 'init', '-q', '--bare', '-b', 'main', join(base, 'origin.git'))
+  const a = await newZoo(join(base, 'a'))
+  await git(a, 'remote', 'add', 'origin', join(base, 'origin.git'))
+  await must(zooTimed(a, ['remote', 'add', 'origin', join(base, 'objects')]), 'remote add')
+  await git(a, 'commit', '-q', '-am', 'zoo remote')
+  return a
 }
 
 /** Throws with the command's output unless it exited 0. */
