@@ -25,7 +25,8 @@ import { CID } from 'multiformats/cid'
 import { verifyBytes, sha256, checkCidForm } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
-import { writeFileAtomic, fsyncDir, writeAllAt } from './atomic.js'
+import { writeFileAtomic, fsyncDir } from './atomic.js'
+import { PackWriter } from './pack-write.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
 
@@ -33,7 +34,6 @@ export const PACK_MAGIC = Buffer.from('ZOOPACK1')
 export const IDX_MAGIC = Buffer.from('ZOOIDX01')
 /** A pack is closed (indexed) and a new one started once it reaches this size. */
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
-const WRITE_BUFFER = 4 * 1024 * 1024
 
 /** An object inside a range read from a pack: where its bytes lie in the caller's buffer. */
 export interface RangeObject { cid: CID; off: number; len: number }
@@ -115,6 +115,11 @@ export interface LocalStoreOptions {
    * register as a writer, which would wait for that very lock.
    */
   gcLock?: Held
+  /**
+   * Write packs with O_DIRECT where the filesystem takes it (default true; src/cas/pack-write.ts);
+   * false writes them through the page cache (`GIT_ZOO_DIRECT_IO=0`).
+   */
+  directIO?: boolean
 }
 
 export class LocalStore implements Store {
@@ -130,7 +135,8 @@ export class LocalStore implements Store {
   private readonly gcLock: Held | undefined
   private readonly host: Host | undefined
   // the pack being written by this handle
-  private cur: { name: string, fd: FileHandle, size: number, written: number, pending: Buffer[], pendingBytes: number, entries: Array<[string, number, number]> } | null = null
+  private cur: { name: string, writer: PackWriter, size: number, entries: Array<[string, number, number]> } | null = null
+  private readonly directIO: boolean
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
   storedBytes = 0
   private closing: Array<Promise<void>> = []
@@ -146,6 +152,7 @@ export class LocalStore implements Store {
     this.packTarget = opts.packTargetSize ?? PACK_TARGET_SIZE
     this.gcLock = opts.gcLock
     this.host = opts.host
+    this.directIO = opts.directIO ?? true
   }
 
   /**
@@ -264,7 +271,8 @@ export class LocalStore implements Store {
         if (bytes.length > MAX_OBJECT_SIZE) throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE')
         out.push(await this.append(cid, bytes, {}))
       }
-      await this.writePending()
+      // the caller may reuse the batch's memory once this settles
+      if (this.cur) await this.writing(this.cur, (w) => w.release())
       return out
     }).catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
@@ -279,38 +287,42 @@ export class LocalStore implements Store {
     const head = Buffer.alloc(8 + kb.length)
     head.writeUInt32LE(kb.length, 0); kb.copy(head, 4); head.writeUInt32LE(bytes.length, 4 + kb.length)
     const offset = cur.size + head.length
-    cur.pending.push(head, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
-    cur.pendingBytes += head.length + bytes.length
     cur.size += head.length + bytes.length
+    await this.writing(cur, (w) => w.append([head, bytes]))
     cur.entries.push([k, offset, bytes.length])
     this.index.set(k, { pack: cur.name, offset, length: bytes.length })
     this.storedBytes += bytes.length
-    if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
     if (cur.size >= this.packTarget) await this.rollover()
     return true
   }
 
   private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.pack`
-    const fd = await open(join(this.packsDir, name), 'wx', 0o444)
-    this.cur = { name, fd, size: PACK_MAGIC.length, written: 0, pending: [PACK_MAGIC], pendingBytes: PACK_MAGIC.length, entries: [] }
-    return this.cur
+    const writer = await PackWriter.create(join(this.packsDir, name), this.packsDir, { direct: this.directIO })
+    const cur = { name, writer, size: PACK_MAGIC.length, entries: [] }
+    this.cur = cur
+    await this.writing(cur, (w) => w.append([PACK_MAGIC]))
+    return cur
   }
 
-  private async writePending(): Promise<void> {
-    const cur = this.cur
-    if (!cur || cur.pending.length === 0) return
-    const bufs = cur.pending
-    cur.pending = []
-    cur.pendingBytes = 0
+  /**
+   * Run a write of the open pack; a failure (ENOSPC, EIO) abandons the pack (abandonPack) and is
+   * thrown as the store's disk-full error where it is one.
+   */
+  private async writing(cur: NonNullable<LocalStore['cur']>, op: (w: PackWriter) => Promise<void>): Promise<void> {
     try {
-      cur.written += await writeAllAt(cur.fd, bufs, cur.written)
+      await op(cur.writer)
     } catch (err) {
       const failure = diskFull(err, this.root) as Error
       await this.abandonPack(cur, failure)
       throw failure
     }
-    // the bytes are in the kernel now: the caller may reuse the buffers it passed
+  }
+
+  /** Every byte appended to the open pack `pack` readable through a reader's handle. */
+  private async readableIfOpen(pack: string): Promise<void> {
+    const cur = this.cur
+    if (cur && pack === cur.name) await this.writing(cur, (w) => w.readable())
   }
 
   /**
@@ -322,7 +334,8 @@ export class LocalStore implements Store {
     this.broken ??= err
     if (this.cur === cur) this.cur = null
     for (const [k] of cur.entries) if (this.index.get(k)?.pack === cur.name) this.index.delete(k)
-    await cur.fd.close().catch(() => {})
+    await cur.writer.abandon()
+    await cur.writer.fd.close().catch(() => {})
   }
 
   private throwIfBroken(): void {
@@ -343,7 +356,7 @@ export class LocalStore implements Store {
     let e = this.index.get(key(cid))
     if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
     if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
-    if (this.cur && e.pack === this.cur.name) await this.writePending()
+    await this.readableIfOpen(e.pack)
     let fd: FileHandle
     try {
       fd = await this.fd(e.pack)
@@ -370,7 +383,7 @@ export class LocalStore implements Store {
    * unused here; the fault-injecting wrapper (src/cas/faulty.ts) counts and damages reads per object.
    */
   async readPackRange(pack: string, offset: number, target: Uint8Array, _objects?: readonly RangeObject[]): Promise<void> {
-    if (this.cur && pack === this.cur.name) await this.writePending()
+    await this.readableIfOpen(pack)
     const fd = await this.fd(pack)
     let got = 0
     while (got < target.length) {
@@ -415,13 +428,14 @@ export class LocalStore implements Store {
   private async rollover(): Promise<void> {
     const cur = this.cur
     if (!cur) return
-    await this.writePending()
+    // the last partial block written and the file cut to its length; fsync in the background
+    await this.writing(cur, (w) => w.finish())
     this.cur = null
     const done = (async () => {
       const idx = cur.name.slice(0, -5) + '.idx'
       try {
-        await cur.fd.sync()
-        await cur.fd.close()
+        await cur.writer.fd.sync()
+        await cur.writer.fd.close()
         // the folder is fsynced once per flush for every index renamed before it, not once per pack
         this.dirDirty = true
         await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries), { syncDir: false })
