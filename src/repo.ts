@@ -5,8 +5,9 @@
 import { injectFaults, type StoreFault } from './cas/faulty.js'
 import { registerStoreUser } from './cas/users.js'
 import { readFile, readdir, stat } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { join, resolve, isAbsolute } from 'node:path'
-import { findRepo, runGit, git, type GitResult } from './git/git.js'
+import { findRepo, runGit, git, gitFailed, type GitResult } from './git/git.js'
 import { LocalStore } from './cas/local.js'
 import { writeFileAtomic } from './cas/atomic.js'
 import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manifest/manifest.js'
@@ -15,6 +16,16 @@ import { parseStageRef, readStages, type StageState } from './git/stages.js'
 import { CheckError, UnknownModelError, ZooError } from './errors.js'
 import { parseRetirement, RETIRED_FILE, type Retirement } from './manifest/retirement.js'
 import type { Host } from './host.js'
+
+/** A config value as git's --type=bool reads it; undefined when it is not a boolean. */
+function configBool(v: string | null): boolean | undefined {
+  if (v === null) return true
+  const l = v.toLowerCase()
+  if (l === 'true' || l === 'yes' || l === 'on') return true
+  if (l === 'false' || l === 'no' || l === 'off' || l === '') return false
+  if (/^-?\d+$/.test(l)) return Number(l) !== 0
+  return undefined
+}
 
 export const ZOO_DIR = '.zoo'
 export const ZOO_CONFIG = '.zoo/config.json'
@@ -57,9 +68,83 @@ export class Repo {
   }
 
   /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
-  git(args: string[], opts: { input?: string } = {}): Promise<string> { return git(this.root, args, { ...opts, env: this.env }) }
+  async git(args: string[], opts: { input?: string } = {}): Promise<string> {
+    const cached = await this.configRead(args)
+    if (cached) { if (cached.code !== 0) throw gitFailed(args, cached); return cached.stdout }
+    return git(this.root, args, { ...opts, env: this.env })
+  }
   /** Run git in the work tree with this repository's environment; returns the exit code (`signal`: see runGit). */
-  runGit(args: string[], opts: { input?: string; signal?: AbortSignal } = {}): Promise<GitResult> { return runGit(this.root, args, { ...opts, env: this.env }) }
+  async runGit(args: string[], opts: { input?: string; signal?: AbortSignal } = {}): Promise<GitResult> {
+    return await this.configRead(args) ?? runGit(this.root, args, { ...opts, env: this.env })
+  }
+
+  /**
+   * Every setting git sees here (`git config -l -z`: system, global, local, worktree, includes, -c
+   * and GIT_CONFIG_* of this environment), read with one git process and kept while the repository's
+   * own config file is unchanged (its inode, size and mtime; git replaces it on every write). A
+   * command asks git several questions (user.name, user.email, zoo.store, remote.origin.url,
+   * zoo.lazy ...): each git process costs ~5-10 ms of a ~0.3 s command. Keys are as `git config -l`
+   * prints them (section and name lower-case); a key without `=` has the value null (true).
+   * Undefined when git cannot list them (a broken config file: the caller's own git call then says why).
+   */
+  async configValues(): Promise<Map<string, Array<string | null>> | undefined> {
+    const stamp = this.configStamp()
+    if (this.configSnap && this.configSnap.stamp === stamp) return this.configSnap.values
+    const r = await runGit(this.root, ['config', '-l', '-z'], { env: this.env })
+    if (r.code !== 0) { this.configSnap = null; return undefined }
+    const values = new Map<string, Array<string | null>>()
+    for (const entry of r.stdout.split('\0')) {
+      if (!entry) continue
+      const nl = entry.indexOf('\n')
+      const key = nl === -1 ? entry : entry.slice(0, nl)
+      const list = values.get(key) ?? []
+      list.push(nl === -1 ? null : entry.slice(nl + 1))
+      values.set(key, list)
+    }
+    this.configSnap = { stamp, values }
+    return values
+  }
+
+  private configSnap: { stamp: string; values: Map<string, Array<string | null>> } | null = null
+
+  private configStamp(): string {
+    try {
+      const st = statSync(join(this.commonDir, 'config'))
+      return `${st.ino}:${st.size}:${st.mtimeMs}`
+    } catch { return 'none' }
+  }
+
+  /**
+   * A read of one setting (`git config [--get] [--type=bool|--bool|--type=path] <key>`) answered
+   * from configValues() as git would answer it (the last value; exit 1 when unset); undefined for
+   * anything else, which then runs git (a write through here is seen by the next read: it changes
+   * the config file's stamp). Values git would have to interpret further (a path starting with ~
+   * or %, a boolean that is not one) are left to git, which also gives its own error.
+   */
+  private async configRead(args: readonly string[]): Promise<GitResult | undefined> {
+    if (args[0] !== 'config') return undefined
+    let type: 'bool' | 'path' | undefined
+    let i = 1
+    if (args[i] === '--type=bool' || args[i] === '--bool') { type = 'bool'; i++ } else if (args[i] === '--type=path') { type = 'path'; i++ }
+    if (args[i] === '--get') i++
+    else if (i !== 1) return undefined
+    const name = args[i]
+    if (args.length !== i + 1 || name === undefined || name.startsWith('-') || !/^[^.]+\..+$/.test(name) || /\s/.test(name)) return undefined
+    const values = await this.configValues()
+    if (!values) return undefined
+    // section and name are case-insensitive, a subsection is not (git prints the first two lower-cased)
+    const first = name.indexOf('.'), last = name.lastIndexOf('.')
+    const key = first === last ? name.toLowerCase() : `${name.slice(0, first).toLowerCase()}${name.slice(first, last)}${name.slice(last).toLowerCase()}`
+    const list = values.get(key)
+    if (!list?.length) return { stdout: '', stderr: '', code: 1 }
+    const v = list[list.length - 1]!
+    if (type === 'bool') {
+      const b = configBool(v)
+      return b === undefined ? undefined : { stdout: `${b}\n`, stderr: '', code: 0 }
+    }
+    if (type === 'path' && v !== null && (v.startsWith('~') || v.startsWith('%'))) return undefined
+    return { stdout: `${v ?? ''}\n`, stderr: '', code: 0 }
+  }
 
   /**
    * The object store's folder: $GIT_ZOO_STORE, else `git config zoo.store` (relative to the work

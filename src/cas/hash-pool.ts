@@ -7,6 +7,15 @@ import { Worker } from 'node:worker_threads'
 import { createHash, type Hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 
+/**
+ * Inputs smaller than this are hashed on the calling thread (add: a file; get and verify: a model's
+ * bytes): a worker thread and its slabs cost more to start than they save. Kept here, a leaf module,
+ * so get and verify do not load the add pipeline (formats, chunkers) to learn it.
+ */
+export const WORKER_THRESHOLD = 16 * 1024 * 1024
+/** Slabs of MAX_OBJECT_SIZE bytes that get and verify read packs into (4 x 16 MiB). */
+export const READ_SLABS = 4
+
 // CommonJS source for the workers, evaluated in place so no file path has to be resolved.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')

@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { cidFromDigest, cidOf, sha256 as sha256Of, RAW } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
-import { HashPool, inlineStreamHasher, type StreamHasher } from '../cas/hash-pool.js'
+import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, type StreamHasher } from '../cas/hash-pool.js'
 import { chunkStream, Chunker } from '../chunk/chunker.js'
 import { ChunkPlanner } from '../chunk/plan.js'
 import { DEFAULT_CDC, FIXED_CHUNK } from '../chunk/params.js'
@@ -31,8 +31,8 @@ const MAX_INFLIGHT = 8
 export const SLAB_SIZE = 8 * 1024 * 1024
 /** Slabs in the ring: how far reading runs ahead of hashing and writing. */
 export const SLABS = 6
-/** Files smaller than this are hashed on the calling thread. */
-export const WORKER_THRESHOLD = 16 * 1024 * 1024
+/** Files smaller than this are hashed on the calling thread (src/cas/hash-pool.ts). */
+export { WORKER_THRESHOLD }
 
 export interface IngestResult {
   size: number

@@ -137,20 +137,40 @@ const MANY_MODELS = 8
 
 /** The zoo's code revision a promotion records (HEAD, and a digest of the diff when the tree is dirty). */
 export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
-  const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
-  const commit = head.code === 0 ? head.stdout.trim() : '0'.repeat(40)
-  // tracked changes outside the zoo's own folders make the tree dirty
-  const st = await repo.git(['status', '--porcelain', '--untracked-files=no', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore'])
-  const dirty = st.trim() !== ''
-  let origin: string | undefined
-  const o = await repo.runGit(['remote', 'get-url', 'origin'])
-  if (o.code === 0) origin = o.stdout.trim().replace(/\/\/[^@/]*@/, '//')
+  // one git answers both questions: HEAD (`# branch.oid`, "(initial)" before the first commit) and
+  // the tracked changes outside the zoo's own folders, which make the tree dirty
+  const scope = ['--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore']
+  const v2 = await repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope])
+  const lines = v2.split('\0').filter(Boolean)
+  const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
+  const commit = oid && /^[0-9a-f]{40,64}$/.test(oid) ? oid : '0'.repeat(40)
+  const dirty = lines.some((l) => !l.startsWith('#'))
+  let origin = await originUrl(repo)
+  if (origin !== undefined) origin = origin.replace(/\/\/[^@/]*@/, '//')
   if (!dirty) return { ...(origin ? { repo: origin } : {}), commit, dirty: false }
+  // the list the user is shown, as `git status --porcelain` prints it
+  const st = await repo.git(['status', '--porcelain', '--untracked-files=no', ...scope])
   if (!allowDirty) {
     throw new CheckError(`the working tree has uncommitted changes, so the code revision would not say what produced this model:\n${st.trimEnd()}\ncommit them first, or pass --allow-dirty to record the tree as dirty with a digest of the diff`, 'E_DIRTY')
   }
   const diff = await repo.git(['diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
+}
+
+/**
+ * The URL of the remote `origin` as `git remote get-url origin` gives it; undefined without one.
+ * Read from the settings already listed (Repo.configValues) unless a url.<base>.insteadOf rule may
+ * rewrite it, then git is asked.
+ */
+async function originUrl(repo: Repo): Promise<string | undefined> {
+  const values = await repo.configValues()
+  if (values && ![...values.keys()].some((k) => k.startsWith('url.') && (k.endsWith('.insteadof') || k.endsWith('.pushinsteadof')))) {
+    const urls = values.get('remote.origin.url')
+    const url = urls?.[0]
+    return url ? url.trim() : undefined
+  }
+  const o = await repo.runGit(['remote', 'get-url', 'origin'])
+  return o.code === 0 ? o.stdout.trim() : undefined
 }
 
 /** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */

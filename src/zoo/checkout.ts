@@ -13,14 +13,12 @@ import type { Store } from '../cas/store.js'
 import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback, writeAllAt } from '../cas/atomic.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
-import { HashPool, inlineStreamHasher, type SlabRing } from '../cas/hash-pool.js'
-import { WORKER_THRESHOLD } from '../ingest/ingest.js'
+import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
 import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 
-/** Slabs of MAX_OBJECT_SIZE bytes that get and verify read packs into (4 x 16 MiB). */
-export const READ_SLABS = 4
+export { READ_SLABS }
 /** Chunks of a file located and read per window (4,096: 1 GiB of 256 KiB chunks). */
 const READ_WINDOW = 4096
 

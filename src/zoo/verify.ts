@@ -6,12 +6,11 @@ import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { readFileNode } from './file-node.js'
 import { expandManifest } from '../manifest/checkpoints.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
-import { HashPool, type SlabRing } from '../cas/hash-pool.js'
-import { RAW, digestMatches } from '../cas/cid.js'
+import { HashPool, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
+import { RAW, digestMatches, sha256 } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { readBatches, type ReadItem } from '../cas/pack-read.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
-import { READ_SLABS } from './checkout.js'
 import type { Repo } from '../repo.js'
 import { MANIFEST_FILE, MODELS_DIR } from '../manifest/manifest.js'
 
@@ -81,20 +80,24 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     problems.push(p)
     opts.onProblem?.(p)
   }
-  // the worker threads start while the trees are walked
-  const pool = new HashPool()
-  const ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false }) // no whole-file hash: two threads, not three
-  ringReady.catch(() => {}) // awaited below
+  // models of less than WORKER_THRESHOLD bytes are hashed on this thread: starting two worker
+  // threads and their 64 MiB of slabs costs more than hashing a few MiB (a 1 KiB verify: ~40% of
+  // its CPU); otherwise the worker threads start while the trees are walked
+  let total = 0
+  for (const m of manifests) total += m.checkpoints ? Infinity : m.files.reduce((a, f) => a + f.size, 0)
+  const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
+  const ringReady = pool ? pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false }) : null // no whole-file hash: two threads, not three
+  ringReady?.catch(() => {}) // awaited below
   try {
     await verifyWith(manifests, store, ringReady, report)
     return { problems, notFetched: [...notFetched.values()] }
   } finally {
-    await pool.close()
+    await pool?.close()
   }
 }
 
 /** Walk the trees (nodes checked), then re-hash every chunk once, reporting each problem. */
-async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: Promise<SlabRing>,
+async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: Promise<SlabRing> | null,
                           report: (p: Problem) => void): Promise<void> {
   // 1. walk every file's tree (nodes checked as they are read); chunks are collected, each once
   const chunks = new Map<string, { cid: CID; refs: Array<{ model: string; path: string }> }>()
@@ -154,8 +157,20 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
     }
   }
   located.sort((x, y) => (x.entry.pack < y.entry.pack ? -1 : x.entry.pack > y.entry.pack ? 1 : x.entry.offset - y.entry.offset))
-  if (located.length > 0) {
-    const ring = await ringReady
+  if (located.length > 0 && !ringReady) {
+    // small models: each chunk read and hashed here, in pack order
+    for (const l of located) {
+      let bytes: Uint8Array
+      try { bytes = await store.readUnverified(l.cid) } catch (err) {
+        const problem = storeProblem(err)
+        if (!problem) throw err
+        bad(l.c, problem)
+        continue
+      }
+      if (!digestMatches(l.cid, sha256(bytes))) bad(l.c, 'corrupt')
+    }
+  } else if (located.length > 0) {
+    const ring = await ringReady!
     await readBatches(store, ring, located, async (b) => {
       for (const [k, it] of b.items.entries()) {
         if (!digestMatches(located[it.index]!.cid, b.digests.subarray(32 * k, 32 * k + 32))) bad(located[it.index]!.c, 'corrupt')
