@@ -161,7 +161,7 @@ export class Repo {
   /** The local store, opened as this process (its handle registers as a writer when it writes: src/cas/local.ts). */
   async openStore(): Promise<LocalStore> {
     const root = await this.storeRoot()
-    // GIT_ZOO_DIRECT_IO=0: packs written through the page cache (src/cas/pack-write.ts)
+    // GIT_ZOO_DIRECT_IO=0: packs written through the page cache (src/cas/append-write.ts)
     const store = await LocalStore.open(root, { host: this.host, directIO: this.env.GIT_ZOO_DIRECT_IO !== '0' })
     await registerStoreUser(root, this.root) // gc in another repository sharing the store keeps this one's objects
     return injectFaults(store, this.storeFaults)

@@ -26,7 +26,7 @@ import { verifyBytes, sha256, checkCidForm } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir } from './atomic.js'
-import { PackWriter } from './pack-write.js'
+import { AppendWriter } from './append-write.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
 
@@ -116,7 +116,7 @@ export interface LocalStoreOptions {
    */
   gcLock?: Held
   /**
-   * Write packs with O_DIRECT where the filesystem takes it (default true; src/cas/pack-write.ts);
+   * Write packs with O_DIRECT where the filesystem takes it (default true; src/cas/append-write.ts);
    * false writes them through the page cache (`GIT_ZOO_DIRECT_IO=0`).
    */
   directIO?: boolean
@@ -135,7 +135,7 @@ export class LocalStore implements Store {
   private readonly gcLock: Held | undefined
   private readonly host: Host | undefined
   // the pack being written by this handle
-  private cur: { name: string, writer: PackWriter, size: number, entries: Array<[string, number, number]> } | null = null
+  private cur: { name: string, writer: AppendWriter, size: number, entries: Array<[string, number, number]> } | null = null
   private readonly directIO: boolean
   /** Bytes newly written by this handle (for `add --json` stored_bytes). */
   storedBytes = 0
@@ -298,7 +298,7 @@ export class LocalStore implements Store {
 
   private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.pack`
-    const writer = await PackWriter.create(join(this.packsDir, name), this.packsDir, { direct: this.directIO })
+    const writer = await AppendWriter.create(join(this.packsDir, name), this.packsDir, { direct: this.directIO })
     const cur = { name, writer, size: PACK_MAGIC.length, entries: [] }
     this.cur = cur
     await this.writing(cur, (w) => w.append([PACK_MAGIC]))
@@ -309,7 +309,7 @@ export class LocalStore implements Store {
    * Run a write of the open pack; a failure (ENOSPC, EIO) abandons the pack (abandonPack) and is
    * thrown as the store's disk-full error where it is one.
    */
-  private async writing(cur: NonNullable<LocalStore['cur']>, op: (w: PackWriter) => Promise<void>): Promise<void> {
+  private async writing(cur: NonNullable<LocalStore['cur']>, op: (w: AppendWriter) => Promise<void>): Promise<void> {
     try {
       await op(cur.writer)
     } catch (err) {

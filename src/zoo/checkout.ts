@@ -10,7 +10,8 @@ import { checkRelPath } from '../manifest/names.js'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
 import type { Store } from '../cas/store.js'
-import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback, writeAllAt } from '../cas/atomic.js'
+import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback } from '../cas/atomic.js'
+import { AppendWriter } from '../cas/append-write.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
@@ -57,6 +58,13 @@ export interface WriteOptions {
    * is gone (`kill -9`) left beside a target are removed before the target is written.
    */
   owner?: { pid: number; alive(pid: number): boolean }
+  /**
+   * Write files of WORKER_THRESHOLD bytes and more with O_DIRECT where the filesystem takes it
+   * (src/cas/append-write.ts): no copy into the page cache (the largest cost of a get, measured in
+   * spec/performance.md), but the file is then not in the page cache for the reader that comes next.
+   * `get` sets it; callers that read the files right away (evaluation) leave it off.
+   */
+  directIO?: boolean
 }
 
 export async function writeModelFiles(m: Manifest, store: Store, outDir: string, opts: WriteOptions = {}): Promise<WrittenFile[]> {
@@ -86,17 +94,18 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       if (opts.owner) await removeStaleTemps(target, opts.owner.alive)
       signal?.throwIfAborted()
       const tmp = opts.owner ? ownedTempName(target, opts.owner.pid) : tempName(target)
-      const fd = await open(tmp, 'wx', 0o644)
-      temps.push({ tmp, target })
-      // the disk starts writing the file while it is written (src/cas/atomic.ts)
-      const writeback = new EarlyWriteback(fd)
       if (ring && store instanceof LocalStore) {
+        const writer = await AppendWriter.create(tmp, dirname(tmp), { direct: opts.directIO ?? false, mode: 0o644 })
+        temps.push({ tmp, target })
+        // written through the page cache: the disk starts writing the file while it is written (src/cas/atomic.ts)
+        const writeback = writer.direct ? null : new EarlyWriteback(writer.fd)
         let written: { size: number; sha256: string }
         try {
-          written = await writeFromPacks(f, store, ring, fd, writeback, onBytes, signal)
-          await writeback.settle()
-          await fd.sync()
-        } finally { await writeback.settle().catch(() => {}); await fd.close() }
+          written = await writeFromPacks(f, store, ring, writer, writeback, onBytes, signal)
+          await writer.finish()
+          await writeback?.settle()
+          await writer.fd.sync()
+        } finally { await writeback?.settle().catch(() => {}); await writer.abandon(); await writer.fd.close() }
         if (written.size !== f.size || written.sha256 !== f.sha256) {
           throw new CorruptObjectError(`model ${m.name}@v${m.version} file ${f.path}: the chunks give ${written.size} bytes with sha256 ${written.sha256}, the manifest says ${f.size} bytes with ${f.sha256}`, { model: m.name, path: f.path, object: f.root })
         }
@@ -104,6 +113,10 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
         await opts.crashPoint?.('get-file-written')
         continue
       }
+      const fd = await open(tmp, 'wx', 0o644)
+      temps.push({ tmp, target })
+      // the disk starts writing the file while it is written (src/cas/atomic.ts)
+      const writeback = new EarlyWriteback(fd)
       const whole = pool ? pool.streamHasher() : inlineStreamHasher()
       let size = 0
       try {
@@ -159,10 +172,11 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
 
 /**
  * One file from the local store: its chunks located in the packs, read in runs into slabs, each
- * checked against its CID in the workers, written at their place in the file with one vectored write
- * per slab while the whole-file sha256 reads the same slab. Returns the size and sha256 written.
+ * checked against its CID in the workers, appended to the file (copied into the writer's staging
+ * for a direct write, or one vectored write per slab) while the whole-file sha256 reads the same
+ * slab. Returns the size and sha256 written.
  */
-async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, fd: FileHandle, writeback: EarlyWriteback,
+async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, writer: AppendWriter, writeback: EarlyWriteback | null,
                               onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   // the chunk list is read in windows, so memory does not grow with the file
   let items: ReadItem[] = []
@@ -184,12 +198,12 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     const lens = b.items.map((it) => it.len)
     let n = 0
     for (const l of lens) n += l
-    const at = pos
     pos += n
     const hashed = ring.updateRanges(b.slab, offs, lens)
     hashed.catch(() => {}) // awaited below
-    await writeAllAt(fd, b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)), at)
-    writeback.wrote(n)
+    await writer.append(b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)))
+    await writer.release() // the slab may be reused once this and the hash are done
+    writeback?.wrote(n)
     await hashed
     onBytes?.(n)
   }

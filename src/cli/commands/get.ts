@@ -94,6 +94,8 @@ examples:
         ...(io.signal ? { signal: io.signal } : {}),
         crashPoint: crashPoints(io),
         owner: io.host,
+        // GIT_ZOO_DIRECT_IO=0: written through the page cache (src/cas/append-write.ts)
+        directIO: io.env.GIT_ZOO_DIRECT_IO !== '0',
       })
       progress.done()
       const ignored = await ignoreOutput(repo, outDir, files.map((f) => f.target))

@@ -1,5 +1,5 @@
 /**
- * Pack writes with O_DIRECT (src/cas/pack-write.ts): the bytes on disk are exactly the records
+ * Pack writes with O_DIRECT (src/cas/append-write.ts): the bytes on disk are exactly the records
  * appended, in both modes, whatever the part sizes and however the staging blocks cut them; a read
  * of the open pack sees every byte appended so far; and `git zoo add` writes byte-identical packs
  * with direct I/O and through the page cache (GIT_ZOO_DIRECT_IO=0).
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
-import { PackWriter, STAGE, DIRECT_ALIGN } from '../src/cas/pack-write.js'
+import { AppendWriter, STAGE, DIRECT_ALIGN } from '../src/cas/append-write.js'
 import { tempRepo, zoo } from './cli.js'
 
 const MiB = 1024 * 1024
@@ -25,11 +25,11 @@ function bytes(seed: number, n: number): Uint8Array {
 }
 
 for (const direct of [true, false]) {
-  test(`PackWriter (${direct ? 'O_DIRECT' : 'buffered'}): the file holds exactly the parts appended, readable while open, cut to its length`, async () => {
+  test(`AppendWriter (${direct ? 'O_DIRECT' : 'buffered'}): the file holds exactly the parts appended, readable while open, cut to its length`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zoo-packw-'))
     try {
       const path = join(dir, 'p.pack')
-      const w = await PackWriter.create(path, dir, { direct })
+      const w = await AppendWriter.create(path, dir, { direct })
       if (!direct) assert.equal(w.direct, false)
       // odd sizes: parts that straddle the 4 KiB blocks and the staging buffers, and one bigger than a buffer
       const sizes = [8, 44, 262144, 3, 4093, STAGE - 1, 17, STAGE + 5, 1, 100000]
@@ -63,10 +63,10 @@ for (const direct of [true, false]) {
   })
 }
 
-test('PackWriter: a pack smaller than one block is cut to its length; O_DIRECT is used where the filesystem takes it', async () => {
+test('AppendWriter: a pack smaller than one block is cut to its length; O_DIRECT is used where the filesystem takes it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-packw-'))
   try {
-    const w = await PackWriter.create(join(dir, 'small.pack'), dir, { direct: true })
+    const w = await AppendWriter.create(join(dir, 'small.pack'), dir, { direct: true })
     await w.append([Buffer.from('ZOOPACK1'), bytes(9, 100)])
     await w.finish(); await w.fd.close()
     assert.equal((await stat(join(dir, 'small.pack'))).size, 108)
@@ -77,7 +77,7 @@ test('PackWriter: a pack smaller than one block is cut to its length; O_DIRECT i
   } finally { await rm(dir, { recursive: true, force: true }) }
 })
 
-test('git zoo add writes the same pack bytes with O_DIRECT and through the page cache (GIT_ZOO_DIRECT_IO=0), and get gives the file back', async () => {
+test('git zoo add writes the same pack bytes with O_DIRECT and through the page cache (GIT_ZOO_DIRECT_IO=0), and get writes the same file either way', async () => {
   const packsOf = async (dir: string): Promise<Buffer[]> => {
     const p = join(dir, '.git', 'zoo', 'packs')
     const names = (await readdir(p)).filter((n) => n.endsWith('.pack'))
@@ -87,6 +87,7 @@ test('git zoo add writes the same pack bytes with O_DIRECT and through the page 
   const repos = [await tempRepo('zoo-packw-a-'), await tempRepo('zoo-packw-b-')]
   try {
     const got: Buffer[][] = []
+    const modes: number[] = []
     for (const [i, r] of repos.entries()) {
       await writeFile(join(r.dir, 'w.bin'), file)
       assert.equal((await zoo(r.dir, ['init'])).code, 0)
@@ -97,7 +98,10 @@ test('git zoo add writes the same pack bytes with O_DIRECT and through the page 
       assert.equal(g.code, 0, g.stderr)
       assert.equal(createHash('sha256').update(await readFile(join(r.dir, 'out', 'w.bin'))).digest('hex'), createHash('sha256').update(file).digest('hex'))
       got.push(await packsOf(r.dir))
+      modes.push((await stat(join(r.dir, 'out', 'w.bin'))).mode & 0o777)
     }
+    assert.equal(modes[0], modes[1], 'get writes the same file mode either way')
+    assert.equal(modes[0]! & 0o200, 0o200, 'the file got back is writable by its owner')
     assert.equal(got[0]!.length, 1)
     assert.equal(got[1]!.length, 1)
     assert.ok(got[0]![0]!.equals(got[1]![0]!), `packs differ: ${got[0]![0]!.length} and ${got[1]![0]!.length} bytes`)

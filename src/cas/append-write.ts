@@ -1,5 +1,6 @@
 /**
- * Appending to one pack file (src/cas/local.ts), with direct I/O where the filesystem takes it.
+ * Appending to a new file from its first byte to its last, with direct I/O where the filesystem takes
+ * it: the store's pack files (src/cas/local.ts) and the files `get` writes (src/zoo/checkout.ts).
  *
  * Direct mode (O_DIRECT): the records are copied into page-aligned staging buffers and written
  * from there in STAGE-sized blocks at block-aligned offsets, bypassing the page cache. The kernel's
@@ -47,7 +48,7 @@ const noDirect = new Set<string>()
 const isEinval = (err: unknown): boolean => (err as NodeJS.ErrnoException)?.code === 'EINVAL'
 const alignUp = (n: number): number => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN
 
-export class PackWriter {
+export class AppendWriter {
   /** Logical bytes appended so far (the pack's length once finished). */
   size = 0
   #err: { err: unknown } | null = null
@@ -68,17 +69,18 @@ export class PackWriter {
   }
 
   /**
-   * Create `path` (it must not exist) for appending, read-only to everyone once closed. With
-   * `direct`, O_DIRECT is tried first: an EINVAL from the open or from a first aligned write of
-   * `head` falls back to buffered writes for this folder.
+   * Create `path` (it must not exist; `mode` default 0o444, read-only) for appending. With `direct`,
+   * O_DIRECT is tried first: an EINVAL from the open or from a first aligned write falls back to
+   * buffered writes for this folder (`dir`, the file's folder).
    */
-  static async create(path: string, dir: string, opts: { direct: boolean }): Promise<PackWriter> {
+  static async create(path: string, dir: string, opts: { direct: boolean; mode?: number }): Promise<AppendWriter> {
     const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = constants
+    const mode = opts.mode ?? 0o444
     if (opts.direct && O_DIRECT !== undefined && !noDirect.has(dir)) {
       let fd: FileHandle | null = null
       try {
-        fd = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, 0o444)
-        const w = new PackWriter(fd, true)
+        fd = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode)
+        const w = new AppendWriter(fd, true)
         // a first aligned write proves the filesystem takes direct writes from this memory
         try { await fd.write(w.#stages[0]!.fill(0, 0, DIRECT_ALIGN), 0, DIRECT_ALIGN, 0) } catch (err) { w.#release(); throw err }
         return w
@@ -89,7 +91,7 @@ export class PackWriter {
         await rm(path, { force: true }) // created before the refusal: start again, buffered
       }
     }
-    return new PackWriter(await open(path, 'wx', 0o444), false)
+    return new AppendWriter(await open(path, 'wx', mode), false)
   }
 
   #serial<T>(op: () => Promise<T>): Promise<T> {
