@@ -2,17 +2,18 @@
  * Pack writes with O_DIRECT (src/cas/append-write.ts): the bytes on disk are exactly the records
  * appended, in both modes, whatever the part sizes and however the staging blocks cut them; a read
  * of the open pack sees every byte appended so far; and `git zoo add` writes byte-identical packs
- * with direct I/O and through the page cache (GIT_ZOO_DIRECT_IO=0).
+ * with direct I/O and through the page cache (GIT_ZOO_DIRECT_IO=0), and on a filesystem that refuses
+ * O_DIRECT (a ramfs, where root can mount one) falls back to buffered writes.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { AppendWriter, STAGE, DIRECT_ALIGN } from '../src/cas/append-write.js'
-import { tempRepo, zoo } from './cli.js'
+import { run, tempRepo, zoo } from './cli.js'
 
 const MiB = 1024 * 1024
 
@@ -106,4 +107,46 @@ test('git zoo add writes the same pack bytes with O_DIRECT and through the page 
     assert.equal(got[1]!.length, 1)
     assert.ok(got[0]![0]!.equals(got[1]![0]!), `packs differ: ${got[0]![0]!.length} and ${got[1]![0]!.length} bytes`)
   } finally { for (const r of repos) await r.cleanup() }
+})
+
+test('a filesystem that refuses O_DIRECT (ramfs) gets buffered writes: add, get and verify work and leave no stray file', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'zoo-ramfs-'))
+  const mnt = join(work, 'mnt')
+  await mkdir(mnt)
+  const mount = await run('mount', ['-t', 'ramfs', 'ramfs', mnt], { cwd: work })
+  if (mount.code !== 0) {
+    await rm(work, { recursive: true, force: true })
+    t.skip(`cannot mount a ramfs here (${mount.stderr.trim()}): needs root`)
+    return
+  }
+  const r = await tempRepo('zoo-ramfs-repo-')
+  try {
+    // the writer alone: O_DIRECT asked, refused at open (EINVAL), buffered instead
+    const w = await AppendWriter.create(join(mnt, 'alone.pack'), mnt, { direct: true })
+    assert.equal(w.direct, false, 'ramfs took O_DIRECT')
+    await w.append([bytes(5, 10000)]); await w.finish(); await w.fd.close()
+    assert.deepEqual(await readFile(join(mnt, 'alone.pack')), Buffer.from(bytes(5, 10000)))
+    await rm(join(mnt, 'alone.pack'))
+
+    const file = bytes(11, 18 * MiB + 777)
+    await writeFile(join(r.dir, 'w.bin'), file)
+    assert.equal((await zoo(r.dir, ['init'])).code, 0)
+    const env = { GIT_ZOO_STORE: join(mnt, 'store') }
+    const a = await zoo(r.dir, ['add', 'w.bin', '--name', 'm'], env)
+    assert.equal(a.code, 0, a.stderr)
+    const out = join(mnt, 'out')
+    const g = await zoo(r.dir, ['get', 'm', '--out', out], env)
+    assert.equal(g.code, 0, g.stderr)
+    assert.ok((await readFile(join(out, 'w.bin'))).equals(Buffer.from(file)), 'get gave other bytes')
+    assert.deepEqual(await readdir(out), ['w.bin'], 'no temp file left beside the output')
+    const v = await zoo(r.dir, ['verify'], env)
+    assert.equal(v.code, 0, v.stderr)
+    const packs = await readdir(join(mnt, 'store', 'packs'))
+    assert.equal(packs.filter((n) => n.endsWith('.pack')).length, 1, packs.join(' '))
+    assert.equal(packs.filter((n) => n.endsWith('.idx')).length, 1, packs.join(' '))
+  } finally {
+    await r.cleanup()
+    await run('umount', [mnt], { cwd: work })
+    await rm(work, { recursive: true, force: true })
+  }
 })
