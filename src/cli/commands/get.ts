@@ -29,6 +29,9 @@ Without @vN, the latest version in service: retired versions are skipped, and a 
 version is retired is refused (name the version to get it anyway; a warning says it is retired).
 Ctrl-C stops it cleanly (exit 130) and removes its temporary files; temporary files that a killed
 get left beside its targets are removed by the next get.
+Models of 16 MiB and more are written with direct I/O where the filesystem takes it (O_DIRECT: the
+bytes skip the page cache, whose copy is most of the cost of writing them, so the next program to
+read them reads the disk); GIT_ZOO_DIRECT_IO=0 writes them through the page cache.
 
 flags:
   --out <dir>           where to write (default: ./<model name with / as folders>)
