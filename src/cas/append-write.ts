@@ -29,6 +29,11 @@ import { writeAllAt } from './atomic.js'
 export const DIRECT_ALIGN = 4096
 /** Bytes per direct write (one staging buffer). */
 export const STAGE = 4 * 1024 * 1024
+/**
+ * Staging buffers per file: two writes in flight while the third fills (1 GiB in 4 MiB O_DIRECT
+ * writes here: 0.76-0.90 s one at a time, 0.49-0.73 s two at a time, 0.75-1.00 s four at a time).
+ */
+const STAGES = 3
 /** Bytes gathered before a buffered vectored write. */
 const BUFFERED_WRITE = 4 * 1024 * 1024
 
@@ -59,13 +64,16 @@ export class AppendWriter {
   #written = 0
   // direct mode: stages[cur] holds the bytes from file offset `base`, `fill` of them
   #stages: Buffer[] = []
-  #inflight: Array<Promise<void> | null> = [null, null]
+  #inflight: Array<Promise<void> | null> = []
   #cur = 0
   #fill = 0
   #base = 0
 
   private constructor(readonly fd: FileHandle, readonly direct: boolean) {
-    if (direct) this.#stages = [takeStage(), takeStage()]
+    if (direct) {
+      this.#stages = Array.from({ length: STAGES }, takeStage)
+      this.#inflight = this.#stages.map(() => null)
+    }
   }
 
   /**
@@ -178,7 +186,7 @@ export class AppendWriter {
     try { this.#written += await writeAllAt(this.fd, bufs, this.#written) } catch (err) { this.#fail(err) }
   }
 
-  /** The current staging buffer is full: write it in the background and switch to the other one. */
+  /** The current staging buffer is full: write it in the background and go on in the next one. */
   async #submitFull(): Promise<void> {
     const i = this.#cur
     const at = this.#base
@@ -186,7 +194,7 @@ export class AppendWriter {
     this.#inflight[i] = w
     this.#base += STAGE
     this.#fill = 0
-    this.#cur = 1 - i
+    this.#cur = (i + 1) % this.#stages.length
     const other = this.#inflight[this.#cur]
     if (other) await other
     if (this.#err) throw this.#err.err
