@@ -56,7 +56,9 @@ test('git zoo add asks git for its settings once and records origin (insteadOf a
     // a git on PATH that logs each call, then runs the real one
     await writeFile(join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${JSON.stringify(log)}\nexec ${JSON.stringify(realGit)} "$@"\n`)
     await chmod(join(bin, 'git'), 0o755)
-    const env = { PATH: `${bin}:${process.env.PATH}` }
+    // only this repository's settings: an insteadOf rule in the machine's own config would rightly
+    // send the origin URL to `git remote get-url`
+    const env = { PATH: `${bin}:${process.env.PATH}`, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' }
     assert.equal((await zoo(r.dir, ['init', '-q'])).code, 0)
     await git(r.dir, 'commit', '-q', '-m', 'zoo')
     await git(r.dir, 'remote', 'add', 'origin', 'lab:models.git')
