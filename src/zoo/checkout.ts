@@ -2,7 +2,7 @@
  * Writing a model version's files out of the store: every chunk verified against its CID, every
  * file against its size and sha256, renamed into place only when the whole model is good.
  */
-import { open, rename, rm, lstat, mkdir, type FileHandle } from 'node:fs/promises'
+import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { fileChunksFast } from './file-node.js'
