@@ -116,8 +116,9 @@ export interface LocalStoreOptions {
    */
   gcLock?: Held
   /**
-   * Write packs with O_DIRECT where the filesystem takes it (default true; src/cas/append-write.ts);
-   * false writes them through the page cache (`GIT_ZOO_DIRECT_IO=0`).
+   * Write packs of bulk data (putBatchVerified: a large file's chunks) with O_DIRECT where the
+   * filesystem takes it (default true; src/cas/append-write.ts); false writes them through the page
+   * cache (`GIT_ZOO_DIRECT_IO=0`).
    */
   directIO?: boolean
 }
@@ -269,7 +270,7 @@ export class LocalStore implements Store {
       const out: boolean[] = []
       for (const { cid, bytes } of items) {
         if (bytes.length > MAX_OBJECT_SIZE) throw new ZooError(`object ${cid} is ${bytes.length} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE')
-        out.push(await this.append(cid, bytes, {}))
+        out.push(await this.append(cid, bytes, { bulk: true }))
       }
       // the caller may reuse the batch's memory once this settles
       if (this.cur) await this.writing(this.cur, (w) => w.release())
@@ -279,10 +280,11 @@ export class LocalStore implements Store {
     return next
   }
 
-  private async append(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean }): Promise<boolean> {
+  /** `bulk`: a run of a large file's chunks (putBatchVerified); a pack it starts is written with direct I/O. */
+  private async append(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean; bulk?: boolean }): Promise<boolean> {
     const k = key(cid)
     if (this.index.has(k) && !opts.rewrite) return false
-    const cur = this.cur ?? await this.startPack()
+    const cur = this.cur ?? await this.startPack(opts.bulk === true)
     const kb = Buffer.from(cid.bytes)
     const head = Buffer.alloc(8 + kb.length)
     head.writeUInt32LE(kb.length, 0); kb.copy(head, 4); head.writeUInt32LE(bytes.length, 4 + kb.length)
@@ -296,9 +298,15 @@ export class LocalStore implements Store {
     return true
   }
 
-  private async startPack(): Promise<NonNullable<LocalStore['cur']>> {
+  /**
+   * A new pack, written with O_DIRECT when it starts with bulk data (the chunks of a large file) and
+   * the handle allows it; one started by single objects (nodes, small files, fetched or rewritten
+   * objects) is written through the page cache, where a few KiB cost less than a direct write of
+   * padded blocks (src/cas/append-write.ts).
+   */
+  private async startPack(bulk: boolean): Promise<NonNullable<LocalStore['cur']>> {
     const name = `pack-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}.pack`
-    const writer = await AppendWriter.create(join(this.packsDir, name), this.packsDir, { direct: this.directIO })
+    const writer = await AppendWriter.create(join(this.packsDir, name), this.packsDir, { direct: this.directIO && bulk })
     const cur = { name, writer, size: PACK_MAGIC.length, entries: [] }
     this.cur = cur
     await this.writing(cur, (w) => w.append([PACK_MAGIC]))
