@@ -238,7 +238,9 @@ export class LocalStore implements Store {
   }
 
   private async rescanIfChanged(): Promise<boolean> {
-    const st = await stat(this.packsDir)
+    // asked on every miss (an import's new chunks): a synchronous stat costs microseconds, a
+    // thread-pool round trip much more
+    const st = statSync(this.packsDir)
     if (st.mtimeMs === this.scannedMtime) return false
     await this.rescan()
     return true

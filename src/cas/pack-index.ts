@@ -229,10 +229,78 @@ export function readPackIdx(bytes: Buffer, name: string, pack: string): PackIdx 
   }
   if (magic.equals(IDX_MAGIC)) { checkV2(bytes, name); return new PackIdx(pack, bytes) }
   if (!magic.equals(IDX_MAGIC_V1)) damaged(name, 'bad header')
-  const triples = parseV1(bytes, name).filter(([k]) => keyOfCidBytes(Buffer.from(k, 'latin1')) !== null)
-  const idx = new PackIdx(pack, encodeIndexV2(triples))
+  const idx = new PackIdx(pack, convertV1(bytes, name))
   idx.legacy = true
   return idx
+}
+
+/**
+ * "ZOOIDX02" bytes from a checked "ZOOIDX01" index: records gathered unsorted, then sorted by a
+ * radix pass on the first 16 bits of the digest and insertion within each (tiny) bucket. Entries of
+ * a CID form the store never holds are left out.
+ */
+function convertV1(bytes: Buffer, name: string): Buffer {
+  const end = bytes.length - 32
+  const count = bytes.readUInt32LE(8)
+  const recs = Buffer.allocUnsafe(count * IDX_REC)
+  let n = 0
+  let p = 12
+  for (let i = 0; i < count; i++) {
+    if (p + 1 > end) damaged(name, 'truncated')
+    const len = bytes[p]!; p += 1
+    if (p + len + 12 > end) damaged(name, 'truncated')
+    if (len === 36 && bytes[p] === 1 && (bytes[p + 1] === RAW || bytes[p + 1] === DAG_CBOR) && bytes[p + 2] === SHA2_256 && bytes[p + 3] === 32) {
+      const r = n * IDX_REC
+      bytes.copy(recs, r, p + 4, p + 36); recs[r + 32] = bytes[p + 1]!
+      const offset = bytes.readUInt32LE(p + 36) + bytes.readUInt32LE(p + 40) * 2 ** 32
+      writeU48(recs, offset, r + KEY_LEN)
+      recs.writeUInt32LE(bytes.readUInt32LE(p + 44), r + KEY_LEN + 6)
+      n++
+    }
+    p += len + 12
+  }
+  if (p !== end) damaged(name, 'trailing bytes')
+  const order = radixOrder(n, (i) => (recs[i * IDX_REC]! << 8) | recs[i * IDX_REC + 1]!, (a, b) => recs.compare(recs, b * IDX_REC, b * IDX_REC + KEY_LEN, a * IDX_REC, a * IDX_REC + KEY_LEN))
+  const body = Buffer.alloc(IDX_HEAD + n * IDX_REC)
+  IDX_MAGIC.copy(body, 0)
+  const fan = new Uint32Array(256)
+  let m = 0
+  let q = IDX_HEAD
+  for (let j = 0; j < n; j++) {
+    const r = order[j]! * IDX_REC
+    if (m > 0 && body.compare(recs, r, r + KEY_LEN, q - IDX_REC, q - IDX_REC + KEY_LEN) === 0) continue // listed twice: one record
+    recs.copy(body, q, r, r + IDX_REC)
+    fan[recs[r]!]!++
+    q += IDX_REC; m++
+  }
+  body.writeUInt32LE(m, 8)
+  let sum = 0
+  for (let b = 0; b < 256; b++) { sum += fan[b]!; body.writeUInt32LE(sum, 12 + b * 4) }
+  const used = body.subarray(0, q)
+  return Buffer.concat([used, sha256(used)])
+}
+
+/**
+ * The order of `n` items sorted by a 16-bit bucket (`bucket(i)`), then by `cmp` inside a bucket
+ * (insertion sort: with sha2-256 keys a bucket holds a few items).
+ */
+function radixOrder(n: number, bucket: (i: number) => number, cmp: (a: number, b: number) => number): Uint32Array {
+  const counts = new Uint32Array(65537)
+  for (let i = 0; i < n; i++) counts[bucket(i) + 1]!++
+  for (let b = 1; b <= 65536; b++) counts[b]! += counts[b - 1]!
+  const fill = counts.slice(0, 65536)
+  const order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[fill[bucket(i)]!++] = i
+  for (let b = 0; b < 65536; b++) {
+    const lo = counts[b]!, hi = counts[b + 1]!
+    for (let i = lo + 1; i < hi; i++) {
+      const x = order[i]!
+      let k = i - 1
+      while (k >= lo && cmp(order[k]!, x) > 0) { order[k + 1] = order[k]!; k-- }
+      order[k + 1] = x
+    }
+  }
+  return order
 }
 
 /** Parse an index file (either version) into old-style entries; throws CorruptObjectError when damaged. */
@@ -408,8 +476,10 @@ export class MultiPackIndex {
 /**
  * What one store handle knows of the indexes: the multi-pack index (when there is a usable one),
  * the per-pack indexes it does not cover, and the packs dropped since (gc removed them). Lookups go
- * to the per-pack indexes first, newest pack first, then to the multi-pack index; a record naming a
- * dropped pack is not an answer.
+ * to the multi-pack index first, then to the per-pack indexes, oldest pack (smallest name) first: an
+ * object listed twice (a `verify --repair` or a gc rewrite cut short) is found where it was first
+ * listed, until the repair run again or gc removes the older listing. A record naming a dropped
+ * pack is not an answer.
  */
 export class IndexView {
   midx: MultiPackIndex | null = null
@@ -441,51 +511,53 @@ export class IndexView {
   }
 
   private reorder(): void {
-    this.order = [...this.idxs.values()].sort((a, b) => (a.pack < b.pack ? 1 : a.pack > b.pack ? -1 : 0))
+    this.order = [...this.idxs.values()].sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : 0))
   }
 
   /** Where the object with key `k` is, or undefined. A damaged multi-pack index throws CorruptObjectError. */
   lookup(k: Buffer): Located | undefined {
+    const m = this.midx?.find(k)
+    if (m && !this.dropped.has(m.pack)) return m
     for (const idx of this.order) {
       const r = idx.find(k)
       if (r) return { pack: idx.pack, offset: r.offset, length: r.length }
     }
-    const m = this.midx?.find(k)
-    return m && !this.dropped.has(m.pack) ? m : undefined
+    return undefined
   }
 
-  /** Where the per-pack indexes put `k` (the multi-pack index not asked). */
-  private inIdxs(k: Buffer, before: number): boolean {
+  /** Whether a source before per-pack index number `before` answers for `k`. */
+  private answeredBefore(k: Buffer, before: number): boolean {
+    const m = this.midx?.find(k)
+    if (m && !this.dropped.has(m.pack)) return true
     for (let i = 0; i < before; i++) if (this.order[i]!.find(k)) return true
     return false
   }
 
   /**
-   * Every object once, as lookups answer: per-pack indexes newest first, then the multi-pack index,
-   * an object skipped where a source before it holds it. `skip(keyBuf, p)` may leave out more (the
-   * caller's own pending objects).
+   * Every object once, as lookups answer: the multi-pack index, then the per-pack indexes oldest
+   * first, an object skipped where a source before it holds it. `skip(keyBuf, p)` may leave out
+   * more (the caller's own pending objects).
    */
   forEach(fn: (buf: Buffer, p: number, loc: Located) => void, skip?: (buf: Buffer, p: number) => boolean): void {
     const key = Buffer.allocUnsafe(KEY_LEN)
+    const m = this.midx
+    m?.forEach((buf, p) => {
+      const pack = m.packs[MultiPackIndex.packAt(buf, p)]
+      if (pack === undefined) damaged(MIDX_FILE, 'record names no pack')
+      if (this.dropped.has(pack)) return
+      if (skip?.(buf, p)) return
+      fn(buf, p, { pack, offset: MultiPackIndex.offsetAt(buf, p), length: MultiPackIndex.lengthAt(buf, p) })
+    })
     for (let s = 0; s < this.order.length; s++) {
       const idx = this.order[s]!
       for (let i = 0; i < idx.count; i++) {
         const p = idx.at(i)
         if (skip?.(idx.buf, p)) continue
-        if (s > 0) { idx.buf.copy(key, 0, p, p + KEY_LEN); if (this.inIdxs(key, s)) continue }
+        idx.buf.copy(key, 0, p, p + KEY_LEN)
+        if (this.answeredBefore(key, s)) continue
         fn(idx.buf, p, { pack: idx.pack, offset: idx.offsetAt(p), length: idx.lengthAt(p) })
       }
     }
-    const m = this.midx
-    if (!m) return
-    m.forEach((buf, p) => {
-      const pack = m.packs[MultiPackIndex.packAt(buf, p)]
-      if (pack === undefined) damaged(MIDX_FILE, 'record names no pack')
-      if (this.dropped.has(pack)) return
-      if (skip?.(buf, p)) return
-      if (this.order.length > 0) { buf.copy(key, 0, p, p + KEY_LEN); if (this.inIdxs(key, this.order.length)) return }
-      fn(buf, p, { pack, offset: MultiPackIndex.offsetAt(buf, p), length: MultiPackIndex.lengthAt(buf, p) })
-    })
   }
 
   close(): void { this.midx?.close(); this.midx = null }
@@ -547,7 +619,7 @@ export interface MidxWriteResult { packs: number; objects: number; rewrittenIdx:
  * Write `packs/multi-pack-index` covering every per-pack index present: the current multi-pack index
  * (when `useBase` and it is whole; its records of packs whose index is gone are left out) merged
  * with the per-pack indexes it does not cover, or every per-pack index. An object in several packs
- * gets the record of the newest pack (the greatest name). Old "ZOOIDX01" and damaged per-pack
+ * gets the record of the oldest pack (the smallest name), as lookups answer (IndexView). Old "ZOOIDX01" and damaged per-pack
  * indexes met on the way are rewritten as "ZOOIDX02" (a damaged one rebuilt from its pack) first.
  * Streamed to a temp file (fsynced), renamed into place, the folder fsynced. If a per-pack index it
  * read changed meanwhile (a concurrent `verify --repair` rewrote it), it is written again from the
@@ -657,14 +729,14 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
         const p = s.at(sorted.rec[j]!)
         emit(s.buf, p, packNo.get(s.pack)!, s.offsetAt(p), s.lengthAt(p))
       }
-      /** Pass the sorted records whose key is the one at (buf, p): the newest pack's position, or -1. */
+      /** Pass the sorted records whose key is the one at (buf, p): the oldest pack's position, or -1. */
       const takeEqual = (buf: Buffer, p: number): number => {
         let best = -1
         while (si < sorted.n) {
           const s = sources[sorted.src[si]!]!
           const sp = s.at(sorted.rec[si]!)
           if (s.buf.compare(buf, p, p + KEY_LEN, sp, sp + KEY_LEN) !== 0) break
-          if (best < 0 || s.pack > sources[sorted.src[best]!]!.pack) best = si
+          if (best < 0 || s.pack < sources[sorted.src[best]!]!.pack) best = si
           si++
         }
         return best
@@ -692,7 +764,7 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
           const pack = b.packs[MultiPackIndex.packAt(buf, p)]
           const best = takeEqual(buf, p)
           const live = pack !== undefined && baseLive.has(pack)
-          if (best >= 0 && (!live || sources[sorted.src[best]!]!.pack > pack!)) emitSource(best)
+          if (best >= 0 && (!live || sources[sorted.src[best]!]!.pack < pack!)) emitSource(best)
           else if (live) emit(buf, p, packNo.get(pack!)!, MultiPackIndex.offsetAt(buf, p), MultiPackIndex.lengthAt(buf, p))
         }, (chunk) => baseHash.update(chunk))
         const fanBytes = 4 << b.bits
