@@ -73,15 +73,17 @@ async function measure(store: string, impl: string, objects: number, lookups: nu
   const t0 = performance.now()
   const s = await LocalStore.open(store)
   const t1 = performance.now()
+  const rssOpen = process.memoryUsage().rss / 2 ** 20
   let found = 0
   for (const cid of ids) if (await s.has(cid)) found++
   const t2 = performance.now()
+  const rssHas = process.memoryUsage().rss / 2 ** 20
   for (let i = 0; i < 200; i += 2) await s.get(ids[i]!)
   const t3 = performance.now()
   const cpu = process.cpuUsage(cpu0)
   await s.close()
   if (found !== lookups / 2) throw new Error(`found ${found} of ${lookups / 2} present objects`)
-  process.stdout.write(JSON.stringify({ open_ms: t1 - t0, has_ms: t2 - t1, get100_ms: t3 - t2, cpu_s: (cpu.user + cpu.system) / 1e6, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }) + '\n')
+  process.stdout.write(JSON.stringify({ open_ms: t1 - t0, has_ms: t2 - t1, get100_ms: t3 - t2, cpu_s: (cpu.user + cpu.system) / 1e6, rss_open_mb: rssOpen, rss_has_mb: rssHas, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }) + '\n')
 }
 
 async function main(): Promise<void> {
