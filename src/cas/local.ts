@@ -535,6 +535,8 @@ export class LocalStore implements Store {
     } finally {
       for (const fd of this.fds.values()) await fd.then((h) => h.close()).catch(() => {})
       this.fds.clear()
+      this.view.close()
+      this.midxIdent = null
       const w = this.writer
       this.writer = null
       if (w) await w.then((h) => h.release(), () => {})

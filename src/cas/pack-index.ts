@@ -389,9 +389,10 @@ export class MultiPackIndex {
       const fanBuf = Buffer.alloc(fanBytes)
       if (readSync(fd, fanBuf, 0, fanBytes, size - 32 - fanBytes) !== fanBytes) damaged(name, 'truncated')
       const fan = new Uint32Array(1 << bits)
+      const raw = new DataView(fanBuf.buffer, fanBuf.byteOffset, fanBytes)
       let prev = 0
       for (let b = 0; b < fan.length; b++) {
-        const f = fanBuf.readUInt32LE(b * 4)
+        const f = raw.getUint32(b * 4, true)
         if (f < prev) damaged(name, 'fanout out of order')
         fan[b] = prev = f
       }
