@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { flipByte, tempRepo, zoo, type Run } from './cli.js'
 import { safetensorsBytes } from './helpers-git.js'
 import { LocalStore, encodeIndex, parseIndex } from '../src/cas/local.js'
-import { MIDX_FILE, MultiPackIndex, writeMultiPackIndex } from '../src/cas/pack-index.js'
+import { MIDX_FILE, MultiPackIndex, keyOf, openViewSync, writeMultiPackIndex } from '../src/cas/pack-index.js'
 import { cidOf, RAW, type CID } from '../src/cas/cid.js'
 import { processHost } from '../src/host.js'
 
@@ -130,6 +130,13 @@ describe('store indexes', { concurrency: true }, () => {
       for (const { cid, bytes } of extra) { assert.ok(await s.has(cid)); assert.deepEqual(Buffer.from(await s.get(cid)), bytes) }
       assert.equal(await s.has(cidOf(RAW, Buffer.from('absent'))), false)
       await s.close()
+      // the catalog's synchronous reader (checkpoint nodes' history) finds them through it too
+      const view = openViewSync(join(z.store, 'packs'))
+      try {
+        assert.ok(view.midx, 'the synchronous view uses the multi-pack index')
+        for (const { cid } of extra) assert.ok(view.lookup(keyOf(cid)!), 'found by the synchronous view')
+        assert.equal(view.lookup(keyOf(cidOf(RAW, Buffer.from('absent')))!), undefined)
+      } finally { view.close() }
     } finally { await z.cleanup() }
   })
 
