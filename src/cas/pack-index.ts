@@ -755,18 +755,42 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
         const b = base
         const baseHash = createHash('sha256')
         baseHash.update(b.read(0, b.recStart))
-        let first = true
+        // the base's pack numbers in the new table (-1: the pack is gone)
+        const renumber = new Int32Array(b.packs.length).fill(-1)
+        b.packs.forEach((pk, i) => { if (baseLive.has(pk)) renumber[i] = packNo.get(pk)! })
+        // the first 4 bytes of the next per-pack record's key: most base records are below it and
+        // need no full comparison
+        const nextHead = (): number => {
+          if (si >= sorted.n) return 0x100000000
+          const s = sources[sorted.src[si]!]!
+          return s.buf.readUInt32BE(s.at(sorted.rec[si]!))
+        }
+        let head = nextHead()
+        let prev = -1
         const prevKey = Buffer.allocUnsafe(KEY_LEN)
         b.forEach((buf, p) => {
-          if (!first && buf.compare(prevKey, 0, KEY_LEN, p, p + KEY_LEN) <= 0) throw new BaseOrder()
-          first = false
+          const h = buf.readUInt32BE(p)
+          // records in strictly increasing key order, or the base is damaged
+          if (h < prev || (h === prev && buf.compare(prevKey, 0, KEY_LEN, p, p + KEY_LEN) <= 0)) throw new BaseOrder()
+          if (h !== prev) prev = h
           buf.copy(prevKey, 0, p, p + KEY_LEN)
-          emitSourcesBefore(buf, p)
-          const pack = b.packs[MultiPackIndex.packAt(buf, p)]
-          const best = takeEqual(buf, p)
-          const live = pack !== undefined && baseLive.has(pack)
-          if (best >= 0 && (!live || sources[sorted.src[best]!]!.pack < pack!)) emitSource(best)
-          else if (live) emit(buf, p, packNo.get(pack!)!, MultiPackIndex.offsetAt(buf, p), MultiPackIndex.lengthAt(buf, p))
+          const num = MultiPackIndex.packAt(buf, p)
+          if (num >= renumber.length) throw new BaseOrder()
+          let best = -1
+          if (h >= head) {
+            emitSourcesBefore(buf, p)
+            best = takeEqual(buf, p)
+            head = nextHead()
+          }
+          const to = renumber[num]!
+          if (best >= 0 && (to < 0 || sources[sorted.src[best]!]!.pack < b.packs[num]!)) { emitSource(best); return }
+          if (to < 0) { if (best >= 0) emitSource(best); return }
+          buf.copy(out, outLen, p, p + MIDX_REC)
+          out.writeUInt32LE(to, outLen + KEY_LEN)
+          counts[((buf[p]! << 8) | buf[p + 1]!) >>> shift]!++
+          count++
+          outLen += MIDX_REC
+          if (outLen === out.length) { writeOut(out); outLen = 0 }
         }, (chunk) => baseHash.update(chunk))
         const fanBytes = 4 << b.bits
         baseHash.update(b.read(b.size - 32 - fanBytes, fanBytes))
