@@ -5,14 +5,15 @@
  * ("ZOOIDX01", as the previous version wrote them) and, in a second folder, the new one ("ZOOIDX02"
  * per pack and a multi-pack index). Then, each in a fresh process: open the store and ask `has` for
  * `--lookups` objects (default 10,000; half of them present, half absent), and `get` 100 of them.
- * Reports wall milliseconds for the open and for the lookups, CPU seconds and peak RSS of each
- * process, with the load average.
+ * Reports wall milliseconds for the open and for the lookups, CPU seconds and RSS of each process,
+ * with the load average; then, as a writing command's flush does, 12 more packs merged into the
+ * multi-pack index (CPU seconds, peak RSS).
  *
  *   npm run build && node dist/bench/store-open.js [--objects N] [--packs P] [--lookups L] [--dir <folder>] [--keep]
  *   [--before <path of an older build's dist/src/cas/local.js>: also opens the old layout with it]
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
@@ -36,14 +37,21 @@ function object(i: number): { bytes: Buffer; cid: CID } {
 }
 
 function generate(dir: string, objects: number, packs: number): { old: string; fresh: string } {
-  const old = join(dir, 'old'), fresh = join(dir, 'new')
-  mkdirSync(join(old, 'packs'), { recursive: true }); mkdirSync(join(fresh, 'packs'), { recursive: true })
-  const per = Math.ceil(objects / packs)
+  const old = join(dir, 'old'), fresh = join(dir, 'new'), extra = join(dir, 'extra')
+  mkdirSync(join(old, 'packs'), { recursive: true }); mkdirSync(join(fresh, 'packs'), { recursive: true }); mkdirSync(join(extra, 'packs'), { recursive: true })
+  writePacks(fresh, old, 0, packs, Math.ceil(objects / packs), objects)
+  // the packs the merge step adds later (named after the others)
+  writePacks(extra, null, objects, 12, Math.ceil(objects / packs))
+  return { old, fresh }
+}
+
+/** `packs` packs of `per` objects from object number `from` (up to `end`): new layout in `fresh`, old in `old`. */
+function writePacks(fresh: string, old: string | null, from: number, packs: number, per: number, end = Infinity): void {
   for (let p = 0; p < packs; p++) {
     const parts: Buffer[] = [PACK_MAGIC]
     let size = PACK_MAGIC.length
     const entries: Triple[] = []
-    for (let i = p * per; i < Math.min(objects, (p + 1) * per); i++) {
+    for (let i = from + p * per; i < Math.min(end, from + (p + 1) * per); i++) {
       const { bytes, cid } = object(i)
       const head = Buffer.alloc(8 + cid.bytes.length)
       head.writeUInt32LE(cid.bytes.length, 0); head.set(cid.bytes, 4); head.writeUInt32LE(bytes.length, 4 + cid.bytes.length)
@@ -51,14 +59,15 @@ function generate(dir: string, objects: number, packs: number): { old: string; f
       entries.push([Buffer.from(cid.bytes).toString('latin1'), size + head.length, bytes.length])
       size += head.length + bytes.length
     }
-    const name = `pack-${(1_700_000_000_000 + p).toString(36)}-${randomBytes(8).toString('hex')}`
+    const name = `pack-${(1_700_000_000_000 + from + p).toString(36)}-${randomBytes(8).toString('hex')}`
     const pack = Buffer.concat(parts)
-    writeFileSync(join(old, 'packs', `${name}.pack`), pack)
     writeFileSync(join(fresh, 'packs', `${name}.pack`), pack)
-    writeFileSync(join(old, 'packs', `${name}.idx`), encodeIndex(entries))
     writeFileSync(join(fresh, 'packs', `${name}.idx`), encodeIndexV2(entries))
+    if (old) {
+      writeFileSync(join(old, 'packs', `${name}.pack`), pack)
+      writeFileSync(join(old, 'packs', `${name}.idx`), encodeIndex(entries))
+    }
   }
-  return { old, fresh }
 }
 
 /** In a child process: open, look up, get; print one JSON line. */
@@ -92,6 +101,19 @@ async function main(): Promise<void> {
   const measureDir = arg('measure')
   const impl = resolve(arg('impl', DEFAULT_IMPL)!)
   if (measureDir) return measure(measureDir, impl, objects, lookups)
+  const mergeDir = arg('merge')
+  if (mergeDir) {
+    // what a writing command's flush does: 12 new packs merged into the multi-pack index
+    const extra = join(mergeDir, 'extra')
+    for (const n of readdirSync(join(extra, 'packs'))) renameSync(join(extra, 'packs', n), join(mergeDir, 'new', 'packs', n))
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const w = await writeMultiPackIndex(join(mergeDir, 'new', 'packs'))
+    const cpu = process.cpuUsage(cpu0)
+    process.stdout.write(`merge of 12 new packs into the multi-pack index: ${w?.objects.toLocaleString('en')} objects in ${((performance.now() - t0) / 1000).toFixed(2)} s wall, `
+      + `${((cpu.user + cpu.system) / 1e6).toFixed(2)} CPU s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (load ${loadavg()[0]!.toFixed(1)})\n`)
+    return
+  }
   const genDir = arg('generate')
   if (genDir) {
     const g0 = performance.now()
@@ -123,6 +145,7 @@ async function main(): Promise<void> {
     if (before) run(old, `before: old layout, ${before.length > 24 ? '...' + before.slice(-21) : before}`, resolve(before))
     run(old, `this build: old layout (ZOOIDX01 x ${packs})`)
     run(fresh, 'this build: new layout (ZOOIDX02 + midx)')
+    process.stdout.write(execFileSync(process.execPath, [SELF, '--merge', dir, '--objects', String(objects), '--packs', String(packs)], { encoding: 'utf8' }))
   } finally {
     if (!process.argv.includes('--keep')) rmSync(dir, { recursive: true, force: true })
     else process.stderr.write(`store-open: kept ${dir}\n`)
