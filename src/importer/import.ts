@@ -11,7 +11,7 @@ import { stat, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { promote, codeRevision, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
+import { sealPromotion, commitPromotion, codeRevision, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
 import { CONFIG_FILES } from './run.js'
 import { readRun } from './read-run.js'
@@ -22,7 +22,7 @@ import { findPopulations, populationFiles } from './population.js'
 import { PreparePool } from './prepare.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { LocalStore } from '../cas/local.js'
-import { UsageError } from '../errors.js'
+import { UsageError, diskFull } from '../errors.js'
 
 /**
  * Without --batch, a commit holds up to this many models (parents first): a promotion holds its
@@ -213,6 +213,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   // one store handle for every batch: the store's indexes are loaded once (it holds gc off until
   // closed, after the last commit)
   let store: LocalStore | undefined
+  // the commit of the batch before, still running while the next batch is stored and sealed
+  let committing: Promise<void> | undefined
+  let known: Map<string, Manifest> | undefined
   try {
     // (an unchanged child keeps linking to the parent version it was trained from, even when that
     // parent's folder changed and is promoted again as a new version here)
@@ -249,8 +252,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         // what an add or import killed earlier (kill -9) stored is indexed now, so it is not written again
         await store.recoverInterrupted()
       }
-      const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
-        code, store,
+      // stored and sealed while the batch before commits (it builds on HEAD meanwhile)
+      const sealed = await sealPromotion(repo, chunk.map((p) => p.spec), store, {
+        code,
         allowDirty: o.allowDirty ?? false,
         subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
         onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
@@ -258,20 +262,32 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
         ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
         ...(preparer ? { preparer } : {}),
-      })
+        ...(known ? { known } : {}),
+      }).catch((err: unknown) => { throw diskFull(err, store!.location) })
       zooFiles = []
       doneBytes += chunkBytes
-      commits.push(commit)
-      const byName = new Map(report.map((x) => [x.name, x]))
-      for (const r of promoted) {
-        stored += r.stored_bytes
-        const item = byName.get(r.name)!
-        item.status = 'promoted'; item.version = r.version; item.seal = r.seal
-      }
-      for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
+      // one commit at a time, each on the one before
+      await committing
+      // parents in this batch are found here until its commit lands
+      known = new Map(sealed.results.map((r) => [r.name, r.manifest]))
+      committing = commitPromotion(repo, sealed, { ...(o.signal ? { signal: o.signal } : {}), ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}) })
+        .then((commit) => {
+          commits.push(commit)
+          const byName = new Map(report.map((x) => [x.name, x]))
+          for (const r of sealed.results) {
+            stored += r.stored_bytes
+            const item = byName.get(r.name)!
+            item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+          }
+          for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
+        }, (err: unknown) => { throw diskFull(err, store!.location) })
+      committing.catch(() => {}) // awaited before the next commit and at the end
     }
+    await committing
   } finally {
     stopped = true
+    // a commit under way finishes (or rolls back) before the store lets gc run again
+    await committing?.catch(() => {})
     try { await store?.close() } finally { await preparer?.close() }
   }
   await (await reader)?.close()

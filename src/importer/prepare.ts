@@ -21,7 +21,7 @@ class PrepareWorker {
   constructor(url: URL) {
     // small heaps: a worker's garbage (zip and pickle scans) is collected early instead of growing
     // the import's peak RSS (spec/import.md, "Batches")
-    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 96 } })
+    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 96 } })
     this.worker.on('message', (m: { id: number; out?: unknown; error?: string }) => {
       const p = this.pending.get(m.id)
       this.pending.delete(m.id)

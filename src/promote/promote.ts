@@ -118,16 +118,19 @@ async function committedVersions(repo: Repo, name: string): Promise<number[]> {
 }
 
 /**
- * The latest committed version of each model of a big promotion, from one `git ls-tree -r -d` of
- * models/ (a git process per model costs more than the model's own files).
+ * The latest committed version of each model of a big promotion: `git ls-tree` of exactly their
+ * folders, a few hundred names per git process (a git process per model cost more than the
+ * model's own files, and listing all of models/ grew with the zoo).
  */
-async function latestVersions(repo: Repo): Promise<Map<string, number>> {
+async function latestVersions(repo: Repo, names: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>()
-  const r = await repo.runGit(['ls-tree', '-r', '-d', '--name-only', 'HEAD', `${MODELS_DIR}/`])
-  if (r.code !== 0) return out
-  for (const line of r.stdout.split('\n')) {
-    const m = /^models\/(.+)\/v([1-9]\d*)$/.exec(line.trim())
-    if (m) out.set(m[1]!, Math.max(out.get(m[1]!) ?? 0, Number(m[2])))
+  for (let at = 0; at < names.length; at += 500) {
+    const r = await repo.runGit(['ls-tree', '-d', '--name-only', '-z', 'HEAD', '--', ...names.slice(at, at + 500).map((n) => `${MODELS_DIR}/${n}/`)])
+    if (r.code !== 0) return out
+    for (const line of r.stdout.split('\0')) {
+      const m = /^models\/(.+)\/v([1-9]\d*)$/.exec(line)
+      if (m) out.set(m[1]!, Math.max(out.get(m[1]!) ?? 0, Number(m[2])))
+    }
   }
   return out
 }
@@ -211,7 +214,24 @@ async function cardDefaults(repo: Repo, config: ZooConfig): Promise<{ license?: 
   return { ...(typeof card.license === 'string' ? { license: card.license } : {}), ...(text !== undefined ? { text } : {}) }
 }
 
-export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
+/** A promotion stored and sealed, its files ready to commit (sealPromotion, then commitPromotion). */
+export interface SealedPromotion {
+  results: PromotionResult[]
+  files: CommitFile[]
+  message: string
+  config: ZooConfig
+  /** The pre-commit hook's rules for any staged file, as the commit applies them (CommitFilesOptions.verified). */
+  ok: (path: string, bytes: Uint8Array) => boolean
+}
+
+/**
+ * Store a promotion's files, seal its manifests and flush the store (crash points up to
+ * `after-flush`): everything but the commit. `store` is the caller's (open, recovered; closed by
+ * the caller after the commit). `known` names versions sealed by earlier promotions of the same
+ * run that may not be committed yet (an import's batch N+1 is sealed while batch N commits): parents
+ * are looked up there before the zoo.
+ */
+export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: LocalStore, opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {}): Promise<SealedPromotion> {
   const { total: totalBytes, sizes } = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
@@ -245,19 +265,12 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const schema = await readSchema(repo)
   // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
   const pool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
-  let store
   try {
-    if (opts.store) store = opts.store
-    else {
-      store = await repo.openStore()
-      // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
-      await store.recoverInterrupted()
-    }
     let done = 0
     const batch = new Map<string, Manifest>()
     const views = new Map<Manifest, Manifest>()
     const configBytes = new Map<string, Buffer>()
-    const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
+    const latest = specs.length > MANY_MODELS ? await latestVersions(repo, specs.map((x) => x.name)) : undefined
     // the preparer reads and hashes the next models' small files while this thread stores
     const ahead = new Map<number, Promise<Map<SourceFile, PreparedBytes> | null>>()
     const launch = (i: number): void => {
@@ -297,7 +310,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const parents: ParentLink[] = []
       for (const p of s.parents ?? []) {
         const ref = parseModelRefOrSeal(p.ref)
-        const m = batch.get(ref) ?? await repo.resolve(p.ref)
+        const m = batch.get(ref) ?? opts.known?.get(ref) ?? await repo.resolve(p.ref)
         parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
       }
       const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
@@ -313,7 +326,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       // a trajectory's checkpoint entries and history go into its checkpoint node (format 2);
       // the manifest keeps the other files, the final and best metrics and the node's link
       const epochFiles = files.filter((f) => f.epoch !== undefined)
-      const checkpoints = epochFiles.length ? await buildCheckpoints(epochFiles, s.history ?? [], (cid, bytes) => store!.put(cid, bytes)) : undefined
+      const checkpoints = epochFiles.length ? await buildCheckpoints(epochFiles, s.history ?? [], (cid, bytes) => store.put(cid, bytes)) : undefined
       const best = checkpoints && s.history?.length ? bestOf(s.history) : undefined
       const body: ManifestBody = {
         zoo: checkpoints ? MANIFEST_FORMAT_NODES : MANIFEST_FORMAT,
@@ -366,22 +379,51 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       ? results.map((r) => `Zoo-Model: ${r.name}@v${r.version}\nZoo-Seal: ${r.seal}`).join('\n')
       : `Zoo-Models: ${results.length}`
     const message = `${subject}${body}\n\n${trailers}\nZoo-Code: ${code?.commit ?? 'none'}${code?.dirty ? ' (dirty)' : ''}\n`
-    // a refused commit rolls the work tree and index back; objects stay in the store (gc collects them)
-    const commit = await commitFiles(repo, files, {
-      message, kind: 'promotion', refused: 'nothing was promoted', config,
-      fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
-      // built and checked here: sealed, canonical, schema-checked manifests over flushed objects;
-      // each file is judged by the hook's rules for any staged file
-      verified: { ok: hookAccepts(maxBlobBytes(await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8').catch(() => null))) },
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
-    })
-    return { commit, results }
+    const ok = hookAccepts(maxBlobBytes(await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8').catch(() => null)))
+    return { results, files, message, config, ok }
+  } finally {
+    // the pool's workers keep the process alive until closed
+    await pool?.close()
+  }
+}
+
+/**
+ * Commit a sealed promotion: a refused commit rolls the work tree and index back; objects stay in
+ * the store (gc collects them). Crash points `after-write` and `before-commit`.
+ */
+export async function commitPromotion(repo: Repo, sealed: SealedPromotion, opts: PromoteOptions = {}): Promise<string> {
+  const { results } = sealed
+  return commitFiles(repo, sealed.files, {
+    message: sealed.message, kind: 'promotion', refused: 'nothing was promoted', config: sealed.config,
+    fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
+    // built and checked here: sealed, canonical, schema-checked manifests over flushed objects;
+    // each file is judged by the hook's rules for any staged file
+    verified: { ok: sealed.ok },
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
+  })
+}
+
+/**
+ * Store the files, seal a manifest per model version and commit them all in one commit (the order
+ * of spec/format.md). The store handle registers as a writer on its first put and holds gc off
+ * until close(), which comes after the manifests are committed (src/cas/local.ts).
+ */
+export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
+  let store: LocalStore | undefined
+  try {
+    if (opts.store) store = opts.store
+    else {
+      store = await repo.openStore()
+      // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
+      await store.recoverInterrupted()
+    }
+    const sealed = await sealPromotion(repo, specs, store, opts)
+    return { commit: await commitPromotion(repo, sealed, opts), results: sealed.results }
   } catch (err) {
     throw diskFull(err, store?.location ?? repo.root)
   } finally {
-    // the pool's workers keep the process alive until closed: close it even when close() fails
-    try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
+    try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) }
   }
 }
 
