@@ -176,13 +176,14 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     // read by a worker thread when there are some (a failure there is read again here, for its error)
     const read = (preparer ? await preparer.readRun(f.dir, f.nested).catch(() => null) : null) ?? await readRun(f.dir, f.nested)
     const { run, metrics } = read
-    const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
+    // sizes as just listed: the promotion does not look them up again
+    const files: SourceFile[] = run.files.flatMap((x, i) => (x.source !== run.configFile ? [{ ...x, size: read.sizes[i]! }] : []))
     if (files.length === 0) return undefined
     const factors = factorsFromConfig(read.config)
     const population = populations.of(f.rel)
     const spec: PromotionSpec = {
       name: f.name, files,
-      ...(run.configFile ? { configFile: run.configFile } : {}),
+      ...(run.configFile ? { configFile: run.configFile, ...(read.configBytes ? { configBytes: read.configBytes } : {}) } : {}),
       ...(metrics ? { metrics: metrics.metrics, ...(metrics.history ? { history: metrics.history } : {}) } : {}),
       ...(factors.seed !== undefined ? { seed: factors.seed } : {}),
       ...(factors.dataset ? { dataset: factors.dataset } : {}),

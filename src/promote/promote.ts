@@ -34,12 +34,19 @@ export interface SourceFile {
   epoch?: number
   /** A checkpoint's companion that is not weights (`optimizer`, `metadata`: src/importer/run.ts). */
   role?: string
+  /**
+   * Its size as a regular file, when the caller has just listed it (an import's plan); then it is
+   * not looked up again, and a file gone meanwhile is reported when it is read.
+   */
+  size?: number
 }
 
 export interface PromotionSpec {
   name: string
   files: SourceFile[]
   configFile?: string
+  /** The config file's bytes, when the caller read them (an import's plan): the snapshot committed. */
+  configBytes?: Uint8Array
   metrics?: Record<string, number>
   history?: Array<Record<string, number>>
   seed?: number
@@ -157,6 +164,16 @@ export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<Man
 }
 
 /** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */
+/** A source file's size; E_NO_FILE when it is missing or not a regular file. */
+function sourceSize(source: string): number {
+  let st
+  try { st = statSync(source) } catch (err) {
+    throw new UsageError(`cannot read ${source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: source }, { cause: err })
+  }
+  if (!st.isFile()) throw new UsageError(`${source} is not a regular file`, 'E_NO_FILE', { path: source })
+  return st.size
+}
+
 async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; sizes: Map<SourceFile, number> }> {
   let total = 0
   const sizes = new Map<SourceFile, number>()
@@ -171,15 +188,11 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; size
       checkRelPath(f.path)
       if (paths.has(f.path.toLowerCase())) throw new UsageError(`model ${s.name}: two files would be stored as ${f.path}`, 'E_USAGE')
       paths.add(f.path.toLowerCase())
-      let st
-      try { st = statSync(f.source) } catch (err) {
-        throw new UsageError(`cannot read ${f.source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: f.source }, { cause: err })
-      }
-      if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
-      total += st.size
-      sizes.set(f, st.size)
+      const size = f.size ?? sourceSize(f.source)
+      total += size
+      sizes.set(f, size)
     }
-    if (s.configFile) {
+    if (s.configFile && !s.configBytes) {
       try { if (!(await stat(s.configFile)).isFile()) throw new Error('not a file') } catch (err) {
         throw new UsageError(`cannot read config file ${s.configFile}`, 'E_NO_FILE', { path: s.configFile }, { cause: err })
       }
@@ -191,6 +204,12 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; size
     }
   }
   return { total, sizes }
+}
+
+/** A small file read in one call; a file listed with its size that is gone now fails as checkSpecs would have. */
+function readSource(f: SourceFile): Buffer {
+  if (f.size !== undefined) sourceSize(f.source)
+  return readFileSync(f.source)
 }
 
 /** Licence ids as the Hub takes them: letters, digits, `.`, `-`, `+`. */
@@ -295,7 +314,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
         const p = prepared?.get(f)
         const small = sizes.get(f)! <= SMALL_FILE
         const r = p ? await storePrepared(p, store, io)
-          : small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
+          : small ? await ingestBytes(readSource(f), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
@@ -317,7 +336,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
       let config: ManifestBody['config']
       if (s.configFile) {
         // read once: the snapshot committed is the bytes the digest was taken of
-        const bytes = await readFile(s.configFile)
+        const bytes = s.configBytes ? Buffer.from(s.configBytes.buffer, s.configBytes.byteOffset, s.configBytes.byteLength) : await readFile(s.configFile)
         configBytes.set(s.name, bytes)
         const base = s.configFile.split('/').pop()!
         const path = files.some((f) => f.path === base) ? `config-${base}` : base
