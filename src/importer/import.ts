@@ -20,7 +20,7 @@ import { openCatalog } from '../catalog/catalog.js'
 import { ParentIndex } from './parents.js'
 import { findPopulations, populationFiles } from './population.js'
 import { PreparePool } from './prepare.js'
-import type { Manifest } from '../manifest/manifest.js'
+import { MODELS_DIR, MANIFEST_FILE, type Manifest } from '../manifest/manifest.js'
 import type { LocalStore } from '../cas/local.js'
 import { UsageError, diskFull } from '../errors.js'
 
@@ -98,6 +98,21 @@ async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
   return same
 }
 
+/**
+ * Add to `out` the models whose `version` is not in HEAD: the catalog lists the index, where an
+ * import killed between staging a batch and moving HEAD left its versions. One `git ls-tree` of
+ * their manifests per 500 models, only for models the zoo already lists.
+ */
+async function findUncommitted(repo: Repo, models: Array<{ name: string; version: number }>, out: Set<string>): Promise<void> {
+  for (let at = 0; at < models.length; at += 500) {
+    const part = models.slice(at, at + 500)
+    const path = (m: { name: string; version: number }): string => `${MODELS_DIR}/${m.name}/v${m.version}/${MANIFEST_FILE}`
+    const r = await repo.runGit(['ls-tree', '--name-only', '-z', 'HEAD', '--', ...part.map(path)])
+    const inHead = new Set(r.code === 0 ? r.stdout.split('\0') : [])
+    for (const m of part) if (!inHead.has(path(m))) out.add(m.name)
+  }
+}
+
 /** Order models so every parent named inside the import comes before its children. */
 function parentsFirst<T>(nodes: Array<{ name: string; parents: string[]; item: T }>): T[] {
   const byName = new Map(nodes.map((p) => [p.name, p]))
@@ -166,6 +181,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const preparer = o.dryRun ? null : PreparePool.open()
   const report: ImportedModel[] = []
   let checked = 0
+  // models whose latest version in the catalog (built from the index) is staged but not committed
+  const uncommitted = new Set<string>()
   // one store handle (it only reads) for every resume check
   let reader: ReturnType<typeof openReader> | undefined
   // set once the batches are over (finished or failed): a plan still running for a next batch stops
@@ -195,7 +212,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
     const sizes = run.files.flatMap((x, i) => (x.source !== run.configFile ? [read.sizes[i]!] : []))
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
-    const have = latest.get(f.name)
+    // a version the index holds but HEAD does not (an import killed after staging its batch) is
+    // not in the zoo yet: the model is promoted again, into that folder
+    const have = uncommitted.has(f.name) ? undefined : latest.get(f.name)
     if (have !== undefined) {
       if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
       // every file of the version: a trajectory's checkpoint entries are in its checkpoint node
@@ -223,6 +242,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     // the next batch is planned (its folders read by the workers) while this one is stored
     const planSlice = async (from: number): Promise<Array<Awaited<ReturnType<typeof plan>>>> => {
       const slice = order.slice(from, from + size)
+      await findUncommitted(repo, slice.flatMap(({ f }) => latest.has(f.name) ? [{ name: f.name, version: latest.get(f.name)! }] : []), uncommitted)
       const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
       let next = 0
       // models are read and checked several at a time (the resume check waits on git and hashing)
