@@ -305,6 +305,12 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       committing.catch(() => {}) // awaited before the next commit and at the end
     }
     await committing
+    // each batch's commit wrote one pack: merged once the import is done, so the packs stay few
+    // as zoos are added (a geometric repack rewrites the small packs, not the zoo's big one)
+    if (commits.length > 1 && (await repo.runGit(['config', '--get', 'gc.auto'])).stdout.trim() !== '0') {
+      o.onPhase?.(`merging the ${commits.length} packs of git objects the import wrote\n`)
+      await repo.git(['repack', '-d', '-q', '--geometric=2'])
+    }
   } finally {
     stopped = true
     // a commit under way finishes (or rolls back) before the store lets gc run again

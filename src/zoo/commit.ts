@@ -86,6 +86,17 @@ export interface CommitFilesOptions {
 /** The environment variable naming the file that holds the staged diff a zoo commit checked in-process (hooks/pre-commit). */
 export const VERIFIED_ENV = 'GIT_ZOO_VERIFIED'
 
+/** Each repository's object format (sha1 or sha256), fixed when it was created: asked once per process. */
+const formats = new Map<string, Promise<string>>()
+function objectFormat(repo: Repo): Promise<string> {
+  let f = formats.get(repo.commonDir)
+  if (!f) {
+    f = repo.runGit(['rev-parse', '--show-object-format']).then((r) => r.stdout.trim() || 'sha1')
+    formats.set(repo.commonDir, f)
+  }
+  return f
+}
+
 /** Git's blob id of `bytes` in the repository's object format. */
 function blobId(bytes: Uint8Array, format: string): string {
   return createHash(format === 'sha256' ? 'sha256' : 'sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')
@@ -98,7 +109,7 @@ function blobId(bytes: Uint8Array, format: string): string {
  */
 async function checkedDiff(repo: Repo, files: Array<{ path: string; bytes: Uint8Array }>, schemaInHead: string | undefined,
                            ok: (path: string, bytes: Uint8Array) => boolean): Promise<string | null> {
-  const format = (await repo.runGit(['rev-parse', '--show-object-format'])).stdout.trim() || 'sha1'
+  const format = await objectFormat(repo)
   let schema: Buffer | undefined
   try { schema = await readFile(join(repo.root, '.zoo', 'schema.json')) } catch { /* none */ }
   // the promotion checked its manifests against the work tree's schema; the hook checks against HEAD's
@@ -209,7 +220,7 @@ async function commitDirect(repo: Repo, files: ReadonlyArray<{ path: string; dat
                             pathspec: { input: string }, onStaged: () => void): Promise<string> {
   const signal = o.signal ? { signal: o.signal } : {}
   const subject = o.message.split('\n', 1)[0]!
-  const format = (await repo.runGit(['rev-parse', '--show-object-format'])).stdout.trim() || 'sha1'
+  const format = await objectFormat(repo)
   const zeros = '0'.repeat(format === 'sha256' ? 64 : 40)
   try {
     for (let attempt = 1; ; attempt++) {
