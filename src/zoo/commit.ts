@@ -258,8 +258,13 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
   // every path the zoo commits is new (a version, a retirement, an evaluation record): one that is
   // in HEAD now was committed by another command while this one ran, and is never overwritten
   const SCHEMA = '.zoo/schema.json'
-  const listed = (await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])])).stdout.split('\0').filter(Boolean)
-    .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } })
+  // (a few thousand paths per git process: a big batch's paths would not fit one command line)
+  const paths = [...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])]
+  const listed: Array<{ oid: string; path: string }> = []
+  for (let at = 0; at < paths.length; at += 2000) {
+    listed.push(...(await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...paths.slice(at, at + 2000)])).stdout.split('\0').filter(Boolean)
+      .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } }))
+  }
   const schemaInHead = listed.find((e) => e.path === SCHEMA)?.oid
   const taken = listed.filter((e) => e.path !== SCHEMA || files.some((f) => f.path === SCHEMA)).map((e) => e.path)
   if (taken.length) {
