@@ -170,3 +170,16 @@ test('a commit made while the batch is staged: the batch is built again on it', 
     assert.equal(await manifests(z.dir), 20)
   } finally { await z.cleanup() }
 })
+
+test('a file git would store with other bytes (a clean filter on the cards) goes through git commit: status clean', async () => {
+  const z = await setup(24)
+  try {
+    await git(z.dir, 'config', 'filter.mark.clean', "sed -e 's/^/> /'")
+    await writeFile(join(z.dir, '.git', 'info', 'attributes'), 'models/**/README.md filter=mark\n')
+    const r = await ok(zoo(z.dir, ['import', z.src, '--prefix', 'mz', '--json']), 'import')
+    assert.equal((JSON.parse(r.stdout) as { commits: string[] }).commits.length, 1)
+    assert.equal(await git(z.dir, 'status', '--porcelain'), '')
+    const card = (await git(z.dir, 'ls-tree', '-r', '--name-only', 'HEAD', 'models/')).split('\n').find((p) => p.endsWith('/README.md'))!
+    assert.match(await git(z.dir, 'show', `HEAD:${card}`), /^> /, 'the card was committed through its filter')
+  } finally { await z.cleanup() }
+})

@@ -236,10 +236,13 @@ function fastImportPath(path: string): string {
  */
 export async function writeTreeOver(cwd: string, base: string | null, files: ReadonlyArray<{ path: string; data: Uint8Array }>,
                                     scratchRef: string, opts: { env: GitEnv; signal?: AbortSignal }): Promise<string> {
+  // fast-import deltifies a blob against the blob before it only: files of one name go together
+  // (manifest after manifest, card after card), as `git repack` would pair them; in the order given,
+  // its deltas paired unlike files and a later repack kept them (5,000 models: 14.1 MB packed, not 6 MB)
+  const baseName = (p: string): string => p.slice(p.lastIndexOf('/') + 1)
+  const order = files.map((f, i) => ({ f, i, name: baseName(f.path) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.i - b.i))
   const parts: Uint8Array[] = []
-  files.forEach((f, i) => {
-    parts.push(Buffer.from(`blob\nmark :${i + 1}\ndata ${f.data.length}\n`), f.data, Buffer.from('\n'))
-  })
+  for (const { f, i } of order) parts.push(Buffer.from(`blob\nmark :${i + 1}\ndata ${f.data.length}\n`), f.data, Buffer.from('\n'))
   const mark = files.length + 1
   let commit = `reset ${scratchRef}\ncommit ${scratchRef}\nmark :${mark}\ncommitter git-zoo <git-zoo> 0 +0000\ndata 0\n${base ? `from ${base}\n` : ''}`
   files.forEach((f, i) => { commit += `M 100644 :${i + 1} ${fastImportPath(f.path)}\n` })

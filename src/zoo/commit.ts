@@ -175,12 +175,20 @@ const COMMIT_HOOKS = ['pre-commit.zoo-chained', 'prepare-commit-msg', 'commit-ms
 
 /**
  * Whether this commit may be made with plumbing instead of `git commit` (the same commit, index and
- * work tree, no hook process), and then whether to sign it: only when `git commit` would run no
- * hook but the zoo's own pre-commit (whose check the caller made in-process), no merge, cherry-pick
- * or revert is under way (`git commit <paths>` refuses those), and no crash or pause test waits for
- * the hook (GIT_ZOO_CRASH_AT / GIT_ZOO_PAUSE_AT=hook-pre-commit).
+ * work tree, no hook process), and then whether to sign it: only when git would store each file's
+ * bytes as they are (no CR, no filter, ident or working-tree-encoding attribute), `git commit` would
+ * run no hook but the zoo's own pre-commit (whose check the caller made in-process), no merge,
+ * cherry-pick or revert is under way (`git commit <paths>` refuses those), and no crash or pause test
+ * waits for the hook (GIT_ZOO_CRASH_AT / GIT_ZOO_PAUSE_AT=hook-pre-commit).
  */
-async function directCommit(repo: Repo, config: ZooConfig): Promise<{ sign: boolean } | null> {
+async function directCommit(repo: Repo, config: ZooConfig, files: ReadonlyArray<{ path: string; data: Uint8Array }>): Promise<{ sign: boolean } | null> {
+  // `git add` would store other bytes than the file's: a line ending converted (a CR in the bytes,
+  // with core.autocrlf or a text/eol attribute), or a filter, ident or working-tree-encoding attribute
+  if (files.some((f) => f.data.includes(13))) return null
+  const attrs = await repo.runGit(['check-attr', '-z', '--stdin', 'filter', 'ident', 'working-tree-encoding'], { input: files.map((f) => f.path).join('\0') + '\0' })
+  const fields = attrs.stdout.split('\0')
+  if (attrs.code !== 0) return null
+  for (let i = 2; i < fields.length; i += 3) if (fields[i] !== 'unspecified' && fields[i] !== 'unset') return null
   if ((repo.env.GIT_ZOO_CRASH_AT ?? '').split(',').some((p) => p.trim() === 'hook-pre-commit') || repo.env.GIT_ZOO_PAUSE_AT?.trim() === 'hook-pre-commit') return null
   const names = ['hooks', 'MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD']
   const r = await repo.runGit(['rev-parse', ...names.flatMap((n) => ['--git-path', n])])
@@ -283,7 +291,7 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     const diff = bytes && o.verified ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead, o.verified.ok) : null
     // a big commit the caller checked, in a repository where `git commit` would run no hook but
     // the zoo's own: made with plumbing (spec/import.md, "Cheap commits")
-    const direct = diff !== null && files.length > MANY_FILES ? await directCommit(repo, config) : null
+    const direct = diff !== null && files.length > MANY_FILES ? await directCommit(repo, config, files.map((f, i) => ({ path: f.path, data: bytes![i]! }))) : null
     if (direct) {
       written.push(...files.map((f) => f.path))
       writePlain(repo.root, files.map((f, i) => ({ path: f.path, data: bytes![i]! })))
