@@ -122,24 +122,26 @@ test('when git signs commits (commit.gpgsign, an ssh key), every batch commit is
   } finally { await z.cleanup(); await rm(keys, { recursive: true, force: true }) }
 })
 
-test('killed with the batch staged and HEAD not moved: verify passes, the rerun finishes it, nothing is left over', async () => {
-  const z = await setup(20)
-  try {
-    const head = (await git(z.dir, 'rev-parse', 'HEAD')).trim()
-    const killed = await zoo(z.dir, ['import', z.src, '--prefix', 'mz'], { GIT_ZOO_CRASH_AT: 'before-commit' })
-    assert.notEqual(killed.code, 0)
-    assert.match(killed.stderr, /crash point before-commit/)
-    assert.equal((await git(z.dir, 'rev-parse', 'HEAD')).trim(), head, 'HEAD did not move')
-    assert.equal((await git(z.dir, 'diff', '--cached', '--name-only')).split('\n').filter(Boolean).length, 60, 'the batch was staged')
-    await ok(zoo(z.dir, ['verify']), 'verify after the kill')
-    const again = await ok(zoo(z.dir, ['import', z.src, '--prefix', 'mz', '--json']), 'import again')
-    assert.equal((JSON.parse(again.stdout) as { promoted: number }).promoted, 20)
-    assert.equal(await git(z.dir, 'status', '--porcelain'), '')
-    assert.equal((await git(z.dir, 'for-each-ref', 'refs/zoo/')).trim(), '')
-    assert.equal(await manifests(z.dir), 20)
-    await ok(zoo(z.dir, ['verify']), 'verify after the rerun')
-  } finally { await z.cleanup() }
-})
+for (const point of ['after-write', 'before-commit']) {
+  test(`killed at ${point} (files written${point === 'before-commit' ? ' and staged' : ''}, HEAD not moved): verify passes, the rerun finishes it, nothing is left over`, async () => {
+    const z = await setup(20)
+    try {
+      const head = (await git(z.dir, 'rev-parse', 'HEAD')).trim()
+      const killed = await zoo(z.dir, ['import', z.src, '--prefix', 'mz'], { GIT_ZOO_CRASH_AT: point })
+      assert.notEqual(killed.code, 0)
+      assert.match(killed.stderr, new RegExp(`crash point ${point}`))
+      assert.equal((await git(z.dir, 'rev-parse', 'HEAD')).trim(), head, 'HEAD did not move')
+      assert.equal((await git(z.dir, 'diff', '--cached', '--name-only')).split('\n').filter(Boolean).length, point === 'before-commit' ? 60 : 0, 'what was staged')
+      await ok(zoo(z.dir, ['verify']), 'verify after the kill')
+      const again = await ok(zoo(z.dir, ['import', z.src, '--prefix', 'mz', '--json']), 'import again')
+      assert.equal((JSON.parse(again.stdout) as { promoted: number }).promoted, 20)
+      assert.equal(await git(z.dir, 'status', '--porcelain'), '')
+      assert.equal((await git(z.dir, 'for-each-ref', 'refs/zoo/')).trim(), '')
+      assert.equal(await manifests(z.dir), 20)
+      await ok(zoo(z.dir, ['verify']), 'verify after the rerun')
+    } finally { await z.cleanup() }
+  })
+}
 
 test('a commit made while the batch is staged: the batch is built again on it', async () => {
   const z = await setup(20)
