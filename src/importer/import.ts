@@ -309,7 +309,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     // as zoos are added (a geometric repack rewrites the small packs, not the zoo's big one)
     if (commits.length > 1 && (await repo.runGit(['config', '--get', 'gc.auto'])).stdout.trim() !== '0') {
       o.onPhase?.(`merging the ${commits.length} packs of git objects the import wrote\n`)
-      await repo.git(['repack', '-d', '-q', '--geometric=2'])
+      // housekeeping only: the commits stand whatever it says (a git before 2.32 has no --geometric)
+      await repo.runGit(['repack', '-d', '-q', '--geometric=2'])
     }
   } finally {
     stopped = true
