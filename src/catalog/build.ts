@@ -13,7 +13,7 @@ import type { GitPlaces } from './gitstate.js'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
+import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, PART_HEAD, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
 import { readItems, nodeHistoryFor, type ReadItem, type ReadJob, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
@@ -103,7 +103,7 @@ type WorkerReply = { cols?: Parameters<typeof ColumnSet.fromMessage>[0]; bytes?:
 /**
  * Build workers (worker.ts), started before the manifests are listed so that their start (a thread,
  * node's bootstrap, loading the catalog code: ~60 ms) overlaps `git ls-files`; each then gets its
- * share of the items by message. `run` gives their replies in item order.
+ * share of the items by message. `run` gives their replies in share order.
  */
 class WorkerPool {
   private workers: Worker[]
@@ -121,13 +121,11 @@ class WorkerPool {
     this.failed.catch(() => { /* reported by run() */ })
   }
 
-  get size(): number { return this.workers.length }
-
-  async run(items: ReadItem[]): Promise<WorkerReply[]> {
-    const per = Math.ceil(items.length / this.workers.length)
+  /** One share per worker. */
+  async run(shares: ReadItem[][]): Promise<WorkerReply[]> {
     const replies = this.workers.map((w, j) => new Promise<WorkerReply>((resolve) => {
       w.once('message', resolve)
-      w.postMessage(items.slice(j * per, (j + 1) * per))
+      w.postMessage(shares[j] ?? [])
     }))
     return Promise.race([Promise.all(replies), this.failed])
   }
@@ -136,16 +134,32 @@ class WorkerPool {
   close(): void { for (const w of this.workers) void w.terminate() }
 }
 
-function workerCount(items: number): number {
+/**
+ * Threads a build of `items` manifests uses: this one and the workers (as many threads as cores, up
+ * to 4); 0 when it is small enough to read here alone.
+ */
+function threadCount(items: number): number {
   const n = Math.min(4, availableParallelism())
   return items < WORKER_MIN || n < 2 ? 0 : n
 }
 
-/** Split the items among worker threads (a pool started early, or new ones); their replies in item order. */
-async function inWorkers(root: string, items: ReadItem[], stat: boolean, history: boolean, encode: boolean, store?: string, pool?: WorkerPool): Promise<WorkerReply[] | undefined> {
-  if (workerCount(items.length) === 0) { pool?.close(); return undefined }
-  const workers = pool ?? new WorkerPool(workerCount(items.length), { root, stat, history, encode, ...(store ? { store } : {}) })
-  return workers.run(items)
+/**
+ * Read the items in shares of consecutive rows: the first in this thread, the others in workers (a
+ * pool started early, or new ones), all at once. Undefined when the items are few (read them here).
+ */
+async function inThreads<T>(job: ReadJob, encode: boolean, here: (cols: ColumnSet) => T, pool?: WorkerPool): Promise<{ parts: Array<T | WorkerReply>; problems: Problem[] } | undefined> {
+  const threads = threadCount(job.items.length)
+  if (threads === 0) { pool?.close(); return undefined }
+  const per = Math.ceil(job.items.length / threads)
+  const shares = Array.from({ length: threads }, (_, j) => job.items.slice(j * per, (j + 1) * per))
+  const workers = pool ?? new WorkerPool(threads - 1, { root: job.root, stat: job.stat, history: job.history, encode, ...(job.store ? { store: job.store } : {}) })
+  const pending = workers.run(shares.slice(1))
+  pending.catch(() => { /* awaited below */ })
+  let mine
+  try { mine = await readHere({ ...job, items: shares[0]! }) } catch (err) { workers.close(); throw err }
+  const first = here(mine.cols)
+  const replies = await pending
+  return { parts: [first, ...replies], problems: [...mine.problems, ...replies.flatMap((r) => r.problems)] }
 }
 
 /** The local object store's folder, as Repo.storeRoot finds it ($GIT_ZOO_STORE, zoo.store, <git common dir>/zoo). */
@@ -164,20 +178,26 @@ async function readHere(job: ReadJob): Promise<{ cols: ColumnSet; problems: Prob
 }
 
 async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean, store?: string): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
-  const parts = await inWorkers(root, items, stat, history, false, store)
-  if (!parts) return readHere({ root, items, stat, history, ...(store ? { store } : {}) })
-  return { cols: parts.map((p) => ColumnSet.fromMessage(p.cols!)), problems: parts.flatMap((p) => p.problems) }
+  const job = { root, items, stat, history, ...(store ? { store } : {}) }
+  const shared = await inThreads(job, false, (cols) => cols)
+  if (!shared) return readHere(job)
+  const [first, ...rest] = shared.parts
+  return { cols: [first as ColumnSet, ...rest.map((p) => ColumnSet.fromMessage((p as WorkerReply).cols!))], problems: shared.problems }
 }
 
-/** Read, extract and encode every item (a cold build): in workers whose encoded parts are merged. */
+/** Read, extract and encode every item (a cold build): in threads whose encoded parts are merged. */
 async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, history: boolean, head: (problems: Problem[]) => HeadFields, store?: string, pool?: WorkerPool): Promise<Buffer> {
-  const parts = await inWorkers(root, items, stat, history, true, store, pool)
-  if (!parts) {
-    const { cols, problems } = await readHere({ root, items, stat, history, ...(store ? { store } : {}) })
+  const job = { root, items, stat, history, ...(store ? { store } : {}) }
+  const shared = await inThreads(job, true, (cols) => encodeCatalog(cols, PART_HEAD(history), { part: true }), pool)
+  if (!shared) {
+    const { cols, problems } = await readHere(job)
     return encodeCatalog(cols, head(problems))
   }
-  const files = parts.map((p) => CatalogFile.fromBytes(Buffer.from(p.bytes!.buffer, p.bytes!.byteOffset, p.bytes!.byteLength)))
-  return mergeCatalogs(files, head(parts.flatMap((p) => p.problems)))
+  const files = shared.parts.map((p) => {
+    const b = p instanceof Uint8Array ? p : (p as WorkerReply).bytes!
+    return CatalogFile.fromBytes(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  })
+  return mergeCatalogs(files, head(shared.problems))
 }
 
 /**
@@ -204,8 +224,8 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
   if (o.check === 'git' || o.check === 'auto') {
     let indexBytes = 0
     try { if (o.gitDir) indexBytes = statSync(join(o.gitDir, 'index')).size } catch { /* no index */ }
-    const n = workerCount(indexBytes >= INDEX_BYTES_FOR_WORKERS ? WORKER_MIN : 0)
-    if (n > 0) pool = new WorkerPool(n, { root: o.root, stat: false, history: o.history, encode: true, ...(o.store ? { store: o.store } : {}) })
+    const n = threadCount(indexBytes >= INDEX_BYTES_FOR_WORKERS ? WORKER_MIN : 0)
+    if (n > 0) pool = new WorkerPool(n - 1, { root: o.root, stat: false, history: o.history, encode: true, ...(o.store ? { store: o.store } : {}) })
   }
   try {
     const tracked = await listTracked(o.root, o.env)

@@ -46,12 +46,156 @@ export interface CatalogHeader {
   dirs?: Array<[string, number]>
 }
 
-/** Columns under construction: numbers in growable NaN-filled Float64Arrays, strings in arrays. */
+/**
+ * A string column under construction, held as the cache file stores it: UTF-8 bytes and row offsets
+ * (no JS string per cell, so a cold build leaves the garbage collector nothing to copy per row).
+ * Rows are written in increasing order (the last row may be written again); rows never written are
+ * empty, which the file does not tell apart from missing.
+ */
+export class TextColumn {
+  offsets: Uint32Array
+  data: Buffer
+  /** offsets[0..rows] are final. */
+  rows = 0
+
+  constructor(capacity: number) {
+    this.offsets = new Uint32Array(capacity + 1)
+    this.data = Buffer.allocUnsafe(Math.max(256, capacity * 16))
+  }
+
+  /** Make room for `bytes` more bytes at `row`, padding skipped rows as empty; the byte position. */
+  private at(row: number, bytes: number): number {
+    if (row < this.rows) {
+      if (row !== this.rows - 1) throw new Error(`catalog column written out of order (row ${row} after ${this.rows - 1})`)
+      this.rows = row // write the last row again
+    }
+    if (row + 2 > this.offsets.length) {
+      const o = new Uint32Array(Math.max(row + 2, this.offsets.length * 2))
+      o.set(this.offsets.subarray(0, this.rows + 1))
+      this.offsets = o
+    }
+    const end = this.offsets[this.rows]!
+    for (let r = this.rows; r < row; r++) this.offsets[r + 1] = end
+    this.rows = row
+    if (end + bytes > this.data.length) {
+      const d = Buffer.allocUnsafe(Math.max(end + bytes, this.data.length * 2))
+      this.data.copy(d, 0, 0, end)
+      this.data = d
+    }
+    return end
+  }
+
+  /** The cell at `row`: bytes [a, b) of `src`, which must be the value's UTF-8. */
+  setBytes(row: number, src: Uint8Array, a: number, b: number): void {
+    const len = b - a
+    const at = this.at(row, len)
+    const d = this.data
+    if (len > 64) d.set(src.subarray(a, b), at)
+    else for (let j = 0; j < len; j++) d[at + j] = src[a + j]!
+    this.offsets[row + 1] = at + len
+    this.rows = row + 1
+  }
+
+  set(row: number, v: string): void {
+    const n = v.length
+    let at = this.at(row, n)
+    const d = this.data
+    let j = 0
+    for (; j < n; j++) { const c = v.charCodeAt(j); if (c >= 0x80) break; d[at + j] = c }
+    if (j < n) {
+      // not ASCII: encode the whole value
+      const bytes = Buffer.byteLength(v)
+      at = this.at(row, bytes)
+      this.data.write(v, at, 'utf8')
+      this.offsets[row + 1] = at + bytes
+    } else this.offsets[row + 1] = at + n
+    this.rows = row + 1
+  }
+
+  get(row: number): string | undefined {
+    if (row >= this.rows) return undefined
+    const a = this.offsets[row]!, b = this.offsets[row + 1]!
+    return a === b ? undefined : this.data.toString('utf8', a, b)
+  }
+
+  /** Offsets for `count` rows (rows never written are empty) and the bytes. */
+  finish(count: number): { offsets: Uint32Array; data: Buffer } {
+    const offsets = new Uint32Array(count + 1)
+    offsets.set(this.offsets.subarray(0, Math.min(this.rows, count) + 1))
+    const end = this.offsets[Math.min(this.rows, count)]!
+    for (let r = this.rows; r < count; r++) offsets[r + 1] = end
+    return { offsets, data: this.data.subarray(0, end) }
+  }
+}
+
+/**
+ * A dictionary column under construction: a code per row (0 = missing) and the distinct values in
+ * order of first use. `setBytes` finds a value by its bytes (hashed here), so a scanned cell whose
+ * value was met before makes no string.
+ */
+export class DictColumn {
+  codes: Uint32Array
+  values: string[] = []
+  private index = new Map<string, number>()
+  private byHash = new Map<number, number[]>()
+  private valueBytes: Array<Uint8Array | undefined> = []
+
+  constructor(capacity: number) { this.codes = new Uint32Array(Math.max(16, capacity)) }
+
+  private room(row: number): void {
+    if (row < this.codes.length) return
+    const c = new Uint32Array(Math.max(row + 1, this.codes.length * 2))
+    c.set(this.codes)
+    this.codes = c
+  }
+
+  private code(v: string): number {
+    let c = this.index.get(v)
+    if (c === undefined) { this.values.push(v); c = this.values.length; this.index.set(v, c) }
+    return c
+  }
+
+  set(row: number, v: string): void {
+    this.room(row)
+    this.codes[row] = this.code(v)
+  }
+
+  /** The cell at `row`: bytes [a, b) of `src`, ASCII text (the value is those bytes as latin1). */
+  setBytes(row: number, src: Buffer, a: number, b: number): void {
+    this.room(row)
+    let h = b - a
+    for (let j = a; j < b; j++) h = (Math.imul(h, 31) + src[j]!) | 0
+    const list = this.byHash.get(h)
+    if (list) {
+      outer: for (const c of list) {
+        const vb = this.valueBytes[c]!
+        if (vb.length !== b - a) continue
+        for (let j = 0; j < vb.length; j++) if (vb[j] !== src[a + j]) continue outer
+        this.codes[row] = c
+        return
+      }
+    }
+    const c = this.code(src.toString('latin1', a, b))
+    const vb = new Uint8Array(b - a)
+    for (let j = 0; j < vb.length; j++) vb[j] = src[a + j]!
+    this.valueBytes[c] = vb
+    if (list) list.push(c); else this.byHash.set(h, [c])
+    this.codes[row] = c
+  }
+
+  get(row: number): string | undefined {
+    const c = row < this.codes.length ? this.codes[row]! : 0
+    return c === 0 ? undefined : this.values[c - 1]
+  }
+}
+
+/** Columns under construction: numbers in growable NaN-filled Float64Arrays, strings as text or dictionary columns. */
 export class ColumnSet {
   count = 0
   capacity: number
   num = new Map<string, Float64Array>()
-  str = new Map<string, Array<string | undefined>>()
+  text = new Map<string, TextColumn>()
+  dict = new Map<string, DictColumn>()
   /** Bumped when the numeric arrays are reallocated (cached references go stale). */
   generation = 0
 
@@ -85,14 +229,31 @@ export class ColumnSet {
 
   setNum(col: string, row: number, v: number): void { this.column(col)[row] = v }
 
+  textColumn(col: string): TextColumn {
+    let t = this.text.get(col)
+    if (!t) { t = new TextColumn(this.capacity); this.text.set(col, t) }
+    return t
+  }
+
+  dictColumn(col: string): DictColumn {
+    let d = this.dict.get(col)
+    if (!d) { d = new DictColumn(this.capacity); this.dict.set(col, d) }
+    return d
+  }
+
   setStr(col: string, row: number, v: string | undefined): void {
-    let a = this.str.get(col)
-    if (!a) { a = []; this.str.set(col, a) }
-    a[row] = v
+    if (v === undefined) return
+    if (isDictColumn(col)) this.dictColumn(col).set(row, v)
+    else this.textColumn(col).set(row, v)
   }
 
   getNum(col: string, row: number): number { return this.num.get(col)?.[row] ?? NaN }
-  getStr(col: string, row: number): string | undefined { return this.str.get(col)?.[row] }
+  getStr(col: string, row: number): string | undefined {
+    return isDictColumn(col) ? this.dict.get(col)?.get(row) : this.text.get(col)?.get(row)
+  }
+
+  /** Names of the string columns (text and dictionary). */
+  strKeys(): string[] { return [...this.text.keys(), ...this.dict.keys()] }
 
   /** A new set with the rows listed in `order`, in that order. */
   permute(order: ArrayLike<number>): ColumnSet {
@@ -103,10 +264,8 @@ export class ColumnSet {
       for (let j = 0; j < order.length; j++) b[j] = a[order[j]!]!
       out.num.set(k, b)
     }
-    for (const [k, a] of this.str) {
-      const b: Array<string | undefined> = new Array(order.length)
-      for (let j = 0; j < order.length; j++) b[j] = a[order[j]!]
-      out.str.set(k, b)
+    for (const k of this.strKeys()) {
+      for (let j = 0; j < order.length; j++) out.setStr(k, j, this.getStr(k, order[j]!))
     }
     return out
   }
@@ -120,19 +279,31 @@ export class ColumnSet {
       if (!this.num.has(k)) this.num.set(k, new Float64Array(this.capacity).fill(NaN))
       this.num.get(k)!.set(a.subarray(0, other.count), base)
     }
-    for (const [k, a] of other.str) {
-      let mine = this.str.get(k)
-      if (!mine) { mine = []; this.str.set(k, mine) }
-      for (let i = 0; i < other.count; i++) if (a[i] !== undefined) mine[base + i] = a[i]
+    for (const k of other.strKeys()) {
+      for (let i = 0; i < other.count; i++) this.setStr(k, base + i, other.getStr(k, i))
     }
   }
 
-  /** Plain data for postMessage (the Float64Arrays' buffers can be transferred). */
-  toMessage(): { count: number; num: Array<[string, Float64Array]>; str: Array<[string, Array<string | undefined>]> } {
-    return { count: this.count, num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]), str: [...this.str] }
+  /** Plain data for postMessage (the typed arrays' buffers can be transferred). */
+  toMessage(): ColumnMessage {
+    return {
+      count: this.count,
+      num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]),
+      text: [...this.text].map(([k, t]) => { const f = t.finish(this.count); return [k, f.offsets, new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.byteLength)] }),
+      dict: [...this.dict].map(([k, d]) => [k, d.codes.slice(0, this.count), d.values]),
+    }
   }
 
-  static fromMessage(m: ReturnType<ColumnSet['toMessage']>): ColumnSet {
+  /** The buffers toMessage's message can transfer. */
+  static transferable(m: ColumnMessage): ArrayBuffer[] {
+    const out = new Set<ArrayBuffer>()
+    for (const [, a] of m.num) out.add(a.buffer as ArrayBuffer)
+    for (const [, o, d] of m.text) { out.add(o.buffer as ArrayBuffer); out.add(d.buffer as ArrayBuffer) }
+    for (const [, c] of m.dict) out.add(c.buffer as ArrayBuffer)
+    return [...out]
+  }
+
+  static fromMessage(m: ColumnMessage): ColumnSet {
     const c = new ColumnSet(0)
     c.capacity = Math.max(m.count, 1)
     c.count = m.count
@@ -140,15 +311,37 @@ export class ColumnSet {
       if (a.length === c.capacity) { c.num.set(k, a); continue }
       const b = new Float64Array(c.capacity).fill(NaN); b.set(a); c.num.set(k, b)
     }
-    for (const [k, a] of m.str) c.str.set(k, a)
+    for (const [k, offsets, data] of m.text) {
+      const t = new TextColumn(0)
+      t.offsets = offsets
+      t.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      t.rows = m.count
+      c.text.set(k, t)
+    }
+    for (const [k, codes, values] of m.dict) {
+      const d = new DictColumn(1)
+      for (const v of values) d.set(0, v) // the same codes, in the same order
+      d.codes = codes
+      c.dict.set(k, d)
+    }
     return c
   }
+}
+
+export interface ColumnMessage {
+  count: number
+  num: Array<[string, Float64Array]>
+  text: Array<[string, Uint32Array, Uint8Array]>
+  dict: Array<[string, Uint32Array, string[]]>
 }
 
 function align8(n: number): number { return (n + 7) & ~7 }
 
 /** The header fields a build supplies (the rest come from the sections). */
 export type HeadFields = Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>
+
+/** The header of a part of a build (merged by mergeCatalogs, which writes the real one). */
+export const PART_HEAD = (history: boolean): HeadFields => ({ key: '', mode: 'git', history, built: '', buildMs: 0, problems: [], problemCount: 0 })
 
 /** A section to be written: its name, kind, byte length, and how to fill its bytes. */
 type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
@@ -306,13 +499,34 @@ export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
   return composeCatalog(parts, parts.map((p, src) => ({ src, from: 0, to: p.count })), head)
 }
 
+/** u8:latest and u8:current over column sets holding consecutive rows. */
+function latestOf(parts: ColumnSet[], n: number): Plan[] {
+  const nameAt: string[] = [], version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
+  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
+    const p = parts[j]!
+    const names = p.text.get('name')
+    const all = names ? names.finish(p.count) : undefined
+    const text = all ? all.data.toString('latin1') : ''
+    const ascii = !all || !/[^\x00-\x7f]/.test(text)
+    for (let i = 0; i < p.count; i++) {
+      if (!all) { nameAt.push(''); continue }
+      const a = all.offsets[i]!, b = all.offsets[i + 1]!
+      nameAt.push(ascii ? text.slice(a, b) : all.data.toString('utf8', a, b))
+    }
+    const v = p.num.get('version'), r = p.num.get('retired')
+    if (v) version.set(v.subarray(0, p.count), base)
+    if (r) retired.set(r.subarray(0, p.count), base)
+  }
+  return latestPlans(n, (i) => nameAt[i]!, version, retired)
+}
+
 /**
  * Serialize column sets (concatenated in order: the parts of a build) with the header fields into
  * the cache file's bytes, writing each section straight into the one output buffer. A numeric
  * column whose every value is exactly a float32 (metrics logged from float32 tensors usually are)
  * is stored as f32: half the bytes, nothing lost.
  */
-export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields): Buffer {
+export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, opts: { part?: boolean } = {}): Buffer {
   const parts = Array.isArray(input) ? input : [input]
   const n = parts.reduce((a, p) => a + p.count, 0)
   const plans: Plan[] = []
@@ -344,17 +558,10 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields):
       },
     })
   }
-  // latest version of each name, and latest version in service (retired ones skipped)
-  const nameAt: string[] = [], version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
-  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
-    const p = parts[j]!, names = p.str.get('name') ?? []
-    for (let i = 0; i < p.count; i++) nameAt.push(names[i]!)
-    const v = p.num.get('version'), r = p.num.get('retired')
-    if (v) version.set(v.subarray(0, p.count), base)
-    if (r) retired.set(r.subarray(0, p.count), base)
-  }
-  plans.push(...latestPlans(n, (i) => nameAt[i]!, version, retired))
-  const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
+  // latest version of each name, and latest version in service (retired ones skipped); not for a
+  // part of a build (`part`), whose merge recomputes them over all rows
+  if (!opts.part) plans.push(...latestOf(parts, n))
+  const strKeys = [...new Set(parts.flatMap((p) => p.strKeys()))].sort()
   for (const k of strKeys) {
     if (isDictColumn(k)) {
       const values: string[] = []
@@ -362,12 +569,20 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields):
       const codes = new Uint32Array(n)
       let row = 0
       for (const p of parts) {
-        const a = p.str.get(k)
+        const d = p.dict.get(k)
+        if (!d) { row += p.count; continue }
+        // this part's codes -> the merged ones, in order of first use
+        const map = new Uint32Array(d.values.length + 1)
         for (let i = 0; i < p.count; i++, row++) {
-          const s = a?.[i]
-          if (s === undefined) continue
-          let c = codeOf.get(s)
-          if (c === undefined) { values.push(s); c = values.length; codeOf.set(s, c) }
+          const local = i < d.codes.length ? d.codes[i]! : 0
+          if (local === 0) continue
+          let c = map[local]!
+          if (c === 0) {
+            const v = d.values[local - 1]!
+            c = codeOf.get(v) ?? 0
+            if (c === 0) { values.push(v); c = values.length; codeOf.set(v, c) }
+            map[local] = c
+          }
           codes[row] = c
         }
       }
@@ -375,25 +590,20 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields):
       dicts.push(values)
       plans.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
     } else {
-      // one UTF-8 encoding of the whole column (per-cell writes cost ~10x more at 50,000 rows);
-      // when it is all ASCII, byte offsets are the string lengths
-      const cells: string[] = new Array(n)
-      let row = 0
-      for (const p of parts) {
-        const a = p.str.get(k)
-        for (let i = 0; i < p.count; i++, row++) cells[row] = a?.[i] ?? ''
-      }
-      const joined = cells.join('')
-      const bytes = Buffer.from(joined, 'utf8')
-      const ascii = bytes.length === joined.length
+      // the parts' bytes as they are, offsets rebased
+      const pieces = parts.map((p) => p.text.get(k)?.finish(p.count))
       const offsets = new Uint32Array(n + 1)
-      let pos = 0
-      for (let i = 0; i < n; i++) { pos += ascii ? cells[i]!.length : Buffer.byteLength(cells[i]!); offsets[i + 1] = pos }
+      let row = 0, pos = 0
+      for (let j = 0; j < parts.length; j++) {
+        const f = pieces[j], count = parts[j]!.count
+        for (let i = 0; i < count; i++, row++) { if (f) pos += f.offsets[i + 1]! - f.offsets[i]!; offsets[row + 1] = pos }
+      }
       plans.push({
-        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + bytes.length,
+        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
         fill: (out, at) => {
           out.set(new Uint8Array(offsets.buffer), at)
-          out.set(bytes, at + (n + 1) * 4)
+          let to = at + (n + 1) * 4
+          for (const f of pieces) if (f) { out.set(f.data, to); to += f.data.length }
         },
       })
     }

@@ -8,7 +8,7 @@
  *   st:mtime st:size st:ino                                  the manifest file's stat (worktree mode)
  *   retired                                                  1 when the version is retired
  */
-import type { ColumnSet } from './columns.js'
+import type { ColumnSet, DictColumn } from './columns.js'
 import type { CatalogRow } from './extract.js'
 
 /** `<metric>@<epoch>` is indexed for epochs below this (later epochs still count for best/min/max). */
@@ -27,7 +27,7 @@ interface Memo {
   generation: number
   hist: Map<string, Float64Array[]>
   pnum: Map<string, Float64Array>
-  pstr: Map<string, Array<string | undefined>>
+  pstr: Map<string, DictColumn>
   metric: Map<string, Float64Array>
 }
 const memos = new WeakMap<ColumnSet, Memo>()
@@ -41,11 +41,6 @@ function memoOf(cols: ColumnSet): Memo {
   return c
 }
 
-function strColumn(cols: ColumnSet, col: string): Array<string | undefined> {
-  let a = cols.str.get(col)
-  if (!a) { a = []; cols.str.set(col, a) }
-  return a
-}
 
 export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boolean, facts: FileFacts = {}): void {
   cols.setStr('path', i, row.path)
@@ -78,8 +73,8 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
     } else {
       if (typeof v !== 'string') (pjson ??= {})[k] = v
       let a = memo.pstr.get(k)
-      if (!a) { a = strColumn(cols, `p:${k}`); memo.pstr.set(k, a) }
-      a[i] = paramText(v)
+      if (!a) { a = cols.dictColumn(`p:${k}`); memo.pstr.set(k, a) }
+      a.set(i, paramText(v))
     }
   }
   if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))

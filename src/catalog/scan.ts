@@ -19,7 +19,7 @@
  * division of two exact doubles: the value JSON.parse gives); any other number is handed to
  * `Number()` on its text, which rounds as JSON.parse does.
  */
-import type { ColumnSet } from './columns.js'
+import type { ColumnSet, TextColumn, DictColumn } from './columns.js'
 
 type Bytes = Buffer & { latin1Slice(start: number, end: number): string; utf8Slice(start: number, end: number): string }
 
@@ -53,11 +53,15 @@ interface Key {
   stamp: number
   gen: number
   pnum?: Float64Array
-  pstr?: Array<string | undefined>
+  pstr?: DictColumn
   metric?: Float64Array
+  /** `"<key>":` as JSON.stringify writes it (for pjson). */
+  json?: string
 }
 
 const P_NUM = 0, P_STR = 1, P_JSON = 2
+/** Slots of the top-level strings kept as byte ranges. */
+const T_NAME = 0, T_SEAL = 1, T_DATASET = 2, T_ARCH = 3, T_POPULATION = 4, T_CREATED = 5, T_PROMOTER = 6
 
 export class ManifestScanner {
   private b!: Bytes
@@ -71,24 +75,26 @@ export class ManifestScanner {
   /** Bumped per params object: a key stamped with the current value is a duplicate. */
   private stamp = 0
   // one manifest's facts, reset per scan
-  private name: string | undefined
+  /** Top-level strings (T_* slots): start, end and flags of each value's bytes; start -1 = absent. */
+  private tp = new Int32Array(3 * 7).fill(-1)
   private version = NaN
-  private seal: string | undefined
   private seed: number | undefined
-  private dataset: string | undefined
-  private arch: string | undefined
-  private population: string | undefined
-  private created: string | undefined
-  private promoter: string | undefined
   private hasParams = false
+  /** The params read (pN of them): key, kind, number or text (JSON text for P_JSON). */
+  private pN = 0
   private pKeys: Key[] = []
   private pKind: number[] = []
-  private pNum: number[] = []
+  private pNum = new Float64Array(64)
   private pText: string[] = []
-  private pJson: string[] = []
+  /** Text params: start, end and flags of the value's bytes. */
+  private pPos = new Int32Array(3 * 64)
   private hasMetrics = false
+  private mN = 0
   private mKeys: Key[] = []
-  private mVal: number[] = []
+  private mVal = new Float64Array(64)
+  /** The key met at each position of the last params / metrics object: the next manifest's usually are the same. */
+  private pSlots: Key[] = []
+  private mSlots: Key[] = []
   private parents: Array<{ name: string; version: number; seal: string; relation: string }> | undefined
   private files = -1
   private size = 0
@@ -98,8 +104,6 @@ export class ManifestScanner {
   private ckBytes = NaN
   private hasCheckpoints = false
   // column arrays by name (numeric ones valid for one generation of the column set)
-  private strCols = new Map<string, Array<string | undefined>>()
-  private numCols = new Map<string, Float64Array>()
   private numGen = -1
 
   constructor(private cols: ColumnSet) {}
@@ -125,12 +129,11 @@ export class ManifestScanner {
   }
 
   private reset(): void {
-    this.name = this.seal = this.dataset = this.arch = this.population = this.created = this.promoter = undefined
+    this.tp.fill(-1)
     this.version = NaN
     this.seed = undefined
     this.hasParams = this.hasMetrics = this.hasCheckpoints = false
-    this.pKeys.length = this.pKind.length = this.pNum.length = this.pText.length = this.pJson.length = 0
-    this.mKeys.length = this.mVal.length = 0
+    this.pN = this.mN = 0
     this.parents = undefined
     this.files = -1
     this.size = 0
@@ -201,6 +204,16 @@ export class ManifestScanner {
     if (this.ws() !== 0x22) throw DECLINE
     this.string()
     return this.text()
+  }
+
+  /** A string value whose bytes are kept (slot T_*) for writing later. */
+  private stringAt(slot: number): void {
+    if (this.ws() !== 0x22) throw DECLINE
+    this.string()
+    const tp = this.tp
+    tp[slot * 3] = this.s0
+    tp[slot * 3 + 1] = this.s1
+    tp[slot * 3 + 2] = this.sflags
   }
 
   /** A number at p, as JSON.parse reads it. */
@@ -305,7 +318,9 @@ export class ManifestScanner {
       }
     } else { list = []; this.keys.set(h, list) }
     const text = this.text()
-    const k: Key = { bytes: Uint8Array.prototype.slice.call(b, s0, s1), text, odd: /^(0|[1-9]\d*)$/.test(text) || text === '__proto__', stamp: 0, gen: -1 }
+    const bytes = new Uint8Array(s1 - s0)
+    for (let j = 0; j < bytes.length; j++) bytes[j] = b[s0 + j]!
+    const k: Key = { bytes, text, odd: /^(0|[1-9]\d*)$/.test(text) || text === '__proto__', stamp: 0, gen: -1 }
     list.push(k)
     return k
   }
@@ -314,6 +329,22 @@ export class ManifestScanner {
   private plainKey(): string {
     if (this.sflags & 1) throw DECLINE
     return this.sflags === 0 && this.s1 - this.s0 <= 8 ? this.b.latin1Slice(this.s0, this.s1) : ''
+  }
+
+  /** key(), trying first the key met at this position last time (no hashing when it is the same). */
+  private keyAt(slots: Key[], j: number): Key {
+    const k = slots[j]
+    if (k !== undefined && this.sflags === 0) {
+      const kb = k.bytes, s0 = this.s0, len = this.s1 - s0, b = this.b
+      if (kb.length === len) {
+        let x = 0
+        while (x < len && kb[x] === b[s0 + x]) x++
+        if (x === len) return k
+      }
+    }
+    const found = this.key()
+    slots[j] = found
+    return found
   }
 
   /** The top-level key the last string names (0 for one the catalog does not read). */
@@ -339,13 +370,13 @@ export class ManifestScanner {
       const id = this.topKey()
       this.expect(0x3a)
       switch (id) {
-        case K.name: this.name = this.stringValue(); break
-        case K.seal: this.seal = this.stringValue(); break
-        case K.dataset: this.dataset = this.stringValue(); break
-        case K.arch: this.arch = this.stringValue(); break
-        case K.population: this.population = this.stringValue(); break
-        case K.created: this.created = this.stringValue(); break
-        case K.promoter: this.promoter = this.stringValue(); break
+        case K.name: this.stringAt(T_NAME); break
+        case K.seal: this.stringAt(T_SEAL); break
+        case K.dataset: this.stringAt(T_DATASET); break
+        case K.arch: this.stringAt(T_ARCH); break
+        case K.population: this.stringAt(T_POPULATION); break
+        case K.created: this.stringAt(T_CREATED); break
+        case K.promoter: this.stringAt(T_PROMOTER); break
         case K.version: this.version = this.numberValue(); break
         case K.seed: this.seed = this.numberValue(); break
         case K.params: this.params(); break
@@ -370,30 +401,32 @@ export class ManifestScanner {
     this.expect(0x7b)
     // a repeated "params" key: the last one counts, as in JSON.parse
     this.hasParams = true
-    this.pKeys.length = this.pKind.length = this.pNum.length = this.pText.length = this.pJson.length = 0
+    this.pN = 0
     const stamp = ++this.stamp
     if (this.ws() === 0x7d) { this.p++; return }
     for (;;) {
       if (this.ws() !== 0x22) throw DECLINE
       this.string()
-      const k = this.key()
+      const j = this.pN++
+      const k = this.keyAt(this.pSlots, j)
       if (k.odd || k.stamp === stamp) throw DECLINE
       k.stamp = stamp
       this.expect(0x3a)
       const c = this.ws()
-      this.pKeys.push(k)
+      if (j === this.pNum.length) { const g = new Float64Array(j * 2); g.set(this.pNum); this.pNum = g }
+      this.pKeys[j] = k
       if (c === 0x22) {
         this.string()
-        this.pKind.push(P_STR); this.pNum.push(0); this.pText.push(this.text()); this.pJson.push('')
+        if ((j + 1) * 3 > this.pPos.length) { const g = new Int32Array(this.pPos.length * 2); g.set(this.pPos); this.pPos = g }
+        this.pKind[j] = P_STR; this.pPos[j * 3] = this.s0; this.pPos[j * 3 + 1] = this.s1; this.pPos[j * 3 + 2] = this.sflags
       } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-        this.pKind.push(P_NUM); this.pNum.push(this.number()); this.pText.push(''); this.pJson.push('')
+        this.pKind[j] = P_NUM; this.pNum[j] = this.number()
       } else {
         // true, false, null, a list or an object: kept as its JSON text (p:<k>) and in pjson
         const from = this.p
         this.skip()
-        const raw = this.b.utf8Slice(from, this.p)
-        const json = c === 0x74 || c === 0x66 || c === 0x6e ? raw : JSON.stringify(JSON.parse(raw))
-        this.pKind.push(P_JSON); this.pNum.push(0); this.pText.push(json); this.pJson.push(json)
+        const json = c === 0x74 ? 'true' : c === 0x66 ? 'false' : c === 0x6e ? 'null' : JSON.stringify(JSON.parse(this.b.utf8Slice(from, this.p)))
+        this.pKind[j] = P_JSON; this.pText[j] = json
       }
       if (!this.more(0x7d)) return
     }
@@ -402,18 +435,20 @@ export class ManifestScanner {
   private metrics(): void {
     this.expect(0x7b)
     this.hasMetrics = true
-    this.mKeys.length = this.mVal.length = 0
+    this.mN = 0
     if (this.ws() === 0x7d) { this.p++; return }
     for (;;) {
       if (this.ws() !== 0x22) throw DECLINE
       this.string()
-      const k = this.key()
+      const j = this.mN++
+      const k = this.keyAt(this.mSlots, j)
       if (k.odd) throw DECLINE
       this.expect(0x3a)
       const v = this.numberValue()
       if (!Number.isFinite(v)) throw DECLINE
-      this.mKeys.push(k)
-      this.mVal.push(v)
+      if (j === this.mVal.length) { const g = new Float64Array(j * 2); g.set(this.mVal); this.mVal = g }
+      this.mKeys[j] = k
+      this.mVal[j] = v
       if (!this.more(0x7d)) return
     }
   }
@@ -507,78 +542,102 @@ export class ManifestScanner {
   // --- what extract.ts checks, then what rows.ts putRow writes ---
 
   private valid(path: string): boolean {
-    if (this.name === undefined || !NAME.test(this.name)) return false
+    const tp = this.tp, b = this.b
+    // the name: plain text the path spells out (a name with escapes is left to the full path)
+    const n0 = tp[T_NAME * 3]!, n1 = tp[T_NAME * 3 + 1]!
+    if (n0 < 0 || tp[T_NAME * 3 + 2] !== 0) return false
     if (!Number.isSafeInteger(this.version) || this.version < 1) return false
-    if (path !== `models/${this.name}/v${this.version}/manifest.json`) return false
-    if (this.seal === undefined || !this.hasParams || !this.hasMetrics || this.parents === undefined || this.files < 0) return false
+    const len = n1 - n0
+    if (path.length < 7 + len || !path.startsWith('models/')) return false
+    for (let j = 0; j < len; j++) if (path.charCodeAt(7 + j) !== b[n0 + j]) return false
+    if (path.slice(7 + len) !== `/v${this.version}/manifest.json` || !NAME.test(path.slice(7, 7 + len))) return false
+    if (tp[T_SEAL * 3]! < 0 || !this.hasParams || !this.hasMetrics || this.parents === undefined || this.files < 0) return false
     if (this.seed !== undefined && !Number.isSafeInteger(this.seed)) return false
     if (this.hasCheckpoints && !(Number.isSafeInteger(this.ckCount) && Number.isSafeInteger(this.ckFiles) && Number.isSafeInteger(this.ckBytes))) return false
     return true
   }
 
-  private strCol(col: string): Array<string | undefined> {
-    let a = this.strCols.get(col)
-    if (!a) {
-      a = this.cols.str.get(col)
-      if (!a) { a = []; this.cols.str.set(col, a) }
-      this.strCols.set(col, a)
-    }
-    return a
+  /** The decoded value of bytes [a, b) of a string with the given flags (escapes, non-ASCII). */
+  private decode(a: number, z: number, flags: number): string {
+    if (flags === 0) return this.b.latin1Slice(a, z)
+    if (flags === 2) return this.b.utf8Slice(a, z)
+    return JSON.parse(this.b.utf8Slice(a - 1, z + 1)) as string
   }
 
-  private numCol(col: string): Float64Array {
-    if (this.numGen !== this.cols.generation) { this.numCols.clear(); this.numGen = this.cols.generation }
-    let a = this.numCols.get(col)
-    if (!a) { a = this.cols.column(col); this.numCols.set(col, a) }
-    return a
+  /** Top-level string slot into a text column (bytes copied when they are plain ASCII). */
+  private putText(col: TextColumn, row: number, slot: number): void {
+    const tp = this.tp, a = tp[slot * 3]!, z = tp[slot * 3 + 1]!, f = tp[slot * 3 + 2]!
+    if (f === 0) col.setBytes(row, this.b, a, z)
+    else col.set(row, this.decode(a, z, f))
+  }
+
+  private putDict(col: DictColumn, row: number, a: number, z: number, f: number): void {
+    if (f === 0) col.setBytes(row, this.b, a, z)
+    else col.set(row, this.decode(a, z, f))
+  }
+
+  /** The fixed columns by slot (C_* text and dictionary columns, N_* numeric ones for the current generation). */
+  private textSlots: Array<TextColumn | undefined> = []
+  private dictSlots: Array<DictColumn | undefined> = []
+  private numSlots: Array<Float64Array | undefined> = []
+  private textCol(slot: number, col: string): TextColumn {
+    return this.textSlots[slot] ??= this.cols.textColumn(col)
+  }
+  private dictCol(slot: number, col: string): DictColumn {
+    return this.dictSlots[slot] ??= this.cols.dictColumn(col)
+  }
+  private num(slot: number, col: string): Float64Array {
+    return this.numSlots[slot] ??= this.cols.column(col)
   }
 
   private write(path: string, retired: boolean, facts: { blob?: string; mtime?: number; size?: number; ino?: number }): void {
     const cols = this.cols
     const i = cols.addRow()
     const gen = cols.generation
-    this.strCol('path')[i] = path
-    this.strCol('name')[i] = this.name
-    this.strCol('seal')[i] = this.seal
-    this.numCol('version')[i] = this.version
-    if (this.seed !== undefined) this.numCol('seed')[i] = this.seed
-    if (this.dataset !== undefined) this.strCol('dataset')[i] = this.dataset
-    if (this.arch !== undefined) this.strCol('arch')[i] = this.arch
-    if (this.population !== undefined) this.strCol('population')[i] = this.population
-    if (this.created !== undefined) this.strCol('created')[i] = this.created
-    if (this.promoter !== undefined) this.strCol('promoter')[i] = this.promoter
-    if (retired) this.numCol('retired')[i] = 1
+    if (gen !== this.numGen) { this.numSlots.length = 0; this.numGen = gen }
+    const tp = this.tp
+    this.textCol(0, 'path').set(i, path)
+    this.putText(this.textCol(1, 'name'), i, T_NAME)
+    this.putText(this.textCol(2, 'seal'), i, T_SEAL)
+    this.num(0, 'version')[i] = this.version
+    if (this.seed !== undefined) this.num(1, 'seed')[i] = this.seed
+    if (tp[T_DATASET * 3]! >= 0) this.putDict(this.dictCol(0, 'dataset'), i, tp[T_DATASET * 3]!, tp[T_DATASET * 3 + 1]!, tp[T_DATASET * 3 + 2]!)
+    if (tp[T_ARCH * 3]! >= 0) this.putDict(this.dictCol(1, 'arch'), i, tp[T_ARCH * 3]!, tp[T_ARCH * 3 + 1]!, tp[T_ARCH * 3 + 2]!)
+    if (tp[T_POPULATION * 3]! >= 0) this.putDict(this.dictCol(2, 'population'), i, tp[T_POPULATION * 3]!, tp[T_POPULATION * 3 + 1]!, tp[T_POPULATION * 3 + 2]!)
+    if (tp[T_CREATED * 3]! >= 0) this.putText(this.textCol(3, 'created'), i, T_CREATED)
+    if (tp[T_PROMOTER * 3]! >= 0) this.putText(this.textCol(4, 'promoter'), i, T_PROMOTER)
+    if (retired) this.num(2, 'retired')[i] = 1
     let files = this.files, size = this.size, checkpoints = this.epochs.length
     if (this.hasCheckpoints) { files += this.ckFiles; size += this.ckBytes; checkpoints = this.ckCount }
-    this.numCol('files')[i] = files
-    this.numCol('size')[i] = size
-    this.numCol('checkpoints')[i] = checkpoints
+    this.num(3, 'files')[i] = files
+    this.num(4, 'size')[i] = size
+    this.num(5, 'checkpoints')[i] = checkpoints
     const parents = this.parents!
-    this.strCol('parents')[i] = parents.length === 0 ? '[]' : JSON.stringify(parents)
-    if (parents.length) this.strCol('relations')[i] = [...new Set(parents.map((p) => p.relation))].sort().join(',')
+    this.textCol(5, 'parents').set(i, parents.length === 0 ? '[]' : JSON.stringify(parents))
+    if (parents.length) this.dictCol(3, 'relations').set(i, [...new Set(parents.map((p) => p.relation))].sort().join(','))
     let pjson = ''
-    for (let j = 0; j < this.pKeys.length; j++) {
+    for (let j = 0; j < this.pN; j++) {
       const k = this.pKeys[j]!
       if (k.gen !== gen) { k.gen = gen; k.pnum = k.metric = undefined }
       const kind = this.pKind[j]!
       if (kind === P_NUM) (k.pnum ??= cols.column(`p:${k.text}`))[i] = this.pNum[j]!
+      else if (kind === P_STR) this.putDict(k.pstr ??= cols.dictColumn(`p:${k.text}`), i, this.pPos[j * 3]!, this.pPos[j * 3 + 1]!, this.pPos[j * 3 + 2]!)
       else {
-        (k.pstr ??= this.strCol(`p:${k.text}`))[i] = this.pText[j]
-        if (kind === P_JSON) pjson += `${pjson ? ',' : '{'}${JSON.stringify(k.text)}:${this.pJson[j]}`
+        (k.pstr ??= cols.dictColumn(`p:${k.text}`)).set(i, this.pText[j]!)
+        pjson += (pjson ? ',' : '{') + (k.json ??= JSON.stringify(k.text) + ':') + this.pText[j]
       }
     }
-    if (pjson) this.strCol('pjson')[i] = pjson + '}'
-    for (let j = 0; j < this.mKeys.length; j++) {
+    if (pjson) this.textCol(6, 'pjson').set(i, pjson + '}')
+    for (let j = 0; j < this.mN; j++) {
       const k = this.mKeys[j]!
       if (k.gen !== gen) { k.gen = gen; k.pnum = k.metric = undefined }
       (k.metric ??= cols.column(`m:${k.text}`))[i] = this.mVal[j]!
     }
-    if (facts.blob) this.strCol('blob')[i] = facts.blob
-    if (facts.mtime !== undefined) this.numCol('st:mtime')[i] = facts.mtime
-    if (facts.size !== undefined) this.numCol('st:size')[i] = facts.size
-    if (facts.ino !== undefined) this.numCol('st:ino')[i] = facts.ino
+    if (facts.blob) this.textCol(7, 'blob').set(i, facts.blob)
+    if (facts.mtime !== undefined) this.num(6, 'st:mtime')[i] = facts.mtime
+    if (facts.size !== undefined) this.num(7, 'st:size')[i] = facts.size
+    if (facts.ino !== undefined) this.num(8, 'st:ino')[i] = facts.ino
   }
-
 }
 
 function isHex(c: number): boolean {

@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { readItems, nodeHistoryFor, type ReadJob, type ReadItem } from './read.js'
-import { encodeCatalog } from './columns.js'
+import { encodeCatalog, ColumnSet, PART_HEAD } from './columns.js'
 
 // started before the manifests are listed (build.ts WorkerPool): the items come by message
 const job = workerData as Omit<ReadJob, 'items'> & { encode?: boolean }
@@ -18,11 +18,11 @@ async function work(job: ReadJob & { encode?: boolean }): Promise<void> {
   const { cols, problems } = readItems(job, nodes)
   nodes?.close()
   if (job.encode) {
-    const bytes = encodeCatalog(cols, { key: '', mode: 'git', history: job.history, built: '', buildMs: 0, problems: [], problemCount: 0 })
+    const bytes = encodeCatalog(cols, PART_HEAD(job.history), { part: true })
     parentPort!.postMessage({ bytes, problems }, [bytes.buffer as ArrayBuffer])
   } else {
     const msg = cols.toMessage()
-    parentPort!.postMessage({ cols: msg, problems }, msg.num.map(([, a]) => a.buffer as ArrayBuffer))
+    parentPort!.postMessage({ cols: msg, problems }, ColumnSet.transferable(msg))
   }
   parentPort!.close()
 }
