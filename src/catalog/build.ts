@@ -13,7 +13,7 @@ import type { GitPlaces } from './gitstate.js'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, PART_HEAD, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
+import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, PART_HEAD, manifestPathOf, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
 import { readItems, nodeHistoryFor, type ReadItem, type ReadJob, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
@@ -255,7 +255,7 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
   const h = file.header
   const n = file.count
   const known = new Map<string, { row?: number; blob?: string }>()
-  const paths = file.strings('path'), blobs = file.strings('blob')
+  const paths = file.paths(), blobs = file.strings('blob')
   for (let i = 0; i < n; i++) known.set(paths[i]!, { row: i, ...(blobs[i] ? { blob: blobs[i] } : {}) })
   const problemAt = new Map(h.problems.map((p) => [p.path, p]))
   for (const p of h.problems) known.set(p.path, { ...(p.blob ? { blob: p.blob } : {}) })
@@ -303,10 +303,10 @@ export async function incrementalBuild(file: CatalogFile, o: BuildOptions, chang
   const h = file.header
   const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history, o.store)
   const cols = Array.isArray(read.cols) ? concat(read.cols) : read.cols
-  const order = sortByNameVersion(Array.from({ length: cols.count }, (_, j) => j), (j) => cols.getStr('path', j)!)
+  const order = sortByNameVersion(Array.from({ length: cols.count }, (_, j) => j), (j) => manifestPathOf(cols.getStr('name', j)!, cols.getNum('version', j)))
   const fresh = CatalogFile.fromBytes(encodeCatalog(cols.permute(order), header(mode, h.history, o.key, started, [])))
-  const paths = file.strings('path')
-  const freshPaths = fresh.strings('path')
+  const paths = file.paths()
+  const freshPaths = fresh.paths()
   const touched = new Set([...changes.drop, ...changes.reread.map((r) => r.path)])
   // where each re-read row goes: before the first old row that sorts after it
   const insertAt = freshPaths.map((p) => {

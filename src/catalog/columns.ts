@@ -17,14 +17,15 @@ import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
-export const CATALOG_FORMAT = 6
+export const CATALOG_FORMAT = 7
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
-  return col === 'dataset' || col === 'arch' || col === 'population' || col === 'relations' || col.startsWith('p:')
+  return col === 'dataset' || col === 'arch' || col === 'population' || col === 'relations' || col === 'promoter' || col === 'pjson' || col.startsWith('p:')
 }
 
-export interface SectionInfo { kind: 'f64' | 'f32' | 'u8' | 'str' | 'dict'; offset: number; length: number; dict?: number }
+/** `values`: for a dict section, how many distinct values its `dv:` section holds. */
+export interface SectionInfo { kind: 'f64' | 'f32' | 'u8' | 'str' | 'dict' | 'dv'; offset: number; length: number; values?: number }
 
 export interface CatalogHeader {
   format: number
@@ -40,8 +41,6 @@ export interface CatalogHeader {
   problems: Array<{ path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }>
   problemCount: number
   sections: Record<string, SectionInfo>
-  /** Dictionaries of dict sections, by index. */
-  dicts: string[][]
   /** Folders under models/ with their mtimes (worktree mode). */
   dirs?: Array<[string, number]>
 }
@@ -129,16 +128,92 @@ export class TextColumn {
 }
 
 /**
- * A dictionary column under construction: a code per row (0 = missing) and the distinct values in
- * order of first use. `setBytes` finds a value by its bytes (hashed here), so a scanned cell whose
- * value was met before makes no string.
+ * The distinct values of a dictionary column, as the cache file stores them (a `dv:` section: u32
+ * offsets[count + 1], then UTF-8), found by their bytes: a value met before costs a hash and a
+ * compare, no string. Codes are 1-based in order of first use.
  */
+export class ValueTable {
+  offsets = new Uint32Array(64)
+  data = Buffer.allocUnsafe(1024)
+  count = 0
+  private byHash = new Map<number, number | number[]>()
+  private decoded: Array<string | undefined> = []
+
+  private find(h: number, src: ArrayLike<number>, a: number, b: number): number {
+    const hit = this.byHash.get(h)
+    if (hit === undefined) return 0
+    const len = b - a, d = this.data, o = this.offsets
+    const same = (c: number): boolean => {
+      const at = o[c - 1]!
+      if (o[c]! - at !== len) return false
+      for (let j = 0; j < len; j++) if (d[at + j] !== src[a + j]) return false
+      return true
+    }
+    if (typeof hit === 'number') return same(hit) ? hit : 0
+    for (const c of hit) if (same(c)) return c
+    return 0
+  }
+
+  private add(h: number, src: ArrayLike<number>, a: number, b: number): number {
+    const len = b - a
+    const at = this.offsets[this.count]!
+    if (this.count + 2 > this.offsets.length) { const o = new Uint32Array(this.offsets.length * 2); o.set(this.offsets); this.offsets = o }
+    if (at + len > this.data.length) { const d = Buffer.allocUnsafe(Math.max(at + len, this.data.length * 2)); this.data.copy(d, 0, 0, at); this.data = d }
+    for (let j = 0; j < len; j++) this.data[at + j] = src[a + j]!
+    const c = ++this.count
+    this.offsets[c] = at + len
+    const hit = this.byHash.get(h)
+    if (hit === undefined) this.byHash.set(h, c)
+    else if (typeof hit === 'number') this.byHash.set(h, [hit, c])
+    else hit.push(c)
+    return c
+  }
+
+  /** The code of the value whose UTF-8 is bytes [a, b) of `src` (added when new). */
+  intern(src: ArrayLike<number>, a: number, b: number): number {
+    let h = b - a
+    for (let j = a; j < b; j++) h = (Math.imul(h, 31) + src[j]!) | 0
+    return this.find(h, src, a, b) || this.add(h, src, a, b)
+  }
+
+  internString(v: string): number {
+    let ascii = true
+    for (let j = 0; j < v.length && ascii; j++) if (v.charCodeAt(j) >= 0x80) ascii = false
+    const bytes = ascii ? asciiCodes(v) : Buffer.from(v, 'utf8')
+    return this.intern(bytes, 0, bytes.length)
+  }
+
+  value(code: number): string {
+    let v = this.decoded[code]
+    if (v === undefined) { v = this.data.toString('utf8', this.offsets[code - 1], this.offsets[code]); this.decoded[code] = v }
+    return v
+  }
+
+  values(): string[] { return Array.from({ length: this.count }, (_, j) => this.value(j + 1)) }
+
+  /** The `dv:` section's bytes. */
+  section(): { offsets: Uint32Array; data: Buffer } {
+    return { offsets: this.offsets.subarray(0, this.count + 1), data: this.data.subarray(0, this.offsets[this.count]) }
+  }
+
+  static fromSection(offsets: Uint32Array, data: Uint8Array): ValueTable {
+    const t = new ValueTable()
+    for (let c = 1; c < offsets.length; c++) t.intern(data, offsets[c - 1]!, offsets[c]!)
+    return t
+  }
+}
+
+/** A string's char codes where they are its UTF-8 bytes (ASCII). */
+function asciiCodes(v: string): { length: number; [i: number]: number } {
+  const out = new Uint8Array(v.length)
+  for (let j = 0; j < v.length; j++) out[j] = v.charCodeAt(j)
+  return out
+}
+
+/** A dictionary column under construction: a code per row (0 = missing) and the table of values. */
 export class DictColumn {
   codes: Uint32Array
-  values: string[] = []
-  private index = new Map<string, number>()
-  private byHash = new Map<number, number[]>()
-  private valueBytes: Array<Uint8Array | undefined> = []
+  table = new ValueTable()
 
   constructor(capacity: number) { this.codes = new Uint32Array(Math.max(16, capacity)) }
 
@@ -149,43 +224,20 @@ export class DictColumn {
     this.codes = c
   }
 
-  private code(v: string): number {
-    let c = this.index.get(v)
-    if (c === undefined) { this.values.push(v); c = this.values.length; this.index.set(v, c) }
-    return c
-  }
-
   set(row: number, v: string): void {
     this.room(row)
-    this.codes[row] = this.code(v)
+    this.codes[row] = this.table.internString(v)
   }
 
-  /** The cell at `row`: bytes [a, b) of `src`, ASCII text (the value is those bytes as latin1). */
-  setBytes(row: number, src: Buffer, a: number, b: number): void {
+  /** The cell at `row`: bytes [a, b) of `src`, the value's UTF-8. */
+  setBytes(row: number, src: Uint8Array, a: number, b: number): void {
     this.room(row)
-    let h = b - a
-    for (let j = a; j < b; j++) h = (Math.imul(h, 31) + src[j]!) | 0
-    const list = this.byHash.get(h)
-    if (list) {
-      outer: for (const c of list) {
-        const vb = this.valueBytes[c]!
-        if (vb.length !== b - a) continue
-        for (let j = 0; j < vb.length; j++) if (vb[j] !== src[a + j]) continue outer
-        this.codes[row] = c
-        return
-      }
-    }
-    const c = this.code(src.toString('latin1', a, b))
-    const vb = new Uint8Array(b - a)
-    for (let j = 0; j < vb.length; j++) vb[j] = src[a + j]!
-    this.valueBytes[c] = vb
-    if (list) list.push(c); else this.byHash.set(h, [c])
-    this.codes[row] = c
+    this.codes[row] = this.table.intern(src, a, b)
   }
 
   get(row: number): string | undefined {
     const c = row < this.codes.length ? this.codes[row]! : 0
-    return c === 0 ? undefined : this.values[c - 1]
+    return c === 0 ? undefined : this.table.value(c)
   }
 }
 
@@ -290,7 +342,7 @@ export class ColumnSet {
       count: this.count,
       num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]),
       text: [...this.text].map(([k, t]) => { const f = t.finish(this.count); return [k, f.offsets, new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.byteLength)] }),
-      dict: [...this.dict].map(([k, d]) => [k, d.codes.slice(0, this.count), d.values]),
+      dict: [...this.dict].map(([k, d]) => { const v = d.table.section(); return [k, d.codes.slice(0, this.count), v.offsets.slice(), new Uint8Array(v.data)] }),
     }
   }
 
@@ -299,7 +351,7 @@ export class ColumnSet {
     const out = new Set<ArrayBuffer>()
     for (const [, a] of m.num) out.add(a.buffer as ArrayBuffer)
     for (const [, o, d] of m.text) { out.add(o.buffer as ArrayBuffer); out.add(d.buffer as ArrayBuffer) }
-    for (const [, c] of m.dict) out.add(c.buffer as ArrayBuffer)
+    for (const [, c, o, d] of m.dict) { out.add(c.buffer as ArrayBuffer); out.add(o.buffer as ArrayBuffer); out.add(d.buffer as ArrayBuffer) }
     return [...out]
   }
 
@@ -318,9 +370,9 @@ export class ColumnSet {
       t.rows = m.count
       c.text.set(k, t)
     }
-    for (const [k, codes, values] of m.dict) {
+    for (const [k, codes, offsets, data] of m.dict) {
       const d = new DictColumn(1)
-      for (const v of values) d.set(0, v) // the same codes, in the same order
+      d.table = ValueTable.fromSection(offsets, data)
       d.codes = codes
       c.dict.set(k, d)
     }
@@ -332,13 +384,19 @@ export interface ColumnMessage {
   count: number
   num: Array<[string, Float64Array]>
   text: Array<[string, Uint32Array, Uint8Array]>
-  dict: Array<[string, Uint32Array, string[]]>
+  dict: Array<[string, Uint32Array, Uint32Array, Uint8Array]>
 }
 
 function align8(n: number): number { return (n + 7) & ~7 }
 
 /** The header fields a build supplies (the rest come from the sections). */
-export type HeadFields = Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>
+export type HeadFields = Omit<CatalogHeader, 'sections' | 'count' | 'format'>
+
+/**
+ * Where a row's manifest is: a manifest is indexed only at its own path (extract.ts refuses one
+ * that names another model or version), so the cache stores no path column.
+ */
+export function manifestPathOf(name: string, version: number): string { return `models/${name}/v${version}/manifest.json` }
 
 /** The header of a part of a build (merged by mergeCatalogs, which writes the real one). */
 export const PART_HEAD = (history: boolean): HeadFields => ({ key: '', mode: 'git', history, built: '', buildMs: 0, problems: [], problemCount: 0 })
@@ -368,21 +426,45 @@ function latestPlans(n: number, nameAt: (i: number) => string, version: ArrayLik
   ]
 }
 
+/** A dictionary column's two sections: `dict:` codes (n of them) and `dv:` its values. */
+function dictPlans(col: string, n: number, codes: Uint32Array, values: { offsets: Uint32Array; data: Uint8Array }): Plan[] {
+  const m = values.offsets.length - 1
+  return [
+    { name: `dict:${col}`, info: { kind: 'dict', values: m }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer, codes.byteOffset, n * 4), at) },
+    {
+      name: `dv:${col}`, info: { kind: 'dv' }, length: (m + 1) * 4 + values.data.length,
+      fill: (out, at) => {
+        out.set(new Uint8Array(values.offsets.buffer, values.offsets.byteOffset, (m + 1) * 4), at)
+        out.set(values.data, at + (m + 1) * 4)
+      },
+    },
+  ]
+}
+
 /** The file's bytes: magic, header (two passes: its length depends on the offsets in it), sections. */
-function assemble(plans: Plan[], head: HeadFields, n: number, dicts: string[][]): Buffer {
+function assemble(plans: Plan[], head: HeadFields, n: number): Buffer {
   let headerLen = 0
   for (;;) {
     let off = align8(16 + headerLen)
     const sections: Record<string, SectionInfo> = {}
     for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
-    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
+    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections }
     const hb = Buffer.from(JSON.stringify(header), 'utf8')
     if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
-    const out = Buffer.alloc(off)
+    // not zero-filled first (sections cover nearly all of it): the gaps are zeroed below
+    const out = Buffer.allocUnsafe(off)
     out.write(CATALOG_MAGIC, 0, 'latin1')
     out.writeUInt32LE(hb.length, 8)
+    out.writeUInt32LE(0, 12)
     hb.copy(out, 16)
-    for (const p of plans) p.fill(out, sections[p.name]!.offset)
+    let gap = 16 + hb.length
+    for (const p of plans) {
+      const at = sections[p.name]!.offset
+      out.fill(0, gap, at)
+      p.fill(out, at)
+      gap = at + p.length
+    }
+    out.fill(0, gap, off)
     return out
   }
 }
@@ -400,7 +482,6 @@ export interface RowRun { src: number; from: number; to: number }
 export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: HeadFields): Buffer {
   const n = runs.reduce((a, r) => a + r.to - r.from, 0)
   const plans: Plan[] = []
-  const dicts: string[][] = []
   const cols = { num: new Set<string>(), str: new Set<string>(), dict: new Set<string>() }
   for (const p of sources) {
     for (const s of p.sectionNames()) {
@@ -465,10 +546,10 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     })
   }
   for (const col of [...cols.dict].sort()) {
-    const values: string[] = []
-    const codeOf = new Map<string, number>()
-    // codes renumbered in order of first use: values only dropped rows had are left out
-    const maps = sources.map((p) => { const d = p.dict(col); return d ? { d, map: new Uint32Array(d.values.length + 1) } : undefined })
+    // codes renumbered in order of first use (values only dropped rows had are left out), values
+    // matched by their bytes: no value is decoded
+    const table = new ValueTable()
+    const maps = sources.map((p) => { const d = p.dictRaw(col); return d ? { d, map: new Uint32Array(d.offsets.length) } : undefined })
     const codes = new Uint32Array(n)
     let row = 0
     for (const r of runs) {
@@ -478,20 +559,14 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
         const local = m.d.codes[i]!
         if (local === 0) continue
         let c = m.map[local]!
-        if (c === 0) {
-          const v = m.d.values[local - 1]!
-          c = codeOf.get(v) ?? 0
-          if (c === 0) { values.push(v); c = values.length; codeOf.set(v, c) }
-          m.map[local] = c
-        }
+        if (c === 0) { c = table.intern(m.d.data, m.d.offsets[local - 1]!, m.d.offsets[local]!); m.map[local] = c }
         codes[row] = c
       }
     }
-    if (values.length === 0) continue
-    dicts.push(values)
-    plans.push({ name: `dict:${col}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
+    if (table.count === 0) continue
+    plans.push(...dictPlans(col, n, codes, table.section()))
   }
-  return assemble(plans, head, n, dicts)
+  return assemble(plans, head, n)
 }
 
 /** The catalogs of consecutive row ranges (a cold build's parts, in row order) as one. */
@@ -530,7 +605,6 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, 
   const parts = Array.isArray(input) ? input : [input]
   const n = parts.reduce((a, p) => a + p.count, 0)
   const plans: Plan[] = []
-  const dicts: string[][] = []
   const numKeys = [...new Set(parts.flatMap((p) => [...p.num.keys()]))].sort()
   for (const k of numKeys) {
     let any = false, f32 = true
@@ -564,31 +638,30 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, 
   const strKeys = [...new Set(parts.flatMap((p) => p.strKeys()))].sort()
   for (const k of strKeys) {
     if (isDictColumn(k)) {
-      const values: string[] = []
-      const codeOf = new Map<string, number>()
+      const cols = parts.map((p) => p.dict.get(k))
+      const one = parts.length === 1 ? cols[0] : undefined
+      if (one) {
+        // one part: its codes and values as they are
+        if (one.table.count > 0) plans.push(...dictPlans(k, n, one.codes, one.table.section()))
+        continue
+      }
+      const table = new ValueTable()
       const codes = new Uint32Array(n)
       let row = 0
-      for (const p of parts) {
-        const d = p.dict.get(k)
-        if (!d) { row += p.count; continue }
-        // this part's codes -> the merged ones, in order of first use
-        const map = new Uint32Array(d.values.length + 1)
-        for (let i = 0; i < p.count; i++, row++) {
+      for (let j = 0; j < parts.length; j++) {
+        const d = cols[j], count = parts[j]!.count
+        if (!d) { row += count; continue }
+        const v = d.table.section()
+        const map = new Uint32Array(d.table.count + 1)
+        for (let i = 0; i < count; i++, row++) {
           const local = i < d.codes.length ? d.codes[i]! : 0
           if (local === 0) continue
           let c = map[local]!
-          if (c === 0) {
-            const v = d.values[local - 1]!
-            c = codeOf.get(v) ?? 0
-            if (c === 0) { values.push(v); c = values.length; codeOf.set(v, c) }
-            map[local] = c
-          }
+          if (c === 0) { c = table.intern(v.data, v.offsets[local - 1]!, v.offsets[local]!); map[local] = c }
           codes[row] = c
         }
       }
-      if (values.length === 0) continue
-      dicts.push(values)
-      plans.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
+      if (table.count > 0) plans.push(...dictPlans(k, n, codes, table.section()))
     } else {
       // the parts' bytes as they are, offsets rebased
       const pieces = parts.map((p) => p.text.get(k)?.finish(p.count))
@@ -608,7 +681,7 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, 
       })
     }
   }
-  return assemble(plans, head, n, dicts)
+  return assemble(plans, head, n)
 }
 
 function parseHeader(head: Buffer, hb: Buffer, size: number): CatalogHeader {
@@ -710,6 +783,12 @@ export class CatalogFile {
     return out
   }
 
+  /** Every row's manifest path (manifestPathOf its name and version). */
+  paths(): string[] {
+    const names = this.strings('name'), v = this.f64('version')
+    return names.map((nm, i) => manifestPathOf(nm, v ? v[i]! : NaN))
+  }
+
   /** Names of the numeric columns (without the f64:/f32: prefix). */
   numColumns(): string[] {
     return this.sectionNames().filter((s) => s.startsWith('f64:') || s.startsWith('f32:')).map((s) => s.slice(4))
@@ -742,15 +821,40 @@ export class CatalogFile {
     return v
   }
 
+  /** A dictionary column: codes (0 = missing) and its values, decoded on first use. */
   dict(col: string): { codes: Uint32Array; values: string[] } | undefined {
     const name = `dict:${col}`
-    if (!this.has(name)) return undefined
     let v = this.cache.get(name) as { codes: Uint32Array; values: string[] } | undefined
+    if (v) return v
+    const raw = this.dictRaw(col)
+    if (!raw) return undefined
+    const m = raw.offsets.length - 1
+    const values: string[] = new Array(m)
+    const text = raw.data.toString('latin1', 0, raw.offsets[m])
+    const ascii = !/[^\x00-\x7f]/.test(text)
+    for (let c = 0; c < m; c++) {
+      const a = raw.offsets[c]!, b = raw.offsets[c + 1]!
+      values[c] = ascii ? text.slice(a, b) : raw.data.toString('utf8', a, b)
+    }
+    v = { codes: raw.codes, values }
+    this.cache.set(name, v)
+    return v
+  }
+
+  /** A dictionary column as stored: codes, and the values' offsets and UTF-8 bytes (the `dv:` section). */
+  dictRaw(col: string): { codes: Uint32Array; offsets: Uint32Array; data: Buffer } | undefined {
+    const name = `dict:${col}`
+    if (!this.has(name)) return undefined
+    let v = this.cache.get(`raw:${name}`) as { codes: Uint32Array; offsets: Uint32Array; data: Buffer } | undefined
     if (!v) {
       const codes = new Uint32Array(this.count)
       this.read(name, new Uint8Array(codes.buffer))
-      v = { codes, values: this.header.dicts[this.header.sections[name]!.dict!]! }
-      this.cache.set(name, v)
+      const m = this.header.sections[name]!.values ?? 0
+      const s = this.header.sections[`dv:${col}`]
+      const all = new Uint8Array(s?.length ?? (m + 1) * 4)
+      if (s) this.read(`dv:${col}`, all)
+      v = { codes, offsets: new Uint32Array(all.buffer, 0, m + 1), data: Buffer.from(all.buffer, (m + 1) * 4) }
+      this.cache.set(`raw:${name}`, v)
     }
     return v
   }

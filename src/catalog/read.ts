@@ -3,7 +3,9 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
-import { putRow } from './rows.js'
+import { putRow, type FileFacts } from './rows.js'
+
+const NO_FACTS: FileFacts = {}
 import { ManifestScanner } from './scan.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import type { NodeHistory } from '../manifest/node-history.js'
@@ -77,7 +79,7 @@ export function readItems(job: ReadJob, nodes?: NodeHistory): { cols: ColumnSet;
     // git mode knows from the index (the id of a retired version is `<manifest>+<RETIRED.json>`,
     // build.ts listTracked): one file system lookup less per manifest
     const retired = job.stat || it.blob === undefined ? existsSync(join(job.root, dirname(it.path), RETIRED_FILE)) : it.blob.includes('+')
-    const facts = { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) }
+    const facts: FileFacts = st ? { ...(it.blob ? { blob: it.blob } : {}), mtime: st.mtimeMs, size: st.size, ino: st.ino } : it.blob ? { blob: it.blob } : NO_FACTS
     if (scanner?.add(it.path, text, retired, facts)) continue
     let row
     try { row = extractRow(it.path, text, job.history) } catch (err) {

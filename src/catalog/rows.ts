@@ -43,7 +43,6 @@ function memoOf(cols: ColumnSet): Memo {
 
 
 export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boolean, facts: FileFacts = {}): void {
-  cols.setStr('path', i, row.path)
   cols.setStr('name', i, row.name)
   cols.setStr('seal', i, row.seal)
   cols.setNum('version', i, row.version)

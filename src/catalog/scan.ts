@@ -320,7 +320,9 @@ export class ManifestScanner {
     const text = this.text()
     const bytes = new Uint8Array(s1 - s0)
     for (let j = 0; j < bytes.length; j++) bytes[j] = b[s0 + j]!
-    const k: Key = { bytes, text, odd: /^(0|[1-9]\d*)$/.test(text) || text === '__proto__', stamp: 0, gen: -1 }
+    const k: Key = { bytes, text, odd: /^(0|[1-9]\d*)$/.test(text) || text === '__proto__', stamp: 0, gen: -1,
+      // every field set now: one hidden class for all keys keeps write()'s property reads monomorphic
+      pnum: undefined, pstr: undefined, metric: undefined, json: undefined }
     list.push(k)
     return k
   }
@@ -596,7 +598,6 @@ export class ManifestScanner {
     const gen = cols.generation
     if (gen !== this.numGen) { this.numSlots.length = 0; this.numGen = gen }
     const tp = this.tp
-    this.textCol(0, 'path').set(i, path)
     this.putText(this.textCol(1, 'name'), i, T_NAME)
     this.putText(this.textCol(2, 'seal'), i, T_SEAL)
     this.num(0, 'version')[i] = this.version
@@ -605,7 +606,7 @@ export class ManifestScanner {
     if (tp[T_ARCH * 3]! >= 0) this.putDict(this.dictCol(1, 'arch'), i, tp[T_ARCH * 3]!, tp[T_ARCH * 3 + 1]!, tp[T_ARCH * 3 + 2]!)
     if (tp[T_POPULATION * 3]! >= 0) this.putDict(this.dictCol(2, 'population'), i, tp[T_POPULATION * 3]!, tp[T_POPULATION * 3 + 1]!, tp[T_POPULATION * 3 + 2]!)
     if (tp[T_CREATED * 3]! >= 0) this.putText(this.textCol(3, 'created'), i, T_CREATED)
-    if (tp[T_PROMOTER * 3]! >= 0) this.putText(this.textCol(4, 'promoter'), i, T_PROMOTER)
+    if (tp[T_PROMOTER * 3]! >= 0) this.putDict(this.dictCol(4, 'promoter'), i, tp[T_PROMOTER * 3]!, tp[T_PROMOTER * 3 + 1]!, tp[T_PROMOTER * 3 + 2]!)
     if (retired) this.num(2, 'retired')[i] = 1
     let files = this.files, size = this.size, checkpoints = this.epochs.length
     if (this.hasCheckpoints) { files += this.ckFiles; size += this.ckBytes; checkpoints = this.ckCount }
@@ -627,7 +628,7 @@ export class ManifestScanner {
         pjson += (pjson ? ',' : '{') + (k.json ??= JSON.stringify(k.text) + ':') + this.pText[j]
       }
     }
-    if (pjson) this.textCol(6, 'pjson').set(i, pjson + '}')
+    if (pjson) this.dictCol(5, 'pjson').set(i, pjson + '}')
     for (let j = 0; j < this.mN; j++) {
       const k = this.mKeys[j]!
       if (k.gen !== gen) { k.gen = gen; k.pnum = k.metric = undefined }
