@@ -106,7 +106,21 @@ export class ManifestScanner {
   // column arrays by name (numeric ones valid for one generation of the column set)
   private numGen = -1
 
-  constructor(private cols: ColumnSet) {}
+  /** `cols` may be undefined for a scanner used only to count file lists (files()). */
+  constructor(private cols: ColumnSet | undefined) {}
+
+  /** fileCounts: the list at [from, to) of `bytes`. */
+  countFiles(bytes: Buffer, from: number, to: number): { files: number; size: number; checkpoints: number } | undefined {
+    this.b = bytes as Bytes
+    this.p = from
+    this.end = to
+    try {
+      if (this.ws() !== 0x5b) return undefined
+      this.fileList()
+      if (this.ws() === 0x2c) { this.p++; if (this.ws() !== -1) return undefined } else if (this.p !== to) return undefined
+    } catch { return undefined }
+    return { files: this.files, size: this.size, checkpoints: this.epochs.length }
+  }
 
   /**
    * Scan one manifest (`bytes`, at `path`) and, when it is handled, add its row with the given file
@@ -583,17 +597,17 @@ export class ManifestScanner {
   private dictSlots: Array<DictColumn | undefined> = []
   private numSlots: Array<Float64Array | undefined> = []
   private textCol(slot: number, col: string): TextColumn {
-    return this.textSlots[slot] ??= this.cols.textColumn(col)
+    return this.textSlots[slot] ??= this.cols!.textColumn(col)
   }
   private dictCol(slot: number, col: string): DictColumn {
-    return this.dictSlots[slot] ??= this.cols.dictColumn(col)
+    return this.dictSlots[slot] ??= this.cols!.dictColumn(col)
   }
   private num(slot: number, col: string): Float64Array {
-    return this.numSlots[slot] ??= this.cols.column(col)
+    return this.numSlots[slot] ??= this.cols!.column(col)
   }
 
   private write(path: string, retired: boolean, facts: { blob?: string; mtime?: number; size?: number; ino?: number }): void {
-    const cols = this.cols
+    const cols = this.cols!
     const i = cols.addRow()
     const gen = cols.generation
     if (gen !== this.numGen) { this.numSlots.length = 0; this.numGen = gen }
@@ -639,6 +653,18 @@ export class ManifestScanner {
     if (facts.size !== undefined) this.num(7, 'st:size')[i] = facts.size
     if (facts.ino !== undefined) this.num(8, 'st:ino')[i] = facts.ino
   }
+}
+
+let counter: ManifestScanner | undefined
+
+/**
+ * A `files` list at bytes [from, to) of `bytes` (the list, then only whitespace and at most one
+ * comma), counted as extract.ts counts a parsed one: entries, the sum of their numeric sizes, their
+ * distinct numeric epochs. Undefined when those bytes are not that (the caller parses in full).
+ */
+export function fileCounts(bytes: Buffer, from: number, to: number): { files: number; size: number; checkpoints: number } | undefined {
+  counter ??= new ManifestScanner(undefined)
+  return counter.countFiles(bytes, from, to)
 }
 
 function isHex(c: number): boolean {
