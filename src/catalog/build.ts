@@ -43,17 +43,23 @@ export async function listTracked(root: string, env: GitEnv): Promise<Map<string
   const out = new Map<string, string | undefined>()
   const retired = new Map<string, string>()
   const text = await git(root, ['ls-files', '-s', '-z', '--', ':(glob)models/**/manifest.json', `:(glob)models/**/${RETIRED_FILE}`], { env })
-  for (const rec of text.split('\0')) {
-    const tab = rec.indexOf('\t')
-    if (tab === -1) continue
-    const path = rec.slice(tab + 1)
-    const [, blob, stage] = rec.slice(0, tab).split(' ')
+  // records "<mode> <blob> <stage>\t<path>\0", read in place (no split: 50,000 of them)
+  for (let pos = 0; pos < text.length;) {
+    const nul = text.indexOf('\0', pos)
+    const end = nul === -1 ? text.length : nul
+    const tab = text.indexOf('\t', pos)
+    const sp1 = text.indexOf(' ', pos), sp2 = sp1 === -1 ? -1 : text.indexOf(' ', sp1 + 1)
+    pos = end + 1
+    if (tab === -1 || tab > end || sp2 === -1 || sp2 > tab) continue
+    const blob = text.slice(sp1 + 1, sp2)
+    const merged = tab === sp2 + 2 && text.charCodeAt(sp2 + 1) === 0x30 // stage 0
+    const path = text.slice(tab + 1, end)
     if (path.endsWith(`/${RETIRED_FILE}`)) {
-      retired.set(path.slice(0, -RETIRED_FILE.length) + 'manifest.json', stage === '0' ? blob! : 'conflict')
+      retired.set(path.slice(0, -RETIRED_FILE.length) + 'manifest.json', merged ? blob : 'conflict')
       continue
     }
     if (!MANIFEST_RE.test(path)) continue
-    out.set(path, stage === '0' && !out.has(path) ? blob : undefined)
+    out.set(path, merged && !out.has(path) ? blob : undefined)
   }
   for (const [path, r] of retired) {
     const blob = out.get(path)

@@ -404,22 +404,57 @@ export const PART_HEAD = (history: boolean): HeadFields => ({ key: '', mode: 'gi
 /** A section to be written: its name, kind, byte length, and how to fill its bytes. */
 type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
 
-/** u8:latest and u8:current: the latest version of each name, and the latest one in service. */
-function latestPlans(n: number, nameAt: (i: number) => string, version: ArrayLike<number> | undefined, retired: ArrayLike<number> | undefined): Plan[] {
+/** Names as stored: offsets[n + 1] into UTF-8 bytes (a `str:name` section or a text column). */
+interface RawNames { offsets: Uint32Array; data: Uint8Array }
+
+/** -1, 0, 1: name i against name j, by their bytes (names are ASCII: byte order is string order). */
+function compareNames(names: RawNames, i: number, j: number): number {
+  const o = names.offsets, d = names.data
+  const a = o[i]!, la = o[i + 1]! - a, b = o[j]!, lb = o[j + 1]! - b
+  const len = Math.min(la, lb)
+  for (let k = 0; k < len; k++) { const x = d[a + k]!, y = d[b + k]!; if (x !== y) return x < y ? -1 : 1 }
+  return la === lb ? 0 : la < lb ? -1 : 1
+}
+
+/**
+ * u8:latest and u8:current: the latest version of each name, and the latest one in service. Rows
+ * come sorted by name then version, so each name's rows are one run and its latest is the run's
+ * last row: found by comparing neighbours' bytes, no name decoded. Rows in any other order (not
+ * written by this code) are handled by a map of the decoded names.
+ */
+function latestPlans(n: number, names: RawNames, version: ArrayLike<number> | undefined, retired: ArrayLike<number> | undefined): Plan[] {
   const latest = new Uint8Array(n)
   const current = new Uint8Array(n)
-  const best = new Map<string, [number, number]>()
-  const inService = new Map<string, [number, number]>()
-  for (let i = 0; i < n; i++) {
-    const nm = nameAt(i), v = version?.[i] ?? 0
-    const cur = best.get(nm)
-    if (!cur || cur[1] < v) best.set(nm, [i, v])
-    if (retired?.[i] === 1) continue
-    const live = inService.get(nm)
-    if (!live || live[1] < v) inService.set(nm, [i, v])
+  let sorted = true
+  for (let i = 0; i + 1 < n && sorted; i++) {
+    const c = compareNames(names, i, i + 1)
+    if (c > 0 || (c === 0 && !((version?.[i] ?? 0) < (version?.[i + 1] ?? 0)))) sorted = false
   }
-  for (const [i] of best.values()) latest[i] = 1
-  for (const [i] of inService.values()) current[i] = 1
+  if (sorted) {
+    let live = -1
+    for (let i = 0; i < n; i++) {
+      if (retired?.[i] !== 1) live = i
+      if (i + 1 === n || compareNames(names, i, i + 1) !== 0) {
+        latest[i] = 1
+        if (live >= 0) current[live] = 1
+        live = -1
+      }
+    }
+  } else {
+    const text = Buffer.from(names.data.buffer, names.data.byteOffset, names.data.byteLength)
+    const best = new Map<string, [number, number]>()
+    const inService = new Map<string, [number, number]>()
+    for (let i = 0; i < n; i++) {
+      const nm = text.toString('utf8', names.offsets[i], names.offsets[i + 1]), v = version?.[i] ?? 0
+      const cur = best.get(nm)
+      if (!cur || cur[1] < v) best.set(nm, [i, v])
+      if (retired?.[i] === 1) continue
+      const live = inService.get(nm)
+      if (!live || live[1] < v) inService.set(nm, [i, v])
+    }
+    for (const [i] of best.values()) latest[i] = 1
+    for (const [i] of inService.values()) current[i] = 1
+  }
   return [
     { name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) },
     { name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) },
@@ -511,9 +546,16 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
       },
     })
   }
-  const names = sources.map((p) => p.strings('name'))
-  const nameAt: string[] = []
-  for (const r of runs) for (let i = r.from; i < r.to; i++) nameAt.push(names[r.src]![i] ?? '')
+  // the names of the composed rows, as bytes
+  const rawNames = sources.map((p) => p.strRaw('name'))
+  const nameOffsets = new Uint32Array(n + 1)
+  const chunks: Uint8Array[] = []
+  for (let r = 0, row = 0, pos = 0; r < runs.length; r++) {
+    const run = runs[r]!, raw = rawNames[run.src]
+    if (raw) chunks.push(raw.data.subarray(raw.offsets[run.from]!, raw.offsets[run.to]!))
+    for (let i = run.from; i < run.to; i++, row++) { if (raw) pos += raw.offsets[i + 1]! - raw.offsets[i]!; nameOffsets[row + 1] = pos }
+  }
+  const names: RawNames = { offsets: nameOffsets, data: Buffer.concat(chunks) }
   const gather = (col: string): Float64Array => {
     const a = new Float64Array(n).fill(NaN)
     const arrays = sources.map((p) => p.f64(col))
@@ -521,7 +563,7 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     for (const r of runs) { const v = arrays[r.src]; if (v) a.set(v.subarray(r.from, r.to), base); base += r.to - r.from }
     return a
   }
-  plans.push(...latestPlans(n, (i) => nameAt[i]!, gather('version'), gather('retired')))
+  plans.push(...latestPlans(n, names, gather('version'), gather('retired')))
   for (const col of [...cols.str].sort()) {
     const raws = sources.map((p) => p.strRaw(col))
     const offsets = new Uint32Array(n + 1)
@@ -576,23 +618,19 @@ export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
 
 /** u8:latest and u8:current over column sets holding consecutive rows. */
 function latestOf(parts: ColumnSet[], n: number): Plan[] {
-  const nameAt: string[] = [], version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
-  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
+  const offsets = new Uint32Array(n + 1)
+  const chunks: Uint8Array[] = []
+  const version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
+  for (let base = 0, pos = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
     const p = parts[j]!
-    const names = p.text.get('name')
-    const all = names ? names.finish(p.count) : undefined
-    const text = all ? all.data.toString('latin1') : ''
-    const ascii = !all || !/[^\x00-\x7f]/.test(text)
-    for (let i = 0; i < p.count; i++) {
-      if (!all) { nameAt.push(''); continue }
-      const a = all.offsets[i]!, b = all.offsets[i + 1]!
-      nameAt.push(ascii ? text.slice(a, b) : all.data.toString('utf8', a, b))
-    }
+    const f = p.text.get('name')?.finish(p.count)
+    if (f) chunks.push(f.data)
+    for (let i = 0; i < p.count; i++) { if (f) pos += f.offsets[i + 1]! - f.offsets[i]!; offsets[base + i + 1] = pos }
     const v = p.num.get('version'), r = p.num.get('retired')
     if (v) version.set(v.subarray(0, p.count), base)
     if (r) retired.set(r.subarray(0, p.count), base)
   }
-  return latestPlans(n, (i) => nameAt[i]!, version, retired)
+  return latestPlans(n, { offsets, data: Buffer.concat(chunks) }, version, retired)
 }
 
 /**
