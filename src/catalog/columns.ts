@@ -18,6 +18,8 @@ export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
 export const CATALOG_FORMAT = 7
+/** History columns h:<metric>:<epoch> exist for epochs 0..HISTORY_EPOCHS-1 (later epochs count only in max/min). */
+export const HISTORY_EPOCHS = 256
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
@@ -517,6 +519,7 @@ export interface RowRun { src: number; from: number; to: number }
 export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: HeadFields): Buffer {
   const n = runs.reduce((a, r) => a + r.to - r.from, 0)
   const plans: Plan[] = []
+  const whole = n === sources.reduce((a, p) => a + p.count, 0) && runs.every((r, j) => runs.findIndex((x) => x.src === r.src) === j)
   const cols = { num: new Set<string>(), str: new Set<string>(), dict: new Set<string>() }
   for (const p of sources) {
     for (const s of p.sectionNames()) {
@@ -527,9 +530,12 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     }
   }
   for (const col of [...cols.num].sort()) {
-    // a column whose every value left with the rows dropped goes, as a fresh build would leave it out
-    const arrays = sources.map((p) => p.f64(col))
-    if (!runs.some((r) => { const a = arrays[r.src]; if (a) for (let i = r.from; i < r.to; i++) if (a[i] === a[i]) return true; return false })) continue
+    // a column whose every value left with the rows dropped goes, as a fresh build would leave it
+    // out (when every row of every source is kept, a stored column has a value: nothing to look at)
+    if (!whole) {
+      const arrays = sources.map((p) => p.f64(col))
+      if (!runs.some((r) => { const a = arrays[r.src]; if (a) for (let i = r.from; i < r.to; i++) if (a[i] === a[i]) return true; return false })) continue
+    }
     const f32 = sources.every((p) => !p.has(`f64:${col}`))
     plans.push({
       name: `${f32 ? 'f32' : 'f64'}:${col}`, info: { kind: f32 ? 'f32' : 'f64' }, length: n * (f32 ? 4 : 8),

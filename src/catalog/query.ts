@@ -2,8 +2,7 @@
  * Catalog queries: `<field><op><value>` filters, sort keys and the rows they select (grammar and
  * semantics in spec/catalog.md). Works on the columns of a CatalogFile; reads only what it needs.
  */
-import type { CatalogFile } from './columns.js'
-import { HISTORY_EPOCHS } from './rows.js'
+import { HISTORY_EPOCHS, type CatalogFile } from './columns.js'
 import { metricGoal } from '../manifest/card.js'
 import { UsageError } from '../errors.js'
 import type { Json, ParentRef } from './extract.js'

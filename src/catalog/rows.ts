@@ -1,18 +1,18 @@
 /**
  * How one manifest's facts become cells of the column set (names of columns in spec/catalog.md):
- *   path name seal created promoter pjson parents blob       plain strings (pjson: params neither text nor number)
- *   dataset arch relations p:<key> (non-numeric params)      dictionary strings
+ *   name seal created parents blob                            plain strings (a row's path is its name and version)
+ *   dataset arch population promoter relations pjson         dictionary strings (pjson: params neither text nor number)
+ *   p:<key> (non-numeric params)                             dictionary strings
  *   version seed files size checkpoints epochs p:<key>       numbers
  *   m:<metric> (final) max:<metric> min:<metric>             numbers over history and final
  *   h:<metric>:<epoch>                                       the history, epochs 0..HISTORY_EPOCHS-1
  *   st:mtime st:size st:ino                                  the manifest file's stat (worktree mode)
  *   retired                                                  1 when the version is retired
  */
-import type { ColumnSet, DictColumn } from './columns.js'
+import { HISTORY_EPOCHS, type ColumnSet, type DictColumn } from './columns.js'
 import type { CatalogRow } from './extract.js'
 
-/** `<metric>@<epoch>` is indexed for epochs below this (later epochs still count for best/min/max). */
-export const HISTORY_EPOCHS = 256
+export { HISTORY_EPOCHS }
 
 export interface FileFacts { blob?: string; mtime?: number; size?: number; ino?: number }
 
