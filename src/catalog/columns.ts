@@ -926,9 +926,40 @@ export class CatalogFile {
       const c = d?.codes[row] ?? 0
       return c === 0 ? undefined : d!.values[c - 1]
     }
-    const s = this.strRaw(col)
-    if (!s) return undefined
+    const name = `str:${col}`
+    if (!this.has(name)) return undefined
+    // the first cells of a column a query shows (a --limit 10 table: ten names) are read one by one;
+    // from the 64th on, the whole section is read once
+    if (!this.cache.has(name) && typeof this.source === 'number') {
+      const used = (this.cellReads.get(col) ?? 0) + 1
+      this.cellReads.set(col, used)
+      if (used <= 64) return this.cell(name, row)
+    }
+    const s = this.strRaw(col)!
     const a = s.offsets[row]!, b = s.offsets[row + 1]!
     return a === b ? undefined : s.data.toString('utf8', a, b)
+  }
+
+  private cellReads = new Map<string, number>()
+
+  /** One cell of a str section read from the file: its two offsets, then its bytes. */
+  private cell(name: string, row: number): string | undefined {
+    const s = this.header.sections[name]!
+    if (row < 0 || row >= this.count) return undefined
+    const fd = this.source as number
+    const o = Buffer.allocUnsafe(8)
+    if (readSync(fd, o, 0, 8, s.offset + row * 4) !== 8) throw new Error(`catalog cache: section ${name} is truncated`)
+    const a = o.readUInt32LE(0), b = o.readUInt32LE(4)
+    if (a === b) return undefined
+    const data = (this.count + 1) * 4
+    if (b < a || data + b > s.length) throw new Error(`catalog cache: section ${name} is damaged`)
+    const bytes = Buffer.allocUnsafe(b - a)
+    let done = 0
+    while (done < bytes.length) {
+      const n = readSync(fd, bytes, done, bytes.length - done, s.offset + data + a + done)
+      if (n === 0) throw new Error(`catalog cache: section ${name} is truncated`)
+      done += n
+    }
+    return bytes.toString('utf8')
   }
 }
