@@ -18,8 +18,6 @@ export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
 export const CATALOG_FORMAT = 7
-/** History columns h:<metric>:<epoch> exist for epochs 0..HISTORY_EPOCHS-1 (later epochs count only in max/min). */
-export const HISTORY_EPOCHS = 256
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {

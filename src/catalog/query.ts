@@ -2,9 +2,16 @@
  * Catalog queries: `<field><op><value>` filters, sort keys and the rows they select (grammar and
  * semantics in spec/catalog.md). Works on the columns of a CatalogFile; reads only what it needs.
  */
-import { HISTORY_EPOCHS, type CatalogFile } from './columns.js'
+import type { CatalogFile } from './columns.js'
 import { metricGoal } from '../manifest/card.js'
 import { UsageError } from '../errors.js'
+
+/**
+ * History columns h:<metric>:<epoch> exist for epochs 0..HISTORY_EPOCHS-1 (later epochs count only
+ * in max/min). Here, not in rows.ts, so that a warm query (and the browser, which runs this file)
+ * loads nothing of the build.
+ */
+export const HISTORY_EPOCHS = 256
 import type { Json, ParentRef } from './extract.js'
 
 export type Op = '=' | '!=' | '<' | '<=' | '>' | '>=' | '~'

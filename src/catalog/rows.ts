@@ -9,7 +9,8 @@
  *   st:mtime st:size st:ino                                  the manifest file's stat (worktree mode)
  *   retired                                                  1 when the version is retired
  */
-import { HISTORY_EPOCHS, type ColumnSet, type DictColumn } from './columns.js'
+import type { ColumnSet, DictColumn } from './columns.js'
+import { HISTORY_EPOCHS } from './query.js'
 import type { CatalogRow } from './extract.js'
 
 export { HISTORY_EPOCHS }
