@@ -177,10 +177,33 @@ export class ValueTable {
   }
 
   internString(v: string): number {
-    let ascii = true
-    for (let j = 0; j < v.length && ascii; j++) if (v.charCodeAt(j) >= 0x80) ascii = false
-    const bytes = ascii ? asciiCodes(v) : Buffer.from(v, 'utf8')
-    return this.intern(bytes, 0, bytes.length)
+    // an ASCII value is its char codes: hashed and compared as they are (no bytes made unless new)
+    let h = v.length
+    for (let j = 0; j < v.length; j++) {
+      const c = v.charCodeAt(j)
+      if (c >= 0x80) { const bytes = Buffer.from(v, 'utf8'); return this.intern(bytes, 0, bytes.length) }
+      h = (Math.imul(h, 31) + c) | 0
+    }
+    const codes = { length: v.length, at: (j: number): number => v.charCodeAt(j) }
+    const found = this.findCodes(h, codes)
+    if (found) return found
+    const bytes = asciiCodes(v)
+    return this.add(h, bytes, 0, bytes.length)
+  }
+
+  private findCodes(h: number, v: { length: number; at: (j: number) => number }): number {
+    const hit = this.byHash.get(h)
+    if (hit === undefined) return 0
+    const d = this.data, o = this.offsets
+    const same = (c: number): boolean => {
+      const at = o[c - 1]!
+      if (o[c]! - at !== v.length) return false
+      for (let j = 0; j < v.length; j++) if (d[at + j] !== v.at(j)) return false
+      return true
+    }
+    if (typeof hit === 'number') return same(hit) ? hit : 0
+    for (const c of hit) if (same(c)) return c
+    return 0
   }
 
   value(code: number): string {
@@ -204,7 +227,7 @@ export class ValueTable {
 }
 
 /** A string's char codes where they are its UTF-8 bytes (ASCII). */
-function asciiCodes(v: string): { length: number; [i: number]: number } {
+function asciiCodes(v: string): Uint8Array {
   const out = new Uint8Array(v.length)
   for (let j = 0; j < v.length; j++) out[j] = v.charCodeAt(j)
   return out

@@ -321,7 +321,10 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
   const pick = allVersions ? (q.includeRetired ? undefined : c.retired()) : q.includeRetired ? c.latest() : c.current()
   const want = allVersions ? 0 : 1
   let rows: number[] = []
-  for (let i = 0; i < c.count; i++) if (!pick || pick[i] === want) rows.push(i)
+  // count read once: this loop runs 50,000 times in a warm find, mostly before V8 compiles it
+  const count = c.count
+  if (!pick) for (let i = 0; i < count; i++) rows.push(i)
+  else for (let i = 0; i < count; i++) if (pick[i] === want) rows.push(i)
   if (q.everyModel && !allVersions && !q.includeRetired && c.hasNum('retired')) {
     const latest = c.latest()
     const served = new Set(rows.map((i) => c.str('name', i)))

@@ -11,13 +11,16 @@
  * then takes the full path, which gives the same row or the problem to report: invalid JSON, a
  * manifest extract.ts would refuse (a missing field, a wrong type, a name that does not match the
  * path, a metric that is not a finite number), a duplicated param, a param named like an array
- * index (JSON.parse puts those first, which would change the order of `pjson`), `__proto__`, or a
- * key with escapes. A history build (`history` columns) always takes the full path.
+ * index (JSON.parse puts those first, which would change the order of `pjson`), `__proto__`, a key
+ * with escapes, a name with escapes. A history build (`history` columns) always takes the full path.
  *
- * Numbers: integers of up to 15 digits and decimals whose digits form an integer below 2^53 with a
- * power of ten up to 22 are computed exactly here (one correctly rounded multiplication or
- * division of two exact doubles: the value JSON.parse gives); any other number is handed to
- * `Number()` on its text, which rounds as JSON.parse does.
+ * Strings are not made for the cells: a plain (ASCII, unescaped) value's bytes are copied into its
+ * text column or matched by bytes in its dictionary (columns.ts); other values are decoded first.
+ *
+ * Numbers whose digits (without the point) form an integer below 2^53 and whose power of ten is
+ * within 10^±22 are computed here exactly: one correctly rounded multiplication or division of two
+ * exact doubles, the value JSON.parse gives. Any other number is handed to `Number()` on its text,
+ * which rounds as JSON.parse does.
  */
 import type { ColumnSet, TextColumn, DictColumn } from './columns.js'
 
@@ -103,10 +106,10 @@ export class ManifestScanner {
   private ckFiles = NaN
   private ckBytes = NaN
   private hasCheckpoints = false
-  // column arrays by name (numeric ones valid for one generation of the column set)
+  /** The column set generation the numeric column slots (numSlots, Key.pnum, Key.metric) belong to. */
   private numGen = -1
 
-  /** `cols` may be undefined for a scanner used only to count file lists (files()). */
+  /** `cols` may be undefined for a scanner used only to count file lists (countFiles()). */
   constructor(private cols: ColumnSet | undefined) {}
 
   /** fileCounts: the list at [from, to) of `bytes`. */
