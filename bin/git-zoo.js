@@ -13,5 +13,19 @@ if (entry === undefined) {
   process.exit(3)
 }
 const { cli } = await import(entry.href)
+// The last resort: a command whose work stopped waiting on nothing (no timer, socket, child or thread
+// left to wake it) would otherwise end with node's exit code 13 and no word. Say so, as E_INTERNAL.
+let settled = false
+process.on('exit', (code) => {
+  // node sets exit code 13 for an unsettled top-level await; a process.exit(n) (a second Ctrl-C) is left alone
+  if (settled || (code !== 13 && process.exitCode !== 13)) return
+  const message = 'internal error: the command stopped before it finished (nothing was left for it to wait on); '
+    + 'writes are atomic, so the store is valid and the command can be run again. This is a bug in git-zoo; please report it with the command you ran.'
+  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ error: { code: 'E_INTERNAL', message } }, null, 2) + '\n')
+  process.stderr.write(`git zoo: ${message}\n`)
+  process.exitCode = 70
+})
 // cli() builds the process's Io, installs the SIGINT/SIGTERM handlers and runs main (src/cli/main.ts)
-process.exitCode = await cli(process.argv.slice(2))
+const code = await cli(process.argv.slice(2))
+settled = true
+process.exitCode = code

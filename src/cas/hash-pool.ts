@@ -55,12 +55,14 @@ class HashWorker {
   /** Set once the worker failed or exited: every later call rejects with it instead of waiting. */
   private dead: Error | null = null
   load = 0
+  /** terminate() was asked: the worker stays referenced until it has exited (see terminate). */
+  private stopping = false
   constructor() {
     this.worker = new Worker(WORKER_SOURCE, { eval: true })
     this.worker.on('message', (m: { id: number }) => {
       const p = this.pending.get(m.id)
       this.pending.delete(m.id)
-      if (--this.load === 0) this.worker.unref()
+      if (--this.load === 0 && !this.stopping) this.worker.unref()
       p?.resolve(m as Reply)
     })
     // a worker that dies fails every call waiting on it (never a caller left waiting forever)
@@ -74,6 +76,16 @@ class HashWorker {
     // an idle worker never keeps the process alive (a pool that was not closed after an error);
     // a call waiting for its reply does (see call)
     this.worker.unref()
+  }
+  /**
+   * Stop the thread. Worker.terminate() references the worker until its 'exit' event; a reply that
+   * was already on its way must not unreference it again, or the process could run out of
+   * referenced handles while the terminate promise is pending and end with exit code 13
+   * ("unsettled top-level await"), having printed nothing.
+   */
+  terminate(): Promise<number> {
+    this.stopping = true
+    return this.worker.terminate()
   }
   call(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
     if (this.dead) return Promise.reject(this.dead)
@@ -137,7 +149,7 @@ export class HashPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => w.worker.terminate()))
+    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => w.terminate()))
   }
 
   /**

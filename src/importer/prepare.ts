@@ -18,6 +18,8 @@ class PrepareWorker {
   readonly worker: Worker
   readonly pending = new Map<number, Pending>()
   private dead: Error | null = null
+  /** terminate() was asked: stay referenced until the thread has exited (as HashWorker, src/cas/hash-pool.ts). */
+  private stopping = false
   constructor(url: URL) {
     // small heaps: a worker's garbage (zip and pickle scans) is collected early instead of growing
     // the import's peak RSS (spec/import.md, "Batches")
@@ -25,7 +27,7 @@ class PrepareWorker {
     this.worker.on('message', (m: { id: number; out?: unknown; error?: string }) => {
       const p = this.pending.get(m.id)
       this.pending.delete(m.id)
-      if (this.pending.size === 0) this.worker.unref()
+      if (this.pending.size === 0 && !this.stopping) this.worker.unref()
       if (m.error !== undefined) p?.reject(new Error(m.error))
       else p?.resolve(m.out!)
     })
@@ -37,6 +39,10 @@ class PrepareWorker {
     this.worker.on('error', fail)
     this.worker.on('exit', (code) => fail(new Error(`a file-preparing worker thread exited (code ${code})`)))
     this.worker.unref()
+  }
+  terminate(): Promise<number> {
+    this.stopping = true
+    return this.worker.terminate()
   }
   call<T>(msg: { id: number } & Record<string, unknown>): Promise<T> {
     if (this.dead) return Promise.reject(this.dead)
@@ -78,6 +84,6 @@ export class PreparePool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()))
+    await Promise.all(this.workers.map((w) => w.terminate()))
   }
 }
