@@ -57,14 +57,17 @@ examples:
     }
     const r = await repo.retirement(m.name, m.version)
     const retired = r ? { reason: r.reason, retired_by: r.retired_by, retired: r.retired } : null
-    const src = await zooSource(repo)
     let children: Array<{ name: string; version: number; relation: string }> = []
-    if (!card) try {
-      for (const c of await src.children(m.name, m.version)) {
-        const cm = await src.read(c.name, c.version)
-        for (const p of cm?.parents ?? []) if (p.name === m.name && p.version === m.version) children.push({ name: c.name, version: c.version, relation: p.relation })
-      }
-    } finally { src.close() }
+    // the Markdown card does not list children (a committed card could not know them)
+    if (!card) {
+      const src = await zooSource(repo)
+      try {
+        for (const c of await src.children(m.name, m.version)) {
+          const cm = await src.read(c.name, c.version)
+          for (const p of cm?.parents ?? []) if (p.name === m.name && p.version === m.version) children.push({ name: c.name, version: c.version, relation: p.relation })
+        }
+      } finally { src.close() }
+    }
     children = children.sort((a, b) => (a.name < b.name ? -1 : 1))
     const stages = stagesByVersion(await repo.stages(m.name)).get(`${m.name}@v${m.version}`) ?? []
     const evaluations = (await readEvaluations(repo, m)).map(summarizeEvaluation)
