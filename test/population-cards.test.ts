@@ -102,3 +102,55 @@ test('a population member is committed without a README.md; show --card renders 
     await rm(src, { recursive: true, force: true })
   }
 })
+
+test('a pull that renumbers a clashing population member writes it again without a card', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'zoo-cards-team-'))
+  try {
+    const bare = join(work, 'origin.git')
+    const founder = join(work, 'founder')
+    await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
+    await git(work, 'init', '-q', '-b', 'main', founder)
+    const identity = async (d: string, who: string): Promise<void> => {
+      for (const [k, v] of [['user.name', who], ['user.email', `${who}@example.invalid`], ['commit.gpgsign', 'false']]) await git(d, 'config', k!, v!)
+    }
+    await identity(founder, 'founder')
+    await git(founder, 'remote', 'add', 'origin', bare)
+    assert.equal((await zoo(founder, ['init'])).code, 0)
+    assert.equal((await zoo(founder, ['remote', 'add', 'origin', join(work, 'objects')])).code, 0)
+    await git(founder, 'add', '-A')
+    await git(founder, 'commit', '-q', '-m', 'zoo')
+    await git(founder, 'push', '-q', '-u', 'origin', 'main')
+    const clones: string[] = []
+    for (const who of ['ann', 'bob']) {
+      const c = await zoo(work, ['clone', bare, who])
+      assert.equal(c.code, 0, c.stderr)
+      await identity(join(work, who), who)
+      clones.push(join(work, who))
+    }
+    const [ann, bob] = clones as [string, string]
+    // both import a trial of the same name (different weights) into the same population
+    for (const [i, d] of [[0, ann], [1, bob]] as const) {
+      const src = join(work, `src-${i}`)
+      const exp = join(src, 'tune_zoo_mnist_uniform')
+      await trial(join(exp, 'NN_tune_trainable_a1b2c_00000_0_seed=1_2021-03-01'), i, 1)
+      await writeFile(join(exp, 'config.json'), JSON.stringify({ seed: { grid_search: [1] } }))
+      const r = await zoo(d, ['import', src, '--prefix', 'mz'])
+      assert.equal(r.code, 0, r.stderr)
+    }
+    const p = await zoo(ann, ['push'])
+    assert.equal(p.code, 0, p.stderr)
+    const pull = await zoo(bob, ['pull'])
+    assert.equal(pull.code, 0, pull.stderr)
+    const member = 'mz/tune_zoo_mnist_uniform/nn_tune_trainable_a1b2c_00000_0_seed-1_2021-03-01'
+    const files = (await git(bob, 'ls-files', `models/${member}`)).trim().split('\n').map((f) => f.slice(`models/${member}/`.length))
+    assert.deepEqual(files, ['v1/manifest.json', 'v1/params.json', 'v2/manifest.json', 'v2/params.json'])
+    const v2 = JSON.parse(await readFile(join(bob, 'models', member, 'v2', 'manifest.json'), 'utf8')) as { version: number; population: string }
+    assert.equal(v2.version, 2)
+    assert.equal(v2.population, 'mz/tune_zoo_mnist_uniform')
+    const card = await zoo(bob, ['show', `${member}@v2`, '--card'])
+    assert.equal(card.code, 0, card.stderr)
+    assert.match(card.stdout, new RegExp(`^# ${member} v2$`, 'm'))
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+})
