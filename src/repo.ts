@@ -34,6 +34,8 @@ export interface RepoContext {
   host: Host
   /** Faults to inject into every store handle opened (tests only: GIT_ZOO_FAULTS, src/cas/faulty.ts). */
   storeFaults?: StoreFault[]
+  /** Named crash points of every store handle opened (`midx-written`; the CLI's, spec/reliability.md). */
+  storeCrashPoint?: (name: string) => void | Promise<void>
 }
 
 export class Repo {
@@ -44,16 +46,18 @@ export class Repo {
     const info = await findRepo(cwd, ctx.env)
     const repo = new Repo(info.root, info.commonDir, ctx.env, ctx.host)
     repo.storeFaults = ctx.storeFaults ?? []
+    repo.storeCrashPoint = ctx.storeCrashPoint
     return repo
   }
 
   private storeFaults: StoreFault[] = []
+  private storeCrashPoint: RepoContext['storeCrashPoint']
 
   /** Another repository (one sharing this store), opened with this one's environment and process. */
   sibling(workTree: string): Promise<Repo> {
     const env = { ...this.env }
     delete env.GIT_DIR; delete env.GIT_WORK_TREE; delete env.GIT_INDEX_FILE
-    return Repo.open(workTree, { env, host: this.host, storeFaults: this.storeFaults })
+    return Repo.open(workTree, { env, host: this.host, storeFaults: this.storeFaults, storeCrashPoint: this.storeCrashPoint })
   }
 
   /** Run git in the work tree with this repository's environment; throws on a non-zero exit. */
@@ -76,7 +80,7 @@ export class Repo {
   /** The local store, opened as this process (its handle registers as a writer when it writes: src/cas/local.ts). */
   async openStore(): Promise<LocalStore> {
     const root = await this.storeRoot()
-    const store = await LocalStore.open(root, { host: this.host })
+    const store = await LocalStore.open(root, { host: this.host, ...(this.storeCrashPoint ? { crashPoint: this.storeCrashPoint } : {}) })
     await registerStoreUser(root, this.root) // gc in another repository sharing the store keeps this one's objects
     return injectFaults(store, this.storeFaults)
   }

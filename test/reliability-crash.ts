@@ -14,6 +14,9 @@ import { git } from './cli.js'
 import { dataset, permModel } from './eval-fixtures.js'
 import { encodeNpy } from '../src/demo/data.js'
 import { auditStore, must, newZooWithOrigin, seededBytes, zooTimed, type Timed } from './reliability-kit.js'
+import { LocalStore } from '../src/cas/local.js'
+import { cidOf, RAW } from '../src/cas/cid.js'
+import { MIDX_THRESHOLD } from '../src/cas/pack-index.js'
 
 /** A safetensors file of one F32 tensor `w` of `n` values drawn from `seed`. */
 export function safetensors(n: number, seed: string): Buffer {
@@ -78,10 +81,23 @@ const mkGarbage = async (dir: string): Promise<void> => {
   await must(zooTimed(a, ['add', 'shared.bin', '--name', 'crash/shared']), 'add shared')
 }
 
+/** MIDX_THRESHOLD more packs of unreferenced objects, so the next add writes the multi-pack index. */
+const manyPacks = async (dir: string): Promise<void> => {
+  const store = await LocalStore.open(join(dir, 'a', '.git', 'zoo'))
+  try {
+    for (let i = 0; i < MIDX_THRESHOLD; i++) {
+      const bytes = seededBytes(300, `midx-${i}`)
+      await store.put(cidOf(RAW, bytes), bytes)
+      await store.flush()
+    }
+  } finally { await store.close() }
+}
+
 /** Every (command, crash point) pair of the commands that write. */
 export const CASES: Case[] = [
   ...['after-chunk', 'add-mid-pack', 'after-file', 'before-flush', 'after-flush', 'after-write', 'before-commit']
     .map((point): Case => ({ command: 'add', point, cwd: 'a', args: addArgs })),
+  { command: 'add', point: 'midx-written', cwd: 'a', args: addArgs, prepare: manyPacks },
   ...['after-chunk', 'after-file', 'after-flush', 'after-write', 'before-commit']
     .map((point): Case => ({ command: 'import', point, cwd: 'a', args: () => ['import', 'runs', '--prefix', 'imp'] })),
   { command: 'get', point: 'get-file-written', cwd: 'a', args: () => ['get', 'crash/m2', '--out', 'o'] },

@@ -3,8 +3,9 @@
  *
  * Layout under the store root (default `.git/zoo/`, see spec/format.md):
  *   packs/pack-<id>.pack   "ZOOPACK1" then records: u32 cid length, cid bytes, u32 data length, data
- *   packs/pack-<id>.idx    "ZOOIDX01", u32 count, entries (u8 cid length, cid, u64 offset, u32 length),
- *                          then the sha256 of everything before it
+ *   packs/pack-<id>.idx    "ZOOIDX02": entries sorted by key with a fanout, searched in place
+ *   packs/multi-pack-index one sorted index over many packs, searched with positioned reads
+ *   (src/cas/pack-index.ts has the layouts; old "ZOOIDX01" indexes stay readable)
  * A pack is written by one process only and becomes visible when its index is renamed into place
  * after the pack and the index were fsynced (the folder is fsynced once per flush, for all the indexes
  * renamed since the last one: a command's packs are durable when its flush returns). A pack without
@@ -17,20 +18,30 @@
  * releases the registration on close(). Every command that writes is covered by construction. While
  * registered, gc refuses to start; a handle registering while gc runs waits for it, then forgets the
  * packs gc removed before answering. Pure readers (`get`) never register.
+ *
+ * Lookups never expand an index into objects: the handle's own objects not yet indexed are in a
+ * small map, the per-pack indexes no multi-pack index covers are searched in memory (one buffer
+ * each), and the multi-pack index with one positioned read per lookup. A writing handle writes a new
+ * multi-pack index when it flushes with MIDX_THRESHOLD per-pack indexes uncovered, or when the one
+ * there is damaged or names packs gc removed (see writeMultiPackIndex).
  */
 import { open, readdir, readFile, mkdir, stat, rm, type FileHandle } from 'node:fs/promises'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { randomBytes, createHash } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { verifyBytes, sha256, checkCidForm } from './cid.js'
+import { verifyBytes } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir, writeAllAt } from './atomic.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
+import {
+  PACK_MAGIC, MIDX_FILE, MIDX_THRESHOLD, IndexView, PackIdx, encodeIndexV2, parseIndex, readPackIdx, scanPack, scanPackBytes,
+  keyOf, keyOfCidBytes, cidAt, cidBytesAt, isIdxName, packOfIdx, idxOfPack, openMidx, writeMultiPackIndex, type Triple, type MidxWriteResult,
+} from './pack-index.js'
 
-export const PACK_MAGIC = Buffer.from('ZOOPACK1')
-export const IDX_MAGIC = Buffer.from('ZOOIDX01')
+export { PACK_MAGIC, parseIndex, encodeIndex, scanPack } from './pack-index.js'
 /** A pack is closed (indexed) and a new one started once it reaches this size. */
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
 const WRITE_BUFFER = 4 * 1024 * 1024
@@ -42,65 +53,6 @@ export interface Entry { pack: string; offset: number; length: number }
 
 function key(cid: CID): string { return Buffer.from(cid.bytes).toString('latin1') }
 function cidOfKey(k: string): CID { return CID.decode(Buffer.from(k, 'latin1')) }
-
-/** Parse an index file's bytes; throws CorruptObjectError when its checksum or layout is wrong. */
-export function parseIndex(bytes: Buffer, name: string): Array<[string, number, number]> {
-  const fail = (why: string): never => { throw new CorruptObjectError(`pack index ${name} is damaged (${why})`, { pack: name }) }
-  if (bytes.length < 8 + 4 + 32 || !bytes.subarray(0, 8).equals(IDX_MAGIC)) fail('bad header')
-  const body = bytes.subarray(0, bytes.length - 32)
-  if (!sha256(body).every((b, i) => b === bytes[bytes.length - 32 + i])) fail('checksum mismatch')
-  const count = body.readUInt32LE(8)
-  const out: Array<[string, number, number]> = []
-  let p = 12
-  for (let i = 0; i < count; i++) {
-    if (p + 1 > body.length) fail('truncated')
-    const n = body[p]!; p += 1
-    if (p + n + 12 > body.length) fail('truncated')
-    const k = body.subarray(p, p + n).toString('latin1'); p += n
-    const offset = body.readUInt32LE(p) + body.readUInt32LE(p + 4) * 2 ** 32; p += 8
-    const length = body.readUInt32LE(p); p += 4
-    out.push([k, offset, length])
-  }
-  if (p !== body.length) fail('trailing bytes')
-  return out
-}
-
-export function encodeIndex(entries: Array<[string, number, number]>): Buffer {
-  const parts: Buffer[] = [IDX_MAGIC]
-  const head = Buffer.alloc(4); head.writeUInt32LE(entries.length); parts.push(head)
-  for (const [k, offset, length] of entries) {
-    const kb = Buffer.from(k, 'latin1')
-    const e = Buffer.alloc(1 + kb.length + 12)
-    e[0] = kb.length; kb.copy(e, 1)
-    e.writeUInt32LE(offset % 2 ** 32, 1 + kb.length)
-    e.writeUInt32LE(Math.floor(offset / 2 ** 32), 5 + kb.length)
-    e.writeUInt32LE(length, 9 + kb.length)
-    parts.push(e)
-  }
-  const body = Buffer.concat(parts)
-  return Buffer.concat([body, createHash('sha256').update(body).digest()])
-}
-
-/** Read a pack's records straight from the pack file (used to rebuild a lost index and by fsck). */
-export async function scanPack(path: string): Promise<{ entries: Array<[string, number, number]>, validBytes: number }> {
-  const data = await readFile(path)
-  const entries: Array<[string, number, number]> = []
-  if (data.length < 8 || !data.subarray(0, 8).equals(PACK_MAGIC)) return { entries, validBytes: 0 }
-  let p = 8
-  while (p + 4 <= data.length) {
-    const n = data.readUInt32LE(p)
-    if (n > 64 || p + 4 + n + 4 > data.length) break
-    const k = data.subarray(p + 4, p + 4 + n)
-    const len = data.readUInt32LE(p + 4 + n)
-    const start = p + 8 + n
-    if (start + len > data.length) break
-    let cid: CID
-    try { cid = CID.decode(k); checkCidForm(cid); verifyBytes(cid, data.subarray(start, start + len)) } catch { break }
-    entries.push([k.toString('latin1'), start, len])
-    p = start + len
-  }
-  return { entries, validBytes: p }
-}
 
 export interface LocalStoreOptions {
   /** Close a pack and start a new one at this size (default PACK_TARGET_SIZE). */
@@ -115,14 +67,25 @@ export interface LocalStoreOptions {
    * register as a writer, which would wait for that very lock.
    */
   gcLock?: Held
+  /** Named crash points of the store (`midx-written`, spec/reliability.md); the CLI passes its own. */
+  crashPoint?: (name: string) => void | Promise<void>
+  /** Uncovered per-pack indexes that make a writing handle's flush write a multi-pack index (MIDX_THRESHOLD). */
+  midxThreshold?: number
 }
 
 export class LocalStore implements Store {
   readonly location: string
   private readonly packsDir: string
-  private readonly index = new Map<string, Entry>()
+  /** The indexes on disk this handle has read (src/cas/pack-index.ts). */
+  private readonly view = new IndexView()
+  /** This handle's objects that no index it has loaded lists yet (the pack being written, packs being closed). */
+  private readonly pending = new Map<string, Entry>()
+  /** The multi-pack index as last seen (inode, size, mtime), and whether it was damaged. */
+  private midxIdent: string | null = null
+  private midxDamaged = false
+  private readonly midxThreshold: number
+  private readonly crashPoint: ((name: string) => void | Promise<void>) | undefined
   private readonly fds = new Map<string, Promise<FileHandle>>()
-  private loadedIdx = new Set<string>()
   private scannedMtime = 0
   private readonly packTarget: number
   /** This handle's writer registration, taken on first use (see the file comment). */
@@ -146,6 +109,8 @@ export class LocalStore implements Store {
     this.packTarget = opts.packTargetSize ?? PACK_TARGET_SIZE
     this.gcLock = opts.gcLock
     this.host = opts.host
+    this.midxThreshold = opts.midxThreshold ?? MIDX_THRESHOLD
+    this.crashPoint = opts.crashPoint
   }
 
   /**
@@ -168,9 +133,11 @@ export class LocalStore implements Store {
   /** Forget packs whose index is gone (gc removed or rewrote them), then load new indexes. */
   private async forgetRemovedPacks(): Promise<void> {
     const names = new Set(await readdir(this.packsDir))
-    for (const idx of [...this.loadedIdx]) {
-      const pack = idx.slice(0, -4) + '.pack'
-      if (this.cur?.name === pack) continue
+    const known = [...this.view.idxs.keys()]
+    if (this.view.midx) for (const pack of this.view.midx.packs) known.push(idxOfPack(pack))
+    for (const idx of known) {
+      const pack = packOfIdx(idx)
+      if (this.cur?.name === pack || this.view.dropped.has(pack)) continue
       if (!names.has(idx)) await this.dropPack(pack)
     }
     await this.rescan()
@@ -183,32 +150,97 @@ export class LocalStore implements Store {
     return s
   }
 
-  /** Load index files that appeared since the last scan (other processes' flushed packs). */
+  /**
+   * Load index files that appeared since the last scan (other processes' flushed packs), and the
+   * multi-pack index when it changed; the per-pack indexes it covers are then not kept in memory.
+   */
   async rescan(): Promise<void> {
     const st = await stat(this.packsDir)
     this.scannedMtime = st.mtimeMs
-    const names = await readdir(this.packsDir)
-    for (const name of names) {
-      if (!name.endsWith('.idx') || this.loadedIdx.has(name)) continue
-      const pack = name.slice(0, -4) + '.pack'
-      let entries: Array<[string, number, number]>
-      try {
-        entries = parseIndex(await readFile(join(this.packsDir, name)), name)
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // removed by gc meanwhile
-        if (!(err instanceof CorruptObjectError)) throw err
-        // A damaged index: the pack's records describe themselves, so rebuild from the pack.
-        entries = (await scanPack(join(this.packsDir, pack)).catch(() => ({ entries: [] }))).entries
+    this.refresh(await readdir(this.packsDir))
+  }
+
+  private refresh(names: string[]): void {
+    const present = new Set(names.filter(isIdxName))
+    if (names.includes(MIDX_FILE)) {
+      let ident: string | null = null
+      try { const m = statSync(join(this.packsDir, MIDX_FILE)); ident = `${m.ino}:${m.size}:${m.mtimeMs}` } catch { /* removed meanwhile */ }
+      if (ident !== this.midxIdent) {
+        this.midxIdent = ident
+        const { midx, damaged } = ident ? openMidx(this.packsDir) : { midx: null, damaged: false }
+        this.midxDamaged = damaged
+        this.view.setMidx(midx)
       }
-      for (const [k, offset, length] of entries) {
-        if (!this.index.has(k)) this.index.set(k, { pack, offset, length })
-      }
-      this.loadedIdx.add(name)
+    } else if (this.midxIdent !== null) {
+      this.midxIdent = null
+      this.midxDamaged = false
+      this.view.setMidx(null)
+    }
+    // packs the multi-pack index names whose index is gone (gc removed them) answer nothing
+    const m = this.view.midx
+    if (m) for (const pack of m.packs) if (!present.has(idxOfPack(pack))) this.view.dropped.add(pack)
+    for (const name of present) {
+      const pack = packOfIdx(name)
+      if (this.view.covers(pack) || this.view.idxs.has(name)) continue
+      const idx = this.loadIdx(name)
+      if (idx) this.view.addIdx(name, idx)
     }
   }
 
+  /** One per-pack index, checked; a damaged one is rebuilt from its pack's records. Null when it is gone. */
+  private loadIdx(name: string): PackIdx | null {
+    const pack = packOfIdx(name)
+    let bytes: Buffer
+    try { bytes = readFileSync(join(this.packsDir, name)) } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null // removed by gc meanwhile
+      throw err
+    }
+    try {
+      return readPackIdx(bytes, name, pack)
+    } catch (err) {
+      if (!(err instanceof CorruptObjectError)) throw err
+      // A damaged index: the pack's records describe themselves, so rebuild from the pack.
+      let data: Buffer
+      try { data = readFileSync(join(this.packsDir, pack)) } catch { data = Buffer.alloc(0) }
+      return new PackIdx(pack, encodeIndexV2(scanPackBytes(data).entries))
+    }
+  }
+
+  /**
+   * Where the object is: this handle's own pending objects, then the indexes. A multi-pack index
+   * found damaged here is dropped for the per-pack indexes (rewritten by the next writer's flush).
+   */
+  private lookup(cid: CID): Entry | undefined {
+    const own = this.pending.get(key(cid))
+    if (own) return own
+    const k = keyOf(cid)
+    return k ? this.lookupKey(k) : undefined
+  }
+
+  private lookupKey(k: Buffer): Entry | undefined {
+    try {
+      return this.view.lookup(k)
+    } catch (err) {
+      if (!(err instanceof CorruptObjectError)) throw err
+      this.midxDamaged = true
+      this.view.setMidx(null)
+      this.refresh(readdirSync(this.packsDir))
+      return this.view.lookup(k)
+    }
+  }
+
+  /** lookup for a key in the old form (the CID's bytes as latin1). */
+  private lookupCidBytes(k: string): Entry | undefined {
+    const own = this.pending.get(k)
+    if (own) return own
+    const kb = keyOfCidBytes(Buffer.from(k, 'latin1'))
+    return kb ? this.lookupKey(kb) : undefined
+  }
+
   private async rescanIfChanged(): Promise<boolean> {
-    const st = await stat(this.packsDir)
+    // asked on every miss (an import's new chunks): a synchronous stat costs microseconds, a
+    // thread-pool round trip much more
+    const st = statSync(this.packsDir)
     if (st.mtimeMs === this.scannedMtime) return false
     await this.rescan()
     return true
@@ -216,15 +248,15 @@ export class LocalStore implements Store {
 
   async has(cid: CID): Promise<boolean> {
     await this.registered()
-    if (this.index.has(key(cid))) return true
-    if (await this.rescanIfChanged()) return this.index.has(key(cid))
+    if (this.lookup(cid)) return true
+    if (await this.rescanIfChanged()) return this.lookup(cid) !== undefined
     return false
   }
 
   /** Where an object lives (tests use it to damage objects; fsck to report them). */
   async locate(cid: CID): Promise<Entry | undefined> {
-    let e = this.index.get(key(cid))
-    if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
+    let e = this.lookup(cid)
+    if (!e && await this.rescanIfChanged()) e = this.lookup(cid)
     return e ? { ...e } : undefined
   }
 
@@ -273,7 +305,7 @@ export class LocalStore implements Store {
 
   private async append(cid: CID, bytes: Uint8Array, opts: { rewrite?: boolean }): Promise<boolean> {
     const k = key(cid)
-    if (this.index.has(k) && !opts.rewrite) return false
+    if (!opts.rewrite && this.lookup(cid)) return false
     const cur = this.cur ?? await this.startPack()
     const kb = Buffer.from(cid.bytes)
     const head = Buffer.alloc(8 + kb.length)
@@ -283,7 +315,7 @@ export class LocalStore implements Store {
     cur.pendingBytes += head.length + bytes.length
     cur.size += head.length + bytes.length
     cur.entries.push([k, offset, bytes.length])
-    this.index.set(k, { pack: cur.name, offset, length: bytes.length })
+    this.pending.set(k, { pack: cur.name, offset, length: bytes.length })
     this.storedBytes += bytes.length
     if (cur.pendingBytes >= WRITE_BUFFER) await this.writePending()
     if (cur.size >= this.packTarget) await this.rollover()
@@ -321,8 +353,13 @@ export class LocalStore implements Store {
   private async abandonPack(cur: NonNullable<LocalStore['cur']>, err: Error): Promise<void> {
     this.broken ??= err
     if (this.cur === cur) this.cur = null
-    for (const [k] of cur.entries) if (this.index.get(k)?.pack === cur.name) this.index.delete(k)
+    this.forgetPending(cur)
     await cur.fd.close().catch(() => {})
+  }
+
+  /** Drop the pending entries of a pack (its index is loaded now, or it was abandoned). */
+  private forgetPending(cur: { name: string, entries: Triple[] }): void {
+    for (const [k] of cur.entries) if (this.pending.get(k)?.pack === cur.name) this.pending.delete(k)
   }
 
   private throwIfBroken(): void {
@@ -340,8 +377,8 @@ export class LocalStore implements Store {
    * hashes in worker threads). NotFoundError when absent; a missing pack is CorruptObjectError.
    */
   async readUnverified(cid: CID): Promise<Uint8Array> {
-    let e = this.index.get(key(cid))
-    if (!e && await this.rescanIfChanged()) e = this.index.get(key(cid))
+    let e = this.lookup(cid)
+    if (!e && await this.rescanIfChanged()) e = this.lookup(cid)
     if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location}; run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() })
     if (this.cur && e.pack === this.cur.name) await this.writePending()
     let fd: FileHandle
@@ -352,7 +389,7 @@ export class LocalStore implements Store {
       // gc may have rewritten the pack since this handle read its index: look again, once
       const gone = e.pack
       await this.forgetRemovedPacks()
-      e = this.index.get(key(cid))
+      e = this.lookup(cid)
       if (!e) throw new NotFoundError(`object ${cid} is not in the local store ${this.location} any more (gc removed it); run \`git zoo fetch\` to get it from a zoo remote`, { cid: cid.toString() }, { cause: err })
       if (e.pack === gone) throw new CorruptObjectError(`object ${cid} is listed in pack ${gone}, which is missing`, { cid: cid.toString(), pack: gone }, { cause: err })
       fd = await this.fd(e.pack)
@@ -382,7 +419,7 @@ export class LocalStore implements Store {
 
   /** Where an object lives, from what this handle has loaded (no rescan): for batch readers. */
   entryOf(cid: CID): Entry | undefined {
-    return this.index.get(key(cid))
+    return this.lookup(cid)
   }
 
   private async fd(pack: string): Promise<FileHandle> {
@@ -400,12 +437,24 @@ export class LocalStore implements Store {
 
   async *list(): AsyncIterable<CID> {
     await this.rescanIfChanged()
-    for (const k of [...this.index.keys()]) yield cidOfKey(k)
+    for (const [cid] of this.entries()) yield cid
   }
 
-  /** Every object with its location (for gc and fsck). */
+  /** Every object once, with its location as lookups answer (for gc and fsck). */
   entries(): Array<[CID, Entry]> {
-    return [...this.index.entries()].map(([k, e]) => [cidOfKey(k), e])
+    const out: Array<[CID, Entry]> = []
+    for (const [k, e] of this.pending) out.push([cidOfKey(k), { ...e }])
+    const own = this.pending.size === 0 ? undefined : (buf: Buffer, p: number): boolean => this.pending.has(cidBytesAt(buf, p))
+    try {
+      this.view.forEach((buf, p, loc) => out.push([cidAt(buf, p), loc]), own)
+    } catch (err) {
+      if (!(err instanceof CorruptObjectError)) throw err
+      this.midxDamaged = true
+      this.view.setMidx(null)
+      this.refresh(readdirSync(this.packsDir))
+      return this.entries()
+    }
+    return out
   }
 
   /**
@@ -424,12 +473,14 @@ export class LocalStore implements Store {
         await cur.fd.close()
         // the folder is fsynced once per flush for every index renamed before it, not once per pack
         this.dirDirty = true
-        await writeFileAtomic(join(this.packsDir, idx), encodeIndex(cur.entries), { syncDir: false })
+        const bytes = encodeIndexV2(cur.entries)
+        await writeFileAtomic(join(this.packsDir, idx), bytes, { syncDir: false })
+        this.view.addIdx(idx, new PackIdx(cur.name, bytes))
+        this.forgetPending(cur)
       } catch (err) {
         await this.abandonPack(cur, diskFull(err, this.root) as Error)
         throw err
       }
-      this.loadedIdx.add(idx)
     })()
     done.catch(() => {}) // surfaced by flush()
     this.closing.push(done)
@@ -447,6 +498,35 @@ export class LocalStore implements Store {
       this.dirDirty = false
       await fsyncDir(this.packsDir)
     }
+    // a writing handle keeps the multi-pack index current (gc's handles leave it to gc)
+    if (this.writer && !this.gcLock) await this.maintainIndex()
+  }
+
+  /**
+   * Write a new multi-pack index when MIDX_THRESHOLD per-pack indexes are not covered by one, or the
+   * one there is damaged or names packs gc removed (`force`: whenever anything is uncovered or
+   * stale). The per-pack indexes stay the authority: a failure here (a full disk) leaves the old
+   * multi-pack index, or none, and the command's objects are durable and found all the same.
+   * Returns what was written, or null.
+   */
+  /** Whether a multi-pack index is in use (or one is there, damaged). */
+  hasMultiPackIndex(): boolean { return this.view.midx !== null || this.midxDamaged }
+
+  async maintainIndex(opts: { force?: boolean } = {}): Promise<MidxWriteResult | null> {
+    await this.rescan()
+    const m = this.view.midx
+    const stale = this.midxDamaged || (m !== null && m.packs.some((p) => this.view.dropped.has(p)))
+    const uncovered = this.view.idxs.size
+    const due = opts.force ? (stale || uncovered > 0) : (stale || uncovered >= this.midxThreshold)
+    if (!due) return null
+    let written: MidxWriteResult | null = null
+    try {
+      written = await writeMultiPackIndex(this.packsDir, { useBase: !this.midxDamaged, crashPoint: this.crashPoint })
+    } catch {
+      // not fatal: see above
+    }
+    await this.rescan()
+    return written
   }
 
   async close(): Promise<void> {
@@ -455,6 +535,8 @@ export class LocalStore implements Store {
     } finally {
       for (const fd of this.fds.values()) await fd.then((h) => h.close()).catch(() => {})
       this.fds.clear()
+      this.view.close()
+      this.midxIdent = null
       const w = this.writer
       this.writer = null
       if (w) await w.then((h) => h.release(), () => {})
@@ -485,17 +567,15 @@ export class LocalStore implements Store {
       if (m ? alive(Number(m[1])) : othersWriting) continue // this process, or a writer still at work
       const path = join(this.packsDir, name)
       // only objects no index lists: a pack `verify --repair` took out of service stays out
-      const entries = (await scanPack(path).catch(() => ({ entries: [] as Array<[string, number, number]> }))).entries.filter(([k]) => !this.index.has(k))
+      const entries = (await scanPack(path).catch(() => ({ entries: [] as Triple[] }))).entries.filter(([k]) => !this.lookupCidBytes(k))
       if (entries.length === 0) continue
       const fd = await open(path, 'r')
       try { await fd.sync() } finally { await fd.close() }
       const idx = name.slice(0, -5) + '.idx'
-      await writeFileAtomic(join(this.packsDir, idx), encodeIndex(entries))
-      for (const [k, offset, length] of entries) {
-        if (!this.index.has(k)) this.index.set(k, { pack: name, offset, length })
-        out.bytes += length
-      }
-      this.loadedIdx.add(idx)
+      const bytes = encodeIndexV2(entries)
+      await writeFileAtomic(join(this.packsDir, idx), bytes)
+      this.view.addIdx(idx, new PackIdx(name, bytes))
+      for (const [, , length] of entries) out.bytes += length
       out.packs++
       out.objects += entries.length
     }
@@ -525,7 +605,7 @@ export class LocalStore implements Store {
     let rewrote = false
     for (const idxName of before) {
       const idxPath = join(this.packsDir, idxName)
-      let entries: Array<[string, number, number]>
+      let entries: Triple[]
       try {
         entries = parseIndex(await readFile(idxPath), idxName)
       } catch (err) {
@@ -539,26 +619,38 @@ export class LocalStore implements Store {
       if (kept.length === 0) {
         // nothing good is left in that pack: without an index it is an interrupted write to gc
         await rm(idxPath, { force: true })
-        this.loadedIdx.delete(idxName)
       } else {
-        await writeFileAtomic(idxPath, encodeIndex(kept))
+        await writeFileAtomic(idxPath, encodeIndexV2(kept))
       }
+      this.view.removeIdx(idxName)
     }
-    if (rewrote) await fsyncDir(this.packsDir)
+    if (rewrote) {
+      await fsyncDir(this.packsDir)
+      // a multi-pack index still lists the replaced objects where they were: rebuilt from the
+      // per-pack indexes (not merged), or removed when that fails
+      if (this.view.midx || this.midxDamaged) {
+        try {
+          if (!(await writeMultiPackIndex(this.packsDir, { useBase: false, crashPoint: this.crashPoint }))) await rm(join(this.packsDir, MIDX_FILE), { force: true })
+        } catch {
+          await rm(join(this.packsDir, MIDX_FILE), { force: true })
+        }
+      }
+      await this.rescan()
+    }
   }
 
   /** Forget a pack this handle has open (gc removed or replaced it). */
   async dropPack(pack: string): Promise<void> {
     const fd = this.fds.get(pack)
     if (fd) { this.fds.delete(pack); await fd.then((h) => h.close()).catch(() => {}) }
-    for (const [k, e] of this.index) if (e.pack === pack) this.index.delete(k)
-    this.loadedIdx.delete(pack.slice(0, -5) + '.idx')
+    for (const [k, e] of this.pending) if (e.pack === pack) this.pending.delete(k)
+    this.view.drop(pack)
   }
 
   /** Remove a pack and its index (index first, so no reader sees an index without its pack). */
   async removePack(pack: string): Promise<void> {
     await this.dropPack(pack)
-    await rm(join(this.packsDir, pack.slice(0, -5) + '.idx'), { force: true })
+    await rm(join(this.packsDir, idxOfPack(pack)), { force: true })
     await rm(join(this.packsDir, pack), { force: true })
   }
 }

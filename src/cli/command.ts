@@ -40,6 +40,8 @@ export interface Io {
   killSelf: () => void
   /** Store faults to inject (GIT_ZOO_FAULTS, a testing hook: src/cas/faulty.ts); Repo.open takes them from here. */
   storeFaults?: StoreFault[]
+  /** Crash and pause points for the store handles (GIT_ZOO_CRASH_AT / GIT_ZOO_PAUSE_AT): Repo.open takes them from here. */
+  storeCrashPoint?: (name: string) => void | Promise<void>
 }
 
 export interface Command {

@@ -146,6 +146,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     // a testing hook: faults injected into the local store (src/cas/faulty.ts, spec/reliability.md)
     // (imported only then: hooks and small commands load no store code)
     if (io.env.GIT_ZOO_FAULTS) io = { ...io, storeFaults: (await import('../cas/faulty.js')).parseStoreFaults(io.env.GIT_ZOO_FAULTS) }
+    // named crash and pause points reach the store handles through the Repo (src/cli/crash.ts)
+    if (io.env.GIT_ZOO_CRASH_AT || io.env.GIT_ZOO_PAUSE_AT) io = { ...io, storeCrashPoint: (await import('./crash.js')).crashPoints(io) }
     const cio: Io = { ...io, quiet: args.flags.quiet === true, json: args.flags.json === true }
     if (command.interrupted !== undefined) io.cooperate?.()
     try {

@@ -5,37 +5,28 @@
  * lazy clone before a fetch) gives no history, and neither does a damaged one (`git zoo verify`
  * reports those); the row keeps its final metrics and counts.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
-import { parseIndex } from '../cas/local.js'
+import { openViewSync, keyOf, type IndexView } from '../cas/pack-index.js'
 import { readHistorySync } from './checkpoints.js'
 import type { CheckpointsLink } from './manifest.js'
 
 export class NodeHistory {
-  private index: Map<string, { pack: string; offset: number; length: number }> | undefined
+  private view: IndexView | undefined
   private readonly fds = new Map<string, number>()
 
   constructor(private readonly storeRoot: string) {}
 
-  private load(): Map<string, { pack: string; offset: number; length: number }> {
-    if (this.index) return this.index
-    const index = new Map<string, { pack: string; offset: number; length: number }>()
-    const dir = join(this.storeRoot, 'packs')
-    let names: string[] = []
-    try { names = readdirSync(dir) } catch { /* no store yet */ }
-    for (const name of names) {
-      if (!name.endsWith('.idx')) continue
-      try {
-        for (const [k, offset, length] of parseIndex(readFileSync(join(dir, name)), name)) if (!index.has(k)) index.set(k, { pack: name.slice(0, -4) + '.pack', offset, length })
-      } catch { /* a damaged or vanished index: its objects are not read here */ }
-    }
-    return (this.index = index)
+  /** The store's indexes, searched in place (the multi-pack index with one positioned read per lookup). */
+  private load(): IndexView {
+    return (this.view ??= openViewSync(join(this.storeRoot, 'packs')))
   }
 
   private get(cid: CID): Uint8Array {
-    const e = this.load().get(Buffer.from(cid.bytes).toString('latin1'))
+    const k = keyOf(cid)
+    const e = k ? this.load().lookup(k) : undefined
     if (!e) throw new Error(`object ${cid} is not in the local store`)
     const bytes = Buffer.allocUnsafe(e.length)
     let fd = this.fds.get(e.pack)
@@ -50,6 +41,8 @@ export class NodeHistory {
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd)
     this.fds.clear()
+    this.view?.close()
+    this.view = undefined
   }
 
   /** The history a checkpoint node holds, or undefined when it cannot be read whole and checked. */
