@@ -18,7 +18,7 @@ import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.j
 import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
-import { renderModelCard, CARD_FILE } from '../manifest/card.js'
+import { committedCard, CARD_FILE } from '../manifest/card.js'
 import { buildCheckpoints, bestOf } from '../manifest/checkpoints.js'
 import { validateAgainstSchema, readSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
@@ -389,7 +389,8 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
       const config = configBytes.get(r.name)
       if (config && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, data: config })
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
-      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(views.get(r.manifest) ?? r.manifest) })
+      const card = committedCard(views.get(r.manifest) ?? r.manifest)
+      if (card !== undefined) files.push({ path: `${dir}/${CARD_FILE}`, data: card })
     }
     files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
