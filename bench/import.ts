@@ -24,8 +24,9 @@
  * Reports: per import and overall checkpoints/s (wall and per CPU-second, with the load average),
  * peak RSS of each import, store size, disk in use; then the catalog: `find` cold (no cache), warm
  * median, on history, in a plain `git clone` (first find) and, staged, after a `git pull` that brings
- * the last zoo; git size: tracked files, work-tree bytes, `git repack -ad` packed size, plain `git
- * clone` time; `node -e 0` for reference; then a summary against issue 13's targets.
+ * the last zoo; git: the packs and loose objects the imports left, whether `git status` is clean,
+ * tracked files, work-tree bytes, `git repack -ad` packed size, plain `git clone` time; `node -e 0`
+ * for reference; then a summary against issue 13's targets.
  *
  *   node dist/bench/import.js [--models 5000] [--epochs 50] [--companions] [--keep] [--no-again]
  *   node dist/bench/import.js --models 50000 [--zoos 20 | --per-import 2500] [--dry-run]
@@ -559,6 +560,9 @@ async function main(): Promise<number> {
     const size = step('git', () => {
       const tracked = git('ls-files', '-z').split('\0').filter(Boolean)
       const workBytes = tracked.reduce((a, p) => a + statSync(join(repo, p)).size, 0)
+      // what the imports left: git's packs and loose objects before the repack below
+      const objects = Object.fromEntries(git('count-objects', '-v').trim().split('\n').map((l) => l.split(': ')))
+      say(`git objects after the imports: ${objects.packs} pack(s), ${objects['in-pack']} objects packed, ${objects.count} loose; \`git status\` ${git('status', '--porcelain').trim() === '' ? 'clean' : 'NOT clean'}`)
       const t = performance.now()
       git('repack', '-adq')
       const packMs = performance.now() - t

@@ -11,6 +11,7 @@
  *
  *   npm run build && node dist/bench/store-open.js [--objects N] [--packs P] [--lookups L] [--dir <folder>] [--keep]
  *   [--before <path of an older build's dist/src/cas/local.js>: also opens the old layout with it]
+ *   node dist/bench/store-open.js --misses      (absent keys over 40 uncovered per-pack indexes, in process)
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,7 +19,7 @@ import { tmpdir, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { encodeIndex, encodeIndexV2, writeMultiPackIndex, PACK_MAGIC, type Triple } from '../src/cas/pack-index.js'
+import { encodeIndex, encodeIndexV2, writeMultiPackIndex, IndexView, PackIdx, keyOf, PACK_MAGIC, type Triple } from '../src/cas/pack-index.js'
 import { cidFromDigest, RAW, type CID } from '../src/cas/cid.js'
 
 const SELF = fileURLToPath(import.meta.url)
@@ -101,6 +102,23 @@ async function main(): Promise<void> {
   const measureDir = arg('measure')
   const impl = resolve(arg('impl', DEFAULT_IMPL)!)
   if (measureDir) return measure(measureDir, impl, objects, lookups)
+  if (process.argv.includes('--misses')) {
+    // lookups of absent keys over 40 per-pack indexes no multi-pack index covers (a long command
+    // between two multi-pack index writes): the cost of a miss per uncovered index
+    const view = new IndexView()
+    for (let p = 0; p < 40; p++) {
+      const entries: Triple[] = []
+      for (let i = 0; i < 5000; i++) entries.push([Buffer.from(object(p * 5000 + i).cid.bytes).toString('latin1'), i * 60, 16])
+      view.addIdx(`pack-${p}.idx`, new PackIdx(`pack-${p}.pack`, encodeIndexV2(entries)))
+    }
+    const keys = Array.from({ length: 100_000 }, () => keyOf(cidFromDigest(RAW, randomBytes(32)))!)
+    const cpu0 = process.cpuUsage()
+    let found = 0
+    for (const k of keys) if (view.lookup(k)) found++
+    const cpu = process.cpuUsage(cpu0)
+    process.stdout.write(`100,000 absent keys looked up over 40 uncovered per-pack indexes of 5,000 objects: ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU (${found} found; load ${loadavg()[0]!.toFixed(1)})\n`)
+    return
+  }
   const mergeDir = arg('merge')
   if (mergeDir) {
     // what a writing command's flush does: 12 new packs merged into the multi-pack index

@@ -118,11 +118,27 @@ export class PackIdx {
   readonly count: number
   /** Whether it was read from an old "ZOOIDX01" file (rewritten as v2 by the next multi-pack index write). */
   legacy = false
+  /**
+   * A bitmap of digest bits 16.. of every key (about 8 bits per record): most keys this pack does
+   * not hold are refused without a search, so a lookup that misses costs little per uncovered pack.
+   */
+  private readonly filter: Uint8Array
+  private readonly mask: number
   constructor(readonly pack: string, readonly buf: Buffer) {
     this.count = buf.readUInt32LE(8)
+    const bits = Math.min(24, Math.max(10, Math.ceil(Math.log2(Math.max(1, this.count) * 8))))
+    this.mask = (1 << bits) - 1
+    this.filter = new Uint8Array(1 << (bits - 3))
+    for (let i = 0; i < this.count; i++) {
+      const p = IDX_HEAD + i * IDX_REC
+      const h = ((buf[p + 2]! << 16) | (buf[p + 3]! << 8) | buf[p + 4]!) & this.mask
+      this.filter[h >>> 3]! |= 1 << (h & 7)
+    }
   }
 
   find(k: Buffer): { offset: number; length: number } | undefined {
+    const h = ((k[2]! << 16) | (k[3]! << 8) | k[4]!) & this.mask
+    if ((this.filter[h >>> 3]! & (1 << (h & 7))) === 0) return undefined
     const b = k[0]!
     const lo = b === 0 ? 0 : this.buf.readUInt32LE(12 + (b - 1) * 4)
     const hi = this.buf.readUInt32LE(12 + b * 4)

@@ -55,7 +55,7 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   const build = await import('./build.js')
   const history = Boolean(o.history) || hadHistory
   const store = history ? build.storeFolder(places, env) : undefined
-  const opts = { root: places.root, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
+  const opts = { root: places.root, gitDir: places.gitDir, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
   if (file) {
     const worktree = wantWorktree(file.count)
     const changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)

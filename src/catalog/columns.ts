@@ -17,14 +17,15 @@ import { openSync, readSync, closeSync, fstatSync } from 'node:fs'
 export const CATALOG_MAGIC = 'ZOOCAT01'
 /** Up to this many manifests, every query also checks the work tree (stat of each manifest and folder). */
 export const WORKTREE_LIMIT = 1000
-export const CATALOG_FORMAT = 6
+export const CATALOG_FORMAT = 7
 
 /** String columns stored dictionary-encoded (few distinct values). */
 export function isDictColumn(col: string): boolean {
-  return col === 'dataset' || col === 'arch' || col === 'population' || col === 'relations' || col.startsWith('p:')
+  return col === 'dataset' || col === 'arch' || col === 'population' || col === 'relations' || col === 'promoter' || col === 'pjson' || col.startsWith('p:')
 }
 
-export interface SectionInfo { kind: 'f64' | 'f32' | 'u8' | 'str' | 'dict'; offset: number; length: number; dict?: number }
+/** `values`: for a dict section, how many distinct values its `dv:` section holds. */
+export interface SectionInfo { kind: 'f64' | 'f32' | 'u8' | 'str' | 'dict' | 'dv'; offset: number; length: number; values?: number }
 
 export interface CatalogHeader {
   format: number
@@ -40,18 +41,236 @@ export interface CatalogHeader {
   problems: Array<{ path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }>
   problemCount: number
   sections: Record<string, SectionInfo>
-  /** Dictionaries of dict sections, by index. */
-  dicts: string[][]
   /** Folders under models/ with their mtimes (worktree mode). */
   dirs?: Array<[string, number]>
 }
 
-/** Columns under construction: numbers in growable NaN-filled Float64Arrays, strings in arrays. */
+/**
+ * A string column under construction, held as the cache file stores it: UTF-8 bytes and row offsets
+ * (no JS string per cell, so a cold build leaves the garbage collector nothing to copy per row).
+ * Rows are written in increasing order (the last row may be written again); rows never written are
+ * empty, which the file does not tell apart from missing.
+ */
+export class TextColumn {
+  offsets: Uint32Array
+  data: Buffer
+  /** offsets[0..rows] are final. */
+  rows = 0
+
+  constructor(capacity: number) {
+    this.offsets = new Uint32Array(capacity + 1)
+    this.data = Buffer.allocUnsafe(Math.max(256, capacity * 16))
+  }
+
+  /** Make room for `bytes` more bytes at `row`, padding skipped rows as empty; the byte position. */
+  private at(row: number, bytes: number): number {
+    if (row < this.rows) {
+      if (row !== this.rows - 1) throw new Error(`catalog column written out of order (row ${row} after ${this.rows - 1})`)
+      this.rows = row // write the last row again
+    }
+    if (row + 2 > this.offsets.length) {
+      const o = new Uint32Array(Math.max(row + 2, this.offsets.length * 2))
+      o.set(this.offsets.subarray(0, this.rows + 1))
+      this.offsets = o
+    }
+    const end = this.offsets[this.rows]!
+    for (let r = this.rows; r < row; r++) this.offsets[r + 1] = end
+    this.rows = row
+    if (end + bytes > this.data.length) {
+      const d = Buffer.allocUnsafe(Math.max(end + bytes, this.data.length * 2))
+      this.data.copy(d, 0, 0, end)
+      this.data = d
+    }
+    return end
+  }
+
+  /** The cell at `row`: bytes [a, b) of `src`, which must be the value's UTF-8. */
+  setBytes(row: number, src: Uint8Array, a: number, b: number): void {
+    const len = b - a
+    const at = this.at(row, len)
+    const d = this.data
+    if (len > 64) d.set(src.subarray(a, b), at)
+    else for (let j = 0; j < len; j++) d[at + j] = src[a + j]!
+    this.offsets[row + 1] = at + len
+    this.rows = row + 1
+  }
+
+  set(row: number, v: string): void {
+    const n = v.length
+    let at = this.at(row, n)
+    const d = this.data
+    let j = 0
+    for (; j < n; j++) { const c = v.charCodeAt(j); if (c >= 0x80) break; d[at + j] = c }
+    if (j < n) {
+      // not ASCII: encode the whole value
+      const bytes = Buffer.byteLength(v)
+      at = this.at(row, bytes)
+      this.data.write(v, at, 'utf8')
+      this.offsets[row + 1] = at + bytes
+    } else this.offsets[row + 1] = at + n
+    this.rows = row + 1
+  }
+
+  get(row: number): string | undefined {
+    if (row >= this.rows) return undefined
+    const a = this.offsets[row]!, b = this.offsets[row + 1]!
+    return a === b ? undefined : this.data.toString('utf8', a, b)
+  }
+
+  /** Offsets for `count` rows (rows never written are empty) and the bytes. */
+  finish(count: number): { offsets: Uint32Array; data: Buffer } {
+    const offsets = new Uint32Array(count + 1)
+    offsets.set(this.offsets.subarray(0, Math.min(this.rows, count) + 1))
+    const end = this.offsets[Math.min(this.rows, count)]!
+    for (let r = this.rows; r < count; r++) offsets[r + 1] = end
+    return { offsets, data: this.data.subarray(0, end) }
+  }
+}
+
+/**
+ * The distinct values of a dictionary column, as the cache file stores them (a `dv:` section: u32
+ * offsets[count + 1], then UTF-8), found by their bytes: a value met before costs a hash and a
+ * compare, no string. Codes are 1-based in order of first use.
+ */
+export class ValueTable {
+  offsets = new Uint32Array(64)
+  data = Buffer.allocUnsafe(1024)
+  count = 0
+  private byHash = new Map<number, number | number[]>()
+  private decoded: Array<string | undefined> = []
+
+  private find(h: number, src: ArrayLike<number>, a: number, b: number): number {
+    const hit = this.byHash.get(h)
+    if (hit === undefined) return 0
+    const len = b - a, d = this.data, o = this.offsets
+    const same = (c: number): boolean => {
+      const at = o[c - 1]!
+      if (o[c]! - at !== len) return false
+      for (let j = 0; j < len; j++) if (d[at + j] !== src[a + j]) return false
+      return true
+    }
+    if (typeof hit === 'number') return same(hit) ? hit : 0
+    for (const c of hit) if (same(c)) return c
+    return 0
+  }
+
+  private add(h: number, src: ArrayLike<number>, a: number, b: number): number {
+    const len = b - a
+    const at = this.offsets[this.count]!
+    if (this.count + 2 > this.offsets.length) { const o = new Uint32Array(this.offsets.length * 2); o.set(this.offsets); this.offsets = o }
+    if (at + len > this.data.length) { const d = Buffer.allocUnsafe(Math.max(at + len, this.data.length * 2)); this.data.copy(d, 0, 0, at); this.data = d }
+    for (let j = 0; j < len; j++) this.data[at + j] = src[a + j]!
+    const c = ++this.count
+    this.offsets[c] = at + len
+    const hit = this.byHash.get(h)
+    if (hit === undefined) this.byHash.set(h, c)
+    else if (typeof hit === 'number') this.byHash.set(h, [hit, c])
+    else hit.push(c)
+    return c
+  }
+
+  /** The code of the value whose UTF-8 is bytes [a, b) of `src` (added when new). */
+  intern(src: ArrayLike<number>, a: number, b: number): number {
+    let h = b - a
+    for (let j = a; j < b; j++) h = (Math.imul(h, 31) + src[j]!) | 0
+    return this.find(h, src, a, b) || this.add(h, src, a, b)
+  }
+
+  internString(v: string): number {
+    // an ASCII value is its char codes: hashed and compared as they are (no bytes made unless new)
+    let h = v.length
+    for (let j = 0; j < v.length; j++) {
+      const c = v.charCodeAt(j)
+      if (c >= 0x80) { const bytes = Buffer.from(v, 'utf8'); return this.intern(bytes, 0, bytes.length) }
+      h = (Math.imul(h, 31) + c) | 0
+    }
+    const codes = { length: v.length, at: (j: number): number => v.charCodeAt(j) }
+    const found = this.findCodes(h, codes)
+    if (found) return found
+    const bytes = asciiCodes(v)
+    return this.add(h, bytes, 0, bytes.length)
+  }
+
+  private findCodes(h: number, v: { length: number; at: (j: number) => number }): number {
+    const hit = this.byHash.get(h)
+    if (hit === undefined) return 0
+    const d = this.data, o = this.offsets
+    const same = (c: number): boolean => {
+      const at = o[c - 1]!
+      if (o[c]! - at !== v.length) return false
+      for (let j = 0; j < v.length; j++) if (d[at + j] !== v.at(j)) return false
+      return true
+    }
+    if (typeof hit === 'number') return same(hit) ? hit : 0
+    for (const c of hit) if (same(c)) return c
+    return 0
+  }
+
+  value(code: number): string {
+    let v = this.decoded[code]
+    if (v === undefined) { v = this.data.toString('utf8', this.offsets[code - 1], this.offsets[code]); this.decoded[code] = v }
+    return v
+  }
+
+  values(): string[] { return Array.from({ length: this.count }, (_, j) => this.value(j + 1)) }
+
+  /** The `dv:` section's bytes. */
+  section(): { offsets: Uint32Array; data: Buffer } {
+    return { offsets: this.offsets.subarray(0, this.count + 1), data: this.data.subarray(0, this.offsets[this.count]) }
+  }
+
+  static fromSection(offsets: Uint32Array, data: Uint8Array): ValueTable {
+    const t = new ValueTable()
+    for (let c = 1; c < offsets.length; c++) t.intern(data, offsets[c - 1]!, offsets[c]!)
+    return t
+  }
+}
+
+/** A string's char codes where they are its UTF-8 bytes (ASCII). */
+function asciiCodes(v: string): Uint8Array {
+  const out = new Uint8Array(v.length)
+  for (let j = 0; j < v.length; j++) out[j] = v.charCodeAt(j)
+  return out
+}
+
+/** A dictionary column under construction: a code per row (0 = missing) and the table of values. */
+export class DictColumn {
+  codes: Uint32Array
+  table = new ValueTable()
+
+  constructor(capacity: number) { this.codes = new Uint32Array(Math.max(16, capacity)) }
+
+  private room(row: number): void {
+    if (row < this.codes.length) return
+    const c = new Uint32Array(Math.max(row + 1, this.codes.length * 2))
+    c.set(this.codes)
+    this.codes = c
+  }
+
+  set(row: number, v: string): void {
+    this.room(row)
+    this.codes[row] = this.table.internString(v)
+  }
+
+  /** The cell at `row`: bytes [a, b) of `src`, the value's UTF-8. */
+  setBytes(row: number, src: Uint8Array, a: number, b: number): void {
+    this.room(row)
+    this.codes[row] = this.table.intern(src, a, b)
+  }
+
+  get(row: number): string | undefined {
+    const c = row < this.codes.length ? this.codes[row]! : 0
+    return c === 0 ? undefined : this.table.value(c)
+  }
+}
+
+/** Columns under construction: numbers in growable NaN-filled Float64Arrays, strings as text or dictionary columns. */
 export class ColumnSet {
   count = 0
   capacity: number
   num = new Map<string, Float64Array>()
-  str = new Map<string, Array<string | undefined>>()
+  text = new Map<string, TextColumn>()
+  dict = new Map<string, DictColumn>()
   /** Bumped when the numeric arrays are reallocated (cached references go stale). */
   generation = 0
 
@@ -85,14 +304,31 @@ export class ColumnSet {
 
   setNum(col: string, row: number, v: number): void { this.column(col)[row] = v }
 
+  textColumn(col: string): TextColumn {
+    let t = this.text.get(col)
+    if (!t) { t = new TextColumn(this.capacity); this.text.set(col, t) }
+    return t
+  }
+
+  dictColumn(col: string): DictColumn {
+    let d = this.dict.get(col)
+    if (!d) { d = new DictColumn(this.capacity); this.dict.set(col, d) }
+    return d
+  }
+
   setStr(col: string, row: number, v: string | undefined): void {
-    let a = this.str.get(col)
-    if (!a) { a = []; this.str.set(col, a) }
-    a[row] = v
+    if (v === undefined) return
+    if (isDictColumn(col)) this.dictColumn(col).set(row, v)
+    else this.textColumn(col).set(row, v)
   }
 
   getNum(col: string, row: number): number { return this.num.get(col)?.[row] ?? NaN }
-  getStr(col: string, row: number): string | undefined { return this.str.get(col)?.[row] }
+  getStr(col: string, row: number): string | undefined {
+    return isDictColumn(col) ? this.dict.get(col)?.get(row) : this.text.get(col)?.get(row)
+  }
+
+  /** Names of the string columns (text and dictionary). */
+  strKeys(): string[] { return [...this.text.keys(), ...this.dict.keys()] }
 
   /** A new set with the rows listed in `order`, in that order. */
   permute(order: ArrayLike<number>): ColumnSet {
@@ -103,10 +339,8 @@ export class ColumnSet {
       for (let j = 0; j < order.length; j++) b[j] = a[order[j]!]!
       out.num.set(k, b)
     }
-    for (const [k, a] of this.str) {
-      const b: Array<string | undefined> = new Array(order.length)
-      for (let j = 0; j < order.length; j++) b[j] = a[order[j]!]
-      out.str.set(k, b)
+    for (const k of this.strKeys()) {
+      for (let j = 0; j < order.length; j++) out.setStr(k, j, this.getStr(k, order[j]!))
     }
     return out
   }
@@ -120,19 +354,31 @@ export class ColumnSet {
       if (!this.num.has(k)) this.num.set(k, new Float64Array(this.capacity).fill(NaN))
       this.num.get(k)!.set(a.subarray(0, other.count), base)
     }
-    for (const [k, a] of other.str) {
-      let mine = this.str.get(k)
-      if (!mine) { mine = []; this.str.set(k, mine) }
-      for (let i = 0; i < other.count; i++) if (a[i] !== undefined) mine[base + i] = a[i]
+    for (const k of other.strKeys()) {
+      for (let i = 0; i < other.count; i++) this.setStr(k, base + i, other.getStr(k, i))
     }
   }
 
-  /** Plain data for postMessage (the Float64Arrays' buffers can be transferred). */
-  toMessage(): { count: number; num: Array<[string, Float64Array]>; str: Array<[string, Array<string | undefined>]> } {
-    return { count: this.count, num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]), str: [...this.str] }
+  /** Plain data for postMessage (the typed arrays' buffers can be transferred). */
+  toMessage(): ColumnMessage {
+    return {
+      count: this.count,
+      num: [...this.num].map(([k, a]) => [k, a.subarray(0, this.count)]),
+      text: [...this.text].map(([k, t]) => { const f = t.finish(this.count); return [k, f.offsets, new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.byteLength)] }),
+      dict: [...this.dict].map(([k, d]) => { const v = d.table.section(); return [k, d.codes.slice(0, this.count), v.offsets.slice(), new Uint8Array(v.data)] }),
+    }
   }
 
-  static fromMessage(m: ReturnType<ColumnSet['toMessage']>): ColumnSet {
+  /** The buffers toMessage's message can transfer. */
+  static transferable(m: ColumnMessage): ArrayBuffer[] {
+    const out = new Set<ArrayBuffer>()
+    for (const [, a] of m.num) out.add(a.buffer as ArrayBuffer)
+    for (const [, o, d] of m.text) { out.add(o.buffer as ArrayBuffer); out.add(d.buffer as ArrayBuffer) }
+    for (const [, c, o, d] of m.dict) { out.add(c.buffer as ArrayBuffer); out.add(o.buffer as ArrayBuffer); out.add(d.buffer as ArrayBuffer) }
+    return [...out]
+  }
+
+  static fromMessage(m: ColumnMessage): ColumnSet {
     const c = new ColumnSet(0)
     c.capacity = Math.max(m.count, 1)
     c.count = m.count
@@ -140,56 +386,143 @@ export class ColumnSet {
       if (a.length === c.capacity) { c.num.set(k, a); continue }
       const b = new Float64Array(c.capacity).fill(NaN); b.set(a); c.num.set(k, b)
     }
-    for (const [k, a] of m.str) c.str.set(k, a)
+    for (const [k, offsets, data] of m.text) {
+      const t = new TextColumn(0)
+      t.offsets = offsets
+      t.data = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      t.rows = m.count
+      c.text.set(k, t)
+    }
+    for (const [k, codes, offsets, data] of m.dict) {
+      const d = new DictColumn(1)
+      d.table = ValueTable.fromSection(offsets, data)
+      d.codes = codes
+      c.dict.set(k, d)
+    }
     return c
   }
+}
+
+export interface ColumnMessage {
+  count: number
+  num: Array<[string, Float64Array]>
+  text: Array<[string, Uint32Array, Uint8Array]>
+  dict: Array<[string, Uint32Array, Uint32Array, Uint8Array]>
 }
 
 function align8(n: number): number { return (n + 7) & ~7 }
 
 /** The header fields a build supplies (the rest come from the sections). */
-export type HeadFields = Omit<CatalogHeader, 'sections' | 'dicts' | 'count' | 'format'>
+export type HeadFields = Omit<CatalogHeader, 'sections' | 'count' | 'format'>
+
+/**
+ * Where a row's manifest is: a manifest is indexed only at its own path (extract.ts refuses one
+ * that names another model or version), so the cache stores no path column.
+ */
+export function manifestPathOf(name: string, version: number): string { return `models/${name}/v${version}/manifest.json` }
+
+/** The header of a part of a build (merged by mergeCatalogs, which writes the real one). */
+export const PART_HEAD = (history: boolean): HeadFields => ({ key: '', mode: 'git', history, built: '', buildMs: 0, problems: [], problemCount: 0 })
 
 /** A section to be written: its name, kind, byte length, and how to fill its bytes. */
 type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length: number; fill: (out: Buffer, at: number) => void }
 
-/** u8:latest and u8:current: the latest version of each name, and the latest one in service. */
-function latestPlans(n: number, nameAt: (i: number) => string, version: ArrayLike<number> | undefined, retired: ArrayLike<number> | undefined): Plan[] {
+/** Names as stored: offsets[n + 1] into UTF-8 bytes (a `str:name` section or a text column). */
+interface RawNames { offsets: Uint32Array; data: Uint8Array }
+
+/** -1, 0, 1: name i against name j, by their bytes (names are ASCII: byte order is string order). */
+function compareNames(names: RawNames, i: number, j: number): number {
+  const o = names.offsets, d = names.data
+  const a = o[i]!, la = o[i + 1]! - a, b = o[j]!, lb = o[j + 1]! - b
+  const len = Math.min(la, lb)
+  for (let k = 0; k < len; k++) { const x = d[a + k]!, y = d[b + k]!; if (x !== y) return x < y ? -1 : 1 }
+  return la === lb ? 0 : la < lb ? -1 : 1
+}
+
+/**
+ * u8:latest and u8:current: the latest version of each name, and the latest one in service. Rows
+ * come sorted by name then version, so each name's rows are one run and its latest is the run's
+ * last row: found by comparing neighbours' bytes, no name decoded. Rows in any other order (not
+ * written by this code) are handled by a map of the decoded names.
+ */
+function latestPlans(n: number, names: RawNames, version: ArrayLike<number> | undefined, retired: ArrayLike<number> | undefined): Plan[] {
   const latest = new Uint8Array(n)
   const current = new Uint8Array(n)
-  const best = new Map<string, [number, number]>()
-  const inService = new Map<string, [number, number]>()
-  for (let i = 0; i < n; i++) {
-    const nm = nameAt(i), v = version?.[i] ?? 0
-    const cur = best.get(nm)
-    if (!cur || cur[1] < v) best.set(nm, [i, v])
-    if (retired?.[i] === 1) continue
-    const live = inService.get(nm)
-    if (!live || live[1] < v) inService.set(nm, [i, v])
+  let sorted = true
+  for (let i = 0; i + 1 < n && sorted; i++) {
+    const c = compareNames(names, i, i + 1)
+    if (c > 0 || (c === 0 && !((version?.[i] ?? 0) < (version?.[i + 1] ?? 0)))) sorted = false
   }
-  for (const [i] of best.values()) latest[i] = 1
-  for (const [i] of inService.values()) current[i] = 1
+  if (sorted) {
+    let live = -1
+    for (let i = 0; i < n; i++) {
+      if (retired?.[i] !== 1) live = i
+      if (i + 1 === n || compareNames(names, i, i + 1) !== 0) {
+        latest[i] = 1
+        if (live >= 0) current[live] = 1
+        live = -1
+      }
+    }
+  } else {
+    const text = Buffer.from(names.data.buffer, names.data.byteOffset, names.data.byteLength)
+    const best = new Map<string, [number, number]>()
+    const inService = new Map<string, [number, number]>()
+    for (let i = 0; i < n; i++) {
+      const nm = text.toString('utf8', names.offsets[i], names.offsets[i + 1]), v = version?.[i] ?? 0
+      const cur = best.get(nm)
+      if (!cur || cur[1] < v) best.set(nm, [i, v])
+      if (retired?.[i] === 1) continue
+      const live = inService.get(nm)
+      if (!live || live[1] < v) inService.set(nm, [i, v])
+    }
+    for (const [i] of best.values()) latest[i] = 1
+    for (const [i] of inService.values()) current[i] = 1
+  }
   return [
     { name: 'u8:latest', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(latest, at) },
     { name: 'u8:current', info: { kind: 'u8' }, length: n, fill: (out, at) => out.set(current, at) },
   ]
 }
 
+/** A dictionary column's two sections: `dict:` codes (n of them) and `dv:` its values. */
+function dictPlans(col: string, n: number, codes: Uint32Array, values: { offsets: Uint32Array; data: Uint8Array }): Plan[] {
+  const m = values.offsets.length - 1
+  return [
+    { name: `dict:${col}`, info: { kind: 'dict', values: m }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer, codes.byteOffset, n * 4), at) },
+    {
+      name: `dv:${col}`, info: { kind: 'dv' }, length: (m + 1) * 4 + values.data.length,
+      fill: (out, at) => {
+        out.set(new Uint8Array(values.offsets.buffer, values.offsets.byteOffset, (m + 1) * 4), at)
+        out.set(values.data, at + (m + 1) * 4)
+      },
+    },
+  ]
+}
+
 /** The file's bytes: magic, header (two passes: its length depends on the offsets in it), sections. */
-function assemble(plans: Plan[], head: HeadFields, n: number, dicts: string[][]): Buffer {
+function assemble(plans: Plan[], head: HeadFields, n: number): Buffer {
   let headerLen = 0
   for (;;) {
     let off = align8(16 + headerLen)
     const sections: Record<string, SectionInfo> = {}
     for (const p of plans) { sections[p.name] = { ...p.info, offset: off, length: p.length }; off = align8(off + p.length) }
-    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections, dicts }
+    const header: CatalogHeader = { format: CATALOG_FORMAT, count: n, ...head, sections }
     const hb = Buffer.from(JSON.stringify(header), 'utf8')
     if (hb.length > headerLen) { headerLen = hb.length + 64; continue }
-    const out = Buffer.alloc(off)
+    // not zero-filled first (sections cover nearly all of it): the gaps are zeroed below
+    const out = Buffer.allocUnsafe(off)
     out.write(CATALOG_MAGIC, 0, 'latin1')
     out.writeUInt32LE(hb.length, 8)
+    out.writeUInt32LE(0, 12)
     hb.copy(out, 16)
-    for (const p of plans) p.fill(out, sections[p.name]!.offset)
+    let gap = 16 + hb.length
+    for (const p of plans) {
+      const at = sections[p.name]!.offset
+      out.fill(0, gap, at)
+      p.fill(out, at)
+      gap = at + p.length
+    }
+    out.fill(0, gap, off)
     return out
   }
 }
@@ -207,7 +540,7 @@ export interface RowRun { src: number; from: number; to: number }
 export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: HeadFields): Buffer {
   const n = runs.reduce((a, r) => a + r.to - r.from, 0)
   const plans: Plan[] = []
-  const dicts: string[][] = []
+  const whole = n === sources.reduce((a, p) => a + p.count, 0) && runs.every((r, j) => runs.findIndex((x) => x.src === r.src) === j)
   const cols = { num: new Set<string>(), str: new Set<string>(), dict: new Set<string>() }
   for (const p of sources) {
     for (const s of p.sectionNames()) {
@@ -218,9 +551,12 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     }
   }
   for (const col of [...cols.num].sort()) {
-    // a column whose every value left with the rows dropped goes, as a fresh build would leave it out
-    const arrays = sources.map((p) => p.f64(col))
-    if (!runs.some((r) => { const a = arrays[r.src]; if (a) for (let i = r.from; i < r.to; i++) if (a[i] === a[i]) return true; return false })) continue
+    // a column whose every value left with the rows dropped goes, as a fresh build would leave it
+    // out (when every row of every source is kept, a stored column has a value: nothing to look at)
+    if (!whole) {
+      const arrays = sources.map((p) => p.f64(col))
+      if (!runs.some((r) => { const a = arrays[r.src]; if (a) for (let i = r.from; i < r.to; i++) if (a[i] === a[i]) return true; return false })) continue
+    }
     const f32 = sources.every((p) => !p.has(`f64:${col}`))
     plans.push({
       name: `${f32 ? 'f32' : 'f64'}:${col}`, info: { kind: f32 ? 'f32' : 'f64' }, length: n * (f32 ? 4 : 8),
@@ -237,9 +573,16 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
       },
     })
   }
-  const names = sources.map((p) => p.strings('name'))
-  const nameAt: string[] = []
-  for (const r of runs) for (let i = r.from; i < r.to; i++) nameAt.push(names[r.src]![i] ?? '')
+  // the names of the composed rows, as bytes
+  const rawNames = sources.map((p) => p.strRaw('name'))
+  const nameOffsets = new Uint32Array(n + 1)
+  const chunks: Uint8Array[] = []
+  for (let r = 0, row = 0, pos = 0; r < runs.length; r++) {
+    const run = runs[r]!, raw = rawNames[run.src]
+    if (raw) chunks.push(raw.data.subarray(raw.offsets[run.from]!, raw.offsets[run.to]!))
+    for (let i = run.from; i < run.to; i++, row++) { if (raw) pos += raw.offsets[i + 1]! - raw.offsets[i]!; nameOffsets[row + 1] = pos }
+  }
+  const names: RawNames = { offsets: nameOffsets, data: Buffer.concat(chunks) }
   const gather = (col: string): Float64Array => {
     const a = new Float64Array(n).fill(NaN)
     const arrays = sources.map((p) => p.f64(col))
@@ -247,7 +590,7 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     for (const r of runs) { const v = arrays[r.src]; if (v) a.set(v.subarray(r.from, r.to), base); base += r.to - r.from }
     return a
   }
-  plans.push(...latestPlans(n, (i) => nameAt[i]!, gather('version'), gather('retired')))
+  plans.push(...latestPlans(n, names, gather('version'), gather('retired')))
   for (const col of [...cols.str].sort()) {
     const raws = sources.map((p) => p.strRaw(col))
     const offsets = new Uint32Array(n + 1)
@@ -272,10 +615,10 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     })
   }
   for (const col of [...cols.dict].sort()) {
-    const values: string[] = []
-    const codeOf = new Map<string, number>()
-    // codes renumbered in order of first use: values only dropped rows had are left out
-    const maps = sources.map((p) => { const d = p.dict(col); return d ? { d, map: new Uint32Array(d.values.length + 1) } : undefined })
+    // codes renumbered in order of first use (values only dropped rows had are left out), values
+    // matched by their bytes: no value is decoded
+    const table = new ValueTable()
+    const maps = sources.map((p) => { const d = p.dictRaw(col); return d ? { d, map: new Uint32Array(d.offsets.length) } : undefined })
     const codes = new Uint32Array(n)
     let row = 0
     for (const r of runs) {
@@ -285,25 +628,36 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
         const local = m.d.codes[i]!
         if (local === 0) continue
         let c = m.map[local]!
-        if (c === 0) {
-          const v = m.d.values[local - 1]!
-          c = codeOf.get(v) ?? 0
-          if (c === 0) { values.push(v); c = values.length; codeOf.set(v, c) }
-          m.map[local] = c
-        }
+        if (c === 0) { c = table.intern(m.d.data, m.d.offsets[local - 1]!, m.d.offsets[local]!); m.map[local] = c }
         codes[row] = c
       }
     }
-    if (values.length === 0) continue
-    dicts.push(values)
-    plans.push({ name: `dict:${col}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
+    if (table.count === 0) continue
+    plans.push(...dictPlans(col, n, codes, table.section()))
   }
-  return assemble(plans, head, n, dicts)
+  return assemble(plans, head, n)
 }
 
 /** The catalogs of consecutive row ranges (a cold build's parts, in row order) as one. */
 export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
   return composeCatalog(parts, parts.map((p, src) => ({ src, from: 0, to: p.count })), head)
+}
+
+/** u8:latest and u8:current over column sets holding consecutive rows. */
+function latestOf(parts: ColumnSet[], n: number): Plan[] {
+  const offsets = new Uint32Array(n + 1)
+  const chunks: Uint8Array[] = []
+  const version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
+  for (let base = 0, pos = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
+    const p = parts[j]!
+    const f = p.text.get('name')?.finish(p.count)
+    if (f) chunks.push(f.data)
+    for (let i = 0; i < p.count; i++) { if (f) pos += f.offsets[i + 1]! - f.offsets[i]!; offsets[base + i + 1] = pos }
+    const v = p.num.get('version'), r = p.num.get('retired')
+    if (v) version.set(v.subarray(0, p.count), base)
+    if (r) retired.set(r.subarray(0, p.count), base)
+  }
+  return latestPlans(n, { offsets, data: Buffer.concat(chunks) }, version, retired)
 }
 
 /**
@@ -312,11 +666,10 @@ export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
  * column whose every value is exactly a float32 (metrics logged from float32 tensors usually are)
  * is stored as f32: half the bytes, nothing lost.
  */
-export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields): Buffer {
+export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, opts: { part?: boolean } = {}): Buffer {
   const parts = Array.isArray(input) ? input : [input]
   const n = parts.reduce((a, p) => a + p.count, 0)
   const plans: Plan[] = []
-  const dicts: string[][] = []
   const numKeys = [...new Set(parts.flatMap((p) => [...p.num.keys()]))].sort()
   for (const k of numKeys) {
     let any = false, f32 = true
@@ -344,61 +697,56 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields):
       },
     })
   }
-  // latest version of each name, and latest version in service (retired ones skipped)
-  const nameAt: string[] = [], version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
-  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
-    const p = parts[j]!, names = p.str.get('name') ?? []
-    for (let i = 0; i < p.count; i++) nameAt.push(names[i]!)
-    const v = p.num.get('version'), r = p.num.get('retired')
-    if (v) version.set(v.subarray(0, p.count), base)
-    if (r) retired.set(r.subarray(0, p.count), base)
-  }
-  plans.push(...latestPlans(n, (i) => nameAt[i]!, version, retired))
-  const strKeys = [...new Set(parts.flatMap((p) => [...p.str.keys()]))].sort()
+  // latest version of each name, and latest version in service (retired ones skipped); not for a
+  // part of a build (`part`), whose merge recomputes them over all rows
+  if (!opts.part) plans.push(...latestOf(parts, n))
+  const strKeys = [...new Set(parts.flatMap((p) => p.strKeys()))].sort()
   for (const k of strKeys) {
     if (isDictColumn(k)) {
-      const values: string[] = []
-      const codeOf = new Map<string, number>()
+      const cols = parts.map((p) => p.dict.get(k))
+      const one = parts.length === 1 ? cols[0] : undefined
+      if (one) {
+        // one part: its codes and values as they are
+        if (one.table.count > 0) plans.push(...dictPlans(k, n, one.codes, one.table.section()))
+        continue
+      }
+      const table = new ValueTable()
       const codes = new Uint32Array(n)
       let row = 0
-      for (const p of parts) {
-        const a = p.str.get(k)
-        for (let i = 0; i < p.count; i++, row++) {
-          const s = a?.[i]
-          if (s === undefined) continue
-          let c = codeOf.get(s)
-          if (c === undefined) { values.push(s); c = values.length; codeOf.set(s, c) }
+      for (let j = 0; j < parts.length; j++) {
+        const d = cols[j], count = parts[j]!.count
+        if (!d) { row += count; continue }
+        const v = d.table.section()
+        const map = new Uint32Array(d.table.count + 1)
+        for (let i = 0; i < count; i++, row++) {
+          const local = i < d.codes.length ? d.codes[i]! : 0
+          if (local === 0) continue
+          let c = map[local]!
+          if (c === 0) { c = table.intern(v.data, v.offsets[local - 1]!, v.offsets[local]!); map[local] = c }
           codes[row] = c
         }
       }
-      if (values.length === 0) continue
-      dicts.push(values)
-      plans.push({ name: `dict:${k}`, info: { kind: 'dict', dict: dicts.length - 1 }, length: n * 4, fill: (out, at) => out.set(new Uint8Array(codes.buffer), at) })
+      if (table.count > 0) plans.push(...dictPlans(k, n, codes, table.section()))
     } else {
-      // one UTF-8 encoding of the whole column (per-cell writes cost ~10x more at 50,000 rows);
-      // when it is all ASCII, byte offsets are the string lengths
-      const cells: string[] = new Array(n)
-      let row = 0
-      for (const p of parts) {
-        const a = p.str.get(k)
-        for (let i = 0; i < p.count; i++, row++) cells[row] = a?.[i] ?? ''
-      }
-      const joined = cells.join('')
-      const bytes = Buffer.from(joined, 'utf8')
-      const ascii = bytes.length === joined.length
+      // the parts' bytes as they are, offsets rebased
+      const pieces = parts.map((p) => p.text.get(k)?.finish(p.count))
       const offsets = new Uint32Array(n + 1)
-      let pos = 0
-      for (let i = 0; i < n; i++) { pos += ascii ? cells[i]!.length : Buffer.byteLength(cells[i]!); offsets[i + 1] = pos }
+      let row = 0, pos = 0
+      for (let j = 0; j < parts.length; j++) {
+        const f = pieces[j], count = parts[j]!.count
+        for (let i = 0; i < count; i++, row++) { if (f) pos += f.offsets[i + 1]! - f.offsets[i]!; offsets[row + 1] = pos }
+      }
       plans.push({
-        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + bytes.length,
+        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
         fill: (out, at) => {
           out.set(new Uint8Array(offsets.buffer), at)
-          out.set(bytes, at + (n + 1) * 4)
+          let to = at + (n + 1) * 4
+          for (const f of pieces) if (f) { out.set(f.data, to); to += f.data.length }
         },
       })
     }
   }
-  return assemble(plans, head, n, dicts)
+  return assemble(plans, head, n)
 }
 
 function parseHeader(head: Buffer, hb: Buffer, size: number): CatalogHeader {
@@ -466,7 +814,9 @@ export class CatalogFile {
     } else if (this.has(`f32:${col}`)) {
       const f = new Float32Array(this.count)
       this.read(`f32:${col}`, new Uint8Array(f.buffer))
-      v = Float64Array.from(f)
+      // set() converts in one native pass (Float64Array.from iterates: ~10x slower at 50,000 rows)
+      v = new Float64Array(this.count)
+      v.set(f)
     } else return undefined
     this.cache.set(col, v)
     return v
@@ -496,6 +846,12 @@ export class CatalogFile {
       out[i] = ascii ? text.slice(a, b) : s.data.toString('utf8', a, b)
     }
     return out
+  }
+
+  /** Every row's manifest path (manifestPathOf its name and version). */
+  paths(): string[] {
+    const names = this.strings('name'), v = this.f64('version')
+    return names.map((nm, i) => manifestPathOf(nm, v ? v[i]! : NaN))
   }
 
   /** Names of the numeric columns (without the f64:/f32: prefix). */
@@ -530,15 +886,40 @@ export class CatalogFile {
     return v
   }
 
+  /** A dictionary column: codes (0 = missing) and its values, decoded on first use. */
   dict(col: string): { codes: Uint32Array; values: string[] } | undefined {
     const name = `dict:${col}`
-    if (!this.has(name)) return undefined
     let v = this.cache.get(name) as { codes: Uint32Array; values: string[] } | undefined
+    if (v) return v
+    const raw = this.dictRaw(col)
+    if (!raw) return undefined
+    const m = raw.offsets.length - 1
+    const values: string[] = new Array(m)
+    const text = raw.data.toString('latin1', 0, raw.offsets[m])
+    const ascii = !/[^\x00-\x7f]/.test(text)
+    for (let c = 0; c < m; c++) {
+      const a = raw.offsets[c]!, b = raw.offsets[c + 1]!
+      values[c] = ascii ? text.slice(a, b) : raw.data.toString('utf8', a, b)
+    }
+    v = { codes: raw.codes, values }
+    this.cache.set(name, v)
+    return v
+  }
+
+  /** A dictionary column as stored: codes, and the values' offsets and UTF-8 bytes (the `dv:` section). */
+  dictRaw(col: string): { codes: Uint32Array; offsets: Uint32Array; data: Buffer } | undefined {
+    const name = `dict:${col}`
+    if (!this.has(name)) return undefined
+    let v = this.cache.get(`raw:${name}`) as { codes: Uint32Array; offsets: Uint32Array; data: Buffer } | undefined
     if (!v) {
       const codes = new Uint32Array(this.count)
       this.read(name, new Uint8Array(codes.buffer))
-      v = { codes, values: this.header.dicts[this.header.sections[name]!.dict!]! }
-      this.cache.set(name, v)
+      const m = this.header.sections[name]!.values ?? 0
+      const s = this.header.sections[`dv:${col}`]
+      const all = new Uint8Array(s?.length ?? (m + 1) * 4)
+      if (s) this.read(`dv:${col}`, all)
+      v = { codes, offsets: new Uint32Array(all.buffer, 0, m + 1), data: Buffer.from(all.buffer, (m + 1) * 4) }
+      this.cache.set(`raw:${name}`, v)
     }
     return v
   }
@@ -566,9 +947,40 @@ export class CatalogFile {
       const c = d?.codes[row] ?? 0
       return c === 0 ? undefined : d!.values[c - 1]
     }
-    const s = this.strRaw(col)
-    if (!s) return undefined
+    const name = `str:${col}`
+    if (!this.has(name)) return undefined
+    // the first cells of a column a query shows (a --limit 10 table: ten names) are read one by one;
+    // from the 64th on, the whole section is read once
+    if (!this.cache.has(name) && typeof this.source === 'number') {
+      const used = (this.cellReads.get(col) ?? 0) + 1
+      this.cellReads.set(col, used)
+      if (used <= 64) return this.cell(name, row)
+    }
+    const s = this.strRaw(col)!
     const a = s.offsets[row]!, b = s.offsets[row + 1]!
     return a === b ? undefined : s.data.toString('utf8', a, b)
+  }
+
+  private cellReads = new Map<string, number>()
+
+  /** One cell of a str section read from the file: its two offsets, then its bytes. */
+  private cell(name: string, row: number): string | undefined {
+    const s = this.header.sections[name]!
+    if (row < 0 || row >= this.count) return undefined
+    const fd = this.source as number
+    const o = Buffer.allocUnsafe(8)
+    if (readSync(fd, o, 0, 8, s.offset + row * 4) !== 8) throw new Error(`catalog cache: section ${name} is truncated`)
+    const a = o.readUInt32LE(0), b = o.readUInt32LE(4)
+    if (a === b) return undefined
+    const data = (this.count + 1) * 4
+    if (b < a || data + b > s.length) throw new Error(`catalog cache: section ${name} is damaged`)
+    const bytes = Buffer.allocUnsafe(b - a)
+    let done = 0
+    while (done < bytes.length) {
+      const n = readSync(fd, bytes, done, bytes.length - done, s.offset + data + a + done)
+      if (n === 0) throw new Error(`catalog cache: section ${name} is truncated`)
+      done += n
+    }
+    return bytes.toString('utf8')
   }
 }

@@ -4,10 +4,14 @@
  *
  * The file list is the largest part of a trajectory's manifest and the catalog needs only its
  * count, total size and epochs, so for manifests in the canonical layout (serializeManifest: top-level
- * keys at two spaces, one key per line) the `files` array is counted with a scan instead of parsed.
+ * keys at two spaces, one key per line) the `files` array is cut out and counted by the catalog's
+ * JSON scanner (scan.ts fileCounts: checked as JSON, counted as JSON.parse would read it) instead
+ * of parsed into objects.
  * Anything else is parsed in full. Seals are not recomputed here (that is `git zoo verify`'s and
  * `show`/`lineage`'s job); the catalog is a finding aid derived from the manifests.
  */
+
+import { fileCounts } from './scan.js'
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
@@ -50,6 +54,8 @@ class Bad extends Error {}
 function bad(why: string): never { throw new Bad(why) }
 
 const NL_KEY = Buffer.from('\n  "')
+/** Where the list starts in a cut `files` range (after `\n  "files": `). */
+const FILES_AT = '\n  "files": '.length
 const CLOSE = Buffer.from('\n}')
 /** `\n  "<key>": [` as bytes, made once per key (a string needle is converted on every search). */
 const markers = new Map<string, Buffer>()
@@ -95,21 +101,6 @@ function fastParse(buf: Buffer, withHistory: boolean): { obj: Record<string, unk
   } catch { return undefined }
 }
 
-const SIZE = Buffer.from('\n      "size": '), EPOCH = Buffer.from('\n      "epoch": ')
-
-function countFiles(buf: Buffer, [from, to]: [number, number]): { files: number; size: number; checkpoints: number } {
-  let files = 0, size = 0
-  const epochs = new Set<number>()
-  const num = (at: number): number => {
-    let v = 0
-    for (let c = buf[at]!; c >= 48 && c <= 57; c = buf[++at]!) v = v * 10 + (c - 48)
-    return v
-  }
-  for (let at = buf.indexOf(SIZE, from); at !== -1 && at < to; at = buf.indexOf(SIZE, at + 1)) { files++; size += num(at + SIZE.length) }
-  for (let at = buf.indexOf(EPOCH, from); at !== -1 && at < to; at = buf.indexOf(EPOCH, at + 1)) epochs.add(num(at + EPOCH.length))
-  return { files, size, checkpoints: epochs.size }
-}
-
 /** Extract a catalog row; throws with a reason when the manifest is not usable. */
 export function extractRow(path: string, bytes: Buffer, withHistory = true): CatalogRow {
   try {
@@ -123,10 +114,12 @@ export function extractRow(path: string, bytes: Buffer, withHistory = true): Cat
 
 function extract(path: string, bytes: Buffer, withHistory: boolean): CatalogRow {
   const fast = fastParse(bytes, withHistory)
-  const m = fast?.obj ?? (JSON.parse(bytes.toString('utf8')) as unknown)
+  // the cut-out files list, read by the JSON scanner (checked as JSON, counted as JSON.parse reads it)
+  const cut = fast ? fileCounts(bytes, fast.files[0] + FILES_AT, fast.files[1]) : undefined
+  const m = (cut ? fast!.obj : JSON.parse(bytes.toString('utf8'))) as unknown
   if (!isObject(m)) bad('not a JSON object')
   let counts: { files: number; size: number; checkpoints: number }
-  if (fast) counts = countFiles(bytes, fast.files)
+  if (cut) counts = cut
   else {
     if (!Array.isArray(m.files)) bad('files is not a list')
     const fs = m.files as Array<Record<string, unknown>>

@@ -3,7 +3,10 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { ColumnSet } from './columns.js'
 import { extractRow } from './extract.js'
-import { putRow } from './rows.js'
+import { putRow, type FileFacts } from './rows.js'
+
+const NO_FACTS: FileFacts = {}
+import { ManifestScanner } from './scan.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import type { NodeHistory } from '../manifest/node-history.js'
 
@@ -15,8 +18,11 @@ export interface Problem { path: string; problem: string; blob?: string; mtime?:
 
 /**
  * A whole file read into one reused buffer (grown when a file does not fit): open, read, close,
- * without readFileSync's fstat and fresh buffer per file (a cold build reads 50,000 of them). The
- * bytes are valid until the next call; rows extracted from them hold no reference to them.
+ * without readFileSync's fstat and fresh buffer per file (a cold build reads 50,000 of them). A read
+ * that does not fill the buffer is taken as the file's end (a regular file reads short only there),
+ * which saves the read that would return 0: three system calls per manifest instead of four. A file
+ * cut short by a concurrent writer is no valid JSON and is reported like any other broken manifest.
+ * The bytes are valid until the next call; rows extracted from them hold no reference to them.
  */
 function reader(): (path: string) => Buffer {
   let buf = Buffer.allocUnsafe(1 << 16)
@@ -27,8 +33,8 @@ function reader(): (path: string) => Buffer {
       for (;;) {
         if (n === buf.length) { const b = Buffer.allocUnsafe(buf.length * 2); buf.copy(b, 0, 0, n); buf = b }
         const got = readSync(fd, buf, n, buf.length - n, null)
-        if (got === 0) return buf.subarray(0, n)
         n += got
+        if (got === 0 || n < buf.length) return buf.subarray(0, n)
       }
     } finally { closeSync(fd) }
   }
@@ -44,13 +50,20 @@ export async function nodeHistoryFor(job: ReadJob): Promise<NodeHistory | undefi
   return new NodeHistory(job.store)
 }
 
-/** Manifests that are gone from the work tree are skipped silently: they are not in the zoo. */
+/**
+ * Manifests that are gone from the work tree are skipped silently: they are not in the zoo. Builds
+ * without history read each manifest with the byte scanner (scan.ts), which writes the row's cells
+ * directly; what it declines, and every manifest of a history build, goes through extractRow and
+ * putRow (the same cells, or the problem to report).
+ */
 export function readItems(job: ReadJob, nodes?: NodeHistory): { cols: ColumnSet; problems: Problem[] } {
   const cols = new ColumnSet(job.items.length)
   const problems: Problem[] = []
   const readFile = reader()
+  const scanner = job.history ? undefined : new ManifestScanner(cols)
+  const base = join(job.root, '/')
   for (const it of job.items) {
-    const full = join(job.root, it.path)
+    const full = base + it.path
     let text: Buffer
     let st: { mtimeMs: number; size: number; ino: number } | undefined
     try {
@@ -62,6 +75,12 @@ export function readItems(job: ReadJob, nodes?: NodeHistory): { cols: ColumnSet;
       problems.push({ path: it.path, problem: `cannot read it (${code ?? (err as Error).message})` })
       continue
     }
+    // retired: a RETIRED.json beside the manifest (src/promote/retire.ts); its content is for `show`.
+    // git mode knows from the index (the id of a retired version is `<manifest>+<RETIRED.json>`,
+    // build.ts listTracked): one file system lookup less per manifest
+    const retired = job.stat || it.blob === undefined ? existsSync(join(job.root, dirname(it.path), RETIRED_FILE)) : it.blob.includes('+')
+    const facts: FileFacts = st ? { ...(it.blob ? { blob: it.blob } : {}), mtime: st.mtimeMs, size: st.size, ino: st.ino } : it.blob ? { blob: it.blob } : NO_FACTS
+    if (scanner?.add(it.path, text, retired, facts)) continue
     let row
     try { row = extractRow(it.path, text, job.history) } catch (err) {
       problems.push({ path: it.path, problem: (err as Error).message.replace(`${it.path}: `, ''), ...(it.blob ? { blob: it.blob } : {}),
@@ -69,13 +88,9 @@ export function readItems(job: ReadJob, nodes?: NodeHistory): { cols: ColumnSet;
       continue
     }
     if (nodes && row.checkpointsLink) row.history = nodes.history(row.checkpointsLink) ?? []
-    // retired: a RETIRED.json beside the manifest (src/promote/retire.ts); its content is for `show`.
-    // git mode knows from the index (the id of a retired version is `<manifest>+<RETIRED.json>`,
-    // build.ts listTracked): one file system lookup less per manifest
-    const retired = job.stat || it.blob === undefined ? existsSync(join(job.root, dirname(it.path), RETIRED_FILE)) : it.blob.includes('+')
     if (retired) row.retired = true
     const i = cols.addRow()
-    putRow(cols, i, row, job.history, { ...(it.blob ? { blob: it.blob } : {}), ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
+    putRow(cols, i, row, job.history, facts)
   }
   return { cols, problems }
 }

@@ -1,18 +1,19 @@
 /**
  * How one manifest's facts become cells of the column set (names of columns in spec/catalog.md):
- *   path name seal created promoter pjson parents blob       plain strings (pjson: params neither text nor number)
- *   dataset arch relations p:<key> (non-numeric params)      dictionary strings
+ *   name seal created parents blob                            plain strings (a row's path is its name and version)
+ *   dataset arch population promoter relations pjson         dictionary strings (pjson: params neither text nor number)
+ *   p:<key> (non-numeric params)                             dictionary strings
  *   version seed files size checkpoints epochs p:<key>       numbers
  *   m:<metric> (final) max:<metric> min:<metric>             numbers over history and final
  *   h:<metric>:<epoch>                                       the history, epochs 0..HISTORY_EPOCHS-1
  *   st:mtime st:size st:ino                                  the manifest file's stat (worktree mode)
  *   retired                                                  1 when the version is retired
  */
-import type { ColumnSet } from './columns.js'
+import type { ColumnSet, DictColumn } from './columns.js'
+import { HISTORY_EPOCHS } from './query.js'
 import type { CatalogRow } from './extract.js'
 
-/** `<metric>@<epoch>` is indexed for epochs below this (later epochs still count for best/min/max). */
-export const HISTORY_EPOCHS = 256
+export { HISTORY_EPOCHS }
 
 export interface FileFacts { blob?: string; mtime?: number; size?: number; ino?: number }
 
@@ -27,7 +28,7 @@ interface Memo {
   generation: number
   hist: Map<string, Float64Array[]>
   pnum: Map<string, Float64Array>
-  pstr: Map<string, Array<string | undefined>>
+  pstr: Map<string, DictColumn>
   metric: Map<string, Float64Array>
 }
 const memos = new WeakMap<ColumnSet, Memo>()
@@ -41,14 +42,8 @@ function memoOf(cols: ColumnSet): Memo {
   return c
 }
 
-function strColumn(cols: ColumnSet, col: string): Array<string | undefined> {
-  let a = cols.str.get(col)
-  if (!a) { a = []; cols.str.set(col, a) }
-  return a
-}
 
 export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boolean, facts: FileFacts = {}): void {
-  cols.setStr('path', i, row.path)
   cols.setStr('name', i, row.name)
   cols.setStr('seal', i, row.seal)
   cols.setNum('version', i, row.version)
@@ -78,8 +73,8 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
     } else {
       if (typeof v !== 'string') (pjson ??= {})[k] = v
       let a = memo.pstr.get(k)
-      if (!a) { a = strColumn(cols, `p:${k}`); memo.pstr.set(k, a) }
-      a[i] = paramText(v)
+      if (!a) { a = cols.dictColumn(`p:${k}`); memo.pstr.set(k, a) }
+      a.set(i, paramText(v))
     }
   }
   if (pjson) cols.setStr('pjson', i, JSON.stringify(pjson))

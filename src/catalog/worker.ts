@@ -6,17 +6,23 @@
  * and no string crosses threads one by one.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { readItems, nodeHistoryFor, type ReadJob } from './read.js'
-import { encodeCatalog } from './columns.js'
+import { readItems, nodeHistoryFor, type ReadJob, type ReadItem } from './read.js'
+import { encodeCatalog, ColumnSet, PART_HEAD } from './columns.js'
 
-const job = workerData as ReadJob & { encode?: boolean }
-const nodes = await nodeHistoryFor(job)
-const { cols, problems } = readItems(job, nodes)
-nodes?.close()
-if (job.encode) {
-  const bytes = encodeCatalog(cols, { key: '', mode: 'git', history: job.history, built: '', buildMs: 0, problems: [], problemCount: 0 })
-  parentPort!.postMessage({ bytes, problems }, [bytes.buffer as ArrayBuffer])
-} else {
-  const msg = cols.toMessage()
-  parentPort!.postMessage({ cols: msg, problems }, msg.num.map(([, a]) => a.buffer as ArrayBuffer))
+// started before the manifests are listed (build.ts WorkerPool): the items come by message
+const job = workerData as Omit<ReadJob, 'items'> & { encode?: boolean }
+parentPort!.once('message', (items: ReadItem[]) => { void work({ ...job, items }) })
+
+async function work(job: ReadJob & { encode?: boolean }): Promise<void> {
+  const nodes = await nodeHistoryFor(job)
+  const { cols, problems } = readItems(job, nodes)
+  nodes?.close()
+  if (job.encode) {
+    const bytes = encodeCatalog(cols, PART_HEAD(job.history), { part: true })
+    parentPort!.postMessage({ bytes, problems }, [bytes.buffer as ArrayBuffer])
+  } else {
+    const msg = cols.toMessage()
+    parentPort!.postMessage({ cols: msg, problems }, ColumnSet.transferable(msg))
+  }
+  parentPort!.close()
 }

@@ -122,10 +122,19 @@ export function factorsFromConfig(config: Record<string, unknown>): Factors {
 }
 
 export function readConfig(path: string): Record<string, unknown> {
-  let text: string
-  try { text = readFileSync(path, 'utf8') } catch (err) {
+  return parseConfig(readConfigBytes(path), path)
+}
+
+/** A config file's bytes (E_NO_FILE when it cannot be read). */
+export function readConfigBytes(path: string): Buffer {
+  try { return readFileSync(path) } catch (err) {
     throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'E_NO_FILE', { path }, { cause: err })
   }
+}
+
+/** A config file's training settings: a JSON object (E_RUN_CONFIG otherwise). */
+export function parseConfig(bytes: Uint8Array, path: string): Record<string, unknown> {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
   try {
     const v = JSON.parse(text) as unknown
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object')

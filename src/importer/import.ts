@@ -11,7 +11,7 @@ import { stat, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Repo } from '../repo.js'
-import { promote, codeRevision, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
+import { sealPromotion, commitPromotion, codeRevision, RELATIONS, type PromotionSpec, type SourceFile } from '../promote/promote.js'
 import { detectLayout, scanModels, nameFor, type FoundModel, type Layout } from './layout.js'
 import { CONFIG_FILES } from './run.js'
 import { readRun } from './read-run.js'
@@ -20,9 +20,9 @@ import { openCatalog } from '../catalog/catalog.js'
 import { ParentIndex } from './parents.js'
 import { findPopulations, populationFiles } from './population.js'
 import { PreparePool } from './prepare.js'
-import type { Manifest } from '../manifest/manifest.js'
+import { MODELS_DIR, MANIFEST_FILE, type Manifest } from '../manifest/manifest.js'
 import type { LocalStore } from '../cas/local.js'
-import { UsageError } from '../errors.js'
+import { UsageError, diskFull } from '../errors.js'
 
 /**
  * Without --batch, a commit holds up to this many models (parents first): a promotion holds its
@@ -98,6 +98,21 @@ async function sameContent(m: Manifest, spec: PromotionSpec): Promise<boolean> {
   return same
 }
 
+/**
+ * Add to `out` the models whose `version` is not in HEAD: the catalog lists the index, where an
+ * import killed between staging a batch and moving HEAD left its versions. One `git ls-tree` of
+ * their manifests per 500 models, only for models the zoo already lists.
+ */
+async function findUncommitted(repo: Repo, models: Array<{ name: string; version: number }>, out: Set<string>): Promise<void> {
+  for (let at = 0; at < models.length; at += 500) {
+    const part = models.slice(at, at + 500)
+    const path = (m: { name: string; version: number }): string => `${MODELS_DIR}/${m.name}/v${m.version}/${MANIFEST_FILE}`
+    const r = await repo.runGit(['ls-tree', '--name-only', '-z', 'HEAD', '--', ...part.map(path)])
+    const inHead = new Set(r.code === 0 ? r.stdout.split('\0') : [])
+    for (const m of part) if (!inHead.has(path(m))) out.add(m.name)
+  }
+}
+
 /** Order models so every parent named inside the import comes before its children. */
 function parentsFirst<T>(nodes: Array<{ name: string; parents: string[]; item: T }>): T[] {
   const byName = new Map(nodes.map((p) => [p.name, p]))
@@ -166,6 +181,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   const preparer = o.dryRun ? null : PreparePool.open()
   const report: ImportedModel[] = []
   let checked = 0
+  // models whose latest version in the catalog (built from the index) is staged but not committed
+  const uncommitted = new Set<string>()
   // one store handle (it only reads) for every resume check
   let reader: ReturnType<typeof openReader> | undefined
   // set once the batches are over (finished or failed): a plan still running for a next batch stops
@@ -176,13 +193,14 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     // read by a worker thread when there are some (a failure there is read again here, for its error)
     const read = (preparer ? await preparer.readRun(f.dir, f.nested).catch(() => null) : null) ?? await readRun(f.dir, f.nested)
     const { run, metrics } = read
-    const files: SourceFile[] = run.files.filter((x) => x.source !== run.configFile)
+    // sizes as just listed: the promotion does not look them up again
+    const files: SourceFile[] = run.files.flatMap((x, i) => (x.source !== run.configFile ? [{ ...x, size: read.sizes[i]! }] : []))
     if (files.length === 0) return undefined
     const factors = factorsFromConfig(read.config)
     const population = populations.of(f.rel)
     const spec: PromotionSpec = {
       name: f.name, files,
-      ...(run.configFile ? { configFile: run.configFile } : {}),
+      ...(run.configFile ? { configFile: run.configFile, ...(read.configBytes ? { configBytes: read.configBytes } : {}) } : {}),
       ...(metrics ? { metrics: metrics.metrics, ...(metrics.history ? { history: metrics.history } : {}) } : {}),
       ...(factors.seed !== undefined ? { seed: factors.seed } : {}),
       ...(factors.dataset ? { dataset: factors.dataset } : {}),
@@ -194,7 +212,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
     const sizes = run.files.flatMap((x, i) => (x.source !== run.configFile ? [read.sizes[i]!] : []))
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
-    const have = latest.get(f.name)
+    // a version the index holds but HEAD does not (an import killed after staging its batch) is
+    // not in the zoo yet: the model is promoted again, into that folder
+    const have = uncommitted.has(f.name) ? undefined : latest.get(f.name)
     if (have !== undefined) {
       if (++checked % 100 === 1) o.onPhase?.(`checking models the zoo already holds (${checked})\n`)
       // every file of the version: a trajectory's checkpoint entries are in its checkpoint node
@@ -213,12 +233,16 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   // one store handle for every batch: the store's indexes are loaded once (it holds gc off until
   // closed, after the last commit)
   let store: LocalStore | undefined
+  // the commit of the batch before, still running while the next batch is stored and sealed
+  let committing: Promise<void> | undefined
+  let known: Map<string, Manifest> | undefined
   try {
     // (an unchanged child keeps linking to the parent version it was trained from, even when that
     // parent's folder changed and is promoted again as a new version here)
     // the next batch is planned (its folders read by the workers) while this one is stored
     const planSlice = async (from: number): Promise<Array<Awaited<ReturnType<typeof plan>>>> => {
       const slice = order.slice(from, from + size)
+      await findUncommitted(repo, slice.flatMap(({ f }) => latest.has(f.name) ? [{ name: f.name, version: latest.get(f.name)! }] : []), uncommitted)
       const results: Array<Awaited<ReturnType<typeof plan>>> = new Array(slice.length)
       let next = 0
       // models are read and checked several at a time (the resume check waits on git and hashing)
@@ -249,8 +273,9 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         // what an add or import killed earlier (kill -9) stored is indexed now, so it is not written again
         await store.recoverInterrupted()
       }
-      const { commit, results: promoted } = await promote(repo, chunk.map((p) => p.spec), {
-        code, store,
+      // stored and sealed while the batch before commits (it builds on HEAD meanwhile)
+      const sealed = await sealPromotion(repo, chunk.map((p) => p.spec), store, {
+        code,
         allowDirty: o.allowDirty ?? false,
         subject: `zoo: import ${chunk.length} model${chunk.length === 1 ? '' : 's'} from ${dir.split('/').filter(Boolean).pop()}`,
         onProgress: (done) => o.onProgress?.(base + done, base + chunkBytes),
@@ -258,20 +283,39 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
         ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}),
         ...(zooFiles.length ? { extraFiles: zooFiles } : {}),
         ...(preparer ? { preparer } : {}),
-      })
+        ...(known ? { known } : {}),
+      }).catch((err: unknown) => { throw diskFull(err, store!.location) })
       zooFiles = []
       doneBytes += chunkBytes
-      commits.push(commit)
-      const byName = new Map(report.map((x) => [x.name, x]))
-      for (const r of promoted) {
-        stored += r.stored_bytes
-        const item = byName.get(r.name)!
-        item.status = 'promoted'; item.version = r.version; item.seal = r.seal
-      }
-      for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
+      // one commit at a time, each on the one before
+      await committing
+      // parents in this batch are found here until its commit lands
+      known = new Map(sealed.results.map((r) => [r.name, r.manifest]))
+      committing = commitPromotion(repo, sealed, { ...(o.signal ? { signal: o.signal } : {}), ...(o.crashPoint ? { crashPoint: o.crashPoint } : {}) })
+        .then((commit) => {
+          commits.push(commit)
+          const byName = new Map(report.map((x) => [x.name, x]))
+          for (const r of sealed.results) {
+            stored += r.stored_bytes
+            const item = byName.get(r.name)!
+            item.status = 'promoted'; item.version = r.version; item.seal = r.seal
+          }
+          for (const p of chunk) { checkpoints += p.checkpoints; fileCount += p.spec.files.length; bytes += p.bytes }
+        }, (err: unknown) => { throw diskFull(err, store!.location) })
+      committing.catch(() => {}) // awaited before the next commit and at the end
+    }
+    await committing
+    // each batch's commit wrote one pack: merged once the import is done, so the packs stay few
+    // as zoos are added (a geometric repack rewrites the small packs, not the zoo's big one)
+    if (commits.length > 1 && (await repo.runGit(['config', '--get', 'gc.auto'])).stdout.trim() !== '0') {
+      o.onPhase?.(`merging the ${commits.length} packs of git objects the import wrote\n`)
+      // housekeeping only: the commits stand whatever it says (a git before 2.32 has no --geometric)
+      await repo.runGit(['repack', '-d', '-q', '--geometric=2'])
     }
   } finally {
     stopped = true
+    // a commit under way finishes (or rolls back) before the store lets gc run again
+    await committing?.catch(() => {})
     try { await store?.close() } finally { await preparer?.close() }
   }
   await (await reader)?.close()

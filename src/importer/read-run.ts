@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import { describeRunDir, type RunDir } from './run.js'
-import { readConfig, runMetricsOf } from './factors.js'
+import { parseConfig, readConfigBytes, runMetricsOf } from './factors.js'
 import type { MetricsRead } from '../promote/metrics.js'
 
 export interface RunRead {
@@ -13,13 +13,16 @@ export interface RunRead {
   /** The size of each of run.files, in order. */
   sizes: number[]
   config: Record<string, unknown>
+  /** The config file's bytes (the snapshot a promotion commits), when the run has one. */
+  configBytes?: Uint8Array
   metrics?: MetricsRead
 }
 
 export async function readRun(dir: string, nested: string[]): Promise<RunRead> {
   const run = await describeRunDir(dir, new Set(nested))
   const sizes = run.files.map((f) => statSync(f.source).size)
-  const config = run.configFile ? readConfig(run.configFile) : {}
+  const configBytes = run.configFile ? new Uint8Array(readConfigBytes(run.configFile)) : undefined
+  const config = run.configFile ? parseConfig(configBytes!, run.configFile) : {}
   const metrics = run.metricsFile ? runMetricsOf(readFileSync(run.metricsFile, 'utf8'), run.metricsFile) : undefined
-  return { run, sizes, config, ...(metrics ? { metrics } : {}) }
+  return { run, sizes, config, ...(configBytes ? { configBytes } : {}), ...(metrics ? { metrics } : {}) }
 }

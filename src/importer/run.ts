@@ -15,7 +15,7 @@
  * Ray's hidden files are kept (other hidden entries are skipped).
  */
 import { readdirSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import type { SourceFile } from '../promote/promote.js'
 import { UsageError } from '../errors.js'
 
@@ -69,21 +69,22 @@ export async function describeRunDir(dir: string, skip: Set<string> = new Set())
   const files: SourceFile[] = []
   // synchronous listing: a run folder is dozens of small folders, and a readdir round trip through
   // the thread pool costs more than the listing itself (import reads thousands of runs)
-  const walk = (d: string): void => {
+  // `rel`: the folder's path relative to `dir`, '/'-separated, built as the walk descends
+  const walk = (d: string, rel: string): void => {
     const entries = readdirSync(d, { withFileTypes: true })
     for (const e of entries) {
       if (e.name.startsWith('.') && !(e.isFile() && RAY_HIDDEN.test(e.name) && d !== dir)) continue
       const full = join(d, e.name)
-      if (e.isDirectory()) { if (!skip.has(full)) walk(full) }
+      if (e.isDirectory()) { if (!skip.has(full)) walk(full, rel ? `${rel}/${e.name}` : e.name) }
       else if (e.isFile()) {
-        const path = relative(dir, full).split('\\').join('/')
+        const path = rel ? `${rel}/${e.name}` : e.name
         const epoch = epochOf(path)
         const role = epoch !== undefined ? companionRole(path) : undefined
         files.push({ source: full, path, ...(epoch !== undefined ? { epoch } : {}), ...(role ? { role } : {}) })
       } else if (e.isSymbolicLink()) throw new UsageError(`${full} is a symbolic link; copy the file it points to instead`, 'E_NO_FILE', { path: full })
     }
   }
-  walk(dir)
+  walk(dir, '')
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   const top = new Set(files.filter((f) => !f.path.includes('/')).map((f) => f.path))
   const metrics = METRICS_FILES.find((n) => top.has(n))

@@ -328,6 +328,17 @@ export function renderModelCard(m: Manifest, extras: CardExtras = {}): string {
   return fm.join('\n') + '\n' + b.join('\n')
 }
 
+/**
+ * The card committed beside a version's manifest, or undefined when none is. A member of an imported
+ * population (its manifest names the `population`, spec/import.md) has none: a population is tens of
+ * thousands of generated models whose cards would repeat their manifests, and a third file per model
+ * is what a clone of it spends its time checking out. Its card is rendered when asked (`git zoo show
+ * --card`, `export --format hf`, the web app), from the same manifest, so nothing is lost.
+ */
+export function committedCard(m: Manifest): string | undefined {
+  return typeof m.population === 'string' ? undefined : renderModelCard(m)
+}
+
 export interface TerminalCardOptions {
   /** Children found in the zoo (the README cannot know them). */
   children?: Array<{ name: string; version: number; relation: string }>

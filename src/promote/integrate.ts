@@ -21,7 +21,7 @@ import { runGit, type GitResult } from '../git/git.js'
 import { CatFile } from '../git/catfile.js'
 import { writeFileAtomic } from '../cas/atomic.js'
 import { computeSeal, serializeManifest, parseManifest, manifestDir, MANIFEST_FILE, MODELS_DIR, type Manifest, type ManifestBody } from '../manifest/manifest.js'
-import { renderModelCard, CARD_FILE } from '../manifest/card.js'
+import { committedCard, CARD_FILE } from '../manifest/card.js'
 import { parseModelPath, sh } from './precommit.js'
 import { parseRawDiff, type Change } from './staged.js'
 import { RETIRED_FILE } from './retire.js'
@@ -362,8 +362,11 @@ export async function replayCommit(repo: Repo, sha: string,
       const dir = manifestDir(m.name, version)
       await writeFileAtomic(join(repo.root, dir, MANIFEST_FILE), serializeManifest(out))
       written.push(`${dir}/${MANIFEST_FILE}`)
-      await writeFileAtomic(join(repo.root, dir, CARD_FILE), renderModelCard(out))
-      written.push(`${dir}/${CARD_FILE}`)
+      const card = committedCard(out)
+      if (card !== undefined) {
+        await writeFileAtomic(join(repo.root, dir, CARD_FILE), card)
+        written.push(`${dir}/${CARD_FILE}`)
+      }
       if (m.config) {
         const blob = await cat.read(`${sha}:${mp.dir}/${m.config.path}`)
         if (!blob) throw new ZooError(`the config snapshot ${mp.dir}/${m.config.path} is missing from ${sha}`, 'E_GIT', { sha })

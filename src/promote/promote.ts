@@ -18,7 +18,7 @@ import { checkModelName, checkRelPath, parseModelRef } from '../manifest/names.j
 import { parseStageRef } from '../git/stages.js'
 import { commitFiles, checkSigningPolicy, requireIdentity, type CommitFile } from '../zoo/commit.js'
 import { detectEnvironment } from './environment.js'
-import { renderModelCard, CARD_FILE } from '../manifest/card.js'
+import { committedCard, CARD_FILE } from '../manifest/card.js'
 import { buildCheckpoints, bestOf } from '../manifest/checkpoints.js'
 import { validateAgainstSchema, readSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
@@ -34,12 +34,19 @@ export interface SourceFile {
   epoch?: number
   /** A checkpoint's companion that is not weights (`optimizer`, `metadata`: src/importer/run.ts). */
   role?: string
+  /**
+   * Its size as a regular file, when the caller has just listed it (an import's plan); then it is
+   * not looked up again, and a file gone meanwhile is reported when it is read.
+   */
+  size?: number
 }
 
 export interface PromotionSpec {
   name: string
   files: SourceFile[]
   configFile?: string
+  /** The config file's bytes, when the caller read them (an import's plan): the snapshot committed. */
+  configBytes?: Uint8Array
   metrics?: Record<string, number>
   history?: Array<Record<string, number>>
   seed?: number
@@ -118,16 +125,19 @@ async function committedVersions(repo: Repo, name: string): Promise<number[]> {
 }
 
 /**
- * The latest committed version of each model of a big promotion, from one `git ls-tree -r -d` of
- * models/ (a git process per model costs more than the model's own files).
+ * The latest committed version of each model of a big promotion: `git ls-tree` of exactly their
+ * folders, a few hundred names per git process (a git process per model cost more than the
+ * model's own files, and listing all of models/ grew with the zoo).
  */
-async function latestVersions(repo: Repo): Promise<Map<string, number>> {
+async function latestVersions(repo: Repo, names: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>()
-  const r = await repo.runGit(['ls-tree', '-r', '-d', '--name-only', 'HEAD', `${MODELS_DIR}/`])
-  if (r.code !== 0) return out
-  for (const line of r.stdout.split('\n')) {
-    const m = /^models\/(.+)\/v([1-9]\d*)$/.exec(line.trim())
-    if (m) out.set(m[1]!, Math.max(out.get(m[1]!) ?? 0, Number(m[2])))
+  for (let at = 0; at < names.length; at += 500) {
+    const r = await repo.runGit(['ls-tree', '-d', '--name-only', '-z', 'HEAD', '--', ...names.slice(at, at + 500).map((n) => `${MODELS_DIR}/${n}/`)])
+    if (r.code !== 0) return out
+    for (const line of r.stdout.split('\0')) {
+      const m = /^models\/(.+)\/v([1-9]\d*)$/.exec(line)
+      if (m) out.set(m[1]!, Math.max(out.get(m[1]!) ?? 0, Number(m[2])))
+    }
   }
   return out
 }
@@ -174,6 +184,16 @@ async function originUrl(repo: Repo): Promise<string | undefined> {
 }
 
 /** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */
+/** A source file's size; E_NO_FILE when it is missing or not a regular file. */
+function sourceSize(source: string): number {
+  let st
+  try { st = statSync(source) } catch (err) {
+    throw new UsageError(`cannot read ${source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: source }, { cause: err })
+  }
+  if (!st.isFile()) throw new UsageError(`${source} is not a regular file`, 'E_NO_FILE', { path: source })
+  return st.size
+}
+
 async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; sizes: Map<SourceFile, number> }> {
   let total = 0
   const sizes = new Map<SourceFile, number>()
@@ -188,15 +208,11 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; size
       checkRelPath(f.path)
       if (paths.has(f.path.toLowerCase())) throw new UsageError(`model ${s.name}: two files would be stored as ${f.path}`, 'E_USAGE')
       paths.add(f.path.toLowerCase())
-      let st
-      try { st = statSync(f.source) } catch (err) {
-        throw new UsageError(`cannot read ${f.source}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'E_NO_FILE', { path: f.source }, { cause: err })
-      }
-      if (!st.isFile()) throw new UsageError(`${f.source} is not a regular file`, 'E_NO_FILE', { path: f.source })
-      total += st.size
-      sizes.set(f, st.size)
+      const size = f.size ?? sourceSize(f.source)
+      total += size
+      sizes.set(f, size)
     }
-    if (s.configFile) {
+    if (s.configFile && !s.configBytes) {
       try { if (!(await stat(s.configFile)).isFile()) throw new Error('not a file') } catch (err) {
         throw new UsageError(`cannot read config file ${s.configFile}`, 'E_NO_FILE', { path: s.configFile }, { cause: err })
       }
@@ -208,6 +224,12 @@ async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; size
     }
   }
   return { total, sizes }
+}
+
+/** A small file read in one call; a file listed with its size that is gone now fails as checkSpecs would have. */
+function readSource(f: SourceFile): Buffer {
+  if (f.size !== undefined) sourceSize(f.source)
+  return readFileSync(f.source)
 }
 
 /** Licence ids as the Hub takes them: letters, digits, `.`, `-`, `+`. */
@@ -231,7 +253,24 @@ async function cardDefaults(repo: Repo, config: ZooConfig): Promise<{ license?: 
   return { ...(typeof card.license === 'string' ? { license: card.license } : {}), ...(text !== undefined ? { text } : {}) }
 }
 
-export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
+/** A promotion stored and sealed, its files ready to commit (sealPromotion, then commitPromotion). */
+export interface SealedPromotion {
+  results: PromotionResult[]
+  files: CommitFile[]
+  message: string
+  config: ZooConfig
+  /** The pre-commit hook's rules for any staged file, as the commit applies them (CommitFilesOptions.verified). */
+  ok: (path: string, bytes: Uint8Array) => boolean
+}
+
+/**
+ * Store a promotion's files, seal its manifests and flush the store (crash points up to
+ * `after-flush`): everything but the commit. `store` is the caller's (open, recovered; closed by
+ * the caller after the commit). `known` names versions sealed by earlier promotions of the same
+ * run that may not be committed yet (an import's batch N+1 is sealed while batch N commits): parents
+ * are looked up there before the zoo.
+ */
+export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: LocalStore, opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {}): Promise<SealedPromotion> {
   const { total: totalBytes, sizes } = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
@@ -265,19 +304,12 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   const schema = await readSchema(repo)
   // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
   const pool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
-  let store
   try {
-    if (opts.store) store = opts.store
-    else {
-      store = await repo.openStore()
-      // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
-      await store.recoverInterrupted()
-    }
     let done = 0
     const batch = new Map<string, Manifest>()
     const views = new Map<Manifest, Manifest>()
     const configBytes = new Map<string, Buffer>()
-    const latest = specs.length > MANY_MODELS ? await latestVersions(repo) : undefined
+    const latest = specs.length > MANY_MODELS ? await latestVersions(repo, specs.map((x) => x.name)) : undefined
     // the preparer reads and hashes the next models' small files while this thread stores
     const ahead = new Map<number, Promise<Map<SourceFile, PreparedBytes> | null>>()
     const launch = (i: number): void => {
@@ -302,7 +334,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
         const p = prepared?.get(f)
         const small = sizes.get(f)! <= SMALL_FILE
         const r = p ? await storePrepared(p, store, io)
-          : small ? await ingestBytes(readFileSync(f.source), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
+          : small ? await ingestBytes(readSource(f), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
         await opts.crashPoint?.('after-file')
         opts.signal?.throwIfAborted()
         // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
@@ -317,14 +349,14 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const parents: ParentLink[] = []
       for (const p of s.parents ?? []) {
         const ref = parseModelRefOrSeal(p.ref)
-        const m = batch.get(ref) ?? await repo.resolve(p.ref)
+        const m = batch.get(ref) ?? opts.known?.get(ref) ?? await repo.resolve(p.ref)
         parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
       }
       const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
       let config: ManifestBody['config']
       if (s.configFile) {
         // read once: the snapshot committed is the bytes the digest was taken of
-        const bytes = await readFile(s.configFile)
+        const bytes = s.configBytes ? Buffer.from(s.configBytes.buffer, s.configBytes.byteOffset, s.configBytes.byteLength) : await readFile(s.configFile)
         configBytes.set(s.name, bytes)
         const base = s.configFile.split('/').pop()!
         const path = files.some((f) => f.path === base) ? `config-${base}` : base
@@ -333,7 +365,7 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       // a trajectory's checkpoint entries and history go into its checkpoint node (format 2);
       // the manifest keeps the other files, the final and best metrics and the node's link
       const epochFiles = files.filter((f) => f.epoch !== undefined)
-      const checkpoints = epochFiles.length ? await buildCheckpoints(epochFiles, s.history ?? [], (cid, bytes) => store!.put(cid, bytes)) : undefined
+      const checkpoints = epochFiles.length ? await buildCheckpoints(epochFiles, s.history ?? [], (cid, bytes) => store.put(cid, bytes)) : undefined
       const best = checkpoints && s.history?.length ? bestOf(s.history) : undefined
       const body: ManifestBody = {
         zoo: checkpoints ? MANIFEST_FORMAT_NODES : MANIFEST_FORMAT,
@@ -377,7 +409,8 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       const config = configBytes.get(r.name)
       if (config && r.manifest.config) files.push({ path: `${dir}/${r.manifest.config.path}`, data: config })
       files.push({ path: `${dir}/${MANIFEST_FILE}`, data: serializeManifest(r.manifest) })
-      files.push({ path: `${dir}/${CARD_FILE}`, data: renderModelCard(views.get(r.manifest) ?? r.manifest) })
+      const card = committedCard(views.get(r.manifest) ?? r.manifest)
+      if (card !== undefined) files.push({ path: `${dir}/${CARD_FILE}`, data: card })
     }
     files.push(...(opts.extraFiles ?? []))
     const subject = opts.subject ?? (results.length === 1 ? `zoo: promote ${results[0]!.name}@v${results[0]!.version}` : `zoo: promote ${results.length} models`)
@@ -386,22 +419,51 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
       ? results.map((r) => `Zoo-Model: ${r.name}@v${r.version}\nZoo-Seal: ${r.seal}`).join('\n')
       : `Zoo-Models: ${results.length}`
     const message = `${subject}${body}\n\n${trailers}\nZoo-Code: ${code?.commit ?? 'none'}${code?.dirty ? ' (dirty)' : ''}\n`
-    // a refused commit rolls the work tree and index back; objects stay in the store (gc collects them)
-    const commit = await commitFiles(repo, files, {
-      message, kind: 'promotion', refused: 'nothing was promoted', config,
-      fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
-      // built and checked here: sealed, canonical, schema-checked manifests over flushed objects;
-      // each file is judged by the hook's rules for any staged file
-      verified: { ok: hookAccepts(maxBlobBytes(await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8').catch(() => null))) },
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
-    })
-    return { commit, results }
+    const ok = hookAccepts(maxBlobBytes(await readFile(join(repo.root, '.zoo', 'config.json'), 'utf8').catch(() => null)))
+    return { results, files, message, config, ok }
+  } finally {
+    // the pool's workers keep the process alive until closed
+    await pool?.close()
+  }
+}
+
+/**
+ * Commit a sealed promotion: a refused commit rolls the work tree and index back; objects stay in
+ * the store (gc collects them). Crash points `after-write` and `before-commit`.
+ */
+export async function commitPromotion(repo: Repo, sealed: SealedPromotion, opts: PromoteOptions = {}): Promise<string> {
+  const { results } = sealed
+  return commitFiles(repo, sealed.files, {
+    message: sealed.message, kind: 'promotion', refused: 'nothing was promoted', config: sealed.config,
+    fresh: results.map((r) => manifestDir(r.name, r.version)), // leftovers of an interrupted promotion
+    // built and checked here: sealed, canonical, schema-checked manifests over flushed objects;
+    // each file is judged by the hook's rules for any staged file
+    verified: { ok: sealed.ok },
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}),
+  })
+}
+
+/**
+ * Store the files, seal a manifest per model version and commit them all in one commit (the order
+ * of spec/format.md). The store handle registers as a writer on its first put and holds gc off
+ * until close(), which comes after the manifests are committed (src/cas/local.ts).
+ */
+export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
+  let store: LocalStore | undefined
+  try {
+    if (opts.store) store = opts.store
+    else {
+      store = await repo.openStore()
+      // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
+      await store.recoverInterrupted()
+    }
+    const sealed = await sealPromotion(repo, specs, store, opts)
+    return { commit: await commitPromotion(repo, sealed, opts), results: sealed.results }
   } catch (err) {
     throw diskFull(err, store?.location ?? repo.root)
   } finally {
-    // the pool's workers keep the process alive until closed: close it even when close() fails
-    try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) } finally { await pool?.close() }
+    try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) }
   }
 }
 

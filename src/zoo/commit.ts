@@ -4,14 +4,16 @@
  * exactly them (signed when `.zoo/config.json` requires it; whatever else the user staged stays
  * staged), and on any failure put the work tree and index back as they were.
  */
-import { readFile, rm, rmdir, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile, rm, rmdir, writeFile, access } from 'node:fs/promises'
+import { mkdirSync, writeFileSync, constants as fsConstants } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
 import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
-import { runGit } from '../git/git.js'
+import { runGit, writeTreeOver, gitFailed } from '../git/git.js'
 import { withCommitLock } from './commit-lock.js'
+import { isOurHook } from '../hooks.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
 export async function gitIdentity(repo: Repo): Promise<string | undefined> {
@@ -84,6 +86,17 @@ export interface CommitFilesOptions {
 /** The environment variable naming the file that holds the staged diff a zoo commit checked in-process (hooks/pre-commit). */
 export const VERIFIED_ENV = 'GIT_ZOO_VERIFIED'
 
+/** Each repository's object format (sha1 or sha256), fixed when it was created: asked once per process. */
+const formats = new Map<string, Promise<string>>()
+function objectFormat(repo: Repo): Promise<string> {
+  let f = formats.get(repo.commonDir)
+  if (!f) {
+    f = repo.runGit(['rev-parse', '--show-object-format']).then((r) => r.stdout.trim() || 'sha1')
+    formats.set(repo.commonDir, f)
+  }
+  return f
+}
+
 /** Git's blob id of `bytes` in the repository's object format. */
 function blobId(bytes: Uint8Array, format: string): string {
   return createHash(format === 'sha256' ? 'sha256' : 'sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex')
@@ -96,7 +109,7 @@ function blobId(bytes: Uint8Array, format: string): string {
  */
 async function checkedDiff(repo: Repo, files: Array<{ path: string; bytes: Uint8Array }>, schemaInHead: string | undefined,
                            ok: (path: string, bytes: Uint8Array) => boolean): Promise<string | null> {
-  const format = (await repo.runGit(['rev-parse', '--show-object-format'])).stdout.trim() || 'sha1'
+  const format = await objectFormat(repo)
   let schema: Buffer | undefined
   try { schema = await readFile(join(repo.root, '.zoo', 'schema.json')) } catch { /* none */ }
   // the promotion checked its manifests against the work tree's schema; the hook checks against HEAD's
@@ -151,8 +164,97 @@ async function unstage(repo: Repo, pathspec: { input: string }): Promise<void> {
  * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
  * error) the paths are unstaged, the files removed and the folders this left empty pruned.
  */
-/** Commits of more files than this write them with writeFilesAtomic. */
+/** Commits of more files than this write them together (writeFilesAtomic), or with plumbing (commitDirect). */
 const MANY_FILES = 16
+
+/** The ref fast-import builds a direct commit's tree on (deleted in the transaction that moves HEAD). */
+export const SCRATCH_REF = 'refs/zoo/commit-tree'
+
+/** Hooks `git commit` runs besides pre-commit: when one is installed, a zoo commit goes through `git commit`. */
+const COMMIT_HOOKS = ['pre-commit.zoo-chained', 'prepare-commit-msg', 'commit-msg', 'post-commit']
+
+/**
+ * Whether this commit may be made with plumbing instead of `git commit` (the same commit, index and
+ * work tree, no hook process), and then whether to sign it: only when git would store each file's
+ * bytes as they are (no CR, no filter, ident or working-tree-encoding attribute), `git commit` would
+ * run no hook but the zoo's own pre-commit (whose check the caller made in-process), no merge,
+ * cherry-pick or revert is under way (`git commit <paths>` refuses those), and no crash or pause test
+ * waits for the hook (GIT_ZOO_CRASH_AT / GIT_ZOO_PAUSE_AT=hook-pre-commit).
+ */
+async function directCommit(repo: Repo, config: ZooConfig, files: ReadonlyArray<{ path: string; data: Uint8Array }>): Promise<{ sign: boolean } | null> {
+  // `git add` would store other bytes than the file's: a line ending converted (a CR in the bytes,
+  // with core.autocrlf or a text/eol attribute), or a filter, ident or working-tree-encoding attribute
+  if (files.some((f) => f.data.includes(13))) return null
+  const attrs = await repo.runGit(['check-attr', '-z', '--stdin', 'filter', 'ident', 'working-tree-encoding'], { input: files.map((f) => f.path).join('\0') + '\0' })
+  const fields = attrs.stdout.split('\0')
+  if (attrs.code !== 0) return null
+  for (let i = 2; i < fields.length; i += 3) if (fields[i] !== 'unspecified' && fields[i] !== 'unset') return null
+  if ((repo.env.GIT_ZOO_CRASH_AT ?? '').split(',').some((p) => p.trim() === 'hook-pre-commit') || repo.env.GIT_ZOO_PAUSE_AT?.trim() === 'hook-pre-commit') return null
+  const names = ['hooks', 'MERGE_HEAD', 'CHERRY_PICK_HEAD', 'REVERT_HEAD']
+  const r = await repo.runGit(['rev-parse', ...names.flatMap((n) => ['--git-path', n])])
+  const paths = r.stdout.split('\n').filter(Boolean).map((p) => resolve(repo.root, p))
+  if (r.code !== 0 || paths.length !== names.length) return null
+  const [hooks, ...states] = paths as [string, ...string[]]
+  const exists = async (p: string, mode = fsConstants.F_OK): Promise<boolean> => access(p, mode).then(() => true, () => false)
+  for (const s of states) if (await exists(s)) return null
+  for (const h of COMMIT_HOOKS) if (await exists(join(hooks, h), fsConstants.X_OK)) return null
+  const pre = await readFile(join(hooks, 'pre-commit'), 'utf8').catch(() => null)
+  if (pre !== null && !isOurHook(pre) && await exists(join(hooks, 'pre-commit'), fsConstants.X_OK)) return null
+  // `git commit` signs when the zoo requires it (-S) or git is told to (commit.gpgsign); commit-tree only with -S
+  const gpgsign = (await repo.runGit(['config', '--type=bool', '--get', 'commit.gpgsign'])).stdout.trim() === 'true'
+  return { sign: Boolean(config.policy?.require_signed) || gpgsign }
+}
+
+/** Write files without fsync: a direct commit's files are a checkout of blobs git made durable before HEAD moves. */
+function writePlain(root: string, files: ReadonlyArray<{ path: string; data: Uint8Array }>): void {
+  const dirs = new Set<string>()
+  for (const f of files) {
+    const dir = dirname(join(root, f.path))
+    if (!dirs.has(dir)) { mkdirSync(dir, { recursive: true }); dirs.add(dir) }
+    writeFileSync(join(root, f.path), f.data)
+  }
+}
+
+/**
+ * A commit of exactly `files` on top of HEAD, made with plumbing: fast-import writes the blobs and
+ * the trees on their paths as one pack (src/git/git.ts writeTreeOver), `commit-tree` makes the
+ * commit (signed when the zoo or `commit.gpgsign` asks), `update-index` stages exactly the paths
+ * from the files written (their stat data too, so `git status` is clean; the blobs are in the pack
+ * already, so no loose copy is written), and one `update-ref` transaction moves HEAD from the
+ * commit it was built on and drops the scratch ref. A HEAD that moved meanwhile (a user's commit)
+ * is built on again.
+ */
+async function commitDirect(repo: Repo, files: ReadonlyArray<{ path: string; data: Uint8Array }>, o: CommitFilesOptions, how: { sign: boolean },
+                            pathspec: { input: string }, onStaged: () => void): Promise<string> {
+  const signal = o.signal ? { signal: o.signal } : {}
+  const subject = o.message.split('\n', 1)[0]!
+  const format = await objectFormat(repo)
+  const zeros = '0'.repeat(format === 'sha256' ? 64 : 40)
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
+      const base = head.code === 0 ? head.stdout.trim() : null
+      const tree = await writeTreeOver(repo.root, base, files, SCRATCH_REF, { env: repo.env, ...signal })
+      const args = ['commit-tree', tree, ...(base ? ['-p', base] : []), ...(how.sign ? ['-S'] : [])]
+      const c = await runGit(repo.root, args, { env: repo.env, input: o.message, ...signal })
+      if (c.code !== 0) throw new CheckError(`the ${o.kind} commit was refused, so ${o.refused}:\n${gitFailed(args, c).message}`, 'E_COMMIT_REFUSED')
+      const commit = c.stdout.trim()
+      if (attempt === 1) {
+        onStaged()
+        await repo.git(['update-index', '--add', '-z', '--stdin'], pathspec)
+        await o.crashPoint?.('before-commit')
+      }
+      o.signal?.throwIfAborted()
+      const u = await runGit(repo.root, ['update-ref', '-m', `commit: ${subject}`, '--stdin'],
+        { env: repo.env, input: `update HEAD ${commit} ${base ?? zeros}\ndelete ${SCRATCH_REF}\n` })
+      if (u.code === 0) return commit
+      if (attempt === 3) throw gitFailed(['update-ref', 'HEAD', commit, base ?? zeros], u)
+    }
+  } catch (err) {
+    await repo.runGit(['update-ref', '-d', SCRATCH_REF])
+    throw err
+  }
+}
 
 export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFilesOptions): Promise<string> {
   const config = o.config ?? await checkSigningPolicy(repo)
@@ -164,8 +266,13 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
   // every path the zoo commits is new (a version, a retirement, an evaluation record): one that is
   // in HEAD now was committed by another command while this one ran, and is never overwritten
   const SCHEMA = '.zoo/schema.json'
-  const listed = (await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])])).stdout.split('\0').filter(Boolean)
-    .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } })
+  // (a few thousand paths per git process: a big batch's paths would not fit one command line)
+  const paths = [...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])]
+  const listed: Array<{ oid: string; path: string }> = []
+  for (let at = 0; at < paths.length; at += 2000) {
+    listed.push(...(await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...paths.slice(at, at + 2000)])).stdout.split('\0').filter(Boolean)
+      .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } }))
+  }
   const schemaInHead = listed.find((e) => e.path === SCHEMA)?.oid
   const taken = listed.filter((e) => e.path !== SCHEMA || files.some((f) => f.path === SCHEMA)).map((e) => e.path)
   if (taken.length) {
@@ -181,7 +288,14 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     // each file's bytes are read once: what is checked is what is written
     const bytes = o.verified ? await Promise.all(files.map(async (f) => 'data' in f ? (typeof f.data === 'string' ? Buffer.from(f.data) : f.data) : await readFile(f.copyFrom))) : undefined
     const dataOf = async (f: CommitFile, i: number): Promise<string | Uint8Array> => bytes ? bytes[i]! : 'data' in f ? f.data : await readFile(f.copyFrom)
-    if (files.length <= MANY_FILES) {
+    const diff = bytes && o.verified ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead, o.verified.ok) : null
+    // a big commit the caller checked, in a repository where `git commit` would run no hook but
+    // the zoo's own: made with plumbing (spec/import.md, "Cheap commits")
+    const direct = diff !== null && files.length > MANY_FILES ? await directCommit(repo, config, files.map((f, i) => ({ path: f.path, data: bytes![i]! }))) : null
+    if (direct) {
+      written.push(...files.map((f) => f.path))
+      writePlain(repo.root, files.map((f, i) => ({ path: f.path, data: bytes![i]! })))
+    } else if (files.length <= MANY_FILES) {
       for (const [i, f] of files.entries()) {
         written.push(f.path)
         await writeFileAtomic(join(repo.root, f.path), await dataOf(f, i))
@@ -191,12 +305,12 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
       written.push(...files.map((f) => f.path))
       await writeFilesAtomic(files.map((f, i) => ({ path: join(repo.root, f.path), data: () => dataOf(f, i) })))
     }
-    const diff = bytes && o.verified ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead, o.verified.ok) : null
-    if (diff !== null) {
+    if (diff !== null && !direct) {
       token = join(repo.commonDir, `zoo-verified.${randomBytes(8).toString('hex')}`)
       await writeFile(token, diff)
     }
     await o.crashPoint?.('after-write')
+    if (direct) return await commitDirect(repo, files.map((f, i) => ({ path: f.path, data: bytes![i]! })), o, direct, pathspec, () => { staged = true })
     staged = true
     // exactly these paths (`git add <pathspec>` would walk every folder under their common prefix:
     // all of models/ once a zoo holds thousands of models)

@@ -66,8 +66,9 @@ sparsified twins: relation sparsified) or "pretraining::model" (fine-tune) names
 found by folder, Ray trial id or name prefix. Ray's -999 placeholders are no metric values.
 Optimizer state and Ray metadata in a checkpoint folder are kept with it, marked as not weights.
 A zoo's config.json / index_dict.json / readme.md beside its models go to zoos/<name>/, and each
-manifest names its "population". Model names are the folder paths (lower-cased; other characters
-become -), under --prefix when given.
+manifest names its "population"; a population member is committed without a README.md card
+(\`git zoo show <model> --card\` renders it). Model names are the folder paths (lower-cased; other
+characters become -), under --prefix when given.
 
 Resumable: a model the zoo already holds with identical content (same name, file paths, sizes,
 sha256 and config) is skipped, so running the same import again after an interruption promotes
