@@ -153,6 +153,15 @@ export class PackIdx {
 }
 
 /** Encode a per-pack index ("ZOOIDX02") from old-style entries (CID bytes as latin1). */
+/** A ZOOIDX02 body's count and cumulative fanout written, cut to `end`, its checksum appended. */
+function sealV2(body: Buffer, fan: Uint32Array, end: number, count: number): Buffer {
+  body.writeUInt32LE(count, 8)
+  let sum = 0
+  for (let b = 0; b < 256; b++) { sum += fan[b]!; body.writeUInt32LE(sum, 12 + b * 4) }
+  const used = body.subarray(0, end)
+  return Buffer.concat([used, sha256(used)])
+}
+
 export function encodeIndexV2(entries: ReadonlyArray<Triple>): Buffer {
   const keyed: Array<{ k: Buffer; offset: number; length: number }> = []
   for (const [c, offset, length] of entries) {
@@ -173,11 +182,7 @@ export function encodeIndexV2(entries: ReadonlyArray<Triple>): Buffer {
     fan[e.k[0]!]!++
     p += IDX_REC; n++
   }
-  body.writeUInt32LE(n, 8)
-  let sum = 0
-  for (let b = 0; b < 256; b++) { sum += fan[b]!; body.writeUInt32LE(sum, 12 + b * 4) }
-  const used = body.subarray(0, p)
-  return Buffer.concat([used, sha256(used)])
+  return sealV2(body, fan, p, n)
 }
 
 /** Encode an old "ZOOIDX01" index (remote packs still use this layout; tests write old stores with it). */
@@ -289,11 +294,7 @@ function convertV1(bytes: Buffer, name: string): Buffer {
     fan[recs[r]!]!++
     q += IDX_REC; m++
   }
-  body.writeUInt32LE(m, 8)
-  let sum = 0
-  for (let b = 0; b < 256; b++) { sum += fan[b]!; body.writeUInt32LE(sum, 12 + b * 4) }
-  const used = body.subarray(0, q)
-  return Buffer.concat([used, sha256(used)])
+  return sealV2(body, fan, q, m)
 }
 
 /**
