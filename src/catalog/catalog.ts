@@ -54,17 +54,21 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   }
   const build = await import('./build.js')
   const history = Boolean(o.history) || hadHistory
-  const store = history ? build.storeFolder(places, env) : undefined
-  const opts = { root: places.root, gitDir: places.gitDir, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
+  // the options of a build; the store folder (a `git config` call) only once something is re-read
+  const options = (): Parameters<typeof build.coldBuild>[0] => {
+    const store = history ? build.storeFolder(places, env) : undefined
+    return { root: places.root, gitDir: places.gitDir, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
+  }
   if (file) {
     const worktree = wantWorktree(file.count)
     const changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
+    const opts = options()
     const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() }, worktree ? 'worktree' : 'git')
     file.close()
     return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'incremental', path }
   }
-  const bytes = await build.coldBuild(opts)
+  const bytes = await build.coldBuild(options())
   return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'cold', path }
 }
 

@@ -212,8 +212,6 @@ export class ValueTable {
     return v
   }
 
-  values(): string[] { return Array.from({ length: this.count }, (_, j) => this.value(j + 1)) }
-
   /** The `dv:` section's bytes. */
   section(): { offsets: Uint32Array; data: Buffer } {
     return { offsets: this.offsets.subarray(0, this.count + 1), data: this.data.subarray(0, this.offsets[this.count]) }

@@ -355,9 +355,10 @@ export function runQuery(c: CatalogFile, q: QueryOptions): QueryResult {
   const n = q.limit !== undefined ? Math.min(q.limit, rows.length) : rows.length
   let order: number[]
   if (keys.length === 0) order = rows.map((_, j) => j).slice(0, n)
-  else if (n * 4 < rows.length) {
+  else if (n <= 256 && n * 4 < rows.length) {
     // the first n of the order only (cmp is a total order, so the same rows as a full sort): a kept
     // list in order, each row compared first with its last (~1 comparison per row, not log2(rows))
+    // only for short limits: each insertion moves up to n kept rows, so a long limit sorts in full
     order = []
     for (let j = 0; j < rows.length && n > 0; j++) {
       if (order.length === n && cmp(j, order[n - 1]!) >= 0) continue

@@ -13,7 +13,6 @@ import type { ColumnSet, DictColumn } from './columns.js'
 import { HISTORY_EPOCHS } from './query.js'
 import type { CatalogRow } from './extract.js'
 
-export { HISTORY_EPOCHS }
 
 export interface FileFacts { blob?: string; mtime?: number; size?: number; ino?: number }
 

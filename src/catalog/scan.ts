@@ -101,7 +101,7 @@ export class ManifestScanner {
   private parents: Array<{ name: string; version: number; seal: string; relation: string }> | undefined
   private files = -1
   private size = 0
-  private epochs: number[] = []
+  private readonly epochs = new Set<number>()
   private ckCount = NaN
   private ckFiles = NaN
   private ckBytes = NaN
@@ -122,7 +122,7 @@ export class ManifestScanner {
       this.fileList()
       if (this.ws() === 0x2c) { this.p++; if (this.ws() !== -1) return undefined } else if (this.p !== to) return undefined
     } catch { return undefined }
-    return { files: this.files, size: this.size, checkpoints: this.epochs.length }
+    return { files: this.files, size: this.size, checkpoints: this.epochs.size }
   }
 
   /**
@@ -154,7 +154,7 @@ export class ManifestScanner {
     this.parents = undefined
     this.files = -1
     this.size = 0
-    this.epochs.length = 0
+    this.epochs.clear()
     this.ckCount = this.ckFiles = this.ckBytes = NaN
   }
 
@@ -287,22 +287,14 @@ export class ManifestScanner {
         this.string()
         this.expect(0x3a)
         this.skip()
-        const d = this.ws()
-        this.p++
-        if (d === 0x2c) continue
-        if (d === 0x7d) return
-        throw DECLINE
+        if (!this.more(0x7d)) return
       }
     } else if (c === 0x5b) {
       this.p++
       if (this.ws() === 0x5d) { this.p++; return }
       for (;;) {
         this.skip()
-        const d = this.ws()
-        this.p++
-        if (d === 0x2c) continue
-        if (d === 0x5d) return
-        throw DECLINE
+        if (!this.more(0x5d)) return
       }
     } else if (c === 0x74) this.literal('true')
     else if (c === 0x66) this.literal('false')
@@ -505,7 +497,7 @@ export class ManifestScanner {
     this.expect(0x5b)
     let files = 0, size = 0
     const epochs = this.epochs
-    epochs.length = 0
+    epochs.clear()
     if (this.ws() === 0x5d) { this.p++; this.files = 0; this.size = 0; return }
     for (;;) {
       files++
@@ -532,7 +524,7 @@ export class ManifestScanner {
           }
         } else this.p++
         if (fsize !== undefined) size += fsize
-        if (epoch !== undefined && !epochs.includes(epoch)) epochs.push(epoch)
+        if (epoch !== undefined) epochs.add(epoch)
       }
       if (!this.more(0x5d)) break
     }
@@ -625,7 +617,7 @@ export class ManifestScanner {
     if (tp[T_CREATED * 3]! >= 0) this.putText(this.textCol(3, 'created'), i, T_CREATED)
     if (tp[T_PROMOTER * 3]! >= 0) this.putDict(this.dictCol(4, 'promoter'), i, tp[T_PROMOTER * 3]!, tp[T_PROMOTER * 3 + 1]!, tp[T_PROMOTER * 3 + 2]!)
     if (retired) this.num(2, 'retired')[i] = 1
-    let files = this.files, size = this.size, checkpoints = this.epochs.length
+    let files = this.files, size = this.size, checkpoints = this.epochs.size
     if (this.hasCheckpoints) { files += this.ckFiles; size += this.ckBytes; checkpoints = this.ckCount }
     this.num(3, 'files')[i] = files
     this.num(4, 'size')[i] = size

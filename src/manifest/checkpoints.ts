@@ -142,17 +142,6 @@ export async function readCheckpoints(link: CheckpointsLink, store: Store, opts:
 }
 
 /**
- * readCheckpoints for a synchronous reader (the catalog's build workers): `get` returns a block's
- * bytes already checked against its CID.
- */
-export function readCheckpointsSync(link: CheckpointsLink, get: (cid: CID) => Uint8Array): Checkpoints {
-  const root = parseCid(link.node)
-  const seen = new Set<string>()
-  const first = decodePage(get(root), root, true, seen)
-  return joinPages(link, root, [first, ...first.more.map((c) => decodePage(get(c), c, false, seen))])
-}
-
-/**
  * Only the history of a checkpoint node, for the catalog (a finding aid, rebuilt from the manifests
  * at will): `get` returns blocks already checked against their CIDs, so the bytes are the sealed
  * ones; the pages are decoded without the strict re-encoding and the per-entry checks (verify and
