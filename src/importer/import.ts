@@ -210,7 +210,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       message: `imported from ${f.rel}`,
       ...(population ? { extra: { population: population.name } } : {}),
     }
-    const sizes = run.files.flatMap((x, i) => (x.source !== run.configFile ? [read.sizes[i]!] : []))
+    const sizes = files.map((x) => x.size!)
     const item: ImportedModel = { name: f.name, status: 'planned', checkpoints: run.epochs.length, files: files.length, ...(parentRef ? { parent: parentRef } : {}) }
     // a version the index holds but HEAD does not (an import killed after staging its batch) is
     // not in the zoo yet: the model is promoted again, into that folder
@@ -236,6 +236,8 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
   // the commit of the batch before, still running while the next batch is stored and sealed
   let committing: Promise<void> | undefined
   let known: Map<string, Manifest> | undefined
+  // the batch being planned while the one before is stored (settled before the workers stop)
+  let planned: Promise<Array<Awaited<ReturnType<typeof plan>>>> | undefined
   try {
     // (an unchanged child keeps linking to the parent version it was trained from, even when that
     // parent's folder changed and is promoted again as a new version here)
@@ -251,7 +253,7 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
       }))
       return results
     }
-    let planned = planSlice(0)
+    planned = planSlice(0)
     for (let at = 0, end = 0; at < order.length; at = end) {
       end = Math.min(order.length, at + size)
       const results = await planned
@@ -314,11 +316,14 @@ export async function importZoo(repo: Repo, dir: string, o: ImportOptions): Prom
     }
   } finally {
     stopped = true
-    // a commit under way finishes (or rolls back) before the store lets gc run again
+    // a commit under way finishes (or rolls back) before the store lets gc run again; a batch
+    // being planned settles before the workers stop and the reader it may have opened is closed
     await committing?.catch(() => {})
-    try { await store?.close() } finally { await preparer?.close() }
+    await planned?.catch(() => {})
+    try { await store?.close() } finally {
+      try { await preparer?.close() } finally { await (await reader?.catch(() => undefined))?.close() }
+    }
   }
-  await (await reader)?.close()
   const rank = new Map(found.map((f, i) => [f.name, i]))
   report.sort((a, b) => rank.get(a.name)! - rank.get(b.name)!)
   return {

@@ -17,7 +17,8 @@ interface Pending { resolve: (out: unknown) => void; reject: (err: Error) => voi
 class PrepareWorker {
   readonly worker: Worker
   readonly pending = new Map<number, Pending>()
-  private dead: Error | null = null
+  /** Set once the worker failed or exited: its calls reject at once, and the pool stops choosing it. */
+  dead: Error | null = null
   /** terminate() was asked: stay referenced until the thread has exited (as HashWorker, src/cas/hash-pool.ts). */
   private stopping = false
   constructor(url: URL) {
@@ -72,7 +73,11 @@ export class PreparePool {
     return url ? new PreparePool(url, n) : null
   }
 
-  private least(): PrepareWorker { return this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a)) }
+  /** The live worker with the fewest calls waiting (a dead one, say killed at its heap limit, only while none lives). */
+  private least(): PrepareWorker {
+    const live = this.workers.filter((w) => !w.dead)
+    return (live.length ? live : this.workers).reduce((a, b) => (b.pending.size < a.pending.size ? b : a))
+  }
 
   /** Every file of `paths` read and prepared, in order, by the least busy worker. */
   prepare(paths: string[]): Promise<PreparedBytes[]> {
