@@ -19,12 +19,10 @@ async function readIf(path: string): Promise<string | null> {
   try { return await readFile(path, 'utf8') } catch { return null }
 }
 
-function isOurs(text: string): boolean {
+/** Whether a hook's text is the zoo's own hook (installed by `git zoo init`), not the user's. */
+export function isOurs(text: string): boolean {
   return text.split('\n').slice(0, 3).some((l) => l.startsWith(`# ${MARK} `))
 }
-
-/** Whether a hook's text is the zoo's own hook (installed by `git zoo init`), not the user's. */
-export function isOurHook(text: string): boolean { return isOurs(text) }
 
 export interface HookChange { hook: string; action: 'installed' | 'updated' | 'chained' | 'unchanged' | 'removed' | 'restored' }
 

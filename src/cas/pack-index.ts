@@ -152,7 +152,6 @@ export class PackIdx {
   lengthAt(p: number): number { return this.buf.readUInt32LE(p + KEY_LEN + 6) }
 }
 
-/** Encode a per-pack index ("ZOOIDX02") from old-style entries (CID bytes as latin1). */
 /** A ZOOIDX02 body's count and cumulative fanout written, cut to `end`, its checksum appended. */
 function sealV2(body: Buffer, fan: Uint32Array, end: number, count: number): Buffer {
   body.writeUInt32LE(count, 8)
@@ -162,6 +161,7 @@ function sealV2(body: Buffer, fan: Uint32Array, end: number, count: number): Buf
   return Buffer.concat([used, sha256(used)])
 }
 
+/** Encode a per-pack index ("ZOOIDX02") from old-style entries (CID bytes as latin1). */
 export function encodeIndexV2(entries: ReadonlyArray<Triple>): Buffer {
   const keyed: Array<{ k: Buffer; offset: number; length: number }> = []
   for (const [c, offset, length] of entries) {

@@ -183,7 +183,6 @@ async function originUrl(repo: Repo): Promise<string | undefined> {
   return o.code === 0 ? o.stdout.trim() : undefined
 }
 
-/** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */
 /** A source file's size; E_NO_FILE when it is missing or not a regular file. */
 function sourceSize(source: string): number {
   let st
@@ -194,6 +193,7 @@ function sourceSize(source: string): number {
   return st.size
 }
 
+/** Check every input before anything is written: names, files, relations. Returns the total bytes and each file's size. */
 async function checkSpecs(specs: PromotionSpec[]): Promise<{ total: number; sizes: Map<SourceFile, number> }> {
   let total = 0
   const sizes = new Map<SourceFile, number>()

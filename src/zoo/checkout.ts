@@ -19,7 +19,6 @@ import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 
-export { READ_SLABS }
 /** Chunks of a file located and read per window (4,096: 1 GiB of 256 KiB chunks). */
 const READ_WINDOW = 4096
 

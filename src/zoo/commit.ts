@@ -13,7 +13,7 @@ import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
 import { runGit, writeTreeOver, gitFailed } from '../git/git.js'
 import { withCommitLock } from './commit-lock.js'
-import { isOurHook } from '../hooks.js'
+import { isOurs } from '../hooks.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
 export async function gitIdentity(repo: Repo): Promise<string | undefined> {
@@ -199,7 +199,7 @@ async function directCommit(repo: Repo, config: ZooConfig, files: ReadonlyArray<
   for (const s of states) if (await exists(s)) return null
   for (const h of COMMIT_HOOKS) if (await exists(join(hooks, h), fsConstants.X_OK)) return null
   const pre = await readFile(join(hooks, 'pre-commit'), 'utf8').catch(() => null)
-  if (pre !== null && !isOurHook(pre) && await exists(join(hooks, 'pre-commit'), fsConstants.X_OK)) return null
+  if (pre !== null && !isOurs(pre) && await exists(join(hooks, 'pre-commit'), fsConstants.X_OK)) return null
   // `git commit` signs when the zoo requires it (-S) or git is told to (commit.gpgsign); commit-tree only with -S
   const gpgsign = (await repo.runGit(['config', '--type=bool', '--get', 'commit.gpgsign'])).stdout.trim() === 'true'
   return { sign: Boolean(config.policy?.require_signed) || gpgsign }

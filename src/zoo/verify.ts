@@ -112,7 +112,7 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
       try { full = await expandManifest(m, store) } catch (err) {
         const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed checkpoint node: ${err.message}` : null)
         if (!problem) throw err
-        const object = err instanceof FormatError && typeof err.data.cid === 'string' ? err.data.cid : (err as { data?: { cid?: unknown } }).data?.cid
+        const object = (err as { data?: { cid?: unknown } }).data?.cid
         report({ model, path: null, object: typeof object === 'string' ? object : m.checkpoints.node, problem })
       }
     }
