@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads'
 import { createHash, type Hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
+import { WorkerCalls } from './worker-calls.js'
 
 /**
  * Inputs smaller than this are hashed on the calling thread (add: a file; get and verify: a model's
@@ -54,58 +55,10 @@ parentPort.on('message', (m) => {
 })
 `
 
-interface Reply { digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }
-interface Pending { resolve: (msg: Reply) => void; reject: (err: Error) => void }
+interface Reply { id: number; digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }
 
-class HashWorker {
-  readonly worker: Worker
-  private readonly pending = new Map<number, Pending>()
-  private nextId = 0
-  /** Set once the worker failed or exited: every later call rejects with it instead of waiting. */
-  private dead: Error | null = null
-  load = 0
-  /** terminate() was asked: the worker stays referenced until it has exited (see terminate). */
-  private stopping = false
-  constructor() {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true })
-    this.worker.on('message', (m: { id: number }) => {
-      const p = this.pending.get(m.id)
-      this.pending.delete(m.id)
-      if (--this.load === 0 && !this.stopping) this.worker.unref()
-      p?.resolve(m as Reply)
-    })
-    // a worker that dies fails every call waiting on it (never a caller left waiting forever)
-    const fail = (err: Error): void => {
-      this.dead ??= err
-      for (const p of this.pending.values()) p.reject(this.dead)
-      this.pending.clear()
-    }
-    this.worker.on('error', fail)
-    this.worker.on('exit', (code) => fail(new Error(`a hashing worker thread exited (code ${code})`)))
-    // an idle worker never keeps the process alive (a pool that was not closed after an error);
-    // a call waiting for its reply does (see call)
-    this.worker.unref()
-  }
-  /**
-   * Stop the thread. Worker.terminate() references the worker until its 'exit' event; a reply that
-   * was already on its way must not unreference it again, or the process could run out of
-   * referenced handles while the terminate promise is pending and end with exit code 13
-   * ("unsettled top-level await"), having printed nothing.
-   */
-  terminate(): Promise<number> {
-    this.stopping = true
-    return this.worker.terminate()
-  }
-  call(msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
-    if (this.dead) return Promise.reject(this.dead)
-    const id = this.nextId++
-    if (this.load++ === 0) this.worker.ref()
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject })
-      this.worker.postMessage({ ...msg, id }, transfer)
-    })
-  }
-}
+type HashWorker = WorkerCalls<Reply>
+const hashWorker = (): HashWorker => new WorkerCalls<Reply>(new Worker(WORKER_SOURCE, { eval: true }), 'a hashing worker thread')
 
 /**
  * Bytes a worker can read: views into a SharedArrayBuffer are passed as they are; anything else
@@ -133,7 +86,7 @@ export class HashPool {
   private streamWorker: HashWorker | null = null
 
   constructor(threads = Math.max(1, availableParallelism())) {
-    this.workers = Array.from({ length: threads }, () => new HashWorker())
+    this.workers = Array.from({ length: threads }, () => hashWorker())
   }
 
   /**
@@ -150,7 +103,7 @@ export class HashPool {
 
   /** A whole-stream digest computed in a worker of its own; bytes must not change after update(). */
   streamHasher(): StreamHasher {
-    const w = this.streamWorker ??= new HashWorker()
+    const w = this.streamWorker ??= hashWorker()
     return {
       update: async (bytes) => { const [msg, transfer] = shared(bytes); await w.call({ op: 'update', ...msg }, transfer) },
       digest: async () => (await w.call({ op: 'digest' }, [])).hex!,
@@ -178,7 +131,7 @@ export class HashPool {
     let stream: HashWorker | null = null
     const streamWorker = (): HashWorker => {
       if (stream) return stream
-      stream = this.streamWorker ??= new HashWorker()
+      stream = this.streamWorker ??= hashWorker()
       // messages are taken in order: the slabs arrive before any update that reads them
       stream.call({ op: 'slabs', slabs: bufs }, []).catch(() => {}) // a dead worker fails the update too
       return stream
