@@ -49,6 +49,8 @@ function takeStage(): Buffer {
 
 /** Folders where O_DIRECT was refused: packs there are written buffered without asking again. */
 const noDirect = new Set<string>()
+/** Folders where a first aligned direct write succeeded in this process (no probe write again). */
+const directOk = new Set<string>()
 
 const isEinval = (err: unknown): boolean => (err as NodeJS.ErrnoException)?.code === 'EINVAL'
 const alignUp = (n: number): number => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN
@@ -89,8 +91,11 @@ export class AppendWriter {
       try {
         fd = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode)
         const w = new AppendWriter(fd, true)
-        // a first aligned write proves the filesystem takes direct writes from this memory
-        try { await fd.write(w.#stages[0]!.fill(0, 0, DIRECT_ALIGN), 0, DIRECT_ALIGN, 0) } catch (err) { w.#release(); throw err }
+        // a first aligned write proves the filesystem takes direct writes from this memory (once per folder)
+        if (!directOk.has(dir)) {
+          try { await fd.write(w.#stages[0]!.fill(0, 0, DIRECT_ALIGN), 0, DIRECT_ALIGN, 0) } catch (err) { w.#release(); throw err }
+          directOk.add(dir)
+        }
         return w
       } catch (err) {
         await fd?.close().catch(() => {})

@@ -225,14 +225,19 @@ export class LocalStore implements Store {
     return k ? this.lookupKey(k) : undefined
   }
 
+  /** A multi-pack index found damaged while read: answer from the per-pack indexes (the next write rebuilds it). */
+  private dropDamagedMidx(): void {
+    this.midxDamaged = true
+    this.view.setMidx(null)
+    this.refresh(readdirSync(this.packsDir))
+  }
+
   private lookupKey(k: Buffer): Entry | undefined {
     try {
       return this.view.lookup(k)
     } catch (err) {
       if (!(err instanceof CorruptObjectError)) throw err
-      this.midxDamaged = true
-      this.view.setMidx(null)
-      this.refresh(readdirSync(this.packsDir))
+      this.dropDamagedMidx()
       return this.view.lookup(k)
     }
   }
@@ -470,9 +475,7 @@ export class LocalStore implements Store {
       this.view.forEach((buf, p, loc) => out.push([cidAt(buf, p), loc]), own)
     } catch (err) {
       if (!(err instanceof CorruptObjectError)) throw err
-      this.midxDamaged = true
-      this.view.setMidx(null)
-      this.refresh(readdirSync(this.packsDir))
+      this.dropDamagedMidx()
       return this.entries()
     }
     return out

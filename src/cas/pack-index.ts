@@ -27,7 +27,7 @@ import { readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { cidFromDigest, RAW, DAG_CBOR, SHA2_256, sha256, checkCidForm } from './cid.js'
+import { cidFromDigest, RAW, DAG_CBOR, SHA2_256, sha256, verifyBytes } from './cid.js'
 import { CorruptObjectError } from '../errors.js'
 import { tempName, fsyncDir, writeFileAtomic } from './atomic.js'
 
@@ -351,11 +351,7 @@ export function scanPackBytes(data: Buffer): { entries: Triple[], validBytes: nu
     const len = data.readUInt32LE(p + 4 + n)
     const start = p + 8 + n
     if (start + len > data.length) break
-    try {
-      const cid = CID.decode(k)
-      checkCidForm(cid)
-      if (!sha256(data.subarray(start, start + len)).every((b, i) => b === cid.multihash.digest[i])) break
-    } catch { break }
+    try { verifyBytes(CID.decode(k), data.subarray(start, start + len)) } catch { break }
     entries.push([k.toString('latin1'), start, len])
     p = start + len
   }
@@ -374,7 +370,7 @@ export class MultiPackIndex {
   private scratch = Buffer.allocUnsafe(64 * MIDX_REC)
   private constructor(readonly path: string, private fd: number, readonly size: number, readonly bits: number,
                       readonly packs: string[], readonly recStart: number, readonly count: number,
-                      private readonly fan: Uint32Array, readonly ident: string) {}
+                      private readonly fan: Uint32Array) {}
 
   /** Open and check the header, pack table and fanout; CorruptObjectError when they are wrong. */
   static open(path: string): MultiPackIndex {
@@ -415,7 +411,7 @@ export class MultiPackIndex {
       }
       const recStart = MIDX_HEAD + tableBytes
       if (recStart + prev * MIDX_REC + fanBytes + 32 !== size) damaged(name, 'wrong length')
-      return new MultiPackIndex(path, fd, size, bits, packs, recStart, prev, fan, `${st.ino}:${st.size}:${st.mtimeMs}`)
+      return new MultiPackIndex(path, fd, size, bits, packs, recStart, prev, fan)
     } catch (err) {
       closeSync(fd)
       throw err

@@ -7,9 +7,9 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
-import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { openViewSync, keyOf, type IndexView } from '../cas/pack-index.js'
+import { digestMatches, sha256 } from '../cas/cid.js'
 import { readHistorySync } from './checkpoints.js'
 import type { CheckpointsLink } from './manifest.js'
 
@@ -32,8 +32,7 @@ export class NodeHistory {
     let fd = this.fds.get(e.pack)
     if (fd === undefined) { fd = openSync(join(this.storeRoot, 'packs', e.pack), 'r'); this.fds.set(e.pack, fd) }
     if (readSync(fd, bytes, 0, e.length, e.offset) !== e.length) throw new Error(`object ${cid} is truncated`)
-    const digest = createHash('sha256').update(bytes).digest()
-    if (!digest.equals(Buffer.from(cid.multihash.digest))) throw new Error(`object ${cid} does not match its CID`)
+    if (!digestMatches(cid, sha256(bytes))) throw new Error(`object ${cid} does not match its CID`)
     return bytes
   }
 
