@@ -17,8 +17,7 @@ import type { CID } from '../cas/cid.js'
 import { DAG_CBOR, parseCid } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import type { LocalStore } from '../cas/local.js'
-import { reachableObjects } from '../manifest/walk.js'
-import { checkpointNode, expandManifest } from '../manifest/checkpoints.js'
+import { presentManifests, reachableObjects } from '../manifest/walk.js'
 import { CheckError, NotFoundError, UsageError, ZooError, errorMessage } from '../errors.js'
 import { historyManifests } from '../git/manifests.js'
 import { decodeNode } from '../manifest/node.js'
@@ -312,22 +311,9 @@ async function sweep(repo: Repo, store: RetentionStore, opts: RemoteGcOptions & 
   try {
     const nodes = new NodeSource(local, store)
     // roots found nowhere: nothing under them can be named, so they are left out of the walk
-    const present: Manifest[] = []
-    // checkpoint nodes are live; a node found nowhere counts its files as missing roots
-    const seen = new Set<string>()
-    for (const m of manifests) {
-      const node = checkpointNode(m)
-      if (node && !(await nodes.has(node))) s.missing_roots += m.checkpoints!.files
-      const full = node && !(await nodes.has(node)) ? m : await expandManifest(m, nodes as unknown as Store, (c) => seen.add(c.toString()))
-      const files = []
-      for (const f of full.files) {
-        if (await nodes.has(parseCid(f.root))) files.push(f)
-        else s.missing_roots++
-      }
-      const { checkpoints: _c, ...plain } = full
-      present.push({ ...plain, files })
-    }
-    live = await reachableObjects(present, nodes as unknown as Store, seen)
+    const reach = await presentManifests(manifests, nodes as unknown as Store, (c) => nodes.has(c))
+    s.missing_roots += reach.missingRoots
+    live = await reachableObjects(reach.present, nodes as unknown as Store, reach.seen)
   } catch (err) {
     if (err instanceof ZooError && err.code === 'E_REMOTE_IO') throw err
     throw new CheckError(`gc --remote stopped before removing anything: a node a live manifest needs cannot be read (${errorMessage(err)}); `

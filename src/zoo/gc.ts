@@ -12,8 +12,7 @@ import { storeUsers, forgetStoreUser } from '../cas/users.js'
 import { CID } from 'multiformats/cid'
 import type { Repo } from '../repo.js'
 import { historyManifests } from '../git/manifests.js'
-import { reachableObjects } from '../manifest/walk.js'
-import { checkpointNode, expandManifest } from '../manifest/checkpoints.js'
+import { presentManifests, reachableObjects } from '../manifest/walk.js'
 import { lockForGc } from '../cas/lock.js'
 import { LocalStore } from '../cas/local.js'
 import { CheckError } from '../errors.js'
@@ -103,25 +102,11 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
   // are stored last) has nothing here a reader can reach; fetch brings it back. A root that is here
   // with a node below it missing or damaged is a broken store: then nothing is removed.
   let missingRoots = 0
-  const present: Manifest[] = []
-  // checkpoint nodes are live with what they list; a node not here counts its files as missing roots
-  const seen = new Set<string>()
   let live: Set<string>
   try {
-    for (const m of manifests) {
-      const node = checkpointNode(m)
-      const absent = node !== undefined && !(await store.has(node))
-      if (absent) missingRoots += m.checkpoints!.files
-      const full = absent ? m : await expandManifest(m, store, (c) => seen.add(c.toString()))
-      const files = []
-      for (const f of full.files) {
-        if (await store.has(CID.parse(f.root))) files.push(f)
-        else missingRoots++
-      }
-      const { checkpoints: _c, ...plain } = full
-      present.push({ ...plain, files })
-    }
-    live = await reachableObjects(present, store, seen)
+    const reach = await presentManifests(manifests, store, (c) => store.has(c))
+    missingRoots = reach.missingRoots
+    live = await reachableObjects(reach.present, store, reach.seen)
   } catch (err) {
     // without the whole live set nothing can be removed safely
     throw new CheckError(`gc stopped before removing anything: a node a manifest needs cannot be read (${(err as Error).message}); run \`git zoo verify\` and \`git zoo fetch\` first`, 'E_GC_UNSAFE', {}, { cause: err })
