@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { ColumnSet, CatalogFile, encodeCatalog, mergeCatalogs, composeCatalog, PART_HEAD, manifestPathOf, type CatalogHeader, type HeadFields, type RowRun } from './columns.js'
-import { readItems, nodeHistoryFor, type ReadItem, type ReadJob, type Problem } from './read.js'
+import { readJob, type ReadItem, type ReadJob, type Problem } from './read.js'
 import { RETIRED_FILE } from '../manifest/retirement.js'
 import { ZooError } from '../errors.js'
 import { git, type GitEnv } from '../git/git.js'
@@ -162,7 +162,7 @@ async function inThreads<T>(job: ReadJob, encode: boolean, here: (cols: ColumnSe
   const pending = workers.run(shares.slice(1))
   pending.catch(() => { /* awaited below */ })
   let mine
-  try { mine = await readHere({ ...job, items: shares[0]! }) } catch (err) { workers.close(); throw err }
+  try { mine = await readJob({ ...job, items: shares[0]! }) } catch (err) { workers.close(); throw err }
   const first = here(mine.cols)
   const replies = await pending
   return { parts: [first, ...replies], problems: [...mine.problems, ...replies.flatMap((r) => r.problems)] }
@@ -177,16 +177,10 @@ export function storeFolder(places: GitPlaces, env: NodeJS.ProcessEnv): string {
   return join(places.commonDir, 'zoo')
 }
 
-/** readItems in this thread, with the history reader when the job indexes history. */
-async function readHere(job: ReadJob): Promise<{ cols: ColumnSet; problems: Problem[] }> {
-  const nodes = await nodeHistoryFor(job)
-  try { return readItems(job, nodes) } finally { nodes?.close() }
-}
-
 async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean, store?: string): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
   const job = { root, items, stat, history, ...(store ? { store } : {}) }
   const shared = await inThreads(job, false, (cols) => cols)
-  if (!shared) return readHere(job)
+  if (!shared) return readJob(job)
   const [first, ...rest] = shared.parts
   return { cols: [first as ColumnSet, ...rest.map((p) => ColumnSet.fromMessage((p as WorkerReply).cols!))], problems: shared.problems }
 }
@@ -196,7 +190,7 @@ async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, hi
   const job = { root, items, stat, history, ...(store ? { store } : {}) }
   const shared = await inThreads(job, true, (cols) => encodeCatalog(cols, PART_HEAD(history), { part: true }), pool)
   if (!shared) {
-    const { cols, problems } = await readHere(job)
+    const { cols, problems } = await readJob(job)
     return encodeCatalog(cols, head(problems))
   }
   const files = shared.parts.map((p) => {

@@ -41,13 +41,14 @@ function reader(): (path: string) => Buffer {
 }
 
 /**
- * The reader of format 2 histories for a job that indexes history (checkpoint nodes in the local
- * store); loaded only then, so other builds load no store code. Close it after readItems.
+ * readItems on this thread, with the reader of format 2 histories when the job indexes history
+ * (checkpoint nodes in the local store; loaded only then, so other builds load no store code).
  */
-export async function nodeHistoryFor(job: ReadJob): Promise<NodeHistory | undefined> {
-  if (!job.history || !job.store) return undefined
+export async function readJob(job: ReadJob): Promise<{ cols: ColumnSet; problems: Problem[] }> {
+  if (!job.history || !job.store) return readItems(job)
   const { NodeHistory } = await import('../manifest/node-history.js')
-  return new NodeHistory(job.store)
+  const nodes = new NodeHistory(job.store)
+  try { return readItems(job, nodes) } finally { nodes.close() }
 }
 
 /**

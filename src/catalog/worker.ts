@@ -6,7 +6,7 @@
  * and no string crosses threads one by one.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { readItems, nodeHistoryFor, type ReadJob, type ReadItem } from './read.js'
+import { readJob, type ReadJob, type ReadItem } from './read.js'
 import { encodeCatalog, ColumnSet, PART_HEAD } from './columns.js'
 
 // started before the manifests are listed (build.ts WorkerPool): the items come by message
@@ -14,9 +14,7 @@ const job = workerData as Omit<ReadJob, 'items'> & { encode?: boolean }
 parentPort!.once('message', (items: ReadItem[]) => { void work({ ...job, items }) })
 
 async function work(job: ReadJob & { encode?: boolean }): Promise<void> {
-  const nodes = await nodeHistoryFor(job)
-  const { cols, problems } = readItems(job, nodes)
-  nodes?.close()
+  const { cols, problems } = await readJob(job)
   if (job.encode) {
     const bytes = encodeCatalog(cols, PART_HEAD(job.history), { part: true })
     parentPort!.postMessage({ bytes, problems }, [bytes.buffer as ArrayBuffer])
