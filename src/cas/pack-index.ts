@@ -206,24 +206,6 @@ function checksumOk(bytes: Buffer): boolean {
   return bytes.length >= 32 && sha256(bytes.subarray(0, bytes.length - 32)).every((b, i) => b === bytes[bytes.length - 32 + i])
 }
 
-function parseV1(bytes: Buffer, name: string): Triple[] {
-  const body = bytes.subarray(0, bytes.length - 32)
-  const count = body.readUInt32LE(8)
-  const out: Triple[] = []
-  let p = 12
-  for (let i = 0; i < count; i++) {
-    if (p + 1 > body.length) damaged(name, 'truncated')
-    const n = body[p]!; p += 1
-    if (p + n + 12 > body.length) damaged(name, 'truncated')
-    const k = body.subarray(p, p + n).toString('latin1'); p += n
-    const offset = body.readUInt32LE(p) + body.readUInt32LE(p + 4) * 2 ** 32; p += 8
-    const length = body.readUInt32LE(p); p += 4
-    out.push([k, offset, length])
-  }
-  if (p !== body.length) damaged(name, 'trailing bytes')
-  return out
-}
-
 function checkV2(bytes: Buffer, name: string): void {
   if (bytes.length < IDX_HEAD + 32) damaged(name, 'truncated')
   const count = bytes.readUInt32LE(8)
@@ -238,20 +220,27 @@ function checkV2(bytes: Buffer, name: string): void {
 }
 
 /**
+ * A per-pack index file's bytes, either version, checked: its "ZOOIDX02" bytes, and whether they were
+ * converted from an old "ZOOIDX01" index (sorted in memory). CorruptObjectError when damaged.
+ */
+function checkedV2(bytes: Buffer, name: string): { buf: Buffer; legacy: boolean } {
+  if (bytes.length < 8 + 4 + 32) damaged(name, 'bad header')
+  const magic = bytes.subarray(0, 8)
+  if (!magic.equals(IDX_MAGIC) && !magic.equals(IDX_MAGIC_V1)) damaged(name, 'bad header')
+  if (!checksumOk(bytes)) damaged(name, 'checksum mismatch')
+  if (magic.equals(IDX_MAGIC_V1)) return { buf: convertV1(bytes, name), legacy: true }
+  checkV2(bytes, name)
+  return { buf: bytes, legacy: false }
+}
+
+/**
  * Read a per-pack index file's bytes, either version, checksum checked (CorruptObjectError when
  * damaged). A "ZOOIDX01" index is sorted into "ZOOIDX02" bytes in memory (`legacy` set).
  */
 export function readPackIdx(bytes: Buffer, name: string, pack: string): PackIdx {
-  if (bytes.length < 8 + 4 + 32) damaged(name, 'bad header')
-  const magic = bytes.subarray(0, 8)
-  if (!checksumOk(bytes)) {
-    if (!magic.equals(IDX_MAGIC) && !magic.equals(IDX_MAGIC_V1)) damaged(name, 'bad header')
-    damaged(name, 'checksum mismatch')
-  }
-  if (magic.equals(IDX_MAGIC)) { checkV2(bytes, name); return new PackIdx(pack, bytes) }
-  if (!magic.equals(IDX_MAGIC_V1)) damaged(name, 'bad header')
-  const idx = new PackIdx(pack, convertV1(bytes, name))
-  idx.legacy = true
+  const { buf, legacy } = checkedV2(bytes, name)
+  const idx = new PackIdx(pack, buf)
+  idx.legacy = legacy
   return idx
 }
 
@@ -320,17 +309,15 @@ function radixOrder(n: number, bucket: (i: number) => number, cmp: (a: number, b
   return order
 }
 
-/** Parse an index file (either version) into old-style entries; throws CorruptObjectError when damaged. */
+/**
+ * An index file (either version) as old-style entries, in key order, each object once (entries of
+ * a CID form the store never holds are left out); throws CorruptObjectError when damaged.
+ */
 export function parseIndex(bytes: Buffer, name: string): Triple[] {
-  if (bytes.length < 8 + 4 + 32) damaged(name, 'bad header')
-  const magic = bytes.subarray(0, 8)
-  if (!magic.equals(IDX_MAGIC) && !magic.equals(IDX_MAGIC_V1)) damaged(name, 'bad header')
-  if (!checksumOk(bytes)) damaged(name, 'checksum mismatch')
-  if (magic.equals(IDX_MAGIC_V1)) return parseV1(bytes, name)
-  checkV2(bytes, name)
-  const idx = new PackIdx('', bytes)
+  const { buf } = checkedV2(bytes, name)
+  const count = buf.readUInt32LE(8)
   const out: Triple[] = []
-  for (let i = 0; i < idx.count; i++) { const p = idx.at(i); out.push([cidBytesAt(bytes, p), idx.offsetAt(p), idx.lengthAt(p)]) }
+  for (let i = 0, p = IDX_HEAD; i < count; i++, p += IDX_REC) out.push([cidBytesAt(buf, p), readU48(buf, p + KEY_LEN), buf.readUInt32LE(p + KEY_LEN + 6)])
   return out
 }
 
@@ -740,7 +727,7 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
       let si = 0
       const emitSource = (j: number): void => {
         const s = sources[sorted.src[j]!]!
-        const p = s.at(sorted.rec[j]!)
+        const p = sorted.pos[j]!
         emit(s.buf, p, packNo.get(s.pack)!, s.offsetAt(p), s.lengthAt(p))
       }
       /** Pass the sorted records whose key is the one at (buf, p): the oldest pack's position, or -1. */
@@ -748,7 +735,7 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
         let best = -1
         while (si < sorted.n) {
           const s = sources[sorted.src[si]!]!
-          const sp = s.at(sorted.rec[si]!)
+          const sp = sorted.pos[si]!
           if (s.buf.compare(buf, p, p + KEY_LEN, sp, sp + KEY_LEN) !== 0) break
           if (best < 0 || s.pack < sources[sorted.src[best]!]!.pack) best = si
           si++
@@ -759,7 +746,7 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
       const emitSourcesBefore = (buf: Buffer | null, p: number): void => {
         while (si < sorted.n) {
           const s = sources[sorted.src[si]!]!
-          const sp = s.at(sorted.rec[si]!)
+          const sp = sorted.pos[si]!
           if (buf && s.buf.compare(buf, p, p + KEY_LEN, sp, sp + KEY_LEN) >= 0) break
           emitSource(takeEqual(s.buf, sp))
         }
@@ -776,7 +763,7 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
         const nextHead = (): number => {
           if (si >= sorted.n) return 0x100000000
           const s = sources[sorted.src[si]!]!
-          return s.buf.readUInt32BE(s.at(sorted.rec[si]!))
+          return s.buf.readUInt32BE(sorted.pos[si]!)
         }
         let head = nextHead()
         let prev = -1
@@ -840,38 +827,16 @@ async function writeOnce(packsDir: string, useBase: boolean, crashPoint?: (name:
 
 class BaseOrder extends Error {}
 
-/** Every record of the per-pack indexes in key order: (source, record) pairs, radix by the first 16 bits. */
-function sortSources(sources: PackIdx[]): { src: Uint32Array; rec: Uint32Array; n: number } {
+/** Every record of the per-pack indexes in key order: each record's source and its key's position in that source's bytes. */
+function sortSources(sources: PackIdx[]): { src: Uint32Array; pos: Uint32Array; n: number } {
   let n = 0
   for (const s of sources) n += s.count
-  const counts = new Uint32Array(65537)
-  for (const s of sources) for (let i = 0; i < s.count; i++) { const p = s.at(i); counts[((s.buf[p]! << 8) | s.buf[p + 1]!) + 1]!++ }
-  for (let b = 1; b <= 65536; b++) counts[b]! += counts[b - 1]!
-  const src = new Uint32Array(n), rec = new Uint32Array(n)
-  const fill = counts.slice(0, 65536)
-  for (let j = 0; j < sources.length; j++) {
-    const s = sources[j]!
-    for (let i = 0; i < s.count; i++) {
-      const p = s.at(i)
-      const at = fill[(s.buf[p]! << 8) | s.buf[p + 1]!]!++
-      src[at] = j; rec[at] = i
-    }
-  }
-  // each bucket sorted by the whole key (insertion sort: buckets are small)
-  for (let b = 0; b < 65536; b++) {
-    const lo = counts[b]!, hi = counts[b + 1]!
-    for (let i = lo + 1; i < hi; i++) {
-      const sj = src[i]!, ri = rec[i]!
-      const s = sources[sj]!, p = s.at(ri)
-      let k = i - 1
-      while (k >= lo) {
-        const t = sources[src[k]!]!, tp = t.at(rec[k]!)
-        if (t.buf.compare(s.buf, p, p + KEY_LEN, tp, tp + KEY_LEN) <= 0) break
-        src[k + 1] = src[k]!; rec[k + 1] = rec[k]!
-        k--
-      }
-      src[k + 1] = sj; rec[k + 1] = ri
-    }
-  }
-  return { src, rec, n }
+  const from = new Uint32Array(n), at = new Uint32Array(n)
+  let j = 0
+  for (let si = 0; si < sources.length; si++) for (let i = 0; i < sources[si]!.count; i++) { from[j] = si; at[j] = sources[si]!.at(i); j++ }
+  const order = radixOrder(n, (x) => { const b = sources[from[x]!]!.buf, p = at[x]!; return (b[p]! << 8) | b[p + 1]! },
+    (x, y) => sources[from[x]!]!.buf.compare(sources[from[y]!]!.buf, at[y]!, at[y]! + KEY_LEN, at[x]!, at[x]! + KEY_LEN))
+  const src = new Uint32Array(n), pos = new Uint32Array(n)
+  for (let k = 0; k < n; k++) { src[k] = from[order[k]!]!; pos[k] = at[order[k]!]! }
+  return { src, pos, n }
 }
