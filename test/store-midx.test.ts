@@ -267,4 +267,23 @@ describe('store indexes', { concurrency: true }, () => {
       assert.equal(await getSha(z, 'm/b@v1', 'b'), sha(b.file))
     } finally { await z.cleanup() }
   })
+
+  it('gc that removes only packs the multi-pack index does not cover leaves it as it is', async () => {
+    const z = await zooWithModel()
+    try {
+      assert.ok(await writeMultiPackIndex(join(z.store, 'packs')), 'a multi-pack index over the first model')
+      const b = await addModel(z, 'm/b', 2) // referenced, not covered
+      assert.equal(b.run.code, 0, b.run.stderr)
+      await morePacks(z.store, 3) // unreferenced, not covered: gc --grace 0 removes them
+      const midx = join(z.store, 'packs', MIDX_FILE)
+      const before = await stat(midx), bytes = await readFile(midx)
+      const g = JSON.parse((await ok(zoo(z.dir, ['gc', '--grace', '0', '--json']), 'gc')).stdout) as { packs_removed: number }
+      assert.equal(g.packs_removed, 3, JSON.stringify(g))
+      const after = await stat(midx)
+      assert.equal(after.ino, before.ino, 'the multi-pack index was not rewritten')
+      assert.deepEqual(await readFile(midx), bytes)
+      await ok(zoo(z.dir, ['verify']), 'verify after gc')
+      assert.equal(await getSha(z, 'm/b@v1', 'b'), sha(b.file))
+    } finally { await z.cleanup() }
+  })
 })

@@ -527,22 +527,20 @@ export class LocalStore implements Store {
     if (this.writer && !this.gcLock) await this.maintainIndex()
   }
 
-  /**
-   * Write a new multi-pack index when MIDX_THRESHOLD per-pack indexes are not covered by one, or the
-   * one there is damaged or names packs gc removed (`force`: whenever anything is uncovered or
-   * stale). The per-pack indexes stay the authority: a failure here (a full disk) leaves the old
-   * multi-pack index, or none, and the command's objects are durable and found all the same.
-   * Returns what was written, or null.
-   */
   /** Whether a multi-pack index is in use (or one is there, damaged). */
   hasMultiPackIndex(): boolean { return this.view.midx !== null || this.midxDamaged }
 
-  async maintainIndex(opts: { force?: boolean } = {}): Promise<MidxWriteResult | null> {
+  /**
+   * Write a new multi-pack index when MIDX_THRESHOLD per-pack indexes are not covered by one, or the
+   * one there is damaged or names packs gc removed. The per-pack indexes stay the authority: a
+   * failure here (a full disk) leaves the old multi-pack index, or none, and the command's objects
+   * are durable and found all the same. Returns what was written, or null.
+   */
+  async maintainIndex(): Promise<MidxWriteResult | null> {
     await this.rescan()
     const m = this.view.midx
     const stale = this.midxDamaged || (m !== null && m.packs.some((p) => this.view.dropped.has(p)))
-    const uncovered = this.view.idxs.size
-    const due = opts.force ? (stale || uncovered > 0) : (stale || uncovered >= this.midxThreshold)
+    const due = stale || this.view.idxs.size >= this.midxThreshold
     if (!due) return null
     let written: MidxWriteResult | null = null
     try {

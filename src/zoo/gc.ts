@@ -171,8 +171,8 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
       if (isOrphan) { s.orphan_packs_removed++; s.orphan_bytes += st.size } else s.temp_files_removed++
     }
   } finally { await rewriter?.close() }
-  // the multi-pack index names the packs removed: merged again without them (with the new packs)
-  if (!dry) await store.maintainIndex({ force: s.packs_removed + s.packs_rewritten > 0 && store.hasMultiPackIndex() })
+  // a multi-pack index naming packs removed here is merged again without them (with the new packs)
+  if (!dry) await store.maintainIndex()
   s.freed_bytes = dry ? estimate : Math.max(0, before - await folderBytes(dir))
   return s
 }
