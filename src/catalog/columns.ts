@@ -428,6 +428,11 @@ type Plan = { name: string; info: Omit<SectionInfo, 'offset' | 'length'>; length
 /** Names as stored: offsets[n + 1] into UTF-8 bytes (a `str:name` section or a text column). */
 interface RawNames { offsets: Uint32Array; data: Uint8Array }
 
+/** Joined cells as one run of bytes. */
+function rawText(t: JoinedText): RawNames {
+  return { offsets: t.offsets, data: t.pieces.length === 1 ? t.pieces[0]! : Buffer.concat(t.pieces) }
+}
+
 /** -1, 0, 1: name i against name j, by their bytes (names are ASCII: byte order is string order). */
 function compareNames(names: RawNames, i: number, j: number): number {
   const o = names.offsets, d = names.data
@@ -495,6 +500,34 @@ function dictPlans(col: string, n: number, codes: Uint32Array, values: { offsets
       },
     },
   ]
+}
+
+/** A text column over consecutive row ranges of its sources: offsets rebased for all n rows, the byte pieces in order. */
+interface JoinedText { offsets: Uint32Array; pieces: Uint8Array[]; bytes: number }
+
+/** Rows [from, to) of each range's cells (none where `raw` is undefined), one after another. */
+function joinText(n: number, ranges: Array<{ raw: RawNames | undefined; from: number; to: number }>): JoinedText {
+  const offsets = new Uint32Array(n + 1)
+  const pieces: Uint8Array[] = []
+  let row = 0, pos = 0
+  for (const { raw, from, to } of ranges) {
+    if (!raw) { offsets.fill(pos, row + 1, row + 1 + to - from); row += to - from; continue }
+    pieces.push(raw.data.subarray(raw.offsets[from]!, raw.offsets[to]!))
+    for (let i = from; i < to; i++, row++) { pos += raw.offsets[i + 1]! - raw.offsets[i]!; offsets[row + 1] = pos }
+  }
+  return { offsets, pieces, bytes: pos }
+}
+
+/** A `str:` section of joined cells. */
+function textPlan(col: string, n: number, t: JoinedText): Plan {
+  return {
+    name: `str:${col}`, info: { kind: 'str' }, length: (n + 1) * 4 + t.bytes,
+    fill: (out, at) => {
+      out.set(new Uint8Array(t.offsets.buffer), at)
+      let to = at + (n + 1) * 4
+      for (const piece of t.pieces) { out.set(piece, to); to += piece.length }
+    },
+  }
 }
 
 /** The file's bytes: magic, header (two passes: its length depends on the offsets in it), sections. */
@@ -571,16 +604,16 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
       },
     })
   }
-  // the names of the composed rows, as bytes
-  const rawNames = sources.map((p) => p.strRaw('name'))
-  const nameOffsets = new Uint32Array(n + 1)
-  const chunks: Uint8Array[] = []
-  for (let r = 0, row = 0, pos = 0; r < runs.length; r++) {
-    const run = runs[r]!, raw = rawNames[run.src]
-    if (raw) chunks.push(raw.data.subarray(raw.offsets[run.from]!, raw.offsets[run.to]!))
-    for (let i = run.from; i < run.to; i++, row++) { if (raw) pos += raw.offsets[i + 1]! - raw.offsets[i]!; nameOffsets[row + 1] = pos }
+  // text columns joined once each (the names also serve latest/current)
+  const texts = new Map<string, JoinedText>()
+  const textOf = (col: string): JoinedText => {
+    let t = texts.get(col)
+    if (!t) {
+      const raws = sources.map((p) => p.strRaw(col))
+      texts.set(col, t = joinText(n, runs.map((r) => ({ raw: raws[r.src], from: r.from, to: r.to }))))
+    }
+    return t
   }
-  const names: RawNames = { offsets: nameOffsets, data: Buffer.concat(chunks) }
   const gather = (col: string): Float64Array => {
     const a = new Float64Array(n).fill(NaN)
     const arrays = sources.map((p) => p.f64(col))
@@ -588,30 +621,8 @@ export function composeCatalog(sources: CatalogFile[], runs: RowRun[], head: Hea
     for (const r of runs) { const v = arrays[r.src]; if (v) a.set(v.subarray(r.from, r.to), base); base += r.to - r.from }
     return a
   }
-  plans.push(...latestPlans(n, names, gather('version'), gather('retired')))
-  for (const col of [...cols.str].sort()) {
-    const raws = sources.map((p) => p.strRaw(col))
-    const offsets = new Uint32Array(n + 1)
-    let row = 0, pos = 0
-    for (const r of runs) {
-      const raw = raws[r.src]
-      for (let i = r.from; i < r.to; i++, row++) { if (raw) pos += raw.offsets[i + 1]! - raw.offsets[i]!; offsets[row + 1] = pos }
-    }
-    plans.push({
-      name: `str:${col}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
-      fill: (out, at) => {
-        out.set(new Uint8Array(offsets.buffer), at)
-        let to = at + (n + 1) * 4
-        for (const r of runs) {
-          const raw = raws[r.src]
-          if (!raw) continue
-          const piece = raw.data.subarray(raw.offsets[r.from]!, raw.offsets[r.to]!)
-          out.set(piece, to)
-          to += piece.length
-        }
-      },
-    })
-  }
+  plans.push(...latestPlans(n, rawText(textOf('name')), gather('version'), gather('retired')))
+  for (const col of [...cols.str].sort()) plans.push(textPlan(col, n, textOf(col)))
   for (const col of [...cols.dict].sort()) {
     // codes renumbered in order of first use (values only dropped rows had are left out), values
     // matched by their bytes: no value is decoded
@@ -641,21 +652,16 @@ export function mergeCatalogs(parts: CatalogFile[], head: HeadFields): Buffer {
   return composeCatalog(parts, parts.map((p, src) => ({ src, from: 0, to: p.count })), head)
 }
 
-/** u8:latest and u8:current over column sets holding consecutive rows. */
-function latestOf(parts: ColumnSet[], n: number): Plan[] {
-  const offsets = new Uint32Array(n + 1)
-  const chunks: Uint8Array[] = []
+/** u8:latest and u8:current over column sets holding consecutive rows, given their joined names. */
+function latestOf(parts: ColumnSet[], n: number, names: JoinedText): Plan[] {
   const version = new Float64Array(n).fill(NaN), retired = new Float64Array(n).fill(NaN)
-  for (let base = 0, pos = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
+  for (let base = 0, j = 0; j < parts.length; base += parts[j]!.count, j++) {
     const p = parts[j]!
-    const f = p.text.get('name')?.finish(p.count)
-    if (f) chunks.push(f.data)
-    for (let i = 0; i < p.count; i++) { if (f) pos += f.offsets[i + 1]! - f.offsets[i]!; offsets[base + i + 1] = pos }
     const v = p.num.get('version'), r = p.num.get('retired')
     if (v) version.set(v.subarray(0, p.count), base)
     if (r) retired.set(r.subarray(0, p.count), base)
   }
-  return latestPlans(n, { offsets, data: Buffer.concat(chunks) }, version, retired)
+  return latestPlans(n, rawText(names), version, retired)
 }
 
 /**
@@ -695,9 +701,16 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, 
       },
     })
   }
+  // text columns joined once each (the names also serve latest/current)
+  const texts = new Map<string, JoinedText>()
+  const textOf = (k: string): JoinedText => {
+    let t = texts.get(k)
+    if (!t) texts.set(k, t = joinText(n, parts.map((p) => ({ raw: p.text.get(k)?.finish(p.count), from: 0, to: p.count }))))
+    return t
+  }
   // latest version of each name, and latest version in service (retired ones skipped); not for a
   // part of a build (`part`), whose merge recomputes them over all rows
-  if (!opts.part) plans.push(...latestOf(parts, n))
+  if (!opts.part) plans.push(...latestOf(parts, n, textOf('name')))
   const strKeys = [...new Set(parts.flatMap((p) => p.strKeys()))].sort()
   for (const k of strKeys) {
     if (isDictColumn(k)) {
@@ -727,21 +740,7 @@ export function encodeCatalog(input: ColumnSet | ColumnSet[], head: HeadFields, 
       if (table.count > 0) plans.push(...dictPlans(k, n, codes, table.section()))
     } else {
       // the parts' bytes as they are, offsets rebased
-      const pieces = parts.map((p) => p.text.get(k)?.finish(p.count))
-      const offsets = new Uint32Array(n + 1)
-      let row = 0, pos = 0
-      for (let j = 0; j < parts.length; j++) {
-        const f = pieces[j], count = parts[j]!.count
-        for (let i = 0; i < count; i++, row++) { if (f) pos += f.offsets[i + 1]! - f.offsets[i]!; offsets[row + 1] = pos }
-      }
-      plans.push({
-        name: `str:${k}`, info: { kind: 'str' }, length: (n + 1) * 4 + pos,
-        fill: (out, at) => {
-          out.set(new Uint8Array(offsets.buffer), at)
-          let to = at + (n + 1) * 4
-          for (const f of pieces) if (f) { out.set(f.data, to); to += f.data.length }
-        },
-      })
+      plans.push(textPlan(k, n, textOf(k)))
     }
   }
   return assemble(plans, head, n)

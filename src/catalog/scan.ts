@@ -209,11 +209,13 @@ export class ManifestScanner {
   }
 
   /** The last string's value. */
-  private text(): string {
-    const f = this.sflags
-    if (f === 0) return this.b.latin1Slice(this.s0, this.s1)
-    if (f === 2) return this.b.utf8Slice(this.s0, this.s1)
-    return JSON.parse(this.b.utf8Slice(this.s0 - 1, this.s1 + 1)) as string
+  private text(): string { return this.decode(this.s0, this.s1, this.sflags) }
+
+  /** The decoded value of bytes [a, z) of a string with the given flags (escapes, non-ASCII). */
+  private decode(a: number, z: number, flags: number): string {
+    if (flags === 0) return this.b.latin1Slice(a, z)
+    if (flags === 2) return this.b.utf8Slice(a, z)
+    return JSON.parse(this.b.utf8Slice(a - 1, z + 1)) as string
   }
 
   /** A string value (the byte at p must open it). */
@@ -568,23 +570,19 @@ export class ManifestScanner {
     return true
   }
 
-  /** The decoded value of bytes [a, b) of a string with the given flags (escapes, non-ASCII). */
-  private decode(a: number, z: number, flags: number): string {
-    if (flags === 0) return this.b.latin1Slice(a, z)
-    if (flags === 2) return this.b.utf8Slice(a, z)
-    return JSON.parse(this.b.utf8Slice(a - 1, z + 1)) as string
-  }
-
-  /** Top-level string slot into a text column (bytes copied when they are plain ASCII). */
-  private putText(col: TextColumn, row: number, slot: number): void {
-    const tp = this.tp, a = tp[slot * 3]!, z = tp[slot * 3 + 1]!, f = tp[slot * 3 + 2]!
+  /** A string's bytes [a, z) with flags `f` into a text or dictionary cell (copied or matched as bytes when plain ASCII). */
+  private put(col: TextColumn | DictColumn, row: number, a: number, z: number, f: number): void {
     if (f === 0) col.setBytes(row, this.b, a, z)
     else col.set(row, this.decode(a, z, f))
   }
 
-  private putDict(col: DictColumn, row: number, a: number, z: number, f: number): void {
-    if (f === 0) col.setBytes(row, this.b, a, z)
-    else col.set(row, this.decode(a, z, f))
+  /** Whether the manifest has the top-level string of slot T_*. */
+  private has(slot: number): boolean { return this.tp[slot * 3]! >= 0 }
+
+  /** A top-level string slot (T_*) into a text or dictionary cell. */
+  private putSlot(col: TextColumn | DictColumn, row: number, slot: number): void {
+    const tp = this.tp
+    this.put(col, row, tp[slot * 3]!, tp[slot * 3 + 1]!, tp[slot * 3 + 2]!)
   }
 
   /** The fixed columns by slot (C_* text and dictionary columns, N_* numeric ones for the current generation). */
@@ -606,16 +604,15 @@ export class ManifestScanner {
     const i = cols.addRow()
     const gen = cols.generation
     if (gen !== this.numGen) { this.numSlots.length = 0; this.numGen = gen }
-    const tp = this.tp
-    this.putText(this.textCol(1, 'name'), i, T_NAME)
-    this.putText(this.textCol(2, 'seal'), i, T_SEAL)
+    this.putSlot(this.textCol(1, 'name'), i, T_NAME)
+    this.putSlot(this.textCol(2, 'seal'), i, T_SEAL)
     this.num(0, 'version')[i] = this.version
     if (this.seed !== undefined) this.num(1, 'seed')[i] = this.seed
-    if (tp[T_DATASET * 3]! >= 0) this.putDict(this.dictCol(0, 'dataset'), i, tp[T_DATASET * 3]!, tp[T_DATASET * 3 + 1]!, tp[T_DATASET * 3 + 2]!)
-    if (tp[T_ARCH * 3]! >= 0) this.putDict(this.dictCol(1, 'arch'), i, tp[T_ARCH * 3]!, tp[T_ARCH * 3 + 1]!, tp[T_ARCH * 3 + 2]!)
-    if (tp[T_POPULATION * 3]! >= 0) this.putDict(this.dictCol(2, 'population'), i, tp[T_POPULATION * 3]!, tp[T_POPULATION * 3 + 1]!, tp[T_POPULATION * 3 + 2]!)
-    if (tp[T_CREATED * 3]! >= 0) this.putText(this.textCol(3, 'created'), i, T_CREATED)
-    if (tp[T_PROMOTER * 3]! >= 0) this.putDict(this.dictCol(4, 'promoter'), i, tp[T_PROMOTER * 3]!, tp[T_PROMOTER * 3 + 1]!, tp[T_PROMOTER * 3 + 2]!)
+    if (this.has(T_DATASET)) this.putSlot(this.dictCol(0, 'dataset'), i, T_DATASET)
+    if (this.has(T_ARCH)) this.putSlot(this.dictCol(1, 'arch'), i, T_ARCH)
+    if (this.has(T_POPULATION)) this.putSlot(this.dictCol(2, 'population'), i, T_POPULATION)
+    if (this.has(T_CREATED)) this.putSlot(this.textCol(3, 'created'), i, T_CREATED)
+    if (this.has(T_PROMOTER)) this.putSlot(this.dictCol(4, 'promoter'), i, T_PROMOTER)
     if (retired) this.num(2, 'retired')[i] = 1
     let files = this.files, size = this.size, checkpoints = this.epochs.size
     if (this.hasCheckpoints) { files += this.ckFiles; size += this.ckBytes; checkpoints = this.ckCount }
@@ -631,7 +628,7 @@ export class ManifestScanner {
       if (k.gen !== gen) { k.gen = gen; k.pnum = k.metric = undefined }
       const kind = this.pKind[j]!
       if (kind === P_NUM) (k.pnum ??= cols.column(`p:${k.text}`))[i] = this.pNum[j]!
-      else if (kind === P_STR) this.putDict(k.pstr ??= cols.dictColumn(`p:${k.text}`), i, this.pPos[j * 3]!, this.pPos[j * 3 + 1]!, this.pPos[j * 3 + 2]!)
+      else if (kind === P_STR) this.put(k.pstr ??= cols.dictColumn(`p:${k.text}`), i, this.pPos[j * 3]!, this.pPos[j * 3 + 1]!, this.pPos[j * 3 + 2]!)
       else {
         (k.pstr ??= cols.dictColumn(`p:${k.text}`)).set(i, this.pText[j]!)
         pjson += (pjson ? ',' : '{') + (k.json ??= JSON.stringify(k.text) + ':') + this.pText[j]
