@@ -11,7 +11,7 @@ import type { Repo } from '../repo.js'
 import type { FileEntry, Json, Manifest } from '../manifest/manifest.js'
 import { promote, type PromotionResult } from './promote.js'
 import { FileOpener } from '../weights/tensors.js'
-import { openReader, prefetchFiles, completeManifest } from '../zoo/reader.js'
+import { CommandReader, prefetchFiles } from '../zoo/reader.js'
 import { planSoup, writeSoup, writeSoupOnnx, type SoupMember } from '../weights/soup.js'
 import { checkpointsByEpoch, finalWeights } from '../weights/checkpoints.js'
 import { UsageError } from '../errors.js'
@@ -62,27 +62,29 @@ function lastK(m: Manifest, k: number, file?: string): FileEntry[] {
 export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResult> {
   const k = o.lastK
   const models: Manifest[] = []
-  // complete views: a trajectory's checkpoint files are in its checkpoint node
-  for (const ref of o.refs) models.push(await completeManifest(repo, await repo.resolve(ref)))
-  if (new Set(models.map((m) => m.seal)).size !== models.length) throw new UsageError('a model is named twice; use --weights to weigh one model more', 'E_USAGE')
-  const members: SoupMember[] = k !== undefined
-    ? lastK(models[0]!, k, o.file).map((f) => ({ manifest: models[0]!, file: f, weight: 1, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) }))
-    : models.map((m) => ({ manifest: m, file: finalWeights(m, o.file), weight: 1 }))
-  const weights = o.weights
-  if (weights) {
-    if (weights.length !== members.length) throw new UsageError(`--weights has ${weights.length} values for ${members.length} checkpoints`, 'E_USAGE')
-    if (weights.some((w) => !Number.isFinite(w) || w < 0)) throw new UsageError('--weights takes non-negative numbers', 'E_USAGE')
-    if (!(weights.reduce((a, b) => a + b, 0) > 0)) throw new UsageError('--weights must not all be zero', 'E_USAGE')
-    weights.forEach((w, i) => { members[i]!.weight = w })
-  }
-  const method = k !== undefined ? 'epoch-average' : weights ? 'weighted' : 'uniform'
-
+  const reader = new CommandReader(repo) // a lazy clone fetches what it reads (spec/teams.md)
   const tmp = await mkdtemp(join(tmpdir(), 'git-zoo-soup-'))
   try {
-    const store = await openReader(repo) // a lazy clone fetches what it reads (spec/teams.md)
+    let members: SoupMember[]
+    let method: string
     let onnxNote: SoupOnnxNote | undefined
     const files: Array<{ source: string; path: string }> = []
     try {
+      // complete views: a trajectory's checkpoint files are in its checkpoint node
+      for (const ref of o.refs) models.push(await reader.complete(await repo.resolve(ref)))
+      if (new Set(models.map((m) => m.seal)).size !== models.length) throw new UsageError('a model is named twice; use --weights to weigh one model more', 'E_USAGE')
+      members = k !== undefined
+        ? lastK(models[0]!, k, o.file).map((f) => ({ manifest: models[0]!, file: f, weight: 1, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) }))
+        : models.map((m) => ({ manifest: m, file: finalWeights(m, o.file), weight: 1 }))
+      const weights = o.weights
+      if (weights) {
+        if (weights.length !== members.length) throw new UsageError(`--weights has ${weights.length} values for ${members.length} checkpoints`, 'E_USAGE')
+        if (weights.some((w) => !Number.isFinite(w) || w < 0)) throw new UsageError('--weights takes non-negative numbers', 'E_USAGE')
+        if (!(weights.reduce((a, b) => a + b, 0) > 0)) throw new UsageError('--weights must not all be zero', 'E_USAGE')
+        weights.forEach((w, i) => { members[i]!.weight = w })
+      }
+      method = k !== undefined ? 'epoch-average' : weights ? 'weighted' : 'uniform'
+      const store = await reader.store()
       await prefetchFiles(store, members.map((m) => m.file)) // every member is read whole
       const opener = new FileOpener(store)
       const plan = await planSoup(members, opener, { nonFloat: k !== undefined ? 'last' : 'agree' })
@@ -110,7 +112,7 @@ export async function promoteSoup(repo: Repo, o: SoupOptions): Promise<SoupResul
         }
       }
     } finally {
-      await store.close()
+      await reader.close()
     }
     o.signal?.throwIfAborted()
     const same = <T>(f: (m: Manifest) => T | undefined): T | undefined => {

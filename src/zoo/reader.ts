@@ -24,11 +24,34 @@ export async function prefetchFiles(store: Store, files: Array<{ root: string; s
 }
 
 /**
- * A version's complete manifest view (every file and the history, src/manifest/checkpoints.ts),
- * its checkpoint node read through openReader: fetched from the zoo remote in a lazy clone.
+ * The one reader of a command that expands manifests and then reads their files (diff, agree, eval,
+ * soup): opened on first use (openReader), closed once by close(), which does nothing when it was
+ * never opened.
  */
+export class CommandReader {
+  private opened: Promise<Store> | undefined
+  constructor(private readonly repo: Repo) {}
+
+  store(): Promise<Store> { return (this.opened ??= openReader(this.repo)) }
+
+  /**
+   * A version's complete manifest view (every file and the history, src/manifest/checkpoints.ts),
+   * its checkpoint node read through this reader: fetched from the zoo remote in a lazy clone.
+   */
+  async complete<T extends ManifestBody>(m: T): Promise<T> {
+    return m.checkpoints ? expandManifest(m, await this.store()) : m
+  }
+
+  async close(): Promise<void> {
+    const opened = this.opened
+    this.opened = undefined
+    const store = await opened?.catch(() => undefined)
+    await store?.close()
+  }
+}
+
+/** One version's complete manifest view (CommandReader.complete), with a reader of its own. */
 export async function completeManifest<T extends ManifestBody>(repo: Repo, m: T): Promise<T> {
-  if (!m.checkpoints) return m
-  const store = await openReader(repo)
-  try { return await expandManifest(m, store) } finally { await store.close() }
+  const reader = new CommandReader(repo)
+  try { return await reader.complete(m) } finally { await reader.close() }
 }

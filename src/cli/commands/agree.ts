@@ -3,7 +3,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader, completeManifest } from '../../zoo/reader.js'
+import { CommandReader } from '../../zoo/reader.js'
 import { openDataset, type Dataset } from '../../evals/data.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
@@ -60,29 +60,31 @@ examples:
     if (!dataPath) throw new UsageError('--data <file> is required', 'E_USAGE')
     const batchSize = int(args, 'batch-size')
     const repo = await Repo.open(io.cwd, io)
-    const ma = await completeManifest(repo, await repo.resolve(args.positional[0]!))
-    const mb = await completeManifest(repo, await repo.resolve(args.positional[1]!))
-    const labels = str(args, 'labels')
-    const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
-    let store: Store | undefined
-    const getStore = async (): Promise<Store> => (store ??= await openReader(repo))
+    const reader = new CommandReader(repo) // opened if a checkpoint node is read or a model is run
     try {
-      const file = str(args, 'file')
-      const a = await predictionsOf(repo, ma, data, getStore, file, batchSize, io.signal)
-      const b = await predictionsOf(repo, mb, data, getStore, file, batchSize, io.signal)
-      const r = agreement(a.predictions, b.predictions)
-      const side = (s: Side) => ({ name: s.manifest.name, version: s.manifest.version, seal: s.manifest.seal, file: s.file, predictions: s.source, accuracy: s.accuracy })
-      if (bool(args, 'json')) {
-        printJson(io, { a: side(a), b: side(b), data: { sha256: data.sha256, source: data.source, n: data.n }, agree: r.agree, n: r.n, rate: r.rate })
-      } else {
-        io.out(`hard agreement ${(Math.round(r.rate * 1e6) / 1e6)} (${r.agree} of ${r.n} samples) on ${data.source}\n` +
-          `  a: ${ma.name}@v${ma.version}  accuracy ${Math.round(a.accuracy * 1e6) / 1e6}  (${a.source})\n` +
-          `  b: ${mb.name}@v${mb.version}  accuracy ${Math.round(b.accuracy * 1e6) / 1e6}  (${b.source})\n`)
+      const ma = await reader.complete(await repo.resolve(args.positional[0]!))
+      const mb = await reader.complete(await repo.resolve(args.positional[1]!))
+      const labels = str(args, 'labels')
+      const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
+      try {
+        const file = str(args, 'file')
+        const a = await predictionsOf(repo, ma, data, () => reader.store(), file, batchSize, io.signal)
+        const b = await predictionsOf(repo, mb, data, () => reader.store(), file, batchSize, io.signal)
+        const r = agreement(a.predictions, b.predictions)
+        const side = (s: Side) => ({ name: s.manifest.name, version: s.manifest.version, seal: s.manifest.seal, file: s.file, predictions: s.source, accuracy: s.accuracy })
+        if (bool(args, 'json')) {
+          printJson(io, { a: side(a), b: side(b), data: { sha256: data.sha256, source: data.source, n: data.n }, agree: r.agree, n: r.n, rate: r.rate })
+        } else {
+          io.out(`hard agreement ${(Math.round(r.rate * 1e6) / 1e6)} (${r.agree} of ${r.n} samples) on ${data.source}\n` +
+            `  a: ${ma.name}@v${ma.version}  accuracy ${Math.round(a.accuracy * 1e6) / 1e6}  (${a.source})\n` +
+            `  b: ${mb.name}@v${mb.version}  accuracy ${Math.round(b.accuracy * 1e6) / 1e6}  (${b.source})\n`)
+        }
+        return 0
+      } finally {
+        await data.close()
       }
-      return 0
     } finally {
-      await data.close()
-      await store?.close()
+      await reader.close()
     }
   },
 }

@@ -4,7 +4,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader, completeManifest } from '../../zoo/reader.js'
+import { CommandReader } from '../../zoo/reader.js'
 import { manifestDir, type Manifest } from '../../manifest/manifest.js'
 import { diffMetadata, type FieldChange } from '../../weights/metadata-diff.js'
 import { diffFiles, pairFiles, storageShare, type FileWeightDiff } from '../../weights/diff.js'
@@ -85,12 +85,13 @@ examples:
     if (args.positional.length !== 2) throw new UsageError('name two models: git zoo diff <model> <model>', 'E_USAGE')
     const epoch = int(args, 'epoch')
     const repo = await Repo.open(io.cwd, io)
-    // complete views: a trajectory's checkpoint files are in its checkpoint node
-    const a = await completeManifest(repo, await repo.resolve(args.positional[0]!))
-    const b = await completeManifest(repo, await repo.resolve(args.positional[1]!))
-    const meta = diffMetadata(a, b, { a: await configText(repo, a), b: await configText(repo, b) })
-    const store = await openReader(repo)
+    const reader = new CommandReader(repo)
     try {
+      // complete views: a trajectory's checkpoint files are in its checkpoint node
+      const a = await reader.complete(await repo.resolve(args.positional[0]!))
+      const b = await reader.complete(await repo.resolve(args.positional[1]!))
+      const meta = diffMetadata(a, b, { a: await configText(repo, a), b: await configText(repo, b) })
+      const store = await reader.store()
       const oa = new FileOpener(store), ob = new FileOpener(store)
       const pairs = pairFiles(a, b, { ...(epoch !== undefined ? { epoch } : {}), ...(str(args, 'file') ? { file: str(args, 'file')! } : {}) })
       if (str(args, 'file') && pairs.length === 0) throw new UsageError(`${str(args, 'file')} is not a weights file of both models`, 'E_USAGE')
@@ -119,7 +120,7 @@ examples:
       io.out(out.join('\n') + '\n')
       return 0
     } finally {
-      await store.close()
+      await reader.close()
     }
   },
 }

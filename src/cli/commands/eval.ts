@@ -3,7 +3,7 @@ import type { Command } from '../command.js'
 import { bool, int, str } from '../args.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
-import { openReader, prefetchFiles, completeManifest } from '../../zoo/reader.js'
+import { CommandReader, prefetchFiles } from '../../zoo/reader.js'
 import { openDataset } from '../../evals/data.js'
 import { checkSigningPolicy } from '../../zoo/commit.js'
 import { commitEvaluation, evalRecordPath, recordedEvaluation, type EvaluationRecord } from '../../evals/record.js'
@@ -83,41 +83,46 @@ examples:
     const record = !bool(args, 'no-record')
     // a zoo that requires signed commits refuses an unsignable record before the evaluation runs
     if (record) await checkSigningPolicy(repo)
-    const m = await completeManifest(repo, await repo.resolve(args.positional[0]!))
-    const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
-    const file = chooseOnnxFile(m, str(args, 'file'))
-    const labels = str(args, 'labels')
-    const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
-    const json = bool(args, 'json')
+    const reader = new CommandReader(repo) // opened for the checkpoint node, or to run the model
     try {
-      const path = evalRecordPath(m, data.sha256, file)
-      const existing = record ? await recordedEvaluation(repo, m, path) : null
-      if (existing) {
-        if (json) printJson(io, summary(existing, { recorded: true, existing: true, path }))
-        else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
-        return 0
-      }
-      const store = await openReader(repo)
-      let result
+      const m = await reader.complete(await repo.resolve(args.positional[0]!))
+      const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
+      const file = chooseOnnxFile(m, str(args, 'file'))
+      const labels = str(args, 'labels')
+      const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
+      const json = bool(args, 'json')
       try {
-        await prefetchFiles(store, [file]) // a lazy clone fetches the graph ahead, several objects at once
-        const { evaluateModel } = await import('../../evals/run.js')
-        const rowBytes = data.rowShape.reduce((a, b) => a * b, 1) * Number(data.x.descr.slice(2)) // progress in bytes of x
-        const progress = new Progress(io, 'eval', data.n * rowBytes)
-        result = await evaluateModel(repo, m, store, data, {
-          file: file.path, onRows: (done) => progress.update(done * rowBytes), ...(batchSize ? { batchSize } : {}), outputKind,
-          ...(io.signal ? { signal: io.signal } : {}), crashPoint: crashPoints(io),
-          ...(str(args, 'input') ? { input: str(args, 'input')! } : {}), ...(str(args, 'output') ? { output: str(args, 'output')! } : {}),
-        })
-        progress.done()
-      } finally { await store.close() }
-      let commit: string | undefined
-      if (record) commit = await commitEvaluation(repo, result.record, result.path, { crashPoint: crashPoints(io) })
-      if (json) printJson(io, summary(result.record, { recorded: record, existing: false, ...(record ? { path: result.path } : {}), ...(commit ? { commit } : {}) }))
-      else io.out(describeRecord(result.record) + (commit ? `recorded in ${result.path} (commit ${commit.slice(0, 12)})\n` : ''))
-      return 0
+        const path = evalRecordPath(m, data.sha256, file)
+        const existing = record ? await recordedEvaluation(repo, m, path) : null
+        if (existing) {
+          if (json) printJson(io, summary(existing, { recorded: true, existing: true, path }))
+          else io.out(describeRecord(existing) + `already recorded in ${path}; not run again (use --no-record to run without recording)\n`)
+          return 0
+        }
+        const store = await reader.store()
+        let result
+        try {
+          await prefetchFiles(store, [file]) // a lazy clone fetches the graph ahead, several objects at once
+          const { evaluateModel } = await import('../../evals/run.js')
+          const rowBytes = data.rowShape.reduce((a, b) => a * b, 1) * Number(data.x.descr.slice(2)) // progress in bytes of x
+          const progress = new Progress(io, 'eval', data.n * rowBytes)
+          result = await evaluateModel(repo, m, store, data, {
+            file: file.path, onRows: (done) => progress.update(done * rowBytes), ...(batchSize ? { batchSize } : {}), outputKind,
+            ...(io.signal ? { signal: io.signal } : {}), crashPoint: crashPoints(io),
+            ...(str(args, 'input') ? { input: str(args, 'input')! } : {}), ...(str(args, 'output') ? { output: str(args, 'output')! } : {}),
+          })
+          progress.done()
+        } finally { await reader.close() } // before the record is committed
+        let commit: string | undefined
+        if (record) commit = await commitEvaluation(repo, result.record, result.path, { crashPoint: crashPoints(io) })
+        if (json) printJson(io, summary(result.record, { recorded: record, existing: false, ...(record ? { path: result.path } : {}), ...(commit ? { commit } : {}) }))
+        else io.out(describeRecord(result.record) + (commit ? `recorded in ${result.path} (commit ${commit.slice(0, 12)})\n` : ''))
+        return 0
+      } finally {
+        await data.close()
+      }
     } finally {
-      await data.close()
+      await reader.close()
     }
   },
 }
