@@ -103,23 +103,27 @@ function blobId(bytes: Uint8Array, format: string): string {
 }
 
 /**
- * The `git diff --cached --raw -z` text (hooks/pre-commit's STAGED_DIFF) of a commit that adds
- * exactly `files` to HEAD, when every rule the hook applies holds for them; null when one does not
- * or cannot be judged here (then the hook runs its full check and says what is wrong).
+ * Whether every rule hooks/pre-commit applies holds for a commit that adds exactly `files` to HEAD,
+ * judged here; false when one does not or cannot be judged here (then the hook runs its full check
+ * and says what is wrong).
  */
-async function checkedDiff(repo: Repo, files: Array<{ path: string; bytes: Uint8Array }>, schemaInHead: string | undefined,
-                           ok: (path: string, bytes: Uint8Array) => boolean): Promise<string | null> {
-  const format = await objectFormat(repo)
+async function hookRulesHold(repo: Repo, files: ReadonlyArray<{ path: string; data: Uint8Array }>, schemaInHead: string | undefined,
+                             ok: (path: string, bytes: Uint8Array) => boolean): Promise<boolean> {
   let schema: Buffer | undefined
   try { schema = await readFile(join(repo.root, '.zoo', 'schema.json')) } catch { /* none */ }
   // the promotion checked its manifests against the work tree's schema; the hook checks against HEAD's
-  if ((schema ? blobId(schema, format) : undefined) !== schemaInHead) return null
+  if ((schema ? blobId(schema, await objectFormat(repo)) : undefined) !== schemaInHead) return false
+  return files.every((f) => ok(f.path, f.data))
+}
+
+/**
+ * The `git diff --cached --raw -z` text (hooks/pre-commit's STAGED_DIFF) of a commit that adds
+ * exactly `files` to HEAD: what the hook is handed when `git commit` runs it (hookRulesHold first).
+ */
+async function stagedDiff(repo: Repo, files: ReadonlyArray<{ path: string; data: Uint8Array }>): Promise<string> {
+  const format = await objectFormat(repo)
   const zeros = '0'.repeat(format === 'sha256' ? 64 : 40)
-  const rows: Array<{ path: Buffer; text: string }> = []
-  for (const f of files) {
-    if (!ok(f.path, f.bytes)) return null
-    rows.push({ path: Buffer.from(f.path), text: `:000000 100644 ${zeros} ${blobId(f.bytes, format)} A\0${f.path}\0` })
-  }
+  const rows = files.map((f) => ({ path: Buffer.from(f.path), text: `:000000 100644 ${zeros} ${blobId(f.data, format)} A\0${f.path}\0` }))
   // git lists the index in byte order of the paths
   rows.sort((a, b) => Buffer.compare(a.path, b.path))
   return rows.map((r) => r.text).join('')
@@ -288,13 +292,14 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     // each file's bytes are read once: what is checked is what is written
     const bytes = o.verified ? await Promise.all(files.map(async (f) => 'data' in f ? (typeof f.data === 'string' ? Buffer.from(f.data) : f.data) : await readFile(f.copyFrom))) : undefined
     const dataOf = async (f: CommitFile, i: number): Promise<string | Uint8Array> => bytes ? bytes[i]! : 'data' in f ? f.data : await readFile(f.copyFrom)
-    const diff = bytes && o.verified ? await checkedDiff(repo, files.map((f, i) => ({ path: f.path, bytes: bytes[i]! })), schemaInHead, o.verified.ok) : null
+    const checked = bytes ? files.map((f, i) => ({ path: f.path, data: bytes[i]! })) : undefined
+    const verified = checked !== undefined && o.verified !== undefined && await hookRulesHold(repo, checked, schemaInHead, o.verified.ok)
     // a big commit the caller checked, in a repository where `git commit` would run no hook but
-    // the zoo's own: made with plumbing (spec/import.md, "Cheap commits")
-    const direct = diff !== null && files.length > MANY_FILES ? await directCommit(repo, config, files.map((f, i) => ({ path: f.path, data: bytes![i]! }))) : null
+    // the zoo's own: made with plumbing (spec/import.md, "Cheap commits"); no hook, so no staged diff
+    const direct = verified && files.length > MANY_FILES ? await directCommit(repo, config, checked!) : null
     if (direct) {
       written.push(...files.map((f) => f.path))
-      writePlain(repo.root, files.map((f, i) => ({ path: f.path, data: bytes![i]! })))
+      writePlain(repo.root, checked!)
     } else if (files.length <= MANY_FILES) {
       for (const [i, f] of files.entries()) {
         written.push(f.path)
@@ -305,12 +310,12 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
       written.push(...files.map((f) => f.path))
       await writeFilesAtomic(files.map((f, i) => ({ path: join(repo.root, f.path), data: () => dataOf(f, i) })))
     }
-    if (diff !== null && !direct) {
+    if (verified && !direct) {
       token = join(repo.commonDir, `zoo-verified.${randomBytes(8).toString('hex')}`)
-      await writeFile(token, diff)
+      await writeFile(token, await stagedDiff(repo, checked!))
     }
     await o.crashPoint?.('after-write')
-    if (direct) return await commitDirect(repo, files.map((f, i) => ({ path: f.path, data: bytes![i]! })), o, direct, pathspec, () => { staged = true })
+    if (direct) return await commitDirect(repo, checked!, o, direct, pathspec, () => { staged = true })
     staged = true
     // exactly these paths (`git add <pathspec>` would walk every folder under their common prefix:
     // all of models/ once a zoo holds thousands of models)
