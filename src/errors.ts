@@ -112,6 +112,7 @@ export const ERROR_CODES = {
   E_DISK_FULL: 3,
   E_COMMIT_LOCKED: 3,
   E_REMOTE_LAYOUT: 3,
+  E_HISTORY_UNAVAILABLE: 3,
 
   // malformed input (3): manifests, blocks, CIDs, file formats
   E_MANIFEST: 3,

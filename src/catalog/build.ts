@@ -114,7 +114,7 @@ type WorkerReply = { cols?: Parameters<typeof ColumnSet.fromMessage>[0]; bytes?:
 class WorkerPool {
   private workers: Worker[]
   private failed: Promise<never>
-  constructor(n: number, data: { root: string; stat: boolean; history: boolean; encode: boolean; store?: string }) {
+  constructor(n: number, data: Omit<ReadJob, 'items'> & { encode: boolean }) {
     const url = new URL('./worker.js', import.meta.url)
     this.workers = Array.from({ length: n }, () => new Worker(url, { workerData: data }))
     // a worker that fails before it is given work fails the build when its reply is awaited
@@ -158,7 +158,8 @@ async function inThreads<T>(job: ReadJob, encode: boolean, here: (cols: ColumnSe
   if (threads === 0) { pool?.close(); return undefined }
   const per = Math.ceil(job.items.length / threads)
   const shares = Array.from({ length: threads }, (_, j) => job.items.slice(j * per, (j + 1) * per))
-  const workers = pool ?? new WorkerPool(threads - 1, { root: job.root, stat: job.stat, history: job.history, encode, ...(job.store ? { store: job.store } : {}) })
+  const { items: _, ...data } = job
+  const workers = pool ?? new WorkerPool(threads - 1, { ...data, encode })
   const pending = workers.run(shares.slice(1))
   pending.catch(() => { /* awaited below */ })
   let mine
@@ -177,8 +178,12 @@ export function storeFolder(places: GitPlaces, env: NodeJS.ProcessEnv): string {
   return join(places.commonDir, 'zoo')
 }
 
-async function readAll(root: string, items: ReadItem[], stat: boolean, history: boolean, store?: string): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
-  const job = { root, items, stat, history, ...(store ? { store } : {}) }
+/** What a build reads with: the store's folder and the fetched blocks for history (history builds). */
+function sources(o: BuildOptions): Pick<ReadJob, 'store' | 'fetched'> {
+  return { ...(o.store ? { store: o.store } : {}), ...(o.fetched ? { fetched: o.fetched } : {}) }
+}
+
+async function readAll(job: ReadJob): Promise<{ cols: ColumnSet | ColumnSet[]; problems: Problem[] }> {
   const shared = await inThreads(job, false, (cols) => cols)
   if (!shared) return readJob(job)
   const [first, ...rest] = shared.parts
@@ -186,9 +191,8 @@ async function readAll(root: string, items: ReadItem[], stat: boolean, history: 
 }
 
 /** Read, extract and encode every item (a cold build): in threads whose encoded parts are merged. */
-async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, history: boolean, head: (problems: Problem[]) => HeadFields, store?: string, pool?: WorkerPool): Promise<Buffer> {
-  const job = { root, items, stat, history, ...(store ? { store } : {}) }
-  const shared = await inThreads(job, true, (cols) => encodeCatalog(cols, PART_HEAD(history), { part: true }), pool)
+async function readAllEncoded(job: ReadJob, head: (problems: Problem[]) => HeadFields, pool?: WorkerPool): Promise<Buffer> {
+  const shared = await inThreads(job, true, (cols) => encodeCatalog(cols, PART_HEAD(job.history), { part: true }), pool)
   if (!shared) {
     const { cols, problems } = await readJob(job)
     return encodeCatalog(cols, head(problems))
@@ -202,10 +206,14 @@ async function readAllEncoded(root: string, items: ReadItem[], stat: boolean, hi
 
 /**
  * `store`: the local object store's folder (format 2 histories are read from checkpoint nodes
- * there). `gitDir`: where git's index is, whose size tells a cold build early whether the zoo is
- * large enough for build workers.
+ * there); `fetched`: node blocks fetched for rows whose node is not there (catalog.ts). `gitDir`:
+ * where git's index is, whose size tells a cold build early whether the zoo is large enough for
+ * build workers.
  */
-export interface BuildOptions { root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; store?: string; gitDir?: string; progress?: (text: string) => void }
+export interface BuildOptions {
+  root: string; env: GitEnv; key: string; check: CheckMode; history: boolean; store?: string; fetched?: ReadonlyMap<string, Uint8Array>
+  gitDir?: string; progress?: (text: string) => void
+}
 
 /** An index of this many bytes or more lists ~WORKER_MIN manifests or more (an entry is 62 bytes and its path). */
 const INDEX_BYTES_FOR_WORKERS = 128 * 1024
@@ -225,7 +233,7 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     let indexBytes = 0
     try { if (o.gitDir) indexBytes = statSync(join(o.gitDir, 'index')).size } catch { /* no index */ }
     const n = threadCount(indexBytes >= INDEX_BYTES_FOR_WORKERS ? WORKER_MIN : 0)
-    if (n > 0) pool = new WorkerPool(n - 1, { root: o.root, stat: false, history: o.history, encode: true, ...(o.store ? { store: o.store } : {}) })
+    if (n > 0) pool = new WorkerPool(n - 1, { root: o.root, stat: false, history: o.history, encode: true, ...sources(o) })
   }
   try {
     const tracked = await listTracked(o.root, o.env)
@@ -243,7 +251,8 @@ export async function coldBuild(o: BuildOptions): Promise<Buffer> {
     if (items.length > 2000) o.progress?.(`git zoo: indexing ${items.length} manifests (once; the catalog is cached in .zoo/cache/)\n`)
     const p = pool
     pool = undefined
-    return await readAllEncoded(o.root, items, worktree, o.history, (problems) => header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs), o.store, p)
+    return await readAllEncoded({ root: o.root, items, stat: worktree, history: o.history, ...sources(o) },
+      (problems) => header(worktree ? 'worktree' : 'git', o.history, o.key, started, problems, dirs), p)
   } finally { pool?.close() }
 }
 
@@ -301,7 +310,7 @@ export async function changesSince(file: CatalogFile, root: string, env: GitEnv,
 export async function incrementalBuild(file: CatalogFile, o: BuildOptions, changes: NonNullable<Awaited<ReturnType<typeof changesSince>>>, mode: CatalogHeader['mode'] = file.header.mode): Promise<Buffer> {
   const started = performance.now()
   const h = file.header
-  const read = await readAll(o.root, changes.reread, mode === 'worktree', h.history, o.store)
+  const read = await readAll({ root: o.root, items: changes.reread, stat: mode === 'worktree', history: h.history, ...sources(o) })
   const cols = Array.isArray(read.cols) ? concat(read.cols) : read.cols
   const order = sortByNameVersion(Array.from({ length: cols.count }, (_, j) => j), (j) => manifestPathOf(cols.getStr('name', j)!, cols.getNum('version', j)))
   const fresh = CatalogFile.fromBytes(encodeCatalog(cols.permute(order), header(mode, h.history, o.key, started, [])))

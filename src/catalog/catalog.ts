@@ -19,6 +19,12 @@ export interface OpenCatalogOptions {
   history?: boolean
   /** Progress notes for long builds (stderr on a TTY). */
   progress?: (text: string) => void
+  /**
+   * Checkpoint node blocks the command fetched (verified) for the rows marked unfetched
+   * (CatalogFile.unfetched): those rows are read again with them (spec/catalog.md, "History in a
+   * lazy clone").
+   */
+  fetched?: ReadonlyMap<string, Uint8Array>
 }
 
 export interface OpenedCatalog { file: CatalogFile; places: GitPlaces; rebuilt: 'no' | 'incremental' | 'cold'; path: string }
@@ -49,7 +55,7 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   if (file) {
     const worktree = wantWorktree(file.count)
     // git mode: an unchanged key is all it takes (a cache built in worktree mode is fresher still)
-    if (!worktree && file.header.key === key) return { file, places, rebuilt: 'no', path }
+    if (!worktree && file.header.key === key && !o.fetched) return { file, places, rebuilt: 'no', path }
     if (worktree && file.header.mode !== 'worktree') { file.close(); file = undefined }
   }
   const build = await import('./build.js')
@@ -57,11 +63,15 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   // the options of a build; the store folder (a `git config` call) only once something is re-read
   const options = (): Parameters<typeof build.coldBuild>[0] => {
     const store = history ? build.storeFolder(places, env) : undefined
-    return { root: places.root, gitDir: places.gitDir, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}), ...(o.progress ? { progress: o.progress } : {}) }
+    return {
+      root: places.root, gitDir: places.gitDir, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}),
+      ...(o.fetched ? { fetched: o.fetched } : {}), ...(o.progress ? { progress: o.progress } : {}),
+    }
   }
   if (file) {
     const worktree = wantWorktree(file.count)
-    const changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)
+    let changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)
+    if (o.fetched) changes = withUnfetched(file, changes)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
     const opts = options()
     const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() }, worktree ? 'worktree' : 'git')
@@ -70,6 +80,17 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   }
   const bytes = await build.coldBuild(options())
   return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'cold', path }
+}
+
+/** `changes` and the rows marked unfetched, read again (with the fetched blocks). */
+function withUnfetched(file: CatalogFile, changes: Awaited<ReturnType<typeof import('./build.js').changesSince>>): typeof changes {
+  const rows = file.unfetched()
+  if (rows.length === 0) return changes
+  const out = changes ?? { reread: [], drop: new Set<string>() }
+  const paths = file.paths(), blobs = file.strings('blob')
+  const listed = new Set([...out.drop, ...out.reread.map((r) => r.path)])
+  for (const i of rows) if (!listed.has(paths[i]!)) out.reread.push({ path: paths[i]!, ...(blobs[i] ? { blob: blobs[i] } : {}) })
+  return out
 }
 
 function reopen(path: string, bytes: Buffer, write: (p: string, b: Buffer) => void): CatalogFile {

@@ -866,6 +866,14 @@ export class CatalogFile {
   current(): Uint8Array { return this.u8('u8:current') }
 
   /** 1 for retired versions. */
+  /** Rows whose history build found no checkpoint node to read (a lazy clone before a fetch; spec/catalog.md). */
+  unfetched(): number[] {
+    const a = this.f64('unfetched')
+    const out: number[] = []
+    if (a) for (let i = 0; i < this.count; i++) if (a[i] === 1) out.push(i)
+    return out
+  }
+
   retired(): Uint8Array {
     let v = this.cache.get('u8:retired') as Uint8Array | undefined
     if (!v) {

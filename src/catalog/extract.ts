@@ -40,6 +40,8 @@ export interface CatalogRow {
   files: number
   size: number
   checkpoints: number
+  /** The checkpoint node was in neither the local store nor the fetched blocks: no history was read (read.ts). */
+  unfetched?: boolean
   /** Format 2: the checkpoint node link, whose history the catalog reads from the store (read.ts). */
   checkpointsLink?: { node: string; count: number; files: number; bytes: number; epochs: [number, number] }
 }

@@ -11,8 +11,11 @@ import { RETIRED_FILE } from '../manifest/retirement.js'
 import type { NodeHistory } from '../manifest/node-history.js'
 
 export interface ReadItem { path: string; blob?: string }
-/** `store`: the local object store's folder, where format 2 manifests' histories are read (history builds). */
-export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean; store?: string }
+/**
+ * `store`: the local object store's folder, where format 2 manifests' histories are read (history
+ * builds); `fetched`: checkpoint node blocks the command fetched for them (node-history.ts).
+ */
+export interface ReadJob { root: string; items: ReadItem[]; stat: boolean; history: boolean; store?: string; fetched?: ReadonlyMap<string, Uint8Array> }
 /** A manifest that could not be indexed, with what identified its content then (to notice a fix). */
 export interface Problem { path: string; problem: string; blob?: string; mtime?: number; size?: number; ino?: number }
 
@@ -47,7 +50,7 @@ function reader(): (path: string) => Buffer {
 export async function readJob(job: ReadJob): Promise<{ cols: ColumnSet; problems: Problem[] }> {
   if (!job.history || !job.store) return readItems(job)
   const { NodeHistory } = await import('../manifest/node-history.js')
-  const nodes = new NodeHistory(job.store)
+  const nodes = new NodeHistory(job.store, job.fetched)
   try { return readItems(job, nodes) } finally { nodes.close() }
 }
 
@@ -88,7 +91,12 @@ export function readItems(job: ReadJob, nodes?: NodeHistory): { cols: ColumnSet;
         ...(st ? { mtime: st.mtimeMs, size: st.size, ino: st.ino } : {}) })
       continue
     }
-    if (nodes && row.checkpointsLink) row.history = nodes.history(row.checkpointsLink) ?? []
+    if (nodes && row.checkpointsLink) {
+      const h = nodes.history(row.checkpointsLink)
+      row.history = Array.isArray(h) ? h : []
+      // marked, so that the command fetches the node and reads the row again (catalog.ts)
+      if (h === 'absent') row.unfetched = true
+    }
     if (retired) row.retired = true
     const i = cols.addRow()
     putRow(cols, i, row, job.history, facts)

@@ -8,6 +8,7 @@
  *   h:<metric>:<epoch>                                       the history, epochs 0..HISTORY_EPOCHS-1
  *   st:mtime st:size st:ino                                  the manifest file's stat (worktree mode)
  *   retired                                                  1 when the version is retired
+ *   unfetched                                                1 when a history build found no checkpoint node to read
  */
 import type { ColumnSet, DictColumn } from './columns.js'
 import { HISTORY_EPOCHS } from './query.js'
@@ -53,6 +54,7 @@ export function putRow(cols: ColumnSet, i: number, row: CatalogRow, history: boo
   if (row.created !== undefined) cols.setStr('created', i, row.created)
   if (row.promoter !== undefined) cols.setStr('promoter', i, row.promoter)
   if (row.retired) cols.setNum('retired', i, 1)
+  if (row.unfetched) cols.setNum('unfetched', i, 1)
   cols.setNum('files', i, row.files)
   cols.setNum('size', i, row.size)
   cols.setNum('checkpoints', i, row.checkpoints)

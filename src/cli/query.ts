@@ -29,7 +29,9 @@ export async function runCatalogQuery(args: Parsed, io: Io, filters: Filter[], d
   if (limit !== undefined && limit < 0) throw new UsageError('--limit takes a number >= 0', 'E_USAGE')
   const sort = parseSort(str(args, 'sort') ?? defaultSort)
   const history = [...filters.map((f) => f.field), ...sort.map((s) => s.field)].some(needsHistory)
-  const opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
+  let opened = await openCatalog({ cwd: io.cwd, env: io.env, refresh: bool(args, 'refresh'), history, ...(io.tty ? { progress: (t: string) => io.err(t) } : {}) })
+  // rows without history (checkpoint nodes not in the local store: a lazy clone): fetched and read again
+  if (history && opened.file.unfetched().length > 0) opened = await (await import('./catalog-history.js')).withHistory(opened, io)
   const c = opened.file
   let listing: string | undefined
   try {

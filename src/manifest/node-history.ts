@@ -2,7 +2,9 @@
  * The per-epoch history of format 2 manifests for the catalog's history columns: read from their
  * checkpoint nodes in the local object store, synchronously (the build workers are synchronous).
  * Every block is checked against its CID before it is decoded. A node that is not in the store (a
- * lazy clone before a fetch) gives no history, and neither does a damaged one (`git zoo verify`
+ * lazy clone before a fetch) may come in `fetched` (blocks a command read from the zoo remotes for
+ * this build, kept in memory: spec/catalog.md, "History in a lazy clone"); one in neither is told
+ * apart ('absent'), so the command can fetch it. A damaged one gives no history (`git zoo verify`
  * reports those); the row keeps its final metrics and counts.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
@@ -13,11 +15,14 @@ import { digestMatches, sha256 } from '../cas/cid.js'
 import { readHistorySync } from './checkpoints.js'
 import type { CheckpointsLink } from './manifest.js'
 
+/** A block in neither the local store nor the fetched ones. */
+class Absent extends Error {}
+
 export class NodeHistory {
   private view: IndexView | undefined
   private readonly fds = new Map<string, number>()
 
-  constructor(private readonly storeRoot: string) {}
+  constructor(private readonly storeRoot: string, private readonly fetched?: ReadonlyMap<string, Uint8Array>) {}
 
   /** The store's indexes, searched in place (the multi-pack index with one positioned read per lookup). */
   private load(): IndexView {
@@ -27,7 +32,12 @@ export class NodeHistory {
   private get(cid: CID): Uint8Array {
     const k = keyOf(cid)
     const e = k ? this.load().lookup(k) : undefined
-    if (!e) throw new Error(`object ${cid} is not in the local store`)
+    if (!e) {
+      const f = this.fetched?.get(cid.toString())
+      if (!f) throw new Absent(`object ${cid} is not in the local store`)
+      if (!digestMatches(cid, sha256(f))) throw new Error(`object ${cid} does not match its CID`)
+      return f
+    }
     const bytes = Buffer.allocUnsafe(e.length)
     let fd = this.fds.get(e.pack)
     if (fd === undefined) { fd = openSync(join(this.storeRoot, 'packs', e.pack), 'r'); this.fds.set(e.pack, fd) }
@@ -44,8 +54,11 @@ export class NodeHistory {
     this.view = undefined
   }
 
-  /** The history a checkpoint node holds, or undefined when it cannot be read whole and checked. */
-  history(link: CheckpointsLink): Array<Record<string, number>> | undefined {
-    try { return readHistorySync(link, (cid) => this.get(cid)) } catch { return undefined }
+  /**
+   * The history a checkpoint node holds; 'absent' when the node or one of its pages is in neither the
+   * store nor `fetched`; undefined when it cannot be read whole and checked.
+   */
+  history(link: CheckpointsLink): Array<Record<string, number>> | 'absent' | undefined {
+    try { return readHistorySync(link, (cid) => this.get(cid)) } catch (err) { return err instanceof Absent ? 'absent' : undefined }
   }
 }

@@ -6,9 +6,10 @@
  */
 import type { Store } from '../cas/store.js'
 import type { ManifestBody } from '../manifest/manifest.js'
-import { expandManifest } from '../manifest/checkpoints.js'
+import { expandManifest, readCheckpoints } from '../manifest/checkpoints.js'
 import type { Repo } from '../repo.js'
-import { OnDemandStore, RemoteObjects, remotesInOrder } from '../remote/objects.js'
+import { NotFoundError, errorMessage } from '../errors.js'
+import { ObjectUnavailableError, OnDemandStore, RemoteObjects, describeFailures, remotesInOrder, type RemoteFailure } from '../remote/objects.js'
 import { isLazy, type ZooRemote } from '../remote/sync.js'
 
 export async function openReader(repo: Repo): Promise<Store> {
@@ -54,4 +55,52 @@ export class CommandReader {
 export async function completeManifest<T extends ManifestBody>(repo: Repo, m: T): Promise<T> {
   const reader = new CommandReader(repo)
   try { return await reader.complete(m) } finally { await reader.close() }
+}
+
+/** A version whose checkpoint node could not be read, and why (`unavailable`: absent here and from every zoo remote). */
+export interface NodeMiss { model: string; reason: string; unavailable: boolean }
+
+/** Versions whose checkpoint nodes are read at once. */
+const NODE_READS = 16
+
+/**
+ * The blocks of these versions' checkpoint nodes (each root and its pages), for the catalog's history
+ * columns where the local store lacks them (a lazy clone: spec/catalog.md, "History in a lazy
+ * clone"): read through the command's reader, so an absent block is fetched from the zoo remotes and
+ * verified against its CID, NODE_READS versions at once. They are returned, not stored: a node is
+ * stored only after every object it links to (invariant 2). What could not be read is listed with why.
+ */
+export async function checkpointNodes(repo: Repo, versions: ReadonlyArray<{ name: string; version: number }>, opts: { signal?: AbortSignal } = {}): Promise<{ blocks: Map<string, Uint8Array>; missing: NodeMiss[] }> {
+  const blocks = new Map<string, Uint8Array>()
+  const missing: NodeMiss[] = []
+  const reader = new CommandReader(repo)
+  try {
+    const store = await reader.store()
+    // the reader, keeping what the node reads return
+    const keeping: Store = {
+      location: store.location,
+      get: async (cid) => { const b = await store.get(cid); blocks.set(cid.toString(), b); return b },
+      has: (cid) => store.has(cid), put: (cid, b) => store.put(cid, b), list: () => store.list(), flush: () => store.flush(), close: async () => {},
+    }
+    let next = 0
+    const work = async (): Promise<void> => {
+      for (let i = next++; i < versions.length; i = next++) {
+        opts.signal?.throwIfAborted()
+        const v = versions[i]!
+        try {
+          const m = await repo.readManifest(v.name, v.version)
+          if (m.checkpoints) await readCheckpoints(m.checkpoints, keeping)
+        } catch (err) {
+          if (opts.signal?.aborted) throw err
+          const failures = err instanceof ObjectUnavailableError ? (err.data.failures as RemoteFailure[]) : undefined
+          missing.push({
+            model: `${v.name}@v${v.version}`, unavailable: failures !== undefined || err instanceof NotFoundError,
+            reason: failures ? describeFailures(failures) : errorMessage(err),
+          })
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(NODE_READS, versions.length) }, work))
+  } finally { await reader.close() }
+  return { blocks, missing }
 }

@@ -23,6 +23,8 @@ fields:
                                     the maximum
   max.<k>  min.<k>                  maximum / minimum over the history
   <k>@<epoch>                       the value at an epoch, e.g. test_acc@10 (epochs 0-255)
+                                    (history fields read each model's checkpoint node; a lazy
+                                    clone fetches the nodes it lacks from the zoo remote, verified)
   relation                          a parent's relation: fine-tune, adapter, merge, soup, ...
   parent  ancestor                  a direct parent / any ancestor: name, name@vN or seal
   stage                             a stage naming the version (git zoo tag); a filter on it

@@ -1,0 +1,114 @@
+/**
+ * A query on history in a lazy clone (spec/catalog.md, "History in a lazy clone"), through the real
+ * CLI, real git and a path zoo remote: the checkpoint nodes the local store lacks are fetched from
+ * the zoo remote (verified, kept in memory, not stored) and the answer is the promoting clone's; the
+ * catalog keeps that history, so the next query needs no remote. With the zoo remote unreachable the
+ * query fails with E_HISTORY_UNAVAILABLE (exit 3) naming the models and the fix, queries without
+ * history still answer, and the same query answers once the remote is back.
+ */
+import { before, after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { git, zoo, type Run } from './cli.js'
+import { encodeSafetensors } from '../src/formats/safetensors.js'
+import { LocalStore } from '../src/cas/local.js'
+
+const EPOCHS = [0, 1, 2, 3]
+const T0 = 'mz/tune_zoo_mnist_uniform/nn_tune_trainable_a1b2c_00000_0_seed-1_2021-03-01'
+const T1 = 'mz/tune_zoo_mnist_uniform/nn_tune_trainable_a1b2c_00001_1_seed-2_2021-03-01'
+const T2 = 'mz/tune_zoo_mnist_uniform/nn_tune_trainable_a1b2c_00002_2_seed-3_2021-03-01'
+const QUERY = ['find', 'test_acc@2>0.7', 'best.test_acc>=0.71', '--sort', 'seed', '--json']
+
+async function ok(p: Promise<Run>, what: string): Promise<Run> {
+  const r = await p
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`)
+  return r
+}
+
+const names = (r: Run): string[] => (JSON.parse(r.stdout) as { models: Array<{ name: string }> }).models.map((m) => m.name)
+
+let work: string
+let bare: string
+let objects: string
+
+/** work/a imports three Ray Tune trials (format 2 manifests: histories in checkpoint nodes) and pushes to origin.git and the zoo remote work/objects. */
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'zoo-lazy-history-'))
+  const a = join(work, 'a'), src = join(work, 'src')
+  bare = join(work, 'origin.git')
+  objects = join(work, 'objects')
+  await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
+  await git(work, 'init', '-q', '-b', 'main', a)
+  for (const [k, v] of [['user.name', 'Test Researcher'], ['user.email', 'researcher@example.invalid'], ['commit.gpgsign', 'false']]) await git(a, 'config', k!, v!)
+  await git(a, 'remote', 'add', 'origin', bare)
+  await ok(zoo(a, ['init']), 'init')
+  await ok(zoo(a, ['remote', 'add', 'origin', objects]), 'remote add')
+  await git(a, 'add', '-A')
+  await git(a, 'commit', '-q', '-m', 'zoo set up')
+  const exp = join(src, 'tune_zoo_mnist_uniform')
+  for (const [i, seed] of [[0, 1], [1, 2], [2, 3]] as const) {
+    const t = join(exp, `NN_tune_trainable_a1b2c_0000${i}_${i}_seed=${seed}_2021-03-01`)
+    for (const e of EPOCHS) {
+      await mkdir(join(t, `checkpoint_${String(e).padStart(6, '0')}`), { recursive: true })
+      const w = new Float32Array(64).map((_, j) => Math.cos(j * (e + 1) + i))
+      await writeFile(join(t, `checkpoint_${String(e).padStart(6, '0')}`, 'model.safetensors'), encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [64], data: new Uint8Array(w.buffer) }]))
+    }
+    await writeFile(join(t, 'params.json'), JSON.stringify({ seed, 'model::type': 'MLP' }))
+    // test_acc peaks at epoch 2 (0.7 + 0.01 * seed) for seeds 1 and 2; seed 3's run stays low
+    const acc = (e: number): number => (seed === 3 ? 0.3 : 0.5 + 0.1 * e + 0.01 * seed - (e === 3 ? 0.15 : 0))
+    await writeFile(join(t, 'result.json'), EPOCHS.map((e) => JSON.stringify({ epoch: e, test_acc: acc(e), training_iteration: e + 1 })).join('\n') + '\n')
+  }
+  await ok(zoo(a, ['import', src, '--prefix', 'mz']), 'import')
+  // the promoting clone's answer
+  assert.deepEqual(names(await ok(zoo(a, QUERY), 'find in the promoting clone')), [T0, T1])
+  await ok(zoo(a, ['push']), 'push')
+})
+
+after(async () => { await rm(work, { recursive: true, force: true }) })
+
+/** The checkpoint node CIDs the manifests of a clone link. */
+async function nodesOf(clone: string): Promise<CID[]> {
+  const out: CID[] = []
+  for (const t of [T0, T1, T2]) out.push(CID.parse((JSON.parse(await readFile(join(clone, 'models', t, 'v1', 'manifest.json'), 'utf8')) as { checkpoints: { node: string } }).checkpoints.node))
+  return out
+}
+
+describe('history in a lazy clone', () => {
+  it('a find on history fetches the checkpoint nodes from the zoo remote, answers as the promoting clone does, and keeps the history', async () => {
+    const c = join(work, 'lazy')
+    await ok(zoo(work, ['clone', '--lazy', bare, c]), 'lazy clone')
+    assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history')), [T0, T1])
+    assert.deepEqual(names(await ok(zoo(c, ['find', 'epochs=4', '--sort', 'seed', '--json']), 'find on epochs')), [T0, T1, T2])
+    // fetched for the catalog only: a node is stored only after what it links to (invariant 2)
+    const store = await LocalStore.open(join(c, '.git', 'zoo'))
+    try { for (const n of await nodesOf(c)) assert.equal(await store.has(n), false, `${n} was stored ahead of its files`) } finally { await store.close() }
+    // the catalog keeps the history: the next query needs no zoo remote
+    await rename(objects, `${objects}-away`)
+    try {
+      assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history, zoo remote away')), [T0, T1])
+    } finally { await rename(`${objects}-away`, objects) }
+    // and a fetch still completes the store
+    await ok(zoo(c, ['fetch']), 'fetch')
+    await ok(zoo(c, ['verify']), 'verify')
+  })
+
+  it('with the zoo remote unreachable a find on history fails naming the models and the fix; other queries answer', async () => {
+    const c = join(work, 'offline')
+    await ok(zoo(work, ['clone', '--lazy', bare, c]), 'lazy clone')
+    await rename(objects, `${objects}-away`)
+    try {
+      const r = await zoo(c, QUERY)
+      assert.equal(r.code, 3, r.stderr)
+      assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'E_HISTORY_UNAVAILABLE', message: JSON.parse(r.stdout).error.message } })
+      assert.match(r.stderr, /the history of 3 models is not here: their checkpoint nodes are not in the local store and no zoo remote gave them \(origin \(.*\): zoo remote origin at .*: the folder does not exist/)
+      assert.ok(r.stderr.includes(`${T0}@v1, ${T1}@v1, ${T2}@v1;`), r.stderr)
+      assert.ok(r.stderr.includes(`run it again once the zoo remote is reachable, or fetch those models with \`git zoo fetch ${T0}@v1 ${T1}@v1 ${T2}@v1\``), r.stderr)
+      // a query without history needs no node
+      assert.deepEqual(names(await ok(zoo(c, ['find', 'checkpoints=4', '--sort', 'seed', '--json']), 'find without history')), [T0, T1, T2])
+    } finally { await rename(`${objects}-away`, objects) }
+    assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history, zoo remote back')), [T0, T1])
+  })
+})
