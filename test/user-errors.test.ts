@@ -210,3 +210,20 @@ describe('verify --json with an unparsable manifest', () => {
     } finally { await cleanup() }
   })
 })
+
+describe('eval and agree read their data flags alike', () => {
+  it('a --batch-size below 1 and a missing --data are usage errors (exit 2) for both, before anything is read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zoo-usererr-data-'))
+    try {
+      for (const cmd of [['eval', 'm'], ['agree', 'm', 'n']]) {
+        const small = await zoo(dir, [...cmd, '--data', 'd.x.npy', '--batch-size', '0'])
+        noBug(small)
+        assert.equal(small.code, 2, `${cmd[0]}: ${small.stderr}`)
+        assert.match(small.stderr, /--batch-size must be at least 1/)
+        const none = await zoo(dir, cmd)
+        assert.equal(none.code, 2, `${cmd[0]}: ${none.stderr}`)
+        assert.match(none.stderr, /--data <file> is required: <stem>\.x\.npy \(with <stem>\.y\.npy\) or an \.npz holding x and y/)
+      }
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+})

@@ -1,10 +1,10 @@
-import { resolve } from 'node:path'
 import type { Command } from '../command.js'
-import { bool, int, str } from '../args.js'
+import { bool, str } from '../args.js'
 import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
 import { CommandReader } from '../../zoo/reader.js'
-import { openDataset, type Dataset } from '../../evals/data.js'
+import type { Dataset } from '../../evals/data.js'
+import { dataFlags } from '../data-flags.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
 import type { Manifest } from '../../manifest/manifest.js'
@@ -56,16 +56,13 @@ examples:
   },
   async run(args, io) {
     if (args.positional.length !== 2) throw new UsageError('name two models: git zoo agree <model> <model> --data <file>', 'E_USAGE')
-    const dataPath = str(args, 'data')
-    if (!dataPath) throw new UsageError('--data <file> is required', 'E_USAGE')
-    const batchSize = int(args, 'batch-size')
+    const { batchSize, open: openData } = dataFlags(args, io)
     const repo = await Repo.open(io.cwd, io)
     const reader = new CommandReader(repo) // opened if a checkpoint node is read or a model is run
     try {
       const ma = await reader.complete(await repo.resolve(args.positional[0]!))
       const mb = await reader.complete(await repo.resolve(args.positional[1]!))
-      const labels = str(args, 'labels')
-      const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
+      const data = await openData()
       try {
         const file = str(args, 'file')
         const a = await predictionsOf(repo, ma, data, () => reader.store(), file, batchSize, io.signal)

@@ -1,10 +1,9 @@
-import { resolve } from 'node:path'
 import type { Command } from '../command.js'
-import { bool, int, str } from '../args.js'
+import { bool, str } from '../args.js'
+import { dataFlags } from '../data-flags.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { CommandReader, prefetchFiles } from '../../zoo/reader.js'
-import { openDataset } from '../../evals/data.js'
 import { checkSigningPolicy } from '../../zoo/commit.js'
 import { commitEvaluation, evalRecordPath, recordedEvaluation, type EvaluationRecord } from '../../evals/record.js'
 import { UsageError } from '../../errors.js'
@@ -74,10 +73,7 @@ examples:
   },
   async run(args, io) {
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo eval <model>[@vN] --data <file>', 'E_USAGE')
-    const dataPath = str(args, 'data')
-    if (!dataPath) throw new UsageError('--data <file> is required: <stem>.x.npy (with <stem>.y.npy) or an .npz holding x and y', 'E_USAGE')
-    const batchSize = int(args, 'batch-size')
-    if (batchSize !== undefined && batchSize < 1) throw new UsageError('--batch-size must be at least 1', 'E_USAGE')
+    const { batchSize, open: openData } = dataFlags(args, io)
     const outputKind = outputKindFlag(str(args, 'outputs'))
     const repo = await Repo.open(io.cwd, io)
     const record = !bool(args, 'no-record')
@@ -88,8 +84,7 @@ examples:
       const m = await reader.complete(await repo.resolve(args.positional[0]!))
       const { chooseOnnxFile } = await import('../../evals/onnx-session.js')
       const file = chooseOnnxFile(m, str(args, 'file'))
-      const labels = str(args, 'labels')
-      const data = await openDataset(resolve(io.cwd, dataPath), labels ? { labels: resolve(io.cwd, labels) } : {})
+      const data = await openData()
       const json = bool(args, 'json')
       try {
         const path = evalRecordPath(m, data.sha256, file)
