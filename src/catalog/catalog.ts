@@ -20,11 +20,11 @@ export interface OpenCatalogOptions {
   /** Progress notes for long builds (stderr on a TTY). */
   progress?: (text: string) => void
   /**
-   * Checkpoint node blocks the command fetched (verified) for the rows marked unfetched
-   * (CatalogFile.unfetched): those rows are read again with them (spec/catalog.md, "History in a
-   * lazy clone").
+   * Checkpoint node blocks the command fetched (verified) for rows marked unfetched
+   * (CatalogFile.unfetched): the marked rows at `paths` are read again with them (spec/catalog.md,
+   * "History in a lazy clone").
    */
-  fetched?: ReadonlyMap<string, Uint8Array>
+  fetched?: { blocks: ReadonlyMap<string, Uint8Array>; paths: ReadonlySet<string> }
 }
 
 export interface OpenedCatalog { file: CatalogFile; places: GitPlaces; rebuilt: 'no' | 'incremental' | 'cold'; path: string }
@@ -65,13 +65,13 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
     const store = history ? build.storeFolder(places, env) : undefined
     return {
       root: places.root, gitDir: places.gitDir, env, key, history, check: o.refresh ? 'always' as const : check, ...(store ? { store } : {}),
-      ...(o.fetched ? { fetched: o.fetched } : {}), ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.fetched ? { fetched: o.fetched.blocks } : {}), ...(o.progress ? { progress: o.progress } : {}),
     }
   }
   if (file) {
     const worktree = wantWorktree(file.count)
     let changes = await build.changesSince(file, places.root, env, file.header.key !== key, worktree)
-    if (o.fetched) changes = withUnfetched(file, changes)
+    if (o.fetched) changes = withUnfetched(file, changes, o.fetched.paths)
     if (!changes && file.header.key === key) return { file, places, rebuilt: 'no', path }
     const opts = options()
     const bytes = await build.incrementalBuild(file, opts, changes ?? { reread: [], drop: new Set() }, worktree ? 'worktree' : 'git')
@@ -82,14 +82,14 @@ export async function openCatalog(o: OpenCatalogOptions): Promise<OpenedCatalog>
   return { file: reopen(path, bytes, build.writeCache), places, rebuilt: 'cold', path }
 }
 
-/** `changes` and the rows marked unfetched, read again (with the fetched blocks). */
-function withUnfetched(file: CatalogFile, changes: Awaited<ReturnType<typeof import('./build.js').changesSince>>): typeof changes {
+/** `changes` and the rows marked unfetched at `paths`, read again (with the fetched blocks). */
+function withUnfetched(file: CatalogFile, changes: Awaited<ReturnType<typeof import('./build.js').changesSince>>, paths: ReadonlySet<string>): typeof changes {
   const rows = file.unfetched()
   if (rows.length === 0) return changes
   const out = changes ?? { reread: [], drop: new Set<string>() }
-  const paths = file.paths(), blobs = file.strings('blob')
+  const at = file.paths(), blobs = file.strings('blob')
   const listed = new Set([...out.drop, ...out.reread.map((r) => r.path)])
-  for (const i of rows) if (!listed.has(paths[i]!)) out.reread.push({ path: paths[i]!, ...(blobs[i] ? { blob: blobs[i] } : {}) })
+  for (const i of rows) if (paths.has(at[i]!) && !listed.has(at[i]!)) out.reread.push({ path: at[i]!, ...(blobs[i] ? { blob: blobs[i] } : {}) })
   return out
 }
 

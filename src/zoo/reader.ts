@@ -6,7 +6,8 @@
  */
 import type { Store } from '../cas/store.js'
 import type { ManifestBody } from '../manifest/manifest.js'
-import { expandManifest, readCheckpoints } from '../manifest/checkpoints.js'
+import { expandManifest, readHistorySync } from '../manifest/checkpoints.js'
+import type { CID } from '../cas/cid.js'
 import type { Repo } from '../repo.js'
 import { NotFoundError, errorMessage } from '../errors.js'
 import { ObjectUnavailableError, OnDemandStore, RemoteObjects, describeFailures, remotesInOrder, type RemoteFailure } from '../remote/objects.js'
@@ -60,6 +61,9 @@ export async function completeManifest<T extends ManifestBody>(repo: Repo, m: T)
 /** A version whose checkpoint node could not be read, and why (`unavailable`: absent here and from every zoo remote). */
 export interface NodeMiss { model: string; reason: string; unavailable: boolean }
 
+/** A block checkpointNodes has yet to read. */
+class Wanted extends Error { constructor(readonly cid: CID) { super(`${cid} is wanted`) } }
+
 /** Versions whose checkpoint nodes are read at once. */
 const NODE_READS = 16
 
@@ -67,8 +71,10 @@ const NODE_READS = 16
  * The blocks of these versions' checkpoint nodes (each root and its pages), for the catalog's history
  * columns where the local store lacks them (a lazy clone: spec/catalog.md, "History in a lazy
  * clone"): read through the command's reader, so an absent block is fetched from the zoo remotes and
- * verified against its CID, NODE_READS versions at once. They are returned, not stored: a node is
- * stored only after every object it links to (invariant 2). What could not be read is listed with why.
+ * verified against its CID, NODE_READS versions at once, and read as the catalog reads them
+ * (readHistorySync: the pages a root links, the summary checked). They are returned, not stored: a
+ * node is stored only after every object it links to (invariant 2). What could not be read is
+ * listed with why.
  */
 export async function checkpointNodes(repo: Repo, versions: ReadonlyArray<{ name: string; version: number }>, opts: { signal?: AbortSignal } = {}): Promise<{ blocks: Map<string, Uint8Array>; missing: NodeMiss[] }> {
   const blocks = new Map<string, Uint8Array>()
@@ -76,11 +82,21 @@ export async function checkpointNodes(repo: Repo, versions: ReadonlyArray<{ name
   const reader = new CommandReader(repo)
   try {
     const store = await reader.store()
-    // the reader, keeping what the node reads return
-    const keeping: Store = {
-      location: store.location,
-      get: async (cid) => { const b = await store.get(cid); blocks.set(cid.toString(), b); return b },
-      has: (cid) => store.has(cid), put: (cid, b) => store.put(cid, b), list: () => store.list(), flush: () => store.flush(), close: async () => {},
+    /** The node's blocks, root first, then each page the reading asks for. */
+    const read = async (link: NonNullable<ManifestBody['checkpoints']>): Promise<void> => {
+      for (;;) {
+        try {
+          readHistorySync(link, (cid) => {
+            const b = blocks.get(cid.toString())
+            if (!b) throw new Wanted(cid)
+            return b
+          })
+          return
+        } catch (err) {
+          if (!(err instanceof Wanted)) throw err
+          blocks.set(err.cid.toString(), await store.get(err.cid))
+        }
+      }
     }
     let next = 0
     const work = async (): Promise<void> => {
@@ -89,7 +105,7 @@ export async function checkpointNodes(repo: Repo, versions: ReadonlyArray<{ name
         const v = versions[i]!
         try {
           const m = await repo.readManifest(v.name, v.version)
-          if (m.checkpoints) await readCheckpoints(m.checkpoints, keeping)
+          if (m.checkpoints) await read(m.checkpoints)
         } catch (err) {
           if (opts.signal?.aborted) throw err
           const failures = err instanceof ObjectUnavailableError ? (err.data.failures as RemoteFailure[]) : undefined
