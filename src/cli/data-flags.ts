@@ -1,9 +1,16 @@
 /** The flags eval and agree share to name a labelled dataset: --data (required), --labels, --batch-size. */
 import { resolve } from 'node:path'
 import type { Io } from './command.js'
-import { int, str, type Parsed } from './args.js'
+import { int, str, type FlagSpecs, type Parsed } from './args.js'
 import { openDataset, type Dataset } from '../evals/data.js'
 import { UsageError } from '../errors.js'
+
+/** The flags themselves, for a command's `flags`. */
+export const DATA_FLAGS: FlagSpecs = {
+  data: { type: 'string', value: 'file' },
+  labels: { type: 'string', value: 'file' },
+  'batch-size': { type: 'string', value: 'n' },
+}
 
 export interface DataFlags { batchSize?: number; open: () => Promise<Dataset> }
 

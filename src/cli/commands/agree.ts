@@ -4,7 +4,7 @@ import { printJson } from '../output.js'
 import { Repo } from '../../repo.js'
 import { CommandReader } from '../../zoo/reader.js'
 import type { Dataset } from '../../evals/data.js'
-import { dataFlags } from '../data-flags.js'
+import { DATA_FLAGS, dataFlags } from '../data-flags.js'
 import { decodePredictions, readEvaluations } from '../../evals/record.js'
 import { agreement } from '../../evals/metrics.js'
 import type { Manifest } from '../../manifest/manifest.js'
@@ -48,10 +48,8 @@ examples:
 `,
   interrupted: 'the models\' temporary copies were removed; run the same command again',
   flags: {
-    data: { type: 'string', value: 'file' },
-    labels: { type: 'string', value: 'file' },
+    ...DATA_FLAGS,
     file: { type: 'string', value: 'path' },
-    'batch-size': { type: 'string', value: 'n' },
     json: { type: 'bool' },
   },
   async run(args, io) {

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js'
 import { bool, str } from '../args.js'
-import { dataFlags } from '../data-flags.js'
+import { DATA_FLAGS, dataFlags } from '../data-flags.js'
 import { printJson, Progress } from '../output.js'
 import { Repo } from '../../repo.js'
 import { CommandReader, prefetchFiles } from '../../zoo/reader.js'
@@ -61,10 +61,8 @@ examples:
 `,
   interrupted: 'nothing was recorded, and the model\'s temporary copy was removed; run the same command again',
   flags: {
-    data: { type: 'string', value: 'file' },
-    labels: { type: 'string', value: 'file' },
+    ...DATA_FLAGS,
     file: { type: 'string', value: 'path' },
-    'batch-size': { type: 'string', value: 'n' },
     input: { type: 'string', value: 'name' },
     output: { type: 'string', value: 'name' },
     outputs: { type: 'string', value: 'kind' },
