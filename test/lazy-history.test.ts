@@ -4,7 +4,8 @@
  * the zoo remote (verified, kept in memory, not stored) and the answer is the promoting clone's; the
  * catalog keeps that history, so the next query needs no remote. With the zoo remote unreachable the
  * query fails with E_HISTORY_UNAVAILABLE (exit 3) naming the models and the fix, queries without
- * history still answer, and the same query answers once the remote is back.
+ * history still answer, and the same query answers once the remote is back; a clone that is not
+ * lazy is told to fetch, and answers after `git zoo fetch`.
  */
 import { before, after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -110,5 +111,16 @@ describe('history in a lazy clone', () => {
       assert.deepEqual(names(await ok(zoo(c, ['find', 'checkpoints=4', '--sort', 'seed', '--json']), 'find without history')), [T0, T1, T2])
     } finally { await rename(`${objects}-away`, objects) }
     assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history, zoo remote back')), [T0, T1])
+  })
+
+  it('a clone that is not lazy and has not fetched the models is told to fetch them; after the fetch the same query answers', async () => {
+    const c = join(work, 'plain')
+    await git(work, 'clone', '-q', bare, c) // git alone: the zoo's objects are not fetched
+    const r = await zoo(c, QUERY)
+    assert.equal(r.code, 3, r.stderr)
+    assert.ok(r.stderr.includes(`their checkpoint nodes are not in the local store (this clone has not fetched them): ${T0}@v1, ${T1}@v1, ${T2}@v1; `
+      + `a query on history needs them: fetch those models with \`git zoo fetch ${T0}@v1 ${T1}@v1 ${T2}@v1\``), r.stderr)
+    await ok(zoo(c, ['fetch', `${T0}@v1`, `${T1}@v1`, `${T2}@v1`]), 'fetch')
+    assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history after the fetch')), [T0, T1])
   })
 })
