@@ -1,0 +1,209 @@
+/*
+ * git-zoo's native front (spec/server.md): `git zoo find` and `git zoo ls` answered by the resident
+ * query server (src/cli/serve.ts) without starting node; every other command, and any case the
+ * server cannot take, runs node on bin/git-zoo.js with the same arguments.
+ *
+ * The server is asked only for find and ls, not for --help/-h, not when stdout is a terminal
+ * without --no-pager (the pager must run on the user's terminal, which node does), and not when
+ * GIT_ZOO_SERVER=0. The socket is $XDG_RUNTIME_DIR/git-zoo/serve.sock, else
+ * /tmp/git-zoo-<uid>/serve.sock, used only when its folder is a real folder of this uid with mode
+ * 0700. Any failure before the first byte of output (no socket, refused, another build, the server
+ * gone) runs node instead, so the user never sees the server fail; after output began, a server
+ * that goes away is reported and the exit status is 70 (E_INTERNAL), as bin/git-zoo.js does.
+ *
+ * Built by scripts/build-front.mjs: cc -O2 -DGZ_BUILD_ID='"<id>"' -DGZ_NODE='"<node>"'.
+ * Wire format: src/cli/front/protocol.ts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef GZ_BUILD_ID
+#error "GZ_BUILD_ID must be defined (scripts/build-front.mjs)"
+#endif
+#ifndef GZ_NODE
+#define GZ_NODE "node"
+#endif
+
+extern char **environ;
+
+static char root[PATH_MAX]; /* the package folder: this binary is <root>/dist/front/git-zoo */
+static int started;          /* output was written: no falling back to node any more */
+
+/* Run the command through node: the node that built the client, else `node` on PATH. */
+static void run_node(int argc, char **argv) {
+  char js[PATH_MAX + 32];
+  snprintf(js, sizeof js, "%s/bin/git-zoo.js", root);
+  char **args = calloc((size_t)argc + 2, sizeof *args);
+  if (!args) { perror("git zoo"); exit(71); }
+  args[0] = "node";
+  args[1] = js;
+  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  args[argc + 1] = NULL;
+  if (GZ_NODE[0] == '/') execv(GZ_NODE, args);
+  execvp("node", args);
+  fprintf(stderr, "git zoo: cannot run node (%s, nor node on PATH): %s\n", GZ_NODE, strerror(errno));
+  exit(127);
+}
+
+/* The server went away after output began: say so, as bin/git-zoo.js does for an internal error. */
+static void lost(const char *why) {
+  fprintf(stderr, "git zoo: internal error: the query server %s before the command finished; the catalog is only read, "
+                  "so nothing was changed and the command can be run again. This is a bug in git-zoo; please report it "
+                  "with the command you ran (GIT_ZOO_SERVER=0 runs it without the server).\n", why);
+  exit(70);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) { if (errno == EINTR) continue; return -1; }
+    p += w; n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Read exactly n bytes; 0 on success, -1 on end of stream or error. */
+static int read_all(int fd, char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r; n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* A growing buffer of NUL-terminated strings: the request. */
+struct buf { char *p; size_t n, cap; };
+
+static void put(struct buf *b, const char *s) {
+  size_t len = strlen(s) + 1;
+  if (b->n + len > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + len) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) { perror("git zoo"); exit(71); }
+    b->p = p; b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+}
+
+/* Whether `dir` is a real folder of this user with mode 0700. */
+static int safe_dir(const char *dir) {
+  struct stat st;
+  if (lstat(dir, &st) != 0) return 0;
+  return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 0777) == 0700;
+}
+
+static void find_root(void) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) { fprintf(stderr, "git zoo: cannot find where this program is (/proc/self/exe): %s\n", strerror(errno)); exit(71); }
+  exe[n] = '\0';
+  /* <root>/dist/front/git-zoo: three components up */
+  for (int up = 0; up < 3; up++) {
+    char *slash = strrchr(exe, '/');
+    if (!slash || slash == exe) { fprintf(stderr, "git zoo: %s is not inside a git-zoo package (dist/front/)\n", exe); exit(71); }
+    *slash = '\0';
+  }
+  snprintf(root, sizeof root, "%s", exe);
+}
+
+int main(int argc, char **argv) {
+  find_root();
+  const char *cmd = argc > 1 ? argv[1] : "";
+  if (strcmp(cmd, "find") != 0 && strcmp(cmd, "ls") != 0) run_node(argc, argv);
+  const char *off = getenv("GIT_ZOO_SERVER");
+  if (off && strcmp(off, "0") == 0) run_node(argc, argv);
+  int no_pager = 0;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) break;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) run_node(argc, argv);
+    if (strcmp(argv[i], "--no-pager") == 0) no_pager = 1;
+  }
+  int out_tty = isatty(1), err_tty = isatty(2);
+  if (out_tty && !no_pager) run_node(argc, argv);
+
+  char dir[PATH_MAX];
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/git-zoo", xdg);
+  else snprintf(dir, sizeof dir, "/tmp/git-zoo-%u", (unsigned)getuid());
+  if (!safe_dir(dir)) run_node(argc, argv);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/serve.sock", dir) >= sizeof addr.sun_path) run_node(argc, argv);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) run_node(argc, argv);
+
+  char cwd[PATH_MAX], num[32];
+  if (!getcwd(cwd, sizeof cwd)) run_node(argc, argv);
+  mode_t mask = umask(0);
+  umask(mask);
+  struct buf b = { 0 };
+  put(&b, "len"); /* 4 bytes: the length, filled in below */
+  put(&b, "query");
+  put(&b, GZ_BUILD_ID);
+  put(&b, cwd);
+  put(&b, out_tty ? "1" : "0");
+  put(&b, err_tty ? "1" : "0");
+  snprintf(num, sizeof num, "%o", (unsigned)mask);
+  put(&b, num);
+  snprintf(num, sizeof num, "%d", argc - 1);
+  put(&b, num);
+  for (int i = 1; i < argc; i++) put(&b, argv[i]);
+  for (char **e = environ; *e; e++) put(&b, *e);
+  uint32_t len = (uint32_t)(b.n - 4);
+  b.p[0] = (char)(len >> 24); b.p[1] = (char)(len >> 16); b.p[2] = (char)(len >> 8); b.p[3] = (char)len;
+  if (write_all(fd, b.p, b.n) != 0) run_node(argc, argv);
+  free(b.p);
+
+  static char chunk[65536];
+  for (;;) {
+    unsigned char head[5];
+    if (read_all(fd, (char *)head, 5) != 0) {
+      if (!started) run_node(argc, argv);
+      lost("closed the connection");
+    }
+    uint32_t n = (uint32_t)head[1] << 24 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 8 | head[4];
+    char type = (char)head[0];
+    if (type == 'o' || type == 'e') {
+      int to = type == 'o' ? 1 : 2;
+      while (n > 0) {
+        size_t want = n < sizeof chunk ? n : sizeof chunk;
+        if (read_all(fd, chunk, want) != 0) {
+          if (!started) run_node(argc, argv);
+          lost("closed the connection");
+        }
+        started = 1;
+        if (write_all(to, chunk, want) != 0) {
+          fprintf(stderr, "git zoo: cannot write to %s: %s\n", to == 1 ? "stdout" : "stderr", strerror(errno));
+          return 3;
+        }
+        n -= (uint32_t)want;
+      }
+    } else if (type == 'x') {
+      if (n >= sizeof num || read_all(fd, num, n) != 0) lost("sent a broken exit frame");
+      num[n] = '\0';
+      return atoi(num);
+    } else if (type == 's') {
+      /* declined: another build, or a request it does not take */
+      if (!started) run_node(argc, argv);
+      lost("declined");
+    } else {
+      if (!started) run_node(argc, argv);
+      lost("sent an unknown frame");
+    }
+  }
+}
