@@ -138,10 +138,11 @@ export async function serve(o: ServeOptions): Promise<number> {
     const send = (type: number, payload: Buffer | string): void => { if (!sock.destroyed) sock.write(frame(type, payload)) }
     // status and stop are answered whatever the asker's build (status shows the server's)
     if (req.kind === 'status') { send(FRAME_JSON, JSON.stringify(status())); sock.end(frame(FRAME_EXIT, '0')); return }
-    if (req.kind === 'stop') { sock.end(frame(FRAME_EXIT, '0')); stop('asked to stop'); return }
+    if (req.kind === 'stop') { stop('asked to stop'); sock.end(frame(FRAME_EXIT, '0')); return }
     if (req.build !== build || !fresh()) {
-      sock.end(frame(FRAME_DECLINE, 'stale'))
+      // the socket is removed before the answer leaves: the node that runs the command next starts a new server
       stop('a client of another build asked; this one is stale')
+      sock.end(frame(FRAME_DECLINE, 'stale'))
       return
     }
     if (req.kind !== 'query' || !SERVED.has(req.argv[0] ?? '') || PROCESS_HOOKS.some((k) => req.env[k])) {
