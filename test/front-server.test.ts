@@ -239,21 +239,40 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     assert.equal((await status()).served, st.served, 'nothing was asked of the server')
   })
 
-  it('ls on a terminal goes to node (the pager runs on the user\'s terminal); with --no-pager it is served', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
+  it('a served ls on a terminal pages on the user\'s terminal, as node does; --no-pager and a pager that cannot start print it', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
-    const paged = join(a.dir, 'paged.bin')
-    const onTty = (args: string): Promise<Run> => run('script', ['-qec', `${WRAPPER} ${args}`, '/dev/null'], { cwd: a.dir, env: { ...rt.env, GIT_PAGER: `cat > ${paged}` } })
-    const t = await onTty('ls')
-    assert.equal(t.code, 0)
-    assert.match(readFileSync(paged, 'utf8'), /lab\/alpha@v1/)
-    assert.equal((await status()).served, st.served)
-    rmSync(paged)
-    const n = await onTty('ls --no-pager')
-    assert.equal(n.code, 0)
-    assert.match(n.stdout, /lab\/alpha@v1/)
-    assert.ok(!existsSync(paged))
-    assert.equal((await status()).served, st.served + 1)
+    const onTty = (cmd: string, args: string, pager: string): Promise<Run> =>
+      run('script', ['-qec', `${cmd} ${args}`, '/dev/null'], { cwd: a.dir, env: { ...rt.env, GIT_PAGER: pager } })
+    const served = async (args: string, pager: string, file?: string): Promise<{ tty: string; paged: string | undefined }> => {
+      const r = await onTty(WRAPPER, args, pager)
+      assert.equal(r.code, 0, r.stdout)
+      const paged = file && existsSync(file) ? readFileSync(file, 'utf8') : undefined
+      if (file) rmSync(file, { force: true })
+      return { tty: r.stdout, paged }
+    }
+    const direct = async (args: string, pager: string, file?: string): Promise<{ tty: string; paged: string | undefined }> => {
+      const r = await onTty(`env GIT_ZOO_SERVER=0 ${process.execPath} ${BIN}`, args, pager)
+      assert.equal(r.code, 0, r.stdout)
+      const paged = file && existsSync(file) ? readFileSync(file, 'utf8') : undefined
+      if (file) rmSync(file, { force: true })
+      return { tty: r.stdout, paged }
+    }
+    const file = join(a.dir, 'paged.bin')
+    // through the pager (it saves what it reads, and reads LESS as the client set it)
+    const pager = `echo "LESS=$LESS" > ${file}; cat >> ${file}`
+    const p = await served('ls', pager, file)
+    assert.match(p.paged ?? '', /^LESS=FRX\n[^]*lab\/alpha@v1/)
+    assert.doesNotMatch(p.tty, /lab\/alpha/, 'the listing went to the pager, not to the terminal')
+    assert.deepEqual(p, await direct('ls', pager, file))
+    // --no-pager: straight to the terminal
+    const n = await served('ls --no-pager', pager, file)
+    assert.equal(n.paged, undefined)
+    assert.match(n.tty, /lab\/alpha@v1/)
+    // a pager that cannot start: printed all the same
+    const broken = await served('find name~beta', 'no-such-pager-xyz')
+    assert.match(broken.tty, /lab\/beta@v1/)
+    assert.equal((await status()).served, st.served + 3)
   })
 
   it('`git zoo server stop` stops it and removes the socket; GIT_ZOO_SERVER=0 starts none', async () => {

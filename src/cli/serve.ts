@@ -15,7 +15,7 @@ import { main } from './main.js'
 import { processHost } from '../host.js'
 import { ZooError } from '../errors.js'
 import {
-  FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, MAX_REQUEST,
+  FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
   answers, buildIdPath, decodeRequest, frame, socketDir, socketPath, unsafeDir, type Request,
 } from './front/protocol.js'
 
@@ -165,6 +165,7 @@ export async function serve(o: ServeOptions): Promise<number> {
       stdin: async () => '',
       killSelf: () => { process.kill(process.pid, 'SIGKILL') },
       signal: aborted.signal,
+      pageOnClient: (cmd, text) => { send(FRAME_PAGER, cmd); send(FRAME_OUT, text) },
     }
     // the request's umask, for any file a query writes (the catalog's cache), as its own process would have
     const before = process.umask(req.umask)

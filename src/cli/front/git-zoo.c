@@ -3,9 +3,9 @@
  * query server (src/cli/serve.ts) without starting node; every other command, and any case the
  * server cannot take, runs node on bin/git-zoo.js with the same arguments.
  *
- * The server is asked only for find and ls, not for --help/-h, not when stdout is a terminal
- * without --no-pager (the pager must run on the user's terminal, which node does), and not when
- * GIT_ZOO_SERVER=0. The socket is $XDG_RUNTIME_DIR/git-zoo/serve.sock, else
+ * The server is asked only for find and ls, not for --help/-h, and not when GIT_ZOO_SERVER=0.
+ * When the listing goes to a pager (stdout a terminal), the server says which ('p' frame) and the
+ * client runs it here, on the user's terminal, as src/cli/pager.ts does in node. The socket is $XDG_RUNTIME_DIR/git-zoo/serve.sock, else
  * /tmp/git-zoo-<uid>/serve.sock, used only when its folder is a real folder of this uid with mode
  * 0700. Any failure before the first byte of output (no socket, refused, another build, the server
  * gone) runs node instead, so the user never sees the server fail; after output began, a server
@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #ifndef GZ_BUILD_ID
@@ -83,11 +85,10 @@ static int read_all(int fd, char *p, size_t n) {
   return 0;
 }
 
-/* A growing buffer of NUL-terminated strings: the request. */
+/* A growing byte buffer: the request (NUL-terminated strings), the text given to the pager. */
 struct buf { char *p; size_t n, cap; };
 
-static void put(struct buf *b, const char *s) {
-  size_t len = strlen(s) + 1;
+static void append(struct buf *b, const char *s, size_t len) {
   if (b->n + len > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + len) cap *= 2;
@@ -97,6 +98,45 @@ static void put(struct buf *b, const char *s) {
   }
   memcpy(b->p + b->n, s, len);
   b->n += len;
+}
+
+static void put(struct buf *b, const char *s) { append(b, s, strlen(s) + 1); }
+
+/*
+ * The pager, as src/cli/pager.ts runs it: `sh -c <cmd>` reading the listing on its stdin, LESS=FRX
+ * and LV=-c unless set; a pager that cannot start (status 127) means the listing is printed.
+ */
+static pid_t pager_pid = -1;
+static int pager_fd = -1, pager_gone;
+static struct buf paged;
+
+static void start_pager(const char *cmd) {
+  int p[2];
+  if (pipe(p) != 0) return; /* no pager: printed directly */
+  signal(SIGPIPE, SIG_IGN); /* the pager may quit before reading everything (q in less) */
+  pid_t pid = fork();
+  if (pid < 0) { close(p[0]); close(p[1]); return; }
+  if (pid == 0) {
+    dup2(p[0], 0);
+    close(p[0]);
+    close(p[1]);
+    setenv("LESS", "FRX", 0);
+    setenv("LV", "-c", 0);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  close(p[0]);
+  pager_fd = p[1];
+  pager_pid = pid;
+}
+
+/* After the last frame: let the pager finish; print the listing when it could not start. */
+static void end_pager(void) {
+  if (pager_pid < 0) return;
+  close(pager_fd);
+  int st = 0;
+  while (waitpid(pager_pid, &st, 0) < 0 && errno == EINTR) {}
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127) write_all(1, paged.p, paged.n);
 }
 
 /* Whether `dir` is a real folder of this user with mode 0700. */
@@ -126,14 +166,11 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "find") != 0 && strcmp(cmd, "ls") != 0) run_node(argc, argv);
   const char *off = getenv("GIT_ZOO_SERVER");
   if (off && strcmp(off, "0") == 0) run_node(argc, argv);
-  int no_pager = 0;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) break;
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) run_node(argc, argv);
-    if (strcmp(argv[i], "--no-pager") == 0) no_pager = 1;
   }
   int out_tty = isatty(1), err_tty = isatty(2);
-  if (out_tty && !no_pager) run_node(argc, argv);
 
   char dir[PATH_MAX];
   const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -187,7 +224,10 @@ int main(int argc, char **argv) {
           lost("closed the connection");
         }
         started = 1;
-        if (write_all(to, chunk, want) != 0) {
+        if (to == 1 && pager_pid >= 0) {
+          append(&paged, chunk, want);
+          if (!pager_gone && write_all(pager_fd, chunk, want) != 0) pager_gone = 1;
+        } else if (write_all(to, chunk, want) != 0) {
           fprintf(stderr, "git zoo: cannot write to %s: %s\n", to == 1 ? "stdout" : "stderr", strerror(errno));
           return 3;
         }
@@ -196,7 +236,19 @@ int main(int argc, char **argv) {
     } else if (type == 'x') {
       if (n >= sizeof num || read_all(fd, num, n) != 0) lost("sent a broken exit frame");
       num[n] = '\0';
+      end_pager();
       return atoi(num);
+    } else if (type == 'p' && pager_pid < 0) {
+      char *cmd = malloc((size_t)n + 1);
+      if (!cmd) { perror("git zoo"); exit(71); }
+      if (read_all(fd, cmd, n) != 0) {
+        if (!started) run_node(argc, argv);
+        lost("closed the connection");
+      }
+      cmd[n] = '\0';
+      started = 1;
+      start_pager(cmd);
+      free(cmd);
     } else if (type == 's') {
       /* declined: another build, or a request it does not take */
       if (!started) run_node(argc, argv);

@@ -8,7 +8,8 @@
  *   umask (octal), argc, the argc arguments, then every environment entry ("NAME=value") to the end.
  * Frames: one type byte, a 4-byte big-endian payload length, the payload:
  *   'o' bytes for stdout, 'e' bytes for stderr, 'j' a JSON document (status), 'x' the exit code
- *   (decimal) and the end, 's' declined (stale build, or a request the server does not take): the
+ *   (decimal) and the end, 'p' a pager command: the client runs it (sh -c, LESS=FRX and LV=-c
+ *   unless set) and the stdout frames that follow are its input, 's' declined (stale build, or a request the server does not take): the
  *   client runs the command through node instead.
  */
 import { lstatSync } from 'node:fs'
@@ -20,6 +21,7 @@ export const FRAME_ERR = 0x65 // 'e'
 export const FRAME_JSON = 0x6a // 'j'
 export const FRAME_EXIT = 0x78 // 'x'
 export const FRAME_DECLINE = 0x73 // 's'
+export const FRAME_PAGER = 0x70 // 'p'
 
 /** Requests larger than this are refused (an environment of 16 MiB is not a shell's). */
 export const MAX_REQUEST = 16 * 1024 * 1024
