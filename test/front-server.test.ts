@@ -189,6 +189,10 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     assert.match(bad.stderr, /GIT_ZOO_CATALOG_CHECK/)
     assert.equal((await same(a.dir, ['ls'])).code, 0) // and the next request is itself again
     assert.equal((await status()).served, st.served + 3)
+    // what applies to a process of its own runs in node: NODE_OPTIONS, the crash and pause points
+    assert.equal((await same(a.dir, ['ls'], { NODE_OPTIONS: '--no-warnings' })).code, 0)
+    assert.equal((await same(a.dir, ['ls'], { GIT_ZOO_PAUSE_AT: 'no-such-point', GIT_ZOO_PAUSE_FILE: join(outside, 'go') })).code, 0)
+    assert.equal((await status()).served, st.served + 3)
   })
 
   it('a killed server (its socket left behind) is replaced: the find runs in node, then a new server answers', async () => {

@@ -103,6 +103,7 @@ export async function serve(o: ServeOptions): Promise<number> {
   let lastDone = Date.now()
   let busy = false
   const queue: Array<{ req: Request; sock: Socket }> = []
+  const unread = new Set<Socket>()
   let timer: NodeJS.Timeout | undefined
   let stopped!: () => void
   const done = new Promise<void>((resolve) => { stopped = resolve })
@@ -116,6 +117,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     try { if (statSync(path).ino === ino) unlinkSync(path) } catch { /* gone */ }
     server.close()
     for (const q of queue.splice(0)) q.sock.end(frame(FRAME_DECLINE, 'stopping'))
+    for (const sock of unread) sock.destroy() // connected, request not complete: nothing to answer
     o.note(`git zoo: server ${process.pid} stopped: ${why}\n`)
     stopped()
   }
@@ -145,7 +147,9 @@ export async function serve(o: ServeOptions): Promise<number> {
       sock.end(frame(FRAME_DECLINE, 'stale'))
       return
     }
-    if (req.kind !== 'query' || !SERVED.has(req.argv[0] ?? '') || PROCESS_HOOKS.some((k) => req.env[k])) {
+    // node options (loaders, heap limits) apply to a process of its own: such a request runs in node
+    const nodeOptions = (req.env.NODE_OPTIONS ?? '') !== (process.env.NODE_OPTIONS ?? '')
+    if (req.kind !== 'query' || !SERVED.has(req.argv[0] ?? '') || PROCESS_HOOKS.some((k) => req.env[k]) || nodeOptions) {
       sock.end(frame(FRAME_DECLINE, 'not served'))
       return
     }
@@ -201,6 +205,9 @@ export async function serve(o: ServeOptions): Promise<number> {
 
   server.on('connection', (sock) => {
     sock.on('error', () => { /* the client went away; its request is dropped */ })
+    if (stopping) { sock.destroy(); return }
+    unread.add(sock)
+    sock.once('close', () => unread.delete(sock))
     let buf: Buffer = Buffer.alloc(0)
     const onData = (chunk: Buffer): void => {
       buf = Buffer.concat([buf, chunk])
@@ -209,6 +216,7 @@ export async function serve(o: ServeOptions): Promise<number> {
       if (len > MAX_REQUEST) { sock.destroy(); return }
       if (buf.length < 4 + len) return
       sock.off('data', onData)
+      unread.delete(sock)
       let req: Request
       try { req = decodeRequest(buf.subarray(4, 4 + len)) } catch { sock.destroy(); return }
       if (stopping) { sock.end(frame(FRAME_DECLINE, 'stopping')); return }
