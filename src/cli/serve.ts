@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import type { Io } from './command.js'
 import { main } from './main.js'
 import { processHost } from '../host.js'
-import { ZooError } from '../errors.js'
+import { UsageError } from '../errors.js'
 import {
   FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
   answers, buildIdPath, decodeRequest, frame, socketDir, socketPath, unsafeDir, type Request,
@@ -40,7 +40,7 @@ export function idleMs(env: NodeJS.ProcessEnv): number {
   const v = env.GIT_ZOO_SERVER_IDLE
   if (v === undefined || v === '') return DEFAULT_IDLE_SECONDS * 1000
   const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new ZooError(`GIT_ZOO_SERVER_IDLE must be a number of seconds above 0, not ${JSON.stringify(v)}`, 'E_USAGE')
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`GIT_ZOO_SERVER_IDLE must be a number of seconds above 0, not ${JSON.stringify(v)}`, 'E_USAGE')
   return n * 1000
 }
 
