@@ -23,7 +23,9 @@
  *
  * Reports: per import and overall checkpoints/s (wall and per CPU-second, with the load average),
  * peak RSS of each import, store size, disk in use; then the catalog: `find` cold (no cache), warm
- * median, on history, in a plain `git clone` (first find) and, staged, after a `git pull` that brings
+ * median through node (`node bin/git-zoo.js`, GIT_ZOO_SERVER=0) and through what users run
+ * (`bin/git-zoo`: the native front and the query server, in a private XDG_RUNTIME_DIR, with the
+ * server's CPU per find; spec/server.md), on history, in a plain `git clone` (first find) and, staged, after a `git pull` that brings
  * the last zoo; git: the packs and loose objects the imports left, whether `git status` is clean,
  * tracked files, work-tree bytes, `git repack -ad` packed size, plain `git clone` time; `node -e 0`
  * for reference; then a summary against issue 13's targets.
