@@ -203,7 +203,13 @@ int main(int argc, char **argv) {
   for (char **e = environ; *e; e++) put(&b, *e);
   uint32_t len = (uint32_t)(b.n - 4);
   b.p[0] = (char)(len >> 24); b.p[1] = (char)(len >> 16); b.p[2] = (char)(len >> 8); b.p[3] = (char)len;
-  if (write_all(fd, b.p, b.n) != 0) run_node(argc, argv);
+  /* send(), not write(): a server that died after accepting gives EPIPE, not a SIGPIPE that kills us */
+  for (size_t off = 0; off < b.n;) {
+    ssize_t w = send(fd, b.p + off, b.n - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) run_node(argc, argv);
+    off += (size_t)w;
+  }
   free(b.p);
 
   static char chunk[65536];
