@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, ROOT, git, run, tempRepo, type Run } from './cli.js'
@@ -296,6 +297,57 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     await wrap(a.dir, ['ls'])
     assert.equal(serversOf(rt.dir).length, 1)
     await running()
+  })
+})
+
+describe('the client when the server fails', { skip: hasClient ? false : 'dist/front/git-zoo is not built' }, () => {
+  it('runs node when the server closes or declines before any output; after output began it says so and exits 70', async () => {
+    const r = runtime()
+    const repo = await tempRepo('zoo-front-')
+    const folder = join(r.dir, 'git-zoo')
+    mkdirSync(folder, { mode: 0o700 })
+    // a stand-in for the server on the socket, answering every request with `reply`
+    let reply: (sock: Socket) => void = (sock) => sock.destroy()
+    let asked = 0
+    const fake = createServer((sock) => {
+      let got = Buffer.alloc(0)
+      sock.on('data', (c: Buffer) => {
+        got = Buffer.concat([got, c])
+        if (got.length >= 4 && got.length >= 4 + got.readUInt32BE(0)) { asked++; reply(sock) }
+      })
+      sock.on('error', () => {})
+    })
+    await new Promise<void>((res) => fake.listen(join(folder, 'serve.sock'), res))
+    const frame = (type: string, payload: string): Buffer => {
+      const body = Buffer.from(payload)
+      const head = Buffer.alloc(5)
+      head.write(type, 0)
+      head.writeUInt32BE(body.length, 1)
+      return Buffer.concat([head, body])
+    }
+    try {
+      const env = { ...r.env, GIT_ZOO_SERVER: '1' }
+      const direct = await run(process.execPath, [BIN, 'ls'], { cwd: repo.dir, env: { ...env, GIT_ZOO_SERVER: '0' } })
+      for (const how of [(sock: Socket) => sock.destroy(), (sock: Socket) => sock.end(frame('s', 'stale'))]) {
+        reply = how
+        const before1 = asked
+        const ls = await run(WRAPPER, ['ls'], { cwd: repo.dir, env })
+        assert.equal(asked, before1 + 1, 'the client asked the stand-in')
+        assert.deepEqual(ls, direct, 'node answered instead')
+      }
+      reply = (sock) => { sock.write(frame('o', 'MODEL\npartial')); sock.destroy() }
+      const cut = await run(WRAPPER, ['ls'], { cwd: repo.dir, env })
+      assert.equal(cut.code, 70)
+      assert.equal(cut.stdout, 'MODEL\npartial')
+      assert.match(cut.stderr, /^git zoo: internal error: the query server closed the connection before the command finished;.*GIT_ZOO_SERVER=0/)
+      reply = (sock) => { sock.write(frame('e', 'note\n')); sock.end(frame('x', '3')) }
+      const code = await run(WRAPPER, ['find', 'x=1'], { cwd: repo.dir, env })
+      assert.deepEqual(code, { code: 3, stdout: '', stderr: 'note\n' }, 'frames reach fd 1/2 and the exit frame is the status')
+    } finally {
+      await new Promise<void>((res) => fake.close(() => res()))
+      rmSync(r.dir, { recursive: true, force: true })
+      await repo.cleanup()
+    }
   })
 })
 
