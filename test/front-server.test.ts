@@ -283,6 +283,11 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
   it('`git zoo server stop` stops it and removes the socket; GIT_ZOO_SERVER=0 starts none', async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
+    const human = await run(process.execPath, [BIN, 'server'], { cwd: tmpdir(), env: rt.env })
+    assert.match(human.stdout, new RegExp(`^server ${st.pid}: build ${st.build.slice(0, 12)}, \\d+ requests? served, up \\d+ s, idle \\d+ s of 600 s; socket ${st.socket}\\n$`))
+    const bogus = await run(process.execPath, [BIN, 'server', 'restart'], { cwd: tmpdir(), env: rt.env })
+    assert.equal(bogus.code, 2)
+    assert.match(bogus.stderr, /unknown action 'restart' for `git zoo server`; give status or stop/)
     const stop = await run(process.execPath, [BIN, 'server', 'stop', '--json'], { cwd: tmpdir(), env: rt.env })
     assert.equal(stop.code, 0, stop.stderr)
     assert.deepEqual(JSON.parse(stop.stdout), { stopped: true, pid: st.pid })

@@ -31,7 +31,7 @@ examples:
   async run(args, io) {
     const [action = 'status', ...more] = args.positional
     if (more.length) throw new UsageError(`git zoo server takes one action (got ${args.positional.join(' ')})`, 'E_USAGE')
-    if (action !== 'status' && action !== 'stop') throw new UsageError(`git zoo server: unknown action '${action}'; give status or stop`, 'E_USAGE')
+    if (action !== 'status' && action !== 'stop') throw new UsageError(`unknown action '${action}' for \`git zoo server\`; give status or stop`, 'E_USAGE')
     const uid = process.getuid?.() ?? 0
     const st: ServerStatus = await askServer(io.env, uid, 'status')
     if (action === 'status') {
