@@ -11,7 +11,6 @@ import { linkSync, mkdirSync, chmodSync, readFileSync, statSync, unlinkSync } fr
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Io } from './command.js'
-import { main } from './main.js'
 import { processHost } from '../host.js'
 import { UsageError } from '../errors.js'
 import {
@@ -45,6 +44,8 @@ export function idleMs(env: NodeJS.ProcessEnv): number {
 }
 
 export interface ServeOptions {
+  /** What answers a request: main() of src/cli/main.ts, the function a node process runs. */
+  main: (argv: string[], io: Io) => Promise<number>
   root: string
   env: NodeJS.ProcessEnv
   uid: number
@@ -175,7 +176,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     const before = process.umask(req.umask)
     let code: number
     try {
-      code = await main(req.argv, io)
+      code = await o.main(req.argv, io)
     } catch (e) {
       send(FRAME_ERR, `git zoo: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in git-zoo; please report it with the command you ran.\n`)
       code = 70
