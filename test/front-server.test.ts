@@ -62,7 +62,7 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T 
 }
 
 describe('query server and native front', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
-  const rt = runtime()
+  const rt: ReturnType<typeof runtime> = { dir: '', env: {}, pids: new Set() } // made in before()
   const wrap = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => run(WRAPPER, args, { cwd, env: { ...rt.env, ...env } })
   const viaNode = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => run(process.execPath, [BIN, ...args], { cwd, env: { ...rt.env, ...env, GIT_ZOO_SERVER: '0' } })
   const status = async (r = rt): Promise<Status> => {
@@ -106,11 +106,12 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
   }
 
   before(async () => {
+    Object.assign(rt, runtime())
     a = await zooWith(['lab/alpha', 'lab/beta'])
     b = await zooWith(['other/gamma'])
   })
   after(async () => {
-    await stopAll(rt)
+    if (rt.dir) await stopAll(rt)
     await a?.cleanup(); await b?.cleanup()
     for (const d of extra) rmSync(d, { recursive: true, force: true })
   })
