@@ -6,6 +6,7 @@
  * to node (spec/server.md). The build id is a digest of the bundle (dist/cli/), the client's source
  * and the node that built it, so a server of an older build is never asked to answer a newer client.
  *
+ * dist/front/.npmignore keeps the binary out of `npm pack`: it is built for this machine only.
  * No C compiler (or GIT_ZOO_NO_FRONT=1): a one-line note, no binary, and any older one is removed
  * (it would ask servers of an older build); every command then runs through node.
  *
@@ -42,6 +43,8 @@ else {
     rmSync(tmp, { force: true })
     skip(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 3).join(' / ')}`)
   } else {
+    // a binary is built for one machine: npm pack leaves it out (a checkout, npm link or a git install builds it)
+    writeFileSync(join(out, '.npmignore'), '*\n')
     writeFileSync(join(out, `build-id.${process.pid}.tmp`), id + '\n')
     renameSync(tmp, join(out, 'git-zoo'))
     renameSync(join(out, `build-id.${process.pid}.tmp`), join(out, 'build-id'))

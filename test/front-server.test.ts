@@ -413,6 +413,7 @@ describe('query server lifetime and the build without a compiler', () => {
         const id = readFileSync(join(pkg, 'dist', 'front', 'build-id'), 'utf8').trim()
         assert.match(id, /^[0-9a-f]{32}$/)
         assert.ok(readFileSync(join(pkg, 'dist', 'front', 'git-zoo')).includes(Buffer.from(id)), 'the build id is compiled into the client')
+        assert.equal(readFileSync(join(pkg, 'dist', 'front', '.npmignore'), 'utf8'), '*\n', 'npm pack leaves the machine\'s binary out')
         // a changed bundle is another build
         writeFileSync(join(pkg, 'dist', 'cli', 'main.js'), '// another bundle\n')
         await run(process.execPath, [join(pkg, 'scripts', 'build-front.mjs')], { cwd: pkg, env: {} })
