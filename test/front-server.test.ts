@@ -379,6 +379,24 @@ describe('query server lifetime and the build without a compiler', () => {
     }
   })
 
+  it('a bad GIT_ZOO_SERVER_IDLE: `git zoo serve` refuses it (exit 2), and a find starts no server', { skip: hasClient ? false : 'dist/front/git-zoo is not built' }, async () => {
+    const r = runtime()
+    const repo = await tempRepo('zoo-front-')
+    try {
+      const env = { ...r.env, GIT_ZOO_SERVER_IDLE: 'soon' }
+      const serve = await run(process.execPath, [BIN, 'serve'], { cwd: tmpdir(), env })
+      assert.equal(serve.code, 2)
+      assert.match(serve.stderr, /GIT_ZOO_SERVER_IDLE must be a number of seconds above 0, not "soon"/)
+      const ls = await run(WRAPPER, ['ls'], { cwd: repo.dir, env })
+      assert.deepEqual(ls, await run(process.execPath, [BIN, 'ls'], { cwd: repo.dir, env: { ...env, GIT_ZOO_SERVER: '0' } }))
+      assert.deepEqual(serversOf(r.dir), [])
+    } finally {
+      for (const pid of serversOf(r.dir)) process.kill(pid, 'SIGKILL')
+      rmSync(r.dir, { recursive: true, force: true })
+      await repo.cleanup()
+    }
+  })
+
   it('bin/git-zoo runs node when there is no client; the build without a compiler makes none and says so', async () => {
     const pkg = mkdtempSync(join(tmpdir(), 'zoo-no-cc-'))
     const r = runtime()

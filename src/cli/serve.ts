@@ -12,18 +12,15 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Io } from './command.js'
 import { processHost } from '../host.js'
-import { UsageError } from '../errors.js'
 import {
   FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
-  answers, buildIdPath, decodeRequest, frame, socketDir, socketPath, unsafeDir, type Request,
+  answers, buildIdPath, decodeRequest, idleMs, frame, socketDir, socketPath, unsafeDir, type Request,
 } from './front/protocol.js'
 
 /** The commands the server answers; anything else is declined (the client runs node). */
 const SERVED = new Set(['find', 'ls'])
 /** Testing hooks that act on the process (crash, pause, injected faults): such requests run in node. */
 const PROCESS_HOOKS = ['GIT_ZOO_CRASH_AT', 'GIT_ZOO_PAUSE_AT', 'GIT_ZOO_FAULTS']
-
-export const DEFAULT_IDLE_SECONDS = 600
 
 function readBuildId(root: string): string | undefined {
   try { return readFileSync(buildIdPath(root), 'utf8').trim() || undefined } catch { return undefined }
@@ -32,15 +29,6 @@ function readBuildId(root: string): string | undefined {
 /** The bundle's entry, whose inode changes with every `npm run build` (build-cli.mjs renames dist/cli/ into place). */
 function bundleStamp(root: string): string {
   try { const s = statSync(join(root, 'dist', 'cli', 'main.js')); return `${s.ino}:${s.mtimeMs}` } catch { return 'none' }
-}
-
-/** The idle time in ms from GIT_ZOO_SERVER_IDLE (seconds), default 10 minutes. */
-export function idleMs(env: NodeJS.ProcessEnv): number {
-  const v = env.GIT_ZOO_SERVER_IDLE
-  if (v === undefined || v === '') return DEFAULT_IDLE_SECONDS * 1000
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`GIT_ZOO_SERVER_IDLE must be a number of seconds above 0, not ${JSON.stringify(v)}`, 'E_USAGE')
-  return n * 1000
 }
 
 export interface ServeOptions {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import {
-  FRAME_DECLINE, FRAME_EXIT, FRAME_JSON, FrameReader, answers, buildIdPath, clientPath, encodeRequest, socketDir, socketPath, unsafeDir,
+  FRAME_DECLINE, FRAME_EXIT, FRAME_JSON, FrameReader, answers, buildIdPath, clientPath, encodeRequest, idleMs, socketDir, socketPath, unsafeDir,
 } from './protocol.js'
 
 export type ServerStatus =
@@ -41,6 +41,7 @@ export function askServer(env: NodeJS.ProcessEnv, uid: number, kind: 'status' | 
  */
 export async function startServer(root: string, execPath: string, env: NodeJS.ProcessEnv, uid: number): Promise<void> {
   if (!existsSync(clientPath(root)) || !existsSync(buildIdPath(root))) return
+  try { idleMs(env) } catch { return } // a server that would refuse to start (`git zoo serve` says why)
   const dir = socketDir(env, uid)
   if (existsSync(dir) && unsafeDir(dir, uid)) return
   if (await answers(socketPath(dir))) return

@@ -15,6 +15,7 @@
 import { lstatSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { UsageError } from '../../errors.js'
 
 export const FRAME_OUT = 0x6f // 'o'
 export const FRAME_ERR = 0x65 // 'e'
@@ -117,4 +118,16 @@ export class FrameReader {
     }
     return out
   }
+}
+
+/** The server's idle time before it exits, unless GIT_ZOO_SERVER_IDLE says otherwise. */
+export const DEFAULT_IDLE_SECONDS = 600
+
+/** The idle time in ms from GIT_ZOO_SERVER_IDLE (seconds), default 10 minutes. */
+export function idleMs(env: NodeJS.ProcessEnv): number {
+  const v = env.GIT_ZOO_SERVER_IDLE
+  if (v === undefined || v === '') return DEFAULT_IDLE_SECONDS * 1000
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`GIT_ZOO_SERVER_IDLE must be a number of seconds above 0, not ${JSON.stringify(v)}`, 'E_USAGE')
+  return n * 1000
 }
