@@ -123,7 +123,7 @@ export class HashPool {
     // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
     const r = this.ring
     if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
-    const bufs = Array.from({ length: count }, () => new SharedArrayBuffer(size))
+    const bufs = Array.from({ length: count }, () => alignedShared(size))
     await Promise.all(this.workers.map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
     // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
     // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
@@ -137,10 +137,20 @@ export class HashPool {
       return stream
     }
     if (opts.stream !== false) streamWorker()
-    this.ring = new SlabRing(bufs, this.workers, streamWorker)
+    this.ring = new SlabRing(bufs, size, this.workers, streamWorker)
     return this.ring
   }
   private ring: SlabRing | null = null
+}
+
+/**
+ * `size` bytes of shared memory whose first byte is page-aligned: a shared WebAssembly.Memory (a plain
+ * SharedArrayBuffer's start is not aligned). `get` writes its output with O_DIRECT straight from its
+ * slabs (src/zoo/checkout.ts), which needs an aligned address; the memory is no dearer otherwise.
+ */
+function alignedShared(size: number): SharedArrayBuffer {
+  const pages = Math.ceil(size / 65536)
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as SharedArrayBuffer
 }
 
 /** Shared buffers and the hashing of their ranges (see HashPool.slabs). */
@@ -150,8 +160,9 @@ export class SlabRing {
   private readonly waiting: Array<(i: number) => void> = []
   private next = 0
 
-  constructor(bufs: SharedArrayBuffer[], private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker) {
-    this.slabs = bufs.map((b) => new Uint8Array(b))
+  constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker) {
+    // a slab is `size` bytes from the start of its buffer (the buffer is rounded up to whole wasm pages)
+    this.slabs = bufs.map((b) => new Uint8Array(b, 0, size))
     this.free = this.slabs.map((_, i) => i)
   }
 

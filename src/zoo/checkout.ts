@@ -11,7 +11,7 @@ import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
 import type { Store } from '../cas/store.js'
 import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback } from '../cas/atomic.js'
-import { AppendWriter } from '../cas/append-write.js'
+import { AppendWriter, DIRECT_ALIGN } from '../cas/append-write.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
@@ -73,8 +73,9 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   const base = resolve(outDir)
   const total = m.files.reduce((a, f) => a + f.size, 0)
   const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
-  // the local store: runs of chunks read straight from its packs into shared slabs (src/cas/pack-read.ts)
-  const ring = pool && store instanceof LocalStore ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE) : null
+  // the local store: chunks read straight from its packs into shared, page-aligned slabs with room
+  // for the file's block alignment (src/cas/pack-read.ts)
+  const ring = pool && store instanceof LocalStore ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN) : null
   const temps: Array<{ tmp: string; target: string }> = []
   const createdDirs: string[] = []
   let renamed = 0
@@ -170,21 +171,30 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
 }
 
 /**
- * One file from the local store: its chunks located in the packs, read in runs into slabs, each
- * checked against its CID in the workers, appended to the file (copied into the writer's staging
- * for a direct write, or one vectored write per slab) while the whole-file sha256 reads the same
- * slab. Returns the size and sha256 written.
+ * One file from the local store: its chunks located in the packs, read side by side into slabs laid
+ * out as the file's blocks are (src/cas/pack-read.ts), fed to the whole-file sha256 as soon as they
+ * are read, each checked against its CID in the workers, then written straight from the slab
+ * (O_DIRECT where the filesystem takes it: no copy into staging nor into the page cache).
+ * Returns the size and sha256 written.
  */
 async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, writer: AppendWriter, writeback: EarlyWriteback | null,
                               onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
   // the chunk list is read in windows, so memory does not grow with the file
   let items: ReadItem[] = []
   let listed = 0
+  let windowStart = 0
   let pos = 0
   const flush = (): Promise<void> => {
     const window = items
+    const offset = windowStart
     items = []
-    return readBatches(store, ring, window, (b) => writeBatch(window, b), signal)
+    windowStart = listed
+    return readBatches(store, ring, window, (b) => writeBatch(window, b), {
+      signal,
+      file: { offset, align: DIRECT_ALIGN },
+      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read
+      onRead: (b) => ring.updateRanges(b.slab, [b.head], [b.bytes]),
+    })
   }
   const writeBatch = async (items: ReadItem[], b: SlabBatch): Promise<void> => {
     for (const [k, it] of b.items.entries()) {
@@ -193,23 +203,15 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
         throw new CorruptObjectError(`object ${cid} from ${store.location} does not match its CID (${it.len} bytes read)`, { cid: String(cid), where: store.location })
       }
     }
-    const offs = b.items.map((it) => it.off)
-    const lens = b.items.map((it) => it.len)
-    let n = 0
-    for (const l of lens) n += l
-    pos += n
-    const hashed = ring.updateRanges(b.slab, offs, lens)
-    hashed.catch(() => {}) // awaited below
-    await writer.append(b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)))
-    await writer.release() // the slab may be reused once this and the hash are done
-    writeback?.wrote(n)
-    await hashed
-    onBytes?.(n)
+    await writer.appendAligned(b.buf, b.head, b.bytes)
+    pos += b.bytes
+    writeback?.wrote(b.bytes)
+    onBytes?.(b.bytes)
   }
   try {
     for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
       signal?.throwIfAborted()
-      const entry = await store.locate(cid)
+      const entry = store.entryOf(cid) ?? await store.locate(cid)
       if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
       items.push({ cid, entry: entry! })
       listed += entry!.length

@@ -175,10 +175,12 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
       for (const [k, it] of b.items.entries()) {
         if (!digestMatches(located[it.index]!.cid, b.digests.subarray(32 * k, 32 * k + 32))) bad(located[it.index]!.c, 'corrupt')
       }
-    }, undefined, (index, err) => {
-      const problem = storeProblem(err)
-      if (!problem) throw err
-      bad(located[index]!.c, problem)
+    }, {
+      onItemError: (index, err) => {
+        const problem = storeProblem(err)
+        if (!problem) throw err
+        bad(located[index]!.c, problem)
+      },
     })
   }
 }
