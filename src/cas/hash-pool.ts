@@ -124,7 +124,10 @@ export class HashPool {
     const r = this.ring
     if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
     const bufs = Array.from({ length: count }, () => alignedShared(size))
-    await Promise.all(this.workers.map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
+    // not awaited: a worker takes its messages in order, so the slabs reach it before any hashing
+    // that reads them, and the caller reads its first slabs while the threads are still starting
+    // (a worker takes ~30-70 ms to boot); a dead worker fails every later call
+    for (const w of this.workers) w.call({ op: 'slabs', slabs: bufs }, []).catch(() => {})
     // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
     // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
     // start and to share the cores with)

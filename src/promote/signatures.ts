@@ -11,7 +11,6 @@
  * Merges need no signature when they only combine their parents; content a merge introduces itself,
  * or a sealed version it drops, is reported.
  */
-import { completeManifest } from '../zoo/reader.js'
 import { mkdtemp, writeFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -287,7 +286,9 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
       if (models.length) {
         const { schema, problem } = await schemaAt(cat, parent)
         if (problem) problems.push(toProblem(problem, c.sha))
-        const r = await modelRules(cs, cat, { before: parent, after: c.sha }, schema, (m) => completeManifest(repo, m))
+        // the reader (and the remotes behind a lazy clone) loaded here only: `add` reaches this module
+        // for isSignedCommit, and must not load the remotes for it
+        const r = await modelRules(cs, cat, { before: parent, after: c.sha }, schema, async (m) => (await import('../zoo/reader.js')).completeManifest(repo, m))
         for (const p of r.problems) problems.push(toProblem(p, c.sha))
         // every manifest added in a fresh version folder, valid or not, must be announced
         const added = [...new Set(models.filter((x) => x.status === 'A' && x.path.endsWith('/manifest.json')).map((x) => parseModelPath(x.path))
