@@ -119,7 +119,7 @@ export class HashPool {
    * place: the data paths (add, get, verify) read file or pack bytes into a slab, have the workers
    * hash ranges of it, write from it, then reuse it. No byte is copied to reach a worker.
    */
-  async slabs(count: number, size: number, opts: { stream?: boolean } = {}): Promise<SlabRing> {
+  async slabs(count: number, size: number, opts: { stream?: boolean; inline?: boolean } = {}): Promise<SlabRing> {
     // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
     const r = this.ring
     if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
@@ -140,7 +140,7 @@ export class HashPool {
       return stream
     }
     if (opts.stream !== false) streamWorker()
-    this.ring = new SlabRing(bufs, size, this.workers, streamWorker)
+    this.ring = new SlabRing(bufs, size, this.workers, streamWorker, opts.inline ?? false)
     return this.ring
   }
   private ring: SlabRing | null = null
@@ -163,7 +163,8 @@ export class SlabRing {
   private readonly waiting: Array<(i: number) => void> = []
   private next = 0
 
-  constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker) {
+  constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker,
+              private readonly inline: boolean) {
     // a slab is `size` bytes from the start of its buffer (the buffer is rounded up to whole wasm pages)
     this.slabs = bufs.map((b) => new Uint8Array(b, 0, size))
     this.free = this.slabs.map((_, i) => i)
@@ -184,7 +185,9 @@ export class SlabRing {
 
   /**
    * sha256 of each range (offs[k], lens[k]) of slab `slab`, as 32 bytes each, in order. The ranges
-   * are split between the workers in contiguous runs of about equal bytes.
+   * are split between the workers in contiguous runs of about equal bytes; with `inline` (see
+   * HashPool.slabs) the calling thread is one of the hashers and hashes the last run itself, after
+   * the workers have been handed theirs.
    */
   async hashRanges(slab: number, offs: number[], lens: number[]): Promise<Uint8Array> {
     const n = offs.length
@@ -193,21 +196,30 @@ export class SlabRing {
     let total = 0
     for (const l of lens) total += l
     const parts: Array<Promise<void>> = []
-    const k = Math.min(this.workers.length, n)
+    const hashers = this.workers.length + (this.inline ? 1 : 0)
+    const k = Math.min(hashers, n)
     let from = 0
     let acc = 0
+    let mine: [number, number] | null = null
     for (let w = 0; w < k; w++) {
       let to = from
       const share = (total * (w + 1)) / k
       while (to < n && (to === from || acc + lens[to]! / 2 <= share || w === k - 1)) acc += lens[to++]!
       if (to === from) continue
-      const worker = this.workers[(this.next + w) % this.workers.length]!
-      const at = from
-      parts.push(worker.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to) }, [])
-        .then((r) => { out.set(new Uint8Array(r.digest!), 32 * at) }))
+      const h = (this.next + w) % hashers
+      if (h === this.workers.length) mine = [from, to]
+      else {
+        const at = from
+        parts.push(this.workers[h]!.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to) }, [])
+          .then((r) => { out.set(new Uint8Array(r.digest!), 32 * at) }))
+      }
       from = to
     }
     this.next++
+    if (mine) {
+      const buf = this.slabs[slab]!
+      for (let i = mine[0]; i < mine[1]; i++) out.set(createHash('sha256').update(buf.subarray(offs[i]!, offs[i]! + lens[i]!)).digest(), 32 * i)
+    }
     await Promise.all(parts)
     return out
   }

@@ -4,6 +4,7 @@
  */
 import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
+import { availableParallelism } from 'node:os'
 import { CID } from 'multiformats/cid'
 import { fileChunksFast } from './file-node.js'
 import { checkRelPath } from '../manifest/names.js'
@@ -85,10 +86,12 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   if (!seal.ok) throw new CheckError(`model ${m.name}@v${m.version}: its manifest does not match its seal (recorded ${m.seal}, content gives ${seal.expected}); it was modified after sealing: run \`git zoo verify\``, 'E_SEAL_MISMATCH')
   const base = resolve(outDir)
   const total = m.files.reduce((a, f) => a + f.size, 0)
-  const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
-  // the local store: chunks read straight from its packs into shared, page-aligned slabs with room
-  // for the file's block alignment (src/cas/pack-read.ts)
-  const ring = pool && store instanceof LocalStore ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN) : null
+  const local = store instanceof LocalStore
+  // the local store: the chunk digests are computed by one thread fewer than there are cores plus this
+  // thread (the whole-file sha256 has a worker of its own), from chunks read straight from the packs
+  // into shared, page-aligned slabs with room for the file's block alignment (src/cas/pack-read.ts)
+  const pool = total >= WORKER_THRESHOLD ? new HashPool(local ? Math.max(1, availableParallelism() - 1) : undefined) : null
+  const ring = pool && local ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN, { inline: true }) : null
   const temps: Array<{ tmp: string; target: string }> = []
   const createdDirs: string[] = []
   let renamed = 0

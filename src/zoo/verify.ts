@@ -1,6 +1,7 @@
 /**
  * Checking models against the store: seals, nodes and every chunk re-hashed.
  */
+import { availableParallelism } from 'node:os'
 import { CID } from 'multiformats/cid'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { readFileNode } from './file-node.js'
@@ -85,8 +86,10 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
   // its CPU); otherwise the worker threads start while the trees are walked
   let total = 0
   for (const m of manifests) total += m.checkpoints ? Infinity : m.files.reduce((a, f) => a + f.size, 0)
-  const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
-  const ringReady = pool ? pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false }) : null // no whole-file hash: two threads, not three
+  // two hashers for two cores: one worker thread and this thread, which is idle otherwise (one thread
+  // fewer to start; no whole-file hash, so no third thread)
+  const pool = total >= WORKER_THRESHOLD ? new HashPool(Math.max(1, availableParallelism() - 1)) : null
+  const ringReady = pool ? pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false, inline: true }) : null
   ringReady?.catch(() => {}) // awaited below
   try {
     await verifyWith(manifests, store, ringReady, report)
