@@ -127,7 +127,8 @@ export class HashPool {
     // not awaited: a worker takes its messages in order, so the slabs reach it before any hashing
     // that reads them, and the caller reads its first slabs while the threads are still starting
     // (a worker takes ~30-70 ms to boot); a dead worker fails every later call
-    for (const w of this.workers) w.call({ op: 'slabs', slabs: bufs }, []).catch(() => {})
+    const ready = this.workers.map(() => false)
+    for (const [i, w] of this.workers.entries()) w.call({ op: 'slabs', slabs: bufs }, []).then(() => { ready[i] = true }, () => {})
     // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
     // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
     // start and to share the cores with)
@@ -140,7 +141,7 @@ export class HashPool {
       return stream
     }
     if (opts.stream !== false) streamWorker()
-    this.ring = new SlabRing(bufs, size, this.workers, streamWorker, opts.inline ?? false)
+    this.ring = new SlabRing(bufs, size, this.workers, streamWorker, opts.inline ?? false, ready)
     return this.ring
   }
   private ring: SlabRing | null = null
@@ -164,7 +165,7 @@ export class SlabRing {
   private next = 0
 
   constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker,
-              private readonly inline: boolean) {
+              private readonly inline: boolean, private readonly ready: boolean[]) {
     // a slab is `size` bytes from the start of its buffer (the buffer is rounded up to whole wasm pages)
     this.slabs = bufs.map((b) => new Uint8Array(b, 0, size))
     this.free = this.slabs.map((_, i) => i)
@@ -186,8 +187,9 @@ export class SlabRing {
   /**
    * sha256 of each range (offs[k], lens[k]) of slab `slab`, as 32 bytes each, in order. The ranges
    * are split between the workers in contiguous runs of about equal bytes; with `inline` (see
-   * HashPool.slabs) the calling thread is one of the hashers and hashes the last run itself, after
-   * the workers have been handed theirs.
+   * HashPool.slabs) the calling thread is one of the hashers and hashes its run itself, after the
+   * workers have been handed theirs, and while no worker has started yet (a worker takes ~30-70 ms
+   * to boot) it hashes every range: hashing runs from the first slab read.
    */
   async hashRanges(slab: number, offs: number[], lens: number[]): Promise<Uint8Array> {
     const n = offs.length
@@ -196,7 +198,8 @@ export class SlabRing {
     let total = 0
     for (const l of lens) total += l
     const parts: Array<Promise<void>> = []
-    const hashers = this.workers.length + (this.inline ? 1 : 0)
+    const alone = this.inline && !this.ready.some(Boolean)
+    const hashers = alone ? 1 : this.workers.length + (this.inline ? 1 : 0)
     const k = Math.min(hashers, n)
     let from = 0
     let acc = 0
@@ -206,7 +209,7 @@ export class SlabRing {
       const share = (total * (w + 1)) / k
       while (to < n && (to === from || acc + lens[to]! / 2 <= share || w === k - 1)) acc += lens[to++]!
       if (to === from) continue
-      const h = (this.next + w) % hashers
+      const h = alone ? this.workers.length : (this.next + w) % hashers
       if (h === this.workers.length) mine = [from, to]
       else {
         const at = from
