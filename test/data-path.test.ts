@@ -348,3 +348,28 @@ test('TreeBuilder, fed one chunk at a time, builds exactly the tree buildTree bu
     assert.deepEqual(b, a, `${n} chunks: the same nodes, children before parents`)
   }
 })
+
+test('slab hashing with the calling thread as a hasher: every digest is the sha256 of its range, before and after the worker has started', async () => {
+  const { HashPool } = await import('../src/cas/hash-pool.js')
+  const pool = new HashPool(1)
+  try {
+    const ring = await pool.slabs(2, 4 * MiB, { stream: false, inline: true })
+    const bytes = xorshiftBytes(99, 4 * MiB)
+    ring.slabs[0]!.set(bytes)
+    // ranges of odd sizes, split between the worker and this thread in various ways (the first calls
+    // run while the worker is still starting: this thread hashes them all)
+    for (let round = 0; round < 24; round++) {
+      const offs: number[] = []
+      const lens: number[] = []
+      let at = round * 7
+      for (let k = 0; at < 4 * MiB; k++) {
+        const len = Math.min(4 * MiB - at, 1 + ((round * 7919 + k * 104729) % (300 * 1024)))
+        offs.push(at); lens.push(len); at += len + (k % 3)
+      }
+      const digests = await ring.hashRanges(0, offs, lens)
+      for (let i = 0; i < offs.length; i++) {
+        assert.equal(Buffer.from(digests.subarray(32 * i, 32 * i + 32)).toString('hex'), sha(bytes.subarray(offs[i]!, offs[i]! + lens[i]!)), `round ${round}, range ${i}`)
+      }
+    }
+  } finally { await pool.close() }
+})
