@@ -21,8 +21,11 @@ export interface SlabBatch {
   /** The slab and its bytes; valid until the promise returned by the callback settles. */
   slab: number
   buf: Uint8Array
-  /** Index into the caller's items, offset in `buf`, length; the objects lie side by side in `buf`. */
-  items: Array<{ index: number; off: number; len: number }>
+  /**
+   * Each object: its item and its index among the caller's items (counted from 0 in the order they
+   * came), offset in `buf`, length; the objects lie side by side in `buf`.
+   */
+  items: Array<{ index: number; item: ReadItem; off: number; len: number }>
   /** Where the first object starts in `buf`, and the bytes of all of them (`buf[head, head + bytes)`). */
   head: number
   bytes: number
@@ -60,7 +63,7 @@ export interface ReadOptions {
  * `onItemError`, a worker, a callback, the signal) stops the reads and is thrown once every batch in
  * flight has settled.
  */
-export async function readBatches(store: LocalStore, ring: SlabRing, items: readonly ReadItem[],
+export async function readBatches(store: LocalStore, ring: SlabRing, items: Iterable<ReadItem> | AsyncIterable<ReadItem>,
                                   onBatch: (b: SlabBatch) => Promise<void>, opts: ReadOptions = {}): Promise<void> {
   const { signal, onItemError, file, onRead } = opts
   const size = ring.slabs[0]!.length
@@ -69,21 +72,30 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: read
   let prevDone: Promise<void> = Promise.resolve() // batches are handed over in order
   let failed = null as { err: unknown } | null
   let pos = file?.offset ?? 0
+  // the items are taken one at a time (get lists a file's chunks as its tree is walked), with one
+  // looked at ahead to know whether it fits in the slab being planned
+  const source = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : (items as Iterable<ReadItem>)[Symbol.iterator]()
+  let ahead: ReadItem | null = null
+  let count = 0
+  const peek = async (): Promise<ReadItem | null> => {
+    if (ahead) return ahead
+    const r = await source.next()
+    return (ahead = r.done ? null : r.value)
+  }
   try {
-    for (let i = 0; i < items.length;) {
+    while (await peek()) {
       signal?.throwIfAborted()
       if (failed) throw failed.err
       // the slab's objects: as many as fit side by side after `head`
       const head = file ? pos % file.align : 0
-      const from = i
       let fill = head
       const batch: SlabBatch['items'] = []
-      while (i < items.length && (i === from || fill + items[i]!.entry.length <= size)) {
-        const len = items[i]!.entry.length
+      for (let next = await peek(); next && (batch.length === 0 || fill + next.entry.length <= size); next = await peek()) {
+        const len = next.entry.length
         if (fill + len > size) throw new Error(`readBatches: an object of ${len} bytes does not fit in a slab of ${size} with ${head} before it`)
-        batch.push({ index: i, off: fill, len })
+        batch.push({ index: count++, item: next, off: fill, len })
         fill += len
-        i++
+        ahead = null
       }
       pos += fill - head
       if (inflight.length >= ring.slabs.length - 1) await inflight.shift()
@@ -98,7 +110,7 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: read
       const work = (async (): Promise<void> => {
         let fed: Promise<void> = Promise.resolve()
         try {
-          await readSlab(store, items, batch, buf, signal, onItemError)
+          await readSlab(store, batch, buf, signal, onItemError)
           await beforeRead
           if (failed) return
           const bytes = batch.reduce((a, b) => a + b.len, 0)
@@ -124,6 +136,7 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: read
     if (failed) throw failed.err
   } catch (err) {
     await Promise.all(inflight)
+    await source.return?.()
     throw err
   }
 }
@@ -134,14 +147,14 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: read
  * object by object with the store's own errors (gc may have moved them: readUnverified looks again),
  * for `onItemError` to classify (the object is then taken out of `batch`).
  */
-async function readSlab(store: LocalStore, items: readonly ReadItem[], batch: SlabBatch['items'], buf: Uint8Array,
+async function readSlab(store: LocalStore, batch: SlabBatch['items'], buf: Uint8Array,
                         signal: AbortSignal | undefined, onItemError: ReadOptions['onItemError']): Promise<void> {
   const runs: Array<Array<SlabBatch['items'][number]>> = []
   for (const b of batch) {
     const run = runs[runs.length - 1]
     const last = run?.[run.length - 1]
-    const e = items[b.index]!.entry
-    const prev = last ? items[last.index]!.entry : null
+    const e = b.item.entry
+    const prev = last ? last.item.entry : null
     if (run && prev && e.pack === prev.pack && e.offset >= prev.offset + prev.length &&
         e.offset - (prev.offset + prev.length) <= MAX_GAP && run.length < MAX_RUN) run.push(b)
     else runs.push([b])
@@ -149,15 +162,15 @@ async function readSlab(store: LocalStore, items: readonly ReadItem[], batch: Sl
   const failedItems = new Set<SlabBatch['items'][number]>()
   // every run settles before the slab can be given back (a read still landing in it would damage the next user's bytes)
   const reads = await Promise.allSettled(runs.map(async (run) => {
-    const pack = items[run[0]!.index]!.entry.pack
-    const objects: PackObject[] = run.map((b) => ({ cid: items[b.index]!.cid, offset: items[b.index]!.entry.offset, len: b.len, at: b.off }))
+    const pack = run[0]!.item.entry.pack
+    const objects: PackObject[] = run.map((b) => ({ cid: b.item.cid, offset: b.item.entry.offset, len: b.len, at: b.off }))
     try {
       await store.readPackObjects(pack, objects, buf)
     } catch (err) {
       if (signal?.aborted) throw err
       for (const b of run) {
         try {
-          const bytes = await store.readUnverified(items[b.index]!.cid)
+          const bytes = await store.readUnverified(b.item.cid)
           if (bytes.length !== b.len) throw err
           buf.set(bytes, b.off)
         } catch (e) {

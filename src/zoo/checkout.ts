@@ -20,9 +20,6 @@ import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
 
-/** Chunks of a file located and read per window (4,096: 1 GiB of 256 KiB chunks). */
-const READ_WINDOW = 4096
-
 /** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
 async function checkNoSymlinks(base: string, target: string): Promise<void> {
   const rel = target.slice(base.length + 1).split(sep)
@@ -187,36 +184,31 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
 }
 
 /**
- * One file from the local store: its chunks located in the packs, read side by side into slabs laid
- * out as the file's blocks are (src/cas/pack-read.ts), fed to the whole-file sha256 as soon as they
- * are read, each checked against its CID in the workers, then written straight from the slab
- * (O_DIRECT where the filesystem takes it: no copy into staging nor into the page cache).
+ * One file from the local store: its chunks located in the packs as its tree is walked, read side by
+ * side into slabs laid out as the file's blocks are (src/cas/pack-read.ts), fed to the whole-file
+ * sha256 as soon as they are read, each checked against its CID, then written straight from the
+ * slab (O_DIRECT where the filesystem takes it: no copy into staging nor into the page cache).
+ * Reading starts with the first leaf node's chunks; memory does not grow with the file.
  * Returns the size and sha256 written.
  */
 async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, writer: AppendWriter, writeback: EarlyWriteback | null,
                               onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
-  // the chunk list is read in windows, so memory does not grow with the file
-  let items: ReadItem[] = []
-  let listed = 0
-  let windowStart = 0
-  let pos = 0
-  const flush = (): Promise<void> => {
-    const window = items
-    const offset = windowStart
-    items = []
-    windowStart = listed
-    return readBatches(store, ring, window, (b) => writeBatch(window, b), {
-      signal,
-      file: { offset, align: DIRECT_ALIGN },
-      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read
-      onRead: (b) => ring.updateRanges(b.slab, [b.head], [b.bytes]),
-    })
+  async function* chunks(): AsyncGenerator<ReadItem> {
+    let listed = 0
+    for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
+      signal?.throwIfAborted()
+      const entry = store.entryOf(cid) ?? await store.locate(cid)
+      if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
+      yield { cid, entry: entry! }
+      listed += entry!.length
+      if (listed > f.size) return // the manifest's size check fails below; read no further
+    }
   }
-  const writeBatch = async (items: ReadItem[], b: SlabBatch): Promise<void> => {
+  let pos = 0
+  const writeBatch = async (b: SlabBatch): Promise<void> => {
     for (const [k, it] of b.items.entries()) {
-      const cid = items[it.index]!.cid
-      if (!digestMatches(cid, b.digests.subarray(32 * k, 32 * k + 32))) {
-        throw new CorruptObjectError(`object ${cid} from ${store.location} does not match its CID (${it.len} bytes read)`, { cid: String(cid), where: store.location })
+      if (!digestMatches(it.item.cid, b.digests.subarray(32 * k, 32 * k + 32))) {
+        throw new CorruptObjectError(`object ${it.item.cid} from ${store.location} does not match its CID (${it.len} bytes read)`, { cid: String(it.item.cid), where: store.location })
       }
     }
     await writer.appendAligned(b.buf, b.head, b.bytes)
@@ -225,16 +217,12 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     onBytes?.(b.bytes)
   }
   try {
-    for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
-      signal?.throwIfAborted()
-      const entry = store.entryOf(cid) ?? await store.locate(cid)
-      if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
-      items.push({ cid, entry: entry! })
-      listed += entry!.length
-      if (listed > f.size) break // the manifest's size check fails below; read no further
-      if (items.length >= READ_WINDOW) await flush()
-    }
-    await flush()
+    await readBatches(store, ring, chunks(), writeBatch, {
+      signal,
+      file: { offset: 0, align: DIRECT_ALIGN },
+      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read
+      onRead: (b) => ring.updateRanges(b.slab, [b.head], [b.bytes]),
+    })
   } catch (err) {
     await ring.digest().catch(() => {}) // the whole-file digest starts clean for the next file
     throw err
