@@ -37,7 +37,7 @@ export interface ReadOptions {
   signal?: AbortSignal
   /**
    * An object that cannot be read (its pack is gone) goes here and is left out of its batch; without
-   * it, that error stops the reads like any other.
+   * it, that error stops the reads like any other. Not with `file` (a file's bytes have no holes).
    */
   onItemError?: (index: number, err: unknown) => void
   /**
@@ -66,6 +66,7 @@ export interface ReadOptions {
 export async function readBatches(store: LocalStore, ring: SlabRing, items: Iterable<ReadItem> | AsyncIterable<ReadItem>,
                                   onBatch: (b: SlabBatch) => Promise<void>, opts: ReadOptions = {}): Promise<void> {
   const { signal, onItemError, file, onRead } = opts
+  if (file && onItemError) throw new Error('readBatches: onItemError leaves holes, and a file laid out for writing has none')
   const size = ring.slabs[0]!.length
   const inflight: Array<Promise<void>> = []
   let prevRead: Promise<void> = Promise.resolve() // onRead is called in batch order
