@@ -16,14 +16,16 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Repo } from '../repo.js'
 import { CatFile } from '../git/catfile.js'
+import { SIGNERS_FILE } from './signing.js'
 import { ZooError } from '../errors.js'
 import { modelRules, parseModelPath, parseRawDiff, schemaAt, weightsProblems, type Change, type NewEvaluation, type RuleProblem } from './precommit.js'
 
 /** The shape `git zoo verify` reports (src/zoo/verify.ts). */
 export interface Problem { model: string; path: string | null; object: string | null; problem: string }
 
-/** The zoo's own list of allowed SSH signers, in git's allowed-signers format. */
-export const SIGNERS_FILE = '.zoo/allowed_signers'
+// the zoo's own list of allowed SSH signers: defined in signing.ts, which `add` loads (to warn about
+// an unsigned promotion) without this module
+export { SIGNERS_FILE }
 
 /** git's %G? letters, in words. */
 export const SIGNATURE_WORDS: Record<string, string> = {
