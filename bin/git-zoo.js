@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `git zoo ...` runs this as `git-zoo ...`. `npm run build` compiles the CLI with tsc into dist/src/
+// `git zoo ...` runs bin/git-zoo, which runs this (directly, or through the native front for every
+// command it does not send to the query server: spec/server.md). `npm run build` compiles the CLI with tsc into dist/src/
 // and bundles it into dist/cli/ (scripts/build-cli.mjs: a few files to load instead of ~100, so a
 // command starts faster); this runs the bundle, or dist/src/ when there is no bundle.
 import { existsSync } from 'node:fs'

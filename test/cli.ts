@@ -6,6 +6,10 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { processHost, type Host } from '../src/host.js'
 
+// every git zoo the tests start runs in node: none starts the query server (spec/server.md), which
+// would outlive the test; test/front-server.test.ts turns it on for its own runs (GIT_ZOO_SERVER=1)
+process.env.GIT_ZOO_SERVER = '0'
+
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 export const BIN = join(ROOT, 'bin', 'git-zoo.js')
 

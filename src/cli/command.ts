@@ -38,6 +38,11 @@ export interface Io {
   stdin: () => Promise<string>
   /** Kill this process at once with SIGKILL, as a power cut would (named crash points only). */
   killSelf: () => void
+  /**
+   * Set by the query server (src/cli/serve.ts, spec/server.md): the pager runs in the client, on the
+   * user's terminal, with `text` as its input (src/cli/pager.ts calls this instead of spawning it).
+   */
+  pageOnClient?: (cmd: string, text: string) => void
   /** Store faults to inject (GIT_ZOO_FAULTS, a testing hook: src/cas/faulty.ts); Repo.open takes them from here. */
   storeFaults?: StoreFault[]
   /** Crash and pause points for the store handles (GIT_ZOO_CRASH_AT / GIT_ZOO_PAUSE_AT): Repo.open takes them from here. */

@@ -68,11 +68,13 @@ export const COMMANDS: Record<string, string> = {
   soup: 'average compatible models (model soup, epoch averaging) into a new model',
   export: 'export a population\'s weights as a dataset (train/val/test .npz), or --format hf: one model for the Hugging Face Hub',
   ui: 'look at the zoo in a browser (read-only web app), or export it as a static site',
+  server: 'the query server that answers find and ls without starting node: status, stop',
+  serve: 'run the query server (internal)',
   'hook-pre-commit': 'run by the pre-commit hook (internal)',
   'hook-pre-push': 'run by the pre-push hook (internal)',
 }
 
-const HIDDEN = new Set(['hook-pre-commit', 'hook-pre-push'])
+const HIDDEN = new Set(['hook-pre-commit', 'hook-pre-push', 'serve'])
 
 /** The commands a user is shown (help, manual pages, suggestions). */
 export function visibleCommands(): string[] { return Object.keys(COMMANDS).filter((n) => !HIDDEN.has(n)) }
@@ -195,6 +197,11 @@ export async function cli(argv: string[]): Promise<number> {
   // an interrupted command may leave idle handles (workers, sockets) behind: do not wait for them
   if (interrupts.signal.aborted) process.exit(code)
   interrupts.dispose()
+  // node answered a query itself: start the query server for the next ones (spec/server.md)
+  if ((argv[0] === 'find' || argv[0] === 'ls') && io.env.GIT_ZOO_SERVER !== '0') {
+    const [{ startServer }, { PROJECT_ROOT }] = await Promise.all([import('./front/control.js'), import('../version.js')])
+    await startServer(PROJECT_ROOT, process.execPath, io.env, process.getuid?.() ?? 0).catch(() => { /* node answers the next one too */ })
+  }
   return code
 }
 

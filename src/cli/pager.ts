@@ -20,6 +20,8 @@ export async function pagerCommand(cwd: string, env: NodeJS.ProcessEnv): Promise
 export async function paged(io: Io, text: string, noPager: boolean): Promise<void> {
   const cmd = !noPager && io.outTty ? await pagerCommand(io.cwd, io.env) : undefined
   if (!cmd) { io.out(text); return }
+  // a served request: the client starts the pager on its own terminal (spec/server.md)
+  if (io.pageOnClient) { io.pageOnClient(cmd, text); return }
   const { spawn } = await import('node:child_process')
   const ok = await new Promise<boolean>((resolve) => {
     const child = spawn(cmd, { shell: true, cwd: io.cwd, stdio: ['pipe', 'inherit', 'inherit'], env: { LESS: 'FRX', LV: '-c', ...io.env } })

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * Builds the native front (`npm run build`, after the CLI bundle): src/cli/front/git-zoo.c compiled
+ * with `cc -O2` into dist/front/git-zoo, and dist/front/build-id, the id compiled into it. bin/git-zoo
+ * runs the binary when it is there; it sends `find` and `ls` to the query server and everything else
+ * to node (spec/server.md). The build id is a digest of the bundle (dist/cli/), the client's source
+ * and the node that built it, so a server of an older build is never asked to answer a newer client.
+ *
+ * dist/front/.npmignore keeps the binary out of `npm pack`: it is built for this machine only.
+ * No C compiler (or GIT_ZOO_NO_FRONT=1): a one-line note, no binary, and any older one is removed
+ * (it would ask servers of an older build); every command then runs through node.
+ *
+ *   node scripts/build-front.mjs          (CC=<compiler> to use another one)
+ */
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const out = join(root, 'dist', 'front')
+const source = join(root, 'src', 'cli', 'front', 'git-zoo.c')
+const cc = process.env.CC || 'cc'
+
+function skip(why) {
+  rmSync(out, { recursive: true, force: true })
+  process.stderr.write(`native front: not built (${why}); git zoo runs every command through node\n`)
+}
+
+if (process.env.GIT_ZOO_NO_FRONT === '1') skip('GIT_ZOO_NO_FRONT=1')
+else if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status !== 0) skip(`no C compiler: \`${cc}\` does not run; install gcc (or set CC) for a faster find and ls`)
+else {
+  const hash = createHash('sha256')
+  const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)])
+  for (const f of files(join(root, 'dist', 'cli')).filter((f) => f.endsWith('.js')).sort()) hash.update(f.slice(root.length)).update('\0').update(readFileSync(f))
+  hash.update(readFileSync(source)).update(process.execPath).update(process.version)
+  const id = hash.digest('hex').slice(0, 32)
+  mkdirSync(out, { recursive: true })
+  const tmp = join(out, `git-zoo.${process.pid}.tmp`)
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, `-DGZ_BUILD_ID="${id}"`, `-DGZ_NODE=${JSON.stringify(process.execPath)}`, source], { encoding: 'utf8' })
+  if (r.status !== 0) {
+    rmSync(tmp, { force: true })
+    skip(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 3).join(' / ')}`)
+  } else {
+    // a binary is built for one machine: npm pack leaves it out (a checkout, npm link or a git install builds it)
+    writeFileSync(join(out, '.npmignore'), '*\n')
+    writeFileSync(join(out, `build-id.${process.pid}.tmp`), id + '\n')
+    renameSync(tmp, join(out, 'git-zoo'))
+    renameSync(join(out, `build-id.${process.pid}.tmp`), join(out, 'build-id'))
+    process.stderr.write(`native front: dist/front/git-zoo (build ${id.slice(0, 12)})\n`)
+  }
+}

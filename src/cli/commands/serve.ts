@@ -1,0 +1,31 @@
+/**
+ * `git zoo serve` (hidden): the resident query server (src/cli/serve.ts, spec/server.md). Started
+ * detached by a `find` or `ls` that node answered itself; `git zoo server status|stop` talks to it.
+ */
+import type { Command } from '../command.js'
+import { UsageError } from '../../errors.js'
+import { PROJECT_ROOT } from '../../version.js'
+import { serve } from '../serve.js'
+
+export const command: Command = {
+  help: `usage: git zoo serve
+
+Run the query server in the foreground (internal: \`git zoo find\` and \`git zoo ls\` start it
+detached when the native client is built). It answers find and ls for the client on the
+per-user socket $XDG_RUNTIME_DIR/git-zoo/serve.sock (else /tmp/git-zoo-<uid>/serve.sock), one
+request at a time, and exits after GIT_ZOO_SERVER_IDLE seconds without requests (default 600),
+when a client of another build asks, on \`git zoo server stop\`, or on SIGINT/SIGTERM. When a
+server already answers it exits at once (status 0). See spec/server.md.
+`,
+  flags: {},
+  interrupted: 'the server stopped and removed its socket',
+  async run(args, io) {
+    if (args.positional.length) throw new UsageError(`git zoo serve takes no arguments (got ${args.positional[0]})`, 'E_USAGE')
+    // main.js by URL, as main.ts loads commands: a static import would move main.ts out of the
+    // bundle's main.js into a chunk every command then loads (scripts/build-cli.mjs)
+    const { main } = await import(new URL('../main.js', import.meta.url).href) as typeof import('../main.js')
+    const code = await serve({ main, root: PROJECT_ROOT, env: io.env, uid: process.getuid?.() ?? 0, ...(io.signal ? { signal: io.signal } : {}), note: io.err })
+    if (io.signal?.aborted) throw io.signal.reason
+    return code
+  },
+}

@@ -1,0 +1,267 @@
+/*
+ * git-zoo's native front (spec/server.md): `git zoo find` and `git zoo ls` answered by the resident
+ * query server (src/cli/serve.ts) without starting node; every other command, and any case the
+ * server cannot take, runs node on bin/git-zoo.js with the same arguments.
+ *
+ * The server is asked only for find and ls, not for --help/-h, and not when GIT_ZOO_SERVER=0.
+ * When the listing goes to a pager (stdout a terminal), the server says which ('p' frame) and the
+ * client runs it here, on the user's terminal, as src/cli/pager.ts does in node. The socket is $XDG_RUNTIME_DIR/git-zoo/serve.sock, else
+ * /tmp/git-zoo-<uid>/serve.sock, used only when its folder is a real folder of this uid with mode
+ * 0700. Any failure before the first byte of output (no socket, refused, another build, the server
+ * gone) runs node instead, so the user never sees the server fail; after output began, a server
+ * that goes away is reported and the exit status is 70 (E_INTERNAL), as bin/git-zoo.js does.
+ *
+ * Built by scripts/build-front.mjs: cc -O2 -DGZ_BUILD_ID='"<id>"' -DGZ_NODE='"<node>"'.
+ * Wire format: src/cli/front/protocol.ts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
+
+#ifndef GZ_BUILD_ID
+#error "GZ_BUILD_ID must be defined (scripts/build-front.mjs)"
+#endif
+#ifndef GZ_NODE
+#define GZ_NODE "node"
+#endif
+
+extern char **environ;
+
+static char root[PATH_MAX]; /* the package folder: this binary is <root>/dist/front/git-zoo */
+static int started;          /* output was written: no falling back to node any more */
+
+/* Run the command through node: the node that built the client, else `node` on PATH. */
+static void run_node(int argc, char **argv) {
+  char js[PATH_MAX + 32];
+  snprintf(js, sizeof js, "%s/bin/git-zoo.js", root);
+  char **args = calloc((size_t)argc + 2, sizeof *args);
+  if (!args) { perror("git zoo"); exit(71); }
+  args[0] = "node";
+  args[1] = js;
+  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  args[argc + 1] = NULL;
+  if (GZ_NODE[0] == '/') execv(GZ_NODE, args);
+  execvp("node", args);
+  fprintf(stderr, "git zoo: cannot run node (%s, nor node on PATH): %s\n", GZ_NODE, strerror(errno));
+  exit(127);
+}
+
+/* The server went away after output began: say so, as bin/git-zoo.js does for an internal error. */
+static void lost(const char *why) {
+  fprintf(stderr, "git zoo: internal error: the query server %s before the command finished; the catalog is only read, "
+                  "so nothing was changed and the command can be run again. This is a bug in git-zoo; please report it "
+                  "with the command you ran (GIT_ZOO_SERVER=0 runs it without the server).\n", why);
+  exit(70);
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) { if (errno == EINTR) continue; return -1; }
+    p += w; n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Read exactly n bytes; 0 on success, -1 on end of stream or error. */
+static int read_all(int fd, char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r; n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* A growing byte buffer: the request (NUL-terminated strings), the text given to the pager. */
+struct buf { char *p; size_t n, cap; };
+
+static void append(struct buf *b, const char *s, size_t len) {
+  if (b->n + len > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + len) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) { perror("git zoo"); exit(71); }
+    b->p = p; b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+}
+
+static void put(struct buf *b, const char *s) { append(b, s, strlen(s) + 1); }
+
+/*
+ * The pager, as src/cli/pager.ts runs it: `sh -c <cmd>` reading the listing on its stdin, LESS=FRX
+ * and LV=-c unless set; a pager that cannot start (status 127) means the listing is printed.
+ */
+static pid_t pager_pid = -1;
+static int pager_fd = -1, pager_gone;
+static struct buf paged;
+
+static void start_pager(const char *cmd) {
+  int p[2];
+  if (pipe(p) != 0) return; /* no pager: printed directly */
+  signal(SIGPIPE, SIG_IGN); /* the pager may quit before reading everything (q in less) */
+  pid_t pid = fork();
+  if (pid < 0) { close(p[0]); close(p[1]); return; }
+  if (pid == 0) {
+    dup2(p[0], 0);
+    close(p[0]);
+    close(p[1]);
+    setenv("LESS", "FRX", 0);
+    setenv("LV", "-c", 0);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  close(p[0]);
+  pager_fd = p[1];
+  pager_pid = pid;
+}
+
+/* After the last frame: let the pager finish; print the listing when it could not start. */
+static void end_pager(void) {
+  if (pager_pid < 0) return;
+  close(pager_fd);
+  int st = 0;
+  while (waitpid(pager_pid, &st, 0) < 0 && errno == EINTR) {}
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127) write_all(1, paged.p, paged.n);
+}
+
+/* Whether `dir` is a real folder of this user with mode 0700. */
+static int safe_dir(const char *dir) {
+  struct stat st;
+  if (lstat(dir, &st) != 0) return 0;
+  return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 0777) == 0700;
+}
+
+static void find_root(void) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) { fprintf(stderr, "git zoo: cannot find where this program is (/proc/self/exe): %s\n", strerror(errno)); exit(71); }
+  exe[n] = '\0';
+  /* <root>/dist/front/git-zoo: three components up */
+  for (int up = 0; up < 3; up++) {
+    char *slash = strrchr(exe, '/');
+    if (!slash || slash == exe) { fprintf(stderr, "git zoo: %s is not inside a git-zoo package (dist/front/)\n", exe); exit(71); }
+    *slash = '\0';
+  }
+  snprintf(root, sizeof root, "%s", exe);
+}
+
+int main(int argc, char **argv) {
+  find_root();
+  const char *cmd = argc > 1 ? argv[1] : "";
+  if (strcmp(cmd, "find") != 0 && strcmp(cmd, "ls") != 0) run_node(argc, argv);
+  const char *off = getenv("GIT_ZOO_SERVER");
+  if (off && strcmp(off, "0") == 0) run_node(argc, argv);
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) break;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) run_node(argc, argv);
+  }
+  int out_tty = isatty(1), err_tty = isatty(2);
+
+  char dir[PATH_MAX];
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/git-zoo", xdg);
+  else snprintf(dir, sizeof dir, "/tmp/git-zoo-%u", (unsigned)getuid());
+  if (!safe_dir(dir)) run_node(argc, argv);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/serve.sock", dir) >= sizeof addr.sun_path) run_node(argc, argv);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) run_node(argc, argv);
+
+  char cwd[PATH_MAX], num[32];
+  if (!getcwd(cwd, sizeof cwd)) run_node(argc, argv);
+  mode_t mask = umask(0);
+  umask(mask);
+  struct buf b = { 0 };
+  put(&b, "len"); /* 4 bytes: the length, filled in below */
+  put(&b, "query");
+  put(&b, GZ_BUILD_ID);
+  put(&b, cwd);
+  put(&b, out_tty ? "1" : "0");
+  put(&b, err_tty ? "1" : "0");
+  snprintf(num, sizeof num, "%o", (unsigned)mask);
+  put(&b, num);
+  snprintf(num, sizeof num, "%d", argc - 1);
+  put(&b, num);
+  for (int i = 1; i < argc; i++) put(&b, argv[i]);
+  for (char **e = environ; *e; e++) put(&b, *e);
+  uint32_t len = (uint32_t)(b.n - 4);
+  b.p[0] = (char)(len >> 24); b.p[1] = (char)(len >> 16); b.p[2] = (char)(len >> 8); b.p[3] = (char)len;
+  /* send(), not write(): a server that died after accepting gives EPIPE, not a SIGPIPE that kills us */
+  for (size_t off = 0; off < b.n;) {
+    ssize_t w = send(fd, b.p + off, b.n - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) run_node(argc, argv);
+    off += (size_t)w;
+  }
+  free(b.p);
+
+  static char chunk[65536];
+  for (;;) {
+    unsigned char head[5];
+    if (read_all(fd, (char *)head, 5) != 0) {
+      if (!started) run_node(argc, argv);
+      lost("closed the connection");
+    }
+    uint32_t n = (uint32_t)head[1] << 24 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 8 | head[4];
+    char type = (char)head[0];
+    if (type == 'o' || type == 'e') {
+      int to = type == 'o' ? 1 : 2;
+      while (n > 0) {
+        size_t want = n < sizeof chunk ? n : sizeof chunk;
+        if (read_all(fd, chunk, want) != 0) {
+          if (!started) run_node(argc, argv);
+          lost("closed the connection");
+        }
+        started = 1;
+        if (to == 1 && pager_pid >= 0) {
+          append(&paged, chunk, want);
+          if (!pager_gone && write_all(pager_fd, chunk, want) != 0) pager_gone = 1;
+        } else if (write_all(to, chunk, want) != 0) {
+          fprintf(stderr, "git zoo: cannot write to %s: %s\n", to == 1 ? "stdout" : "stderr", strerror(errno));
+          return 3;
+        }
+        n -= (uint32_t)want;
+      }
+    } else if (type == 'x') {
+      if (n >= sizeof num || read_all(fd, num, n) != 0) lost("sent a broken exit frame");
+      num[n] = '\0';
+      end_pager();
+      return atoi(num);
+    } else if (type == 'p' && pager_pid < 0) {
+      char *cmd = malloc((size_t)n + 1);
+      if (!cmd) { perror("git zoo"); exit(71); }
+      if (read_all(fd, cmd, n) != 0) {
+        if (!started) run_node(argc, argv);
+        lost("closed the connection");
+      }
+      cmd[n] = '\0';
+      started = 1;
+      start_pager(cmd);
+      free(cmd);
+    } else if (type == 's') {
+      /* declined: another build, or a request it does not take */
+      if (!started) run_node(argc, argv);
+      lost("declined");
+    } else {
+      if (!started) run_node(argc, argv);
+      lost("sent an unknown frame");
+    }
+  }
+}
