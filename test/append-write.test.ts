@@ -64,6 +64,38 @@ for (const direct of [true, false]) {
   })
 }
 
+for (const direct of [true, false]) {
+  test(`AppendWriter.appendAligned (${direct ? 'O_DIRECT' : 'buffered'}): blocks written straight from page-aligned memory give exactly the bytes appended`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zoo-packw-'))
+    try {
+      const path = join(dir, 'out.bin')
+      const w = await AppendWriter.create(path, dir, { direct })
+      // page-aligned memory, as get's slabs are (a shared WebAssembly.Memory); room for a head and the padding
+      const pages = Math.ceil((STAGE + 3 * DIRECT_ALIGN) / 65536)
+      const block = new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as ArrayBuffer)
+      // lengths that end inside a block, exactly on one, shorter than one, and longer than a staging buffer
+      const sizes = [44, 262144 + 7, 4096 - 51, 1, STAGE + 4095, 8192, 3, 100000]
+      const want: Uint8Array[] = []
+      for (const [i, n] of sizes.entries()) {
+        const head = w.size % DIRECT_ALIGN
+        const part = bytes(100 + i, n)
+        block.fill(0xaa) // whatever the block held before: only [head, head + n) is the caller's
+        block.set(part, head)
+        await w.appendAligned(block, head, n)
+        want.push(part)
+      }
+      await w.finish()
+      await w.fd.sync()
+      await w.fd.close()
+      const expect = Buffer.concat(want)
+      assert.equal(w.size, expect.length)
+      const got = await readFile(path)
+      assert.equal(got.length, expect.length, 'the file is exactly the bytes appended')
+      assert.ok(got.equals(expect), 'bytes on disk differ from the bytes appended')
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+}
+
 test('AppendWriter: a pack smaller than one block is cut to its length; O_DIRECT is used where the filesystem takes it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-packw-'))
   try {

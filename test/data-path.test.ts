@@ -348,3 +348,62 @@ test('TreeBuilder, fed one chunk at a time, builds exactly the tree buildTree bu
     assert.deepEqual(b, a, `${n} chunks: the same nodes, children before parents`)
   }
 })
+
+test('slab hashing with the calling thread as a hasher: every digest is the sha256 of its range, before and after the worker has started', async () => {
+  const { HashPool } = await import('../src/cas/hash-pool.js')
+  const pool = new HashPool(1)
+  try {
+    const ring = await pool.slabs(2, 4 * MiB, { stream: false, inline: true })
+    const bytes = xorshiftBytes(99, 4 * MiB)
+    ring.slabs[0]!.set(bytes)
+    // ranges of odd sizes, split between the worker and this thread in various ways (the first calls
+    // run while the worker is still starting: this thread hashes them all)
+    for (let round = 0; round < 24; round++) {
+      const offs: number[] = []
+      const lens: number[] = []
+      let at = round * 7
+      for (let k = 0; at < 4 * MiB; k++) {
+        const len = Math.min(4 * MiB - at, 1 + ((round * 7919 + k * 104729) % (300 * 1024)))
+        offs.push(at); lens.push(len); at += len + (k % 3)
+      }
+      const digests = await ring.hashRanges(0, offs, lens)
+      for (let i = 0; i < offs.length; i++) {
+        assert.equal(Buffer.from(digests.subarray(32 * i, 32 * i + 32)).toString('hex'), sha(bytes.subarray(offs[i]!, offs[i]! + lens[i]!)), `round ${round}, range ${i}`)
+      }
+    }
+  } finally { await pool.close() }
+})
+
+test('verify checks chunks in windows as it walks: a damaged chunk two models share is named for each, whatever window found it', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    // the same 20 MiB checkpoint under two names: its 80 chunks are stored once, named by both
+    const base = checkpoint(5, 4 * MiB)
+    await writeFile(join(dir, 'a.safetensors'), base)
+    await writeFile(join(dir, 'b.safetensors'), base)
+    await addJson(dir, ['a.safetensors', '--name', 'm/a'])
+    const b = await addJson(dir, ['b.safetensors', '--name', 'm/b'])
+    assert.ok(b.stored_bytes < 64 * 1024, `the second name stored ${b.stored_bytes} bytes`)
+    const packs = join(dir, '.git', 'zoo', 'packs')
+    const pack = (await readdir(packs)).filter((n) => n.endsWith('.pack')).sort()[0]!
+    await flipByte(join(packs, pack), 6 * MiB)
+    const { LocalStore } = await import('../src/cas/local.js')
+    const { parseManifest } = await import('../src/manifest/manifest.js')
+    const { verifyModels } = await import('../src/zoo/verify.js')
+    const manifests = await Promise.all(['m/a', 'm/b'].map(async (n) => parseManifest(await readFile(join(dir, 'models', n, 'v1', 'manifest.json'), 'utf8'))))
+    // one chunk per window: m/a's windows are checked while (or before) m/b is walked
+    for (const window of [1, 7, 1024]) {
+      const store = await LocalStore.open(join(dir, '.git', 'zoo'))
+      try {
+        const r = await verifyModels(manifests, store, { window })
+        const seen = r.problems.map((p) => `${p.model} ${p.path} ${p.problem}`).sort()
+        assert.deepEqual(seen, ['m/a@v1 a.safetensors corrupt', 'm/b@v1 b.safetensors corrupt'], `window ${window}`)
+        assert.equal(new Set(r.problems.map((p) => p.object)).size, 1, 'the same chunk')
+      } finally { await store.close() }
+    }
+    // the CLI says the same
+    const v = await zoo(dir, ['verify', '--json'])
+    assert.equal(v.code, 1, v.stderr)
+    assert.deepEqual((JSON.parse(v.stdout).problems as Array<{ model: string }>).map((p) => p.model).sort(), ['m/a@v1', 'm/b@v1'])
+  } finally { await cleanup() }
+})

@@ -194,3 +194,29 @@ describe('a warm ls or find', () => {
     }
   })
 })
+
+describe('add, get and verify of a model in the local store', () => {
+  it('load no remote code (a clone that is not lazy, every object present) and no CSV parser', async () => {
+    const p = await probe()
+    const a = await tempRepo('zoo-lazy-data-')
+    try {
+      ok(await zoo(a.dir, ['init'], {}), 'init')
+      await writeFile(join(a.dir, 'm.bin'), randomBytes(4096))
+      await writeFile(join(a.dir, 'metrics.json'), '{ "test_acc": 0.75 }\n')
+      const steps = [['add', 'm.bin', '--name', 'demo/net', '--metrics', 'metrics.json'], ['get', 'demo/net', '--out', 'out'], ['verify', 'demo/net']]
+      for (const args of steps) {
+        await p.clear()
+        ok(await zoo(a.dir, args, p.env), args.join(' '))
+        const mine = (await p.read()).filter((x) => command(x) === args[0])
+        assert.equal(mine.length, 1, `one ${args[0]} process`)
+        assert.ok(mine[0]!.urls.some((u) => u.endsWith(`/dist/src/cli/commands/${args[0]}.js`)), 'the probe saw the command module')
+        // src/remote/lazy.ts (is this clone lazy?) and remote/verify.ts (checking bytes against a CID) are leaves
+        const heavy = mine[0]!.urls.filter((u) => /\/node_modules\/csv-parse\/|\/dist\/src\/remote\/(?!lazy\.js$|verify\.js$)|\/dist\/src\/zoo\/reader\.js$/.test(u))
+        assert.deepEqual(heavy, [], `git zoo ${args.join(' ')} loaded more than it needs`)
+      }
+    } finally {
+      await a.cleanup()
+      await p.cleanup()
+    }
+  })
+})

@@ -144,6 +144,45 @@ export class AppendWriter {
     })
   }
 
+  /**
+   * Append `len` bytes that the caller holds at `block[head, head + len)`, written straight from
+   * `block` with no copy into staging (get's output: src/zoo/checkout.ts). `block` must start on a
+   * page boundary, `head` must be `size % DIRECT_ALIGN` (the caller lays its bytes out at their file
+   * offset's alignment), and `block` must have room up to the next DIRECT_ALIGN boundary past
+   * `head + len`. Direct mode: this writer copies the file's last partial block (fewer than
+   * DIRECT_ALIGN bytes, kept from the previous call) into `block[0, head)`, writes every whole block
+   * of `block` at its file offset, and keeps the new partial block for the next call or finish().
+   * Buffered mode: one positional write of the bytes. The caller may reuse `block` once the promise
+   * settles. A writer takes either append() or appendAligned(), not both.
+   */
+  appendAligned(block: Uint8Array, head: number, len: number): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.direct) {
+        this.size += len
+        try { this.#written += await writeAllAt(this.fd, [block.subarray(head, head + len)], this.#written) } catch (err) { this.#fail(err) }
+        return
+      }
+      if (head !== this.#fill || this.#fill >= DIRECT_ALIGN || this.#base % DIRECT_ALIGN !== 0 || block.byteOffset % DIRECT_ALIGN !== 0) {
+        throw new Error(`appendAligned: the bytes must start at offset ${this.#fill} of a page-aligned block (got ${head}, block offset ${block.byteOffset})`)
+      }
+      const stage = this.#stages[this.#cur]!
+      block.set(stage.subarray(0, head), 0)
+      const end = head + len
+      const whole = end - (end % DIRECT_ALIGN)
+      // the whole blocks in two pieces written side by side (two direct writes in flight were faster
+      // than one or four here: see STAGES), leaving the other threads of libuv's pool to the reads
+      const half = Math.ceil(whole / 2 / DIRECT_ALIGN) * DIRECT_ALIGN
+      const writes: Array<Promise<number>> = []
+      for (let at = 0; at < whole; at += half) writes.push(writeAllAt(this.fd, [block.subarray(at, Math.min(whole, at + half))], this.#base + at))
+      const settled = await Promise.allSettled(writes)
+      for (const r of settled) if (r.status === 'rejected') this.#fail(r.reason)
+      this.#base += whole
+      this.#fill = end - whole
+      stage.set(block.subarray(whole, end), 0)
+      this.size += len
+    })
+  }
+
   /** Once this settles, the caller may reuse every buffer it appended (their bytes are in the kernel or in staging). */
   release(): Promise<void> {
     return this.#serial(async () => { if (!this.direct) await this.#writePending() })

@@ -85,15 +85,15 @@ export function injectFaults(store: LocalStore, faults: StoreFault[]): LocalStor
   }
   // runs of chunks read straight from a pack (get and verify: src/cas/pack-read.ts) count one read
   // per object in the run, in order, and damage only that object's bytes in the caller's buffer
-  const readPackRange = store.readPackRange.bind(store)
-  store.readPackRange = async (pack, offset, target, objects) => {
-    await readPackRange(pack, offset, target, objects)
-    for (const o of objects ?? []) {
+  const readPackObjects = store.readPackObjects.bind(store)
+  store.readPackObjects = async (pack, objects, target) => {
+    await readPackObjects(pack, objects, target)
+    for (const o of objects) {
       const now = due('read')
       for (const f of now) if (f.fault === 'slow') await sleep(f.ms ?? 0)
       if (now.some((f) => f.fault === 'fail')) throw injected('read', o.cid)
       if (o.len === 0) continue
-      const bytes = target.subarray(o.off, o.off + o.len)
+      const bytes = target.subarray(o.at, o.at + o.len)
       for (const f of now) {
         if (f.fault === 'flip') bytes[random() % bytes.length]! ^= 1 << (random() % 8)
         // a short read: what is missing reads as zeros (a zero that was lost reads wrong instead)

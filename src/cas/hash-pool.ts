@@ -119,12 +119,16 @@ export class HashPool {
    * place: the data paths (add, get, verify) read file or pack bytes into a slab, have the workers
    * hash ranges of it, write from it, then reuse it. No byte is copied to reach a worker.
    */
-  async slabs(count: number, size: number, opts: { stream?: boolean } = {}): Promise<SlabRing> {
+  async slabs(count: number, size: number, opts: { stream?: boolean; inline?: boolean } = {}): Promise<SlabRing> {
     // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
     const r = this.ring
     if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
-    const bufs = Array.from({ length: count }, () => new SharedArrayBuffer(size))
-    await Promise.all(this.workers.map((w) => w.call({ op: 'slabs', slabs: bufs }, [])))
+    const bufs = Array.from({ length: count }, () => alignedShared(size))
+    // not awaited: a worker takes its messages in order, so the slabs reach it before any hashing
+    // that reads them, and the caller reads its first slabs while the threads are still starting
+    // (a worker takes ~30-70 ms to boot); a dead worker fails every later call
+    const ready = this.workers.map(() => false)
+    for (const [i, w] of this.workers.entries()) w.call({ op: 'slabs', slabs: bufs }, []).then(() => { ready[i] = true }, () => {})
     // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
     // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
     // start and to share the cores with)
@@ -137,10 +141,20 @@ export class HashPool {
       return stream
     }
     if (opts.stream !== false) streamWorker()
-    this.ring = new SlabRing(bufs, this.workers, streamWorker)
+    this.ring = new SlabRing(bufs, size, this.workers, streamWorker, opts.inline ?? false, ready)
     return this.ring
   }
   private ring: SlabRing | null = null
+}
+
+/**
+ * `size` bytes of shared memory whose first byte is page-aligned: a shared WebAssembly.Memory (a plain
+ * SharedArrayBuffer's start is not aligned). `get` writes its output with O_DIRECT straight from its
+ * slabs (src/zoo/checkout.ts), which needs an aligned address; the memory is no dearer otherwise.
+ */
+function alignedShared(size: number): SharedArrayBuffer {
+  const pages = Math.ceil(size / 65536)
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as SharedArrayBuffer
 }
 
 /** Shared buffers and the hashing of their ranges (see HashPool.slabs). */
@@ -150,8 +164,10 @@ export class SlabRing {
   private readonly waiting: Array<(i: number) => void> = []
   private next = 0
 
-  constructor(bufs: SharedArrayBuffer[], private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker) {
-    this.slabs = bufs.map((b) => new Uint8Array(b))
+  constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker,
+              private readonly inline: boolean, private readonly ready: boolean[]) {
+    // a slab is `size` bytes from the start of its buffer (the buffer is rounded up to whole wasm pages)
+    this.slabs = bufs.map((b) => new Uint8Array(b, 0, size))
     this.free = this.slabs.map((_, i) => i)
   }
 
@@ -170,7 +186,10 @@ export class SlabRing {
 
   /**
    * sha256 of each range (offs[k], lens[k]) of slab `slab`, as 32 bytes each, in order. The ranges
-   * are split between the workers in contiguous runs of about equal bytes.
+   * are split between the workers in contiguous runs of about equal bytes; with `inline` (see
+   * HashPool.slabs) the calling thread is one of the hashers and hashes its run itself, after the
+   * workers have been handed theirs, and while no worker has started yet (a worker takes ~30-70 ms
+   * to boot) it hashes every range: hashing runs from the first slab read.
    */
   async hashRanges(slab: number, offs: number[], lens: number[]): Promise<Uint8Array> {
     const n = offs.length
@@ -179,21 +198,31 @@ export class SlabRing {
     let total = 0
     for (const l of lens) total += l
     const parts: Array<Promise<void>> = []
-    const k = Math.min(this.workers.length, n)
+    const alone = this.inline && !this.ready.some(Boolean)
+    const hashers = alone ? 1 : this.workers.length + (this.inline ? 1 : 0)
+    const k = Math.min(hashers, n)
     let from = 0
     let acc = 0
+    let mine: [number, number] | null = null
     for (let w = 0; w < k; w++) {
       let to = from
       const share = (total * (w + 1)) / k
       while (to < n && (to === from || acc + lens[to]! / 2 <= share || w === k - 1)) acc += lens[to++]!
       if (to === from) continue
-      const worker = this.workers[(this.next + w) % this.workers.length]!
-      const at = from
-      parts.push(worker.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to) }, [])
-        .then((r) => { out.set(new Uint8Array(r.digest!), 32 * at) }))
+      const h = alone ? this.workers.length : (this.next + w) % hashers
+      if (h === this.workers.length) mine = [from, to]
+      else {
+        const at = from
+        parts.push(this.workers[h]!.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to) }, [])
+          .then((r) => { out.set(new Uint8Array(r.digest!), 32 * at) }))
+      }
       from = to
     }
     this.next++
+    if (mine) {
+      const buf = this.slabs[slab]!
+      for (let i = mine[0]; i < mine[1]; i++) out.set(createHash('sha256').update(buf.subarray(offs[i]!, offs[i]! + lens[i]!)).digest(), 32 * i)
+    }
     await Promise.all(parts)
     return out
   }

@@ -46,8 +46,39 @@ export { PACK_MAGIC, parseIndex, encodeIndex, scanPack } from './pack-index.js'
 /** A pack is closed (indexed) and a new one started once it reaches this size. */
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
 
-/** An object inside a range read from a pack: where its bytes lie in the caller's buffer. */
-export interface RangeObject { cid: CID; off: number; len: number }
+/** An object read from a pack (readPackObjects): where it is in the pack, where it goes in the caller's buffer. */
+export interface PackObject { cid: CID; offset: number; len: number; at: number }
+
+/**
+ * Where the bytes between the objects of one vectored read go (record headers, small gaps): shared by
+ * every read, as nobody reads them. Reads fill it concurrently; the bytes are garbage by design.
+ */
+const GAP_SCRATCH = new Uint8Array(64 * 1024)
+/** Buffers per readv (IOV_MAX on Linux). */
+const IOV_MAX = 1024
+
+/**
+ * Fill `bufs`, in order, from file position `at`: readv may read fewer bytes than asked and takes at
+ * most IOV_MAX buffers, so this loops; past the end of the file the rest is zero-filled.
+ */
+async function readAllAt(fd: FileHandle, bufs: readonly Uint8Array[], at: number): Promise<void> {
+  let total = 0
+  for (const b of bufs) total += b.length
+  let done = 0
+  while (done < total) {
+    let skip = done
+    const rest: Uint8Array[] = []
+    for (const b of bufs) {
+      if (rest.length === IOV_MAX) break
+      if (skip >= b.length) { skip -= b.length; continue }
+      rest.push(skip > 0 ? b.subarray(skip) : b)
+      skip = 0
+    }
+    const { bytesRead } = await fd.readv(rest, at + done)
+    if (bytesRead === 0) { for (const b of rest) b.fill(0); return }
+    done += bytesRead
+  }
+}
 
 export interface Entry { pack: string; offset: number; length: number }
 
@@ -426,21 +457,27 @@ export class LocalStore implements Store {
   }
 
   /**
-   * Read `target.length` bytes of pack `pack` from `offset` into `target`, unchecked (several
-   * objects and the record headers between them: src/cas/pack-read.ts hashes each object). Bytes
-   * past the end of a truncated pack read as zeros, so the objects there fail their check.
-   * `objects` names the objects the caller will check in the range (where each lies in `target`):
-   * unused here; the fault-injecting wrapper (src/cas/faulty.ts) counts and damages reads per object.
+   * Read objects of pack `pack`, unchecked, each to its place in `target` (src/cas/pack-read.ts
+   * hashes them): `objects` ascending in the pack, each at `offset` (in the pack) for `len` bytes,
+   * to `target[at, at + len)`. One vectored read takes them all; the bytes between them (record
+   * headers, small gaps) land in a scratch buffer, so the objects can lie side by side in `target`
+   * (get lays a file's chunks out in file order). Bytes past the end of a truncated pack read as
+   * zeros, so the objects there fail their check. The fault-injecting wrapper (src/cas/faulty.ts)
+   * counts and damages reads per object.
    */
-  async readPackRange(pack: string, offset: number, target: Uint8Array, _objects?: readonly RangeObject[]): Promise<void> {
+  async readPackObjects(pack: string, objects: readonly PackObject[], target: Uint8Array): Promise<void> {
+    if (objects.length === 0) return
     await this.readableIfOpen(pack)
     const fd = await this.fd(pack)
-    let got = 0
-    while (got < target.length) {
-      const { bytesRead } = await fd.read(target, got, target.length - got, offset + got)
-      if (bytesRead === 0) { target.fill(0, got); break }
-      got += bytesRead
+    const parts: Uint8Array[] = []
+    let end = objects[0]!.offset
+    for (const o of objects) {
+      if (o.offset < end) throw new Error(`readPackObjects: objects of ${pack} overlap or are out of order`)
+      for (let gap = o.offset - end; gap > 0; gap -= GAP_SCRATCH.length) parts.push(GAP_SCRATCH.subarray(0, Math.min(gap, GAP_SCRATCH.length)))
+      parts.push(target.subarray(o.at, o.at + o.len))
+      end = o.offset + o.len
     }
+    await readAllAt(fd, parts, objects[0]!.offset)
   }
 
   /** Where an object lives, from what this handle has loaded (no rescan): for batch readers. */

@@ -4,7 +4,7 @@
  * (the last record's values, without `epoch`).
  */
 import { readFile } from 'node:fs/promises'
-import { parse } from 'csv-parse/sync'
+import { createRequire } from 'node:module'
 import { UsageError } from '../errors.js'
 
 export interface MetricsRead { metrics: Record<string, number>; history?: Array<Record<string, number>> }
@@ -30,6 +30,8 @@ function fromRecords(records: unknown[], file: string): MetricsRead {
 
 /** CSV with a header row (RFC 4180: quoted cells may hold commas, quotes and newlines), by csv-parse. */
 function parseCsv(text: string, file: string): unknown[] {
+  // loaded on first use: every `add` reaches this module, few read a CSV (csv-parse is 12 modules)
+  const { parse } = createRequire(import.meta.url)('csv-parse/sync') as typeof import('csv-parse/sync')
   try {
     return parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as unknown[]
   } catch (err) {

@@ -11,20 +11,21 @@
  * Merges need no signature when they only combine their parents; content a merge introduces itself,
  * or a sealed version it drops, is reported.
  */
-import { completeManifest } from '../zoo/reader.js'
 import { mkdtemp, writeFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Repo } from '../repo.js'
 import { CatFile } from '../git/catfile.js'
+import { SIGNERS_FILE } from './signing.js'
 import { ZooError } from '../errors.js'
 import { modelRules, parseModelPath, parseRawDiff, schemaAt, weightsProblems, type Change, type NewEvaluation, type RuleProblem } from './precommit.js'
 
 /** The shape `git zoo verify` reports (src/zoo/verify.ts). */
 export interface Problem { model: string; path: string | null; object: string | null; problem: string }
 
-/** The zoo's own list of allowed SSH signers, in git's allowed-signers format. */
-export const SIGNERS_FILE = '.zoo/allowed_signers'
+// the zoo's own list of allowed SSH signers: defined in signing.ts, which `add` loads (to warn about
+// an unsigned promotion) without this module
+export { SIGNERS_FILE }
 
 /** git's %G? letters, in words. */
 export const SIGNATURE_WORDS: Record<string, string> = {
@@ -287,7 +288,9 @@ export async function verifySignatures(repo: Repo, opts: AuditOptions = {}): Pro
       if (models.length) {
         const { schema, problem } = await schemaAt(cat, parent)
         if (problem) problems.push(toProblem(problem, c.sha))
-        const r = await modelRules(cs, cat, { before: parent, after: c.sha }, schema, (m) => completeManifest(repo, m))
+        // the reader (and the remotes behind a lazy clone) loaded here only: `add` reaches this module
+        // for isSignedCommit, and must not load the remotes for it
+        const r = await modelRules(cs, cat, { before: parent, after: c.sha }, schema, async (m) => (await import('../zoo/reader.js')).completeManifest(repo, m))
         for (const p of r.problems) problems.push(toProblem(p, c.sha))
         // every manifest added in a fresh version folder, valid or not, must be announced
         const added = [...new Set(models.filter((x) => x.status === 'A' && x.path.endsWith('/manifest.json')).map((x) => parseModelPath(x.path))

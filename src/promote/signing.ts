@@ -21,7 +21,9 @@ import { join, resolve, isAbsolute } from 'node:path'
 import type { Repo } from '../repo.js'
 import { writeFileAtomic } from '../cas/atomic.js'
 import { UsageError, ZooError } from '../errors.js'
-import { SIGNERS_FILE } from './signatures.js'
+
+/** The zoo's own list of allowed SSH signers, in git's allowed-signers format. */
+export const SIGNERS_FILE = '.zoo/allowed_signers'
 
 /** Public keys looked for in ~/.ssh, in this order. */
 export const SSH_KEY_NAMES = ['id_ed25519', 'id_ecdsa', 'id_ed25519_sk', 'id_ecdsa_sk', 'id_rsa']

@@ -331,9 +331,5 @@ export async function holdRemoteForPush(repo: Repo, gitRemote: string, zooRemote
   }
 }
 
-/** Whether this clone was made with `git zoo clone --lazy` (objects come when get needs them). */
-export async function isLazy(repo: Repo): Promise<boolean> {
-  const r = await repo.runGit(['config', '--bool', '--get', 'zoo.lazy'])
-  return r.code === 0 && r.stdout.trim() === 'true'
-}
+export { isLazy } from './lazy.js'
 

@@ -4,6 +4,7 @@
  */
 import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
+import { availableParallelism } from 'node:os'
 import { CID } from 'multiformats/cid'
 import { fileChunksFast } from './file-node.js'
 import { checkRelPath } from '../manifest/names.js'
@@ -11,16 +12,13 @@ import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { CheckError, CorruptObjectError, FormatError, diskFull } from '../errors.js'
 import type { Store } from '../cas/store.js'
 import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback } from '../cas/atomic.js'
-import { AppendWriter } from '../cas/append-write.js'
+import { AppendWriter, DIRECT_ALIGN } from '../cas/append-write.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
 import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
 import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
-
-/** Chunks of a file located and read per window (4,096: 1 GiB of 256 KiB chunks). */
-const READ_WINDOW = 4096
 
 /** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
 async function checkNoSymlinks(base: string, target: string): Promise<void> {
@@ -32,6 +30,19 @@ async function checkNoSymlinks(base: string, target: string): Promise<void> {
     try { st = await lstat(cur) } catch { return } // nothing there yet: nothing to follow
     if (st.isSymbolicLink()) throw new CheckError(`refusing to write through the symbolic link ${cur}; remove it or choose another --out folder`, 'E_SYMLINK', { path: cur })
   }
+}
+
+/**
+ * Whether the local store lacks the root object of any of `m`'s files (those `only` passes): then
+ * `get` has the zoo remote fetch them first (src/remote/sync.ts ensureObjects, loaded only then).
+ * A pure read: locate() does not register the handle as a writer.
+ */
+export async function rootsMissing(m: Manifest, store: LocalStore, only?: (path: string) => boolean): Promise<boolean> {
+  for (const f of m.files) {
+    if (only && !only(f.path)) continue
+    if (!(await store.locate(CID.parse(f.root)))) return true
+  }
+  return false
 }
 
 export interface WrittenFile { path: string; size: number; sha256: string; target: string }
@@ -72,9 +83,12 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   if (!seal.ok) throw new CheckError(`model ${m.name}@v${m.version}: its manifest does not match its seal (recorded ${m.seal}, content gives ${seal.expected}); it was modified after sealing: run \`git zoo verify\``, 'E_SEAL_MISMATCH')
   const base = resolve(outDir)
   const total = m.files.reduce((a, f) => a + f.size, 0)
-  const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
-  // the local store: runs of chunks read straight from its packs into shared slabs (src/cas/pack-read.ts)
-  const ring = pool && store instanceof LocalStore ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE) : null
+  const local = store instanceof LocalStore
+  // the local store: the chunk digests are computed by one thread fewer than there are cores plus this
+  // thread (the whole-file sha256 has a worker of its own), from chunks read straight from the packs
+  // into shared, page-aligned slabs with room for the file's block alignment (src/cas/pack-read.ts)
+  const pool = total >= WORKER_THRESHOLD ? new HashPool(local ? Math.max(1, availableParallelism() - 1) : undefined) : null
+  const ring = pool && local ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN, { inline: true }) : null
   const temps: Array<{ tmp: string; target: string }> = []
   const createdDirs: string[] = []
   let renamed = 0
@@ -170,53 +184,45 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
 }
 
 /**
- * One file from the local store: its chunks located in the packs, read in runs into slabs, each
- * checked against its CID in the workers, appended to the file (copied into the writer's staging
- * for a direct write, or one vectored write per slab) while the whole-file sha256 reads the same
- * slab. Returns the size and sha256 written.
+ * One file from the local store: its chunks located in the packs as its tree is walked, read side by
+ * side into slabs laid out as the file's blocks are (src/cas/pack-read.ts), fed to the whole-file
+ * sha256 as soon as they are read, each checked against its CID, then written straight from the
+ * slab (O_DIRECT where the filesystem takes it: no copy into staging nor into the page cache).
+ * Reading starts with the first leaf node's chunks; memory does not grow with the file.
+ * Returns the size and sha256 written.
  */
 async function writeFromPacks(f: { root: string; size: number; path: string }, store: LocalStore, ring: SlabRing, writer: AppendWriter, writeback: EarlyWriteback | null,
                               onBytes: ((n: number) => void) | undefined, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
-  // the chunk list is read in windows, so memory does not grow with the file
-  let items: ReadItem[] = []
-  let listed = 0
-  let pos = 0
-  const flush = (): Promise<void> => {
-    const window = items
-    items = []
-    return readBatches(store, ring, window, (b) => writeBatch(window, b), signal)
-  }
-  const writeBatch = async (items: ReadItem[], b: SlabBatch): Promise<void> => {
-    for (const [k, it] of b.items.entries()) {
-      const cid = items[it.index]!.cid
-      if (!digestMatches(cid, b.digests.subarray(32 * k, 32 * k + 32))) {
-        throw new CorruptObjectError(`object ${cid} from ${store.location} does not match its CID (${it.len} bytes read)`, { cid: String(cid), where: store.location })
-      }
-    }
-    const offs = b.items.map((it) => it.off)
-    const lens = b.items.map((it) => it.len)
-    let n = 0
-    for (const l of lens) n += l
-    pos += n
-    const hashed = ring.updateRanges(b.slab, offs, lens)
-    hashed.catch(() => {}) // awaited below
-    await writer.append(b.items.map((it) => b.buf.subarray(it.off, it.off + it.len)))
-    await writer.release() // the slab may be reused once this and the hash are done
-    writeback?.wrote(n)
-    await hashed
-    onBytes?.(n)
-  }
-  try {
+  async function* chunks(): AsyncGenerator<ReadItem> {
+    let listed = 0
     for await (const [cid] of fileChunksFast(CID.parse(f.root), store)) {
       signal?.throwIfAborted()
-      const entry = await store.locate(cid)
+      const entry = store.entryOf(cid) ?? await store.locate(cid)
       if (!entry) await store.readUnverified(cid) // throws the store's NotFoundError
-      items.push({ cid, entry: entry! })
+      yield { cid, entry: entry! }
       listed += entry!.length
-      if (listed > f.size) break // the manifest's size check fails below; read no further
-      if (items.length >= READ_WINDOW) await flush()
+      if (listed > f.size) return // the manifest's size check fails below; read no further
     }
-    await flush()
+  }
+  let pos = 0
+  const writeBatch = async (b: SlabBatch): Promise<void> => {
+    for (const [k, it] of b.items.entries()) {
+      if (!digestMatches(it.item.cid, b.digests.subarray(32 * k, 32 * k + 32))) {
+        throw new CorruptObjectError(`object ${it.item.cid} from ${store.location} does not match its CID (${it.len} bytes read)`, { cid: String(it.item.cid), where: store.location })
+      }
+    }
+    await writer.appendAligned(b.buf, b.head, b.bytes)
+    pos += b.bytes
+    writeback?.wrote(b.bytes)
+    onBytes?.(b.bytes)
+  }
+  try {
+    await readBatches(store, ring, chunks(), writeBatch, {
+      signal,
+      file: { offset: 0, align: DIRECT_ALIGN },
+      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read
+      onRead: (b) => ring.updateRanges(b.slab, [b.head], [b.bytes]),
+    })
   } catch (err) {
     await ring.digest().catch(() => {}) // the whole-file digest starts clean for the next file
     throw err

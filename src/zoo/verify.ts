@@ -1,6 +1,7 @@
 /**
  * Checking models against the store: seals, nodes and every chunk re-hashed.
  */
+import { availableParallelism } from 'node:os'
 import { CID } from 'multiformats/cid'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { readFileNode } from './file-node.js'
@@ -56,6 +57,8 @@ export interface VerifyOptions {
    * (once per object; below an absent node nothing more is known) instead of `problems`.
    */
   lazy?: boolean
+  /** Chunks checked per window (default CHECK_WINDOW); tests use small windows. */
+  window?: number
 }
 
 export interface VerifyResult {
@@ -85,69 +88,113 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
   // its CPU); otherwise the worker threads start while the trees are walked
   let total = 0
   for (const m of manifests) total += m.checkpoints ? Infinity : m.files.reduce((a, f) => a + f.size, 0)
-  const pool = total >= WORKER_THRESHOLD ? new HashPool() : null
-  const ringReady = pool ? pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false }) : null // no whole-file hash: two threads, not three
+  // two hashers for two cores: one worker thread and this thread, which is idle otherwise (one thread
+  // fewer to start; no whole-file hash, so no third thread)
+  const pool = total >= WORKER_THRESHOLD ? new HashPool(Math.max(1, availableParallelism() - 1)) : null
+  const ringReady = pool ? pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false, inline: true }) : null
   ringReady?.catch(() => {}) // awaited below
   try {
-    await verifyWith(manifests, store, ringReady, report)
+    await verifyWith(manifests, store, ringReady, report, opts.window ?? CHECK_WINDOW)
     return { problems, notFetched: [...notFetched.values()] }
   } finally {
     await pool?.close()
   }
 }
 
-/** Walk the trees (nodes checked), then re-hash every chunk once, reporting each problem. */
+/** A chunk to check, each once however many files share it: `problem` is set once it is found bad. */
+interface Chunk { cid: CID; refs: Array<{ model: string; path: string }>; problem?: string }
+
+/** Chunks located and re-hashed per window: one leaf node's links. */
+const CHECK_WINDOW = 1024
+
+/**
+ * Walk the trees (nodes checked) and re-hash every chunk once, reporting each problem. The chunks
+ * are checked in windows as the walk finds them (up to two windows at a time), so reading and
+ * hashing start after the first leaf node instead of after the whole walk.
+ */
 async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: Promise<SlabRing> | null,
-                          report: (p: Problem) => void): Promise<void> {
-  // 1. walk every file's tree (nodes checked as they are read); chunks are collected, each once
-  const chunks = new Map<string, { cid: CID; refs: Array<{ model: string; path: string }> }>()
-  for (const m of manifests) {
-    const model = `${m.name}@v${m.version}`
-    const seal = checkSeal(m)
-    if (!seal.ok) report({ model, path: null, object: m.seal, problem: `seal mismatch: the manifest's content gives ${seal.expected}` })
-    // a trajectory's checkpoint node(s): read (each block against its CID), decoded strictly and
-    // checked against the manifest's summary; a bad node is a problem, its files cannot be listed
-    let full = m
-    if (m.checkpoints) {
-      try { full = await expandManifest(m, store) } catch (err) {
-        const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed checkpoint node: ${err.message}` : null)
-        if (!problem) throw err
-        const object = (err as { data?: { cid?: unknown } }).data?.cid
-        report({ model, path: null, object: typeof object === 'string' ? object : m.checkpoints.node, problem })
-      }
-    }
-    for (const f of full.files) {
-      const walk = async (cid: CID): Promise<number> => {
-        if (cid.code === RAW) {
-          const k = Buffer.from(cid.multihash.digest).toString('latin1') // cheaper than base32
-          let c = chunks.get(k)
-          if (!c) chunks.set(k, c = { cid, refs: [] })
-          c.refs.push({ model, path: f.path })
-          return -1
-        }
-        let node
-        try { node = await readFileNode(store, cid) } catch (err) {
-          const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed node: ${err.message}` : null)
-          if (!problem) throw err
-          report({ model, path: f.path, object: cid.toString(), problem })
-          return NaN
-        }
-        for (const [child] of node.links) await walk(child)
-        return node.size
-      }
-      const root = CID.parse(f.root)
-      const size = await walk(root)
-      if (root.code !== RAW && !Number.isNaN(size) && size !== f.size) {
-        report({ model, path: f.path, object: f.root, problem: `size mismatch: the chunk tree holds ${size} bytes, the manifest says ${f.size}` })
-      }
-    }
+                          report: (p: Problem) => void, windowSize: number): Promise<void> {
+  const chunks = new Map<string, Chunk>()
+  let window: Chunk[] = []
+  const checking: Array<Promise<void>> = []
+  const flush = async (): Promise<void> => {
+    if (window.length === 0) return
+    const batch = window
+    window = []
+    const p = checkChunks(batch, store, ringReady, report)
+    p.catch(() => {}) // awaited below
+    checking.push(p)
+    if (checking.length >= 2) await checking.shift()
   }
-  // 2. every chunk re-hashed, read from the packs in pack order, in runs, by both cores
-  const bad = (c: { cid: CID; refs: Array<{ model: string; path: string }> }, problem: string): void => {
+  let walkFailed: { err: unknown } | null = null
+  try {
+    for (const m of manifests) {
+      const model = `${m.name}@v${m.version}`
+      const seal = checkSeal(m)
+      if (!seal.ok) report({ model, path: null, object: m.seal, problem: `seal mismatch: the manifest's content gives ${seal.expected}` })
+      // a trajectory's checkpoint node(s): read (each block against its CID), decoded strictly and
+      // checked against the manifest's summary; a bad node is a problem, its files cannot be listed
+      let full = m
+      if (m.checkpoints) {
+        try { full = await expandManifest(m, store) } catch (err) {
+          const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed checkpoint node: ${err.message}` : null)
+          if (!problem) throw err
+          const object = (err as { data?: { cid?: unknown } }).data?.cid
+          report({ model, path: null, object: typeof object === 'string' ? object : m.checkpoints.node, problem })
+        }
+      }
+      for (const f of full.files) {
+        const walk = async (cid: CID): Promise<number> => {
+          if (cid.code === RAW) {
+            const k = Buffer.from(cid.multihash.digest).toString('latin1') // cheaper than base32
+            let c = chunks.get(k)
+            if (!c) {
+              chunks.set(k, c = { cid, refs: [] })
+              window.push(c)
+              if (window.length >= windowSize) await flush()
+            }
+            c.refs.push({ model, path: f.path })
+            // found bad before this file named it (checked with an earlier window)
+            if (c.problem) report({ model, path: f.path, object: cid.toString(), problem: c.problem })
+            return -1
+          }
+          let node
+          try { node = await readFileNode(store, cid) } catch (err) {
+            const problem = storeProblem(err) ?? (err instanceof FormatError ? `malformed node: ${err.message}` : null)
+            if (!problem) throw err
+            report({ model, path: f.path, object: cid.toString(), problem })
+            return NaN
+          }
+          for (const [child] of node.links) await walk(child)
+          return node.size
+        }
+        const root = CID.parse(f.root)
+        const size = await walk(root)
+        if (root.code !== RAW && !Number.isNaN(size) && size !== f.size) {
+          report({ model, path: f.path, object: f.root, problem: `size mismatch: the chunk tree holds ${size} bytes, the manifest says ${f.size}` })
+        }
+      }
+    }
+    await flush()
+  } catch (err) { walkFailed = { err } }
+  // every window settles before the pool is closed; then the first failure is thrown
+  const settled = await Promise.allSettled(checking)
+  if (walkFailed) throw walkFailed.err
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
+}
+
+/**
+ * Re-hash `batch` (each chunk read from the packs in pack order: in runs by both cores with a ring,
+ * one by one on this thread without), reporting each bad chunk for every file that names it.
+ */
+async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise<SlabRing> | null, report: (p: Problem) => void): Promise<void> {
+  const bad = (c: Chunk, problem: string): void => {
+    c.problem = problem
     for (const r of c.refs) report({ model: r.model, path: r.path, object: c.cid.toString(), problem })
   }
-  const located: Array<ReadItem & { c: { cid: CID; refs: Array<{ model: string; path: string }> } }> = []
-  for (const c of chunks.values()) {
+  const located: Array<ReadItem & { c: Chunk }> = []
+  for (const c of batch) {
     const entry = store.entryOf(c.cid) ?? await store.locate(c.cid)
     if (entry) { located.push({ cid: c.cid, entry, c }); continue }
     try { await store.readUnverified(c.cid) } catch (err) {
@@ -175,10 +222,12 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
       for (const [k, it] of b.items.entries()) {
         if (!digestMatches(located[it.index]!.cid, b.digests.subarray(32 * k, 32 * k + 32))) bad(located[it.index]!.c, 'corrupt')
       }
-    }, undefined, (index, err) => {
-      const problem = storeProblem(err)
-      if (!problem) throw err
-      bad(located[index]!.c, problem)
+    }, {
+      onItemError: (index, err) => {
+        const problem = storeProblem(err)
+        if (!problem) throw err
+        bad(located[index]!.c, problem)
+      },
     })
   }
 }

@@ -4,11 +4,9 @@ import { bool, list, nearest, str } from '../args.js'
 import { printJson, Progress, summary, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
-import { writeModelFiles } from '../../zoo/checkout.js'
+import { writeModelFiles, rootsMissing } from '../../zoo/checkout.js'
 import { crashPoints } from '../crash.js'
-import { retirementOf } from '../../promote/retire.js'
 import { ignoreOutput } from '../../zoo/init.js'
-import { completeManifest } from '../../zoo/reader.js'
 
 export const command: Command = {
   help: `usage: git zoo get <model>[@vN] [--out <dir>] [--file <path>]... [--json]
@@ -55,9 +53,10 @@ examples:
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
     const sealed = await repo.resolve(args.positional[0]!)
-    // every file of a trajectory, its checkpoint node read (a lazy clone fetches it)
-    const m = await completeManifest(repo, sealed)
-    const retired = await retirementOf(repo, m.name, m.version)
+    // every file of a trajectory, its checkpoint node read (a lazy clone fetches it); the reader and
+    // the remotes behind it are loaded only for a trajectory
+    const m = sealed.checkpoints ? await (await import('../../zoo/reader.js')).completeManifest(repo, sealed) : sealed
+    const retired = await repo.retirement(m.name, m.version)
     if (retired) io.err(`git zoo: warning: ${m.name}@v${m.version} is retired (${retired.retired} by ${retired.retired_by}: ${retired.reason})\n`)
     const out = str(args, 'out')
     const outDir = resolve(io.cwd, out ?? m.name)
@@ -83,10 +82,13 @@ examples:
     }
     const only = filters.length ? (p: string) => filters.every((f) => f(p)) : undefined
     if (only && !m.files.some((f) => only(f.path))) throw new UsageError(`no file of ${m.name}@v${m.version} is both named by --file and in checkpoint ${cp}`, 'E_USAGE')
-    // a lazy clone fetches what this model needs from the zoo remote first
-    const { ensureObjects } = await import('../../remote/sync.js')
-    await ensureObjects(repo, [sealed], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
     const store = await repo.openStore()
+    // a lazy clone fetches what this model needs from the zoo remote first (the remotes are loaded
+    // only when something is missing)
+    if (m.checkpoints || await rootsMissing(m, store)) {
+      const { ensureObjects } = await import('../../remote/sync.js')
+      try { await ensureObjects(repo, [sealed], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) }) } catch (err) { await store.close(); throw err }
+    }
     const total = m.files.filter((f) => !only || only(f.path)).reduce((a, f) => a + f.size, 0)
     const progress = new Progress(io, 'get', total)
     let done = 0

@@ -4,7 +4,7 @@ import { printJson, summary } from '../output.js'
 import { crashPoints } from '../crash.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
-import { isLazy } from '../../remote/sync.js'
+import { isLazy } from '../../remote/lazy.js'
 import { manifestsToVerify, verifyModels, type Problem } from '../../zoo/verify.js'
 import type { Repaired, Unrepaired } from '../../zoo/repair.js'
 
