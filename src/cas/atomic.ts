@@ -136,27 +136,30 @@ export class EarlyWriteback {
   }
 }
 
-/** The most buffers one writev takes (IOV_MAX on Linux). */
+/** The most buffers one readv or writev takes (IOV_MAX on Linux). */
 const IOV_MAX = 1024
 
 /**
- * Write every byte of `bufs`, in order, from file position `at`: writev may write fewer bytes than
- * asked and takes at most IOV_MAX buffers, so this loops until all are down. Returns the byte count.
+ * The part of `bufs` not yet done after the first `done` bytes, as at most IOV_MAX views: readv and
+ * writev may move fewer bytes than asked and take at most IOV_MAX buffers, so their callers loop on this.
  */
+export function remainingIov(bufs: readonly Uint8Array[], done: number): Uint8Array[] {
+  let skip = done
+  const rest: Uint8Array[] = []
+  for (const b of bufs) {
+    if (rest.length === IOV_MAX) break
+    if (skip >= b.length) { skip -= b.length; continue }
+    rest.push(skip > 0 ? b.subarray(skip) : b)
+    skip = 0
+  }
+  return rest
+}
+
+/** Write every byte of `bufs`, in order, from file position `at` (looping on short writes). Returns the byte count. */
 export async function writeAllAt(fd: FileHandle, bufs: readonly Uint8Array[], at: number): Promise<number> {
   let total = 0
   for (const b of bufs) total += b.length
   let done = 0
-  while (done < total) {
-    let skip = done
-    const rest: Uint8Array[] = []
-    for (const b of bufs) {
-      if (rest.length === IOV_MAX) break
-      if (skip >= b.length) { skip -= b.length; continue }
-      rest.push(skip > 0 ? b.subarray(skip) : b)
-      skip = 0
-    }
-    done += (await fd.writev(rest, at + done)).bytesWritten
-  }
+  while (done < total) done += (await fd.writev(remainingIov(bufs, done), at + done)).bytesWritten
   return total
 }

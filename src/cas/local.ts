@@ -33,7 +33,7 @@ import { CID } from 'multiformats/cid'
 import { verifyBytes } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
-import { writeFileAtomic, fsyncDir } from './atomic.js'
+import { writeFileAtomic, fsyncDir, remainingIov } from './atomic.js'
 import { AppendWriter } from './append-write.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
@@ -54,28 +54,21 @@ export interface PackObject { cid: CID; offset: number; len: number; at: number 
  * every read, as nobody reads them. Reads fill it concurrently; the bytes are garbage by design.
  */
 const GAP_SCRATCH = new Uint8Array(64 * 1024)
-/** Buffers per readv (IOV_MAX on Linux). */
-const IOV_MAX = 1024
-
 /**
- * Fill `bufs`, in order, from file position `at`: readv may read fewer bytes than asked and takes at
- * most IOV_MAX buffers, so this loops; past the end of the file the rest is zero-filled.
+ * Fill `bufs`, in order, from file position `at`, looping on short reads (remainingIov); past the end
+ * of the file the rest is zero-filled.
  */
 async function readAllAt(fd: FileHandle, bufs: readonly Uint8Array[], at: number): Promise<void> {
   let total = 0
   for (const b of bufs) total += b.length
   let done = 0
   while (done < total) {
-    let skip = done
-    const rest: Uint8Array[] = []
-    for (const b of bufs) {
-      if (rest.length === IOV_MAX) break
-      if (skip >= b.length) { skip -= b.length; continue }
-      rest.push(skip > 0 ? b.subarray(skip) : b)
-      skip = 0
-    }
+    const rest = remainingIov(bufs, done)
     const { bytesRead } = await fd.readv(rest, at + done)
-    if (bytesRead === 0) { for (const b of rest) b.fill(0); return }
+    if (bytesRead === 0) {
+      for (let r = rest; r.length > 0; r = remainingIov(bufs, done)) for (const b of r) { b.fill(0); done += b.length }
+      return
+    }
     done += bytesRead
   }
 }
