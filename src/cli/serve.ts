@@ -4,17 +4,19 @@
  * per-user Unix socket in a 0700 folder, answers one request at a time by running main() with an Io
  * built from the request (its cwd, environment, TTY flags and umask; stdout and stderr sent back as
  * frames), declines and exits when the client's build differs from its own, and exits after an idle
- * time. Every request behaves as a fresh process would: nothing of one request is kept for the next
- * (the catalog checks its cache's freshness on every query, as in a process of its own).
+ * time. Nothing of one request is kept for the next (the catalog checks its cache's freshness on every
+ * query); what a process of its own would see differently (node options, testing hooks that act on the
+ * process, a lazy clone's fetch with the server's credentials) is declined, and node answers it.
+ * Status and stop are answered at once, also while a query runs; a query whose client went away is aborted.
  */
-import { linkSync, mkdirSync, chmodSync, readFileSync, statSync, unlinkSync } from 'node:fs'
+import { closeSync, linkSync, mkdirSync, chmodSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Io } from './command.js'
 import { processHost } from '../host.js'
 import {
-  FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
-  answers, buildIdPath, decodeRequest, idleMs, frame, socketDir, socketPath, unsafeDir, type Request,
+  FRAME_BEGIN, FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
+  answers, buildIdPath, decodeRequest, idleMs, frame, readBuildId, socketDir, socketPath, unsafeDir, type Request,
 } from './front/protocol.js'
 
 /** The commands the server answers; anything else is declined (the client runs node). */
@@ -22,8 +24,38 @@ const SERVED = new Set(['find', 'ls'])
 /** Testing hooks that act on the process (crash, pause, injected faults): such requests run in node. */
 const PROCESS_HOOKS = ['GIT_ZOO_CRASH_AT', 'GIT_ZOO_PAUSE_AT', 'GIT_ZOO_FAULTS']
 
-function readBuildId(root: string): string | undefined {
-  try { return readFileSync(buildIdPath(root), 'utf8').trim() || undefined } catch { return undefined }
+/** How long a stopping server lets the request it is answering finish before it exits anyway. */
+const FINISH_MS = 10_000
+
+const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' } }
+
+/**
+ * Take serve.lock in `dir` (O_EXCL, holding our pid) for the check-remove-link of the socket's name:
+ * two servers starting over a dead socket would otherwise both remove it and link their own. A lock
+ * whose pid is dead (a server killed while holding it) is replaced. Returns the release function.
+ */
+async function lock(dir: string): Promise<() => void> {
+  const path = join(dir, 'serve.lock')
+  const end = Date.now() + FINISH_MS
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx', 0o600)
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      return () => { try { if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path) } catch { /* gone */ } }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    }
+    let holder = ''
+    try { holder = readFileSync(path, 'utf8') } catch { continue } // released meanwhile
+    const pid = Number(holder)
+    // an empty file is a holder between open and write: wait for it, unless that lasts
+    if ((holder !== '' && Number.isInteger(pid) && pid > 0 && !alive(pid)) || Date.now() > end) {
+      try { if (readFileSync(path, 'utf8') === holder) unlinkSync(path) } catch { /* gone */ }
+      continue
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
 }
 
 /** The bundle's entry, whose inode changes with every `npm run build` (build-cli.mjs renames dist/cli/ into place). */
@@ -69,28 +101,36 @@ export async function serve(o: ServeOptions): Promise<number> {
   if (unsafe) { o.note(`git zoo: not serving: ${unsafe}; remove it or set XDG_RUNTIME_DIR to a private folder\n`); return 1 }
   const path = socketPath(dir)
 
-  // listen on a name of our own, then link it to serve.sock: link() fails when another server's
-  // socket is there, so two servers starting at once cannot both take the name
+  // listen on a name of our own, then link it to serve.sock under serve.lock: a socket there that
+  // answers is another server's (we exit), one that does not is a dead server's (replaced)
   const own = join(dir, `serve.${process.pid}.sock`)
   try { unlinkSync(own) } catch { /* none */ }
   const server = createServer({ allowHalfOpen: false })
   await listen(server, own)
+  const ino = statSync(own).ino
   let taken = false
-  for (let attempt = 0; attempt < 2 && !taken; attempt++) {
-    try { linkSync(own, path); taken = true } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') { server.close(); try { unlinkSync(own) } catch { /* gone */ } throw e }
-      if (await answers(path)) break
-      try { unlinkSync(path) } catch { /* another start removed it */ } // a dead server's socket
+  const release = await lock(dir)
+  try {
+    if (!(await answers(path))) {
+      try { unlinkSync(path) } catch { /* none */ }
+      linkSync(own, path)
+      taken = true
     }
-  }
+  } catch (e) {
+    server.close(); try { unlinkSync(own) } catch { /* gone */ }
+    throw e
+  } finally { release() }
   try { unlinkSync(own) } catch { /* gone */ }
+  // the name must hold our socket now; anything else means another server took it: leave it that one
+  if (taken) { try { taken = statSync(path).ino === ino } catch { taken = false } }
   if (!taken) { server.close(); o.note('git zoo: a server already answers\n'); return 0 }
-  const ino = statSync(path).ino
 
   const started = Date.now()
   let served = 0
   let lastDone = Date.now()
   let busy = false
+  /** The socket of the query being answered (undefined between queries). */
+  let current: Socket | undefined
   const queue: Array<{ req: Request; sock: Socket }> = []
   const unread = new Set<Socket>()
   let timer: NodeJS.Timeout | undefined
@@ -98,6 +138,8 @@ export async function serve(o: ServeOptions): Promise<number> {
   const done = new Promise<void>((resolve) => { stopped = resolve })
   let stopping = false
 
+  let idleDone: (() => void) | undefined
+  /** Stop accepting, decline what is queued, let the running query finish (at most FINISH_MS), then end. */
   const stop = (why: string): void => {
     if (stopping) return
     stopping = true
@@ -107,12 +149,20 @@ export async function serve(o: ServeOptions): Promise<number> {
     server.close()
     for (const q of queue.splice(0)) q.sock.end(frame(FRAME_DECLINE, 'stopping'))
     for (const sock of unread) sock.destroy() // connected, request not complete: nothing to answer
-    o.note(`git zoo: server ${process.pid} stopped: ${why}\n`)
-    stopped()
+    const finish = (): void => { o.note(`git zoo: server ${process.pid} stopped: ${why}\n`); stopped() }
+    if (!busy) { finish(); return }
+    const bound = setTimeout(() => { idleDone = undefined; finish() }, FINISH_MS)
+    idleDone = () => { clearTimeout(bound); finish() }
   }
+  // the timer keeps running while a query runs: a query that never ends whose client went away
+  // (one that does not honour its abort) ends the server rather than keeping it forever
   const arm = (): void => {
     if (timer) clearTimeout(timer)
-    timer = setTimeout(() => stop(`idle for ${idle / 1000} s`), idle)
+    timer = setTimeout(() => {
+      if (!busy) stop(`idle for ${idle / 1000} s`)
+      else if (current?.destroyed) stop(`a query whose client went away did not end within ${idle / 1000} s`)
+      else arm()
+    }, idle)
   }
   o.signal?.addEventListener('abort', () => stop('signalled'), { once: true })
 
@@ -127,9 +177,7 @@ export async function serve(o: ServeOptions): Promise<number> {
 
   async function answer(req: Request, sock: Socket): Promise<void> {
     const send = (type: number, payload: Buffer | string): void => { if (!sock.destroyed) sock.write(frame(type, payload)) }
-    // status and stop are answered whatever the asker's build (status shows the server's)
-    if (req.kind === 'status') { send(FRAME_JSON, JSON.stringify(status())); sock.end(frame(FRAME_EXIT, '0')); return }
-    if (req.kind === 'stop') { stop('asked to stop'); sock.end(frame(FRAME_EXIT, '0')); return }
+    if (sock.destroyed) return // the client gave up waiting (and ran node)
     if (req.build !== build || !fresh()) {
       // the socket is removed before the answer leaves: the node that runs the command next starts a new server
       stop('a client of another build asked; this one is stale')
@@ -137,7 +185,8 @@ export async function serve(o: ServeOptions): Promise<number> {
       return
     }
     // node options (loaders, heap limits) apply to a process of its own: such a request runs in node
-    const nodeOptions = (req.env.NODE_OPTIONS ?? '') !== (process.env.NODE_OPTIONS ?? '')
+    // (the server itself is started without NODE_OPTIONS, src/cli/front/control.ts)
+    const nodeOptions = (req.env.NODE_OPTIONS ?? '') !== ''
     if (req.kind !== 'query' || !SERVED.has(req.argv[0] ?? '') || PROCESS_HOOKS.some((k) => req.env[k]) || nodeOptions) {
       sock.end(frame(FRAME_DECLINE, 'not served'))
       return
@@ -145,6 +194,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     const aborted = new AbortController()
     const onClose = (): void => { aborted.abort(new Error('the client went away')) }
     sock.once('close', onClose)
+    send(FRAME_BEGIN, '')
     const env: NodeJS.ProcessEnv = { ...req.env }
     // as processIo() does for a process of its own
     env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -179,16 +229,18 @@ export async function serve(o: ServeOptions): Promise<number> {
   async function drain(): Promise<void> {
     if (busy) return
     busy = true
-    if (timer) clearTimeout(timer)
     try {
       while (queue.length && !stopping) {
         const { req, sock } = queue.shift()!
+        current = sock
         await answer(req, sock)
       }
     } finally {
       busy = false
+      current = undefined
       lastDone = Date.now()
       if (!stopping) arm()
+      else idleDone?.()
     }
   }
 
@@ -208,8 +260,14 @@ export async function serve(o: ServeOptions): Promise<number> {
       unread.delete(sock)
       let req: Request
       try { req = decodeRequest(buf.subarray(4, 4 + len)) } catch { sock.destroy(); return }
+      // status and stop are answered at once, not behind a running query, whatever the asker's build
+      if (req.kind === 'status') { sock.write(frame(FRAME_JSON, JSON.stringify(status()))); sock.end(frame(FRAME_EXIT, '0')); return }
+      if (req.kind === 'stop') { stop('asked to stop'); sock.end(frame(FRAME_EXIT, '0')); return }
       if (stopping) { sock.end(frame(FRAME_DECLINE, 'stopping')); return }
-      queue.push({ req, sock })
+      const entry = { req, sock }
+      // a client that gave up waiting is dropped from the queue (it runs node)
+      sock.once('close', () => { const i = queue.indexOf(entry); if (i >= 0) queue.splice(i, 1) })
+      queue.push(entry)
       void drain()
     }
     sock.on('data', onData)

@@ -2,7 +2,8 @@
 import type { Command } from '../command.js'
 import { UsageError } from '../../errors.js'
 import { printJson } from '../output.js'
-import { askServer, ownBuild, type ServerStatus } from '../front/control.js'
+import { askServer, type ServerStatus } from '../front/control.js'
+import { readBuildId } from '../front/protocol.js'
 import { PROJECT_ROOT } from '../../version.js'
 
 export const command: Command = {
@@ -36,7 +37,7 @@ examples:
     const st: ServerStatus = await askServer(io.env, uid, 'status')
     if (action === 'status') {
       // a server of another build (an older install) exits when this build's client asks it
-      const current = st.running && st.build === ownBuild(PROJECT_ROOT)
+      const current = st.running && st.build === (readBuildId(PROJECT_ROOT) ?? '')
       if (io.json) printJson(io, st.running ? { ...st, current } : st)
       else if (!st.running) io.err(`git zoo: no server is running (${st.why})\n`)
       else io.out(`server ${st.pid}: build ${st.build.slice(0, 12)}${current ? '' : ' (not this installation\'s build: it exits when this build\'s client asks)'}, ${st.served} request${st.served === 1 ? '' : 's'} served, up ${st.uptimeSeconds} s, idle ${st.idleSeconds} s of ${st.idleLimitSeconds} s; socket ${st.socket}\n`)

@@ -1,5 +1,5 @@
 /** Asking the query server for its status or to stop (`git zoo server`), and starting it (after a query node answered). */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -9,6 +9,9 @@ import {
 export type ServerStatus =
   | { running: false; socket: string; why: string }
   | { running: true; pid: number; build: string; socket: string; served: number; uptimeSeconds: number; idleSeconds: number; idleLimitSeconds: number }
+
+/** How long `git zoo server` waits for a server's answer to status or stop. */
+const ASK_LIMIT_MS = 5000
 
 /** Send a `status` or `stop` request; a server that does not answer is reported as not running, with why. */
 export function askServer(env: NodeJS.ProcessEnv, uid: number, kind: 'status' | 'stop'): Promise<ServerStatus> {
@@ -31,6 +34,11 @@ export function askServer(env: NodeJS.ProcessEnv, uid: number, kind: 'status' | 
     })
     s.once('error', (e: NodeJS.ErrnoException) => resolve({ running: false, socket: path, why: `${path} does not answer (${e.code}): a server that died left it; the next find replaces it` }))
     s.once('close', () => resolve(status))
+    // the server answers status and stop at once, whatever request it is running: silence means it is stuck
+    s.setTimeout(ASK_LIMIT_MS, () => {
+      status = { running: false, socket: path, why: `${path} accepted but did not answer within ${ASK_LIMIT_MS / 1000} s` }
+      s.destroy()
+    })
   })
 }
 
@@ -46,12 +54,10 @@ export async function startServer(root: string, execPath: string, env: NodeJS.Pr
   if (existsSync(dir) && unsafeDir(dir, uid)) return
   if (await answers(socketPath(dir))) return
   const { spawn } = await import('node:child_process')
-  const child = spawn(execPath, [join(root, 'bin', 'git-zoo.js'), 'serve'], { detached: true, stdio: 'ignore', cwd: '/', env })
+  // node options (a loader, a heap limit) are the starting shell's, not every shell's: the server runs without
+  // them, and requests that set NODE_OPTIONS run in node (src/cli/serve.ts)
+  const { NODE_OPTIONS: _options, ...serverEnv } = env
+  const child = spawn(execPath, [join(root, 'bin', 'git-zoo.js'), 'serve'], { detached: true, stdio: 'ignore', cwd: '/', env: serverEnv })
   child.on('error', () => { /* no server then; node answers */ })
   child.unref()
-}
-
-/** The build id of this installation's client ('' when none is built). */
-export function ownBuild(root: string): string {
-  try { return readFileSync(buildIdPath(root), 'utf8').trim() } catch { return '' }
 }

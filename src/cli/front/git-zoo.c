@@ -7,9 +7,14 @@
  * When the listing goes to a pager (stdout a terminal), the server says which ('p' frame) and the
  * client runs it here, on the user's terminal, as src/cli/pager.ts does in node. The socket is $XDG_RUNTIME_DIR/git-zoo/serve.sock, else
  * /tmp/git-zoo-<uid>/serve.sock, used only when its folder is a real folder of this uid with mode
- * 0700. Any failure before the first byte of output (no socket, refused, another build, the server
- * gone) runs node instead, so the user never sees the server fail; after output began, a server
+ * 0700. The server sends a 'b' frame when it begins the request; when no first frame comes within
+ * GIT_ZOO_SERVER_WAIT ms (default 500: the server is busy with another request, or stuck) node runs
+ * instead (safe: find and ls only read). Any failure before the first byte of output (no socket,
+ * refused, another build, the server gone) runs node instead, so the user never sees the server fail; after output began, a server
  * that goes away is reported and the exit status is 70 (E_INTERNAL), as bin/git-zoo.js does.
+ *
+ * The package folder comes from GIT_ZOO_FRONT_ROOT (set by bin/git-zoo, removed before node or the
+ * server sees the environment), else /proc/self/exe, else the path this program was run by.
  *
  * Built by scripts/build-front.mjs: cc -O2 -DGZ_BUILD_ID='"<id>"' -DGZ_NODE='"<node>"'.
  * Wire format: src/cli/front/protocol.ts.
@@ -17,6 +22,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +46,7 @@ extern char **environ;
 
 static char root[PATH_MAX]; /* the package folder: this binary is <root>/dist/front/git-zoo */
 static int started;          /* output was written: no falling back to node any more */
+static void end_pager(void);
 
 /* Run the command through node: the node that built the client, else `node` on PATH. */
 static void run_node(int argc, char **argv) {
@@ -62,6 +69,7 @@ static void lost(const char *why) {
   fprintf(stderr, "git zoo: internal error: the query server %s before the command finished; the catalog is only read, "
                   "so nothing was changed and the command can be run again. This is a bug in git-zoo; please report it "
                   "with the command you ran (GIT_ZOO_SERVER=0 runs it without the server).\n", why);
+  end_pager(); /* what was paged stays readable until the user quits the pager */
   exit(70);
 }
 
@@ -117,6 +125,8 @@ static void start_pager(const char *cmd) {
   pid_t pid = fork();
   if (pid < 0) { close(p[0]); close(p[1]); return; }
   if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
     dup2(p[0], 0);
     close(p[0]);
     close(p[1]);
@@ -128,6 +138,9 @@ static void start_pager(const char *cmd) {
   close(p[0]);
   pager_fd = p[1];
   pager_pid = pid;
+  /* as git does: Ctrl-C and Ctrl-\ are the pager's while it runs (less uses them), not a reason to end */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
 }
 
 /* After the last frame: let the pager finish; print the listing when it could not start. */
@@ -136,6 +149,7 @@ static void end_pager(void) {
   close(pager_fd);
   int st = 0;
   while (waitpid(pager_pid, &st, 0) < 0 && errno == EINTR) {}
+  pager_pid = -1;
   if (WIFEXITED(st) && WEXITSTATUS(st) == 127) write_all(1, paged.p, paged.n);
 }
 
@@ -146,22 +160,46 @@ static int safe_dir(const char *dir) {
   return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 0777) == 0700;
 }
 
-static void find_root(void) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) { fprintf(stderr, "git zoo: cannot find where this program is (/proc/self/exe): %s\n", strerror(errno)); exit(71); }
-  exe[n] = '\0';
-  /* <root>/dist/front/git-zoo: three components up */
+/* <root>/dist/front/git-zoo: three components up from `exe` into root; 0 when it is not that deep */
+static int root_of(char *exe) {
   for (int up = 0; up < 3; up++) {
     char *slash = strrchr(exe, '/');
-    if (!slash || slash == exe) { fprintf(stderr, "git zoo: %s is not inside a git-zoo package (dist/front/)\n", exe); exit(71); }
+    if (!slash || slash == exe) return 0;
     *slash = '\0';
   }
   snprintf(root, sizeof root, "%s", exe);
+  return 1;
+}
+
+static void find_root(const char *argv0) {
+  const char *given = getenv("GIT_ZOO_FRONT_ROOT");
+  if (given && *given && strlen(given) < sizeof root) {
+    snprintf(root, sizeof root, "%s", given);
+    unsetenv("GIT_ZOO_FRONT_ROOT"); /* the wrapper's note to this program, not for node or the server */
+    return;
+  }
+  unsetenv("GIT_ZOO_FRONT_ROOT");
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) { exe[n] = '\0'; if (root_of(exe)) return; }
+  if (strchr(argv0, '/') && realpath(argv0, exe) && root_of(exe)) return;
+  fprintf(stderr, "git zoo: cannot find the git-zoo package this program belongs to (no GIT_ZOO_FRONT_ROOT, /proc/self/exe "
+                  "nor %s); run it through bin/git-zoo\n", argv0);
+  exit(71);
+}
+
+/* GIT_ZOO_SERVER_WAIT: ms to wait for the server's first frame (default 500). */
+static int wait_ms(void) {
+  const char *v = getenv("GIT_ZOO_SERVER_WAIT");
+  if (!v || !*v) return 500;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || n < 0 || n > 86400000L) return 500;
+  return (int)n;
 }
 
 int main(int argc, char **argv) {
-  find_root();
+  find_root(argv[0]);
   const char *cmd = argc > 1 ? argv[1] : "";
   if (strcmp(cmd, "find") != 0 && strcmp(cmd, "ls") != 0) run_node(argc, argv);
   const char *off = getenv("GIT_ZOO_SERVER");
@@ -213,8 +251,17 @@ int main(int argc, char **argv) {
   free(b.p);
 
   static char chunk[65536];
+  int first = 1;
   for (;;) {
     unsigned char head[5];
+    if (first) {
+      /* the server is busy or stuck when nothing comes within the bound: node answers (find and ls only read) */
+      struct pollfd pf = { .fd = fd, .events = POLLIN };
+      int r;
+      while ((r = poll(&pf, 1, wait_ms())) < 0 && errno == EINTR) {}
+      if (r == 0) { close(fd); run_node(argc, argv); }
+      first = 0;
+    }
     if (read_all(fd, (char *)head, 5) != 0) {
       if (!started) run_node(argc, argv);
       lost("closed the connection");
@@ -244,7 +291,9 @@ int main(int argc, char **argv) {
       num[n] = '\0';
       end_pager();
       return atoi(num);
-    } else if (type == 'p' && pager_pid < 0) {
+    } else if (type == 'b' && n == 0) {
+      /* the server began the request */
+    } else if (type == 'p') {
       char *cmd = malloc((size_t)n + 1);
       if (!cmd) { perror("git zoo"); exit(71); }
       if (read_all(fd, cmd, n) != 0) {
@@ -253,7 +302,7 @@ int main(int argc, char **argv) {
       }
       cmd[n] = '\0';
       started = 1;
-      start_pager(cmd);
+      if (pager_pid < 0) start_pager(cmd); /* a second one is ignored: one pager per listing */
       free(cmd);
     } else if (type == 's') {
       /* declined: another build, or a request it does not take */

@@ -9,10 +9,13 @@
  * Frames: one type byte, a 4-byte big-endian payload length, the payload:
  *   'o' bytes for stdout, 'e' bytes for stderr, 'j' a JSON document (status), 'x' the exit code
  *   (decimal) and the end, 'p' a pager command: the client runs it (sh -c, LESS=FRX and LV=-c
- *   unless set) and the stdout frames that follow are its input, 's' declined (stale build, or a request the server does not take): the
- *   client runs the command through node instead.
+ *   unless set) and the stdout frames that follow are its input (a second 'p' is ignored), 's' declined (stale build,
+ *   or a request the server does not take): the client runs the command through node instead, 'b' the server
+ *   began the request (sent before anything else of a query it takes; a client that gets no first frame
+ *   within GIT_ZOO_SERVER_WAIT ms, default 500, runs node instead: the server is busy).
+ * A malformed request (a umask that is not octal, too few fields) is refused: the connection is closed.
  */
-import { lstatSync } from 'node:fs'
+import { lstatSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { UsageError } from '../../errors.js'
@@ -23,6 +26,7 @@ export const FRAME_JSON = 0x6a // 'j'
 export const FRAME_EXIT = 0x78 // 'x'
 export const FRAME_DECLINE = 0x73 // 's'
 export const FRAME_PAGER = 0x70 // 'p'
+export const FRAME_BEGIN = 0x62 // 'b'
 
 /** Requests larger than this are refused (an environment of 16 MiB is not a shell's). */
 export const MAX_REQUEST = 16 * 1024 * 1024
@@ -47,6 +51,10 @@ export function socketPath(dir: string): string { return join(dir, 'serve.sock')
 
 /** dist/front/build-id: written by scripts/build-front.mjs with the client, which has it compiled in. */
 export function buildIdPath(root: string): string { return join(root, 'dist', 'front', 'build-id') }
+/** The build id of the installation at `root` (undefined when no client is built). */
+export function readBuildId(root: string): string | undefined {
+  try { return readFileSync(buildIdPath(root), 'utf8').trim() || undefined } catch { return undefined }
+}
 /** The native client built by scripts/build-front.mjs. */
 export function clientPath(root: string): string { return join(root, 'dist', 'front', 'git-zoo') }
 
@@ -87,13 +95,14 @@ export function decodeRequest(body: Buffer): Request {
   if (parts.pop() !== '') throw new Error('the request does not end with a NUL')
   const [kind, build, cwd, outTty, errTty, umask, argc] = parts
   const n = Number(argc)
+  if (umask === undefined || !/^[0-7]{1,4}$/.test(umask)) throw new Error('the umask is not an octal number')
   if (kind === undefined || !Number.isInteger(n) || n < 0 || parts.length < 7 + n) throw new Error('the request is cut short')
   const env: Record<string, string> = {}
   for (const e of parts.slice(7 + n)) {
     const eq = e.indexOf('=')
     if (eq > 0) env[e.slice(0, eq)] = e.slice(eq + 1)
   }
-  return { kind, build: build!, cwd: cwd!, outTty: outTty === '1', errTty: errTty === '1', umask: parseInt(umask!, 8) || 0, argv: parts.slice(7, 7 + n), env }
+  return { kind, build: build!, cwd: cwd!, outTty: outTty === '1', errTty: errTty === '1', umask: parseInt(umask, 8), argv: parts.slice(7, 7 + n), env }
 }
 
 export function frame(type: number, payload: Buffer | string): Buffer {
