@@ -23,6 +23,16 @@ const out = join(root, 'dist', 'front')
 const source = join(root, 'src', 'cli', 'front', 'git-zoo.c')
 const cc = process.env.CC || 'cc'
 
+/** `text` as a C string literal: printable ASCII as is (but \\, " and ?), every other byte as an octal escape. */
+function cString(text) {
+  let out = '"'
+  for (const b of Buffer.from(text, 'utf8')) {
+    const c = String.fromCharCode(b)
+    out += b >= 0x20 && b < 0x7f && c !== '"' && c !== '\\' && c !== '?' ? c : '\\' + b.toString(8).padStart(3, '0')
+  }
+  return out + '"'
+}
+
 function skip(why) {
   rmSync(out, { recursive: true, force: true })
   process.stderr.write(`native front: not built (${why}); git zoo runs every command through node\n`)
@@ -38,7 +48,7 @@ else {
   const id = hash.digest('hex').slice(0, 32)
   mkdirSync(out, { recursive: true })
   const tmp = join(out, `git-zoo.${process.pid}.tmp`)
-  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, `-DGZ_BUILD_ID="${id}"`, `-DGZ_NODE=${JSON.stringify(process.execPath)}`, source], { encoding: 'utf8' })
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, `-DGZ_BUILD_ID="${id}"`, `-DGZ_NODE=${cString(process.execPath)}`, source], { encoding: 'utf8' })
   if (r.status !== 0) {
     rmSync(tmp, { force: true })
     skip(`${cc} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 3).join(' / ')}`)
