@@ -26,6 +26,8 @@ import { fileURLToPath } from 'node:url'
 import { generateZoo } from './gen-zoo.js'
 import { openCatalog } from '../src/catalog/catalog.js'
 import { runQuery, parseFilter } from '../src/catalog/query.js'
+// every git zoo this bench runs is node's own: a find or ls would start a query server that outlives it
+process.env.GIT_ZOO_SERVER = '0'
 
 const BIN = resolve(fileURLToPath(new URL('../../bin/git-zoo.js', import.meta.url)))
 

@@ -11,6 +11,8 @@ import { writeCheckpoint, writeBaseAndFineTune, TENSOR } from './checkpoint.js'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+// every git zoo this bench runs is node's own: a find or ls would start a query server that outlives it
+process.env.GIT_ZOO_SERVER = '0'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'git-zoo.js')

@@ -24,6 +24,8 @@ import { generateZoo } from './gen-zoo.js'
 import { git, runGit, runGitRemote, type GitProgress } from '../src/git/git.js'
 import { CatFile } from '../src/git/catfile.js'
 import { parseTrailers } from '../src/promote/signatures.js'
+// every git zoo this bench runs is node's own: a find or ls would start a query server that outlives it
+process.env.GIT_ZOO_SERVER = '0'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const argv = process.argv.slice(2)

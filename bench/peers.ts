@@ -33,6 +33,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeBaseAndFineTune, writeCheckpoint, TENSOR } from './checkpoint.js'
+// every git zoo this bench runs is node's own: a find or ls would start a query server that outlives it
+process.env.GIT_ZOO_SERVER = '0'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const argv = process.argv.slice(2)

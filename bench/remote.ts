@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url'
 import { S3Client, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { writeBaseAndFineTune, TENSOR } from './checkpoint.js'
 import { startS3rver, startStaticServer } from '../test/remote-servers.js'
+// every git zoo this bench runs is node's own: a find or ls would start a query server that outlives it
+process.env.GIT_ZOO_SERVER = '0'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'git-zoo.js')

@@ -19,6 +19,8 @@ import { join, resolve } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { generateZoo } from './gen-zoo.js'
+// every git zoo this bench runs is node's own: a find or ls would start a query server that outlives it
+process.env.GIT_ZOO_SERVER = '0'
 
 const BIN = resolve(fileURLToPath(new URL('../../bin/git-zoo.js', import.meta.url)))
 const CHROMIUM = '/usr/bin/chromium'

@@ -191,6 +191,8 @@ function childEnv(globalConfig: string): NodeJS.ProcessEnv {
     GIT_TERMINAL_PROMPT: '0',
     TMPDIR: process.env.TMPDIR ?? tmpdir(),
     NO_COLOR: '1',
+    // the demo's finds and lists run in node: none starts a query server that outlives the demo
+    GIT_ZOO_SERVER: '0',
   }
 }
 
