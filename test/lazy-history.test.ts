@@ -9,11 +9,13 @@
  */
 import { before, after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { git, zoo, type Run } from './cli.js'
+import { BIN, ROOT, git, run, zoo, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { LocalStore } from '../src/cas/local.js'
 
@@ -122,5 +124,31 @@ describe('history in a lazy clone', () => {
       + `a query on history needs them: fetch those models with \`git zoo fetch ${T0}@v1 ${T1}@v1 ${T2}@v1\``), r.stderr)
     await ok(zoo(c, ['fetch', `${T0}@v1`, `${T1}@v1`, `${T2}@v1`]), 'fetch')
     assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history after the fetch')), [T0, T1])
+  })
+
+  it('the query server declines a find that would fetch history (it would use its own credentials): node answers it', { skip: existsSync(join(ROOT, 'dist', 'front', 'git-zoo')) ? false : 'dist/front/git-zoo is not built' }, async () => {
+    const c = join(work, 'served')
+    await ok(zoo(work, ['clone', '--lazy', bare, c]), 'lazy clone')
+    const xdg = await mkdtemp(join(tmpdir(), 'zoo-xdg-'))
+    await chmod(xdg, 0o700)
+    const env = { XDG_RUNTIME_DIR: xdg, GIT_ZOO_SERVER: '1', GIT_ZOO_SERVER_WAIT: '30000' }
+    const server = spawn(process.execPath, [BIN, 'serve'], { cwd: tmpdir(), env: { ...process.env, ...env }, stdio: 'ignore' })
+    const status = async (): Promise<{ running: boolean; served: number }> => JSON.parse((await ok(zoo(tmpdir(), ['server', 'status', '--json'], env), 'server status')).stdout) as { running: boolean; served: number }
+    try {
+      for (const end = Date.now() + 30_000; !(await status()).running;) {
+        assert.ok(Date.now() < end, 'the server did not answer within 30 s')
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      const r = await run(join(ROOT, 'bin', 'git-zoo'), QUERY, { cwd: c, env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(names(r), [T0, T1])
+      assert.equal((await status()).served, 0, 'declined: node answered')
+      // the history is in the catalog now: a served find on it needs no network and is answered there
+      assert.deepEqual(await run(join(ROOT, 'bin', 'git-zoo'), QUERY, { cwd: c, env }), await zoo(c, QUERY))
+      assert.equal((await status()).served, 1)
+    } finally {
+      server.kill('SIGKILL')
+      await rm(xdg, { recursive: true, force: true })
+    }
   })
 })

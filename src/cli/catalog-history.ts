@@ -27,6 +27,8 @@ export async function withHistory(opened: OpenedCatalog, io: Io): Promise<Opened
   c.close()
   const repo = await Repo.open(io.cwd, io)
   const lazy = await isLazy(repo)
+  // the fetch would use the query server's own credentials: a process of the asker's answers it
+  if (lazy) io.declineServed?.('a lazy clone\'s history is fetched from its zoo remotes')
   if (io.tty && lazy) io.err(`git zoo: fetching the checkpoint nodes of ${versions.length} model${versions.length === 1 ? '' : 's'} for their history (once; the catalog keeps it)\n`)
   const missing: NodeMiss[] = []
   let again: OpenedCatalog | undefined

@@ -43,6 +43,12 @@ export interface Io {
    * user's terminal, with `text` as its input (src/cli/pager.ts calls this instead of spawning it).
    */
   pageOnClient?: (cmd: string, text: string) => void
+  /**
+   * Set by the query server: the request runs in the server's process, whose environment (the AWS
+   * credential chain, say) is not the asker's. Work that would reach the network calls it before any
+   * output; it throws, the server declines the request and the client runs it in node.
+   */
+  declineServed?: (why: string) => never
   /** Store faults to inject (GIT_ZOO_FAULTS, a testing hook: src/cas/faulty.ts); Repo.open takes them from here. */
   storeFaults?: StoreFault[]
   /** Crash and pause points for the store handles (GIT_ZOO_CRASH_AT / GIT_ZOO_PAUSE_AT): Repo.open takes them from here. */

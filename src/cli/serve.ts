@@ -195,20 +195,28 @@ export async function serve(o: ServeOptions): Promise<number> {
     const onClose = (): void => { aborted.abort(new Error('the client went away')) }
     sock.once('close', onClose)
     send(FRAME_BEGIN, '')
+    // a request declined midway (it would reach the network with this process's credentials) prints nothing more
+    let declined: string | undefined
+    let wrote = false
+    const write = (type: number, t: string): void => { if (declined === undefined) { wrote = true; send(type, t) } }
     const env: NodeJS.ProcessEnv = { ...req.env }
     // as processIo() does for a process of its own
     env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
     const io: Io = {
       cwd: req.cwd, env,
-      out: (t) => send(FRAME_OUT, t),
-      err: (t) => send(FRAME_ERR, t),
+      out: (t) => write(FRAME_OUT, t),
+      err: (t) => write(FRAME_ERR, t),
       tty: req.errTty,
       outTty: req.outTty,
       host: processHost(),
       stdin: async () => '',
       killSelf: () => { process.kill(process.pid, 'SIGKILL') },
       signal: aborted.signal,
-      pageOnClient: (cmd, text) => { send(FRAME_PAGER, cmd); send(FRAME_OUT, text) },
+      pageOnClient: (cmd, text) => { write(FRAME_PAGER, cmd); write(FRAME_OUT, text) },
+      declineServed: (why) => {
+        if (!wrote) declined = why
+        throw new Error(`not answered in the query server: ${why}`)
+      },
     }
     // the request's umask, for any file a query writes (the catalog's cache), as its own process would have
     const before = process.umask(req.umask)
@@ -222,6 +230,7 @@ export async function serve(o: ServeOptions): Promise<number> {
       process.umask(before)
       sock.off('close', onClose)
     }
+    if (declined !== undefined) { if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, declined)); return }
     served++
     if (!sock.destroyed) sock.end(frame(FRAME_EXIT, String(code)))
   }
