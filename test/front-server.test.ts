@@ -11,15 +11,17 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, ROOT, git, run, tempRepo, type Run } from './cli.js'
+import { frame } from '../src/cli/front/protocol.js'
 
 const WRAPPER = join(ROOT, 'bin', 'git-zoo')
 const CLIENT = join(ROOT, 'dist', 'front', 'git-zoo')
 const hasClient = existsSync(CLIENT)
-const hasCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0
+// as .ci/run checks: a cc that compiles a file using the socket headers (a cc without libc6-dev cannot)
+const hasCc = spawnSync('cc', ['-x', 'c', '-o', '/dev/null', '-'], { input: '#include <sys/socket.h>\nint main(void){return 0;}\n', stdio: ['pipe', 'ignore', 'ignore'] }).status === 0
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0
 
 interface Status { running: boolean; pid: number; served: number; build: string; socket: string; why?: string }
@@ -28,7 +30,8 @@ interface Status { running: boolean; pid: number; served: number; build: string;
 function runtime(): { dir: string; env: NodeJS.ProcessEnv; pids: Set<number> } {
   const dir = mkdtempSync(join(tmpdir(), 'zoo-xdg-'))
   chmodSync(dir, 0o700)
-  return { dir, env: { XDG_RUNTIME_DIR: dir, GIT_ZOO_SERVER: '1', GIT_ZOO_DEBUG: '' }, pids: new Set() }
+  // a loaded machine may take its time to answer: the client waits for the server's first frame (not what these tests measure)
+  return { dir, env: { XDG_RUNTIME_DIR: dir, GIT_ZOO_SERVER: '1', GIT_ZOO_DEBUG: '', GIT_ZOO_SERVER_WAIT: '30000' }, pids: new Set() }
 }
 
 const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
@@ -48,6 +51,19 @@ function serversOf(dir: string): number[] {
     } catch { /* gone, or not ours */ }
   }
   return pids
+}
+
+/**
+ * A `git` that waits until the file `go` appears (it makes `waiting` first) and then runs the real
+ * git: a served query that asks git (GIT_DIR set makes the catalog ask it) is held mid-request.
+ */
+function slowGit(): { bin: string; waiting: string; go: string; env: (repo: string) => NodeJS.ProcessEnv } {
+  const bin = mkdtempSync(join(tmpdir(), 'zoo-slow-git-'))
+  const real = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim()
+  const waiting = join(bin, 'waiting')
+  const go = join(bin, 'go')
+  writeFileSync(join(bin, 'git'), `#!/bin/sh\n: > '${waiting}'\nwhile [ ! -e '${go}' ]; do sleep 0.02; done\nexec '${real}' "$@"\n`, { mode: 0o755 })
+  return { bin, waiting, go, env: (repo) => ({ PATH: `${bin}:${process.env.PATH}`, GIT_DIR: join(repo, '.git'), GIT_WORK_TREE: repo }) }
 }
 
 /** Poll `check` every 25 ms until it returns a value, failing after `ms` (a generous bound, not a timing assumption). */
@@ -281,6 +297,92 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     assert.equal((await status()).served, st.served + 3)
   })
 
+  it('a query held in git holds up neither status nor other queries (the client runs node after GIT_ZOO_SERVER_WAIT ms)', async () => {
+    await wrap(a.dir, ['ls'])
+    const st = await running()
+    const slow = slowGit()
+    extra.push(slow.bin)
+    const env = slow.env(a.dir)
+    const held = wrap(a.dir, ['find', 'name~alpha'], env)
+    await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
+    const during = await status() // answered while the query runs, not behind it
+    assert.equal(during.pid, st.pid)
+    assert.equal(during.served, st.served)
+    // the server is busy: this client gets no first frame within 100 ms and node answers
+    const other = await wrap(a.dir, ['find', 'name~beta'], { GIT_ZOO_SERVER_WAIT: '100' })
+    assert.deepEqual(other, await viaNode(a.dir, ['find', 'name~beta']))
+    writeFileSync(slow.go, '')
+    assert.deepEqual(await held, await viaNode(a.dir, ['find', 'name~alpha'], env))
+    assert.equal((await status()).served, st.served + 1, 'the held query was served, the other one (given up on) was dropped')
+  })
+
+  it('a request with a malformed umask is refused, not run with umask 0', async () => {
+    await wrap(a.dir, ['ls'])
+    const st = await running()
+    const body = Buffer.from(['query', st.build, a.dir, '0', '0', 'zz', '1', 'ls', `PATH=${process.env.PATH}`].map((f) => f + '\0').join(''))
+    const head = Buffer.alloc(4)
+    head.writeUInt32BE(body.length)
+    const got = await new Promise<Buffer>((res, rej) => {
+      const s = connect(st.socket)
+      let all = Buffer.alloc(0)
+      s.on('connect', () => s.write(Buffer.concat([head, body])))
+      s.on('data', (c: Buffer) => { all = Buffer.concat([all, c]) })
+      s.on('error', rej)
+      s.on('close', () => res(all))
+    })
+    assert.equal(got.length, 0, 'the connection is closed without an answer')
+    assert.equal((await status()).served, st.served)
+  })
+
+  it('SIGTERM lets the query being answered finish, then the server exits', async () => {
+    await wrap(a.dir, ['ls'])
+    const st = await running()
+    const slow = slowGit()
+    extra.push(slow.bin)
+    const env = slow.env(a.dir)
+    const held = wrap(a.dir, ['find', 'name~alpha'], env)
+    await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
+    process.kill(st.pid, 'SIGTERM')
+    await waitFor('the server to stop accepting (socket removed)', () => existsSync(st.socket) ? undefined : true)
+    assert.ok(alive(st.pid), 'it waits for the running query')
+    writeFileSync(slow.go, '')
+    assert.deepEqual(await held, await viaNode(a.dir, ['find', 'name~alpha'], env))
+    await waitFor('the server to exit', () => alive(st.pid) ? undefined : true)
+  })
+
+  it('three servers started at once over a dead server\'s socket: exactly one survives and answers', async () => {
+    await wrap(a.dir, ['ls'])
+    const st = await running()
+    process.kill(st.pid, 'SIGKILL')
+    await waitFor('the killed server to be gone', () => alive(st.pid) ? undefined : true)
+    assert.ok(existsSync(st.socket), 'the dead server left its socket file')
+    const kids = [0, 1, 2].map(() => spawn(process.execPath, [BIN, 'serve'], { cwd: tmpdir(), env: { ...process.env, ...rt.env }, stdio: ['ignore', 'ignore', 'ignore'] }))
+    for (const k of kids) rt.pids.add(k.pid!)
+    const codes = kids.map((k) => new Promise<number | null>((res) => k.on('exit', (c) => res(c))))
+    const lost = await waitFor('two of the three to exit', async () => {
+      const done = await Promise.all(codes.map((c) => Promise.race([c, Promise.resolve('running' as const)])))
+      return done.filter((c) => c !== 'running').length === 2 ? done : undefined
+    })
+    assert.deepEqual(lost.filter((c) => c !== 'running'), [0, 0], 'the others exit with 0: a server already answers')
+    const survivor = kids[lost.indexOf('running')]!
+    const next = await running(rt, st.pid)
+    assert.equal(next.pid, survivor.pid)
+    await same(a.dir, ['ls'])
+    assert.equal((await status()).served, next.served + 1)
+  })
+
+  it('a server started from a shell with NODE_OPTIONS runs without them: it serves every other shell', async () => {
+    await run(process.execPath, [BIN, 'server', 'stop'], { cwd: tmpdir(), env: rt.env })
+    await waitFor('no server process left', () => serversOf(rt.dir).length ? undefined : true)
+    assert.equal((await wrap(a.dir, ['ls'], { NODE_OPTIONS: '--no-warnings' })).code, 0) // node answers and starts one
+    const st = await running()
+    assert.ok(!readFileSync(`/proc/${st.pid}/environ`, 'utf8').split('\0').some((e) => e.startsWith('NODE_OPTIONS=')))
+    await same(a.dir, ['ls'])
+    assert.equal((await status()).served, st.served + 1)
+    await same(a.dir, ['ls'], { NODE_OPTIONS: '--no-warnings' }) // this one sets it: node
+    assert.equal((await status()).served, st.served + 1)
+  })
+
   it('`git zoo server stop` stops it and removes the socket; GIT_ZOO_SERVER=0 starts none', async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
@@ -324,31 +426,32 @@ describe('the client when the server fails', { skip: hasClient ? false : 'dist/f
       sock.on('error', () => {})
     })
     await new Promise<void>((res) => fake.listen(join(folder, 'serve.sock'), res))
-    const frame = (type: string, payload: string): Buffer => {
-      const body = Buffer.from(payload)
-      const head = Buffer.alloc(5)
-      head.write(type, 0)
-      head.writeUInt32BE(body.length, 1)
-      return Buffer.concat([head, body])
-    }
     try {
       const env = { ...r.env, GIT_ZOO_SERVER: '1' }
       const direct = await run(process.execPath, [BIN, 'ls'], { cwd: repo.dir, env: { ...env, GIT_ZOO_SERVER: '0' } })
-      for (const how of [(sock: Socket) => sock.destroy(), (sock: Socket) => sock.end(frame('s', 'stale'))]) {
+      for (const how of [(sock: Socket) => sock.destroy(), (sock: Socket) => sock.end(frame(0x73, 'stale'))]) {
         reply = how
         const before1 = asked
         const ls = await run(WRAPPER, ['ls'], { cwd: repo.dir, env })
         assert.equal(asked, before1 + 1, 'the client asked the stand-in')
         assert.deepEqual(ls, direct, 'node answered instead')
       }
-      reply = (sock) => { sock.write(frame('o', 'MODEL\npartial')); sock.destroy() }
+      reply = (sock) => { sock.write(frame(0x6f, 'MODEL\npartial')); sock.destroy() }
       const cut = await run(WRAPPER, ['ls'], { cwd: repo.dir, env })
       assert.equal(cut.code, 70)
       assert.equal(cut.stdout, 'MODEL\npartial')
       assert.match(cut.stderr, /^git zoo: internal error: the query server closed the connection before the command finished;.*GIT_ZOO_SERVER=0/)
-      reply = (sock) => { sock.write(frame('e', 'note\n')); sock.end(frame('x', '3')) }
+      reply = (sock) => { sock.write(frame(0x65, 'note\n')); sock.end(frame(0x78, '3')) }
       const code = await run(WRAPPER, ['find', 'x=1'], { cwd: repo.dir, env })
       assert.deepEqual(code, { code: 3, stdout: '', stderr: 'note\n' }, 'frames reach fd 1/2 and the exit frame is the status')
+      // a begin frame, then two pager frames: the second is ignored, the listing goes through the first
+      reply = (sock) => { sock.write(frame(0x62, '')); sock.write(frame(0x70, 'cat')); sock.write(frame(0x70, 'cat; echo twice')); sock.write(frame(0x6f, 'listed\n')); sock.end(frame(0x78, '0')) }
+      assert.deepEqual(await run(WRAPPER, ['ls'], { cwd: repo.dir, env }), { code: 0, stdout: 'listed\n', stderr: '' })
+      // a server that accepts and says nothing (busy): after GIT_ZOO_SERVER_WAIT ms node answers
+      reply = () => { /* silent */ }
+      const before2 = asked
+      assert.deepEqual(await run(WRAPPER, ['ls'], { cwd: repo.dir, env: { ...env, GIT_ZOO_SERVER_WAIT: '50' } }), direct)
+      assert.equal(asked, before2 + 1)
     } finally {
       await new Promise<void>((res) => fake.close(() => res()))
       rmSync(r.dir, { recursive: true, force: true })
@@ -395,6 +498,16 @@ describe('query server lifetime and the build without a compiler', () => {
       rmSync(r.dir, { recursive: true, force: true })
       await repo.cleanup()
     }
+  })
+
+  it('the client takes its package folder from GIT_ZOO_FRONT_ROOT and removes it before running node', { skip: hasClient ? false : 'dist/front/git-zoo is not built' }, async () => {
+    const pkg = mkdtempSync(join(tmpdir(), 'zoo-front-root-'))
+    try {
+      mkdirSync(join(pkg, 'bin'))
+      writeFileSync(join(pkg, 'bin', 'git-zoo.js'), 'process.stdout.write(JSON.stringify({ argv: process.argv.slice(2), root: process.env.GIT_ZOO_FRONT_ROOT ?? null }))\n')
+      const r = await run(CLIENT, ['log', 'a b'], { cwd: tmpdir(), env: { GIT_ZOO_FRONT_ROOT: pkg } })
+      assert.deepEqual(r, { code: 0, stdout: JSON.stringify({ argv: ['log', 'a b'], root: null }), stderr: '' })
+    } finally { rmSync(pkg, { recursive: true, force: true }) }
   })
 
   it('bin/git-zoo runs node when there is no client; the build without a compiler makes none and says so', async () => {
