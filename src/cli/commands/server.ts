@@ -12,8 +12,10 @@ export const command: Command = {
 The query server answers \`git zoo find\` and \`git zoo ls\` without starting node, through the
 native client (dist/front/git-zoo, built by \`npm run build\` when a C compiler is there). A find
 or ls that node answered starts it; it exits after 10 minutes without requests
-(GIT_ZOO_SERVER_IDLE=<seconds>), when git-zoo is rebuilt or upgraded, or when stopped.
-GIT_ZOO_SERVER=0 turns it off: every command then runs in node. See spec/server.md.
+(GIT_ZOO_SERVER_IDLE=<seconds>), when a client of a rebuilt or upgraded git-zoo asks, or when stopped.
+GIT_ZOO_SERVER=0 turns it off: every command then runs in node. A server that does not begin
+a find within GIT_ZOO_SERVER_WAIT milliseconds (default 500; it is busy) is not waited for: node
+answers. See spec/server.md.
 
   status   (the default) whether a server runs: pid, build, requests served, idle time
   stop     stop the running server (it removes its socket)
