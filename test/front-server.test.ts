@@ -297,26 +297,27 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     assert.equal((await status()).served, st.served + 3)
   })
 
-  it('a query held in git holds up neither status nor other queries (the client runs node after GIT_ZOO_SERVER_WAIT ms)', async () => {
+  it('a query held in git holds up neither status nor other queries (the client runs node after GIT_ZOO_SERVER_WAIT ms)', { timeout: 120_000 }, async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
     const slow = slowGit()
     extra.push(slow.bin)
     const env = slow.env(a.dir)
     const held = wrap(a.dir, ['find', 'name~alpha'], env)
-    await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
-    const during = await status() // answered while the query runs, not behind it
-    assert.equal(during.pid, st.pid)
-    assert.equal(during.served, st.served)
-    // the server is busy: this client gets no first frame within 100 ms and node answers
-    const other = await wrap(a.dir, ['find', 'name~beta'], { GIT_ZOO_SERVER_WAIT: '100' })
-    assert.deepEqual(other, await viaNode(a.dir, ['find', 'name~beta']))
-    writeFileSync(slow.go, '')
+    try {
+      await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
+      const during = await status() // answered while the query runs, not behind it
+      assert.equal(during.pid, st.pid)
+      assert.equal(during.served, st.served)
+      // the server is busy: this client gets no first frame within 100 ms and node answers
+      const other = await wrap(a.dir, ['find', 'name~beta'], { GIT_ZOO_SERVER_WAIT: '100' })
+      assert.deepEqual(other, await viaNode(a.dir, ['find', 'name~beta']))
+    } finally { writeFileSync(slow.go, '') } // the held git goes on, whatever failed
     assert.deepEqual(await held, await viaNode(a.dir, ['find', 'name~alpha'], env))
     assert.equal((await status()).served, st.served + 1, 'the held query was served, the other one (given up on) was dropped')
   })
 
-  it('a request with a malformed umask is refused, not run with umask 0', async () => {
+  it('a request with a malformed umask is refused, not run with umask 0', { timeout: 120_000 }, async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
     const body = Buffer.from(['query', st.build, a.dir, '0', '0', 'zz', '1', 'ls', `PATH=${process.env.PATH}`].map((f) => f + '\0').join(''))
@@ -334,23 +335,24 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     assert.equal((await status()).served, st.served)
   })
 
-  it('SIGTERM lets the query being answered finish, then the server exits', async () => {
+  it('SIGTERM lets the query being answered finish, then the server exits', { timeout: 120_000 }, async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
     const slow = slowGit()
     extra.push(slow.bin)
     const env = slow.env(a.dir)
     const held = wrap(a.dir, ['find', 'name~alpha'], env)
-    await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
-    process.kill(st.pid, 'SIGTERM')
-    await waitFor('the server to stop accepting (socket removed)', () => existsSync(st.socket) ? undefined : true)
-    assert.ok(alive(st.pid), 'it waits for the running query')
-    writeFileSync(slow.go, '')
+    try {
+      await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
+      process.kill(st.pid, 'SIGTERM')
+      await waitFor('the server to stop accepting (socket removed)', () => existsSync(st.socket) ? undefined : true)
+      assert.ok(alive(st.pid), 'it waits for the running query')
+    } finally { writeFileSync(slow.go, '') }
     assert.deepEqual(await held, await viaNode(a.dir, ['find', 'name~alpha'], env))
     await waitFor('the server to exit', () => alive(st.pid) ? undefined : true)
   })
 
-  it('three servers started at once over a dead server\'s socket: exactly one survives and answers', async () => {
+  it('three servers started at once over a dead server\'s socket: exactly one survives and answers', { timeout: 120_000 }, async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
     process.kill(st.pid, 'SIGKILL')
@@ -371,7 +373,7 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     assert.equal((await status()).served, next.served + 1)
   })
 
-  it('a server started from a shell with NODE_OPTIONS runs without them: it serves every other shell', async () => {
+  it('a server started from a shell with NODE_OPTIONS runs without them: it serves every other shell', { timeout: 120_000 }, async () => {
     await run(process.execPath, [BIN, 'server', 'stop'], { cwd: tmpdir(), env: rt.env })
     await waitFor('no server process left', () => serversOf(rt.dir).length ? undefined : true)
     assert.equal((await wrap(a.dir, ['ls'], { NODE_OPTIONS: '--no-warnings' })).code, 0) // node answers and starts one
