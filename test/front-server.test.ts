@@ -358,8 +358,17 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     process.kill(st.pid, 'SIGKILL')
     await waitFor('the killed server to be gone', () => alive(st.pid) ? undefined : true)
     assert.ok(existsSync(st.socket), 'the dead server left its socket file')
-    const kids = [0, 1, 2].map(() => spawn(process.execPath, [BIN, 'serve'], { cwd: tmpdir(), env: { ...process.env, ...rt.env }, stdio: ['ignore', 'ignore', 'ignore'] }))
+    // the first is held where it has found the socket dead and not yet taken its name; the other two
+    // start and come to the same step (their own sockets listen) before it goes on
+    const pause = join(rt.dir, 'serve-link.paused')
+    const serveWith = (env: NodeJS.ProcessEnv) => spawn(process.execPath, [BIN, 'serve'], { cwd: tmpdir(), env: { ...process.env, ...rt.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] })
+    const kids = [serveWith({ GIT_ZOO_PAUSE_AT: 'serve-link', GIT_ZOO_PAUSE_FILE: pause })]
+    rt.pids.add(kids[0]!.pid!)
+    await waitFor('the first server to pause before taking the name', () => existsSync(pause) ? true : undefined)
+    kids.push(serveWith({}), serveWith({}))
     for (const k of kids) rt.pids.add(k.pid!)
+    for (const k of kids.slice(1)) await waitFor('a later server to listen on its own name', () => existsSync(join(rt.dir, 'git-zoo', `serve.${k.pid}.sock`)) || k.exitCode !== null ? true : undefined)
+    rmSync(pause)
     const codes = kids.map((k) => new Promise<number | null>((res) => k.on('exit', (c) => res(c))))
     const lost = await waitFor('two of the three to exit', async () => {
       const done = await Promise.all(codes.map((c) => Promise.race([c, Promise.resolve('running' as const)])))

@@ -73,6 +73,8 @@ export interface ServeOptions {
   signal?: AbortSignal
   /** Notes about starting and stopping (stderr of `git zoo serve`). */
   note: (text: string) => void
+  /** Crash and pause points (src/cli/crash.ts): `serve-link` fires holding serve.lock, before the socket's name is taken. */
+  crashPoint?: (name: string) => void | Promise<void>
 }
 
 function listen(server: Server, path: string): Promise<void> {
@@ -112,6 +114,7 @@ export async function serve(o: ServeOptions): Promise<number> {
   const release = await lock(dir)
   try {
     if (!(await answers(path))) {
+      await o.crashPoint?.('serve-link')
       try { unlinkSync(path) } catch { /* none */ }
       linkSync(own, path)
       taken = true

@@ -6,6 +6,7 @@ import type { Command } from '../command.js'
 import { UsageError } from '../../errors.js'
 import { PROJECT_ROOT } from '../../version.js'
 import { serve } from '../serve.js'
+import { crashPoints } from '../crash.js'
 
 export const command: Command = {
   help: `usage: git zoo serve
@@ -24,7 +25,7 @@ server already answers it exits at once (status 0). See spec/server.md.
     // main.js by URL, as main.ts loads commands: a static import would move main.ts out of the
     // bundle's main.js into a chunk every command then loads (scripts/build-cli.mjs)
     const { main } = await import(new URL('../main.js', import.meta.url).href) as typeof import('../main.js')
-    const code = await serve({ main, root: PROJECT_ROOT, env: io.env, uid: process.getuid?.() ?? 0, ...(io.signal ? { signal: io.signal } : {}), note: io.err })
+    const code = await serve({ main, root: PROJECT_ROOT, env: io.env, uid: process.getuid?.() ?? 0, ...(io.signal ? { signal: io.signal } : {}), note: io.err, crashPoint: crashPoints(io) })
     if (io.signal?.aborted) throw io.signal.reason
     return code
   },
