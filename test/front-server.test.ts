@@ -15,7 +15,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, ROOT, git, run, tempRepo, type Run } from './cli.js'
-import { frame } from '../src/cli/front/protocol.js'
+import { answers, frame } from '../src/cli/front/protocol.js'
 
 const WRAPPER = join(ROOT, 'bin', 'git-zoo')
 const CLIENT = join(ROOT, 'dist', 'front', 'git-zoo')
@@ -367,7 +367,10 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     await waitFor('the first server to pause before taking the name', () => existsSync(pause) ? true : undefined)
     kids.push(serveWith({}), serveWith({}))
     for (const k of kids) rt.pids.add(k.pid!)
-    for (const k of kids.slice(1)) await waitFor('a later server to listen on its own name', () => existsSync(join(rt.dir, 'git-zoo', `serve.${k.pid}.sock`)) || k.exitCode !== null ? true : undefined)
+    // (held at the lock its own socket stays; had it not waited, it would answer on serve.sock)
+    for (const k of kids.slice(1)) {
+      await waitFor('a later server to come to the step', async () => existsSync(join(rt.dir, 'git-zoo', `serve.${k.pid}.sock`)) || k.exitCode !== null || await answers(st.socket) ? true : undefined)
+    }
     rmSync(pause)
     const codes = kids.map((k) => new Promise<number | null>((res) => k.on('exit', (c) => res(c))))
     const lost = await waitFor('two of the three to exit', async () => {
