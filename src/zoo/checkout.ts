@@ -220,7 +220,8 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     await readBatches(store, ring, chunks(), writeBatch, {
       signal,
       file: { offset: 0, align: DIRECT_ALIGN },
-      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read
+      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read (a
+      // failed update stops the reads like a failed write: readBatches records it and throws it)
       onRead: (b) => ring.updateRanges(b.slab, [b.head], [b.bytes]),
     })
   } catch (err) {
