@@ -12,7 +12,7 @@ import { openCatalog, type OpenedCatalog } from '../catalog/catalog.js'
 import { manifestPathOf } from '../catalog/columns.js'
 import { Repo } from '../repo.js'
 import { checkpointNodes, type NodeMiss } from '../zoo/reader.js'
-import { isLazy } from '../remote/sync.js'
+import { isLazy } from '../remote/lazy.js'
 import { ZooError } from '../errors.js'
 
 /** How many models an E_HISTORY_UNAVAILABLE message names. */

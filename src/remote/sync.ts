@@ -331,5 +331,3 @@ export async function holdRemoteForPush(repo: Repo, gitRemote: string, zooRemote
   }
 }
 
-export { isLazy } from './lazy.js'
-
