@@ -32,19 +32,6 @@ async function checkNoSymlinks(base: string, target: string): Promise<void> {
   }
 }
 
-/**
- * Whether the local store lacks the root object of any of `m`'s files (those `only` passes): then
- * `get` has the zoo remote fetch them first (src/remote/sync.ts ensureObjects, loaded only then).
- * A pure read: locate() does not register the handle as a writer.
- */
-export async function rootsMissing(m: Manifest, store: LocalStore, only?: (path: string) => boolean): Promise<boolean> {
-  for (const f of m.files) {
-    if (only && !only(f.path)) continue
-    if (!(await store.locate(CID.parse(f.root)))) return true
-  }
-  return false
-}
-
 export interface WrittenFile { path: string; size: number; sha256: string; target: string }
 
 /**
