@@ -87,6 +87,10 @@ for (const direct of [true, false]) {
       await w.finish()
       await w.fd.sync()
       await w.fd.close()
+      // ext4, xfs and btrfs take direct writes from page-aligned memory: the direct path was the one tested
+      const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim()
+      if (direct && ['ext2/ext3', 'ext4', 'xfs', 'btrfs'].includes(fsType)) assert.equal(w.direct, true, `O_DIRECT refused on ${fsType}`)
+      if (!direct) assert.equal(w.direct, false)
       const expect = Buffer.concat(want)
       assert.equal(w.size, expect.length)
       const got = await readFile(path)
@@ -95,6 +99,28 @@ for (const direct of [true, false]) {
     } finally { await rm(dir, { recursive: true, force: true }) }
   })
 }
+
+test('AppendWriter.appendAligned (O_DIRECT): bytes that do not start at the file\'s offset in its block are refused, naming what was expected', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'zoo-packw-'))
+  try {
+    const w = await AppendWriter.create(join(dir, 'out.bin'), dir, { direct: true })
+    const pages = Math.ceil((2 * DIRECT_ALIGN) / 65536)
+    const block = new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as ArrayBuffer)
+    await w.appendAligned(block, 0, 100)
+    if (w.direct) {
+      // the file's next byte is at 100 in its block: 0 and 99 are wrong heads, 100 is the right one
+      await assert.rejects(w.appendAligned(block, 0, 10), /appendAligned: the bytes must start at offset 100 of a page-aligned block \(got 0, block offset 0\)/)
+      await assert.rejects(w.appendAligned(block, 99, 10), /must start at offset 100 .*got 99/)
+      await w.appendAligned(block, 100, 10)
+      assert.equal(w.size, 110)
+    } else {
+      const fsType = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.trim()
+      assert.ok(!['ext2/ext3', 'ext4', 'xfs', 'btrfs'].includes(fsType), `O_DIRECT refused on ${fsType}`)
+    }
+    await w.abandon()
+    await w.fd.close()
+  } finally { await rm(dir, { recursive: true, force: true }) }
+})
 
 test('AppendWriter: a pack smaller than one block is cut to its length; O_DIRECT is used where the filesystem takes it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-packw-'))

@@ -137,3 +137,52 @@ test('EarlyWriteback starts one datasync per `every` bytes written, one at a tim
     assert.throws(() => broken.wrote(1), /EBADF|closed/)
   } finally { await cleanup() }
 })
+
+test('readBatches: a batch whose callback rejects at once is recorded before the next batch is handed over, so the next callback is never called', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const { HashPool } = await import('../src/cas/hash-pool.js')
+  const { readBatches } = await import('../src/cas/pack-read.js')
+  const dir = await mkdtemp(join(tmpdir(), 'zoo-pack-read-'))
+  const store = await LocalStore.open(dir)
+  const pool = new HashPool(2)
+  try {
+    // three objects of 48 KiB, one per slab of 64 KiB
+    const items = []
+    for (let i = 0; i < 3; i++) {
+      const bytes = Buffer.alloc(48 * 1024, i + 1)
+      const cid = cidOf(RAW, bytes)
+      await store.put(cid, bytes)
+      items.push({ cid, entry: null as unknown as NonNullable<Awaited<ReturnType<LocalStore['locate']>>> })
+    }
+    await store.flush()
+    for (const it of items) it.entry = (await store.locate(it.cid))!
+    const ring = await pool.slabs(4, 64 * 1024, { stream: false })
+    // the first batch's hashes come back only once the second batch's have: the second batch is
+    // then waiting for its turn when the first is handed over (the order that raced in get)
+    let secondHashed!: () => void
+    const second = new Promise<void>((resolve) => { secondHashed = resolve })
+    let calls = 0
+    const ordered = {
+      slabs: ring.slabs,
+      acquire: () => ring.acquire(),
+      release: (i: number) => ring.release(i),
+      hashRanges: async (slab: number, offs: number[], lens: number[]) => {
+        const n = calls++
+        const d = await ring.hashRanges(slab, offs, lens)
+        if (n === 0) { await second; for (let k = 0; k < 10; k++) await Promise.resolve() } else if (n === 1) secondHashed()
+        return d
+      },
+    } as unknown as typeof ring
+    const called: number[] = []
+    await assert.rejects(readBatches(store, ordered, items, async (b) => {
+      called.push(b.items[0]!.index)
+      if (b.items[0]!.index === 0) throw new Error('the first batch is bad')
+    }), /the first batch is bad/)
+    assert.deepEqual(called, [0], 'no callback after the failed one')
+  } finally {
+    await pool.close()
+    await store.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})

@@ -86,6 +86,42 @@ test('a 20 MiB checkpoint takes the slab path: a fine-tune stores only its chang
   } finally { await cleanup() }
 })
 
+test('get of a model whose chunk in its first slab is damaged fails with E_CORRUPT_OBJECT every time, never with a write error from the next slab', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    // 24 MiB: two slabs (16 MiB each), so a second batch is read and hashed while the first is checked
+    const base = checkpoint(6, 4 * MiB)
+    await writeFile(join(dir, 'base.safetensors'), base)
+    await addJson(dir, ['base.safetensors', '--name', 'm/base'])
+    const { LocalStore } = await import('../src/cas/local.js')
+    const { parseManifest } = await import('../src/manifest/manifest.js')
+    const { fileChunksFast } = await import('../src/zoo/file-node.js')
+    const { CID } = await import('multiformats/cid')
+    const m = parseManifest(await readFile(join(dir, 'models', 'm', 'base', 'v1', 'manifest.json'), 'utf8'))
+    const store = await LocalStore.open(join(dir, '.git', 'zoo'))
+    let damaged = ''
+    try {
+      // the third chunk of the file: well inside the first slab, whatever the chunk boundaries
+      let k = 0
+      for await (const [cid] of fileChunksFast(CID.parse(m.files[0]!.root), store)) {
+        if (k++ < 2) continue
+        const e = (await store.locate(cid))!
+        await flipByte(store.packPath(e.pack), e.offset + (e.length >> 1))
+        damaged = String(cid)
+        break
+      }
+    } finally { await store.close() }
+    assert.ok(damaged)
+    for (let i = 0; i < 3; i++) {
+      const g = await zoo(dir, ['get', 'm/base', '--out', join(dir, `damaged-${i}`), '--json'])
+      assert.equal(g.code, 1, g.stderr)
+      assert.equal(JSON.parse(g.stdout).error.code, 'E_CORRUPT_OBJECT', g.stdout)
+      assert.match(g.stderr, new RegExp(`object ${damaged} from .* does not match its CID`))
+      await assert.rejects(readdir(join(dir, `damaged-${i}`)), /ENOENT/)
+    }
+  } finally { await cleanup() }
+})
+
 /** `count` tensors of 40 KiB: below FastCDC's 64 KiB minimum, so without segments no chunk holds one alone. */
 function small(seed: number): Float32Array {
   return new Float32Array(xorshiftBytes(seed, 40 * 1024).buffer)

@@ -5,7 +5,9 @@
  * catalog keeps that history, so the next query needs no remote. With the zoo remote unreachable the
  * query fails with E_HISTORY_UNAVAILABLE (exit 3) naming the models and the fix, queries without
  * history still answer, and the same query answers once the remote is back; a clone that is not
- * lazy is told to fetch, and answers after `git zoo fetch`.
+ * lazy is told to fetch, and answers after `git zoo fetch`. Fetched in rounds of one version,
+ * each round's history is kept by the cache; with a cache that cannot be written, the query fails
+ * naming the rows earlier rounds fetched rather than answer without their history.
  */
 import { before, after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -15,9 +17,10 @@ import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { BIN, ROOT, git, run, zoo, type Run } from './cli.js'
+import { BIN, ROOT, git, processCtx, run, zoo, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { LocalStore } from '../src/cas/local.js'
+import type { Io } from '../src/cli/command.js'
 
 const EPOCHS = [0, 1, 2, 3]
 const T0 = 'mz/tune_zoo_mnist_uniform/nn_tune_trainable_a1b2c_00000_0_seed-1_2021-03-01'
@@ -113,6 +116,43 @@ describe('history in a lazy clone', () => {
       assert.deepEqual(names(await ok(zoo(c, ['find', 'checkpoints=4', '--sort', 'seed', '--json']), 'find without history')), [T0, T1, T2])
     } finally { await rename(`${objects}-away`, objects) }
     assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history, zoo remote back')), [T0, T1])
+  })
+
+  it('in rounds of one version each fetched history stays in the catalog; when the cache cannot be written the query fails naming them instead of answering without them', async () => {
+    const { openCatalog } = await import('../src/catalog/catalog.js')
+    const { withHistory } = await import('../src/cli/catalog-history.js')
+    const ctx = processCtx()
+    // the Io of an in-process call: no terminal, no stdin (withHistory reads neither)
+    const io = { cwd: '', env: ctx.env, host: ctx.host, out: () => {}, err: () => {}, tty: false } as unknown as Io
+    const unfetched = async (c: string): Promise<number> => {
+      const o = await openCatalog({ cwd: c, env: ctx.env, history: true })
+      try { return o.file.unfetched().length } finally { o.file.close() }
+    }
+    // a writable cache: three rounds, each reading one more row into the cache the next starts from
+    const c = join(work, 'rounds')
+    await ok(zoo(work, ['clone', '--lazy', bare, c]), 'lazy clone')
+    assert.equal(await unfetched(c), 3)
+    const got = await withHistory(await openCatalog({ cwd: c, env: ctx.env, history: true }), { ...io, cwd: c }, 1)
+    try { assert.deepEqual(got.file.unfetched(), [], 'every row has its history') } finally { got.file.close() }
+    await rename(objects, `${objects}-away`)
+    try {
+      assert.deepEqual(names(await ok(zoo(c, QUERY), 'find on history, zoo remote away')), [T0, T1])
+    } finally { await rename(`${objects}-away`, objects) }
+
+    // a cache that cannot be written (its folder is a file): each round rebuilds from git alone
+    const d = join(work, 'rounds-ro')
+    await ok(zoo(work, ['clone', '--lazy', bare, d]), 'lazy clone')
+    await rm(join(d, '.zoo', 'cache'), { recursive: true, force: true })
+    await writeFile(join(d, '.zoo', 'cache'), 'not a folder\n')
+    await assert.rejects(withHistory(await openCatalog({ cwd: d, env: ctx.env, history: true }), { ...io, cwd: d }, 1), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_HISTORY_UNAVAILABLE')
+      // the last round's row is in memory; the two before it were read again without their nodes
+      assert.match(err.message, /^the history of 2 models was fetched but could not be kept in the catalog \(its cache file .*catalog\.bin could not be written/)
+      assert.match(err.message, /make that file writable and run the query again/)
+      return true
+    })
+    // in one round (the default size) the answer comes from memory
+    assert.deepEqual(names(await ok(zoo(d, QUERY), 'find on history with an unwritable cache')), [T0, T1])
   })
 
   it('a clone that is not lazy and has not fetched the models is told to fetch them; after the fetch the same query answers', async () => {

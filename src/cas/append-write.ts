@@ -2,12 +2,14 @@
  * Appending to a new file from its first byte to its last, with direct I/O where the filesystem takes
  * it: the store's pack files (src/cas/local.ts) and the files `get` writes (src/zoo/checkout.ts).
  *
- * Direct mode (O_DIRECT): the records are copied into page-aligned staging buffers and written
- * from there in STAGE-sized blocks at block-aligned offsets, bypassing the page cache. The kernel's
+ * Direct mode (O_DIRECT): append() copies the records into page-aligned staging buffers and writes
+ * them from there in STAGE-sized blocks at block-aligned offsets, bypassing the page cache;
+ * appendAligned() writes the whole blocks of a caller's page-aligned buffer straight from it (get's
+ * slabs), only the file's last partial block (under DIRECT_ALIGN bytes) going through staging. The kernel's
  * copy of every byte into fresh page-cache pages (and the dirty pages the writeback then has to
  * chase) was the largest cost of `add` (spec/performance.md): 1.4-2.4 s of system time per GiB for
- * buffered writes plus fsync here, 0.16-0.19 s with O_DIRECT (`dd bs=8M`). The copy into staging is
- * a memcpy on this thread. Staging memory comes from a WebAssembly.Memory, the one allocation
+ * buffered writes plus fsync here, 0.16-0.19 s with O_DIRECT (`dd bs=8M`). append()'s copy into
+ * staging is a memcpy on this thread. Staging memory comes from a WebAssembly.Memory, the one allocation
  * JavaScript has whose start is page-aligned (a Buffer's or SharedArrayBuffer's is not: O_DIRECT
  * refuses them with EINVAL). The last, partial block is written padded with zeros and the file is
  * truncated to its exact length by finish(); until then a pack may be followed by up to one block
@@ -145,8 +147,9 @@ export class AppendWriter {
   }
 
   /**
-   * Append `len` bytes that the caller holds at `block[head, head + len)`, written straight from
-   * `block` with no copy into staging (get's output: src/zoo/checkout.ts). `block` must start on a
+   * Append `len` bytes that the caller holds at `block[head, head + len)`, their whole blocks written
+   * straight from `block` (get's output: src/zoo/checkout.ts); only the partial blocks at either end
+   * (under DIRECT_ALIGN bytes each) are copied, between `block` and staging. `block` must start on a
    * page boundary, `head` must be `size % DIRECT_ALIGN` (the caller lays its bytes out at their file
    * offset's alignment), and `block` must have room up to the next DIRECT_ALIGN boundary past
    * `head + len`. Direct mode: this writer copies the file's last partial block (fewer than

@@ -120,9 +120,11 @@ export class HashPool {
    * hash ranges of it, write from it, then reuse it. No byte is copied to reach a worker.
    */
   async slabs(count: number, size: number, opts: { stream?: boolean; inline?: boolean } = {}): Promise<SlabRing> {
-    // one ring per pool and shape, reused by every file of a command (files are processed one at a time)
+    // one ring per pool, shape and options (`inline`, `stream`: a ring built for verify must not serve
+    // get), reused by every file of a command (files are processed one at a time)
     const r = this.ring
-    if (r && r.slabs.length === count && r.slabs[0]!.length === size) return r
+    const inline = opts.inline ?? false, stream = opts.stream !== false
+    if (r && r.slabs.length === count && r.slabs[0]!.length === size && r.inline === inline && this.ringStream === stream) return r
     const bufs = Array.from({ length: count }, () => alignedShared(size))
     // not awaited: a worker takes its messages in order, so the slabs reach it before any hashing
     // that reads them, and the caller reads its first slabs while the threads are still starting
@@ -132,19 +134,21 @@ export class HashPool {
     // the whole-stream worker starts now (add and get: it boots while the first slab is read) or,
     // with `stream: false`, on the ring's first update (verify never needs it: one thread fewer to
     // start and to share the cores with)
-    let stream: HashWorker | null = null
+    let started: HashWorker | null = null
     const streamWorker = (): HashWorker => {
-      if (stream) return stream
-      stream = this.streamWorker ??= hashWorker()
+      if (started) return started
+      started = this.streamWorker ??= hashWorker()
       // messages are taken in order: the slabs arrive before any update that reads them
-      stream.call({ op: 'slabs', slabs: bufs }, []).catch(() => {}) // a dead worker fails the update too
-      return stream
+      started.call({ op: 'slabs', slabs: bufs }, []).catch(() => {}) // a dead worker fails the update too
+      return started
     }
-    if (opts.stream !== false) streamWorker()
-    this.ring = new SlabRing(bufs, size, this.workers, streamWorker, opts.inline ?? false, ready)
+    if (stream) streamWorker()
+    this.ring = new SlabRing(bufs, size, this.workers, streamWorker, inline, ready)
+    this.ringStream = stream
     return this.ring
   }
   private ring: SlabRing | null = null
+  private ringStream = true
 }
 
 /**
@@ -165,7 +169,7 @@ export class SlabRing {
   private next = 0
 
   constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker,
-              private readonly inline: boolean, private readonly ready: boolean[]) {
+              readonly inline: boolean, private readonly ready: boolean[]) {
     // a slab is `size` bytes from the start of its buffer (the buffer is rounded up to whole wasm pages)
     this.slabs = bufs.map((b) => new Uint8Array(b, 0, size))
     this.free = this.slabs.map((_, i) => i)

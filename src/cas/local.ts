@@ -557,9 +557,6 @@ export class LocalStore implements Store {
     if (this.writer && !this.gcLock) await this.maintainIndex()
   }
 
-  /** Whether a multi-pack index is in use (or one is there, damaged). */
-  hasMultiPackIndex(): boolean { return this.view.midx !== null || this.midxDamaged }
-
   /**
    * Write a new multi-pack index when MIDX_THRESHOLD per-pack indexes are not covered by one, or the
    * one there is damaged or names packs gc removed. The per-pack indexes stay the authority: a

@@ -115,18 +115,28 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: Iter
           await beforeRead
           if (failed) return
           const bytes = batch.reduce((a, b) => a + b.len, 0)
-          if (onRead) fed = onRead({ slab, buf, items: batch, head, bytes })
+          if (onRead) {
+            fed = onRead({ slab, buf, items: batch, head, bytes })
+            // a failed onRead stops the next batches like any other error (nobody else awaits it)
+            fed.catch((err) => { failed ??= { err } })
+          }
           readHandedOver()
           const digests = await ring.hashRanges(slab, batch.map((b) => b.off), batch.map((b) => b.len))
           await beforeDone
           if (failed) return
           const done = onBatch({ slab, buf, items: batch, head, bytes, digests })
+          // recorded before the next batch is handed over: a callback that rejects at once (get's CID
+          // check) must keep the next one from being called (it would write at the wrong place)
+          done.catch((err) => { failed ??= { err } })
           handedOver()
           await done
+        } catch (err) {
+          failed ??= { err } // before the finally hands the turn to the next batch
+          throw err
         } finally {
           readHandedOver()
           handedOver()
-          await fed.catch(() => {}) // its failure is the caller's to report (it awaits what onRead returned)
+          await fed.catch(() => {}) // recorded in `failed` above; the slab is not reused before it settles
           ring.release(slab)
         }
       })()

@@ -865,7 +865,6 @@ export class CatalogFile {
   /** 1 for the latest version of each name that is not retired (the version a bare name means). */
   current(): Uint8Array { return this.u8('u8:current') }
 
-  /** 1 for retired versions. */
   /** Rows whose history build found no checkpoint node to read (a lazy clone before a fetch; spec/catalog.md). */
   unfetched(): number[] {
     const a = this.f64('unfetched')
@@ -874,6 +873,7 @@ export class CatalogFile {
     return out
   }
 
+  /** 1 for retired versions. */
   retired(): Uint8Array {
     let v = this.cache.get('u8:retired') as Uint8Array | undefined
     if (!v) {

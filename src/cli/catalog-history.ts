@@ -4,15 +4,17 @@
  * clone, spec/catalog.md "History in a lazy clone"). The nodes are read through the zoo's reader
  * (fetched from the zoo remotes in a lazy clone, verified against their CIDs, kept in memory), those
  * rows are read again with them, and the catalog is opened anew; in rounds of HISTORY_ROUND
- * versions, so the blocks held stay bounded. Loaded only then (ls and find load no store code
- * otherwise).
+ * versions, so the blocks held stay bounded. Each round's rows are kept by the catalog's cache file,
+ * which the next round starts from: when it cannot be written (or is rebuilt meanwhile), earlier
+ * rounds' rows would be back without history, and the query fails (E_HISTORY_UNAVAILABLE) rather
+ * than answer without them. Loaded only then (ls and find load no store code otherwise).
  */
 import type { Io } from './command.js'
 import { openCatalog, type OpenedCatalog } from '../catalog/catalog.js'
 import { manifestPathOf } from '../catalog/columns.js'
 import { Repo } from '../repo.js'
 import { checkpointNodes, type NodeMiss } from '../zoo/reader.js'
-import { isLazy } from '../remote/sync.js'
+import { isLazy } from '../remote/lazy.js'
 import { ZooError } from '../errors.js'
 
 /** How many models an E_HISTORY_UNAVAILABLE message names. */
@@ -20,7 +22,8 @@ const NAMED = 5
 /** Versions whose nodes one round fetches and reads into the catalog (~15 KB a node for 51 checkpoints). */
 const HISTORY_ROUND = 4096
 
-export async function withHistory(opened: OpenedCatalog, io: Io): Promise<OpenedCatalog> {
+/** `round`: versions per round (HISTORY_ROUND; tests take smaller rounds). */
+export async function withHistory(opened: OpenedCatalog, io: Io, round = HISTORY_ROUND): Promise<OpenedCatalog> {
   const c = opened.file
   const version = c.f64('version')!
   const versions = c.unfetched().map((r) => ({ name: c.str('name', r)!, version: version[r]! }))
@@ -32,19 +35,39 @@ export async function withHistory(opened: OpenedCatalog, io: Io): Promise<Opened
   if (io.tty && lazy) io.err(`git zoo: fetching the checkpoint nodes of ${versions.length} model${versions.length === 1 ? '' : 's'} for their history (once; the catalog keeps it)\n`)
   const missing: NodeMiss[] = []
   let again: OpenedCatalog | undefined
-  for (let at = 0; at < versions.length; at += HISTORY_ROUND) {
-    const round = versions.slice(at, at + HISTORY_ROUND)
-    const got = await checkpointNodes(repo, round, io.signal ? { signal: io.signal } : {})
-    missing.push(...got.missing)
-    // what did arrive is read into the catalog even when some did not
+  let lost: string[] = []
+  try {
+    for (let at = 0; at < versions.length; at += round) {
+      const these = versions.slice(at, at + round)
+      const got = await checkpointNodes(repo, these, io.signal ? { signal: io.signal } : {})
+      missing.push(...got.missing)
+      // what did arrive is read into the catalog even when some did not
+      again?.file.close()
+      again = undefined
+      again = await openCatalog({
+        cwd: io.cwd, env: io.env, history: true, fetched: { blocks: got.blocks, paths: new Set(these.map((v) => manifestPathOf(v.name, v.version))) },
+        ...(io.tty ? { progress: (t: string) => io.err(t) } : {}),
+      })
+    }
+    // every version whose node arrived must have its history now, whichever round read it
+    const gone = new Set(missing.map((m) => m.model))
+    const asked = new Set(versions.map((x) => `${x.name}@v${x.version}`))
+    const f = again?.file
+    const v = f?.f64('version')
+    if (f && v) lost = f.unfetched().map((r) => `${f.str('name', r)!}@v${v[r]!}`).filter((m) => asked.has(m) && !gone.has(m))
+  } catch (err) {
     again?.file.close()
-    again = await openCatalog({
-      cwd: io.cwd, env: io.env, history: true, fetched: { blocks: got.blocks, paths: new Set(round.map((v) => manifestPathOf(v.name, v.version))) },
-      ...(io.tty ? { progress: (t: string) => io.err(t) } : {}),
-    })
+    throw err
   }
-  if (missing.length === 0) return again!
+  if (missing.length === 0 && lost.length === 0) return again!
   again?.file.close()
+  if (lost.length > 0) {
+    lost.sort()
+    const more = lost.length > NAMED ? ` and ${lost.length - NAMED} more` : ''
+    throw new ZooError(`the history of ${lost.length} model${lost.length === 1 ? '' : 's'} was fetched but could not be kept in the catalog `
+      + `(its cache file ${again!.path} could not be written, or was rebuilt by another command meanwhile): ${lost.slice(0, NAMED).join(', ')}${more}; `
+      + 'make that file writable and run the query again', 'E_HISTORY_UNAVAILABLE', { models: lost })
+  }
   missing.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0))
   const names = missing.slice(0, NAMED).map((m) => m.model)
   const more = missing.length > NAMED ? ` and ${missing.length - NAMED} more` : ''

@@ -18,15 +18,6 @@ export function retirementPath(name: string, version: number): string {
   return `${manifestDir(name, version)}/${RETIRED_FILE}`
 }
 
-/** The retirement record of a version in the working tree, or null when it is in service. */
-export function retirementOf(repo: Repo, name: string, version: number): Promise<Retirement | null> {
-  return repo.retirement(name, version)
-}
-
-export async function isRetired(repo: Repo, name: string, version: number): Promise<boolean> {
-  return (await retirementOf(repo, name, version)) !== null
-}
-
 /**
  * Retire `ref` (`name@vN` or a seal) as committed in HEAD: write RETIRED.json and commit only that
  * file, signed when the zoo requires it. Refused (nothing written) when the version is not sealed

@@ -7,11 +7,11 @@
  * with `git config zoo.remote.<name>.url <url>` (a mount at another path, or the path/s3 remote
  * behind an http one for pushing); credentials only ever come from the environment.
  */
-import { parseCid, type CID } from '../cas/cid.js'
+import type { CID } from '../cas/cid.js'
 import type { Store } from '../cas/store.js'
 import { CheckError, UsageError, ZooError } from '../errors.js'
 import { historyManifests } from '../git/manifests.js'
-import { expandAll, expandManifest, checkpointNode } from '../manifest/checkpoints.js'
+import { expandAll } from '../manifest/checkpoints.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Repo } from '../repo.js'
 import { syncFiles, type FileRoot } from './dag.js'
@@ -24,6 +24,7 @@ import { checkRemoteFolder, resolveRemoteUrl } from './resolve.js'
 import type { Held } from '../cas/lock.js'
 import { isRetentionStore } from './aged.js'
 import { registerPush } from './remote-lock.js'
+import { objectsMissing } from './lazy.js'
 import type { PackedStore } from './packed.js'
 
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
@@ -233,17 +234,8 @@ export async function fetchObjects(repo: Repo, manifests: Manifest[], remote: Zo
  */
 export async function ensureObjects(repo: Repo, manifests: Manifest[], opts: MoveOptions = {}): Promise<SyncSummary | undefined> {
   const local = await repo.openStore()
-  let missing = false
-  try {
-    for (const m of manifests) {
-      const node = checkpointNode(m)
-      if (node && !(await local.has(node))) { missing = true; break }
-      for (const f of (await expandManifest(m, local)).files) {
-        if (!(await local.has(parseCid(f.root)))) { missing = true; break }
-      }
-      if (missing) break
-    }
-  } finally { await local.close() }
+  let missing: boolean
+  try { missing = await objectsMissing(manifests, local) } finally { await local.close() }
   if (!missing) return undefined
   return fetchObjects(repo, manifests, await pickZooRemote(repo), opts)
 }
@@ -330,6 +322,4 @@ export async function holdRemoteForPush(repo: Repo, gitRemote: string, zooRemote
     throw err
   }
 }
-
-export { isLazy } from './lazy.js'
 

@@ -32,19 +32,6 @@ async function checkNoSymlinks(base: string, target: string): Promise<void> {
   }
 }
 
-/**
- * Whether the local store lacks the root object of any of `m`'s files (those `only` passes): then
- * `get` has the zoo remote fetch them first (src/remote/sync.ts ensureObjects, loaded only then).
- * A pure read: locate() does not register the handle as a writer.
- */
-export async function rootsMissing(m: Manifest, store: LocalStore, only?: (path: string) => boolean): Promise<boolean> {
-  for (const f of m.files) {
-    if (only && !only(f.path)) continue
-    if (!(await store.locate(CID.parse(f.root)))) return true
-  }
-  return false
-}
-
 export interface WrittenFile { path: string; size: number; sha256: string; target: string }
 
 /**
@@ -220,7 +207,8 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
     await readBatches(store, ring, chunks(), writeBatch, {
       signal,
       file: { offset: 0, align: DIRECT_ALIGN },
-      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read
+      // the whole-file sha256 is one sequential stream: it starts on a slab as soon as it is read (a
+      // failed update stops the reads like a failed write: readBatches records it and throws it)
       onRead: (b) => ring.updateRanges(b.slab, [b.head], [b.bytes]),
     })
   } catch (err) {

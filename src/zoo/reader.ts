@@ -11,7 +11,8 @@ import type { CID } from '../cas/cid.js'
 import type { Repo } from '../repo.js'
 import { NotFoundError, errorMessage } from '../errors.js'
 import { ObjectUnavailableError, OnDemandStore, RemoteObjects, describeFailures, remotesInOrder, type RemoteFailure } from '../remote/objects.js'
-import { isLazy, type ZooRemote } from '../remote/sync.js'
+import { isLazy } from '../remote/lazy.js'
+import type { ZooRemote } from '../remote/sync.js'
 
 export async function openReader(repo: Repo): Promise<Store> {
   const local = await repo.openStore()

@@ -197,11 +197,15 @@ async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise
   for (const c of batch) {
     const entry = store.entryOf(c.cid) ?? await store.locate(c.cid)
     if (entry) { located.push({ cid: c.cid, entry, c }); continue }
-    try { await store.readUnverified(c.cid) } catch (err) {
+    // not in an index this handle has loaded (gc moved it meanwhile): read where the store finds it, and hash it here
+    let bytes: Uint8Array
+    try { bytes = await store.readUnverified(c.cid) } catch (err) {
       const problem = storeProblem(err)
       if (!problem) throw err
       bad(c, problem)
+      continue
     }
+    if (!digestMatches(c.cid, sha256(bytes))) bad(c, 'corrupt')
   }
   located.sort((x, y) => (x.entry.pack < y.entry.pack ? -1 : x.entry.pack > y.entry.pack ? 1 : x.entry.offset - y.entry.offset))
   if (located.length > 0 && !ringReady) {

@@ -4,7 +4,8 @@ import { bool, list, nearest, str } from '../args.js'
 import { printJson, Progress, summary, humanBytes } from '../output.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
-import { writeModelFiles, rootsMissing } from '../../zoo/checkout.js'
+import { writeModelFiles } from '../../zoo/checkout.js'
+import { objectsMissing } from '../../remote/lazy.js'
 import { crashPoints } from '../crash.js'
 import { ignoreOutput } from '../../zoo/init.js'
 
@@ -83,16 +84,16 @@ examples:
     const only = filters.length ? (p: string) => filters.every((f) => f(p)) : undefined
     if (only && !m.files.some((f) => only(f.path))) throw new UsageError(`no file of ${m.name}@v${m.version} is both named by --file and in checkpoint ${cp}`, 'E_USAGE')
     const store = await repo.openStore()
-    // a lazy clone fetches what this model needs from the zoo remote first (the remotes are loaded
-    // only when something is missing)
-    if (m.checkpoints || await rootsMissing(m, store)) {
-      const { ensureObjects } = await import('../../remote/sync.js')
-      try { await ensureObjects(repo, [sealed], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) }) } catch (err) { await store.close(); throw err }
-    }
-    const total = m.files.filter((f) => !only || only(f.path)).reduce((a, f) => a + f.size, 0)
-    const progress = new Progress(io, 'get', total)
-    let done = 0
     try {
+      // a lazy clone fetches what this model needs from the zoo remote first (the remotes are loaded
+      // only when something is missing)
+      if (await objectsMissing([m], store)) {
+        const { ensureObjects } = await import('../../remote/sync.js')
+        await ensureObjects(repo, [sealed], { ...(io.signal ? { signal: io.signal } : {}), point: crashPoints(io) })
+      }
+      const total = m.files.filter((f) => !only || only(f.path)).reduce((a, f) => a + f.size, 0)
+      const progress = new Progress(io, 'get', total)
+      let done = 0
       const files = await writeModelFiles(m, store, outDir, {
         onBytes: (n) => { done += n; progress.update(done) },
         ...(only ? { only } : {}),
