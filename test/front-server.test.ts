@@ -99,6 +99,23 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
   let a: { dir: string; cleanup: () => Promise<void> }
   let b: { dir: string; cleanup: () => Promise<void> }
   const extra: string[] = []
+  /**
+   * A served `find name~alpha` in repo a, held in a slow git until release() (which the caller must
+   * reach whatever fails): the running server, the held query's env, and its pending result.
+   */
+  async function holdServedFind(): Promise<{ st: Status; env: NodeJS.ProcessEnv; held: Promise<Run>; release: () => void }> {
+    await wrap(a.dir, ['ls'])
+    const st = await running()
+    const slow = slowGit()
+    extra.push(slow.bin)
+    const env = slow.env(a.dir)
+    const release = (): void => { writeFileSync(slow.go, '') }
+    const held = wrap(a.dir, ['find', 'name~alpha'], env)
+    try {
+      await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
+    } catch (e) { release(); throw e }
+    return { st, env, held, release }
+  }
 
   async function zooWith(names: string[]): Promise<{ dir: string; cleanup: () => Promise<void> }> {
     const r = await tempRepo('zoo-front-')
@@ -298,21 +315,15 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
   })
 
   it('a query held in git holds up neither status nor other queries (the client runs node after GIT_ZOO_SERVER_WAIT ms)', { timeout: 120_000 }, async () => {
-    await wrap(a.dir, ['ls'])
-    const st = await running()
-    const slow = slowGit()
-    extra.push(slow.bin)
-    const env = slow.env(a.dir)
-    const held = wrap(a.dir, ['find', 'name~alpha'], env)
+    const { st, env, held, release } = await holdServedFind()
     try {
-      await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
       const during = await status() // answered while the query runs, not behind it
       assert.equal(during.pid, st.pid)
       assert.equal(during.served, st.served)
       // the server is busy: this client gets no first frame within 100 ms and node answers
       const other = await wrap(a.dir, ['find', 'name~beta'], { GIT_ZOO_SERVER_WAIT: '100' })
       assert.deepEqual(other, await viaNode(a.dir, ['find', 'name~beta']))
-    } finally { writeFileSync(slow.go, '') } // the held git goes on, whatever failed
+    } finally { release() } // the held git goes on, whatever failed
     assert.deepEqual(await held, await viaNode(a.dir, ['find', 'name~alpha'], env))
     assert.equal((await status()).served, st.served + 1, 'the held query was served, the other one (given up on) was dropped')
   })
@@ -336,18 +347,12 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
   })
 
   it('SIGTERM lets the query being answered finish, then the server exits', { timeout: 120_000 }, async () => {
-    await wrap(a.dir, ['ls'])
-    const st = await running()
-    const slow = slowGit()
-    extra.push(slow.bin)
-    const env = slow.env(a.dir)
-    const held = wrap(a.dir, ['find', 'name~alpha'], env)
+    const { st, env, held, release } = await holdServedFind()
     try {
-      await waitFor('the served find to wait in git', () => existsSync(slow.waiting) ? true : undefined)
       process.kill(st.pid, 'SIGTERM')
       await waitFor('the server to stop accepting (socket removed)', () => existsSync(st.socket) ? undefined : true)
       assert.ok(alive(st.pid), 'it waits for the running query')
-    } finally { writeFileSync(slow.go, '') }
+    } finally { release() }
     assert.deepEqual(await held, await viaNode(a.dir, ['find', 'name~alpha'], env))
     await waitFor('the server to exit', () => alive(st.pid) ? undefined : true)
   })
