@@ -14,6 +14,7 @@ import { parseManifest, MODELS_DIR, MANIFEST_FILE, type Manifest } from './manif
 import { parseModelRef } from './manifest/names.js'
 import { parseStageRef, readStages, type StageState } from './git/stages.js'
 import { CheckError, UnknownModelError, ZooError } from './errors.js'
+import { CHUNK_HASHES, type ChunkHash } from './cas/cid.js'
 import { parseRetirement, RETIRED_FILE, type Retirement } from './manifest/retirement.js'
 import type { Host } from './host.js'
 
@@ -36,6 +37,11 @@ export interface ZooConfig {
   default_remote?: string
   /** Promotion policy (sealing, signing). */
   policy?: { require_signed?: boolean; [k: string]: unknown }
+  /**
+   * How new raw chunks are named: "blake3" (the template's, for zoos made by `git zoo init`) or
+   * "sha2-256" (absent: every zoo made before the key existed). Checked by Repo.config().
+   */
+  chunk_hash?: ChunkHash
   [k: string]: unknown
 }
 
@@ -202,7 +208,22 @@ export class Repo {
         }
       }
     }
+    // chunk_hash: one of the accepted names; absent means sha2-256 (zoos made before the key)
+    const chunkHash = (v as ZooConfig).chunk_hash as unknown
+    if (chunkHash !== undefined && !CHUNK_HASHES.includes(chunkHash as ChunkHash)) {
+      throw new ZooError(`${ZOO_CONFIG}: "chunk_hash" is ${JSON.stringify(chunkHash)}; it must be ${CHUNK_HASHES.map((h) => JSON.stringify(h)).join(' or ')} (or absent, which means "sha2-256"); fix it by hand or restore it with \`git checkout -- ${ZOO_CONFIG}\``,
+        'E_CONFIG', { key: 'chunk_hash', value: chunkHash, accepted: [...CHUNK_HASHES] })
+    }
     return v as ZooConfig
+  }
+
+  /**
+   * How this zoo names the raw chunks it adds (`"chunk_hash"` of `.zoo/config.json`): "sha2-256"
+   * when the key is absent, so a zoo made before it keeps deduplicating against what it holds.
+   * Objects already stored keep their CIDs whichever it says; reads accept both (spec/format.md).
+   */
+  async chunkHash(): Promise<ChunkHash> {
+    return (await this.config()).chunk_hash ?? 'sha2-256'
   }
 
   /** Write `.zoo/config.json` (atomically, 2-space JSON) and stage it; committing is the user's call. */

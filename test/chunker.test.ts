@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { cidOf, RAW } from '../src/cas/cid.js'
+import { chunkCid, cidOf, RAW } from '../src/cas/cid.js'
 import { FormatError, UsageError } from '../src/errors.js'
 import { chunkStream } from '../src/chunk/chunker.js'
 import { cutsOf, findCut, GEAR } from '../src/chunk/fastcdc.js'
@@ -46,7 +46,10 @@ interface Vector {
   fixedSize?: number
   /** End offset of every chunk. */
   cuts: number[]
+  /** CIDv1 raw sha2-256 of each chunk (zoos with "chunk_hash": "sha2-256", and every zoo made before the key). */
   cids: string[]
+  /** CIDv1 raw blake3 of each chunk (zoos with "chunk_hash": "blake3", the default of `git zoo init`). */
+  blake3Cids: string[]
 }
 
 function makeInput(spec: InputSpec): Uint8Array {
@@ -145,7 +148,7 @@ function rng(seed: number): (n: number) => number {
 
 // ---- vector generation (script mode) ----
 
-const VECTOR_SPECS: Omit<Vector, 'cuts' | 'cids'>[] = [
+const VECTOR_SPECS: Omit<Vector, 'cuts' | 'cids' | 'blake3Cids'>[] = [
   { name: 'small params, 20000 bytes', input: { kind: 'xorshift32', seed: 1, length: 20000 }, params: SMALL, segments: null },
   { name: 'small params, 100000 bytes', input: { kind: 'xorshift32', seed: 2, length: 100000 }, params: SMALL, segments: null },
   { name: 'tiny params, 30000 bytes', input: { kind: 'xorshift32', seed: 5, length: 30000 }, params: { min: 64, avg: 256, max: 1024 }, segments: null },
@@ -183,7 +186,7 @@ async function buildVectors(): Promise<Vector[]> {
   for (const spec of VECTOR_SPECS) {
     const data = makeInput(spec.input)
     const chunks = await collect(whole(data), spec.segments, spec.params, spec.fixed, spec.fixedSize)
-    out.push({ ...spec, cuts: endsOf(chunks), cids: chunks.map((c) => cidOf(RAW, c).toString()) })
+    out.push({ ...spec, cuts: endsOf(chunks), cids: chunks.map((c) => cidOf(RAW, c).toString()), blake3Cids: chunks.map((c) => chunkCid('blake3', c).toString()) })
   }
   return out
 }
@@ -214,6 +217,7 @@ test('golden vectors: boundaries and CIDs', async () => {
     const chunks = await collect(whole(data), v.segments, v.params, v.fixed, v.fixedSize)
     assert.deepEqual(endsOf(chunks), v.cuts, v.name)
     assert.deepEqual(chunks.map((c) => cidOf(RAW, c).toString()), v.cids, v.name)
+    assert.deepEqual(chunks.map((c) => chunkCid('blake3', c).toString()), v.blake3Cids, `${v.name} (blake3)`)
     if (data.length <= 200001 || v.fixed) assert.deepEqual(refCuts(data, v.params, v.segments, v.fixed, v.fixedSize), v.cuts, `${v.name} (reference)`)
     if (v.segments === null) assert.deepEqual(cutsOf(data, v.params), v.cuts, `${v.name} (findCut)`)
     const r = rng(v.cuts.length + 1)

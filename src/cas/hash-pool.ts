@@ -1,12 +1,21 @@
 /**
- * sha256 off the main thread. Chunk digests are computed by a pool of worker threads (both cores
- * work while the main thread reads and chunks); a whole-file digest runs in its own worker that
- * receives the file's bytes in order. Buffers are transferred, not copied, both ways.
+ * Hashing off the main thread. Chunk digests (sha2-256 or BLAKE3, each chunk with its CID's hash:
+ * src/cas/cid.ts) are computed by a pool of worker threads (both cores work while the main thread
+ * reads and chunks); a whole-file sha256 runs in its own worker that receives the file's bytes in
+ * order. Buffers are transferred, not copied, both ways.
  */
 import { Worker } from 'node:worker_threads'
 import { createHash, type Hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { WorkerCalls } from './worker-calls.js'
+import { blake3Ranges, blake3WorkerPrelude } from './blake3.js'
+import { BLAKE3, SHA2_256, digestWith } from './cid.js'
+
+/**
+ * Which hash each range of a hashRanges call gets: one multihash code (SHA2_256 or BLAKE3) for all,
+ * or one per range (get and verify of a zoo that switched its chunk hash read both kinds in a slab).
+ */
+export type RangeHashes = number | ArrayLike<number>
 
 /**
  * Inputs smaller than this are hashed on the calling thread (add: a file; get and verify: a model's
@@ -17,32 +26,48 @@ export const WORKER_THRESHOLD = 16 * 1024 * 1024
 /** Slabs of MAX_OBJECT_SIZE bytes that get and verify read packs into (4 x 16 MiB). */
 export const READ_SLABS = 4
 
-// CommonJS source for the workers, evaluated in place so no file path has to be resolved.
+// CommonJS source for the workers, evaluated in place so no file path has to be resolved; the
+// prelude defines blake3Ranges(src, offs, lens, out) with this thread's implementation
+// (src/cas/blake3.ts). Chunk hashes: 0x12 sha2-256, 0x1e BLAKE3 (src/cas/cid.ts).
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
+${blake3WorkerPrelude()}
 let stream = null
 let slabs = []
+// digests of the ranges (offs[i], lens[i]) of src into out (32 bytes each); mh: one multihash code
+// for all (absent: sha2-256) or one per range
+function hashRanges(src, offs, lens, mh, out) {
+  const n = offs.length
+  if (mh === ${BLAKE3}) { blake3Ranges(src, offs, lens, out); return }
+  const per = mh !== undefined && mh !== ${SHA2_256}
+  const bo = [], bl = [], at = []
+  for (let i = 0; i < n; i++) {
+    if (per && mh[i] === ${BLAKE3}) { bo.push(offs[i]); bl.push(lens[i]); at.push(i); continue }
+    out.set(createHash('sha256').update(src.subarray(offs[i], offs[i] + lens[i])).digest(), 32 * i)
+  }
+  if (bo.length === 0) return
+  const tmp = new Uint8Array(32 * bo.length)
+  blake3Ranges(src, bo, bl, tmp)
+  for (let k = 0; k < at.length; k++) out.set(tmp.subarray(32 * k, 32 * k + 32), 32 * at[k])
+}
 parentPort.on('message', (m) => {
   if (m.op === 'slabs') {
     slabs = m.slabs.map((b) => new Uint8Array(b))
     parentPort.postMessage({ id: m.id })
   } else if (m.op === 'chunks') {
     // digests of many ranges of one slab, in one message each way
-    const slab = slabs[m.slab]
     const out = new Uint8Array(32 * m.offs.length)
-    for (let i = 0; i < m.offs.length; i++) {
-      const d = createHash('sha256').update(slab.subarray(m.offs[i], m.offs[i] + m.lens[i])).digest()
-      out.set(d, 32 * i)
-    }
+    hashRanges(slabs[m.slab], m.offs, m.lens, m.mh, out)
     parentPort.postMessage({ id: m.id, digest: out.buffer }, [out.buffer])
   } else if (m.op === 'slab-update') {
     if (!stream) stream = createHash('sha256')
     for (let i = 0; i < m.offs.length; i++) stream.update(slabs[m.slab].subarray(m.offs[i], m.offs[i] + m.lens[i]))
     parentPort.postMessage({ id: m.id })
   } else if (m.op === 'hash') {
-    const d = createHash('sha256').update(new Uint8Array(m.buf, m.off, m.len)).digest()
-    parentPort.postMessage({ id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + 32) })
+    const out = new Uint8Array(32)
+    hashRanges(new Uint8Array(m.buf, m.off, m.len), [0], [m.len], m.mh, out)
+    parentPort.postMessage({ id: m.id, digest: out.buffer }, [out.buffer])
   } else if (m.op === 'update') {
     if (!stream) stream = createHash('sha256')
     stream.update(new Uint8Array(m.buf, m.off, m.len))
@@ -90,14 +115,15 @@ export class HashPool {
   }
 
   /**
-   * sha256 of `bytes`, computed by the least busy worker. The caller must not change the bytes
-   * until the promise settles (views into shared memory are read in place).
+   * The digest of `bytes` with the multihash `mh` (SHA2_256 or BLAKE3), computed by the least busy
+   * worker. The caller must not change the bytes until the promise settles (views into shared
+   * memory are read in place).
    */
-  async hash(bytes: Uint8Array): Promise<Uint8Array> {
+  async hash(bytes: Uint8Array, mh = SHA2_256): Promise<Uint8Array> {
     let w = this.workers[0]!
     for (const x of this.workers) if (x.load < w.load) w = x
     const [msg, transfer] = shared(bytes)
-    const r = await w.call({ op: 'hash', ...msg }, transfer)
+    const r = await w.call({ op: 'hash', ...msg, mh }, transfer)
     return new Uint8Array(r.digest!)
   }
 
@@ -189,13 +215,14 @@ export class SlabRing {
   }
 
   /**
-   * sha256 of each range (offs[k], lens[k]) of slab `slab`, as 32 bytes each, in order. The ranges
+   * The digest of each range (offs[k], lens[k]) of slab `slab` with its hash (`mh`: one multihash
+   * code for all, sha2-256 unless given, or one per range), as 32 bytes each, in order. The ranges
    * are split between the workers in contiguous runs of about equal bytes; with `inline` (see
    * HashPool.slabs) the calling thread is one of the hashers and hashes its run itself, after the
    * workers have been handed theirs, and while no worker has started yet (a worker takes ~30-70 ms
    * to boot) it hashes every range: hashing runs from the first slab read.
    */
-  async hashRanges(slab: number, offs: number[], lens: number[]): Promise<Uint8Array> {
+  async hashRanges(slab: number, offs: number[], lens: number[], mh: RangeHashes = SHA2_256): Promise<Uint8Array> {
     const n = offs.length
     const out = new Uint8Array(32 * n)
     if (n === 0) return out
@@ -217,16 +244,14 @@ export class SlabRing {
       if (h === this.workers.length) mine = [from, to]
       else {
         const at = from
-        parts.push(this.workers[h]!.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to) }, [])
+        const hashes = typeof mh === 'number' ? mh : Array.prototype.slice.call(mh, from, to)
+        parts.push(this.workers[h]!.call({ op: 'chunks', slab, offs: offs.slice(from, to), lens: lens.slice(from, to), mh: hashes }, [])
           .then((r) => { out.set(new Uint8Array(r.digest!), 32 * at) }))
       }
       from = to
     }
     this.next++
-    if (mine) {
-      const buf = this.slabs[slab]!
-      for (let i = mine[0]; i < mine[1]; i++) out.set(createHash('sha256').update(buf.subarray(offs[i]!, offs[i]! + lens[i]!)).digest(), 32 * i)
-    }
+    if (mine) hashHere(this.slabs[slab]!, offs, lens, mh, mine[0], mine[1], out)
     await Promise.all(parts)
     return out
   }
@@ -244,6 +269,15 @@ export class SlabRing {
   /** Hex sha256 of everything passed to update() since the last digest. */
   async digest(): Promise<string> {
     return (await this.streamWorker().call({ op: 'digest' }, [])).hex!
+  }
+}
+
+/** The worker's hashRanges on the calling thread, for ranges [from, to), into `out` at 32 * i. */
+function hashHere(buf: Uint8Array, offs: number[], lens: number[], mh: RangeHashes, from: number, to: number, out: Uint8Array): void {
+  if (mh === BLAKE3) { blake3Ranges(buf, offs.slice(from, to), lens.slice(from, to), out, 32 * from); return }
+  for (let i = from; i < to; i++) {
+    const code = typeof mh === 'number' ? mh : mh[i]!
+    out.set(digestWith(code, buf.subarray(offs[i]!, offs[i]! + lens[i]!)), 32 * i)
   }
 }
 

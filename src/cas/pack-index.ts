@@ -9,9 +9,10 @@
  *                           records | fanout: 2^B x u32le | sha256 of all before
  *                           record (47 bytes): key (33) | u32le pack number | u48le offset | u32le length
  *
- * A key is the 32 bytes of the object's sha2-256 digest then its codec byte (0x55 raw, 0x71
- * dag-cbor): every CID the store accepts (checkCidForm) is fully named by those 33 bytes, and
- * sorting by digest spreads the records evenly over the fanout. Fanouts are cumulative counts: entry
+ * A key is the 32 bytes of the object's digest then a tag byte naming the CID's form: 0x55 raw +
+ * sha2-256, 0x71 dag-cbor + sha2-256 (each its codec byte, as before BLAKE3), 0x1e raw + blake3
+ * (the BLAKE3 multihash code): every CID the store accepts (checkCidForm) is fully named by those
+ * 33 bytes, and sorting by digest spreads the records evenly over the fanout. Fanouts are cumulative counts: entry
  * i is the number of records whose digest's first byte (per-pack) or first B bits (multi-pack) is
  * at most i, so the records of one bucket lie between two fanout entries.
  *
@@ -27,7 +28,7 @@ import { readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { cidFromDigest, RAW, DAG_CBOR, SHA2_256, sha256, verifyBytes } from './cid.js'
+import { cidFromDigest, RAW, DAG_CBOR, SHA2_256, BLAKE3, sha256, verifyBytes } from './cid.js'
 import { CorruptObjectError } from '../errors.js'
 import { tempName, fsyncDir, writeFileAtomic } from './atomic.js'
 
@@ -55,34 +56,58 @@ export type Triple = [string, number, number]
 
 export interface Located { pack: string; offset: number; length: number }
 
+/** The key tag (byte 33) of raw + blake3 CIDs; the two sha2-256 forms are tagged by their codec byte. */
+export const TAG_RAW_BLAKE3 = BLAKE3
+
+/** The key tag of the CID form (codec, multihash code), or -1 for a form the store never holds. */
+export function tagOf(codec: number, hash: number): number {
+  if (hash === SHA2_256) return codec === RAW || codec === DAG_CBOR ? codec : -1
+  return hash === BLAKE3 && codec === RAW ? TAG_RAW_BLAKE3 : -1
+}
+
+/** The codec and multihash code a key tag stands for (a tag tagOf gives). */
+function formOfTag(tag: number): [codec: number, hash: number] {
+  return tag === TAG_RAW_BLAKE3 ? [RAW, BLAKE3] : [tag, SHA2_256]
+}
+
 /** The 33-byte key of a CID, or null for a CID of a form the store never holds. */
 export function keyOf(cid: CID): Buffer | null {
   const mh = cid.multihash
-  if (cid.version !== 1 || mh.code !== SHA2_256 || mh.digest.length !== 32 || (cid.code !== RAW && cid.code !== DAG_CBOR)) return null
+  const tag = cid.version === 1 && mh.digest.length === 32 ? tagOf(cid.code, mh.code) : -1
+  if (tag < 0) return null
   const k = Buffer.allocUnsafe(KEY_LEN)
   k.set(mh.digest, 0)
-  k[32] = cid.code
+  k[32] = tag
   return k
+}
+
+/** The key tag of CID bytes at `p` in `b` (36 bytes: 0x01, codec, multihash code, 0x20, digest), or -1. */
+function tagOfCidBytesAt(b: Uint8Array, p: number, len: number): number {
+  if (len !== 36 || b[p] !== 1 || b[p + 3] !== 32) return -1
+  return tagOf(b[p + 1]!, b[p + 2]!)
 }
 
 /** The key of a CID given as its bytes (36 for every accepted form), or null. */
 export function keyOfCidBytes(b: Uint8Array): Buffer | null {
-  if (b.length !== 36 || b[0] !== 1 || (b[1] !== RAW && b[1] !== DAG_CBOR) || b[2] !== SHA2_256 || b[3] !== 32) return null
+  const tag = tagOfCidBytesAt(b, 0, b.length)
+  if (tag < 0) return null
   const k = Buffer.allocUnsafe(KEY_LEN)
   k.set(b.subarray(4), 0)
-  k[32] = b[1]!
+  k[32] = tag
   return k
 }
 
 /** The CID whose key is at `at` in `buf` (the bytes are copied). */
 export function cidAt(buf: Uint8Array, at: number): CID {
-  return cidFromDigest(buf[at + 32]!, buf.slice(at, at + 32))
+  const [codec, hash] = formOfTag(buf[at + 32]!)
+  return cidFromDigest(codec, buf.slice(at, at + 32), hash)
 }
 
 /** The CID's bytes (as a latin1 string, the old index API's key) of the key at `at`. */
 export function cidBytesAt(buf: Buffer, at: number): string {
   const b = Buffer.allocUnsafe(36)
-  b[0] = 1; b[1] = buf[at + 32]!; b[2] = SHA2_256; b[3] = 32
+  const [codec, hash] = formOfTag(buf[at + 32]!)
+  b[0] = 1; b[1] = codec; b[2] = hash; b[3] = 32
   buf.copy(b, 4, at, at + 32)
   return b.toString('latin1')
 }
@@ -259,9 +284,10 @@ function convertV1(bytes: Buffer, name: string): Buffer {
     if (p + 1 > end) damaged(name, 'truncated')
     const len = bytes[p]!; p += 1
     if (p + len + 12 > end) damaged(name, 'truncated')
-    if (len === 36 && bytes[p] === 1 && (bytes[p + 1] === RAW || bytes[p + 1] === DAG_CBOR) && bytes[p + 2] === SHA2_256 && bytes[p + 3] === 32) {
+    const tag = tagOfCidBytesAt(bytes, p, len)
+    if (tag >= 0) {
       const r = n * IDX_REC
-      bytes.copy(recs, r, p + 4, p + 36); recs[r + 32] = bytes[p + 1]!
+      bytes.copy(recs, r, p + 4, p + 36); recs[r + 32] = tag
       const offset = bytes.readUInt32LE(p + 36) + bytes.readUInt32LE(p + 40) * 2 ** 32
       writeU48(recs, offset, r + KEY_LEN)
       recs.writeUInt32LE(bytes.readUInt32LE(p + 44), r + KEY_LEN + 6)

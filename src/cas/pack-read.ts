@@ -3,12 +3,14 @@
  * side by side in a slab of shared memory (src/cas/hash-pool.ts), those that lie next to each other
  * in a pack (add writes a file's chunks in order) taken with one vectored read (the record headers
  * between them go to a scratch buffer), the worker threads hash every object of the slab in place,
- * and the caller gets the slab with each object's range and digest. Memory is the ring whatever the
+ * and the caller gets the slab with each object's range and digest (each with its CID's hash:
+ * sha2-256 or BLAKE3). Memory is the ring whatever the
  * number of objects; no object is copied to reach a worker, nor (get) to be written.
  */
 import type { CID } from 'multiformats/cid'
 import type { Entry, LocalStore, PackObject } from './local.js'
-import type { SlabRing } from './hash-pool.js'
+import type { RangeHashes, SlabRing } from './hash-pool.js'
+import { SHA2_256 } from './cid.js'
 
 /** Largest gap between two objects of one pack still read in one go (record headers are ~44 bytes). */
 const MAX_GAP = 64 * 1024
@@ -29,7 +31,7 @@ export interface SlabBatch {
   /** Where the first object starts in `buf`, and the bytes of all of them (`buf[head, head + bytes)`). */
   head: number
   bytes: number
-  /** 32 bytes of sha256 per item, in order. */
+  /** 32 bytes of digest per item (with the hash its CID names), in order. */
   digests: Uint8Array
 }
 
@@ -121,7 +123,8 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: Iter
             fed.catch((err) => { failed ??= { err } })
           }
           readHandedOver()
-          const digests = await ring.hashRanges(slab, batch.map((b) => b.off), batch.map((b) => b.len))
+          // each object with its CID's hash (a zoo that switched its chunk hash has both kinds)
+          const digests = await ring.hashRanges(slab, batch.map((b) => b.off), batch.map((b) => b.len), rangeHashes(batch))
           await beforeDone
           if (failed) return
           const done = onBatch({ slab, buf, items: batch, head, bytes, digests })
@@ -150,6 +153,13 @@ export async function readBatches(store: LocalStore, ring: SlabRing, items: Iter
     await source.return?.()
     throw err
   }
+}
+
+/** The multihash codes of a batch's objects: one number when they all share one (the common case). */
+function rangeHashes(batch: SlabBatch['items']): RangeHashes {
+  const first = batch[0]?.item.cid.multihash.code ?? SHA2_256
+  if (batch.every((b) => b.item.cid.multihash.code === first)) return first
+  return batch.map((b) => b.item.cid.multihash.code)
 }
 
 /**

@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads'
 import { openSync, readSync, fstatSync, closeSync } from 'node:fs'
 import { prepareBytes, type PreparedBytes } from '../ingest/ingest.js'
 import { readRun } from './read-run.js'
+import type { ChunkHash } from '../cas/cid.js'
 
 /** The whole file in a buffer of its own (so it can be transferred). */
 function readWhole(path: string): Uint8Array {
@@ -24,7 +25,7 @@ function readWhole(path: string): Uint8Array {
   } finally { closeSync(fd) }
 }
 
-parentPort!.on('message', (m: { id: number; paths: string[] } | { id: number; dir: string; nested: string[] }) => {
+parentPort!.on('message', (m: { id: number; paths: string[]; chunkHash: ChunkHash } | { id: number; dir: string; nested: string[] }) => {
   void (async () => {
     try {
       if ('dir' in m) { parentPort!.postMessage({ id: m.id, out: await readRun(m.dir, m.nested) }); return }
@@ -32,7 +33,7 @@ parentPort!.on('message', (m: { id: number; paths: string[] } | { id: number; di
       const transfer = new Set<ArrayBuffer>()
       for (const path of m.paths) {
         const bytes = readWhole(path)
-        out.push(await prepareBytes(bytes, path))
+        out.push(await prepareBytes(bytes, path, undefined, m.chunkHash))
         transfer.add(bytes.buffer as ArrayBuffer)
       }
       parentPort!.postMessage({ id: m.id, out }, [...transfer])

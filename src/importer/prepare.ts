@@ -1,6 +1,6 @@
 /**
  * Both cores for an import: worker threads read a model's small files and prepare them for the store
- * (format, chunks, CIDs, sha256: src/importer/prepare-worker.ts) while the main thread appends the
+ * (format, chunks, CIDs named by the zoo's chunk hash, sha256: src/importer/prepare-worker.ts) while the main thread appends the
  * prepared chunks to the store's pack and seals manifests (spec/import.md, "How it goes fast").
  * A model whose preparation fails in a worker is ingested on the main thread instead, so its error
  * (a file that vanished, a malformed file) is reported exactly as `git zoo add` reports it.
@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { availableParallelism } from 'node:os'
 import type { PreparedBytes } from '../ingest/ingest.js'
+import type { ChunkHash } from '../cas/cid.js'
 import type { RunRead } from './read-run.js'
 import { WorkerCalls } from '../cas/worker-calls.js'
 
@@ -50,9 +51,9 @@ export class PreparePool {
     return (live.length ? live : this.workers).reduce((a, b) => (b.load < a.load ? b : a))
   }
 
-  /** Every file of `paths` read and prepared, in order, by the least busy worker. */
-  prepare(paths: string[]): Promise<PreparedBytes[]> {
-    return answer(this.least().call({ paths }))
+  /** Every file of `paths` read and prepared (chunks named by `chunkHash`), in order, by the least busy worker. */
+  prepare(paths: string[], chunkHash: ChunkHash): Promise<PreparedBytes[]> {
+    return answer(this.least().call({ paths, chunkHash }))
   }
 
   /** readRun(dir, nested) on the least busy worker. */

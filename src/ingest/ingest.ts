@@ -1,7 +1,8 @@
 /**
  * add's data path for one file: sniff the format -> chunk (tensor boundaries; fixed-size chunks
- * inside tensors, FastCDC elsewhere) -> sha256 of each chunk -> append to the local store -> file
- * DAG -> root CID; the whole-file sha256 runs alongside.
+ * inside tensors, FastCDC elsewhere) -> digest of each chunk (the zoo's chunk hash, BLAKE3 or
+ * sha2-256: spec/format.md) -> append to the local store -> file DAG -> root CID; the whole-file
+ * sha256 runs alongside.
  *
  * Large files (WORKER_THRESHOLD and up) go through slabs: the file is read in SLAB_SIZE pieces into
  * a ring of shared buffers; worker threads hash the chunks of a slab in place (both cores) and one
@@ -14,7 +15,7 @@
 import { open, readdir, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { cidFromDigest, cidOf, sha256 as sha256Of, RAW } from '../cas/cid.js'
+import { chunkCid, chunkHashCode, cidFromDigest, sha256 as sha256Of, RAW, type ChunkHash } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, type StreamHasher } from '../cas/hash-pool.js'
 import { chunkStream, Chunker } from '../chunk/chunker.js'
@@ -48,6 +49,8 @@ export interface IngestResult {
 
 export interface IngestOptions {
   pool?: HashPool | null
+  /** How the zoo names its raw chunks (`.zoo/config.json` "chunk_hash"; Repo.chunkHash()); sha2-256 when absent. */
+  chunkHash?: ChunkHash
   onBytes?: (n: number) => void
   /** ingestBytes: the file's path, to find the ONNX models beside it that place tensors in it (external data). */
   source?: string
@@ -184,7 +187,7 @@ export const SMALL_FILE = 1024 * 1024
  * that is a single chunk is hashed once (its sha256 is its chunk's digest).
  */
 export async function ingestBytes(bytes: Uint8Array, store: LocalStore, opts: IngestOptions = {}): Promise<IngestResult> {
-  return storePrepared(await prepareBytes(bytes, opts.source, opts.signal), store, opts)
+  return storePrepared(await prepareBytes(bytes, opts.source, opts.signal, opts.chunkHash), store, opts)
 }
 
 /**
@@ -204,7 +207,7 @@ export interface PreparedBytes {
   blocks: Array<{ cid: Uint8Array; bytes: Uint8Array; chunk: boolean }>
 }
 
-export async function prepareBytes(bytes: Uint8Array, source?: string, signal?: AbortSignal): Promise<PreparedBytes> {
+export async function prepareBytes(bytes: Uint8Array, source?: string, signal?: AbortSignal, chunkHash: ChunkHash = 'sha2-256'): Promise<PreparedBytes> {
   const size = bytes.length
   const read = async (offset: number, length: number): Promise<Uint8Array> => bytes.subarray(offset, Math.min(size, offset + length))
   const { desc, onnx } = await describeForIngest(read, size, source)
@@ -223,11 +226,11 @@ export async function prepareBytes(bytes: Uint8Array, source?: string, signal?: 
   if (pieces.length === 0) pieces = [new Uint8Array(0)] // the empty file: one zero-length raw chunk
   const chunks: Array<[CID, number]> = []
   const blocks: PreparedBytes['blocks'] = []
+  // a file that is one chunk named by sha2-256 is hashed once: its sha256 is its chunk's digest
   let whole: Uint8Array | undefined
   for (const piece of pieces) {
-    const digest = sha256Of(piece)
-    if (pieces.length === 1) whole = digest
-    const cid = cidFromDigest(RAW, digest)
+    const cid = chunkCid(chunkHash, piece)
+    if (pieces.length === 1 && chunkHash === 'sha2-256') whole = cid.multihash.digest
     blocks.push({ cid: cid.bytes, bytes: piece, chunk: true })
     chunks.push([cid, piece.length])
   }
@@ -277,7 +280,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
   try {
     for await (const chunk of chunkStream(source, segments, DEFAULT_CDC, fixed, FIXED_CHUNK)) {
       opts.signal?.throwIfAborted()
-      inflight.push(Promise.resolve({ cid: cidOf(RAW, chunk), bytes: chunk }))
+      inflight.push(Promise.resolve({ cid: chunkCid(opts.chunkHash ?? 'sha2-256', chunk), bytes: chunk }))
       inflight[inflight.length - 1]!.catch(() => {}) // surfaced by drainOne in order
       if (inflight.length >= MAX_INFLIGHT) await drainOne()
     }
@@ -287,7 +290,7 @@ async function chunkAndStore(fd: FileHandle, size: number, segments: number[] | 
     await whole.digest().catch(() => {})
     throw err
   }
-  return finish(store, size, await whole.digest(), chunks, format, warning)
+  return finish(store, size, await whole.digest(), chunks, format, opts.chunkHash ?? 'sha2-256', warning)
 }
 
 /**
@@ -337,11 +340,11 @@ export class TreeBuilder {
 
 /** The file's DAG over its chunks (the empty file gets one empty chunk) and the result. */
 async function finish(store: LocalStore, size: number, sha256: string, chunks: Array<[CID, number]>,
-                      format: string, warning?: string): Promise<IngestResult> {
+                      format: string, chunkHash: ChunkHash, warning?: string): Promise<IngestResult> {
   if (chunks.length === 0) {
     // the empty file: a zero-length raw chunk keeps every file's root a real object
     const empty = new Uint8Array(0)
-    const cid = cidOf(RAW, empty)
+    const cid = chunkCid(chunkHash, empty)
     await store.putVerified(cid, empty)
     chunks.push([cid, 0])
   }
@@ -355,6 +358,8 @@ interface SlabWork { slab: number; done: Promise<Array<[CID, number]>> }
 async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | null, fixed: boolean[] | null, store: LocalStore,
                              pool: HashPool, opts: IngestOptions, format: string, warning?: string): Promise<IngestResult> {
   const plan = new ChunkPlanner(size, segments, fixed, DEFAULT_CDC, FIXED_CHUNK) // E_SEGMENTS before any byte is read
+  const chunkHash = opts.chunkHash ?? 'sha2-256'
+  const mh = chunkHashCode(chunkHash)
   const ring = await pool.slabs(SLABS, SLAB_SIZE)
   // the file's tree is built as chunks settle, in order: memory does not grow with the file
   const tree = new TreeBuilder((cid, bytes) => store.putVerified(cid, bytes))
@@ -413,9 +418,9 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
       let at = start
       for (const end of ends) { offs.push(at - start); lens.push(end - at); at = end }
       const done = (async (): Promise<Array<[CID, number]>> => {
-        const digests = await ring.hashRanges(slab, offs, lens)
+        const digests = await ring.hashRanges(slab, offs, lens, mh)
         const items = offs.map((off, i) => ({
-          cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32)),
+          cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh),
           bytes: buf.subarray(off, off + lens[i]!),
         }))
         await store.putBatchVerified(items)
@@ -436,6 +441,6 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
   }
   await Promise.all(wholeDone)
   const sha256 = await ring.digest()
-  if (chunkCount === 0) return finish(store, size, sha256, [], format, warning) // planned cuts: never for size > 0
+  if (chunkCount === 0) return finish(store, size, sha256, [], format, chunkHash, warning) // planned cuts: never for size > 0
   return { size, sha256, root: await tree.finish(), format, chunks: chunkCount, ...(warning ? { warning } : {}) }
 }

@@ -11,7 +11,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { openViewSync, keyOf, type IndexView } from '../cas/pack-index.js'
-import { digestMatches, sha256 } from '../cas/cid.js'
+import { bytesMatch } from '../cas/cid.js'
 import { readHistorySync } from './checkpoints.js'
 import type { CheckpointsLink } from './manifest.js'
 
@@ -35,14 +35,14 @@ export class NodeHistory {
     if (!e) {
       const f = this.fetched?.get(cid.toString())
       if (!f) throw new Absent(`object ${cid} is not in the local store`)
-      if (!digestMatches(cid, sha256(f))) throw new Error(`object ${cid} does not match its CID`)
+      if (!bytesMatch(cid, f)) throw new Error(`object ${cid} does not match its CID`)
       return f
     }
     const bytes = Buffer.allocUnsafe(e.length)
     let fd = this.fds.get(e.pack)
     if (fd === undefined) { fd = openSync(join(this.storeRoot, 'packs', e.pack), 'r'); this.fds.set(e.pack, fd) }
     if (readSync(fd, bytes, 0, e.length, e.offset) !== e.length) throw new Error(`object ${cid} is truncated`)
-    if (!digestMatches(cid, sha256(bytes))) throw new Error(`object ${cid} does not match its CID`)
+    if (!bytesMatch(cid, bytes)) throw new Error(`object ${cid} does not match its CID`)
     return bytes
   }
 

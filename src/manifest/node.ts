@@ -7,7 +7,7 @@
  * at most MAX_LINKS links, so a 100 GiB file of 1 MiB chunks needs two levels.
  */
 import type { CID } from 'multiformats/cid'
-import { cidOf, DAG_CBOR, RAW } from '../cas/cid.js'
+import { checkCidForm, cidOf, DAG_CBOR, RAW } from '../cas/cid.js'
 import { encodeCanonical, decodeStrict } from './cbor.js'
 import { FormatError } from '../errors.js'
 import type { Store } from '../cas/store.js'
@@ -36,6 +36,7 @@ export function decodeNode(bytes: Uint8Array, cid: CID): FileNode {
     const link = (l as unknown[])[0] as CID
     if (!link || typeof link !== 'object' || (link as { asCID?: unknown }).asCID !== link) bad('a link is not a CID')
     if (v.leaf ? link.code !== RAW : link.code !== DAG_CBOR) bad(`link ${link} has the wrong codec for a ${v.leaf ? 'leaf' : 'branch'} node`)
+    try { checkCidForm(link) } catch (err) { bad((err as Error).message) }
     total += (l as [CID, number])[1]
   }
   if (total !== v.size) bad(`size ${v.size} is not the sum of its links (${total})`)

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, type PreparedBytes } from '../ingest/ingest.js'
 import { HashPool } from '../cas/hash-pool.js'
+import type { ChunkHash } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import {
   computeSeal, serializeManifest, manifestDir, MANIFEST_FORMAT, MANIFEST_FORMAT_NODES, MANIFEST_FILE, MODELS_DIR,
@@ -105,7 +106,7 @@ export interface PromoteOptions {
    * one being stored (an import's worker threads, src/importer/prepare.ts). A model whose
    * preparation fails is ingested here instead, so its error is the usual one.
    */
-  preparer?: { prepare(paths: string[]): Promise<PreparedBytes[]> }
+  preparer?: { prepare(paths: string[], chunkHash: ChunkHash): Promise<PreparedBytes[]> }
   /**
    * A store handle the caller opened (and recovered, and closes): an import's batches share one, so
    * the store's indexes are loaded once per import, not once per batch. Flushed here as usual.
@@ -274,6 +275,8 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
   const { total: totalBytes, sizes } = await checkSpecs(specs)
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
+  // new chunks are named by the zoo's chunk hash (`.zoo/config.json` "chunk_hash"; absent: sha2-256)
+  const chunkHash: ChunkHash = config.chunk_hash ?? 'sha2-256'
   for (const s of specs) {
     const license = s.license ?? defaults.license
     if (license !== undefined && !LICENSE.test(license)) throw new UsageError(`--license ${JSON.stringify(license)} is not a licence id; use an SPDX id (Apache-2.0, MIT, CC-BY-4.0) or the Hub's (apache-2.0, openrail, other)`, 'E_USAGE')
@@ -317,7 +320,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
       if (!opts.preparer || !s || ahead.has(i)) return
       const small = s.files.filter((f) => sizes.get(f)! <= SMALL_FILE)
       if (!small.length) return
-      ahead.set(i, opts.preparer.prepare(small.map((f) => f.source)).then((out) => new Map(small.map((f, k) => [f, out[k]!])), () => null))
+      ahead.set(i, opts.preparer.prepare(small.map((f) => f.source), chunkHash).then((out) => new Map(small.map((f, k) => [f, out[k]!])), () => null))
     }
     for (let i = 0; i < PREPARE_AHEAD; i++) launch(i)
     for (const [at, s] of specs.entries()) {
@@ -328,7 +331,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
       const files: FileEntry[] = []
       const warnings: string[] = []
       for (const f of s.files) {
-        const io = { pool, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
+        const io = { pool, chunkHash, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
         // small files (an import's checkpoints) are read in one synchronous call: the per-file
         // round trips of a streamed read cost more than the bytes
         const p = prepared?.get(f)

@@ -154,7 +154,7 @@ export class TransferSide implements Store {
 function hashing(total: number): { digest?: Digester; close: () => Promise<void> } {
   if (total < POOL_THRESHOLD) return { close: async () => {} }
   const pool = new HashPool()
-  return { digest: (b) => pool.hash(b), close: () => pool.close() }
+  return { digest: (b, mh) => pool.hash(b, mh), close: () => pool.close() }
 }
 const POOL_THRESHOLD = 16 * 1024 * 1024
 

@@ -6,8 +6,11 @@
 import type { CID } from '../cas/cid.js'
 import { checkCidForm, digestMatches, verifyBytes } from '../cas/cid.js'
 
-/** sha2-256 of `bytes`. The bytes must not change until the promise settles. */
-export type Digester = (bytes: Uint8Array) => Promise<Uint8Array>
+/**
+ * The digest of `bytes` with the multihash `mh` (a CID's own hash: SHA2_256 or BLAKE3, src/cas/cid.ts).
+ * The bytes must not change until the promise settles.
+ */
+export type Digester = (bytes: Uint8Array, mh: number) => Promise<Uint8Array>
 
 const INLINE_BELOW = 64 * 1024
 
@@ -15,7 +18,7 @@ const INLINE_BELOW = 64 * 1024
 export async function verifyObject(cid: CID, bytes: Uint8Array, where: string, digest?: Digester): Promise<void> {
   if (!digest || bytes.length < INLINE_BELOW) { verifyBytes(cid, bytes, where); return }
   checkCidForm(cid)
-  if (digestMatches(cid, await digest(bytes))) return
+  if (digestMatches(cid, await digest(bytes, cid.multihash.code))) return
   verifyBytes(cid, bytes, where) // throws the canonical error
-  throw new Error(`sha256 of ${cid} differs between a worker and the main thread`)
+  throw new Error(`the digest of ${cid} differs between a worker and the main thread`)
 }

@@ -223,6 +223,6 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
 async function readVerified(store: Store, cid: CID, pool: HashPool | null): Promise<Uint8Array> {
   if (!pool || !(store instanceof LocalStore)) return store.get(cid)
   const bytes = await store.readUnverified(cid)
-  await verifyObject(cid, bytes, store.location, (b) => pool.hash(b))
+  await verifyObject(cid, bytes, store.location, (b, mh) => pool.hash(b, mh))
   return bytes
 }

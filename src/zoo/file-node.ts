@@ -5,12 +5,13 @@
  * here. What is left is reading the links. The general decoder (decodeNode: dag-cbor decode, then a
  * re-encode to prove canonical form) costs ~6 ms per 1,024-link node; this reader accepts exactly
  * the canonical bytes encodeNode writes (src/manifest/node.ts: `{ leaf, size, links }` in dag-cbor's
- * key order, minimal integer and length forms, CIDv1 sha2-256 links) in one pass, and answers null
+ * key order, minimal integer and length forms, CIDv1 links: dag-cbor + sha2-256 in branch nodes,
+ * raw + sha2-256 or raw + blake3 in leaf nodes) in one pass, and answers null
  * for anything else, so the caller falls back to decodeNode and its precise error. Both accept the
  * same nodes: a node this reader takes is canonical by construction.
  */
 import { CID } from 'multiformats/cid'
-import { DAG_CBOR, RAW, SHA2_256 } from '../cas/cid.js'
+import { BLAKE3, DAG_CBOR, RAW, SHA2_256 } from '../cas/cid.js'
 import { decodeNode, MAX_LINKS, type FileNode } from '../manifest/node.js'
 import type { Store } from '../cas/store.js'
 
@@ -57,12 +58,16 @@ export function readFileNodeFast(bytes: Uint8Array): FileNode | null {
   const count = uint(4)
   if (count < 0 || count > MAX_LINKS) return null
   const codec = leaf ? RAW : DAG_CBOR
-  // each link: [tag 42 (bytes: 0x00, CIDv1 <codec> sha2-256 32-byte digest), size]
-  const link = [0x82, 0xd8, 0x2a, 0x58, 37, 0x00, 0x01, codec, SHA2_256, 32]
+  // each link: [tag 42 (bytes: 0x00, CIDv1 <codec> <multihash> 32-byte digest), size]; the multihash
+  // is sha2-256, or for a leaf's raw chunks blake3 (a zoo's chunk_hash, spec/format.md)
+  const link = [0x82, 0xd8, 0x2a, 0x58, 37, 0x00, 0x01, codec]
   const links: Array<[CID, number]> = []
   let total = 0
   for (let i = 0; i < count; i++) {
-    if (!expect(link) || p + 32 > n) return null
+    if (!expect(link) || p + 34 > n) return null
+    const mh = bytes[p]
+    if (!(mh === SHA2_256 || (leaf && mh === BLAKE3)) || bytes[p + 1] !== 32) return null
+    p += 2
     const cid = CID.decode(bytes.subarray(p - 4, p + 32))
     p += 32
     const len = uint(0)

@@ -8,7 +8,7 @@ import { readFileNode } from './file-node.js'
 import { expandManifest } from '../manifest/checkpoints.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
 import { HashPool, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
-import { RAW, digestMatches, sha256 } from '../cas/cid.js'
+import { RAW, bytesMatch, digestMatches } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { readBatches, type ReadItem } from '../cas/pack-read.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
@@ -146,7 +146,7 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
       for (const f of full.files) {
         const walk = async (cid: CID): Promise<number> => {
           if (cid.code === RAW) {
-            const k = Buffer.from(cid.multihash.digest).toString('latin1') // cheaper than base32
+            const k = Buffer.from(cid.multihash.bytes).toString('latin1') // cheaper than base32; the hash's code is part of it
             let c = chunks.get(k)
             if (!c) {
               chunks.set(k, c = { cid, refs: [] })
@@ -205,7 +205,7 @@ async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise
       bad(c, problem)
       continue
     }
-    if (!digestMatches(c.cid, sha256(bytes))) bad(c, 'corrupt')
+    if (!bytesMatch(c.cid, bytes)) bad(c, 'corrupt')
   }
   located.sort((x, y) => (x.entry.pack < y.entry.pack ? -1 : x.entry.pack > y.entry.pack ? 1 : x.entry.offset - y.entry.offset))
   if (located.length > 0 && !ringReady) {
@@ -218,7 +218,7 @@ async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise
         bad(l.c, problem)
         continue
       }
-      if (!digestMatches(l.cid, sha256(bytes))) bad(l.c, 'corrupt')
+      if (!bytesMatch(l.cid, bytes)) bad(l.c, 'corrupt')
     }
   } else if (located.length > 0) {
     const ring = await ringReady!

@@ -11,7 +11,9 @@ export const command: Command = {
 
 Set the current git repository up as a model zoo. Safe to run again at any time.
   - creates .zoo/ (config.json, schema.json, README.md) from git-zoo's .zoo-template, keeping
-    files that already exist, and stages it
+    files that already exist, and stages it; the template's config.json says
+    "chunk_hash": "blake3" (chunks named by BLAKE3; a config without the key, as in every zoo made
+    before it, means "sha2-256"; spec/format.md)
   - adds .zoo/cache/ (the derived catalog index) to .gitignore
   - installs the pre-commit and pre-push hooks; a hook you wrote is kept and run first
     (moved to <hook>.zoo-chained; \`git zoo uninstall\` puts it back). If <hook>.zoo-chained
