@@ -15,7 +15,7 @@ import { join, resolve, sep } from 'node:path'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { ZooError } from '../src/errors.js'
 import { CID } from 'multiformats/cid'
-import { cidOf, RAW, DAG_CBOR, parseCid, checkCidForm } from '../src/cas/cid.js'
+import { chunkCid, cidOf, RAW, DAG_CBOR, parseCid, checkCidForm } from '../src/cas/cid.js'
 import { describeFile } from '../src/formats/index.js'
 import { parseSafetensorsHeader, safetensorsHeaderLength, encodeSafetensors } from '../src/formats/safetensors.js'
 import { readZipLayout } from '../src/formats/zip.js'
@@ -149,6 +149,9 @@ export async function closeFuzzServers(): Promise<void> { await replies?.close()
 
 const OBJECT = new Uint8Array(Buffer.from('an object served by a remote'))
 const OBJECT_CID = cidOf(RAW, OBJECT)
+/** The three CID forms spec/format.md trusts: raw + sha2-256, raw + blake3, dag-cbor + sha2-256 (32-byte digests). */
+const trustedForm = (c: CID): boolean => c.version === 1 && c.multihash.digest.length === 32 &&
+  ((c.multihash.code === 0x12 && (c.code === RAW || c.code === DAG_CBOR)) || (c.multihash.code === 0x1e && c.code === RAW))
 
 export const TARGETS: Target[] = [
   {
@@ -216,20 +219,20 @@ export const TARGETS: Target[] = [
   },
   {
     name: 'cid', text: true,
-    seeds: () => [OBJECT_CID.toString(), cidOf(DAG_CBOR, new Uint8Array([1])).toString()].map((s) => Buffer.from(s)),
+    seeds: () => [OBJECT_CID.toString(), cidOf(DAG_CBOR, new Uint8Array([1])).toString(), chunkCid('blake3', new Uint8Array([1])).toString()].map((s) => Buffer.from(s)),
     run: async (b) => {
       const c = parseCid(utf8(b))
-      if (c.multihash.code !== 0x12 || c.multihash.digest.length !== 32 || (c.code !== RAW && c.code !== DAG_CBOR)) fail(`weak CID ${c} accepted`)
+      if (!trustedForm(c)) fail(`weak CID ${c} accepted`)
     },
   },
   {
     name: 'cid-bytes',
-    seeds: () => [OBJECT_CID.bytes, cidOf(DAG_CBOR, new Uint8Array([1])).bytes],
+    seeds: () => [OBJECT_CID.bytes, cidOf(DAG_CBOR, new Uint8Array([1])).bytes, chunkCid('blake3', new Uint8Array([1])).bytes],
     run: async (b) => {
       let c: CID
       try { c = CID.decode(b) } catch { return } // the multiformats decoder's own refusal: never trusted further
       checkCidForm(c)
-      if (c.multihash.code !== 0x12 || (c.code !== RAW && c.code !== DAG_CBOR)) fail(`weak CID ${c} accepted`)
+      if (!trustedForm(c)) fail(`weak CID ${c} accepted`)
     },
   },
   {
