@@ -2,10 +2,12 @@
  * Downloads in a static export: the file's chunks are read from the zoo's HTTP remote (spec/remotes.md):
  * from its packs (`packs/packs.txt` names the indexes; an object is one `Range` request of its pack),
  * else as loose objects of a layout-1 remote (`objects/<last 2 chars>/<CID>`); each is checked
- * against its CID (sha2-256), the whole file against the manifest's sha256, and only then handed to
- * the browser as a file. The file is assembled in memory: fine for checkpoints up to a few hundred MB.
+ * against its CID (sha2-256 through WebCrypto, or BLAKE3, which WebCrypto lacks, with @noble/hashes:
+ * spec/format.md, "Chunk hash"), the whole file against the manifest's sha256, and only then handed
+ * to the browser as a file. The file is assembled in memory: fine for checkpoints up to a few hundred MB.
  */
 import { CID } from 'multiformats/cid'
+import { blake3 } from '@noble/hashes/blake3'
 
 const hex = (b: ArrayBuffer | Uint8Array): string => [...(b instanceof Uint8Array ? b : new Uint8Array(b))].map((x) => x.toString(16).padStart(2, '0')).join('')
 const equal = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i])
@@ -46,7 +48,9 @@ export async function assemble(remote: string, chunks: Array<[string, number]>, 
   let done = 0
   for (const [text, n] of chunks) {
     const cid = CID.parse(text)
-    if (cid.multihash.code !== 0x12) throw new Error(`chunk ${text}: not a sha2-256 CID`)
+    // raw chunks are named by sha2-256 (0x12) or BLAKE3 (0x1e), as the zoo's chunk_hash said when they were added
+    const code = cid.multihash.code
+    if (cid.code !== 0x55 || (code !== 0x12 && code !== 0x1e) || cid.multihash.digest.length !== 32) throw new Error(`chunk ${text}: not a raw sha2-256 or blake3 CID`)
     const e = index.get(hex(cid.bytes))
     const r = e
       ? await fetch(`${base}/packs/${e.pack}`, { headers: { Range: `bytes=${e.offset}-${e.offset + e.length - 1}` } })
@@ -54,7 +58,8 @@ export async function assemble(remote: string, chunks: Array<[string, number]>, 
     if (!r.ok) throw new Error(`chunk ${text}: ${r.status} ${r.statusText} from ${base}`)
     let bytes = new Uint8Array(await r.arrayBuffer())
     if (e && r.status === 200) bytes = bytes.subarray(e.offset, e.offset + e.length) // a server that ignores Range sent the whole pack
-    if (bytes.length !== n || !equal(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), cid.multihash.digest)) {
+    const digest = code === 0x1e ? blake3(bytes) : new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+    if (bytes.length !== n || !equal(digest, cid.multihash.digest)) {
       throw new Error(`chunk ${text} from ${base} does not match its CID: refusing the download`)
     }
     parts.push(bytes)
