@@ -17,11 +17,14 @@
  * machine may be shared, so compare ratios from the same run. Then each ratio against its target.
  *
  *   npx tsx bench/peers.ts [--size 1] [--rounds 2] [--zoo-only] [--keep] [--bin <other>/bin/git-zoo.js] [--buffered]
+ *                          [--chunk-hash blake3|sha2-256]
  *   npx tsx bench/peers.ts --memory --size 16
  *
  * --size is in GiB. --zoo-only skips the peers. --bin times another build of git-zoo (before/after).
  * --buffered runs git-zoo with GIT_ZOO_DIRECT_IO=0 (packs and get's output through the page cache).
- * The zoo's set-up is committed after `git zoo init`, as `init --sign` does.
+ * The zoo's set-up is committed after `git zoo init`, as `init --sign` does. --chunk-hash sets the
+ * zoo's `chunk_hash` before that commit (default: what `git zoo init` writes, blake3): an A/B of the
+ * two chunk hashes with one build.
  * --memory is the memory run: one checkpoint (no
  * fine-tune), git zoo add and get only, one round, peak RSS of each against 256 MiB; it needs about
  * 3x --size GiB free under the temp folder (the file, the store, the file got back), a full run
@@ -93,6 +96,20 @@ function gitRepo(dir: string): void {
   sh('git init -q . && git config user.name bench && git config user.email bench@example.invalid && git config commit.gpgsign false', dir)
 }
 
+// --chunk-hash: the zoo's "chunk_hash" (spec/format.md), set in .zoo/config.json before the set-up commit
+const CHUNK_HASH = argv.includes('--chunk-hash') ? argv[argv.indexOf('--chunk-hash') + 1]! : undefined
+
+/** `git zoo init` in `dir` (a git repository), the chunk hash of --chunk-hash set, the set-up committed. */
+function zooInit(dir: string): void {
+  sh(`${zooCmd} init >/dev/null`, dir)
+  if (CHUNK_HASH) {
+    const path = join(dir, '.zoo', 'config.json')
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), chunk_hash: CHUNK_HASH }, null, 2) + '\n')
+    sh('git add .zoo/config.json', dir)
+  }
+  sh("git commit -qm 'zoo set-up'", dir)
+}
+
 const work = mkdtempSync(join(tmpdir(), 'zoo-peers-'))
 // --buffered: git-zoo writes packs and get's output through the page cache (GIT_ZOO_DIRECT_IO=0)
 const zooCmd = `${argv.includes('--buffered') ? 'GIT_ZOO_DIRECT_IO=0 ' : ''}${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`
@@ -103,7 +120,7 @@ try {
     sh('sync', work)
     const zoo = join(work, 'zoo')
     gitRepo(zoo)
-    sh(`${zooCmd} init >/dev/null && git commit -qm 'zoo set-up'`, zoo)
+    zooInit(zoo)
     const add = timed(`${zooCmd} add ${file} --name bench/big >/dev/null`, zoo)
     rmSync(file)
     const get = timed(`${zooCmd} get bench/big --out ${work}/out`, zoo)
@@ -123,7 +140,7 @@ try {
   // the fixed cost of a command: node start-up, git, the commit with its pre-commit hook
   const tiny = join(work, 'tiny.bin')
   writeFileSync(tiny, Buffer.alloc(1024, 7))
-  console.log(`checkpoint ${(SIZE / 2 ** 30).toFixed(2)} GiB, ${tensors} float32 tensors of 16 MiB; fine-tune changes ${changed} (${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB); ${ROUNDS} rounds, medians; CPU = user+sys`)
+  console.log(`checkpoint ${(SIZE / 2 ** 30).toFixed(2)} GiB, ${tensors} float32 tensors of 16 MiB; fine-tune changes ${changed} (${(changed * TENSOR / 2 ** 20).toFixed(0)} MiB); ${ROUNDS} rounds, medians; CPU = user+sys; chunk hash ${CHUNK_HASH ?? 'as git zoo init writes it'}`)
   const peers = {
     borg: !ZOO_ONLY && have('borg', ['--version']),
     restic: !ZOO_ONLY && have('restic', ['version']),
@@ -144,7 +161,7 @@ try {
     // the zoo as it is once its set-up is committed (`git zoo init --sign` commits it; a plain init
     // stages it): with .zoo/schema.json in HEAD, a promotion's pre-commit hook finds the staged diff
     // the promotion checked and starts no second node (src/zoo/commit.ts, "verified")
-    sh(`${zooCmd} init >/dev/null && git commit -qm 'zoo set-up'`, zoo)
+    zooInit(zoo)
     record('git-zoo add (1 KiB: start-up + commit)', timed(`${zooCmd} add ${tiny} --name bench/tiny >/dev/null`, zoo))
     record('git-zoo add (new)', timed(`${zooCmd} add ${base} --name bench/base >/dev/null`, zoo))
     const ft = timed(`${zooCmd} add ${fineTune} --name bench/ft --json`, zoo)
