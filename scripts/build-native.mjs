@@ -63,7 +63,7 @@ function build() {
     // an addon is built for one machine: npm pack leaves it out (an install builds it from src/cas/blake3)
     writeFileSync(join(out, '.npmignore'), '*\n')
     renameSync(tmp, target)
-    if (!quiet) process.stderr.write(`native blake3: dist/native/blake3.node (${check.stdout.trim()})\n`)
+    process.stderr.write(`native blake3: dist/native/blake3.node (${check.stdout.trim()})\n`)
   } finally {
     rmSync(tmp, { force: true })
   }

@@ -11,7 +11,7 @@ import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -33,7 +33,7 @@ after(() => { selectBlake3Backend('auto') })
 
 describe('blake3: the addon', () => {
   it('npm run build built dist/native/blake3.node when a C compiler is there, and this process uses it', { skip: !hasCc && 'no C compiler' }, () => {
-    assert.ok(existsSync(blake3NativePath()!), `${blake3NativePath()} is missing: npm run build did not build the addon`)
+    assert.ok(existsSync(blake3NativePath()!), `${blake3NativePath()} is missing: npm run build did not build the addon (node scripts/build-native.mjs says why)`)
     assert.equal(blake3Backend(), 'native')
     assert.ok(native)
     assert.equal(native.variants()[0], native.variant)
@@ -178,6 +178,34 @@ describe('blake3: bad arguments throw and write nothing', () => {
   it('native: selectBlake3Backend("native") works when the addon is there', { skip: !native && 'no addon' }, () => {
     assert.equal(selectBlake3Backend('native'), 'native')
     selectBlake3Backend('auto')
+  })
+})
+
+describe('a registry install (npm pack, then the install script)', () => {
+  it('ships the C sources but no binaries, and the install script builds both natives quietly, or skips them without a compiler', { skip: !existsSync(join(ROOT, 'dist', 'cli')) && 'dist/cli is not built' }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zoo-b3-pack-'))
+    try {
+      const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' })
+      assert.equal(packed.status, 0, packed.stderr)
+      const tgz = join(dir, packed.stdout.trim().split('\n').at(-1)!)
+      const listed = spawnSync('tar', ['tzf', tgz], { encoding: 'utf8' }).stdout.split('\n')
+      for (const f of ['scripts/install-native.mjs', 'scripts/build-native.mjs', 'scripts/build-front.mjs', 'src/cas/blake3/blake3.c', 'src/cas/blake3/blake3_lanes.h', 'src/cas/blake3/addon.c', 'src/cli/front/git-zoo.c']) assert.ok(listed.includes(`package/${f}`), `${f} is not in the package`)
+      assert.deepEqual(listed.filter((f) => /blake3\.node$|dist\/front\/git-zoo$/.test(f)), [], 'a machine\'s binary is in the package')
+      assert.equal(spawnSync('tar', ['xzf', tgz, '-C', dir]).status, 0)
+      const pkg = join(dir, 'package')
+      const install = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [join(pkg, 'scripts', 'install-native.mjs')], { cwd: pkg, encoding: 'utf8', env: { ...process.env, GIT_ZOO_NO_NATIVE: '', GIT_ZOO_NO_FRONT: '', ...env } })
+      let r = install({ CC: join(dir, 'no-such-cc') })
+      assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', ''])
+      assert.ok(!existsSync(join(pkg, 'dist', 'native', 'blake3.node')) && !existsSync(join(pkg, 'dist', 'front')))
+      if (!hasCc) return
+      r = install({})
+      assert.equal(r.status, 0, r.stderr)
+      assert.match(r.stderr, /native blake3: dist\/native\/blake3\.node/)
+      symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules')) // its dependencies, as npm installs them
+      const check = spawnSync(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(join(pkg, 'dist', 'src', 'cas', 'blake3.js'))}).then((m) => console.log(m.blake3Backend(), Buffer.from(m.blake3(new Uint8Array(0))).toString('hex')))`], { encoding: 'utf8', cwd: pkg })
+      assert.equal(check.stdout.trim(), `native ${vectors[0]!.hash}`, check.stderr)
+      if (existsSync(join(ROOT, 'dist', 'front', 'git-zoo'))) assert.ok(existsSync(join(pkg, 'dist', 'front', 'git-zoo')), 'the install did not build the native front')
+    } finally { rmSync(dir, { recursive: true, force: true }) }
   })
 })
 
