@@ -71,13 +71,14 @@ let a: string
 let bare: string
 let objects: string
 const files: Record<string, Uint8Array> = {}
+const fileNames: Record<string, string> = {}
 const stored: Record<string, number> = {}
 
 /**
  * work/a: a zoo made by `git zoo init` whose config then loses its chunk_hash key (a zoo made before
  * it), with old/m added; then switched to BLAKE3 (the key put back, committed) and new/m, new/ft (new/m
- * with t1 changed), new/again (old/m's bytes once more) and new/big (17 MiB: get and verify go through
- * the worker threads) added; pushed to a bare git remote and a path zoo remote (work/objects).
+ * with t1 changed), new/again (old/m's bytes once more), new/big (17 MiB: get and verify go through
+ * the worker threads) and new/tiny (1 KiB: a file that is one chunk, its root a BLAKE3 CID) added; pushed to a bare git remote and a path zoo remote (work/objects).
  */
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'zoo-b3-'))
@@ -97,6 +98,7 @@ before(async () => {
   await git(a, 'commit', '-q', '-m', 'a zoo made before chunk_hash')
   const add = async (name: string, bytes: Uint8Array, file = 'model.safetensors'): Promise<void> => {
     files[name] = bytes
+    fileNames[name] = file
     await writeFile(join(a, file), bytes)
     const r = await ok(zoo(a, ['add', file, '--name', name, '--json']), `add ${name}`)
     stored[name] = (JSON.parse(r.stdout) as { stored_bytes: number }).stored_bytes
@@ -108,6 +110,7 @@ before(async () => {
   await add('new/ft', model('new', FT_T1))
   await add('new/again', files['old/m']!)
   await add('new/big', seededBytes(17 * MiB, 'big'), 'big.bin')
+  await add('new/tiny', seededBytes(1024, 'tiny'), 'tiny.bin')
   await ok(zoo(a, ['push', 'origin', 'main']), 'push')
 })
 
@@ -124,6 +127,9 @@ describe('chunk_hash through the CLI', () => {
       for (const c of n.chunks) assert.match(c, B3, name)
       assert.match(n.roots[0]!, NODE, name)
     }
+    const tiny = await chunksOf(a, 'new/tiny')
+    assert.match(tiny.roots[0]!, B3, 'a file of one chunk: its root is the chunk')
+    assert.deepEqual(tiny.chunks, tiny.roots)
     // the same bytes under the two hashes: two sets of objects (dedup works within one hash)
     const again = await chunksOf(a, 'new/again')
     assert.equal(again.chunks.length, old.chunks.length)
@@ -141,7 +147,7 @@ describe('chunk_hash through the CLI', () => {
     for (const name of Object.keys(files)) {
       const out = join(work, 'out-a', name)
       await ok(zoo(a, ['get', name, '--out', out]), `get ${name}`)
-      const file = name === 'new/big' ? 'big.bin' : 'model.safetensors'
+      const file = fileNames[name]!
       assert.ok(Buffer.from(await readFile(join(out, file))).equals(Buffer.from(files[name]!)), name)
     }
     const v = JSON.parse((await ok(zoo(a, ['verify', '--json']), 'verify')).stdout) as { ok: boolean; problems: unknown[] }
