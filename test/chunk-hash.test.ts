@@ -13,7 +13,7 @@
  */
 import { before, after, describe, it, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
@@ -281,7 +281,7 @@ test('pack index keys: one digest under the three forms gives three keys (tags 0
   assert.equal(keyOf(cidFromDigest(DAG_CBOR, digest, BLAKE3)), null)
 })
 
-test('the local store holds both chunk kinds of the same bytes side by side, through its multi-pack index and a reopen', async () => {
+test('the local store holds both chunk kinds of the same bytes side by side, through its multi-pack index, a reopen and a rebuild of its indexes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-b3-store-'))
   try {
     const bytes = Array.from({ length: 20 }, (_, i) => seededBytes(3000 + i, `obj${i}`))
@@ -296,6 +296,19 @@ test('the local store holds both chunk kinds of the same bytes side by side, thr
       const listed = store.entries().map(([c]) => c.toString())
       assert.equal(listed.length, 40)
       assert.equal(listed.filter((c) => B3.test(c)).length, 20)
+    } finally { await store.close() }
+    // every index damaged (and the multi-pack index gone): rebuilt from the packs' records, each
+    // checked against its CID with its own hash
+    const packs = join(dir, 'packs')
+    await rm(join(packs, 'multi-pack-index'), { force: true })
+    const idx = (await readdir(packs)).filter((n) => n.endsWith('.idx'))
+    assert.ok(idx.length >= 2, `${idx.length} indexes`)
+    for (const n of idx) await flipByte(join(packs, n), 20)
+    store = await LocalStore.open(dir)
+    try {
+      for (const b of bytes) {
+        for (const h of ['sha2-256', 'blake3'] as const) assert.ok(Buffer.from(await store.get(chunkCid(h, b))).equals(b), `${h} after the rebuild`)
+      }
     } finally { await store.close() }
   } finally { await rm(dir, { recursive: true, force: true }) }
 })
