@@ -28,8 +28,10 @@ export const READ_SLABS = 4
 
 // CommonJS source for the workers, evaluated in place so no file path has to be resolved; the
 // prelude defines blake3Ranges(src, offs, lens, out) with this thread's implementation
-// (src/cas/blake3.ts). Chunk hashes: 0x12 sha2-256, 0x1e BLAKE3 (src/cas/cid.ts).
-const WORKER_SOURCE = `
+// (src/cas/blake3.ts). Chunk hashes: 0x12 sha2-256, 0x1e BLAKE3 (src/cas/cid.ts). Made when the
+// first worker starts: a command that hashes nothing in workers never loads the BLAKE3 addon for it.
+let workerSource: string | undefined
+const source = (): string => workerSource ??= `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 ${blake3WorkerPrelude()}
@@ -83,7 +85,7 @@ parentPort.on('message', (m) => {
 interface Reply { id: number; digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }
 
 type HashWorker = WorkerCalls<Reply>
-const hashWorker = (): HashWorker => new WorkerCalls<Reply>(new Worker(WORKER_SOURCE, { eval: true }), 'a hashing worker thread')
+const hashWorker = (): HashWorker => new WorkerCalls<Reply>(new Worker(source(), { eval: true }), 'a hashing worker thread')
 
 /**
  * Bytes a worker can read: views into a SharedArrayBuffer are passed as they are; anything else
