@@ -9,6 +9,7 @@
  *   the bounds do not depend on the random bytes);
  * - a flipped byte in a BLAKE3 chunk is found by verify and get, and `verify --repair` restores it from
  *   the zoo remote; a remote serving wrong bytes for a BLAKE3 CID is refused;
+ * - import prepares chunks in its worker threads with the zoo's hash;
  * and, below the CLI, the CID forms, the pack index keys and the workers' per-range hashes.
  */
 import { before, after, describe, it, test } from 'node:test'
@@ -28,6 +29,7 @@ import { BLAKE3, DAG_CBOR, RAW, SHA2_256, chunkCid, cidFromDigest, cidOf, digest
 import { cidAt, keyOf, keyOfCidBytes, TAG_RAW_BLAKE3 } from '../src/cas/pack-index.js'
 import { HashPool } from '../src/cas/hash-pool.js'
 import { blake3 } from '../src/cas/blake3.js'
+import { generatePopulation } from '../src/demo/population.js'
 
 async function ok(p: Promise<Run>, what: string): Promise<Run> {
   const r = await p
@@ -242,6 +244,34 @@ describe('chunk_hash through the CLI', () => {
       assert.equal((await git(dir, 'log', '--oneline')).trim().split('\n').length, 1, 'nothing was committed')
     } finally { await cleanup() }
   })
+})
+
+test('import prepares chunks (in its worker threads) with the zoo\'s hash: BLAKE3 in a new zoo, sha2-256 in one without the key', async () => {
+  const pop = await mkdtemp(join(tmpdir(), 'zoo-b3-pop-'))
+  try {
+    await generatePopulation(pop, {
+      seeds: [1], learningRates: [0.1], activations: ['relu'], hidden: [8], epochs: 2, finetuneEpochs: 2, onnx: false,
+      pretrain: { seed: 1, lr: 0.1, activation: 'gelu', init: 'kaiming_uniform', epochs: 2 },
+    })
+    for (const [hash, form] of [['blake3', B3], ['sha2-256', SHA]] as const) {
+      const { dir, cleanup } = await tempRepo('zoo-b3-import-')
+      try {
+        await ok(zoo(dir, ['init']), 'init')
+        if (hash === 'sha2-256') await setConfig(dir, (c) => { delete c.chunk_hash })
+        await git(dir, 'add', '-A')
+        await git(dir, 'commit', '-q', '-m', 'zoo')
+        const r = JSON.parse((await ok(zoo(dir, ['import', pop, '--prefix', 'demo', '--json']), `import (${hash})`)).stdout) as { promoted: number; checkpoints: number }
+        assert.ok(r.promoted >= 4 && r.checkpoints >= 12, JSON.stringify(r))
+        const store = await LocalStore.open(await (await Repo.open(dir, processCtx())).storeRoot())
+        try {
+          const raw = store.entries().map(([c]) => c).filter((c) => c.code === RAW).map(String)
+          assert.ok(raw.length >= r.checkpoints, `${raw.length} chunks`)
+          for (const c of raw) assert.match(c, form, hash)
+        } finally { await store.close() }
+        await ok(zoo(dir, ['verify']), `verify (${hash})`)
+      } finally { await cleanup() }
+    }
+  } finally { await rm(pop, { recursive: true, force: true }) }
 })
 
 // ---- below the CLI ----
