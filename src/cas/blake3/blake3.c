@@ -97,7 +97,7 @@ static void hash_one(const uint8_t *in, size_t blocks, uint64_t counter, uint32_
 
 /* ---- lane kernels ---- */
 
-typedef void (*lane_kernel)(const uint8_t *, size_t, size_t, uint64_t, int, uint32_t, uint32_t, uint32_t, uint8_t *);
+typedef void (*lane_kernel)(const uint8_t *, size_t, size_t, uint64_t, int, uint32_t, uint32_t, uint32_t, int, uint8_t *);
 
 #if B3_HAVE_VECTORS
 #define B3L_LANES 4
@@ -190,7 +190,7 @@ static void hash_many(int variant, const uint8_t *in, size_t stride, size_t n, s
     if (v != variant && !b3_variant_supported(v)) continue;
     size_t lanes = (size_t)VARIANTS[v].lanes;
     while (n >= lanes) {
-      VARIANTS[v].kernel(in, stride, blocks, counter, inc, flags, fstart, fend, out);
+      VARIANTS[v].kernel(in, stride, blocks, counter, inc, flags, fstart, fend, blocks > 1 && n >= 2 * lanes, out);
       in += lanes * stride;
       out += 32 * lanes;
       counter += inc ? lanes : 0;
