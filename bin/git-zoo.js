@@ -2,12 +2,16 @@
 // `git zoo ...` runs bin/git-zoo, which runs this (directly, or through the native front for every
 // command it does not send to the query server: spec/server.md). `npm run build` compiles the CLI with tsc into dist/src/
 // and bundles it into dist/cli/ (scripts/build-cli.mjs: a few files to load instead of ~100, so a
-// command starts faster); this runs the bundle, or dist/src/ when there is no bundle.
+// command starts faster; add, get and verify have an entry each, hot-<name>.js); this runs the
+// bundle, or dist/src/ when there is no bundle.
 import { existsSync } from 'node:fs'
 
 const bundle = new URL('../dist/cli/main.js', import.meta.url)
 const compiled = new URL('../dist/src/cli/main.js', import.meta.url)
-const entry = existsSync(bundle) ? bundle : existsSync(compiled) ? compiled : undefined
+// add, get and verify have an entry of their own, dispatcher and command in one (fewer files to load)
+const name = process.argv[2]
+const hot = name === 'add' || name === 'get' || name === 'verify' ? new URL(`../dist/cli/hot-${name}.js`, import.meta.url) : undefined
+const entry = hot && existsSync(hot) ? hot : existsSync(bundle) ? bundle : existsSync(compiled) ? compiled : undefined
 if (entry === undefined) {
   const { fileURLToPath } = await import('node:url')
   process.stderr.write('git zoo: the CLI is not built; run `npm run build` in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n')

@@ -220,3 +220,33 @@ describe('add, get and verify of a model in the local store', () => {
     }
   })
 })
+
+describe('add, get and verify start from an entry of their own (scripts/build-cli.mjs, hot-<name>.js)', () => {
+  it('load a few bundle files, one copy of the dispatcher and of the command', async () => {
+    const p = await probe()
+    const a = await tempRepo('zoo-lazy-hot-')
+    try {
+      ok(await zoo(a.dir, ['init'], {}), 'init')
+      await writeFile(join(a.dir, 'm.bin'), randomBytes(4096))
+      const bundle = pathToFileURL(join(ROOT, 'dist', 'cli')).href + '/'
+      for (const args of [['add', 'm.bin', '--name', 'demo/net'], ['get', 'demo/net', '--out', 'out'], ['verify', 'demo/net']]) {
+        await p.clear()
+        const r = ok(await zoo(a.dir, args, p.env), args.join(' '))
+        if (args[0] === 'verify') assert.match(r.stderr, /no problems/)
+        // the probe's raw logs: the bundle files themselves, not the sources they hold (add's commit
+        // may run the pre-commit hook's node too)
+        const logs = await Promise.all((await readdir(join(p.dir, 'logs'))).map((n) => readFile(join(p.dir, 'logs', n), 'utf8')))
+        const mine = logs.map((l) => l.split('\n')).filter((lines) => command({ argv: JSON.parse(lines[0]!.slice(5)) as string[], urls: [] }) === args[0])
+        assert.equal(mine.length, 1, `one ${args[0]} process`)
+        const files = [...new Set(mine[0]!.filter((l) => l.startsWith(bundle)).map((l) => l.slice(bundle.length)))]
+        assert.ok(files.includes(`hot-${args[0]}.js`), `git zoo ${args[0]} ran its own entry: ${files.join(', ')}`)
+        // main.js or commands/<name>.js would be a second copy of the dispatcher or the command
+        assert.deepEqual(files.filter((f) => f === 'main.js' || f.startsWith('commands/')), [])
+        assert.ok(files.length <= 4, `git zoo ${args[0]} loaded ${files.length} bundle files: ${files.join(', ')}`)
+      }
+    } finally {
+      await a.cleanup()
+      await p.cleanup()
+    }
+  })
+})

@@ -6,8 +6,9 @@
  * Two implementations give the same digests:
  * - native: dist/native/blake3.node, the addon scripts/build-native.mjs compiles from
  *   src/cas/blake3/ when a C compiler is there (SIMD lanes: AVX-512, AVX2, SSE4.1, 128-bit vectors,
- *   chosen for the CPU at run time; spec/native.md), ~3-8 GB/s per core;
- * - js: `@noble/hashes` (audited, pure JS), correct everywhere and slow (~55 MB/s).
+ *   chosen for the CPU at run time; spec/native.md): 0.14 CPU seconds per GiB with AVX-512,
+ *   0.35 with AVX2, 0.65 with 128-bit vectors on the development VM, as fast as b3sum;
+ * - js: `@noble/hashes` (audited, pure JS), correct everywhere and slow (~25 CPU seconds per GiB).
  * The addon is used when it is there and loads; it is found from this module's own location, which
  * is the same project whether this runs from src/ (tsx), dist/src/ (tsc) or the dist/cli/ bundle.
  */

@@ -105,12 +105,20 @@ export function mainHelp(): string {
   ].join('\n')
 }
 
+/** Commands bundled into the entry this process runs (dist/cli/hot-<name>.js: scripts/build-cli.mjs). */
+const BUNDLED = new Map<string, Command>()
+
+/** Called by a hot entry: `name` runs the command bundled with it, not a copy imported from commands/. */
+export function bundleCommand(name: string, command: Command): void { BUNDLED.set(name, command) }
+
 /**
  * A command's module, `commands/<name>.js` beside this file: in dist/src/cli/ (tsc) and in the
  * bundle dist/cli/ (scripts/build-cli.mjs makes each command an entry point of that name), so only
  * the command that runs is loaded. A URL, not a path pattern, so the bundler leaves it to run time.
  */
 export async function loadCommand(name: string): Promise<Command> {
+  const bundled = BUNDLED.get(name)
+  if (bundled) return bundled
   const mod = await import(new URL(`./commands/${name}.js`, import.meta.url).href) as { command: Command }
   return mod.command
 }

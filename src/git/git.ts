@@ -116,14 +116,26 @@ export interface RepoInfo {
   commonDir: string
 }
 
+/**
+ * Each repository's object format (sha1 or sha256) by its common dir, fixed when it was created:
+ * findRepo learns it with the same git that finds the repository (src/zoo/commit.ts needs it for
+ * blob ids), so no git process asks again.
+ */
+const objectFormats = new Map<string, string>()
+
+/** The object format findRepo learned for the repository at `commonDir`; undefined when it did not open it. */
+export function knownObjectFormat(commonDir: string): string | undefined { return objectFormats.get(commonDir) }
+
 export async function findRepo(cwd: string, env: GitEnv): Promise<RepoInfo> {
-  const r = await runGit(cwd, ['rev-parse', '--show-toplevel', '--git-common-dir'], { env })
+  const r = await runGit(cwd, ['rev-parse', '--show-object-format', '--show-toplevel', '--git-common-dir'], { env })
   if (r.code !== 0) {
     throw new UsageError(`not inside a git repository (${cwd}); run \`git init\` first, or cd into your repository`, 'E_NOT_A_REPO', { cwd })
   }
-  const [root, common] = r.stdout.trim().split('\n')
-  if (!root) throw new UsageError('this is a bare repository; git zoo needs a working tree', 'E_NOT_A_REPO', { cwd })
-  return { root, commonDir: resolve(root, common!) }
+  const [format, root, common] = r.stdout.trim().split('\n')
+  if (!root || common === undefined) throw new UsageError('this is a bare repository; git zoo needs a working tree', 'E_NOT_A_REPO', { cwd })
+  const commonDir = resolve(root, common)
+  if (format === 'sha1' || format === 'sha256') objectFormats.set(commonDir, format)
+  return { root, commonDir }
 }
 
 // ---- operations that face a remote ----

@@ -151,7 +151,8 @@ export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<Man
   // one git answers both questions: HEAD (`# branch.oid`, "(initial)" before the first commit) and
   // the tracked changes outside the zoo's own folders, which make the tree dirty
   const scope = ['--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore']
-  const v2 = await repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope])
+  // the status and the settings (origin's URL; the promoter's identity next) are read by two gits at once
+  const [v2] = await Promise.all([repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), repo.configValues()])
   const lines = v2.split('\0').filter(Boolean)
   const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
   const commit = oid && /^[0-9a-f]{40,64}$/.test(oid) ? oid : '0'.repeat(40)
@@ -273,6 +274,11 @@ export interface SealedPromotion {
  */
 export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: LocalStore, opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {}): Promise<SealedPromotion> {
   const { total: totalBytes, sizes } = await checkSpecs(specs)
+  // the questions for git start now and run while the files below are checked; their answers (and
+  // failures: a dirty tree) are taken in the order they always were
+  const early = <T>(p: Promise<T>): Promise<T> => { p.catch(() => { /* taken below */ }); return p }
+  const codeEarly = opts.code ? undefined : early(codeRevision(repo, opts.allowDirty ?? false))
+  const versionsEarly = specs.length === 1 && !opts.known ? early(committedVersions(repo, specs[0]!.name)) : undefined
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
   // new chunks are named by the zoo's chunk hash (`.zoo/config.json` "chunk_hash"; absent: sha2-256)
@@ -294,7 +300,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
       if (problem) malformed.set(f.source, problem)
     }
   }
-  const code = opts.code ?? await codeRevision(repo, opts.allowDirty ?? false)
+  const code = opts.code ?? await codeEarly!
   const who = await requireIdentity(repo)
   const env = detectEnvironment(repo.host)
   const created = new Date().toISOString()
@@ -355,7 +361,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
         const m = batch.get(ref) ?? opts.known?.get(ref) ?? await repo.resolve(p.ref)
         parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
       }
-      const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await committedVersions(repo, s.name)))) + 1
+      const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await (versionsEarly ?? committedVersions(repo, s.name))))) + 1
       let config: ManifestBody['config']
       if (s.configFile) {
         // read once: the snapshot committed is the bytes the digest was taken of

@@ -21,6 +21,7 @@ import { join, resolve, isAbsolute } from 'node:path'
 import type { Repo } from '../repo.js'
 import { writeFileAtomic } from '../cas/atomic.js'
 import { UsageError, ZooError } from '../errors.js'
+import { signedAsCommitted } from '../zoo/committed.js'
 
 /** The zoo's own list of allowed SSH signers, in git's allowed-signers format. */
 export const SIGNERS_FILE = '.zoo/allowed_signers'
@@ -63,6 +64,9 @@ export async function signingConfigured(repo: Repo): Promise<boolean> {
 
 /** Whether a commit object carries a signature (a `gpgsig` header); says nothing of its validity. */
 export async function isSignedCommit(repo: Repo, commit: string): Promise<boolean> {
+  // a commit this process made was read as it was written (src/zoo/commit.ts)
+  const known = signedAsCommitted(commit)
+  if (known !== undefined) return known
   const r = await repo.runGit(['cat-file', 'commit', commit])
   if (r.code !== 0) return false
   const header = r.stdout.slice(0, r.stdout.indexOf('\n\n') === -1 ? undefined : r.stdout.indexOf('\n\n'))

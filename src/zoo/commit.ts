@@ -11,9 +11,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
 import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
-import { runGit, writeTreeOver, gitFailed } from '../git/git.js'
+import { runGit, writeTreeOver, gitFailed, knownObjectFormat } from '../git/git.js'
 import { withCommitLock } from './commit-lock.js'
 import { isOurs } from '../hooks.js'
+import { recordCommitted } from './committed.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
 export async function gitIdentity(repo: Repo): Promise<string | undefined> {
@@ -86,9 +87,11 @@ export interface CommitFilesOptions {
 /** The environment variable naming the file that holds the staged diff a zoo commit checked in-process (hooks/pre-commit). */
 export const VERIFIED_ENV = 'GIT_ZOO_VERIFIED'
 
-/** Each repository's object format (sha1 or sha256), fixed when it was created: asked once per process. */
+/** Each repository's object format (sha1 or sha256), fixed when it was created: learned when it was opened, else asked once per process. */
 const formats = new Map<string, Promise<string>>()
 function objectFormat(repo: Repo): Promise<string> {
+  const known = knownObjectFormat(repo.commonDir)
+  if (known) return Promise.resolve(known)
   let f = formats.get(repo.commonDir)
   if (!f) {
     f = repo.runGit(['rev-parse', '--show-object-format']).then((r) => r.stdout.trim() || 'sha1')
@@ -133,7 +136,7 @@ async function stagedDiff(repo: Repo, files: ReadonlyArray<{ path: string; data:
  * Whether a commit interrupted by a signal landed: HEAD moved past `before` to a commit holding
  * `path`, the first file committed (a commit is all or nothing, so one path tells).
  */
-async function landed(repo: Repo, before: string, path: string | undefined): Promise<boolean> {
+async function landed(repo: Repo, before: string | undefined, path: string | undefined): Promise<boolean> {
   const head = await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])
   if (head.code !== 0 || head.stdout.trim() === before || path === undefined) return false
   return (await repo.runGit(['cat-file', '-e', `HEAD:${path}`])).code === 0
@@ -251,7 +254,7 @@ async function commitDirect(repo: Repo, files: ReadonlyArray<{ path: string; dat
       o.signal?.throwIfAborted()
       const u = await runGit(repo.root, ['update-ref', '-m', `commit: ${subject}`, '--stdin'],
         { env: repo.env, input: `update HEAD ${commit} ${base ?? zeros}\ndelete ${SCRATCH_REF}\n` })
-      if (u.code === 0) return commit
+      if (u.code === 0) { recordCommitted(commit, how.sign); return commit }
       if (attempt === 3) throw gitFailed(['update-ref', 'HEAD', commit, base ?? zeros], u)
     }
   } catch (err) {
@@ -272,11 +275,7 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
   const SCHEMA = '.zoo/schema.json'
   // (a few thousand paths per git process: a big batch's paths would not fit one command line)
   const paths = [...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])]
-  const listed: Array<{ oid: string; path: string }> = []
-  for (let at = 0; at < paths.length; at += 2000) {
-    listed.push(...(await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...paths.slice(at, at + 2000)])).stdout.split('\0').filter(Boolean)
-      .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } }))
-  }
+  const { head: before, listed } = await headAndPaths(repo, paths)
   const schemaInHead = listed.find((e) => e.path === SCHEMA)?.oid
   const taken = listed.filter((e) => e.path !== SCHEMA || files.some((f) => f.path === SCHEMA)).map((e) => e.path)
   if (taken.length) {
@@ -322,7 +321,6 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     await repo.git(['update-index', '--add', '-z', '--stdin'], pathspec)
     await o.crashPoint?.('before-commit')
     o.signal?.throwIfAborted()
-    const before = (await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])).stdout.trim()
     const msgFile = join(repo.commonDir, `ZOO_COMMIT_MSG.${randomBytes(6).toString('hex')}`)
     await writeFile(msgFile, o.message)
     let c
@@ -347,5 +345,43 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     for (const p of written) await pruneEmpty(repo.root, p)
     throw err
   }
-  return (await repo.git(['rev-parse', 'HEAD'])).trim()
+  return await committedHead(repo)
+}
+
+/** Commits of fewer paths than this are looked up in HEAD with one `git cat-file --batch-check`, more with `git ls-tree`. */
+const FEW_PATHS = 64
+
+/**
+ * HEAD (undefined before the first commit) and which of `paths` it holds, with their blob ids (a
+ * path holding a folder is listed too: it is taken). A few paths cost one `git cat-file
+ * --batch-check` that answers both (HEAD, then `HEAD:<path>` for each); many paths, or one with a
+ * newline, `git ls-tree` of them a few thousand at a time and `git rev-parse` for HEAD.
+ */
+async function headAndPaths(repo: Repo, paths: string[]): Promise<{ head: string | undefined; listed: Array<{ oid: string; path: string }> }> {
+  if (paths.length <= FEW_PATHS && !paths.some((p) => p.includes('\n'))) {
+    const r = await repo.git(['cat-file', '--batch-check=%(objectname)'], { input: ['HEAD', ...paths.map((p) => `HEAD:${p}`)].join('\n') + '\n' })
+    const lines = r.split('\n')
+    const found = (line: string | undefined): string | undefined => (line && /^[0-9a-f]{40,64}$/.test(line) ? line : undefined)
+    const head = found(lines[0])
+    return { head, listed: head ? paths.flatMap((path, i) => { const oid = found(lines[i + 1]); return oid ? [{ oid, path }] : [] }) : [] }
+  }
+  const listed: Array<{ oid: string; path: string }> = []
+  for (let at = 0; at < paths.length; at += 2000) {
+    listed.push(...(await repo.runGit(['ls-tree', '-r', '-z', 'HEAD', '--', ...paths.slice(at, at + 2000)])).stdout.split('\0').filter(Boolean)
+      .map((l) => { const tab = l.indexOf('\t'); return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) } }))
+  }
+  const head = (await repo.runGit(['rev-parse', '--verify', '-q', 'HEAD'])).stdout.trim()
+  return { head: head || undefined, listed }
+}
+
+/** The commit `git commit` just made, read with one git: its id, and whether it carries a signature (recorded: src/zoo/committed.ts). */
+async function committedHead(repo: Repo): Promise<string> {
+  const r = await repo.git(['cat-file', '--batch'], { input: 'HEAD\n' })
+  const nl = r.indexOf('\n')
+  const [id, type] = r.slice(0, nl).split(' ')
+  if (!id || type !== 'commit' || !/^[0-9a-f]{40,64}$/.test(id)) return (await repo.git(['rev-parse', 'HEAD'])).trim()
+  const body = r.slice(nl + 1)
+  const end = body.indexOf('\n\n')
+  recordCommitted(id, /^gpgsig(-sha256)? /m.test(end === -1 ? body : body.slice(0, end)))
+  return id
 }

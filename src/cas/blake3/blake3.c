@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && (defined(__GNUC__) || defined(__clang__))
+/* the lane kernels use GCC's vector extensions (__builtin_shuffle; clang spells it differently, so
+   another compiler builds the portable path only) and little-endian loads */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__) && !defined(__clang__)
 #define B3_HAVE_VECTORS 1
 #else
 #define B3_HAVE_VECTORS 0
 #endif
-#if B3_HAVE_VECTORS && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if B3_HAVE_VECTORS && defined(__x86_64__)
 #define B3_HAVE_X86 1
 #else
 #define B3_HAVE_X86 0
@@ -97,7 +99,7 @@ static void hash_one(const uint8_t *in, size_t blocks, uint64_t counter, uint32_
 
 /* ---- lane kernels ---- */
 
-typedef void (*lane_kernel)(const uint8_t *, size_t, size_t, uint64_t, int, uint32_t, uint32_t, uint32_t, uint8_t *);
+typedef void (*lane_kernel)(const uint8_t *, size_t, size_t, uint64_t, int, uint32_t, uint32_t, uint32_t, int, uint8_t *);
 
 #if B3_HAVE_VECTORS
 #define B3L_LANES 4
@@ -153,19 +155,30 @@ const char *b3_variant_name(int variant) { return variant >= 0 && variant < B3_V
 
 int b3_variant_lanes(int variant) { return variant >= 0 && variant < B3_VARIANTS ? VARIANTS[variant].lanes : 0; }
 
-int b3_variant_supported(int variant) {
-  if (variant == B3_PORTABLE) return 1;
-  if (variant < 0 || variant >= B3_VARIANTS || !VARIANTS[variant].kernel) return 0;
+/* Bit v set: this build and CPU run variant v. Computed once; threads that race compute the same value. */
+static int supported_mask(void) {
+  static int cached = 0;
+  int m = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (m) return m;
+  m = 1 << B3_PORTABLE;
+  for (int v = B3_PORTABLE + 1; v < B3_VARIANTS; v++) {
+    if (!VARIANTS[v].kernel) continue;
+    int ok = 1;
 #if B3_HAVE_X86
-  /* libgcc's CPU model also checks that the OS saves the AVX / AVX-512 registers (XGETBV) */
-  __builtin_cpu_init();
-  switch (variant) {
-    case B3_SSE41: return __builtin_cpu_supports("sse4.1");
-    case B3_AVX2: return __builtin_cpu_supports("avx2");
-    case B3_AVX512: return __builtin_cpu_supports("avx512f");
-  }
+    /* libgcc's CPU model also checks that the OS saves the AVX / AVX-512 registers (XGETBV) */
+    __builtin_cpu_init();
+    if (v == B3_SSE41) ok = __builtin_cpu_supports("sse4.1");
+    if (v == B3_AVX2) ok = __builtin_cpu_supports("avx2");
+    if (v == B3_AVX512) ok = __builtin_cpu_supports("avx512f");
 #endif
-  return 1;
+    if (ok) m |= 1 << v;
+  }
+  __atomic_store_n(&cached, m, __ATOMIC_RELAXED);
+  return m;
+}
+
+int b3_variant_supported(int variant) {
+  return variant >= 0 && variant < B3_VARIANTS && (supported_mask() >> variant & 1);
 }
 
 int b3_variant_best(void) {
@@ -190,7 +203,7 @@ static void hash_many(int variant, const uint8_t *in, size_t stride, size_t n, s
     if (v != variant && !b3_variant_supported(v)) continue;
     size_t lanes = (size_t)VARIANTS[v].lanes;
     while (n >= lanes) {
-      VARIANTS[v].kernel(in, stride, blocks, counter, inc, flags, fstart, fend, out);
+      VARIANTS[v].kernel(in, stride, blocks, counter, inc, flags, fstart, fend, blocks > 1 && n >= 2 * lanes, out);
       in += lanes * stride;
       out += 32 * lanes;
       counter += inc ? lanes : 0;
