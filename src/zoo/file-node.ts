@@ -4,9 +4,10 @@
  * A node's integrity is its CID: the store checks the node's bytes against it before they reach
  * here. What is left is reading the links. The general decoder (decodeNode: dag-cbor decode, then a
  * re-encode to prove canonical form) costs ~6 ms per 1,024-link node; this reader accepts exactly
- * the canonical bytes encodeNode writes (src/manifest/node.ts: `{ leaf, size, links }` in dag-cbor's
- * key order, minimal integer and length forms, CIDv1 links: dag-cbor + sha2-256 in branch nodes,
- * raw + sha2-256 or raw + blake3 in leaf nodes) in one pass, and answers null
+ * the canonical bytes encodeNode writes (src/manifest/node.ts: `{ leaf, size, links }`, or
+ * `{ hash: "blake3", leaf: true, size, links }` for a leaf of BLAKE3 chunks, in dag-cbor's key order,
+ * minimal integer and length forms, CIDv1 links: dag-cbor + sha2-256 in branch nodes, raw + sha2-256
+ * in unmarked leaves, raw + blake3 in marked ones) in one pass, and answers null
  * for anything else, so the caller falls back to decodeNode and its precise error. Both accept the
  * same nodes: a node this reader takes is canonical by construction.
  */
@@ -15,7 +16,10 @@ import { BLAKE3, DAG_CBOR, RAW, SHA2_256 } from '../cas/cid.js'
 import { decodeNode, MAX_LINKS, type FileNode } from '../manifest/node.js'
 import type { Store } from '../cas/store.js'
 
-// "leaf", "size", "links" as dag-cbor text strings, in canonical key order (length, then bytes)
+// "hash", "leaf", "size", "links" as dag-cbor text strings, in canonical key order (length, then bytes)
+const HASH_KEY = [0x64, 0x68, 0x61, 0x73, 0x68]
+// the text string "blake3": the marker of a leaf of BLAKE3 chunks (BLAKE3_LEAF_MARK)
+const BLAKE3_MARK = [0x66, 0x62, 0x6c, 0x61, 0x6b, 0x65, 0x33]
 const LEAF_KEY = [0x64, 0x6c, 0x65, 0x61, 0x66]
 const SIZE_KEY = [0x64, 0x73, 0x69, 0x7a, 0x65]
 const LINKS_KEY = [0x65, 0x6c, 0x69, 0x6e, 0x6b, 0x73]
@@ -48,25 +52,29 @@ export function readFileNodeFast(bytes: Uint8Array): FileNode | null {
     }
     return -1
   }
-  if (!expect([0xa3]) || !expect(LEAF_KEY)) return null
+  const marked = bytes[0] === 0xa4
+  if (marked ? !expect([0xa4]) || !expect(HASH_KEY) || !expect(BLAKE3_MARK) : !expect([0xa3])) return null
+  if (!expect(LEAF_KEY)) return null
   const flag = bytes[p++]
   if (flag !== 0xf5 && flag !== 0xf4) return null
   const leaf = flag === 0xf5
+  if (marked && !leaf) return null
   if (!expect(SIZE_KEY)) return null
   const size = uint(0)
   if (size < 0 || !expect(LINKS_KEY)) return null
   const count = uint(4)
-  if (count < 0 || count > MAX_LINKS) return null
+  if (count < 0 || count > MAX_LINKS || (marked && count === 0)) return null
   const codec = leaf ? RAW : DAG_CBOR
   // each link: [tag 42 (bytes: 0x00, CIDv1 <codec> <multihash> 32-byte digest), size]; the multihash
-  // is sha2-256, or for a leaf's raw chunks blake3 (a zoo's chunk_hash, spec/format.md)
+  // is blake3 in a marked leaf, sha2-256 in every other node (a zoo's chunk_hash, spec/format.md)
+  const hash = marked ? BLAKE3 : SHA2_256
   const link = [0x82, 0xd8, 0x2a, 0x58, 37, 0x00, 0x01, codec]
   const links: Array<[CID, number]> = []
   let total = 0
   for (let i = 0; i < count; i++) {
     if (!expect(link) || p + 34 > n) return null
     const mh = bytes[p]
-    if (!(mh === SHA2_256 || (leaf && mh === BLAKE3)) || bytes[p + 1] !== 32) return null
+    if (mh !== hash || bytes[p + 1] !== 32) return null
     p += 2
     const cid = CID.decode(bytes.subarray(p - 4, p + 32))
     p += 32
