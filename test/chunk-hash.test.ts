@@ -10,7 +10,11 @@
  * - a flipped byte in a BLAKE3 chunk is found by verify and get, and `verify --repair` restores it from
  *   the zoo remote; a remote serving wrong bytes for a BLAKE3 CID is refused;
  * - import prepares chunks in its worker threads with the zoo's hash;
- * and, below the CLI, the CID forms, the pack index keys and the workers' per-range hashes.
+ * - every leaf node over BLAKE3 chunks carries `hash: "blake3"` (the keys a git-zoo from before BLAKE3
+ *   refuses, so its gc stops instead of deleting the chunks: spec/format.md, "Older versions");
+ *   sha2-256 leaves and branch nodes do not;
+ * and, below the CLI, the CID forms, the node marker (vectors, round trips, E_NODE on a mismatch, the
+ * one-pass reader agreeing), the pack index keys and the workers' per-range hashes.
  */
 import { before, after, describe, it, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -24,7 +28,9 @@ import { startStaticServer, poisonInPack, type StaticServer } from './remote-ser
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { Repo } from '../src/repo.js'
 import { LocalStore } from '../src/cas/local.js'
-import { fileChunksFast } from '../src/zoo/file-node.js'
+import { fileChunksFast, readFileNodeFast } from '../src/zoo/file-node.js'
+import { decodeNode, encodeNode, type FileNode } from '../src/manifest/node.js'
+import { decodeStrict, encodeCanonical } from '../src/manifest/cbor.js'
 import { BLAKE3, DAG_CBOR, RAW, SHA2_256, chunkCid, cidFromDigest, cidOf, digestWith, parseCid, verifyBytes } from '../src/cas/cid.js'
 import { cidAt, keyOf, keyOfCidBytes, TAG_RAW_BLAKE3 } from '../src/cas/pack-index.js'
 import { HashPool } from '../src/cas/hash-pool.js'
@@ -130,12 +136,30 @@ describe('chunk_hash through the CLI', () => {
       assert.match(n.roots[0]!, NODE, name)
     }
     const tiny = await chunksOf(a, 'new/tiny')
+    // a file of one chunk: its root is the chunk; an older git-zoo refuses the manifest naming it
+    // (only sha2-256 CIDs in manifests), so its gc stops before removing anything
     assert.match(tiny.roots[0]!, B3, 'a file of one chunk: its root is the chunk')
     assert.deepEqual(tiny.chunks, tiny.roots)
     // the same bytes under the two hashes: two sets of objects (dedup works within one hash)
     const again = await chunksOf(a, 'new/again')
     assert.equal(again.chunks.length, old.chunks.length)
     assert.ok(stored['new/again']! >= files['old/m']!.length, `new/again stored ${stored['new/again']} of ${files['old/m']!.length} bytes`)
+  })
+
+  it('leaf nodes over BLAKE3 chunks carry hash: "blake3" (keys an older git-zoo refuses); sha2-256 leaves and branch nodes keep the three keys', async () => {
+    const repo = await Repo.open(a, processCtx())
+    const store = await LocalStore.open(await repo.storeRoot())
+    try {
+      const keysOf = async (ref: string): Promise<string[]> => {
+        const root = CID.parse((await repo.resolve(ref)).files[0]!.root)
+        const node = decodeStrict<Record<string, unknown>>(await store.get(root), ref)
+        assert.equal(node.leaf, true, `${ref}: its root is one leaf (fewer than 1,024 chunks)`)
+        if ('hash' in node) assert.equal(node.hash, 'blake3', ref)
+        return Object.keys(node).sort()
+      }
+      assert.deepEqual(await keysOf('old/m'), ['leaf', 'links', 'size'])
+      for (const ref of ['new/m', 'new/ft', 'new/again', 'new/big']) assert.deepEqual(await keysOf(ref), ['hash', 'leaf', 'links', 'size'], ref)
+    } finally { await store.close() }
   })
 
   it('a fine-tune in a BLAKE3 zoo stores its changed tensor and a node, not the unchanged ones', () => {
@@ -294,6 +318,52 @@ test('CID forms: raw + blake3 is trusted and checked with BLAKE3; dag-cbor + bla
   assert.throws(() => verifyBytes(dagB3, bytes), (e: Error & { code?: string }) => e.code === 'E_BAD_CID')
   assert.equal(chunkCid('sha2-256', bytes).toString(), cidOf(RAW, bytes).toString())
   assert.match(cidOf(RAW, bytes).toString(), SHA)
+})
+
+test('node marker: vectors; a BLAKE3 leaf round-trips through both readers; a marker that does not match its links is E_NODE', () => {
+  const text = (t: string) => new TextEncoder().encode(t)
+  const sha = [cidOf(RAW, text('chunk one')), cidOf(RAW, text('chunk two!'))]
+  const b3 = [chunkCid('blake3', text('chunk one')), chunkCid('blake3', text('chunk two!'))]
+  // sha2-256 leaf and branch: the CIDs the git-zoo from before BLAKE3 (3bd9545) gives for these nodes
+  const shaLeaf = encodeNode({ size: 19, leaf: true, links: [[sha[0]!, 9], [sha[1]!, 10]] })
+  assert.equal(shaLeaf.cid.toString(), 'bafyreihfi7ptklsb3ogpwwf2alzykj3pvkqa7a5p2mqt3dqlktxid4macq')
+  assert.equal(encodeNode({ size: 38, leaf: false, links: [[shaLeaf.cid, 19], [shaLeaf.cid, 19]] }).cid.toString(), 'bafyreicxxjumt3zw3kl75ax2fyv6dzggzazwqoypz5vy4gc6lvmbq3j6jm')
+  // the BLAKE3 leaf: map of four keys, "hash": "blake3" first (canonical order), then as before
+  const b3Leaf = encodeNode({ size: 19, leaf: true, links: [[b3[0]!, 9], [b3[1]!, 10]] })
+  assert.equal(b3Leaf.cid.toString(), 'bafyreieiz4742ke4rnacq5nbs32luq33oxm5cgqhzkgu2ehebe6ushv7wu')
+  assert.equal(Buffer.from(b3Leaf.bytes.subarray(0, 18)).toString('hex'), 'a4646861736866626c616b6533646c656166')
+  const b3Branch = encodeNode({ size: 38, leaf: false, links: [[b3Leaf.cid, 19], [b3Leaf.cid, 19]] })
+  assert.equal(b3Branch.cid.toString(), 'bafyreigud7x7pjxiheliq5boqwh6gycc3jnhlowb3ii3gdg3dfbkuy32ya')
+  assert.equal(b3Branch.bytes[0], 0xa3, 'a branch node carries no marker')
+  for (const n of [shaLeaf, b3Leaf, b3Branch]) {
+    const slow = decodeNode(n.bytes, n.cid)
+    assert.deepEqual(Object.keys(slow).sort(), ['leaf', 'links', 'size'])
+    const fast = readFileNodeFast(n.bytes)
+    assert.ok(fast, `the one-pass reader takes ${n.cid}`)
+    const norm = (x: FileNode) => ({ size: x.size, leaf: x.leaf, links: x.links.map(([c, l]) => [c.toString(), l]) })
+    assert.deepEqual(norm(fast), norm(slow))
+    assert.deepEqual(encodeNode(slow).bytes, n.bytes, 're-encoding gives the same bytes')
+  }
+  // a git-zoo from before BLAKE3 takes a node only when its keys are exactly leaf,links,size
+  assert.deepEqual(Object.keys(decodeStrict<Record<string, unknown>>(b3Leaf.bytes)).sort().join(','), 'hash,leaf,links,size')
+  // mismatches, written by hand (encodeNode never writes them): E_NODE from decodeNode, null from the fast reader
+  const E_NODE = (why: RegExp) => (e: Error & { code?: string }) => e.code === 'E_NODE' && why.test(e.message)
+  const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['BLAKE3 links, no marker', { size: 19, leaf: true, links: [[b3[0], 9], [b3[1], 10]] }, /2 of its 2 links are BLAKE3 chunks but it lacks/],
+    ['marker over sha2-256 links', { hash: 'blake3', size: 19, leaf: true, links: [[sha[0], 9], [sha[1], 10]] }, /marked hash "blake3" but 2 of its 2 links are not BLAKE3/],
+    ['marker over mixed links', { hash: 'blake3', size: 19, leaf: true, links: [[b3[0], 9], [sha[1], 10]] }, /but 1 of its 2 links are not BLAKE3/],
+    ['mixed links, no marker', { size: 19, leaf: true, links: [[sha[0], 9], [b3[1], 10]] }, /1 of its 2 links are BLAKE3 chunks but it lacks/],
+    ['another hash named', { hash: 'sha2-256', size: 19, leaf: true, links: [[sha[0], 9], [sha[1], 10]] }, /hash is "sha2-256", not "blake3"/],
+    ['marker on a branch', { hash: 'blake3', size: 19, leaf: false, links: [[b3Leaf.cid, 19]] }, /a branch node carries a hash marker/],
+    ['marker, no links', { hash: 'blake3', size: 0, leaf: true, links: [] }, /marked hash "blake3" but has no links/],
+  ]
+  for (const [what, value, why] of bad) {
+    const bytes = encodeCanonical(value)
+    const cid = cidOf(DAG_CBOR, bytes)
+    assert.throws(() => decodeNode(bytes, cid), E_NODE(why), what)
+    assert.equal(readFileNodeFast(bytes), null, what)
+  }
+  assert.throws(() => encodeNode({ size: 19, leaf: true, links: [[b3[0]!, 9], [sha[1]!, 10]] }), E_NODE(/cannot mix BLAKE3 and sha2-256 chunks \(1 of 2/))
 })
 
 test('pack index keys: one digest under the three forms gives three keys (tags 0x55, 0x71, 0x1e) that name their CIDs back', () => {
