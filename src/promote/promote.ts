@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
 import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, SLABS, SLAB_SIZE, type PreparedBytes } from '../ingest/ingest.js'
-import { HashPool } from '../cas/hash-pool.js'
+import { HashPool, chunkThreads } from '../cas/hash-pool.js'
 import type { ChunkHash } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import {
@@ -319,7 +319,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
   const schema = await readSchema(repo)
   // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
   const ownPool = opts.pool === undefined
-  const pool = opts.pool !== undefined ? opts.pool : [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
+  const pool = opts.pool !== undefined ? opts.pool : [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool(chunkThreads(chunkHash)) : null
   try {
     let done = 0
     const batch = new Map<string, Manifest>()
@@ -446,18 +446,21 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
 /**
  * The hashing workers for a promotion with a file of WORKER_THRESHOLD bytes or more, started now,
  * with the ring of slabs ingestFile reads into (src/ingest/ingest.ts): a worker takes 30-70 ms to
- * boot (and loads the BLAKE3 addon), which then overlaps opening the store and the promotion's
+ * boot (the whole-file sha256's, and the chunk hashers of a zoo that needs them), which then overlaps opening the store and the promotion's
  * checks and git questions instead of delaying the first slab's hashing (the whole-file sha256 is
  * add's critical path). null when no file is that large, or a file cannot be read (checkSpecs
  * reports it).
  */
-function earlyPool(specs: PromotionSpec[]): HashPool | null {
+async function earlyPool(repo: Repo, specs: PromotionSpec[]): Promise<HashPool | null> {
   let large = false
   try {
     for (const s of specs) for (const f of s.files) if ((f.size ?? statSync(f.source).size) >= WORKER_THRESHOLD) large = true
   } catch { return null }
   if (!large) return null
-  const pool = new HashPool()
+  // the zoo's chunk hash decides the chunk workers (chunkThreads); a config that cannot be read is
+  // reported by the checks (sealPromotion), and these workers are then never used
+  const chunkHash: ChunkHash = await repo.config().then((c) => c.chunk_hash ?? 'sha2-256', () => 'sha2-256' as const)
+  const pool = new HashPool(chunkThreads(chunkHash))
   pool.slabs(SLABS, SLAB_SIZE).catch(() => {}) // a worker that fails to start fails the first hashing call that needs it
   return pool
 }
@@ -486,9 +489,10 @@ export async function commitPromotion(repo: Repo, sealed: SealedPromotion, opts:
  */
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
   let store: LocalStore | undefined
-  const pool = opts.pool === undefined ? earlyPool(specs) : opts.pool
+  let pool: HashPool | null | undefined = opts.pool
   let closing: Promise<void> | undefined
   try {
+    if (pool === undefined) pool = await earlyPool(repo, specs)
     if (opts.store) store = opts.store
     else {
       store = await repo.openStore()
