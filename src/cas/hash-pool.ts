@@ -1,8 +1,8 @@
 /**
  * Hashing off the main thread. Chunk digests (sha2-256 or BLAKE3, each chunk with its CID's hash:
  * src/cas/cid.ts) are computed by a pool of worker threads (both cores work while the main thread
- * reads and chunks); a whole-file sha256 runs in its own worker that receives the file's bytes in
- * order. Buffers are transferred, not copied, both ways.
+ * reads and chunks), or on the calling thread by a pool of none (chunkThreads: native BLAKE3); a
+ * whole-file sha256 runs in its own worker that receives the file's bytes in order. Buffers are transferred, not copied, both ways.
  */
 import { Worker } from 'node:worker_threads'
 import { createHash, type Hash } from 'node:crypto'
