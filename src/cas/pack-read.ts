@@ -16,12 +16,6 @@ import { SHA2_256 } from './cid.js'
 const MAX_GAP = 64 * 1024
 /** Objects per vectored read: each takes up to two of the 1,024 buffers a readv accepts. */
 const MAX_RUN = 500
-/**
- * Bytes per vectored read: a slab's objects are read in pieces of about this size side by side, so a
- * get or verify whose packs are not in the page cache keeps several reads in the disk's queue (reading
- * 512 MiB of packs here: 1.4-1.8 s one pack after another, 0.4-0.5 s eight at a time).
- */
-const READ_PIECE = 4 * 1024 * 1024
 
 export interface ReadItem { cid: CID; entry: Entry }
 
@@ -177,20 +171,14 @@ function rangeHashes(batch: SlabBatch['items']): RangeHashes {
 async function readSlab(store: LocalStore, batch: SlabBatch['items'], buf: Uint8Array,
                         signal: AbortSignal | undefined, onItemError: ReadOptions['onItemError']): Promise<void> {
   const runs: Array<Array<SlabBatch['items'][number]>> = []
-  let runBytes = 0
   for (const b of batch) {
     const run = runs[runs.length - 1]
     const last = run?.[run.length - 1]
     const e = b.item.entry
     const prev = last ? last.item.entry : null
     if (run && prev && e.pack === prev.pack && e.offset >= prev.offset + prev.length &&
-        e.offset - (prev.offset + prev.length) <= MAX_GAP && run.length < MAX_RUN && runBytes + e.length <= READ_PIECE) {
-      run.push(b)
-      runBytes += e.length
-    } else {
-      runs.push([b])
-      runBytes = e.length
-    }
+        e.offset - (prev.offset + prev.length) <= MAX_GAP && run.length < MAX_RUN) run.push(b)
+    else runs.push([b])
   }
   const failedItems = new Set<SlabBatch['items'][number]>()
   // every run settles before the slab can be given back (a read still landing in it would damage the next user's bytes)
