@@ -83,9 +83,9 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     problems.push(p)
     opts.onProblem?.(p)
   }
-  // models of less than WORKER_THRESHOLD bytes are hashed on this thread: starting two worker
-  // threads and their 64 MiB of slabs costs more than hashing a few MiB (a 1 KiB verify: ~40% of
-  // its CPU); otherwise the worker threads start while the trees are walked
+  // models of less than WORKER_THRESHOLD bytes are hashed on this thread, each chunk read on its own:
+  // a worker thread and 64 MiB of slabs cost more than hashing a few MiB (a 1 KiB verify: ~40% of
+  // its CPU); larger ones are read into slabs (and hashed as below)
   let total = 0
   for (const m of manifests) total += m.checkpoints ? Infinity : m.files.reduce((a, f) => a + f.size, 0)
   // the pool is made when the walk hands over its first window of chunks, which tells their hash: BLAKE3
