@@ -11,6 +11,10 @@ import { checkpointDirName, checkpointSafetensors, generatePopulation } from '..
 import type { PopulationOptions } from '../src/demo/population.js'
 import { DataType, encodeMlpOnnx, encodeModel } from '../src/onnx/encode.js'
 
+// onnxruntime runs in this process here: keep its telemetry client off, as git zoo does
+// (src/cli/main.ts), or every run leaves mat-debug-<pid>.log and .ses in TMPDIR
+process.env.ORT_DISABLE_TELEMETRY ??= '1'
+
 /** A small population: 2 grid models x 3 epochs, 1 pre-trained + 3 fine-tunes; well under a second. */
 const SMALL: PopulationOptions = {
   seeds: [1], learningRates: [0.1], activations: ['relu', 'tanh'], epochs: 3,

@@ -3,9 +3,9 @@
  * keys made with ssh-keygen, and small weights files of each format. Built on test/cli.ts.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { run, zoo, git, BIN, ROOT, type Run } from './cli.js'
 
 export { run, zoo, git, BIN, ROOT, type Run }
@@ -20,9 +20,14 @@ export interface TestRepo { dir: string; cleanup: () => Promise<void> }
 
 /**
  * `git init` in a new temp folder with an identity, signing off, and (unless `empty`) one commit.
+ * The repository is `<tmp>/zoo-repo-XXXXXX/zoo-repo-XXXXXX`: tests put files beside it
+ * (`join(dir, '..', ...)`: weights to add, `--out` folders) to keep them out of the work tree, and
+ * cleanup removes the outer folder, so those go with it.
  */
 export async function initRepo(opts: { empty?: boolean; name?: string; email?: string } = {}): Promise<TestRepo> {
-  const { dir, cleanup } = await tempDir('zoo-repo-')
+  const { dir: outer, cleanup } = await tempDir('zoo-repo-')
+  const dir = join(outer, basename(outer))
+  await mkdir(dir)
   await git(dir, 'init', '-q', '-b', 'main')
   await git(dir, 'config', 'user.name', opts.name ?? 'Test Researcher')
   await git(dir, 'config', 'user.email', opts.email ?? 'researcher@example.invalid')

@@ -7,7 +7,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile, readFile, readdir, rm, mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { processCtx, tempRepo, zoo, git } from './cli.js'
 import { encodeMlpOnnx, encodeModel, encodeNode, encodeTensor, encodeValueInfo, ProtoWriter, DataType } from '../src/onnx/encode.js'
 import { describeOnnx, readOnnxLayout, ONNX_SEGMENT_MIN } from '../src/onnx/inspect.js'
@@ -182,7 +182,15 @@ test('eval reads softmax outputs as probabilities', async () => {
     await writeFile(join(dir, 'd.x.npy'), encodeNpy(x, [n, C]))
     await writeFile(join(dir, 'd.y.npy'), encodeNpy(y, [n]))
     assert.equal((await zoo(dir, ['add', 'p.onnx', '--name', 'cls/probs'])).code, 0)
-    const r = await zoo(dir, ['eval', 'cls/probs', '--data', 'd.x.npy', '--json', '--no-record'])
+    const tmp = join(dir, '..', `${basename(dir)}-tmp`)
+    await mkdir(tmp)
+    let r
+    try {
+      r = await zoo(dir, ['eval', 'cls/probs', '--data', 'd.x.npy', '--json', '--no-record'], { TMPDIR: tmp })
+      // nothing left in TMPDIR: onnxruntime-node's telemetry client writes mat-debug-<pid>.log and .ses
+      // there in every process that opens a session, unless ORT_DISABLE_TELEMETRY is set (git zoo sets it)
+      assert.deepEqual(await readdir(tmp), [])
+    } finally { await rm(tmp, { recursive: true, force: true }) }
     assert.equal(r.code, 0, r.stderr)
     const j = JSON.parse(r.stdout)
     assert.equal(j.output_kind, 'probabilities')

@@ -110,6 +110,21 @@ describe('packed remotes: refusals', () => {
     } finally { await rm(dir, { recursive: true, force: true }) }
   })
 
+  it('a zoo-remote.json that is not a record (empty, cut short) is refused as damaged, not as a newer layout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-layout-'))
+    try {
+      const bytes = randomBytes(100)
+      for (const body of ['', '{"format": "git-zoo re', 'null', '[2]']) {
+        await writeFile(join(dir, LAYOUT_FILE), body)
+        const r = openRemote(dir, {})
+        await assert.rejects(r.has(cidOf(RAW, bytes)), (err: Error & { code?: string }) => err.code === 'E_REMOTE_LAYOUT'
+          && err.message.includes(`damaged ${LAYOUT_FILE} (${Buffer.byteLength(body)} bytes`) && err.message.includes(dir)
+          && err.message.includes('git zoo remote migrate') && !err.message.includes('upgrade git-zoo'))
+        await r.close()
+      }
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+
   it('refuses a web server that ignores Range (it would send whole packs), naming the remote', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'zoo-packs-norange-'))
     const server = await startStaticServer(dir, {

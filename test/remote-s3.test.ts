@@ -10,12 +10,16 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { rm } from 'node:fs/promises'
+import { readdir, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { storeConformance } from './store-conformance.js'
 import { startS3rver, tempDir, type S3Server } from './remote-servers.js'
 import { S3Store, parseS3Url } from '../src/remote/s3.js'
 import { PathStore } from '../src/remote/path.js'
+import { LAYOUT_FILE } from '../src/remote/packed.js'
+import { openRemote } from '../src/remote/index.js'
 import { objectKey } from '../src/remote/layout.js'
 import { transfer } from '../src/remote/transfer.js'
 import { cidOf, RAW, type CID } from '../src/cas/cid.js'
@@ -130,6 +134,53 @@ describe('s3 remote', () => {
     const o = object(10)
     await assert.rejects(store.put(o.cid, o.bytes), (err: Error) => err.message.includes('s3://no-such-bucket/x/')
       && err.message.includes(o.cid.toString()))
+    await store.close()
+  })
+
+  it('a GET racing a PUT of the same key sees the old object or none, never part of the new one (a first push\'s zoo-remote.json)', async () => {
+    const store = new S3Store(url(), { env: s3.env })
+    const key = `${store.prefix}${LAYOUT_FILE}`
+    const folder = join(s3.directory, s3.bucket, ...store.prefix.split('/').filter(Boolean))
+    const get = async (): Promise<Buffer | undefined> => {
+      try {
+        const out = await raw.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))
+        return Buffer.from(await out.Body!.transformToByteArray())
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchKey') return undefined
+        throw err
+      }
+    }
+    // a PUT whose body stops half-way until the test sends the rest; waits until the server has stored that half
+    const halfPut = async (bytes: Buffer): Promise<{ finish: () => Promise<void> }> => {
+      const body = new PassThrough()
+      const sent = raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ContentLength: bytes.length }))
+      sent.catch(() => {})
+      const half = bytes.length >> 1
+      body.write(bytes.subarray(0, half))
+      for (const until = Date.now() + 20_000; ;) {
+        const names = await readdir(folder).catch(() => [] as string[])
+        const sizes = await Promise.all(names.filter((n) => n.startsWith(`${LAYOUT_FILE}._S3rver_object`))
+          .map((n) => stat(join(folder, n)).then((st) => st.size, () => 0)))
+        if (sizes.includes(half)) break
+        if (Date.now() > until) throw new Error(`s3rver never stored the first ${half} bytes of ${key} under ${folder}`)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      return { finish: async () => { body.end(bytes.subarray(half)); await sent } }
+    }
+    const record = Buffer.from(JSON.stringify({ format: 'git-zoo remote', layout: 2 }) + '\n')
+    const first = await halfPut(record)
+    // the flaky failure: a second pusher reading the layout while the first one writes it
+    const reader = openRemote(`s3://${s3.bucket}/${store.prefix}`, s3.env)
+    assert.equal(await reader.layout(), 0)
+    await reader.close()
+    assert.equal(await get(), undefined)
+    await first.finish()
+    assert.deepEqual(await get(), record)
+    const other = Buffer.from(JSON.stringify({ format: 'git-zoo remote', layout: 1, note: 'x'.repeat(100) }) + '\n')
+    const second = await halfPut(other)
+    assert.deepEqual(await get(), record)
+    await second.finish()
+    assert.deepEqual(await get(), other)
     await store.close()
   })
 })

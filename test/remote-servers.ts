@@ -6,10 +6,15 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdtemp, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { CID as MfCID } from 'multiformats/cid'
 import { tmpdir } from 'node:os'
-import { join, normalize } from 'node:path'
+import { dirname, join, normalize } from 'node:path'
 import type { CID } from '../src/cas/cid.js'
 import { encodeIndex, parseIndex } from '../src/cas/local.js'
 import { idxKey, packKey, type PackedStore } from '../src/remote/packed.js'
@@ -87,25 +92,103 @@ export async function startStaticServer(root: string, opts: {
   }
 }
 
-export interface S3Server { endpoint: string; bucket: string; env: NodeJS.ProcessEnv; close: () => Promise<void> }
+export interface S3Server {
+  endpoint: string; bucket: string; env: NodeJS.ProcessEnv
+  /** The folder s3rver keeps its buckets in (objects are `<bucket>/<key>._S3rver_object`). */
+  directory: string
+  close: () => Promise<void>
+}
+
+/** The parts of s3rver's FilesystemStore (s3rver/lib/stores/filesystem.js, 3.7) that atomicPuts replaces. */
+interface S3rverObject { bucket: string; key: string; content: NodeJS.ReadableStream | Buffer | null; metadata: Record<string, string>; range?: { start: number; end: number } }
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: string): string
+  getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>
+  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>
+}
 
 /**
- * s3rver in-process. NOTE: s3rver checks signatures only against its fixed key pair and does not
- * implement conditional writes (If-None-Match), so tests using it claim neither credential checking
- * nor the no-overwrite guarantee of conditional PutObject; the HeadObject check before PutObject is
- * what keeps objects from being rewritten here.
+ * Make s3rver's objects appear whole or not at all, as S3's do ("Amazon S3 never adds partial
+ * objects"; a GET concurrent with a PUT of the same key answers the old object or the new one).
+ * s3rver 3.7 as shipped does not: its putObject opens `<key>._S3rver_object` with
+ * fs.createWriteStream (truncating it) and streams the request body into it, and its getObject
+ * answers with whatever that file holds at the moment (length from a stat of it). So a reader racing
+ * a writer got an empty or cut-short object with status 200: an empty `zoo-remote.json` read while
+ * another pusher wrote it failed "two handles writing at once" at random with E_REMOTE_LAYOUT.
+ * Here a PUT is received into a temp file beside the object (a name s3rver's listings skip), then
+ * renamed over it; a GET opens the file once and serves that one file's size and bytes.
+ */
+function atomicPuts(store: S3rverStore, S3Object: new (bucket: string, key: string, content: unknown, metadata: object) => S3rverObject): void {
+  store.putObject = async (object) => {
+    const target = store.getResourcePath(object.bucket, object.key, 'object')
+    await mkdir(dirname(target), { recursive: true })
+    const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`
+    const md5 = createHash('md5')
+    let size = 0
+    try {
+      const body = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content ?? Readable.from([])
+      await pipeline(body, new Transform({ transform(chunk: Buffer, _enc, done) { md5.update(chunk); size += chunk.length; done(null, chunk) } }),
+        createWriteStream(tmp))
+      const digest = md5.digest('hex')
+      await store.putMetadata(object.bucket, object.key, object.metadata, digest)
+      await rename(tmp, target)
+      return { size, md5: digest }
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw err
+    }
+  }
+  store.getObject = async (bucket, key, options) => {
+    let fd
+    try { fd = await open(store.getResourcePath(bucket, key, 'object'), 'r') } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+    try {
+      const st = await fd.stat()
+      const metadata = { ...await store.getMetadata(bucket, key), 'content-length': st.size, 'last-modified': st.mtime.toUTCString() }
+      const last = Math.max(0, st.size - 1)
+      const range = { start: options?.start ?? 0, end: Math.min(options?.end ?? Infinity, last) }
+      const ranged = options !== undefined && (options.start !== undefined || options.end !== undefined)
+      if (range.start < 0 || range.end < range.start) {
+        await fd.close()
+        const none = new S3Object(bucket, key, null, metadata)
+        if (ranged) none.range = range
+        return none
+      }
+      const out = new S3Object(bucket, key, fd.createReadStream({ start: range.start, end: range.end }), metadata)
+      if (ranged) out.range = range
+      return out
+    } catch (err) {
+      await fd.close().catch(() => {})
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+  }
+}
+
+/**
+ * s3rver in-process, its PUTs made atomic as S3's are (atomicPuts). NOTE: s3rver checks signatures
+ * only against its fixed key pair and does not implement conditional writes (If-None-Match), so tests
+ * using it claim neither credential checking nor the no-overwrite guarantee of conditional PutObject;
+ * the HeadObject check before PutObject is what keeps objects from being rewritten here.
  */
 export async function startS3rver(bucket = 'zoo'): Promise<S3Server> {
   const dir = await mkdtemp(join(tmpdir(), 'zoo-s3rver-'))
   const name = 's3rver'
   // s3rver ships no types.
-  const S3rver = ((await import(name)) as { default: new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void> } }).default
+  const S3rver = ((await import(name)) as { default: new (o: object) => { run(): Promise<AddressInfo>; close(): Promise<void>; store: S3rverStore } }).default
+  const S3Object = createRequire(import.meta.url)('s3rver/lib/models/object') as new (bucket: string, key: string, content: unknown, metadata: object) => S3rverObject
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] })
+  atomicPuts(server.store, S3Object)
   const addr = await server.run()
   const endpoint = `http://127.0.0.1:${addr.port}`
   return {
     endpoint,
     bucket,
+    directory: dir,
     env: {
       AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: endpoint,
     },

@@ -6,7 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { initRepo, tempDir, zoo, git, gitRun, sshKey, useSigningKey, signerLine, safetensorsBytes, type SshKey } from './helpers-git.js'
 
@@ -183,12 +183,15 @@ describe('stages', { concurrency: true }, () => {
   it('crash points of the tag write step: killed before the write leaves no tag; killed after it, a rerun changes nothing', async () => {
     const z = await zooWithTwo()
     try {
-      const before = await zoo(z.dir, ['tag', 'm/a@v1', 'prod'], { GIT_ZOO_CRASH_AT: 'tag-before-write' })
+      // a killed `git zoo tag` leaves its message folder (zoo-tag-*) in TMPDIR: one that cleanup removes
+      const tmp = join(z.dir, '..', 'tmp')
+      await mkdir(tmp)
+      const before = await zoo(z.dir, ['tag', 'm/a@v1', 'prod'], { GIT_ZOO_CRASH_AT: 'tag-before-write', TMPDIR: tmp })
       assert.notEqual(before.code, 0)
       assert.match(before.stderr, /crash point tag-before-write/)
       assert.equal((await git(z.dir, 'tag', '--list', 'zoo-stage/*')).trim(), '')
       assert.equal((await zoo(z.dir, ['show', 'm/a@prod'])).code, 2)
-      const after = await zoo(z.dir, ['tag', 'm/a@v1', 'prod'], { GIT_ZOO_CRASH_AT: 'tag-after-write' })
+      const after = await zoo(z.dir, ['tag', 'm/a@v1', 'prod'], { GIT_ZOO_CRASH_AT: 'tag-after-write', TMPDIR: tmp })
       assert.notEqual(after.code, 0)
       assert.match(after.stderr, /crash point tag-after-write/)
       assert.equal((await git(z.dir, 'tag', '--list', 'zoo-stage/*')).trim(), 'zoo-stage/m/a@prod/1')

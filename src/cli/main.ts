@@ -15,6 +15,9 @@ import { processHost } from '../host.js'
 export function processIo(): Io {
   // The S3 SDK warns on stderr under Node < 22 on every run; that would pollute hook and --json output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  // onnxruntime-node (eval, ONNX inspection) starts Microsoft's telemetry client in every process that
+  // opens a session, which leaves mat-debug-<pid>.log and .ses in TMPDIR; off unless the user set it.
+  process.env.ORT_DISABLE_TELEMETRY ??= '1'
   return {
     cwd: process.cwd(),
     env: process.env,

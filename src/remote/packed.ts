@@ -124,8 +124,16 @@ export class PackedStore implements Store {
     this.layoutRead ??= (async () => {
       const raw = await this.backing.readFile(LAYOUT_FILE, 64 * 1024)
       if (raw) {
-        let layout: unknown
-        try { layout = (JSON.parse(Buffer.from(raw).toString('utf8')) as { layout?: unknown }).layout } catch { layout = undefined }
+        let record: unknown
+        try { record = JSON.parse(Buffer.from(raw).toString('utf8')) } catch { record = undefined }
+        if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+          // not a record at all (empty, cut short, overwritten): no version to upgrade to, so say what it is
+          throw new ZooError(`the zoo remote ${this.location} has a damaged ${LAYOUT_FILE} (${raw.length} bytes that are not a JSON object; `
+            + `it should read {"format": "git-zoo remote", "layout": 2}); a server that stores files non-atomically can show it half-written `
+            + `while another push writes it, so run the command again; if it stays so, remove ${LAYOUT_FILE} `
+            + 'and run `git zoo remote migrate <name>`, which records the layout again', 'E_REMOTE_LAYOUT', { remote: this.location, bytes: raw.length })
+        }
+        const layout = (record as { layout?: unknown }).layout
         if (layout !== LAYOUT_LOOSE && layout !== LAYOUT_PACKS) {
           throw new ZooError(`the zoo remote ${this.location} records layout ${JSON.stringify(layout)} in ${LAYOUT_FILE}, which this git-zoo does not know; `
             + 'upgrade git-zoo', 'E_REMOTE_LAYOUT', { remote: this.location, layout })
