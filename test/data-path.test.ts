@@ -122,6 +122,72 @@ test('get of a model whose chunk in its first slab is damaged fails with E_CORRU
   } finally { await cleanup() }
 })
 
+test('a zoo that switched chunk hash: get and verify check BLAKE3 and sha2-256 chunks on the slab path (threads chosen by the first chunks seen) and find a damaged one', async () => {
+  const { dir, cleanup } = await zooRepo()
+  try {
+    const config = join(dir, '.zoo', 'config.json')
+    const setHash = async (h: string): Promise<void> => {
+      await writeFile(config, JSON.stringify({ ...JSON.parse(await readFile(config, 'utf8')), chunk_hash: h }, null, 2) + '\n')
+      await git(dir, 'commit', '-q', '-am', `chunks by ${h}`)
+    }
+    // 20 MiB each (the slab path): b/old named by sha2-256, a/new by BLAKE3 (walked first by verify)
+    const old = checkpoint(5, 4 * MiB)
+    const neu = checkpoint(5, 4 * MiB, new Set([0, 1, 2, 3, 4]))
+    await setHash('sha2-256')
+    await writeFile(join(dir, 'old.safetensors'), old)
+    await addJson(dir, ['old.safetensors', '--name', 'b/old'])
+    await setHash('blake3')
+    await writeFile(join(dir, 'new.safetensors'), neu)
+    await addJson(dir, ['new.safetensors', '--name', 'a/new'])
+    const { LocalStore } = await import('../src/cas/local.js')
+    const { parseManifest } = await import('../src/manifest/manifest.js')
+    const { fileChunksFast } = await import('../src/zoo/file-node.js')
+    const { verifyModels } = await import('../src/zoo/verify.js')
+    const { CID } = await import('multiformats/cid')
+    const manifest = async (name: string) => parseManifest(await readFile(join(dir, 'models', name, 'v1', 'manifest.json'), 'utf8'))
+    const [mNew, mOld] = [await manifest('a/new'), await manifest('b/old')]
+    const codes = async (m: typeof mNew): Promise<Set<number>> => {
+      const store = await LocalStore.open(join(dir, '.git', 'zoo'))
+      const seen = new Set<number>()
+      try { for await (const [cid] of fileChunksFast(CID.parse(m.files[0]!.root), store)) seen.add(cid.multihash.code) } finally { await store.close() }
+      return seen
+    }
+    assert.deepEqual([...await codes(mNew)], [0x1e], 'a/new: BLAKE3 chunks')
+    assert.deepEqual([...await codes(mOld)], [0x12], 'b/old: sha2-256 chunks')
+    for (const [name, bytes] of [['a/new', neu], ['b/old', old]] as const) {
+      const out = join(dir, `out-${name.slice(2)}`)
+      const g = await zoo(dir, ['get', name, '--out', out])
+      assert.equal(g.code, 0, g.stderr)
+      assert.equal(sha(await readFile(join(out, `${name.slice(2)}.safetensors`))), sha(bytes), name)
+    }
+    assert.equal((await zoo(dir, ['verify'])).code, 0)
+
+    // one byte of a sha2-256 chunk of b/old flipped (its middle chunk)
+    const store = await LocalStore.open(join(dir, '.git', 'zoo'))
+    let damaged = ''
+    try {
+      const chunks: string[] = []
+      for await (const [cid] of fileChunksFast(CID.parse(mOld.files[0]!.root), store)) chunks.push(String(cid))
+      damaged = chunks[chunks.length >> 1]!
+      const e = (await store.locate(CID.parse(damaged)))!
+      await flipByte(store.packPath(e.pack), e.offset + (e.length >> 1))
+      // windows of 16 chunks: the first ones (a/new's) are all BLAKE3, so this thread hashes every window,
+      // b/old's sha2-256 ones too
+      const r = await verifyModels([mNew, mOld], store, { window: 16 })
+      assert.deepEqual(r.problems.map((p) => [p.model, p.object, p.problem]), [['b/old@v1', damaged, 'corrupt']])
+    } finally { await store.close() }
+    const v = await zoo(dir, ['verify', '--json'])
+    assert.equal(v.code, 1, v.stderr)
+    assert.deepEqual((JSON.parse(v.stdout).problems as Array<{ object: string; problem: string }>).map((p) => [p.object, p.problem]), [[damaged, 'corrupt']])
+    const g = await zoo(dir, ['get', 'b/old', '--out', join(dir, 'damaged'), '--json'])
+    assert.equal(g.code, 1, g.stderr)
+    assert.equal(JSON.parse(g.stdout).error.code, 'E_CORRUPT_OBJECT', g.stdout)
+    assert.match(g.stderr, new RegExp(`object ${damaged} from .* does not match its CID`))
+    await assert.rejects(readdir(join(dir, 'damaged')), /ENOENT/)
+    assert.equal((await zoo(dir, ['get', 'a/new', '--out', join(dir, 'still')])).code, 0, 'the BLAKE3 model is whole')
+  } finally { await cleanup() }
+})
+
 /** `count` tensors of 40 KiB: below FastCDC's 64 KiB minimum, so without segments no chunk holds one alone. */
 function small(seed: number): Float32Array {
   return new Float32Array(xorshiftBytes(seed, 40 * 1024).buffer)

@@ -1,14 +1,14 @@
 /**
  * Hashing off the main thread. Chunk digests (sha2-256 or BLAKE3, each chunk with its CID's hash:
  * src/cas/cid.ts) are computed by a pool of worker threads (both cores work while the main thread
- * reads and chunks); a whole-file sha256 runs in its own worker that receives the file's bytes in
- * order. Buffers are transferred, not copied, both ways.
+ * reads and chunks), or on the calling thread by a pool of none (chunkThreads: native BLAKE3); a
+ * whole-file sha256 runs in its own worker that receives the file's bytes in order. Buffers are transferred, not copied, both ways.
  */
 import { Worker } from 'node:worker_threads'
 import { createHash, type Hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { WorkerCalls } from './worker-calls.js'
-import { blake3Ranges, blake3WorkerPrelude } from './blake3.js'
+import { blake3Backend, blake3Ranges, blake3WorkerPrelude } from './blake3.js'
 import { BLAKE3, SHA2_256, digestWith } from './cid.js'
 
 /**
@@ -108,10 +108,26 @@ export interface StreamHasher {
   digest(): Promise<string>
 }
 
+/**
+ * The chunk-hashing worker threads a data path wants for chunks named by `chunkHash`: none for
+ * BLAKE3 with the native addon, one per core otherwise. The addon hashes a GiB in ~0.13 CPU seconds,
+ * ~1 ms per 8 MiB slab on the calling thread, while each worker costs 50-100 ms of CPU to boot (node's
+ * internals compiled again) and a message each way per slab: on two cores, add of a 1 GiB checkpoint
+ * spent more CPU booting two workers than they spent hashing. sha2-256 (and BLAKE3 in JS) keep the
+ * workers: there the chunk digests are most of the work.
+ */
+export function chunkThreads(chunkHash: 'sha2-256' | 'blake3'): number {
+  return chunkHash === 'blake3' && blake3Backend() === 'native' ? 0 : Math.max(1, availableParallelism())
+}
+
 export class HashPool {
   private readonly workers: HashWorker[]
   private streamWorker: HashWorker | null = null
 
+  /**
+   * `threads` chunk-hashing workers (default: one per core). With 0, chunk digests (hash(), a
+   * ring's hashRanges) are computed on the calling thread; the whole-stream sha256 keeps its worker.
+   */
   constructor(threads = Math.max(1, availableParallelism())) {
     this.workers = Array.from({ length: threads }, () => hashWorker())
   }
@@ -122,6 +138,7 @@ export class HashPool {
    * memory are read in place).
    */
   async hash(bytes: Uint8Array, mh = SHA2_256): Promise<Uint8Array> {
+    if (this.workers.length === 0) return digestWith(mh, bytes)
     let w = this.workers[0]!
     for (const x of this.workers) if (x.load < w.load) w = x
     const [msg, transfer] = shared(bytes)
@@ -151,7 +168,8 @@ export class HashPool {
     // one ring per pool, shape and options (`inline`, `stream`: a ring built for verify must not serve
     // get), reused by every file of a command (files are processed one at a time)
     const r = this.ring
-    const inline = opts.inline ?? false, stream = opts.stream !== false
+    // a pool without chunk workers hashes every range on the calling thread
+    const inline = (opts.inline ?? false) || this.workers.length === 0, stream = opts.stream !== false
     if (r && r.slabs.length === count && r.slabs[0]!.length === size && r.inline === inline && this.ringStream === stream) return r
     const bufs = Array.from({ length: count }, () => alignedShared(size))
     // not awaited: a worker takes its messages in order, so the slabs reach it before any hashing

@@ -5,8 +5,9 @@
  * sha256 runs alongside.
  *
  * Large files (WORKER_THRESHOLD and up) go through slabs: the file is read in SLAB_SIZE pieces into
- * a ring of shared buffers; worker threads hash the chunks of a slab in place (both cores) and one
- * more hashes the whole file in order; the new chunks of a slab go to the store's pack in one
+ * a ring of shared buffers; the chunks of a slab are hashed in place (by worker threads on both
+ * cores, or by this thread for BLAKE3 with the native addon: chunkThreads in src/cas/hash-pool.ts)
+ * and a worker thread hashes the whole file in order; the new chunks of a slab go to the store's pack in one
  * vectored write; then the slab is reused. Nothing is copied to reach a worker and memory is the
  * ring (SLABS x SLAB_SIZE) whatever the file's size. Any failure (a write error such as ENOSPC, a
  * worker that died, an abort) stops the reads at once and is thrown once every slab in flight has

@@ -7,8 +7,8 @@ import { stat, readFile } from 'node:fs/promises'
 import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import type { Repo } from '../repo.js'
-import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, type PreparedBytes } from '../ingest/ingest.js'
-import { HashPool } from '../cas/hash-pool.js'
+import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, SLABS, SLAB_SIZE, type PreparedBytes } from '../ingest/ingest.js'
+import { HashPool, chunkThreads } from '../cas/hash-pool.js'
 import type { ChunkHash } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import {
@@ -107,6 +107,12 @@ export interface PromoteOptions {
    * preparation fails is ingested here instead, so its error is the usual one.
    */
   preparer?: { prepare(paths: string[], chunkHash: ChunkHash): Promise<PreparedBytes[]> }
+  /**
+   * Hashing workers already started for this promotion (promote starts them before it opens the
+   * store; see earlyPool): sealPromotion uses them instead of starting its own and leaves closing
+   * them to the caller. `null`: the promotion has no file that needs them.
+   */
+  pool?: HashPool | null
   /**
    * A store handle the caller opened (and recovered, and closes): an import's batches share one, so
    * the store's indexes are loaded once per import, not once per batch. Flushed here as usual.
@@ -312,7 +318,8 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
   // read once: every manifest of the promotion meets the same schema
   const schema = await readSchema(repo)
   // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
-  const pool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool() : null
+  const ownPool = opts.pool === undefined
+  const pool = opts.pool !== undefined ? opts.pool : [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool(chunkThreads(chunkHash)) : null
   try {
     let done = 0
     const batch = new Map<string, Manifest>()
@@ -432,8 +439,30 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
     return { results, files, message, config, ok }
   } finally {
     // the pool's workers keep the process alive until closed
-    await pool?.close()
+    if (ownPool) await pool?.close()
   }
+}
+
+/**
+ * The hashing workers for a promotion with a file of WORKER_THRESHOLD bytes or more, started now,
+ * with the ring of slabs ingestFile reads into (src/ingest/ingest.ts): a worker takes 30-70 ms to
+ * boot (the whole-file sha256's, and the chunk hashers of a zoo that needs them), which then overlaps opening the store and the promotion's
+ * checks and git questions instead of delaying the first slab's hashing (the whole-file sha256 is
+ * add's critical path). null when no file is that large, or a file cannot be read (checkSpecs
+ * reports it).
+ */
+async function earlyPool(repo: Repo, specs: PromotionSpec[]): Promise<HashPool | null> {
+  let large = false
+  try {
+    for (const s of specs) for (const f of s.files) if ((f.size ?? statSync(f.source).size) >= WORKER_THRESHOLD) large = true
+  } catch { return null }
+  if (!large) return null
+  // the zoo's chunk hash decides the chunk workers (chunkThreads); a config that cannot be read is
+  // reported by the checks (sealPromotion), and these workers are then never used
+  const chunkHash: ChunkHash = await repo.config().then((c) => c.chunk_hash ?? 'sha2-256', () => 'sha2-256' as const)
+  const pool = new HashPool(chunkThreads(chunkHash))
+  pool.slabs(SLABS, SLAB_SIZE).catch(() => {}) // a worker that fails to start fails the first hashing call that needs it
+  return pool
 }
 
 /**
@@ -460,18 +489,25 @@ export async function commitPromotion(repo: Repo, sealed: SealedPromotion, opts:
  */
 export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions = {}): Promise<{ commit: string; results: PromotionResult[] }> {
   let store: LocalStore | undefined
+  let pool: HashPool | null | undefined = opts.pool
+  let closing: Promise<void> | undefined
   try {
+    if (pool === undefined) pool = await earlyPool(repo, specs)
     if (opts.store) store = opts.store
     else {
       store = await repo.openStore()
       // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
       await store.recoverInterrupted()
     }
-    const sealed = await sealPromotion(repo, specs, store, opts)
+    const sealed = await sealPromotion(repo, specs, store, { ...opts, pool })
+    // the workers are done: they stop while the commit runs
+    if (opts.pool === undefined && pool) { closing = pool.close(); closing.catch(() => {}) }
     return { commit: await commitPromotion(repo, sealed, opts), results: sealed.results }
   } catch (err) {
     throw diskFull(err, store?.location ?? repo.root)
   } finally {
+    // the pool's workers keep the process alive until closed
+    if (opts.pool === undefined) await (closing ?? pool?.close())
     try { if (!opts.store) await store?.close() } catch (err) { throw diskFull(err, store!.location) }
   }
 }

@@ -95,3 +95,19 @@ export async function* fileChunksFast(root: CID, store: Store): AsyncGenerator<[
   if (node.leaf) { yield* node.links; return }
   for (const [child] of node.links) yield* fileChunksFast(child, store)
 }
+
+/**
+ * The multihash code (SHA2_256 or BLAKE3) of the first chunk of the file `root`: the hash its chunks
+ * were named with when it was added (a file's chunks all share one). Reads the nodes down the
+ * tree's left edge only.
+ */
+export async function firstChunkHash(root: CID, store: Store): Promise<number> {
+  let cid = root
+  while (cid.code !== RAW) {
+    const node = await readFileNode(store, cid)
+    const first = node.links[0]
+    if (!first) return SHA2_256 // an empty file: nothing to hash
+    cid = first[0]
+  }
+  return cid.multihash.code
+}

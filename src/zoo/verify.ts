@@ -8,7 +8,7 @@ import { readFileNode } from './file-node.js'
 import { expandManifest } from '../manifest/checkpoints.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
 import { HashPool, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
-import { RAW, bytesMatch, digestMatches } from '../cas/cid.js'
+import { BLAKE3, RAW, bytesMatch, digestMatches } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { readBatches, type ReadItem } from '../cas/pack-read.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
@@ -83,21 +83,33 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     problems.push(p)
     opts.onProblem?.(p)
   }
-  // models of less than WORKER_THRESHOLD bytes are hashed on this thread: starting two worker
-  // threads and their 64 MiB of slabs costs more than hashing a few MiB (a 1 KiB verify: ~40% of
-  // its CPU); otherwise the worker threads start while the trees are walked
+  // models of less than WORKER_THRESHOLD bytes are hashed on this thread, each chunk read on its own:
+  // a worker thread and 64 MiB of slabs cost more than hashing a few MiB (a 1 KiB verify: ~40% of
+  // its CPU); larger ones are read into slabs (and hashed as below)
   let total = 0
   for (const m of manifests) total += m.checkpoints ? Infinity : m.files.reduce((a, f) => a + f.size, 0)
-  // two hashers for two cores: one worker thread and this thread, which is idle otherwise (one thread
-  // fewer to start; no whole-file hash, so no third thread)
-  const pool = total >= WORKER_THRESHOLD ? new HashPool(Math.max(1, availableParallelism() - 1)) : null
-  const ringReady = pool ? pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false, inline: true }) : null
-  ringReady?.catch(() => {}) // awaited below
+  // the pool is made when the walk hands over its first window of chunks, which tells their hash: BLAKE3
+  // chunks are hashed by this thread alone (0.13 CPU s per GiB, faster than the packs are read; a
+  // worker thread costs more to boot than it would take off), sha2-256 ones by this thread and one
+  // worker fewer than there are cores (no whole-file hash, so no further thread). A zoo whose models
+  // switched hash hashes the other kind with the threads the first window chose.
+  let pool: HashPool | null = null
+  let ringReady: Promise<SlabRing> | null = null
+  const ring = (first: Chunk[]): Promise<SlabRing> | null => {
+    if (total < WORKER_THRESHOLD) return null
+    if (!ringReady) {
+      const workers = first.every((c) => c.cid.multihash.code === BLAKE3) ? 0 : Math.max(1, availableParallelism() - 1)
+      pool = new HashPool(workers)
+      ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false, inline: true })
+      ringReady.catch(() => {}) // awaited by checkChunks
+    }
+    return ringReady
+  }
   try {
-    await verifyWith(manifests, store, ringReady, report, opts.window ?? CHECK_WINDOW)
+    await verifyWith(manifests, store, ring, report, opts.window ?? CHECK_WINDOW)
     return { problems, notFetched: [...notFetched.values()] }
   } finally {
-    await pool?.close()
+    await (pool as HashPool | null)?.close()
   }
 }
 
@@ -112,7 +124,7 @@ const CHECK_WINDOW = 1024
  * are checked in windows as the walk finds them (up to two windows at a time), so reading and
  * hashing start after the first leaf node instead of after the whole walk.
  */
-async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: Promise<SlabRing> | null,
+async function verifyWith(manifests: Manifest[], store: LocalStore, ring: (first: Chunk[]) => Promise<SlabRing> | null,
                           report: (p: Problem) => void, windowSize: number): Promise<void> {
   const chunks = new Map<string, Chunk>()
   let window: Chunk[] = []
@@ -121,7 +133,7 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ringReady: P
     if (window.length === 0) return
     const batch = window
     window = []
-    const p = checkChunks(batch, store, ringReady, report)
+    const p = checkChunks(batch, store, ring(batch), report)
     p.catch(() => {}) // awaited below
     checking.push(p)
     if (checking.length >= 2) await checking.shift()
