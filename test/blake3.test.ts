@@ -178,6 +178,45 @@ describe('blake3: bad arguments throw and write nothing', () => {
     assert.equal(hex(n.hash(new DataView(src.buffer, 1024))), hex(noble(src.subarray(1024))))
     assert.equal(hex(n.hash(src.buffer)), hex(noble(src)))
   })
+  it('native: a variant name is taken whole: a NUL inside it or a name too long for the buffer is refused, not cut', { skip: !native && 'no addon' }, () => {
+    const n = native!
+    const v = n.variant
+    assert.equal(hex(n.hash(src, v)), hex(noble(src)))
+    assert.throws(() => n.hash(src, `${v}\0zz`), { name: 'RangeError', message: new RegExp(`variant "${v}" is followed by a NUL`) })
+    assert.throws(() => n.hashRanges(src, [0], [1], new Uint8Array(32), 0, `${v}\0`), { name: 'RangeError', message: /NUL/ })
+    const long = v + 'x'.repeat(32 - v.length)
+    assert.throws(() => n.hash(src, long), { name: 'RangeError', message: /variant names are shorter than 32 bytes, not 32/ })
+    assert.throws(() => n.hash(src, 'é'.repeat(20)), { name: 'RangeError', message: /not 40/ })
+    assert.throws(() => n.hash(src, 'x'.repeat(31)), { name: 'RangeError', message: new RegExp(`variant "${'x'.repeat(31)}" is not one`) })
+  })
+  it('native: a bare SharedArrayBuffer is refused with a TypeError saying to pass a view; a view over it hashes its bytes', { skip: !native && 'no addon' }, () => {
+    const n = native!
+    const sab = new SharedArrayBuffer(2048)
+    new Uint8Array(sab).fill(7)
+    assert.throws(() => n.hash(sab as unknown as ArrayBuffer), { name: 'TypeError', message: /bytes must be .* \(a SharedArrayBuffer through a view: new Uint8Array\(sab\)\)/ })
+    assert.throws(() => n.hashRanges(sab as unknown as ArrayBuffer, [0], [1], new Uint8Array(32)), { name: 'TypeError', message: /src must be/ })
+    assert.equal(hex(n.hash(new Uint8Array(sab))), hex(noble(src)))
+  })
+  for (const backend of ['auto', 'js'] as const) {
+    it(`${backend}: digests that would land on a range of src (out and src over the same bytes) are refused, nothing written; beside the ranges they are written`, () => {
+      selectBlake3Backend(backend)
+      try {
+        const buf = new Uint8Array(4096).fill(9)
+        const before = Buffer.from(buf)
+        const src = buf.subarray(0, 2048)
+        // out starts inside range 1 [1000, 1100): digest 0 would change range 1's bytes before they are hashed
+        assert.throws(() => blake3Ranges(src, [0, 1000], [100, 100], buf.subarray(1050, 1200)), { name: 'RangeError', message: /overlap range 1 of src/ })
+        // a range starting inside the digests (out before src in memory)
+        assert.throws(() => blake3Ranges(buf.subarray(64), [0], [10], buf.subarray(0, 128), 40), { name: 'RangeError', message: /out's digests \[40, 72\) overlap range 0/ })
+        assert.ok(Buffer.from(buf).equals(before), 'a refused call wrote digests')
+        // touching, not overlapping; and empty ranges inside out are nothing read
+        blake3Ranges(buf, [1948, 2144, 2060], [100, 100, 0], buf.subarray(2048, 2048 + 96))
+        assert.equal(hex(buf.subarray(2048, 2080)), hex(noble(before.subarray(1948, 2048))))
+        assert.equal(hex(buf.subarray(2080, 2112)), hex(noble(before.subarray(2144, 2244))))
+        assert.equal(hex(buf.subarray(2112, 2144)), hex(noble(new Uint8Array(0))))
+      } finally { selectBlake3Backend('auto') }
+    })
+  }
   it('native: selectBlake3Backend("native") works when the addon is there', { skip: !native && 'no addon' }, () => {
     assert.equal(selectBlake3Backend('native'), 'native')
     selectBlake3Backend('auto')

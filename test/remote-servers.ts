@@ -119,8 +119,50 @@ interface S3rverStore {
  * another pusher wrote it failed "two handles writing at once" at random with E_REMOTE_LAYOUT.
  * Here a PUT is received into a temp file beside the object (a name s3rver's listings skip), then
  * renamed over it; a GET opens the file once and serves that one file's size and bytes.
+ * An object's metadata lives in two more files (s3rver's putMetadata writes `<key>._S3rver_object.md5`,
+ * the ETag, and `<key>._S3rver_metadata.json` in place with fs.writeFile, so a reader could see a
+ * half-written JSON: a 500). Here each is written to a temp file and renamed into place, after the
+ * object's own rename, and the three renames of a key are one step for a reader: they and a GET's
+ * open of the object and read of its metadata (and every getMetadata: HEAD, listings) take a per-key
+ * lock, so a GET answers the old bytes with the old metadata or the new with the new.
  */
 function atomicPuts(store: S3rverStore, S3Object: new (bucket: string, key: string, content: unknown, metadata: object) => S3rverObject): void {
+  const readMetadata = store.getMetadata.bind(store)
+  // per key: the tail of the queue of steps that hold its lock
+  const queues = new Map<string, Promise<void>>()
+  const locked = async <T>(bucket: string, key: string, step: () => Promise<T>): Promise<T> => {
+    const id = `${bucket}\0${key}`
+    const before = queues.get(id) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>((resolve) => { release = resolve })
+    const tail = before.then(() => mine)
+    queues.set(id, tail)
+    await before
+    try { return await step() } finally {
+      release()
+      if (queues.get(id) === tail) queues.delete(id)
+    }
+  }
+  /** `text` into `path` through a temp file beside it and a rename (the temp name is no s3rver resource). */
+  const replace = async (path: string, text: string): Promise<void> => {
+    const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`
+    try {
+      await writeFile(tmp, text)
+      await rename(tmp, path)
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw err
+    }
+  }
+  // what s3rver's putMetadata stores, written whole
+  const ALLOWED = (S3Object as unknown as { ALLOWED_METADATA: string[] }).ALLOWED_METADATA
+  const metadataText = (metadata: Record<string, string>): string => JSON.stringify(Object.fromEntries(Object.entries(metadata)
+    .filter(([k]) => ALLOWED.includes(k) || k.startsWith('x-amz-meta-'))), null, 2)
+  store.putMetadata = async (bucket, key, metadata, md5) => locked(bucket, key, async () => {
+    if (md5) await replace(store.getResourcePath(bucket, key, 'object.md5'), md5)
+    await replace(store.getResourcePath(bucket, key, 'metadata.json'), metadataText(metadata))
+  })
+  store.getMetadata = async (bucket, key) => locked(bucket, key, () => readMetadata(bucket, key))
   store.putObject = async (object) => {
     const target = store.getResourcePath(object.bucket, object.key, 'object')
     await mkdir(dirname(target), { recursive: true })
@@ -132,8 +174,11 @@ function atomicPuts(store: S3rverStore, S3Object: new (bucket: string, key: stri
       await pipeline(body, new Transform({ transform(chunk: Buffer, _enc, done) { md5.update(chunk); size += chunk.length; done(null, chunk) } }),
         createWriteStream(tmp))
       const digest = md5.digest('hex')
-      await store.putMetadata(object.bucket, object.key, object.metadata, digest)
-      await rename(tmp, target)
+      await locked(object.bucket, object.key, async () => {
+        await rename(tmp, target)
+        await replace(`${target}.md5`, digest)
+        await replace(store.getResourcePath(object.bucket, object.key, 'metadata.json'), metadataText(object.metadata))
+      })
       return { size, md5: digest }
     } catch (err) {
       await rm(tmp, { force: true })
@@ -141,14 +186,26 @@ function atomicPuts(store: S3rverStore, S3Object: new (bucket: string, key: stri
     }
   }
   store.getObject = async (bucket, key, options) => {
-    let fd
-    try { fd = await open(store.getResourcePath(bucket, key, 'object'), 'r') } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-      throw err
-    }
+    // the object's bytes (an open file) and its metadata, both from one committed PUT
+    const found = await locked(bucket, key, async () => {
+      let fd
+      try { fd = await open(store.getResourcePath(bucket, key, 'object'), 'r') } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+        throw err
+      }
+      try {
+        return { fd, stored: await readMetadata(bucket, key) }
+      } catch (err) {
+        await fd.close().catch(() => {})
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+        throw err
+      }
+    })
+    if (!found) return null
+    const { fd, stored } = found
     try {
       const st = await fd.stat()
-      const metadata = { ...await store.getMetadata(bucket, key), 'content-length': st.size, 'last-modified': st.mtime.toUTCString() }
+      const metadata = { ...stored, 'content-length': st.size, 'last-modified': st.mtime.toUTCString() }
       const last = Math.max(0, st.size - 1)
       const range = { start: options?.start ?? 0, end: Math.min(options?.end ?? Infinity, last) }
       const ranged = options !== undefined && (options.start !== undefined || options.end !== undefined)

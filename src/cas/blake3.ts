@@ -22,10 +22,18 @@ export const BLAKE3_LEN = 32
 
 /** What dist/native/blake3.node exports (src/cas/blake3/addon.c). */
 export interface NativeBlake3 {
-  /** The digest of all of `bytes` (a typed array, DataView or ArrayBuffer) with the named variant (default: the widest). */
-  hash(bytes: ArrayBufferView | ArrayBufferLike, variant?: string): Uint8Array
-  /** Digests of `src`'s byte ranges `[offs[i], offs[i] + lens[i])` into `out` from `outOff`; a bad argument throws, nothing is written. */
-  hashRanges(src: ArrayBufferView | ArrayBufferLike, offs: ArrayLike<number>, lens: ArrayLike<number>, out: ArrayBufferView | ArrayBufferLike, outOff?: number, variant?: string): void
+  /**
+   * The digest of all of `bytes` (a typed array, DataView or ArrayBuffer) with the named variant
+   * (default: the widest). A SharedArrayBuffer goes through a view over it (`new Uint8Array(sab)`):
+   * a bare one is refused with a TypeError.
+   */
+  hash(bytes: ArrayBufferView | ArrayBuffer, variant?: string): Uint8Array
+  /**
+   * Digests of `src`'s byte ranges `[offs[i], offs[i] + lens[i])` into `out` from `outOff`; a bad
+   * argument throws, nothing is written. The digests' bytes in `out` must not overlap a range of
+   * `src` (a RangeError).
+   */
+  hashRanges(src: ArrayBufferView | ArrayBuffer, offs: ArrayLike<number>, lens: ArrayLike<number>, out: ArrayBufferView | ArrayBuffer, outOff?: number, variant?: string): void
   /** The variants this CPU runs, widest first (`avx512`, `avx2`, `sse41`, `vec128`, `portable`). */
   variants(): string[]
   /** The widest of them, the default. */
@@ -104,7 +112,8 @@ export function blake3(bytes: Uint8Array): Uint8Array {
 
 /**
  * Digests of the ranges `[offs[i], offs[i] + lens[i])` of `src`, written side by side into `out`
- * from `outOff` (32 bytes each). Ranges outside `src` or an `out` too small throw.
+ * from `outOff` (32 bytes each). Ranges outside `src`, an `out` too small, or digests that would
+ * land on a range (`out` and `src` over the same bytes) throw a RangeError and write nothing.
  */
 export function blake3Ranges(src: Uint8Array, offs: ArrayLike<number>, lens: ArrayLike<number>, out: Uint8Array, outOff = 0): void {
   const n = active()
@@ -114,6 +123,14 @@ export function blake3Ranges(src: Uint8Array, offs: ArrayLike<number>, lens: Arr
   for (let i = 0; i < offs.length; i++) {
     const o = offs[i]!, l = lens[i]!
     if (!(Number.isSafeInteger(o) && Number.isSafeInteger(l) && o >= 0 && l >= 0 && o + l <= src.length)) throw new RangeError(`blake3: range ${i} [${o}, ${o} + ${l}) is outside src (${src.length} bytes)`)
+  }
+  if (src.buffer === out.buffer) {
+    // as the addon: a digest written into a range not hashed yet would change what is hashed
+    const d0 = out.byteOffset + outOff, d1 = d0 + 32 * offs.length
+    for (let i = 0; i < offs.length; i++) {
+      const r0 = src.byteOffset + offs[i]!, r1 = r0 + lens[i]!
+      if (r0 < r1 && r0 < d1 && d0 < r1) throw new RangeError(`blake3: out's digests [${outOff}, ${outOff + 32 * offs.length}) overlap range ${i} of src; write them where no range is read`)
+    }
   }
   for (let i = 0; i < offs.length; i++) out.set(nobleBlake3(src.subarray(offs[i]!, offs[i]! + lens[i]!)), outOff + 32 * i)
 }

@@ -5,12 +5,16 @@
  *
  *   hash(bytes[, variant]) -> Uint8Array(32)
  *   hashRanges(src, offs, lens, out[, outOff[, variant]]) -> undefined
- *       the digest of src's bytes [offs[i], offs[i] + lens[i]) into out at outOff + 32 * i
+ *       the digest of src's bytes [offs[i], offs[i] + lens[i]) into out at outOff + 32 * i;
+ *       the digests' bytes in out must not overlap any of the ranges (a digest written would
+ *       change bytes still to be hashed): a RangeError
  *   variants() -> names of the variants this CPU runs, widest first
  *   variant -> the name of the widest one (the default)
  *
- * bytes, src and out: any typed array, DataView or ArrayBuffer, also over a SharedArrayBuffer or a
- * WebAssembly.Memory, read and written in place; offsets count bytes from the view's start.
+ * bytes, src and out: any typed array, DataView or ArrayBuffer, read and written in place; a view
+ * may be over a SharedArrayBuffer or a WebAssembly.Memory's buffer, but a bare SharedArrayBuffer is
+ * refused (Node-API 8 cannot read one): pass a Uint8Array over it. Offsets count bytes from the
+ * view's start.
  * offs and lens: arrays or typed arrays of non-negative integers. Every argument is checked before
  * a byte is read: a range outside src or an out too small throws a RangeError and writes nothing.
  */
@@ -51,6 +55,7 @@ static napi_value range_error(napi_env env, const char *msg) {
   return 0;
 }
 
+/* The bytes per element of a typed array type; 0 for a type this build does not know. */
 static size_t element_size(napi_typedarray_type t) {
   switch (t) {
     case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
@@ -72,7 +77,14 @@ static int bytes_of(napi_env env, napi_value v, const char *what, uint8_t **data
     size_t n = 0, off = 0;
     napi_value ab;
     if (napi_get_typedarray_info(env, v, &t, &n, &p, &ab, &off) != napi_ok) return throw_pending(env), 0;
-    *len = n * element_size(t);
+    /* a newer typed array (its bytes unknown here) must not hash as 0 bytes */
+    size_t size = element_size(t);
+    if (!size) {
+      snprintf(msg, sizeof msg, "blake3: %s is a typed array of an element type this addon does not know (%d); pass a Uint8Array over its bytes", what, (int)t);
+      type_error(env, msg);
+      return 0;
+    }
+    *len = n * size;
   } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
     size_t off = 0;
     napi_value ab;
@@ -80,7 +92,7 @@ static int bytes_of(napi_env env, napi_value v, const char *what, uint8_t **data
   } else if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
     if (napi_get_arraybuffer_info(env, v, &p, len) != napi_ok) return throw_pending(env), 0;
   } else {
-    snprintf(msg, sizeof msg, "blake3: %s must be a typed array, a DataView or an ArrayBuffer", what);
+    snprintf(msg, sizeof msg, "blake3: %s must be a typed array, a DataView or an ArrayBuffer (a SharedArrayBuffer through a view: new Uint8Array(sab))", what);
     type_error(env, msg);
     return 0;
   }
@@ -178,9 +190,21 @@ static int variant_of(napi_env env, napi_value v, int *variant) {
     return 1;
   }
   char name[32], msg[160];
-  size_t n = 0;
-  if (t != napi_string || napi_get_value_string_utf8(env, v, name, sizeof name, &n) != napi_ok) {
+  size_t n = 0, copied = 0;
+  /* the length first: a longer name would be cut to fit, and a NUL inside it would end it early */
+  if (t != napi_string || napi_get_value_string_utf8(env, v, 0, 0, &n) != napi_ok) {
     type_error(env, "blake3: variant must be a string (one of variants())");
+    return 0;
+  }
+  if (n >= sizeof name) {
+    snprintf(msg, sizeof msg, "blake3: variant names are shorter than %zu bytes, not %zu (see variants())", sizeof name, n);
+    range_error(env, msg);
+    return 0;
+  }
+  if (napi_get_value_string_utf8(env, v, name, sizeof name, &copied) != napi_ok) return throw_pending(env), 0;
+  if (copied != n || strlen(name) != n) {
+    snprintf(msg, sizeof msg, "blake3: variant \"%s\" is followed by a NUL character and more; pass one of variants()", name);
+    range_error(env, msg);
     return 0;
   }
   int id = b3_variant_parse(name);
@@ -241,22 +265,34 @@ static napi_value js_hash_ranges(napi_env env, napi_callback_info info) {
     snprintf(msg, sizeof msg, "blake3: offs and lens must have the same length (%zu and %zu)", n, nl);
     range_error(env, msg);
   } else if (bytes_of(env, argv[0], "src", &src, &src_len) && bytes_of(env, argv[3], "out", &out, &out_len)) {
-    size_t i;
-    for (i = 0; i < n; i++)
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++)
       if (offs[i] > src_len || lens[i] > src_len - offs[i]) {
         snprintf(msg, sizeof msg, "blake3: range %zu [%llu, %llu + %llu) is outside src (%zu bytes)", i,
                  (unsigned long long)offs[i], (unsigned long long)offs[i], (unsigned long long)lens[i], src_len);
         range_error(env, msg);
-        break;
+        ok = 0;
       }
-    if (i == n) {
-      if (out_off > out_len || (out_len - out_off) / B3_OUT_LEN < n) {
-        snprintf(msg, sizeof msg, "blake3: out (%zu bytes) cannot hold %zu digests from byte %llu", out_len, n, (unsigned long long)out_off);
+    if (ok && (out_off > out_len || (out_len - out_off) / B3_OUT_LEN < n)) {
+      snprintf(msg, sizeof msg, "blake3: out (%zu bytes) cannot hold %zu digests from byte %llu", out_len, n, (unsigned long long)out_off);
+      range_error(env, msg);
+      ok = 0;
+    }
+    /* the digests' bytes [d0, d1) against each non-empty range [r0, r1): a digest written into a
+       range not hashed yet would change what is hashed */
+    uintptr_t d0 = (uintptr_t)out + (uintptr_t)out_off, d1 = d0 + (uintptr_t)B3_OUT_LEN * n;
+    for (size_t i = 0; ok && i < n; i++) {
+      uintptr_t r0 = (uintptr_t)src + (uintptr_t)offs[i], r1 = r0 + (uintptr_t)lens[i];
+      if (r0 < r1 && r0 < d1 && d0 < r1) {
+        snprintf(msg, sizeof msg, "blake3: out's digests [%llu, %llu) overlap range %zu of src; write them where no range is read",
+                 (unsigned long long)out_off, (unsigned long long)(out_off + (uint64_t)B3_OUT_LEN * n), i);
         range_error(env, msg);
-      } else {
-        for (i = 0; i < n; i++) b3_hash(src + offs[i], (size_t)lens[i], variant, out + out_off + B3_OUT_LEN * i);
-        napi_get_undefined(env, &result);
+        ok = 0;
       }
+    }
+    if (ok) {
+      for (size_t i = 0; i < n; i++) b3_hash(src + offs[i], (size_t)lens[i], variant, out + out_off + B3_OUT_LEN * i);
+      napi_get_undefined(env, &result);
     }
   }
   free(offs);
