@@ -118,10 +118,19 @@ describe('store indexes', { concurrency: true }, () => {
       assert.equal(b.run.code, 0, b.run.stderr)
       assert.ok(await hasMidx(z.store), 'add wrote the multi-pack index')
       const m = MultiPackIndex.open(join(z.store, 'packs', MIDX_FILE))
+      // the same file searched with one positioned read per lookup (what a large one gets)
+      const byReads = MultiPackIndex.open(join(z.store, 'packs', MIDX_FILE), 0)
       try {
         assert.equal(m.packs.length, (await idxFiles(z.store)).length, 'it covers every pack')
         assert.ok(m.checksumOk())
-      } finally { m.close() }
+        for (const { cid } of extra) {
+          const found = m.find(keyOf(cid)!)
+          assert.ok(found, 'found in the records read at open')
+          assert.deepEqual(byReads.find(keyOf(cid)!), found, 'the same answer from positioned reads')
+        }
+        assert.equal(m.find(keyOf(cidOf(RAW, Buffer.from('absent')))!), undefined)
+        assert.equal(byReads.find(keyOf(cidOf(RAW, Buffer.from('absent')))!), undefined)
+      } finally { m.close(); byReads.close() }
       await ok(zoo(z.dir, ['verify']), 'verify')
       assert.equal(await getSha(z, 'm/a@v1', 'a'), sha(z.file))
       assert.equal(await getSha(z, 'm/b@v1', 'b'), sha(b.file))
