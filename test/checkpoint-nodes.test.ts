@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { flipByte, zoo, git, run, type Run } from './cli.js'
+import { flipByte, zoo, zooWithOrigin, git, run, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { computeSeal, serializeManifest, validateManifest, type Manifest } from '../src/manifest/manifest.js'
 import { LocalStore, parseIndex, encodeIndex } from '../src/cas/local.js'
@@ -62,11 +62,7 @@ before(async () => {
   a = join(work, 'a')
   bare = join(work, 'origin.git')
   src = join(work, 'src')
-  await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
-  await git(work, 'init', '-q', '-b', 'main', a)
-  for (const [k, v] of [['user.name', 'Test Researcher'], ['user.email', 'researcher@example.invalid'], ['commit.gpgsign', 'false']]) await git(a, 'config', k!, v!)
-  await git(a, 'remote', 'add', 'origin', bare)
-  await ok(zoo(a, ['init']), 'init')
+  await zooWithOrigin(work, a, bare)
   await ok(zoo(a, ['remote', 'add', 'origin', join(work, 'objects')]), 'remote add')
   await git(a, 'add', '-A')
   await git(a, 'commit', '-q', '-m', 'zoo set up')

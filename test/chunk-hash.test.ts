@@ -22,7 +22,7 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { git, zoo, flipByte, processCtx, tempRepo, type Run } from './cli.js'
+import { git, zoo, zooWithOrigin, flipByte, processCtx, tempRepo, type Run } from './cli.js'
 import { seededBytes } from './reliability-kit.js'
 import { startStaticServer, poisonInPack, type StaticServer } from './remote-servers.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
@@ -93,11 +93,7 @@ before(async () => {
   bare = join(work, 'origin.git')
   a = join(work, 'a')
   objects = join(work, 'objects')
-  await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
-  await git(work, 'init', '-q', '-b', 'main', a)
-  for (const [k, v] of [['user.name', 'Test Researcher'], ['user.email', 'researcher@example.invalid'], ['commit.gpgsign', 'false']]) await git(a, 'config', k!, v!)
-  await git(a, 'remote', 'add', 'origin', bare)
-  await ok(zoo(a, ['init']), 'init')
+  await zooWithOrigin(work, a, bare)
   const made = JSON.parse(await readFile(join(a, '.zoo', 'config.json'), 'utf8'))
   assert.equal(made.chunk_hash, 'blake3', 'the template names chunks by BLAKE3')
   await ok(zoo(a, ['remote', 'add', 'origin', objects]), 'remote add')

@@ -50,6 +50,19 @@ export async function tempRepo(prefix = 'zoo-test-'): Promise<{ dir: string; cle
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
 }
 
+/**
+ * A zoo in `dir` (a git repository with an identity, then `git zoo init`) whose git remote `origin`
+ * is a fresh bare repository `bare`: the set-up of the tests that push, clone and pull.
+ */
+export async function zooWithOrigin(work: string, dir: string, bare: string): Promise<void> {
+  await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
+  await git(work, 'init', '-q', '-b', 'main', dir)
+  for (const [k, v] of [['user.name', 'Test Researcher'], ['user.email', 'researcher@example.invalid'], ['commit.gpgsign', 'false']]) await git(dir, 'config', k!, v!)
+  await git(dir, 'remote', 'add', 'origin', bare)
+  const r = await zoo(dir, ['init'])
+  if (r.code !== 0) throw new Error(`git zoo init failed (${r.code}): ${r.stderr}`)
+}
+
 /** Damage one byte of a file in place (xor 0x5a) as a bad disk would; returns the file's bytes after. */
 export async function flipByte(path: string, at: number): Promise<Buffer> {
   const fd = await open(path, 'r+')

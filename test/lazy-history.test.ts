@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { BIN, ROOT, git, processCtx, run, zoo, type Run } from './cli.js'
+import { BIN, ROOT, git, processCtx, run, zoo, zooWithOrigin, type Run } from './cli.js'
 import { encodeSafetensors } from '../src/formats/safetensors.js'
 import { LocalStore } from '../src/cas/local.js'
 import type { Io } from '../src/cli/command.js'
@@ -46,11 +46,7 @@ before(async () => {
   const a = join(work, 'a'), src = join(work, 'src')
   bare = join(work, 'origin.git')
   objects = join(work, 'objects')
-  await git(work, 'init', '-q', '--bare', '-b', 'main', bare)
-  await git(work, 'init', '-q', '-b', 'main', a)
-  for (const [k, v] of [['user.name', 'Test Researcher'], ['user.email', 'researcher@example.invalid'], ['commit.gpgsign', 'false']]) await git(a, 'config', k!, v!)
-  await git(a, 'remote', 'add', 'origin', bare)
-  await ok(zoo(a, ['init']), 'init')
+  await zooWithOrigin(work, a, bare)
   await ok(zoo(a, ['remote', 'add', 'origin', objects]), 'remote add')
   await git(a, 'add', '-A')
   await git(a, 'commit', '-q', '-m', 'zoo set up')
