@@ -55,6 +55,16 @@ export interface RepoContext {
   storeCrashPoint?: (name: string) => void | Promise<void>
 }
 
+/**
+ * How a zoo names the raw chunks it adds (`"chunk_hash"` of a `.zoo/config.json` that Repo.config()
+ * checked): "sha2-256" when the key is absent, so a zoo made before it keeps deduplicating against
+ * what it holds. Objects already stored keep their CIDs whichever it says; reads accept both
+ * (spec/format.md).
+ */
+export function chunkHashOf(config: ZooConfig): ChunkHash {
+  return config.chunk_hash ?? 'sha2-256'
+}
+
 export class Repo {
   private constructor(readonly root: string, readonly commonDir: string, readonly env: NodeJS.ProcessEnv, readonly host: Host) {}
 
@@ -215,15 +225,6 @@ export class Repo {
         'E_CONFIG', { key: 'chunk_hash', value: chunkHash, accepted: [...CHUNK_HASHES] })
     }
     return v as ZooConfig
-  }
-
-  /**
-   * How this zoo names the raw chunks it adds (`"chunk_hash"` of `.zoo/config.json`): "sha2-256"
-   * when the key is absent, so a zoo made before it keeps deduplicating against what it holds.
-   * Objects already stored keep their CIDs whichever it says; reads accept both (spec/format.md).
-   */
-  async chunkHash(): Promise<ChunkHash> {
-    return (await this.config()).chunk_hash ?? 'sha2-256'
   }
 
   /** Write `.zoo/config.json` (atomically, 2-space JSON) and stage it; committing is the user's call. */

@@ -7,14 +7,19 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { HashPool, chunkThreads } from '../src/cas/hash-pool.js'
 import { blake3Backend } from '../src/cas/blake3.js'
 import { BLAKE3, SHA2_256, digestWith } from '../src/cas/cid.js'
 
-test('chunkThreads: none for native BLAKE3, one per core otherwise', () => {
-  assert.ok(chunkThreads('sha2-256') >= 1)
-  if (blake3Backend() === 'native') assert.equal(chunkThreads('blake3'), 0)
-  else assert.ok(chunkThreads('blake3') >= 1)
+test('chunkThreads: none for native BLAKE3, one per core otherwise (one fewer when the caller hashes too)', () => {
+  const cores = availableParallelism()
+  assert.equal(chunkThreads('sha2-256'), cores)
+  assert.equal(chunkThreads('sha2-256', { callerHashes: true }), Math.max(1, cores - 1))
+  if (blake3Backend() === 'native') {
+    assert.equal(chunkThreads('blake3'), 0)
+    assert.equal(chunkThreads('blake3', { callerHashes: true }), 0)
+  } else assert.equal(chunkThreads('blake3', { callerHashes: true }), Math.max(1, cores - 1))
 })
 
 test('a pool of 0 chunk workers hashes ranges, whole inputs and the stream exactly', async () => {

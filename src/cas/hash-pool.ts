@@ -110,14 +110,17 @@ export interface StreamHasher {
 
 /**
  * The chunk-hashing worker threads a data path wants for chunks named by `chunkHash`: none for
- * BLAKE3 with the native addon, one per core otherwise. The addon hashes a GiB in ~0.13 CPU seconds,
- * ~1 ms per 8 MiB slab on the calling thread, while each worker costs 50-100 ms of CPU to boot (node's
- * internals compiled again) and a message each way per slab: on two cores, add of a 1 GiB checkpoint
- * spent more CPU booting two workers than they spent hashing. sha2-256 (and BLAKE3 in JS) keep the
- * workers: there the chunk digests are most of the work.
+ * BLAKE3 with the native addon, one per core otherwise (one fewer with `callerHashes`: get and
+ * verify hash on the calling thread too, `inline` rings). The addon hashes a GiB in ~0.13 CPU
+ * seconds, ~1 ms per 8 MiB slab on the calling thread, while each worker costs 50-100 ms of CPU to
+ * boot (node's internals compiled again) and a message each way per slab: on two cores, add of a
+ * 1 GiB checkpoint spent more CPU booting two workers than they spent hashing. sha2-256 (and BLAKE3
+ * in JS) keep the workers: there the chunk digests are most of the work. The one place add, get and
+ * verify decide it.
  */
-export function chunkThreads(chunkHash: 'sha2-256' | 'blake3'): number {
-  return chunkHash === 'blake3' && blake3Backend() === 'native' ? 0 : Math.max(1, availableParallelism())
+export function chunkThreads(chunkHash: 'sha2-256' | 'blake3', opts: { callerHashes?: boolean } = {}): number {
+  if (chunkHash === 'blake3' && blake3Backend() === 'native') return 0
+  return Math.max(1, availableParallelism() - (opts.callerHashes ? 1 : 0))
 }
 
 export class HashPool {

@@ -6,7 +6,7 @@
 import { stat, readFile } from 'node:fs/promises'
 import { readFileSync, statSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import type { Repo } from '../repo.js'
+import { chunkHashOf, type Repo, type ZooConfig } from '../repo.js'
 import { ingestFile, ingestBytes, storePrepared, WORKER_THRESHOLD, SMALL_FILE, SLABS, SLAB_SIZE, type PreparedBytes } from '../ingest/ingest.js'
 import { HashPool, chunkThreads } from '../cas/hash-pool.js'
 import type { ChunkHash } from '../cas/cid.js'
@@ -23,7 +23,6 @@ import { committedCard, CARD_FILE } from '../manifest/card.js'
 import { buildCheckpoints, bestOf } from '../manifest/checkpoints.js'
 import { validateAgainstSchema, readSchema } from './policy.js'
 import { UsageError, CheckError, ZooError, diskFull } from '../errors.js'
-import type { ZooConfig } from '../repo.js'
 import { resolve as resolvePath, join } from 'node:path'
 import { isWeightsFile, SNIFF_BYTES } from '../formats/sniff.js'
 import { isZooPath, maxBlobBytes } from './staged.js'
@@ -288,7 +287,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
   const config = await checkSigningPolicy(repo)
   const defaults = await cardDefaults(repo, config)
   // new chunks are named by the zoo's chunk hash (`.zoo/config.json` "chunk_hash"; absent: sha2-256)
-  const chunkHash: ChunkHash = config.chunk_hash ?? 'sha2-256'
+  const chunkHash = chunkHashOf(config)
   for (const s of specs) {
     const license = s.license ?? defaults.license
     if (license !== undefined && !LICENSE.test(license)) throw new UsageError(`--license ${JSON.stringify(license)} is not a licence id; use an SPDX id (Apache-2.0, MIT, CC-BY-4.0) or the Hub's (apache-2.0, openrail, other)`, 'E_USAGE')
@@ -459,7 +458,7 @@ async function earlyPool(repo: Repo, specs: PromotionSpec[]): Promise<HashPool |
   if (!large) return null
   // the zoo's chunk hash decides the chunk workers (chunkThreads); a config that cannot be read is
   // reported by the checks (sealPromotion), and these workers are then never used
-  const chunkHash: ChunkHash = await repo.config().then((c) => c.chunk_hash ?? 'sha2-256', () => 'sha2-256' as const)
+  const chunkHash: ChunkHash = await repo.config().then(chunkHashOf, () => 'sha2-256' as const)
   const pool = new HashPool(chunkThreads(chunkHash))
   pool.slabs(SLABS, SLAB_SIZE).catch(() => {}) // a worker that fails to start fails the first hashing call that needs it
   return pool

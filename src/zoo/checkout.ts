@@ -4,7 +4,6 @@
  */
 import { open, rename, rm, lstat, mkdir } from 'node:fs/promises'
 import { resolve, join, dirname, sep } from 'node:path'
-import { availableParallelism } from 'node:os'
 import { CID } from 'multiformats/cid'
 import { fileChunksFast, firstChunkHash } from './file-node.js'
 import { checkRelPath } from '../manifest/names.js'
@@ -15,7 +14,7 @@ import { tempName, ownedTempName, fsyncDir, removeStaleTemps, EarlyWriteback } f
 import { AppendWriter, DIRECT_ALIGN } from '../cas/append-write.js'
 import { LocalStore } from '../cas/local.js'
 import { verifyObject } from '../remote/verify.js'
-import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
+import { HashPool, chunkThreads, inlineStreamHasher, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
 import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { BLAKE3, digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
@@ -223,15 +222,16 @@ async function writeFromPacks(f: { root: string; size: number; path: string }, s
 
 
 /**
- * Worker threads for get's chunk digests: none when the model's largest file has BLAKE3 chunks (this
- * thread hashes them faster than it reads them), else one fewer than there are cores. A model's files
- * are added together, so they share one chunk hash; one that does not is still hashed, on this thread.
+ * Worker threads for get's chunk digests, by the chunk hash of the model's largest file (chunkThreads:
+ * none for native BLAKE3, which this thread hashes faster than it reads, else one fewer than there are
+ * cores, as this thread hashes too). A model's files are added together, so they share one chunk hash;
+ * one that does not is still hashed, with the threads chosen.
  */
 async function chunkWorkers(m: Manifest, store: Store, only: ((path: string) => boolean) | undefined): Promise<number> {
   let largest: Manifest['files'][number] | undefined
   for (const f of m.files) if ((!only || only(f.path)) && (!largest || f.size > largest.size)) largest = f
-  if (largest && await firstChunkHash(CID.parse(largest.root), store) === BLAKE3) return 0
-  return Math.max(1, availableParallelism() - 1)
+  const blake3 = largest !== undefined && await firstChunkHash(CID.parse(largest.root), store) === BLAKE3
+  return chunkThreads(blake3 ? 'blake3' : 'sha2-256', { callerHashes: true })
 }
 
 /** An object's bytes, checked against its CID (hashed in the pool when there is one). */

@@ -1,13 +1,12 @@
 /**
  * Checking models against the store: seals, nodes and every chunk re-hashed.
  */
-import { availableParallelism } from 'node:os'
 import { CID } from 'multiformats/cid'
 import { checkSeal, type Manifest } from '../manifest/manifest.js'
 import { readFileNode } from './file-node.js'
 import { expandManifest } from '../manifest/checkpoints.js'
 import { CorruptObjectError, FormatError, NotFoundError } from '../errors.js'
-import { HashPool, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
+import { HashPool, chunkThreads, WORKER_THRESHOLD, READ_SLABS, type SlabRing } from '../cas/hash-pool.js'
 import { BLAKE3, RAW, bytesMatch, digestMatches } from '../cas/cid.js'
 import type { LocalStore } from '../cas/local.js'
 import { readBatches, type ReadItem } from '../cas/pack-read.js'
@@ -89,17 +88,16 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
   let total = 0
   for (const m of manifests) total += m.checkpoints ? Infinity : m.files.reduce((a, f) => a + f.size, 0)
   // the pool is made when the walk hands over its first window of chunks, which tells their hash: BLAKE3
-  // chunks are hashed by this thread alone (0.13 CPU s per GiB, faster than the packs are read; a
-  // worker thread costs more to boot than it would take off), sha2-256 ones by this thread and one
-  // worker fewer than there are cores (no whole-file hash, so no further thread). A zoo whose models
-  // switched hash hashes the other kind with the threads the first window chose.
+  // chunks (native) are hashed by this thread alone (0.13 CPU s per GiB, faster than the packs are
+  // read; a worker thread costs more to boot than it would take off), sha2-256 ones by this thread and
+  // one worker fewer than there are cores (no whole-file hash, so no further thread): chunkThreads. A
+  // zoo whose models switched hash hashes the other kind with the threads the first window chose.
   let pool: HashPool | null = null
   let ringReady: Promise<SlabRing> | null = null
   const ring = (first: Chunk[]): Promise<SlabRing> | null => {
     if (total < WORKER_THRESHOLD) return null
     if (!ringReady) {
-      const workers = first.every((c) => c.cid.multihash.code === BLAKE3) ? 0 : Math.max(1, availableParallelism() - 1)
-      pool = new HashPool(workers)
+      pool = new HashPool(chunkThreads(first.every((c) => c.cid.multihash.code === BLAKE3) ? 'blake3' : 'sha2-256', { callerHashes: true }))
       ringReady = pool.slabs(READ_SLABS, MAX_OBJECT_SIZE, { stream: false, inline: true })
       ringReady.catch(() => {}) // awaited by checkChunks
     }
