@@ -78,6 +78,11 @@ parentPort.on('message', (m) => {
     const hex = (stream ?? createHash('sha256')).digest('hex')
     stream = null
     parentPort.postMessage({ id: m.id, hex })
+  } else if (m.op === 'reset') {
+    // kept for the next command of a long-lived process (keepWorkers): nothing of this one stays
+    stream = null
+    slabs = []
+    parentPort.postMessage({ id: m.id })
   }
 })
 `
@@ -85,7 +90,41 @@ parentPort.on('message', (m) => {
 interface Reply { id: number; digest?: ArrayBuffer; buf?: ArrayBuffer; hex?: string }
 
 type HashWorker = WorkerCalls<Reply>
-const hashWorker = (): HashWorker => new WorkerCalls<Reply>(new Worker(source(), { eval: true }), 'a hashing worker thread')
+const newWorker = (): HashWorker => new WorkerCalls<Reply>(new Worker(source(), { eval: true }), 'a hashing worker thread')
+
+/**
+ * Idle workers kept for the next pool of this process, at most `keep` of them (keepWorkers): the
+ * resident server (src/cli/serve.ts) runs one command after another, and a worker costs 50-100 ms
+ * of CPU to boot. A command-line process keeps none. Pools of one command at a time take them.
+ */
+const parked: HashWorker[] = []
+let keep = 0
+const hashWorker = (): HashWorker => {
+  for (let w = parked.pop(); w; w = parked.pop()) if (!w.dead) return w
+  return newWorker()
+}
+
+/**
+ * Keep up to `n` idle hashing workers between pools (0: none, every pool's close() stops its own),
+ * and start `warm` of them now, so even the first pool finds them booted.
+ */
+export function keepWorkers(n: number, warm = 0): void {
+  keep = n
+  while (parked.length > n) void parked.pop()!.terminate()
+  while (parked.length < Math.min(n, warm)) parked.push(newWorker())
+}
+
+/** A pool's worker, done: reset and parked for the next pool when one is wanted, else stopped. */
+async function release(w: HashWorker): Promise<unknown> {
+  // a worker with calls still out (a command that stopped midway) or a dead one is never reused
+  if (parked.length < keep && !w.dead && w.load === 0) {
+    try {
+      await w.call({ op: 'reset' })
+      if (parked.length < keep) { parked.push(w); return }
+    } catch { /* dead: stopped below */ }
+  }
+  return w.terminate()
+}
 
 /**
  * Bytes a worker can read: views into a SharedArrayBuffer are passed as they are; anything else
@@ -159,7 +198,7 @@ export class HashPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => w.terminate()))
+    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map(release))
   }
 
   /**

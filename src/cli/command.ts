@@ -20,6 +20,8 @@ export interface Io {
   json?: boolean
   /** Whether stdout is a TTY (long listings go through the pager only then: src/cli/pager.ts). */
   outTty?: boolean
+  /** The terminal's width in columns when stderr is a TTY (a served request: the client's terminal). */
+  columns?: number
   /**
    * Aborted with an InterruptedError when SIGINT or SIGTERM arrives (src/cli/interrupt.ts). Commands
    * that set `interrupted` pass it down to the domain code that loops; absent in in-process tests.

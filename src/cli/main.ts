@@ -25,6 +25,7 @@ export function processIo(): Io {
     err: (t) => { process.stderr.write(t) },
     tty: Boolean(process.stderr.isTTY),
     outTty: Boolean(process.stdout.isTTY),
+    ...(process.stderr.isTTY && process.stderr.columns > 0 ? { columns: process.stderr.columns } : {}),
     host: processHost(),
     ...(process.stdin.isTTY && process.stderr.isTTY ? { ask: askOnTerminal } : {}),
     stdin: async () => {
@@ -71,8 +72,8 @@ export const COMMANDS: Record<string, string> = {
   soup: 'average compatible models (model soup, epoch averaging) into a new model',
   export: 'export a population\'s weights as a dataset (train/val/test .npz), or --format hf: one model for the Hugging Face Hub',
   ui: 'look at the zoo in a browser (read-only web app), or export it as a static site',
-  server: 'the query server that answers find and ls without starting node: status, stop',
-  serve: 'run the query server (internal)',
+  server: 'the server that answers find, ls, add, get and verify without starting node: status, stop',
+  serve: 'run the server (internal)',
   'hook-pre-commit': 'run by the pre-commit hook (internal)',
   'hook-pre-push': 'run by the pre-push hook (internal)',
 }
@@ -197,6 +198,9 @@ function printJsonError(io: Io, code: string, message: string): void {
   io.out(JSON.stringify({ error: { code, message } }, null, 2) + '\n')
 }
 
+/** Commands the server answers (src/cli/serve.ts): node answering one of them starts a server. */
+const STARTS_SERVER = new Set(['find', 'ls', 'add', 'get', 'verify'])
+
 /**
  * The process entry point (bin/git-zoo.js): the real stdio, and SIGINT/SIGTERM handlers that abort
  * `io.signal` (src/cli/interrupt.ts). Returns the exit code.
@@ -208,8 +212,8 @@ export async function cli(argv: string[]): Promise<number> {
   // an interrupted command may leave idle handles (workers, sockets) behind: do not wait for them
   if (interrupts.signal.aborted) process.exit(code)
   interrupts.dispose()
-  // node answered a query itself: start the query server for the next ones (spec/server.md)
-  if ((argv[0] === 'find' || argv[0] === 'ls') && io.env.GIT_ZOO_SERVER !== '0') {
+  // node answered a command the server takes itself: start the server for the next ones (spec/server.md)
+  if (STARTS_SERVER.has(argv[0] ?? '') && io.env.GIT_ZOO_SERVER !== '0') {
     const [{ startServer }, { PROJECT_ROOT }] = await Promise.all([import('./front/control.js'), import('../version.js')])
     await startServer(PROJECT_ROOT, process.execPath, io.env, process.getuid?.() ?? 0).catch(() => { /* node answers the next one too */ })
   }

@@ -12,15 +12,20 @@
 import { closeSync, linkSync, mkdirSync, chmodSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { availableParallelism } from 'node:os'
 import type { Io } from './command.js'
 import { processHost } from '../host.js'
+import { InterruptedError } from '../errors.js'
+import { servedDecline } from './served.js'
 import {
-  FRAME_BEGIN, FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
+  CTL_GO, CTL_SIGINT, CTL_SIGTERM, GO_AHEAD_MS, FRAME_BEGIN, FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
   answers, buildIdPath, decodeRequest, idleMs, frame, readBuildId, socketDir, socketPath, unsafeDir, type Request,
 } from './front/protocol.js'
 
-/** The commands the server answers; anything else is declined (the client runs node). */
-const SERVED = new Set(['find', 'ls'])
+/** Read-only queries the server answers as soon as it takes them (request kind "query"). */
+const QUERIES = new Set(['find', 'ls'])
+/** Commands that write: started only on the client's go-ahead (request kind "run"), so they never run twice. */
+const RUNS = new Set(['add', 'get', 'verify'])
 /** Testing hooks that act on the process (crash, pause, injected faults): such requests run in node. */
 const PROCESS_HOOKS = ['GIT_ZOO_CRASH_AT', 'GIT_ZOO_PAUSE_AT', 'GIT_ZOO_FAULTS']
 
@@ -61,6 +66,17 @@ async function lock(dir: string): Promise<() => void> {
 /** The bundle's entry, whose inode changes with every `npm run build` (build-cli.mjs renames dist/cli/ into place). */
 function bundleStamp(root: string): string {
   try { const s = statSync(join(root, 'dist', 'cli', 'main.js')); return `${s.ino}:${s.mtimeMs}` } catch { return 'none' }
+}
+
+/** A request taken from a connection, waiting in the queue or being answered. */
+interface Entry {
+  req: Request
+  sock: Socket
+  /** The client's go-ahead came (a "run" request starts only then). */
+  go: boolean
+  onGo?: () => void
+  /** The client forwarded SIGINT or SIGTERM. */
+  onSignal?: (sig: 'SIGINT' | 'SIGTERM') => void
 }
 
 export interface ServeOptions {
@@ -134,7 +150,7 @@ export async function serve(o: ServeOptions): Promise<number> {
   let busy = false
   /** The socket of the query being answered (undefined between queries). */
   let current: Socket | undefined
-  const queue: Array<{ req: Request; sock: Socket }> = []
+  const queue: Entry[] = []
   const unread = new Set<Socket>()
   let timer: NodeJS.Timeout | undefined
   let stopped!: () => void
@@ -178,7 +194,8 @@ export async function serve(o: ServeOptions): Promise<number> {
 
   const fresh = (): boolean => readBuildId(o.root) === build && bundleStamp(o.root) === stamp
 
-  async function answer(req: Request, sock: Socket): Promise<void> {
+  async function answer(entry: Entry): Promise<void> {
+    const { req, sock } = entry
     const send = (type: number, payload: Buffer | string): void => { if (!sock.destroyed) sock.write(frame(type, payload)) }
     if (sock.destroyed) return // the client gave up waiting (and ran node)
     if (req.build !== build || !fresh()) {
@@ -187,55 +204,108 @@ export async function serve(o: ServeOptions): Promise<number> {
       sock.end(frame(FRAME_DECLINE, 'stale'))
       return
     }
+    const name = req.argv[0] ?? ''
+    const twoStep = req.kind === 'run'
     // node options (loaders, heap limits) apply to a process of its own: such a request runs in node
     // (the server itself is started without NODE_OPTIONS, src/cli/front/control.ts)
     const nodeOptions = (req.env.NODE_OPTIONS ?? '') !== ''
-    if (req.kind !== 'query' || !SERVED.has(req.argv[0] ?? '') || PROCESS_HOOKS.some((k) => req.env[k]) || nodeOptions) {
+    const taken = (req.kind === 'query' && QUERIES.has(name)) || (twoStep && RUNS.has(name))
+    if (!taken || PROCESS_HOOKS.some((k) => req.env[k]) || nodeOptions) {
       sock.end(frame(FRAME_DECLINE, 'not served'))
       return
     }
     const aborted = new AbortController()
-    const onClose = (): void => { aborted.abort(new Error('the client went away')) }
+    // a client killed (-9) or gone: the request is aborted as a SIGTERM would abort it (its output goes nowhere)
+    const onClose = (): void => { if (!aborted.signal.aborted) aborted.abort(new InterruptedError('SIGTERM')) }
     sock.once('close', onClose)
-    send(FRAME_BEGIN, '')
     // a request declined midway (it would reach the network with this process's credentials) prints nothing more
     let declined: string | undefined
     let wrote = false
-    const write = (type: number, t: string): void => { if (declined === undefined) { wrote = true; send(type, t) } }
+    /** Set once the exit frame went out early (an interrupted command that does not clean up): later output is dropped. */
+    let ended = false
+    const write = (type: number, t: string): void => { if (declined === undefined && !ended) { wrote = true; send(type, t) } }
     const env: NodeJS.ProcessEnv = { ...req.env }
     // as processIo() does for a process of its own
     env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+    env.ORT_DISABLE_TELEMETRY ??= '1'
+    // what the request starts (git, its hooks, a hook's own `git zoo ...`) runs in node: this server is busy with it
+    env.GIT_ZOO_SERVER = '0'
+    // tests: a pause point set in the server's own environment (never the asker's: those requests run in node)
+    if (twoStep && o.env.GIT_ZOO_SERVED_PAUSE_AT) {
+      env.GIT_ZOO_PAUSE_AT = o.env.GIT_ZOO_SERVED_PAUSE_AT
+      if (o.env.GIT_ZOO_SERVED_PAUSE_FILE) env.GIT_ZOO_PAUSE_FILE = o.env.GIT_ZOO_SERVED_PAUSE_FILE
+    }
+    let cooperative = false
     const io: Io = {
       cwd: req.cwd, env,
       out: (t) => write(FRAME_OUT, t),
       err: (t) => write(FRAME_ERR, t),
       tty: req.errTty,
       outTty: req.outTty,
+      ...(req.errTty && req.columns > 0 ? { columns: req.columns } : {}),
       host: processHost(),
       stdin: async () => '',
-      killSelf: () => { process.kill(process.pid, 'SIGKILL') },
+      killSelf: () => { throw new Error('crash points are not served (the request runs in node)') },
       signal: aborted.signal,
+      cooperate: () => { cooperative = true },
       pageOnClient: (cmd, text) => { write(FRAME_PAGER, cmd); write(FRAME_OUT, text) },
       declineServed: (why) => {
         if (!wrote) declined = why
-        throw new Error(`not answered in the query server: ${why}`)
+        throw new Error(`not answered in the server: ${why}`)
       },
     }
-    // the request's umask, for any file a query writes (the catalog's cache), as its own process would have
+    if (twoStep) {
+      // what a process of its own has and this one has not (a terminal to sign on, credentials to fetch with): node runs it
+      const why = servedDecline(req.argv)
+      if (why !== undefined) { if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, why)); return }
+    }
+    send(FRAME_BEGIN, '')
+    if (twoStep && !(await goAhead(entry))) {
+      // the client gave up before it saw our begin (it runs node), or said nothing: never run it here too
+      if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, 'no go-ahead'))
+      return
+    }
+    // the client's Ctrl-C / SIGTERM: abort as node's own handlers do (src/cli/interrupt.ts); a command that
+    // does not clean up (no `interrupted`) ends at once, as it would in node, and finishes here unseen
+    entry.onSignal = (sig) => {
+      if (aborted.signal.aborted) return // a second signal is the client's to act on (it exits at once)
+      const reason = new InterruptedError(sig)
+      aborted.abort(reason)
+      if (!cooperative && !ended) {
+        write(FRAME_ERR, 'git zoo: interrupted\n')
+        ended = true
+        if (!sock.destroyed) sock.end(frame(FRAME_EXIT, String(reason.exitCode)))
+      }
+    }
+    // the request's umask, for any file it writes, as its own process would have (requests run one at a time)
     const before = process.umask(req.umask)
     let code: number
     try {
       code = await o.main(req.argv, io)
     } catch (e) {
-      send(FRAME_ERR, `git zoo: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in git-zoo; please report it with the command you ran.\n`)
+      if (declined === undefined) write(FRAME_ERR, `git zoo: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in git-zoo; please report it with the command you ran.\n`)
       code = 70
     } finally {
       process.umask(before)
       sock.off('close', onClose)
+      entry.onSignal = undefined
     }
     if (declined !== undefined) { if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, declined)); return }
     served++
-    if (!sock.destroyed) sock.end(frame(FRAME_EXIT, String(code)))
+    if (!ended && !sock.destroyed) sock.end(frame(FRAME_EXIT, String(code)))
+  }
+
+  /** Wait for the client's go-ahead byte after our begin frame: false when it closed, or sent nothing within GO_AHEAD_MS. */
+  function goAhead(entry: Entry): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => { clearTimeout(timer); entry.sock.off('close', gone); entry.onGo = undefined; resolve(ok) }
+      const gone = (): void => done(false)
+      const timer = setTimeout(() => done(false), GO_AHEAD_MS)
+      if (entry.sock.destroyed) { done(false); return }
+      entry.sock.once('close', gone)
+      if (entry.go) { done(true); return }
+      entry.onGo = () => done(true)
+    })
   }
 
   async function drain(): Promise<void> {
@@ -243,9 +313,9 @@ export async function serve(o: ServeOptions): Promise<number> {
     busy = true
     try {
       while (queue.length && !stopping) {
-        const { req, sock } = queue.shift()!
-        current = sock
-        await answer(req, sock)
+        const entry = queue.shift()!
+        current = entry.sock
+        await answer(entry)
       }
     } finally {
       busy = false
@@ -276,7 +346,16 @@ export async function serve(o: ServeOptions): Promise<number> {
       if (req.kind === 'status') { sock.write(frame(FRAME_JSON, JSON.stringify(status()))); sock.end(frame(FRAME_EXIT, '0')); return }
       if (req.kind === 'stop') { stop('asked to stop'); sock.end(frame(FRAME_EXIT, '0')); return }
       if (stopping) { sock.end(frame(FRAME_DECLINE, 'stopping')); return }
-      const entry = { req, sock }
+      const entry: Entry = { req, sock, go: false }
+      // after the request, single control bytes: the go-ahead, the client's signals
+      const control = (bytes: Buffer): void => {
+        for (const c of bytes) {
+          if (c === CTL_GO && !entry.go) { entry.go = true; entry.onGo?.() }
+          else if (c === CTL_SIGINT || c === CTL_SIGTERM) entry.onSignal?.(c === CTL_SIGINT ? 'SIGINT' : 'SIGTERM')
+        }
+      }
+      sock.on('data', control)
+      if (buf.length > 4 + len) control(buf.subarray(4 + len))
       // a client that gave up waiting is dropped from the queue (it runs node)
       sock.once('close', () => { const i = queue.indexOf(entry); if (i >= 0) queue.splice(i, 1) })
       queue.push(entry)
@@ -284,6 +363,11 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
     sock.on('data', onData)
   })
+  // hashing workers kept warm from one request to the next (requests run one at a time: never shared by two);
+  // one booted now, the whole-file sha256 worker every add and get of a large file starts
+  const { keepWorkers } = await import('../cas/hash-pool.js')
+  // (GIT_ZOO_SERVER_WARM=0: none kept, to measure what they buy)
+  if (o.env.GIT_ZOO_SERVER_WARM !== '0') keepWorkers(availableParallelism() + 1, 1)
   arm()
   o.note(`git zoo: server ${process.pid} listening on ${path} (build ${build.slice(0, 12)}, idle exit after ${idle / 1000} s)\n`)
   await done

@@ -105,6 +105,8 @@ examples:
     if (!name) throw new UsageError('--name <model> is required, e.g. --name resnet18/cifar10', 'E_USAGE')
     if (args.positional.length === 0) throw new UsageError('name the checkpoint file(s) or run directory to add', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
+    // served (spec/server.md): a commit that would be signed runs in node, on the asker's terminal
+    if (io.declineServed) await (await import('../served.js')).declineSigning(repo, io.declineServed)
     // run directories: checkpoint_<epoch>/ folders (or epoch_<n>.pt files) make a trajectory, and
     // the metrics file (result.json, metrics.csv, ...) gives the per-epoch history
     const sources = await sourcesOf(args.positional, io.cwd)

@@ -54,6 +54,8 @@ examples:
     if (args.positional.length !== 1) throw new UsageError('name one model: git zoo get <model>[@vN]', 'E_USAGE')
     const repo = await Repo.open(io.cwd, io)
     const sealed = await repo.resolve(args.positional[0]!)
+    // served (spec/server.md): what get would fetch from the zoo remotes runs in node, with the asker's credentials
+    if (io.declineServed) await (await import('../served.js')).declineFetching(repo, sealed, io.declineServed)
     // every file of a trajectory, its checkpoint node read (a lazy clone fetches it); the reader and
     // the remotes behind it are loaded only for a trajectory
     const m = sealed.checkpoints ? await (await import('../../zoo/reader.js')).completeManifest(repo, sealed) : sealed

@@ -24,7 +24,7 @@ export function askServer(env: NodeJS.ProcessEnv, uid: number, kind: 'status' | 
     const s = connect(path)
     const reader = new FrameReader()
     let status: ServerStatus = { running: false, socket: path, why: 'the server closed the connection without an answer' }
-    s.once('connect', () => s.write(encodeRequest({ kind, build: '', cwd: '/', outTty: false, errTty: false, umask: 0o22, argv: [], env: {} })))
+    s.once('connect', () => s.write(encodeRequest({ kind, build: '', cwd: '/', outTty: false, errTty: false, umask: 0o22, columns: 0, argv: [], env: {} })))
     s.on('data', (chunk: Buffer) => {
       for (const f of reader.push(chunk)) {
         if (f.type === FRAME_JSON) status = JSON.parse(f.payload.toString('utf8')) as ServerStatus

@@ -1,17 +1,26 @@
 /*
- * git-zoo's native front (spec/server.md): `git zoo find` and `git zoo ls` answered by the resident
- * query server (src/cli/serve.ts) without starting node; every other command, and any case the
- * server cannot take, runs node on bin/git-zoo.js with the same arguments.
+ * git-zoo's native front (spec/server.md): `git zoo find`, `ls`, `add`, `get` and `verify` answered
+ * by the resident server (src/cli/serve.ts) without starting node; every other command, and any
+ * case the server cannot take, runs node on bin/git-zoo.js with the same arguments.
  *
- * The server is asked only for find and ls, not for --help/-h, and not when GIT_ZOO_SERVER=0.
+ * The server is asked only for those commands, not for --help/-h, and not when GIT_ZOO_SERVER=0.
  * When the listing goes to a pager (stdout a terminal), the server says which ('p' frame) and the
  * client runs it here, on the user's terminal, as src/cli/pager.ts does in node. The socket is $XDG_RUNTIME_DIR/git-zoo/serve.sock, else
  * /tmp/git-zoo-<uid>/serve.sock, used only when its folder is a real folder of this uid with mode
  * 0700. The server sends a 'b' frame when it begins the request; when no first frame comes within
  * GIT_ZOO_SERVER_WAIT ms (default 500: the server is busy with another request, or stuck) node runs
- * instead (safe: find and ls only read). Any failure before the first byte of output (no socket,
- * refused, another build, the server gone) runs node instead, so the user never sees the server fail; after output began, a server
- * that goes away is reported and the exit status is 70 (E_INTERNAL), as bin/git-zoo.js does.
+ * instead. find and ls only read, so that is safe as it is; add, get and verify write, so they start
+ * in two steps: the server waits for this client's go-ahead byte ('g') after its 'b', and a client
+ * that gave up closes instead (the server then drops the request): a command never runs twice.
+ * Any failure before the first byte of output (no socket, refused, another build, the server gone
+ * before the go-ahead) runs node instead, so the user never sees the server fail; after output began
+ * (or, for add, get and verify, after the go-ahead), a server that goes away is reported and the exit
+ * status is 70 (E_INTERNAL), as bin/git-zoo.js does.
+ *
+ * Ctrl-C and SIGTERM during add, get or verify reach this process (the terminal's foreground): they
+ * are forwarded ('i' / 't') and the client waits for the server's exit frame (the command cleans up and
+ * says so, exit 130 / 143). A second signal a second or more after the first, or no answer within
+ * 5 s of the first, ends the client at once (the server goes on unwinding the request).
  *
  * The package folder comes from GIT_ZOO_FRONT_ROOT (set by bin/git-zoo, removed before node or the
  * server sees the environment), else /proc/self/exe, else the path this program was run by.
@@ -27,12 +36,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef GZ_BUILD_ID
@@ -46,7 +58,85 @@ extern char **environ;
 
 static char root[PATH_MAX]; /* the package folder: this binary is <root>/dist/front/git-zoo */
 static int started;          /* output was written: no falling back to node any more */
+static int is_run;           /* add, get or verify: started in two steps, signals forwarded */
+static const char *command;  /* argv[1] */
 static void end_pager(void);
+
+/*
+ * Signals during add, get and verify (after the go-ahead): the handler writes the signal's number to
+ * a pipe (the self-pipe trick: no signal is lost between a check and a blocking read), and every wait
+ * for the server also watches that pipe.
+ */
+static int sig_pipe[2] = { -1, -1 };
+static int sock_fd = -1;
+static int first_sig;          /* the signal forwarded to the server (0: none yet) */
+static long long first_sig_ms; /* when, on the monotonic clock */
+#define GRACE_MS 5000  /* as src/cli/interrupt.ts: how long the command may take to clean up */
+#define REPEAT_MS 1000 /* a signal this soon after the first is the same one delivered twice (git forwards Ctrl-C) */
+
+static void on_signal(int sig) {
+  int e = errno;
+  unsigned char c = (unsigned char)sig;
+  if (write(sig_pipe[1], &c, 1) < 0) { /* the pipe is full: a signal is pending already */ }
+  errno = e;
+}
+
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int status_of(int sig) { return sig == SIGTERM ? 143 : 130; }
+
+static void catch_signals(void) {
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return; /* no forwarding: a signal ends the client, the server then aborts */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART: a blocking call returns, the pipe says why */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Signals that arrived: the first goes to the server; a later one (a second or more after) ends us at once. */
+static void forward_signals(void) {
+  unsigned char c;
+  while (read(sig_pipe[0], &c, 1) == 1) {
+    int sig = c;
+    if (!first_sig) {
+      first_sig = sig;
+      first_sig_ms = now_ms();
+      char b = sig == SIGTERM ? 't' : 'i';
+      if (send(sock_fd, &b, 1, MSG_NOSIGNAL) < 0) { /* the server is gone: the next read says so */ }
+    } else if (now_ms() - first_sig_ms >= REPEAT_MS) {
+      fprintf(stderr, "git zoo: interrupted again; stopping at once (run `git zoo gc` later to drop what was left half-written)\n");
+      exit(status_of(sig));
+    }
+  }
+}
+
+/* Wait until `fd` can be read, forwarding signals meanwhile; after one, wait at most GRACE_MS in all. */
+static void wait_readable(int fd) {
+  if (sig_pipe[0] < 0) return;
+  for (;;) {
+    struct pollfd pf[2] = { { .fd = fd, .events = POLLIN }, { .fd = sig_pipe[0], .events = POLLIN } };
+    int timeout = -1;
+    if (first_sig) {
+      long long left = first_sig_ms + GRACE_MS - now_ms();
+      if (left <= 0) {
+        fprintf(stderr, "git zoo: interrupted; cleaning up took over %d s, stopping at once\n", GRACE_MS / 1000);
+        exit(status_of(first_sig));
+      }
+      timeout = (int)left;
+    }
+    int r = poll(pf, 2, timeout);
+    if (r < 0 && errno != EINTR) return;
+    if (r > 0 && pf[1].revents) forward_signals();
+    if (r > 0 && pf[0].revents) return;
+  }
+}
 
 /* Run the command through node: the node that built the client, else `node` on PATH. */
 static void run_node(int argc, char **argv) {
@@ -66,9 +156,15 @@ static void run_node(int argc, char **argv) {
 
 /* The server went away after output began: say so, as bin/git-zoo.js does for an internal error. */
 static void lost(const char *why) {
-  fprintf(stderr, "git zoo: internal error: the query server %s before the command finished; the catalog is only read, "
-                  "so nothing was changed and the command can be run again. This is a bug in git-zoo; please report it "
-                  "with the command you ran (GIT_ZOO_SERVER=0 runs it without the server).\n", why);
+  if (is_run)
+    fprintf(stderr, "git zoo: internal error: the server %s before `git zoo %s` finished; what it left is what an interrupted "
+                    "command leaves (the store stays valid: `git zoo verify` checks it, `git log` shows whether a promotion was "
+                    "committed). This is a bug in git-zoo; please report it with the command you ran (GIT_ZOO_SERVER=0 runs it "
+                    "without the server).\n", why, command);
+  else
+    fprintf(stderr, "git zoo: internal error: the query server %s before the command finished; the catalog is only read, "
+                    "so nothing was changed and the command can be run again. This is a bug in git-zoo; please report it "
+                    "with the command you ran (GIT_ZOO_SERVER=0 runs it without the server).\n", why);
   end_pager(); /* what was paged stays readable until the user quits the pager */
   exit(70);
 }
@@ -85,6 +181,7 @@ static int write_all(int fd, const char *p, size_t n) {
 /* Read exactly n bytes; 0 on success, -1 on end of stream or error. */
 static int read_all(int fd, char *p, size_t n) {
   while (n > 0) {
+    wait_readable(fd);
     ssize_t r = read(fd, p, n);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return -1;
@@ -201,7 +298,9 @@ static int wait_ms(void) {
 int main(int argc, char **argv) {
   find_root(argv[0]);
   const char *cmd = argc > 1 ? argv[1] : "";
-  if (strcmp(cmd, "find") != 0 && strcmp(cmd, "ls") != 0) run_node(argc, argv);
+  command = cmd;
+  is_run = strcmp(cmd, "add") == 0 || strcmp(cmd, "get") == 0 || strcmp(cmd, "verify") == 0;
+  if (!is_run && strcmp(cmd, "find") != 0 && strcmp(cmd, "ls") != 0) run_node(argc, argv);
   const char *off = getenv("GIT_ZOO_SERVER");
   if (off && strcmp(off, "0") == 0) run_node(argc, argv);
   for (int i = 2; i < argc; i++) {
@@ -228,12 +327,15 @@ int main(int argc, char **argv) {
   umask(mask);
   struct buf b = { 0 };
   put(&b, "len"); /* 4 bytes: the length, filled in below */
-  put(&b, "query");
+  put(&b, is_run ? "run" : "query");
   put(&b, GZ_BUILD_ID);
   put(&b, cwd);
   put(&b, out_tty ? "1" : "0");
   put(&b, err_tty ? "1" : "0");
   snprintf(num, sizeof num, "%o", (unsigned)mask);
+  put(&b, num);
+  struct winsize ws; /* the terminal's width, for progress lines on stderr */
+  snprintf(num, sizeof num, "%u", err_tty && ioctl(2, TIOCGWINSZ, &ws) == 0 ? (unsigned)ws.ws_col : 0u);
   put(&b, num);
   snprintf(num, sizeof num, "%d", argc - 1);
   put(&b, num);
@@ -252,6 +354,8 @@ int main(int argc, char **argv) {
 
   static char chunk[65536];
   int first = 1;
+  int went = 0; /* add, get, verify: the go-ahead was sent (from then on the command may have run: never node) */
+  sock_fd = fd;
   for (;;) {
     unsigned char head[5];
     if (first) {
@@ -263,7 +367,7 @@ int main(int argc, char **argv) {
       first = 0;
     }
     if (read_all(fd, (char *)head, 5) != 0) {
-      if (!started) run_node(argc, argv);
+      if (!started && !went) run_node(argc, argv);
       lost("closed the connection");
     }
     uint32_t n = (uint32_t)head[1] << 24 | (uint32_t)head[2] << 16 | (uint32_t)head[3] << 8 | head[4];
@@ -273,7 +377,7 @@ int main(int argc, char **argv) {
       while (n > 0) {
         size_t want = n < sizeof chunk ? n : sizeof chunk;
         if (read_all(fd, chunk, want) != 0) {
-          if (!started) run_node(argc, argv);
+          if (!started && !went) run_node(argc, argv);
           lost("closed the connection");
         }
         started = 1;
@@ -292,12 +396,21 @@ int main(int argc, char **argv) {
       end_pager();
       return atoi(num);
     } else if (type == 'b' && n == 0) {
-      /* the server began the request */
+      /* the server began the request; add, get and verify run only on our go-ahead, and from then on
+         Ctrl-C and SIGTERM are forwarded to it rather than ending this process */
+      if (is_run && !went) {
+        catch_signals();
+        char g = 'g';
+        ssize_t w;
+        while ((w = send(fd, &g, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
+        if (w != 1) run_node(argc, argv); /* the server is gone: it cannot have read the go-ahead */
+        went = 1;
+      }
     } else if (type == 'p') {
       char *cmd = malloc((size_t)n + 1);
       if (!cmd) { perror("git zoo"); exit(71); }
       if (read_all(fd, cmd, n) != 0) {
-        if (!started) run_node(argc, argv);
+        if (!started && !went) run_node(argc, argv);
         lost("closed the connection");
       }
       cmd[n] = '\0';
@@ -305,11 +418,12 @@ int main(int argc, char **argv) {
       if (pager_pid < 0) start_pager(cmd); /* a second one is ignored: one pager per listing */
       free(cmd);
     } else if (type == 's') {
-      /* declined: another build, or a request it does not take */
+      /* declined: another build, or a request it does not take (before anything of it ran) */
+      if (first_sig) { fprintf(stderr, "git zoo: interrupted\n"); exit(status_of(first_sig)); }
       if (!started) run_node(argc, argv);
       lost("declined");
     } else {
-      if (!started) run_node(argc, argv);
+      if (!started && !went) run_node(argc, argv);
       lost("sent an unknown frame");
     }
   }

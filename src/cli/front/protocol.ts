@@ -1,18 +1,26 @@
 /**
- * The query server's wire format and its socket's place (spec/server.md). One request per
- * connection, then frames until the exit frame; the native client (src/cli/front/git-zoo.c) and
+ * The server's wire format and its socket's place (spec/server.md). One request per connection,
+ * then frames until the exit frame; the native client (src/cli/front/git-zoo.c) and
  * `git zoo server status|stop` speak it, the server (src/cli/serve.ts) answers it.
  *
  * Request: a 4-byte big-endian length, then that many bytes of NUL-terminated strings:
- *   kind ("query", "status" or "stop"), build id, cwd, stdout is a TTY ("0"/"1"), stderr is a TTY,
- *   umask (octal), argc, the argc arguments, then every environment entry ("NAME=value") to the end.
- * Frames: one type byte, a 4-byte big-endian payload length, the payload:
+ *   kind ("query": find and ls; "run": add, get and verify, started in two steps; "status"; "stop"),
+ *   build id, cwd, stdout is a TTY ("0"/"1"), stderr is a TTY, umask (octal), the terminal's width
+ *   (columns of stderr when it is a TTY, else "0"), argc, the argc arguments, then every environment
+ *   entry ("NAME=value") to the end.
+ * Frames (server to client): one type byte, a 4-byte big-endian payload length, the payload:
  *   'o' bytes for stdout, 'e' bytes for stderr, 'j' a JSON document (status), 'x' the exit code
  *   (decimal) and the end, 'p' a pager command: the client runs it (sh -c, LESS=FRX and LV=-c
  *   unless set) and the stdout frames that follow are its input (a second 'p' is ignored), 's' declined (stale build,
  *   or a request the server does not take): the client runs the command through node instead, 'b' the server
- *   began the request (sent before anything else of a query it takes; a client that gets no first frame
+ *   began the request (sent before anything else of a request it takes; a client that gets no first frame
  *   within GIT_ZOO_SERVER_WAIT ms, default 500, runs node instead: the server is busy).
+ * Control bytes (client to server, after the request; single bytes, no frame):
+ *   'g' go-ahead: a "run" request starts only when the client answers its 'b' with 'g'. A client that
+ *   gave up waiting closes instead, and the server drops the request: a command that writes never runs
+ *   twice. A server that gets no 'g' within GO_AHEAD_MS sends 's' and drops the request.
+ *   'i' / 't' the client got SIGINT / SIGTERM: the server aborts the request's io.signal with the
+ *   InterruptedError node's own handlers use (src/cli/interrupt.ts).
  * A malformed request (a umask that is not octal, too few fields) is refused: the connection is closed.
  */
 import { lstatSync, readFileSync } from 'node:fs'
@@ -27,6 +35,12 @@ export const FRAME_EXIT = 0x78 // 'x'
 export const FRAME_DECLINE = 0x73 // 's'
 export const FRAME_PAGER = 0x70 // 'p'
 export const FRAME_BEGIN = 0x62 // 'b'
+/** Control bytes from the client: the go-ahead of a "run" request, and the signals it got. */
+export const CTL_GO = 0x67 // 'g'
+export const CTL_SIGINT = 0x69 // 'i'
+export const CTL_SIGTERM = 0x74 // 't'
+/** How long the server waits for the client's go-ahead after its 'b' before it drops the request. */
+export const GO_AHEAD_MS = 10_000
 
 /** Requests larger than this are refused (an environment of 16 MiB is not a shell's). */
 export const MAX_REQUEST = 16 * 1024 * 1024
@@ -38,6 +52,8 @@ export interface Request {
   outTty: boolean
   errTty: boolean
   umask: number
+  /** The terminal's width when stderr is a TTY, else 0. */
+  columns: number
   argv: string[]
   env: Record<string, string>
 }
@@ -81,7 +97,7 @@ export function unsafeDir(dir: string, uid: number): string | undefined {
 }
 
 export function encodeRequest(r: Request): Buffer {
-  const fields = [r.kind, r.build, r.cwd, r.outTty ? '1' : '0', r.errTty ? '1' : '0', r.umask.toString(8), String(r.argv.length), ...r.argv,
+  const fields = [r.kind, r.build, r.cwd, r.outTty ? '1' : '0', r.errTty ? '1' : '0', r.umask.toString(8), String(r.columns), String(r.argv.length), ...r.argv,
     ...Object.entries(r.env).map(([k, v]) => `${k}=${v}`)]
   const body = Buffer.from(fields.map((f) => f + '\0').join(''), 'utf8')
   const head = Buffer.alloc(4)
@@ -93,16 +109,17 @@ export function encodeRequest(r: Request): Buffer {
 export function decodeRequest(body: Buffer): Request {
   const parts = body.toString('utf8').split('\0')
   if (parts.pop() !== '') throw new Error('the request does not end with a NUL')
-  const [kind, build, cwd, outTty, errTty, umask, argc] = parts
+  const [kind, build, cwd, outTty, errTty, umask, columns, argc] = parts
   const n = Number(argc)
   if (umask === undefined || !/^[0-7]{1,4}$/.test(umask)) throw new Error('the umask is not an octal number')
-  if (kind === undefined || !Number.isInteger(n) || n < 0 || parts.length < 7 + n) throw new Error('the request is cut short')
+  if (columns === undefined || !/^\d{1,5}$/.test(columns)) throw new Error('the terminal width is not a number')
+  if (kind === undefined || !Number.isInteger(n) || n < 0 || parts.length < 8 + n) throw new Error('the request is cut short')
   const env: Record<string, string> = {}
-  for (const e of parts.slice(7 + n)) {
+  for (const e of parts.slice(8 + n)) {
     const eq = e.indexOf('=')
     if (eq > 0) env[e.slice(0, eq)] = e.slice(eq + 1)
   }
-  return { kind, build: build!, cwd: cwd!, outTty: outTty === '1', errTty: errTty === '1', umask: parseInt(umask, 8), argv: parts.slice(7, 7 + n), env }
+  return { kind, build: build!, cwd: cwd!, outTty: outTty === '1', errTty: errTty === '1', umask: parseInt(umask, 8), columns: Number(columns), argv: parts.slice(8, 8 + n), env }
 }
 
 export function frame(type: number, payload: Buffer | string): Buffer {
