@@ -16,42 +16,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, ROOT, git, run, tempRepo, type Run } from './cli.js'
 import { answers, frame } from '../src/cli/front/protocol.js'
+import { CLIENT, WRAPPER, alive, hasClient, runtime, serverStatus, serversOf, stopAll, waitFor, type Runtime, type Status } from './server-kit.js'
 
-const WRAPPER = join(ROOT, 'bin', 'git-zoo')
-const CLIENT = join(ROOT, 'dist', 'front', 'git-zoo')
-const hasClient = existsSync(CLIENT)
 // as .ci/run checks: a cc that compiles a file using the socket headers (a cc without libc6-dev cannot)
 const hasCc = spawnSync('cc', ['-x', 'c', '-o', '/dev/null', '-'], { input: '#include <sys/socket.h>\nint main(void){return 0;}\n', stdio: ['pipe', 'ignore', 'ignore'] }).status === 0
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0
-
-interface Status { running: boolean; pid: number; served: number; build: string; socket: string; why?: string }
-
-/** A private XDG_RUNTIME_DIR, and the servers started under it (stopped by stopAll). */
-function runtime(): { dir: string; env: NodeJS.ProcessEnv; pids: Set<number> } {
-  const dir = mkdtempSync(join(tmpdir(), 'zoo-xdg-'))
-  chmodSync(dir, 0o700)
-  // a loaded machine may take its time to answer: the client waits for the server's first frame (not what these tests measure)
-  return { dir, env: { XDG_RUNTIME_DIR: dir, GIT_ZOO_SERVER: '1', GIT_ZOO_DEBUG: '', GIT_ZOO_SERVER_WAIT: '30000' }, pids: new Set() }
-}
-
-const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
-
-/**
- * The `git zoo serve` processes started for this XDG_RUNTIME_DIR, from /proc: a server that a run
- * started is there as soon as that run has exited (it was spawned before), whether or not it listens yet.
- */
-function serversOf(dir: string): number[] {
-  const pids: number[] = []
-  for (const name of existsSync('/proc') ? readdirSync('/proc') : []) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')
-      if (argv[argv.length - 2] !== 'serve' && argv[argv.length - 1] !== 'serve') continue
-      if (readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(`XDG_RUNTIME_DIR=${dir}`)) pids.push(Number(name))
-    } catch { /* gone, or not ours */ }
-  }
-  return pids
-}
 
 /**
  * A `git` that waits until the file `go` appears (it makes `waiting` first) and then runs the real
@@ -66,28 +35,11 @@ function slowGit(): { bin: string; waiting: string; go: string; env: (repo: stri
   return { bin, waiting, go, env: (repo) => ({ PATH: `${bin}:${process.env.PATH}`, GIT_DIR: join(repo, '.git'), GIT_WORK_TREE: repo }) }
 }
 
-/** Poll `check` every 25 ms until it returns a value, failing after `ms` (a generous bound, not a timing assumption). */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await check()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what} after ${ms / 1000} s`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 describe('query server and native front', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
-  const rt: ReturnType<typeof runtime> = { dir: '', env: {}, pids: new Set() } // made in before()
+  const rt: Runtime = { dir: '', env: {}, pids: new Set() } // made in before()
   const wrap = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => run(WRAPPER, args, { cwd, env: { ...rt.env, ...env } })
   const viaNode = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => run(process.execPath, [BIN, ...args], { cwd, env: { ...rt.env, ...env, GIT_ZOO_SERVER: '0' } })
-  const status = async (r = rt): Promise<Status> => {
-    const s = await run(process.execPath, [BIN, 'server', 'status', '--json'], { cwd: tmpdir(), env: r.env })
-    assert.equal(s.code, 0, s.stderr)
-    const st = JSON.parse(s.stdout) as Status
-    if (st.running) r.pids.add(st.pid)
-    return st
-  }
+  const status = (r: Runtime = rt): Promise<Status> => serverStatus(r)
   const running = (r = rt, not?: number): Promise<Status> => waitFor('a server to answer', async () => { const s = await status(r); return s.running && s.pid !== not ? s : undefined })
   /** Run `args` through the wrapper and through node; both must print the same and exit the same. */
   const same = async (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => {
@@ -130,12 +82,6 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
     writeFileSync(join(dir, 'w.bin'), Buffer.from(`weights of ${name}`))
     const r = await viaNode(dir, ['add', 'w.bin', '--name', name, '--seed', String(name.length)])
     assert.equal(r.code, 0, r.stderr)
-  }
-
-  async function stopAll(r: { env: NodeJS.ProcessEnv; pids: Set<number>; dir: string }): Promise<void> {
-    await run(process.execPath, [BIN, 'server', 'stop'], { cwd: tmpdir(), env: r.env })
-    for (const pid of [...r.pids, ...serversOf(r.dir)]) if (alive(pid)) process.kill(pid, 'SIGKILL')
-    rmSync(r.dir, { recursive: true, force: true })
   }
 
   before(async () => {
@@ -331,7 +277,7 @@ describe('query server and native front', { skip: hasClient ? false : 'dist/fron
   it('a request with a malformed umask is refused, not run with umask 0', { timeout: 120_000 }, async () => {
     await wrap(a.dir, ['ls'])
     const st = await running()
-    const body = Buffer.from(['query', st.build, a.dir, '0', '0', 'zz', '1', 'ls', `PATH=${process.env.PATH}`].map((f) => f + '\0').join(''))
+    const body = Buffer.from(['query', st.build, a.dir, '0', '0', 'zz', '0', '1', 'ls', `PATH=${process.env.PATH}`].map((f) => f + '\0').join(''))
     const head = Buffer.alloc(4)
     head.writeUInt32BE(body.length)
     const got = await new Promise<Buffer>((res, rej) => {

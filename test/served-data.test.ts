@@ -1,0 +1,412 @@
+/**
+ * add, get and verify answered by the resident server (spec/server.md) through the real wrapper
+ * bin/git-zoo: the same stdout, stderr, exit status and bytes on disk as node (GIT_ZOO_SERVER=0);
+ * the two-step start (a client that gave up never leads to a second run); Ctrl-C, SIGTERM and kill -9
+ * of the client mid-add (held at a pause point set in the server's own environment); a pre-commit hook's
+ * `git zoo` runs in node instead of waiting on the busy server; what a process of its own has and the
+ * server has not (signing, fetching, NODE_OPTIONS, crash hooks) runs in node. Each describe has its own
+ * XDG_RUNTIME_DIR and stops its servers; no fixed sleeps except where a test needs a signal to come
+ * over a second after the first (the client's own rule).
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BIN, ROOT, run, type Run } from './cli.js'
+import { sshKey } from './helpers-git.js'
+import { FrameReader, encodeRequest, frame, readBuildId } from '../src/cli/front/protocol.js'
+import { WRAPPER, hasClient, runtime, serverStatus, stopAll, waitFor, type Runtime, type Status } from './server-kit.js'
+
+/** Commits made with these dates are the same commits in two repositories made alike. */
+const FIXED = { GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z' }
+
+/** An add's output with what differs between two runs of it (the manifest's `created` time) masked: its seal and commit. */
+const masked = (r: Run): Run => {
+  const m = (t: string): string => t.replace(/bafy[a-z2-7]{20,}/g, '<seal>').replace(/\b[0-9a-f]{40}\b/g, '<commit>').replace(/\b[0-9a-f]{12}\b/g, '<commit12>')
+  return { code: r.code, stdout: m(r.stdout), stderr: m(r.stderr) }
+}
+
+/** Bytes that are the same in both twins and not all alike (17 MiB: over the size where add and get use hashing workers). */
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n)
+  for (let i = 0; i < n; i += 4) b.writeUInt32LE(((i / 4) * 2654435761 + seed) >>> 0, i)
+  return b
+}
+
+interface Served {
+  rt: Runtime
+  dirs: string[]
+  wrap: (cwd: string, args: string[], env?: NodeJS.ProcessEnv) => Promise<Run>
+  viaNode: (cwd: string, args: string[], env?: NodeJS.ProcessEnv) => Promise<Run>
+  /** Start `git zoo serve` under this runtime with `env` added to its own environment; returns its status once it answers. */
+  start: (env?: NodeJS.ProcessEnv) => Promise<Status>
+  status: () => Promise<Status>
+  /** A zoo committed with fixed dates (two made alike hold the same commits). */
+  newZoo: () => Promise<string>
+  cleanup: () => Promise<void>
+}
+
+function served(): Served {
+  const rt = runtime()
+  const dirs: string[] = []
+  const env = (e: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...rt.env, ...FIXED, ...e })
+  const wrap = (cwd: string, args: string[], e: NodeJS.ProcessEnv = {}): Promise<Run> => run(WRAPPER, args, { cwd, env: env(e) })
+  const viaNode = (cwd: string, args: string[], e: NodeJS.ProcessEnv = {}): Promise<Run> => run(process.execPath, [BIN, ...args], { cwd, env: { ...env(e), GIT_ZOO_SERVER: '0' } })
+  const status = (): Promise<Status> => serverStatus(rt)
+  const start = async (e: NodeJS.ProcessEnv = {}): Promise<Status> => {
+    const child = spawn(process.execPath, [BIN, 'serve'], { cwd: tmpdir(), env: { ...process.env, ...rt.env, ...e }, stdio: 'ignore', detached: true })
+    child.unref()
+    if (child.pid) rt.pids.add(child.pid)
+    return waitFor('the server to answer', async () => { const s = await status(); return s.running ? s : undefined })
+  }
+  const gitIn = async (cwd: string, args: string[]): Promise<void> => {
+    const r = await run('git', args, { cwd, env: FIXED })
+    assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stderr}`)
+  }
+  const newZoo = async (): Promise<string> => {
+    const dir = mkdtempSync(join(tmpdir(), 'zoo-served-'))
+    dirs.push(dir)
+    await gitIn(dir, ['init', '-q', '-b', 'main'])
+    for (const [k, v] of [['user.name', 'Test Researcher'], ['user.email', 'researcher@example.invalid'], ['commit.gpgsign', 'false']]) await gitIn(dir, ['config', k!, v!])
+    const r = await viaNode(dir, ['init', '-q'])
+    assert.equal(r.code, 0, r.stderr)
+    writeFileSync(join(dir, '.gitignore'), '*.bin\nout*/\n')
+    writeFileSync(join(dir, 'train.py'), 'print("train")\n')
+    await gitIn(dir, ['add', '-A'])
+    await gitIn(dir, ['commit', '-q', '-m', 'zoo'])
+    return dir
+  }
+  const cleanup = async (): Promise<void> => {
+    await stopAll(rt)
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  }
+  return { rt, dirs, wrap, viaNode, start, status, newZoo, cleanup }
+}
+
+const versions = (zoo: string, name: string): string[] => readdirSync(join(zoo, 'models', ...name.split('/'))).sort()
+const commits = async (zoo: string): Promise<number> => Number((await run('git', ['rev-list', '--count', 'HEAD'], { cwd: zoo })).stdout.trim())
+
+describe('add, get and verify through the server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  const s = served()
+  before(async () => { await s.start() })
+  after(async () => { await s.cleanup() })
+
+  it('print what node prints, exit alike and write the same bytes (add, --json, errors, a dirty tree; get; verify)', { timeout: 180_000 }, async () => {
+    const [p, q] = [await s.newZoo(), await s.newZoo()] // p: served, q: node
+    const big = pattern(17 * 1024 * 1024, 7)
+    for (const z of [p, q]) { writeFileSync(join(z, 'small.bin'), pattern(1024, 1)); writeFileSync(join(z, 'big.bin'), big) }
+    const before1 = (await s.status()).served
+    const adds: Array<[string[], number]> = [
+      [['add', 'small.bin', '--name', 'm/small', '--seed', '1'], 0],
+      [['add', 'big.bin', '--name', 'm/big', '--param', 'lr=0.1', '--json'], 0],
+      [['add', 'small.bin', '--name', 'm/small', '-q'], 0],
+      [['add', 'missing.bin', '--name', 'm/x'], 2],
+      [['add', 'missing.bin', '--name', 'm/x', '--json'], 2],
+      [['add', 'small.bin'], 2],
+    ]
+    for (const [args, code] of adds) {
+      const a = await s.wrap(p, args), b = await s.viaNode(q, args)
+      assert.equal(a.code, code, `served git zoo ${args.join(' ')}: ${a.stderr}`)
+      assert.deepEqual(masked(a), masked(b), `git zoo ${args.join(' ')}: served and node runs differ`)
+    }
+    // a dirty tree: refused alike, nothing committed
+    for (const z of [p, q]) writeFileSync(join(z, 'train.py'), 'print("changed")\n')
+    const dirty = [await s.wrap(p, ['add', 'small.bin', '--name', 'm/dirty']), await s.viaNode(q, ['add', 'small.bin', '--name', 'm/dirty'])]
+    assert.equal(dirty[0]!.code, 1)
+    assert.match(dirty[0]!.stderr, /uncommitted changes/)
+    assert.deepEqual(dirty[0], dirty[1])
+    for (const z of [p, q]) writeFileSync(join(z, 'train.py'), 'print("train")\n')
+    // the same promotions: commits, manifests (but their `created` time, the seal over it and the code commit after it)
+    assert.equal(await commits(p), await commits(q))
+    assert.deepEqual(versions(p, 'm/small'), ['v1', 'v2'])
+    const manifest = (z: string, n: string): string => readFileSync(join(z, 'models', 'm', n, 'v1', 'manifest.json'), 'utf8').replace(/"(created|seal|commit)": "[^"]*"/g, '"$1": ""')
+    assert.equal(manifest(p, 'big'), manifest(q, 'big'))
+    assert.equal(manifest(p, 'small'), manifest(q, 'small'))
+
+    // get and verify in one zoo, served then node: the same output and the same bytes
+    const reads: Array<[string[], number, string?]> = [
+      [['get', 'm/big', '--out', 'out-big'], 0, 'out-big/big.bin'],
+      [['get', 'm/small@v1', '--out', 'out-small', '--json'], 0, 'out-small/small.bin'],
+      [['get', 'm/nobody'], 2],
+      [['verify'], 0],
+      [['verify', 'm/big', '--json'], 0],
+      [['verify', 'm/nobody'], 2],
+    ]
+    for (const [args, code, file] of reads) {
+      const a = await s.wrap(p, args)
+      assert.equal(a.code, code, `served git zoo ${args.join(' ')}: ${a.stderr}`)
+      const gotA = file ? readFileSync(join(p, file)) : undefined
+      if (file) rmSync(join(p, file.split('/')[0]!), { recursive: true })
+      const b = await s.viaNode(p, args)
+      assert.deepEqual(a, b, `git zoo ${args.join(' ')}: served and node runs differ`)
+      if (file) assert.ok(gotA!.equals(readFileSync(join(p, file))), `${file}: the same bytes`)
+    }
+    assert.ok(readFileSync(join(p, 'out-big', 'big.bin')).equals(big))
+    assert.equal((await s.status()).served, before1 + adds.length + 1 + reads.length, 'every served run above was answered by the server')
+  })
+
+  it('the go-ahead: a client that gives up (GIT_ZOO_SERVER_WAIT=0) runs node and the server drops its request: one commit per add', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    const before1 = await commits(z)
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(join(z, `w${i}.bin`), pattern(512, i))
+      const r = await s.wrap(z, ['add', `w${i}.bin`, '--name', `race/w${i}`], { GIT_ZOO_SERVER_WAIT: '0' })
+      assert.equal(r.code, 0, r.stderr)
+    }
+    assert.equal(await commits(z), before1 + 4, 'exactly one commit per add')
+    for (let i = 0; i < 4; i++) assert.deepEqual(versions(z, `race/w${i}`), ['v1'])
+    // the server is there and serves the next one
+    const st = await s.status()
+    writeFileSync(join(z, 'next.bin'), pattern(512, 9))
+    assert.equal((await s.wrap(z, ['add', 'next.bin', '--name', 'race/next'])).code, 0)
+    assert.equal((await s.status()).served, st.served + 1)
+    assert.equal(await commits(z), before1 + 5)
+  })
+
+  it('a request whose client closes after the begin frame, without the go-ahead, never runs', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    writeFileSync(join(z, 'w.bin'), pattern(512, 3))
+    const st = await s.status()
+    const head = await commits(z)
+    const req = encodeRequest({
+      kind: 'run', build: readBuildId(ROOT)!, cwd: z, outTty: false, errTty: false, umask: 0o22, columns: 0,
+      argv: ['add', 'w.bin', '--name', 'never/run'], env: { ...process.env, ...s.rt.env, GIT_ZOO_SERVER: '1' } as Record<string, string>,
+    })
+    const first = await new Promise<number>((res, rej) => {
+      const sock = connect(st.socket)
+      const reader = new FrameReader()
+      sock.on('connect', () => sock.write(req))
+      sock.on('data', (c: Buffer) => { const f = reader.push(c)[0]; if (f) { sock.destroy(); res(f.type) } })
+      sock.on('error', rej)
+    })
+    assert.equal(String.fromCharCode(first), 'b', 'the server began the request and waits for the go-ahead')
+    // the next request is answered after the dropped one: it had its turn and did not run
+    writeFileSync(join(z, 'v.bin'), pattern(512, 4))
+    assert.equal((await s.wrap(z, ['add', 'v.bin', '--name', 'then/run'])).code, 0)
+    assert.equal((await s.status()).served, st.served + 1)
+    assert.equal(await commits(z), head + 1)
+    assert.ok(!existsSync(join(z, 'models', 'never')), 'the dropped add promoted nothing')
+  })
+
+  it('a pre-commit hook\'s `git zoo` runs in node (GIT_ZOO_SERVER=0), not waiting on the server busy with the add', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    const out = join(z, '.git', 'hook-out')
+    writeFileSync(join(z, '.git', 'hooks', 'pre-commit'), `#!/bin/sh\necho "server=$GIT_ZOO_SERVER" > '${out}'\n'${WRAPPER}' ls >> '${out}' 2>&1\necho "ls=$?" >> '${out}'\n`, { mode: 0o755 })
+    writeFileSync(join(z, 'w.bin'), pattern(512, 5))
+    const st = await s.status()
+    // were the hook's ls to ask the busy server, it would wait this long (past the test's timeout) for a first frame
+    const r = await s.wrap(z, ['add', 'w.bin', '--name', 'hooked/m'], { GIT_ZOO_SERVER_WAIT: '600000' })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((await s.status()).served, st.served + 1, 'the add was served')
+    const hook = readFileSync(out, 'utf8')
+    assert.match(hook, /^server=0\n/)
+    assert.match(hook, /\nls=0\n$/)
+  })
+
+  it('declines what a process of its own has (signing, NODE_OPTIONS, crash hooks, --repair, fetching): node runs it, same result', { timeout: 180_000 }, async () => {
+    const z = await s.newZoo()
+    writeFileSync(join(z, 'w.bin'), pattern(512, 6))
+    assert.equal((await s.viaNode(z, ['add', 'w.bin', '--name', 'base/m'])).code, 0)
+    const st = await s.status()
+    const cases: Array<[string[], NodeJS.ProcessEnv]> = [
+      [['verify'], { NODE_OPTIONS: '--no-warnings' }],
+      [['verify'], { GIT_ZOO_CRASH_AT: 'no-such-point' }],
+      [['get', 'base/m', '--out', 'out-g'], { GIT_ZOO_PAUSE_AT: 'no-such-point' }],
+      [['verify', '--repair'], {}],
+      [['verify', '--signatures'], {}],
+    ]
+    for (const [args, env] of cases) {
+      const a = await s.wrap(z, args, env)
+      rmSync(join(z, 'out-g'), { recursive: true, force: true })
+      assert.deepEqual(a, await s.viaNode(z, args, env), `git zoo ${args.join(' ')} ${JSON.stringify(env)}`)
+      rmSync(join(z, 'out-g'), { recursive: true, force: true })
+    }
+    // get of objects the local store lacks (a git clone, objects not fetched): it would fetch from zoo remotes
+    const clone = mkdtempSync(join(tmpdir(), 'zoo-served-clone-'))
+    s.dirs.push(clone)
+    assert.equal((await run('git', ['clone', '-q', z, clone], { cwd: tmpdir() })).code, 0)
+    const missing = await s.wrap(clone, ['get', 'base/m', '--out', 'out-g'])
+    assert.notEqual(missing.code, 0)
+    assert.deepEqual(missing, await s.viaNode(clone, ['get', 'base/m', '--out', 'out-g']))
+    // a zoo whose commits git signs (a key could ask for its passphrase on the asker's terminal)
+    const key = await sshKey(z, 'id_served')
+    for (const [k, v] of [['gpg.format', 'ssh'], ['user.signingkey', key.pub], ['commit.gpgsign', 'true']]) assert.equal((await run('git', ['config', k!, v!], { cwd: z })).code, 0)
+    writeFileSync(join(z, 'signed.bin'), pattern(512, 8))
+    const signed = await s.wrap(z, ['add', 'signed.bin', '--name', 'signed/m', '--json'])
+    assert.equal(signed.code, 0, signed.stderr)
+    assert.equal((JSON.parse(signed.stdout) as { signed: boolean }).signed, true)
+    assert.equal((await s.status()).served, st.served, 'every request above was declined and run in node')
+    // and the server serves the next one as before
+    assert.equal((await s.wrap(z, ['verify'])).code, 0)
+    assert.equal((await s.status()).served, st.served + 1)
+  })
+})
+
+describe('interrupting a served add', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  const s = served()
+  let pauseFile = ''
+  before(async () => {
+    pauseFile = join(s.rt.dir, 'paused')
+    // a pause point in the server's own environment: every served add stops there until the file is removed or it is interrupted
+    await s.start({ GIT_ZOO_SERVED_PAUSE_AT: 'after-file', GIT_ZOO_SERVED_PAUSE_FILE: pauseFile })
+  })
+  after(async () => { await s.cleanup() })
+
+  /** A served add of `file`, held at the pause point: its process and its result. */
+  async function paused(z: string, file: string, name: string): Promise<{ child: ChildProcess; done: Promise<Run> }> {
+    if (existsSync(pauseFile)) unlinkSync(pauseFile)
+    const child = spawn(WRAPPER, ['add', file, '--name', name], { cwd: z, env: { ...process.env, ...s.rt.env, ...FIXED } })
+    let stdout = '', stderr = ''
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+    const done = new Promise<Run>((res) => child.on('close', (code, sig) => res({ code: code ?? (sig ? 128 : 1), stdout, stderr })))
+    await waitFor('the served add to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
+    return { child, done }
+  }
+  /** Let a served add through the pause point as soon as it gets there. */
+  async function addThrough(z: string, file: string, name: string): Promise<Run> {
+    const { done } = await paused(z, file, name)
+    unlinkSync(pauseFile)
+    return done
+  }
+
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    it(`${sig} to the client: the server's add unwinds, exit ${code} with node's message, nothing committed, the store valid, add again succeeds`, { timeout: 120_000 }, async () => {
+      const z = await s.newZoo()
+      writeFileSync(join(z, 'a.bin'), pattern(3 * 1024 * 1024, 1))
+      const head = await commits(z)
+      const { child, done } = await paused(z, 'a.bin', 'int/m')
+      child.kill(sig)
+      const r = await done
+      assert.equal(r.code, code, r.stderr)
+      assert.match(r.stderr, /^git zoo: paused at after-file \(pid \d+\)\ngit zoo: interrupted; nothing was committed, run the same command again to resume\n$/)
+      assert.equal(await commits(z), head)
+      assert.equal(await s.status().then((st) => st.running), true, 'the server is still there')
+      const v = await s.viaNode(z, ['verify'])
+      assert.equal(v.code, 0, v.stderr)
+      const again = await addThrough(z, 'a.bin', 'int/m')
+      assert.equal(again.code, 0, again.stderr)
+      assert.deepEqual(versions(z, 'int/m'), ['v1'])
+      assert.equal(await commits(z), head + 1)
+    })
+  }
+
+  it('a client killed (-9) mid-add: the server aborts that add and goes on; the store is valid and the add runs again', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    writeFileSync(join(z, 'a.bin'), pattern(3 * 1024 * 1024, 2))
+    const head = await commits(z)
+    const st = await s.status()
+    const { child, done } = await paused(z, 'a.bin', 'killed/m')
+    child.kill('SIGKILL')
+    await done
+    // the aborted add unwinds in the server and counts as answered
+    await waitFor('the server to finish the aborted add', async () => (await s.status()).served > st.served ? true : undefined)
+    assert.equal(await commits(z), head)
+    assert.equal((await s.viaNode(z, ['verify'])).code, 0)
+    const again = await addThrough(z, 'a.bin', 'killed/m')
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(versions(z, 'killed/m'), ['v1'])
+  })
+
+  it('a busy server (an add held at its pause point): a second add gives up after GIT_ZOO_SERVER_WAIT, runs in node, and is never run again by the server', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    writeFileSync(join(z, 'a.bin'), pattern(4096, 3))
+    writeFileSync(join(z, 'b.bin'), pattern(4096, 4))
+    const head = await commits(z)
+    const st = await s.status()
+    const held = await paused(z, 'a.bin', 'busy/a')
+    try {
+      const b = await s.wrap(z, ['add', 'b.bin', '--name', 'busy/b'], { GIT_ZOO_SERVER_WAIT: '200' })
+      assert.equal(b.code, 0, b.stderr)
+      assert.doesNotMatch(b.stderr, /paused at/, 'node ran it (the pause is the server\'s)')
+    } finally { unlinkSync(pauseFile) }
+    const a = await held.done
+    assert.equal(a.code, 0, a.stderr)
+    assert.equal(await commits(z), head + 2, 'one commit each')
+    assert.deepEqual(versions(z, 'busy/a'), ['v1'])
+    assert.deepEqual(versions(z, 'busy/b'), ['v1'])
+    assert.equal((await s.status()).served, st.served + 1, 'the server ran the first add only; the second\'s request was dropped')
+  })
+})
+
+describe('the client of add, get and verify, against a stand-in server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  const rt = runtime()
+  const folder = join(rt.dir, 'git-zoo')
+  /** What the stand-in does with each request; `got` collects the control bytes it received. */
+  let reply: (sock: Socket, kind: string) => void = (sock) => sock.destroy()
+  let got = ''
+  const fake = createServer((sock) => {
+    let buf = Buffer.alloc(0)
+    let taken = false
+    sock.on('data', (c: Buffer) => {
+      if (taken) { got += c.toString('latin1'); return }
+      buf = Buffer.concat([buf, c])
+      if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) return
+      taken = true
+      got += buf.subarray(4 + buf.readUInt32BE(0)).toString('latin1')
+      reply(sock, buf.subarray(4).toString('utf8').split('\0')[0]!)
+    })
+    sock.on('error', () => {})
+  })
+  let repo = ''
+  before(async () => {
+    mkdirSync(folder, { mode: 0o700 })
+    chmodSync(folder, 0o700)
+    repo = mkdtempSync(join(tmpdir(), 'zoo-served-fake-'))
+    await new Promise<void>((res) => fake.listen(join(folder, 'serve.sock'), res))
+  })
+  after(async () => {
+    await new Promise<void>((res) => fake.close(() => res()))
+    rmSync(rt.dir, { recursive: true, force: true })
+    rmSync(repo, { recursive: true, force: true })
+  })
+  const start = (args: string[]): { child: ChildProcess; done: Promise<Run> } => {
+    const child = spawn(WRAPPER, args, { cwd: repo, env: { ...process.env, ...rt.env } })
+    let stdout = '', stderr = ''
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+    return { child, done: new Promise<Run>((res) => child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }))) }
+  }
+
+  it('sends a "run" request, the go-ahead only after the begin frame, and forwards Ctrl-C; a second one a second later ends it at once', { timeout: 60_000 }, async () => {
+    let kind = ''
+    got = ''
+    reply = (sock, k) => { kind = k; sock.write(frame(0x62, '')) } // began; then silent (a command cleaning up slowly)
+    const { child, done } = start(['add', 'w.bin', '--name', 'm'])
+    await waitFor('the go-ahead', () => got.includes('g') ? true : undefined)
+    assert.equal(kind, 'run')
+    assert.equal(got, 'g')
+    child.kill('SIGINT')
+    await waitFor('the forwarded SIGINT', () => got === 'gi' ? true : undefined)
+    // the client's rule: a signal within a second of the first is the same one delivered twice (git forwards Ctrl-C)
+    await new Promise((r) => setTimeout(r, 1100))
+    child.kill('SIGINT')
+    const r = await done
+    assert.deepEqual(r, { code: 130, stdout: '', stderr: 'git zoo: interrupted again; stopping at once (run `git zoo gc` later to drop what was left half-written)\n' })
+  })
+
+  it('SIGTERM with no answer within 5 s: the client stops waiting (exit 143); after the go-ahead a lost server is reported, never run again in node', { timeout: 60_000 }, async () => {
+    got = ''
+    reply = (sock) => { sock.write(frame(0x62, '')) }
+    const t = start(['verify'])
+    await waitFor('the go-ahead', () => got.includes('g') ? true : undefined)
+    t.child.kill('SIGTERM')
+    const r = await t.done
+    assert.equal(got, 'gt')
+    assert.deepEqual(r, { code: 143, stdout: '', stderr: 'git zoo: interrupted; cleaning up took over 5 s, stopping at once\n' })
+    // began, got the go-ahead, then went away: the command may have run, so node does not run it again
+    reply = (sock) => { sock.write(frame(0x62, '')); sock.once('data', () => sock.destroy()) }
+    const lost = await start(['get', 'm']).done
+    assert.equal(lost.code, 70)
+    assert.equal(lost.stdout, '')
+    assert.match(lost.stderr, /^git zoo: internal error: the server closed the connection before `git zoo get` finished; .*GIT_ZOO_SERVER=0/)
+    // declined after the go-ahead (before any output): node runs it (here: not a repository, exit 2)
+    reply = (sock) => { sock.write(frame(0x62, '')); sock.once('data', () => sock.end(frame(0x73, 'no'))) }
+    const declined = await start(['verify']).done
+    assert.equal(declined.code, 2)
+    assert.match(declined.stderr, /not inside a git repository/)
+  })
+})
