@@ -114,10 +114,23 @@ export function keepWorkers(n: number, warm = 0): void {
   while (parked.length < Math.min(n, warm)) parked.push(newWorker())
 }
 
-/** A pool's worker, done: reset and parked for the next pool when one is wanted, else stopped. */
-async function release(w: HashWorker): Promise<unknown> {
+/**
+ * Shared slabs of rings whose pool closed with every slab released, kept (with keepWorkers) for the
+ * next ring of the same size: the memory of a closed ring is freed only when the garbage collector of
+ * every thread that saw it runs, which an idle process (and a parked worker) may not do for long, so a
+ * long-lived process that allocated new slabs for every command grew by them (~100 MiB per get and
+ * verify of a large model). Slabs of a pool that stopped midway (a read may still land in one) are
+ * never reused, and that pool's workers are not parked either (they would keep its slabs alive).
+ */
+const spareSlabs: SharedArrayBuffer[] = []
+/** At most this many bytes of spare slabs: a get's or verify's ring (READ_SLABS x 16 MiB and a page) and an add's (6 x 8 MiB). */
+const MAX_SPARE_BYTES = 120 * 1024 * 1024
+const spareBytes = (): number => spareSlabs.reduce((a, b) => a + b.byteLength, 0)
+
+/** A pool's worker, done: reset and parked for the next pool when one is wanted (and `reuse`), else stopped. */
+async function release(w: HashWorker, reuse: boolean): Promise<unknown> {
   // a worker with calls still out (a command that stopped midway) or a dead one is never reused
-  if (parked.length < keep && !w.dead && w.load === 0) {
+  if (reuse && parked.length < keep && !w.dead && w.load === 0) {
     try {
       await w.call({ op: 'reset' })
       if (parked.length < keep) { parked.push(w); return }
@@ -198,7 +211,11 @@ export class HashPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map(release))
+    // every slab back: nothing reads into them any more, and they may serve the next ring of this process
+    const clean = this.ring === null || this.ring.idle()
+    if (clean && keep > 0 && this.ring) for (const b of this.ring.bufs) if (spareBytes() + b.byteLength <= MAX_SPARE_BYTES) spareSlabs.push(b)
+    this.ring = null
+    await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => release(w, clean)))
   }
 
   /**
@@ -213,7 +230,7 @@ export class HashPool {
     // a pool without chunk workers hashes every range on the calling thread
     const inline = (opts.inline ?? false) || this.workers.length === 0, stream = opts.stream !== false
     if (r && r.slabs.length === count && r.slabs[0]!.length === size && r.inline === inline && this.ringStream === stream) return r
-    const bufs = Array.from({ length: count }, () => alignedShared(size))
+    const bufs = Array.from({ length: count }, () => spareShared(size) ?? alignedShared(size))
     // not awaited: a worker takes its messages in order, so the slabs reach it before any hashing
     // that reads them, and the caller reads its first slabs while the threads are still starting
     // (a worker takes ~30-70 ms to boot); a dead worker fails every later call
@@ -249,6 +266,18 @@ function alignedShared(size: number): SharedArrayBuffer {
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as SharedArrayBuffer
 }
 
+/**
+ * A spare slab (see spareSlabs) for a slab of `size` bytes, if one is kept: the smallest that holds
+ * it and is at most 1 MiB larger (get's slabs are 16 MiB and a page, verify's 16 MiB: either serves both).
+ */
+function spareShared(size: number): SharedArrayBuffer | undefined {
+  let best = -1
+  for (const [i, b] of spareSlabs.entries()) {
+    if (b.byteLength >= size && b.byteLength <= size + 1024 * 1024 && (best === -1 || b.byteLength < spareSlabs[best]!.byteLength)) best = i
+  }
+  return best === -1 ? undefined : spareSlabs.splice(best, 1)[0]
+}
+
 /** Shared buffers and the hashing of their ranges (see HashPool.slabs). */
 export class SlabRing {
   readonly slabs: Uint8Array[]
@@ -256,12 +285,15 @@ export class SlabRing {
   private readonly waiting: Array<(i: number) => void> = []
   private next = 0
 
-  constructor(bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker,
+  constructor(readonly bufs: SharedArrayBuffer[], size: number, private readonly workers: HashWorker[], private readonly streamWorker: () => HashWorker,
               readonly inline: boolean, private readonly ready: boolean[]) {
     // a slab is `size` bytes from the start of its buffer (the buffer is rounded up to whole wasm pages)
     this.slabs = bufs.map((b) => new Uint8Array(b, 0, size))
     this.free = this.slabs.map((_, i) => i)
   }
+
+  /** Every slab is released (none is being read into, hashed or written from). */
+  idle(): boolean { return this.free.length === this.slabs.length }
 
   /** A slab nobody uses; waits for a release when all are taken. */
   acquire(): Promise<number> {
