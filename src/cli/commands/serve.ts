@@ -1,6 +1,6 @@
 /**
- * `git zoo serve` (hidden): the resident query server (src/cli/serve.ts, spec/server.md). Started
- * detached by a `find` or `ls` that node answered itself; `git zoo server status|stop` talks to it.
+ * `git zoo serve` (hidden): the resident server (src/cli/serve.ts, spec/server.md). Started
+ * detached by a find, ls, add, get or verify that node answered itself; `git zoo server status|stop` talks to it.
  */
 import type { Command } from '../command.js'
 import { UsageError } from '../../errors.js'
@@ -11,9 +11,9 @@ import { crashPoints } from '../crash.js'
 export const command: Command = {
   help: `usage: git zoo serve
 
-Run the query server in the foreground (internal: \`git zoo find\` and \`git zoo ls\` start it
-detached when the native client is built). It answers find and ls for the client on the
-per-user socket $XDG_RUNTIME_DIR/git-zoo/serve.sock (else /tmp/git-zoo-<uid>/serve.sock), one
+Run the server in the foreground (internal: \`git zoo find\`, \`ls\`, \`add\`, \`get\` and
+\`verify\` answered by node start it detached when the native client is built). It answers
+them for the client on the per-user socket $XDG_RUNTIME_DIR/git-zoo/serve.sock (else /tmp/git-zoo-<uid>/serve.sock), one
 request at a time, and exits after GIT_ZOO_SERVER_IDLE seconds without requests (default 600),
 when a client of another build asks, on \`git zoo server stop\`, or on SIGINT/SIGTERM. When a
 server already answers it exits at once (status 0). See spec/server.md.

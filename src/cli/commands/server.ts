@@ -9,13 +9,17 @@ import { PROJECT_ROOT } from '../../version.js'
 export const command: Command = {
   help: `usage: git zoo server [status|stop] [--json]
 
-The query server answers \`git zoo find\` and \`git zoo ls\` without starting node, through the
-native client (dist/front/git-zoo, built by \`npm run build\` when a C compiler is there). A find
-or ls that node answered starts it; it exits after 10 minutes without requests
-(GIT_ZOO_SERVER_IDLE=<seconds>), when a client of a rebuilt or upgraded git-zoo asks, or when stopped.
-GIT_ZOO_SERVER=0 turns it off: every command then runs in node. A server that does not begin
-a find within GIT_ZOO_SERVER_WAIT milliseconds (default 500; it is busy) is not waited for: node
-answers. See spec/server.md.
+The server answers \`git zoo find\`, \`ls\`, \`add\`, \`get\` and \`verify\` without starting node,
+through the native client (dist/front/git-zoo, built by \`npm run build\` when a C compiler is
+there). One of those commands answered by node starts it; it exits after 10 minutes without
+requests (GIT_ZOO_SERVER_IDLE=<seconds>), when a client of a rebuilt or upgraded git-zoo asks, or
+when stopped. GIT_ZOO_SERVER=0 turns it off: every command then runs in node. A server that does
+not begin a command within GIT_ZOO_SERVER_WAIT milliseconds (default 500; it is busy with another)
+is not waited for: node answers. add, get and verify start only on the client's go-ahead, so a
+client that gave up never has its command run twice; Ctrl-C and SIGTERM are passed on to the
+command, which cleans up as in node. What a process of its own would do differently runs in node:
+a promotion git signs, get of objects the local store lacks (a lazy clone), verify --repair or
+--signatures, NODE_OPTIONS, the testing hooks. See spec/server.md.
 
   status   (the default) whether a server runs: pid, build, requests served, idle time
   stop     stop the running server (it removes its socket)
