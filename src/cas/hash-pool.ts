@@ -115,7 +115,7 @@ export function keepWorkers(n: number, warm = 0): void {
 }
 
 /**
- * Shared slabs of rings whose pool closed with every slab released, kept (with keepWorkers) for the
+ * Shared slabs of rings whose pool closed with every slab released, kept (keepSlabs) for the
  * next ring of the same size: the memory of a closed ring is freed only when the garbage collector of
  * every thread that saw it runs, which an idle process (and a parked worker) may not do for long, so a
  * long-lived process that allocated new slabs for every command grew by them (~100 MiB per get and
@@ -123,9 +123,19 @@ export function keepWorkers(n: number, warm = 0): void {
  * never reused, and that pool's workers are not parked either (they would keep its slabs alive).
  */
 const spareSlabs: SharedArrayBuffer[] = []
-/** At most this many bytes of spare slabs: a get's or verify's ring (READ_SLABS x 16 MiB and a page) and an add's (6 x 8 MiB). */
-const MAX_SPARE_BYTES = 120 * 1024 * 1024
+/** At most this many bytes of spare slabs (keepSlabs; 0: none kept, every ring allocates its own). */
+let maxSpareBytes = 0
 const spareBytes = (): number => spareSlabs.reduce((a, b) => a + b.byteLength, 0)
+
+/**
+ * Keep up to `bytes` of the slabs of cleanly closed rings for the next rings of this process (see
+ * spareSlabs); the resident server keeps a get's or verify's ring (4 x 16 MiB and a page) and an
+ * add's (6 x 8 MiB): 120 MiB.
+ */
+export function keepSlabs(bytes: number): void {
+  maxSpareBytes = bytes
+  while (spareSlabs.length && spareBytes() > bytes) spareSlabs.pop()
+}
 
 /** A pool's worker, done: reset and parked for the next pool when one is wanted (and `reuse`), else stopped. */
 async function release(w: HashWorker, reuse: boolean): Promise<unknown> {
@@ -213,7 +223,7 @@ export class HashPool {
   async close(): Promise<void> {
     // every slab back: nothing reads into them any more, and they may serve the next ring of this process
     const clean = this.ring === null || this.ring.idle()
-    if (clean && keep > 0 && this.ring) for (const b of this.ring.bufs) if (spareBytes() + b.byteLength <= MAX_SPARE_BYTES) spareSlabs.push(b)
+    if (clean && this.ring) for (const b of this.ring.bufs) if (spareBytes() + b.byteLength <= maxSpareBytes) spareSlabs.push(b)
     this.ring = null
     await Promise.all([...this.workers, ...(this.streamWorker ? [this.streamWorker] : [])].map((w) => release(w, clean)))
   }

@@ -363,10 +363,13 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
     sock.on('data', onData)
   })
-  // hashing workers kept warm from one request to the next (requests run one at a time: never shared by two);
-  // one booted now, the whole-file sha256 worker every add and get of a large file starts
-  const { keepWorkers } = await import('../cas/hash-pool.js')
-  // (GIT_ZOO_SERVER_WARM=0: none kept, to measure what they buy)
+  // kept from one request to the next (requests run one at a time: never shared by two): the slabs of
+  // cleanly closed rings (memory shared with worker threads is freed only by every thread's garbage
+  // collector: a server allocating new ones for every request grew by ~100 MiB per get), and the hashing
+  // workers, one booted now (the whole-file sha256 worker every add and get of a large file starts);
+  // GIT_ZOO_SERVER_WARM=0: no workers kept, to measure what they buy
+  const { keepSlabs, keepWorkers } = await import('../cas/hash-pool.js')
+  keepSlabs(120 * 1024 * 1024)
   if (o.env.GIT_ZOO_SERVER_WARM !== '0') keepWorkers(availableParallelism() + 1, 1)
   arm()
   o.note(`git zoo: server ${process.pid} listening on ${path} (build ${build.slice(0, 12)}, idle exit after ${idle / 1000} s)\n`)
