@@ -231,6 +231,11 @@ describe('add, get and verify through the server', { skip: hasClient ? false : '
     const missing = await s.wrap(clone, ['get', 'base/m', '--out', 'out-g'])
     assert.notEqual(missing.code, 0)
     assert.deepEqual(missing, await s.viaNode(clone, ['get', 'base/m', '--out', 'out-g']))
+    // a lazy clone fetches what get reads from the zoo remotes: declined before anything is read
+    assert.equal((await run('git', ['config', 'zoo.lazy', 'true'], { cwd: clone })).code, 0)
+    const lazy = await s.wrap(clone, ['get', 'base/m', '--out', 'out-g'])
+    assert.notEqual(lazy.code, 0)
+    assert.deepEqual(lazy, await s.viaNode(clone, ['get', 'base/m', '--out', 'out-g']))
     // a zoo whose commits git signs (a key could ask for its passphrase on the asker's terminal)
     const key = await sshKey(z, 'id_served')
     for (const [k, v] of [['gpg.format', 'ssh'], ['user.signingkey', key.pub], ['commit.gpgsign', 'true']]) assert.equal((await run('git', ['config', k!, v!], { cwd: z })).code, 0)
