@@ -337,6 +337,39 @@ describe('interrupting a served add', { skip: hasClient ? false : 'dist/front/gi
   })
 })
 
+describe('interrupting a served get', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  const s = served()
+  let pauseFile = ''
+  before(async () => {
+    pauseFile = join(s.rt.dir, 'paused')
+    await s.start({ GIT_ZOO_SERVED_PAUSE_AT: 'get-file-written', GIT_ZOO_SERVED_PAUSE_FILE: pauseFile })
+  })
+  after(async () => { await s.cleanup() })
+
+  it('Ctrl-C while a served get holds its complete temp file: exit 130 with node\'s message, no file left; get again writes the same bytes', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    const bytes = pattern(17 * 1024 * 1024, 11)
+    writeFileSync(join(z, 'w.bin'), bytes)
+    assert.equal((await s.viaNode(z, ['add', 'w.bin', '--name', 'got/m'])).code, 0)
+    const child = spawn(WRAPPER, ['get', 'got/m', '--out', 'out-get'], { cwd: z, env: { ...process.env, ...s.rt.env } })
+    let stderr = ''
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+    const done = new Promise<number>((res) => child.on('close', (code) => res(code ?? 1)))
+    await waitFor('the served get to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
+    child.kill('SIGINT')
+    assert.equal(await done, 130, stderr)
+    assert.match(stderr, /\ngit zoo: interrupted; no file was written, run the same command again\n$/)
+    assert.deepEqual(existsSync(join(z, 'out-get')) ? readdirSync(join(z, 'out-get')) : [], [], 'no file and no temporary file left')
+    unlinkSync(pauseFile)
+    const again = spawn(WRAPPER, ['get', 'got/m', '--out', 'out-get'], { cwd: z, env: { ...process.env, ...s.rt.env } })
+    const finished = new Promise<number>((res) => again.on('close', (code) => res(code ?? 1)))
+    await waitFor('the second get to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
+    unlinkSync(pauseFile) // and go on
+    assert.equal(await finished, 0)
+    assert.ok(readFileSync(join(z, 'out-get', 'w.bin')).equals(bytes))
+  })
+})
+
 describe('the client of add, get and verify, against a stand-in server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
   const rt = runtime()
   const folder = join(rt.dir, 'git-zoo')
