@@ -13,7 +13,7 @@ import { closeSync, linkSync, mkdirSync, chmodSync, openSync, readFileSync, stat
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { availableParallelism } from 'node:os'
-import type { Io } from './command.js'
+import type { Command, Io } from './command.js'
 import { processHost } from '../host.js'
 import { InterruptedError } from '../errors.js'
 import { servedDecline } from './served.js'
@@ -77,11 +77,17 @@ interface Entry {
   onGo?: () => void
   /** The client forwarded SIGINT or SIGTERM. */
   onSignal?: (sig: 'SIGINT' | 'SIGTERM') => void
+  /** A signal that came with or right after the go-ahead, before the request's handler was set. */
+  pending?: 'SIGINT' | 'SIGTERM'
+  /** The request ended: signals after it are no one's. */
+  over?: boolean
 }
 
 export interface ServeOptions {
   /** What answers a request: main() of src/cli/main.ts, the function a node process runs. */
   main: (argv: string[], io: Io) => Promise<number>
+  /** A command's module (main.ts loadCommand): whether it cleans up after an interrupt (`interrupted`). */
+  loadCommand: (name: string) => Promise<Command>
   root: string
   env: NodeJS.ProcessEnv
   uid: number
@@ -235,7 +241,9 @@ export async function serve(o: ServeOptions): Promise<number> {
       env.GIT_ZOO_PAUSE_AT = o.env.GIT_ZOO_SERVED_PAUSE_AT
       if (o.env.GIT_ZOO_SERVED_PAUSE_FILE) env.GIT_ZOO_PAUSE_FILE = o.env.GIT_ZOO_SERVED_PAUSE_FILE
     }
-    let cooperative = false
+    // a command that honours io.signal (its `interrupted` text) cleans up after an interrupt; any other is
+    // ended at once, as node's handlers do (src/cli/interrupt.ts)
+    const cooperative = await o.loadCommand(name).then((c) => c.interrupted !== undefined, () => false) // a load error: main reports it
     const io: Io = {
       cwd: req.cwd, env,
       out: (t) => write(FRAME_OUT, t),
@@ -247,7 +255,6 @@ export async function serve(o: ServeOptions): Promise<number> {
       stdin: async () => '',
       killSelf: () => { throw new Error('crash points are not served (the request runs in node)') },
       signal: aborted.signal,
-      cooperate: () => { cooperative = true },
       pageOnClient: (cmd, text) => { write(FRAME_PAGER, cmd); write(FRAME_OUT, text) },
       declineServed: (why) => {
         if (!wrote) declined = why
@@ -277,6 +284,8 @@ export async function serve(o: ServeOptions): Promise<number> {
         if (!sock.destroyed) sock.end(frame(FRAME_EXIT, String(reason.exitCode)))
       }
     }
+    // a signal that came with the go-ahead (before this handler was set): as if it came just now
+    if (entry.pending) entry.onSignal(entry.pending)
     // the request's umask, for any file it writes, as its own process would have (requests run one at a time)
     const before = process.umask(req.umask)
     let code: number
@@ -289,6 +298,7 @@ export async function serve(o: ServeOptions): Promise<number> {
       process.umask(before)
       sock.off('close', onClose)
       entry.onSignal = undefined
+      entry.over = true
     }
     if (declined !== undefined) { if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, declined)); return }
     served++
@@ -351,7 +361,11 @@ export async function serve(o: ServeOptions): Promise<number> {
       const control = (bytes: Buffer): void => {
         for (const c of bytes) {
           if (c === CTL_GO && !entry.go) { entry.go = true; entry.onGo?.() }
-          else if (c === CTL_SIGINT || c === CTL_SIGTERM) entry.onSignal?.(c === CTL_SIGINT ? 'SIGINT' : 'SIGTERM')
+          else if (c === CTL_SIGINT || c === CTL_SIGTERM) {
+            const sig = c === CTL_SIGINT ? 'SIGINT' : 'SIGTERM'
+            if (entry.onSignal) entry.onSignal(sig)
+            else if (entry.go && !entry.over) entry.pending ??= sig // the go-ahead's continuation has not run yet
+          }
         }
       }
       sock.on('data', control)

@@ -24,8 +24,8 @@ server already answers it exits at once (status 0). See spec/server.md.
     if (args.positional.length) throw new UsageError(`git zoo serve takes no arguments (got ${args.positional[0]})`, 'E_USAGE')
     // main.js by URL, as main.ts loads commands: a static import would move main.ts out of the
     // bundle's main.js into a chunk every command then loads (scripts/build-cli.mjs)
-    const { main } = await import(new URL('../main.js', import.meta.url).href) as typeof import('../main.js')
-    const code = await serve({ main, root: PROJECT_ROOT, env: io.env, uid: process.getuid?.() ?? 0, ...(io.signal ? { signal: io.signal } : {}), note: io.err, crashPoint: crashPoints(io) })
+    const { main, loadCommand } = await import(new URL('../main.js', import.meta.url).href) as typeof import('../main.js')
+    const code = await serve({ main, loadCommand, root: PROJECT_ROOT, env: io.env, uid: process.getuid?.() ?? 0, ...(io.signal ? { signal: io.signal } : {}), note: io.err, crashPoint: crashPoints(io) })
     if (io.signal?.aborted) throw io.signal.reason
     return code
   },
