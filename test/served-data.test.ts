@@ -90,9 +90,9 @@ const versions = (zoo: string, name: string): string[] => readdirSync(join(zoo, 
 const commits = async (zoo: string): Promise<number> => Number((await run('git', ['rev-list', '--count', 'HEAD'], { cwd: zoo })).stdout.trim())
 
 describe('add, get and verify through the server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
-  const s = served()
-  before(async () => { await s.start() })
-  after(async () => { await s.cleanup() })
+  let s!: Served // made in before(): a skipped describe leaves no folder behind
+  before(async () => { s = served(); await s.start() })
+  after(async () => { await s?.cleanup() })
 
   it('print what node prints, exit alike and write the same bytes (add, --json, errors, a dirty tree; get; verify)', { timeout: 180_000 }, async () => {
     const [p, q] = [await s.newZoo(), await s.newZoo()] // p: served, q: node
@@ -251,14 +251,15 @@ describe('add, get and verify through the server', { skip: hasClient ? false : '
 })
 
 describe('interrupting a served add', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
-  const s = served()
+  let s!: Served // made in before(): a skipped describe leaves no folder behind
   let pauseFile = ''
   before(async () => {
+    s = served()
     pauseFile = join(s.rt.dir, 'paused')
     // a pause point in the server's own environment: every served add stops there until the file is removed or it is interrupted
     await s.start({ GIT_ZOO_SERVED_PAUSE_AT: 'after-file', GIT_ZOO_SERVED_PAUSE_FILE: pauseFile })
   })
-  after(async () => { await s.cleanup() })
+  after(async () => { await s?.cleanup() })
 
   /** A served add of `file`, held at the pause point: its process and its result. */
   async function paused(z: string, file: string, name: string): Promise<{ child: ChildProcess; done: Promise<Run> }> {
@@ -338,13 +339,14 @@ describe('interrupting a served add', { skip: hasClient ? false : 'dist/front/gi
 })
 
 describe('interrupting a served get', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
-  const s = served()
+  let s!: Served // made in before(): a skipped describe leaves no folder behind
   let pauseFile = ''
   before(async () => {
+    s = served()
     pauseFile = join(s.rt.dir, 'paused')
     await s.start({ GIT_ZOO_SERVED_PAUSE_AT: 'get-file-written', GIT_ZOO_SERVED_PAUSE_FILE: pauseFile })
   })
-  after(async () => { await s.cleanup() })
+  after(async () => { await s?.cleanup() })
 
   it('Ctrl-C while a served get holds its complete temp file: exit 130 with node\'s message, no file left; get again writes the same bytes', { timeout: 120_000 }, async () => {
     const z = await s.newZoo()
@@ -371,8 +373,7 @@ describe('interrupting a served get', { skip: hasClient ? false : 'dist/front/gi
 })
 
 describe('the client of add, get and verify, against a stand-in server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
-  const rt = runtime()
-  const folder = join(rt.dir, 'git-zoo')
+  let rt!: Runtime // made in before(): a skipped describe leaves no folder behind
   /** What the stand-in does with each request; `got` collects the control bytes it received. */
   let reply: (sock: Socket, kind: string) => void = (sock) => sock.destroy()
   let got = ''
@@ -391,6 +392,8 @@ describe('the client of add, get and verify, against a stand-in server', { skip:
   })
   let repo = ''
   before(async () => {
+    rt = runtime()
+    const folder = join(rt.dir, 'git-zoo')
     mkdirSync(folder, { mode: 0o700 })
     chmodSync(folder, 0o700)
     repo = mkdtempSync(join(tmpdir(), 'zoo-served-fake-'))
