@@ -241,9 +241,6 @@ export async function serve(o: ServeOptions): Promise<number> {
       env.GIT_ZOO_PAUSE_AT = o.env.GIT_ZOO_SERVED_PAUSE_AT
       if (o.env.GIT_ZOO_SERVED_PAUSE_FILE) env.GIT_ZOO_PAUSE_FILE = o.env.GIT_ZOO_SERVED_PAUSE_FILE
     }
-    // a command that honours io.signal (its `interrupted` text) cleans up after an interrupt; any other is
-    // ended at once, as node's handlers do (src/cli/interrupt.ts)
-    const cooperative = await o.loadCommand(name).then((c) => c.interrupted !== undefined, () => false) // a load error: main reports it
     const io: Io = {
       cwd: req.cwd, env,
       out: (t) => write(FRAME_OUT, t),
@@ -272,6 +269,10 @@ export async function serve(o: ServeOptions): Promise<number> {
       if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, 'no go-ahead'))
       return
     }
+    // a command that honours io.signal (its `interrupted` text) cleans up after an interrupt; any other is
+    // ended at once, as node's handlers do (src/cli/interrupt.ts). Loaded after the begin frame: a cold
+    // module load must not make the client give up waiting
+    const cooperative = await o.loadCommand(name).then((c) => c.interrupted !== undefined, () => false) // a load error: main reports it
     // the client's Ctrl-C / SIGTERM: abort as node's own handlers do (src/cli/interrupt.ts); a command that
     // does not clean up (no `interrupted`) ends at once, as it would in node, and finishes here unseen
     entry.onSignal = (sig) => {
@@ -380,11 +381,15 @@ export async function serve(o: ServeOptions): Promise<number> {
   // kept from one request to the next (requests run one at a time: never shared by two): the slabs of
   // cleanly closed rings (memory shared with worker threads is freed only by every thread's garbage
   // collector: a server allocating new ones for every request grew by ~100 MiB per get), and the hashing
-  // workers, one booted now (the whole-file sha256 worker every add and get of a large file starts);
-  // GIT_ZOO_SERVER_WARM=0: no workers kept, to measure what they buy
+  // workers, one booted now (the whole-file sha256 worker every add and get of a large file starts), and
+  // the commands' modules; GIT_ZOO_SERVER_WARM=0: no workers kept nor modules loaded ahead, to measure what they buy
   const { keepSlabs, keepWorkers } = await import('../cas/hash-pool.js')
   keepSlabs(120 * 1024 * 1024)
-  if (o.env.GIT_ZOO_SERVER_WARM !== '0') keepWorkers(availableParallelism() + 1, 1)
+  if (o.env.GIT_ZOO_SERVER_WARM !== '0') {
+    keepWorkers(availableParallelism() + 1, 1)
+    // the commands' modules loaded now, not by the first request (40 ms of CPU for the first verify)
+    setImmediate(() => { for (const name of [...RUNS, ...QUERIES]) void o.loadCommand(name).catch(() => { /* its request reports it */ }) })
+  }
   arm()
   o.note(`git zoo: server ${process.pid} listening on ${path} (build ${build.slice(0, 12)}, idle exit after ${idle / 1000} s)\n`)
   await done
