@@ -359,7 +359,8 @@ int main(int argc, char **argv) {
   for (;;) {
     unsigned char head[5];
     if (first) {
-      /* the server is busy or stuck when nothing comes within the bound: node answers (find and ls only read) */
+      /* the server is busy or stuck when nothing comes within the bound: node answers (find and ls only
+         read; add, get and verify run in the server only on the go-ahead this client then never sends) */
       struct pollfd pf = { .fd = fd, .events = POLLIN };
       int r;
       while ((r = poll(&pf, 1, wait_ms())) < 0 && errno == EINTR) {}
