@@ -30,11 +30,11 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { verifyBytes } from './cid.js'
+import { verifyBytes, cidFromDigest, sha256 as sha256Of, RAW } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir, remainingIov } from './atomic.js'
-import { AppendWriter } from './append-write.js'
+import { AppendWriter, DIRECT_ALIGN } from './append-write.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
 import {
@@ -43,6 +43,17 @@ import {
 } from './pack-index.js'
 
 export { PACK_MAGIC, parseIndex, encodeIndex, scanPack } from './pack-index.js'
+/** Bytes of a raw chunk's CID (CIDv1, raw, a 32-byte sha2-256 or BLAKE3 digest): the records putImage lays out. */
+export const CID_LEN = 36
+/** Bytes of a record's header before its data when the CID is CID_LEN bytes: u32le CID length, CID, u32le data length. */
+export const RECORD_GAP = 4 + CID_LEN + 4
+/** The smallest padding record (header and 16 bytes of data: its pack offset and the pack's id). */
+const PAD_MIN = RECORD_GAP + 16
+
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = (v >>> 24) & 0xff
+}
+
 /** A pack is closed (indexed) and a new one started once it reaches this size. */
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
 
@@ -339,6 +350,101 @@ export class LocalStore implements Store {
     }).catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
     return next
+  }
+
+  /**
+   * putBatchVerified for a slab of a large file laid out as the pack's bytes (add's zero-copy path,
+   * src/ingest/ingest.ts): `slab` starts on a page boundary; item i's bytes are at
+   * `slab[off, off + len)` with RECORD_GAP free bytes before each for its record header, the first
+   * header at `head` (< DIRECT_ALIGN), each record right after the one before; `slab[0, head)` holds
+   * nothing the caller needs. When every item is new (no index or earlier item of the run names it)
+   * and its CID is CID_LEN bytes, the headers are written into the gaps and the records appended
+   * with one aligned direct write straight from the slab (AppendWriter.appendAligned; buffered mode:
+   * one positional write), after a padding record when the pack's end is not at `head` modulo
+   * DIRECT_ALIGN (padRecord). Records past the one that fills the pack (PACK_TARGET_SIZE) go to the
+   * next pack through staging, as do all new items of a run where some are already stored. Entries,
+   * pending objects, stored bytes and rollover are the same as putBatchVerified's; the caller may
+   * reuse the slab once the promise settles, and no byte of the items' ranges is written here.
+   */
+  putImage(slab: Uint8Array, head: number, items: ReadonlyArray<{ cid: CID; off: number; len: number }>): Promise<boolean[]> {
+    const next = this.writeChain.then(async () => {
+      this.throwIfBroken()
+      await this.registered()
+      const seen = new Set<string>()
+      let image = items.length > 0 && head >= 0 && head < DIRECT_ALIGN
+      let at = head
+      for (const { cid, off, len } of items) {
+        if (len > MAX_OBJECT_SIZE) throw new ZooError(`object ${cid} is ${len} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE')
+        const k = key(cid)
+        if (cid.bytes.length !== CID_LEN || off !== at + RECORD_GAP || seen.has(k) || this.lookup(cid)) image = false
+        seen.add(k)
+        at = off + len
+      }
+      const out: boolean[] = []
+      let from = 0
+      if (image) {
+        const cur = this.cur ?? await this.startPack(true)
+        if (cur.writer.direct) await this.padRecord(cur, head)
+        // the records up to the one that fills the pack go in this image, as append() would roll over there
+        let n = 0
+        let size = cur.size
+        while (n < items.length && size < this.packTarget) size += RECORD_GAP + items[n++]!.len
+        const len = size - cur.size
+        for (let i = 0; i < n; i++) {
+          const { cid, off, len: n1 } = items[i]!
+          const h = off - RECORD_GAP
+          writeU32(slab, h, CID_LEN)
+          slab.set(cid.bytes, h + 4)
+          writeU32(slab, h + 4 + CID_LEN, n1)
+        }
+        const base = cur.size - head
+        await this.writing(cur, (w) => w.appendAligned(slab, head, len))
+        cur.size = size
+        for (let i = 0; i < n; i++) {
+          const { cid, off, len: n1 } = items[i]!
+          const k = key(cid)
+          cur.entries.push([k, base + off, n1])
+          this.pending.set(k, { pack: cur.name, offset: base + off, length: n1 })
+          this.storedBytes += n1
+          out.push(true)
+        }
+        if (cur.size >= this.packTarget) await this.rollover()
+        from = n
+      }
+      for (let i = from; i < items.length; i++) {
+        const { cid, off, len } = items[i]!
+        out.push(await this.append(cid, slab.subarray(off, off + len), { bulk: true }))
+      }
+      if (from < items.length && this.cur) await this.writing(this.cur, (w) => w.release())
+      return out
+    }).catch((err: unknown) => { throw diskFull(err, this.root) })
+    this.writeChain = next.catch(() => {})
+    return next
+  }
+
+  /**
+   * Bring the open pack's end to `head` modulo DIRECT_ALIGN with a padding record (spec/format.md,
+   * "Image writes and padding records"): an ordinary raw object named by the sha2-256 of its bytes,
+   * at least PAD_MIN bytes of record, whose bytes (its pack offset as u64le, the pack's random id,
+   * zeros) are unique to this pack and this offset, so it is always written and never deduplicated.
+   * Its index entry is written like any other; stored bytes do not count it.
+   */
+  private async padRecord(cur: NonNullable<LocalStore['cur']>, head: number): Promise<void> {
+    let gap = (head - (cur.size % DIRECT_ALIGN) + DIRECT_ALIGN) % DIRECT_ALIGN
+    if (gap === 0) return
+    if (gap < PAD_MIN) gap += DIRECT_ALIGN
+    const bytes = Buffer.alloc(gap - RECORD_GAP)
+    const offset = cur.size + RECORD_GAP
+    bytes.writeBigUInt64LE(BigInt(offset), 0)
+    Buffer.from(/-([0-9a-f]{16})\.pack$/.exec(cur.name)?.[1] ?? '', 'hex').copy(bytes, 8)
+    const cid = cidFromDigest(RAW, sha256Of(bytes))
+    const hdr = Buffer.alloc(RECORD_GAP)
+    hdr.writeUInt32LE(CID_LEN, 0); hdr.set(cid.bytes, 4); hdr.writeUInt32LE(bytes.length, 4 + CID_LEN)
+    cur.size += gap
+    await this.writing(cur, (w) => w.append([hdr, bytes]))
+    const k = key(cid)
+    cur.entries.push([k, offset, bytes.length])
+    this.pending.set(k, { pack: cur.name, offset, length: bytes.length })
   }
 
   /** `bulk`: a run of a large file's chunks (putBatchVerified); a pack it starts is written with direct I/O. */
