@@ -54,7 +54,10 @@ function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = (v >>> 24) & 0xff
 }
 
-/** A pack is closed (indexed) and a new one started once it reaches this size. */
+/**
+ * A pack is closed (indexed) and a new one started once it reaches this size, checked after each
+ * write: a pack may end past it by up to one write (an object, or add's image of one slab).
+ */
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
 
 /** An object read from a pack (readPackObjects): where it is in the pack, where it goes in the caller's buffer. */
@@ -361,9 +364,10 @@ export class LocalStore implements Store {
    * and its CID is CID_LEN bytes, the headers are written into the gaps and the records appended
    * with one aligned direct write straight from the slab (AppendWriter.appendAligned; buffered mode:
    * one positional write), after a padding record when the pack's end is not at `head` modulo
-   * DIRECT_ALIGN (padRecord). Records past the one that fills the pack (PACK_TARGET_SIZE) go to the
-   * next pack through staging, as do all new items of a run where some are already stored. Entries,
-   * pending objects, stored bytes and rollover are the same as putBatchVerified's; the caller may
+   * DIRECT_ALIGN (padRecord); the pack is closed after the image once it reaches PACK_TARGET_SIZE
+   * (so it may end up to one image past the target). A run where some items are already stored has
+   * its new items appended through staging as putBatchVerified does. Entries, pending objects and
+   * stored bytes are the same as putBatchVerified's; the caller may
    * reuse the slab once the promise settles, and no byte of the items' ranges is written here.
    */
   putImage(slab: Uint8Array, head: number, items: ReadonlyArray<{ cid: CID; off: number; len: number }>): Promise<boolean[]> {
@@ -381,41 +385,35 @@ export class LocalStore implements Store {
         at = off + len
       }
       const out: boolean[] = []
-      let from = 0
-      if (image) {
-        const cur = this.cur ?? await this.startPack(true)
-        if (cur.writer.direct) await this.padRecord(cur, head)
-        // the records up to the one that fills the pack go in this image, as append() would roll over there
-        let n = 0
-        let size = cur.size
-        while (n < items.length && size < this.packTarget) size += RECORD_GAP + items[n++]!.len
-        const len = size - cur.size
-        for (let i = 0; i < n; i++) {
-          const { cid, off, len: n1 } = items[i]!
-          const h = off - RECORD_GAP
-          writeU32(slab, h, CID_LEN)
-          slab.set(cid.bytes, h + 4)
-          writeU32(slab, h + 4 + CID_LEN, n1)
-        }
-        const base = cur.size - head
-        await this.writing(cur, (w) => w.appendAligned(slab, head, len))
-        cur.size = size
-        for (let i = 0; i < n; i++) {
-          const { cid, off, len: n1 } = items[i]!
-          const k = key(cid)
-          cur.entries.push([k, base + off, n1])
-          this.pending.set(k, { pack: cur.name, offset: base + off, length: n1 })
-          this.storedBytes += n1
-          out.push(true)
-        }
-        if (cur.size >= this.packTarget) await this.rollover()
-        from = n
+      if (!image) {
+        // some are stored already (a fine-tune, a repeated tensor): the new ones through staging
+        for (const { cid, off, len } of items) out.push(await this.append(cid, slab.subarray(off, off + len), { bulk: true }))
+        if (this.cur) await this.writing(this.cur, (w) => w.release())
+        return out
       }
-      for (let i = from; i < items.length; i++) {
-        const { cid, off, len } = items[i]!
-        out.push(await this.append(cid, slab.subarray(off, off + len), { bulk: true }))
+      const cur = this.cur ?? await this.startPack(true)
+      if (cur.writer.direct) await this.padRecord(cur, head)
+      for (const { cid, off, len } of items) {
+        const h = off - RECORD_GAP
+        writeU32(slab, h, CID_LEN)
+        slab.set(cid.bytes, h + 4)
+        writeU32(slab, h + 4 + CID_LEN, len)
       }
-      if (from < items.length && this.cur) await this.writing(this.cur, (w) => w.release())
+      // slab byte x lands at pack offset base + x
+      const base = cur.size - head
+      await this.writing(cur, (w) => w.appendAligned(slab, head, at - head))
+      cur.size += at - head
+      for (const { cid, off, len } of items) {
+        const k = key(cid)
+        cur.entries.push([k, base + off, len])
+        this.pending.set(k, { pack: cur.name, offset: base + off, length: len })
+        this.storedBytes += len
+        out.push(true)
+      }
+      // the whole image went in this pack: it is closed once it reaches packTarget, as after
+      // append()'s records, so it may end up to one image past the target (splitting the slab
+      // would copy the records after the split through staging)
+      if (cur.size >= this.packTarget) await this.rollover()
       return out
     }).catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
