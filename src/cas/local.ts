@@ -6,6 +6,8 @@
  *   packs/pack-<id>.idx    "ZOOIDX02": entries sorted by key with a fanout, searched in place
  *   packs/multi-pack-index one sorted index over many packs, searched with positioned reads
  *   (src/cas/pack-index.ts has the layouts; old "ZOOIDX01" indexes stay readable)
+ * add writes a large file's slabs as images of their records straight from its buffers (putImage),
+ * after a padding record where the pack's end is not at the slab's alignment (spec/format.md).
  * A pack is written by one process only and becomes visible when its index is renamed into place
  * after the pack and the index were fsynced (the folder is fsynced once per flush, for all the indexes
  * renamed since the last one: a command's packs are durable when its flush returns). A pack without
