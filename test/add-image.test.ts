@@ -252,6 +252,30 @@ test('a file mixing CDC and fixed regions (a 1.5 MiB header, then tensors) gets 
   assert.deepEqual(got[1], want, 'buffered: the same chunks')
 })
 
+test('one add of a small file and two checkpoints: images follow staged records and tree nodes in one pack, each file comes back', async () => {
+  const r = await tempRepo('zoo-image-multi-')
+  try {
+    const one = safetensors([[31, 8 * MiB + 7], [32, 9 * MiB + 1]])
+    const two = safetensors([[33, 17 * MiB + 3], [34, 1001]])
+    await writeFile(join(r.dir, 'a.txt'), 'a small file first\n')
+    await writeFile(join(r.dir, 'one.safetensors'), one)
+    await writeFile(join(r.dir, 'two.safetensors'), two)
+    assert.equal((await zoo(r.dir, ['init'])).code, 0)
+    // the small file's object starts the pack (through the page cache or staging), then the checkpoints' images
+    const m = await zoo(r.dir, ['add', 'a.txt', 'one.safetensors', 'two.safetensors', '--name', 'both', '--json'])
+    assert.equal(m.code, 0, m.stderr)
+    await getSame(r.dir, 'both', 'a.txt', Buffer.from('a small file first\n'))
+    const recs = await records(packsOf(r.dir))
+    const chunks = recs.filter((x) => !x.padding && x.cid.code === RAW).map((x) => x.cid.toString())
+    for (const [f, bytes1] of [['one.safetensors', one], ['two.safetensors', two]] as const) {
+      const want = await expectedChunks(bytes1)
+      assert.ok(want.every((c) => chunks.includes(c)), `${f}: every chunk stored`)
+      await getSame(r.dir, 'both', f, bytes1)
+    }
+    assert.equal((await zoo(r.dir, ['verify'])).code, 0)
+  } finally { await r.cleanup() }
+})
+
 test('kill -9 in the middle of an image add (add-mid-pack): the store stays valid and the same add then succeeds', async () => {
   const r = await tempRepo('zoo-image-crash-')
   try {
