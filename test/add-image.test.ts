@@ -302,3 +302,38 @@ test('kill -9 in the middle of an image add (add-mid-pack): the store stays vali
     assert.equal((await zoo(r.dir, ['verify'])).code, 0)
   } finally { await r.cleanup() }
 })
+
+test('gc and padding records: a padded pack of live chunks is kept as it is; once its model is gone the pack is removed whole', async () => {
+  if (!directFs()) return // padding records are written only with O_DIRECT
+  const r = await tempRepo('zoo-image-gc-')
+  try {
+    assert.equal((await zoo(r.dir, ['init'])).code, 0)
+    assert.equal((await run('git', ['commit', '-qm', 'zoo set-up'], { cwd: r.dir })).code, 0)
+    const main = (await run('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { cwd: r.dir })).stdout.trim()
+    await run('git', ['checkout', '-q', '-b', 'experiment'], { cwd: r.dir })
+    // the repeated tensor is appended record by record (deduplicated), so the image after it needs a padding record
+    const file = safetensors([[21, 6 * MiB + 5], [21, 6 * MiB + 5], [22, 2 * MiB + 3], [23, 9 * MiB]])
+    await writeFile(join(r.dir, 'm.safetensors'), file)
+    await addJson(r.dir, 'm.safetensors', 'm')
+    await rm(join(r.dir, 'm.safetensors'))
+    const recs = await records(packsOf(r.dir))
+    assert.ok(recs.some((x) => x.padding), 'the add padded its pack')
+    const packs = async (): Promise<string[]> => (await readdir(packsOf(r.dir))).filter((n) => n.endsWith('.pack')).sort()
+    const before = await packs()
+    // every object is live: the padding does not make the pack garbage to rewrite
+    const kept = JSON.parse((await zoo(r.dir, ['gc', '--grace', '0', '--json'])).stdout)
+    assert.equal(kept.packs_rewritten, 0, JSON.stringify(kept))
+    assert.equal(kept.removed_objects, 0, JSON.stringify(kept))
+    assert.deepEqual(await packs(), before)
+    // the model's only commit dropped: its chunks, nodes and the padding go with the pack
+    assert.equal((await run('git', ['checkout', '-q', main], { cwd: r.dir })).code, 0)
+    await run('git', ['branch', '-q', '-D', 'experiment'], { cwd: r.dir })
+    await run('git', ['reflog', 'expire', '--expire=now', '--all'], { cwd: r.dir })
+    const gone = JSON.parse((await zoo(r.dir, ['gc', '--grace', '0', '--json'])).stdout)
+    assert.equal(gone.packs_rewritten, 0, JSON.stringify(gone))
+    assert.ok(gone.packs_removed >= 1, JSON.stringify(gone))
+    const left = await records(packsOf(r.dir))
+    assert.ok(!left.some((x) => x.padding), 'no padding record is kept or copied')
+    assert.ok(!left.some((x) => before.includes(x.pack)), 'the padded packs are gone')
+  } finally { await r.cleanup() }
+})

@@ -52,6 +52,28 @@ export const RECORD_GAP = 4 + CID_LEN + 4
 /** The smallest padding record (header and 16 bytes of data: its pack offset and the pack's id). */
 const PAD_MIN = RECORD_GAP + 16
 
+/**
+ * The data of the padding record at `offset` of `pack` (LocalStore.padRecord): its offset as u64le,
+ * the pack's random id (the 16 hex digits of its name), then zeros, `length` bytes in all.
+ */
+function paddingBytes(pack: string, offset: number, length: number): Buffer {
+  const bytes = Buffer.alloc(length)
+  bytes.writeBigUInt64LE(BigInt(offset), 0)
+  Buffer.from(/-([0-9a-f]{16})\.pack$/.exec(pack)?.[1] ?? '', 'hex').copy(bytes, 8)
+  return bytes
+}
+
+/**
+ * Whether the object `cid` found at `offset` (`length` bytes) of `pack` is a padding record of
+ * that pack: nothing links to it, and it is neither live nor garbage (gc leaves a pack alone for
+ * it, and does not copy it when the pack is rewritten). Known from its place alone, no read: its
+ * CID must be the sha2-256 of the bytes a padding record there would hold.
+ */
+export function isPaddingRecord(pack: string, offset: number, length: number, cid: CID): boolean {
+  if (length < PAD_MIN - RECORD_GAP || length > DIRECT_ALIGN + PAD_MIN - RECORD_GAP || cid.code !== RAW || cid.multihash.code !== 0x12) return false
+  return Buffer.from(sha256Of(paddingBytes(pack, offset, length))).equals(cid.multihash.digest)
+}
+
 function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = (v >>> 24) & 0xff
 }
@@ -433,10 +455,8 @@ export class LocalStore implements Store {
     let gap = (head - (cur.size % DIRECT_ALIGN) + DIRECT_ALIGN) % DIRECT_ALIGN
     if (gap === 0) return
     if (gap < PAD_MIN) gap += DIRECT_ALIGN
-    const bytes = Buffer.alloc(gap - RECORD_GAP)
     const offset = cur.size + RECORD_GAP
-    bytes.writeBigUInt64LE(BigInt(offset), 0)
-    Buffer.from(/-([0-9a-f]{16})\.pack$/.exec(cur.name)?.[1] ?? '', 'hex').copy(bytes, 8)
+    const bytes = paddingBytes(cur.name, offset, gap - RECORD_GAP)
     const cid = cidFromDigest(RAW, sha256Of(bytes))
     const hdr = Buffer.alloc(RECORD_GAP)
     hdr.writeUInt32LE(CID_LEN, 0); hdr.set(cid.bytes, 4); hdr.writeUInt32LE(bytes.length, 4 + CID_LEN)
