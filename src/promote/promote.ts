@@ -143,13 +143,16 @@ export interface AskedGit {
  * (status and settings), a single model's committed versions (ls-tree) and its parents. Each
  * failure (a dirty tree, an unknown parent) is kept for the step that takes the answer.
  */
-export function askGit(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {}): AskedGit {
+export function askGit(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {},
+                       settings: Promise<unknown> = repo.configValues()): AskedGit {
   const early = <T>(p: Promise<T>): Promise<T> => { p.catch(() => { /* taken later */ }); return p }
   const one = specs.length === 1 && !opts.known ? specs[0]! : undefined
+  settings.catch(() => { /* the git that reads them says why */ })
   return {
-    ...(opts.code ? {} : { code: early(codeRevision(repo, opts.allowDirty ?? false)) }),
+    ...(opts.code ? {} : { code: early(codeRevision(repo, opts.allowDirty ?? false, settings)) }),
     ...(one ? { versions: early(committedVersions(repo, one.name)) } : {}),
-    ...(one?.parents?.length ? { parents: one.parents.map((p) => early(repo.resolve(p.ref))) } : {}),
+    // (after the settings are listed: a lookup may read one, and git should list them once)
+    ...(one?.parents?.length ? { parents: one.parents.map((p) => early(settings.then(() => repo.resolve(p.ref), () => repo.resolve(p.ref)))) } : {}),
   }
 }
 
@@ -186,12 +189,13 @@ async function latestVersions(repo: Repo, names: string[]): Promise<Map<string, 
 const MANY_MODELS = 8
 
 /** The zoo's code revision a promotion records (HEAD, and a digest of the diff when the tree is dirty). */
-export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
+export async function codeRevision(repo: Repo, allowDirty: boolean, settings: Promise<unknown> = repo.configValues()): Promise<ManifestBody['code']> {
   // one git answers both questions: HEAD (`# branch.oid`, "(initial)" before the first commit) and
   // the tracked changes outside the zoo's own folders, which make the tree dirty
   const scope = ['--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore']
   // the status and the settings (origin's URL; the promoter's identity next) are read by two gits at once
-  const [v2] = await Promise.all([repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), repo.configValues()])
+  // (`settings`: the listing a caller started already, so git lists them once)
+  const [v2] = await Promise.all([repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), settings])
   const lines = v2.split('\0').filter(Boolean)
   const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
   const commit = oid && /^[0-9a-f]{40,64}$/.test(oid) ? oid : '0'.repeat(40)
@@ -580,9 +584,12 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   let pool: HashPool | null | undefined = opts.pool
   let closing: Promise<void> | undefined
   try {
-    // git is asked (status, ls-tree, parents) while the workers boot and the store opens
-    const asked = askGit(repo, specs, opts)
+    // git is asked (its settings, status, ls-tree, parents) while the workers boot; the store
+    // opens once the settings are in (they may name its folder: one `git config -l` answers all)
+    const settings = repo.configValues()
+    const asked = askGit(repo, specs, opts, settings)
     if (pool === undefined) pool = await earlyPool(repo, specs)
+    await settings.catch(() => { /* the git that reads them says why */ })
     if (opts.store) store = opts.store
     else {
       store = await repo.openStore()
