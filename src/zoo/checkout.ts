@@ -81,6 +81,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   const temps: Array<{ tmp: string; target: string }> = []
   const createdDirs: string[] = []
   let renamed = 0
+  let closing: Promise<void> | undefined
   const out: WrittenFile[] = []
   try {
     for (const f of m.files) {
@@ -158,7 +159,12 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       await opts.crashPoint?.('get-file-written')
     }
     signal?.throwIfAborted()
-    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++; await fsyncDir(dirname(t.target)) }
+    // every byte is hashed: the workers stop while the files are renamed into place (not waited for here)
+    closing = pool?.close()
+    closing?.catch(() => { /* awaited below */ })
+    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++ }
+    // each folder that got a file is fsynced once, all at once: every rename is then durable
+    await Promise.all([...new Set(temps.map((t) => dirname(t.target)))].map((d) => fsyncDir(d)))
     temps.length = 0
     createdDirs.length = 0
     return out
@@ -168,7 +174,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
     for (const t of temps) await rm(t.tmp, { force: true })
     // folders this call created stay only if the model was written
     if (renamed === 0) for (const d of createdDirs.reverse()) await rm(d, { recursive: true, force: true })
-    await pool?.close()
+    await (closing ?? pool?.close())
   }
 }
 
