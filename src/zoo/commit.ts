@@ -280,7 +280,10 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
   const cat = new CatFile(repo.root, repo.env)
   try {
     return await commitLookedUp(repo, files, o, config, paths, cat)
-  } finally { await cat.close() }
+  } finally {
+    // its input ends now and it exits on its own: the commit is not held up by waiting for that
+    void cat.close()
+  }
 }
 
 async function commitLookedUp(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig, paths: string[], cat: CatFile): Promise<string> {
