@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync, constants as fsConstants } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
-import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
+import { writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
 import { runGit, writeTreeOver, gitFailed, knownObjectFormat } from '../git/git.js'
 import { withCommitLock } from './commit-lock.js'
@@ -172,7 +172,7 @@ async function unstage(repo: Repo, pathspec: { input: string }): Promise<void> {
  * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
  * error) the paths are unstaged, the files removed and the folders this left empty pruned.
  */
-/** Commits of more files than this write them together (writeFilesAtomic), or with plumbing (commitDirect). */
+/** Commits of more files than this may be made with plumbing (commitDirect). */
 const MANY_FILES = 16
 
 /** The ref fast-import builds a direct commit's tree on (deleted in the transaction that moves HEAD). */
@@ -312,14 +312,9 @@ async function commitLookedUp(repo: Repo, files: CommitFile[], o: CommitFilesOpt
     if (direct) {
       written.push(...files.map((f) => f.path))
       writePlain(repo.root, checked!)
-    } else if (files.length <= MANY_FILES) {
-      // each atomically (temp, fsync, rename), all at once: their fsyncs overlap
-      written.push(...files.map((f) => f.path))
-      const writes = await Promise.allSettled(files.map(async (f, i) => { await writeFileAtomic(join(repo.root, f.path), await dataOf(f, i)) }))
-      const failed = writes.find((w) => w.status === 'rejected')
-      if (failed) throw failed.reason
     } else {
-      // a big promotion (import): written together, fsynced together (src/cas/atomic.ts)
+      // written together, fsynced together, each folder fsynced once (src/cas/atomic.ts): a
+      // promotion's manifest and card, or a big import's thousands of files
       written.push(...files.map((f) => f.path))
       await writeFilesAtomic(files.map((f, i) => ({ path: join(repo.root, f.path), data: () => dataOf(f, i) })))
     }
