@@ -194,8 +194,10 @@ export async function codeRevision(repo: Repo, allowDirty: boolean, settings: Pr
   // the tracked changes outside the zoo's own folders, which make the tree dirty
   const scope = ['--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore']
   // the status and the settings (origin's URL; the promoter's identity next) are read by two gits at once
-  // (`settings`: the listing a caller started already, so git lists them once)
-  const [v2] = await Promise.all([repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), settings])
+  // (`settings`: the listing a caller started already, so git lists them once). These gits run
+  // while other zoo commands of this repository commit: --no-optional-locks keeps them from taking
+  // the index lock to refresh it, which would make such a `git commit` fail on index.lock
+  const [v2] = await Promise.all([repo.git(['--no-optional-locks', 'status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), settings])
   const lines = v2.split('\0').filter(Boolean)
   const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
   const commit = oid && /^[0-9a-f]{40,64}$/.test(oid) ? oid : '0'.repeat(40)
@@ -204,11 +206,11 @@ export async function codeRevision(repo: Repo, allowDirty: boolean, settings: Pr
   if (origin !== undefined) origin = origin.replace(/\/\/[^@/]*@/, '//')
   if (!dirty) return { ...(origin ? { repo: origin } : {}), commit, dirty: false }
   // the list the user is shown, as `git status --porcelain` prints it
-  const st = await repo.git(['status', '--porcelain', '--untracked-files=no', ...scope])
+  const st = await repo.git(['--no-optional-locks', 'status', '--porcelain', '--untracked-files=no', ...scope])
   if (!allowDirty) {
     throw new CheckError(`the working tree has uncommitted changes, so the code revision would not say what produced this model:\n${st.trimEnd()}\ncommit them first, or pass --allow-dirty to record the tree as dirty with a digest of the diff`, 'E_DIRTY')
   }
-  const diff = await repo.git(['diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
+  const diff = await repo.git(['--no-optional-locks', 'diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
 }
 
