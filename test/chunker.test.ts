@@ -128,6 +128,31 @@ function plannedCuts(data: Uint8Array, segments: readonly number[] | null, p: Cd
   return ends
 }
 
+/**
+ * The cuts of the add pipeline's two paths mixed as src/ingest/ingest.ts mixes them: chunks cut
+ * without bytes (cutPlanned, laid out with a 44-byte record gap in `room` bytes) wherever the
+ * planner can, windows of bytes (cut) elsewhere, a window never reading past plannedFrom().
+ */
+function mixedCuts(data: Uint8Array, segments: readonly number[] | null, p: CdcParams, fixed: readonly boolean[] | undefined,
+                   fixedSize: number | undefined, win: number, room: number): number[] {
+  const plan = new ChunkPlanner(data.length, segments, fixed ?? null, p, fixedSize ?? FIXED_CHUNK)
+  const ends: number[] = []
+  let read = 0
+  while (!plan.done) {
+    const start = plan.next
+    if (read === start && plan.planned) {
+      const before = ends.length
+      plan.cutPlanned(room, 44, ends)
+      assert.ok(ends.length > before, 'cutPlanned cuts at least one chunk when the room holds a max chunk')
+      read = plan.next
+      continue
+    }
+    read = Math.min(plan.plannedFrom() > read ? plan.plannedFrom() : data.length, Math.max(read, start) + win - (Math.max(read, start) - start))
+    plan.cut(data.subarray(start, read), start, ends)
+  }
+  return ends
+}
+
 function endsOf(chunks: readonly Uint8Array[]): number[] {
   let at = 0
   return chunks.map((c) => (at += c.length))
@@ -226,6 +251,7 @@ test('golden vectors: boundaries and CIDs', async () => {
     // the add pipeline's planner, fed windows of several sizes (at least one max chunk each)
     for (const win of [v.params.max, v.params.max + 7, 3 * v.params.max + 1, 8 << 20]) {
       assert.deepEqual(plannedCuts(data, v.segments, v.params, v.fixed, v.fixedSize, win), v.cuts, `${v.name} (planner, window ${win})`)
+      assert.deepEqual(mixedCuts(data, v.segments, v.params, v.fixed, v.fixedSize, win, Math.max(win, v.params.max + 44)), v.cuts, `${v.name} (planned and read cuts mixed, window ${win})`)
     }
   }
 })

@@ -5,7 +5,8 @@
  * Direct mode (O_DIRECT): append() copies the records into page-aligned staging buffers and writes
  * them from there in STAGE-sized blocks at block-aligned offsets, bypassing the page cache;
  * appendAligned() writes the whole blocks of a caller's page-aligned buffer straight from it (get's
- * slabs), only the file's last partial block (under DIRECT_ALIGN bytes) going through staging. The kernel's
+ * slabs, add's slabs laid out as pack records), only the file's last partial block (under DIRECT_ALIGN
+ * bytes) going through staging; the two mix. The kernel's
  * copy of every byte into fresh page-cache pages (and the dirty pages the writeback then has to
  * chase) was the largest cost of `add` (spec/performance.md): 1.4-2.4 s of system time per GiB for
  * buffered writes plus fsync here, 0.16-0.19 s with O_DIRECT (`dd bs=8M`). append()'s copy into
@@ -155,17 +156,21 @@ export class AppendWriter {
    * `head + len`. Direct mode: this writer copies the file's last partial block (fewer than
    * DIRECT_ALIGN bytes, kept from the previous call) into `block[0, head)`, writes every whole block
    * of `block` at its file offset, and keeps the new partial block for the next call or finish().
-   * Buffered mode: one positional write of the bytes. The caller may reuse `block` once the promise
-   * settles. A writer takes either append() or appendAligned(), not both.
+   * Buffered mode: the bytes appended before are written, then these with one positional write. The
+   * caller may reuse `block` once the promise settles. A writer takes append() and appendAligned()
+   * mixed (the store's packs: records copied, then slabs laid out as records): before an aligned
+   * append the whole blocks staged are written and only the partial block stays staged.
    */
   appendAligned(block: Uint8Array, head: number, len: number): Promise<void> {
     return this.#serial(async () => {
       if (!this.direct) {
+        await this.#writePending()
         this.size += len
         try { this.#written += await writeAllAt(this.fd, [block.subarray(head, head + len)], this.#written) } catch (err) { this.#fail(err) }
         return
       }
-      if (head !== this.#fill || this.#fill >= DIRECT_ALIGN || this.#base % DIRECT_ALIGN !== 0 || block.byteOffset % DIRECT_ALIGN !== 0) {
+      await this.#stageWholeBlocksOut()
+      if (head !== this.#fill || this.#base % DIRECT_ALIGN !== 0 || block.byteOffset % DIRECT_ALIGN !== 0) {
         throw new Error(`appendAligned: the bytes must start at offset ${this.#fill} of a page-aligned block (got ${head}, block offset ${block.byteOffset})`)
       }
       const stage = this.#stages[this.#cur]!
@@ -184,6 +189,22 @@ export class AppendWriter {
       stage.set(block.subarray(whole, end), 0)
       this.size += len
     })
+  }
+
+  /**
+   * Write the whole blocks of the current staging buffer (append()'s records since the last full
+   * buffer) and move its partial block to its start, so `#fill` < DIRECT_ALIGN: an aligned append
+   * can then go on from the caller's block. Writes of earlier buffers still in flight are left to go
+   * on (they are at lower offsets; their errors surface as usual).
+   */
+  async #stageWholeBlocksOut(): Promise<void> {
+    const whole = this.#fill - (this.#fill % DIRECT_ALIGN)
+    if (whole === 0) return
+    const stage = this.#stages[this.#cur]!
+    try { await writeAllAt(this.fd, [stage.subarray(0, whole)], this.#base) } catch (err) { this.#fail(err) }
+    stage.copyWithin(0, whole, this.#fill)
+    this.#base += whole
+    this.#fill -= whole
   }
 
   /** Once this settles, the caller may reuse every buffer it appended (their bytes are in the kernel or in staging). */

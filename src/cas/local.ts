@@ -6,6 +6,8 @@
  *   packs/pack-<id>.idx    "ZOOIDX02": entries sorted by key with a fanout, searched in place
  *   packs/multi-pack-index one sorted index over many packs, searched with positioned reads
  *   (src/cas/pack-index.ts has the layouts; old "ZOOIDX01" indexes stay readable)
+ * add writes a large file's slabs as images of their records straight from its buffers (putImage),
+ * after a padding record where the pack's end is not at the slab's alignment (spec/format.md).
  * A pack is written by one process only and becomes visible when its index is renamed into place
  * after the pack and the index were fsynced (the folder is fsynced once per flush, for all the indexes
  * renamed since the last one: a command's packs are durable when its flush returns). A pack without
@@ -30,11 +32,11 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import { verifyBytes } from './cid.js'
+import { verifyBytes, cidFromDigest, sha256 as sha256Of, RAW } from './cid.js'
 import { CorruptObjectError, NotFoundError, ZooError, diskFull } from '../errors.js'
 import { MAX_OBJECT_SIZE, type Store } from './store.js'
 import { writeFileAtomic, fsyncDir, remainingIov } from './atomic.js'
-import { AppendWriter } from './append-write.js'
+import { AppendWriter, DIRECT_ALIGN } from './append-write.js'
 import { registerWriter, liveWriters, type Held } from './lock.js'
 import type { Host } from '../host.js'
 import {
@@ -43,7 +45,43 @@ import {
 } from './pack-index.js'
 
 export { PACK_MAGIC, parseIndex, encodeIndex, scanPack } from './pack-index.js'
-/** A pack is closed (indexed) and a new one started once it reaches this size. */
+/** Bytes of a raw chunk's CID (CIDv1, raw, a 32-byte sha2-256 or BLAKE3 digest): the records putImage lays out. */
+export const CID_LEN = 36
+/** Bytes of a record's header before its data when the CID is CID_LEN bytes: u32le CID length, CID, u32le data length. */
+export const RECORD_GAP = 4 + CID_LEN + 4
+/** The smallest padding record (header and 16 bytes of data: its pack offset and the pack's id). */
+const PAD_MIN = RECORD_GAP + 16
+
+/**
+ * The data of the padding record at `offset` of `pack` (LocalStore.padRecord): its offset as u64le,
+ * the pack's random id (the 16 hex digits of its name), then zeros, `length` bytes in all.
+ */
+function paddingBytes(pack: string, offset: number, length: number): Buffer {
+  const bytes = Buffer.alloc(length)
+  bytes.writeBigUInt64LE(BigInt(offset), 0)
+  Buffer.from(/-([0-9a-f]{16})\.pack$/.exec(pack)?.[1] ?? '', 'hex').copy(bytes, 8)
+  return bytes
+}
+
+/**
+ * Whether the object `cid` found at `offset` (`length` bytes) of `pack` is a padding record of
+ * that pack: nothing links to it, and it is neither live nor garbage (gc leaves a pack alone for
+ * it, and does not copy it when the pack is rewritten). Known from its place alone, no read: its
+ * CID must be the sha2-256 of the bytes a padding record there would hold.
+ */
+export function isPaddingRecord(pack: string, offset: number, length: number, cid: CID): boolean {
+  if (length < PAD_MIN - RECORD_GAP || length > DIRECT_ALIGN + PAD_MIN - RECORD_GAP || cid.code !== RAW || cid.multihash.code !== 0x12) return false
+  return Buffer.from(sha256Of(paddingBytes(pack, offset, length))).equals(cid.multihash.digest)
+}
+
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff; b[at + 1] = (v >>> 8) & 0xff; b[at + 2] = (v >>> 16) & 0xff; b[at + 3] = (v >>> 24) & 0xff
+}
+
+/**
+ * A pack is closed (indexed) and a new one started once it reaches this size, checked after each
+ * write: a pack may end past it by up to one write (an object, or add's image of one slab).
+ */
 export const PACK_TARGET_SIZE = 64 * 1024 * 1024
 
 /** An object read from a pack (readPackObjects): where it is in the pack, where it goes in the caller's buffer. */
@@ -339,6 +377,94 @@ export class LocalStore implements Store {
     }).catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
     return next
+  }
+
+  /**
+   * putBatchVerified for a slab of a large file laid out as the pack's bytes (add's zero-copy path,
+   * src/ingest/ingest.ts): `slab` starts on a page boundary; item i's bytes are at
+   * `slab[off, off + len)` with RECORD_GAP free bytes before each for its record header, the first
+   * header at `head` (< DIRECT_ALIGN), each record right after the one before; `slab[0, head)` holds
+   * nothing the caller needs. When every item is new (no index or earlier item of the run names it)
+   * and its CID is CID_LEN bytes, the headers are written into the gaps and the records appended
+   * with one aligned direct write straight from the slab (AppendWriter.appendAligned; buffered mode:
+   * one positional write), after a padding record when the pack's end is not at `head` modulo
+   * DIRECT_ALIGN (padRecord); the pack is closed after the image once it reaches PACK_TARGET_SIZE
+   * (so it may end up to one image past the target). A run where some items are already stored has
+   * its new items appended through staging as putBatchVerified does. Entries, pending objects and
+   * stored bytes are the same as putBatchVerified's; the caller may
+   * reuse the slab once the promise settles, and no byte of the items' ranges is written here.
+   */
+  putImage(slab: Uint8Array, head: number, items: ReadonlyArray<{ cid: CID; off: number; len: number }>): Promise<boolean[]> {
+    const next = this.writeChain.then(async () => {
+      this.throwIfBroken()
+      await this.registered()
+      const seen = new Set<string>()
+      let image = items.length > 0 && head >= 0 && head < DIRECT_ALIGN
+      let at = head
+      for (const { cid, off, len } of items) {
+        if (len > MAX_OBJECT_SIZE) throw new ZooError(`object ${cid} is ${len} bytes, over the ${MAX_OBJECT_SIZE}-byte limit`, 'E_TOO_LARGE')
+        const k = key(cid)
+        if (cid.bytes.length !== CID_LEN || off !== at + RECORD_GAP || seen.has(k) || this.lookup(cid)) image = false
+        seen.add(k)
+        at = off + len
+      }
+      const out: boolean[] = []
+      if (!image) {
+        // some are stored already (a fine-tune, a repeated tensor): the new ones through staging
+        for (const { cid, off, len } of items) out.push(await this.append(cid, slab.subarray(off, off + len), { bulk: true }))
+        if (this.cur) await this.writing(this.cur, (w) => w.release())
+        return out
+      }
+      const cur = this.cur ?? await this.startPack(true)
+      if (cur.writer.direct) await this.padRecord(cur, head)
+      for (const { cid, off, len } of items) {
+        const h = off - RECORD_GAP
+        writeU32(slab, h, CID_LEN)
+        slab.set(cid.bytes, h + 4)
+        writeU32(slab, h + 4 + CID_LEN, len)
+      }
+      // slab byte x lands at pack offset base + x
+      const base = cur.size - head
+      await this.writing(cur, (w) => w.appendAligned(slab, head, at - head))
+      cur.size += at - head
+      for (const { cid, off, len } of items) {
+        const k = key(cid)
+        cur.entries.push([k, base + off, len])
+        this.pending.set(k, { pack: cur.name, offset: base + off, length: len })
+        this.storedBytes += len
+        out.push(true)
+      }
+      // the whole image went in this pack: it is closed once it reaches packTarget, as after
+      // append()'s records, so it may end up to one image past the target (splitting the slab
+      // would copy the records after the split through staging)
+      if (cur.size >= this.packTarget) await this.rollover()
+      return out
+    }).catch((err: unknown) => { throw diskFull(err, this.root) })
+    this.writeChain = next.catch(() => {})
+    return next
+  }
+
+  /**
+   * Bring the open pack's end to `head` modulo DIRECT_ALIGN with a padding record (spec/format.md,
+   * "Image writes and padding records"): an ordinary raw object named by the sha2-256 of its bytes,
+   * at least PAD_MIN bytes of record, whose bytes (its pack offset as u64le, the pack's random id,
+   * zeros) are unique to this pack and this offset, so it is always written and never deduplicated.
+   * Its index entry is written like any other; stored bytes do not count it.
+   */
+  private async padRecord(cur: NonNullable<LocalStore['cur']>, head: number): Promise<void> {
+    let gap = (head - (cur.size % DIRECT_ALIGN) + DIRECT_ALIGN) % DIRECT_ALIGN
+    if (gap === 0) return
+    if (gap < PAD_MIN) gap += DIRECT_ALIGN
+    const offset = cur.size + RECORD_GAP
+    const bytes = paddingBytes(cur.name, offset, gap - RECORD_GAP)
+    const cid = cidFromDigest(RAW, sha256Of(bytes))
+    const hdr = Buffer.alloc(RECORD_GAP)
+    hdr.writeUInt32LE(CID_LEN, 0); hdr.set(cid.bytes, 4); hdr.writeUInt32LE(bytes.length, 4 + CID_LEN)
+    cur.size += gap
+    await this.writing(cur, (w) => w.append([hdr, bytes]))
+    const k = key(cid)
+    cur.entries.push([k, offset, bytes.length])
+    this.pending.set(k, { pack: cur.name, offset, length: bytes.length })
   }
 
   /** `bulk`: a run of a large file's chunks (putBatchVerified); a pack it starts is written with direct I/O. */

@@ -53,6 +53,50 @@ export class ChunkPlanner {
   get done(): boolean { return this.next >= this.size }
 
   /**
+   * Whether the next chunk is cut without reading bytes: `next` lies in a `whole` region (a segment
+   * of at most the CDC maximum, one chunk) or a `fixed` one (fixed-size chunks from the segment's
+   * first byte).
+   */
+  get planned(): boolean {
+    const reg = this.#regions[this.#r]
+    return reg !== undefined && reg.how !== 'cdc'
+  }
+
+  /**
+   * The first byte at or after `next` from which chunks are cut without reading bytes (see
+   * `planned`), or the file's size when none is left. A window that ends there is cut up to its
+   * end: a CDC region's last chunk ends at the region's end.
+   */
+  plannedFrom(): number {
+    for (let r = this.#r; r < this.#regions.length; r++) {
+      const reg = this.#regions[r]!
+      if (reg.how !== 'cdc') return Math.max(reg.start, this.next)
+    }
+    return this.size
+  }
+
+  /**
+   * Cut, without bytes, the chunks ahead while they are `planned`: each chunk costs `gap` plus its
+   * length against `room`, and cutting stops before the first chunk that does not fit (so a caller
+   * can lay the chunks out with `gap` bytes before each). Pushes each chunk's absolute end onto
+   * `ends` and moves `next` past them; the cuts are the ones cut() makes for the same bytes.
+   */
+  cutPlanned(room: number, gap: number, ends: number[]): void {
+    let used = 0
+    while (this.#r < this.#regions.length) {
+      const reg = this.#regions[this.#r]!
+      if (reg.how === 'cdc') return
+      const end = reg.how === 'whole' ? reg.end : Math.min(reg.end, this.next + this.#fixedSize)
+      const cost = gap + end - this.next
+      if (used + cost > room) return
+      used += cost
+      ends.push(end)
+      this.next = end
+      if (end === reg.end) this.#r++
+    }
+  }
+
+  /**
    * Cut what can be cut in `win`, which holds the file's bytes [winStart, winStart + win.length) and
    * must start at or before `next`. Pushes the absolute end offset of each chunk whose end no later
    * byte can change onto `ends`; `next` moves to the first byte of the first chunk not yet cut. A

@@ -12,12 +12,25 @@
  * ring (SLABS x SLAB_SIZE) whatever the file's size. Any failure (a write error such as ENOSPC, a
  * worker that died, an abort) stops the reads at once and is thrown once every slab in flight has
  * settled: no thread is left waiting.
+ *
+ * Image slabs: where the chunks ahead are cut without reading bytes (tensor data in fixed-size
+ * chunks, segments kept whole: ChunkPlanner.cutPlanned) and nothing is carried from the slab before,
+ * the slab is laid out as the pack's bytes: one vectored read puts each chunk at the place its data
+ * takes in the pack, a RECORD_GAP-byte gap before each for its record header, the first header at
+ * `head`, the pack position the slab is predicted to land at modulo DIRECT_ALIGN (chained from the
+ * previous image slab). The store writes the headers into the gaps and the slab with one direct
+ * write straight from it (LocalStore.putImage): no byte of the file is copied in user space. The
+ * whole-file sha256 reads the data ranges only, so the headers can be written while it runs. Bytes
+ * without structure (FastCDC) keep the copying path; its windows stop where planned chunks start,
+ * so an image slab starts with nothing carried and the cuts are the same either way.
  */
 import { open, readdir, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { chunkCid, chunkHashCode, cidFromDigest, sha256 as sha256Of, RAW, type ChunkHash } from '../cas/cid.js'
-import type { LocalStore } from '../cas/local.js'
+import { RECORD_GAP, type LocalStore } from '../cas/local.js'
+import { DIRECT_ALIGN } from '../cas/append-write.js'
+import { remainingIov } from '../cas/atomic.js'
 import { HashPool, inlineStreamHasher, WORKER_THRESHOLD, type StreamHasher } from '../cas/hash-pool.js'
 import { chunkStream, Chunker } from '../chunk/chunker.js'
 import { ChunkPlanner } from '../chunk/plan.js'
@@ -384,6 +397,16 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
   }
   let pos = 0 // next file byte to read
   let prev: { slab: number; start: number; length: number } | null = null // window of the previous slab
+  // where the next image slab's first record header goes, modulo DIRECT_ALIGN: the pack position
+  // it is predicted to land at, chained from the previous image (the store pads when it does not)
+  let head = 0
+  const grew = async (): Promise<void> => {
+    if (pos === size && (await fd.read(Buffer.allocUnsafe(1), 0, 1, pos)).bytesRead !== 0) {
+      throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
+    }
+  }
+  const shrank = (at: number): ZooError =>
+    new ZooError(`the file shrank while it was being read (${at} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
   try {
     while (!plan.done) {
       opts.signal?.throwIfAborted()
@@ -391,28 +414,72 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
       if (inflight.length >= SLABS - 1) await settle(inflight.shift()!)
       const slab = await ring.acquire()
       const buf = ring.slabs[slab]!
+      const ends: number[] = []
+      // an image slab: the next chunks are known without their bytes, so they are read with one
+      // vectored read straight to where they lie in the pack's records (see the file comment)
+      if (pos === plan.next && plan.planned) plan.cutPlanned(SLAB_SIZE - head - DIRECT_ALIGN, RECORD_GAP, ends)
+      if (ends.length > 0) {
+        const start = pos
+        const offs: number[] = []
+        const lens: number[] = []
+        const parts: Uint8Array[] = []
+        let at = start
+        let off = head
+        for (const end of ends) {
+          off += RECORD_GAP
+          offs.push(off); lens.push(end - at)
+          parts.push(buf.subarray(off, off + end - at))
+          off += end - at
+          at = end
+        }
+        let got = 0
+        while (got < at - start) {
+          const { bytesRead } = await fd.readv(remainingIov(parts, got), start + got)
+          if (bytesRead === 0) throw shrank(start + got)
+          got += bytesRead
+        }
+        pos = at
+        await grew()
+        opts.onBytes?.(got)
+        const hashed = ring.updateRanges(slab, offs, lens)
+        hashed.catch(() => {}) // awaited by this slab's work below
+        wholeDone.push(hashed)
+        if (wholeDone.length > SLABS) wholeDone.shift()
+        const h = head
+        const done = (async (): Promise<Array<[CID, number]>> => {
+          const digests = await ring.hashRanges(slab, offs, lens, mh)
+          const items = offs.map((o, i) => ({ cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh), off: o, len: lens[i]! }))
+          await store.putImage(buf, h, items)
+          await hashed // the slab is reused only once the whole-file digest has read it
+          return items.map(({ cid, len }) => [cid, len])
+        })()
+        done.catch((err) => { failed ??= { err } })
+        inflight.push({ slab, done })
+        head = off % DIRECT_ALIGN
+        prev = { slab, start: pos, length: 0 }
+        continue
+      }
       // the uncut tail of the previous slab (less than one chunk) starts this one
       const carry: number = prev ? prev.start + prev.length - plan.next : 0
       if (prev && carry > 0) buf.set(ring.slabs[prev.slab]!.subarray(plan.next - prev.start, prev.length), 0)
       const start = plan.next
-      const want = Math.min(SLAB_SIZE - carry, size - pos)
+      // a window stops where planned chunks start, so they start an image slab with nothing carried
+      const stop = plan.plannedFrom() > pos ? plan.plannedFrom() : size
+      const want = Math.min(SLAB_SIZE - carry, stop - pos)
       let got = 0
       while (got < want) {
         const { bytesRead } = await fd.read(buf, carry + got, want - got, pos + got)
-        if (bytesRead === 0) throw new ZooError(`the file shrank while it was being read (${pos + got} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
+        if (bytesRead === 0) throw shrank(pos + got)
         got += bytesRead
       }
       pos += got
-      if (pos === size && (await fd.read(Buffer.allocUnsafe(1), 0, 1, pos)).bytesRead !== 0) {
-        throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
-      }
+      await grew()
       opts.onBytes?.(got)
       const hashed = ring.update(slab, carry, got)
       hashed.catch(() => {}) // awaited by this slab's work below
       wholeDone.push(hashed)
       if (wholeDone.length > SLABS) wholeDone.shift()
       const length: number = carry + got
-      const ends: number[] = []
       plan.cut(buf.subarray(0, length), start, ends)
       const offs: number[] = []
       const lens: number[] = []

@@ -14,7 +14,7 @@ import type { Repo } from '../repo.js'
 import { historyManifests } from '../git/manifests.js'
 import { presentManifests, reachableObjects } from '../manifest/walk.js'
 import { lockForGc } from '../cas/lock.js'
-import { LocalStore } from '../cas/local.js'
+import { LocalStore, isPaddingRecord } from '../cas/local.js'
 import { CheckError } from '../errors.js'
 import type { Manifest } from '../manifest/manifest.js'
 
@@ -115,11 +115,15 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
   const before = dry ? 0 : await folderBytes(dir)
   let estimate = 0
   const now = Date.now()
+  // each pack's objects; its padding records (src/cas/local.ts, isPaddingRecord) are neither live
+  // nor garbage: they neither keep a pack nor get copied when it is rewritten
   const byPack = new Map<string, Array<[string, number]>>()
+  const padded = new Map<string, number>() // record bytes of each pack's padding
   for (const [cid, e] of store.entries()) {
     const list = byPack.get(e.pack) ?? []
-    list.push([cid.toString(), e.length])
     byPack.set(e.pack, list)
+    if (isPaddingRecord(e.pack, e.offset, e.length, cid)) { padded.set(e.pack, (padded.get(e.pack) ?? 0) + 8 + cid.bytes.length + e.length); continue }
+    list.push([cid.toString(), e.length])
   }
   const s: GcSummary = {
     freed_bytes: 0, removed_objects: 0, removed_bytes: 0, kept_objects: 0, packs_removed: 0, packs_rewritten: 0,
@@ -132,9 +136,9 @@ async function sweep(repo: Repo, store: LocalStore, root: string, graceMs: numbe
       const young = st !== null && now - st.mtimeMs < graceMs
       const dead = objects.filter(([c]) => !live.has(c))
       // records no index lists any more (objects `verify --repair` replaced) are dead bytes too
-      const listed = 8 + objects.reduce((a, [c, n]) => a + recordBytes(c, n), 0)
+      const listed = 8 + objects.reduce((a, [c, n]) => a + recordBytes(c, n), 0) + (padded.get(pack) ?? 0)
       const unlisted = st !== null && st.size > listed ? st.size - listed : 0
-      if (young || (dead.length === 0 && unlisted === 0)) { s.kept_objects += objects.length; continue }
+      if (young || (dead.length === 0 && unlisted === 0 && objects.length > 0)) { s.kept_objects += objects.length; continue }
       s.removed_objects += dead.length
       s.removed_bytes += dead.reduce((a, [, n]) => a + n, 0)
       s.kept_objects += objects.length - dead.length
