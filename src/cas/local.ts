@@ -669,7 +669,15 @@ export class LocalStore implements Store {
     if (this.closing.length > 2) await this.closing.shift()
   }
 
-  async flush(): Promise<void> {
+  /**
+   * Make everything put so far durable and findable: the current pack closed, every pack and its
+   * index fsynced and renamed into place, the folder fsynced. A writing handle then keeps the
+   * multi-pack index current (maintainIndex); with `index: 'background'` that write runs on while the
+   * caller goes on (add commits meanwhile: the per-pack indexes are the authority, the multi-pack
+   * index only speeds lookups), and the next flush or close() waits for it.
+   */
+  async flush(opts: { index?: 'now' | 'background' } = {}): Promise<void> {
+    await this.indexing
     await this.writeChain
     this.throwIfBroken()
     await this.rollover()
@@ -680,8 +688,14 @@ export class LocalStore implements Store {
       await fsyncDir(this.packsDir)
     }
     // a writing handle keeps the multi-pack index current (gc's handles leave it to gc)
-    if (this.writer && !this.gcLock) await this.maintainIndex()
+    if (!this.writer || this.gcLock) return
+    if (opts.index !== 'background') { await this.maintainIndex(); return }
+    // a failure is not fatal (maintainIndex); the handle's next flush or close waits for it
+    this.indexing = this.maintainIndex().then(() => {}, () => {}).finally(() => { this.indexing = undefined })
   }
+
+  /** The multi-pack index write a `flush({ index: 'background' })` left running. */
+  private indexing: Promise<void> | undefined
 
   /**
    * Write a new multi-pack index when MIDX_THRESHOLD per-pack indexes are not covered by one, or the

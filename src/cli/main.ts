@@ -200,6 +200,8 @@ function printJsonError(io: Io, code: string, message: string): void {
 
 /** Commands the server answers (src/cli/serve.ts): node answering one of them starts a server. */
 const STARTS_SERVER = new Set(['find', 'ls', 'add', 'get', 'verify'])
+/** Commands whose process exits as soon as they return and their output is flushed (cli). */
+const PROMPT_EXIT = new Set(['add', 'get', 'verify'])
 
 /**
  * The process entry point (bin/git-zoo.js): the real stdio, and SIGINT/SIGTERM handlers that abort
@@ -216,6 +218,13 @@ export async function cli(argv: string[]): Promise<number> {
   if (STARTS_SERVER.has(argv[0] ?? '') && io.env.GIT_ZOO_SERVER !== '0') {
     const [{ startServer }, { PROJECT_ROOT }] = await Promise.all([import('./front/control.js'), import('../version.js')])
     await startServer(PROJECT_ROOT, process.execPath, io.env, process.getuid?.() ?? 0).catch(() => { /* node answers the next one too */ })
+  }
+  // the data path's commands leave nothing behind once they return (their stores closed, their
+  // workers stopped, their gits reaped; a server they started runs detached): once the output is
+  // flushed, the process ends at once, without node's tear-down of its heaps and threads (~10-20 ms)
+  if (PROMPT_EXIT.has(argv[0] ?? '')) {
+    await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => { s.write('', () => resolve()) })))
+    process.exit(code)
   }
   return code
 }

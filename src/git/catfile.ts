@@ -81,7 +81,8 @@ export class CatFile {
   async close(): Promise<void> {
     await this.sizes?.close()
     const child = this.child
-    if (!child || child.exitCode !== null) return
+    // (a git killed by a signal, e.g. Ctrl-C to the process group, has no exit code but has closed)
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
     await new Promise<void>((resolve) => { child.once('close', () => resolve()); child.stdin.end() })
   }
 

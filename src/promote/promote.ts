@@ -87,7 +87,8 @@ export interface PromoteOptions {
    * (in ingestFile), `after-file` once a file's chunks are appended (not yet durable),
    * `before-flush` (a pack written, not yet indexed), `after-flush` (objects durable, no manifest
    * yet), `after-write` (manifests and cards in the work tree, not staged), `before-commit` (staged,
-   * not committed).
+   * not committed); `add-checked` once the checks of a promotion whose files stream meanwhile are
+   * answered (passed, or one failed: the stream is stopped after the point).
    */
   crashPoint?: (name: string) => void | Promise<void>
   /**
@@ -117,6 +118,42 @@ export interface PromoteOptions {
    * the store's indexes are loaded once per import, not once per batch. Flushed here as usual.
    */
   store?: LocalStore
+  /**
+   * The store's multi-pack index is written while the commit runs instead of before it (promote's
+   * own store handle, closed after the commit, which waits for it): it only speeds lookups, the
+   * per-pack indexes flushed before the commit are the authority (src/cas/local.ts flush).
+   */
+  indexLater?: boolean
+  /** The questions for git already asked (promote asks them before it opens the store: askGit). */
+  asked?: AskedGit
+}
+
+/** Answers sealPromotion takes from git, asked early and taken in the order the checks always had (askGit). */
+export interface AskedGit {
+  /** The code revision (`git status`; E_DIRTY), unless the caller gives one (PromoteOptions.code). */
+  code?: Promise<ManifestBody['code']>
+  /** The committed versions of a promotion's one model. */
+  versions?: Promise<number[]>
+  /** The one model's parents, each resolved (in the order given). */
+  parents?: Array<Promise<Manifest>>
+}
+
+/**
+ * Ask git what a promotion will need from it, all at once and without waiting: the code revision
+ * (status and settings), a single model's committed versions (ls-tree) and its parents. Each
+ * failure (a dirty tree, an unknown parent) is kept for the step that takes the answer.
+ */
+export function askGit(repo: Repo, specs: PromotionSpec[], opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {},
+                       settings: Promise<unknown> = repo.configValues()): AskedGit {
+  const early = <T>(p: Promise<T>): Promise<T> => { p.catch(() => { /* taken later */ }); return p }
+  const one = specs.length === 1 && !opts.known ? specs[0]! : undefined
+  settings.catch(() => { /* the git that reads them says why */ })
+  return {
+    ...(opts.code ? {} : { code: early(codeRevision(repo, opts.allowDirty ?? false, settings)) }),
+    ...(one ? { versions: early(committedVersions(repo, one.name)) } : {}),
+    // (after the settings are listed: a lookup may read one, and git should list them once)
+    ...(one?.parents?.length ? { parents: one.parents.map((p) => early(settings.then(() => repo.resolve(p.ref), () => repo.resolve(p.ref)))) } : {}),
+  }
 }
 
 /** How many models ahead of the one being stored the preparer works. */
@@ -152,12 +189,15 @@ async function latestVersions(repo: Repo, names: string[]): Promise<Map<string, 
 const MANY_MODELS = 8
 
 /** The zoo's code revision a promotion records (HEAD, and a digest of the diff when the tree is dirty). */
-export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<ManifestBody['code']> {
+export async function codeRevision(repo: Repo, allowDirty: boolean, settings: Promise<unknown> = repo.configValues()): Promise<ManifestBody['code']> {
   // one git answers both questions: HEAD (`# branch.oid`, "(initial)" before the first commit) and
   // the tracked changes outside the zoo's own folders, which make the tree dirty
   const scope = ['--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo', ':(exclude).gitignore']
   // the status and the settings (origin's URL; the promoter's identity next) are read by two gits at once
-  const [v2] = await Promise.all([repo.git(['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), repo.configValues()])
+  // (`settings`: the listing a caller started already, so git lists them once). These gits run
+  // while other zoo commands of this repository commit: --no-optional-locks keeps them from taking
+  // the index lock to refresh it, which would make such a `git commit` fail on index.lock
+  const [v2] = await Promise.all([repo.git(['--no-optional-locks', 'status', '--porcelain=v2', '--branch', '-z', '--untracked-files=no', ...scope]), settings])
   const lines = v2.split('\0').filter(Boolean)
   const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length)
   const commit = oid && /^[0-9a-f]{40,64}$/.test(oid) ? oid : '0'.repeat(40)
@@ -166,11 +206,11 @@ export async function codeRevision(repo: Repo, allowDirty: boolean): Promise<Man
   if (origin !== undefined) origin = origin.replace(/\/\/[^@/]*@/, '//')
   if (!dirty) return { ...(origin ? { repo: origin } : {}), commit, dirty: false }
   // the list the user is shown, as `git status --porcelain` prints it
-  const st = await repo.git(['status', '--porcelain', '--untracked-files=no', ...scope])
+  const st = await repo.git(['--no-optional-locks', 'status', '--porcelain', '--untracked-files=no', ...scope])
   if (!allowDirty) {
     throw new CheckError(`the working tree has uncommitted changes, so the code revision would not say what produced this model:\n${st.trimEnd()}\ncommit them first, or pass --allow-dirty to record the tree as dirty with a digest of the diff`, 'E_DIRTY')
   }
-  const diff = await repo.git(['diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
+  const diff = await repo.git(['--no-optional-locks', 'diff', 'HEAD', '--', '.', `:(exclude)${MODELS_DIR}`, ':(exclude).zoo'])
   return { ...(origin ? { repo: origin } : {}), commit, dirty: true, diff_sha256: createHash('sha256').update(diff).digest('hex') }
 }
 
@@ -279,48 +319,121 @@ export interface SealedPromotion {
  */
 export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: LocalStore, opts: PromoteOptions & { known?: ReadonlyMap<string, Manifest> } = {}): Promise<SealedPromotion> {
   const { total: totalBytes, sizes } = await checkSpecs(specs)
-  // the questions for git start now and run while the files below are checked; their answers (and
-  // failures: a dirty tree) are taken in the order they always were
-  const early = <T>(p: Promise<T>): Promise<T> => { p.catch(() => { /* taken below */ }); return p }
-  const codeEarly = opts.code ? undefined : early(codeRevision(repo, opts.allowDirty ?? false))
-  const versionsEarly = specs.length === 1 && !opts.known ? early(committedVersions(repo, specs[0]!.name)) : undefined
-  const config = await checkSigningPolicy(repo)
-  const defaults = await cardDefaults(repo, config)
+  // the questions for git (started by promote while the store opened, else now) run while the
+  // files are stored and checked; their answers (and failures: a dirty tree) are taken in the
+  // order they always were
+  const asked = opts.asked ?? askGit(repo, specs, opts)
+  // the zoo's config names the chunk hash the stream needs; one that cannot be read is reported by
+  // the checks below (checkSigningPolicy), in their order, and nothing is stored early
+  let config: ZooConfig | undefined = await repo.config().catch(() => undefined)
   // new chunks are named by the zoo's chunk hash (`.zoo/config.json` "chunk_hash"; absent: sha2-256)
-  const chunkHash = chunkHashOf(config)
-  for (const s of specs) {
-    const license = s.license ?? defaults.license
-    if (license !== undefined && !LICENSE.test(license)) throw new UsageError(`--license ${JSON.stringify(license)} is not a licence id; use an SPDX id (Apache-2.0, MIT, CC-BY-4.0) or the Hub's (apache-2.0, openrail, other)`, 'E_USAGE')
-    const text = s.cardText ?? defaults.text
-    if (text !== undefined && Buffer.byteLength(text) > MAX_CARD_TEXT) throw new UsageError(`the card text is ${Buffer.byteLength(text)} bytes; a card holds at most ${MAX_CARD_TEXT}`, 'E_USAGE')
-  }
-  // bad input is refused before anything is stored: names that lie about the bytes, broken headers
-  // (files above SMALL_FILE; small ones are judged on the description their ingest gives, below)
-  const malformed = new Map<string, string>()
-  for (const s of specs) {
-    for (const f of s.files) {
-      if (sizes.get(f)! <= SMALL_FILE) continue
-      const problem = await precheckFile(f.source, f.path)
-      if (problem && !opts.allowMalformed) throw malformedError(s.name, f.source, problem)
-      if (problem) malformed.set(f.source, problem)
-    }
-  }
-  const code = opts.code ?? await codeEarly!
-  const who = await requireIdentity(repo)
-  const env = detectEnvironment(repo.host)
-  const created = new Date().toISOString()
-
-  // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
-  // the store handle registers as a writer on its first put and holds gc off until close(), which
-  // comes after the manifests are committed (src/cas/local.ts)
-  const results: PromotionResult[] = []
-  // read once: every manifest of the promotion meets the same schema
-  const schema = await readSchema(repo)
+  let chunkHash: ChunkHash = config ? chunkHashOf(config) : 'sha2-256'
   // hashing workers serve files of WORKER_THRESHOLD and up only (ingestFile)
   const ownPool = opts.pool === undefined
-  const pool = opts.pool !== undefined ? opts.pool : [...sizes.values()].some((n) => n >= WORKER_THRESHOLD) ? new HashPool(chunkThreads(chunkHash)) : null
+  const needsPool = [...sizes.values()].some((n) => n >= WORKER_THRESHOLD)
+  let pool: HashPool | null = opts.pool !== undefined ? opts.pool : config && needsPool ? new HashPool(chunkThreads(chunkHash)) : null
+  // a file's header, read once: before anything of it is stored, a name that lies about the bytes or
+  // a broken header refuses it (files above SMALL_FILE; small ones are judged on the description
+  // their ingest gives, in storeFiles)
+  const prechecked = new Map<SourceFile, string | undefined>()
+  const precheck = async (f: SourceFile): Promise<string | undefined> => {
+    if (!prechecked.has(f)) prechecked.set(f, await precheckFile(f.source, f.path))
+    return prechecked.get(f)
+  }
+  const malformed = new Map<string, string>()
+  let done = 0
+  /** One model's files stored, in order, each checked once its bytes are in (the malformed ones refused). */
+  const storeFiles = async (s: PromotionSpec, prepared: Map<SourceFile, PreparedBytes> | null | undefined, signal: AbortSignal | undefined): Promise<{ files: FileEntry[]; warnings: string[] }> => {
+    const files: FileEntry[] = []
+    const warnings: string[] = []
+    for (const f of s.files) {
+      const io = { pool, chunkHash, ...(signal ? { signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
+      // small files (an import's checkpoints) are read in one synchronous call: the per-file
+      // round trips of a streamed read cost more than the bytes
+      const p = prepared?.get(f)
+      const small = sizes.get(f)! <= SMALL_FILE
+      const r = p ? await storePrepared(p, store, io)
+        : small ? await ingestBytes(readSource(f), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
+      await opts.crashPoint?.('after-file')
+      signal?.throwIfAborted()
+      // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
+      let bad = malformed.get(f.source)
+      if (bad === undefined && (nameProblem(f.path, r.format) || r.warning)) bad = await precheckFile(f.source, f.path) ?? nameProblem(f.path, r.format) ?? `malformed ${r.format}: ${r.warning}`
+      if (bad && !opts.allowMalformed) throw malformedError(s.name, f.source, bad)
+      if (bad) warnings.push(`${f.source}: ${bad}; stored as opaque bytes (--allow-malformed)`)
+      files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: bad ? 'unknown' : r.format, ...(bad ? { malformed: bad } : {}), ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
+        ...(r.onnx && !bad ? { onnx: r.onnx as unknown as Json } : {}) })
+    }
+    return { files, warnings }
+  }
+  // issue 11: a single model's files (an add) start to stream into the store now, while the checks
+  // below run, unless a header is wrong (then the checks refuse it, or --allow-malformed stores it,
+  // as before). A failed check stops the stream (`stop`), waits for it to unwind and reports what
+  // it always did; what was stored by then stays as objects nothing references, as after an
+  // interrupted add (spec/format.md, "Write order of git zoo add"), which gc removes.
+  const stop = new AbortController()
+  let streaming: { before: number; stored: Promise<{ files: FileEntry[]; warnings: string[] }> } | undefined
+  if (specs.length === 1 && !opts.preparer && config && (pool || !needsPool)) {
+    const s = specs[0]!
+    let clean = true
+    for (const f of s.files) {
+      if (sizes.get(f)! <= SMALL_FILE) continue
+      // a header that cannot be read is reported by the checks, in their order
+      if (await precheck(f).catch(() => 'unreadable')) { clean = false; prechecked.delete(f); break }
+    }
+    if (clean) {
+      const before = store.storedBytes
+      const stored = storeFiles(s, undefined, opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal)
+      stored.catch(() => { /* taken after the checks */ })
+      streaming = { before, stored }
+    }
+  }
   try {
-    let done = 0
+    let code: ManifestBody['code']
+    let who: string
+    let schema: Awaited<ReturnType<typeof readSchema>>
+    let defaults: { license?: string; text?: string }
+    try {
+      config = await checkSigningPolicy(repo, config)
+      chunkHash = chunkHashOf(config)
+      defaults = await cardDefaults(repo, config)
+      for (const s of specs) {
+        const license = s.license ?? defaults.license
+        if (license !== undefined && !LICENSE.test(license)) throw new UsageError(`--license ${JSON.stringify(license)} is not a licence id; use an SPDX id (Apache-2.0, MIT, CC-BY-4.0) or the Hub's (apache-2.0, openrail, other)`, 'E_USAGE')
+        const text = s.cardText ?? defaults.text
+        if (text !== undefined && Buffer.byteLength(text) > MAX_CARD_TEXT) throw new UsageError(`the card text is ${Buffer.byteLength(text)} bytes; a card holds at most ${MAX_CARD_TEXT}`, 'E_USAGE')
+      }
+      // bad input is refused before anything is stored (see precheck)
+      for (const s of specs) {
+        for (const f of s.files) {
+          if (sizes.get(f)! <= SMALL_FILE) continue
+          const problem = await precheck(f)
+          if (problem && !opts.allowMalformed) throw malformedError(s.name, f.source, problem)
+          if (problem) malformed.set(f.source, problem)
+        }
+      }
+      code = opts.code ?? await asked.code!
+      who = await requireIdentity(repo)
+      // read once: every manifest of the promotion meets the same schema
+      schema = await readSchema(repo)
+    } catch (err) {
+      if (streaming) {
+        // (a pause here lets a test see the stream go on while a failed check's answer waits)
+        await Promise.resolve(opts.crashPoint?.('add-checked')).catch(() => { /* the check's error is the one reported */ })
+        stop.abort(err)
+        await streaming.stored.catch(() => { /* the check's error is the one reported */ })
+      }
+      throw err
+    }
+    if (streaming) await opts.crashPoint?.('add-checked')
+    const env = detectEnvironment(repo.host)
+    const created = new Date().toISOString()
+    if (ownPool && !pool && needsPool) pool = new HashPool(chunkThreads(chunkHash))
+
+    // parents resolve against the zoo as it is (and against earlier specs in this batch, see below)
+    // the store handle registers as a writer on its first put and holds gc off until close(), which
+    // comes after the manifests are committed (src/cas/local.ts)
+    const results: PromotionResult[] = []
     const batch = new Map<string, Manifest>()
     const views = new Map<Manifest, Manifest>()
     const configBytes = new Map<string, Buffer>()
@@ -339,43 +452,25 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
       launch(at + PREPARE_AHEAD)
       const prepared = await ahead.get(at)
       ahead.delete(at)
-      const before = store.storedBytes
-      const files: FileEntry[] = []
-      const warnings: string[] = []
-      for (const f of s.files) {
-        const io = { pool, chunkHash, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.crashPoint ? { crashPoint: opts.crashPoint } : {}), onBytes: (n: number) => { done += n; opts.onProgress?.(done, totalBytes) } }
-        // small files (an import's checkpoints) are read in one synchronous call: the per-file
-        // round trips of a streamed read cost more than the bytes
-        const p = prepared?.get(f)
-        const small = sizes.get(f)! <= SMALL_FILE
-        const r = p ? await storePrepared(p, store, io)
-          : small ? await ingestBytes(readSource(f), store, { ...io, source: f.source }) : await ingestFile(f.source, store, io)
-        await opts.crashPoint?.('after-file')
-        opts.signal?.throwIfAborted()
-        // a layout only the full read finds broken (a truncated ONNX) is refused here, before sealing
-        let bad = malformed.get(f.source)
-        if (bad === undefined && (nameProblem(f.path, r.format) || r.warning)) bad = await precheckFile(f.source, f.path) ?? nameProblem(f.path, r.format) ?? `malformed ${r.format}: ${r.warning}`
-        if (bad && !opts.allowMalformed) throw malformedError(s.name, f.source, bad)
-        if (bad) warnings.push(`${f.source}: ${bad}; stored as opaque bytes (--allow-malformed)`)
-        files.push({ path: f.path, size: r.size, sha256: r.sha256, root: r.root.toString(), format: bad ? 'unknown' : r.format, ...(bad ? { malformed: bad } : {}), ...(f.epoch !== undefined ? { epoch: f.epoch } : {}), ...(f.role ? { role: f.role } : {}),
-          ...(r.onnx && !bad ? { onnx: r.onnx as unknown as Json } : {}) })
-      }
+      const early = at === 0 ? streaming : undefined
+      const before = early ? early.before : store.storedBytes
+      const { files, warnings } = early ? await early.stored : await storeFiles(s, prepared, opts.signal)
       files.sort((a, b) => (a.epoch ?? -1) - (b.epoch ?? -1) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
       const parents: ParentLink[] = []
-      for (const p of s.parents ?? []) {
+      for (const [k, p] of (s.parents ?? []).entries()) {
         const ref = parseModelRefOrSeal(p.ref)
-        const m = batch.get(ref) ?? opts.known?.get(ref) ?? await repo.resolve(p.ref)
+        const m = batch.get(ref) ?? opts.known?.get(ref) ?? await (at === 0 && asked.parents ? asked.parents[k]! : repo.resolve(p.ref))
         parents.push({ name: m.name, version: m.version, seal: m.seal, relation: p.relation })
       }
-      const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await (versionsEarly ?? committedVersions(repo, s.name))))) + 1
-      let config: ManifestBody['config']
+      const version = (latest ? latest.get(s.name) ?? 0 : Math.max(0, ...(await (at === 0 && asked.versions ? asked.versions : committedVersions(repo, s.name))))) + 1
+      let configEntry: ManifestBody['config']
       if (s.configFile) {
         // read once: the snapshot committed is the bytes the digest was taken of
         const bytes = s.configBytes ? Buffer.from(s.configBytes.buffer, s.configBytes.byteOffset, s.configBytes.byteLength) : await readFile(s.configFile)
         configBytes.set(s.name, bytes)
         const base = s.configFile.split('/').pop()!
         const path = files.some((f) => f.path === base) ? `config-${base}` : base
-        config = { path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
+        configEntry = { path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }
       }
       // a trajectory's checkpoint entries and history go into its checkpoint node (format 2);
       // the manifest keeps the other files, the final and best metrics and the node's link
@@ -394,7 +489,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
         metrics: s.metrics ?? {},
         ...(best ? { best } : {}),
         ...(s.history && !checkpoints ? { history: s.history } : {}),
-        ...(config ? { config } : {}),
+        ...(configEntry ? { config: configEntry } : {}),
         files: checkpoints ? files.filter((f) => f.epoch === undefined) : files,
         ...(checkpoints ? { checkpoints } : {}),
         parents,
@@ -415,7 +510,7 @@ export async function sealPromotion(repo: Repo, specs: PromotionSpec[], store: L
     }
     // invariant 3: everything the manifests reference is durable in the store before they are written
     await opts.crashPoint?.('before-flush')
-    await store.flush()
+    await store.flush({ index: opts.indexLater ? 'background' : 'now' })
     await opts.crashPoint?.('after-flush')
     opts.signal?.throwIfAborted()
     const files: CommitFile[] = []
@@ -491,14 +586,19 @@ export async function promote(repo: Repo, specs: PromotionSpec[], opts: PromoteO
   let pool: HashPool | null | undefined = opts.pool
   let closing: Promise<void> | undefined
   try {
+    // git is asked (its settings, status, ls-tree, parents) while the workers boot; the store
+    // opens once the settings are in (they may name its folder: one `git config -l` answers all)
+    const settings = repo.configValues()
+    const asked = askGit(repo, specs, opts, settings)
     if (pool === undefined) pool = await earlyPool(repo, specs)
+    await settings.catch(() => { /* the git that reads them says why */ })
     if (opts.store) store = opts.store
     else {
       store = await repo.openStore()
       // what an add killed earlier (kill -9) stored is indexed now, so it is not written again
       await store.recoverInterrupted()
     }
-    const sealed = await sealPromotion(repo, specs, store, { ...opts, pool })
+    const sealed = await sealPromotion(repo, specs, store, { ...opts, pool, asked, indexLater: !opts.store })
     // the workers are done: they stop while the commit runs
     if (opts.pool === undefined && pool) { closing = pool.close(); closing.catch(() => {}) }
     return { commit: await commitPromotion(repo, sealed, opts), results: sealed.results }

@@ -18,6 +18,7 @@ import { HashPool, chunkThreads, inlineStreamHasher, WORKER_THRESHOLD, READ_SLAB
 import { readBatches, type ReadItem, type SlabBatch } from '../cas/pack-read.js'
 import { BLAKE3, digestMatches } from '../cas/cid.js'
 import { MAX_OBJECT_SIZE } from '../cas/store.js'
+import type { ChunkHash } from '../cas/cid.js'
 
 /** Refuse when any existing component from `base` (exclusive) down to `target` is a symlink. */
 async function checkNoSymlinks(base: string, target: string): Promise<void> {
@@ -61,6 +62,30 @@ export interface WriteOptions {
    * `get` sets it; callers that read the files right away (evaluation) leave it off.
    */
   directIO?: boolean
+  /**
+   * Workers started ahead for this model (startWriteWorkers), used when they fit its chunks; closed
+   * by writeModelFiles whatever happens (the caller closes them only if it never calls it).
+   */
+  workers?: EarlyWorkers | null
+}
+
+/** Hashing workers and their slab ring, started before the store is opened (startWriteWorkers). */
+export interface EarlyWorkers { pool: HashPool; threads: number }
+
+/**
+ * The workers a get of `m` from the local store needs (the whole-file sha256's, with its slab ring,
+ * and the chunk hashers chunkThreads gives), started now: a worker takes 30-70 ms to boot, which
+ * then overlaps opening the store and reading the file nodes instead of holding up the first slabs.
+ * `chunkHash` (the zoo's) guesses the model's chunk hash; writeModelFiles checks the guess against
+ * the model's first chunk and starts the right ones when it was wrong. null under WORKER_THRESHOLD.
+ */
+export function startWriteWorkers(m: Manifest, chunkHash: ChunkHash): EarlyWorkers | null {
+  if (m.files.reduce((a, f) => a + f.size, 0) < WORKER_THRESHOLD) return null
+  const threads = chunkThreads(chunkHash, { callerHashes: true })
+  const pool = new HashPool(threads)
+  // the same ring writeModelFiles asks for (a pool keeps one ring per shape)
+  pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN, { inline: true }).catch(() => { /* the first read that needs it says why */ })
+  return { pool, threads }
 }
 
 export async function writeModelFiles(m: Manifest, store: Store, outDir: string, opts: WriteOptions = {}): Promise<WrittenFile[]> {
@@ -76,11 +101,34 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
   // this thread alone when the chunks are BLAKE3 (0.13 CPU s per GiB: a worker thread would cost more
   // to boot, ~0.05-0.1 CPU s, than it takes off, on cores the sha256 needs), else by one worker fewer
   // than there are cores plus this thread
-  const pool = total < WORKER_THRESHOLD ? null : new HashPool(local ? await chunkWorkers(m, store, only) : undefined)
-  const ring = pool && local ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN, { inline: true }) : null
+  let pool: HashPool | null = null
+  let ring: SlabRing | null = null
+  // workers started ahead (startWriteWorkers) serve when they fit the model's chunks; others are
+  // closed and the right ones started
+  let early = opts.workers ?? null
+  try {
+    const threads = total < WORKER_THRESHOLD ? undefined : local ? await chunkWorkers(m, store, only) : undefined
+    if (early && local && threads === early.threads) {
+      pool = early.pool
+      early = null
+      ring = await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN, { inline: true }) // the ring started ahead
+    } else {
+      const unfit = early
+      early = null
+      await unfit?.pool.close()
+      if (total >= WORKER_THRESHOLD) {
+        pool = new HashPool(threads)
+        ring = local ? await pool.slabs(READ_SLABS, MAX_OBJECT_SIZE + DIRECT_ALIGN, { inline: true }) : null
+      }
+    }
+  } catch (err) {
+    await Promise.all([pool?.close(), early?.pool.close()])
+    throw err
+  }
   const temps: Array<{ tmp: string; target: string }> = []
   const createdDirs: string[] = []
   let renamed = 0
+  let closing: Promise<void> | undefined
   const out: WrittenFile[] = []
   try {
     for (const f of m.files) {
@@ -158,7 +206,12 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
       await opts.crashPoint?.('get-file-written')
     }
     signal?.throwIfAborted()
-    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++; await fsyncDir(dirname(t.target)) }
+    // every byte is hashed: the workers stop while the files are renamed into place (not waited for here)
+    closing = pool?.close()
+    closing?.catch(() => { /* awaited below */ })
+    for (const t of temps) { await checkNoSymlinks(dirname(base), t.target); await rename(t.tmp, t.target); renamed++ }
+    // each folder that got a file is fsynced once, all at once: every rename is then durable
+    await Promise.all([...new Set(temps.map((t) => dirname(t.target)))].map((d) => fsyncDir(d)))
     temps.length = 0
     createdDirs.length = 0
     return out
@@ -168,7 +221,7 @@ export async function writeModelFiles(m: Manifest, store: Store, outDir: string,
     for (const t of temps) await rm(t.tmp, { force: true })
     // folders this call created stay only if the model was written
     if (renamed === 0) for (const d of createdDirs.reverse()) await rm(d, { recursive: true, force: true })
-    await pool?.close()
+    await (closing ?? pool?.close())
   }
 }
 

@@ -9,12 +9,13 @@ import { mkdirSync, writeFileSync, constants as fsConstants } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import type { Repo, ZooConfig } from '../repo.js'
-import { writeFileAtomic, writeFilesAtomic } from '../cas/atomic.js'
+import { writeFilesAtomic } from '../cas/atomic.js'
 import { CheckError, UsageError } from '../errors.js'
 import { runGit, writeTreeOver, gitFailed, knownObjectFormat } from '../git/git.js'
 import { withCommitLock } from './commit-lock.js'
 import { isOurs } from '../hooks.js'
 import { recordCommitted } from './committed.js'
+import { CatFile } from '../git/catfile.js'
 
 /** `Name <email>` from git's user.name / user.email, or undefined when git knows neither. */
 export async function gitIdentity(repo: Repo): Promise<string | undefined> {
@@ -171,7 +172,7 @@ async function unstage(repo: Repo, pathspec: { input: string }): Promise<void> {
  * so no command-line length limits how many. On failure (a refused commit: E_COMMIT_REFUSED, or any
  * error) the paths are unstaged, the files removed and the folders this left empty pruned.
  */
-/** Commits of more files than this write them together (writeFilesAtomic), or with plumbing (commitDirect). */
+/** Commits of more files than this may be made with plumbing (commitDirect). */
 const MANY_FILES = 16
 
 /** The ref fast-import builds a direct commit's tree on (deleted in the transaction that moves HEAD). */
@@ -275,7 +276,19 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
   const SCHEMA = '.zoo/schema.json'
   // (a few thousand paths per git process: a big batch's paths would not fit one command line)
   const paths = [...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])]
-  const { head: before, listed } = await headAndPaths(repo, paths)
+  // one `git cat-file --batch` answers both lookups: HEAD and these paths now, the commit made after
+  const cat = new CatFile(repo.root, repo.env)
+  try {
+    return await commitLookedUp(repo, files, o, config, paths, cat)
+  } finally {
+    // its input ends now and it exits on its own: the commit is not held up by waiting for that
+    void cat.close()
+  }
+}
+
+async function commitLookedUp(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig, paths: string[], cat: CatFile): Promise<string> {
+  const SCHEMA = '.zoo/schema.json'
+  const { head: before, listed } = await headAndPaths(repo, paths, cat)
   const schemaInHead = listed.find((e) => e.path === SCHEMA)?.oid
   const taken = listed.filter((e) => e.path !== SCHEMA || files.some((f) => f.path === SCHEMA)).map((e) => e.path)
   if (taken.length) {
@@ -299,13 +312,9 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     if (direct) {
       written.push(...files.map((f) => f.path))
       writePlain(repo.root, checked!)
-    } else if (files.length <= MANY_FILES) {
-      for (const [i, f] of files.entries()) {
-        written.push(f.path)
-        await writeFileAtomic(join(repo.root, f.path), await dataOf(f, i))
-      }
     } else {
-      // a big promotion (import): written together, fsynced together (src/cas/atomic.ts)
+      // written together, fsynced together, each folder fsynced once (src/cas/atomic.ts): a
+      // promotion's manifest and card, or a big import's thousands of files
       written.push(...files.map((f) => f.path))
       await writeFilesAtomic(files.map((f, i) => ({ path: join(repo.root, f.path), data: () => dataOf(f, i) })))
     }
@@ -345,7 +354,7 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
     for (const p of written) await pruneEmpty(repo.root, p)
     throw err
   }
-  return await committedHead(repo)
+  return await committedHead(repo, cat)
 }
 
 /** Commits of fewer paths than this are looked up in HEAD with one `git cat-file --batch-check`, more with `git ls-tree`. */
@@ -354,16 +363,15 @@ const FEW_PATHS = 64
 /**
  * HEAD (undefined before the first commit) and which of `paths` it holds, with their blob ids (a
  * path holding a folder is listed too: it is taken). A few paths cost one `git cat-file
- * --batch-check` that answers both (HEAD, then `HEAD:<path>` for each); many paths, or one with a
- * newline, `git ls-tree` of them a few thousand at a time and `git rev-parse` for HEAD.
+ * --batch` (the caller's, which reads the commit back afterwards) that answers both (HEAD, then
+ * `HEAD:<path>` for each); many paths, or one with a line break, `git ls-tree` of them a few thousand at a time and `git rev-parse` for HEAD.
  */
-async function headAndPaths(repo: Repo, paths: string[]): Promise<{ head: string | undefined; listed: Array<{ oid: string; path: string }> }> {
-  if (paths.length <= FEW_PATHS && !paths.some((p) => p.includes('\n'))) {
-    const r = await repo.git(['cat-file', '--batch-check=%(objectname)'], { input: ['HEAD', ...paths.map((p) => `HEAD:${p}`)].join('\n') + '\n' })
-    const lines = r.split('\n')
-    const found = (line: string | undefined): string | undefined => (line && /^[0-9a-f]{40,64}$/.test(line) ? line : undefined)
-    const head = found(lines[0])
-    return { head, listed: head ? paths.flatMap((path, i) => { const oid = found(lines[i + 1]); return oid ? [{ oid, path }] : [] }) : [] }
+async function headAndPaths(repo: Repo, paths: string[], cat: CatFile): Promise<{ head: string | undefined; listed: Array<{ oid: string; path: string }> }> {
+  if (paths.length <= FEW_PATHS && !paths.some((p) => /[\n\r]/.test(p))) {
+    // asked together (answered in order); no object's bytes are kept
+    const [head, ...found] = await Promise.all(['HEAD', ...paths.map((p) => `HEAD:${p}`)].map((spec) => cat.read(spec, 0)))
+    if (!head || head.type !== 'commit') return { head: undefined, listed: [] }
+    return { head: head.oid, listed: paths.flatMap((path, i) => { const o = found[i]; return o ? [{ oid: o.oid, path }] : [] }) }
   }
   const listed: Array<{ oid: string; path: string }> = []
   for (let at = 0; at < paths.length; at += 2000) {
@@ -374,13 +382,16 @@ async function headAndPaths(repo: Repo, paths: string[]): Promise<{ head: string
   return { head: head || undefined, listed }
 }
 
-/** The commit `git commit` just made, read with one git: its id, and whether it carries a signature (recorded: src/zoo/committed.ts). */
-async function committedHead(repo: Repo): Promise<string> {
-  const r = await repo.git(['cat-file', '--batch'], { input: 'HEAD\n' })
-  const nl = r.indexOf('\n')
-  const [id, type] = r.slice(0, nl).split(' ')
-  if (!id || type !== 'commit' || !/^[0-9a-f]{40,64}$/.test(id)) return (await repo.git(['rev-parse', 'HEAD'])).trim()
-  const body = r.slice(nl + 1)
+/**
+ * The commit `git commit` just made, read by the `git cat-file --batch` that looked HEAD up before
+ * (it resolves HEAD again for each request): its id, and whether it carries a signature (recorded:
+ * src/zoo/committed.ts).
+ */
+async function committedHead(repo: Repo, cat: CatFile): Promise<string> {
+  const o = await cat.read('HEAD').catch(() => null)
+  if (!o || o.type !== 'commit') return (await repo.git(['rev-parse', 'HEAD'])).trim()
+  const id = o.oid
+  const body = o.bytes.toString('utf8')
   const end = body.indexOf('\n\n')
   recordCommitted(id, /^gpgsig(-sha256)? /m.test(end === -1 ? body : body.slice(0, end)))
   return id

@@ -2,9 +2,9 @@ import { relative, resolve } from 'node:path'
 import type { Command } from '../command.js'
 import { bool, list, nearest, str } from '../args.js'
 import { printJson, Progress, summary, humanBytes } from '../output.js'
-import { Repo } from '../../repo.js'
+import { Repo, chunkHashOf } from '../../repo.js'
 import { UsageError } from '../../errors.js'
-import { writeModelFiles } from '../../zoo/checkout.js'
+import { writeModelFiles, startWriteWorkers } from '../../zoo/checkout.js'
 import { objectsMissing } from '../../remote/lazy.js'
 import { crashPoints } from '../crash.js'
 import { ignoreOutput } from '../../zoo/init.js'
@@ -85,7 +85,11 @@ examples:
     }
     const only = filters.length ? (p: string) => filters.every((f) => f(p)) : undefined
     if (only && !m.files.some((f) => only(f.path))) throw new UsageError(`no file of ${m.name}@v${m.version} is both named by --file and in checkpoint ${cp}`, 'E_USAGE')
-    const store = await repo.openStore()
+    // the hashing workers boot while the store opens and the file nodes are read
+    const workers = startWriteWorkers(m, chunkHashOf(await repo.config().catch(() => ({}))))
+    let handed = false
+    let store: Awaited<ReturnType<Repo['openStore']>>
+    try { store = await repo.openStore() } catch (err) { await workers?.pool.close(); throw err }
     try {
       // a lazy clone fetches what this model needs from the zoo remote first (the remotes are loaded
       // only when something is missing)
@@ -96,7 +100,9 @@ examples:
       const total = m.files.filter((f) => !only || only(f.path)).reduce((a, f) => a + f.size, 0)
       const progress = new Progress(io, 'get', total)
       let done = 0
+      handed = true
       const files = await writeModelFiles(m, store, outDir, {
+        workers,
         onBytes: (n) => { done += n; progress.update(done) },
         ...(only ? { only } : {}),
         ...(io.signal ? { signal: io.signal } : {}),
@@ -115,7 +121,10 @@ examples:
         const bytes = files.reduce((a, f) => a + f.size, 0)
         summary(io, `git zoo: wrote ${m.name}@v${m.version} (${files.length === 1 ? '1 file' : `${files.length} files`}, ${humanBytes(bytes)}, every byte verified) to ${shown.startsWith('..') ? outDir : shown}${ignored.result === 'ignored' ? `; git ignores ${ignored.patterns.length === 1 ? ignored.patterns[0] : `${ignored.patterns.length} paths`} now (.git/info/exclude)` : ''}`)
       }
-    } finally { await store.close() }
+    } finally {
+      await store.close()
+      if (!handed) await workers?.pool.close()
+    }
     return 0
   },
 }
