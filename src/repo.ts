@@ -107,9 +107,21 @@ export class Repo {
    * prints them (section and name lower-case); a key without `=` has the value null (true).
    * Undefined when git cannot list them (a broken config file: the caller's own git call then says why).
    */
-  async configValues(): Promise<Map<string, Array<string | null>> | undefined> {
+  configValues(): Promise<Map<string, Array<string | null>> | undefined> {
     const stamp = this.configStamp()
-    if (this.configSnap && this.configSnap.stamp === stamp) return this.configSnap.values
+    if (this.configSnap && this.configSnap.stamp === stamp) return Promise.resolve(this.configSnap.values)
+    // callers that ask at once (add asks from several of its checks) share one `git config -l`
+    if (this.configListing?.stamp === stamp) return this.configListing.values
+    const values = this.listConfig(stamp)
+    this.configListing = { stamp, values }
+    const done = (): void => { if (this.configListing?.values === values) this.configListing = null }
+    values.then(done, done)
+    return values
+  }
+
+  private configListing: { stamp: string; values: Promise<Map<string, Array<string | null>> | undefined> } | null = null
+
+  private async listConfig(stamp: string): Promise<Map<string, Array<string | null>> | undefined> {
     const r = await runGit(this.root, ['config', '-l', '-z'], { env: this.env })
     if (r.code !== 0) { this.configSnap = null; return undefined }
     const values = new Map<string, Array<string | null>>()
