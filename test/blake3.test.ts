@@ -239,11 +239,23 @@ describe('a registry install (npm pack, then the install script)', () => {
       let r = install({ CC: join(dir, 'no-such-cc') })
       assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', ''])
       assert.ok(!existsSync(join(pkg, 'dist', 'native', 'blake3.node')) && !existsSync(join(pkg, 'dist', 'front')))
+      symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules')) // its dependencies, as npm installs them
+      // without the addon, `git zoo init` says its new BLAKE3 zoo will hash in JavaScript, and how to fix it
+      const repo = join(dir, 'repo')
+      mkdirSync(repo)
+      assert.equal(spawnSync('git', ['init', '-q'], { cwd: repo }).status, 0)
+      const init = spawnSync(process.execPath, [join(pkg, 'bin', 'git-zoo.js'), 'init'], { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_ZOO_SERVER: '0' } })
+      assert.equal(init.status, 0, init.stderr)
+      assert.match(init.stderr, /note: this zoo's BLAKE3 chunk hashes will be computed in JavaScript here \(no addon at .*blake3\.node\).*npm rebuild git-zoo/)
       if (!hasCc) return
       r = install({})
       assert.equal(r.status, 0, r.stderr)
       assert.match(r.stderr, /native blake3: dist\/native\/blake3\.node/)
-      symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules')) // its dependencies, as npm installs them
+      // with it, no such note
+      rmSync(join(repo, '.zoo'), { recursive: true, force: true })
+      const again = spawnSync(process.execPath, [join(pkg, 'bin', 'git-zoo.js'), 'init'], { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_ZOO_SERVER: '0' } })
+      assert.equal(again.status, 0, again.stderr)
+      assert.doesNotMatch(again.stderr, /computed in JavaScript/)
       const check = spawnSync(process.execPath, ['--input-type=module', '-e', `import(${JSON.stringify(join(pkg, 'dist', 'src', 'cas', 'blake3.js'))}).then((m) => console.log(m.blake3Backend(), Buffer.from(m.blake3(new Uint8Array(0))).toString('hex')))`], { encoding: 'utf8', cwd: pkg })
       assert.equal(check.stdout.trim(), `native ${vectors[0]!.hash}`, check.stderr)
       // and from inside an esbuild bundle in dist/cli/ (as scripts/build-cli.mjs makes them: ESM, packages external)

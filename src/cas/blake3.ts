@@ -140,6 +140,11 @@ export function blake3Backend(): 'native' | 'js' {
   return active() ? 'native' : 'js'
 }
 
+/** Why this process hashes BLAKE3 in JavaScript (the addon missing or not loading); undefined when it uses the addon. */
+export function blake3FallbackReason(): string | undefined {
+  return active() ? undefined : loadError ?? 'the JavaScript implementation was chosen'
+}
+
 /**
  * CommonJS source for a worker thread evaluated from a string: it defines
  * `blake3Ranges(src, offs, lens, out)` with the same implementation as this thread's (the addon,

@@ -1,6 +1,7 @@
 import type { Command } from '../command.js'
 import { bool } from '../args.js'
 import { printJson, summary } from '../output.js'
+import { blake3FallbackReason } from '../../cas/blake3.js'
 import { Repo } from '../../repo.js'
 import { UsageError } from '../../errors.js'
 import { initZoo, hookNotes } from '../../zoo/init.js'
@@ -74,6 +75,13 @@ examples:
     }
     io.err(hookNotes(r.hooks))
     for (const n of signing?.notes ?? []) io.err(`git zoo: ${n}\n`)
+    // a new zoo names its chunks with BLAKE3 (.zoo-template): say so when it would be hashed in
+    // JavaScript, ~100x slower than the native addon a C compiler builds (spec/native.md)
+    const slow = r.created.includes('.zoo/config.json') ? blake3FallbackReason() : undefined
+    if (slow) {
+      io.err(`git zoo: note: this zoo's BLAKE3 chunk hashes will be computed in JavaScript here (${slow}), about 100x slower than git-zoo's native addon; `
+        + 'install a C compiler (Debian: apt-get install gcc), then run `npm rebuild git-zoo` (or `npm run build` in a checkout)\n')
+    }
     const hooks = r.hooks.filter((h) => h.action !== 'unchanged').map((h) => `${h.hook} hook ${h.action}`)
     const what = r.created.length || hooks.length
       ? `${r.created.includes('.zoo/config.json') ? 'initialized a zoo' : 'updated the zoo'} in ${r.root}${r.created.length ? `; ${signing?.signers === 'committed' ? 'committed' : 'staged'} ${r.created.join(', ')}` : ''}${hooks.length ? `; ${hooks.join(', ')}` : ''}`
