@@ -395,6 +395,9 @@ export class LocalStore implements Store {
    * reuse the slab once the promise settles, and no byte of the items' ranges is written here.
    */
   putImage(slab: Uint8Array, head: number, items: ReadonlyArray<{ cid: CID; off: number; len: number }>): Promise<boolean[]> {
+    // the chain goes on once the image's write is issued (the next slab's write may start while it
+    // runs: AppendWriter.issueAligned); the caller gets the slab back once it is written
+    let written: Promise<void> = Promise.resolve()
     const next = this.writeChain.then(async () => {
       this.throwIfBroken()
       await this.registered()
@@ -425,7 +428,7 @@ export class LocalStore implements Store {
       }
       // slab byte x lands at pack offset base + x
       const base = cur.size - head
-      await this.writing(cur, (w) => w.appendAligned(slab, head, at - head))
+      await this.writing(cur, async (w) => { written = (await w.issueAligned(slab, head, at - head)).written })
       cur.size += at - head
       for (const { cid, off, len } of items) {
         const k = key(cid)
@@ -441,7 +444,9 @@ export class LocalStore implements Store {
       return out
     }).catch((err: unknown) => { throw diskFull(err, this.root) })
     this.writeChain = next.catch(() => {})
-    return next
+    // a failed write was kept by the pack's writer: the next write, flush or close of this handle
+    // abandons the pack and throws it too (writing())
+    return next.then(async (out) => { await written.catch((err: unknown) => { throw diskFull(err, this.root) }); return out })
   }
 
   /**
@@ -518,7 +523,12 @@ export class LocalStore implements Store {
   private async readableIfOpen(pack: string): Promise<void> {
     const cur = this.cur
     if (cur && pack === cur.name) await this.writing(cur, (w) => w.readable())
+    // a pack being closed (rollover) has every byte written once its writer has finished
+    else await this.finishing.get(pack)
   }
+
+  /** Packs being closed by rollover() whose last writes may still run: their writers' finish(). */
+  private readonly finishing = new Map<string, Promise<void>>()
 
   /**
    * A write to the open pack failed (disk full, I/O error): forget every object of that pack, close
@@ -644,12 +654,17 @@ export class LocalStore implements Store {
   private async rollover(): Promise<void> {
     const cur = this.cur
     if (!cur) return
-    // the last partial block written and the file cut to its length; fsync in the background
-    await this.writing(cur, (w) => w.finish())
+    // the pack's last writes, its last partial block and its cut to length, its fsync and its index
+    // all run in the background: the next pack's writes start meanwhile, so the disk does not idle
+    // between two packs while this one's writes drain
     this.cur = null
+    const finished = cur.writer.finish()
+    const settledFinish = finished.then(() => {}, () => {})
+    this.finishing.set(cur.name, settledFinish)
     const done = (async () => {
       const idx = cur.name.slice(0, -5) + '.idx'
       try {
+        try { await finished } finally { this.finishing.delete(cur.name) }
         await cur.writer.fd.sync()
         await cur.writer.fd.close()
         // the folder is fsynced once per flush for every index renamed before it, not once per pack
