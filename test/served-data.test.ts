@@ -338,6 +338,51 @@ describe('interrupting a served add', { skip: hasClient ? false : 'dist/front/gi
   })
 })
 
+describe('signalling the server mid-add', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  let s!: Served // made in before(): a skipped describe leaves no folder behind
+  before(() => { s = served() })
+  after(async () => { await s?.cleanup() })
+
+  it('SIGTERM to the server while a served add holds its staged promotion: the add unwinds, its client exits 143 with node\'s message, nothing staged or committed, the server exits 143; the add then succeeds', { timeout: 120_000 }, async () => {
+    const pauseFile = join(s.rt.dir, 'paused-commit')
+    // a server of our own, to see how it ends
+    const server = spawn(process.execPath, [BIN, 'serve'], {
+      cwd: tmpdir(), env: { ...process.env, ...s.rt.env, GIT_ZOO_SERVED_PAUSE_AT: 'before-commit', GIT_ZOO_SERVED_PAUSE_FILE: pauseFile }, stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let serverErr = ''
+    server.stderr!.on('data', (c: Buffer) => { serverErr += c.toString() })
+    const serverDone = new Promise<number | null>((res) => server.on('close', (code) => res(code)))
+    s.rt.pids.add(server.pid!)
+    await waitFor('the server to answer', async () => { const st = await s.status(); return st.running && st.pid === server.pid ? st : undefined })
+    const z = await s.newZoo()
+    writeFileSync(join(z, 'a.bin'), pattern(3 * 1024 * 1024, 21))
+    const head = await commits(z)
+    const child = spawn(WRAPPER, ['add', 'a.bin', '--name', 'sig/m'], { cwd: z, env: { ...process.env, ...s.rt.env, ...FIXED } })
+    let stdout = '', stderr = ''
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+    const done = new Promise<number | null>((res) => child.on('close', (code) => res(code)))
+    await waitFor('the served add to reach before-commit', () => existsSync(pauseFile) ? true : undefined)
+    // staged, not committed: what the signal must undo
+    assert.match((await run('git', ['diff', '--cached', '--name-only'], { cwd: z })).stdout, /^models\/sig\/m\//m)
+    server.kill('SIGTERM')
+    assert.equal(await done, 143, stderr)
+    assert.equal(stdout, '')
+    assert.match(stderr, /^git zoo: paused at before-commit \(pid \d+\)\ngit zoo: interrupted; nothing was committed, run the same command again to resume\n$/)
+    assert.equal(await serverDone, 143, serverErr)
+    assert.match(serverErr, /server \d+ stopped: signalled\n/)
+    assert.equal((await run('git', ['diff', '--cached', '--name-only'], { cwd: z })).stdout, '', 'nothing staged')
+    assert.equal((await run('git', ['status', '--porcelain'], { cwd: z })).stdout, '', 'the work tree as before the add')
+    assert.equal(await commits(z), head, 'nothing committed')
+    const v = await s.viaNode(z, ['verify'])
+    assert.equal(v.code, 0, v.stderr)
+    const again = await s.wrap(z, ['add', 'a.bin', '--name', 'sig/m'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(versions(z, 'sig/m'), ['v1'])
+    assert.equal(await commits(z), head + 1)
+  })
+})
+
 describe('interrupting a served get', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
   let s!: Served // made in before(): a skipped describe leaves no folder behind
   let pauseFile = ''

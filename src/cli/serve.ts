@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { availableParallelism } from 'node:os'
 import type { Command, Io } from './command.js'
 import { processHost } from '../host.js'
-import { InterruptedError } from '../errors.js'
+import { InterruptedError, interruption } from '../errors.js'
 import { servedDecline } from './served.js'
 import {
   CTL_GO, CTL_SIGINT, CTL_SIGTERM, GO_AHEAD_MS, FRAME_BEGIN, FRAME_DECLINE, FRAME_ERR, FRAME_EXIT, FRAME_JSON, FRAME_OUT, FRAME_PAGER, MAX_REQUEST,
@@ -29,8 +29,11 @@ const RUNS = new Set(['add', 'get', 'verify'])
 /** Testing hooks that act on the process (crash, pause, injected faults): such requests run in node. */
 const PROCESS_HOOKS = ['GIT_ZOO_CRASH_AT', 'GIT_ZOO_PAUSE_AT', 'GIT_ZOO_FAULTS']
 
-/** How long a stopping server lets the request it is answering finish before it exits anyway. */
-const FINISH_MS = 10_000
+/**
+ * How long a stopping server lets the request it is answering finish (or, signalled, unwind) before it
+ * exits anyway; `git zoo serve`'s own interrupt handling waits longer (src/cli/commands/serve.ts).
+ */
+export const FINISH_MS = 10_000
 
 const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM' } }
 
@@ -156,6 +159,8 @@ export async function serve(o: ServeOptions): Promise<number> {
   let busy = false
   /** The socket of the query being answered (undefined between queries). */
   let current: Socket | undefined
+  /** The request being answered (undefined between requests). */
+  let answering: Entry | undefined
   const queue: Entry[] = []
   const unread = new Set<Socket>()
   let timer: NodeJS.Timeout | undefined
@@ -189,7 +194,17 @@ export async function serve(o: ServeOptions): Promise<number> {
       else arm()
     }, idle)
   }
-  o.signal?.addEventListener('abort', () => stop('signalled'), { once: true })
+  o.signal?.addEventListener('abort', () => {
+    stop('signalled')
+    // the request being answered is interrupted as its client's own signal would interrupt it: a
+    // command that cleans up unwinds (nothing committed, temp files removed) and its exit frame (130
+    // or 143, node's message) reaches the client before the server exits; one not started yet is
+    // aborted as soon as it starts (or declined, without its go-ahead)
+    const reason = interruption(o.signal!.reason)
+    const sig = reason?.signal ?? 'SIGTERM'
+    if (answering?.onSignal) answering.onSignal(sig)
+    else if (answering && !answering.over) answering.pending ??= sig
+  }, { once: true })
 
   const status = (): object => ({
     running: true, pid: process.pid, build, socket: path, served,
@@ -269,6 +284,8 @@ export async function serve(o: ServeOptions): Promise<number> {
       if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, 'no go-ahead'))
       return
     }
+    // stopped while waiting for the go-ahead: nothing ran, its client runs node (as a queued request's does)
+    if (stopping) { if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, 'stopping')); return }
     // a command that honours io.signal (its `interrupted` text) cleans up after an interrupt; any other is
     // ended at once, as node's handlers do (src/cli/interrupt.ts). Loaded after the begin frame: a cold
     // module load must not make the client give up waiting
@@ -303,7 +320,11 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
     if (declined !== undefined) { if (!sock.destroyed) sock.end(frame(FRAME_DECLINE, declined)); return }
     served++
-    if (!ended && !sock.destroyed) sock.end(frame(FRAME_EXIT, String(code)))
+    if (!ended && !sock.destroyed) {
+      const sent = new Promise<void>((resolve) => sock.end(frame(FRAME_EXIT, String(code)), resolve))
+      // a stopping server exits next: the exit frame must have left first
+      if (stopping) await Promise.race([sent, new Promise((r) => setTimeout(r, FINISH_MS).unref())])
+    }
   }
 
   /** Wait for the client's go-ahead byte after our begin frame: false when it closed, or sent nothing within GO_AHEAD_MS. */
@@ -326,11 +347,14 @@ export async function serve(o: ServeOptions): Promise<number> {
       while (queue.length && !stopping) {
         const entry = queue.shift()!
         current = entry.sock
+        answering = entry
         await answer(entry)
+        answering = undefined
       }
     } finally {
       busy = false
       current = undefined
+      answering = undefined
       lastDone = Date.now()
       if (!stopping) arm()
       else idleDone?.()

@@ -5,7 +5,8 @@
 import type { Command } from '../command.js'
 import { UsageError } from '../../errors.js'
 import { PROJECT_ROOT } from '../../version.js'
-import { serve } from '../serve.js'
+import { FINISH_MS, serve } from '../serve.js'
+import { longerGrace } from '../interrupt.js'
 import { crashPoints } from '../crash.js'
 
 export const command: Command = {
@@ -24,6 +25,8 @@ server already answers it exits at once (status 0). See spec/server.md.
     if (args.positional.length) throw new UsageError(`git zoo serve takes no arguments (got ${args.positional[0]})`, 'E_USAGE')
     // main.js by URL, as main.ts loads commands: a static import would move main.ts out of the
     // bundle's main.js into a chunk every command then loads (scripts/build-cli.mjs)
+    // signalled, the server lets the request it answers unwind for up to FINISH_MS: never exit before it did
+    longerGrace(FINISH_MS + 5000)
     const { main, loadCommand } = await import(new URL('../main.js', import.meta.url).href) as typeof import('../main.js')
     const code = await serve({ main, loadCommand, root: PROJECT_ROOT, env: io.env, uid: process.getuid?.() ?? 0, ...(io.signal ? { signal: io.signal } : {}), note: io.err, crashPoint: crashPoints(io) })
     if (io.signal?.aborted) throw io.signal.reason
