@@ -417,6 +417,49 @@ describe('interrupting a served get', { skip: hasClient ? false : 'dist/front/gi
   })
 })
 
+describe('interrupting a served verify', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  let s!: Served // made in before(): a skipped describe leaves no folder behind
+  let pauseFile = ''
+  before(async () => {
+    s = served()
+    pauseFile = join(s.rt.dir, 'paused')
+    await s.start({ GIT_ZOO_SERVED_PAUSE_AT: 'verify-window', GIT_ZOO_SERVED_PAUSE_FILE: pauseFile })
+  })
+  after(async () => { await s?.cleanup() })
+
+  it('Ctrl-C while a served verify is held before its first window of chunks: exit 130 with a one-line message, and the server answers the next request at once', { timeout: 120_000 }, async () => {
+    const z = await s.newZoo()
+    writeFileSync(join(z, 'w.bin'), pattern(17 * 1024 * 1024, 13))
+    assert.equal((await s.viaNode(z, ['add', 'w.bin', '--name', 'ver/m'])).code, 0)
+    const st = await s.status()
+    const child = spawn(WRAPPER, ['verify'], { cwd: z, env: { ...process.env, ...s.rt.env } })
+    let stdout = '', stderr = ''
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+    const done = new Promise<number | null>((res) => child.on('close', (code) => res(code)))
+    await waitFor('the served verify to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
+    child.kill('SIGINT')
+    assert.equal(await done, 130, stderr)
+    assert.equal(stdout, '')
+    assert.match(stderr, /^git zoo: paused at verify-window \(pid \d+\)\ngit zoo: interrupted; not every object was checked, run the same command again\n$/)
+    unlinkSync(pauseFile) // left by the pause (interrupted, not let through)
+    // the verify unwound in the server (it no longer runs there): the next request is served, not
+    // left to wait GIT_ZOO_SERVER_WAIT and run in node (bounded here so that a verify still running fails)
+    const next = await s.wrap(z, ['ls'], { GIT_ZOO_SERVER_WAIT: '3000' })
+    assert.equal(next.code, 0, next.stderr)
+    assert.equal((await s.status()).served, st.served + 2, 'the interrupted verify and the ls were both answered by the server')
+    // and a verify let through its pause point passes
+    const again = spawn(WRAPPER, ['verify'], { cwd: z, env: { ...process.env, ...s.rt.env } })
+    let againErr = ''
+    again.stderr!.on('data', (c: Buffer) => { againErr += c.toString() })
+    const finished = new Promise<number | null>((res) => again.on('close', (code) => res(code)))
+    await waitFor('the second verify to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
+    unlinkSync(pauseFile)
+    assert.equal(await finished, 0, againErr)
+    assert.match(againErr, /git zoo verify: no problems\n$/)
+  })
+})
+
 describe('the client of add, get and verify, against a stand-in server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
   let rt!: Runtime // made in before(): a skipped describe leaves no folder behind
   /** What the stand-in does with each request; `got` collects the control bytes it received. */

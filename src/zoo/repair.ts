@@ -59,6 +59,8 @@ export interface RepairOptions {
   onRepaired?: (r: Repaired) => void
   /** Named crash points for reliability tests (spec/reliability.md): `repair-after-pack`. */
   crashPoint?: (name: string) => void
+  /** Aborted (Ctrl-C, SIGTERM): each round's check stops at its next object; no round starts after it. */
+  signal?: AbortSignal
 }
 
 /** Rounds of verify + repair (a bound: one round normally repairs everything it can). */
@@ -126,9 +128,10 @@ export async function repairModels(repo: Repo, manifests: Manifest[], opts: Repa
   try {
     await order
     for (let round = 0; ; round++) {
+      opts.signal?.throwIfAborted()
       const store = await repo.openStore()
       try {
-        last = await verifyModels(manifests, store, { lazy: opts.lazy })
+        last = await verifyModels(manifests, store, { lazy: opts.lazy, ...(opts.signal ? { signal: opts.signal } : {}) })
         const todo = new Map<string, Problem[]>()
         for (const p of last.problems) {
           if (p.object === null || !REPAIRABLE.has(p.problem) || attempted.has(p.object)) continue

@@ -58,6 +58,13 @@ export interface VerifyOptions {
   lazy?: boolean
   /** Chunks checked per window (default CHECK_WINDOW); tests use small windows. */
   window?: number
+  /**
+   * Aborted (Ctrl-C, SIGTERM, a served request's client gone): the check stops at its next node,
+   * chunk or slab and throws the signal's reason, its pool closed.
+   */
+  signal?: AbortSignal
+  /** Crash and pause points (src/cli/crash.ts): `verify-window` fires before each window of chunks is read. */
+  crashPoint?: (name: string) => void | Promise<void>
 }
 
 export interface VerifyResult {
@@ -104,7 +111,7 @@ export async function verifyModels(manifests: Manifest[], store: LocalStore, opt
     return ringReady
   }
   try {
-    await verifyWith(manifests, store, ring, report, opts.window ?? CHECK_WINDOW)
+    await verifyWith(manifests, store, ring, report, opts.window ?? CHECK_WINDOW, opts)
     return { problems, notFetched: [...notFetched.values()] }
   } finally {
     await (pool as HashPool | null)?.close()
@@ -123,7 +130,8 @@ const CHECK_WINDOW = 1024
  * hashing start after the first leaf node instead of after the whole walk.
  */
 async function verifyWith(manifests: Manifest[], store: LocalStore, ring: (first: Chunk[]) => Promise<SlabRing> | null,
-                          report: (p: Problem) => void, windowSize: number): Promise<void> {
+                          report: (p: Problem) => void, windowSize: number, opts: VerifyOptions): Promise<void> {
+  const { signal } = opts
   const chunks = new Map<string, Chunk>()
   let window: Chunk[] = []
   const checking: Array<Promise<void>> = []
@@ -131,7 +139,9 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ring: (first
     if (window.length === 0) return
     const batch = window
     window = []
-    const p = checkChunks(batch, store, ring(batch), report)
+    await opts.crashPoint?.('verify-window')
+    signal?.throwIfAborted()
+    const p = checkChunks(batch, store, ring(batch), report, signal)
     p.catch(() => {}) // awaited below
     checking.push(p)
     if (checking.length >= 2) await checking.shift()
@@ -155,6 +165,7 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ring: (first
       }
       for (const f of full.files) {
         const walk = async (cid: CID): Promise<number> => {
+          signal?.throwIfAborted()
           if (cid.code === RAW) {
             const k = Buffer.from(cid.multihash.bytes).toString('latin1') // cheaper than base32; the hash's code is part of it
             let c = chunks.get(k)
@@ -198,13 +209,15 @@ async function verifyWith(manifests: Manifest[], store: LocalStore, ring: (first
  * Re-hash `batch` (each chunk read from the packs in pack order: in runs by both cores with a ring,
  * one by one on this thread without), reporting each bad chunk for every file that names it.
  */
-async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise<SlabRing> | null, report: (p: Problem) => void): Promise<void> {
+async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise<SlabRing> | null, report: (p: Problem) => void,
+                           signal: AbortSignal | undefined): Promise<void> {
   const bad = (c: Chunk, problem: string): void => {
     c.problem = problem
     for (const r of c.refs) report({ model: r.model, path: r.path, object: c.cid.toString(), problem })
   }
   const located: Array<ReadItem & { c: Chunk }> = []
   for (const c of batch) {
+    signal?.throwIfAborted()
     const entry = store.entryOf(c.cid) ?? await store.locate(c.cid)
     if (entry) { located.push({ cid: c.cid, entry, c }); continue }
     // not in an index this handle has loaded (gc moved it meanwhile): read where the store finds it, and hash it here
@@ -221,6 +234,7 @@ async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise
   if (located.length > 0 && !ringReady) {
     // small models: each chunk read and hashed here, in pack order
     for (const l of located) {
+      signal?.throwIfAborted()
       let bytes: Uint8Array
       try { bytes = await store.readUnverified(l.cid) } catch (err) {
         const problem = storeProblem(err)
@@ -233,10 +247,12 @@ async function checkChunks(batch: Chunk[], store: LocalStore, ringReady: Promise
   } else if (located.length > 0) {
     const ring = await ringReady!
     await readBatches(store, ring, located, async (b) => {
+      signal?.throwIfAborted() // a slab read: stop before the next
       for (const [k, it] of b.items.entries()) {
         if (!digestMatches(located[it.index]!.cid, b.digests.subarray(32 * k, 32 * k + 32))) bad(located[it.index]!.c, 'corrupt')
       }
     }, {
+      ...(signal ? { signal } : {}),
       onItemError: (index, err) => {
         const problem = storeProblem(err)
         if (!problem) throw err

@@ -47,6 +47,7 @@ examples:
   git zoo verify resnet18/cifar10@v2 --json
   git zoo verify --repair --from backup
 `,
+  interrupted: 'not every object was checked, run the same command again',
   flags: { repair: { type: 'bool' }, from: { type: 'string', value: 'zoo-remote' }, signatures: { type: 'bool' }, json: { type: 'bool' } },
   async run(args, io) {
     const repair = bool(args, 'repair')
@@ -64,7 +65,7 @@ examples:
     if (repair) {
       const { repairModels } = await import('../../zoo/repair.js')
       const r = await repairModels(repo, manifests, {
-        lazy, ...(from !== undefined ? { from } : {}), crashPoint: crashPoints(io),
+        lazy, ...(from !== undefined ? { from } : {}), crashPoint: crashPoints(io), ...(io.signal ? { signal: io.signal } : {}),
         onRepaired: json ? undefined : (x) => io.err(`repaired ${x.object} (${x.models.join(', ')}; was ${x.problem}) from ${x.from} (${x.url})`
           + `${x.moved_to ? `; the damaged bytes are kept in ${x.moved_to}` : ''}\n`),
       })
@@ -73,14 +74,19 @@ examples:
     } else {
       const store = await repo.openStore()
       try {
-        ({ problems, notFetched } = await verifyModels(manifests, store, { lazy, onProblem: json ? undefined : (p) => io.err(line(p)) }))
+        ({ problems, notFetched } = await verifyModels(manifests, store, {
+          lazy, onProblem: json ? undefined : (p) => io.err(line(p)), crashPoint: crashPoints(io), ...(io.signal ? { signal: io.signal } : {}),
+        }))
       } finally { await store.close() }
     }
     problems.unshift(...unreadable)
     if (bool(args, 'signatures')) {
       const { verifySignatures } = await import('../../promote/signatures.js')
       const { stageProblems } = await import('../../promote/stages.js')
-      for (const p of [...await verifySignatures(repo), ...await stageProblems(repo)]) {
+      // the signature checks do not take the signal: an interruption during them stops here
+      const found = [...await verifySignatures(repo), ...await stageProblems(repo)]
+      io.signal?.throwIfAborted()
+      for (const p of found) {
         problems.push(p)
         if (!json) io.err(line(p))
       }
