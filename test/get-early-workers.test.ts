@@ -3,8 +3,11 @@
  * startWriteWorkers), guessing the model's chunk hash from the zoo's `chunk_hash`; writeModelFiles
  * checks the guess against the model's first chunk. Both ways through the real binary, on models over
  * the worker threshold: a guess that fits (BLAKE3 chunks in a BLAKE3 zoo) and one that does not
- * (sha2-256 chunks added before the zoo switched to BLAKE3): every byte comes back exactly, and the
- * process ends (no worker left running).
+ * (sha2-256 chunks added before the zoo switched to BLAKE3): every byte comes back exactly. That no
+ * worker is left running cannot be seen here: the process exits as soon as its output is flushed
+ * (src/cli/main.ts PROMPT_EXIT), whatever it left; test/served-data.test.ts checks it where leaks
+ * would pile up, in the server: its threads and open files stay the same over rounds of add, get
+ * (this wrong guess included) and verify.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'

@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -457,6 +457,56 @@ describe('interrupting a served verify', { skip: hasClient ? false : 'dist/front
     unlinkSync(pauseFile)
     assert.equal(await finished, 0, againErr)
     assert.match(againErr, /git zoo verify: no problems\n$/)
+  })
+})
+
+describe('a server running add, get and verify back to back', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
+  let s!: Served // made in before(): a skipped describe leaves no folder behind
+  before(() => { s = served() })
+  after(async () => { await s?.cleanup() })
+
+  /** The server's threads and open file descriptors, from /proc. */
+  const held = (pid: number): { threads: number; fds: string[] } => {
+    const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) } catch { return '(closed)' } })
+    return { threads: readdirSync(`/proc/${pid}/task`).length, fds: fds.map((t) => t.replace(/\d+/g, 'N')).sort() }
+  }
+
+  it('leaks nothing: its threads and open files after the 6th round of add+get+verify of 20 MiB (BLAKE3, sha2-256, a get whose early workers guessed the wrong hash) are those after the 2nd', { timeout: 180_000, skip: existsSync('/proc/self/task') ? false : 'no /proc' }, async () => {
+    const st = await s.start()
+    // a BLAKE3 zoo (chunks hashed on the calling thread) and a sha2-256 one (chunks hashed by worker threads too)
+    const blake3 = await s.newZoo()
+    const sha2 = await s.newZoo()
+    const config = join(sha2, '.zoo', 'config.json')
+    const c = JSON.parse(readFileSync(config, 'utf8')) as { chunk_hash?: string }
+    const { chunk_hash: _, ...older } = c // no key: sha2-256, as every zoo made before BLAKE3 (spec/format.md)
+    writeFileSync(config, JSON.stringify(older, null, 2) + '\n')
+    assert.equal((await run('git', ['commit', '-qam', 'sha2-256 chunks'], { cwd: sha2, env: FIXED })).code, 0)
+    // a zoo switched to BLAKE3 after a sha2-256 model: get starts its workers for the wrong hash (test/get-early-workers.test.ts)
+    const switched = await s.newZoo()
+    writeFileSync(join(switched, '.zoo', 'config.json'), JSON.stringify(older, null, 2) + '\n')
+    assert.equal((await run('git', ['commit', '-qam', 'sha2-256 chunks'], { cwd: switched, env: FIXED })).code, 0)
+    writeFileSync(join(switched, 'old.bin'), pattern(20 * 1024 * 1024, 99))
+    assert.equal((await s.viaNode(switched, ['add', 'old.bin', '--name', 'old/m', '-q'])).code, 0)
+    writeFileSync(join(switched, '.zoo', 'config.json'), JSON.stringify(c, null, 2) + '\n')
+    assert.equal((await run('git', ['commit', '-qam', 'blake3 chunks'], { cwd: switched, env: FIXED })).code, 0)
+    const counts: Array<ReturnType<typeof held>> = []
+    for (let round = 1; round <= 6; round++) {
+      for (const z of [blake3, sha2]) {
+        writeFileSync(join(z, 'w.bin'), pattern(20 * 1024 * 1024, 100 + round))
+        for (const args of [['add', 'w.bin', '--name', 'leak/m', '-q'], ['get', 'leak/m', '--out', 'out-leak', '-q'], ['verify', 'leak/m', '-q']]) {
+          const r = await s.wrap(z, args)
+          assert.equal(r.code, 0, `round ${round}: git zoo ${args.join(' ')}: ${r.stderr}`)
+        }
+        rmSync(join(z, 'out-leak'), { recursive: true })
+      }
+      const old = await s.wrap(switched, ['get', 'old/m', '--out', 'out-leak', '-q'])
+      assert.equal(old.code, 0, old.stderr)
+      assert.ok(readFileSync(join(switched, 'out-leak', 'old.bin')).equals(pattern(20 * 1024 * 1024, 99)))
+      rmSync(join(switched, 'out-leak'), { recursive: true })
+      if (round === 2 || round === 6) counts.push(held(st.pid))
+    }
+    assert.equal((await s.status()).served, st.served + 42, 'every run was answered by that server')
+    assert.deepEqual(counts[1], counts[0], 'the same threads and open files after the 2nd and the 6th round')
   })
 })
 
