@@ -465,13 +465,16 @@ describe('a server running add, get and verify back to back', { skip: hasClient 
   before(() => { s = served() })
   after(async () => { await s?.cleanup() })
 
-  /** The server's threads and open file descriptors, from /proc. */
-  const held = (pid: number): { threads: number; fds: string[] } => {
+  /** The server's threads, open file descriptors (what they name, numbers masked) and child processes, from /proc. */
+  const held = (pid: number): { threads: number; fds: string[]; children: string[] } => {
     const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) } catch { return '(closed)' } })
-    return { threads: readdirSync(`/proc/${pid}/task`).length, fds: fds.map((t) => t.replace(/\d+/g, 'N')).sort() }
+    const tasks = readdirSync(`/proc/${pid}/task`)
+    const children = tasks.flatMap((t) => { try { return readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(' ').filter(Boolean) } catch { return [] } })
+    const cmd = (c: string): string => { try { return readFileSync(`/proc/${c}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() } catch { return '(gone)' } }
+    return { threads: tasks.length, fds: fds.map((t) => t.replace(/\d+/g, 'N')).sort(), children: children.map(cmd) }
   }
 
-  it('leaks nothing: its threads and open files after the 6th round of add+get+verify of 20 MiB (BLAKE3, sha2-256, a get whose early workers guessed the wrong hash) are those after the 2nd', { timeout: 180_000, skip: existsSync('/proc/self/task') ? false : 'no /proc' }, async () => {
+  it('leaks nothing: its threads, open files and child processes after the 6th round of add+get+verify of 20 MiB (BLAKE3, sha2-256, a get whose early workers guessed the wrong hash) are those after the 2nd', { timeout: 180_000, skip: existsSync('/proc/self/task') ? false : 'no /proc' }, async () => {
     const st = await s.start()
     // a BLAKE3 zoo (chunks hashed on the calling thread) and a sha2-256 one (chunks hashed by worker threads too)
     const blake3 = await s.newZoo()
@@ -506,7 +509,8 @@ describe('a server running add, get and verify back to back', { skip: hasClient 
       if (round === 2 || round === 6) counts.push(held(st.pid))
     }
     assert.equal((await s.status()).served, st.served + 42, 'every run was answered by that server')
-    assert.deepEqual(counts[1], counts[0], 'the same threads and open files after the 2nd and the 6th round')
+    assert.deepEqual(counts[0]!.children, [], 'no child process left running (git, hooks: all reaped)')
+    assert.deepEqual(counts[1], counts[0], 'the same threads, open files and child processes after the 2nd and the 6th round')
   })
 })
 
