@@ -196,10 +196,11 @@ export async function serve(o: ServeOptions): Promise<number> {
   }
   o.signal?.addEventListener('abort', () => {
     stop('signalled')
-    // the request being answered is interrupted as its client's own signal would interrupt it: a
-    // command that cleans up unwinds (nothing committed, temp files removed) and its exit frame (130
-    // or 143, node's message) reaches the client before the server exits; one not started yet is
-    // aborted as soon as it starts (or declined, without its go-ahead)
+    // an add, get or verify being answered is interrupted as its client's own signal would interrupt
+    // it: it unwinds (nothing committed, temp files removed) and its exit frame (130 or 143, node's
+    // message) reaches the client before the server exits; one not started yet is aborted as soon as
+    // it starts (or declined, without its go-ahead). A find or ls (quick, read-only) finishes
+    if (answering?.req.kind !== 'run') return
     const reason = interruption(o.signal!.reason)
     const sig = reason?.signal ?? 'SIGTERM'
     if (answering?.onSignal) answering.onSignal(sig)
