@@ -443,6 +443,16 @@ describe('interrupting a served verify', { skip: hasClient ? false : 'dist/front
     assert.equal(stdout, '')
     assert.match(stderr, /^git zoo: paused at verify-window \(pid \d+\)\ngit zoo: interrupted; not every object was checked, run the same command again\n$/)
     unlinkSync(pauseFile) // left by the pause (interrupted, not let through)
+    // node's own run, interrupted at the same point, says the same
+    const nodePause = join(s.rt.dir, 'paused-node')
+    const viaNode = spawn(process.execPath, [BIN, 'verify'], { cwd: z, env: { ...process.env, ...s.rt.env, GIT_ZOO_SERVER: '0', GIT_ZOO_PAUSE_AT: 'verify-window', GIT_ZOO_PAUSE_FILE: nodePause } })
+    let nodeErr = ''
+    viaNode.stderr!.on('data', (c: Buffer) => { nodeErr += c.toString() })
+    const nodeDone = new Promise<number | null>((res) => viaNode.on('close', (code) => res(code)))
+    await waitFor('node\'s verify to reach its pause point', () => existsSync(nodePause) ? true : undefined)
+    viaNode.kill('SIGINT')
+    assert.equal(await nodeDone, 130, nodeErr)
+    assert.equal(nodeErr.replace(/pid \d+/, 'pid N'), stderr.replace(/pid \d+/, 'pid N'))
     // the verify unwound in the server (it no longer runs there): the next request is served, not
     // left to wait GIT_ZOO_SERVER_WAIT and run in node (bounded here so that a verify still running fails)
     const next = await s.wrap(z, ['ls'], { GIT_ZOO_SERVER_WAIT: '3000' })
