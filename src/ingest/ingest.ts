@@ -400,6 +400,21 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
   // where the next image slab's first record header goes, modulo DIRECT_ALIGN: the pack position
   // it is predicted to land at, chained from the previous image (the store pads when it does not)
   let head = 0
+  // slabs are handed to the store in file order, whichever is hashed first: an image then lands
+  // where the one before it ends, as `head` predicted (no padding record), and the store's writes
+  // of one slab run while the next is hashed (each call returns once its write is issued)
+  let turn: Promise<void> = Promise.resolve()
+  /**
+   * The slab's turn, taken when it is read: `run(put)` calls `put` once every slab before it has
+   * called its own (or given its turn up), `release()` gives the turn up (a slab that failed first;
+   * called by every slab once it is done, so no later slab waits for ever).
+   */
+  const takeTurn = (): { run: <T>(put: () => Promise<T>) => Promise<T>; release: () => void } => {
+    const before = turn
+    let release!: () => void
+    turn = new Promise<void>((resolve) => { release = resolve })
+    return { run: async (put) => { await before; try { return put() } finally { release() } }, release }
+  }
   const grew = async (): Promise<void> => {
     if (pos === size && (await fd.read(Buffer.allocUnsafe(1), 0, 1, pos)).bytesRead !== 0) {
       throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
@@ -446,12 +461,15 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
         wholeDone.push(hashed)
         if (wholeDone.length > SLABS) wholeDone.shift()
         const h = head
+        const put = takeTurn()
         const done = (async (): Promise<Array<[CID, number]>> => {
-          const digests = await ring.hashRanges(slab, offs, lens, mh)
-          const items = offs.map((o, i) => ({ cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh), off: o, len: lens[i]! }))
-          await store.putImage(buf, h, items)
-          await hashed // the slab is reused only once the whole-file digest has read it
-          return items.map(({ cid, len }) => [cid, len])
+          try {
+            const digests = await ring.hashRanges(slab, offs, lens, mh)
+            const items = offs.map((o, i) => ({ cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh), off: o, len: lens[i]! }))
+            await put.run(() => store.putImage(buf, h, items))
+            await hashed // the slab is reused only once the whole-file digest has read it
+            return items.map(({ cid, len }) => [cid, len])
+          } finally { put.release() }
         })()
         done.catch((err) => { failed ??= { err } })
         inflight.push({ slab, done })
@@ -485,15 +503,18 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
       const lens: number[] = []
       let at = start
       for (const end of ends) { offs.push(at - start); lens.push(end - at); at = end }
+      const put = takeTurn()
       const done = (async (): Promise<Array<[CID, number]>> => {
-        const digests = await ring.hashRanges(slab, offs, lens, mh)
-        const items = offs.map((off, i) => ({
-          cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh),
-          bytes: buf.subarray(off, off + lens[i]!),
-        }))
-        await store.putBatchVerified(items)
-        await hashed // the slab is reused only once the whole-file digest has read it
-        return items.map(({ cid, bytes }) => [cid, bytes.length])
+        try {
+          const digests = await ring.hashRanges(slab, offs, lens, mh)
+          const items = offs.map((off, i) => ({
+            cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh),
+            bytes: buf.subarray(off, off + lens[i]!),
+          }))
+          await put.run(() => store.putBatchVerified(items))
+          await hashed // the slab is reused only once the whole-file digest has read it
+          return items.map(({ cid, bytes }) => [cid, bytes.length])
+        } finally { put.release() }
       })()
       done.catch((err) => { failed ??= { err } })
       inflight.push({ slab, done })
