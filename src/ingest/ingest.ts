@@ -420,6 +420,34 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
       throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
     }
   }
+  /** A slab's `got` bytes were read: the file checked for growth, the bytes counted and fed to the whole-file sha256 (`feed`). */
+  const wasRead = async (got: number, feed: () => Promise<void>): Promise<{ hashed: Promise<void> }> => {
+    await grew()
+    opts.onBytes?.(got)
+    const hashed = feed()
+    hashed.catch(() => {}) // awaited by the slab's work (storeSlab)
+    wholeDone.push(hashed)
+    if (wholeDone.length > SLABS) wholeDone.shift()
+    return { hashed } // (not the promise itself: an async function would wait for it)
+  }
+  /**
+   * A slab's work, in flight: its chunks' digests, then (in the slab's turn) `put` of their CIDs in
+   * the store, then the slab is given back once the whole-file digest has read it (`hashed`).
+   */
+  const storeSlab = (slab: number, offs: number[], lens: number[], hashed: Promise<void>, put: (cids: CID[]) => Promise<unknown>): void => {
+    const turn = takeTurn()
+    const done = (async (): Promise<Array<[CID, number]>> => {
+      try {
+        const digests = await ring.hashRanges(slab, offs, lens, mh)
+        const cids = offs.map((_, i) => cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh))
+        await turn.run(() => put(cids))
+        await hashed // the slab is reused only once the whole-file digest has read it
+        return cids.map((cid, i) => [cid, lens[i]!])
+      } finally { turn.release() }
+    })()
+    done.catch((err) => { failed ??= { err } })
+    inflight.push({ slab, done })
+  }
   const shrank = (at: number): ZooError =>
     new ZooError(`the file shrank while it was being read (${at} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
   try {
@@ -454,25 +482,9 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
           got += bytesRead
         }
         pos = at
-        await grew()
-        opts.onBytes?.(got)
-        const hashed = ring.updateRanges(slab, offs, lens)
-        hashed.catch(() => {}) // awaited by this slab's work below
-        wholeDone.push(hashed)
-        if (wholeDone.length > SLABS) wholeDone.shift()
+        const { hashed } = await wasRead(got, () => ring.updateRanges(slab, offs, lens))
         const h = head
-        const put = takeTurn()
-        const done = (async (): Promise<Array<[CID, number]>> => {
-          try {
-            const digests = await ring.hashRanges(slab, offs, lens, mh)
-            const items = offs.map((o, i) => ({ cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh), off: o, len: lens[i]! }))
-            await put.run(() => store.putImage(buf, h, items))
-            await hashed // the slab is reused only once the whole-file digest has read it
-            return items.map(({ cid, len }) => [cid, len])
-          } finally { put.release() }
-        })()
-        done.catch((err) => { failed ??= { err } })
-        inflight.push({ slab, done })
+        storeSlab(slab, offs, lens, hashed, (cids) => store.putImage(buf, h, cids.map((cid, i) => ({ cid, off: offs[i]!, len: lens[i]! }))))
         head = off % DIRECT_ALIGN
         prev = { slab, start: pos, length: 0 }
         continue
@@ -491,33 +503,14 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
         got += bytesRead
       }
       pos += got
-      await grew()
-      opts.onBytes?.(got)
-      const hashed = ring.update(slab, carry, got)
-      hashed.catch(() => {}) // awaited by this slab's work below
-      wholeDone.push(hashed)
-      if (wholeDone.length > SLABS) wholeDone.shift()
+      const { hashed } = await wasRead(got, () => ring.update(slab, carry, got))
       const length: number = carry + got
       plan.cut(buf.subarray(0, length), start, ends)
       const offs: number[] = []
       const lens: number[] = []
       let at = start
       for (const end of ends) { offs.push(at - start); lens.push(end - at); at = end }
-      const put = takeTurn()
-      const done = (async (): Promise<Array<[CID, number]>> => {
-        try {
-          const digests = await ring.hashRanges(slab, offs, lens, mh)
-          const items = offs.map((off, i) => ({
-            cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh),
-            bytes: buf.subarray(off, off + lens[i]!),
-          }))
-          await put.run(() => store.putBatchVerified(items))
-          await hashed // the slab is reused only once the whole-file digest has read it
-          return items.map(({ cid, bytes }) => [cid, bytes.length])
-        } finally { put.release() }
-      })()
-      done.catch((err) => { failed ??= { err } })
-      inflight.push({ slab, done })
+      storeSlab(slab, offs, lens, hashed, (cids) => store.putBatchVerified(cids.map((cid, i) => ({ cid, bytes: buf.subarray(offs[i]!, offs[i]! + lens[i]!) }))))
       prev = { slab, start, length }
     }
     while (inflight.length) await settle(inflight.shift()!)
