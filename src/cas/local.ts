@@ -79,6 +79,18 @@ function writeU32(b: Uint8Array, at: number, v: number): void {
 }
 
 /**
+ * A pack record's header (u32le CID length | CID | u32le data length: spec/format.md) written into
+ * `into` at `at`; `into` null: a new buffer of its own. Returns the header's bytes.
+ */
+function recordHeader(cid: CID, length: number, into: Uint8Array | null = null, at = 0): Uint8Array {
+  const b = into ?? new Uint8Array(8 + cid.bytes.length)
+  writeU32(b, at, cid.bytes.length)
+  b.set(cid.bytes, at + 4)
+  writeU32(b, at + 4 + cid.bytes.length, length)
+  return into ? b.subarray(at, at + 8 + cid.bytes.length) : b
+}
+
+/**
  * A pack is closed (indexed) and a new one started once it reaches this size, checked after each
  * write: a pack may end past it by up to one write (an object, or add's image of one slab).
  */
@@ -420,12 +432,7 @@ export class LocalStore implements Store {
       }
       const cur = this.cur ?? await this.startPack(true)
       if (cur.writer.direct) await this.padRecord(cur, head)
-      for (const { cid, off, len } of items) {
-        const h = off - RECORD_GAP
-        writeU32(slab, h, CID_LEN)
-        slab.set(cid.bytes, h + 4)
-        writeU32(slab, h + 4 + CID_LEN, len)
-      }
+      for (const { cid, off, len } of items) recordHeader(cid, len, slab, off - RECORD_GAP)
       // slab byte x lands at pack offset base + x
       const base = cur.size - head
       await this.writing(cur, async (w) => { written = (await w.issueAligned(slab, head, at - head)).written })
@@ -463,8 +470,7 @@ export class LocalStore implements Store {
     const offset = cur.size + RECORD_GAP
     const bytes = paddingBytes(cur.name, offset, gap - RECORD_GAP)
     const cid = cidFromDigest(RAW, sha256Of(bytes))
-    const hdr = Buffer.alloc(RECORD_GAP)
-    hdr.writeUInt32LE(CID_LEN, 0); hdr.set(cid.bytes, 4); hdr.writeUInt32LE(bytes.length, 4 + CID_LEN)
+    const hdr = recordHeader(cid, bytes.length)
     cur.size += gap
     await this.writing(cur, (w) => w.append([hdr, bytes]))
     const k = key(cid)
@@ -477,9 +483,7 @@ export class LocalStore implements Store {
     const k = key(cid)
     if (!opts.rewrite && this.lookup(cid)) return false
     const cur = this.cur ?? await this.startPack(opts.bulk === true)
-    const kb = Buffer.from(cid.bytes)
-    const head = Buffer.alloc(8 + kb.length)
-    head.writeUInt32LE(kb.length, 0); kb.copy(head, 4); head.writeUInt32LE(bytes.length, 4 + kb.length)
+    const head = recordHeader(cid, bytes.length)
     const offset = cur.size + head.length
     cur.size += head.length + bytes.length
     await this.writing(cur, (w) => w.append([head, bytes]))

@@ -400,10 +400,53 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
   // where the next image slab's first record header goes, modulo DIRECT_ALIGN: the pack position
   // it is predicted to land at, chained from the previous image (the store pads when it does not)
   let head = 0
+  // slabs are handed to the store in file order, whichever is hashed first: an image then lands
+  // where the one before it ends, as `head` predicted (no padding record), and the store's writes
+  // of one slab run while the next is hashed (each call returns once its write is issued)
+  let turn: Promise<void> = Promise.resolve()
+  /**
+   * The slab's turn, taken when it is read: `run(put)` calls `put` once every slab before it has
+   * called its own (or given its turn up), `release()` gives the turn up (a slab that failed first;
+   * called by every slab once it is done, so no later slab waits for ever).
+   */
+  const takeTurn = (): { run: <T>(put: () => Promise<T>) => Promise<T>; release: () => void } => {
+    const before = turn
+    let release!: () => void
+    turn = new Promise<void>((resolve) => { release = resolve })
+    return { run: async (put) => { await before; try { return put() } finally { release() } }, release }
+  }
   const grew = async (): Promise<void> => {
     if (pos === size && (await fd.read(Buffer.allocUnsafe(1), 0, 1, pos)).bytesRead !== 0) {
       throw new ZooError('the file grew while it was being read; stop the writer and run the command again', 'E_FILE_CHANGED')
     }
+  }
+  /** A slab's `got` bytes were read: the file checked for growth, the bytes counted and fed to the whole-file sha256 (`feed`). */
+  const wasRead = async (got: number, feed: () => Promise<void>): Promise<{ hashed: Promise<void> }> => {
+    await grew()
+    opts.onBytes?.(got)
+    const hashed = feed()
+    hashed.catch(() => {}) // awaited by the slab's work (storeSlab)
+    wholeDone.push(hashed)
+    if (wholeDone.length > SLABS) wholeDone.shift()
+    return { hashed } // (not the promise itself: an async function would wait for it)
+  }
+  /**
+   * A slab's work, in flight: its chunks' digests, then (in the slab's turn) `put` of their CIDs in
+   * the store, then the slab is given back once the whole-file digest has read it (`hashed`).
+   */
+  const storeSlab = (slab: number, offs: number[], lens: number[], hashed: Promise<void>, put: (cids: CID[]) => Promise<unknown>): void => {
+    const turn = takeTurn()
+    const done = (async (): Promise<Array<[CID, number]>> => {
+      try {
+        const digests = await ring.hashRanges(slab, offs, lens, mh)
+        const cids = offs.map((_, i) => cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh))
+        await turn.run(() => put(cids))
+        await hashed // the slab is reused only once the whole-file digest has read it
+        return cids.map((cid, i) => [cid, lens[i]!])
+      } finally { turn.release() }
+    })()
+    done.catch((err) => { failed ??= { err } })
+    inflight.push({ slab, done })
   }
   const shrank = (at: number): ZooError =>
     new ZooError(`the file shrank while it was being read (${at} of ${size} bytes); stop the writer and run the command again`, 'E_FILE_CHANGED')
@@ -439,22 +482,9 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
           got += bytesRead
         }
         pos = at
-        await grew()
-        opts.onBytes?.(got)
-        const hashed = ring.updateRanges(slab, offs, lens)
-        hashed.catch(() => {}) // awaited by this slab's work below
-        wholeDone.push(hashed)
-        if (wholeDone.length > SLABS) wholeDone.shift()
+        const { hashed } = await wasRead(got, () => ring.updateRanges(slab, offs, lens))
         const h = head
-        const done = (async (): Promise<Array<[CID, number]>> => {
-          const digests = await ring.hashRanges(slab, offs, lens, mh)
-          const items = offs.map((o, i) => ({ cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh), off: o, len: lens[i]! }))
-          await store.putImage(buf, h, items)
-          await hashed // the slab is reused only once the whole-file digest has read it
-          return items.map(({ cid, len }) => [cid, len])
-        })()
-        done.catch((err) => { failed ??= { err } })
-        inflight.push({ slab, done })
+        storeSlab(slab, offs, lens, hashed, (cids) => store.putImage(buf, h, cids.map((cid, i) => ({ cid, off: offs[i]!, len: lens[i]! }))))
         head = off % DIRECT_ALIGN
         prev = { slab, start: pos, length: 0 }
         continue
@@ -473,30 +503,14 @@ async function slabsAndStore(fd: FileHandle, size: number, segments: number[] | 
         got += bytesRead
       }
       pos += got
-      await grew()
-      opts.onBytes?.(got)
-      const hashed = ring.update(slab, carry, got)
-      hashed.catch(() => {}) // awaited by this slab's work below
-      wholeDone.push(hashed)
-      if (wholeDone.length > SLABS) wholeDone.shift()
+      const { hashed } = await wasRead(got, () => ring.update(slab, carry, got))
       const length: number = carry + got
       plan.cut(buf.subarray(0, length), start, ends)
       const offs: number[] = []
       const lens: number[] = []
       let at = start
       for (const end of ends) { offs.push(at - start); lens.push(end - at); at = end }
-      const done = (async (): Promise<Array<[CID, number]>> => {
-        const digests = await ring.hashRanges(slab, offs, lens, mh)
-        const items = offs.map((off, i) => ({
-          cid: cidFromDigest(RAW, digests.subarray(32 * i, 32 * i + 32), mh),
-          bytes: buf.subarray(off, off + lens[i]!),
-        }))
-        await store.putBatchVerified(items)
-        await hashed // the slab is reused only once the whole-file digest has read it
-        return items.map(({ cid, bytes }) => [cid, bytes.length])
-      })()
-      done.catch((err) => { failed ??= { err } })
-      inflight.push({ slab, done })
+      storeSlab(slab, offs, lens, hashed, (cids) => store.putBatchVerified(cids.map((cid, i) => ({ cid, bytes: buf.subarray(offs[i]!, offs[i]! + lens[i]!) }))))
       prev = { slab, start, length }
     }
     while (inflight.length) await settle(inflight.shift()!)

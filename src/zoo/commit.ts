@@ -208,9 +208,17 @@ async function directCommit(repo: Repo, config: ZooConfig, files: ReadonlyArray<
   for (const h of COMMIT_HOOKS) if (await exists(join(hooks, h), fsConstants.X_OK)) return null
   const pre = await readFile(join(hooks, 'pre-commit'), 'utf8').catch(() => null)
   if (pre !== null && !isOurs(pre) && await exists(join(hooks, 'pre-commit'), fsConstants.X_OK)) return null
-  // `git commit` signs when the zoo requires it (-S) or git is told to (commit.gpgsign); commit-tree only with -S
-  const gpgsign = (await repo.runGit(['config', '--type=bool', '--get', 'commit.gpgsign'])).stdout.trim() === 'true'
-  return { sign: Boolean(config.policy?.require_signed) || gpgsign }
+  return { sign: await commitWillSign(repo, config) }
+}
+
+/**
+ * Whether a zoo commit will be signed: `git commit` signs when the zoo requires it (-S) or git is
+ * told to (commit.gpgsign); commit-tree only with -S. (The server declines such an add: a key may
+ * ask for its passphrase on a terminal; src/cli/served.ts.)
+ */
+export async function commitWillSign(repo: Repo, config: ZooConfig): Promise<boolean> {
+  if (config.policy?.require_signed) return true
+  return (await repo.runGit(['config', '--type=bool', '--get', 'commit.gpgsign'])).stdout.trim() === 'true'
 }
 
 /** Write files without fsync: a direct commit's files are a checkout of blobs git made durable before HEAD moves. */
@@ -270,10 +278,12 @@ export async function commitFiles(repo: Repo, files: CommitFile[], o: CommitFile
   return withCommitLock(repo, () => commitLocked(repo, files, o, config), o.signal ? { signal: o.signal } : {})
 }
 
+/** The zoo's schema file: a promotion checked against it names it in the commit (`verified`). */
+const SCHEMA = '.zoo/schema.json'
+
 async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig): Promise<string> {
   // every path the zoo commits is new (a version, a retirement, an evaluation record): one that is
   // in HEAD now was committed by another command while this one ran, and is never overwritten
-  const SCHEMA = '.zoo/schema.json'
   // (a few thousand paths per git process: a big batch's paths would not fit one command line)
   const paths = [...files.map((f) => f.path), ...(o.verified ? [SCHEMA] : [])]
   // one `git cat-file --batch` answers both lookups: HEAD and these paths now, the commit made after
@@ -287,7 +297,6 @@ async function commitLocked(repo: Repo, files: CommitFile[], o: CommitFilesOptio
 }
 
 async function commitLookedUp(repo: Repo, files: CommitFile[], o: CommitFilesOptions, config: ZooConfig, paths: string[], cat: CatFile): Promise<string> {
-  const SCHEMA = '.zoo/schema.json'
   const { head: before, listed } = await headAndPaths(repo, paths, cat)
   const schemaInHead = listed.find((e) => e.path === SCHEMA)?.oid
   const taken = listed.filter((e) => e.path !== SCHEMA || files.some((f) => f.path === SCHEMA)).map((e) => e.path)
