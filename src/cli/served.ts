@@ -7,6 +7,7 @@
  * set, that is, served) right after they opened the repository, before any output, with the
  * repository's config already read (no git process of their own).
  */
+import { commitWillSign } from '../zoo/commit.js'
 import type { Io } from './command.js'
 import type { Repo } from '../repo.js'
 import type { Manifest } from '../manifest/manifest.js'
@@ -28,15 +29,15 @@ export function servedDecline(argv: string[]): string | undefined {
 }
 
 /**
- * add, served: decline when the promotion commit would be signed (the zoo requires it, or git's
- * commit.gpgsign; src/zoo/commit.ts decides the same way): ssh-keygen or gpg may ask for a key's
+ * add, served: decline when the promotion commit would be signed (commitWillSign, src/zoo/commit.ts: the zoo requires it, or git's
+ * commit.gpgsign): ssh-keygen or gpg may ask for a key's
  * passphrase on the asker's terminal, which the server does not have.
  */
 export async function declineSigning(repo: Repo, decline: (why: string) => never): Promise<void> {
-  let required = false
-  try { required = Boolean((await repo.config()).policy?.require_signed) } catch { return } // a bad config: add says so
-  if (required) decline('the zoo requires signed promotions (a key may ask for its passphrase)')
-  if ((await repo.runGit(['config', '--type=bool', '--get', 'commit.gpgsign'])).stdout.trim() === 'true') decline('git signs commits here (a key may ask for its passphrase)')
+  let config
+  try { config = await repo.config() } catch { return } // a bad config: add says so
+  if (!await commitWillSign(repo, config)) return
+  decline(config.policy?.require_signed ? 'the zoo requires signed promotions (a key may ask for its passphrase)' : 'git signs commits here (a key may ask for its passphrase)')
 }
 
 /**
