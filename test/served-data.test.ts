@@ -89,6 +89,17 @@ function served(): Served {
 const versions = (zoo: string, name: string): string[] => readdirSync(join(zoo, 'models', ...name.split('/'))).sort()
 const commits = async (zoo: string): Promise<number> => Number((await run('git', ['rev-list', '--count', 'HEAD'], { cwd: zoo })).stdout.trim())
 
+
+/** `cmd args` started in `cwd` with `env` added: the process, and its exit code with what it printed once it ends. */
+function startRun(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env } })
+  let stdout = '', stderr = ''
+  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  const done = new Promise<Run>((res) => child.on('close', (code, sig) => res({ code: code ?? (sig ? 128 : 1), stdout, stderr })))
+  return { child, done }
+}
+
 describe('add, get and verify through the server', { skip: hasClient ? false : 'dist/front/git-zoo is not built (no C compiler)' }, () => {
   let s!: Served // made in before(): a skipped describe leaves no folder behind
   before(async () => { s = served(); await s.start() })
@@ -264,11 +275,7 @@ describe('interrupting a served add', { skip: hasClient ? false : 'dist/front/gi
   /** A served add of `file`, held at the pause point: its process and its result. */
   async function paused(z: string, file: string, name: string): Promise<{ child: ChildProcess; done: Promise<Run> }> {
     if (existsSync(pauseFile)) unlinkSync(pauseFile)
-    const child = spawn(WRAPPER, ['add', file, '--name', name], { cwd: z, env: { ...process.env, ...s.rt.env, ...FIXED } })
-    let stdout = '', stderr = ''
-    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
-    const done = new Promise<Run>((res) => child.on('close', (code, sig) => res({ code: code ?? (sig ? 128 : 1), stdout, stderr })))
+    const { child, done } = startRun(WRAPPER, ['add', file, '--name', name], z, { ...s.rt.env, ...FIXED })
     await waitFor('the served add to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
     return { child, done }
   }
@@ -357,16 +364,13 @@ describe('signalling the server mid-add', { skip: hasClient ? false : 'dist/fron
     const z = await s.newZoo()
     writeFileSync(join(z, 'a.bin'), pattern(3 * 1024 * 1024, 21))
     const head = await commits(z)
-    const child = spawn(WRAPPER, ['add', 'a.bin', '--name', 'sig/m'], { cwd: z, env: { ...process.env, ...s.rt.env, ...FIXED } })
-    let stdout = '', stderr = ''
-    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
-    const done = new Promise<number | null>((res) => child.on('close', (code) => res(code)))
+    const { done } = startRun(WRAPPER, ['add', 'a.bin', '--name', 'sig/m'], z, { ...s.rt.env, ...FIXED })
     await waitFor('the served add to reach before-commit', () => existsSync(pauseFile) ? true : undefined)
     // staged, not committed: what the signal must undo
     assert.match((await run('git', ['diff', '--cached', '--name-only'], { cwd: z })).stdout, /^models\/sig\/m\//m)
     server.kill('SIGTERM')
-    assert.equal(await done, 143, stderr)
+    const { code, stdout, stderr } = await done
+    assert.equal(code, 143, stderr)
     assert.equal(stdout, '')
     assert.match(stderr, /^git zoo: paused at before-commit \(pid \d+\)\ngit zoo: interrupted; nothing was committed, run the same command again to resume\n$/)
     assert.equal(await serverDone, 143, serverErr)
@@ -398,21 +402,18 @@ describe('interrupting a served get', { skip: hasClient ? false : 'dist/front/gi
     const bytes = pattern(17 * 1024 * 1024, 11)
     writeFileSync(join(z, 'w.bin'), bytes)
     assert.equal((await s.viaNode(z, ['add', 'w.bin', '--name', 'got/m'])).code, 0)
-    const child = spawn(WRAPPER, ['get', 'got/m', '--out', 'out-get'], { cwd: z, env: { ...process.env, ...s.rt.env } })
-    let stderr = ''
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
-    const done = new Promise<number>((res) => child.on('close', (code) => res(code ?? 1)))
+    const { child, done } = startRun(WRAPPER, ['get', 'got/m', '--out', 'out-get'], z, s.rt.env)
     await waitFor('the served get to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
     child.kill('SIGINT')
-    assert.equal(await done, 130, stderr)
+    const { code, stderr } = await done
+    assert.equal(code, 130, stderr)
     assert.match(stderr, /\ngit zoo: interrupted; no file was written, run the same command again\n$/)
     assert.deepEqual(existsSync(join(z, 'out-get')) ? readdirSync(join(z, 'out-get')) : [], [], 'no file and no temporary file left')
     unlinkSync(pauseFile)
-    const again = spawn(WRAPPER, ['get', 'got/m', '--out', 'out-get'], { cwd: z, env: { ...process.env, ...s.rt.env } })
-    const finished = new Promise<number>((res) => again.on('close', (code) => res(code ?? 1)))
+    const again = startRun(WRAPPER, ['get', 'got/m', '--out', 'out-get'], z, s.rt.env)
     await waitFor('the second get to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
     unlinkSync(pauseFile) // and go on
-    assert.equal(await finished, 0)
+    assert.equal((await again.done).code, 0)
     assert.ok(readFileSync(join(z, 'out-get', 'w.bin')).equals(bytes))
   })
 })
