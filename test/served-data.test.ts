@@ -433,26 +433,21 @@ describe('interrupting a served verify', { skip: hasClient ? false : 'dist/front
     writeFileSync(join(z, 'w.bin'), pattern(17 * 1024 * 1024, 13))
     assert.equal((await s.viaNode(z, ['add', 'w.bin', '--name', 'ver/m'])).code, 0)
     const st = await s.status()
-    const child = spawn(WRAPPER, ['verify'], { cwd: z, env: { ...process.env, ...s.rt.env } })
-    let stdout = '', stderr = ''
-    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
-    const done = new Promise<number | null>((res) => child.on('close', (code) => res(code)))
+    const { child, done } = startRun(WRAPPER, ['verify'], z, s.rt.env)
     await waitFor('the served verify to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
     child.kill('SIGINT')
-    assert.equal(await done, 130, stderr)
+    const { code, stdout, stderr } = await done
+    assert.equal(code, 130, stderr)
     assert.equal(stdout, '')
     assert.match(stderr, /^git zoo: paused at verify-window \(pid \d+\)\ngit zoo: interrupted; not every object was checked, run the same command again\n$/)
     unlinkSync(pauseFile) // left by the pause (interrupted, not let through)
     // node's own run, interrupted at the same point, says the same
     const nodePause = join(s.rt.dir, 'paused-node')
-    const viaNode = spawn(process.execPath, [BIN, 'verify'], { cwd: z, env: { ...process.env, ...s.rt.env, GIT_ZOO_SERVER: '0', GIT_ZOO_PAUSE_AT: 'verify-window', GIT_ZOO_PAUSE_FILE: nodePause } })
-    let nodeErr = ''
-    viaNode.stderr!.on('data', (c: Buffer) => { nodeErr += c.toString() })
-    const nodeDone = new Promise<number | null>((res) => viaNode.on('close', (code) => res(code)))
+    const viaNode = startRun(process.execPath, [BIN, 'verify'], z, { ...s.rt.env, GIT_ZOO_SERVER: '0', GIT_ZOO_PAUSE_AT: 'verify-window', GIT_ZOO_PAUSE_FILE: nodePause })
     await waitFor('node\'s verify to reach its pause point', () => existsSync(nodePause) ? true : undefined)
-    viaNode.kill('SIGINT')
-    assert.equal(await nodeDone, 130, nodeErr)
+    viaNode.child.kill('SIGINT')
+    const { code: nodeCode, stderr: nodeErr } = await viaNode.done
+    assert.equal(nodeCode, 130, nodeErr)
     assert.equal(nodeErr.replace(/pid \d+/, 'pid N'), stderr.replace(/pid \d+/, 'pid N'))
     // the verify unwound in the server (it no longer runs there): the next request is served, not
     // left to wait GIT_ZOO_SERVER_WAIT and run in node (bounded here so that a verify still running fails)
@@ -460,13 +455,11 @@ describe('interrupting a served verify', { skip: hasClient ? false : 'dist/front
     assert.equal(next.code, 0, next.stderr)
     assert.equal((await s.status()).served, st.served + 2, 'the interrupted verify and the ls were both answered by the server')
     // and a verify let through its pause point passes
-    const again = spawn(WRAPPER, ['verify'], { cwd: z, env: { ...process.env, ...s.rt.env } })
-    let againErr = ''
-    again.stderr!.on('data', (c: Buffer) => { againErr += c.toString() })
-    const finished = new Promise<number | null>((res) => again.on('close', (code) => res(code)))
+    const again = startRun(WRAPPER, ['verify'], z, s.rt.env)
     await waitFor('the second verify to reach its pause point', () => existsSync(pauseFile) ? true : undefined)
     unlinkSync(pauseFile)
-    assert.equal(await finished, 0, againErr)
+    const { code: againCode, stderr: againErr } = await again.done
+    assert.equal(againCode, 0, againErr)
     assert.match(againErr, /git zoo verify: no problems\n$/)
   })
 })
